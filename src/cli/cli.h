@@ -1,0 +1,11 @@
+/* cli: vigil's subcommands. main.c only dispatches to these. Each takes the arguments after
+ * the subcommand name (argv[0] is the subcommand), prints its own --help, and returns the
+ * process exit status (0 ok, 1 runtime failure, 2 usage error). Loop thread (the caller's). */
+#ifndef VG_CLI_H
+#define VG_CLI_H
+
+int vg_cli_serve(int argc, char **argv);
+int vg_cli_demo(int argc, char **argv);
+int vg_cli_probe(int argc, char **argv);
+
+#endif

@@ -1,0 +1,46 @@
+/* main: parses the subcommand and hands over; everything else lives in src/cli/. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: vigil <command> [options]\n"
+            "\n"
+            "vigil is a low-latency camera streaming server.\n"
+            "\n"
+            "commands:\n"
+            "  serve   run the server with the cameras from the config file or --camera\n"
+            "  demo    run the server on 127.0.0.1:8080 with four built-in test cameras\n"
+            "  probe   open N viewers on a vigil stream and measure fps, latency, bytes\n"
+            "\n"
+            "Run 'vigil <command> --help' for a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("vigil %s\n", VIGIL_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "serve") == 0)
+        return vg_cli_serve(argc - 1, argv + 1);
+    if (strcmp(cmd, "demo") == 0)
+        return vg_cli_demo(argc - 1, argv + 1);
+    if (strcmp(cmd, "probe") == 0)
+        return vg_cli_probe(argc - 1, argv + 1);
+    fprintf(stderr, "vigil: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,292 @@
+/* serve, demo: run the server. Settings come from defaults, then the config file, then
+ * VIGIL_* environment variables, then flags (each overriding the one before); cameras from
+ * the file and from --camera are all served.
+ *
+ * Shutdown (SIGINT/SIGTERM, taken as loop callbacks): viewers get a close frame, then the
+ * libwebsockets context goes, then every stream's source and worker threads are joined, then
+ * the loop runs until no handle is left and closes. A second signal exits at once.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "api/api.h"
+#include "cli/cli.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "media/stream.h"
+#include "net/server.h"
+#include "outputs/outputs.h"
+#include "sources/source.h"
+
+typedef struct app {
+    uv_loop_t loop;
+    uv_signal_t sigint, sigterm;
+    vg_hub_t *hub;
+    vg_server_t *server;
+    vg_outputs_t *outputs;
+    bool is_stopping;
+} app_t;
+
+static const char *const demo_cameras[][3] = {
+    {"lobby", "Lobby 720p (detailed)", "test://?width=1280&height=720&fps=30&pattern=detailed"},
+    {"gate", "Gate 360p", "test://?width=640&height=360&fps=15"},
+    {"yard", "Yard 1080p", "test://?width=1920&height=1080&fps=10"},
+    {"dock", "Dock 4:3 (detailed)", "test://?width=800&height=600&fps=25&pattern=detailed"},
+};
+
+static void print_usage(FILE *out, bool is_demo)
+{
+    if (is_demo)
+        fprintf(out, "usage: vigil demo [options]\n\n"
+                     "Serves a dashboard of four built-in test cameras (default\n"
+                     "http://127.0.0.1:8080/).\n\n");
+    else
+        fprintf(out, "usage: vigil serve [options]\n\n"
+                     "Serves the cameras of the config file and of --camera.\n\n");
+    fprintf(out,
+            "options:\n"
+            "  -c, --config FILE        YAML config file (env VIGIL_CONFIG)\n"
+            "  -l, --listen HOST:PORT   address to listen on (env VIGIL_LISTEN;\n"
+            "                           default 127.0.0.1:8080; port 0 picks a free one)\n"
+            "      --camera ID=URL      add a camera (repeatable), e.g.\n"
+            "                           --camera porch='test://?width=1280&height=720&fps=30'\n"
+            "      --idle-timeout SEC   stop a source this long after its last viewer\n"
+            "                           (env VIGIL_IDLE_TIMEOUT; default 30)\n"
+            "      --snapshot-wait-ms MS  how long a snapshot waits for a first picture\n"
+            "                           (env VIGIL_SNAPSHOT_WAIT_MS; default 3000)\n"
+            "      --web-root DIR       serve the dashboard from DIR instead of the\n"
+            "                           embedded copy (env VIGIL_WEB_ROOT; development)\n"
+            "      --log-level LEVEL    error, warn, info, debug or trace\n"
+            "                           (env VIGIL_LOG_LEVEL; default info)\n"
+            "  -h, --help               show this help\n"
+            "\n"
+            "Precedence: flags, then environment, then config file, then defaults.\n"
+            "Endpoints: see docs/protocol.md (dashboard at /, API under /api/v1).\n");
+}
+
+static void on_handle_closed(uv_handle_t *h) { (void)h; }
+
+static void on_server_down(void *arg)
+{
+    app_t *app = arg;
+    vg_hub_close(&app->hub);
+    uv_close((uv_handle_t *)&app->sigint, on_handle_closed);
+    uv_close((uv_handle_t *)&app->sigterm, on_handle_closed);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    app_t *app = h->data;
+    if (app->is_stopping) {
+        VG_LOG_WARN("main", "second signal: exiting now");
+        _exit(1);
+    }
+    app->is_stopping = true;
+    VG_LOG_INFO("main", "%s: shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    vg_server_shutdown(app->server, on_server_down, app);
+}
+
+static int add_streams(app_t *app, const vg_config_t *cfg)
+{
+    for (size_t i = 0; i < cfg->camera_count; i++) {
+        const vg_camera_cfg_t *cc = &cfg->cameras[i];
+        char err[256];
+        const vg_producer_ops_t *ops;
+        void *ctx;
+        int w, h, fps;
+        if (vg_source_producer_new(cc->url, cc->id, &ops, &ctx, &w, &h, &fps, err,
+                                   sizeof(err)) < 0) {
+            VG_LOG_ERROR("config", "camera '%s': %s", cc->id, err);
+            return VG_ECONFIG;
+        }
+        vg_stream_cfg_t scfg = {
+            .id = cc->id,
+            .name = cc->name,
+            .default_tier = cc->default_tier,
+            .idle_timeout_ms = cc->idle_timeout_ms >= 0 ? cc->idle_timeout_ms
+                                                        : cfg->idle_timeout_ms,
+            .width = w,
+            .height = h,
+            .fps = fps,
+            .producer = ops,
+            .producer_ctx = ctx,
+        };
+        vg_stream_t *st;
+        if (vg_hub_add_stream(app->hub, &scfg, &st) < 0) {
+            ops->free(ctx);
+            return VG_ECONFIG;
+        }
+    }
+    return 0;
+}
+
+static int run(const vg_config_t *cfg, bool is_demo)
+{
+    app_t app = {0};
+    int rc = 1;
+    uv_loop_init(&app.loop);
+    signal(SIGPIPE, SIG_IGN);
+    app.hub = vg_hub_new(&app.loop);
+    if (add_streams(&app, cfg) < 0) {
+        vg_hub_close(&app.hub);
+        goto out;
+    }
+    vg_server_cfg_t scfg = {
+        .loop = &app.loop,
+        .host = cfg->listen_host,
+        .port = cfg->listen_port,
+        .web_root = cfg->web_root,
+    };
+    vg_server_new(&app.server, &scfg);
+    vg_api_register(app.server, app.hub);
+    vg_outputs_cfg_t ocfg = {
+        .loop = &app.loop,
+        .hub = app.hub,
+        .snapshot_wait_ms = cfg->snapshot_wait_ms,
+    };
+    app.outputs = vg_outputs_new(app.server, &ocfg);
+    if (vg_server_start(app.server) < 0) {
+        vg_hub_close(&app.hub);
+        goto out;
+    }
+    uv_signal_init(&app.loop, &app.sigint);
+    uv_signal_init(&app.loop, &app.sigterm);
+    app.sigint.data = app.sigterm.data = &app;
+    uv_signal_start(&app.sigint, on_signal, SIGINT);
+    uv_signal_start(&app.sigterm, on_signal, SIGTERM);
+
+    const char *host = strchr(cfg->listen_host, ':') ? "[::1]" : cfg->listen_host;
+    VG_LOG_INFO("main", "listening on http://%s:%d/ with %zu camera%s", host,
+                vg_server_port(app.server), cfg->camera_count,
+                cfg->camera_count == 1 ? "" : "s");
+    if (is_demo) {
+        printf("\nvigil demo: open http://%s:%d/ in a browser (Ctrl-C to stop)\n\n", host,
+               vg_server_port(app.server));
+        fflush(stdout);
+    }
+    uv_run(&app.loop, UV_RUN_DEFAULT);
+    rc = 0;
+out:
+    vg_server_free(&app.server);
+    uv_run(&app.loop, UV_RUN_DEFAULT); /* let the last close callbacks run */
+    vg_outputs_free(&app.outputs);
+    if (uv_loop_close(&app.loop) != 0) {
+        VG_LOG_ERROR("main", "handles left open at exit");
+        rc = 1;
+    }
+    if (rc == 0)
+        VG_LOG_INFO("main", "stopped cleanly");
+    return rc;
+}
+
+static int serve_main(int argc, char **argv, bool is_demo)
+{
+    enum { OPT_CAMERA = 256, OPT_IDLE, OPT_SNAPWAIT, OPT_WEBROOT, OPT_LOGLEVEL };
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"listen", required_argument, NULL, 'l'},
+        {"camera", required_argument, NULL, OPT_CAMERA},
+        {"idle-timeout", required_argument, NULL, OPT_IDLE},
+        {"snapshot-wait-ms", required_argument, NULL, OPT_SNAPWAIT},
+        {"web-root", required_argument, NULL, OPT_WEBROOT},
+        {"log-level", required_argument, NULL, OPT_LOGLEVEL},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    const char *config_path = getenv("VIGIL_CONFIG"), *listen = NULL, *web_root = NULL,
+               *log_level = NULL, *idle = NULL, *snapwait = NULL;
+    const char *cameras[VG_CONFIG_MAX_CAMERAS];
+    size_t camera_count = 0;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:l:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config_path = optarg; break;
+        case 'l': listen = optarg; break;
+        case OPT_CAMERA:
+            if (camera_count == VG_CONFIG_MAX_CAMERAS) {
+                fprintf(stderr, "vigil: too many --camera\n");
+                return 2;
+            }
+            cameras[camera_count++] = optarg;
+            break;
+        case OPT_IDLE: idle = optarg; break;
+        case OPT_SNAPWAIT: snapwait = optarg; break;
+        case OPT_WEBROOT: web_root = optarg; break;
+        case OPT_LOGLEVEL: log_level = optarg; break;
+        case 'h': print_usage(stdout, is_demo); return 0;
+        default: print_usage(stderr, is_demo); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "vigil: unexpected argument '%s'\n\n", argv[optind]);
+        print_usage(stderr, is_demo);
+        return 2;
+    }
+
+    vg_config_t cfg;
+    vg_config_init(&cfg);
+    int rc = 2;
+    /* The level is needed before the file is read, so that its errors are shown. */
+    vg_log_level_t lvl;
+    const char *early = log_level ? log_level : getenv("VIGIL_LOG_LEVEL");
+    if (early && vg_log_level_parse(early, &lvl) == 0)
+        vg_log_set_level(lvl);
+    if (config_path && vg_config_load_file(&cfg, config_path) < 0)
+        goto out;
+    if (vg_config_apply_env(&cfg) < 0)
+        goto out;
+    if (listen && vg_config_set_listen(&cfg, listen) < 0)
+        goto out;
+    if (web_root)
+        vg_config_set_str(&cfg.web_root, web_root);
+    if (log_level)
+        vg_config_set_str(&cfg.log_level, log_level);
+    long long n;
+    if (idle) {
+        if (vg_parse_int(idle, 0, 86400, &n) < 0) {
+            fprintf(stderr, "vigil: --idle-timeout '%s': expected seconds 0..86400\n", idle);
+            goto out;
+        }
+        cfg.idle_timeout_ms = (int)n * 1000;
+    }
+    if (snapwait) {
+        if (vg_parse_int(snapwait, 0, 60000, &n) < 0) {
+            fprintf(stderr, "vigil: --snapshot-wait-ms '%s': expected 0..60000\n", snapwait);
+            goto out;
+        }
+        cfg.snapshot_wait_ms = (int)n;
+    }
+    for (size_t i = 0; i < camera_count; i++) {
+        if (vg_config_add_camera_spec(&cfg, cameras[i]) < 0)
+            goto out;
+    }
+    if (is_demo) {
+        for (size_t i = 0; i < sizeof(demo_cameras) / sizeof(demo_cameras[0]); i++) {
+            if (vg_config_add_camera(&cfg, demo_cameras[i][0], demo_cameras[i][1],
+                                     demo_cameras[i][2], "low", -1) < 0)
+                goto out;
+        }
+    }
+    if (vg_config_validate(&cfg) < 0)
+        goto out;
+    vg_log_level_parse(cfg.log_level, &lvl);
+    vg_log_set_level(lvl);
+    vg_log_route_libraries();
+    if (cfg.camera_count == 0)
+        VG_LOG_WARN("main", "no cameras configured: add some with --camera or a config file");
+    rc = run(&cfg, is_demo);
+out:
+    vg_config_deinit(&cfg);
+    return rc;
+}
+
+int vg_cli_serve(int argc, char **argv) { return serve_main(argc, argv, false); }
+int vg_cli_demo(int argc, char **argv) { return serve_main(argc, argv, true); }

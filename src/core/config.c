@@ -1,0 +1,249 @@
+/* config: see config.h. The YAML schema is declared for libcyaml below; unknown keys are
+ * errors, so a typo in a config file is reported instead of silently ignored. */
+#include "core/config.h"
+
+#include <cyaml/cyaml.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/util.h"
+
+void vg_config_set_str(char **field, const char *value)
+{
+    free(*field);
+    *field = value ? vg_xstrdup(value) : NULL;
+}
+
+void vg_config_init(vg_config_t *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    vg_config_set_str(&cfg->listen_host, "127.0.0.1");
+    cfg->listen_port = 8080;
+    vg_config_set_str(&cfg->log_level, "info");
+    cfg->idle_timeout_ms = 30000;
+    cfg->snapshot_wait_ms = 3000;
+}
+
+void vg_config_deinit(vg_config_t *cfg)
+{
+    free(cfg->listen_host);
+    free(cfg->web_root);
+    free(cfg->log_level);
+    for (size_t i = 0; i < cfg->camera_count; i++) {
+        free(cfg->cameras[i].id);
+        free(cfg->cameras[i].name);
+        free(cfg->cameras[i].url);
+        free(cfg->cameras[i].default_tier);
+    }
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+int vg_config_set_listen(vg_config_t *cfg, const char *hostport)
+{
+    const char *colon = strrchr(hostport, ':');
+    const char *port_str = colon ? colon + 1 : hostport;
+    long long port;
+    if (vg_parse_int(port_str, 0, 65535, &port) < 0) {
+        VG_LOG_ERROR("config", "listen address '%s': port must be 0..65535", hostport);
+        return VG_ECONFIG;
+    }
+    if (colon && colon != hostport) {
+        size_t n = (size_t)(colon - hostport);
+        char host[256];
+        if (n >= sizeof(host)) {
+            VG_LOG_ERROR("config", "listen address '%s': host too long", hostport);
+            return VG_ECONFIG;
+        }
+        memcpy(host, hostport, n);
+        host[n] = '\0';
+        /* Accept "[::1]:8080" as well as "::1" style hosts. */
+        if (host[0] == '[' && n > 2 && host[n - 1] == ']') {
+            memmove(host, host + 1, n - 2);
+            host[n - 2] = '\0';
+        }
+        vg_config_set_str(&cfg->listen_host, host);
+    }
+    cfg->listen_port = (int)port;
+    return 0;
+}
+
+int vg_config_add_camera(vg_config_t *cfg, const char *id, const char *name, const char *url,
+                         const char *default_tier, int idle_timeout_ms)
+{
+    if (id == NULL || !vg_slug_is_valid(id)) {
+        VG_LOG_ERROR("config", "camera id '%s' is not valid: use 1-64 of a-z 0-9 - _",
+                     id ? id : "");
+        return VG_ECONFIG;
+    }
+    if (url == NULL || strstr(url, "://") == NULL) {
+        VG_LOG_ERROR("config", "camera '%s': url must look like scheme://...", id);
+        return VG_ECONFIG;
+    }
+    for (size_t i = 0; i < cfg->camera_count; i++) {
+        if (strcmp(cfg->cameras[i].id, id) == 0) {
+            VG_LOG_ERROR("config", "camera id '%s' is declared twice", id);
+            return VG_ECONFIG;
+        }
+    }
+    if (cfg->camera_count == VG_CONFIG_MAX_CAMERAS) {
+        VG_LOG_ERROR("config", "too many cameras (at most %d)", VG_CONFIG_MAX_CAMERAS);
+        return VG_ECONFIG;
+    }
+    vg_camera_cfg_t *c = &cfg->cameras[cfg->camera_count++];
+    c->id = vg_xstrdup(id);
+    c->name = vg_xstrdup(name && *name ? name : id);
+    c->url = vg_xstrdup(url);
+    c->default_tier = default_tier && *default_tier ? vg_xstrdup(default_tier) : NULL;
+    c->idle_timeout_ms = idle_timeout_ms;
+    return 0;
+}
+
+int vg_config_add_camera_spec(vg_config_t *cfg, const char *spec)
+{
+    const char *eq = strchr(spec, '=');
+    if (eq == NULL || eq == spec) {
+        VG_LOG_ERROR("config", "--camera '%s': expected ID=URL", spec);
+        return VG_ECONFIG;
+    }
+    char id[80];
+    size_t n = (size_t)(eq - spec);
+    if (n >= sizeof(id)) {
+        VG_LOG_ERROR("config", "--camera: id too long");
+        return VG_ECONFIG;
+    }
+    memcpy(id, spec, n);
+    id[n] = '\0';
+    return vg_config_add_camera(cfg, id, NULL, eq + 1, NULL, -1);
+}
+
+/* ---- YAML file ---- */
+
+typedef struct yaml_camera {
+    char *id, *name, *url, *default_tier;
+    unsigned idle_timeout_s; /* absent or 0: the server's default */
+} yaml_camera_t;
+
+typedef struct yaml_root {
+    char *listen, *web_root, *log_level;
+    unsigned idle_timeout_s, snapshot_wait_ms;
+    yaml_camera_t *cameras;
+    unsigned cameras_count;
+} yaml_root_t;
+
+#define OPT_STR(key, type, field)                                                             \
+    CYAML_FIELD_STRING_PTR(key, CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, type, field, 0,      \
+                           CYAML_UNLIMITED)
+
+static const cyaml_schema_field_t camera_fields[] = {
+    CYAML_FIELD_STRING_PTR("id", CYAML_FLAG_POINTER, yaml_camera_t, id, 1, 64),
+    OPT_STR("name", yaml_camera_t, name),
+    CYAML_FIELD_STRING_PTR("url", CYAML_FLAG_POINTER, yaml_camera_t, url, 1, 4096),
+    OPT_STR("default_tier", yaml_camera_t, default_tier),
+    CYAML_FIELD_UINT("idle_timeout_s", CYAML_FLAG_OPTIONAL, yaml_camera_t, idle_timeout_s),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_value_t camera_schema = {
+    CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, yaml_camera_t, camera_fields),
+};
+
+static const cyaml_schema_field_t root_fields[] = {
+    OPT_STR("listen", yaml_root_t, listen),
+    OPT_STR("web_root", yaml_root_t, web_root),
+    OPT_STR("log_level", yaml_root_t, log_level),
+    CYAML_FIELD_UINT("idle_timeout_s", CYAML_FLAG_OPTIONAL, yaml_root_t, idle_timeout_s),
+    CYAML_FIELD_UINT("snapshot_wait_ms", CYAML_FLAG_OPTIONAL, yaml_root_t, snapshot_wait_ms),
+    CYAML_FIELD_SEQUENCE("cameras", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, yaml_root_t,
+                         cameras, &camera_schema, 0, VG_CONFIG_MAX_CAMERAS),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_value_t root_schema = {
+    CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER, yaml_root_t, root_fields),
+};
+
+static void cyaml_log_cb(cyaml_log_t level, void *ctx, const char *fmt, va_list args)
+{
+    if (level < CYAML_LOG_ERROR)
+        return;
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, args);
+    VG_LOG_ERROR("config", "%s", msg);
+}
+
+int vg_config_load_file(vg_config_t *cfg, const char *path)
+{
+    const cyaml_config_t cy = {
+        .log_fn = cyaml_log_cb,
+        .mem_fn = cyaml_mem,
+        .log_level = CYAML_LOG_ERROR,
+        .flags = CYAML_CFG_DEFAULT,
+    };
+    yaml_root_t *root = NULL;
+    cyaml_err_t err = cyaml_load_file(path, &cy, &root_schema, (cyaml_data_t **)&root, NULL);
+    if (err != CYAML_OK) {
+        VG_LOG_ERROR("config", "cannot load %s: %s", path, cyaml_strerror(err));
+        return VG_ECONFIG;
+    }
+    int rc = 0;
+    if (root->listen && vg_config_set_listen(cfg, root->listen) < 0)
+        rc = VG_ECONFIG;
+    if (root->web_root)
+        vg_config_set_str(&cfg->web_root, root->web_root);
+    if (root->log_level)
+        vg_config_set_str(&cfg->log_level, root->log_level);
+    if (root->idle_timeout_s)
+        cfg->idle_timeout_ms = (int)root->idle_timeout_s * 1000;
+    if (root->snapshot_wait_ms)
+        cfg->snapshot_wait_ms = (int)root->snapshot_wait_ms;
+    for (unsigned i = 0; rc == 0 && i < root->cameras_count; i++) {
+        yaml_camera_t *c = &root->cameras[i];
+        rc = vg_config_add_camera(cfg, c->id, c->name, c->url, c->default_tier,
+                                  c->idle_timeout_s ? (int)c->idle_timeout_s * 1000 : -1);
+    }
+    if (rc < 0)
+        VG_LOG_ERROR("config", "in %s", path);
+    cyaml_free(&cy, &root_schema, root, 0);
+    return rc;
+}
+
+int vg_config_apply_env(vg_config_t *cfg)
+{
+    const char *v;
+    if ((v = getenv("VIGIL_LISTEN")) && *v && vg_config_set_listen(cfg, v) < 0)
+        return VG_ECONFIG;
+    if ((v = getenv("VIGIL_WEB_ROOT")) && *v)
+        vg_config_set_str(&cfg->web_root, v);
+    if ((v = getenv("VIGIL_LOG_LEVEL")) && *v)
+        vg_config_set_str(&cfg->log_level, v);
+    long long n;
+    if ((v = getenv("VIGIL_IDLE_TIMEOUT")) && *v) {
+        if (vg_parse_int(v, 0, 86400, &n) < 0) {
+            VG_LOG_ERROR("config", "VIGIL_IDLE_TIMEOUT='%s': expected seconds 0..86400", v);
+            return VG_ECONFIG;
+        }
+        cfg->idle_timeout_ms = (int)n * 1000;
+    }
+    if ((v = getenv("VIGIL_SNAPSHOT_WAIT_MS")) && *v) {
+        if (vg_parse_int(v, 0, 60000, &n) < 0) {
+            VG_LOG_ERROR("config", "VIGIL_SNAPSHOT_WAIT_MS='%s': expected 0..60000", v);
+            return VG_ECONFIG;
+        }
+        cfg->snapshot_wait_ms = (int)n;
+    }
+    return 0;
+}
+
+int vg_config_validate(const vg_config_t *cfg)
+{
+    vg_log_level_t lvl;
+    if (vg_log_level_parse(cfg->log_level, &lvl) < 0) {
+        VG_LOG_ERROR("config", "log level '%s': use error, warn, info, debug or trace",
+                     cfg->log_level);
+        return VG_ECONFIG;
+    }
+    return 0;
+}

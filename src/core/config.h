@@ -1,0 +1,60 @@
+/* config: vigil's settings, from (lowest to highest precedence) built-in defaults, a YAML
+ * config file (libcyaml), VIGIL_* environment variables, and command-line flags.
+ *
+ * The CLI fills a vg_config_t in that order and hands it to the server, which copies what it
+ * keeps. Loop thread only (start-up).
+ */
+#ifndef VG_CORE_CONFIG_H
+#define VG_CORE_CONFIG_H
+
+#include <stddef.h>
+
+#define VG_CONFIG_MAX_CAMERAS 256
+
+typedef struct vg_camera_cfg {
+    char *id;           /* slug, unique */
+    char *name;         /* display name; defaults to id */
+    char *url;          /* source URL, e.g. test://?width=640&height=360 */
+    char *default_tier; /* NULL: the ladder's default */
+    int idle_timeout_ms; /* -1: the server default */
+} vg_camera_cfg_t;
+
+typedef struct vg_config {
+    char *listen_host;    /* default 127.0.0.1 */
+    int listen_port;      /* default 8080 */
+    char *web_root;       /* NULL: serve the embedded dashboard */
+    char *log_level;      /* error|warn|info|debug|trace */
+    int idle_timeout_ms;  /* stop an on-demand source this long after its last viewer */
+    int snapshot_wait_ms; /* how long a snapshot waits for a first picture */
+    vg_camera_cfg_t cameras[VG_CONFIG_MAX_CAMERAS];
+    size_t camera_count;
+} vg_config_t;
+
+/* Fills cfg with the defaults. Release with vg_config_deinit. */
+void vg_config_init(vg_config_t *cfg);
+void vg_config_deinit(vg_config_t *cfg);
+
+/* Reads a YAML file over cfg (keys it sets replace the current values; cameras are appended).
+ * Returns 0, or VG_ECONFIG after logging a message that names the file and the problem. */
+int vg_config_load_file(vg_config_t *cfg, const char *path);
+
+/* Applies VIGIL_LISTEN, VIGIL_WEB_ROOT, VIGIL_LOG_LEVEL, VIGIL_IDLE_TIMEOUT (seconds) and
+ * VIGIL_SNAPSHOT_WAIT_MS. Returns 0 or VG_ECONFIG (logged). */
+int vg_config_apply_env(vg_config_t *cfg);
+
+/* Sets listen_host/listen_port from "host:port" or ":port" or "port". 0 or VG_ECONFIG. */
+int vg_config_set_listen(vg_config_t *cfg, const char *hostport);
+
+/* Sets a string setting, freeing the old value. */
+void vg_config_set_str(char **field, const char *value);
+
+/* Adds a camera from "id=url" (the CLI's --camera) or from fields. Validates the id (slug,
+ * unique) and that the URL has a scheme. Returns 0 or VG_ECONFIG (logged). */
+int vg_config_add_camera_spec(vg_config_t *cfg, const char *spec);
+int vg_config_add_camera(vg_config_t *cfg, const char *id, const char *name, const char *url,
+                         const char *default_tier, int idle_timeout_ms);
+
+/* Checks the whole config (log level known, port in range, ...). 0 or VG_ECONFIG (logged). */
+int vg_config_validate(const vg_config_t *cfg);
+
+#endif

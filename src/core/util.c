@@ -1,0 +1,134 @@
+/* util: see util.h. */
+#include "core/util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+
+static _Noreturn void out_of_memory(size_t n)
+{
+    fprintf(stderr, "vigil: out of memory allocating %zu bytes\n", n);
+    abort();
+}
+
+void *vg_xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (p == NULL)
+        out_of_memory(n);
+    return p;
+}
+
+void *vg_xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (p == NULL)
+        out_of_memory(n * size);
+    return p;
+}
+
+void *vg_xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (q == NULL)
+        out_of_memory(n);
+    return q;
+}
+
+char *vg_xstrdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = vg_xmalloc(n);
+    memcpy(d, s, n);
+    return d;
+}
+
+int vg_parse_int(const char *s, long long min, long long max, long long *out)
+{
+    if (s == NULL || *s == '\0')
+        return VG_EINVAL;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max)
+        return VG_EINVAL;
+    *out = v;
+    return 0;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int vg_query_get(const char *query, const char *name, char *out, size_t out_len)
+{
+    if (query == NULL || out_len == 0)
+        return VG_ENOENT;
+    size_t name_len = strlen(name);
+    const char *p = query;
+    while (*p) {
+        const char *end = strchr(p, '&');
+        size_t seg = end ? (size_t)(end - p) : strlen(p);
+        if (seg > name_len && strncmp(p, name, name_len) == 0 && p[name_len] == '=') {
+            size_t o = 0;
+            for (size_t i = name_len + 1; i < seg; i++) {
+                char c = p[i];
+                if (c == '%') {
+                    if (i + 2 >= seg)
+                        return VG_EINVAL;
+                    int hi = hexval(p[i + 1]), lo = hexval(p[i + 2]);
+                    if (hi < 0 || lo < 0)
+                        return VG_EINVAL;
+                    c = (char)(hi * 16 + lo);
+                    i += 2;
+                } else if (c == '+') {
+                    c = ' ';
+                }
+                if (o + 1 >= out_len)
+                    return VG_EINVAL;
+                out[o++] = c;
+            }
+            out[o] = '\0';
+            return (int)o;
+        }
+        if (end == NULL)
+            break;
+        p = end + 1;
+    }
+    return VG_ENOENT;
+}
+
+bool vg_slug_is_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64 || s[0] == '-' || s[0] == '_')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+bool vg_strlcpy(char *dst, const char *src, size_t dst_len)
+{
+    size_t n = strlen(src);
+    if (n >= dst_len) {
+        memcpy(dst, src, dst_len - 1);
+        dst[dst_len - 1] = '\0';
+        return false;
+    }
+    memcpy(dst, src, n + 1);
+    return true;
+}

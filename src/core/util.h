@@ -1,0 +1,29 @@
+/* util: allocation that aborts on exhaustion, and small string/number parsers that check
+ * their input (sizes and numbers from the network or config are validated, never trusted). */
+#ifndef VG_CORE_UTIL_H
+#define VG_CORE_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+void *vg_xmalloc(size_t n);
+void *vg_xcalloc(size_t n, size_t size);
+void *vg_xrealloc(void *p, size_t n);
+char *vg_xstrdup(const char *s);
+
+/* Parses a whole decimal integer in [min, max]; returns 0 or VG_EINVAL. */
+int vg_parse_int(const char *s, long long min, long long max, long long *out);
+
+/* Finds name in a URL query ("a=1&b=x%20y", no leading '?'), percent-decodes its value into
+ * out (NUL-terminated). Returns the value length, VG_ENOENT when absent, or VG_EINVAL when it
+ * does not fit or is badly encoded. */
+int vg_query_get(const char *query, const char *name, char *out, size_t out_len);
+
+/* True for 1..64 characters of [a-z0-9_-], starting with a letter or digit. */
+bool vg_slug_is_valid(const char *s);
+
+/* Copies src into dst (always NUL-terminated); returns false when it was truncated. */
+bool vg_strlcpy(char *dst, const char *src, size_t dst_len);
+
+#endif

@@ -1,0 +1,31 @@
+/* media_int: what stream.c and worker.c share inside the media module. */
+#ifndef VG_MEDIA_INT_H
+#define VG_MEDIA_INT_H
+
+#include <stdatomic.h>
+
+#include "core/frame.h"
+#include "media/stream.h"
+
+typedef struct vg_worker vg_worker_t;
+
+typedef struct vg_worker_cfg {
+    const char *stream_id;
+    vg_stream_t *stream;
+    vg_tier_t tiers[VG_TIER_MAX];
+    int tier_count;
+    atomic_uint *tiers_needed; /* bit t: some consumer wants tier t */
+    vg_stream_info_t info;
+} vg_worker_cfg_t;
+
+/* Starts the worker thread (decoder opened lazily on the first keyframe). 0 or < 0. Loop. */
+int vg__worker_start(vg_worker_t **out, const vg_worker_cfg_t *cfg);
+/* Source thread: queue a packet (takes pkt; dropped when the worker is behind). */
+void vg__worker_push(vg_worker_t *w, vg_frame_t *pkt);
+/* Stops and joins the thread, frees the worker, sets *wp to NULL. Loop. */
+void vg__worker_stop(vg_worker_t **wp);
+
+/* Worker thread: publish a JPEG of tier t (takes f). Latest wins. */
+void vg__stream_publish(vg_stream_t *st, int tier, vg_frame_t *f);
+
+#endif

@@ -1,0 +1,445 @@
+/* stream: the hub and its streams (see stream.h).
+ *
+ * Hand-offs:
+ *   - source thread → worker: vg__worker_push (bounded queue inside the worker);
+ *   - source thread → loop: atomic counters, and an "event" bit + uv_async_send for state;
+ *   - worker → loop: one latest-wins slot per tier (mbox) + uv_async_send when it was empty.
+ * The loop drains everything in on_wakeup, because async sends coalesce.
+ */
+#include "media/stream.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "media/media_int.h"
+
+#define EVENT_PACKET 0x1 /* first packet since start */
+#define EVENT_ENDED 0x2  /* source ended on its own */
+
+/* A cached picture older than this is not shown to a new viewer (the camera may be gone). */
+#define LATEST_MAX_AGE_US 2000000
+
+struct vg_stream {
+    vg_hub_t *hub;
+    char *id, *name;
+    vg_tier_t tiers[VG_TIER_MAX];
+    int tier_count, default_tier;
+    int idle_timeout_ms;
+    int width, height, fps;
+
+    const vg_producer_ops_t *producer;
+    void *producer_ctx;
+    bool is_running;              /* loop */
+    vg_stream_state_t state;      /* loop */
+    vg_worker_t *worker;          /* loop starts/stops; source thread pushes while running */
+    vg_consumer_t *consumers[VG_TIER_MAX]; /* loop */
+    int consumer_count[VG_TIER_MAX];       /* loop */
+    int total_consumers;                   /* loop */
+    vg_frame_t *latest[VG_TIER_MAX];       /* loop */
+    int64_t latest_mono_us[VG_TIER_MAX];   /* loop */
+    uint64_t frames_encoded[VG_TIER_MAX];  /* loop */
+
+    atomic_uint tiers_needed; /* any: atomic */
+    atomic_uint events;       /* any: atomic */
+    atomic_int ended_status;  /* any: atomic */
+    atomic_ullong packets_in; /* any: atomic */
+    atomic_ullong bytes_in;   /* any: atomic */
+    atomic_bool saw_packet;   /* any: atomic; reset by the loop at each start */
+
+    uv_mutex_t mbox_lock;
+    vg_frame_t *mbox[VG_TIER_MAX]; /* mbox_lock */
+    bool mbox_has_any;             /* mbox_lock */
+
+    uv_async_t wakeup;
+    uv_timer_t idle_timer;
+    int handles_open;
+};
+
+struct vg_hub {
+    uv_loop_t *loop;
+    vg_stream_t **streams;
+    size_t count;
+    bool is_closing;
+    int handles_open;
+};
+
+vg_hub_t *vg_hub_new(uv_loop_t *loop)
+{
+    vg_hub_t *hub = vg_xcalloc(1, sizeof(*hub));
+    hub->loop = loop;
+    return hub;
+}
+
+static void stream_free(vg_stream_t *st)
+{
+    for (int t = 0; t < VG_TIER_MAX; t++) {
+        vg_frame_unref(&st->latest[t]);
+        vg_frame_unref(&st->mbox[t]);
+    }
+    if (st->producer && st->producer->free)
+        st->producer->free(st->producer_ctx);
+    uv_mutex_destroy(&st->mbox_lock);
+    free(st->id);
+    free(st->name);
+    free(st);
+}
+
+static void hub_maybe_free(vg_hub_t *hub)
+{
+    if (!hub->is_closing || hub->handles_open > 0)
+        return;
+    for (size_t i = 0; i < hub->count; i++)
+        stream_free(hub->streams[i]);
+    free(hub->streams);
+    free(hub);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    vg_stream_t *st = h->data;
+    st->hub->handles_open--;
+    hub_maybe_free(st->hub);
+}
+
+static void stream_set_state(vg_stream_t *st, vg_stream_state_t state)
+{
+    if (st->state == state)
+        return;
+    VG_LOG_INFO("stream", "cam=%s %s -> %s", st->id, vg_stream_state_name(st->state),
+                vg_stream_state_name(state));
+    st->state = state;
+    for (int t = 0; t < st->tier_count; t++) {
+        for (vg_consumer_t *c = st->consumers[t], *next; c; c = next) {
+            next = c->next;
+            if (c->ops->on_state)
+                c->ops->on_state(c, state);
+        }
+    }
+}
+
+static void stream_stop(vg_stream_t *st)
+{
+    if (!st->is_running)
+        return;
+    /* Producer first: after stop() returns no thread pushes packets, so the worker can go. */
+    st->producer->stop(st->producer_ctx);
+    vg__worker_stop(&st->worker);
+    st->is_running = false;
+    uv_mutex_lock(&st->mbox_lock);
+    for (int t = 0; t < VG_TIER_MAX; t++)
+        vg_frame_unref(&st->mbox[t]);
+    st->mbox_has_any = false;
+    uv_mutex_unlock(&st->mbox_lock);
+    for (int t = 0; t < VG_TIER_MAX; t++)
+        vg_frame_unref(&st->latest[t]);
+    atomic_store(&st->events, 0);
+    stream_set_state(st, VG_STREAM_IDLE);
+}
+
+static void stream_start(vg_stream_t *st)
+{
+    if (st->is_running)
+        return;
+    vg_worker_cfg_t wcfg = {
+        .stream_id = st->id,
+        .stream = st,
+        .tier_count = st->tier_count,
+        .tiers_needed = &st->tiers_needed,
+    };
+    memcpy(wcfg.tiers, st->tiers, sizeof(st->tiers));
+    int rc = vg__worker_start(&st->worker, &wcfg);
+    if (rc < 0) {
+        VG_LOG_ERROR("stream", "cam=%s cannot start media worker: %s", st->id, vg_strerror(rc));
+        stream_set_state(st, VG_STREAM_FAILED);
+        return;
+    }
+    atomic_store(&st->events, 0);
+    atomic_store(&st->saw_packet, false);
+    st->is_running = true;
+    stream_set_state(st, VG_STREAM_CONNECTING);
+    rc = st->producer->start(st->producer_ctx, st);
+    if (rc < 0) {
+        VG_LOG_ERROR("stream", "cam=%s cannot start %s source: %s", st->id, st->producer->name,
+                     vg_strerror(rc));
+        vg__worker_stop(&st->worker);
+        st->is_running = false;
+        stream_set_state(st, VG_STREAM_FAILED);
+    }
+}
+
+static void on_idle_timeout(uv_timer_t *t)
+{
+    vg_stream_t *st = t->data;
+    if (st->total_consumers == 0) {
+        VG_LOG_DEBUG("stream", "cam=%s idle, stopping source", st->id);
+        stream_stop(st);
+    }
+}
+
+static void fanout(vg_stream_t *st, int tier, vg_frame_t *f)
+{
+    for (vg_consumer_t *c = st->consumers[tier], *next; c; c = next) {
+        next = c->next; /* a consumer may detach itself from on_frame */
+        c->ops->on_frame(c, f);
+    }
+}
+
+static void on_wakeup(uv_async_t *h)
+{
+    vg_stream_t *st = h->data;
+    unsigned events = atomic_exchange(&st->events, 0);
+    if (!st->is_running)
+        return;
+    if ((events & EVENT_PACKET) && st->state == VG_STREAM_CONNECTING)
+        stream_set_state(st, VG_STREAM_LIVE);
+
+    vg_frame_t *frames[VG_TIER_MAX];
+    uv_mutex_lock(&st->mbox_lock);
+    memcpy(frames, st->mbox, sizeof(frames));
+    memset(st->mbox, 0, sizeof(st->mbox));
+    st->mbox_has_any = false;
+    uv_mutex_unlock(&st->mbox_lock);
+
+    int64_t now = vg_mono_us();
+    for (int t = 0; t < st->tier_count; t++) {
+        if (frames[t] == NULL)
+            continue;
+        vg_frame_unref(&st->latest[t]);
+        st->latest[t] = frames[t]; /* the mailbox's reference moves here */
+        st->latest_mono_us[t] = now;
+        st->frames_encoded[t]++;
+        fanout(st, t, frames[t]);
+    }
+    if (events & EVENT_ENDED) {
+        int status = atomic_load(&st->ended_status);
+        VG_LOG_WARN("stream", "cam=%s source ended: %s", st->id, vg_strerror(status));
+        stream_stop(st);
+        stream_set_state(st, status < 0 ? VG_STREAM_FAILED : VG_STREAM_IDLE);
+    }
+}
+
+int vg_hub_add_stream(vg_hub_t *hub, const vg_stream_cfg_t *cfg, vg_stream_t **out)
+{
+    if (vg_hub_find(hub, cfg->id)) {
+        VG_LOG_ERROR("stream", "duplicate camera id '%s'", cfg->id);
+        return VG_EINVAL;
+    }
+    vg_stream_t *st = vg_xcalloc(1, sizeof(*st));
+    st->hub = hub;
+    st->id = vg_xstrdup(cfg->id);
+    st->name = vg_xstrdup(cfg->name ? cfg->name : cfg->id);
+    st->idle_timeout_ms = cfg->idle_timeout_ms;
+    st->width = cfg->width;
+    st->height = cfg->height;
+    st->fps = cfg->fps;
+    st->producer = cfg->producer;
+    st->producer_ctx = cfg->producer_ctx;
+    st->tier_count = vg_tier_default_ladder(cfg->width, cfg->height, cfg->fps, st->tiers);
+    st->default_tier = vg_tier_default_index(st->tiers, st->tier_count);
+    uv_mutex_init(&st->mbox_lock);
+    if (cfg->default_tier) {
+        int t = vg_tier_find(st->tiers, st->tier_count, cfg->default_tier);
+        if (t < 0) {
+            VG_LOG_ERROR("stream", "camera '%s': default tier '%s' is not in its ladder",
+                         cfg->id, cfg->default_tier);
+            st->producer = NULL; /* the caller keeps ownership on failure */
+            stream_free(st);
+            return VG_EINVAL;
+        }
+        st->default_tier = t;
+    }
+    uv_async_init(hub->loop, &st->wakeup, on_wakeup);
+    st->wakeup.data = st;
+    uv_timer_init(hub->loop, &st->idle_timer);
+    st->idle_timer.data = st;
+    hub->handles_open += 2;
+
+    hub->streams = vg_xrealloc(hub->streams, (hub->count + 1) * sizeof(*hub->streams));
+    hub->streams[hub->count++] = st;
+    *out = st;
+    return 0;
+}
+
+void vg_hub_close(vg_hub_t **hp)
+{
+    vg_hub_t *hub = *hp;
+    if (hub == NULL)
+        return;
+    *hp = NULL;
+    hub->is_closing = true;
+    for (size_t i = 0; i < hub->count; i++) {
+        vg_stream_t *st = hub->streams[i];
+        /* Outputs detach their consumers as their connections close; any left are cut. */
+        for (int t = 0; t < VG_TIER_MAX; t++) {
+            while (st->consumers[t])
+                vg_stream_detach(st->consumers[t]);
+        }
+        stream_stop(st);
+        uv_close((uv_handle_t *)&st->wakeup, on_handle_closed);
+        uv_close((uv_handle_t *)&st->idle_timer, on_handle_closed);
+    }
+    hub_maybe_free(hub);
+}
+
+vg_stream_t *vg_hub_find(vg_hub_t *hub, const char *id)
+{
+    for (size_t i = 0; i < hub->count; i++) {
+        if (strcmp(hub->streams[i]->id, id) == 0)
+            return hub->streams[i];
+    }
+    return NULL;
+}
+
+size_t vg_hub_count(const vg_hub_t *hub) { return hub->count; }
+vg_stream_t *vg_hub_at(vg_hub_t *hub, size_t i) { return i < hub->count ? hub->streams[i] : NULL; }
+const char *vg_stream_id(const vg_stream_t *st) { return st->id; }
+const char *vg_stream_name(const vg_stream_t *st) { return st->name; }
+vg_stream_state_t vg_stream_state(const vg_stream_t *st) { return st->state; }
+
+const char *vg_stream_state_name(vg_stream_state_t state)
+{
+    switch (state) {
+    case VG_STREAM_IDLE: return "idle";
+    case VG_STREAM_CONNECTING: return "connecting";
+    case VG_STREAM_LIVE: return "live";
+    case VG_STREAM_FAILED: return "failed";
+    }
+    return "unknown";
+}
+
+void vg_stream_size(const vg_stream_t *st, int *width, int *height, int *fps)
+{
+    *width = st->width;
+    *height = st->height;
+    *fps = st->fps;
+}
+
+int vg_stream_tiers(const vg_stream_t *st, const vg_tier_t **out)
+{
+    *out = st->tiers;
+    return st->tier_count;
+}
+
+int vg_stream_default_tier(const vg_stream_t *st) { return st->default_tier; }
+
+vg_frame_t *vg_stream_latest(const vg_stream_t *st, int tier)
+{
+    return tier >= 0 && tier < st->tier_count ? st->latest[tier] : NULL;
+}
+
+uint64_t vg_stream_frames_encoded(const vg_stream_t *st, int tier)
+{
+    return tier >= 0 && tier < st->tier_count ? st->frames_encoded[tier] : 0;
+}
+
+static void update_needed(vg_stream_t *st)
+{
+    unsigned mask = 0;
+    for (int t = 0; t < st->tier_count; t++) {
+        if (st->consumer_count[t] > 0)
+            mask |= 1u << t;
+    }
+    atomic_store(&st->tiers_needed, mask);
+}
+
+static void link_consumer(vg_stream_t *st, vg_consumer_t *c, int tier)
+{
+    c->stream = st;
+    c->tier = tier;
+    c->prev = NULL;
+    c->next = st->consumers[tier];
+    if (c->next)
+        c->next->prev = c;
+    st->consumers[tier] = c;
+    st->consumer_count[tier]++;
+    update_needed(st);
+    /* A new viewer gets the tier's last picture at once, if it is recent. */
+    if (st->latest[tier] && vg_mono_us() - st->latest_mono_us[tier] < LATEST_MAX_AGE_US)
+        c->ops->on_frame(c, st->latest[tier]);
+}
+
+static void unlink_consumer(vg_consumer_t *c)
+{
+    vg_stream_t *st = c->stream;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        st->consumers[c->tier] = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    st->consumer_count[c->tier]--;
+    update_needed(st);
+}
+
+void vg_stream_attach(vg_stream_t *st, vg_consumer_t *c, int tier)
+{
+    VG_ASSERT(c->stream == NULL && tier >= 0 && tier < st->tier_count);
+    st->total_consumers++;
+    uv_timer_stop(&st->idle_timer);
+    if (!st->is_running && !st->hub->is_closing)
+        stream_start(st);
+    link_consumer(st, c, tier);
+}
+
+void vg_stream_set_tier(vg_consumer_t *c, int tier)
+{
+    vg_stream_t *st = c->stream;
+    if (st == NULL || tier == c->tier)
+        return;
+    VG_ASSERT(tier >= 0 && tier < st->tier_count);
+    unlink_consumer(c);
+    link_consumer(st, c, tier);
+}
+
+void vg_stream_detach(vg_consumer_t *c)
+{
+    vg_stream_t *st = c->stream;
+    if (st == NULL)
+        return;
+    unlink_consumer(c);
+    c->stream = NULL;
+    if (--st->total_consumers == 0 && st->is_running && !st->hub->is_closing)
+        uv_timer_start(&st->idle_timer, on_idle_timeout, (uint64_t)st->idle_timeout_ms, 0);
+}
+
+void vg_stream_set_info(vg_stream_t *st, const vg_stream_info_t *info)
+{
+    (void)st;
+    (void)info; /* the worker learns the codec from packets; kept for sources that know more */
+}
+
+void vg_stream_push_packet(vg_stream_t *st, vg_frame_t *pkt)
+{
+    atomic_fetch_add_explicit(&st->bytes_in, pkt->len, memory_order_relaxed);
+    atomic_fetch_add_explicit(&st->packets_in, 1, memory_order_relaxed);
+    if (!atomic_exchange(&st->saw_packet, true)) {
+        atomic_fetch_or(&st->events, EVENT_PACKET);
+        uv_async_send(&st->wakeup);
+    }
+    vg__worker_push(st->worker, pkt);
+}
+
+void vg_stream_source_ended(vg_stream_t *st, int status)
+{
+    atomic_store(&st->ended_status, status);
+    atomic_fetch_or(&st->events, EVENT_ENDED);
+    uv_async_send(&st->wakeup);
+}
+
+void vg__stream_publish(vg_stream_t *st, int tier, vg_frame_t *f)
+{
+    uv_mutex_lock(&st->mbox_lock);
+    vg_frame_t *old = st->mbox[tier];
+    st->mbox[tier] = f;
+    bool was_empty = !st->mbox_has_any;
+    st->mbox_has_any = true;
+    uv_mutex_unlock(&st->mbox_lock);
+    if (was_empty)
+        uv_async_send(&st->wakeup);
+    vg_frame_unref(&old);
+}

@@ -1,0 +1,115 @@
+/* stream: the stream hub. One vg_stream_t per camera, owned by the hub, living on the loop.
+ *
+ *   source thread ──packets──┬──→ media worker (decode → scale → JPEG per needed tier)
+ *   (producer)               │            │ latest JPEG per tier (mailbox + uv_async)
+ *                            └─ counters  ↓
+ *                                   stream (loop) ──→ consumers of tier t (outputs)
+ *
+ * A stream starts its producer (the source) and its worker when its first consumer attaches
+ * and stops them idle_timeout_ms after the last one leaves. Which tiers the worker encodes is
+ * published as an atomic bitmask computed from the consumers' tiers.
+ *
+ * Threads: everything here is loop-thread only, except the functions marked "source thread".
+ */
+#ifndef VG_MEDIA_STREAM_H
+#define VG_MEDIA_STREAM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "core/frame.h"
+#include "media/tier.h"
+
+typedef struct vg_hub vg_hub_t;
+typedef struct vg_stream vg_stream_t;
+typedef struct vg_consumer vg_consumer_t;
+
+typedef enum vg_stream_state {
+    VG_STREAM_IDLE,       /* no source running */
+    VG_STREAM_CONNECTING, /* source started, no packet yet */
+    VG_STREAM_LIVE,       /* packets flowing */
+    VG_STREAM_FAILED,     /* source ended with an error */
+} vg_stream_state_t;
+
+typedef struct vg_consumer_ops {
+    /* A new JPEG of the consumer's tier. f is borrowed: take a ref to keep it. Loop. */
+    void (*on_frame)(vg_consumer_t *c, vg_frame_t *f);
+    /* The stream's state changed. May be NULL. Loop. */
+    void (*on_state)(vg_consumer_t *c, vg_stream_state_t state);
+} vg_consumer_ops_t;
+
+/* Embedded by each output's viewer. ops and user are the output's; the rest is the hub's. */
+struct vg_consumer {
+    const vg_consumer_ops_t *ops; /* public */
+    void *user;                   /* public */
+    vg_stream_t *stream;          /* private: NULL when detached */
+    int tier;                     /* private */
+    vg_consumer_t *prev, *next;   /* private: the stream's list for this tier */
+};
+
+/* A producer feeds a stream: the sources layer implements it, so that media stays below
+ * sources. start() launches whatever thread calls vg_stream_push_packet(); stop() makes it
+ * return and joins it. Both on the loop thread. */
+typedef struct vg_producer_ops {
+    const char *name;
+    int (*start)(void *ctx, vg_stream_t *st);
+    void (*stop)(void *ctx);
+    void (*free)(void *ctx);
+} vg_producer_ops_t;
+
+typedef struct vg_stream_cfg {
+    const char *id, *name;
+    const char *default_tier;   /* NULL: the ladder's default */
+    int idle_timeout_ms;        /* stop the source this long after the last consumer */
+    int width, height, fps;     /* the camera's picture, when known in advance */
+    const vg_producer_ops_t *producer;
+    void *producer_ctx;         /* taken: freed with producer->free */
+} vg_stream_cfg_t;
+
+/* What a source learned about its video (source thread, before its first packet). */
+typedef struct vg_stream_info {
+    int codec_id;  /* an AVCodecID */
+    int width, height;
+} vg_stream_info_t;
+
+vg_hub_t *vg_hub_new(uv_loop_t *loop);
+/* Stops every stream (joining their threads) and closes the hub's handles; the hub frees
+ * itself once the loop has run their close callbacks. Sets *hp to NULL. */
+void vg_hub_close(vg_hub_t **hp);
+
+/* Adds a stream; copies cfg. Returns 0 and *out (borrowed, lives as long as the hub), or
+ * VG_EINVAL (duplicate id, bad default tier: logged). */
+int vg_hub_add_stream(vg_hub_t *hub, const vg_stream_cfg_t *cfg, vg_stream_t **out);
+vg_stream_t *vg_hub_find(vg_hub_t *hub, const char *id);
+size_t vg_hub_count(const vg_hub_t *hub);
+vg_stream_t *vg_hub_at(vg_hub_t *hub, size_t i);
+
+const char *vg_stream_id(const vg_stream_t *st);
+const char *vg_stream_name(const vg_stream_t *st);
+vg_stream_state_t vg_stream_state(const vg_stream_t *st);
+const char *vg_stream_state_name(vg_stream_state_t state);
+void vg_stream_size(const vg_stream_t *st, int *width, int *height, int *fps);
+/* The ladder: *out is borrowed, valid as long as the stream. Returns the tier count. */
+int vg_stream_tiers(const vg_stream_t *st, const vg_tier_t **out);
+int vg_stream_default_tier(const vg_stream_t *st);
+/* Latest JPEG of a tier (borrowed; NULL if none yet). */
+vg_frame_t *vg_stream_latest(const vg_stream_t *st, int tier);
+uint64_t vg_stream_frames_encoded(const vg_stream_t *st, int tier);
+
+/* Attaches c (ops/user set by the caller) to st at tier; starts the source if it is idle.
+ * If the tier has a recent picture, c->ops->on_frame runs before this returns. */
+void vg_stream_attach(vg_stream_t *st, vg_consumer_t *c, int tier);
+/* Moves c to another tier of its stream. */
+void vg_stream_set_tier(vg_consumer_t *c, int tier);
+/* Detaches c; no-op when not attached. Never calls c's callbacks. */
+void vg_stream_detach(vg_consumer_t *c);
+
+/* Source thread: describe the video before the first packet. */
+void vg_stream_set_info(vg_stream_t *st, const vg_stream_info_t *info);
+/* Source thread: hand over one compressed packet (takes pkt). Never blocks. */
+void vg_stream_push_packet(vg_stream_t *st, vg_frame_t *pkt);
+/* Source thread: the source stopped on its own (status < 0: failure). */
+void vg_stream_source_ended(vg_stream_t *st, int status);
+
+#endif

@@ -1,0 +1,326 @@
+#define _GNU_SOURCE /* pthread_setname_np */
+/* worker: one thread per running stream that decodes its packets (libavcodec), scales each
+ * picture once per needed resolution (libswscale) and JPEG-encodes it straight from the YUV
+ * planes (libjpeg-turbo), only for tiers some consumer wants, each at its own frame rate.
+ *
+ * Threads: vg__worker_start/stop on the loop; vg__worker_push on the source thread; the rest
+ * on the worker's own thread, which owns the decoder, scalers and encoder. The packet queue
+ * is the only thing shared; it is bounded, and when the worker falls behind, packets are
+ * dropped and decoding resumes at the next keyframe (latest wins, never growing delay).
+ */
+#include <libavcodec/avcodec.h>
+#include <libavutil/imgutils.h>
+#include <libswscale/swscale.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <turbojpeg.h>
+
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/queue.h"
+#include "core/util.h"
+#include "core/wire.h"
+#include "media/media_int.h"
+
+#define WORKER_QUEUE_PACKETS 64
+#define TS_RING 32
+
+typedef struct tier_state {
+    struct SwsContext *sws;
+    AVFrame *scaled;         /* the tier's picture when it differs from the decoded one */
+    int64_t next_due_us;     /* capture time from which the next picture is encoded */
+    uint32_t seq;
+} tier_state_t;
+
+struct vg_worker {
+    vg_worker_cfg_t cfg;
+    char log_ctx[96];
+    pthread_t thread;
+    vg_queue_t *packets;
+    atomic_bool is_behind; /* any: set by the pusher when it dropped; worker resyncs */
+
+    /* worker thread only: */
+    AVCodecContext *dec;
+    AVPacket *pkt;
+    AVFrame *pic;
+    tjhandle tj;
+    uint8_t *jpeg_buf;
+    unsigned long jpeg_cap;
+    bool wait_key;
+    tier_state_t tiers[VG_TIER_MAX];
+    struct {
+        int64_t capture_us, ingest_us;
+    } ts_ring[TS_RING];
+    unsigned ts_next;
+};
+
+static void drop_packet(void *item)
+{
+    vg_frame_t *f = item;
+    vg_frame_unref(&f);
+}
+
+void vg__worker_push(vg_worker_t *w, vg_frame_t *pkt)
+{
+    if (w == NULL || vg_queue_push(w->packets, pkt) < 0) {
+        if (w)
+            atomic_store(&w->is_behind, true);
+        vg_frame_unref(&pkt);
+    }
+}
+
+static enum AVCodecID codec_id(vg_codec_t c)
+{
+    switch (c) {
+    case VG_CODEC_H264: return AV_CODEC_ID_H264;
+    case VG_CODEC_H265: return AV_CODEC_ID_HEVC;
+    case VG_CODEC_JPEG: return AV_CODEC_ID_MJPEG;
+    default: return AV_CODEC_ID_NONE;
+    }
+}
+
+static int open_decoder(vg_worker_t *w, vg_codec_t codec)
+{
+    const AVCodec *dc = avcodec_find_decoder(codec_id(codec));
+    if (dc == NULL)
+        return VG_ECODEC;
+    w->dec = avcodec_alloc_context3(dc);
+    /* One thread, low delay: frame threading would add a frame of latency per thread
+     * (PERFORMANCE.md), and the worker already runs beside the loop and the source. */
+    w->dec->thread_count = 1;
+    w->dec->flags |= AV_CODEC_FLAG_LOW_DELAY;
+    w->dec->pkt_timebase = (AVRational){1, 1000000};
+    if (avcodec_open2(w->dec, dc, NULL) < 0) {
+        avcodec_free_context(&w->dec);
+        return VG_ECODEC;
+    }
+    return 0;
+}
+
+static bool is_full_range_420(const AVFrame *f)
+{
+    return f->format == AV_PIX_FMT_YUVJ420P ||
+           (f->format == AV_PIX_FMT_YUV420P && f->color_range == AVCOL_RANGE_JPEG);
+}
+
+/* The picture for tier t: the decoded one when it fits as is, else a scaled (and, for
+ * limited-range input, range-expanded) copy made once per tier per picture. */
+static const AVFrame *tier_picture(vg_worker_t *w, int t)
+{
+    const vg_tier_t *tier = &w->cfg.tiers[t];
+    tier_state_t *ts = &w->tiers[t];
+    AVFrame *src = w->pic;
+    if (src->width == tier->width && src->height == tier->height && is_full_range_420(src))
+        return src;
+    /* JPEG wants full range: asking swscale for yuvj420p expands limited-range input. */
+    ts->sws = sws_getCachedContext(ts->sws, src->width, src->height, src->format, tier->width,
+                                   tier->height, AV_PIX_FMT_YUVJ420P, SWS_BILINEAR, NULL, NULL,
+                                   NULL);
+    if (ts->sws == NULL)
+        return NULL;
+    if (ts->scaled == NULL || ts->scaled->width != tier->width ||
+        ts->scaled->height != tier->height) {
+        av_frame_free(&ts->scaled);
+        ts->scaled = av_frame_alloc();
+        ts->scaled->format = AV_PIX_FMT_YUVJ420P;
+        ts->scaled->width = tier->width;
+        ts->scaled->height = tier->height;
+        if (av_frame_get_buffer(ts->scaled, 32) < 0) {
+            av_frame_free(&ts->scaled);
+            return NULL;
+        }
+    }
+    sws_scale(ts->sws, (const uint8_t *const *)src->data, src->linesize, 0, src->height,
+              ts->scaled->data, ts->scaled->linesize);
+    return ts->scaled;
+}
+
+static void encode_tier(vg_worker_t *w, int t, int64_t capture_us, int64_t ingest_us)
+{
+    const vg_tier_t *tier = &w->cfg.tiers[t];
+    const AVFrame *p = tier_picture(w, t);
+    if (p == NULL) {
+        VG_LOG_WARN(w->log_ctx, "cannot scale to tier %s", tier->name);
+        return;
+    }
+    unsigned long need = tjBufSize(p->width, p->height, TJSAMP_420);
+    if (need > w->jpeg_cap) {
+        tjFree(w->jpeg_buf);
+        w->jpeg_buf = tjAlloc((int)need);
+        w->jpeg_cap = need;
+    }
+    unsigned char *out = w->jpeg_buf;
+    unsigned long len = w->jpeg_cap;
+    const unsigned char *planes[3] = {p->data[0], p->data[1], p->data[2]};
+    int strides[3] = {p->linesize[0], p->linesize[1], p->linesize[2]};
+    if (tjCompressFromYUVPlanes(w->tj, planes, p->width, strides, p->height, TJSAMP_420, &out,
+                                &len, tier->quality, TJFLAG_NOREALLOC | TJFLAG_FASTDCT) != 0) {
+        VG_LOG_WARN(w->log_ctx, "JPEG encode failed: %s", tjGetErrorStr2(w->tj));
+        return;
+    }
+    /* One copy into an exactly-sized frame: the scratch buffer is worst-case sized. */
+    vg_frame_t *f = vg_frame_new(len);
+    memcpy(f->data, out, len);
+    f->len = len;
+    f->meta = (vg_frame_meta_t){
+        .codec = VG_CODEC_JPEG,
+        .is_key = true,
+        .seq = ++w->tiers[t].seq,
+        .width = p->width,
+        .height = p->height,
+        .capture_us = capture_us,
+        .ingest_us = ingest_us,
+        .tier = t,
+    };
+    vg_wire_put_header(f->data - VG_WIRE_HDR_LEN, &f->meta);
+    vg__stream_publish(w->cfg.stream, t, f);
+}
+
+/* Whether tier t is due for a picture captured at capture_us, advancing its schedule.
+ * The schedule accumulates (next += interval) so a 25 fps tier of a 30 fps camera really
+ * gets 25 pictures a second; 2 ms of slack absorbs capture jitter. */
+static bool tier_due(vg_worker_t *w, int t, int64_t capture_us)
+{
+    tier_state_t *ts = &w->tiers[t];
+    int64_t interval = 1000000 / w->cfg.tiers[t].fps;
+    if (ts->next_due_us == 0 || capture_us - ts->next_due_us > interval ||
+        ts->next_due_us - capture_us > 2 * interval) {
+        ts->next_due_us = capture_us + interval; /* first picture, or resync after a gap */
+        return true;
+    }
+    if (capture_us + 2000 < ts->next_due_us)
+        return false;
+    ts->next_due_us += interval;
+    return true;
+}
+
+static void handle_picture(vg_worker_t *w)
+{
+    int64_t capture_us = w->pic->best_effort_timestamp;
+    int64_t ingest_us = capture_us;
+    for (unsigned i = 0; i < TS_RING; i++) {
+        if (w->ts_ring[i].capture_us == capture_us) {
+            ingest_us = w->ts_ring[i].ingest_us;
+            break;
+        }
+    }
+    unsigned needed = atomic_load(w->cfg.tiers_needed);
+    for (int t = 0; t < w->cfg.tier_count; t++) {
+        if (!(needed & (1u << t))) {
+            w->tiers[t].next_due_us = 0;
+            continue;
+        }
+        if (tier_due(w, t, capture_us))
+            encode_tier(w, t, capture_us, ingest_us);
+    }
+}
+
+static void decode_packet(vg_worker_t *w, vg_frame_t *f)
+{
+    if (atomic_exchange(&w->is_behind, false))
+        w->wait_key = true;
+    if (w->wait_key && !f->meta.is_key)
+        return;
+    w->wait_key = false;
+    if (w->dec == NULL && open_decoder(w, f->meta.codec) < 0) {
+        VG_LOG_ERROR(w->log_ctx, "no decoder for codec %d", (int)f->meta.codec);
+        w->wait_key = true;
+        return;
+    }
+    w->ts_ring[w->ts_next % TS_RING].capture_us = f->meta.capture_us;
+    w->ts_ring[w->ts_next % TS_RING].ingest_us = f->meta.ingest_us;
+    w->ts_next++;
+    /* The packet borrows the frame's bytes: avcodec copies what it keeps (no buf ref). */
+    w->pkt->data = f->data;
+    w->pkt->size = (int)f->len;
+    w->pkt->pts = f->meta.capture_us;
+    w->pkt->dts = AV_NOPTS_VALUE;
+    w->pkt->flags = f->meta.is_key ? AV_PKT_FLAG_KEY : 0;
+    int rc = avcodec_send_packet(w->dec, w->pkt);
+    av_packet_unref(w->pkt);
+    if (rc < 0 && rc != AVERROR(EAGAIN)) {
+        VG_LOG_DEBUG(w->log_ctx, "decode error %d; waiting for a keyframe", rc);
+        w->wait_key = true;
+        return;
+    }
+    while (avcodec_receive_frame(w->dec, w->pic) == 0) {
+        handle_picture(w);
+        av_frame_unref(w->pic);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    vg_worker_t *w = arg;
+    char name[16];
+    snprintf(name, sizeof(name), "vg-med-%.8s", w->cfg.stream_id);
+    pthread_setname_np(pthread_self(), name);
+    for (;;) {
+        void *item;
+        int rc = vg_queue_pop(w->packets, &item, -1);
+        if (rc == VG_ECLOSED)
+            break;
+        if (rc < 0)
+            continue;
+        vg_frame_t *f = item;
+        decode_packet(w, f);
+        vg_frame_unref(&f);
+    }
+    return NULL;
+}
+
+static void worker_free(vg_worker_t *w)
+{
+    vg_queue_free(&w->packets, drop_packet);
+    avcodec_free_context(&w->dec);
+    av_packet_free(&w->pkt);
+    av_frame_free(&w->pic);
+    for (int t = 0; t < VG_TIER_MAX; t++) {
+        sws_freeContext(w->tiers[t].sws);
+        av_frame_free(&w->tiers[t].scaled);
+    }
+    if (w->tj)
+        tjDestroy(w->tj);
+    tjFree(w->jpeg_buf);
+    free(w);
+}
+
+int vg__worker_start(vg_worker_t **out, const vg_worker_cfg_t *cfg)
+{
+    vg_worker_t *w = vg_xcalloc(1, sizeof(*w));
+    w->cfg = *cfg;
+    snprintf(w->log_ctx, sizeof(w->log_ctx), "media: cam=%s", cfg->stream_id);
+    w->packets = vg_queue_new(WORKER_QUEUE_PACKETS);
+    w->pkt = av_packet_alloc();
+    w->pic = av_frame_alloc();
+    w->tj = tjInitCompress();
+    w->wait_key = true;
+    if (w->pkt == NULL || w->pic == NULL || w->tj == NULL)
+        goto fail;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old); /* signals belong to the loop thread */
+    int rc = pthread_create(&w->thread, NULL, worker_main, w);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0)
+        goto fail;
+    *out = w;
+    return 0;
+fail:
+    worker_free(w);
+    return VG_ENOMEM;
+}
+
+void vg__worker_stop(vg_worker_t **wp)
+{
+    vg_worker_t *w = *wp;
+    if (w == NULL)
+        return;
+    *wp = NULL;
+    vg_queue_close(w->packets);
+    pthread_join(w->thread, NULL);
+    worker_free(w);
+}

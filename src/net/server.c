@@ -1,0 +1,690 @@
+/* server: see server.h.
+ *
+ * One libwebsockets protocol serves both HTTP and WebSocket, so that clients need no
+ * subprotocol: HTTP requests are routed in LWS_CALLBACK_HTTP, upgrades in
+ * LWS_CALLBACK_ESTABLISHED (the request headers are still readable there). Every response is
+ * written from the WRITEABLE callback, headers first, then the body, one lws_write per call.
+ *
+ * Limits: request line + headers share max_http_header_data (8 KiB; more closes the
+ * connection), client WebSocket messages are at most 4 KiB of text, request bodies are not
+ * accepted yet (no route takes one). Idle HTTP connections time out after 30 s.
+ */
+#include "net/server.h"
+
+#include <libwebsockets.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "net/static.h"
+
+#define MAX_ROUTES 32
+#define MAX_PATH 512
+#define WS_RX_MAX 4096
+#define HEADER_BUF 1024
+/* Larger than any frame, so libwebsockets hands each frame to send() whole (PERFORMANCE.md:
+ * with the default, large frames go out in rx_buffer_size pieces at seven times the cost). */
+#define TX_PACKET_SIZE (16 * 1024 * 1024)
+
+typedef struct route {
+    char method[8];
+    char pattern[128];
+    const vg_handler_ops_t *ops;
+    void *user;
+} route_t;
+
+struct vg_server {
+    vg_server_cfg_t cfg;
+    char *host, *web_root;
+    struct lws_context *ctx;
+    struct lws_vhost *vhost;
+    int port;
+    route_t routes[MAX_ROUTES];
+    int route_count;
+    vg_conn_t *conns; /* every live connection, for shutdown */
+    bool is_shutting_down;
+    uv_timer_t grace_timer;
+    void (*shutdown_done)(void *);
+    void *shutdown_arg;
+};
+
+typedef enum resp_state {
+    RESP_NONE,
+    RESP_HEADERS,   /* headers queued */
+    RESP_BODY,      /* headers sent, body queued */
+    RESP_STREAMING, /* headers sent, handler writes */
+    RESP_DONE,
+} resp_state_t;
+
+struct vg_conn {
+    vg_server_t *srv;
+    struct lws *wsi;
+    const route_t *route;
+    void *data;
+    bool is_ws, is_closing, has_closed, close_sent;
+    uint16_t close_status;
+    char close_reason[64];
+    char path[MAX_PATH];
+    char *params[VG_ROUTE_MAX_PARAMS];
+    char peer[64];
+    /* response */
+    resp_state_t resp;
+    int status;
+    const char *content_type;
+    uint8_t *body_owned; /* LWS_PRE + len bytes */
+    vg_frame_t *body_frame;
+    const uint8_t *body;
+    size_t body_len;
+    bool is_open_ended;
+    /* WebSocket receive */
+    char *rx;
+    size_t rx_len;
+    bool rx_is_binary;
+    vg_conn_t *prev, *next;
+};
+
+typedef struct pss {
+    vg_conn_t *conn;
+} pss_t;
+
+static void finish_shutdown(uv_timer_t *t);
+
+/* ---- connections ---- */
+
+static vg_conn_t *conn_new(vg_server_t *s, struct lws *wsi)
+{
+    vg_conn_t *c = vg_xcalloc(1, sizeof(*c));
+    c->srv = s;
+    c->wsi = wsi;
+    c->next = s->conns;
+    if (c->next)
+        c->next->prev = c;
+    s->conns = c;
+    char ip[48];
+    lws_get_peer_simple(wsi, ip, sizeof(ip));
+    int port = 0;
+    struct sockaddr_storage sa;
+    socklen_t sl = sizeof(sa);
+    if (getpeername(lws_get_socket_fd(wsi), (struct sockaddr *)&sa, &sl) == 0)
+        port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
+                                              : ((struct sockaddr_in *)&sa)->sin_port);
+    snprintf(c->peer, sizeof(c->peer), "%s:%d", ip, port);
+    return c;
+}
+
+static void resp_reset(vg_conn_t *c)
+{
+    free(c->body_owned);
+    c->body_owned = NULL;
+    vg_frame_unref(&c->body_frame);
+    c->body = NULL;
+    c->body_len = 0;
+    c->resp = RESP_NONE;
+}
+
+static void conn_free(vg_conn_t *c)
+{
+    vg_server_t *s = c->srv;
+    if (c->route && c->route->ops->on_close && !c->has_closed) {
+        c->has_closed = true;
+        c->route->ops->on_close(c);
+    }
+    resp_reset(c);
+    for (int i = 0; i < VG_ROUTE_MAX_PARAMS; i++)
+        free(c->params[i]);
+    free(c->rx);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    free(c);
+    if (s->is_shutting_down && s->conns == NULL)
+        uv_timer_start(&s->grace_timer, finish_shutdown, 0, 0); /* the last one is gone */
+}
+
+void vg_conn_set_data(vg_conn_t *c, void *data) { c->data = data; }
+void *vg_conn_data(const vg_conn_t *c) { return c->data; }
+struct lws *vg_conn_wsi(const vg_conn_t *c) { return c->wsi; }
+vg_server_t *vg_conn_server(const vg_conn_t *c) { return c->srv; }
+const char *vg_conn_peer(const vg_conn_t *c) { return c->peer; }
+bool vg_conn_is_closing(const vg_conn_t *c) { return c->is_closing; }
+void vg_conn_want_write(vg_conn_t *c) { lws_callback_on_writable(c->wsi); }
+
+int vg_conn_query(vg_conn_t *c, const char *name, char *buf, size_t len)
+{
+    size_t name_len = strlen(name);
+    char frag[512];
+    for (int i = 0; i < 32; i++) {
+        int n = lws_hdr_copy_fragment(c->wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (n < 0)
+            break;
+        if ((size_t)n > name_len && strncmp(frag, name, name_len) == 0 && frag[name_len] == '=') {
+            /* libwebsockets has already URL-decoded the fragment. */
+            if (!vg_strlcpy(buf, frag + name_len + 1, len))
+                return VG_EINVAL;
+            return (int)strlen(buf);
+        }
+    }
+    return VG_ENOENT;
+}
+
+static int queue_response(vg_conn_t *c, int status, const char *ctype)
+{
+    if (c->resp != RESP_NONE)
+        return VG_EINVAL;
+    c->status = status;
+    c->content_type = ctype;
+    c->resp = RESP_HEADERS;
+    lws_callback_on_writable(c->wsi);
+    return 0;
+}
+
+int vg_conn_respond(vg_conn_t *c, int status, const char *content_type, const void *body,
+                    size_t len)
+{
+    resp_reset(c);
+    c->body_owned = vg_xmalloc(LWS_PRE + len);
+    memcpy(c->body_owned + LWS_PRE, body, len);
+    c->body = c->body_owned + LWS_PRE;
+    c->body_len = len;
+    c->is_open_ended = false;
+    return queue_response(c, status, content_type);
+}
+
+int vg_conn_respond_frame(vg_conn_t *c, int status, const char *content_type, vg_frame_t *f)
+{
+    resp_reset(c);
+    VG_ASSERT(f->headroom >= LWS_PRE);
+    c->body_frame = vg_frame_ref(f);
+    c->body = f->data;
+    c->body_len = f->len;
+    c->is_open_ended = false;
+    return queue_response(c, status, content_type);
+}
+
+int vg_conn_respond_json(vg_conn_t *c, int status, json_t *doc)
+{
+    char *text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    if (text == NULL)
+        return vg_conn_respond(c, 500, "application/json", "{}", 2);
+    int rc = vg_conn_respond(c, status, "application/json", text, strlen(text));
+    free(text);
+    return rc;
+}
+
+int vg_conn_error(vg_conn_t *c, int status, const char *code, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return vg_conn_respond_json(
+        c, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
+}
+
+int vg_conn_stream_begin(vg_conn_t *c, int status, const char *content_type)
+{
+    resp_reset(c);
+    c->is_open_ended = true;
+    return queue_response(c, status, content_type);
+}
+
+void vg_conn_close(vg_conn_t *c, int ws_status, const char *reason)
+{
+    if (c->is_closing)
+        return;
+    c->is_closing = true;
+    c->close_status = (uint16_t)ws_status;
+    vg_strlcpy(c->close_reason, reason, sizeof(c->close_reason));
+    lws_callback_on_writable(c->wsi);
+}
+
+/* ---- routing ---- */
+
+void vg_server_route(vg_server_t *s, const char *method, const char *pattern,
+                     const vg_handler_ops_t *ops, void *user)
+{
+    VG_ASSERT(s->route_count < MAX_ROUTES);
+    route_t *r = &s->routes[s->route_count++];
+    vg_strlcpy(r->method, method, sizeof(r->method));
+    vg_strlcpy(r->pattern, pattern, sizeof(r->pattern));
+    r->ops = ops;
+    r->user = user;
+}
+
+/* Matches path against pattern, capturing "{}" segments into params (allocated). */
+static bool route_match(const char *pattern, const char *path, char **params)
+{
+    int np = 0;
+    const char *p = pattern, *u = path;
+    while (*p && *u) {
+        if (p[0] == '{' && p[1] == '}') {
+            const char *end = strchr(u, '/');
+            size_t n = end ? (size_t)(end - u) : strlen(u);
+            if (n == 0 || np == VG_ROUTE_MAX_PARAMS)
+                goto no;
+            params[np] = vg_xmalloc(n + 1);
+            memcpy(params[np], u, n);
+            params[np][n] = '\0';
+            np++;
+            u += n;
+            p += 2;
+        } else if (*p++ != *u++) {
+            goto no;
+        }
+    }
+    if (*p == '\0' && *u == '\0')
+        return true;
+no:
+    for (int i = 0; i < np; i++) {
+        free(params[i]);
+        params[i] = NULL;
+    }
+    return false;
+}
+
+static const char *request_method(struct lws *wsi)
+{
+    static const struct {
+        enum lws_token_indexes tok;
+        const char *name;
+    } methods[] = {
+        {WSI_TOKEN_GET_URI, "GET"},         {WSI_TOKEN_POST_URI, "POST"},
+        {WSI_TOKEN_PUT_URI, "PUT"},         {WSI_TOKEN_DELETE_URI, "DELETE"},
+        {WSI_TOKEN_PATCH_URI, "PATCH"},     {WSI_TOKEN_OPTIONS_URI, "OPTIONS"},
+        {WSI_TOKEN_HEAD_URI, "HEAD"},
+    };
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+        if (lws_hdr_total_length(wsi, methods[i].tok) > 0)
+            return methods[i].name;
+    }
+    return "?";
+}
+
+/* Finds the route for path; *method_mismatch tells 405 from 404. */
+static const route_t *find_route(vg_server_t *s, const char *method, const char *path,
+                                 char **params, bool *method_mismatch)
+{
+    *method_mismatch = false;
+    for (int i = 0; i < s->route_count; i++) {
+        const route_t *r = &s->routes[i];
+        if (!route_match(r->pattern, path, params))
+            continue;
+        if (strcmp(r->method, method) == 0)
+            return r;
+        *method_mismatch = true;
+        for (int k = 0; k < VG_ROUTE_MAX_PARAMS; k++) {
+            free(params[k]);
+            params[k] = NULL;
+        }
+    }
+    return NULL;
+}
+
+static int serve_static(vg_conn_t *c, const char *path)
+{
+    if (strcmp(path, "/") == 0)
+        path = "/index.html";
+    if (c->srv->web_root) {
+        if (strstr(path, "..") != NULL)
+            return vg_conn_error(c, 404, "not_found", "no such file");
+        char file[1024];
+        snprintf(file, sizeof(file), "%s%s", c->srv->web_root, path);
+        FILE *fp = fopen(file, "rb");
+        struct stat st;
+        if (fp == NULL || fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode) ||
+            st.st_size > 16 * 1024 * 1024) {
+            if (fp)
+                fclose(fp);
+            return vg_conn_error(c, 404, "not_found", "no such file");
+        }
+        char *buf = vg_xmalloc((size_t)st.st_size + 1);
+        size_t n = fread(buf, 1, (size_t)st.st_size, fp);
+        fclose(fp);
+        int rc = vg_conn_respond(c, 200, vg_static_content_type(path), buf, n);
+        free(buf);
+        return rc;
+    }
+    for (size_t i = 0; i < vg_web_asset_count; i++) {
+        if (strcmp(vg_web_assets[i].path, path) == 0)
+            return vg_conn_respond(c, 200, vg_web_assets[i].content_type,
+                                   vg_web_assets[i].data, vg_web_assets[i].len);
+    }
+    return vg_conn_error(c, 404, "not_found", "no such file");
+}
+
+const char *vg_static_content_type(const char *path)
+{
+    const char *dot = strrchr(path, '.');
+    if (dot == NULL)
+        return "application/octet-stream";
+    if (strcmp(dot, ".html") == 0)
+        return "text/html; charset=utf-8";
+    if (strcmp(dot, ".js") == 0)
+        return "text/javascript; charset=utf-8";
+    if (strcmp(dot, ".css") == 0)
+        return "text/css; charset=utf-8";
+    if (strcmp(dot, ".svg") == 0)
+        return "image/svg+xml";
+    if (strcmp(dot, ".png") == 0)
+        return "image/png";
+    if (strcmp(dot, ".json") == 0)
+        return "application/json";
+    return "application/octet-stream";
+}
+
+static int handle_http(vg_server_t *s, struct lws *wsi, pss_t *pss, const char *uri)
+{
+    if (pss->conn) /* keep-alive: the previous request on this socket is finished */
+        conn_free(pss->conn);
+    vg_conn_t *c = pss->conn = conn_new(s, wsi);
+    vg_strlcpy(c->path, uri, sizeof(c->path));
+    const char *method = request_method(wsi);
+    VG_LOG_DEBUG("http", "peer=%s %s %s", c->peer, method, c->path);
+    if (s->is_shutting_down)
+        return vg_conn_error(c, 503, "unavailable", "server is shutting down");
+    bool mismatch;
+    const route_t *r = find_route(s, method, c->path, c->params, &mismatch);
+    if (r == NULL && strcmp(method, "GET") == 0 && strncmp(c->path, "/api/", 5) != 0 &&
+        strncmp(c->path, "/cameras/", 9) != 0)
+        return serve_static(c, c->path);
+    if (r == NULL && mismatch)
+        return vg_conn_error(c, 405, "method_not_allowed", "%s is not allowed on %s", method,
+                             c->path);
+    if (r == NULL)
+        return vg_conn_error(c, 404, "not_found", "no route for %s", c->path);
+    if (r->ops->on_request == NULL)
+        return vg_conn_error(c, 426, "upgrade_required",
+                             "%s is a WebSocket endpoint: send an Upgrade request", c->path);
+    c->route = r;
+    return r->ops->on_request(c, (const char *const *)c->params, r->user) < 0 ? -1 : 0;
+}
+
+static int handle_ws_open(vg_server_t *s, struct lws *wsi, pss_t *pss)
+{
+    if (pss->conn)
+        conn_free(pss->conn);
+    vg_conn_t *c = pss->conn = conn_new(s, wsi);
+    c->is_ws = true;
+    if (lws_hdr_copy(wsi, c->path, sizeof(c->path), WSI_TOKEN_GET_URI) <= 0)
+        return -1;
+    bool mismatch;
+    const route_t *r = find_route(s, "GET", c->path, c->params, &mismatch);
+    if (r == NULL || r->ops->on_ws_open == NULL || s->is_shutting_down) {
+        VG_LOG_DEBUG("http", "peer=%s WebSocket upgrade refused for %s", c->peer, c->path);
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)"no such endpoint",
+                         17);
+        return -1;
+    }
+    c->route = r;
+    VG_LOG_DEBUG("http", "peer=%s WebSocket %s", c->peer, c->path);
+    return r->ops->on_ws_open(c, (const char *const *)c->params, r->user) < 0 ? -1 : 0;
+}
+
+static int write_headers(vg_conn_t *c)
+{
+    uint8_t buf[LWS_PRE + HEADER_BUF];
+    uint8_t *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
+    lws_filepos_t len = c->is_open_ended ? LWS_ILLEGAL_HTTP_CONTENT_LEN : c->body_len;
+    if (lws_add_http_common_headers(c->wsi, (unsigned)c->status, c->content_type, len, &p, end))
+        return -1;
+    /* x-content-type-options and friends come from
+     * LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE. */
+    static const char *const extra[][2] = {
+        {"cache-control:", "no-store"},
+    };
+    for (size_t i = 0; i < sizeof(extra) / sizeof(extra[0]); i++) {
+        if (lws_add_http_header_by_name(c->wsi, (const unsigned char *)extra[i][0],
+                                        (const unsigned char *)extra[i][1],
+                                        (int)strlen(extra[i][1]), &p, end))
+            return -1;
+    }
+    if (lws_finalize_write_http_header(c->wsi, start, &p, end))
+        return -1;
+    if (c->is_open_ended) {
+        /* A live stream has no natural end: no idle time-out applies to it. */
+        lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
+        c->resp = RESP_STREAMING;
+    } else {
+        c->resp = RESP_BODY;
+    }
+    lws_callback_on_writable(c->wsi);
+    return 0;
+}
+
+static int http_writable(vg_conn_t *c)
+{
+    switch (c->resp) {
+    case RESP_HEADERS:
+        return write_headers(c);
+    case RESP_BODY: {
+        c->resp = RESP_DONE;
+        if (c->body_len > 0 &&
+            lws_write(c->wsi, (unsigned char *)c->body, c->body_len, LWS_WRITE_HTTP_FINAL) < 0)
+            return -1;
+        resp_reset(c);
+        c->resp = RESP_DONE;
+        return lws_http_transaction_completed(c->wsi) ? -1 : 0;
+    }
+    case RESP_STREAMING:
+        if (c->is_closing)
+            return -1;
+        return c->route && c->route->ops->on_writable ? c->route->ops->on_writable(c) : 0;
+    default:
+        return 0;
+    }
+}
+
+static int ws_receive(vg_conn_t *c, const void *in, size_t len)
+{
+    struct lws *wsi = c->wsi;
+    if (lws_is_first_fragment(wsi)) {
+        c->rx_len = 0;
+        c->rx_is_binary = lws_frame_is_binary(wsi);
+    }
+    if (c->rx_is_binary) {
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
+                         (unsigned char *)"binary messages are not accepted", 32);
+        return -1;
+    }
+    if (c->rx_len + len + lws_remaining_packet_payload(wsi) > WS_RX_MAX) {
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+                         (unsigned char *)"control messages are at most 4096 bytes", 39);
+        return -1;
+    }
+    if (c->rx == NULL)
+        c->rx = vg_xmalloc(WS_RX_MAX + 1);
+    memcpy(c->rx + c->rx_len, in, len);
+    c->rx_len += len;
+    if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi) > 0)
+        return 0;
+    c->rx[c->rx_len] = '\0';
+    size_t n = c->rx_len;
+    c->rx_len = 0;
+    if (c->route->ops->on_ws_message)
+        return c->route->ops->on_ws_message(c, c->rx, n);
+    return 0;
+}
+
+/* libwebsockets 4.1's own opcode for close frames (LWS_WRITE_CLOSE in its private headers;
+ * lws-write.h reserves the value). */
+#define WRITE_CLOSE ((enum lws_write_protocol)4)
+
+/* Sends the close frame vg_conn_close() asked for, then waits (at most 2 s) for the peer's
+ * reply, as RFC 6455 section 7.1.2 asks. We write the frame ourselves because libwebsockets
+ * 4.1 drops the socket without one when a WRITEABLE callback returns -1 after
+ * lws_close_reason(), and kills it the same way through its time-out path. */
+static int ws_send_close(vg_conn_t *c)
+{
+    if (c->close_sent)
+        return 0;
+    c->close_sent = true;
+    uint8_t buf[LWS_PRE + 2 + sizeof(c->close_reason)];
+    size_t n = strlen(c->close_reason);
+    buf[LWS_PRE] = (uint8_t)(c->close_status >> 8);
+    buf[LWS_PRE + 1] = (uint8_t)c->close_status;
+    memcpy(buf + LWS_PRE + 2, c->close_reason, n);
+    if (lws_write(c->wsi, buf + LWS_PRE, 2 + n, WRITE_CLOSE) < 0)
+        return -1;
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_ACK, 2);
+    return 0;
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len)
+{
+    struct lws_context *ctx = lws_get_context(wsi);
+    vg_server_t *s = ctx ? lws_context_user(ctx) : NULL;
+    pss_t *pss = user;
+
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        return handle_http(s, wsi, pss, in ? (const char *)in : "/");
+    case LWS_CALLBACK_HTTP_BODY:
+        /* No route accepts a body yet: refuse rather than buffer it. */
+        if (pss && pss->conn && pss->conn->resp == RESP_NONE)
+            vg_conn_error(pss->conn, 413, "too_large", "request bodies are not accepted here");
+        return 0;
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return pss && pss->conn ? http_writable(pss->conn) : 0;
+    case LWS_CALLBACK_ESTABLISHED:
+        return handle_ws_open(s, wsi, pss);
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        if (pss == NULL || pss->conn == NULL)
+            return 0;
+        if (pss->conn->is_closing)
+            return ws_send_close(pss->conn);
+        return pss->conn->route->ops->on_writable ? pss->conn->route->ops->on_writable(pss->conn)
+                                                  : 0;
+    case LWS_CALLBACK_RECEIVE:
+        return pss && pss->conn ? ws_receive(pss->conn, in, len) : -1;
+    case LWS_CALLBACK_CLOSED:
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (pss && pss->conn) {
+            conn_free(pss->conn);
+            pss->conn = NULL;
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static const struct lws_protocols protocols[] = {
+    {
+        .name = "vigil",
+        .callback = callback,
+        .per_session_data_size = sizeof(pss_t),
+        .rx_buffer_size = WS_RX_MAX,
+        .tx_packet_size = TX_PACKET_SIZE,
+    },
+    {0},
+};
+
+int vg_server_new(vg_server_t **out, const vg_server_cfg_t *cfg)
+{
+    vg_server_t *s = vg_xcalloc(1, sizeof(*s));
+    s->cfg = *cfg;
+    s->host = vg_xstrdup(cfg->host ? cfg->host : "127.0.0.1");
+    s->web_root = cfg->web_root ? vg_xstrdup(cfg->web_root) : NULL;
+    uv_timer_init(cfg->loop, &s->grace_timer);
+    *out = s;
+    return 0;
+}
+
+int vg_server_start(vg_server_t *s)
+{
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof(info));
+    void *loops[1] = {s->cfg.loop};
+    info.foreign_loops = loops;
+    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8 |
+                   LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
+    if (strchr(s->host, ':') == NULL)
+        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+    info.port = s->cfg.port;
+    info.iface = s->host;
+    info.protocols = protocols;
+    info.user = s;
+    info.max_http_header_data = 8192;
+    info.max_http_header_pool = 256;
+    info.timeout_secs = 30;
+    info.keepalive_timeout = 30;
+    info.vhost_name = "vigil";
+    info.server_string = "vigil";
+    s->ctx = lws_create_context(&info);
+    if (s->ctx == NULL) {
+        VG_LOG_ERROR("http", "cannot listen on %s:%d (in use, or not an address of this host?)",
+                     s->host, s->cfg.port);
+        return VG_EINVAL;
+    }
+    s->vhost = lws_get_vhost_by_name(s->ctx, "vigil");
+    s->port = s->vhost ? lws_get_vhost_listen_port(s->vhost) : -1;
+    if (s->port <= 0) {
+        /* libwebsockets 4.1 returns a context even when the listening socket failed. */
+        VG_LOG_ERROR("http", "cannot listen on %s:%d (in use, or not an address of this host?)",
+                     s->host, s->cfg.port);
+        return VG_EINVAL;
+    }
+    return 0;
+}
+
+int vg_server_port(const vg_server_t *s) { return s->port; }
+
+static void finish_shutdown(uv_timer_t *t)
+{
+    vg_server_t *s = lws_container_of(t, vg_server_t, grace_timer);
+    uv_timer_stop(t);
+    if (s->ctx) {
+        struct lws_context *ctx = s->ctx;
+        s->ctx = NULL;
+        lws_context_destroy(ctx);
+    }
+    if (s->shutdown_done) {
+        void (*done)(void *) = s->shutdown_done;
+        s->shutdown_done = NULL;
+        done(s->shutdown_arg);
+    }
+}
+
+void vg_server_shutdown(vg_server_t *s, void (*done)(void *arg), void *arg)
+{
+    s->is_shutting_down = true;
+    s->shutdown_done = done;
+    s->shutdown_arg = arg;
+    for (vg_conn_t *c = s->conns; c; c = c->next) {
+        if (c->is_ws || c->resp == RESP_STREAMING)
+            vg_conn_close(c, LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down");
+    }
+    /* Viewers that never read get at most this long to take their close frame. */
+    uv_timer_start(&s->grace_timer, finish_shutdown, s->conns ? 1000 : 0, 0);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    free(lws_container_of((uv_timer_t *)h, vg_server_t, grace_timer));
+}
+
+void vg_server_free(vg_server_t **sp)
+{
+    vg_server_t *s = *sp;
+    if (s == NULL)
+        return;
+    *sp = NULL;
+    if (s->ctx)
+        lws_context_destroy(s->ctx);
+    while (s->conns) /* libwebsockets closed them all in destroy; this is belt and braces */
+        conn_free(s->conns);
+    free(s->host);
+    free(s->web_root);
+    uv_close((uv_handle_t *)&s->grace_timer, on_timer_closed);
+}

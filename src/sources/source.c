@@ -1,0 +1,145 @@
+#define _GNU_SOURCE /* pthread_setname_np */
+/* source: the registry of source implementations and the thread that runs one.
+ *
+ * The runner thread opens the source, reads packets until it is told to stop or the source
+ * fails, and hands each packet to the stream. stop() sets an atomic flag, interrupts a
+ * blocked read, and joins. Credentials in URLs never reach the logs: only the camera id does.
+ */
+#include "sources/source.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/util.h"
+
+extern const vg_source_ops_t vg_source_test_ops;
+
+static const vg_source_ops_t *const registry[] = {
+    &vg_source_test_ops,
+};
+
+struct vg_source {
+    const vg_source_ops_t *ops;
+    char *url;
+    char log_ctx[80];
+    char thread_name[16];
+    void *priv;               /* source thread */
+    vg_stream_t *stream;      /* loop sets before the thread starts */
+    pthread_t thread;
+    bool has_thread;          /* loop */
+    atomic_bool should_stop;  /* any: atomic */
+};
+
+const char *vg_source_url(const vg_source_t *src) { return src->url; }
+void *vg_source_priv(const vg_source_t *src) { return src->priv; }
+void vg_source_set_priv(vg_source_t *src, void *priv) { src->priv = priv; }
+const char *vg_source_log_ctx(const vg_source_t *src) { return src->log_ctx; }
+bool vg_source_should_stop(const vg_source_t *src) { return atomic_load(&src->should_stop); }
+
+static void *source_main(void *arg)
+{
+    vg_source_t *src = arg;
+    pthread_setname_np(pthread_self(), src->thread_name);
+    int rc = src->ops->open(src);
+    if (rc < 0) {
+        VG_LOG_ERROR(src->log_ctx, "cannot open %s source: %s", src->ops->name,
+                     vg_strerror(rc));
+        vg_stream_source_ended(src->stream, rc);
+        return NULL;
+    }
+    while (!atomic_load(&src->should_stop)) {
+        vg_frame_t *pkt = NULL;
+        rc = src->ops->read(src, &pkt);
+        if (rc == VG_EAGAIN)
+            continue;
+        if (rc < 0)
+            break;
+        vg_stream_push_packet(src->stream, pkt);
+    }
+    src->ops->close(src);
+    if (!atomic_load(&src->should_stop))
+        vg_stream_source_ended(src->stream, rc < 0 ? rc : VG_ECLOSED);
+    return NULL;
+}
+
+static int producer_start(void *ctx, vg_stream_t *st)
+{
+    vg_source_t *src = ctx;
+    src->stream = st;
+    atomic_store(&src->should_stop, false);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old); /* signals belong to the loop thread */
+    int rc = pthread_create(&src->thread, NULL, source_main, src);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0)
+        return -rc;
+    src->has_thread = true;
+    return 0;
+}
+
+static void producer_stop(void *ctx)
+{
+    vg_source_t *src = ctx;
+    if (!src->has_thread)
+        return;
+    atomic_store(&src->should_stop, true);
+    if (src->ops->interrupt)
+        src->ops->interrupt(src);
+    /* TODO(vigil): join off the loop thread once sources can block for long (#3). */
+    pthread_join(src->thread, NULL);
+    src->has_thread = false;
+}
+
+static void producer_free(void *ctx)
+{
+    vg_source_t *src = ctx;
+    if (src == NULL)
+        return;
+    producer_stop(src);
+    free(src->url);
+    free(src);
+}
+
+static const vg_producer_ops_t source_producer_ops = {
+    .name = "source",
+    .start = producer_start,
+    .stop = producer_stop,
+    .free = producer_free,
+};
+
+int vg_source_producer_new(const char *url, const char *camera_id,
+                           const vg_producer_ops_t **ops, void **ctx, int *width, int *height,
+                           int *fps, char *err, size_t err_len)
+{
+    const char *sep = strstr(url, "://");
+    *width = *height = *fps = 0;
+    if (sep == NULL) {
+        snprintf(err, err_len, "URL has no scheme");
+        return VG_EURL;
+    }
+    size_t scheme_len = (size_t)(sep - url);
+    for (size_t i = 0; i < sizeof(registry) / sizeof(registry[0]); i++) {
+        const vg_source_ops_t *so = registry[i];
+        if (strlen(so->scheme) != scheme_len || strncmp(so->scheme, url, scheme_len) != 0)
+            continue;
+        if (so->probe && so->probe(url, width, height, fps, err, err_len) < 0)
+            return VG_EURL;
+        vg_source_t *src = vg_xcalloc(1, sizeof(*src));
+        src->ops = so;
+        src->url = vg_xstrdup(url);
+        snprintf(src->log_ctx, sizeof(src->log_ctx), "source: cam=%s", camera_id);
+        snprintf(src->thread_name, sizeof(src->thread_name), "vg-src-%.8s", camera_id);
+        *ops = &source_producer_ops;
+        *ctx = src;
+        return 0;
+    }
+    snprintf(err, err_len, "unsupported URL scheme '%.*s'", (int)scheme_len, url);
+    return VG_EURL;
+}

@@ -1,0 +1,44 @@
+/* source: the interface every camera source implements, and the generic runner that gives
+ * each active source its own thread and turns it into a stream producer.
+ *
+ * A source's read() blocks (FFmpeg demuxers do); interrupt() must make a blocked read()
+ * return promptly from any thread, which is how stop and shutdown reach it.
+ */
+#ifndef VG_SOURCES_SOURCE_H
+#define VG_SOURCES_SOURCE_H
+
+#include <stdbool.h>
+
+#include "core/frame.h"
+#include "media/stream.h"
+
+typedef struct vg_source vg_source_t;
+
+typedef struct vg_source_ops {
+    const char *name;   /* "test", "rtsp", ... */
+    const char *scheme; /* URL scheme it serves, without "://" */
+    /* Checks the URL without opening anything; fills what it knows (0 when unknown).
+     * Returns 0 or VG_EURL (with a message in err). Any thread. */
+    int (*probe)(const char *url, int *width, int *height, int *fps, char *err, size_t err_len);
+    int (*open)(vg_source_t *src);                  /* source thread */
+    int (*read)(vg_source_t *src, vg_frame_t **out); /* blocks; source thread; takes *out */
+    void (*interrupt)(vg_source_t *src);            /* any thread; may be NULL */
+    void (*close)(vg_source_t *src);                /* source thread */
+} vg_source_ops_t;
+
+/* For implementations: the source's URL, its private state, its log context, and whether
+ * it has been asked to stop (check it in any wait). */
+const char *vg_source_url(const vg_source_t *src);
+void *vg_source_priv(const vg_source_t *src);
+void vg_source_set_priv(vg_source_t *src, void *priv);
+const char *vg_source_log_ctx(const vg_source_t *src);
+bool vg_source_should_stop(const vg_source_t *src);
+
+/* Finds the source for url's scheme and checks the URL. On success fills *ops and *ctx with a
+ * producer for vg_stream_cfg_t (ctx freed through ops->free) and the picture size when the
+ * URL tells it. Returns 0 or VG_EURL (message in err). Loop thread. */
+int vg_source_producer_new(const char *url, const char *camera_id,
+                           const vg_producer_ops_t **ops, void **ctx, int *width, int *height,
+                           int *fps, char *err, size_t err_len);
+
+#endif

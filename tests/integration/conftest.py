@@ -1,0 +1,506 @@
+"""Shared fixtures and helpers for vigil's integration tests.
+
+Run with: cd /work/main && /usr/bin/python3 -m pytest -q tests/integration
+
+Environment:
+  VIGIL_BIN       the vigil binary (default: <repo>/build/vigil)
+  VIGIL_ASAN_BIN  an AddressSanitizer build (default: <repo>/build-asan/vigil)
+
+Every loop here is bounded in count and in time; every socket has a timeout.
+"""
+import asyncio
+import io
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+import urllib.parse
+
+sys.dont_write_bytecode = True
+
+import pytest  # noqa: E402
+import requests  # noqa: E402
+import websockets  # noqa: E402
+from PIL import Image  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
+VIGIL_BIN = os.environ.get("VIGIL_BIN") or os.path.join(REPO, "build", "vigil")
+VIGIL_ASAN_BIN = os.environ.get("VIGIL_ASAN_BIN") or os.path.join(REPO, "build-asan", "vigil")
+
+READY_TIMEOUT = 15.0
+STOP_TIMEOUT = 10.0
+WS_MAX_SIZE = 32 * 1024 * 1024
+
+# Cameras used by most tests (small, to keep the suite fast on 2 cores).
+CAM_SMALL = "test://?width=640&height=360&fps=15"
+CAM_TINY = "test://?width=320&height=240&fps=15"
+CAM_720 = "test://?width=1280&height=720&fps=30"
+
+HEADER = struct.Struct("<BBBBIqqHHB3s")
+assert HEADER.size == 32
+
+
+# --------------------------------------------------------------------------------------
+# Server process
+# --------------------------------------------------------------------------------------
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class VigilServer:
+    """One running `vigil serve`."""
+
+    def __init__(self, proc, port, log_path, cameras):
+        self.proc = proc
+        self.pid = proc.pid
+        self.port = port
+        self.host = "127.0.0.1"
+        self.base_url = "http://127.0.0.1:%d" % port
+        self.log_path = log_path
+        self.cameras = cameras
+        self.exit_code = None
+
+    # URLs -----------------------------------------------------------------------------
+    def url(self, path):
+        return self.base_url + path
+
+    def ws_path(self, cam, tier=None):
+        p = "/api/v1/cameras/%s/ws" % urllib.parse.quote(cam, safe="")
+        if tier is not None:
+            p += "?tier=" + urllib.parse.quote(tier, safe="")
+        return p
+
+    def ws_url(self, cam, tier=None):
+        return "ws://127.0.0.1:%d%s" % (self.port, self.ws_path(cam, tier))
+
+    def mjpeg_path(self, cam, tier=None):
+        p = "/cameras/%s/mjpeg" % urllib.parse.quote(cam, safe="")
+        if tier is not None:
+            p += "?tier=" + urllib.parse.quote(tier, safe="")
+        return p
+
+    def mjpeg_url(self, cam, tier=None):
+        return self.base_url + self.mjpeg_path(cam, tier)
+
+    def snapshot_url(self, cam, tier=None):
+        p = "/cameras/%s/snapshot.jpg" % urllib.parse.quote(cam, safe="")
+        if tier is not None:
+            p += "?tier=" + urllib.parse.quote(tier, safe="")
+        return self.base_url + p
+
+    # State ------------------------------------------------------------------------------
+    @property
+    def log(self):
+        try:
+            with open(self.log_path, "r", errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def log_tail(self, n=6000):
+        text = self.log
+        return text[-n:] if len(text) > n else text
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def rss_kb(self):
+        with open("/proc/%d/status" % self.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        raise AssertionError("no VmRSS for pid %d" % self.pid)
+
+    def get(self, path, **kw):
+        kw.setdefault("timeout", 10)
+        return requests.get(self.url(path), **kw)
+
+    def camera(self, cam):
+        r = self.get("/api/v1/cameras/" + urllib.parse.quote(cam, safe=""))
+        assert r.status_code == 200, (r.status_code, r.text)
+        return r.json()
+
+    def tiers(self, cam):
+        return self.camera(cam)["tiers"]
+
+    def tier(self, cam, name):
+        for t in self.tiers(cam):
+            if t["name"] == name:
+                return t
+        raise AssertionError("camera %s has no tier %r: %r" % (cam, name, self.tiers(cam)))
+
+    # Lifecycle --------------------------------------------------------------------------
+    def stop(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT):
+        """Signals the server and waits; returns (exit status, seconds it took)."""
+        if self.exit_code is not None:
+            return self.exit_code, 0.0
+        t0 = time.monotonic()
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            self.exit_code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+            self.exit_code = "timeout (killed after %.0f s)" % timeout
+        return self.exit_code, time.monotonic() - t0
+
+
+def _wait_ready(srv, timeout=READY_TIMEOUT):
+    deadline = time.monotonic() + timeout
+    last = None
+    for _ in range(int(timeout / 0.05) + 10):
+        if srv.proc.poll() is not None:
+            return "exited with %r before answering /healthz" % srv.proc.returncode
+        if time.monotonic() > deadline:
+            break
+        try:
+            r = requests.get(srv.url("/healthz"), timeout=1)
+            if r.status_code == 200:
+                return None
+            last = "status %d" % r.status_code
+        except requests.RequestException as e:
+            last = repr(e)
+        time.sleep(0.05)
+    return "no 200 from /healthz within %.0f s (last: %s)" % (timeout, last)
+
+
+class _Factory:
+    def __init__(self, tmp_path):
+        self.tmp_path = tmp_path
+        self.servers = []
+
+    def __call__(self, cameras=None, extra_args=(), config=None, binary=None, env=None,
+                 expect_ready=True):
+        """Starts vigil. cameras: dict id -> url (or list of (id, url)); config: a YAML text
+        (its listen line is added here). Returns a VigilServer once /healthz answers 200."""
+        binary = binary or VIGIL_BIN
+        if not os.path.exists(binary):
+            pytest.fail("vigil binary %s does not exist (set VIGIL_BIN)" % binary)
+        if cameras is None and config is None:
+            cameras = {"c1": CAM_SMALL}
+        if isinstance(cameras, dict):
+            cameras = list(cameras.items())
+        last_err = None
+        for attempt in range(3):
+            port = free_port()
+            idx = len(self.servers)
+            log_path = os.path.join(str(self.tmp_path), "vigil-%d-%d.log" % (idx, attempt))
+            args = [binary, "serve"]
+            if config is not None:
+                cfg_path = os.path.join(str(self.tmp_path), "vigil-%d-%d.yaml" % (idx, attempt))
+                with open(cfg_path, "w") as f:
+                    f.write('listen: "127.0.0.1:%d"\n' % port)
+                    f.write(config)
+                args += ["--config", cfg_path]
+            else:
+                args += ["--listen", "127.0.0.1:%d" % port]
+                for cid, url in cameras:
+                    args += ["--camera", "%s=%s" % (cid, url)]
+            args += list(extra_args)
+            full_env = dict(os.environ)
+            if env:
+                full_env.update(env)
+            logf = open(log_path, "wb")
+            proc = subprocess.Popen(args, stdout=logf, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, env=full_env)
+            logf.close()
+            srv = VigilServer(proc, port, log_path, cameras)
+            srv.args = args
+            self.servers.append(srv)
+            if not expect_ready:
+                return srv
+            err = _wait_ready(srv)
+            if err is None:
+                return srv
+            last_err = err
+            if srv.alive():
+                srv.stop()
+            log = srv.log
+            # Port raced with another process: try another one.
+            if "in use" in log.lower() and attempt < 2:
+                continue
+            break
+        pytest.fail("vigil did not start: %s\nargs: %s\n--- log ---\n%s"
+                    % (last_err, " ".join(args), srv.log_tail()))
+
+    def teardown(self):
+        problems = []
+        for srv in self.servers:
+            if getattr(srv, "exit_checked", False):
+                srv.stop()  # the test judged the exit itself
+                continue
+            if srv.exit_code is None and srv.proc.poll() is not None and srv.proc.returncode is not None:
+                # Exited on its own (or a test waited on it without stop()).
+                srv.exit_code = srv.proc.returncode
+                code, took = srv.exit_code, 0.0
+            else:
+                code, took = srv.stop()
+            if code != 0:
+                problems.append("vigil (pid %d, %s) exit status %r after SIGTERM (%.1f s)\n"
+                                "--- log ---\n%s" % (srv.pid, " ".join(srv.args), code, took,
+                                                     srv.log_tail()))
+        return problems
+
+
+@pytest.fixture
+def vigil_server(tmp_path):
+    """Factory: vigil_server(cameras={...}, extra_args=[...]) -> VigilServer.
+
+    On teardown every server started gets SIGTERM and must exit 0 within 10 s."""
+    fac = _Factory(tmp_path)
+    yield fac
+    problems = fac.teardown()
+    if problems:
+        pytest.fail("\n\n".join(problems), pytrace=False)
+
+
+# --------------------------------------------------------------------------------------
+# Frames
+# --------------------------------------------------------------------------------------
+
+def parse_header(msg):
+    """The 32-byte binary frame header as a dict; payload skips hdr_len bytes."""
+    assert isinstance(msg, (bytes, bytearray)), "expected a binary message, got %r" % (msg[:200],)
+    assert len(msg) >= 32, "binary message of %d bytes is shorter than the header" % len(msg)
+    (version, hdr_len, codec, flags, seq, capture_us, ingest_us, width, height, tier_idx,
+     reserved) = HEADER.unpack_from(msg, 0)
+    return dict(version=version, hdr_len=hdr_len, codec=codec, flags=flags, seq=seq,
+                capture_us=capture_us, ingest_us=ingest_us, width=width, height=height,
+                tier_idx=tier_idx, reserved=reserved, payload=bytes(msg[hdr_len:]))
+
+
+def jpeg_size(data):
+    """Opens and fully decodes a JPEG with PIL; returns (width, height)."""
+    assert data[:2] == b"\xff\xd8", "not a JPEG (starts %r)" % data[:4]
+    im = Image.open(io.BytesIO(data))
+    assert im.format == "JPEG", im.format
+    im.load()
+    return im.size
+
+
+def now_us():
+    return time.time_ns() // 1000
+
+
+# --------------------------------------------------------------------------------------
+# WebSocket helpers (websockets 10.4 asyncio client)
+# --------------------------------------------------------------------------------------
+
+def ws_connect(url, **kw):
+    kw.setdefault("max_size", WS_MAX_SIZE)
+    kw.setdefault("open_timeout", 10)
+    kw.setdefault("close_timeout", 5)
+    kw.setdefault("ping_interval", None)
+    return websockets.connect(url, **kw)
+
+
+async def recv_json(ws, timeout=5.0, max_msgs=500):
+    """Next text message as JSON, skipping binary frames (bounded)."""
+    deadline = time.monotonic() + timeout
+    for _ in range(max_msgs):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        try:
+            msg = await asyncio.wait_for(ws.recv(), left)
+        except asyncio.TimeoutError:
+            break
+        if isinstance(msg, str):
+            return json.loads(msg)
+    raise AssertionError("no text message within %.1f s" % timeout)
+
+
+async def recv_hello(ws, timeout=5.0):
+    msg = await asyncio.wait_for(ws.recv(), timeout)
+    assert isinstance(msg, str), "first message is binary (%d bytes), not hello" % len(msg)
+    hello = json.loads(msg)
+    assert hello.get("type") == "hello", hello
+    return hello
+
+
+async def collect(ws, duration, max_msgs=100000):
+    """Receives for `duration` seconds: list of (monotonic_t, wall_us, message)."""
+    out = []
+    deadline = time.monotonic() + duration
+    for _ in range(max_msgs):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        try:
+            msg = await asyncio.wait_for(ws.recv(), left)
+        except asyncio.TimeoutError:
+            break
+        out.append((time.monotonic(), now_us(), msg))
+    return out
+
+
+async def count_frames_async(url, n=3, timeout=8.0):
+    """Connects a fresh viewer; returns how many binary frames arrived (stops at n)."""
+    got = 0
+    async with ws_connect(url) as ws:
+        deadline = time.monotonic() + timeout
+        for _ in range(10000):
+            left = deadline - time.monotonic()
+            if left <= 0 or got >= n:
+                break
+            try:
+                msg = await asyncio.wait_for(ws.recv(), left)
+            except asyncio.TimeoutError:
+                break
+            if isinstance(msg, bytes):
+                got += 1
+    return got
+
+
+def assert_serving(srv, cam="c1", frames=3, timeout=8.0):
+    """The server still answers /healthz and a fresh WebSocket viewer gets frames."""
+    assert srv.alive(), "vigil died (exit %r)\n%s" % (srv.proc.returncode, srv.log_tail())
+    r = requests.get(srv.url("/healthz"), timeout=5)
+    assert r.status_code == 200, (r.status_code, r.text)
+    got = asyncio.run(count_frames_async(srv.ws_url(cam), frames, timeout))
+    assert got >= frames, "fresh viewer got %d frames in %.0f s (wanted %d)\n%s" % (
+        got, timeout, frames, srv.log_tail())
+
+
+# --------------------------------------------------------------------------------------
+# Raw socket helpers
+# --------------------------------------------------------------------------------------
+
+def raw_connect(srv, timeout=5.0, rcvbuf=None):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.settimeout(timeout)
+    s.connect((srv.host, srv.port))
+    return s
+
+
+def read_http_head(sock, timeout=5.0, limit=65536):
+    """Reads up to the end of an HTTP response head. Returns (status, headers dict with
+    lower-case names, rest bytes). Raises AssertionError on timeout/EOF."""
+    buf = b""
+    deadline = time.monotonic() + timeout
+    for _ in range(10000):
+        if b"\r\n\r\n" in buf:
+            break
+        left = deadline - time.monotonic()
+        assert left > 0, "no full HTTP response head within %.1f s (got %r)" % (timeout, buf[:300])
+        sock.settimeout(left)
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise AssertionError("EOF before HTTP response head (got %r)" % buf[:300])
+        buf += chunk
+        assert len(buf) < limit, "HTTP head over %d bytes" % limit
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ", 2)
+    status = int(parts[1])
+    headers = {}
+    for line in lines[1:]:
+        if ":" in line:
+            k, v = line.split(":", 1)
+            headers[k.strip().lower()] = v.strip()
+    return status, headers, rest
+
+
+WS_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+
+
+def ws_handshake(sock, srv, path, extra=b""):
+    req = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+           "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+           % (path, srv.port, WS_KEY)).encode() + extra + b"\r\n"
+    sock.sendall(req)
+    status, headers, rest = read_http_head(sock)
+    assert status == 101, (status, headers)
+    return rest
+
+
+def ws_frame(opcode, payload, mask=True, fin=True, fake_len=None):
+    """A client WebSocket frame. fake_len: the length to claim in the header."""
+    b0 = (0x80 if fin else 0) | opcode
+    n = len(payload) if fake_len is None else fake_len
+    if n < 126:
+        hdr = bytes([b0, (0x80 if mask else 0) | n])
+    elif n < 65536:
+        hdr = bytes([b0, (0x80 if mask else 0) | 126]) + struct.pack(">H", n)
+    else:
+        hdr = bytes([b0, (0x80 if mask else 0) | 127]) + struct.pack(">Q", n)
+    if mask:
+        key = os.urandom(4)
+        masked = bytes(c ^ key[i % 4] for i, c in enumerate(payload)) if len(payload) < 65536 \
+            else _xor_big(payload, key)
+        return hdr + key + masked
+    return hdr + payload
+
+
+def _xor_big(payload, key):
+    n = len(payload)
+    k = int.from_bytes((key * ((n + 3) // 4))[:n], "big")
+    return (int.from_bytes(payload, "big") ^ k).to_bytes(n, "big")
+
+
+def ws_read_until_close(sock, buf=b"", timeout=5.0, max_bytes=200 * 1024 * 1024):
+    """Reads server frames until a close frame or EOF/reset. Returns ('close', code),
+    ('eof', None) or ('reset', None); raises AssertionError if neither within timeout."""
+    deadline = time.monotonic() + timeout
+    total = 0
+    for _ in range(1000000):
+        # parse complete frames in buf
+        for _ in range(100000):
+            if len(buf) < 2:
+                break
+            op = buf[0] & 0x0F
+            n = buf[1] & 0x7F
+            off = 2
+            if n == 126:
+                if len(buf) < 4:
+                    break
+                n = struct.unpack(">H", buf[2:4])[0]
+                off = 4
+            elif n == 127:
+                if len(buf) < 10:
+                    break
+                n = struct.unpack(">Q", buf[2:10])[0]
+                off = 10
+            if buf[1] & 0x80:
+                off += 4
+            if len(buf) < off + n:
+                break
+            if op == 0x8:
+                payload = buf[off:off + n]
+                code = struct.unpack(">H", payload[:2])[0] if len(payload) >= 2 else None
+                return ("close", code)
+            buf = buf[off + n:]
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError("server neither closed nor sent a close frame within %.1f s"
+                                 % timeout)
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(262144)
+        except (ConnectionResetError, BrokenPipeError):
+            return ("reset", None)
+        except socket.timeout:
+            continue
+        if not chunk:
+            return ("eof", None)
+        total += len(chunk)
+        assert total < max_bytes
+        buf += chunk
+    raise AssertionError("ws_read_until_close: loop bound hit")
+
+
+def rst_close(sock):
+    """Closes with SO_LINGER 0: the peer gets a TCP RST."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()

@@ -1,0 +1,65 @@
+"""A short session against the AddressSanitizer build: WS and MJPEG viewers, a snapshot,
+hostile bits, SIGTERM; exit 0 and no ASan/LSan report."""
+import asyncio
+import os
+import time
+
+import pytest
+import requests
+
+from conftest import (VIGIL_ASAN_BIN, count_frames_async, raw_connect, read_http_head,
+                      rst_close, ws_handshake)
+
+
+def test_asan_session(vigil_server):
+    if not os.path.exists(VIGIL_ASAN_BIN):
+        pytest.skip("no AddressSanitizer build at %s" % VIGIL_ASAN_BIN)
+    env = {"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:halt_on_error=1"}
+    srv = vigil_server(cameras={"c1": "test://?width=320&height=240&fps=15",
+                                "c2": "test://?width=640&height=360&fps=15"},
+                       binary=VIGIL_ASAN_BIN, env=env)
+
+    mj = []
+    for cam in ("c1", "c2"):
+        s = raw_connect(srv, timeout=15)
+        s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % srv.mjpeg_path(cam)).encode())
+        status, _, _ = read_http_head(s, timeout=15)
+        assert status == 200
+        mj.append(s)
+
+    async def go():
+        urls = [srv.ws_url("c1"), srv.ws_url("c2", "low"), srv.ws_url("c2", "native")]
+        return await asyncio.gather(*[count_frames_async(u, 10, 15) for u in urls])
+
+    counts = asyncio.run(go())
+    assert all(c >= 10 for c in counts), counts
+    for s in mj:
+        got = 0
+        for _ in range(100):
+            got += len(s.recv(1 << 16))
+            if got > 20000:
+                break
+        assert got > 0
+    mj[0].close()
+    r = requests.get(srv.snapshot_url("c2"), timeout=20)
+    assert r.status_code == 200
+    assert requests.get(srv.snapshot_url("nope"), timeout=10).status_code == 404
+    # a stuck viewer and a reset viewer while shutting down
+    stuck = raw_connect(srv, rcvbuf=4096)
+    ws_handshake(stuck, srv, srv.ws_path("c2", "native"))
+    s = raw_connect(srv)
+    ws_handshake(s, srv, srv.ws_path("c1"))
+    rst_close(s)
+    time.sleep(1.0)
+    code, took = srv.stop(timeout=15)
+    srv.exit_checked = True
+    stuck.close()
+    mj[1].close()
+    log = srv.log
+    problems = []
+    for marker in ("ERROR: AddressSanitizer", "LeakSanitizer", "runtime error:"):
+        if marker in log:
+            problems.append("%r in the log" % marker)
+    if code != 0:
+        problems.append("exit status %r after %.1f s" % (code, took))
+    assert not problems, "; ".join(problems) + "\n--- log ---\n" + log[-8000:]

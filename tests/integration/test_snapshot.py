@@ -1,0 +1,116 @@
+"""Snapshot endpoint: a JPEG of the tier's size, JSON errors otherwise."""
+import asyncio
+import os
+import time
+
+import pytest
+import requests
+
+from conftest import CAM_SMALL, jpeg_size, recv_hello, ws_connect
+from stamp import decode_stamp
+
+
+def assert_json_error(r, status, code):
+    assert r.status_code == status, (r.status_code, r.text[:300])
+    assert r.headers.get("content-type", "").startswith("application/json"), r.headers
+    body = r.json()
+    assert set(body) == {"error"}, body
+    assert body["error"].get("code") == code, body
+    assert isinstance(body["error"].get("message"), str) and body["error"]["message"], body
+
+
+def test_snapshot_each_tier(vigil_server):
+    srv = vigil_server(cameras={"c1": CAM_SMALL})
+    cam = srv.camera("c1")
+    default = srv.tier("c1", cam["default_tier"])
+    # Cold: nobody watches, the camera has to start for the snapshot.
+    t0 = time.monotonic()
+    r = requests.get(srv.snapshot_url("c1"), timeout=20)
+    took = time.monotonic() - t0
+    assert r.status_code == 200, (r.status_code, r.text[:300])
+    assert r.headers.get("content-type", "").startswith("image/jpeg"), r.headers
+    assert jpeg_size(r.content) == (default["width"], default["height"])
+    assert took < 10, "cold snapshot took %.1f s" % took
+    before = time.time_ns() // 1000
+    for t in cam["tiers"]:
+        r = requests.get(srv.snapshot_url("c1", t["name"]), timeout=20)
+        assert r.status_code == 200, (t["name"], r.status_code, r.text[:300])
+        assert jpeg_size(r.content) == (t["width"], t["height"]), t
+        stamp = decode_stamp(r.content)
+        assert stamp is not None, "no timestamp bar in the %s snapshot" % t["name"]
+        # "latest JPEG of the tier": not older than a couple of seconds
+        assert before - 3_000_000 < stamp <= time.time_ns() // 1000, (before, stamp)
+
+
+def test_snapshot_unknown_camera_404(vigil_server):
+    srv = vigil_server(cameras={"c1": CAM_SMALL})
+    assert_json_error(requests.get(srv.snapshot_url("nope"), timeout=10), 404, "not_found")
+
+
+def test_snapshot_unknown_tier_400(vigil_server):
+    srv = vigil_server(cameras={"c1": CAM_SMALL})
+    assert_json_error(requests.get(srv.snapshot_url("c1", "bogus"), timeout=10), 400,
+                      "bad_request")
+
+
+# Cameras that exist but never produce a picture. The first one the server accepts is used.
+DEAD_URLS = [u for u in [os.environ.get("VIGIL_DEAD_URL")] if u] + [
+    "rtsp://127.0.0.1:9/never",
+    "http://127.0.0.1:9/never.mjpg",
+]
+
+
+def test_snapshot_dead_camera_503(vigil_server):
+    srv = None
+    tried = []
+    for url in DEAD_URLS:
+        s = vigil_server(cameras={"c1": CAM_SMALL, "dead": url}, expect_ready=False)
+        from conftest import _wait_ready
+        err = _wait_ready(s, timeout=10)
+        if err is None:
+            srv = s
+            break
+        tried.append("%s: %s" % (url, err))
+        s.stop()
+        s.exit_code = 0  # a refused camera URL is not this test's failure
+    if srv is None:
+        pytest.skip("the server accepts no camera URL that cannot produce a picture "
+                    "(tried %s)" % "; ".join(tried))
+    t0 = time.monotonic()
+    r = requests.get(srv.snapshot_url("dead"), timeout=30)
+    took = time.monotonic() - t0
+    assert_json_error(r, 503, "unavailable")
+    assert took < 20, "503 took %.1f s" % took
+    # The server is fine otherwise.
+    r = requests.get(srv.snapshot_url("c1"), timeout=20)
+    assert r.status_code == 200
+
+
+def test_snapshot_no_picture_in_time_503(vigil_server):
+    """--snapshot-wait-ms 1: a cold camera cannot have a picture within 1 ms -> 503
+    unavailable; while a viewer keeps the tier encoding, the same snapshot answers at once."""
+    srv = vigil_server(cameras={"c1": "test://?width=1280&height=720&fps=5&pattern=detailed"},
+                       extra_args=["--snapshot-wait-ms", "1"])
+    t0 = time.monotonic()
+    r = requests.get(srv.snapshot_url("c1"), timeout=20)
+    took = time.monotonic() - t0
+    assert_json_error(r, 503, "unavailable")
+    assert took < 2, "503 took %.1f s with a 1 ms wait" % took
+    cam = srv.camera("c1")
+    tier = srv.tier("c1", cam["default_tier"])
+
+    async def go():
+        async with ws_connect(srv.ws_url("c1")) as ws:
+            await recv_hello(ws)
+            for _ in range(100):
+                m = await asyncio.wait_for(ws.recv(), 10)
+                if isinstance(m, bytes):
+                    break
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(
+                None, lambda: requests.get(srv.snapshot_url("c1"), timeout=20))
+
+    r = asyncio.run(go())
+    assert r.status_code == 200, "snapshot while a viewer watches: %d %s" % (r.status_code,
+                                                                              r.text[:200])
+    assert jpeg_size(r.content) == (tier["width"], tier["height"])

@@ -1,0 +1,782 @@
+// vigil dashboard: camera grid and single-camera view over the WebSocket
+// viewer protocol (docs/protocol.md). Plain ES module, no dependencies, no
+// inline script (CSP script-src 'self').
+
+const TICK_MS = 1000;             // stats refresh period
+const RECONNECT_MIN_MS = 500;     // first reconnect delay; doubles per failure
+const RECONNECT_MAX_MS = 10000;
+const PAUSE_DELAY_MS = 1500;      // a tile off screen this long closes its socket
+const STALE_MS = 3000;            // no frame this long on an open socket: say so
+const LIST_REFRESH_MS = 15000;    // re-read the camera list (names, states, new cameras)
+const HEADER_LEN = 32;
+const CODEC_JPEG = 1;
+const TILE_MIN_W = 320;           // below this the grid scrolls instead of shrinking
+const GRID_GAP = 8;
+const TILE_CAPTION_H = 30;
+
+const $ = (sel, root = document) => root.querySelector(sel);
+
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function fmtFps(v) { return v == null ? '–' : v.toFixed(1); }
+function fmtMs(v) { return v == null ? '–' : String(Math.round(v)); }
+
+// Best tier for a big view: "native" if offered, else the tallest.
+function bestTier(tiers) {
+  if (!tiers || !tiers.length) return 'native';
+  if (tiers.some((t) => t.name === 'native')) return 'native';
+  return tiers.reduce((a, b) => ((b.height || 0) > (a.height || 0) ? b : a)).name;
+}
+
+// Tier for a grid tile: "low", or "medium" when the tile is clearly wider
+// (in device pixels) than the low tier.
+function tileTier(tiers, pxWidth) {
+  if (!tiers || !tiers.length) return 'low';
+  const byName = new Map(tiers.map((t) => [t.name, t]));
+  const low = byName.get('low');
+  const med = byName.get('medium');
+  if (low) {
+    if (med && pxWidth > low.width * 1.3) return 'medium';
+    return 'low';
+  }
+  return tiers.reduce((a, b) => ((b.height || 1e9) < (a.height || 1e9) ? b : a)).name;
+}
+
+function wsUrl(cameraId, tier) {
+  const u = new URL(`api/v1/cameras/${encodeURIComponent(cameraId)}/ws`, location.href);
+  u.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  u.hash = '';
+  u.search = '';
+  u.searchParams.set('tier', tier);
+  return u;
+}
+
+// One WebSocket viewer drawing into one canvas. Owns reconnection, decoding
+// (at most one decode in flight, newest pending frame wins) and statistics.
+class Viewer {
+  constructor({ root, canvas, cameraId, tier, on = {} }) {
+    this.root = root;               // element carrying data-frames
+    this.canvas = canvas;
+    this.ctx = canvas.getContext('2d', { alpha: false });
+    this.cameraId = cameraId;
+    this.wantTier = tier;           // requested tier (used on reconnect)
+    this.tier = null;               // tier the server says we get
+    this.tiers = [];
+    this.state = null;              // server stream state
+    this.conn = 'idle';             // idle|connecting|open|waiting|paused
+    this.on = on;
+    this.wanted = false;
+    this.ws = null;
+    this.gen = 0;
+    this.retries = 0;
+    this.retryTimer = null;
+    this.retryAt = 0;
+    this.decoding = false;
+    this.pending = null;
+    this.frames = 0;
+    this.dropped = 0;               // seq gaps: frames the server skipped for us
+    this.skipped = 0;               // frames replaced here while decoding
+    this.decodeErrors = 0;
+    this.lastSeq = null;
+    this.lastTierIdx = -1;
+    this.width = 0;
+    this.height = 0;
+    this.lastFrameAt = 0;
+    this.lastError = '';
+    this.unsupported = false;
+    this.fps = 0;
+    this.kBps = 0;
+    this.latency = null;
+    this.resetWindow(performance.now());
+    this.root.dataset.frames = '0';
+  }
+
+  resetWindow(now) {
+    this.winStart = now;
+    this.winFrames = 0;
+    this.winBytes = 0;
+    this.winLatSum = 0;
+    this.winLatN = 0;
+  }
+
+  start() {
+    this.wanted = true;
+    if (!this.ws && !this.retryTimer) this.connect();
+  }
+
+  stop() {
+    this.wanted = false;
+    this.gen++;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.pending = null;
+    this.lastSeq = null;
+    this.closeSocket();
+    this.fps = 0;
+    this.kBps = 0;
+    this.setConn('paused');
+  }
+
+  closeSocket() {
+    const ws = this.ws;
+    this.ws = null;
+    if (!ws) return;
+    ws.onmessage = null;
+    ws.onclose = null;
+    ws.onerror = null;
+    if (ws.readyState === WebSocket.CONNECTING) {
+      // Closing a connecting socket makes Chromium log an error; wait for open.
+      ws.onopen = () => ws.close(1000);
+    } else {
+      ws.onopen = null;
+      ws.close(1000);
+    }
+  }
+
+  connect() {
+    const gen = ++this.gen;
+    this.retryTimer = null;
+    let ws;
+    try {
+      ws = new WebSocket(wsUrl(this.cameraId, this.wantTier));
+    } catch (e) {
+      console.warn('vigil: websocket', e);
+      this.scheduleReconnect();
+      return;
+    }
+    ws.binaryType = 'arraybuffer';
+    this.ws = ws;
+    this.lastSeq = null;
+    this.setConn('connecting');
+    ws.onopen = () => {
+      if (gen !== this.gen) return;
+      this.lastFrameAt = performance.now();
+      this.setConn('open');
+    };
+    ws.onmessage = (ev) => {
+      if (gen !== this.gen) return;
+      if (typeof ev.data === 'string') this.onText(ev.data);
+      else this.onBinary(ev.data);
+    };
+    ws.onerror = () => {};   // onclose follows and handles it
+    ws.onclose = (ev) => {
+      if (gen !== this.gen) return;
+      this.ws = null;
+      this.pending = null;
+      this.lastSeq = null;
+      if (ev.code !== 1000 && ev.code !== 1005 && ev.code !== 1006) {
+        this.lastError = `closed ${ev.code}${ev.reason ? ' ' + ev.reason : ''}`;
+      }
+      if (this.wanted) this.scheduleReconnect();
+      else this.setConn('paused');
+    };
+  }
+
+  scheduleReconnect() {
+    clearTimeout(this.retryTimer);
+    const base = Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * 2 ** this.retries);
+    const delay = Math.round(base * (0.8 + 0.4 * Math.random()));
+    this.retries = Math.min(this.retries + 1, 16);
+    this.retryAt = performance.now() + delay;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      if (this.wanted) this.connect();
+    }, delay);
+    this.setConn('waiting');
+  }
+
+  subscribe(tier) {
+    this.wantTier = tier;
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) {
+      this.ws.send(JSON.stringify({ type: 'subscribe', tier }));
+    }
+  }
+
+  setConn(c) {
+    if (this.conn === c) return;
+    this.conn = c;
+    this.on.status?.(this);
+  }
+
+  onText(s) {
+    let m;
+    try { m = JSON.parse(s); } catch { return; }
+    if (!m || typeof m !== 'object') return;
+    switch (m.type) {
+      case 'hello':
+        this.tiers = Array.isArray(m.tiers) ? m.tiers : [];
+        this.tier = m.tier || null;
+        if (m.state) this.state = m.state;
+        if (this.tier && !this.tiers.some((t) => t.name === this.wantTier)) this.wantTier = this.tier;
+        this.on.hello?.(this, m);
+        this.on.status?.(this);
+        break;
+      case 'subscribed':
+        this.tier = m.tier;
+        this.lastSeq = null;
+        this.on.subscribed?.(this, m);
+        break;
+      case 'state':
+        this.state = m.state;
+        this.on.status?.(this);
+        break;
+      case 'error':
+        this.lastError = `${m.code || 'error'}: ${m.message || ''}`;
+        console.warn(`vigil: camera ${this.cameraId}: ${this.lastError}`);
+        this.on.error?.(this, m);
+        break;
+      default:
+        break;
+    }
+  }
+
+  onBinary(buf) {
+    if (!(buf instanceof ArrayBuffer) || buf.byteLength < HEADER_LEN) return;
+    const dv = new DataView(buf);
+    const version = dv.getUint8(0);
+    const hlen = dv.getUint8(1);
+    if (version !== 1 || hlen < HEADER_LEN || hlen > buf.byteLength) return;
+    const codec = dv.getUint8(2);
+    const seq = dv.getUint32(4, true);
+    const captureUs = dv.getBigUint64(8, true);
+    const tierIdx = dv.getUint8(28);
+    this.winBytes += buf.byteLength;
+    if (this.lastSeq !== null && tierIdx === this.lastTierIdx) {
+      const gap = (seq - this.lastSeq - 1) >>> 0;
+      if (gap > 0 && gap < 1e6) this.dropped += gap;
+    }
+    this.lastSeq = seq;
+    this.lastTierIdx = tierIdx;
+    if (codec !== CODEC_JPEG) {
+      this.unsupported = true;
+      return;
+    }
+    const frame = { data: new Uint8Array(buf, hlen), captureUs, tierIdx };
+    if (this.decoding) {
+      if (this.pending) this.skipped++;
+      this.pending = frame;          // latest wins, never queue
+      return;
+    }
+    this.decodeLoop(frame);
+  }
+
+  async decodeLoop(frame) {
+    this.decoding = true;
+    const gen = this.gen;
+    try {
+      while (frame && gen === this.gen) {
+        let bmp = null;
+        try {
+          bmp = await createImageBitmap(new Blob([frame.data], { type: 'image/jpeg' }));
+        } catch {
+          this.decodeErrors++;
+        }
+        if (bmp) {
+          try {
+            if (gen === this.gen) this.draw(bmp, frame);
+          } finally {
+            bmp.close();
+          }
+        }
+        frame = this.pending;
+        this.pending = null;
+      }
+    } finally {
+      this.decoding = false;
+    }
+  }
+
+  draw(bmp, frame) {
+    const c = this.canvas;
+    if (c.width !== bmp.width || c.height !== bmp.height) {
+      c.width = bmp.width;
+      c.height = bmp.height;
+    }
+    this.ctx.drawImage(bmp, 0, 0);
+    this.width = bmp.width;
+    this.height = bmp.height;
+    this.frames++;
+    this.root.dataset.frames = String(this.frames);
+    const lat = (Date.now() * 1000 - Number(frame.captureUs)) / 1000;
+    this.winFrames++;
+    this.winLatSum += lat;
+    this.winLatN++;
+    const wasStale = this.isStale();
+    this.lastFrameAt = performance.now();
+    if (this.retries) this.retries = 0;
+    if (wasStale || this.frames === 1) this.on.status?.(this);
+  }
+
+  isStale() {
+    return this.conn === 'open' && performance.now() - this.lastFrameAt > STALE_MS;
+  }
+
+  tick(now) {
+    const dt = (now - this.winStart) / 1000;
+    if (dt <= 0) return;
+    if (this.conn === 'open') {
+      this.fps = this.winFrames / dt;
+      this.kBps = this.winBytes / 1024 / dt;
+      if (this.winLatN) this.latency = this.winLatSum / this.winLatN;
+    } else {
+      this.fps = 0;
+      this.kBps = 0;
+    }
+    this.resetWindow(now);
+  }
+
+  // Short human status and a class for colouring.
+  status() {
+    switch (this.conn) {
+      case 'connecting': return { text: 'connecting', cls: 'warn', overlay: 'connecting…' };
+      case 'waiting': {
+        const s = Math.max(0, Math.ceil((this.retryAt - performance.now()) / 1000));
+        return { text: 'offline', cls: 'bad', overlay: `offline · retry in ${s} s` };
+      }
+      case 'paused': return { text: 'paused', cls: 'idle', overlay: 'paused' };
+      case 'idle': return { text: 'idle', cls: 'idle', overlay: '' };
+      default: break;
+    }
+    const st = this.state || 'live';
+    if (this.unsupported && !this.frames) return { text: st, cls: 'bad', overlay: 'unsupported codec' };
+    if (st === 'failed') return { text: st, cls: 'bad', overlay: 'camera failed' };
+    if (st === 'stalled') return { text: st, cls: 'warn', overlay: 'stalled' };
+    if (st === 'connecting' || st === 'idle') return { text: st, cls: 'warn', overlay: this.frames ? '' : 'starting…' };
+    if (this.isStale()) return { text: st, cls: 'warn', overlay: 'no picture' };
+    if (!this.frames) return { text: st, cls: 'ok', overlay: 'waiting for picture…' };
+    return { text: st, cls: 'ok', overlay: '' };
+  }
+}
+
+function setStateBadge(badge, s) {
+  badge.textContent = s.text;
+  badge.className = `state ${s.cls}`;
+}
+
+function setOverlay(ov, text) {
+  if (ov.textContent !== text) ov.textContent = text;
+  ov.hidden = !text;
+}
+
+// One grid tile.
+class Tile {
+  constructor(app, cam) {
+    this.app = app;
+    this.cam = cam;
+    this.visible = false;
+    this.pauseTimer = null;
+
+    const root = el('article', 'tile');
+    root.dataset.camera = cam.id;
+    root.dataset.frames = '0';
+    root.tabIndex = 0;
+    root.setAttribute('role', 'link');
+    const media = el('div', 'tile-media');
+    const canvas = el('canvas');
+    const overlay = el('div', 'overlay');
+    overlay.hidden = true;
+    media.append(canvas, overlay);
+    const info = el('div', 'tile-info');
+    this.nameEl = el('span', 'name');
+    this.badge = el('span', 'state');
+    this.statsEl = el('span', 'tile-stats mono');
+    info.append(this.nameEl, this.badge, this.statsEl);
+    root.append(media, info);
+    this.root = root;
+    this.media = media;
+    this.overlay = overlay;
+
+    root.addEventListener('click', () => app.openCamera(cam.id));
+    root.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Enter' || ev.key === ' ') {
+        ev.preventDefault();
+        app.openCamera(cam.id);
+      }
+    });
+
+    this.viewer = new Viewer({
+      root,
+      canvas,
+      cameraId: cam.id,
+      tier: 'low',
+      on: { status: () => this.render(), hello: () => this.render() },
+    });
+    this.setCam(cam);
+  }
+
+  setCam(cam) {
+    this.cam = cam;
+    this.nameEl.textContent = cam.name || cam.id;
+    this.nameEl.title = `${cam.name || cam.id} (${cam.id})`;
+    this.root.setAttribute('aria-label', `Open camera ${cam.name || cam.id}`);
+    if (!this.viewer.ws && cam.state) this.viewer.state = cam.state;
+    this.render();
+  }
+
+  chooseTier() {
+    const px = (this.media.clientWidth || 0) * (window.devicePixelRatio || 1);
+    return tileTier(this.viewer.tiers.length ? this.viewer.tiers : this.cam.tiers, px);
+  }
+
+  // Run the viewer iff the grid is shown, the tile is on screen and the page visible.
+  update() {
+    const want = this.app.route.view === 'grid' && this.visible && !document.hidden;
+    if (want) {
+      clearTimeout(this.pauseTimer);
+      this.pauseTimer = null;
+      if (!this.viewer.wanted) {
+        this.viewer.wantTier = this.chooseTier();
+        this.viewer.start();
+      }
+    } else if (this.viewer.wanted) {
+      // Leaving the grid stops at once; scrolling away waits a little.
+      if (this.app.route.view !== 'grid' || document.hidden) {
+        clearTimeout(this.pauseTimer);
+        this.pauseTimer = null;
+        this.viewer.stop();
+      } else if (!this.pauseTimer) {
+        this.pauseTimer = setTimeout(() => {
+          this.pauseTimer = null;
+          this.viewer.stop();
+        }, PAUSE_DELAY_MS);
+      }
+    }
+  }
+
+  retier() {
+    if (!this.viewer.wanted) return;
+    const t = this.chooseTier();
+    if (t !== this.viewer.wantTier) this.viewer.subscribe(t);
+  }
+
+  render() {
+    const v = this.viewer;
+    const s = v.status();
+    setStateBadge(this.badge, s);
+    this.root.dataset.state = s.text;
+    setOverlay(this.overlay, s.overlay);
+    this.statsEl.textContent = v.conn === 'open' ? `${fmtFps(v.fps)} fps · ${fmtMs(v.latency)} ms` : '';
+  }
+
+  destroy() {
+    clearTimeout(this.pauseTimer);
+    this.viewer.stop();
+    this.root.remove();
+  }
+}
+
+// The single-camera view (one at a time).
+class SingleView {
+  constructor(app) {
+    this.app = app;
+    this.section = $('#single-view');
+    this.stage = $('#single');
+    this.canvas = $('#single-canvas');
+    this.overlay = $('.overlay', this.stage);
+    this.nameEl = $('#single-name');
+    this.badge = $('#single-state');
+    this.select = $('#tier-select');
+    this.statsEl = $('#single-stats');
+    this.viewer = null;
+    this.tierChoice = new Map();     // camera id -> tier picked this session
+    this.select.addEventListener('change', () => {
+      if (!this.viewer) return;
+      const t = this.select.value;
+      this.tierChoice.set(this.viewer.cameraId, t);
+      this.viewer.subscribe(t);
+      this.render();
+    });
+  }
+
+  open(cam) {
+    this.close();
+    this.stage.dataset.camera = cam.id;
+    this.stage.dataset.frames = '0';
+    this.nameEl.textContent = cam.name || cam.id;
+    this.nameEl.title = cam.id;
+    const ctx = this.canvas.getContext('2d', { alpha: false });
+    ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
+    const tier = this.tierChoice.get(cam.id) || bestTier(cam.tiers);
+    this.fillTiers(cam.tiers || [], tier);
+    this.viewer = new Viewer({
+      root: this.stage,
+      canvas: this.canvas,
+      cameraId: cam.id,
+      tier,
+      on: {
+        status: () => this.render(),
+        hello: (v) => {
+          let want = this.tierChoice.get(cam.id) || bestTier(v.tiers);
+          if (!v.tiers.some((t) => t.name === want)) want = v.tier;
+          this.fillTiers(v.tiers, want);
+          if (want && want !== v.tier) v.subscribe(want);
+        },
+        subscribed: (v) => { this.select.value = v.tier; this.render(); },
+        error: () => this.render(),
+      },
+    });
+    if (cam.state) this.viewer.state = cam.state;
+    this.viewer.start();
+    this.render();
+  }
+
+  fillTiers(tiers, selected) {
+    const sel = this.select;
+    sel.replaceChildren();
+    for (const t of tiers) {
+      const o = el('option', '', `${t.name} · ${t.width}×${t.height} @ ${t.fps}`);
+      o.value = t.name;
+      sel.append(o);
+    }
+    if (selected && tiers.some((t) => t.name === selected)) sel.value = selected;
+    sel.disabled = tiers.length === 0;
+  }
+
+  close() {
+    if (this.viewer) this.viewer.stop();
+    this.viewer = null;
+  }
+
+  showMissing(id) {
+    this.close();
+    this.stage.dataset.camera = id;
+    this.stage.dataset.frames = '0';
+    this.nameEl.textContent = id;
+    setStateBadge(this.badge, { text: 'not found', cls: 'bad' });
+    setOverlay(this.overlay, `no camera “${id}”`);
+    this.statsEl.textContent = '';
+    this.select.replaceChildren();
+    this.select.disabled = true;
+  }
+
+  render() {
+    const v = this.viewer;
+    if (!v) return;
+    const s = v.status();
+    setStateBadge(this.badge, s);
+    this.stage.dataset.state = s.text;
+    setOverlay(this.overlay, s.overlay);
+    const parts = [
+      `${fmtFps(v.fps)} fps`,
+      `${fmtMs(v.latency)} ms`,
+      `tier ${v.tier || v.wantTier}`,
+      v.width ? `${v.width}×${v.height}` : '–×–',
+      `${v.kBps.toFixed(0)} kB/s`,
+      `dropped ${v.dropped}`,
+    ];
+    if (v.skipped) parts.push(`skipped ${v.skipped}`);
+    if (v.decodeErrors) parts.push(`decode errors ${v.decodeErrors}`);
+    if (v.lastError) parts.push(v.lastError);
+    this.statsEl.textContent = parts.join(' · ');
+  }
+}
+
+class App {
+  constructor() {
+    this.cameras = [];
+    this.byId = new Map();
+    this.tiles = new Map();
+    this.route = { view: 'grid' };
+    this.loaded = false;
+    this.grid = $('#grid');
+    this.gridView = $('#grid-view');
+    this.gridMsg = $('#grid-msg');
+    this.singleSection = $('#single-view');
+    this.crumb = $('#crumb');
+    this.hdrCams = $('#hdr-cams');
+    this.hdrFps = $('#hdr-fps');
+    this.hdrClock = $('#hdr-clock');
+    this.single = new SingleView(this);
+
+    this.io = new IntersectionObserver((entries) => {
+      for (const e of entries) {
+        const tile = this.tiles.get(e.target.dataset.camera);
+        if (!tile) continue;
+        tile.visible = e.isIntersecting;
+        tile.update();
+      }
+    }, { rootMargin: '64px' });
+
+    let resizeTimer = null;
+    this.ro = new ResizeObserver(() => {
+      this.layout();
+      clearTimeout(resizeTimer);
+      resizeTimer = setTimeout(() => { for (const t of this.tiles.values()) t.retier(); }, 400);
+    });
+    this.ro.observe(this.gridView);
+    window.addEventListener('resize', () => this.layout());
+
+    window.addEventListener('hashchange', () => this.applyRoute());
+    document.addEventListener('visibilitychange', () => this.updateAll());
+    document.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Escape' && this.route.view === 'camera') location.hash = '#/';
+    });
+    setInterval(() => this.tick(), TICK_MS);
+    setInterval(() => this.loadCameras(), LIST_REFRESH_MS);
+  }
+
+  async start() {
+    this.applyRoute();
+    await this.loadCameras();
+    this.tick();
+  }
+
+  async loadCameras() {
+    let list;
+    try {
+      const r = await fetch(new URL('api/v1/cameras', location.href), {
+        headers: { Accept: 'application/json' },
+        cache: 'no-store',
+      });
+      if (!r.ok) throw new Error(`HTTP ${r.status}`);
+      const body = await r.json();
+      list = Array.isArray(body.cameras) ? body.cameras : [];
+    } catch (e) {
+      console.warn('vigil: camera list', e);
+      if (!this.loaded) this.showGridMsg(`cannot load cameras (${e.message}); retrying…`);
+      if (!this.loaded) setTimeout(() => this.loadCameras(), 3000);
+      return;
+    }
+    this.loaded = true;
+    this.setCameras(list);
+  }
+
+  showGridMsg(text) {
+    this.gridMsg.textContent = text;
+    this.gridMsg.hidden = !text;
+  }
+
+  setCameras(list) {
+    this.cameras = list.filter((c) => c && typeof c.id === 'string');
+    this.byId = new Map(this.cameras.map((c) => [c.id, c]));
+    for (const [id, tile] of this.tiles) {
+      if (!this.byId.has(id)) {
+        this.io.unobserve(tile.root);
+        tile.destroy();
+        this.tiles.delete(id);
+      }
+    }
+    for (const cam of this.cameras) {
+      let tile = this.tiles.get(cam.id);
+      if (tile) {
+        tile.setCam(cam);
+      } else {
+        tile = new Tile(this, cam);
+        this.tiles.set(cam.id, tile);
+        this.io.observe(tile.root);
+      }
+      this.grid.append(tile.root);      // keeps listing order
+    }
+    this.showGridMsg(this.cameras.length ? '' : 'no cameras configured');
+    this.layout();
+    if (this.route.view === 'camera' && !this.single.viewer) this.applyRoute();
+  }
+
+  // Pick a column count so that all tiles fit on screen when they can.
+  layout() {
+    const n = this.tiles.size;
+    if (!n || this.gridView.hidden) return;
+    const W = this.gridView.clientWidth;
+    const top = this.grid.getBoundingClientRect().top + window.scrollY;
+    const H = window.innerHeight - top - GRID_GAP;
+    let best = 0;
+    let bestCols = 1;
+    for (let cols = 1; cols <= n; cols++) {
+      const rows = Math.ceil(n / cols);
+      const wByW = (W - (cols - 1) * GRID_GAP) / cols;
+      const wByH = ((H - (rows - 1) * GRID_GAP) / rows - TILE_CAPTION_H) * 16 / 9;
+      const w = Math.min(wByW, wByH);
+      if (w > best) { best = w; bestCols = cols; }
+    }
+    if (best < Math.min(TILE_MIN_W, W)) {
+      bestCols = Math.max(1, Math.floor((W + GRID_GAP) / (TILE_MIN_W + GRID_GAP)));
+      this.grid.style.removeProperty('max-width');
+    } else {
+      this.grid.style.setProperty('max-width', `${Math.floor(best * bestCols + (bestCols - 1) * GRID_GAP)}px`);
+    }
+    this.grid.style.setProperty('--cols', String(bestCols));
+  }
+
+  openCamera(id) {
+    location.hash = `#/camera/${encodeURIComponent(id)}`;
+  }
+
+  parseRoute() {
+    const m = /^#\/camera\/(.+)$/.exec(location.hash);
+    if (m) {
+      try { return { view: 'camera', id: decodeURIComponent(m[1]) }; } catch { /* fall through */ }
+    }
+    return { view: 'grid' };
+  }
+
+  applyRoute() {
+    const r = this.parseRoute();
+    const prev = this.route;
+    this.route = r;
+    if (r.view === 'camera') {
+      this.gridView.hidden = true;
+      this.singleSection.hidden = false;
+      const cam = this.byId.get(r.id);
+      this.crumb.textContent = `/ ${cam ? cam.name || cam.id : r.id}`;
+      if (cam) {
+        if (prev.view !== 'camera' || prev.id !== r.id || !this.single.viewer) this.single.open(cam);
+      } else if (this.loaded) {
+        this.single.showMissing(r.id);
+      }
+    } else {
+      this.single.close();
+      this.singleSection.hidden = true;
+      this.gridView.hidden = false;
+      this.crumb.textContent = '';
+      this.layout();
+    }
+    this.updateAll();
+  }
+
+  updateAll() {
+    for (const t of this.tiles.values()) t.update();
+    if (this.single.viewer) {
+      if (document.hidden) this.single.viewer.stop();
+      else if (!this.single.viewer.wanted) this.single.viewer.start();
+    }
+  }
+
+  tick() {
+    const now = performance.now();
+    let fps = 0;
+    let live = 0;
+    for (const t of this.tiles.values()) {
+      t.viewer.tick(now);
+      fps += t.viewer.fps;
+      t.render();
+    }
+    const sv = this.single.viewer;
+    if (sv) {
+      sv.tick(now);
+      fps += sv.fps;
+      this.single.render();
+    }
+    // Freshest known state per camera: an open socket's, else the listing's.
+    for (const c of this.cameras) {
+      const tv = this.tiles.get(c.id)?.viewer;
+      let st = c.state;
+      if (sv && sv.cameraId === c.id && sv.conn === 'open') st = sv.state;
+      else if (tv && tv.conn === 'open') st = tv.state;
+      else if (tv && (tv.conn === 'connecting' || tv.conn === 'waiting')) st = null;
+      if (st === 'live') live++;
+    }
+    const n = this.cameras.length;
+    this.hdrCams.textContent = this.loaded ? `${n} camera${n === 1 ? '' : 's'} · ${live} live` : '– cameras';
+    this.hdrFps.textContent = `${fps.toFixed(1)} fps`;
+    this.hdrFps.dataset.fps = fps.toFixed(1);
+    this.hdrClock.textContent = new Date().toLocaleTimeString([], { hour12: false });
+  }
+}
+
+const app = new App();
+app.start();
