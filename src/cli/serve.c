@@ -152,13 +152,15 @@ static int run(const vg_config_t *cfg, bool is_demo)
         .snapshot_wait_ms = cfg->snapshot_wait_ms,
     };
     app.outputs = vg_outputs_new(app.server, &ocfg);
-    if (vg_server_start(app.server) < 0) {
-        vg_hub_close(&app.hub);
-        goto out;
-    }
     uv_signal_init(&app.loop, &app.sigint);
     uv_signal_init(&app.loop, &app.sigterm);
     app.sigint.data = app.sigterm.data = &app;
+    if (vg_server_start(app.server) < 0) {
+        app.is_stopping = true;
+        vg_server_shutdown(app.server, on_server_down, &app);
+        uv_run(&app.loop, UV_RUN_DEFAULT);
+        goto out; /* rc is still 1 */
+    }
     uv_signal_start(&app.sigint, on_signal, SIGINT);
     uv_signal_start(&app.sigterm, on_signal, SIGTERM);
 

@@ -16,7 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/err.h"
 #include "core/log.h"
@@ -601,8 +604,41 @@ int vg_server_new(vg_server_t **out, const vg_server_cfg_t *cfg)
     return 0;
 }
 
+/* Binds host:port once ourselves, so an address in use is an ordinary error: libwebsockets
+ * 4.1 returns a context whose listener failed, and destroying that context on a foreign
+ * libuv loop crashes in its event-library plugin. */
+static int check_bindable(const char *host, int port)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST}, *ai;
+    char port_str[16];
+    snprintf(port_str, sizeof(port_str), "%d", port);
+    int rc = getaddrinfo(host, port_str, &hints, &ai);
+    if (rc != 0) {
+        VG_LOG_ERROR("http", "cannot listen on '%s': not a numeric IP address (%s)", host,
+                     gai_strerror(rc));
+        return VG_EINVAL;
+    }
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    rc = fd < 0 ? -errno : 0;
+    if (rc == 0) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0)
+            rc = -errno;
+    }
+    if (fd >= 0)
+        close(fd);
+    freeaddrinfo(ai);
+    if (rc < 0)
+        VG_LOG_ERROR("http", "cannot listen on %s:%d: %s", host, port, vg_strerror(rc));
+    return rc;
+}
+
 int vg_server_start(vg_server_t *s)
 {
+    int rc = check_bindable(s->host, s->cfg.port);
+    if (rc < 0)
+        return rc;
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));
     void *loops[1] = {s->cfg.loop};
@@ -630,10 +666,10 @@ int vg_server_start(vg_server_t *s)
     s->vhost = lws_get_vhost_by_name(s->ctx, "vigil");
     s->port = s->vhost ? lws_get_vhost_listen_port(s->vhost) : -1;
     if (s->port <= 0) {
-        /* libwebsockets 4.1 returns a context even when the listening socket failed. */
-        VG_LOG_ERROR("http", "cannot listen on %s:%d (in use, or not an address of this host?)",
-                     s->host, s->cfg.port);
-        return VG_EINVAL;
+        /* Lost a race for the port after check_bindable(): see there for why we can't
+         * clean up this context. */
+        VG_LOG_ERROR("http", "cannot listen on %s:%d", s->host, s->cfg.port);
+        _exit(1);
     }
     return 0;
 }
