@@ -1,0 +1,23 @@
+# The README's two commands: `make demo` and `make test`. Both install what is missing
+# (scripts/install-deps.sh) and build with meson + ninja.
+.PHONY: demo test build bench clean
+
+demo:
+	bash scripts/install-deps.sh
+	bash scripts/build.sh
+	./build/vigil demo
+
+test:
+	bash scripts/test.sh
+
+build:
+	bash scripts/install-deps.sh
+	bash scripts/build.sh
+
+bench:
+	bash scripts/install-deps.sh --test
+	bash scripts/build.sh
+	bash bench/ws_fanout.sh
+
+clean:
+	rm -rf build build-asan

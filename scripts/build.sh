@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Configures and builds vigil: build/ (release, warnings are errors) and, with --asan,
+# build-asan/ (AddressSanitizer + UndefinedBehaviorSanitizer) for the tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -f build/build.ninja ] || meson setup build -Dwerror=true -Dbuildtype=debugoptimized >/dev/null
+ninja -C build
+if [ "${1:-}" = "--asan" ]; then
+    [ -f build-asan/build.ninja ] || meson setup build-asan -Dwerror=true -Dbuildtype=debug \
+        -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+    ninja -C build-asan
+fi

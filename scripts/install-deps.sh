@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what vigil needs to build, run and test on Debian 12, only if something is
+# missing. Needs root or sudo. Every Debian package vigil uses is named here.
+set -euo pipefail
+
+BUILD=(meson ninja-build pkg-config gcc python3)
+LIBS=(libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libavcodec-dev libavformat-dev
+      libavutil-dev libswscale-dev libavdevice-dev libturbojpeg0-dev libjpeg62-turbo-dev
+      libjansson-dev libcyaml-dev libssl-dev libsodium-dev libsqlite3-dev
+      libcurl4-openssl-dev)
+TEST=(python3-pytest python3-websockets python3-requests python3-pil python3-gi
+      gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+      gstreamer1.0-plugins-ugly gstreamer1.0-libav ffmpeg chromium valgrind
+)
+
+want=("${BUILD[@]}" "${LIBS[@]}")
+if [ "${1:-}" = "--test" ]; then
+    want+=("${TEST[@]}")
+fi
+# Node.js and npm drive the browser tests; a machine may already have them from elsewhere.
+if [ "${1:-}" = "--test" ] && ! command -v npm >/dev/null 2>&1; then
+    want+=(nodejs npm)
+fi
+
+missing=()
+for p in "${want[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
