@@ -1,0 +1,62 @@
+/* util: parsers that take untrusted input. */
+#include "core/err.h"
+#include "core/util.h"
+#include "media/tier.h"
+#include "vg_test.h"
+
+VG_TEST(parse_int_checks_range_and_junk)
+{
+    long long v;
+    EXPECT_EQ(vg_parse_int("42", 0, 100, &v), 0);
+    EXPECT_EQ(v, 42);
+    EXPECT_EQ(vg_parse_int("101", 0, 100, &v), VG_EINVAL);
+    EXPECT_EQ(vg_parse_int("4x", 0, 100, &v), VG_EINVAL);
+    EXPECT_EQ(vg_parse_int("", 0, 100, &v), VG_EINVAL);
+    EXPECT_EQ(vg_parse_int("99999999999999999999999", 0, 100, &v), VG_EINVAL);
+}
+
+VG_TEST(query_get_decodes_and_bounds)
+{
+    char buf[16];
+    EXPECT_EQ(vg_query_get("width=640&height=360", "height", buf, sizeof(buf)), 3);
+    EXPECT_STREQ(buf, "360");
+    EXPECT_EQ(vg_query_get("a=x%20y+z", "a", buf, sizeof(buf)), 5);
+    EXPECT_STREQ(buf, "x y z");
+    EXPECT_EQ(vg_query_get("a=1", "b", buf, sizeof(buf)), VG_ENOENT);
+    EXPECT_EQ(vg_query_get("aa=1", "a", buf, sizeof(buf)), VG_ENOENT);
+    EXPECT_EQ(vg_query_get("a=%4", "a", buf, sizeof(buf)), VG_EINVAL);
+    EXPECT_EQ(vg_query_get("a=%zz", "a", buf, sizeof(buf)), VG_EINVAL);
+    EXPECT_EQ(vg_query_get("a=0123456789abcdefg", "a", buf, sizeof(buf)), VG_EINVAL);
+}
+
+VG_TEST(slugs)
+{
+    EXPECT_TRUE(vg_slug_is_valid("porch-1"));
+    EXPECT_TRUE(!vg_slug_is_valid(""));
+    EXPECT_TRUE(!vg_slug_is_valid("-x"));
+    EXPECT_TRUE(!vg_slug_is_valid("Porch"));
+    EXPECT_TRUE(!vg_slug_is_valid("a/b"));
+}
+
+VG_TEST(default_ladder_never_upscales)
+{
+    vg_tier_t t[VG_TIER_MAX];
+    int n = vg_tier_default_ladder(1280, 720, 30, t);
+    EXPECT_EQ(n, 3);
+    EXPECT_STREQ(t[0].name, "low");
+    EXPECT_EQ(t[0].width, 568);
+    EXPECT_EQ(t[0].height, 320);
+    EXPECT_EQ(t[0].fps, 15);
+    EXPECT_STREQ(t[1].name, "medium");
+    EXPECT_EQ(t[1].width, 854);
+    EXPECT_STREQ(t[2].name, "native");
+    EXPECT_EQ(t[2].fps, 30);
+    EXPECT_EQ(vg_tier_default_index(t, n), 1);
+    n = vg_tier_default_ladder(640, 360, 10, t);
+    EXPECT_EQ(n, 2);
+    EXPECT_EQ(t[0].fps, 10); /* capped at the camera's rate */
+    n = vg_tier_default_ladder(320, 240, 15, t);
+    EXPECT_EQ(n, 1);
+    EXPECT_STREQ(t[0].name, "native");
+    EXPECT_EQ(vg_tier_find(t, n, "ultra"), -1);
+}
