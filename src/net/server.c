@@ -45,6 +45,7 @@ struct vg_server {
     vg_server_cfg_t cfg;
     char *host, *web_root;
     struct lws_context *ctx;
+    bool is_ctx_destroying; /* the first of the two lws_context_destroy() calls was made */
     struct lws_vhost *vhost;
     int port;
     route_t routes[MAX_ROUTES];
@@ -559,6 +560,16 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return pss && pss->conn ? http_writable(pss->conn) : 0;
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+        /* RFC 6455 section 4.2.1: only version 13 exists; libwebsockets 4.1 takes any. */
+        char version[8];
+        if (lws_hdr_copy(wsi, version, sizeof(version), WSI_TOKEN_VERSION) <= 0 ||
+            strcmp(version, "13") != 0) {
+            VG_LOG_DEBUG("http", "WebSocket upgrade refused: Sec-WebSocket-Version is not 13");
+            return 1;
+        }
+        return 0;
+    }
     case LWS_CALLBACK_ESTABLISHED:
         return handle_ws_open(s, wsi, pss);
     case LWS_CALLBACK_SERVER_WRITEABLE:
@@ -680,10 +691,9 @@ static void finish_shutdown(uv_timer_t *t)
 {
     vg_server_t *s = lws_container_of(t, vg_server_t, grace_timer);
     uv_timer_stop(t);
-    if (s->ctx) {
-        struct lws_context *ctx = s->ctx;
-        s->ctx = NULL;
-        lws_context_destroy(ctx);
+    if (s->ctx && !s->is_ctx_destroying) {
+        s->is_ctx_destroying = true;
+        lws_context_destroy(s->ctx); /* first half: closes connections and handles */
     }
     if (s->shutdown_done) {
         void (*done)(void *) = s->shutdown_done;
@@ -716,8 +726,11 @@ void vg_server_free(vg_server_t **sp)
     if (s == NULL)
         return;
     *sp = NULL;
+    /* With a foreign loop, libwebsockets frees the context on a second destroy, made after
+     * the loop has run the handle closes the first one started. */
     if (s->ctx)
         lws_context_destroy(s->ctx);
+    s->ctx = NULL;
     while (s->conns) /* libwebsockets closed them all in destroy; this is belt and braces */
         conn_free(s->conns);
     free(s->host);
