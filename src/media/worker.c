@@ -12,7 +12,6 @@
 #include <libavutil/imgutils.h>
 #include <libswscale/swscale.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <turbojpeg.h>
@@ -20,6 +19,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/thread.h"
 #include "core/queue.h"
 #include "core/util.h"
 #include "core/wire.h"
@@ -300,12 +300,7 @@ int vg__worker_start(vg_worker_t **out, const vg_worker_cfg_t *cfg)
     w->wait_key = true;
     if (w->pkt == NULL || w->pic == NULL || w->tj == NULL)
         goto fail;
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old); /* signals belong to the loop thread */
-    int rc = pthread_create(&w->thread, NULL, worker_main, w);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc != 0)
+    if (vg_thread_start(&w->thread, worker_main, w) < 0)
         goto fail;
     *out = w;
     return 0;

@@ -8,7 +8,6 @@
 #include "sources/source.h"
 
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +15,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "core/thread.h"
 #include "core/util.h"
 
 extern const vg_source_ops_t vg_source_test_ops;
@@ -73,13 +73,9 @@ static int producer_start(void *ctx, vg_stream_t *st)
     vg_source_t *src = ctx;
     src->stream = st;
     atomic_store(&src->should_stop, false);
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old); /* signals belong to the loop thread */
-    int rc = pthread_create(&src->thread, NULL, source_main, src);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc != 0)
-        return -rc;
+    int rc = vg_thread_start(&src->thread, source_main, src);
+    if (rc < 0)
+        return rc;
     src->has_thread = true;
     return 0;
 }
