@@ -105,6 +105,46 @@ def read_tcp_mem_pages():
     return None
 
 
+def all_tasks():
+    """{(pid, tid): (comm, cpu ticks)} of every task on the machine."""
+    out = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            st = read_stat(f"/proc/{pid}/task/{tid}/stat")
+            if st is not None:
+                out[(int(pid), int(tid))] = (st[0], st[1] + st[2])
+    return out
+
+
+def others(system, ws, we, exclude):
+    """CPU of every other process over most of the window (between the first and the last
+    whole-machine snapshot inside it): what else competed for the two cores."""
+    inside = [x for x in system if ws <= x[0] <= we]
+    if len(inside) < 2:
+        return None
+    (t0, s0), (t1, s1) = inside[0], inside[-1]
+    if t1 - t0 < 1:
+        return None
+    by_name = {}
+    for key, (comm, ticks) in s1.items():
+        if key[0] in exclude:
+            continue
+        d = ticks - s0.get(key, (comm, 0))[1]
+        if d > 0:
+            by_name[comm] = by_name.get(comm, 0) + d
+    total = sum(by_name.values())
+    top = sorted(by_name.items(), key=lambda kv: -kv[1])[:4]
+    pct = lambda ticks: round(100 * ticks / CLK_TCK / (t1 - t0), 1)  # noqa: E731
+    return {"span_s": round(t1 - t0, 2), "pct_core": pct(total),
+            "top": [[k, pct(v)] for k, v in top]}
+
+
 def snapshot(pid):
     t = time.monotonic()
     st = read_stat(f"/proc/{pid}/stat")
@@ -122,7 +162,7 @@ def snapshot(pid):
         ns = read_schedstat(f"/proc/{pid}/task/{tid}/schedstat")
         threads[int(tid)] = (ts[0], ts[1], ts[2], ns)
     return {"t": t, "ut": st[1], "st": st[2], "threads": threads,
-            "rss_kb": read_rss_kb(pid), "cores": read_cores()}
+            "rss_kb": read_rss_kb(pid), "cores": read_cores(), "tcp_pages": read_tcp_mem_pages()}
 
 
 # ---- interpolation over the samples ----------------------------------------------------
@@ -204,15 +244,19 @@ def run_probe(pid, url, n, duration, warmup, record=True):
     ramp_max = n / CONNECT_RATE if CONNECT_RATE > 0 else 0
     limit = ramp_max + warmup + duration + 30
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        samples = []
+        samples, system = [], []
         t0 = time.monotonic()
         pr = subprocess.Popen(cmd, stdout=out, stderr=err)
         deadline = t0 + limit
+        i = 0
         while pr.poll() is None and time.monotonic() < deadline:
             if record:
                 s = snapshot(pid)
                 if s is not None:
                     samples.append(s)
+                if i % 10 == 0:
+                    system.append((time.monotonic(), all_tasks()))
+            i += 1
             time.sleep(SAMPLE_S)
         if pr.poll() is None:
             log(f"probe still running after {limit:.0f} s: stopping it")
@@ -231,11 +275,11 @@ def run_probe(pid, url, n, duration, warmup, record=True):
         res = json.loads(text.splitlines()[-1])
     except (ValueError, IndexError):
         raise SystemExit(f"probe gave no JSON (status {pr.returncode}): {text!r}")
-    return cmd, t0, res, samples, pr.returncode
+    return cmd, t0, res, samples, system, pr.returncode, pr.pid
 
 
 def measure(pid, url, n, rep):
-    cmd, t0, res, samples, status = run_probe(pid, url, n, DURATION, WARMUP)
+    cmd, t0, res, samples, system, status, probe_pid = run_probe(pid, url, n, DURATION, WARMUP)
     ws = t0 + res["ramp_s"] + res["warmup_s"]
     we = ws + res["duration_s"]
     inwin = [s for s in samples if ws <= s["t"] <= we]
@@ -262,9 +306,12 @@ def measure(pid, url, n, rep):
             "loop_user": per(loop["utime_s"]),
             "loop_sys": per(loop["stime_s"]),
         },
+        "other_processes": others(system, ws, we, {pid, probe_pid, os.getpid()}),
         "rss_kb_max": max(rss) if rss else None,
         "rss_kb_end": rss[-1] if rss else None,
-        "tcp_mem_pages_after": read_tcp_mem_pages(),
+        # kernel TCP buffer memory of the whole machine (server and probe sides), pages
+        "tcp_mem_pages_max": max((s["tcp_pages"] for s in inwin if s["tcp_pages"] is not None),
+                                 default=None),
         "jpeg_bytes_avg": (res["bytes_per_s"] * res["duration_s"] / frames - WS_OVERHEAD)
         if frames else None,
     }
@@ -281,6 +328,12 @@ def fmt(x, spec="{:.1f}"):
     return "–" if x is None else spec.format(x)
 
 
+def fmt_others(o):
+    if o is None:
+        return "?"
+    return f"{o['pct_core']}% of a core (" + ", ".join(f"{k} {v}%" for k, v in o["top"]) + ")"
+
+
 def table(rows, base_rss):
     by_n = {}
     for r in rows:
@@ -289,8 +342,8 @@ def table(rows, base_rss):
     lines = [
         "| viewers | fps median (min) | latency p50 / p99 ms | server-added p50 / p99 ms "
         "| server CPU µs/frame: process / w/o test cam / loop | loop thread % core (usr+sys) "
-        "| process % core | RSS/viewer KiB | JPEG KB | probe CPU % | core 0 busy % |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| process % core | RSS/viewer KiB | JPEG KB | probe CPU % | core 0 busy % | other processes % |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for n in sorted(by_n):
         rs = by_n[n]
@@ -316,7 +369,8 @@ def table(rows, base_rss):
             f"| {fmt(per_viewer)} "
             f"| {fmt(g(lambda r: r['jpeg_bytes_avg'] / 1000 if r['jpeg_bytes_avg'] else None), '{:.0f}')} "
             f"| {fmt(g(lambda r: r['probe']['probe_cpu_pct']), '{:.0f}')} "
-            f"| {fmt(g(lambda r: r['server_cpu']['core_busy_pct'].get('cpu' + SERVER_CPU)), '{:.0f}')} |")
+            f"| {fmt(g(lambda r: r['server_cpu']['core_busy_pct'].get('cpu' + SERVER_CPU)), '{:.0f}')} "
+            f"| {fmt(g(lambda r: (r['other_processes'] or {}).get('pct_core')), '{:.0f}')} |")
     note = (f"medians of {reps} runs; " if reps > 1 else "one run; ") + (
         f"RSS/viewer = (VmRSS max in window - {base_rss} kB at 1 viewer) / (N-1)"
         if base_rss is not None else "no 1-viewer baseline for RSS/viewer")
@@ -356,7 +410,10 @@ def main():
                         f"{fmt(c['process'], '{:.0f}')} µs/frame "
                         f"(loop {fmt(c['loop'], '{:.0f}')}), "
                         f"loop {r['server_cpu']['threads'].get('loop', {}).get('pct_core', 0):.0f}% "
-                        f"core, probe {p['probe_cpu_pct']}%, errors {p['errors']}")
+                        f"core, probe {p['probe_cpu_pct']}%, errors {p['errors']}; "
+                        f"core {SERVER_CPU} busy "
+                        f"{r['server_cpu']['core_busy_pct'].get('cpu' + SERVER_CPU)}%, "
+                        f"other processes {fmt_others(r['other_processes'])}")
     finally:
         server.terminate()
         try:

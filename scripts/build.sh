@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Configures and builds vigil: build/ (release, warnings are errors) and, with --asan,
-# build-asan/ (AddressSanitizer + UndefinedBehaviorSanitizer) for the tests.
+# build-asan/ (AddressSanitizer + UndefinedBehaviorSanitizer) and build-fuzz/ (clang,
+# libFuzzer targets) for the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -f build/build.ninja ] || meson setup build -Dwerror=true -Dbuildtype=debugoptimized >/dev/null
@@ -9,4 +10,7 @@ if [ "${1:-}" = "--asan" ]; then
     [ -f build-asan/build.ninja ] || meson setup build-asan -Dwerror=true -Dbuildtype=debug \
         -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
     ninja -C build-asan
+    [ -f build-fuzz/build.ninja ] || CC=clang meson setup build-fuzz -Dfuzz=true -Dwerror=true \
+        -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+    ninja -C build-fuzz
 fi

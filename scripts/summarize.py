@@ -12,9 +12,12 @@ def main():
     d = Path(sys.argv[1])
     passed = failed = skipped = 0
     missing = []
-    unit = d / "unit.json"
-    if unit.exists():
-        for line in unit.read_text().splitlines():
+    for name in ("unit", "fuzz"):
+        log = d / f"{name}.json"
+        if not log.exists():
+            missing.append(name)
+            continue
+        for line in log.read_text().splitlines():
             r = json.loads(line)
             if r.get("result") == "OK":
                 passed += 1
@@ -22,8 +25,6 @@ def main():
                 skipped += 1
             else:
                 failed += 1
-    else:
-        missing.append("unit")
     xml = d / "integration.xml"
     if xml.exists():
         for suite in ET.parse(xml).getroot().iter("testsuite"):

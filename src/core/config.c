@@ -165,7 +165,8 @@ static const cyaml_schema_value_t root_schema = {
     CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER, yaml_root_t, root_fields),
 };
 
-static void cyaml_log_cb(cyaml_log_t level, void *ctx, const char *fmt, va_list args)
+__attribute__((format(printf, 3, 0))) static void cyaml_log_cb(cyaml_log_t level, void *ctx,
+                                                              const char *fmt, va_list args)
 {
     if (level < CYAML_LOG_ERROR)
         return;
@@ -188,6 +189,8 @@ int vg_config_load_file(vg_config_t *cfg, const char *path)
         VG_LOG_ERROR("config", "cannot load %s: %s", path, cyaml_strerror(err));
         return VG_ECONFIG;
     }
+    if (root == NULL) /* an empty file is an empty config (found by tests/fuzz/fuzz_config) */
+        return 0;
     int rc = 0;
     if (root->listen && vg_config_set_listen(cfg, root->listen) < 0)
         rc = VG_ECONFIG;

@@ -30,7 +30,9 @@ int vg_log_level_parse(const char *s, vg_log_level_t *out)
     return VG_EINVAL;
 }
 
-static void log_vwrite(vg_log_level_t level, const char *ctx, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void log_vwrite(vg_log_level_t level,
+                                                            const char *ctx, const char *fmt,
+                                                            va_list ap)
 {
     char line[2048];
     struct timespec ts;
@@ -70,7 +72,8 @@ _Noreturn void vg__assert_fail(const char *cond, const char *file, int line)
     abort();
 }
 
-static void av_log_cb(void *avcl, int av_level, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void av_log_cb(void *avcl, int av_level,
+                                                           const char *fmt, va_list ap)
 {
     vg_log_level_t level;
     if (av_level <= AV_LOG_ERROR)

@@ -69,3 +69,15 @@ VG_TEST(camera_specs_are_checked)
     EXPECT_EQ(vg_config_set_listen(&cfg, "host:99999"), VG_ECONFIG);
     vg_config_deinit(&cfg);
 }
+
+VG_TEST(empty_file_is_an_empty_config)
+{
+    vg_config_t cfg;
+    vg_config_init(&cfg);
+    char *path = write_tmp("");
+    EXPECT_EQ(vg_config_load_file(&cfg, path), 0);
+    unlink(path);
+    EXPECT_EQ(cfg.camera_count, 0);
+    EXPECT_EQ(cfg.listen_port, 8080);
+    vg_config_deinit(&cfg);
+}
