@@ -8,6 +8,7 @@
  */
 #include <getopt.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,12 +128,26 @@ static int add_streams(app_t *app, const vg_config_t *cfg)
     return 0;
 }
 
+/* Each viewer is a socket: the default soft limit of 1024 descriptors would refuse the
+ * thousandth viewer (accept: EMFILE), so take what the hard limit allows. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+        return;
+    rlim_t want = rl.rlim_max;
+    rl.rlim_cur = want;
+    if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+        VG_LOG_DEBUG("main", "open-file limit raised to %llu", (unsigned long long)want);
+}
+
 static int run(const vg_config_t *cfg, bool is_demo)
 {
     app_t app = {0};
     int rc = 1;
     uv_loop_init(&app.loop);
     signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
     app.hub = vg_hub_new(&app.loop);
     if (add_streams(&app, cfg) < 0) {
         vg_hub_close(&app.hub);
