@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Configures and builds vigil: build/ (release, warnings are errors) and, with --asan,
-# build-asan/ (AddressSanitizer + UndefinedBehaviorSanitizer) and build-fuzz/ (clang,
+# build-asan/ (AddressSanitizer + UndefinedBehaviorSanitizer), build-tsan/ (ThreadSanitizer)
+# and build-fuzz/ (clang,
 # libFuzzer targets) for the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,9 @@ if [ "${1:-}" = "--asan" ]; then
     [ -f build-asan/build.ninja ] || meson setup build-asan -Dwerror=true -Dbuildtype=debug \
         -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
     ninja -C build-asan
+    [ -f build-tsan/build.ninja ] || meson setup build-tsan -Dwerror=true -Dbuildtype=debug \
+        -Db_sanitize=thread -Db_lundef=false >/dev/null
+    ninja -C build-tsan
     [ -f build-fuzz/build.ninja ] || CC=clang meson setup build-fuzz -Dfuzz=true -Dwerror=true \
         -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
     ninja -C build-fuzz

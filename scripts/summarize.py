@@ -12,7 +12,7 @@ def main():
     d = Path(sys.argv[1])
     passed = failed = skipped = 0
     missing = []
-    for name in ("unit", "fuzz"):
+    for name in ("unit", "unit-tsan", "fuzz"):
         log = d / f"{name}.json"
         if not log.exists():
             missing.append(name)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test: C unit tests under ASan+UBSan, the libFuzzer targets for a bounded time,
+# Runs every test: C unit tests under ASan+UBSan and under TSan, the libFuzzer targets for a bounded time,
 # the Python integration suite against the real binary, and the browser test in Debian's
 # Chromium. Ends with "N passed, N failed".
 set -uo pipefail
@@ -18,12 +18,17 @@ UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
     meson test -C build-asan --suite unit --print-errorlogs
 cp build-asan/meson-logs/testlog.json "$results/unit.json" 2>/dev/null
 
+echo "== unit tests (ThreadSanitizer)"
+TSAN_OPTIONS=halt_on_error=1 meson test -C build-tsan --suite unit --print-errorlogs
+cp build-tsan/meson-logs/testlog.json "$results/unit-tsan.json" 2>/dev/null
+
 echo "== fuzz targets (15 s each)"
 meson test -C build-fuzz --suite fuzz --print-errorlogs
 cp build-fuzz/meson-logs/testlog.json "$results/fuzz.json" 2>/dev/null
 
 echo "== integration tests"
 VIGIL_BIN="$PWD/build/vigil" VIGIL_ASAN_BIN="$PWD/build-asan/vigil" \
+    VIGIL_TSAN_BIN="$PWD/build-tsan/vigil" \
     /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration \
     --junitxml="$results/integration.xml"
 

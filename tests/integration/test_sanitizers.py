@@ -1,5 +1,6 @@
-"""A short session against the AddressSanitizer build: WS and MJPEG viewers, a snapshot,
-hostile bits, SIGTERM; exit 0 and no ASan/LSan report."""
+"""A short session against the sanitizer builds: WS and MJPEG viewers, a snapshot, hostile
+bits, SIGTERM; exit 0 and no ASan/LSan/UBSan report (build-asan) and no data race reported
+by ThreadSanitizer (build-tsan: the source, worker and loop hand-offs)."""
 import asyncio
 import os
 import time
@@ -10,14 +11,25 @@ import requests
 from conftest import (VIGIL_ASAN_BIN, count_frames_async, raw_connect, read_http_head,
                       rst_close, ws_handshake)
 
+VIGIL_TSAN_BIN = os.environ.get("VIGIL_TSAN_BIN", os.path.join(
+    os.path.dirname(VIGIL_ASAN_BIN), "..", "build-tsan", "vigil"))
 
-def test_asan_session(vigil_server):
-    if not os.path.exists(VIGIL_ASAN_BIN):
-        pytest.skip("no AddressSanitizer build at %s" % VIGIL_ASAN_BIN)
-    env = {"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:halt_on_error=1"}
+SANITIZERS = {
+    "asan": (VIGIL_ASAN_BIN, {"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:halt_on_error=1"},
+             ("ERROR: AddressSanitizer", "LeakSanitizer", "runtime error:")),
+    "tsan": (VIGIL_TSAN_BIN, {"TSAN_OPTIONS": "halt_on_error=0"},
+             ("WARNING: ThreadSanitizer", "ERROR: ThreadSanitizer")),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(SANITIZERS))
+def test_sanitizer_session(vigil_server, kind):
+    binary, env, markers = SANITIZERS[kind]
+    if not os.path.exists(binary):
+        pytest.skip("no %s build at %s" % (kind, binary))
     srv = vigil_server(cameras={"c1": "test://?width=320&height=240&fps=15",
                                 "c2": "test://?width=640&height=360&fps=15"},
-                       binary=VIGIL_ASAN_BIN, env=env)
+                       binary=binary, env=env)
 
     mj = []
     for cam in ("c1", "c2"):
@@ -57,7 +69,7 @@ def test_asan_session(vigil_server):
     mj[1].close()
     log = srv.log
     problems = []
-    for marker in ("ERROR: AddressSanitizer", "LeakSanitizer", "runtime error:"):
+    for marker in markers:
         if marker in log:
             problems.append("%r in the log" % marker)
     if code != 0:
