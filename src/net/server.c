@@ -73,6 +73,7 @@ struct vg_conn {
     const route_t *route;
     void *data;
     bool is_ws, is_closing, has_closed, close_sent;
+    bool is_head; /* HEAD: routed as GET, answered with the headers only (RFC 9110 9.3.2) */
     uint16_t close_status;
     char close_reason[64];
     char path[MAX_PATH];
@@ -409,6 +410,10 @@ static int handle_http(vg_server_t *s, struct lws *wsi, pss_t *pss, const char *
     vg_strlcpy(c->path, uri, sizeof(c->path));
     const char *method = request_method(wsi);
     VG_LOG_DEBUG("http", "peer=%s %s %s", c->peer, method, c->path);
+    if (strcmp(method, "HEAD") == 0) {
+        c->is_head = true;
+        method = "GET";
+    }
     if (s->is_shutting_down)
         return vg_conn_error(c, 503, "unavailable", "server is shutting down");
     bool mismatch;
@@ -470,6 +475,11 @@ static int write_headers(vg_conn_t *c)
     }
     if (lws_finalize_write_http_header(c->wsi, start, &p, end))
         return -1;
+    if (c->is_head) {
+        resp_reset(c);
+        c->resp = RESP_DONE;
+        return lws_http_transaction_completed(c->wsi) ? -1 : 0;
+    }
     if (c->is_open_ended) {
         /* A live stream has no natural end: no idle time-out applies to it. */
         lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);

@@ -141,3 +141,20 @@ def test_config_file(vigil_server):
     cams = requests.get(srv.url("/api/v1/cameras"), timeout=10).json()["cameras"]
     assert [(c["id"], c["name"]) for c in cams] == [("yard", "Back Yard"), ("door", "Front Door")]
     assert (cams[0]["width"], cams[0]["height"], cams[0]["fps"]) == (640, 360, 15)
+
+
+def test_head_answers_headers_only(vigil_server):
+    """HEAD is GET without a body (RFC 9110 9.3.2), for pages, the API and stream URLs."""
+    srv = vigil_server(cameras={"c1": "test://?width=320&height=240&fps=10"})
+    for path in ("/", "/api/v1/cameras", "/cameras/c1/snapshot.jpg", "/cameras/c1/mjpeg"):
+        get_len = None
+        if not path.endswith("mjpeg"):
+            get_len = len(requests.get(srv.url(path), timeout=10).content)
+        t0 = time.monotonic()
+        r = requests.head(srv.url(path), timeout=10)
+        assert r.status_code == 200, (path, r.status_code)
+        assert r.content == b"", path
+        assert time.monotonic() - t0 < 5, "HEAD %s took too long" % path
+        if get_len is not None and not path.endswith(".jpg"):
+            assert int(r.headers["content-length"]) == get_len, path
+    assert requests.head(srv.url("/api/v1/cameras/nope"), timeout=10).status_code == 404
