@@ -5,8 +5,11 @@
 #include "media/stream.h"
 #include "net/server.h"
 
-/* Registers GET /healthz, /api/v1/cameras and /api/v1/cameras/{id}. hub outlives srv. */
+/* Registers GET /healthz, /api/v1/cameras[/{id}] and /api/v1/streams[/{id}]. hub outlives
+ * srv. */
 void vg_api_register(vg_server_t *srv, vg_hub_t *hub);
+
+void vg__api_streams_register(vg_server_t *srv, vg_hub_t *hub);
 
 /* One camera as the API shows it (new reference). */
 json_t *vg_api_camera_json(const vg_stream_t *st);

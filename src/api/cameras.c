@@ -45,4 +45,5 @@ void vg_api_register(vg_server_t *srv, vg_hub_t *hub)
     vg_server_route(srv, "GET", "/healthz", &health_ops, hub);
     vg_server_route(srv, "GET", "/api/v1/cameras", &list_ops, hub);
     vg_server_route(srv, "GET", "/api/v1/cameras/{}", &get_ops, hub);
+    vg__api_streams_register(srv, hub);
 }

@@ -98,30 +98,45 @@ static int add_streams(app_t *app, const vg_config_t *cfg)
 {
     for (size_t i = 0; i < cfg->camera_count; i++) {
         const vg_camera_cfg_t *cc = &cfg->cameras[i];
-        char err[256];
+        char err[256], url[4096], shown[512];
         const vg_producer_ops_t *ops;
         void *ctx;
         int w, h, fps;
-        if (vg_source_producer_new(cc->url, cc->id, &ops, &ctx, &w, &h, &fps, err,
-                                   sizeof(err)) < 0) {
-            VG_LOG_ERROR("config", "camera '%s': %s", cc->id, err);
+        vg_strlcpy(url, cc->url, sizeof(url));
+        if ((cc->username || cc->password) &&
+            vg_url_with_credentials(cc->url, cc->username, cc->password, url, sizeof(url)) < 0) {
+            VG_LOG_ERROR("config", "camera '%s': URL too long with its credentials", cc->id);
             return VG_ECONFIG;
+        }
+        vg_url_redact(url, shown, sizeof(shown));
+        if (vg_source_producer_new(url, cc->id, &ops, &ctx, &w, &h, &fps, err, sizeof(err)) < 0) {
+            /* One bad camera must not keep the others down: it is served as "failed" with
+             * the reason. The redacted URL is safe to show. */
+            VG_LOG_ERROR("config", "camera '%s' (%s): %s", cc->id, shown, err);
+            ops = NULL;
+            ctx = NULL;
         }
         vg_stream_cfg_t scfg = {
             .id = cc->id,
             .name = cc->name,
+            .url_redacted = shown,
             .default_tier = cc->default_tier,
             .idle_timeout_ms = cc->idle_timeout_ms >= 0 ? cc->idle_timeout_ms
                                                         : cfg->idle_timeout_ms,
+            .stall_timeout_ms = cc->stall_timeout_ms >= 0 ? cc->stall_timeout_ms
+                                                          : cfg->stall_timeout_ms,
+            .is_always_on = cc->is_always_on,
             .width = w,
             .height = h,
             .fps = fps,
             .producer = ops,
             .producer_ctx = ctx,
+            .config_error = err,
         };
         vg_stream_t *st;
         if (vg_hub_add_stream(app->hub, &scfg, &st) < 0) {
-            ops->free(ctx);
+            if (ops)
+                ops->free(ctx);
             return VG_ECONFIG;
         }
     }
@@ -178,6 +193,7 @@ static int run(const vg_config_t *cfg, bool is_demo)
     }
     uv_signal_start(&app.sigint, on_signal, SIGINT);
     uv_signal_start(&app.sigterm, on_signal, SIGTERM);
+    vg_hub_start_always_on(app.hub);
 
     const char *host = strchr(cfg->listen_host, ':') ? "[::1]" : cfg->listen_host;
     VG_LOG_INFO("main", "listening on http://%s:%d/ with %zu camera%s", host,

@@ -24,6 +24,7 @@ void vg_config_init(vg_config_t *cfg)
     cfg->listen_port = 8080;
     vg_config_set_str(&cfg->log_level, "info");
     cfg->idle_timeout_ms = 30000;
+    cfg->stall_timeout_ms = 5000;
     cfg->snapshot_wait_ms = 3000;
 }
 
@@ -36,6 +37,10 @@ void vg_config_deinit(vg_config_t *cfg)
         free(cfg->cameras[i].id);
         free(cfg->cameras[i].name);
         free(cfg->cameras[i].url);
+        free(cfg->cameras[i].substream_url);
+        free(cfg->cameras[i].snapshot_url);
+        free(cfg->cameras[i].username);
+        free(cfg->cameras[i].password);
         free(cfg->cameras[i].default_tier);
     }
     memset(cfg, 0, sizeof(*cfg));
@@ -98,7 +103,13 @@ int vg_config_add_camera(vg_config_t *cfg, const char *id, const char *name, con
     c->url = vg_xstrdup(url);
     c->default_tier = default_tier && *default_tier ? vg_xstrdup(default_tier) : NULL;
     c->idle_timeout_ms = idle_timeout_ms;
+    c->stall_timeout_ms = -1;
     return 0;
+}
+
+vg_camera_cfg_t *vg_config_last_camera(vg_config_t *cfg)
+{
+    return cfg->camera_count ? &cfg->cameras[cfg->camera_count - 1] : NULL;
 }
 
 int vg_config_add_camera_spec(vg_config_t *cfg, const char *spec)
@@ -123,12 +134,15 @@ int vg_config_add_camera_spec(vg_config_t *cfg, const char *spec)
 
 typedef struct yaml_camera {
     char *id, *name, *url, *default_tier;
-    unsigned idle_timeout_s; /* absent or 0: the server's default */
+    char *substream_url, *snapshot_url, *username, *password;
+    unsigned idle_timeout_s;  /* absent or 0: the server's default */
+    unsigned stall_timeout_s; /* absent or 0: the server's default */
+    bool always_on;
 } yaml_camera_t;
 
 typedef struct yaml_root {
     char *listen, *web_root, *log_level;
-    unsigned idle_timeout_s, snapshot_wait_ms;
+    unsigned idle_timeout_s, snapshot_wait_ms, stall_timeout_s;
     yaml_camera_t *cameras;
     unsigned cameras_count;
 } yaml_root_t;
@@ -142,7 +156,13 @@ static const cyaml_schema_field_t camera_fields[] = {
     OPT_STR("name", yaml_camera_t, name),
     CYAML_FIELD_STRING_PTR("url", CYAML_FLAG_POINTER, yaml_camera_t, url, 1, 4096),
     OPT_STR("default_tier", yaml_camera_t, default_tier),
+    OPT_STR("substream_url", yaml_camera_t, substream_url),
+    OPT_STR("snapshot_url", yaml_camera_t, snapshot_url),
+    OPT_STR("username", yaml_camera_t, username),
+    OPT_STR("password", yaml_camera_t, password),
     CYAML_FIELD_UINT("idle_timeout_s", CYAML_FLAG_OPTIONAL, yaml_camera_t, idle_timeout_s),
+    CYAML_FIELD_UINT("stall_timeout_s", CYAML_FLAG_OPTIONAL, yaml_camera_t, stall_timeout_s),
+    CYAML_FIELD_BOOL("always_on", CYAML_FLAG_OPTIONAL, yaml_camera_t, always_on),
     CYAML_FIELD_END,
 };
 
@@ -156,6 +176,7 @@ static const cyaml_schema_field_t root_fields[] = {
     OPT_STR("log_level", yaml_root_t, log_level),
     CYAML_FIELD_UINT("idle_timeout_s", CYAML_FLAG_OPTIONAL, yaml_root_t, idle_timeout_s),
     CYAML_FIELD_UINT("snapshot_wait_ms", CYAML_FLAG_OPTIONAL, yaml_root_t, snapshot_wait_ms),
+    CYAML_FIELD_UINT("stall_timeout_s", CYAML_FLAG_OPTIONAL, yaml_root_t, stall_timeout_s),
     CYAML_FIELD_SEQUENCE("cameras", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, yaml_root_t,
                          cameras, &camera_schema, 0, VG_CONFIG_MAX_CAMERAS),
     CYAML_FIELD_END,
@@ -202,10 +223,21 @@ int vg_config_load_file(vg_config_t *cfg, const char *path)
         cfg->idle_timeout_ms = (int)root->idle_timeout_s * 1000;
     if (root->snapshot_wait_ms)
         cfg->snapshot_wait_ms = (int)root->snapshot_wait_ms;
+    if (root->stall_timeout_s)
+        cfg->stall_timeout_ms = (int)root->stall_timeout_s * 1000;
     for (unsigned i = 0; rc == 0 && i < root->cameras_count; i++) {
         yaml_camera_t *c = &root->cameras[i];
         rc = vg_config_add_camera(cfg, c->id, c->name, c->url, c->default_tier,
                                   c->idle_timeout_s ? (int)c->idle_timeout_s * 1000 : -1);
+        if (rc < 0)
+            break;
+        vg_camera_cfg_t *cc = vg_config_last_camera(cfg);
+        vg_config_set_str(&cc->substream_url, c->substream_url);
+        vg_config_set_str(&cc->snapshot_url, c->snapshot_url);
+        vg_config_set_str(&cc->username, c->username);
+        vg_config_set_str(&cc->password, c->password);
+        cc->stall_timeout_ms = c->stall_timeout_s ? (int)c->stall_timeout_s * 1000 : -1;
+        cc->is_always_on = c->always_on;
     }
     if (rc < 0)
         VG_LOG_ERROR("config", "in %s", path);

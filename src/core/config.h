@@ -7,6 +7,7 @@
 #ifndef VG_CORE_CONFIG_H
 #define VG_CORE_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define VG_CONFIG_MAX_CAMERAS 256
@@ -15,8 +16,13 @@ typedef struct vg_camera_cfg {
     char *id;           /* slug, unique */
     char *name;         /* display name; defaults to id */
     char *url;          /* source URL, e.g. test://?width=640&height=360 */
+    char *substream_url; /* optional lower-resolution stream (NULL: none) */
+    char *snapshot_url;  /* optional JPEG snapshot URL, polled when the stream is down */
+    char *username, *password; /* optional credentials, kept out of the URL in files */
     char *default_tier; /* NULL: the ladder's default */
     int idle_timeout_ms; /* -1: the server default */
+    int stall_timeout_ms; /* -1: the server default */
+    bool is_always_on;
 } vg_camera_cfg_t;
 
 typedef struct vg_config {
@@ -25,6 +31,7 @@ typedef struct vg_config {
     char *web_root;       /* NULL: serve the embedded dashboard */
     char *log_level;      /* error|warn|info|debug|trace */
     int idle_timeout_ms;  /* stop an on-demand source this long after its last viewer */
+    int stall_timeout_ms; /* restart a source that sent nothing for this long */
     int snapshot_wait_ms; /* how long a snapshot waits for a first picture */
     vg_camera_cfg_t cameras[VG_CONFIG_MAX_CAMERAS];
     size_t camera_count;
@@ -53,6 +60,8 @@ void vg_config_set_str(char **field, const char *value);
 int vg_config_add_camera_spec(vg_config_t *cfg, const char *spec);
 int vg_config_add_camera(vg_config_t *cfg, const char *id, const char *name, const char *url,
                          const char *default_tier, int idle_timeout_ms);
+/* The camera added last (to set its optional fields). */
+vg_camera_cfg_t *vg_config_last_camera(vg_config_t *cfg);
 
 /* Checks the whole config (log level known, port in range, ...). 0 or VG_ECONFIG (logged). */
 int vg_config_validate(const vg_config_t *cfg);

@@ -14,6 +14,12 @@ const char *vg_strerror(int err)
     case VG_ECLOSED: return "closed";
     case VG_EPROTO: return "protocol error";
     case VG_EURL: return "malformed or unsupported URL";
+    case VG_EUNREACHABLE: return "unreachable";
+    case VG_EUNAUTHORIZED: return "unauthorized";
+    case VG_EUNSUPPORTED: return "unsupported codec";
+    case VG_ENOVIDEO: return "no video track";
+    case VG_ETIMEDOUT: return "timed out";
+    case VG_EEOF: return "source ended";
     default: break;
     }
     if (err < 0 && err > VG_EBASE)

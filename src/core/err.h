@@ -18,6 +18,12 @@ enum {
     VG_ECLOSED = VG_EBASE - 5, /* queue or object closed */
     VG_EPROTO = VG_EBASE - 6,  /* peer broke the protocol */
     VG_EURL = VG_EBASE - 7,    /* malformed or unsupported URL */
+    VG_EUNREACHABLE = VG_EBASE - 8,  /* camera refused, unreachable, or did not answer */
+    VG_EUNAUTHORIZED = VG_EBASE - 9, /* camera refused the credentials */
+    VG_EUNSUPPORTED = VG_EBASE - 10, /* the camera's video codec is not supported */
+    VG_ENOVIDEO = VG_EBASE - 11,     /* the source has no video track */
+    VG_ETIMEDOUT = VG_EBASE - 12,    /* the camera stopped answering mid-stream */
+    VG_EEOF = VG_EBASE - 13,         /* the source ended */
 };
 
 /* Static text for any code this file or errno defines. Any thread. */

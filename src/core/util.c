@@ -132,3 +132,74 @@ bool vg_strlcpy(char *dst, const char *src, size_t dst_len)
     memcpy(dst, src, n + 1);
     return true;
 }
+
+void vg_url_redact(const char *url, char *out, size_t out_len)
+{
+    const char *scheme_end = strstr(url, "://");
+    const char *host = scheme_end ? scheme_end + 3 : url;
+    const char *path = host + strcspn(host, "/?#");
+    const char *at = NULL;
+    for (const char *p = host; p < path; p++) {
+        if (*p == '@')
+            at = p; /* the last '@' before the path ends the userinfo */
+    }
+    if (at == NULL) {
+        vg_strlcpy(out, url, out_len);
+        return;
+    }
+    size_t prefix = (size_t)(host - url);
+    if (prefix >= out_len)
+        prefix = out_len - 1;
+    memcpy(out, url, prefix);
+    vg_strlcpy(out + prefix, at + 1, out_len - prefix);
+}
+
+static bool append_encoded(char *out, size_t out_len, size_t *o, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                     c == '-' || c == '.' || c == '_' || c == '~';
+        size_t need = plain ? 1 : 3;
+        if (*o + need >= out_len)
+            return false;
+        if (plain) {
+            out[(*o)++] = (char)c;
+        } else {
+            out[(*o)++] = '%';
+            out[(*o)++] = hex[c >> 4];
+            out[(*o)++] = hex[c & 15];
+        }
+    }
+    return true;
+}
+
+int vg_url_with_credentials(const char *url, const char *user, const char *password, char *out,
+                            size_t out_len)
+{
+    char bare[4096];
+    const char *scheme_end = strstr(url, "://");
+    if (scheme_end == NULL)
+        return VG_EINVAL;
+    vg_url_redact(url, bare, sizeof(bare));
+    size_t prefix = (size_t)(scheme_end + 3 - url);
+    if (prefix >= out_len)
+        return VG_EINVAL;
+    memcpy(out, bare, prefix);
+    size_t o = prefix;
+    if (!append_encoded(out, out_len, &o, user ? user : ""))
+        return VG_EINVAL;
+    if (password) {
+        if (o + 1 >= out_len)
+            return VG_EINVAL;
+        out[o++] = ':';
+        if (!append_encoded(out, out_len, &o, password))
+            return VG_EINVAL;
+    }
+    if (o + 1 >= out_len)
+        return VG_EINVAL;
+    out[o++] = '@';
+    out[o] = '\0';
+    return vg_strlcpy(out + o, bare + prefix, out_len - o) ? 0 : VG_EINVAL;
+}

@@ -23,6 +23,15 @@ int vg_query_get(const char *query, const char *name, char *out, size_t out_len)
 /* True for 1..64 characters of [a-z0-9_-], starting with a letter or digit. */
 bool vg_slug_is_valid(const char *s);
 
+/* Copies url into out without its credentials ("rtsp://user:pw@h/p" -> "rtsp://h/p"), so it
+ * can be logged or shown. Always NUL-terminates. */
+void vg_url_redact(const char *url, char *out, size_t out_len);
+
+/* Puts user and password (percent-encoded) into url's userinfo, replacing any there.
+ * Returns 0, or VG_EINVAL when out is too small or url has no scheme. */
+int vg_url_with_credentials(const char *url, const char *user, const char *password, char *out,
+                            size_t out_len);
+
 /* Copies src into dst (always NUL-terminated); returns false when it was truncated. */
 bool vg_strlcpy(char *dst, const char *src, size_t dst_len);
 

@@ -25,6 +25,11 @@ void vg__worker_push(vg_worker_t *w, vg_frame_t *pkt);
 /* Stops and joins the thread, frees the worker, sets *wp to NULL. Loop. */
 void vg__worker_stop(vg_worker_t **wp);
 
+/* Worker thread: the codec set-up the source reported (extradata copied into *out, which
+ * the caller frees with av_free). Returns false when the source reported nothing. */
+bool vg__stream_get_info(vg_stream_t *st, int *codec_id, uint8_t **extradata, size_t *len,
+                         bool *has_reordering);
+
 /* Worker thread: publish a JPEG of tier t (takes f). Latest wins. */
 void vg__stream_publish(vg_stream_t *st, int tier, vg_frame_t *f);
 

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <libavcodec/avcodec.h>
+
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -25,11 +27,21 @@
 
 struct vg_stream {
     vg_hub_t *hub;
-    char *id, *name;
+    char *id, *name, *url;
+    char *config_error; /* why there is no producer (bad URL), or NULL */
     vg_tier_t tiers[VG_TIER_MAX];
     int tier_count, default_tier;
-    int idle_timeout_ms;
+    int idle_timeout_ms, stall_timeout_ms;
+    bool is_always_on;
     int width, height, fps;
+
+    /* lifecycle, loop */
+    const char *reason;
+    int64_t state_since_us;
+    unsigned attempts;
+    int64_t live_since_mono_us;
+    uint64_t last_packets, last_bytes; /* counters at the previous check */
+    double input_fps, input_kbps;
 
     const vg_producer_ops_t *producer;
     void *producer_ctx;
@@ -49,6 +61,14 @@ struct vg_stream {
     atomic_ullong packets_in; /* any: atomic */
     atomic_ullong bytes_in;   /* any: atomic */
     atomic_bool saw_packet;   /* any: atomic; reset by the loop at each start */
+    atomic_llong last_packet_mono_us; /* any: atomic */
+
+    uv_mutex_t info_lock;
+    int info_codec_id;         /* info_lock */
+    int info_width, info_height; /* info_lock */
+    uint8_t *info_extradata;   /* info_lock */
+    size_t info_extradata_len; /* info_lock */
+    bool info_has_reordering;  /* info_lock */
 
     uv_mutex_t mbox_lock;
     vg_frame_t *mbox[VG_TIER_MAX]; /* mbox_lock */
@@ -56,7 +76,8 @@ struct vg_stream {
 
     uv_async_t wakeup;
     uv_timer_t idle_timer;
-    int handles_open;
+    uv_timer_t retry_timer; /* backoff before the next attempt */
+    uv_timer_t check_timer; /* 1 Hz while running: stalls, rates */
 };
 
 struct vg_hub {
@@ -65,12 +86,20 @@ struct vg_hub {
     size_t count;
     bool is_closing;
     int handles_open;
+    uint64_t rng; /* backoff jitter; xorshift64, seeded from the clock */
 };
+
+#define HANDLES_PER_STREAM 4
+#define BACKOFF_FIRST_MS 500
+#define BACKOFF_CAP_MS 30000
+#define GOOD_VIDEO_RESET_US (60 * 1000000LL)
+#define DEFAULT_STALL_TIMEOUT_MS 5000
 
 vg_hub_t *vg_hub_new(uv_loop_t *loop)
 {
     vg_hub_t *hub = vg_xcalloc(1, sizeof(*hub));
     hub->loop = loop;
+    hub->rng = (uint64_t)vg_wall_us() | 1;
     return hub;
 }
 
@@ -83,8 +112,12 @@ static void stream_free(vg_stream_t *st)
     if (st->producer && st->producer->free)
         st->producer->free(st->producer_ctx);
     uv_mutex_destroy(&st->mbox_lock);
+    uv_mutex_destroy(&st->info_lock);
+    free(st->info_extradata);
     free(st->id);
     free(st->name);
+    free(st->url);
+    free(st->config_error);
     free(st);
 }
 
@@ -105,13 +138,20 @@ static void on_handle_closed(uv_handle_t *h)
     hub_maybe_free(st->hub);
 }
 
-static void stream_set_state(vg_stream_t *st, vg_stream_state_t state)
+static void stream_set_state(vg_stream_t *st, vg_stream_state_t state, const char *reason)
 {
-    if (st->state == state)
+    reason = reason ? reason : "";
+    if (st->state == state && strcmp(st->reason, reason) == 0)
         return;
-    VG_LOG_INFO("stream", "cam=%s %s -> %s", st->id, vg_stream_state_name(st->state),
-                vg_stream_state_name(state));
+    if (*reason)
+        VG_LOG_INFO("stream", "cam=%s %s -> %s: %s", st->id, vg_stream_state_name(st->state),
+                    vg_stream_state_name(state), reason);
+    else
+        VG_LOG_INFO("stream", "cam=%s %s -> %s", st->id, vg_stream_state_name(st->state),
+                    vg_stream_state_name(state));
     st->state = state;
+    st->reason = reason;
+    st->state_since_us = vg_wall_us();
     for (int t = 0; t < st->tier_count; t++) {
         for (vg_consumer_t *c = st->consumers[t], *next; c; c = next) {
             next = c->next;
@@ -121,7 +161,8 @@ static void stream_set_state(vg_stream_t *st, vg_stream_state_t state)
     }
 }
 
-static void stream_stop(vg_stream_t *st)
+/* Stops the source and worker threads; the state is the caller's to set. */
+static void stream_stop_threads(vg_stream_t *st)
 {
     if (!st->is_running)
         return;
@@ -129,21 +170,88 @@ static void stream_stop(vg_stream_t *st)
     st->producer->stop(st->producer_ctx);
     vg__worker_stop(&st->worker);
     st->is_running = false;
+    uv_timer_stop(&st->check_timer);
     uv_mutex_lock(&st->mbox_lock);
     for (int t = 0; t < VG_TIER_MAX; t++)
         vg_frame_unref(&st->mbox[t]);
     st->mbox_has_any = false;
     uv_mutex_unlock(&st->mbox_lock);
+    atomic_store(&st->events, 0);
+    st->input_fps = st->input_kbps = 0;
+}
+
+static bool stream_is_wanted(const vg_stream_t *st)
+{
+    return (st->total_consumers > 0 || st->is_always_on) && !st->hub->is_closing;
+}
+
+/* Nobody watches: stop everything and forget the pictures. */
+static void stream_go_idle(vg_stream_t *st)
+{
+    stream_stop_threads(st);
+    uv_timer_stop(&st->retry_timer);
     for (int t = 0; t < VG_TIER_MAX; t++)
         vg_frame_unref(&st->latest[t]);
-    atomic_store(&st->events, 0);
-    stream_set_state(st, VG_STREAM_IDLE);
+    st->attempts = 0;
+    stream_set_state(st, VG_STREAM_IDLE, NULL);
+}
+
+static void on_check(uv_timer_t *t);
+static void stream_start(vg_stream_t *st);
+
+static void on_retry(uv_timer_t *t)
+{
+    vg_stream_t *st = t->data;
+    if (stream_is_wanted(st))
+        stream_start(st);
+    else
+        stream_go_idle(st);
+}
+
+static bool is_permanent(int status)
+{
+    return status == VG_EUNAUTHORIZED || status == VG_EUNSUPPORTED || status == VG_ENOVIDEO ||
+           status == VG_EURL;
+}
+
+/* The source failed or stalled: stop it and try again after an exponential, jittered
+ * backoff (0.5 s doubling to 30 s). Viewers stay attached throughout. */
+static void stream_fail(vg_stream_t *st, int status)
+{
+    stream_stop_threads(st);
+    st->attempts++;
+    if (!stream_is_wanted(st)) {
+        stream_go_idle(st);
+        return;
+    }
+    uint64_t delay = BACKOFF_FIRST_MS;
+    for (unsigned i = 1; i < st->attempts && delay < BACKOFF_CAP_MS; i++)
+        delay *= 2;
+    if (delay > BACKOFF_CAP_MS)
+        delay = BACKOFF_CAP_MS;
+    /* ±20% so that cameras that fell together do not all come back in the same instant. */
+    uint64_t x = st->hub->rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    st->hub->rng = x;
+    delay = delay * (80 + x % 41) / 100;
+    stream_set_state(st, is_permanent(status) ? VG_STREAM_FAILED : VG_STREAM_BACKOFF,
+                     vg_strerror(status));
+    VG_LOG_DEBUG("stream", "cam=%s attempt %u failed; retrying in %llu ms", st->id,
+                 st->attempts, (unsigned long long)delay);
+    uv_timer_start(&st->retry_timer, on_retry, delay, 0);
 }
 
 static void stream_start(vg_stream_t *st)
 {
     if (st->is_running)
         return;
+    if (st->producer == NULL) { /* its URL was refused: nothing to retry */
+        stream_set_state(st, VG_STREAM_FAILED, st->config_error);
+        return;
+    }
+    uv_timer_stop(&st->retry_timer);
     vg_worker_cfg_t wcfg = {
         .stream_id = st->id,
         .stream = st,
@@ -154,29 +262,53 @@ static void stream_start(vg_stream_t *st)
     int rc = vg__worker_start(&st->worker, &wcfg);
     if (rc < 0) {
         VG_LOG_ERROR("stream", "cam=%s cannot start media worker: %s", st->id, vg_strerror(rc));
-        stream_set_state(st, VG_STREAM_FAILED);
+        stream_fail(st, rc);
         return;
     }
     atomic_store(&st->events, 0);
     atomic_store(&st->saw_packet, false);
+    atomic_store(&st->last_packet_mono_us, vg_mono_us());
+    st->last_packets = atomic_load(&st->packets_in);
+    st->last_bytes = atomic_load(&st->bytes_in);
     st->is_running = true;
-    stream_set_state(st, VG_STREAM_CONNECTING);
+    stream_set_state(st, VG_STREAM_CONNECTING, st->reason);
+    uv_timer_start(&st->check_timer, on_check, 1000, 1000);
     rc = st->producer->start(st->producer_ctx, st);
     if (rc < 0) {
         VG_LOG_ERROR("stream", "cam=%s cannot start %s source: %s", st->id, st->producer->name,
                      vg_strerror(rc));
-        vg__worker_stop(&st->worker);
-        st->is_running = false;
-        stream_set_state(st, VG_STREAM_FAILED);
+        stream_fail(st, rc);
     }
+}
+
+/* 1 Hz while running: input rates, stall detection, and forgiving old failures once the
+ * video has been good for a minute. */
+static void on_check(uv_timer_t *t)
+{
+    vg_stream_t *st = t->data;
+    uint64_t packets = atomic_load(&st->packets_in), bytes = atomic_load(&st->bytes_in);
+    st->input_fps = (double)(packets - st->last_packets);
+    st->input_kbps = (double)(bytes - st->last_bytes) * 8 / 1000;
+    st->last_packets = packets;
+    st->last_bytes = bytes;
+    int64_t now = vg_mono_us();
+    int64_t silent_ms = (now - atomic_load(&st->last_packet_mono_us)) / 1000;
+    if (st->state == VG_STREAM_LIVE && silent_ms > st->stall_timeout_ms) {
+        stream_set_state(st, VG_STREAM_STALLED, vg_strerror(VG_ETIMEDOUT));
+        stream_fail(st, VG_ETIMEDOUT);
+        return;
+    }
+    if (st->state == VG_STREAM_LIVE && st->attempts > 0 &&
+        now - st->live_since_mono_us > GOOD_VIDEO_RESET_US)
+        st->attempts = 0;
 }
 
 static void on_idle_timeout(uv_timer_t *t)
 {
     vg_stream_t *st = t->data;
-    if (st->total_consumers == 0) {
+    if (!stream_is_wanted(st)) {
         VG_LOG_DEBUG("stream", "cam=%s idle, stopping source", st->id);
-        stream_stop(st);
+        stream_go_idle(st);
     }
 }
 
@@ -194,8 +326,10 @@ static void on_wakeup(uv_async_t *h)
     unsigned events = atomic_exchange(&st->events, 0);
     if (!st->is_running)
         return;
-    if ((events & EVENT_PACKET) && st->state == VG_STREAM_CONNECTING)
-        stream_set_state(st, VG_STREAM_LIVE);
+    if ((events & EVENT_PACKET) && st->state == VG_STREAM_CONNECTING) {
+        st->live_since_mono_us = vg_mono_us();
+        stream_set_state(st, VG_STREAM_LIVE, NULL);
+    }
 
     vg_frame_t *frames[VG_TIER_MAX];
     uv_mutex_lock(&st->mbox_lock);
@@ -216,9 +350,8 @@ static void on_wakeup(uv_async_t *h)
     }
     if (events & EVENT_ENDED) {
         int status = atomic_load(&st->ended_status);
-        VG_LOG_WARN("stream", "cam=%s source ended: %s", st->id, vg_strerror(status));
-        stream_stop(st);
-        stream_set_state(st, status < 0 ? VG_STREAM_FAILED : VG_STREAM_IDLE);
+        VG_LOG_DEBUG("stream", "cam=%s source ended: %s", st->id, vg_strerror(status));
+        stream_fail(st, status < 0 ? status : VG_EEOF);
     }
 }
 
@@ -233,14 +366,26 @@ int vg_hub_add_stream(vg_hub_t *hub, const vg_stream_cfg_t *cfg, vg_stream_t **o
     st->id = vg_xstrdup(cfg->id);
     st->name = vg_xstrdup(cfg->name ? cfg->name : cfg->id);
     st->idle_timeout_ms = cfg->idle_timeout_ms;
+    st->stall_timeout_ms = cfg->stall_timeout_ms > 0 ? cfg->stall_timeout_ms
+                                                     : DEFAULT_STALL_TIMEOUT_MS;
+    st->is_always_on = cfg->is_always_on;
+    st->url = vg_xstrdup(cfg->url_redacted ? cfg->url_redacted : "");
+    st->reason = "";
+    st->state_since_us = vg_wall_us();
     st->width = cfg->width;
     st->height = cfg->height;
     st->fps = cfg->fps;
     st->producer = cfg->producer;
     st->producer_ctx = cfg->producer_ctx;
-    st->tier_count = vg_tier_default_ladder(cfg->width, cfg->height, cfg->fps, st->tiers);
+    if (st->producer == NULL)
+        st->config_error = vg_xstrdup(cfg->config_error ? cfg->config_error : "no source");
+    /* Cameras whose picture is unknown until they answer get a "native" tier only, at up to
+     * 30 fps; the worker sizes it from the decoded picture. */
+    st->tier_count = vg_tier_default_ladder(cfg->width, cfg->height, cfg->fps > 0 ? cfg->fps : 30,
+                                            st->tiers);
     st->default_tier = vg_tier_default_index(st->tiers, st->tier_count);
     uv_mutex_init(&st->mbox_lock);
+    uv_mutex_init(&st->info_lock);
     if (cfg->default_tier) {
         int t = vg_tier_find(st->tiers, st->tier_count, cfg->default_tier);
         if (t < 0) {
@@ -256,7 +401,11 @@ int vg_hub_add_stream(vg_hub_t *hub, const vg_stream_cfg_t *cfg, vg_stream_t **o
     st->wakeup.data = st;
     uv_timer_init(hub->loop, &st->idle_timer);
     st->idle_timer.data = st;
-    hub->handles_open += 2;
+    uv_timer_init(hub->loop, &st->retry_timer);
+    st->retry_timer.data = st;
+    uv_timer_init(hub->loop, &st->check_timer);
+    st->check_timer.data = st;
+    hub->handles_open += HANDLES_PER_STREAM;
 
     hub->streams = vg_xrealloc(hub->streams, (hub->count + 1) * sizeof(*hub->streams));
     hub->streams[hub->count++] = st;
@@ -278,9 +427,11 @@ void vg_hub_close(vg_hub_t **hp)
             while (st->consumers[t])
                 vg_stream_detach(st->consumers[t]);
         }
-        stream_stop(st);
+        stream_go_idle(st);
         uv_close((uv_handle_t *)&st->wakeup, on_handle_closed);
         uv_close((uv_handle_t *)&st->idle_timer, on_handle_closed);
+        uv_close((uv_handle_t *)&st->retry_timer, on_handle_closed);
+        uv_close((uv_handle_t *)&st->check_timer, on_handle_closed);
     }
     hub_maybe_free(hub);
 }
@@ -306,6 +457,8 @@ const char *vg_stream_state_name(vg_stream_state_t state)
     case VG_STREAM_IDLE: return "idle";
     case VG_STREAM_CONNECTING: return "connecting";
     case VG_STREAM_LIVE: return "live";
+    case VG_STREAM_STALLED: return "stalled";
+    case VG_STREAM_BACKOFF: return "backoff";
     case VG_STREAM_FAILED: return "failed";
     }
     return "unknown";
@@ -381,8 +534,9 @@ void vg_stream_attach(vg_stream_t *st, vg_consumer_t *c, int tier)
     VG_ASSERT(c->stream == NULL && tier >= 0 && tier < st->tier_count);
     st->total_consumers++;
     uv_timer_stop(&st->idle_timer);
-    if (!st->is_running && !st->hub->is_closing)
-        stream_start(st);
+    if (!st->is_running && !st->hub->is_closing &&
+        (st->state == VG_STREAM_IDLE || st->producer == NULL))
+        stream_start(st); /* in backoff, the retry timer will start it */
     link_consumer(st, c, tier);
 }
 
@@ -403,20 +557,78 @@ void vg_stream_detach(vg_consumer_t *c)
         return;
     unlink_consumer(c);
     c->stream = NULL;
-    if (--st->total_consumers == 0 && st->is_running && !st->hub->is_closing)
+    if (--st->total_consumers == 0 && st->state != VG_STREAM_IDLE && !st->is_always_on &&
+        !st->hub->is_closing)
         uv_timer_start(&st->idle_timer, on_idle_timeout, (uint64_t)st->idle_timeout_ms, 0);
 }
 
 void vg_stream_set_info(vg_stream_t *st, const vg_stream_info_t *info)
 {
-    (void)st;
-    (void)info; /* the worker learns the codec from packets; kept for sources that know more */
+    uv_mutex_lock(&st->info_lock);
+    st->info_codec_id = info->codec_id;
+    st->info_width = info->width;
+    st->info_height = info->height;
+    st->info_has_reordering = info->has_reordering;
+    free(st->info_extradata);
+    st->info_extradata = NULL;
+    st->info_extradata_len = 0;
+    if (info->extradata_len > 0) {
+        st->info_extradata = vg_xmalloc(info->extradata_len);
+        memcpy(st->info_extradata, info->extradata, info->extradata_len);
+        st->info_extradata_len = info->extradata_len;
+    }
+    uv_mutex_unlock(&st->info_lock);
+}
+
+bool vg__stream_get_info(vg_stream_t *st, int *codec_id, uint8_t **extradata, size_t *len,
+                         bool *has_reordering)
+{
+    uv_mutex_lock(&st->info_lock);
+    bool has = st->info_codec_id != 0;
+    *codec_id = st->info_codec_id;
+    *has_reordering = st->info_has_reordering;
+    *extradata = NULL;
+    *len = 0;
+    if (st->info_extradata_len > 0) {
+        *extradata = av_mallocz(st->info_extradata_len + AV_INPUT_BUFFER_PADDING_SIZE);
+        memcpy(*extradata, st->info_extradata, st->info_extradata_len);
+        *len = st->info_extradata_len;
+    }
+    uv_mutex_unlock(&st->info_lock);
+    return has;
+}
+
+void vg_stream_get_status(const vg_stream_t *st, vg_stream_status_t *out)
+{
+    vg_stream_t *mst = (vg_stream_t *)st; /* the lock is not part of the logical state */
+    uv_mutex_lock(&mst->info_lock);
+    out->codec_id = st->info_codec_id;
+    out->width = st->info_width ? st->info_width : st->width;
+    out->height = st->info_height ? st->info_height : st->height;
+    uv_mutex_unlock(&mst->info_lock);
+    out->state = st->state;
+    out->reason = st->reason;
+    out->since_us = st->state_since_us;
+    out->attempts = st->attempts;
+    out->input_fps = st->input_fps;
+    out->input_kbps = st->input_kbps;
+    out->viewers = st->total_consumers;
+    out->url = st->url;
+}
+
+void vg_hub_start_always_on(vg_hub_t *hub)
+{
+    for (size_t i = 0; i < hub->count; i++) {
+        if (hub->streams[i]->is_always_on)
+            stream_start(hub->streams[i]);
+    }
 }
 
 void vg_stream_push_packet(vg_stream_t *st, vg_frame_t *pkt)
 {
     atomic_fetch_add_explicit(&st->bytes_in, pkt->len, memory_order_relaxed);
     atomic_fetch_add_explicit(&st->packets_in, 1, memory_order_relaxed);
+    atomic_store_explicit(&st->last_packet_mono_us, vg_mono_us(), memory_order_relaxed);
     if (!atomic_exchange(&st->saw_packet, true)) {
         atomic_fetch_or(&st->events, EVENT_PACKET);
         uv_async_send(&st->wakeup);

@@ -25,11 +25,20 @@ typedef struct vg_hub vg_hub_t;
 typedef struct vg_stream vg_stream_t;
 typedef struct vg_consumer vg_consumer_t;
 
+/* The lifecycle (docs/streams.md):
+ *
+ *   idle → connecting → live → stalled → backoff → connecting → ...
+ *                 └──────────────────────→ backoff / failed (with a reason)
+ *
+ * failed is a backoff whose reason will not go away by itself (unauthorized, unsupported
+ * codec, no video track): it is still retried, at the backoff cap. */
 typedef enum vg_stream_state {
-    VG_STREAM_IDLE,       /* no source running */
+    VG_STREAM_IDLE,       /* no source running, nobody watching */
     VG_STREAM_CONNECTING, /* source started, no packet yet */
     VG_STREAM_LIVE,       /* packets flowing */
-    VG_STREAM_FAILED,     /* source ended with an error */
+    VG_STREAM_STALLED,    /* no packet for the stall time-out; about to restart */
+    VG_STREAM_BACKOFF,    /* waiting before the next attempt */
+    VG_STREAM_FAILED,     /* like backoff, for a failure that needs someone to act */
 } vg_stream_state_t;
 
 typedef struct vg_consumer_ops {
@@ -60,18 +69,39 @@ typedef struct vg_producer_ops {
 
 typedef struct vg_stream_cfg {
     const char *id, *name;
+    const char *url_redacted;   /* shown to operators; never holds credentials */
     const char *default_tier;   /* NULL: the ladder's default */
     int idle_timeout_ms;        /* stop the source this long after the last consumer */
+    int stall_timeout_ms;       /* restart a live source silent this long (0: 5000) */
+    bool is_always_on;          /* run the source with or without consumers */
     int width, height, fps;     /* the camera's picture, when known in advance */
-    const vg_producer_ops_t *producer;
+    const vg_producer_ops_t *producer; /* NULL: the stream is failed with config_error */
     void *producer_ctx;         /* taken: freed with producer->free */
+    const char *config_error;   /* why there is no producer, e.g. "unsupported URL scheme" */
 } vg_stream_cfg_t;
 
 /* What a source learned about its video (source thread, before its first packet). */
 typedef struct vg_stream_info {
-    int codec_id;  /* an AVCodecID */
+    int codec_id; /* an AVCodecID */
     int width, height;
+    const uint8_t *extradata; /* codec set-up (H.264 SPS/PPS from the SDP), copied */
+    size_t extradata_len;
+    bool has_reordering; /* B-frames: the decoder must be allowed to delay pictures */
 } vg_stream_info_t;
+
+/* A snapshot of a stream's health for the API (loop thread). */
+typedef struct vg_stream_status {
+    vg_stream_state_t state;
+    const char *reason;     /* why it is not live ("" when live or idle) */
+    int64_t since_us;       /* wall clock: when it entered this state */
+    unsigned attempts;      /* failed attempts since the last good minute */
+    int codec_id;           /* AVCodecID, 0 when unknown */
+    int width, height;      /* of the source, 0 when unknown */
+    double input_fps;       /* packets per second over the last second */
+    double input_kbps;
+    int viewers;
+    const char *url;        /* redacted */
+} vg_stream_status_t;
 
 vg_hub_t *vg_hub_new(uv_loop_t *loop);
 /* Stops every stream (joining their threads) and closes the hub's handles; the hub frees
@@ -96,6 +126,10 @@ int vg_stream_default_tier(const vg_stream_t *st);
 /* Latest JPEG of a tier (borrowed; NULL if none yet). */
 vg_frame_t *vg_stream_latest(const vg_stream_t *st, int tier);
 uint64_t vg_stream_frames_encoded(const vg_stream_t *st, int tier);
+
+void vg_stream_get_status(const vg_stream_t *st, vg_stream_status_t *out);
+/* Starts every always-on stream (after the server is up). */
+void vg_hub_start_always_on(vg_hub_t *hub);
 
 /* Attaches c (ops/user set by the caller) to st at tier; starts the source if it is idle.
  * If the tier has a recent picture, c->ops->on_frame runs before this returns. */

@@ -84,14 +84,28 @@ static enum AVCodecID codec_id(vg_codec_t c)
 
 static int open_decoder(vg_worker_t *w, vg_codec_t codec)
 {
-    const AVCodec *dc = avcodec_find_decoder(codec_id(codec));
-    if (dc == NULL)
+    int info_codec;
+    uint8_t *extradata;
+    size_t extradata_len;
+    bool has_reordering;
+    bool has_info = vg__stream_get_info(w->cfg.stream, &info_codec, &extradata, &extradata_len,
+                                        &has_reordering);
+    enum AVCodecID id = has_info ? (enum AVCodecID)info_codec : codec_id(codec);
+    const AVCodec *dc = avcodec_find_decoder(id);
+    if (dc == NULL) {
+        av_free(extradata);
         return VG_ECODEC;
+    }
     w->dec = avcodec_alloc_context3(dc);
+    /* Cameras often send H.264 parameter sets only in the SDP: the decoder needs them. */
+    w->dec->extradata = extradata;
+    w->dec->extradata_size = (int)extradata_len;
     /* One thread, low delay: frame threading would add a frame of latency per thread
      * (PERFORMANCE.md), and the worker already runs beside the loop and the source. */
     w->dec->thread_count = 1;
-    w->dec->flags |= AV_CODEC_FLAG_LOW_DELAY;
+    /* Cameras send no B-frames; files may, and then the decoder must reorder. */
+    if (!has_reordering)
+        w->dec->flags |= AV_CODEC_FLAG_LOW_DELAY;
     w->dec->pkt_timebase = (AVRational){1, 1000000};
     if (avcodec_open2(w->dec, dc, NULL) < 0) {
         avcodec_free_context(&w->dec);
@@ -110,9 +124,16 @@ static bool is_full_range_420(const AVFrame *f)
  * limited-range input, range-expanded) copy made once per tier per picture. */
 static const AVFrame *tier_picture(vg_worker_t *w, int t)
 {
-    const vg_tier_t *tier = &w->cfg.tiers[t];
+    const vg_tier_t *ladder_tier = &w->cfg.tiers[t];
     tier_state_t *ts = &w->tiers[t];
     AVFrame *src = w->pic;
+    /* A camera whose size was unknown when its ladder was made has a size-less "native". */
+    vg_tier_t sized = *ladder_tier;
+    if (sized.width == 0 || sized.height == 0 || sized.height > src->height) {
+        sized.width = src->width;
+        sized.height = src->height;
+    }
+    const vg_tier_t *tier = &sized;
     if (src->width == tier->width && src->height == tier->height && is_full_range_420(src))
         return src;
     /* JPEG wants full range: asking swscale for yuvj420p expands limited-range input. */

@@ -74,7 +74,10 @@ static void on_frame(vg_consumer_t *c, vg_frame_t *f)
 static void on_state(vg_consumer_t *c, vg_stream_state_t state)
 {
     ws_viewer_t *v = c->user;
-    queue_text(v, json_pack("{s:s,s:s}", "type", "state", "state", vg_stream_state_name(state)));
+    vg_stream_status_t s;
+    vg_stream_get_status(v->st, &s);
+    queue_text(v, json_pack("{s:s,s:s,s:s}", "type", "state", "state", vg_stream_state_name(state),
+                            "reason", s.reason));
 }
 
 static const vg_consumer_ops_t consumer_ops = {.on_frame = on_frame, .on_state = on_state};

@@ -18,15 +18,18 @@
 #include "core/thread.h"
 #include "core/util.h"
 
-extern const vg_source_ops_t vg_source_test_ops;
+extern const vg_source_ops_t vg_source_test_ops, vg_source_rtsp_ops, vg_source_rtsps_ops,
+    vg_source_http_ops, vg_source_https_ops, vg_source_file_ops, vg_source_v4l2_ops;
 
 static const vg_source_ops_t *const registry[] = {
-    &vg_source_test_ops,
+    &vg_source_test_ops, &vg_source_rtsp_ops, &vg_source_rtsps_ops, &vg_source_http_ops,
+    &vg_source_https_ops, &vg_source_file_ops, &vg_source_v4l2_ops,
 };
 
 struct vg_source {
     const vg_source_ops_t *ops;
     char *url;
+    char url_redacted[512];
     char log_ctx[80];
     char thread_name[16];
     void *priv;               /* source thread */
@@ -41,6 +44,10 @@ void *vg_source_priv(const vg_source_t *src) { return src->priv; }
 void vg_source_set_priv(vg_source_t *src, void *priv) { src->priv = priv; }
 const char *vg_source_log_ctx(const vg_source_t *src) { return src->log_ctx; }
 bool vg_source_should_stop(const vg_source_t *src) { return atomic_load(&src->should_stop); }
+void vg_source_set_info(vg_source_t *src, const vg_stream_info_t *info)
+{
+    vg_stream_set_info(src->stream, info);
+}
 
 static void *source_main(void *arg)
 {
@@ -48,8 +55,8 @@ static void *source_main(void *arg)
     pthread_setname_np(pthread_self(), src->thread_name);
     int rc = src->ops->open(src);
     if (rc < 0) {
-        VG_LOG_ERROR(src->log_ctx, "cannot open %s source: %s", src->ops->name,
-                     vg_strerror(rc));
+        /* Logged by the stream as its state's reason; repeated failures are not spam. */
+        VG_LOG_DEBUG(src->log_ctx, "cannot open %s: %s", src->url_redacted, vg_strerror(rc));
         vg_stream_source_ended(src->stream, rc);
         return NULL;
     }
@@ -130,6 +137,7 @@ int vg_source_producer_new(const char *url, const char *camera_id,
         vg_source_t *src = vg_xcalloc(1, sizeof(*src));
         src->ops = so;
         src->url = vg_xstrdup(url);
+        vg_url_redact(url, src->url_redacted, sizeof(src->url_redacted));
         snprintf(src->log_ctx, sizeof(src->log_ctx), "source: cam=%s", camera_id);
         snprintf(src->thread_name, sizeof(src->thread_name), "vg-src-%.8s", camera_id);
         *ops = &source_producer_ops;

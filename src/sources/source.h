@@ -33,6 +33,8 @@ void *vg_source_priv(const vg_source_t *src);
 void vg_source_set_priv(vg_source_t *src, void *priv);
 const char *vg_source_log_ctx(const vg_source_t *src);
 bool vg_source_should_stop(const vg_source_t *src);
+/* Source thread: describe the video to the stream (before the first packet). */
+void vg_source_set_info(vg_source_t *src, const vg_stream_info_t *info);
 
 /* Finds the source for url's scheme and checks the URL. On success fills *ops and *ctx with a
  * producer for vg_stream_cfg_t (ctx freed through ops->free) and the picture size when the

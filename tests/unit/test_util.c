@@ -60,3 +60,28 @@ VG_TEST(default_ladder_never_upscales)
     EXPECT_STREQ(t[0].name, "native");
     EXPECT_EQ(vg_tier_find(t, n, "ultra"), -1);
 }
+
+VG_TEST(url_redact_drops_credentials)
+{
+    char out[128];
+    vg_url_redact("rtsp://admin:s3cret@10.0.0.5:554/stream1", out, sizeof(out));
+    EXPECT_STREQ(out, "rtsp://10.0.0.5:554/stream1");
+    vg_url_redact("rtsp://u:p@ss@host/x?a=b@c", out, sizeof(out));
+    EXPECT_STREQ(out, "rtsp://host/x?a=b@c");
+    vg_url_redact("http://cam/snap.jpg", out, sizeof(out));
+    EXPECT_STREQ(out, "http://cam/snap.jpg");
+    vg_url_redact("rtsp://user:pw@h", out, 9);
+    EXPECT_STREQ(out, "rtsp://h");
+}
+
+VG_TEST(url_credentials_are_encoded)
+{
+    char out[128];
+    EXPECT_EQ(vg_url_with_credentials("rtsp://old:x@cam:554/s", "admin", "p@ss:w/rd", out,
+                                      sizeof(out)), 0);
+    EXPECT_STREQ(out, "rtsp://admin:p%40ss%3Aw%2Frd@cam:554/s");
+    EXPECT_EQ(vg_url_with_credentials("rtsp://cam/s", "u", NULL, out, sizeof(out)), 0);
+    EXPECT_STREQ(out, "rtsp://u@cam/s");
+    EXPECT_EQ(vg_url_with_credentials("nourl", "u", "p", out, sizeof(out)), VG_EINVAL);
+    EXPECT_EQ(vg_url_with_credentials("rtsp://cam/s", "u", "p", out, 12), VG_EINVAL);
+}

@@ -1,0 +1,306 @@
+/* av_source: cameras and files read through libavformat — rtsp:// and rtsps:// (TCP by
+ * default, ?transport=udp for UDP; credentials in the URL, basic or digest as the camera
+ * asks), http(s):// MJPEG streams (multipart), file:// clips played in real time and looped,
+ * and v4l2:// webcams through libavdevice.
+ *
+ * A dead or silent camera must never hang the source thread: every blocking libavformat
+ * call runs under a deadline checked by the interrupt callback, which also answers stop
+ * requests, and the RTSP/HTTP protocols get their own socket time-outs as a second line.
+ * capture_us comes from the camera's clock when the RTSP demuxer has an RTCP sender report
+ * (start_time_realtime: the wall-clock time of pts 0), else from arrival. Credentials never
+ * reach logs or errors: only the camera id and the redacted URL do.
+ */
+#include <libavdevice/avdevice.h>
+#include <libavformat/avformat.h>
+#include <libavutil/time.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "sources/source.h"
+
+#define OPEN_TIMEOUT_US (10 * 1000000)
+#define READ_TIMEOUT_US (10 * 1000000)
+/* A camera clock further than this from ours is wrong; use arrival time instead. */
+#define MAX_CLOCK_SKEW_US (10 * 1000000)
+
+typedef struct av_source {
+    vg_source_t *src;
+    AVFormatContext *ic;
+    int video_index;
+    atomic_llong deadline_us; /* monotonic; the interrupt callback's limit */
+    bool is_file;
+    /* file playback */
+    int64_t play_start_us;   /* monotonic time of the loop's first packet */
+    int64_t first_pts_us;    /* pts of the loop's first packet */
+    int64_t last_pts_us;
+    uint32_t seq;
+} av_source_t;
+
+static int interrupt_cb(void *opaque)
+{
+    av_source_t *as = opaque;
+    return vg_source_should_stop(as->src) || vg_mono_us() > atomic_load(&as->deadline_us);
+}
+
+static void arm(av_source_t *as, int64_t timeout_us)
+{
+    atomic_store(&as->deadline_us, vg_mono_us() + timeout_us);
+}
+
+/* Maps libavformat's answer to why a camera failed (the stream shows it as its reason). */
+static int map_error(av_source_t *as, int averr)
+{
+    if (vg_source_should_stop(as->src))
+        return VG_ECLOSED;
+    if (averr == AVERROR_EXIT)
+        return VG_EUNREACHABLE; /* our deadline: the camera did not answer in time */
+    if (averr == AVERROR_HTTP_UNAUTHORIZED || averr == AVERROR_HTTP_FORBIDDEN)
+        return VG_EUNAUTHORIZED;
+    if (averr == AVERROR_EOF)
+        return VG_EEOF;
+    if (averr == AVERROR(ETIMEDOUT) || averr == AVERROR(ECONNREFUSED) ||
+        averr == AVERROR(EHOSTUNREACH) || averr == AVERROR(ENETUNREACH) ||
+        averr == AVERROR(ECONNRESET) || averr == AVERROR(EPIPE) || averr == AVERROR(EIO) ||
+        averr == AVERROR_HTTP_NOT_FOUND || averr == AVERROR_INVALIDDATA)
+        return VG_EUNREACHABLE;
+    return VG_EUNREACHABLE;
+}
+
+static const char *strip_scheme(const char *url, const char *scheme)
+{
+    size_t n = strlen(scheme);
+    return strncmp(url, scheme, n) == 0 ? url + n : url;
+}
+
+static vg_codec_t vg_codec_of(enum AVCodecID id)
+{
+    switch (id) {
+    case AV_CODEC_ID_H264: return VG_CODEC_H264;
+    case AV_CODEC_ID_HEVC: return VG_CODEC_H265;
+    case AV_CODEC_ID_MJPEG: return VG_CODEC_JPEG;
+    default: return VG_CODEC_NONE;
+    }
+}
+
+static void av_close(vg_source_t *src)
+{
+    av_source_t *as = vg_source_priv(src);
+    if (as == NULL)
+        return;
+    avformat_close_input(&as->ic);
+    free(as);
+    vg_source_set_priv(src, NULL);
+}
+
+static int av_open(vg_source_t *src)
+{
+    const char *url = vg_source_url(src);
+    av_source_t *as = vg_xcalloc(1, sizeof(*as));
+    as->src = src;
+    vg_source_set_priv(src, as);
+    AVDictionary *opts = NULL;
+    const AVInputFormat *fmt = NULL;
+    char target[4096];
+    int rc;
+
+    if (strncmp(url, "rtsp://", 7) == 0 || strncmp(url, "rtsps://", 8) == 0) {
+        /* Our own ?transport=udp|tcp is not part of the camera's URL. */
+        vg_strlcpy(target, url, sizeof(target));
+        char transport[8] = "tcp";
+        char *q = strchr(target, '?');
+        if (q && vg_query_get(q + 1, "transport", transport, sizeof(transport)) >= 0) {
+            char *t = strstr(q, "transport=");
+            char *end = strchr(t, '&');
+            memmove(t, end ? end + 1 : t + strlen(t), strlen(end ? end + 1 : "") + 1);
+            size_t n = strlen(target);
+            if (n > 0 && (target[n - 1] == '?' || target[n - 1] == '&'))
+                target[n - 1] = '\0';
+        }
+        if (strcmp(transport, "udp") != 0 && strcmp(transport, "tcp") != 0) {
+            VG_LOG_ERROR(vg_source_log_ctx(src), "transport must be tcp or udp");
+            rc = VG_EURL;
+            goto fail;
+        }
+        av_dict_set(&opts, "rtsp_transport", transport, 0);
+        av_dict_set(&opts, "timeout", "5000000", 0); /* socket I/O, µs */
+        av_dict_set(&opts, "max_delay", "200000", 0);
+        av_dict_set(&opts, "reorder_queue_size", "16", 0);
+    } else if (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0) {
+        vg_strlcpy(target, url, sizeof(target));
+        av_dict_set(&opts, "rw_timeout", "5000000", 0);
+        av_dict_set(&opts, "reconnect", "0", 0);
+        fmt = av_find_input_format("mpjpeg"); /* multipart MJPEG, the common camera stream */
+    } else if (strncmp(url, "file://", 7) == 0) {
+        vg_strlcpy(target, strip_scheme(url, "file://"), sizeof(target));
+        as->is_file = true;
+    } else if (strncmp(url, "v4l2://", 7) == 0) {
+        vg_strlcpy(target, strip_scheme(url, "v4l2://"), sizeof(target));
+        avdevice_register_all();
+        fmt = av_find_input_format("video4linux2");
+    } else {
+        rc = VG_EURL;
+        goto fail;
+    }
+
+    as->ic = avformat_alloc_context();
+    as->ic->interrupt_callback = (AVIOInterruptCB){.callback = interrupt_cb, .opaque = as};
+    as->ic->flags |= AVFMT_FLAG_NOBUFFER;
+    as->ic->probesize = 512 * 1024;
+    as->ic->max_analyze_duration = 1000000;
+    arm(as, OPEN_TIMEOUT_US);
+    rc = avformat_open_input(&as->ic, target, fmt, &opts);
+    av_dict_free(&opts);
+    if (rc < 0) {
+        rc = map_error(as, rc);
+        goto fail;
+    }
+    arm(as, OPEN_TIMEOUT_US);
+    rc = avformat_find_stream_info(as->ic, NULL);
+    if (rc < 0) {
+        rc = map_error(as, rc);
+        goto fail;
+    }
+    as->video_index = av_find_best_stream(as->ic, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
+    if (as->video_index < 0) {
+        rc = VG_ENOVIDEO;
+        goto fail;
+    }
+    AVCodecParameters *par = as->ic->streams[as->video_index]->codecpar;
+    if (vg_codec_of(par->codec_id) == VG_CODEC_NONE) {
+        VG_LOG_WARN(vg_source_log_ctx(src), "codec %s is not supported",
+                    avcodec_get_name(par->codec_id));
+        rc = VG_EUNSUPPORTED;
+        goto fail;
+    }
+    vg_stream_info_t info = {
+        .codec_id = par->codec_id,
+        .width = par->width,
+        .height = par->height,
+        .extradata = par->extradata,
+        .extradata_len = (size_t)par->extradata_size,
+        .has_reordering = par->video_delay > 0,
+    };
+    vg_source_set_info(src, &info);
+    VG_LOG_INFO(vg_source_log_ctx(src), "%s %dx%d", avcodec_get_name(par->codec_id), par->width,
+                par->height);
+    return 0;
+fail:
+    av_close(src);
+    return rc;
+}
+
+/* Files play at their own rate: wait until the packet's time has come. At the end the file
+ * starts again (its timestamps restart; capture_us is the play-out time, so it keeps going). */
+static int pace_file(av_source_t *as, int64_t pts_us)
+{
+    if (as->play_start_us == 0) {
+        as->play_start_us = vg_mono_us();
+        as->first_pts_us = pts_us;
+    }
+    int64_t due = as->play_start_us + (pts_us - as->first_pts_us);
+    while (vg_mono_us() < due) {
+        if (vg_source_should_stop(as->src))
+            return VG_ECLOSED;
+        int64_t left = due - vg_mono_us();
+        av_usleep((unsigned)(left > 20000 ? 20000 : left > 0 ? left : 0));
+    }
+    return 0;
+}
+
+static void packet_release(void *opaque)
+{
+    AVPacket *pkt = opaque;
+    av_packet_free(&pkt);
+}
+
+static int av_read(vg_source_t *src, vg_frame_t **out)
+{
+    av_source_t *as = vg_source_priv(src);
+    AVPacket *pkt = av_packet_alloc();
+    arm(as, READ_TIMEOUT_US);
+    int rc = av_read_frame(as->ic, pkt);
+    if (rc == AVERROR_EOF && as->is_file) {
+        av_seek_frame(as->ic, -1, 0, AVSEEK_FLAG_BACKWARD);
+        as->play_start_us = 0;
+        av_packet_free(&pkt);
+        return VG_EAGAIN;
+    }
+    if (rc < 0) {
+        av_packet_free(&pkt);
+        rc = map_error(as, rc);
+        return rc == VG_EUNREACHABLE ? VG_ETIMEDOUT : rc;
+    }
+    if (pkt->stream_index != as->video_index) {
+        av_packet_free(&pkt);
+        return VG_EAGAIN;
+    }
+    AVStream *stream = as->ic->streams[as->video_index];
+    int64_t ts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
+    int64_t pts_us = ts != AV_NOPTS_VALUE ? av_rescale_q(ts, stream->time_base, AV_TIME_BASE_Q)
+                                          : 0;
+    /* Files are paced in decode order (dts): with B-frames, pts jumps back and forth. */
+    int64_t dts = pkt->dts != AV_NOPTS_VALUE ? pkt->dts : ts;
+    int64_t dts_us = dts != AV_NOPTS_VALUE ? av_rescale_q(dts, stream->time_base, AV_TIME_BASE_Q)
+                                           : 0;
+    int64_t now = vg_wall_us();
+    int64_t capture_us = now;
+    if (as->is_file) {
+        if (pace_file(as, dts_us) < 0) {
+            av_packet_free(&pkt);
+            return VG_ECLOSED;
+        }
+        as->last_pts_us = dts_us;
+        capture_us = now = vg_wall_us();
+    } else if (as->ic->start_time_realtime != AV_NOPTS_VALUE && ts != AV_NOPTS_VALUE) {
+        int64_t cam = as->ic->start_time_realtime + pts_us;
+        if (llabs(cam - now) < MAX_CLOCK_SKEW_US)
+            capture_us = cam;
+    }
+    vg_frame_t *f = vg_frame_wrap(pkt->data, (size_t)pkt->size, packet_release, pkt);
+    f->meta.codec = vg_codec_of(stream->codecpar->codec_id);
+    f->meta.is_key = (pkt->flags & AV_PKT_FLAG_KEY) != 0;
+    f->meta.seq = ++as->seq;
+    f->meta.width = stream->codecpar->width;
+    f->meta.height = stream->codecpar->height;
+    f->meta.capture_us = capture_us;
+    f->meta.ingest_us = now;
+    *out = f;
+    return 0;
+}
+
+static int av_probe(const char *url, int *width, int *height, int *fps, char *err,
+                    size_t err_len)
+{
+    (void)width;
+    (void)height;
+    (void)fps; /* learned when the camera answers */
+    const char *host = strstr(url, "://") + 3;
+    if (*host == '\0') {
+        snprintf(err, err_len, "URL has nothing after the scheme");
+        return VG_EURL;
+    }
+    return 0;
+}
+
+#define AV_SOURCE_OPS(sym, scheme_name)                                                       \
+    const vg_source_ops_t sym = {                                                             \
+        .name = scheme_name,                                                                  \
+        .scheme = scheme_name,                                                                \
+        .probe = av_probe,                                                                    \
+        .open = av_open,                                                                      \
+        .read = av_read,                                                                      \
+        .interrupt = NULL, /* the interrupt callback polls the stop flag */                  \
+        .close = av_close,                                                                    \
+    }
+
+AV_SOURCE_OPS(vg_source_rtsp_ops, "rtsp");
+AV_SOURCE_OPS(vg_source_rtsps_ops, "rtsps");
+AV_SOURCE_OPS(vg_source_http_ops, "http");
+AV_SOURCE_OPS(vg_source_https_ops, "https");
+AV_SOURCE_OPS(vg_source_file_ops, "file");
+AV_SOURCE_OPS(vg_source_v4l2_ops, "v4l2");
