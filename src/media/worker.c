@@ -27,6 +27,9 @@
 
 #define WORKER_QUEUE_PACKETS 64
 #define TS_RING 32
+/* Packets kept from the last keyframe, so a viewer arriving while the camera runs without
+ * decoding gets a picture at once instead of after the next keyframe. */
+#define GOP_MAX 600
 
 typedef struct tier_state {
     struct SwsContext *sws;
@@ -50,6 +53,9 @@ struct vg_worker {
     uint8_t *jpeg_buf;
     unsigned long jpeg_cap;
     bool wait_key;
+    bool is_replaying; /* decoding the GOP cache: pictures are not encoded */
+    vg_frame_t *gop[GOP_MAX];
+    int gop_len; /* -1: the cache overflowed; empty until the next keyframe */
     tier_state_t tiers[VG_TIER_MAX];
     struct {
         int64_t capture_us, ingest_us;
@@ -228,6 +234,8 @@ static void handle_picture(vg_worker_t *w)
             break;
         }
     }
+    if (w->is_replaying)
+        return;
     unsigned needed = atomic_load(w->cfg.tiers_needed);
     for (int t = 0; t < w->cfg.tier_count; t++) {
         if (!(needed & (1u << t))) {
@@ -239,10 +247,62 @@ static void handle_picture(vg_worker_t *w)
     }
 }
 
+static void decode_one(vg_worker_t *w, vg_frame_t *f);
+
+static void gop_clear(vg_worker_t *w)
+{
+    for (int i = 0; i < w->gop_len; i++)
+        vg_frame_unref(&w->gop[i]);
+    w->gop_len = 0;
+}
+
+static void gop_add(vg_worker_t *w, vg_frame_t *f)
+{
+    if (f->meta.is_key) {
+        gop_clear(w);
+    } else if (w->gop_len < 0) {
+        return; /* overflowed: wait for the next keyframe */
+    } else if (w->gop_len == 0) {
+        return; /* no keyframe yet */
+    }
+    if (w->gop_len == GOP_MAX) {
+        gop_clear(w);
+        w->gop_len = -1;
+        return;
+    }
+    w->gop[w->gop_len++] = vg_frame_ref(f);
+}
+
 static void decode_packet(vg_worker_t *w, vg_frame_t *f)
 {
-    if (atomic_exchange(&w->is_behind, false))
+    if (atomic_exchange(&w->is_behind, false)) {
         w->wait_key = true;
+        gop_clear(w); /* packets were dropped: the cache has a hole */
+        w->gop_len = f->meta.is_key ? 0 : -1;
+    }
+    gop_add(w, f);
+    /* Nobody needs pictures (an always-on camera without JPEG viewers): don't decode. */
+    if (atomic_load(w->cfg.tiers_needed) == 0) {
+        w->wait_key = true;
+        return;
+    }
+    if (w->wait_key && !f->meta.is_key) {
+        if (w->gop_len < 1)
+            return; /* no cache: wait for the next keyframe */
+        /* Catch up from the cached keyframe without encoding, then go on with this one. */
+        w->wait_key = false;
+        w->is_replaying = true;
+        for (int i = 0; i + 1 < w->gop_len && !w->wait_key; i++)
+            decode_one(w, w->gop[i]);
+        w->is_replaying = false;
+        if (w->wait_key)
+            return;
+    }
+    decode_one(w, f);
+}
+
+static void decode_one(vg_worker_t *w, vg_frame_t *f)
+{
     if (w->wait_key && !f->meta.is_key)
         return;
     w->wait_key = false;
@@ -295,6 +355,7 @@ static void *worker_main(void *arg)
 
 static void worker_free(vg_worker_t *w)
 {
+    gop_clear(w);
     vg_queue_free(&w->packets, drop_packet);
     avcodec_free_context(&w->dec);
     av_packet_free(&w->pkt);
