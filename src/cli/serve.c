@@ -116,6 +116,23 @@ static int add_streams(app_t *app, const vg_config_t *cfg)
             ops = NULL;
             ctx = NULL;
         }
+        const vg_producer_ops_t *fb_ops = NULL;
+        void *fb_ctx = NULL;
+        if (cc->snapshot_url) {
+            char snap[4096];
+            vg_strlcpy(snap, cc->snapshot_url, sizeof(snap));
+            if ((cc->username || cc->password) &&
+                vg_url_with_credentials(cc->snapshot_url, cc->username, cc->password, snap,
+                                        sizeof(snap)) < 0)
+                snap[0] = '\0';
+            if (vg_source_snapshot_producer_new(snap, cc->id, &fb_ops, &fb_ctx, err,
+                                                sizeof(err)) < 0) {
+                VG_LOG_ERROR("config", "camera '%s': snapshot URL: %s", cc->id, err);
+                if (ops)
+                    ops->free(ctx);
+                return VG_ECONFIG;
+            }
+        }
         vg_stream_cfg_t scfg = {
             .id = cc->id,
             .name = cc->name,
@@ -132,11 +149,15 @@ static int add_streams(app_t *app, const vg_config_t *cfg)
             .producer = ops,
             .producer_ctx = ctx,
             .config_error = err,
+            .fallback = fb_ops,
+            .fallback_ctx = fb_ctx,
         };
         vg_stream_t *st;
         if (vg_hub_add_stream(app->hub, &scfg, &st) < 0) {
             if (ops)
                 ops->free(ctx);
+            if (fb_ops)
+                fb_ops->free(fb_ctx);
             return VG_ECONFIG;
         }
     }

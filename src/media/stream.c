@@ -17,10 +17,13 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "core/wire.h"
+#include "media/card.h"
 #include "media/media_int.h"
 
 #define EVENT_PACKET 0x1 /* first packet since start */
 #define EVENT_ENDED 0x2  /* source ended on its own */
+#define FALLBACK_AFTER_ATTEMPTS 3
 
 /* A cached picture older than this is not shown to a new viewer (the camera may be gone). */
 #define LATEST_MAX_AGE_US 2000000
@@ -45,7 +48,10 @@ struct vg_stream {
 
     const vg_producer_ops_t *producer;
     void *producer_ctx;
-    bool is_running;              /* loop */
+    const vg_producer_ops_t *fallback;
+    void *fallback_ctx;
+    bool is_running;              /* loop: the primary producer runs */
+    bool is_fallback_running;     /* loop */
     vg_stream_state_t state;      /* loop */
     vg_worker_t *worker;          /* loop starts/stops; source thread pushes while running */
     vg_consumer_t *consumers[VG_TIER_MAX]; /* loop */
@@ -78,6 +84,8 @@ struct vg_stream {
     uv_timer_t idle_timer;
     uv_timer_t retry_timer; /* backoff before the next attempt */
     uv_timer_t check_timer; /* 1 Hz while running: stalls, rates */
+    uv_timer_t card_timer;  /* 1 Hz while down: the "camera offline" picture */
+    uint32_t card_seq;      /* loop */
 };
 
 struct vg_hub {
@@ -89,7 +97,7 @@ struct vg_hub {
     uint64_t rng; /* backoff jitter; xorshift64, seeded from the clock */
 };
 
-#define HANDLES_PER_STREAM 4
+#define HANDLES_PER_STREAM 5
 #define BACKOFF_FIRST_MS 500
 #define BACKOFF_CAP_MS 30000
 #define GOOD_VIDEO_RESET_US (60 * 1000000LL)
@@ -111,6 +119,8 @@ static void stream_free(vg_stream_t *st)
     }
     if (st->producer && st->producer->free)
         st->producer->free(st->producer_ctx);
+    if (st->fallback && st->fallback->free)
+        st->fallback->free(st->fallback_ctx);
     uv_mutex_destroy(&st->mbox_lock);
     uv_mutex_destroy(&st->info_lock);
     free(st->info_extradata);
@@ -138,6 +148,57 @@ static void on_handle_closed(uv_handle_t *h)
     hub_maybe_free(st->hub);
 }
 
+static void fanout(vg_stream_t *st, int tier, vg_frame_t *f);
+
+static bool is_down(const vg_stream_t *st)
+{
+    return st->state == VG_STREAM_BACKOFF || st->state == VG_STREAM_STALLED ||
+           st->state == VG_STREAM_FAILED ||
+           (st->state == VG_STREAM_CONNECTING && st->attempts > 0);
+}
+
+/* While a camera is down, JPEG viewers get a rendered "camera offline" picture once a second
+ * (with the reason and the time, so it visibly changes) instead of a frozen last picture. */
+static void on_card(uv_timer_t *t)
+{
+    vg_stream_t *st = t->data;
+    if (!is_down(st)) {
+        uv_timer_stop(t);
+        return;
+    }
+    char reason[64];
+    size_t n = 0;
+    for (const char *p = st->reason; *p && n + 1 < sizeof(reason); p++)
+        reason[n++] = *p;
+    reason[n] = '\0';
+    const char *lines[] = {
+        "CAMERA OFFLINE",
+        st->state == VG_STREAM_FAILED ? "FAILED, RETRYING" : "RECONNECTING",
+        reason,
+        st->name,
+    };
+    int64_t now = vg_wall_us();
+    st->card_seq++;
+    for (int tier = 0; tier < st->tier_count; tier++) {
+        if (st->consumer_count[tier] == 0)
+            continue;
+        int w = st->tiers[tier].width, h = st->tiers[tier].height;
+        if (w == 0 || h == 0) { /* a camera never seen: a 16:9 card */
+            w = 640;
+            h = 360;
+        }
+        vg_frame_t *f;
+        if (vg_card_render(&f, w, h, 75, lines, 4, now) < 0)
+            continue;
+        f->meta.seq = st->card_seq;
+        f->meta.capture_us = f->meta.ingest_us = now;
+        f->meta.tier = tier;
+        vg_wire_put_header(f->data - VG_WIRE_HDR_LEN, &f->meta);
+        fanout(st, tier, f);
+        vg_frame_unref(&f);
+    }
+}
+
 static void stream_set_state(vg_stream_t *st, vg_stream_state_t state, const char *reason)
 {
     reason = reason ? reason : "";
@@ -152,6 +213,8 @@ static void stream_set_state(vg_stream_t *st, vg_stream_state_t state, const cha
     st->state = state;
     st->reason = reason;
     st->state_since_us = vg_wall_us();
+    if (is_down(st) && !uv_is_active((uv_handle_t *)&st->card_timer))
+        uv_timer_start(&st->card_timer, on_card, 0, 1000);
     for (int t = 0; t < st->tier_count; t++) {
         for (vg_consumer_t *c = st->consumers[t], *next; c; c = next) {
             next = c->next;
@@ -161,21 +224,69 @@ static void stream_set_state(vg_stream_t *st, vg_stream_state_t state, const cha
     }
 }
 
-/* Stops the source and worker threads; the state is the caller's to set. */
-static void stream_stop_threads(vg_stream_t *st)
+static int worker_ensure(vg_stream_t *st)
 {
-    if (!st->is_running)
+    if (st->worker)
+        return 0;
+    vg_worker_cfg_t wcfg = {
+        .stream_id = st->id,
+        .stream = st,
+        .tier_count = st->tier_count,
+        .tiers_needed = &st->tiers_needed,
+    };
+    memcpy(wcfg.tiers, st->tiers, sizeof(st->tiers));
+    int rc = vg__worker_start(&st->worker, &wcfg);
+    if (rc < 0)
+        VG_LOG_ERROR("stream", "cam=%s cannot start media worker: %s", st->id, vg_strerror(rc));
+    return rc;
+}
+
+/* Stops the worker once neither producer feeds it. Producers first: after their stop()
+ * returns no thread pushes packets, so the worker can go. */
+static void worker_release(vg_stream_t *st)
+{
+    if (st->is_running || st->is_fallback_running || st->worker == NULL)
         return;
-    /* Producer first: after stop() returns no thread pushes packets, so the worker can go. */
-    st->producer->stop(st->producer_ctx);
     vg__worker_stop(&st->worker);
-    st->is_running = false;
-    uv_timer_stop(&st->check_timer);
     uv_mutex_lock(&st->mbox_lock);
     for (int t = 0; t < VG_TIER_MAX; t++)
         vg_frame_unref(&st->mbox[t]);
     st->mbox_has_any = false;
     uv_mutex_unlock(&st->mbox_lock);
+}
+
+static void fallback_stop(vg_stream_t *st)
+{
+    if (!st->is_fallback_running)
+        return;
+    st->fallback->stop(st->fallback_ctx);
+    st->is_fallback_running = false;
+    worker_release(st);
+}
+
+/* The video is down and has failed FALLBACK_AFTER_ATTEMPTS times: show snapshots meanwhile. */
+static void fallback_start(vg_stream_t *st, const char *reason)
+{
+    if (st->fallback == NULL || st->is_fallback_running || worker_ensure(st) < 0)
+        return;
+    if (st->fallback->start(st->fallback_ctx, st) < 0) {
+        worker_release(st);
+        return;
+    }
+    st->is_fallback_running = true;
+    stream_set_state(st, VG_STREAM_FALLBACK, reason);
+}
+
+/* Stops the primary source (and the worker unless the fallback runs); the state is the
+ * caller's to set. */
+static void stream_stop_threads(vg_stream_t *st)
+{
+    if (!st->is_running)
+        return;
+    st->producer->stop(st->producer_ctx);
+    st->is_running = false;
+    uv_timer_stop(&st->check_timer);
+    worker_release(st);
     atomic_store(&st->events, 0);
     st->input_fps = st->input_kbps = 0;
 }
@@ -189,6 +300,7 @@ static bool stream_is_wanted(const vg_stream_t *st)
 static void stream_go_idle(vg_stream_t *st)
 {
     stream_stop_threads(st);
+    fallback_stop(st);
     uv_timer_stop(&st->retry_timer);
     for (int t = 0; t < VG_TIER_MAX; t++)
         vg_frame_unref(&st->latest[t]);
@@ -236,8 +348,12 @@ static void stream_fail(vg_stream_t *st, int status)
     x ^= x << 17;
     st->hub->rng = x;
     delay = delay * (80 + x % 41) / 100;
-    stream_set_state(st, is_permanent(status) ? VG_STREAM_FAILED : VG_STREAM_BACKOFF,
-                     vg_strerror(status));
+    /* In fallback viewers have pictures: stay there while the video is retried behind. */
+    if (!st->is_fallback_running && st->fallback && st->attempts >= FALLBACK_AFTER_ATTEMPTS)
+        fallback_start(st, vg_strerror(status));
+    if (!st->is_fallback_running)
+        stream_set_state(st, is_permanent(status) ? VG_STREAM_FAILED : VG_STREAM_BACKOFF,
+                         vg_strerror(status));
     VG_LOG_DEBUG("stream", "cam=%s attempt %u failed; retrying in %llu ms", st->id,
                  st->attempts, (unsigned long long)delay);
     uv_timer_start(&st->retry_timer, on_retry, delay, 0);
@@ -252,16 +368,8 @@ static void stream_start(vg_stream_t *st)
         return;
     }
     uv_timer_stop(&st->retry_timer);
-    vg_worker_cfg_t wcfg = {
-        .stream_id = st->id,
-        .stream = st,
-        .tier_count = st->tier_count,
-        .tiers_needed = &st->tiers_needed,
-    };
-    memcpy(wcfg.tiers, st->tiers, sizeof(st->tiers));
-    int rc = vg__worker_start(&st->worker, &wcfg);
+    int rc = worker_ensure(st);
     if (rc < 0) {
-        VG_LOG_ERROR("stream", "cam=%s cannot start media worker: %s", st->id, vg_strerror(rc));
         stream_fail(st, rc);
         return;
     }
@@ -271,7 +379,8 @@ static void stream_start(vg_stream_t *st)
     st->last_packets = atomic_load(&st->packets_in);
     st->last_bytes = atomic_load(&st->bytes_in);
     st->is_running = true;
-    stream_set_state(st, VG_STREAM_CONNECTING, st->reason);
+    if (!st->is_fallback_running) /* in fallback, the state changes when video returns */
+        stream_set_state(st, VG_STREAM_CONNECTING, st->reason);
     uv_timer_start(&st->check_timer, on_check, 1000, 1000);
     rc = st->producer->start(st->producer_ctx, st);
     if (rc < 0) {
@@ -324,9 +433,11 @@ static void on_wakeup(uv_async_t *h)
 {
     vg_stream_t *st = h->data;
     unsigned events = atomic_exchange(&st->events, 0);
-    if (!st->is_running)
+    if (!st->is_running && !st->is_fallback_running)
         return;
-    if ((events & EVENT_PACKET) && st->state == VG_STREAM_CONNECTING) {
+    if ((events & EVENT_PACKET) && st->is_running &&
+        (st->state == VG_STREAM_CONNECTING || st->state == VG_STREAM_FALLBACK)) {
+        fallback_stop(st); /* the video is back */
         st->live_since_mono_us = vg_mono_us();
         stream_set_state(st, VG_STREAM_LIVE, NULL);
     }
@@ -348,7 +459,7 @@ static void on_wakeup(uv_async_t *h)
         st->frames_encoded[t]++;
         fanout(st, t, frames[t]);
     }
-    if (events & EVENT_ENDED) {
+    if ((events & EVENT_ENDED) && st->is_running) {
         int status = atomic_load(&st->ended_status);
         VG_LOG_DEBUG("stream", "cam=%s source ended: %s", st->id, vg_strerror(status));
         stream_fail(st, status < 0 ? status : VG_EEOF);
@@ -379,6 +490,8 @@ int vg_hub_add_stream(vg_hub_t *hub, const vg_stream_cfg_t *cfg, vg_stream_t **o
     st->producer_ctx = cfg->producer_ctx;
     if (st->producer == NULL)
         st->config_error = vg_xstrdup(cfg->config_error ? cfg->config_error : "no source");
+    st->fallback = cfg->fallback;
+    st->fallback_ctx = cfg->fallback_ctx;
     /* Cameras whose picture is unknown until they answer get a "native" tier only, at up to
      * 30 fps; the worker sizes it from the decoded picture. */
     st->tier_count = vg_tier_default_ladder(cfg->width, cfg->height, cfg->fps > 0 ? cfg->fps : 30,
@@ -392,6 +505,7 @@ int vg_hub_add_stream(vg_hub_t *hub, const vg_stream_cfg_t *cfg, vg_stream_t **o
             VG_LOG_ERROR("stream", "camera '%s': default tier '%s' is not in its ladder",
                          cfg->id, cfg->default_tier);
             st->producer = NULL; /* the caller keeps ownership on failure */
+            st->fallback = NULL;
             stream_free(st);
             return VG_EINVAL;
         }
@@ -405,6 +519,8 @@ int vg_hub_add_stream(vg_hub_t *hub, const vg_stream_cfg_t *cfg, vg_stream_t **o
     st->retry_timer.data = st;
     uv_timer_init(hub->loop, &st->check_timer);
     st->check_timer.data = st;
+    uv_timer_init(hub->loop, &st->card_timer);
+    st->card_timer.data = st;
     hub->handles_open += HANDLES_PER_STREAM;
 
     hub->streams = vg_xrealloc(hub->streams, (hub->count + 1) * sizeof(*hub->streams));
@@ -432,6 +548,7 @@ void vg_hub_close(vg_hub_t **hp)
         uv_close((uv_handle_t *)&st->idle_timer, on_handle_closed);
         uv_close((uv_handle_t *)&st->retry_timer, on_handle_closed);
         uv_close((uv_handle_t *)&st->check_timer, on_handle_closed);
+        uv_close((uv_handle_t *)&st->card_timer, on_handle_closed);
     }
     hub_maybe_free(hub);
 }
@@ -460,6 +577,7 @@ const char *vg_stream_state_name(vg_stream_state_t state)
     case VG_STREAM_STALLED: return "stalled";
     case VG_STREAM_BACKOFF: return "backoff";
     case VG_STREAM_FAILED: return "failed";
+    case VG_STREAM_FALLBACK: return "fallback";
     }
     return "unknown";
 }
@@ -624,8 +742,12 @@ void vg_hub_start_always_on(vg_hub_t *hub)
     }
 }
 
-void vg_stream_push_packet(vg_stream_t *st, vg_frame_t *pkt)
+void vg_stream_push_packet(vg_stream_t *st, const void *producer, vg_frame_t *pkt)
 {
+    if (producer != st->producer_ctx) { /* a fallback picture */
+        vg__worker_push(st->worker, pkt);
+        return;
+    }
     atomic_fetch_add_explicit(&st->bytes_in, pkt->len, memory_order_relaxed);
     atomic_fetch_add_explicit(&st->packets_in, 1, memory_order_relaxed);
     atomic_store_explicit(&st->last_packet_mono_us, vg_mono_us(), memory_order_relaxed);
@@ -636,8 +758,10 @@ void vg_stream_push_packet(vg_stream_t *st, vg_frame_t *pkt)
     vg__worker_push(st->worker, pkt);
 }
 
-void vg_stream_source_ended(vg_stream_t *st, int status)
+void vg_stream_source_ended(vg_stream_t *st, const void *producer, int status)
 {
+    if (producer != st->producer_ctx)
+        return; /* the snapshot poller never gives up on its own */
     atomic_store(&st->ended_status, status);
     atomic_fetch_or(&st->events, EVENT_ENDED);
     uv_async_send(&st->wakeup);

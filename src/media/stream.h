@@ -39,6 +39,7 @@ typedef enum vg_stream_state {
     VG_STREAM_STALLED,    /* no packet for the stall time-out; about to restart */
     VG_STREAM_BACKOFF,    /* waiting before the next attempt */
     VG_STREAM_FAILED,     /* like backoff, for a failure that needs someone to act */
+    VG_STREAM_FALLBACK,   /* video down: showing polled snapshots, video retried behind */
 } vg_stream_state_t;
 
 typedef struct vg_consumer_ops {
@@ -78,6 +79,8 @@ typedef struct vg_stream_cfg {
     const vg_producer_ops_t *producer; /* NULL: the stream is failed with config_error */
     void *producer_ctx;         /* taken: freed with producer->free */
     const char *config_error;   /* why there is no producer, e.g. "unsupported URL scheme" */
+    const vg_producer_ops_t *fallback; /* snapshot poller, or NULL */
+    void *fallback_ctx;         /* taken */
 } vg_stream_cfg_t;
 
 /* What a source learned about its video (source thread, before its first packet). */
@@ -141,9 +144,10 @@ void vg_stream_detach(vg_consumer_t *c);
 
 /* Source thread: describe the video before the first packet. */
 void vg_stream_set_info(vg_stream_t *st, const vg_stream_info_t *info);
-/* Source thread: hand over one compressed packet (takes pkt). Never blocks. */
-void vg_stream_push_packet(vg_stream_t *st, vg_frame_t *pkt);
+/* Source thread: hand over one compressed packet (takes pkt). producer is the ctx the
+ * stream's producer or fallback was started with. Never blocks. */
+void vg_stream_push_packet(vg_stream_t *st, const void *producer, vg_frame_t *pkt);
 /* Source thread: the source stopped on its own (status < 0: failure). */
-void vg_stream_source_ended(vg_stream_t *st, int status);
+void vg_stream_source_ended(vg_stream_t *st, const void *producer, int status);
 
 #endif

@@ -96,7 +96,12 @@ static int open_decoder(vg_worker_t *w, vg_codec_t codec)
     bool has_reordering;
     bool has_info = vg__stream_get_info(w->cfg.stream, &info_codec, &extradata, &extradata_len,
                                         &has_reordering);
-    enum AVCodecID id = has_info ? (enum AVCodecID)info_codec : codec_id(codec);
+    enum AVCodecID id = codec_id(codec);
+    if (!has_info || (enum AVCodecID)info_codec != id) { /* e.g. fallback JPEGs */
+        av_freep(&extradata);
+        extradata_len = 0;
+        has_reordering = false;
+    }
     const AVCodec *dc = avcodec_find_decoder(id);
     if (dc == NULL) {
         av_free(extradata);
@@ -306,6 +311,8 @@ static void decode_one(vg_worker_t *w, vg_frame_t *f)
     if (w->wait_key && !f->meta.is_key)
         return;
     w->wait_key = false;
+    if (w->dec && w->dec->codec_id != codec_id(f->meta.codec))
+        avcodec_free_context(&w->dec); /* switching between video and snapshot pictures */
     if (w->dec == NULL && open_decoder(w, f->meta.codec) < 0) {
         VG_LOG_ERROR(w->log_ctx, "no decoder for codec %d", (int)f->meta.codec);
         w->wait_key = true;

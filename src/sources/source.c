@@ -18,6 +18,7 @@
 #include "core/thread.h"
 #include "core/util.h"
 
+extern const vg_source_ops_t vg_source_snapshot_ops;
 extern const vg_source_ops_t vg_source_test_ops, vg_source_rtsp_ops, vg_source_rtsps_ops,
     vg_source_http_ops, vg_source_https_ops, vg_source_file_ops, vg_source_v4l2_ops;
 
@@ -57,7 +58,7 @@ static void *source_main(void *arg)
     if (rc < 0) {
         /* Logged by the stream as its state's reason; repeated failures are not spam. */
         VG_LOG_DEBUG(src->log_ctx, "cannot open %s: %s", src->url_redacted, vg_strerror(rc));
-        vg_stream_source_ended(src->stream, rc);
+        vg_stream_source_ended(src->stream, src, rc);
         return NULL;
     }
     while (!atomic_load(&src->should_stop)) {
@@ -67,11 +68,11 @@ static void *source_main(void *arg)
             continue;
         if (rc < 0)
             break;
-        vg_stream_push_packet(src->stream, pkt);
+        vg_stream_push_packet(src->stream, src, pkt);
     }
     src->ops->close(src);
     if (!atomic_load(&src->should_stop))
-        vg_stream_source_ended(src->stream, rc < 0 ? rc : VG_ECLOSED);
+        vg_stream_source_ended(src->stream, src, rc < 0 ? rc : VG_ECLOSED);
     return NULL;
 }
 
@@ -117,6 +118,32 @@ static const vg_producer_ops_t source_producer_ops = {
     .free = producer_free,
 };
 
+static void *source_new(const vg_source_ops_t *so, const char *url, const char *camera_id,
+                        const char *kind)
+{
+    vg_source_t *src = vg_xcalloc(1, sizeof(*src));
+    src->ops = so;
+    src->url = vg_xstrdup(url);
+    vg_url_redact(url, src->url_redacted, sizeof(src->url_redacted));
+    snprintf(src->log_ctx, sizeof(src->log_ctx), "source: cam=%s%s", camera_id, kind);
+    snprintf(src->thread_name, sizeof(src->thread_name), "vg-%s-%.8s", *kind ? "snp" : "src",
+             camera_id);
+    return src;
+}
+
+int vg_source_snapshot_producer_new(const char *url, const char *camera_id,
+                                    const vg_producer_ops_t **ops, void **ctx, char *err,
+                                    size_t err_len)
+{
+    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
+        snprintf(err, err_len, "snapshot URL must be http:// or https://");
+        return VG_EURL;
+    }
+    *ops = &source_producer_ops;
+    *ctx = source_new(&vg_source_snapshot_ops, url, camera_id, " snapshot");
+    return 0;
+}
+
 int vg_source_producer_new(const char *url, const char *camera_id,
                            const vg_producer_ops_t **ops, void **ctx, int *width, int *height,
                            int *fps, char *err, size_t err_len)
@@ -134,14 +161,8 @@ int vg_source_producer_new(const char *url, const char *camera_id,
             continue;
         if (so->probe && so->probe(url, width, height, fps, err, err_len) < 0)
             return VG_EURL;
-        vg_source_t *src = vg_xcalloc(1, sizeof(*src));
-        src->ops = so;
-        src->url = vg_xstrdup(url);
-        vg_url_redact(url, src->url_redacted, sizeof(src->url_redacted));
-        snprintf(src->log_ctx, sizeof(src->log_ctx), "source: cam=%s", camera_id);
-        snprintf(src->thread_name, sizeof(src->thread_name), "vg-src-%.8s", camera_id);
         *ops = &source_producer_ops;
-        *ctx = src;
+        *ctx = source_new(so, url, camera_id, "");
         return 0;
     }
     snprintf(err, err_len, "unsupported URL scheme '%.*s'", (int)scheme_len, url);

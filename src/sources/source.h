@@ -39,6 +39,12 @@ void vg_source_set_info(vg_source_t *src, const vg_stream_info_t *info);
 /* Finds the source for url's scheme and checks the URL. On success fills *ops and *ctx with a
  * producer for vg_stream_cfg_t (ctx freed through ops->free) and the picture size when the
  * URL tells it. Returns 0 or VG_EURL (message in err). Loop thread. */
+/* A producer that polls a JPEG snapshot URL (http or https) twice a second: a stream's
+ * fallback while its video is down. Returns 0 or VG_EURL (message in err). Loop thread. */
+int vg_source_snapshot_producer_new(const char *url, const char *camera_id,
+                                    const vg_producer_ops_t **ops, void **ctx, char *err,
+                                    size_t err_len);
+
 int vg_source_producer_new(const char *url, const char *camera_id,
                            const vg_producer_ops_t **ops, void **ctx, int *width, int *height,
                            int *fps, char *err, size_t err_len);
