@@ -8,6 +8,7 @@ const RECONNECT_MAX_MS = 10000;
 const PAUSE_DELAY_MS = 1500;      // a tile off screen this long closes its socket
 const STALE_MS = 3000;            // no frame this long on an open socket: say so
 const LIST_REFRESH_MS = 15000;    // re-read the camera list (names, states, new cameras)
+const STREAM_POLL_MS = 2000;      // single view: re-read /api/v1/streams/{id}
 const HEADER_LEN = 32;
 const CODEC_JPEG = 1;
 const TILE_MIN_W = 320;           // below this the grid scrolls instead of shrinking
@@ -25,6 +26,54 @@ function el(tag, cls, text) {
 
 function fmtFps(v) { return v == null ? '–' : v.toFixed(1); }
 function fmtMs(v) { return v == null ? '–' : String(Math.round(v)); }
+
+function fmtDur(s) {
+  if (!(s >= 0)) return '–';
+  if (s < 60) return `${Math.floor(s)} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${Math.floor(s % 60)} s`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+  return `${Math.floor(s / 86400)} d ${Math.floor((s % 86400) / 3600)} h`;
+}
+
+function fmtKbps(v) {
+  if (typeof v !== 'number' || !Number.isFinite(v)) return '–';
+  return v >= 10000 ? `${(v / 1000).toFixed(1)} Mbit/s` : `${Math.round(v)} kbit/s`;
+}
+
+// How a server stream state (docs/protocol.md) is shown: badge label, colour
+// class, detail after the label, and whether the picture counts as current.
+// A "connecting" that carries a reason is a retry after a failure, shown as
+// reconnecting so the badge does not flicker blue on every attempt.
+function describeState(state, reason) {
+  const r = reason || '';
+  switch (state) {
+    case 'live': return { label: 'live', cls: 'st-live', detail: '', current: true };
+    case 'connecting':
+      return r ? { label: 'reconnecting', cls: 'st-reconnecting', detail: r, current: false }
+        : { label: 'connecting', cls: 'st-connecting', detail: '', current: false };
+    case 'stalled':
+    case 'backoff': return { label: 'reconnecting', cls: 'st-reconnecting', detail: r, current: false };
+    case 'fallback': return { label: 'fallback', cls: 'st-fallback', detail: 'snapshots', current: true };
+    case 'failed': return { label: 'failed', cls: 'st-failed', detail: r, current: false };
+    case 'idle': return { label: 'idle', cls: 'st-idle', detail: '', current: false };
+    default: return { label: state || 'unknown', cls: 'st-idle', detail: r, current: false };
+  }
+}
+
+// Long, human text for a state (overlay when there is no picture, tooltips).
+function stateSentence(state, reason) {
+  const r = reason ? ` (${reason})` : '';
+  switch (state) {
+    case 'live': return 'live';
+    case 'connecting': return reason ? `reconnecting…${r}` : 'connecting…';
+    case 'stalled': return `stream stalled, reconnecting…${r}`;
+    case 'backoff': return `camera down, retrying…${r}`;
+    case 'fallback': return `video down, showing snapshots${r}`;
+    case 'failed': return `camera failed${r}`;
+    case 'idle': return 'idle';
+    default: return `${state || 'unknown'}${r}`;
+  }
+}
 
 // Best tier for a big view: "native" if offered, else the tallest.
 function bestTier(tiers) {
@@ -68,6 +117,7 @@ class Viewer {
     this.tier = null;               // tier the server says we get
     this.tiers = [];
     this.state = null;              // server stream state
+    this.reason = '';               // server's reason for that state ('' if none)
     this.conn = 'idle';             // idle|connecting|open|waiting|paused
     this.on = on;
     this.wanted = false;
@@ -211,7 +261,10 @@ class Viewer {
       case 'hello':
         this.tiers = Array.isArray(m.tiers) ? m.tiers : [];
         this.tier = m.tier || null;
-        if (m.state) this.state = m.state;
+        if (m.state) {
+          this.state = m.state;
+          this.reason = typeof m.reason === 'string' ? m.reason : '';
+        }
         if (this.tier && !this.tiers.some((t) => t.name === this.wantTier)) this.wantTier = this.tier;
         this.on.hello?.(this, m);
         this.on.status?.(this);
@@ -222,7 +275,9 @@ class Viewer {
         this.on.subscribed?.(this, m);
         break;
       case 'state':
+        if (typeof m.state !== 'string') break;
         this.state = m.state;
+        this.reason = typeof m.reason === 'string' ? m.reason : '';
         this.on.status?.(this);
         break;
       case 'error':
@@ -330,32 +385,75 @@ class Viewer {
     this.resetWindow(now);
   }
 
-  // Short human status and a class for colouring.
+  // Known server state: from this socket when open, else whatever the owner
+  // last learned (listing, stream poll).
+  setKnownState(state, reason) {
+    if (!state || (this.ws && this.conn === 'open')) return;
+    this.state = state;
+    this.reason = reason || '';
+  }
+
+  // What to show: the server state (data-state/data-reason, badge), an
+  // overlay text (viewer connection problems, or no picture yet), and
+  // whether to dim the picture (not current).
   status() {
+    const state = this.state || 'idle';
+    const reason = this.reason || '';
+    const d = describeState(state, reason);
+    const badge = {
+      text: d.detail ? `${d.label}: ${d.detail}` : d.label,
+      cls: d.cls,
+      title: stateSentence(state, reason),
+    };
+    const out = { state, reason, badge, overlay: '', dim: !d.current };
     switch (this.conn) {
-      case 'connecting': return { text: 'connecting', cls: 'warn', overlay: 'connecting…' };
+      case 'connecting':
+        out.overlay = this.frames ? '' : 'opening viewer…';
+        return out;
       case 'waiting': {
         const s = Math.max(0, Math.ceil((this.retryAt - performance.now()) / 1000));
-        return { text: 'offline', cls: 'bad', overlay: `offline · retry in ${s} s` };
+        out.badge = { text: 'no connection', cls: 'st-offline', title: 'no connection to vigil' };
+        out.overlay = `no connection to vigil · retry in ${s} s`;
+        out.dim = true;
+        return out;
       }
-      case 'paused': return { text: 'paused', cls: 'idle', overlay: 'paused' };
-      case 'idle': return { text: 'idle', cls: 'idle', overlay: '' };
+      case 'paused':
+        out.overlay = 'paused';
+        return out;
+      case 'idle':
+        return out;
       default: break;
     }
-    const st = this.state || 'live';
-    if (this.unsupported && !this.frames) return { text: st, cls: 'bad', overlay: 'unsupported codec' };
-    if (st === 'failed') return { text: st, cls: 'bad', overlay: 'camera failed' };
-    if (st === 'stalled') return { text: st, cls: 'warn', overlay: 'stalled' };
-    if (st === 'connecting' || st === 'idle') return { text: st, cls: 'warn', overlay: this.frames ? '' : 'starting…' };
-    if (this.isStale()) return { text: st, cls: 'warn', overlay: 'no picture' };
-    if (!this.frames) return { text: st, cls: 'ok', overlay: 'waiting for picture…' };
-    return { text: st, cls: 'ok', overlay: '' };
+    if (this.unsupported && !this.frames) {
+      out.overlay = 'unsupported codec';
+    } else if (state === 'live' || state === 'fallback') {
+      if (this.isStale()) {
+        out.overlay = 'no picture';
+        out.dim = true;
+      } else if (!this.frames) {
+        out.overlay = state === 'fallback' ? 'waiting for snapshot…' : 'waiting for picture…';
+      }
+    } else if (!this.frames) {
+      out.overlay = stateSentence(state, reason);
+    }
+    return out;
   }
 }
 
-function setStateBadge(badge, s) {
-  badge.textContent = s.text;
-  badge.className = `state ${s.cls}`;
+function setStateBadge(badge, b) {
+  if (badge.textContent !== b.text) badge.textContent = b.text;
+  const cls = `state ${b.cls}`;
+  if (badge.className !== cls) badge.className = cls;
+  badge.title = b.title || b.text;
+}
+
+// data-state/data-reason (server view) and data-conn (viewer socket) for
+// styling and tests.
+function setStateData(node, s, conn) {
+  if (node.dataset.state !== s.state) node.dataset.state = s.state;
+  if (node.dataset.reason !== s.reason) node.dataset.reason = s.reason;
+  if (conn !== undefined && node.dataset.conn !== conn) node.dataset.conn = conn;
+  node.classList.toggle('dim', !!s.dim);
 }
 
 function setOverlay(ov, text) {
@@ -414,7 +512,7 @@ class Tile {
     this.nameEl.textContent = cam.name || cam.id;
     this.nameEl.title = `${cam.name || cam.id} (${cam.id})`;
     this.root.setAttribute('aria-label', `Open camera ${cam.name || cam.id}`);
-    if (!this.viewer.ws && cam.state) this.viewer.state = cam.state;
+    this.viewer.setKnownState(cam.state, cam.reason);
     this.render();
   }
 
@@ -457,10 +555,12 @@ class Tile {
   render() {
     const v = this.viewer;
     const s = v.status();
-    setStateBadge(this.badge, s);
-    this.root.dataset.state = s.text;
+    setStateBadge(this.badge, s.badge);
+    setStateData(this.root, s, v.conn);
     setOverlay(this.overlay, s.overlay);
-    this.statsEl.textContent = v.conn === 'open' ? `${fmtFps(v.fps)} fps · ${fmtMs(v.latency)} ms` : '';
+    const showStats = v.conn === 'open' && (s.state === 'live' || s.state === 'fallback');
+    const stats = showStats ? `${fmtFps(v.fps)} fps · ${fmtMs(v.latency)} ms` : '';
+    if (this.statsEl.textContent !== stats) this.statsEl.textContent = stats;
   }
 
   destroy() {
@@ -482,7 +582,11 @@ class SingleView {
     this.badge = $('#single-state');
     this.select = $('#tier-select');
     this.statsEl = $('#single-stats');
+    this.streamEl = $('#single-stream');
     this.viewer = null;
+    this.stream = null;              // last /api/v1/streams/{id} answer
+    this.pollTimer = null;
+    this.pollGen = 0;
     this.tierChoice = new Map();     // camera id -> tier picked this session
     this.select.addEventListener('change', () => {
       if (!this.viewer) return;
@@ -520,9 +624,43 @@ class SingleView {
         error: () => this.render(),
       },
     });
-    if (cam.state) this.viewer.state = cam.state;
+    this.viewer.setKnownState(cam.state, cam.reason);
     this.viewer.start();
+    this.startPoll(cam.id);
     this.render();
+  }
+
+  // Stream details (attempts, input rate) every STREAM_POLL_MS while open.
+  // A request in flight is left to finish (aborting it would show as a
+  // failed request); its answer is dropped if the view moved on.
+  startPoll(id) {
+    this.stopPoll();
+    const gen = ++this.pollGen;
+    const url = new URL(`api/v1/streams/${encodeURIComponent(id)}`, location.href);
+    const poll = async () => {
+      let body = null;
+      try {
+        const r = await fetch(url, { headers: { Accept: 'application/json' }, cache: 'no-store' });
+        if (r.ok) body = await r.json();
+        else if (r.status === 404 && gen === this.pollGen) this.stopPoll();
+      } catch (e) {
+        if (gen === this.pollGen) console.warn('vigil: stream details', e);
+      }
+      if (gen !== this.pollGen) return;
+      if (body && typeof body === 'object') {
+        this.stream = body;
+        this.viewer?.setKnownState(body.state, body.reason);
+        this.render();
+      }
+    };
+    poll();
+    this.pollTimer = setInterval(poll, STREAM_POLL_MS);
+  }
+
+  stopPoll() {
+    clearInterval(this.pollTimer);
+    this.pollTimer = null;
+    this.pollGen++;
   }
 
   fillTiers(tiers, selected) {
@@ -538,6 +676,8 @@ class SingleView {
   }
 
   close() {
+    this.stopPoll();
+    this.stream = null;
     if (this.viewer) this.viewer.stop();
     this.viewer = null;
   }
@@ -547,9 +687,16 @@ class SingleView {
     this.stage.dataset.camera = id;
     this.stage.dataset.frames = '0';
     this.nameEl.textContent = id;
-    setStateBadge(this.badge, { text: 'not found', cls: 'bad' });
+    setStateBadge(this.badge, { text: 'not found', cls: 'st-failed' });
+    for (const n of [this.stage, this.section]) {
+      delete n.dataset.state;
+      delete n.dataset.reason;
+      delete n.dataset.conn;
+      n.classList.remove('dim');
+    }
     setOverlay(this.overlay, `no camera “${id}”`);
     this.statsEl.textContent = '';
+    this.streamEl.textContent = '';
     this.select.replaceChildren();
     this.select.disabled = true;
   }
@@ -558,9 +705,11 @@ class SingleView {
     const v = this.viewer;
     if (!v) return;
     const s = v.status();
-    setStateBadge(this.badge, s);
-    this.stage.dataset.state = s.text;
+    setStateBadge(this.badge, s.badge);
+    setStateData(this.stage, s, v.conn);
+    setStateData(this.section, s, v.conn);
     setOverlay(this.overlay, s.overlay);
+    this.renderStream(s);
     const parts = [
       `${fmtFps(v.fps)} fps`,
       `${fmtMs(v.latency)} ms`,
@@ -573,6 +722,28 @@ class SingleView {
     if (v.decodeErrors) parts.push(`decode errors ${v.decodeErrors}`);
     if (v.lastError) parts.push(v.lastError);
     this.statsEl.textContent = parts.join(' · ');
+  }
+
+  // Server side of the stream: state, reason, how long, attempts, input.
+  renderStream(s) {
+    const st = this.stream;
+    const parts = [`state ${s.state}`];
+    if (s.reason) parts.push(`reason ${s.reason}`);
+    if (st) {
+      if (typeof st.since_us === 'number' && st.state === s.state) {
+        parts.push(`for ${fmtDur(Date.now() / 1000 - st.since_us / 1e6)}`);
+      }
+      parts.push(`attempts ${Number.isFinite(st.attempts) ? st.attempts : '–'}`);
+      parts.push(`input ${typeof st.input_fps === 'number' ? st.input_fps.toFixed(1) : '–'} fps`);
+      parts.push(`${fmtKbps(st.input_kbps)}`);
+      if (st.codec) parts.push(String(st.codec));
+      if (st.width && st.height) parts.push(`${st.width}×${st.height}`);
+      if (Number.isFinite(st.viewers)) parts.push(`${st.viewers} viewer${st.viewers === 1 ? '' : 's'}`);
+    } else {
+      parts.push('attempts –', 'input – fps');
+    }
+    const text = parts.join(' · ');
+    if (this.streamEl.textContent !== text) this.streamEl.textContent = text;
   }
 }
 
@@ -641,6 +812,27 @@ class App {
       if (!this.loaded) this.showGridMsg(`cannot load cameras (${e.message}); retrying…`);
       if (!this.loaded) setTimeout(() => this.loadCameras(), 3000);
       return;
+    }
+    // Reasons and fresher states for sockets not open (best effort).
+    try {
+      const r = await fetch(new URL('api/v1/streams', location.href), {
+        headers: { Accept: 'application/json' },
+        cache: 'no-store',
+      });
+      if (r.ok) {
+        const body = await r.json();
+        const byId = new Map((Array.isArray(body.streams) ? body.streams : [])
+          .filter((s) => s && typeof s.id === 'string').map((s) => [s.id, s]));
+        for (const c of list) {
+          const s = c && byId.get(c.id);
+          if (s && typeof s.state === 'string') {
+            c.state = s.state;
+            c.reason = typeof s.reason === 'string' ? s.reason : '';
+          }
+        }
+      }
+    } catch (e) {
+      console.warn('vigil: stream list', e);
     }
     this.loaded = true;
     this.setCameras(list);

@@ -159,11 +159,23 @@ static int av_open(vg_source_t *src)
         rc = map_error(as, rc);
         goto fail;
     }
-    arm(as, OPEN_TIMEOUT_US);
-    rc = avformat_find_stream_info(as->ic, NULL);
-    if (rc < 0) {
-        rc = map_error(as, rc);
-        goto fail;
+    /* An RTSP camera's SDP already names the codec and carries its parameter sets; probing
+     * packets on top (find_stream_info) would cost a second before the first picture. The
+     * decoder learns the picture size from the stream itself. */
+    bool has_sdp_video = false;
+    for (unsigned i = 0; i < as->ic->nb_streams; i++) {
+        AVCodecParameters *p = as->ic->streams[i]->codecpar;
+        has_sdp_video |= p->codec_type == AVMEDIA_TYPE_VIDEO && vg_codec_of(p->codec_id) &&
+                         (p->codec_id != AV_CODEC_ID_H264 || p->extradata_size > 0);
+    }
+    bool is_rtsp = strncmp(url, "rtsp", 4) == 0;
+    if (!(is_rtsp && has_sdp_video)) {
+        arm(as, OPEN_TIMEOUT_US);
+        rc = avformat_find_stream_info(as->ic, NULL);
+        if (rc < 0) {
+            rc = map_error(as, rc);
+            goto fail;
+        }
     }
     as->video_index = av_find_best_stream(as->ic, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
     if (as->video_index < 0) {

@@ -5,11 +5,16 @@
 // Environment:
 //   VIGIL_BIN        server binary (default ../../build/vigil from this file)
 //   CHROMIUM         browser binary (default /usr/bin/chromium; never downloaded)
-//   DASH_SCREENSHOTS directory to save dash-grid.png and dash-single.png into
+//   DASH_SCREENSHOTS directory to save dash-grid.png, dash-single.png and
+//                    dash-states.png into
+//   DASH_WEB_ROOT    dashboard files the server serves (default ../../web from
+//                    this file, via --web-root, so the test sees the current
+//                    sources); "embedded" uses the copy built into the binary
 //
 // Starts `vigil demo --listen 127.0.0.1:PORT` (four test cameras) on a free
 // port, drives headless Chromium through playwright-core, and stops the
-// server with SIGTERM at the end, expecting exit status 0.
+// server with SIGTERM at the end, expecting exit status 0. The stream-state
+// test starts a second server with one working and one unreachable camera.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,6 +30,8 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const VIGIL_BIN = process.env.VIGIL_BIN || path.resolve(here, '../../build/vigil');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SHOTS = process.env.DASH_SCREENSHOTS || '';
+const WEB_ROOT = process.env.DASH_WEB_ROOT || path.resolve(here, '../../web');
+const WEB_ARGS = WEB_ROOT === 'embedded' ? [] : ['--web-root', WEB_ROOT];
 const N_CAMERAS = 4;
 const WAIT = 15000;               // bound for any single wait in the page
 
@@ -47,12 +54,12 @@ function freePort() {
   });
 }
 
-async function waitHealthy(url, timeoutMs) {
+async function waitHealthy(url, timeoutMs, proc = server, log = () => serverLog) {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
-    if (server.exitCode !== null || server.signalCode !== null) {
-      throw new Error(`vigil exited early (${server.exitCode ?? server.signalCode}):\n${serverLog}`);
+    if (proc.exitCode !== null || proc.signalCode !== null) {
+      throw new Error(`vigil exited early (${proc.exitCode ?? proc.signalCode}):\n${log()}`);
     }
     try {
       const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
@@ -63,7 +70,36 @@ async function waitHealthy(url, timeoutMs) {
     }
     await sleep(200);
   }
-  throw new Error(`${url} not healthy after ${timeoutMs} ms (${last}):\n${serverLog}`);
+  throw new Error(`${url} not healthy after ${timeoutMs} ms (${last}):\n${log()}`);
+}
+
+// SIGTERM, then expect exit status 0 within 5 s.
+async function stopServer(proc, exited, log) {
+  let result = null;
+  if (proc.exitCode === null && proc.signalCode === null) {
+    proc.kill('SIGTERM');
+    result = await Promise.race([exited, sleep(5000).then(() => null)]);
+    if (!result) {
+      proc.kill('SIGKILL');
+      await Promise.race([exited, sleep(5000)]);
+      assert.fail(`vigil did not exit within 5 s of SIGTERM (killed):\n${log()}`);
+    }
+  } else {
+    result = await exited;
+  }
+  assert.deepEqual(result, { code: 0, signal: null },
+    `vigil should exit 0 after SIGTERM, got ${JSON.stringify(result)}:\n${log()}`);
+}
+
+function watchConsole(pg, errors) {
+  pg.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`console: ${m.text()} @ ${JSON.stringify(m.location())}`);
+  });
+  pg.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  pg.on('requestfailed', (r) => {
+    // Sockets torn down on purpose (view changes) are not failures of the page.
+    if (r.resourceType() !== 'websocket') errors.push(`requestfailed: ${r.url()} ${r.failure()?.errorText}`);
+  });
 }
 
 // Small per-canvas pixel readback (downscaled) to compare pictures over time.
@@ -95,7 +131,7 @@ before(async () => {
   assert.ok(existsSync(CHROMIUM), `chromium not found at ${CHROMIUM} (set CHROMIUM)`);
   const port = await freePort();
   baseUrl = `http://127.0.0.1:${port}`;
-  server = spawn(VIGIL_BIN, ['demo', '--listen', `127.0.0.1:${port}`], {
+  server = spawn(VIGIL_BIN, ['demo', '--listen', `127.0.0.1:${port}`, ...WEB_ARGS], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   serverExit = new Promise((resolve) => {
@@ -116,34 +152,14 @@ before(async () => {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   page = await context.newPage();
   page.setDefaultTimeout(WAIT);
-  page.on('console', (m) => {
-    if (m.type() === 'error') consoleErrors.push(`console: ${m.text()} @ ${JSON.stringify(m.location())}`);
-  });
-  page.on('pageerror', (e) => consoleErrors.push(`pageerror: ${e.message}`));
-  page.on('requestfailed', (r) => {
-    // Sockets torn down on purpose (view changes) are not failures of the page.
-    if (r.resourceType() !== 'websocket') consoleErrors.push(`requestfailed: ${r.url()} ${r.failure()?.errorText}`);
-  });
+  watchConsole(page, consoleErrors);
   await page.goto(`${baseUrl}/`, { waitUntil: 'load', timeout: WAIT });
 });
 
 after(async () => {
   if (browser) await browser.close().catch(() => {});
   if (!server) return;
-  let result = null;
-  if (server.exitCode === null && server.signalCode === null) {
-    server.kill('SIGTERM');
-    result = await Promise.race([serverExit, sleep(5000).then(() => null)]);
-    if (!result) {
-      server.kill('SIGKILL');
-      await Promise.race([serverExit, sleep(5000)]);
-      assert.fail(`vigil did not exit within 5 s of SIGTERM (killed):\n${serverLog}`);
-    }
-  } else {
-    result = await serverExit;
-  }
-  assert.deepEqual(result, { code: 0, signal: null },
-    `vigil should exit 0 after SIGTERM, got ${JSON.stringify(result)}:\n${serverLog}`);
+  await stopServer(server, serverExit, () => serverLog);
 });
 
 test('grid shows four tiles', async () => {
@@ -242,4 +258,69 @@ test('page loaded with no console errors', async () => {
   // Give late errors (e.g. a failed fetch or socket) a moment to surface.
   await sleep(500);
   assert.deepEqual(consoleErrors, []);
+});
+
+test('tiles show stream states: a live camera and an unreachable one', async () => {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const proc = spawn(VIGIL_BIN, ['serve', '--listen', `127.0.0.1:${port}`, ...WEB_ARGS,
+    '--camera', 'ok=test://?width=640&height=360&fps=15',
+    '--camera', 'down=rtsp://127.0.0.1:9/nothing'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise((resolve) => { proc.once('exit', (code, signal) => resolve({ code, signal })); });
+  let log = '';
+  const keep = (d) => { log = (log + d.toString()).slice(-20000); };
+  proc.stdout.on('data', keep);
+  proc.stderr.on('data', keep);
+  const errors = [];
+  let context = null;
+  try {
+    await waitHealthy(`${url}/healthz`, 20000, proc, () => log);
+    context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const pg = await context.newPage();
+    pg.setDefaultTimeout(WAIT);
+    watchConsole(pg, errors);
+    await pg.goto(`${url}/`, { waitUntil: 'load', timeout: WAIT });
+
+    const ok = '#grid .tile[data-camera="ok"]';
+    const down = '#grid .tile[data-camera="down"]';
+    await pg.waitForFunction((sel) => {
+      const t = document.querySelector(sel);
+      return t && t.dataset.state === 'live' && Number(t.dataset.frames) >= 3;
+    }, ok, { timeout: WAIT });
+    assert.match(await pg.textContent(`${ok} .state`), /^live$/i);
+
+    // The broken camera cycles connecting/backoff; the badge names the reason.
+    await pg.waitForFunction((sel) => {
+      const t = document.querySelector(sel);
+      return t && ['backoff', 'connecting', 'failed'].includes(t.dataset.state)
+        && /unreachable/.test(t.dataset.reason || '')
+        && /unreachable/i.test(t.querySelector('.state')?.textContent || '');
+    }, down, { timeout: WAIT });
+    assert.ok(await pg.isVisible(`${down} .state`), 'down tile: state badge visible');
+    const badge = await pg.textContent(`${down} .state`);
+    assert.match(badge, /^(reconnecting|failed): unreachable$/i, `down tile badge: "${badge}"`);
+    assert.equal(await pg.getAttribute(ok, 'data-reason'), '');
+    if (SHOTS) {
+      await sleep(1200);          // let the header's once-a-second counts catch up
+      await pg.screenshot({ path: path.join(SHOTS, 'dash-states.png'), timeout: WAIT });
+    }
+
+    // Single view of the broken camera: same state, plus attempts from the stream API.
+    await pg.click(down);
+    await pg.waitForSelector('#single-view', { state: 'visible', timeout: WAIT });
+    await pg.waitForFunction(() => {
+      const s = document.querySelector('#single');
+      const text = document.querySelector('#single-stream')?.textContent || '';
+      return s.dataset.camera === 'down' && s.dataset.reason === 'unreachable'
+        && /attempts [1-9]\d*/.test(text);
+    }, null, { timeout: WAIT });
+    assert.match(await pg.textContent('#single-state'), /unreachable/i);
+    await pg.click('#back');
+    await pg.waitForSelector('#grid-view', { state: 'visible', timeout: WAIT });
+    await sleep(500);
+    assert.deepEqual(errors, []);
+  } finally {
+    if (context) await context.close().catch(() => {});
+    await stopServer(proc, exited, () => log);
+  }
 });
