@@ -1,5 +1,6 @@
 /* libFuzzer target: URL query and number parsing (vg_query_get, vg_parse_int), which see
- * every request's ?tier= and every test:// camera URL. */
+ * every request's ?tier= and every test:// camera URL, and URL credential handling
+ * (vg_url_redact, vg_url_with_credentials), which keeps passwords out of logs. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (vg_parse_int(s, -1000, 1000, &v) == 0 && (v < -1000 || v > 1000))
         abort();
     vg_slug_is_valid(s);
+    /* URLs with credentials: redaction must drop them, and never overrun. */
+    char url[256];
+    vg_url_redact(s, url, sizeof(url));
+    if (strlen(url) >= sizeof(url))
+        abort();
+    char with[300], again[256];
+    if (vg_url_with_credentials(s, "user", "p@ss:word", with, sizeof(with)) == 0) {
+        vg_url_redact(with, again, sizeof(again));
+        if (strcmp(again, url) != 0)
+            abort(); /* adding then redacting credentials must give the bare URL back */
+    }
     free(s);
     return 0;
 }

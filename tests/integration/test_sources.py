@@ -246,3 +246,12 @@ def test_shutdown_with_20_active_streams(vigil_server, sim):
     code, took = srv.stop()
     srv.exit_checked = True
     assert code == 0 and took < 3.0, "exit %r after %.2f s" % (code, took)
+
+
+def test_v4l2_webcam(vigil_server):
+    devices = sorted(d for d in os.listdir("/dev") if d.startswith("video"))
+    if not devices:
+        pytest.skip("no V4L2 device (/dev/video*) on this machine")
+    srv = vigil_server(cameras={"webcam": "v4l2:///dev/%s" % devices[0]})
+    got = asyncio.run(count_frames_async(srv.ws_url("webcam"), 5, 15))
+    assert got >= 5, "webcam gave %d frames; state %r" % (got, stream_state(srv, "webcam"))
