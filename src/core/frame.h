@@ -39,6 +39,7 @@ typedef struct vg_frame_meta {
     int64_t capture_us; /* wall clock: camera clock when known, else arrival */
     int64_t ingest_us;  /* wall clock: arrival at vigil */
     int tier;           /* tier index for JPEG frames, -1 otherwise */
+    bool is_placeholder; /* a rendered "camera offline" card, not a picture from the camera */
 } vg_frame_meta_t;
 
 typedef struct vg_frame vg_frame_t;

@@ -25,7 +25,8 @@ void vg_wire_put_header(uint8_t out[VG_WIRE_HDR_LEN], const vg_frame_meta_t *met
     out[0] = VG_WIRE_VERSION;
     out[1] = VG_WIRE_HDR_LEN;
     out[2] = (uint8_t)meta->codec;
-    out[3] = meta->is_key ? VG_WIRE_FLAG_KEY : 0;
+    out[3] = (uint8_t)((meta->is_key ? VG_WIRE_FLAG_KEY : 0) |
+                       (meta->is_placeholder ? VG_WIRE_FLAG_PLACEHOLDER : 0));
     put_le(out + 4, meta->seq, 4);
     put_le(out + 8, (uint64_t)meta->capture_us, 8);
     put_le(out + 16, (uint64_t)meta->ingest_us, 8);
@@ -41,6 +42,7 @@ int vg_wire_parse_header(const uint8_t *in, size_t len, vg_frame_meta_t *meta)
         return VG_EPROTO;
     meta->codec = (vg_codec_t)in[2];
     meta->is_key = (in[3] & VG_WIRE_FLAG_KEY) != 0;
+    meta->is_placeholder = (in[3] & VG_WIRE_FLAG_PLACEHOLDER) != 0;
     meta->seq = (uint32_t)get_le(in + 4, 4);
     meta->capture_us = (int64_t)get_le(in + 8, 8);
     meta->ingest_us = (int64_t)get_le(in + 16, 8);

@@ -11,6 +11,7 @@
 #define VG_WIRE_VERSION 1
 #define VG_WIRE_HDR_LEN 32
 #define VG_WIRE_FLAG_KEY 0x01
+#define VG_WIRE_FLAG_PLACEHOLDER 0x02 /* a rendered "camera offline" card */
 
 /* Writes the header for meta into out[0..32). */
 void vg_wire_put_header(uint8_t out[VG_WIRE_HDR_LEN], const vg_frame_meta_t *meta);

@@ -191,6 +191,7 @@ static void on_card(uv_timer_t *t)
         if (vg_card_render(&f, w, h, 75, lines, 4, now) < 0)
             continue;
         f->meta.seq = st->card_seq;
+        f->meta.is_placeholder = true;
         f->meta.capture_us = f->meta.ingest_us = now;
         f->meta.tier = tier;
         vg_wire_put_header(f->data - VG_WIRE_HDR_LEN, &f->meta);

@@ -1,6 +1,6 @@
 /* snapshot: the latest JPEG of a tier. A camera with a recent picture answers at once; one
  * that is idle is started and the request waits (up to snapshot_wait_ms) for its first
- * picture, then gets 503 with a JSON error. */
+ * picture, then gets 503 with a JSON error. The "camera offline" card is never a snapshot. */
 #include <stdlib.h>
 
 #include "core/util.h"
@@ -27,6 +27,8 @@ static void waiter_finish(snap_waiter_t *w)
 static void on_frame(vg_consumer_t *c, vg_frame_t *f)
 {
     snap_waiter_t *w = c->user;
+    if (f->meta.is_placeholder)
+        return; /* a snapshot is a picture from the camera, or 503: keep waiting */
     if (w->conn)
         vg_conn_respond_frame(w->conn, 200, "image/jpeg", f);
     waiter_finish(w);
