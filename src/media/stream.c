@@ -166,15 +166,10 @@ static void on_card(uv_timer_t *t)
         uv_timer_stop(t);
         return;
     }
-    char reason[64];
-    size_t n = 0;
-    for (const char *p = st->reason; *p && n + 1 < sizeof(reason); p++)
-        reason[n++] = *p;
-    reason[n] = '\0';
     const char *lines[] = {
         "CAMERA OFFLINE",
         st->state == VG_STREAM_FAILED ? "FAILED, RETRYING" : "RECONNECTING",
-        reason,
+        st->reason, /* the card cuts long lines itself */
         st->name,
     };
     int64_t now = vg_wall_us();

@@ -63,11 +63,8 @@ static int map_error(av_source_t *as, int averr)
         return VG_EUNAUTHORIZED;
     if (averr == AVERROR_EOF)
         return VG_EEOF;
-    if (averr == AVERROR(ETIMEDOUT) || averr == AVERROR(ECONNREFUSED) ||
-        averr == AVERROR(EHOSTUNREACH) || averr == AVERROR(ENETUNREACH) ||
-        averr == AVERROR(ECONNRESET) || averr == AVERROR(EPIPE) || averr == AVERROR(EIO) ||
-        averr == AVERROR_HTTP_NOT_FOUND || averr == AVERROR_INVALIDDATA)
-        return VG_EUNREACHABLE;
+    /* Refused, reset, timed out, 404, garbage instead of RTSP: to an operator all of these
+     * mean the camera cannot be reached as configured. */
     return VG_EUNREACHABLE;
 }
 
