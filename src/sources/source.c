@@ -2,8 +2,10 @@
 /* source: the registry of source implementations and the thread that runs one.
  *
  * The runner thread opens the source, reads packets until it is told to stop or the source
- * fails, and hands each packet to the stream. stop() sets an atomic flag, interrupts a
- * blocked read, and joins. Credentials in URLs never reach the logs: only the camera id does.
+ * fails, and hands each packet to the stream. stop() runs on the loop thread, so it must not
+ * block for long: it sets an atomic flag, interrupts a blocked read, waits a bounded time for
+ * the thread, and then cuts the thread off from the stream whether or not it has finished.
+ * Credentials in URLs never reach the logs: only the camera id does.
  */
 #include "sources/source.h"
 
@@ -12,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/err.h"
 #include "core/log.h"
@@ -27,88 +30,193 @@ static const vg_source_ops_t *const registry[] = {
     &vg_source_https_ops, &vg_source_file_ops, &vg_source_v4l2_ops,
 };
 
+/* One run of a source: what its thread uses. A new run is made on every start, so a thread
+ * that outlives its stop (blocked where no interrupt reaches, such as a DNS lookup inside
+ * libavformat) keeps its own state and can finish later without touching the next run. */
 struct vg_source {
     const vg_source_ops_t *ops;
     char *url;
     char url_redacted[512];
     char log_ctx[80];
     char thread_name[16];
-    void *priv;               /* source thread */
-    vg_stream_t *stream;      /* loop sets before the thread starts */
+    const void *stream_producer; /* what the stream knows this source by */
+    void *priv;              /* source thread */
     pthread_t thread;
-    bool has_thread;          /* loop */
-    atomic_bool should_stop;  /* any: atomic */
+    atomic_bool should_stop; /* any: atomic */
+    /* cb_lock guards stream and is held around every call into the stream, so that once
+     * stop() has cleared stream no packet or event can reach it: the loop may then free
+     * the stream's worker even if this thread has not finished. */
+    pthread_mutex_t cb_lock;
+    pthread_cond_t exited_cond;
+    vg_stream_t *stream;     /* cb_lock; NULL once detached */
+    bool has_exited;         /* cb_lock */
+    int refs;                /* cb_lock: the thread's and the producer's */
 };
+
+/* The producer: one per configured URL, restarting runs. Loop thread. */
+typedef struct source_producer {
+    const vg_source_ops_t *ops;
+    char *url;
+    char url_redacted[512];
+    char log_ctx[80];
+    char thread_name[16];
+    vg_source_t *run; /* the current run, or NULL when stopped */
+} source_producer_t;
+
+/* How long stop() waits for a run's thread before leaving it to finish on its own. The
+ * interrupt callbacks make every read and close return within ~0.1 s, so reaching this
+ * means the thread is stuck somewhere no interrupt reaches. */
+#define STOP_WAIT_MS 500
 
 const char *vg_source_url(const vg_source_t *src) { return src->url; }
 void *vg_source_priv(const vg_source_t *src) { return src->priv; }
 void vg_source_set_priv(vg_source_t *src, void *priv) { src->priv = priv; }
 const char *vg_source_log_ctx(const vg_source_t *src) { return src->log_ctx; }
 bool vg_source_should_stop(const vg_source_t *src) { return atomic_load(&src->should_stop); }
+
 void vg_source_set_info(vg_source_t *src, const vg_stream_info_t *info)
 {
-    vg_stream_set_info(src->stream, info);
+    pthread_mutex_lock(&src->cb_lock);
+    if (src->stream)
+        vg_stream_set_info(src->stream, info);
+    pthread_mutex_unlock(&src->cb_lock);
+}
+
+static void run_unref(vg_source_t *run)
+{
+    pthread_mutex_lock(&run->cb_lock);
+    bool is_last = --run->refs == 0;
+    pthread_mutex_unlock(&run->cb_lock);
+    if (!is_last)
+        return;
+    pthread_cond_destroy(&run->exited_cond);
+    pthread_mutex_destroy(&run->cb_lock);
+    free(run->url);
+    free(run);
+}
+
+static void run_push(vg_source_t *run, vg_frame_t *pkt)
+{
+    pthread_mutex_lock(&run->cb_lock);
+    if (run->stream) {
+        vg_stream_push_packet(run->stream, run->stream_producer, pkt);
+        pkt = NULL;
+    }
+    pthread_mutex_unlock(&run->cb_lock);
+    vg_frame_unref(&pkt);
+}
+
+static void run_ended(vg_source_t *run, int status)
+{
+    pthread_mutex_lock(&run->cb_lock);
+    if (run->stream && !atomic_load(&run->should_stop))
+        vg_stream_source_ended(run->stream, run->stream_producer, status);
+    pthread_mutex_unlock(&run->cb_lock);
 }
 
 static void *source_main(void *arg)
 {
-    vg_source_t *src = arg;
-    pthread_setname_np(pthread_self(), src->thread_name);
-    int rc = src->ops->open(src);
+    vg_source_t *run = arg;
+    pthread_setname_np(pthread_self(), run->thread_name);
+    int rc = run->ops->open(run);
     if (rc < 0) {
         /* Logged by the stream as its state's reason; repeated failures are not spam. */
-        VG_LOG_DEBUG(src->log_ctx, "cannot open %s: %s", src->url_redacted, vg_strerror(rc));
-        vg_stream_source_ended(src->stream, src, rc);
-        return NULL;
+        VG_LOG_DEBUG(run->log_ctx, "cannot open %s: %s", run->url_redacted, vg_strerror(rc));
+        run_ended(run, rc);
+        goto out;
     }
-    while (!atomic_load(&src->should_stop)) {
+    while (!atomic_load(&run->should_stop)) {
         vg_frame_t *pkt = NULL;
-        rc = src->ops->read(src, &pkt);
+        rc = run->ops->read(run, &pkt);
         if (rc == VG_EAGAIN)
             continue;
         if (rc < 0)
             break;
-        vg_stream_push_packet(src->stream, src, pkt);
+        run_push(run, pkt);
     }
-    src->ops->close(src);
-    if (!atomic_load(&src->should_stop))
-        vg_stream_source_ended(src->stream, src, rc < 0 ? rc : VG_ECLOSED);
+    run->ops->close(run);
+    run_ended(run, rc < 0 ? rc : VG_ECLOSED);
+out:
+    pthread_mutex_lock(&run->cb_lock);
+    run->has_exited = true;
+    pthread_cond_signal(&run->exited_cond);
+    pthread_mutex_unlock(&run->cb_lock);
+    run_unref(run);
     return NULL;
 }
 
 static int producer_start(void *ctx, vg_stream_t *st)
 {
-    vg_source_t *src = ctx;
-    src->stream = st;
-    atomic_store(&src->should_stop, false);
-    int rc = vg_thread_start(&src->thread, source_main, src);
-    if (rc < 0)
+    source_producer_t *sp = ctx;
+    if (sp->run)
+        return VG_EINVAL;
+    vg_source_t *run = vg_xcalloc(1, sizeof(*run));
+    run->ops = sp->ops;
+    run->url = vg_xstrdup(sp->url);
+    memcpy(run->url_redacted, sp->url_redacted, sizeof(run->url_redacted));
+    memcpy(run->log_ctx, sp->log_ctx, sizeof(run->log_ctx));
+    memcpy(run->thread_name, sp->thread_name, sizeof(run->thread_name));
+    run->stream = st;
+    run->stream_producer = sp;
+    run->refs = 2;
+    atomic_init(&run->should_stop, false);
+    pthread_mutex_init(&run->cb_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&run->exited_cond, &ca);
+    pthread_condattr_destroy(&ca);
+    int rc = vg_thread_start(&run->thread, source_main, run);
+    if (rc < 0) {
+        run->refs = 1;
+        run_unref(run);
         return rc;
-    src->has_thread = true;
+    }
+    sp->run = run;
     return 0;
 }
 
 static void producer_stop(void *ctx)
 {
-    vg_source_t *src = ctx;
-    if (!src->has_thread)
+    source_producer_t *sp = ctx;
+    vg_source_t *run = sp->run;
+    if (run == NULL)
         return;
-    atomic_store(&src->should_stop, true);
-    if (src->ops->interrupt)
-        src->ops->interrupt(src);
-    /* TODO(vigil): join off the loop thread once sources can block for long (#3). */
-    pthread_join(src->thread, NULL);
-    src->has_thread = false;
+    sp->run = NULL;
+    atomic_store(&run->should_stop, true);
+    if (run->ops->interrupt)
+        run->ops->interrupt(run);
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_nsec += (long)STOP_WAIT_MS * 1000000L;
+    until.tv_sec += until.tv_nsec / 1000000000L;
+    until.tv_nsec %= 1000000000L;
+    pthread_mutex_lock(&run->cb_lock);
+    while (!run->has_exited) {
+        if (pthread_cond_timedwait(&run->exited_cond, &run->cb_lock, &until) != 0)
+            break;
+    }
+    bool has_exited = run->has_exited;
+    run->stream = NULL; /* no callback is running (we hold the lock) and none will reach it */
+    pthread_mutex_unlock(&run->cb_lock);
+    if (has_exited) {
+        pthread_join(run->thread, NULL);
+    } else {
+        VG_LOG_WARN(sp->log_ctx, "source thread did not stop within %d ms; it finishes on its "
+                    "own (blocked where no interrupt reaches, e.g. a DNS lookup)", STOP_WAIT_MS);
+        pthread_detach(run->thread);
+    }
+    run_unref(run);
 }
 
 static void producer_free(void *ctx)
 {
-    vg_source_t *src = ctx;
-    if (src == NULL)
+    source_producer_t *sp = ctx;
+    if (sp == NULL)
         return;
-    producer_stop(src);
-    free(src->url);
-    free(src);
+    producer_stop(sp);
+    free(sp->url);
+    free(sp);
 }
 
 static const vg_producer_ops_t source_producer_ops = {
@@ -121,7 +229,7 @@ static const vg_producer_ops_t source_producer_ops = {
 static void *source_new(const vg_source_ops_t *so, const char *url, const char *camera_id,
                         const char *kind)
 {
-    vg_source_t *src = vg_xcalloc(1, sizeof(*src));
+    source_producer_t *src = vg_xcalloc(1, sizeof(*src));
     src->ops = so;
     src->url = vg_xstrdup(url);
     vg_url_redact(url, src->url_redacted, sizeof(src->url_redacted));

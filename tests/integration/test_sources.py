@@ -255,3 +255,101 @@ def test_v4l2_webcam(vigil_server):
     srv = vigil_server(cameras={"webcam": "v4l2:///dev/%s" % devices[0]})
     got = asyncio.run(count_frames_async(srv.ws_url("webcam"), 5, 15))
     assert got >= 5, "webcam gave %d frames; state %r" % (got, stream_state(srv, "webcam"))
+
+
+class _DnsBlackHole:
+    """A UDP 'name server' on a loopback address that reads queries and never answers, so
+    getaddrinfo() in libavformat blocks for the resolver's whole timeout: no interrupt
+    callback reaches it."""
+
+    def __init__(self):
+        import random
+        import socket
+        import threading
+        self.host = "127.%d.%d.%d" % (random.randint(1, 250), random.randint(1, 250),
+                                      random.randint(2, 250))
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((self.host, 53))
+        self.sock.settimeout(0.2)
+        self.queries = 0
+        self.is_closing = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.is_closing:
+            try:
+                self.sock.recvfrom(2048)
+                self.queries += 1
+            except OSError:
+                pass
+
+    def close(self):
+        self.is_closing = True
+        self.thread.join(2)
+        self.sock.close()
+
+
+def _can_unshare_mounts():
+    if os.geteuid() != 0:
+        return "needs root to bind-mount a resolv.conf in a private mount namespace"
+    try:
+        subprocess.run(["unshare", "-m", "true"], check=True, timeout=5,
+                       stderr=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        return "unshare -m is not available here"
+    return None
+
+
+def test_source_stuck_in_dns_does_not_freeze_other_streams(vigil_server, tmp_path):
+    """A camera whose host name never resolves is stopped while its thread is still blocked
+    in getaddrinfo(): the loop must not wait for it, so other viewers see no gap."""
+    why = _can_unshare_mounts()
+    if why:
+        pytest.skip(why)
+    dns = _DnsBlackHole()
+    try:
+        resolv = tmp_path / "resolv.conf"
+        resolv.write_text("nameserver %s\noptions timeout:10 attempts:1\n" % dns.host)
+        wrapper = tmp_path / "vigil-private-resolv"
+        wrapper.write_text('#!/bin/sh\nexec unshare -m sh -c \'mount --bind "$0" '
+                           '/etc/resolv.conf && exec "$@"\' %s %s "$@"\n'
+                           % (resolv, os.path.abspath(srv_binary())))
+        wrapper.chmod(0o755)
+        srv = vigil_server(cameras={"ok": "test://?width=320&height=240&fps=15",
+                                    "dns": "rtsp://camera.dns-hangs.test:554/stream"},
+                           extra_args=["--idle-timeout", "1"], binary=str(wrapper))
+
+        async def go():
+            arrivals = []
+
+            async def watch_ok():
+                async with ws_connect(srv.ws_url("ok")) as ws:
+                    deadline = time.monotonic() + 7
+                    while time.monotonic() < deadline:
+                        msg = await asyncio.wait_for(ws.recv(), 10)
+                        if isinstance(msg, bytes):
+                            arrivals.append(time.monotonic())
+
+            async def poke_dns():
+                await asyncio.sleep(1)
+                async with ws_connect(srv.ws_url("dns")):
+                    await asyncio.sleep(1)  # connecting: the thread is in getaddrinfo
+            await asyncio.gather(watch_ok(), poke_dns())
+            return arrivals
+        arrivals = asyncio.run(go())
+        assert dns.queries >= 1, "the camera's name was never looked up"
+        gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
+        assert len(arrivals) >= 15 * 6 * 0.8, len(arrivals)
+        assert max(gaps) < 1.0, "the loop stalled %.2f s while stopping the stuck source" % max(gaps)
+        assert "did not stop within" in srv.log, srv.log_tail()
+        code, took = srv.stop()
+        srv.exit_checked = True
+        assert code == 0 and took < 3, (code, took)
+    finally:
+        dns.close()
+
+
+def srv_binary():
+    from conftest import VIGIL_BIN
+    return VIGIL_BIN
