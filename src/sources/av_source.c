@@ -25,6 +25,7 @@
 
 #define OPEN_TIMEOUT_US (10 * 1000000)
 #define READ_TIMEOUT_US (10 * 1000000)
+#define CLOSE_TIMEOUT_US (300 * 1000)
 /* A camera clock further than this from ours is wrong; use arrival time instead. */
 #define MAX_CLOCK_SKEW_US (10 * 1000000)
 
@@ -33,6 +34,7 @@ typedef struct av_source {
     AVFormatContext *ic;
     int video_index;
     atomic_llong deadline_us; /* monotonic; the interrupt callback's limit */
+    atomic_bool is_closing;   /* closing: only the deadline interrupts, so TEARDOWN goes out */
     bool is_file;
     /* file playback */
     int64_t play_start_us;   /* monotonic time of the loop's first packet */
@@ -44,7 +46,9 @@ typedef struct av_source {
 static int interrupt_cb(void *opaque)
 {
     av_source_t *as = opaque;
-    return vg_source_should_stop(as->src) || vg_mono_us() > atomic_load(&as->deadline_us);
+    if (vg_mono_us() > atomic_load(&as->deadline_us))
+        return 1;
+    return !atomic_load(&as->is_closing) && vg_source_should_stop(as->src);
 }
 
 static void arm(av_source_t *as, int64_t timeout_us)
@@ -89,6 +93,11 @@ static void av_close(vg_source_t *src)
     av_source_t *as = vg_source_priv(src);
     if (as == NULL)
         return;
+    /* Stopping must not skip the RTSP TEARDOWN: cameras allow few sessions and keep an
+     * abandoned one until it times out (often a minute), refusing the next connect. The
+     * request is sent without waiting for an answer; the deadline covers a dead peer. */
+    atomic_store(&as->is_closing, true);
+    arm(as, CLOSE_TIMEOUT_US);
     avformat_close_input(&as->ic);
     free(as);
     vg_source_set_priv(src, NULL);

@@ -14,7 +14,7 @@ on stdout once listening; exits 0 on SIGTERM or SIGINT):
         [--control-port 0]
 
 Control endpoint: GET http://127.0.0.1:CPORT/stats answers JSON
-    {"sessions": N, "clients": N, "medias": N, "frames": N, "url": "rtsp://..."}
+    {"sessions": N, "clients": N, "medias": N, "frames": N, "teardowns": N, "url": "rtsp://..."}
 where sessions is the number of live RTSP sessions (SETUP done, no TEARDOWN yet; an RTSP/TCP
 session also ends when its connection closes, a UDP one only by timeout), clients the number of open RTSP connections, medias the number of
 pipelines (at most 1: the media factory is shared), frames the frames pushed so far.
@@ -262,6 +262,7 @@ class RtspSim:
         self.session_timeout = session_timeout
         self.drawer = FrameDrawer(self.width, self.height)
         self.frames = 0
+        self.teardowns = 0  # TEARDOWN requests received
         self._lock = threading.Lock()
         self._clients = set()
         self._medias = {}  # media -> stop Event
@@ -370,6 +371,11 @@ class RtspSim:
             self._clients.add(client)
         client.connect('closed', self._on_client_closed)
         client.connect('new-session', self._on_new_session)
+        client.connect('teardown-request', self._on_teardown)
+
+    def _on_teardown(self, client, ctx):
+        with self._lock:
+            self.teardowns += 1
 
     def _on_client_closed(self, client):
         with self._lock:
@@ -399,6 +405,7 @@ class RtspSim:
             medias = sum(1 for ev in self._medias.values() if not ev.is_set())
         return {'sessions': self.session_count(), 'clients': self.client_count(),
                 'medias': medias, 'frames': self.frames, 'url': self.url,
+                'teardowns': self.teardowns,
                 'codec': self.codec}
 
     # Frames -----------------------------------------------------------------------------

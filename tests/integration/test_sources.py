@@ -82,6 +82,9 @@ def test_on_demand_one_session_for_many_viewers(vigil_server, sim):
     # The idle time-out (2 s here) ends the session once the last viewer has gone.
     left = sim.wait_sessions(0, timeout=10)
     assert left == 0, "%r RTSP sessions still open after the idle time-out" % left
+    # ... politely: a camera that keeps abandoned sessions until they time out would refuse
+    # the next connect.
+    assert sim.stats()["teardowns"] >= 1, sim.stats()
     assert stream_state(srv, "cam")["state"] == "idle"
 
 
