@@ -18,6 +18,7 @@ bench:
 	bash scripts/install-deps.sh --test
 	bash scripts/build.sh
 	bash bench/ws_fanout.sh
+	bash bench/ingest.sh
 
 clean:
 	rm -rf build build-asan
