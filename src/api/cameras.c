@@ -40,10 +40,12 @@ static const vg_handler_ops_t list_ops = {.name = "cameras", .on_request = list_
 static const vg_handler_ops_t get_ops = {.name = "camera", .on_request = get_camera};
 static const vg_handler_ops_t health_ops = {.name = "healthz", .on_request = healthz};
 
-void vg_api_register(vg_server_t *srv, vg_hub_t *hub)
+void vg_api_register(vg_server_t *srv, const vg_api_ctx_t *ctx)
 {
+    vg_hub_t *hub = ctx->hub;
     vg_server_route(srv, "GET", "/healthz", &health_ops, hub);
     vg_server_route(srv, "GET", "/api/v1/cameras", &list_ops, hub);
     vg_server_route(srv, "GET", "/api/v1/cameras/{}", &get_ops, hub);
-    vg__api_streams_register(srv, hub);
+    vg__api_streams_register(srv, ctx);
+    vg__api_metrics_register(srv, ctx);
 }

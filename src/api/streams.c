@@ -1,43 +1,113 @@
-/* streams: GET /api/v1/streams and /api/v1/streams/{id} — each stream's lifecycle state and
- * input, for operators (the URL is shown without credentials). */
+/* streams: GET /api/v1/streams, /api/v1/streams/{id} and /api/v1/viewers — each stream's
+ * lifecycle state, input, per-tier encoding and viewers, for operators (URLs are shown
+ * without credentials). */
 #include <libavcodec/avcodec.h>
 
 #include "api/api.h"
+#include "core/err.h"
+
+static double avg_ms(uint64_t total_us, uint64_t count)
+{
+    return count ? (double)total_us / (double)count / 1000.0 : 0.0;
+}
 
 static json_t *stream_json(const vg_stream_t *st)
 {
     vg_stream_status_t s;
     vg_stream_get_status(st, &s);
-    return json_pack("{s:s,s:s,s:s,s:I,s:i,s:s?,s:i,s:i,s:f,s:f,s:i,s:s}", "id",
-                     vg_stream_id(st), "state", vg_stream_state_name(s.state), "reason",
-                     s.reason, "since_us", (json_int_t)s.since_us, "attempts", (int)s.attempts,
-                     "codec", s.codec_id ? avcodec_get_name((enum AVCodecID)s.codec_id) : NULL,
-                     "width", s.width, "height", s.height, "input_fps", s.input_fps,
-                     "input_kbps", s.input_kbps, "viewers", s.viewers, "url", s.url);
+    vg_stream_stats_t ss;
+    vg_stream_get_stats(st, &ss);
+    const vg_tier_t *tiers;
+    vg_stream_tiers(st, &tiers);
+    json_t *tier_arr = json_array();
+    for (int t = 0; t < ss.tier_count; t++) {
+        const vg_stream_tier_stats_t *ts = &ss.tier[t];
+        json_array_append_new(
+            tier_arr, json_pack("{s:s,s:b,s:i,s:f,s:f,s:I,s:f,s:f}", "name", tiers[t].name,
+                                "active", ts->is_active, "viewers", ts->viewers, "fps", ts->fps,
+                                "kbps", ts->kbps, "encoded", (json_int_t)ts->encoded,
+                                "encode_ms_avg", avg_ms(ts->encode_us, ts->encoded),
+                                "scale_ms_avg", avg_ms(ts->scale_us, ts->encoded)));
+    }
+    json_t *doc = json_pack("{s:s,s:s,s:s,s:I,s:i,s:s?,s:i,s:i,s:f,s:f,s:i,s:s}", "id",
+                            vg_stream_id(st), "state", vg_stream_state_name(s.state), "reason",
+                            s.reason, "since_us", (json_int_t)s.since_us, "attempts",
+                            (int)s.attempts, "codec",
+                            s.codec_id ? avcodec_get_name((enum AVCodecID)s.codec_id) : NULL,
+                            "width", s.width, "height", s.height, "input_fps", s.input_fps,
+                            "input_kbps", s.input_kbps, "viewers", s.viewers, "url", s.url);
+    json_object_set_new(doc, "reconnects", json_integer((json_int_t)ss.reconnects));
+    json_object_set_new(doc, "frames_decoded", json_integer((json_int_t)ss.frames_decoded));
+    json_object_set_new(doc, "decode_ms_avg", json_real(avg_ms(ss.decode_us, ss.frames_decoded)));
+    json_object_set_new(doc, "decoder_drops", json_integer((json_int_t)ss.packets_dropped));
+    json_object_set_new(doc, "tiers", tier_arr);
+    return doc;
+}
+
+static void append_viewer(const vg_viewer_info_t *v, void *arg)
+{
+    json_t *arr = arg;
+    json_t *o = json_pack("{s:I,s:s,s:s,s:s,s:b,s:s,s:s?,s:I,s:I,s:I,s:I,s:f,s:f}", "id",
+                          (json_int_t)v->id, "output", v->output, "camera", v->camera, "tier",
+                          v->tier, "auto", v->is_auto, "remote", v->peer, "user", v->user,
+                          "since_us", (json_int_t)v->since_us, "frames",
+                          (json_int_t)v->frames_sent, "bytes", (json_int_t)v->bytes_sent,
+                          "drops", (json_int_t)v->drops, "fps", v->fps, "kbps", v->kbps);
+    /* Unknown measurements are null rather than a sentinel number. */
+    json_object_set_new(o, "latency_ms", v->latency_us < 0 ? json_null()
+                                                           : json_real((double)v->latency_us / 1e3));
+    json_object_set_new(o, "rtt_ms", v->rtt_us < 0 ? json_null()
+                                                   : json_real((double)v->rtt_us / 1e3));
+    json_object_set_new(o, "client_fps", v->client_fps < 0 ? json_null()
+                                                           : json_real(v->client_fps));
+    json_object_set_new(o, "client_decode_ms",
+                        v->client_decode_ms < 0 ? json_null() : json_real(v->client_decode_ms));
+    json_array_append_new(arr, o);
 }
 
 static int list_streams(vg_conn_t *c, const char *const *params, void *user)
 {
-    vg_hub_t *hub = user;
+    const vg_api_ctx_t *ctx = user;
     json_t *arr = json_array();
-    for (size_t i = 0; i < vg_hub_count(hub); i++)
-        json_array_append_new(arr, stream_json(vg_hub_at(hub, i)));
+    for (size_t i = 0; i < vg_hub_count(ctx->hub); i++)
+        json_array_append_new(arr, stream_json(vg_hub_at(ctx->hub, i)));
     return vg_conn_respond_json(c, 200, json_pack("{s:o}", "streams", arr));
 }
 
 static int get_stream(vg_conn_t *c, const char *const *params, void *user)
 {
-    vg_stream_t *st = vg_hub_find(user, params[0]);
+    const vg_api_ctx_t *ctx = user;
+    vg_stream_t *st = vg_hub_find(ctx->hub, params[0]);
     if (st == NULL)
         return vg_conn_error(c, 404, "not_found", "no stream '%s'", params[0]);
-    return vg_conn_respond_json(c, 200, stream_json(st));
+    json_t *doc = stream_json(st);
+    json_t *viewers = json_array();
+    vg_outputs_each_viewer(ctx->outputs, vg_stream_id(st), append_viewer, viewers);
+    json_object_set_new(doc, "viewer_list", viewers);
+    return vg_conn_respond_json(c, 200, doc);
+}
+
+static int list_viewers(vg_conn_t *c, const char *const *params, void *user)
+{
+    const vg_api_ctx_t *ctx = user;
+    char camera[128];
+    int rc = vg_conn_query(c, "camera", camera, sizeof(camera));
+    if (rc >= 0 && vg_hub_find(ctx->hub, camera) == NULL)
+        return vg_conn_error(c, 404, "not_found", "no camera '%s'", camera);
+    if (rc < 0 && rc != VG_ENOENT)
+        return vg_conn_error(c, 400, "bad_request", "bad camera argument");
+    json_t *viewers = json_array();
+    vg_outputs_each_viewer(ctx->outputs, rc >= 0 ? camera : NULL, append_viewer, viewers);
+    return vg_conn_respond_json(c, 200, json_pack("{s:o}", "viewers", viewers));
 }
 
 static const vg_handler_ops_t list_ops = {.name = "streams", .on_request = list_streams};
 static const vg_handler_ops_t get_ops = {.name = "stream", .on_request = get_stream};
+static const vg_handler_ops_t viewers_ops = {.name = "viewers", .on_request = list_viewers};
 
-void vg__api_streams_register(vg_server_t *srv, vg_hub_t *hub)
+void vg__api_streams_register(vg_server_t *srv, const vg_api_ctx_t *ctx)
 {
-    vg_server_route(srv, "GET", "/api/v1/streams", &list_ops, hub);
-    vg_server_route(srv, "GET", "/api/v1/streams/{}", &get_ops, hub);
+    vg_server_route(srv, "GET", "/api/v1/streams", &list_ops, (void *)ctx);
+    vg_server_route(srv, "GET", "/api/v1/streams/{}", &get_ops, (void *)ctx);
+    vg_server_route(srv, "GET", "/api/v1/viewers", &viewers_ops, (void *)ctx);
 }

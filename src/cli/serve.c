@@ -32,6 +32,7 @@ typedef struct app {
     vg_hub_t *hub;
     vg_server_t *server;
     vg_outputs_t *outputs;
+    vg_api_ctx_t api; /* the API routes point here */
     bool is_stopping;
 } app_t;
 
@@ -77,6 +78,7 @@ static void on_handle_closed(uv_handle_t *h) { (void)h; }
 static void on_server_down(void *arg)
 {
     app_t *app = arg;
+    vg_outputs_stop(app->outputs);
     vg_hub_close(&app->hub);
     uv_close((uv_handle_t *)&app->sigint, on_handle_closed);
     uv_close((uv_handle_t *)&app->sigterm, on_handle_closed);
@@ -133,7 +135,31 @@ static int add_streams(app_t *app, const vg_config_t *cfg)
                 return VG_ECONFIG;
             }
         }
+        /* The camera's ladder, else the file's, else the built-in one for its size. */
+        const vg_tier_cfg_t *tc = cc->tier_count ? cc->tiers : cfg->tiers;
+        size_t tn = cc->tier_count ? cc->tier_count : cfg->tier_count;
+        vg_tier_t ladder[VG_TIER_MAX];
+        int ladder_n = 0;
+        if (tn > 0) {
+            vg_tier_spec_t specs[VG_TIER_MAX];
+            for (size_t k = 0; k < tn && k < VG_TIER_MAX; k++)
+                specs[k] = (vg_tier_spec_t){.name = tc[k].name, .size = tc[k].size,
+                                            .fps = tc[k].fps, .quality = tc[k].quality};
+            char terr[160];
+            ladder_n = vg_tier_ladder_from_specs(specs, (int)tn, w, h, fps, ladder, terr,
+                                                 sizeof(terr));
+            if (ladder_n < 0) {
+                VG_LOG_ERROR("config", "camera '%s': tiers: %s", cc->id, terr);
+                if (ops)
+                    ops->free(ctx);
+                if (fb_ops)
+                    fb_ops->free(fb_ctx);
+                return VG_ECONFIG;
+            }
+        }
         vg_stream_cfg_t scfg = {
+            .tiers = ladder,
+            .tier_count = ladder_n,
             .id = cc->id,
             .name = cc->name,
             .url_redacted = shown,
@@ -196,13 +222,14 @@ static int run(const vg_config_t *cfg, bool is_demo)
         .web_root = cfg->web_root,
     };
     vg_server_new(&app.server, &scfg);
-    vg_api_register(app.server, app.hub);
     vg_outputs_cfg_t ocfg = {
         .loop = &app.loop,
         .hub = app.hub,
         .snapshot_wait_ms = cfg->snapshot_wait_ms,
     };
     app.outputs = vg_outputs_new(app.server, &ocfg);
+    app.api = (vg_api_ctx_t){.hub = app.hub, .outputs = app.outputs};
+    vg_api_register(app.server, &app.api);
     uv_signal_init(&app.loop, &app.sigint);
     uv_signal_init(&app.loop, &app.sigterm);
     app.sigint.data = app.sigterm.data = &app;

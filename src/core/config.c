@@ -28,8 +28,17 @@ void vg_config_init(vg_config_t *cfg)
     cfg->snapshot_wait_ms = 3000;
 }
 
+static void tiers_free(vg_tier_cfg_t *t, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(t[i].name);
+        free(t[i].size);
+    }
+}
+
 void vg_config_deinit(vg_config_t *cfg)
 {
+    tiers_free(cfg->tiers, cfg->tier_count);
     free(cfg->listen_host);
     free(cfg->web_root);
     free(cfg->log_level);
@@ -42,6 +51,7 @@ void vg_config_deinit(vg_config_t *cfg)
         free(cfg->cameras[i].username);
         free(cfg->cameras[i].password);
         free(cfg->cameras[i].default_tier);
+        tiers_free(cfg->cameras[i].tiers, cfg->cameras[i].tier_count);
     }
     memset(cfg, 0, sizeof(*cfg));
 }
@@ -132,17 +142,26 @@ int vg_config_add_camera_spec(vg_config_t *cfg, const char *spec)
 
 /* ---- YAML file ---- */
 
+typedef struct yaml_tier {
+    char *name, *size;
+    unsigned fps, quality;
+} yaml_tier_t;
+
 typedef struct yaml_camera {
     char *id, *name, *url, *default_tier;
     char *substream_url, *snapshot_url, *username, *password;
     unsigned idle_timeout_s;  /* absent or 0: the server's default */
     unsigned stall_timeout_s; /* absent or 0: the server's default */
     bool always_on;
+    yaml_tier_t *tiers;
+    unsigned tiers_count;
 } yaml_camera_t;
 
 typedef struct yaml_root {
     char *listen, *web_root, *log_level;
     unsigned idle_timeout_s, snapshot_wait_ms, stall_timeout_s;
+    yaml_tier_t *tiers;
+    unsigned tiers_count;
     yaml_camera_t *cameras;
     unsigned cameras_count;
 } yaml_root_t;
@@ -150,6 +169,18 @@ typedef struct yaml_root {
 #define OPT_STR(key, type, field)                                                             \
     CYAML_FIELD_STRING_PTR(key, CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, type, field, 0,      \
                            CYAML_UNLIMITED)
+
+static const cyaml_schema_field_t tier_fields[] = {
+    OPT_STR("name", yaml_tier_t, name),
+    CYAML_FIELD_STRING_PTR("size", CYAML_FLAG_POINTER, yaml_tier_t, size, 1, 16),
+    CYAML_FIELD_UINT("fps", CYAML_FLAG_OPTIONAL, yaml_tier_t, fps),
+    CYAML_FIELD_UINT("quality", CYAML_FLAG_OPTIONAL, yaml_tier_t, quality),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_value_t tier_schema = {
+    CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, yaml_tier_t, tier_fields),
+};
 
 static const cyaml_schema_field_t camera_fields[] = {
     CYAML_FIELD_STRING_PTR("id", CYAML_FLAG_POINTER, yaml_camera_t, id, 1, 64),
@@ -163,6 +194,8 @@ static const cyaml_schema_field_t camera_fields[] = {
     CYAML_FIELD_UINT("idle_timeout_s", CYAML_FLAG_OPTIONAL, yaml_camera_t, idle_timeout_s),
     CYAML_FIELD_UINT("stall_timeout_s", CYAML_FLAG_OPTIONAL, yaml_camera_t, stall_timeout_s),
     CYAML_FIELD_BOOL("always_on", CYAML_FLAG_OPTIONAL, yaml_camera_t, always_on),
+    CYAML_FIELD_SEQUENCE("tiers", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, yaml_camera_t, tiers,
+                         &tier_schema, 1, VG_CONFIG_MAX_TIERS),
     CYAML_FIELD_END,
 };
 
@@ -177,6 +210,8 @@ static const cyaml_schema_field_t root_fields[] = {
     CYAML_FIELD_UINT("idle_timeout_s", CYAML_FLAG_OPTIONAL, yaml_root_t, idle_timeout_s),
     CYAML_FIELD_UINT("snapshot_wait_ms", CYAML_FLAG_OPTIONAL, yaml_root_t, snapshot_wait_ms),
     CYAML_FIELD_UINT("stall_timeout_s", CYAML_FLAG_OPTIONAL, yaml_root_t, stall_timeout_s),
+    CYAML_FIELD_SEQUENCE("tiers", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, yaml_root_t, tiers,
+                         &tier_schema, 1, VG_CONFIG_MAX_TIERS),
     CYAML_FIELD_SEQUENCE("cameras", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, yaml_root_t,
                          cameras, &camera_schema, 0, VG_CONFIG_MAX_CAMERAS),
     CYAML_FIELD_END,
@@ -194,6 +229,23 @@ __attribute__((format(printf, 3, 0))) static void cyaml_log_cb(cyaml_log_t level
     char msg[512];
     vsnprintf(msg, sizeof(msg), fmt, args);
     VG_LOG_ERROR("config", "%s", msg);
+}
+
+/* Values too large for an int are kept out of range, for the media layer to refuse. */
+static int clamp_uint(unsigned v) { return v > 1000000 ? 1000000 : (int)v; }
+
+static void tiers_copy(vg_tier_cfg_t *dst, size_t *dst_n, const yaml_tier_t *src, unsigned n)
+{
+    tiers_free(dst, *dst_n);
+    for (unsigned i = 0; i < n; i++) {
+        dst[i] = (vg_tier_cfg_t){
+            .name = src[i].name ? vg_xstrdup(src[i].name) : NULL,
+            .size = vg_xstrdup(src[i].size),
+            .fps = clamp_uint(src[i].fps),
+            .quality = clamp_uint(src[i].quality),
+        };
+    }
+    *dst_n = n;
 }
 
 int vg_config_load_file(vg_config_t *cfg, const char *path)
@@ -225,6 +277,8 @@ int vg_config_load_file(vg_config_t *cfg, const char *path)
         cfg->snapshot_wait_ms = (int)root->snapshot_wait_ms;
     if (root->stall_timeout_s)
         cfg->stall_timeout_ms = (int)root->stall_timeout_s * 1000;
+    if (root->tiers_count)
+        tiers_copy(cfg->tiers, &cfg->tier_count, root->tiers, root->tiers_count);
     for (unsigned i = 0; rc == 0 && i < root->cameras_count; i++) {
         yaml_camera_t *c = &root->cameras[i];
         rc = vg_config_add_camera(cfg, c->id, c->name, c->url, c->default_tier,
@@ -238,6 +292,7 @@ int vg_config_load_file(vg_config_t *cfg, const char *path)
         vg_config_set_str(&cc->password, c->password);
         cc->stall_timeout_ms = c->stall_timeout_s ? (int)c->stall_timeout_s * 1000 : -1;
         cc->is_always_on = c->always_on;
+        tiers_copy(cc->tiers, &cc->tier_count, c->tiers, c->tiers_count);
     }
     if (rc < 0)
         VG_LOG_ERROR("config", "in %s", path);

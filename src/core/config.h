@@ -11,6 +11,15 @@
 #include <stddef.h>
 
 #define VG_CONFIG_MAX_CAMERAS 256
+#define VG_CONFIG_MAX_TIERS 8
+
+/* One rung of a JPEG ladder as written in the file (checked by the media layer). */
+typedef struct vg_tier_cfg {
+    char *name;  /* NULL: the size class's name */
+    char *size;  /* low, medium, high, ultra, native */
+    int fps;     /* 0: default */
+    int quality; /* 0: default */
+} vg_tier_cfg_t;
 
 typedef struct vg_camera_cfg {
     char *id;           /* slug, unique */
@@ -23,6 +32,8 @@ typedef struct vg_camera_cfg {
     int idle_timeout_ms; /* -1: the server default */
     int stall_timeout_ms; /* -1: the server default */
     bool is_always_on;
+    vg_tier_cfg_t tiers[VG_CONFIG_MAX_TIERS]; /* the ladder; none: the default ladder */
+    size_t tier_count;
 } vg_camera_cfg_t;
 
 typedef struct vg_config {
@@ -33,6 +44,8 @@ typedef struct vg_config {
     int idle_timeout_ms;  /* stop an on-demand source this long after its last viewer */
     int stall_timeout_ms; /* restart a source that sent nothing for this long */
     int snapshot_wait_ms; /* how long a snapshot waits for a first picture */
+    vg_tier_cfg_t tiers[VG_CONFIG_MAX_TIERS]; /* default ladder for every camera; none: built in */
+    size_t tier_count;
     vg_camera_cfg_t cameras[VG_CONFIG_MAX_CAMERAS];
     size_t camera_count;
 } vg_config_t;

@@ -9,12 +9,26 @@
 
 typedef struct vg_worker vg_worker_t;
 
+/* Counters the worker adds to and the loop reads (relaxed atomics: each is exact, the set is
+ * not a consistent snapshot, which rates and metrics do not need). */
+typedef struct vg_tier_counters {
+    atomic_ullong encoded, encode_us, scale_us, bytes;
+    atomic_ullong encode_hist[VG_ENCODE_HIST_BUCKETS];
+} vg_tier_counters_t;
+
+typedef struct vg_media_counters {
+    atomic_ullong frames_decoded, decode_us;
+    atomic_ullong packets_dropped; /* the worker fell behind: dropped until a keyframe */
+    vg_tier_counters_t tier[VG_TIER_MAX];
+} vg_media_counters_t;
+
 typedef struct vg_worker_cfg {
     const char *stream_id;
     vg_stream_t *stream;
     vg_tier_t tiers[VG_TIER_MAX];
     int tier_count;
     atomic_uint *tiers_needed; /* bit t: some consumer wants tier t */
+    vg_media_counters_t *counters; /* the stream's; outlives the worker */
     vg_stream_info_t info;
 } vg_worker_cfg_t;
 

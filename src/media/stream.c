@@ -60,6 +60,10 @@ struct vg_stream {
     vg_frame_t *latest[VG_TIER_MAX];       /* loop */
     int64_t latest_mono_us[VG_TIER_MAX];   /* loop */
     uint64_t frames_encoded[VG_TIER_MAX];  /* loop */
+    uint64_t reconnects;                   /* loop: restarts after a failure or stall */
+    uint64_t last_tier_encoded[VG_TIER_MAX], last_tier_bytes[VG_TIER_MAX]; /* loop */
+    double tier_fps[VG_TIER_MAX], tier_kbps[VG_TIER_MAX];                 /* loop */
+    vg_media_counters_t counters; /* the worker adds, the loop reads */
 
     atomic_uint tiers_needed; /* any: atomic */
     atomic_uint events;       /* any: atomic */
@@ -229,6 +233,7 @@ static int worker_ensure(vg_stream_t *st)
         .stream = st,
         .tier_count = st->tier_count,
         .tiers_needed = &st->tiers_needed,
+        .counters = &st->counters,
     };
     memcpy(wcfg.tiers, st->tiers, sizeof(st->tiers));
     int rc = vg__worker_start(&st->worker, &wcfg);
@@ -285,6 +290,8 @@ static void stream_stop_threads(vg_stream_t *st)
     worker_release(st);
     atomic_store(&st->events, 0);
     st->input_fps = st->input_kbps = 0;
+    memset(st->tier_fps, 0, sizeof(st->tier_fps));
+    memset(st->tier_kbps, 0, sizeof(st->tier_kbps));
 }
 
 static bool stream_is_wanted(const vg_stream_t *st)
@@ -310,9 +317,10 @@ static void stream_start(vg_stream_t *st);
 static void on_retry(uv_timer_t *t)
 {
     vg_stream_t *st = t->data;
-    if (stream_is_wanted(st))
+    if (stream_is_wanted(st)) {
+        st->reconnects++;
         stream_start(st);
-    else
+    } else
         stream_go_idle(st);
 }
 
@@ -396,6 +404,14 @@ static void on_check(uv_timer_t *t)
     st->input_kbps = (double)(bytes - st->last_bytes) * 8 / 1000;
     st->last_packets = packets;
     st->last_bytes = bytes;
+    for (int tier = 0; tier < st->tier_count; tier++) {
+        uint64_t enc = atomic_load_explicit(&st->counters.tier[tier].encoded, memory_order_relaxed);
+        uint64_t b = atomic_load_explicit(&st->counters.tier[tier].bytes, memory_order_relaxed);
+        st->tier_fps[tier] = (double)(enc - st->last_tier_encoded[tier]);
+        st->tier_kbps[tier] = (double)(b - st->last_tier_bytes[tier]) * 8 / 1000;
+        st->last_tier_encoded[tier] = enc;
+        st->last_tier_bytes[tier] = b;
+    }
     int64_t now = vg_mono_us();
     int64_t silent_ms = (now - atomic_load(&st->last_packet_mono_us)) / 1000;
     if (st->state == VG_STREAM_LIVE && silent_ms > st->stall_timeout_ms) {
@@ -488,10 +504,14 @@ int vg_hub_add_stream(vg_hub_t *hub, const vg_stream_cfg_t *cfg, vg_stream_t **o
         st->config_error = vg_xstrdup(cfg->config_error ? cfg->config_error : "no source");
     st->fallback = cfg->fallback;
     st->fallback_ctx = cfg->fallback_ctx;
-    /* Cameras whose picture is unknown until they answer get a "native" tier only, at up to
-     * 30 fps; the worker sizes it from the decoded picture. */
-    st->tier_count = vg_tier_default_ladder(cfg->width, cfg->height, cfg->fps > 0 ? cfg->fps : 30,
-                                            st->tiers);
+    /* Cameras whose picture is unknown until they answer get every class; the worker sizes
+     * each tier from the decoded picture, never larger than it. */
+    if (cfg->tier_count > 0) {
+        memcpy(st->tiers, cfg->tiers, sizeof(st->tiers[0]) * (size_t)cfg->tier_count);
+        st->tier_count = cfg->tier_count;
+    } else {
+        st->tier_count = vg_tier_default_ladder(cfg->width, cfg->height, cfg->fps, st->tiers);
+    }
     st->default_tier = vg_tier_default_index(st->tiers, st->tier_count);
     uv_mutex_init(&st->mbox_lock);
     uv_mutex_init(&st->info_lock);
@@ -596,6 +616,34 @@ int vg_stream_default_tier(const vg_stream_t *st) { return st->default_tier; }
 vg_frame_t *vg_stream_latest(const vg_stream_t *st, int tier)
 {
     return tier >= 0 && tier < st->tier_count ? st->latest[tier] : NULL;
+}
+
+void vg_stream_get_stats(const vg_stream_t *st, vg_stream_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    const vg_media_counters_t *c = &st->counters;
+    out->packets_in = atomic_load(&st->packets_in);
+    out->bytes_in = atomic_load(&st->bytes_in);
+    out->frames_decoded = atomic_load_explicit(&c->frames_decoded, memory_order_relaxed);
+    out->decode_us = atomic_load_explicit(&c->decode_us, memory_order_relaxed);
+    out->packets_dropped = atomic_load_explicit(&c->packets_dropped, memory_order_relaxed);
+    out->reconnects = st->reconnects;
+    out->tier_count = st->tier_count;
+    unsigned needed = atomic_load(&st->tiers_needed);
+    for (int t = 0; t < st->tier_count; t++) {
+        const vg_tier_counters_t *tc = &c->tier[t];
+        vg_stream_tier_stats_t *o = &out->tier[t];
+        o->encoded = atomic_load_explicit(&tc->encoded, memory_order_relaxed);
+        o->encode_us = atomic_load_explicit(&tc->encode_us, memory_order_relaxed);
+        o->scale_us = atomic_load_explicit(&tc->scale_us, memory_order_relaxed);
+        o->bytes = atomic_load_explicit(&tc->bytes, memory_order_relaxed);
+        for (int b = 0; b < VG_ENCODE_HIST_BUCKETS; b++)
+            o->encode_hist[b] = atomic_load_explicit(&tc->encode_hist[b], memory_order_relaxed);
+        o->fps = st->tier_fps[t];
+        o->kbps = st->tier_kbps[t];
+        o->viewers = st->consumer_count[t];
+        o->is_active = (needed >> t) & 1u;
+    }
 }
 
 uint64_t vg_stream_frames_encoded(const vg_stream_t *st, int tier)

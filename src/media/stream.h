@@ -79,6 +79,8 @@ typedef struct vg_stream_cfg {
     const vg_producer_ops_t *producer; /* NULL: the stream is failed with config_error */
     void *producer_ctx;         /* taken: freed with producer->free */
     const char *config_error;   /* why there is no producer, e.g. "unsupported URL scheme" */
+    const vg_tier_t *tiers;     /* the ladder (copied); NULL/0: the default for the size */
+    int tier_count;
     const vg_producer_ops_t *fallback; /* snapshot poller, or NULL */
     void *fallback_ctx;         /* taken */
 } vg_stream_cfg_t;
@@ -106,6 +108,31 @@ typedef struct vg_stream_status {
     const char *url;        /* redacted */
 } vg_stream_status_t;
 
+/* Encode-time histogram: bucket b counts encodes taking at most
+ * vg_encode_hist_bounds_us[b] (the last bucket: longer). */
+#define VG_ENCODE_HIST_BUCKETS 8
+extern const int64_t vg_encode_hist_bounds_us[VG_ENCODE_HIST_BUCKETS - 1];
+
+typedef struct vg_stream_tier_stats {
+    uint64_t encoded;             /* pictures encoded since the server started */
+    uint64_t encode_us, scale_us; /* time spent, totals */
+    uint64_t bytes;               /* JPEG bytes produced */
+    uint64_t encode_hist[VG_ENCODE_HIST_BUCKETS];
+    double fps, kbps;             /* over the last second (0 when stopped) */
+    int viewers;                  /* consumers attached to this tier */
+    bool is_active;               /* being encoded: some consumer wants it */
+} vg_stream_tier_stats_t;
+
+/* Counters for statistics and metrics (totals since the server started). Loop thread. */
+typedef struct vg_stream_stats {
+    uint64_t packets_in, bytes_in;
+    uint64_t frames_decoded, decode_us;
+    uint64_t packets_dropped; /* the decoder fell behind and skipped to a keyframe */
+    uint64_t reconnects;      /* source restarts after a failure or stall */
+    int tier_count;
+    vg_stream_tier_stats_t tier[VG_TIER_MAX];
+} vg_stream_stats_t;
+
 vg_hub_t *vg_hub_new(uv_loop_t *loop);
 /* Stops every stream (joining their threads) and closes the hub's handles; the hub frees
  * itself once the loop has run their close callbacks. Sets *hp to NULL. */
@@ -131,6 +158,7 @@ vg_frame_t *vg_stream_latest(const vg_stream_t *st, int tier);
 uint64_t vg_stream_frames_encoded(const vg_stream_t *st, int tier);
 
 void vg_stream_get_status(const vg_stream_t *st, vg_stream_status_t *out);
+void vg_stream_get_stats(const vg_stream_t *st, vg_stream_stats_t *out);
 /* Starts every always-on stream (after the server is up). */
 void vg_hub_start_always_on(vg_hub_t *hub);
 

@@ -1,22 +1,49 @@
 /* tier: a rung of a camera's JPEG quality ladder (resolution class, frame rate, quality).
+ *
+ * A ladder is ordered by cost (size class, then frame rate, then quality): adaptive viewers
+ * step along it. Tiers are never larger than the camera: a class at or above the camera's
+ * height gets the camera's own size. For a camera whose size is unknown until it answers,
+ * sizes stay 0 and vg_tier_resolve() computes them from each decoded picture.
  * Pure functions; any thread. */
 #ifndef VG_MEDIA_TIER_H
 #define VG_MEDIA_TIER_H
+
+#include <stddef.h>
 
 #define VG_TIER_MAX 8
 #define VG_TIER_NAME_MAX 16
 
 typedef struct vg_tier {
-    char name[VG_TIER_NAME_MAX]; /* low, medium, high, ultra, native */
-    int width, height;           /* even; never larger than the camera */
-    int fps;                     /* 1..60, never above the camera's */
+    char name[VG_TIER_NAME_MAX]; /* unique in its ladder, e.g. low, medium, high, native */
+    int class_height;            /* 320, 480, 720, 1080, or 0 for native */
+    int width, height;           /* resolved size (even); 0 while the camera's is unknown */
+    int fps;                     /* 1..60 */
     int quality;                 /* JPEG quality 1..100 */
 } vg_tier_t;
 
-/* Fills out[] with the default ladder for a camera of width x height at fps: the classes
- * strictly below its height (low 320, medium 480, high 720, ultra 1080), then native.
- * Returns the number of tiers (1..VG_TIER_MAX). */
+/* A tier as configured: every field optional (NULL / 0: the class's default). */
+typedef struct vg_tier_spec {
+    const char *name;   /* default: the class name */
+    const char *size;   /* "low", "medium", "high", "ultra" or "native" (required) */
+    int fps;            /* 1..60; default: the camera's, at most 30 */
+    int quality;        /* 1..100; default per class (60, 70, 80, 80, 85) */
+} vg_tier_spec_t;
+
+/* Fills out[] with the default ladder for a camera of width x height at fps (0 when
+ * unknown): the classes strictly below its height (all four when unknown), then native.
+ * Every tier runs at the camera's rate up to 30 fps: a weak link loses resolution and
+ * quality before it loses fluid motion. Returns the number of tiers (1..VG_TIER_MAX). */
 int vg_tier_default_ladder(int width, int height, int fps, vg_tier_t out[VG_TIER_MAX]);
+
+/* Builds a ladder from n specs (1..VG_TIER_MAX), sorted by cost. Returns the tier count, or
+ * -1 with a message in err naming the tier and field (unknown size class, fps or quality out
+ * of range, duplicate name, too many). */
+int vg_tier_ladder_from_specs(const vg_tier_spec_t *specs, int n, int width, int height,
+                              int fps, vg_tier_t out[VG_TIER_MAX], char *err, size_t err_len);
+
+/* The size of tier t for a picture of src_w x src_h: its class height (or the picture's,
+ * whichever is smaller) with the picture's aspect ratio, even. */
+void vg_tier_resolve(const vg_tier_t *t, int src_w, int src_h, int *w, int *h);
 
 /* Index of the tier named name in ladder[0..n), or -1. */
 int vg_tier_find(const vg_tier_t *ladder, int n, const char *name);
@@ -27,7 +54,7 @@ int vg_tier_default_index(const vg_tier_t *ladder, int n);
 
 #include <jansson.h>
 
-/* The ladder as a JSON array of {name,width,height,fps,quality} (new reference). */
+/* The ladder as a JSON array of {name,size,width,height,fps,quality} (new reference). */
 json_t *vg_tier_ladder_json(const vg_tier_t *ladder, int n);
 
 #endif

@@ -31,9 +31,14 @@
  * decoding gets a picture at once instead of after the next keyframe. */
 #define GOP_MAX 600
 
+const int64_t vg_encode_hist_bounds_us[VG_ENCODE_HIST_BUCKETS - 1] = {
+    1000, 2000, 5000, 10000, 20000, 50000, 100000,
+};
+
 typedef struct tier_state {
     struct SwsContext *sws;
     AVFrame *scaled;         /* the tier's picture when it differs from the decoded one */
+    uint64_t scaled_pic;     /* the picture number scaled holds */
     int64_t next_due_us;     /* capture time from which the next picture is encoded */
     uint32_t seq;
 } tier_state_t;
@@ -54,6 +59,7 @@ struct vg_worker {
     unsigned long jpeg_cap;
     bool wait_key;
     bool is_replaying; /* decoding the GOP cache: pictures are not encoded */
+    uint64_t pic_no;   /* decoded pictures so far: tells whose scaled copy is current */
     vg_frame_t *gop[GOP_MAX];
     int gop_len; /* -1: the cache overflowed; empty until the next keyframe */
     tier_state_t tiers[VG_TIER_MAX];
@@ -72,8 +78,11 @@ static void drop_packet(void *item)
 void vg__worker_push(vg_worker_t *w, vg_frame_t *pkt)
 {
     if (w == NULL || vg_queue_push(w->packets, pkt) < 0) {
-        if (w)
+        if (w) {
             atomic_store(&w->is_behind, true);
+            atomic_fetch_add_explicit(&w->cfg.counters->packets_dropped, 1,
+                                      memory_order_relaxed);
+        }
         vg_frame_unref(&pkt);
     }
 }
@@ -132,41 +141,44 @@ static bool is_full_range_420(const AVFrame *f)
 }
 
 /* The picture for tier t: the decoded one when it fits as is, else a scaled (and, for
- * limited-range input, range-expanded) copy made once per tier per picture. */
+ * limited-range input, range-expanded) copy, made once per size per picture: tiers of one
+ * resolution class share it. */
 static const AVFrame *tier_picture(vg_worker_t *w, int t)
 {
-    const vg_tier_t *ladder_tier = &w->cfg.tiers[t];
-    tier_state_t *ts = &w->tiers[t];
     AVFrame *src = w->pic;
-    /* A camera whose size was unknown when its ladder was made has a size-less "native". */
-    vg_tier_t sized = *ladder_tier;
-    if (sized.width == 0 || sized.height == 0 || sized.height > src->height) {
-        sized.width = src->width;
-        sized.height = src->height;
-    }
-    const vg_tier_t *tier = &sized;
-    if (src->width == tier->width && src->height == tier->height && is_full_range_420(src))
+    int width, height;
+    vg_tier_resolve(&w->cfg.tiers[t], src->width, src->height, &width, &height);
+    if (src->width == width && src->height == height && is_full_range_420(src))
         return src;
+    for (int o = 0; o < t; o++) {
+        const tier_state_t *other = &w->tiers[o];
+        if (other->scaled_pic == w->pic_no && other->scaled &&
+            other->scaled->width == width && other->scaled->height == height)
+            return other->scaled;
+    }
+    tier_state_t *ts = &w->tiers[t];
     /* JPEG wants full range: asking swscale for yuvj420p expands limited-range input. */
-    ts->sws = sws_getCachedContext(ts->sws, src->width, src->height, src->format, tier->width,
-                                   tier->height, AV_PIX_FMT_YUVJ420P, SWS_BILINEAR, NULL, NULL,
-                                   NULL);
+    ts->sws = sws_getCachedContext(ts->sws, src->width, src->height, src->format, width, height,
+                                   AV_PIX_FMT_YUVJ420P, SWS_BILINEAR, NULL, NULL, NULL);
     if (ts->sws == NULL)
         return NULL;
-    if (ts->scaled == NULL || ts->scaled->width != tier->width ||
-        ts->scaled->height != tier->height) {
+    if (ts->scaled == NULL || ts->scaled->width != width || ts->scaled->height != height) {
         av_frame_free(&ts->scaled);
         ts->scaled = av_frame_alloc();
         ts->scaled->format = AV_PIX_FMT_YUVJ420P;
-        ts->scaled->width = tier->width;
-        ts->scaled->height = tier->height;
+        ts->scaled->width = width;
+        ts->scaled->height = height;
         if (av_frame_get_buffer(ts->scaled, 32) < 0) {
             av_frame_free(&ts->scaled);
             return NULL;
         }
     }
+    int64_t t0 = vg_mono_us();
     sws_scale(ts->sws, (const uint8_t *const *)src->data, src->linesize, 0, src->height,
               ts->scaled->data, ts->scaled->linesize);
+    atomic_fetch_add_explicit(&w->cfg.counters->tier[t].scale_us, (uint64_t)(vg_mono_us() - t0),
+                              memory_order_relaxed);
+    ts->scaled_pic = w->pic_no;
     return ts->scaled;
 }
 
@@ -186,6 +198,7 @@ static void encode_tier(vg_worker_t *w, int t, int64_t capture_us, int64_t inges
     }
     unsigned char *out = w->jpeg_buf;
     unsigned long len = w->jpeg_cap;
+    int64_t t0 = vg_mono_us();
     const unsigned char *planes[3] = {p->data[0], p->data[1], p->data[2]};
     int strides[3] = {p->linesize[0], p->linesize[1], p->linesize[2]};
     if (tjCompressFromYUVPlanes(w->tj, planes, p->width, strides, p->height, TJSAMP_420, &out,
@@ -208,6 +221,15 @@ static void encode_tier(vg_worker_t *w, int t, int64_t capture_us, int64_t inges
         .tier = t,
     };
     vg_wire_put_header(f->data - VG_WIRE_HDR_LEN, &f->meta);
+    int64_t took_us = vg_mono_us() - t0;
+    int bucket = 0;
+    while (bucket < VG_ENCODE_HIST_BUCKETS - 1 && took_us > vg_encode_hist_bounds_us[bucket])
+        bucket++;
+    vg_tier_counters_t *c = &w->cfg.counters->tier[t];
+    atomic_fetch_add_explicit(&c->encoded, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->encode_us, (uint64_t)took_us, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->bytes, len, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->encode_hist[bucket], 1, memory_order_relaxed);
     vg__stream_publish(w->cfg.stream, t, f);
 }
 
@@ -311,6 +333,7 @@ static void decode_one(vg_worker_t *w, vg_frame_t *f)
     if (w->wait_key && !f->meta.is_key)
         return;
     w->wait_key = false;
+    int64_t t0 = vg_mono_us();
     if (w->dec && w->dec->codec_id != codec_id(f->meta.codec))
         avcodec_free_context(&w->dec); /* switching between video and snapshot pictures */
     if (w->dec == NULL && open_decoder(w, f->meta.codec) < 0) {
@@ -334,7 +357,13 @@ static void decode_one(vg_worker_t *w, vg_frame_t *f)
         w->wait_key = true;
         return;
     }
+    int pictures = 0;
     while (avcodec_receive_frame(w->dec, w->pic) == 0) {
+        if (pictures++ == 0) /* decode time excludes the scaling and encoding below */
+            atomic_fetch_add_explicit(&w->cfg.counters->decode_us, (uint64_t)(vg_mono_us() - t0),
+                                      memory_order_relaxed);
+        atomic_fetch_add_explicit(&w->cfg.counters->frames_decoded, 1, memory_order_relaxed);
+        w->pic_no++;
         handle_picture(w);
         av_frame_unref(w->pic);
     }

@@ -231,7 +231,7 @@ int vg_conn_respond_frame(vg_conn_t *c, int status, const char *content_type, vg
 
 int vg_conn_respond_json(vg_conn_t *c, int status, json_t *doc)
 {
-    char *text = json_dumps(doc, JSON_COMPACT);
+    char *text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(7));
     json_decref(doc);
     if (text == NULL)
         return vg_conn_respond(c, 500, "application/json", "{}", 2);
@@ -608,6 +608,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
                                                   : 0;
     case LWS_CALLBACK_RECEIVE:
         return pss && pss->conn ? ws_receive(pss->conn, in, len) : -1;
+    case LWS_CALLBACK_RECEIVE_PONG:
+        if (pss && pss->conn && !pss->conn->is_closing && pss->conn->route->ops->on_ws_pong)
+            pss->conn->route->ops->on_ws_pong(pss->conn, in, len);
+        return 0;
     case LWS_CALLBACK_CLOSED:
     case LWS_CALLBACK_CLOSED_HTTP:
         if (pss && pss->conn) {

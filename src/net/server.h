@@ -37,6 +37,8 @@ typedef struct vg_handler_ops {
     int (*on_writable)(vg_conn_t *c);
     /* A complete client text message (binary messages close the socket with 1003). */
     int (*on_ws_message)(vg_conn_t *c, const char *text, size_t len);
+    /* A pong arrived (payload as the client echoed it; at most 125 bytes). May be NULL. */
+    void (*on_ws_pong)(vg_conn_t *c, const void *payload, size_t len);
     /* The connection is gone; release what vg_conn_data() holds. Called once. */
     void (*on_close)(vg_conn_t *c);
 } vg_handler_ops_t;

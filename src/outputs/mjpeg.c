@@ -14,18 +14,16 @@
 
 #include "core/log.h"
 #include "core/util.h"
-#include "outputs/outputs.h"
+#include "outputs/outputs_int.h"
 
 #define BOUNDARY "vigilframe"
 static const char preamble[] = "--" BOUNDARY "\r\n";
 static const char trailer[] = "\r\n--" BOUNDARY "\r\n";
 
 typedef struct mjpeg_viewer {
-    vg_consumer_t cons;
-    vg_conn_t *conn;
+    vg__viewer_t base; /* first: statistics see it */
     vg_frame_t *pending;
     bool sent_preamble;
-    uint64_t frames_sent, drops;
 } mjpeg_viewer_t;
 
 static vg_frame_t *part_for(vg_frame_t *jpeg)
@@ -52,12 +50,13 @@ static vg_frame_t *part_for(vg_frame_t *jpeg)
 static void on_frame(vg_consumer_t *c, vg_frame_t *f)
 {
     mjpeg_viewer_t *v = c->user;
+    vg__viewer_offered(&v->base);
     if (v->pending) {
         vg_frame_unref(&v->pending);
-        v->drops++;
+        vg__viewer_dropped(&v->base);
     }
     v->pending = vg_frame_ref(part_for(f));
-    vg_conn_want_write(v->conn);
+    vg_conn_want_write(v->base.conn);
 }
 
 static const vg_consumer_ops_t consumer_ops = {.on_frame = on_frame};
@@ -70,12 +69,13 @@ static int mjpeg_request(vg_conn_t *c, const char *const *params, void *user)
     if (tier < 0)
         return 0;
     mjpeg_viewer_t *v = vg_xcalloc(1, sizeof(*v));
-    v->conn = c;
-    v->cons.ops = &consumer_ops;
-    v->cons.user = v;
+    v->base.conn = c;
+    v->base.st = st;
+    v->base.cons.ops = &consumer_ops;
+    v->base.cons.user = v;
     vg_conn_set_data(c, v);
     vg_conn_stream_begin(c, 200, "multipart/x-mixed-replace;boundary=" BOUNDARY);
-    vg_stream_attach(st, &v->cons, tier);
+    vg__viewer_add(o, &v->base, "mjpeg", tier);
     return 0;
 }
 
@@ -98,11 +98,10 @@ static int mjpeg_writable(vg_conn_t *c)
     vg_frame_t *part = v->pending;
     v->pending = NULL;
     int rc = lws_write(wsi, part->data, part->len, LWS_WRITE_HTTP);
+    if (rc >= 0)
+        vg__viewer_sent(&v->base, part, part->len);
     vg_frame_unref(&part);
-    if (rc < 0)
-        return -1;
-    v->frames_sent++;
-    return 0;
+    return rc < 0 ? -1 : 0;
 }
 
 static void mjpeg_close(vg_conn_t *c)
@@ -110,7 +109,7 @@ static void mjpeg_close(vg_conn_t *c)
     mjpeg_viewer_t *v = vg_conn_data(c);
     if (v == NULL)
         return;
-    vg_stream_detach(&v->cons);
+    vg__viewer_remove(&v->base);
     vg_frame_unref(&v->pending);
     free(v);
     vg_conn_set_data(c, NULL);

@@ -1,5 +1,5 @@
 /* outputs: registration and the request parsing the HTTP outputs share. */
-#include "outputs/outputs.h"
+#include "outputs/outputs_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,11 +14,15 @@ vg_outputs_t *vg_outputs_new(vg_server_t *srv, const vg_outputs_cfg_t *cfg)
     vg__ws_register(srv, o);
     vg__mjpeg_register(srv, o);
     vg__snapshot_register(srv, o);
+    vg__viewers_start(o);
     return o;
 }
 
 void vg_outputs_free(vg_outputs_t **op)
 {
+    if (*op == NULL)
+        return;
+    vg__viewers_free(*op);
     free(*op);
     *op = NULL;
 }

@@ -5,6 +5,10 @@
  * Every viewer holds at most one pending frame besides what its socket is sending: a newer
  * frame replaces the pending one and the drop is counted, so a slow viewer never slows the
  * camera or the others and memory stays flat.
+ *
+ * The outputs also keep statistics (viewers.c): every connected streaming viewer, with its
+ * rates measured once a second, and counters per (camera, tier, output) that outlive the
+ * viewers, for /metrics.
  */
 #ifndef VG_OUTPUTS_H
 #define VG_OUTPUTS_H
@@ -20,21 +24,53 @@ typedef struct vg_outputs_cfg {
     int snapshot_wait_ms; /* how long a snapshot waits for a first picture */
 } vg_outputs_cfg_t;
 
-/* Registers /api/v1/cameras/{id}/ws, /cameras/{id}/mjpeg and /cameras/{id}/snapshot.jpg.
- * Returns the outputs' shared state; free it after the server. */
+/* Registers /api/v1/cameras/{id}/ws, /cameras/{id}/mjpeg and /cameras/{id}/snapshot.jpg and
+ * starts the 1 Hz statistics timer. Returns the outputs' shared state. */
 vg_outputs_t *vg_outputs_new(vg_server_t *srv, const vg_outputs_cfg_t *cfg);
+/* Closes the timer (at shutdown, while the loop still runs). */
+void vg_outputs_stop(vg_outputs_t *o);
+/* Frees; after the server and once the loop has run the timer's close callback. */
 void vg_outputs_free(vg_outputs_t **op);
 
-/* Shared by the outputs: the tier a request names in ?tier= (or the default). Returns the
- * index, or -1 after responding 400/404 on c (HTTP) — *st is set when the camera exists. */
-int vg__outputs_resolve(vg_conn_t *c, vg_hub_t *hub, const char *camera_id, vg_stream_t **st);
+/* One connected streaming viewer, as the API shows it. Strings are borrowed for the call. */
+typedef struct vg_viewer_info {
+    uint64_t id;             /* unique while the server runs */
+    const char *output;      /* "ws" or "mjpeg" */
+    const char *camera;
+    const char *tier;        /* the tier it receives now */
+    bool is_auto;            /* the server picks its tier */
+    const char *peer;        /* "ip:port" */
+    const char *user;        /* NULL: not logged in */
+    int64_t since_us;        /* wall clock */
+    uint64_t frames_sent, bytes_sent, drops;
+    double fps, kbps;        /* over the last second */
+    int64_t latency_us;      /* capture to send of the last frame sent; -1 unknown */
+    int64_t rtt_us;          /* WebSocket ping round trip; -1 unknown */
+    double client_fps;       /* as the client reported it; -1 unknown */
+    double client_decode_ms; /* as the client reported it; -1 unknown */
+} vg_viewer_info_t;
 
-struct vg_outputs {
-    vg_outputs_cfg_t cfg;
-};
+/* Calls fn for every viewer of camera_id (all cameras when NULL). Returns the count. */
+size_t vg_outputs_each_viewer(vg_outputs_t *o, const char *camera_id,
+                              void (*fn)(const vg_viewer_info_t *v, void *arg), void *arg);
 
-void vg__ws_register(vg_server_t *srv, vg_outputs_t *o);
-void vg__mjpeg_register(vg_server_t *srv, vg_outputs_t *o);
-void vg__snapshot_register(vg_server_t *srv, vg_outputs_t *o);
+/* Capture-to-send latency histogram: bucket b counts frames sent at most
+ * vg_latency_bounds_us[b] after capture (the last bucket: later). */
+#define VG_LATENCY_BUCKETS 11
+extern const int64_t vg_latency_bounds_us[VG_LATENCY_BUCKETS - 1];
+
+/* Totals since start for one (camera, tier, output). */
+typedef struct vg_output_counters {
+    const char *camera, *tier, *output;
+    int viewers;                 /* connected now */
+    uint64_t frames, bytes, drops;
+    uint64_t latency_hist[VG_LATENCY_BUCKETS];
+    uint64_t latency_sum_us;
+    uint64_t tier_changes;       /* adaptive moves into this tier */
+} vg_output_counters_t;
+
+/* Calls fn for each (camera, tier, output) that has had a viewer. */
+void vg_outputs_each_counters(vg_outputs_t *o,
+                              void (*fn)(const vg_output_counters_t *c, void *arg), void *arg);
 
 #endif

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 
 #include "core/util.h"
-#include "outputs/outputs.h"
+#include "outputs/outputs_int.h"
 
 typedef struct snap_waiter {
     vg_consumer_t cons;

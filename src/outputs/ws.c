@@ -6,43 +6,72 @@
  * writes its own framing into the LWS_PRE bytes in front: identical bytes for every viewer
  * of that frame (server frames are unmasked and the length is the same), written on the loop
  * thread only, which is the one sanctioned write to a published frame.
+ *
+ * Adaptive viewers (tier "auto") are steered once a second from what their last second
+ * showed: frames replaced before they could be sent mean the socket cannot keep up, a
+ * reported render rate well below the send rate means the client cannot; either, for two
+ * seconds running, moves the viewer one tier down (then two seconds to drain before judging
+ * again). A clean stretch moves it one tier up; an up-step that fails soon after doubles the
+ * stretch required next time (3 s up to 8 s), so a viewer on a link between two tiers probes
+ * upward now and then, losing about two seconds of fluidity each time, instead of
+ * oscillating. The socket's send queue is not a signal of its own: with TCP_NOTSENT_LOWAT
+ * and one frame in flight per viewer it cannot grow, and what would have grown shows up as
+ * replaced frames.
  */
 #include <libwebsockets.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "core/wire.h"
-#include "outputs/outputs.h"
+#include "outputs/outputs_int.h"
 
 _Static_assert(LWS_PRE + VG_WIRE_HDR_LEN <= VG_FRAME_HEADROOM,
                "frame headroom must fit libwebsockets' framing and vigil's header");
 
 #define CTRL_QUEUE 16
+#define PING_EVERY_S 2
+/* Adaptation (see the file comment). */
+#define DROP_RATIO_BAD 0.15      /* more than this share of frames replaced: congested */
+#define BAD_SECONDS_TO_STEP_DOWN 2
+#define SETTLE_SECONDS 2         /* after a change, the queue drains before we judge */
+#define UP_HOLD_MIN_S 3
+#define UP_HOLD_MAX_S 8
+#define PROBE_WINDOW_S 6         /* a step down this soon after a step up: the probe failed */
+#define CLIENT_REPORT_FRESH_US 3000000
+#define CLIENT_FPS_RATIO_BAD 0.7
 
 typedef struct ws_viewer {
-    vg_consumer_t cons;
-    vg_conn_t *conn;
-    vg_stream_t *st;
+    vg__viewer_t base; /* first: statistics see it */
     vg_frame_t *pending;
     char *ctrl[CTRL_QUEUE]; /* JSON texts, each with LWS_PRE bytes in front */
     size_t ctrl_len[CTRL_QUEUE];
     int ctrl_head, ctrl_count;
-    uint64_t frames_sent, drops;
+    bool wants_stats;
+    /* ping */
+    int ticks;
+    bool is_ping_due;
+    int64_t ping_sent_us;
+    /* adaptation */
+    int bad_s, clean_s, settle_s, up_hold_s;
+    int64_t last_up_us;
+    int64_t report_us; /* when the client last reported its rendering */
 } ws_viewer_t;
 
 static void queue_text(ws_viewer_t *v, json_t *msg)
 {
-    char *text = json_dumps(msg, JSON_COMPACT);
+    char *text = json_dumps(msg, JSON_COMPACT | JSON_REAL_PRECISION(7));
     json_decref(msg);
     if (text == NULL)
         return;
     if (v->ctrl_count == CTRL_QUEUE) {
         /* A peer that lets 16 control messages pile up is not reading at all. */
         free(text);
-        vg_conn_close(v->conn, LWS_CLOSE_STATUS_POLICY_VIOLATION, "not reading");
+        vg_conn_close(v->base.conn, LWS_CLOSE_STATUS_POLICY_VIOLATION, "not reading");
         return;
     }
     size_t n = strlen(text);
@@ -52,7 +81,7 @@ static void queue_text(ws_viewer_t *v, json_t *msg)
     int slot = (v->ctrl_head + v->ctrl_count++) % CTRL_QUEUE;
     v->ctrl[slot] = buf;
     v->ctrl_len[slot] = n;
-    vg_conn_want_write(v->conn);
+    vg_conn_want_write(v->base.conn);
 }
 
 static void queue_error(ws_viewer_t *v, const char *code, const char *message)
@@ -60,27 +89,142 @@ static void queue_error(ws_viewer_t *v, const char *code, const char *message)
     queue_text(v, json_pack("{s:s,s:s,s:s}", "type", "error", "code", code, "message", message));
 }
 
+static const char *tier_name(const ws_viewer_t *v, int t)
+{
+    const vg_tier_t *tiers;
+    vg_stream_tiers(v->base.st, &tiers);
+    return tiers[t].name;
+}
+
 static void on_frame(vg_consumer_t *c, vg_frame_t *f)
 {
     ws_viewer_t *v = c->user;
+    vg__viewer_offered(&v->base);
     if (v->pending) {
         vg_frame_unref(&v->pending); /* latest wins */
-        v->drops++;
+        vg__viewer_dropped(&v->base);
     }
     v->pending = vg_frame_ref(f);
-    vg_conn_want_write(v->conn);
+    vg_conn_want_write(v->base.conn);
 }
 
 static void on_state(vg_consumer_t *c, vg_stream_state_t state)
 {
     ws_viewer_t *v = c->user;
     vg_stream_status_t s;
-    vg_stream_get_status(v->st, &s);
+    vg_stream_get_status(v->base.st, &s);
     queue_text(v, json_pack("{s:s,s:s,s:s}", "type", "state", "state", vg_stream_state_name(state),
                             "reason", s.reason));
 }
 
 static const vg_consumer_ops_t consumer_ops = {.on_frame = on_frame, .on_state = on_state};
+
+/* Moves the viewer to tier t and tells it why. */
+static void change_tier(ws_viewer_t *v, int t, const char *reason)
+{
+    if (t != v->base.cons.tier)
+        vg_frame_unref(&v->pending); /* the old tier's picture */
+    vg__viewer_set_tier(&v->base, t, reason != NULL);
+    v->bad_s = v->clean_s = 0;
+    v->settle_s = SETTLE_SECONDS;
+    if (reason)
+        queue_text(v, json_pack("{s:s,s:s,s:b,s:s}", "type", "tier", "tier", tier_name(v, t),
+                                "auto", v->base.is_auto, "reason", reason));
+}
+
+static void adapt(ws_viewer_t *v)
+{
+    const vg__viewer_t *b = &v->base;
+    const vg_tier_t *tiers;
+    int n = vg_stream_tiers(b->st, &tiers);
+    int t = b->cons.tier;
+    if (b->win_offered == 0) /* the camera sent nothing (down, or the tier just started) */
+        return;
+    if (v->settle_s > 0) {
+        v->settle_s--;
+        return;
+    }
+    bool is_socket_behind = b->win_offered >= 3 &&
+                            (double)b->win_drops > DROP_RATIO_BAD * (double)b->win_offered;
+    bool is_client_behind = b->client_fps >= 0 && b->fps >= 5 &&
+                            vg_mono_us() - v->report_us < CLIENT_REPORT_FRESH_US &&
+                            b->client_fps < CLIENT_FPS_RATIO_BAD * b->fps;
+    if (is_socket_behind || is_client_behind) {
+        v->clean_s = 0;
+        if (++v->bad_s < BAD_SECONDS_TO_STEP_DOWN || t == 0)
+            return;
+        if (v->last_up_us && vg_mono_us() - v->last_up_us < PROBE_WINDOW_S * 1000000LL) {
+            v->up_hold_s *= 2; /* the last step up did not hold: probe less often */
+            if (v->up_hold_s > UP_HOLD_MAX_S)
+                v->up_hold_s = UP_HOLD_MAX_S;
+        }
+        v->last_up_us = 0;
+        change_tier(v, t - 1, is_socket_behind ? "congested" : "client");
+        return;
+    }
+    v->bad_s = 0;
+    if (b->win_drops > 0)
+        return; /* neither bad nor clean */
+    if (v->last_up_us && vg_mono_us() - v->last_up_us > PROBE_WINDOW_S * 1000000LL) {
+        v->up_hold_s = UP_HOLD_MIN_S; /* the last step up held */
+        v->last_up_us = 0;
+    }
+    if (++v->clean_s >= v->up_hold_s && t + 1 < n) {
+        v->last_up_us = vg_mono_us();
+        change_tier(v, t + 1, "recovered");
+        v->settle_s = 0; /* nothing queued to drain: judge the new tier at once */
+    }
+}
+
+static json_t *stats_json(ws_viewer_t *v)
+{
+    const vg__viewer_t *b = &v->base;
+    vg_stream_status_t s;
+    vg_stream_get_status(b->st, &s);
+    vg_stream_stats_t ss;
+    vg_stream_get_stats(b->st, &ss);
+    const vg_tier_t *tiers;
+    vg_stream_tiers(b->st, &tiers);
+    json_t *tier_arr = json_array();
+    for (int t = 0; t < ss.tier_count; t++)
+        json_array_append_new(tier_arr, json_pack("{s:s,s:b,s:f,s:f,s:i}", "name",
+                                                  tiers[t].name, "active", ss.tier[t].is_active,
+                                                  "fps", ss.tier[t].fps, "kbps", ss.tier[t].kbps,
+                                                  "viewers", ss.tier[t].viewers));
+    return json_pack("{s:s,s:s,s:b,s:f,s:f,s:I,s:I,s:f,s:f,s:{s:s,s:f,s:f,s:I,s:o}}", "type",
+                     "stats", "tier", tier_name(v, b->cons.tier), "auto", b->is_auto, "fps",
+                     b->fps, "kbps", b->kbps, "frames", (json_int_t)b->frames_sent, "drops",
+                     (json_int_t)b->drops, "latency_ms",
+                     b->latency_us < 0 ? -1.0 : (double)b->latency_us / 1000.0, "rtt_ms",
+                     b->rtt_us < 0 ? -1.0 : (double)b->rtt_us / 1000.0, "stream", "state",
+                     vg_stream_state_name(s.state), "input_fps", s.input_fps, "input_kbps",
+                     s.input_kbps, "reconnects", (json_int_t)ss.reconnects, "tiers", tier_arr);
+}
+
+static void on_tick(vg__viewer_t *b)
+{
+    ws_viewer_t *v = (ws_viewer_t *)b;
+    if (vg_conn_is_closing(b->conn))
+        return;
+    if (++v->ticks % PING_EVERY_S == 0) {
+        v->is_ping_due = true;
+        vg_conn_want_write(b->conn);
+    }
+    if (b->is_auto)
+        adapt(v);
+    if (v->wants_stats)
+        queue_text(v, stats_json(v));
+}
+
+/* The tier a name asks for: -2 for "auto", -1 unknown. */
+static int parse_tier(const ws_viewer_t *v, const char *name)
+{
+    if (strcmp(name, "auto") == 0)
+        return -2;
+    const vg_tier_t *tiers;
+    int n = vg_stream_tiers(v->base.st, &tiers);
+    return vg_tier_find(tiers, n, name);
+}
 
 static int ws_open(vg_conn_t *c, const char *const *params, void *user)
 {
@@ -91,10 +235,12 @@ static int ws_open(vg_conn_t *c, const char *const *params, void *user)
         return 0;
     }
     ws_viewer_t *v = vg_xcalloc(1, sizeof(*v));
-    v->conn = c;
-    v->st = st;
-    v->cons.ops = &consumer_ops;
-    v->cons.user = v;
+    v->base.conn = c;
+    v->base.st = st;
+    v->base.cons.ops = &consumer_ops;
+    v->base.cons.user = v;
+    v->base.on_tick = on_tick;
+    v->up_hold_s = UP_HOLD_MIN_S;
     vg_conn_set_data(c, v);
 
     const vg_tier_t *tiers;
@@ -104,22 +250,35 @@ static int ws_open(vg_conn_t *c, const char *const *params, void *user)
     bool bad_tier = false;
     int rc = vg_conn_query(c, "tier", name, sizeof(name));
     if (rc >= 0) {
-        int t = vg_tier_find(tiers, n, name);
-        if (t >= 0)
+        int t = parse_tier(v, name);
+        if (t == -2)
+            v->base.is_auto = true; /* starts at the default tier and climbs from there */
+        else if (t >= 0)
             tier = t;
         else
             bad_tier = true;
     } else if (rc != VG_ENOENT) {
         bad_tier = true; /* present but too long to be any tier's name */
     }
-    queue_text(v, json_pack("{s:s,s:s,s:s,s:s,s:o}", "type", "hello", "camera",
-                            vg_stream_id(st), "tier", tiers[tier].name, "state",
-                            vg_stream_state_name(vg_stream_state(st)), "tiers",
+    queue_text(v, json_pack("{s:s,s:s,s:s,s:b,s:s,s:o}", "type", "hello", "camera",
+                            vg_stream_id(st), "tier", tiers[tier].name, "auto", v->base.is_auto,
+                            "state", vg_stream_state_name(vg_stream_state(st)), "tiers",
                             vg_tier_ladder_json(tiers, n)));
     if (bad_tier)
         queue_error(v, "bad_request", "unknown tier; using the camera's default");
-    vg_stream_attach(st, &v->cons, tier);
+    vg__viewer_add(o, &v->base, "ws", tier);
     return 0;
+}
+
+/* The payload is the send time in decimal: libwebsockets checks pong payloads as UTF-8 (with
+ * its UTF-8 validation on), so binary bytes would get the connection closed with 1007. */
+static int write_ping(ws_viewer_t *v, struct lws *wsi)
+{
+    unsigned char buf[LWS_PRE + 24];
+    v->is_ping_due = false;
+    v->ping_sent_us = vg_mono_us();
+    int n = snprintf((char *)buf + LWS_PRE, 24, "%lld", (long long)v->ping_sent_us);
+    return lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_PING) < 0 ? -1 : 0;
 }
 
 static int ws_writable(vg_conn_t *c)
@@ -138,7 +297,14 @@ static int ws_writable(vg_conn_t *c)
         v->ctrl[slot] = NULL;
         if (rc < 0)
             return -1;
-        if (v->ctrl_count > 0 || v->pending)
+        if (v->ctrl_count > 0 || v->pending || v->is_ping_due)
+            vg_conn_want_write(c);
+        return 0;
+    }
+    if (v->is_ping_due) {
+        if (write_ping(v, wsi) < 0)
+            return -1;
+        if (v->pending)
             vg_conn_want_write(c);
         return 0;
     }
@@ -150,11 +316,63 @@ static int ws_writable(vg_conn_t *c)
      * WRITEABLE until it is flushed: that remainder is this viewer's one frame in flight. */
     int rc = lws_write(wsi, f->data - VG_WIRE_HDR_LEN, f->len + VG_WIRE_HDR_LEN,
                        LWS_WRITE_BINARY);
+    if (rc >= 0)
+        vg__viewer_sent(&v->base, f, f->len + VG_WIRE_HDR_LEN);
     vg_frame_unref(&f);
-    if (rc < 0)
-        return -1;
-    v->frames_sent++;
-    return 0;
+    return rc < 0 ? -1 : 0;
+}
+
+static void ws_pong(vg_conn_t *c, const void *payload, size_t len)
+{
+    ws_viewer_t *v = vg_conn_data(c);
+    char text[24];
+    long long stamp;
+    if (v == NULL || len == 0 || len >= sizeof(text))
+        return; /* unsolicited pongs are allowed (RFC 6455 5.5.3) and ignored */
+    memcpy(text, payload, len);
+    text[len] = '\0';
+    if (sscanf(text, "%lld", &stamp) != 1 || stamp != v->ping_sent_us)
+        return; /* an old or foreign one */
+    v->base.rtt_us = vg_mono_us() - stamp;
+}
+
+static void handle_subscribe(ws_viewer_t *v, json_t *msg)
+{
+    const char *name = NULL;
+    int t = json_unpack(msg, "{s:s}", "tier", &name) == 0 ? parse_tier(v, name) : -1;
+    if (t == -1) {
+        queue_error(v, "bad_request", "subscribe needs a \"tier\" from the hello's list, or "
+                                      "\"auto\"");
+        return;
+    }
+    v->base.is_auto = t == -2;
+    if (t >= 0)
+        change_tier(v, t, NULL);
+    v->up_hold_s = UP_HOLD_MIN_S;
+    v->last_up_us = 0;
+    queue_text(v, json_pack("{s:s,s:s,s:b}", "type", "subscribed", "tier",
+                            tier_name(v, v->base.cons.tier), "auto", v->base.is_auto));
+}
+
+static void handle_report(ws_viewer_t *v, json_t *msg)
+{
+    double fps = -1, decode_ms = -1;
+    json_t *jf = json_object_get(msg, "fps"), *jd = json_object_get(msg, "decode_ms");
+    if ((jf && !json_is_number(jf)) || (jd && !json_is_number(jd))) {
+        queue_error(v, "bad_request", "report: \"fps\" and \"decode_ms\" are numbers");
+        return;
+    }
+    if (jf)
+        fps = json_number_value(jf);
+    if (jd)
+        decode_ms = json_number_value(jd);
+    if (fps > 1000 || decode_ms > 60000) {
+        queue_error(v, "bad_request", "report: values out of range");
+        return;
+    }
+    v->base.client_fps = fps < 0 ? -1 : fps;
+    v->base.client_decode_ms = decode_ms < 0 ? -1 : decode_ms;
+    v->report_us = vg_mono_us();
 }
 
 static int ws_message(vg_conn_t *c, const char *text, size_t len)
@@ -164,7 +382,7 @@ static int ws_message(vg_conn_t *c, const char *text, size_t len)
         return 0;
     json_error_t jerr;
     json_t *msg = json_loadb(text, len, 0, &jerr);
-    const char *type = NULL, *tier_name = NULL;
+    const char *type = NULL;
     if (msg == NULL || !json_is_object(msg) ||
         json_unpack(msg, "{s:s}", "type", &type) != 0) {
         queue_error(v, "bad_request", "control messages are JSON objects with a \"type\"");
@@ -172,19 +390,15 @@ static int ws_message(vg_conn_t *c, const char *text, size_t len)
         return 0;
     }
     if (strcmp(type, "subscribe") == 0) {
-        const vg_tier_t *tiers;
-        int n = vg_stream_tiers(v->st, &tiers);
-        int t = json_unpack(msg, "{s:s}", "tier", &tier_name) == 0
-                    ? vg_tier_find(tiers, n, tier_name)
-                    : -1;
-        if (t < 0) {
-            queue_error(v, "bad_request", "subscribe needs a \"tier\" from the hello's list");
-        } else {
-            if (t != v->cons.tier)
-                vg_frame_unref(&v->pending); /* the old tier's picture */
-            vg_stream_set_tier(&v->cons, t);
-            queue_text(v, json_pack("{s:s,s:s}", "type", "subscribed", "tier", tiers[t].name));
-        }
+        handle_subscribe(v, msg);
+    } else if (strcmp(type, "stats") == 0) {
+        json_t *on = json_object_get(msg, "enable");
+        if (on && !json_is_boolean(on))
+            queue_error(v, "bad_request", "stats: \"enable\" is true or false");
+        else
+            v->wants_stats = on == NULL || json_is_true(on);
+    } else if (strcmp(type, "report") == 0) {
+        handle_report(v, msg);
     } else {
         queue_error(v, "bad_request", "unknown message type");
     }
@@ -197,7 +411,7 @@ static void ws_close(vg_conn_t *c)
     ws_viewer_t *v = vg_conn_data(c);
     if (v == NULL)
         return;
-    vg_stream_detach(&v->cons);
+    vg__viewer_remove(&v->base);
     vg_frame_unref(&v->pending);
     for (int i = 0; i < v->ctrl_count; i++)
         free(v->ctrl[(v->ctrl_head + i) % CTRL_QUEUE]);
@@ -210,6 +424,7 @@ static const vg_handler_ops_t ws_ops = {
     .on_ws_open = ws_open,
     .on_writable = ws_writable,
     .on_ws_message = ws_message,
+    .on_ws_pong = ws_pong,
     .on_close = ws_close,
 };
 

@@ -1,7 +1,6 @@
 /* util: parsers that take untrusted input. */
 #include "core/err.h"
 #include "core/util.h"
-#include "media/tier.h"
 #include "vg_test.h"
 
 VG_TEST(parse_int_checks_range_and_junk)
@@ -36,29 +35,6 @@ VG_TEST(slugs)
     EXPECT_TRUE(!vg_slug_is_valid("-x"));
     EXPECT_TRUE(!vg_slug_is_valid("Porch"));
     EXPECT_TRUE(!vg_slug_is_valid("a/b"));
-}
-
-VG_TEST(default_ladder_never_upscales)
-{
-    vg_tier_t t[VG_TIER_MAX];
-    int n = vg_tier_default_ladder(1280, 720, 30, t);
-    EXPECT_EQ(n, 3);
-    EXPECT_STREQ(t[0].name, "low");
-    EXPECT_EQ(t[0].width, 568);
-    EXPECT_EQ(t[0].height, 320);
-    EXPECT_EQ(t[0].fps, 15);
-    EXPECT_STREQ(t[1].name, "medium");
-    EXPECT_EQ(t[1].width, 854);
-    EXPECT_STREQ(t[2].name, "native");
-    EXPECT_EQ(t[2].fps, 30);
-    EXPECT_EQ(vg_tier_default_index(t, n), 1);
-    n = vg_tier_default_ladder(640, 360, 10, t);
-    EXPECT_EQ(n, 2);
-    EXPECT_EQ(t[0].fps, 10); /* capped at the camera's rate */
-    n = vg_tier_default_ladder(320, 240, 15, t);
-    EXPECT_EQ(n, 1);
-    EXPECT_STREQ(t[0].name, "native");
-    EXPECT_EQ(vg_tier_find(t, n, "ultra"), -1);
 }
 
 VG_TEST(url_redact_drops_credentials)

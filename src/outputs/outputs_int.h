@@ -1,0 +1,65 @@
+/* outputs_int: what the outputs share inside the module. */
+#ifndef VG_OUTPUTS_INT_H
+#define VG_OUTPUTS_INT_H
+
+#include "outputs/outputs.h"
+
+typedef struct out_counters out_counters_t;
+
+/* The part of a streaming viewer that statistics see; embedded first in ws/mjpeg viewers. */
+typedef struct vg__viewer {
+    vg_consumer_t cons;          /* cons.user points at the protocol's viewer */
+    vg_outputs_t *outputs;
+    vg_conn_t *conn;
+    vg_stream_t *st;
+    const char *output;          /* "ws", "mjpeg" */
+    uint64_t id;
+    int64_t since_us;
+    bool is_auto;
+    uint64_t frames_sent, bytes_sent, drops, offered;
+    int64_t latency_us, rtt_us;
+    double client_fps, client_decode_ms;
+    /* the last 1 Hz window: totals at its start, and what happened during it */
+    uint64_t tick_frames, tick_bytes, tick_drops, tick_offered;
+    uint64_t win_sent, win_bytes, win_drops, win_offered;
+    double fps, kbps;
+    out_counters_t *counters;    /* of (camera, current tier, output) */
+    /* 1 Hz, after the window is measured; NULL: nothing to do. */
+    void (*on_tick)(struct vg__viewer *v);
+    struct vg__viewer *prev, *next;
+} vg__viewer_t;
+
+struct vg_outputs {
+    vg_outputs_cfg_t cfg;
+    uv_timer_t tick_timer;
+    vg__viewer_t *viewers;
+    size_t viewer_count;
+    uint64_t next_viewer_id;
+    out_counters_t *counters; /* list */
+};
+
+/* Registers v (conn, st, cons.ops/user set by the caller) and attaches it at tier. */
+void vg__viewer_add(vg_outputs_t *o, vg__viewer_t *v, const char *output, int tier);
+/* Detaches and unregisters v. */
+void vg__viewer_remove(vg__viewer_t *v);
+/* Moves v to another tier (adaptive: counts a tier change). */
+void vg__viewer_set_tier(vg__viewer_t *v, int tier, bool is_adaptive);
+/* Accounting: a frame arrived for v / replaced a pending one / was written (bytes on the
+ * wire). */
+void vg__viewer_offered(vg__viewer_t *v);
+void vg__viewer_dropped(vg__viewer_t *v);
+void vg__viewer_sent(vg__viewer_t *v, const vg_frame_t *f, size_t bytes);
+
+void vg__viewers_start(vg_outputs_t *o);
+void vg__viewers_free(vg_outputs_t *o);
+void vg__viewer_info(const vg__viewer_t *v, vg_viewer_info_t *out);
+
+/* Shared by the outputs: the tier a request names in ?tier= (or the default). Returns the
+ * index, or -1 after responding 400/404 on c (HTTP) — *st is set when the camera exists. */
+int vg__outputs_resolve(vg_conn_t *c, vg_hub_t *hub, const char *camera_id, vg_stream_t **st);
+
+void vg__ws_register(vg_server_t *srv, vg_outputs_t *o);
+void vg__mjpeg_register(vg_server_t *srv, vg_outputs_t *o);
+void vg__snapshot_register(vg_server_t *srv, vg_outputs_t *o);
+
+#endif

@@ -1,0 +1,208 @@
+/* viewers: the registry of streaming viewers and the counters behind the statistics API and
+ * /metrics. A 1 Hz timer measures each viewer's last second and lets its output act on it
+ * (the WebSocket output adapts tiers and pushes statistics there). Loop thread only.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/util.h"
+#include "outputs/outputs_int.h"
+
+const int64_t vg_latency_bounds_us[VG_LATENCY_BUCKETS - 1] = {
+    5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000,
+};
+
+/* Counters per (camera, tier, output): a short list (cameras x tiers x 2 at most), found once
+ * per attach or tier change, never per frame. */
+struct out_counters {
+    vg_stream_t *st;
+    int tier;
+    const char *output;
+    vg_output_counters_t pub;
+    out_counters_t *next;
+};
+
+static out_counters_t *counters_for(vg_outputs_t *o, vg_stream_t *st, int tier,
+                                    const char *output)
+{
+    for (out_counters_t *c = o->counters; c; c = c->next) {
+        if (c->st == st && c->tier == tier && strcmp(c->output, output) == 0)
+            return c;
+    }
+    out_counters_t *c = vg_xcalloc(1, sizeof(*c));
+    const vg_tier_t *tiers;
+    vg_stream_tiers(st, &tiers);
+    c->st = st;
+    c->tier = tier;
+    c->output = output;
+    c->pub.camera = vg_stream_id(st);
+    c->pub.tier = tiers[tier].name;
+    c->pub.output = output;
+    c->next = o->counters;
+    o->counters = c;
+    return c;
+}
+
+void vg__viewer_add(vg_outputs_t *o, vg__viewer_t *v, const char *output, int tier)
+{
+    v->outputs = o;
+    v->output = output;
+    v->id = ++o->next_viewer_id;
+    v->since_us = vg_wall_us();
+    v->latency_us = v->rtt_us = -1;
+    v->client_fps = v->client_decode_ms = -1;
+    v->counters = counters_for(o, v->st, tier, output);
+    v->counters->pub.viewers++;
+    v->next = o->viewers;
+    if (o->viewers)
+        o->viewers->prev = v;
+    o->viewers = v;
+    o->viewer_count++;
+    vg_stream_attach(v->st, &v->cons, tier);
+}
+
+void vg__viewer_remove(vg__viewer_t *v)
+{
+    vg_outputs_t *o = v->outputs;
+    if (o == NULL)
+        return;
+    vg_stream_detach(&v->cons);
+    v->counters->pub.viewers--;
+    if (v->prev)
+        v->prev->next = v->next;
+    else
+        o->viewers = v->next;
+    if (v->next)
+        v->next->prev = v->prev;
+    o->viewer_count--;
+    v->outputs = NULL;
+}
+
+void vg__viewer_set_tier(vg__viewer_t *v, int tier, bool is_adaptive)
+{
+    if (tier == v->cons.tier)
+        return;
+    v->counters->pub.viewers--;
+    v->counters = counters_for(v->outputs, v->st, tier, v->output);
+    v->counters->pub.viewers++;
+    if (is_adaptive)
+        v->counters->pub.tier_changes++;
+    vg_stream_set_tier(&v->cons, tier);
+}
+
+void vg__viewer_offered(vg__viewer_t *v) { v->offered++; }
+
+void vg__viewer_dropped(vg__viewer_t *v)
+{
+    v->drops++;
+    v->counters->pub.drops++;
+}
+
+void vg__viewer_sent(vg__viewer_t *v, const vg_frame_t *f, size_t bytes)
+{
+    vg_output_counters_t *c = &v->counters->pub;
+    v->frames_sent++;
+    v->bytes_sent += bytes;
+    c->frames++;
+    c->bytes += bytes;
+    if (f->meta.is_placeholder)
+        return; /* a rendered card: its capture time says nothing about the path */
+    int64_t lat = vg_wall_us() - f->meta.capture_us;
+    if (lat < 0)
+        lat = 0;
+    v->latency_us = lat;
+    int b = 0;
+    while (b < VG_LATENCY_BUCKETS - 1 && lat > vg_latency_bounds_us[b])
+        b++;
+    c->latency_hist[b]++;
+    c->latency_sum_us += (uint64_t)lat;
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    vg_outputs_t *o = t->data;
+    for (vg__viewer_t *v = o->viewers, *next; v; v = next) {
+        next = v->next; /* on_tick may close the connection, never free v here */
+        v->win_sent = v->frames_sent - v->tick_frames;
+        v->win_bytes = v->bytes_sent - v->tick_bytes;
+        v->win_drops = v->drops - v->tick_drops;
+        v->win_offered = v->offered - v->tick_offered;
+        v->tick_frames = v->frames_sent;
+        v->tick_bytes = v->bytes_sent;
+        v->tick_drops = v->drops;
+        v->tick_offered = v->offered;
+        v->fps = (double)v->win_sent;
+        v->kbps = (double)v->win_bytes * 8 / 1000;
+        if (v->on_tick)
+            v->on_tick(v);
+    }
+}
+
+void vg__viewers_start(vg_outputs_t *o)
+{
+    uv_timer_init(o->cfg.loop, &o->tick_timer);
+    o->tick_timer.data = o;
+    uv_timer_start(&o->tick_timer, on_tick, 1000, 1000);
+}
+
+void vg_outputs_stop(vg_outputs_t *o)
+{
+    if (o && !uv_is_closing((uv_handle_t *)&o->tick_timer))
+        uv_close((uv_handle_t *)&o->tick_timer, NULL);
+}
+
+void vg__viewers_free(vg_outputs_t *o)
+{
+    for (out_counters_t *c = o->counters, *next; c; c = next) {
+        next = c->next;
+        free(c);
+    }
+    o->counters = NULL;
+}
+
+void vg__viewer_info(const vg__viewer_t *v, vg_viewer_info_t *out)
+{
+    const vg_tier_t *tiers;
+    vg_stream_tiers(v->st, &tiers);
+    *out = (vg_viewer_info_t){
+        .id = v->id,
+        .output = v->output,
+        .camera = vg_stream_id(v->st),
+        .tier = tiers[v->cons.tier].name,
+        .is_auto = v->is_auto,
+        .peer = vg_conn_peer(v->conn),
+        .since_us = v->since_us,
+        .frames_sent = v->frames_sent,
+        .bytes_sent = v->bytes_sent,
+        .drops = v->drops,
+        .fps = v->fps,
+        .kbps = v->kbps,
+        .latency_us = v->latency_us,
+        .rtt_us = v->rtt_us,
+        .client_fps = v->client_fps,
+        .client_decode_ms = v->client_decode_ms,
+    };
+}
+
+size_t vg_outputs_each_viewer(vg_outputs_t *o, const char *camera_id,
+                              void (*fn)(const vg_viewer_info_t *v, void *arg), void *arg)
+{
+    size_t n = 0;
+    for (vg__viewer_t *v = o->viewers; v; v = v->next) {
+        if (camera_id && strcmp(vg_stream_id(v->st), camera_id) != 0)
+            continue;
+        vg_viewer_info_t info;
+        vg__viewer_info(v, &info);
+        fn(&info, arg);
+        n++;
+    }
+    return n;
+}
+
+void vg_outputs_each_counters(vg_outputs_t *o,
+                              void (*fn)(const vg_output_counters_t *c, void *arg), void *arg)
+{
+    for (out_counters_t *c = o->counters; c; c = c->next)
+        fn(&c->pub, arg);
+}

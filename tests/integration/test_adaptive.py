@@ -1,0 +1,392 @@
+"""Issue 4: adaptive tiers, per-viewer statistics, Prometheus metrics.
+
+The throttled viewer is a raw-socket WebSocket client that reads at a fixed byte rate (a token
+bucket, with a small receive buffer so the kernel cannot hide the throttle), so the server
+sees exactly what a viewer behind a slow link looks like: its frames pile up and get
+replaced."""
+import json
+import math
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import raw_connect, ws_handshake
+import promparse
+
+CAM_720_LIGHT = "test://?width=1280&height=720&fps=30"
+
+
+class RawViewer(threading.Thread):
+    """A WebSocket viewer reading at `rate` bytes/s (None: as fast as it can). Records when
+    each frame completed and every tier the server put it on."""
+
+    def __init__(self, srv, cam, tier="auto", rate=None, rcvbuf=32768, duration=120):
+        super().__init__(daemon=True)
+        self.sock = raw_connect(srv, rcvbuf=rcvbuf)
+        path = "/api/v1/cameras/%s/ws?tier=%s" % (cam, tier)
+        self.buf = ws_handshake(self.sock, srv, path)
+        self.rate = rate
+        self.deadline = time.monotonic() + duration
+        self.frames = []          # monotonic completion times
+        self.tiers = []           # (monotonic, tier name)
+        self.texts = []
+        self.error = None
+        self.is_stopping = False
+        self.lock = threading.Lock()
+
+    def set_rate(self, rate):
+        with self.lock:
+            self.rate = rate
+
+    def stop(self):
+        self.is_stopping = True
+        self.join(5)
+        self.sock.close()
+
+    def _send(self, opcode, payload):
+        key = os.urandom(4)
+        masked = bytes(c ^ key[i % 4] for i, c in enumerate(payload))
+        self.sock.sendall(bytes([0x80 | opcode, 0x80 | len(payload)]) + key + masked)
+
+    def _parse(self):
+        buf = self.buf
+        while len(buf) >= 2:
+            b0, b1 = buf[0], buf[1]
+            n, off = b1 & 0x7F, 2
+            if n == 126:
+                if len(buf) < 4:
+                    break
+                n, off = struct.unpack(">H", buf[2:4])[0], 4
+            elif n == 127:
+                if len(buf) < 10:
+                    break
+                n, off = struct.unpack(">Q", buf[2:10])[0], 10
+            if len(buf) < off + n:
+                break
+            payload, buf = buf[off:off + n], buf[off + n:]
+            op = b0 & 0x0F
+            now = time.monotonic()
+            if op == 2:
+                self.frames.append(now)
+            elif op == 1:
+                msg = json.loads(payload)
+                self.texts.append((now, msg))
+                if msg.get("type") in ("hello", "tier", "subscribed"):
+                    self.tiers.append((now, msg["tier"]))
+            elif op == 9:
+                self._send(0xA, payload)
+            elif op == 8:
+                self.is_stopping = True
+        self.buf = buf
+
+    def run(self):
+        tokens, last = 0.0, time.monotonic()
+        try:
+            while not self.is_stopping and time.monotonic() < self.deadline:
+                with self.lock:
+                    rate = self.rate
+                now = time.monotonic()
+                if rate is None:
+                    want = 262144
+                else:
+                    tokens = min(tokens + (now - last) * rate, rate * 0.05)
+                    if tokens < 4096:
+                        last = now
+                        time.sleep(0.005)
+                        continue
+                    want = int(tokens)
+                last = now
+                self.sock.settimeout(1.0)
+                try:
+                    chunk = self.sock.recv(want)
+                except socket.timeout:
+                    continue
+                if not chunk:
+                    break
+                if rate is not None:
+                    tokens -= len(chunk)
+                self.buf += chunk
+                self._parse()
+        except Exception as e:  # reported by the test
+            self.error = e
+
+    # Views ----------------------------------------------------------------------------
+    def fps_series(self, t0, t1):
+        """Frames completed in each whole second of [t0, t1)."""
+        secs = int(t1 - t0)
+        counts = [0] * secs
+        for t in self.frames:
+            k = int(t - t0)
+            if 0 <= k < secs:
+                counts[k] += 1
+        return counts
+
+    def tier_at(self, t):
+        cur = None
+        for when, name in self.tiers:
+            if when <= t:
+                cur = name
+        return cur
+
+    def tier_most_of(self, t0, t1):
+        """The tier the viewer spent most of [t0, t1) on."""
+        spent = {}
+        for k in range(int((t1 - t0) * 10)):
+            name = self.tier_at(t0 + k / 10)
+            spent[name] = spent.get(name, 0) + 1
+        return max(spent, key=spent.get)
+
+    def first_tier_change_after(self, t, pred):
+        for when, name in self.tiers:
+            if when > t and pred(name):
+                return when, name
+        return None
+
+
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2]
+
+
+def wait_until(pred, timeout, step=0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(step)
+    return False
+
+
+def test_throttled_viewer_adapts_and_recovers_without_hurting_others(vigil_server):
+    srv = vigil_server(cameras={"cam": CAM_720_LIGHT})
+    ladder = [t["name"] for t in srv.tiers("cam")]
+    assert ladder == ["low", "medium", "native"], ladder
+    fast = RawViewer(srv, "cam", rcvbuf=None)
+    slow = RawViewer(srv, "cam")
+    fast.start()
+    slow.start()
+    try:
+        # Both start at the default tier and climb to the top on a fast link.
+        assert wait_until(lambda: fast.tier_at(time.monotonic()) == "native"
+                          and slow.tier_at(time.monotonic()) == "native", 15), \
+            (fast.tiers, slow.tiers)
+        time.sleep(2)
+        native_kbps = next(t for t in srv.get("/api/v1/streams/cam").json()["tiers"]
+                           if t["name"] == "native")["kbps"]
+        # A link with room for about 60% of the native tier.
+        throttle = int(native_kbps * 1000 / 8 * 0.6)
+        t_throttle = time.monotonic()
+        slow.set_rate(throttle)
+        changed = None
+        assert wait_until(lambda: slow.first_tier_change_after(
+            t_throttle, lambda n: n != "native") is not None, 10), slow.tiers
+        changed = slow.first_tier_change_after(t_throttle, lambda n: n != "native")
+        assert changed[0] - t_throttle <= 10, changed
+        time.sleep(16)
+        t_lift = time.monotonic()
+        # Fluid again at the tier that fits (an occasional probe upward may cost a second).
+        throttled_fps = slow.fps_series(t_lift - 10, t_lift)
+        assert median(throttled_fps) >= 25, (throttled_fps, slow.tiers)
+        fitting = slow.tier_most_of(t_lift - 10, t_lift)
+        tiers_now = {t["name"]: t for t in srv.get("/api/v1/streams/cam").json()["tiers"]}
+        assert tiers_now[fitting]["kbps"] * 1000 / 8 < throttle, (fitting, tiers_now, throttle,
+                                                                  slow.tiers)
+        slow.set_rate(None)
+        assert wait_until(lambda: slow.tier_at(time.monotonic()) == "native", 20), slow.tiers
+        t_end = time.monotonic()
+        # The unthrottled viewer never moved and kept its rate throughout.
+        assert [name for when, name in fast.tiers if when > t_throttle] == [], fast.tiers
+        fast_fps = fast.fps_series(t_throttle, t_end)
+        assert median(fast_fps) >= 28 and min(fast_fps) >= 20, fast_fps
+        # The adaptive moves were counted, and told in-band with a reason.
+        reasons = [m.get("reason") for _, m in slow.texts if m.get("type") == "tier"]
+        assert "congested" in reasons and "recovered" in reasons, reasons
+        assert slow.error is None and fast.error is None, (slow.error, fast.error)
+    finally:
+        slow.stop()
+        fast.stop()
+
+
+def get_metrics(srv):
+    r = srv.get("/metrics")
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/plain; version=0.0.4"), r.headers
+    return r.text, promparse.parse(r.text)
+
+
+def test_only_watched_tiers_are_encoded(vigil_server):
+    srv = vigil_server(cameras={"cam": CAM_720_LIGHT})
+    low = RawViewer(srv, "cam", tier="low", rcvbuf=None)
+    native = RawViewer(srv, "cam", tier="native", rcvbuf=None)
+    low.start()
+    native.start()
+    try:
+        assert wait_until(lambda: len(low.frames) > 30 and len(native.frames) > 30, 10)
+        _, m1 = get_metrics(srv)
+        time.sleep(2)
+        _, m2 = get_metrics(srv)
+        enc = lambda m, t: promparse.value(m, "vigil_tier_encoded_frames_total", camera="cam",
+                                           tier=t)
+        act = lambda m, t: promparse.value(m, "vigil_tier_active", camera="cam", tier=t)
+        assert act(m2, "low") == 1 and act(m2, "native") == 1 and act(m2, "medium") == 0
+        assert enc(m2, "low") - enc(m1, "low") >= 40
+        assert enc(m2, "native") - enc(m1, "native") >= 40
+        assert enc(m2, "medium") == enc(m1, "medium") == 0
+        low.stop()
+        time.sleep(1.5)
+        _, m3 = get_metrics(srv)
+        time.sleep(2)
+        _, m4 = get_metrics(srv)
+        assert act(m4, "low") == 0
+        assert enc(m4, "low") == enc(m3, "low"), "low is still encoded with nobody on it"
+        assert enc(m4, "native") - enc(m3, "native") >= 40
+    finally:
+        low.stop()
+        native.stop()
+
+
+def test_metrics_parse_strictly_and_move(vigil_server):
+    srv = vigil_server(cameras={"cam": CAM_720_LIGHT, "other": "test://?width=320&height=240&fps=5"})
+    text0, m0 = get_metrics(srv)
+    promtool = shutil.which("promtool")
+    if promtool:  # Debian's prometheus package; the strict parser above runs either way
+        p = subprocess.run([promtool, "check", "metrics"], input=text0.encode(),
+                           capture_output=True, timeout=30)
+        assert p.returncode == 0, p.stdout + p.stderr
+    assert promparse.value(m0, "vigil_cameras") == 2
+    assert promparse.value(m0, "vigil_stream_state", camera="cam", state="idle") == 1
+    v = RawViewer(srv, "cam", tier="medium", rcvbuf=None)
+    v.start()
+    try:
+        assert wait_until(lambda: len(v.frames) >= 60, 10)
+        text1, m1 = get_metrics(srv)
+        time.sleep(1.5)
+        text2, m2 = get_metrics(srv)
+        if promtool:
+            p = subprocess.run([promtool, "check", "metrics"], input=text2.encode(),
+                               capture_output=True, timeout=30)
+            assert p.returncode == 0, p.stdout + p.stderr
+        lab = dict(camera="cam", tier="medium", output="ws")
+        assert promparse.value(m2, "vigil_stream_state", camera="cam", state="live") == 1
+        assert promparse.value(m2, "vigil_output_viewers", **lab) == 1
+        f1 = promparse.value(m1, "vigil_output_frames_total", **lab)
+        f2 = promparse.value(m2, "vigil_output_frames_total", **lab)
+        assert f2 - f1 >= 30, (f1, f2)
+        assert promparse.value(m2, "vigil_output_bytes_total", **lab) > \
+            promparse.value(m1, "vigil_output_bytes_total", **lab)
+        # Every frame sent is in the latency histogram, almost all well under a second.
+        count = promparse.value(m2, "vigil_output_latency_seconds_count", **lab)
+        assert count == f2, (count, f2)
+        under = promparse.value(m2, "vigil_output_latency_seconds_bucket", le="0.25", **lab)
+        assert under >= 0.95 * count, (under, count)
+        enc_count = promparse.value(m2, "vigil_tier_encode_seconds_count", camera="cam",
+                                    tier="medium")
+        assert enc_count == promparse.value(m2, "vigil_tier_encoded_frames_total", camera="cam",
+                                            tier="medium")
+        assert promparse.value(m2, "vigil_stream_input_packets_total", camera="cam") > \
+            promparse.value(m1, "vigil_stream_input_packets_total", camera="cam")
+        # Labels stay bounded: no viewer ids, addresses or ports anywhere.
+        assert "127.0.0.1" not in text2
+        for fam in m2.values():
+            for _, labels, _ in fam["samples"]:
+                assert set(labels) <= {"camera", "tier", "output", "state", "le", "version"}, labels
+    finally:
+        v.stop()
+    time.sleep(1.2)
+    _, m3 = get_metrics(srv)
+    assert promparse.value(m3, "vigil_output_viewers", camera="cam", tier="medium",
+                           output="ws") == 0
+    # Counters outlive the viewer.
+    assert promparse.value(m3, "vigil_output_frames_total", camera="cam", tier="medium",
+                           output="ws") >= f2
+
+
+def test_strict_parser_rejects_what_it_should():
+    ok = "# HELP a x\n# TYPE a counter\na 1\n"
+    promparse.parse(ok)
+    bad = [
+        "a 1\n",                                                   # no TYPE
+        "# HELP a x\n# TYPE a counter\na -1\n",                    # negative counter
+        "# HELP a x\n# TYPE a gauge\na{b=\"\\x\"} 1\n",            # bad escape
+        "# HELP a x\n# TYPE a gauge\na 1\na 2\n",                  # repeated series
+        "# HELP a x\n# TYPE a gauge\na 1",                          # no final newline
+        "# HELP h x\n# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 1\n"
+        "h_sum 1\nh_count 1\n",                                    # not cumulative
+    ]
+    for text in bad:
+        with pytest.raises(ValueError):
+            promparse.parse(text)
+
+
+def test_viewer_statistics_in_api_and_pushed(vigil_server):
+    import asyncio
+    from conftest import ws_connect
+    srv = vigil_server(cameras={"cam": "test://?width=640&height=360&fps=15"})
+
+    async def go():
+        async with ws_connect(srv.ws_url("cam", "low"), ping_interval=None) as ws:
+            await ws.send(json.dumps({"type": "stats", "enable": True}))
+            await ws.send(json.dumps({"type": "report", "fps": 14.5, "decode_ms": 2.5}))
+            stats = []
+            deadline = time.monotonic() + 6
+            while time.monotonic() < deadline and len(stats) < 4:
+                msg = await asyncio.wait_for(ws.recv(), 5)
+                if isinstance(msg, str) and json.loads(msg)["type"] == "stats":
+                    stats.append(json.loads(msg))
+            loop = asyncio.get_running_loop()
+            api = await loop.run_in_executor(None, lambda: srv.get("/api/v1/streams/cam").json())
+            viewers = await loop.run_in_executor(None, lambda: srv.get("/api/v1/viewers").json())
+            await ws.send(json.dumps({"type": "report", "fps": "fast"}))
+            err = None
+            for _ in range(50):
+                msg = await asyncio.wait_for(ws.recv(), 5)
+                if isinstance(msg, str) and json.loads(msg)["type"] == "error":
+                    err = json.loads(msg)
+                    break
+            return stats, api, viewers, err
+    stats, api, viewers, err = asyncio.run(go())
+    assert len(stats) >= 3, stats
+    last = stats[-1]
+    assert last["tier"] == "low" and last["auto"] is False
+    assert 12 <= last["fps"] <= 17, last
+    assert last["latency_ms"] >= 0 and last["rtt_ms"] > 0, last  # pings answered by the client
+    assert last["stream"]["state"] == "live" and last["stream"]["input_fps"] > 0
+    (mine,) = api["viewer_list"]
+    assert mine["output"] == "ws" and mine["tier"] == "low"
+    assert mine["remote"].startswith("127.0.0.1:")
+    assert mine["client_fps"] == 14.5 and mine["client_decode_ms"] == 2.5
+    assert mine["rtt_ms"] is not None and mine["latency_ms"] is not None
+    assert mine["frames"] > 0 and mine["bytes"] > 0
+    low = next(t for t in api["tiers"] if t["name"] == "low")
+    assert low["active"] and low["viewers"] == 1 and low["encode_ms_avg"] > 0
+    assert [v["id"] for v in viewers["viewers"]] == [mine["id"]]
+    assert err is not None and err["code"] == "bad_request", err
+    assert srv.get("/api/v1/viewers?camera=nope").status_code == 404
+
+
+def test_configured_ladder(vigil_server):
+    config = """cameras:
+  - id: cam
+    url: "test://?width=1280&height=720&fps=30"
+    tiers:
+      - {size: native, quality: 70}
+      - {name: thumb, size: low, fps: 5, quality: 50}
+      - {size: medium, fps: 30}
+"""
+    srv = vigil_server(config=config)
+    tiers = srv.tiers("cam")
+    assert [t["name"] for t in tiers] == ["thumb", "medium", "native"], tiers
+    thumb = tiers[0]
+    assert (thumb["width"], thumb["height"], thumb["fps"], thumb["quality"]) == (568, 320, 5, 50)
+    # A bad ladder is refused at start with a message naming the tier and the field.
+    bad = vigil_server(config=config.replace("fps: 5", "fps: 500"), expect_ready=False)
+    bad.proc.wait(10)
+    bad.exit_checked = True
+    assert bad.proc.returncode != 0
+    assert "fps" in bad.log and "thumb" in bad.log, bad.log

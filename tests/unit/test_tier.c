@@ -1,0 +1,83 @@
+/* tier: ladders, sizes and the order adaptive viewers walk. */
+#include <string.h>
+
+#include "media/tier.h"
+#include "vg_test.h"
+
+VG_TEST(default_ladder_never_upscales)
+{
+    vg_tier_t t[VG_TIER_MAX];
+    int n = vg_tier_default_ladder(1280, 720, 30, t);
+    EXPECT_EQ(n, 3);
+    EXPECT_STREQ(t[0].name, "low");
+    EXPECT_EQ(t[0].width, 568);
+    EXPECT_EQ(t[0].height, 320);
+    EXPECT_EQ(t[0].fps, 30); /* fluid motion first: every tier at the camera's rate */
+    EXPECT_STREQ(t[1].name, "medium");
+    EXPECT_EQ(t[1].width, 854);
+    EXPECT_STREQ(t[2].name, "native");
+    EXPECT_EQ(t[2].fps, 30);
+    EXPECT_EQ(vg_tier_default_index(t, n), 1);
+    n = vg_tier_default_ladder(640, 360, 10, t);
+    EXPECT_EQ(n, 2);
+    EXPECT_EQ(t[0].fps, 10); /* capped at the camera's rate */
+    n = vg_tier_default_ladder(320, 240, 15, t);
+    EXPECT_EQ(n, 1);
+    EXPECT_STREQ(t[0].name, "native");
+    EXPECT_EQ(vg_tier_find(t, n, "ultra"), -1);
+    n = vg_tier_default_ladder(1920, 1080, 60, t);
+    EXPECT_EQ(n, 4);
+    EXPECT_EQ(t[2].fps, 30);
+    EXPECT_EQ(t[3].fps, 60);
+}
+
+VG_TEST(unknown_size_resolves_per_picture)
+{
+    vg_tier_t t[VG_TIER_MAX];
+    int n = vg_tier_default_ladder(0, 0, 0, t);
+    EXPECT_EQ(n, 5); /* low, medium, high, ultra, native */
+    EXPECT_EQ(t[0].width, 0);
+    EXPECT_EQ(t[0].fps, 30);
+    int w, h;
+    vg_tier_resolve(&t[0], 1920, 1080, &w, &h);
+    EXPECT_EQ(w, 568);
+    EXPECT_EQ(h, 320);
+    vg_tier_resolve(&t[3], 1280, 720, &w, &h); /* ultra on a 720p camera: not upscaled */
+    EXPECT_EQ(w, 1280);
+    EXPECT_EQ(h, 720);
+    vg_tier_resolve(&t[1], 704, 576, &w, &h); /* 4CIF keeps its aspect */
+    EXPECT_EQ(h, 480);
+    EXPECT_EQ(w, 586);
+}
+
+VG_TEST(configured_ladder_is_validated_and_sorted)
+{
+    vg_tier_t t[VG_TIER_MAX];
+    char err[128];
+    vg_tier_spec_t specs[] = {
+        {.size = "native", .quality = 90},
+        {.name = "tiny", .size = "low", .fps = 10, .quality = 40},
+        {.name = "low30", .size = "low", .fps = 30},
+    };
+    int n = vg_tier_ladder_from_specs(specs, 3, 1280, 720, 30, t, err, sizeof(err));
+    EXPECT_EQ(n, 3);
+    EXPECT_STREQ(t[0].name, "tiny");
+    EXPECT_STREQ(t[1].name, "low30");
+    EXPECT_EQ(t[1].quality, 60);
+    EXPECT_STREQ(t[2].name, "native");
+    EXPECT_EQ(t[2].width, 1280);
+    EXPECT_EQ(t[2].quality, 90);
+
+    vg_tier_spec_t bad_size[] = {{.size = "huge"}};
+    EXPECT_EQ(vg_tier_ladder_from_specs(bad_size, 1, 1280, 720, 30, t, err, sizeof(err)), -1);
+    EXPECT_TRUE(strstr(err, "size") != NULL);
+    vg_tier_spec_t bad_fps[] = {{.size = "low", .fps = 61}};
+    EXPECT_EQ(vg_tier_ladder_from_specs(bad_fps, 1, 1280, 720, 30, t, err, sizeof(err)), -1);
+    EXPECT_TRUE(strstr(err, "fps") != NULL);
+    vg_tier_spec_t dup[] = {{.size = "low"}, {.size = "low", .fps = 5}};
+    EXPECT_EQ(vg_tier_ladder_from_specs(dup, 2, 1280, 720, 30, t, err, sizeof(err)), -1);
+    EXPECT_TRUE(strstr(err, "twice") != NULL);
+    vg_tier_spec_t autoname[] = {{.name = "auto", .size = "low"}};
+    EXPECT_EQ(vg_tier_ladder_from_specs(autoname, 1, 1280, 720, 30, t, err, sizeof(err)), -1);
+    EXPECT_EQ(vg_tier_ladder_from_specs(specs, 0, 1280, 720, 30, t, err, sizeof(err)), -1);
+}
