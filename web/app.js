@@ -9,6 +9,9 @@ const PAUSE_DELAY_MS = 1500;      // a tile off screen this long closes its sock
 const STALE_MS = 3000;            // no frame this long on an open socket: say so
 const LIST_REFRESH_MS = 15000;    // re-read the camera list (names, states, new cameras)
 const STREAM_POLL_MS = 2000;      // single view: re-read /api/v1/streams/{id}
+const STATS_STALE_MS = 3500;      // server statistics older than this are not shown
+const MOVE_SHOW_MS = 6000;        // how long a server tier move stays named in the overlay
+const AUTO = 'auto';              // tier name asking the server to choose (docs/protocol.md)
 const HEADER_LEN = 32;
 const CODEC_JPEG = 1;
 const TILE_MIN_W = 320;           // below this the grid scrolls instead of shrinking
@@ -26,6 +29,8 @@ function el(tag, cls, text) {
 
 function fmtFps(v) { return v == null ? '–' : v.toFixed(1); }
 function fmtMs(v) { return v == null ? '–' : String(Math.round(v)); }
+// Short latencies keep a decimal (a LAN RTT is well under a millisecond).
+function fmtLatency(ms) { return ms < 10 ? ms.toFixed(1) : String(Math.round(ms)); }
 
 function fmtDur(s) {
   if (!(s >= 0)) return '–';
@@ -35,10 +40,16 @@ function fmtDur(s) {
   return `${Math.floor(s / 86400)} d ${Math.floor((s % 86400) / 3600)} h`;
 }
 
+// kbit/s (the server's kbps, 1000 bit) as 850 kbit/s, 5.72 Mbit/s, 12.1 Mbit/s.
 function fmtKbps(v) {
-  if (typeof v !== 'number' || !Number.isFinite(v)) return '–';
-  return v >= 10000 ? `${(v / 1000).toFixed(1)} Mbit/s` : `${Math.round(v)} kbit/s`;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) return '–';
+  if (v < 1000) return `${Math.round(v)} kbit/s`;
+  const m = v / 1000;
+  return `${m < 10 ? m.toFixed(2) : m < 100 ? m.toFixed(1) : Math.round(m)} Mbit/s`;
 }
+
+// A server statistic that may be -1 or absent for "not known yet".
+function known(v) { return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : null; }
 
 // How a server stream state (docs/protocol.md) is shown: badge label, colour
 // class, detail after the label, and whether the picture counts as current.
@@ -75,13 +86,6 @@ function stateSentence(state, reason) {
   }
 }
 
-// Best tier for a big view: "native" if offered, else the tallest.
-function bestTier(tiers) {
-  if (!tiers || !tiers.length) return 'native';
-  if (tiers.some((t) => t.name === 'native')) return 'native';
-  return tiers.reduce((a, b) => ((b.height || 0) > (a.height || 0) ? b : a)).name;
-}
-
 // Tier for a grid tile: "low", or "medium" when the tile is clearly wider
 // (in device pixels) than the low tier.
 function tileTier(tiers, pxWidth) {
@@ -113,8 +117,10 @@ class Viewer {
     this.canvas = canvas;
     this.ctx = canvas.getContext('2d', { alpha: false });
     this.cameraId = cameraId;
-    this.wantTier = tier;           // requested tier (used on reconnect)
+    this.wantTier = tier;           // requested tier or AUTO (used on reconnect)
     this.tier = null;               // tier the server says we get
+    this.auto = false;              // whether the server chooses that tier for us
+    this.move = null;               // last server-made tier move: { tier, reason, at }
     this.tiers = [];
     this.state = null;              // server stream state
     this.reason = '';               // server's reason for that state ('' if none)
@@ -141,7 +147,13 @@ class Viewer {
     this.unsupported = false;
     this.fps = 0;
     this.kBps = 0;
-    this.latency = null;
+    this.latency = null;            // capture-to-display, ms (this page's clock vs the camera's)
+    this.decodeMs = null;           // average decode time of the last window with decodes
+    this.drawnAt = 0;               // first picture drawn on this connection (0: none yet)
+    this.wantStats = false;         // ask the server for once-a-second statistics
+    this.serverStats = null;        // last 'stats' message
+    this.serverStatsAt = 0;
+    this.statsCount = 0;            // 'stats' messages received (tests see it move)
     this.resetWindow(performance.now());
     this.root.dataset.frames = '0';
   }
@@ -152,6 +164,9 @@ class Viewer {
     this.winBytes = 0;
     this.winLatSum = 0;
     this.winLatN = 0;
+    this.winDecodeSum = 0;
+    this.winDecodeN = 0;
+    this.winTierChange = false;
   }
 
   start() {
@@ -167,6 +182,7 @@ class Viewer {
     this.pending = null;
     this.lastSeq = null;
     this.closeSocket();
+    this.serverStats = null;
     this.fps = 0;
     this.kBps = 0;
     this.setConn('paused');
@@ -202,6 +218,7 @@ class Viewer {
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
     this.lastSeq = null;
+    this.drawnAt = 0;
     this.setConn('connecting');
     ws.onopen = () => {
       if (gen !== this.gen) return;
@@ -219,6 +236,7 @@ class Viewer {
       this.ws = null;
       this.pending = null;
       this.lastSeq = null;
+      this.serverStats = null;
       if (ev.code !== 1000 && ev.code !== 1005 && ev.code !== 1006) {
         this.lastError = `closed ${ev.code}${ev.reason ? ' ' + ev.reason : ''}`;
       }
@@ -240,11 +258,32 @@ class Viewer {
     this.setConn('waiting');
   }
 
+  send(msg) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(msg));
+  }
+
   subscribe(tier) {
     this.wantTier = tier;
-    if (this.ws && this.ws.readyState === WebSocket.OPEN) {
-      this.ws.send(JSON.stringify({ type: 'subscribe', tier }));
-    }
+    this.send({ type: 'subscribe', tier });
+  }
+
+  // The server forgets this with the socket, so hello asks again.
+  setStats(on) {
+    this.wantStats = on;
+    if (!on) this.serverStats = null;
+    this.send({ type: 'stats', enable: on });
+  }
+
+  // Label of what we receive: "auto · medium" or "low".
+  tierLabel() {
+    if (this.auto) return `${AUTO} · ${this.tier || '…'}`;
+    return this.tier || this.wantTier || '–';
+  }
+
+  // Server statistics if fresh and from this socket, else null.
+  stats() {
+    if (!this.serverStats || this.conn !== 'open') return null;
+    return performance.now() - this.serverStatsAt < STATS_STALE_MS ? this.serverStats : null;
   }
 
   setConn(c) {
@@ -261,18 +300,41 @@ class Viewer {
       case 'hello':
         this.tiers = Array.isArray(m.tiers) ? m.tiers : [];
         this.tier = m.tier || null;
+        this.auto = m.auto === true;
+        this.move = null;
         if (m.state) {
           this.state = m.state;
           this.reason = typeof m.reason === 'string' ? m.reason : '';
         }
-        if (this.tier && !this.tiers.some((t) => t.name === this.wantTier)) this.wantTier = this.tier;
+        if (this.tier && this.wantTier !== AUTO && !this.tiers.some((t) => t.name === this.wantTier)) {
+          this.wantTier = this.tier;
+        }
+        if (this.wantStats) this.send({ type: 'stats', enable: true });
         this.on.hello?.(this, m);
         this.on.status?.(this);
         break;
       case 'subscribed':
         this.tier = m.tier;
+        this.auto = m.auto === true;
+        this.move = null;
         this.lastSeq = null;
+        this.winTierChange = true;
         this.on.subscribed?.(this, m);
+        break;
+      case 'tier':                    // the server moved this auto viewer
+        if (typeof m.tier !== 'string') break;
+        this.tier = m.tier;
+        this.auto = m.auto !== false;
+        this.move = { tier: m.tier, reason: typeof m.reason === 'string' ? m.reason : '', at: performance.now() };
+        this.lastSeq = null;
+        this.winTierChange = true;
+        this.on.tier?.(this, m);
+        break;
+      case 'stats':
+        this.serverStats = m;
+        this.serverStatsAt = performance.now();
+        this.statsCount++;
+        this.on.stats?.(this, m);
         break;
       case 'state':
         if (typeof m.state !== 'string') break;
@@ -326,8 +388,11 @@ class Viewer {
     try {
       while (frame && gen === this.gen) {
         let bmp = null;
+        const t0 = performance.now();
         try {
           bmp = await createImageBitmap(new Blob([frame.data], { type: 'image/jpeg' }));
+          this.winDecodeSum += performance.now() - t0;
+          this.winDecodeN++;
         } catch {
           this.decodeErrors++;
         }
@@ -363,6 +428,7 @@ class Viewer {
     this.winLatN++;
     const wasStale = this.isStale();
     this.lastFrameAt = performance.now();
+    if (!this.drawnAt) this.drawnAt = this.lastFrameAt;
     if (this.retries) this.retries = 0;
     if (wasStale || this.frames === 1) this.on.status?.(this);
   }
@@ -378,11 +444,25 @@ class Viewer {
       this.fps = this.winFrames / dt;
       this.kBps = this.winBytes / 1024 / dt;
       if (this.winLatN) this.latency = this.winLatSum / this.winLatN;
+      if (this.winDecodeN) this.decodeMs = this.winDecodeSum / this.winDecodeN;
+      this.report();
     } else {
       this.fps = 0;
       this.kBps = 0;
     }
     this.resetWindow(now);
+  }
+
+  // Tell the server how fast this page really draws: a render rate well
+  // below the send rate makes it move an auto viewer down ("client"). Only
+  // whole windows after the first picture count, and none with a tier
+  // change in it, so that connecting or switching does not look like a
+  // client falling behind.
+  report() {
+    if (!this.drawnAt || this.winStart < this.drawnAt || this.winTierChange) return;
+    const msg = { type: 'report', fps: Math.min(1000, Math.round(this.fps * 10) / 10) };
+    if (this.decodeMs != null) msg.decode_ms = Math.min(60000, Math.round(this.decodeMs * 100) / 100);
+    this.send(msg);
   }
 
   // Known server state: from this socket when open, else whatever the owner
@@ -583,11 +663,17 @@ class SingleView {
     this.select = $('#tier-select');
     this.statsEl = $('#single-stats');
     this.streamEl = $('#single-stream');
+    this.tierNow = $('#tier-now');
+    this.panel = $('#stats-overlay');
+    this.statsBtn = $('#stats-toggle');
+    this.stat = Object.fromEntries([...this.panel.querySelectorAll('[data-stat]')]
+      .map((e) => [e.dataset.stat, e]));
+    this.statsOn = true;             // overlay shown (this session, all cameras)
     this.viewer = null;
     this.stream = null;              // last /api/v1/streams/{id} answer
     this.pollTimer = null;
     this.pollGen = 0;
-    this.tierChoice = new Map();     // camera id -> tier picked this session
+    this.tierChoice = new Map();     // camera id -> tier (or AUTO) picked this session
     this.select.addEventListener('change', () => {
       if (!this.viewer) return;
       const t = this.select.value;
@@ -595,6 +681,21 @@ class SingleView {
       this.viewer.subscribe(t);
       this.render();
     });
+    this.statsBtn.addEventListener('click', () => this.toggleStats());
+    this.showStats(this.statsOn);
+  }
+
+  toggleStats() { this.showStats(!this.statsOn); }
+
+  // The overlay and the server's statistics go together: hidden, the
+  // server stops sending them.
+  showStats(on) {
+    this.statsOn = on;
+    this.panel.hidden = !on;
+    this.statsBtn.setAttribute('aria-pressed', String(on));
+    this.statsBtn.classList.toggle('on', on);
+    if (this.viewer && this.viewer.wantStats !== on) this.viewer.setStats(on);
+    this.renderOverlay();
   }
 
   open(cam) {
@@ -605,7 +706,7 @@ class SingleView {
     this.nameEl.title = cam.id;
     const ctx = this.canvas.getContext('2d', { alpha: false });
     ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
-    const tier = this.tierChoice.get(cam.id) || bestTier(cam.tiers);
+    const tier = this.tierChoice.get(cam.id) || AUTO;
     this.fillTiers(cam.tiers || [], tier);
     this.viewer = new Viewer({
       root: this.stage,
@@ -615,15 +716,23 @@ class SingleView {
       on: {
         status: () => this.render(),
         hello: (v) => {
-          let want = this.tierChoice.get(cam.id) || bestTier(v.tiers);
-          if (!v.tiers.some((t) => t.name === want)) want = v.tier;
+          let want = this.tierChoice.get(cam.id) || AUTO;
+          if (want !== AUTO && !v.tiers.some((t) => t.name === want)) want = AUTO;
           this.fillTiers(v.tiers, want);
-          if (want && want !== v.tier) v.subscribe(want);
+          const there = want === AUTO ? v.auto : !v.auto && v.tier === want;
+          if (!there) v.subscribe(want);
+          this.render();
         },
-        subscribed: (v) => { this.select.value = v.tier; this.render(); },
+        subscribed: (v) => {
+          this.select.value = v.auto ? AUTO : v.tier;
+          this.render();
+        },
+        tier: () => this.render(),
+        stats: () => this.renderOverlay(),
         error: () => this.render(),
       },
     });
+    this.viewer.setStats(this.statsOn);
     this.viewer.setKnownState(cam.state, cam.reason);
     this.viewer.start();
     this.startPoll(cam.id);
@@ -666,12 +775,19 @@ class SingleView {
   fillTiers(tiers, selected) {
     const sel = this.select;
     sel.replaceChildren();
+    if (tiers.length) {
+      const o = el('option', '', AUTO);
+      o.value = AUTO;
+      sel.append(o);
+    }
     for (const t of tiers) {
       const o = el('option', '', `${t.name} · ${t.width}×${t.height} @ ${t.fps}`);
       o.value = t.name;
       sel.append(o);
     }
-    if (selected && tiers.some((t) => t.name === selected)) sel.value = selected;
+    if (selected === AUTO || (selected && tiers.some((t) => t.name === selected))) {
+      if (tiers.length) sel.value = selected;
+    }
     sel.disabled = tiers.length === 0;
   }
 
@@ -699,6 +815,8 @@ class SingleView {
     this.streamEl.textContent = '';
     this.select.replaceChildren();
     this.select.disabled = true;
+    this.renderTier();
+    this.renderOverlay();
   }
 
   render() {
@@ -710,10 +828,12 @@ class SingleView {
     setStateData(this.section, s, v.conn);
     setOverlay(this.overlay, s.overlay);
     this.renderStream(s);
+    this.renderTier();
+    this.renderOverlay();
     const parts = [
       `${fmtFps(v.fps)} fps`,
       `${fmtMs(v.latency)} ms`,
-      `tier ${v.tier || v.wantTier}`,
+      `tier ${v.tierLabel()}`,
       v.width ? `${v.width}×${v.height}` : '–×–',
       `${v.kBps.toFixed(0)} kB/s`,
       `dropped ${v.dropped}`,
@@ -722,6 +842,63 @@ class SingleView {
     if (v.decodeErrors) parts.push(`decode errors ${v.decodeErrors}`);
     if (v.lastError) parts.push(v.lastError);
     this.statsEl.textContent = parts.join(' · ');
+  }
+
+  // The tier actually received, as the server last said (hello, subscribed,
+  // tier); data-tier/data-auto for tests.
+  renderTier() {
+    const v = this.viewer;
+    const n = this.tierNow;
+    const tier = v?.tier || '';
+    const auto = v ? String(v.auto) : '';
+    const text = v && v.tier ? v.tierLabel() : '';
+    if (n.textContent !== text) n.textContent = text;
+    if (n.dataset.tier !== tier) n.dataset.tier = tier;
+    if (n.dataset.auto !== auto) n.dataset.auto = auto;
+    n.title = v?.move ? `tier vigil is sending; it last moved to ${v.move.tier} (${v.move.reason})`
+      : 'tier vigil is sending';
+  }
+
+  // The statistics overlay: the server's once-a-second numbers for this
+  // viewer (fps sent, capture-to-send latency, bitrate, drops, RTT) beside
+  // this page's own (fps drawn, capture-to-display latency, decode time).
+  // Each value is a [data-stat] element; data-value holds the number and is
+  // absent while unknown, so "–" is never mistaken for a reading.
+  renderOverlay() {
+    if (!this.statsOn) return;
+    const v = this.viewer;
+    const m = v?.stats() || null;
+    const open = v?.conn === 'open';
+    // A reading: fmt(value) shown, or '–' and no data-value while unknown.
+    const set = (key, value, fmt) => {
+      const e = this.stat[key];
+      const t = value == null ? '–' : fmt(value);
+      if (e.textContent !== t) e.textContent = t;
+      if (value == null) e.removeAttribute('data-value');
+      else if (e.dataset.value !== String(value)) e.dataset.value = String(value);
+    };
+    // A remark beside a reading, empty when there is nothing to say.
+    const note = (key, text) => {
+      if (this.stat[key].textContent !== text) this.stat[key].textContent = text;
+    };
+    const num = (key) => (m ? known(m[key]) : null);
+    const fixed1 = (x) => x.toFixed(1);
+    const ms = (x) => `${fmtLatency(x)} ms`;
+    set('fps', num('fps'), fixed1);
+    set('render-fps', open && v.drawnAt ? v.fps : null, fixed1);
+    set('latency', num('latency_ms'), ms);
+    set('display-latency', open && v.drawnAt ? v.latency : null, (x) => `${Math.round(x)} ms`);
+    set('tier', v?.tier || null, () => v.tierLabel());
+    const moved = v?.move && performance.now() - v.move.at < MOVE_SHOW_MS;
+    note('tier-move', moved ? `(${v.move.reason})` : '');
+    set('bitrate', num('kbps'), fmtKbps);
+    set('drops', num('drops'), String);
+    note('skipped', v?.skipped ? `· ${v.skipped} skipped here` : '');
+    set('rtt', num('rtt_ms'), ms);
+    set('decode', open ? v.decodeMs : null, (x) => `${x.toFixed(1)} ms`);
+    set('frames', num('frames'), String);
+    this.panel.dataset.updates = String(v?.statsCount || 0);
+    this.panel.classList.toggle('stale', !m);
   }
 
   // Server side of the stream: state, reason, how long, attempts, input.
@@ -785,7 +962,14 @@ class App {
     window.addEventListener('hashchange', () => this.applyRoute());
     document.addEventListener('visibilitychange', () => this.updateAll());
     document.addEventListener('keydown', (ev) => {
-      if (ev.key === 'Escape' && this.route.view === 'camera') location.hash = '#/';
+      if (this.route.view !== 'camera') return;
+      if (ev.key === 'Escape') location.hash = '#/';
+      // 's' toggles the statistics overlay, unless typing into a control.
+      if ((ev.key === 's' || ev.key === 'S') && !ev.ctrlKey && !ev.metaKey && !ev.altKey
+          && !ev.target.closest?.('input, select, textarea, [contenteditable]')) {
+        ev.preventDefault();
+        this.single.toggleStats();
+      }
     });
     setInterval(() => this.tick(), TICK_MS);
     setInterval(() => this.loadCameras(), LIST_REFRESH_MS);
