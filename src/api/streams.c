@@ -41,6 +41,12 @@ static json_t *stream_json(const vg_stream_t *st)
     json_object_set_new(doc, "decode_ms_avg", json_real(avg_ms(ss.decode_us, ss.frames_decoded)));
     json_object_set_new(doc, "decoder_drops", json_integer((json_int_t)ss.packets_dropped));
     json_object_set_new(doc, "tiers", tier_arr);
+    if (s.sub_url)
+        json_object_set_new(doc, "substream",
+                            json_pack("{s:s,s:s,s:s,s:I,s:I}", "url", s.sub_url, "state",
+                                      s.sub_state, "reason", s.sub_reason, "packets",
+                                      (json_int_t)s.sub_packets, "frames_decoded",
+                                      (json_int_t)ss.sub_frames_decoded));
     return doc;
 }
 

@@ -135,6 +135,29 @@ static int add_streams(app_t *app, const vg_config_t *cfg)
                 return VG_ECONFIG;
             }
         }
+        const vg_producer_ops_t *sub_ops = NULL;
+        void *sub_ctx = NULL;
+        char sub_shown[512] = "";
+        if (cc->substream_url) {
+            char sub_url[4096];
+            int sw, sh, sfps;
+            vg_strlcpy(sub_url, cc->substream_url, sizeof(sub_url));
+            if ((cc->username || cc->password) &&
+                vg_url_with_credentials(cc->substream_url, cc->username, cc->password, sub_url,
+                                        sizeof(sub_url)) < 0)
+                sub_url[0] = '\0';
+            vg_url_redact(sub_url, sub_shown, sizeof(sub_shown));
+            if (vg_source_producer_new(sub_url, cc->id, &sub_ops, &sub_ctx, &sw, &sh, &sfps, err,
+                                       sizeof(err)) < 0) {
+                VG_LOG_ERROR("config", "camera '%s': substream URL (%s): %s", cc->id, sub_shown,
+                             err);
+                if (ops)
+                    ops->free(ctx);
+                if (fb_ops)
+                    fb_ops->free(fb_ctx);
+                return VG_ECONFIG;
+            }
+        }
         /* The camera's ladder, else the file's, else the built-in one for its size. */
         const vg_tier_cfg_t *tc = cc->tier_count ? cc->tiers : cfg->tiers;
         size_t tn = cc->tier_count ? cc->tier_count : cfg->tier_count;
@@ -154,6 +177,8 @@ static int add_streams(app_t *app, const vg_config_t *cfg)
                     ops->free(ctx);
                 if (fb_ops)
                     fb_ops->free(fb_ctx);
+                if (sub_ops)
+                    sub_ops->free(sub_ctx);
                 return VG_ECONFIG;
             }
         }
@@ -177,6 +202,9 @@ static int add_streams(app_t *app, const vg_config_t *cfg)
             .config_error = err,
             .fallback = fb_ops,
             .fallback_ctx = fb_ctx,
+            .sub = sub_ops,
+            .sub_ctx = sub_ctx,
+            .sub_url_redacted = sub_ops ? sub_shown : NULL,
         };
         vg_stream_t *st;
         if (vg_hub_add_stream(app->hub, &scfg, &st) < 0) {
@@ -184,6 +212,8 @@ static int add_streams(app_t *app, const vg_config_t *cfg)
                 ops->free(ctx);
             if (fb_ops)
                 fb_ops->free(fb_ctx);
+            if (sub_ops)
+                sub_ops->free(sub_ctx);
             return VG_ECONFIG;
         }
     }

@@ -17,7 +17,8 @@ typedef struct vg_tier_counters {
 } vg_tier_counters_t;
 
 typedef struct vg_media_counters {
-    atomic_ullong frames_decoded, decode_us;
+    atomic_ullong frames_decoded, decode_us; /* both sources */
+    atomic_ullong sub_frames_decoded;       /* of which from the substream */
     atomic_ullong packets_dropped; /* the worker fell behind: dropped until a keyframe */
     vg_tier_counters_t tier[VG_TIER_MAX];
 } vg_media_counters_t;
@@ -25,6 +26,7 @@ typedef struct vg_media_counters {
 typedef struct vg_worker_cfg {
     const char *stream_id;
     vg_stream_t *stream;
+    bool is_sub;               /* fed by the substream: its own codec set-up */
     vg_tier_t tiers[VG_TIER_MAX];
     int tier_count;
     atomic_uint *tiers_needed; /* bit t: some consumer wants tier t */
@@ -41,8 +43,8 @@ void vg__worker_stop(vg_worker_t **wp);
 
 /* Worker thread: the codec set-up the source reported (extradata copied into *out, which
  * the caller frees with av_free). Returns false when the source reported nothing. */
-bool vg__stream_get_info(vg_stream_t *st, int *codec_id, uint8_t **extradata, size_t *len,
-                         bool *has_reordering);
+bool vg__stream_get_info(vg_stream_t *st, bool is_sub, int *codec_id, uint8_t **extradata,
+                         size_t *len, bool *has_reordering);
 
 /* Worker thread: publish a JPEG of tier t (takes f). Latest wins. */
 void vg__stream_publish(vg_stream_t *st, int tier, vg_frame_t *f);

@@ -23,10 +23,20 @@
 
 #define EVENT_PACKET 0x1 /* first packet since start */
 #define EVENT_ENDED 0x2  /* source ended on its own */
+#define EVENT_SUB_ENDED 0x4 /* the substream ended on its own */
+#define SUB_RETRY_MS 30000
 #define FALLBACK_AFTER_ATTEMPTS 3
 
 /* A cached picture older than this is not shown to a new viewer (the camera may be gone). */
 #define LATEST_MAX_AGE_US 2000000
+
+typedef struct source_info {
+    int codec_id;
+    int width, height;
+    uint8_t *extradata;
+    size_t extradata_len;
+    bool has_reordering;
+} source_info_t;
 
 struct vg_stream {
     vg_hub_t *hub;
@@ -68,17 +78,27 @@ struct vg_stream {
     atomic_uint tiers_needed; /* any: atomic */
     atomic_uint events;       /* any: atomic */
     atomic_int ended_status;  /* any: atomic */
+    atomic_int sub_ended_status; /* any: atomic */
     atomic_ullong packets_in; /* any: atomic */
     atomic_ullong bytes_in;   /* any: atomic */
+    atomic_ullong sub_packets_in; /* any: atomic */
     atomic_bool saw_packet;   /* any: atomic; reset by the loop at each start */
     atomic_llong last_packet_mono_us; /* any: atomic */
 
     uv_mutex_t info_lock;
-    int info_codec_id;         /* info_lock */
-    int info_width, info_height; /* info_lock */
-    uint8_t *info_extradata;   /* info_lock */
-    size_t info_extradata_len; /* info_lock */
-    bool info_has_reordering;  /* info_lock */
+    source_info_t info[2];     /* info_lock: [0] the main source, [1] the substream */
+
+    /* substream: a second, smaller stream from the same camera that feeds the tiers in
+     * sub_tiers while it works, so the main stream is not decoded for them */
+    const vg_producer_ops_t *sub;
+    void *sub_ctx;
+    char *sub_url;             /* redacted */
+    unsigned sub_tiers;        /* loop */
+    bool is_sub_running;       /* loop */
+    const char *sub_reason;    /* loop: why it is not running after a failure, or NULL */
+    vg_worker_t *sub_worker;   /* loop starts/stops */
+    atomic_uint main_needed, sub_needed; /* what each worker encodes */
+    uv_timer_t sub_retry_timer;
 
     uv_mutex_t mbox_lock;
     vg_frame_t *mbox[VG_TIER_MAX]; /* mbox_lock */
@@ -101,7 +121,7 @@ struct vg_hub {
     uint64_t rng; /* backoff jitter; xorshift64, seeded from the clock */
 };
 
-#define HANDLES_PER_STREAM 5
+#define HANDLES_PER_STREAM 6
 #define BACKOFF_FIRST_MS 500
 #define BACKOFF_CAP_MS 30000
 #define GOOD_VIDEO_RESET_US (60 * 1000000LL)
@@ -125,9 +145,13 @@ static void stream_free(vg_stream_t *st)
         st->producer->free(st->producer_ctx);
     if (st->fallback && st->fallback->free)
         st->fallback->free(st->fallback_ctx);
+    if (st->sub && st->sub->free)
+        st->sub->free(st->sub_ctx);
     uv_mutex_destroy(&st->mbox_lock);
     uv_mutex_destroy(&st->info_lock);
-    free(st->info_extradata);
+    free(st->info[0].extradata);
+    free(st->info[1].extradata);
+    free(st->sub_url);
     free(st->id);
     free(st->name);
     free(st->url);
@@ -224,22 +248,81 @@ static void stream_set_state(vg_stream_t *st, vg_stream_state_t state, const cha
     }
 }
 
-static int worker_ensure(vg_stream_t *st)
+static int worker_new(vg_stream_t *st, vg_worker_t **out, bool is_sub)
 {
-    if (st->worker)
-        return 0;
     vg_worker_cfg_t wcfg = {
         .stream_id = st->id,
         .stream = st,
+        .is_sub = is_sub,
         .tier_count = st->tier_count,
-        .tiers_needed = &st->tiers_needed,
+        .tiers_needed = is_sub ? &st->sub_needed : &st->main_needed,
         .counters = &st->counters,
     };
     memcpy(wcfg.tiers, st->tiers, sizeof(st->tiers));
-    int rc = vg__worker_start(&st->worker, &wcfg);
+    int rc = vg__worker_start(out, &wcfg);
     if (rc < 0)
         VG_LOG_ERROR("stream", "cam=%s cannot start media worker: %s", st->id, vg_strerror(rc));
     return rc;
+}
+
+static int worker_ensure(vg_stream_t *st)
+{
+    return st->worker ? 0 : worker_new(st, &st->worker, false);
+}
+
+/* Splits the wanted tiers between the two workers: the substream's tiers go to it while it
+ * runs, to the main worker otherwise. */
+static void publish_needed(vg_stream_t *st)
+{
+    unsigned mask = atomic_load(&st->tiers_needed);
+    unsigned to_sub = st->is_sub_running ? mask & st->sub_tiers : 0;
+    atomic_store(&st->sub_needed, to_sub);
+    atomic_store(&st->main_needed, mask & ~to_sub);
+}
+
+static void sub_stop(vg_stream_t *st)
+{
+    if (!st->is_sub_running)
+        return;
+    st->sub->stop(st->sub_ctx); /* after this no packet reaches the sub worker */
+    st->is_sub_running = false;
+    publish_needed(st);
+    vg__worker_stop(&st->sub_worker);
+}
+
+static void on_sub_retry(uv_timer_t *t);
+
+/* Starts the substream when the stream runs and a viewer wants one of its tiers. */
+static void sub_maybe_start(vg_stream_t *st)
+{
+    if (st->sub == NULL || st->is_sub_running || !st->is_running || st->sub_reason ||
+        (atomic_load(&st->tiers_needed) & st->sub_tiers) == 0)
+        return;
+    if (worker_new(st, &st->sub_worker, true) < 0)
+        return;
+    if (st->sub->start(st->sub_ctx, st) < 0) {
+        vg__worker_stop(&st->sub_worker);
+        return;
+    }
+    st->is_sub_running = true;
+    publish_needed(st);
+}
+
+/* The substream failed: its tiers go back to the main stream, and it is retried later. */
+static void sub_failed(vg_stream_t *st, int status)
+{
+    sub_stop(st);
+    st->sub_reason = vg_strerror(status);
+    VG_LOG_WARN("stream", "cam=%s substream: %s; its tiers come from the main stream, retry in "
+                "%d s", st->id, st->sub_reason, SUB_RETRY_MS / 1000);
+    uv_timer_start(&st->sub_retry_timer, on_sub_retry, SUB_RETRY_MS, 0);
+}
+
+static void on_sub_retry(uv_timer_t *t)
+{
+    vg_stream_t *st = t->data;
+    st->sub_reason = NULL;
+    sub_maybe_start(st);
 }
 
 /* Stops the worker once neither producer feeds it. Producers first: after their stop()
@@ -284,6 +367,9 @@ static void stream_stop_threads(vg_stream_t *st)
 {
     if (!st->is_running)
         return;
+    sub_stop(st);
+    uv_timer_stop(&st->sub_retry_timer);
+    st->sub_reason = NULL;
     st->producer->stop(st->producer_ctx);
     st->is_running = false;
     uv_timer_stop(&st->check_timer);
@@ -391,7 +477,9 @@ static void stream_start(vg_stream_t *st)
         VG_LOG_ERROR("stream", "cam=%s cannot start %s source: %s", st->id, st->producer->name,
                      vg_strerror(rc));
         stream_fail(st, rc);
+        return;
     }
+    sub_maybe_start(st);
 }
 
 /* 1 Hz while running: input rates, stall detection, and forgiving old failures once the
@@ -471,6 +559,10 @@ static void on_wakeup(uv_async_t *h)
         st->frames_encoded[t]++;
         fanout(st, t, frames[t]);
     }
+    if ((events & EVENT_SUB_ENDED) && st->is_sub_running) {
+        int status = atomic_load(&st->sub_ended_status);
+        sub_failed(st, status < 0 ? status : VG_EEOF);
+    }
     if ((events & EVENT_ENDED) && st->is_running) {
         int status = atomic_load(&st->ended_status);
         VG_LOG_DEBUG("stream", "cam=%s source ended: %s", st->id, vg_strerror(status));
@@ -504,6 +596,9 @@ int vg_hub_add_stream(vg_hub_t *hub, const vg_stream_cfg_t *cfg, vg_stream_t **o
         st->config_error = vg_xstrdup(cfg->config_error ? cfg->config_error : "no source");
     st->fallback = cfg->fallback;
     st->fallback_ctx = cfg->fallback_ctx;
+    st->sub = cfg->sub;
+    st->sub_ctx = cfg->sub_ctx;
+    st->sub_url = cfg->sub_url_redacted ? vg_xstrdup(cfg->sub_url_redacted) : NULL;
     /* Cameras whose picture is unknown until they answer get every class; the worker sizes
      * each tier from the decoded picture, never larger than it. */
     if (cfg->tier_count > 0) {
@@ -513,6 +608,11 @@ int vg_hub_add_stream(vg_hub_t *hub, const vg_stream_cfg_t *cfg, vg_stream_t **o
         st->tier_count = vg_tier_default_ladder(cfg->width, cfg->height, cfg->fps, st->tiers);
     }
     st->default_tier = vg_tier_default_index(st->tiers, st->tier_count);
+    /* A substream (typically 640x360 or smaller) feeds the low and medium classes. */
+    for (int t = 0; st->sub && t < st->tier_count; t++) {
+        if (st->tiers[t].class_height > 0 && st->tiers[t].class_height <= VG_SUBSTREAM_MAX_CLASS)
+            st->sub_tiers |= 1u << t;
+    }
     uv_mutex_init(&st->mbox_lock);
     uv_mutex_init(&st->info_lock);
     if (cfg->default_tier) {
@@ -522,6 +622,7 @@ int vg_hub_add_stream(vg_hub_t *hub, const vg_stream_cfg_t *cfg, vg_stream_t **o
                          cfg->id, cfg->default_tier);
             st->producer = NULL; /* the caller keeps ownership on failure */
             st->fallback = NULL;
+            st->sub = NULL;
             stream_free(st);
             return VG_EINVAL;
         }
@@ -537,6 +638,8 @@ int vg_hub_add_stream(vg_hub_t *hub, const vg_stream_cfg_t *cfg, vg_stream_t **o
     st->check_timer.data = st;
     uv_timer_init(hub->loop, &st->card_timer);
     st->card_timer.data = st;
+    uv_timer_init(hub->loop, &st->sub_retry_timer);
+    st->sub_retry_timer.data = st;
     hub->handles_open += HANDLES_PER_STREAM;
 
     hub->streams = vg_xrealloc(hub->streams, (hub->count + 1) * sizeof(*hub->streams));
@@ -565,6 +668,7 @@ void vg_hub_close(vg_hub_t **hp)
         uv_close((uv_handle_t *)&st->retry_timer, on_handle_closed);
         uv_close((uv_handle_t *)&st->check_timer, on_handle_closed);
         uv_close((uv_handle_t *)&st->card_timer, on_handle_closed);
+        uv_close((uv_handle_t *)&st->sub_retry_timer, on_handle_closed);
     }
     hub_maybe_free(hub);
 }
@@ -626,6 +730,7 @@ void vg_stream_get_stats(const vg_stream_t *st, vg_stream_stats_t *out)
     out->bytes_in = atomic_load(&st->bytes_in);
     out->frames_decoded = atomic_load_explicit(&c->frames_decoded, memory_order_relaxed);
     out->decode_us = atomic_load_explicit(&c->decode_us, memory_order_relaxed);
+    out->sub_frames_decoded = atomic_load_explicit(&c->sub_frames_decoded, memory_order_relaxed);
     out->packets_dropped = atomic_load_explicit(&c->packets_dropped, memory_order_relaxed);
     out->reconnects = st->reconnects;
     out->tier_count = st->tier_count;
@@ -659,6 +764,8 @@ static void update_needed(vg_stream_t *st)
             mask |= 1u << t;
     }
     atomic_store(&st->tiers_needed, mask);
+    publish_needed(st);
+    sub_maybe_start(st);
 }
 
 static void link_consumer(vg_stream_t *st, vg_consumer_t *c, int tier)
@@ -724,37 +831,39 @@ void vg_stream_detach(vg_consumer_t *c)
         uv_timer_start(&st->idle_timer, on_idle_timeout, (uint64_t)st->idle_timeout_ms, 0);
 }
 
-void vg_stream_set_info(vg_stream_t *st, const vg_stream_info_t *info)
+void vg_stream_set_info(vg_stream_t *st, const void *producer, const vg_stream_info_t *info)
 {
     uv_mutex_lock(&st->info_lock);
-    st->info_codec_id = info->codec_id;
-    st->info_width = info->width;
-    st->info_height = info->height;
-    st->info_has_reordering = info->has_reordering;
-    free(st->info_extradata);
-    st->info_extradata = NULL;
-    st->info_extradata_len = 0;
+    source_info_t *si = &st->info[producer != NULL && producer == st->sub_ctx];
+    si->codec_id = info->codec_id;
+    si->width = info->width;
+    si->height = info->height;
+    si->has_reordering = info->has_reordering;
+    free(si->extradata);
+    si->extradata = NULL;
+    si->extradata_len = 0;
     if (info->extradata_len > 0) {
-        st->info_extradata = vg_xmalloc(info->extradata_len);
-        memcpy(st->info_extradata, info->extradata, info->extradata_len);
-        st->info_extradata_len = info->extradata_len;
+        si->extradata = vg_xmalloc(info->extradata_len);
+        memcpy(si->extradata, info->extradata, info->extradata_len);
+        si->extradata_len = info->extradata_len;
     }
     uv_mutex_unlock(&st->info_lock);
 }
 
-bool vg__stream_get_info(vg_stream_t *st, int *codec_id, uint8_t **extradata, size_t *len,
-                         bool *has_reordering)
+bool vg__stream_get_info(vg_stream_t *st, bool is_sub, int *codec_id, uint8_t **extradata,
+                         size_t *len, bool *has_reordering)
 {
     uv_mutex_lock(&st->info_lock);
-    bool has = st->info_codec_id != 0;
-    *codec_id = st->info_codec_id;
-    *has_reordering = st->info_has_reordering;
+    const source_info_t *si = &st->info[is_sub];
+    bool has = si->codec_id != 0;
+    *codec_id = si->codec_id;
+    *has_reordering = si->has_reordering;
     *extradata = NULL;
     *len = 0;
-    if (st->info_extradata_len > 0) {
-        *extradata = av_mallocz(st->info_extradata_len + AV_INPUT_BUFFER_PADDING_SIZE);
-        memcpy(*extradata, st->info_extradata, st->info_extradata_len);
-        *len = st->info_extradata_len;
+    if (si->extradata_len > 0) {
+        *extradata = av_mallocz(si->extradata_len + AV_INPUT_BUFFER_PADDING_SIZE);
+        memcpy(*extradata, si->extradata, si->extradata_len);
+        *len = si->extradata_len;
     }
     uv_mutex_unlock(&st->info_lock);
     return has;
@@ -764,9 +873,9 @@ void vg_stream_get_status(const vg_stream_t *st, vg_stream_status_t *out)
 {
     vg_stream_t *mst = (vg_stream_t *)st; /* the lock is not part of the logical state */
     uv_mutex_lock(&mst->info_lock);
-    out->codec_id = st->info_codec_id;
-    out->width = st->info_width ? st->info_width : st->width;
-    out->height = st->info_height ? st->info_height : st->height;
+    out->codec_id = st->info[0].codec_id;
+    out->width = st->info[0].width ? st->info[0].width : st->width;
+    out->height = st->info[0].height ? st->info[0].height : st->height;
     uv_mutex_unlock(&mst->info_lock);
     out->state = st->state;
     out->reason = st->reason;
@@ -776,6 +885,10 @@ void vg_stream_get_status(const vg_stream_t *st, vg_stream_status_t *out)
     out->input_kbps = st->input_kbps;
     out->viewers = st->total_consumers;
     out->url = st->url;
+    out->sub_url = st->sub ? st->sub_url : NULL;
+    out->sub_state = st->is_sub_running ? "running" : st->sub_reason ? "failed" : "off";
+    out->sub_reason = st->sub_reason ? st->sub_reason : "";
+    out->sub_packets = atomic_load(&st->sub_packets_in);
 }
 
 void vg_hub_start_always_on(vg_hub_t *hub)
@@ -788,6 +901,11 @@ void vg_hub_start_always_on(vg_hub_t *hub)
 
 void vg_stream_push_packet(vg_stream_t *st, const void *producer, vg_frame_t *pkt)
 {
+    if (producer == st->sub_ctx && producer != NULL) {
+        atomic_fetch_add_explicit(&st->sub_packets_in, 1, memory_order_relaxed);
+        vg__worker_push(st->sub_worker, pkt);
+        return;
+    }
     if (producer != st->producer_ctx) { /* a fallback picture */
         vg__worker_push(st->worker, pkt);
         return;
@@ -804,6 +922,12 @@ void vg_stream_push_packet(vg_stream_t *st, const void *producer, vg_frame_t *pk
 
 void vg_stream_source_ended(vg_stream_t *st, const void *producer, int status)
 {
+    if (producer == st->sub_ctx && producer != NULL) {
+        atomic_store(&st->sub_ended_status, status);
+        atomic_fetch_or(&st->events, EVENT_SUB_ENDED);
+        uv_async_send(&st->wakeup);
+        return;
+    }
     if (producer != st->producer_ctx)
         return; /* the snapshot poller never gives up on its own */
     atomic_store(&st->ended_status, status);

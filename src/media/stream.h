@@ -68,6 +68,10 @@ typedef struct vg_producer_ops {
     void (*free)(void *ctx);
 } vg_producer_ops_t;
 
+/* Tiers whose size class is at most this many lines come from the substream when a camera
+ * has one (low and medium). */
+#define VG_SUBSTREAM_MAX_CLASS 480
+
 typedef struct vg_stream_cfg {
     const char *id, *name;
     const char *url_redacted;   /* shown to operators; never holds credentials */
@@ -83,6 +87,10 @@ typedef struct vg_stream_cfg {
     int tier_count;
     const vg_producer_ops_t *fallback; /* snapshot poller, or NULL */
     void *fallback_ctx;         /* taken */
+    const vg_producer_ops_t *sub; /* the camera's substream, or NULL: feeds the tiers of
+                                     class VG_SUBSTREAM_MAX_CLASS and below */
+    void *sub_ctx;              /* taken */
+    const char *sub_url_redacted;
 } vg_stream_cfg_t;
 
 /* What a source learned about its video (source thread, before its first packet). */
@@ -106,6 +114,10 @@ typedef struct vg_stream_status {
     double input_kbps;
     int viewers;
     const char *url;        /* redacted */
+    const char *sub_url;    /* redacted; NULL: no substream */
+    const char *sub_state;  /* "off" (not needed yet), "running" or "failed" */
+    const char *sub_reason; /* why it failed, or "" */
+    uint64_t sub_packets;   /* packets from the substream */
 } vg_stream_status_t;
 
 /* Encode-time histogram: bucket b counts encodes taking at most
@@ -126,7 +138,8 @@ typedef struct vg_stream_tier_stats {
 /* Counters for statistics and metrics (totals since the server started). Loop thread. */
 typedef struct vg_stream_stats {
     uint64_t packets_in, bytes_in;
-    uint64_t frames_decoded, decode_us;
+    uint64_t frames_decoded, decode_us; /* main stream and substream */
+    uint64_t sub_frames_decoded;        /* of which from the substream */
     uint64_t packets_dropped; /* the decoder fell behind and skipped to a keyframe */
     uint64_t reconnects;      /* source restarts after a failure or stall */
     int tier_count;
@@ -170,8 +183,8 @@ void vg_stream_set_tier(vg_consumer_t *c, int tier);
 /* Detaches c; no-op when not attached. Never calls c's callbacks. */
 void vg_stream_detach(vg_consumer_t *c);
 
-/* Source thread: describe the video before the first packet. */
-void vg_stream_set_info(vg_stream_t *st, const vg_stream_info_t *info);
+/* Source thread: describe the video before the first packet. producer as for push_packet. */
+void vg_stream_set_info(vg_stream_t *st, const void *producer, const vg_stream_info_t *info);
 /* Source thread: hand over one compressed packet (takes pkt). producer is the ctx the
  * stream's producer or fallback was started with. Never blocks. */
 void vg_stream_push_packet(vg_stream_t *st, const void *producer, vg_frame_t *pkt);

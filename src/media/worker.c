@@ -103,8 +103,8 @@ static int open_decoder(vg_worker_t *w, vg_codec_t codec)
     uint8_t *extradata;
     size_t extradata_len;
     bool has_reordering;
-    bool has_info = vg__stream_get_info(w->cfg.stream, &info_codec, &extradata, &extradata_len,
-                                        &has_reordering);
+    bool has_info = vg__stream_get_info(w->cfg.stream, w->cfg.is_sub, &info_codec, &extradata,
+                                        &extradata_len, &has_reordering);
     enum AVCodecID id = codec_id(codec);
     if (!has_info || (enum AVCodecID)info_codec != id) { /* e.g. fallback JPEGs */
         av_freep(&extradata);
@@ -363,6 +363,9 @@ static void decode_one(vg_worker_t *w, vg_frame_t *f)
             atomic_fetch_add_explicit(&w->cfg.counters->decode_us, (uint64_t)(vg_mono_us() - t0),
                                       memory_order_relaxed);
         atomic_fetch_add_explicit(&w->cfg.counters->frames_decoded, 1, memory_order_relaxed);
+        if (w->cfg.is_sub)
+            atomic_fetch_add_explicit(&w->cfg.counters->sub_frames_decoded, 1,
+                                      memory_order_relaxed);
         w->pic_no++;
         handle_picture(w);
         av_frame_unref(w->pic);
@@ -373,7 +376,7 @@ static void *worker_main(void *arg)
 {
     vg_worker_t *w = arg;
     char name[16];
-    snprintf(name, sizeof(name), "vg-med-%.8s", w->cfg.stream_id);
+    snprintf(name, sizeof(name), "vg-%s-%.8s", w->cfg.is_sub ? "msb" : "med", w->cfg.stream_id);
     pthread_setname_np(pthread_self(), name);
     for (;;) {
         void *item;

@@ -78,7 +78,7 @@ void vg_source_set_info(vg_source_t *src, const vg_stream_info_t *info)
 {
     pthread_mutex_lock(&src->cb_lock);
     if (src->stream)
-        vg_stream_set_info(src->stream, info);
+        vg_stream_set_info(src->stream, src->stream_producer, info);
     pthread_mutex_unlock(&src->cb_lock);
 }
 

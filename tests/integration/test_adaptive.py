@@ -390,3 +390,54 @@ def test_configured_ladder(vigil_server):
     bad.exit_checked = True
     assert bad.proc.returncode != 0
     assert "fps" in bad.log and "thumb" in bad.log, bad.log
+
+
+def test_substream_feeds_the_low_tiers(vigil_server):
+    from rtsp_sim import start_sim_process
+    main = start_sim_process(codec="h264", width=1280, height=720, fps=15)
+    sub = start_sim_process(codec="h264", width=640, height=360, fps=15)
+    try:
+        config = """cameras:
+  - id: cam
+    url: "%s"
+    substream_url: "%s"
+""" % (main.url, sub.url)
+        srv = vigil_server(config=config)
+
+        def stream():
+            return srv.get("/api/v1/streams/cam").json()
+
+        low = RawViewer(srv, "cam", tier="low", rcvbuf=None)
+        low.start()
+        try:
+            assert wait_until(lambda: len(low.frames) >= 15, 10), (low.frames, stream())
+            s1 = stream()
+            time.sleep(2)
+            s2 = stream()
+            assert s2["substream"]["state"] == "running", s2
+            assert sub.session_count() == 1 and main.session_count() == 1
+            # The low tier is decoded from the substream only: the main stream is pulled
+            # (the camera is live) but not decoded.
+            main_decoded = lambda s: s["frames_decoded"] - s["substream"]["frames_decoded"]
+            assert s2["substream"]["frames_decoded"] - s1["substream"]["frames_decoded"] >= 20
+            assert main_decoded(s2) == main_decoded(s1) == 0, (s1, s2)
+            # A native viewer makes the main stream decode too.
+            native = RawViewer(srv, "cam", tier="native", rcvbuf=None)
+            native.start()
+            try:
+                assert wait_until(lambda: len(native.frames) >= 10, 10)
+                assert main_decoded(stream()) > 0
+            finally:
+                native.stop()
+            # The substream dies: the low tier comes from the main stream, without a gap
+            # the viewer would notice for long.
+            sub.kill()
+            assert wait_until(lambda: stream()["substream"]["state"] == "failed", 15), stream()
+            n = len(low.frames)
+            assert wait_until(lambda: len(low.frames) >= n + 15, 10), stream()
+            assert "substream" in srv.log  # the operator is told
+        finally:
+            low.stop()
+    finally:
+        main.close()
+        sub.close()
