@@ -2,6 +2,7 @@
 bits, SIGTERM; exit 0 and no ASan/LSan/UBSan report (build-asan) and no data race reported
 by ThreadSanitizer (build-tsan: the source, worker and loop hand-offs)."""
 import asyncio
+import json
 import os
 import time
 
@@ -9,7 +10,7 @@ import pytest
 import requests
 
 from conftest import (VIGIL_ASAN_BIN, count_frames_async, raw_connect, read_http_head,
-                      rst_close, ws_handshake)
+                      rst_close, ws_connect, ws_handshake)
 
 VIGIL_TSAN_BIN = os.environ.get("VIGIL_TSAN_BIN", os.path.join(
     os.path.dirname(VIGIL_ASAN_BIN), "..", "build-tsan", "vigil"))
@@ -39,12 +40,31 @@ def test_sanitizer_session(vigil_server, kind):
         assert status == 200
         mj.append(s)
 
+    async def adaptive_with_stats():
+        # auto tier, stats pushed, a client report, pings answered: the 1 Hz paths
+        async with ws_connect(srv.ws_url("c2", "auto"), ping_interval=None) as ws:
+            await ws.send(json.dumps({"type": "stats", "enable": True}))
+            await ws.send(json.dumps({"type": "report", "fps": 10, "decode_ms": 1}))
+            await ws.send(json.dumps({"type": "subscribe", "tier": "low"}))
+            await ws.send(json.dumps({"type": "subscribe", "tier": "auto"}))
+            stats = 0
+            deadline = time.monotonic() + 20
+            while stats < 3 and time.monotonic() < deadline:
+                msg = await asyncio.wait_for(ws.recv(), 15)
+                if isinstance(msg, str) and json.loads(msg)["type"] == "stats":
+                    stats += 1
+            return stats
+
     async def go():
         urls = [srv.ws_url("c1"), srv.ws_url("c2", "low"), srv.ws_url("c2", "native")]
-        return await asyncio.gather(*[count_frames_async(u, 10, 15) for u in urls])
+        return await asyncio.gather(adaptive_with_stats(),
+                                    *[count_frames_async(u, 10, 15) for u in urls])
 
-    counts = asyncio.run(go())
+    stats, *counts = asyncio.run(go())
     assert all(c >= 10 for c in counts), counts
+    assert stats == 3
+    for path in ("/metrics", "/api/v1/viewers", "/api/v1/streams/c2"):
+        assert requests.get(srv.url(path), timeout=20).status_code == 200
     for s in mj:
         got = 0
         for _ in range(100):
