@@ -693,7 +693,6 @@ class SingleView {
     this.statsOn = on;
     this.panel.hidden = !on;
     this.statsBtn.setAttribute('aria-pressed', String(on));
-    this.statsBtn.classList.toggle('on', on);
     if (this.viewer && this.viewer.wantStats !== on) this.viewer.setStats(on);
     this.renderOverlay();
   }
@@ -785,9 +784,7 @@ class SingleView {
       o.value = t.name;
       sel.append(o);
     }
-    if (selected === AUTO || (selected && tiers.some((t) => t.name === selected))) {
-      if (tiers.length) sel.value = selected;
-    }
+    if (tiers.length && (selected === AUTO || tiers.some((t) => t.name === selected))) sel.value = selected;
     sel.disabled = tiers.length === 0;
   }
 
