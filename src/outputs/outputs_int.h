@@ -20,6 +20,7 @@ typedef struct vg__viewer {
     int64_t latency_us, rtt_us;
     double client_fps, client_decode_ms;
     /* the last 1 Hz window: totals at its start, and what happened during it */
+    int64_t tick_mono_us;
     uint64_t tick_frames, tick_bytes, tick_drops, tick_offered;
     uint64_t win_sent, win_bytes, win_drops, win_offered;
     double fps, kbps;

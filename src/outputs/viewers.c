@@ -50,6 +50,7 @@ void vg__viewer_add(vg_outputs_t *o, vg__viewer_t *v, const char *output, int ti
     v->output = output;
     v->id = ++o->next_viewer_id;
     v->since_us = vg_wall_us();
+    v->tick_mono_us = vg_mono_us();
     v->latency_us = v->rtt_us = -1;
     v->client_fps = v->client_decode_ms = -1;
     v->counters = counters_for(o, v->st, tier, output);
@@ -122,6 +123,7 @@ void vg__viewer_sent(vg__viewer_t *v, const vg_frame_t *f, size_t bytes)
 static void on_tick(uv_timer_t *t)
 {
     vg_outputs_t *o = t->data;
+    int64_t now = vg_mono_us();
     for (vg__viewer_t *v = o->viewers, *next; v; v = next) {
         next = v->next; /* on_tick may close the connection, never free v here */
         v->win_sent = v->frames_sent - v->tick_frames;
@@ -132,8 +134,13 @@ static void on_tick(uv_timer_t *t)
         v->tick_bytes = v->bytes_sent;
         v->tick_drops = v->drops;
         v->tick_offered = v->offered;
-        v->fps = (double)v->win_sent;
-        v->kbps = (double)v->win_bytes * 8 / 1000;
+        /* A viewer that connected mid-window has a shorter first window. */
+        double secs = (double)(now - v->tick_mono_us) / 1e6;
+        v->tick_mono_us = now;
+        if (secs < 0.2)
+            secs = 0.2;
+        v->fps = (double)v->win_sent / secs;
+        v->kbps = (double)v->win_bytes * 8 / 1000 / secs;
         if (v->on_tick)
             v->on_tick(v);
     }

@@ -58,6 +58,7 @@ typedef struct ws_viewer {
     int64_t ping_sent_us;
     /* adaptation */
     int bad_s, clean_s, settle_s, up_hold_s;
+    bool has_stepped_down; /* a step up is a recovery, not the first climb */
     int64_t last_up_us;
     int64_t report_us; /* when the client last reported its rendering */
 } ws_viewer_t;
@@ -159,6 +160,7 @@ static void adapt(ws_viewer_t *v)
                 v->up_hold_s = UP_HOLD_MAX_S;
         }
         v->last_up_us = 0;
+        v->has_stepped_down = true;
         change_tier(v, t - 1, is_socket_behind ? "congested" : "client");
         return;
     }
@@ -171,7 +173,7 @@ static void adapt(ws_viewer_t *v)
     }
     if (++v->clean_s >= v->up_hold_s && t + 1 < n) {
         v->last_up_us = vg_mono_us();
-        change_tier(v, t + 1, "recovered");
+        change_tier(v, t + 1, v->has_stepped_down ? "recovered" : "headroom");
         v->settle_s = 0; /* nothing queued to drain: judge the new tier at once */
     }
 }

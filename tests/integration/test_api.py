@@ -56,7 +56,7 @@ def test_camera_listing(vigil_server):
     c1, c2 = cams
     assert (c1["width"], c1["height"], c1["fps"]) == (1280, 720, 30)
     assert [(t["name"], t["width"], t["height"], t["fps"], t["quality"]) for t in c1["tiers"]] == [
-        ("low", 568, 320, 15, 70), ("medium", 854, 480, 25, 75), ("native", 1280, 720, 30, 80)]
+        ("low", 568, 320, 30, 60), ("medium", 854, 480, 30, 70), ("native", 1280, 720, 30, 85)]
     assert (c2["width"], c2["height"], c2["fps"]) == (320, 240, 10)
     # 240 px high: no class below it, only native; fps never above the camera's
     assert [(t["name"], t["width"], t["height"], t["fps"]) for t in c2["tiers"]] == [
