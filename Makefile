@@ -19,6 +19,7 @@ bench:
 	bash scripts/build.sh
 	bash bench/ws_fanout.sh
 	bash bench/ingest.sh
+	bash bench/tiers.sh
 
 clean:
 	rm -rf build build-asan
