@@ -96,126 +96,105 @@ static void on_signal(uv_signal_t *h, int signum)
     vg_server_shutdown(app->server, on_server_down, app);
 }
 
+/* url with the camera's username/password put in (percent-encoded), into out. */
+static int url_with_camera_credentials(const vg_camera_cfg_t *cc, const char *url, char *out,
+                                       size_t out_len)
+{
+    if (cc->username == NULL && cc->password == NULL)
+        return vg_strlcpy(out, url, out_len) ? 0 : VG_EINVAL;
+    return vg_url_with_credentials(url, cc->username, cc->password, out, out_len);
+}
+
+/* The camera's ladder, else the file's, else (0 tiers) the built-in one for its size. */
+static int camera_ladder(const vg_config_t *cfg, const vg_camera_cfg_t *cc, int w, int h,
+                         int fps, vg_tier_t ladder[VG_TIER_MAX])
+{
+    const vg_tier_cfg_t *tc = cc->tier_count ? cc->tiers : cfg->tiers;
+    size_t tn = cc->tier_count ? cc->tier_count : cfg->tier_count;
+    if (tn == 0)
+        return 0;
+    vg_tier_spec_t specs[VG_TIER_MAX];
+    for (size_t k = 0; k < tn && k < VG_TIER_MAX; k++)
+        specs[k] = (vg_tier_spec_t){.name = tc[k].name, .size = tc[k].size, .fps = tc[k].fps,
+                                    .quality = tc[k].quality};
+    char err[160];
+    int n = vg_tier_ladder_from_specs(specs, (int)tn, w, h, fps, ladder, err, sizeof(err));
+    if (n < 0)
+        VG_LOG_ERROR("config", "camera '%s': tiers: %s", cc->id, err);
+    return n;
+}
+
+static int add_camera(app_t *app, const vg_config_t *cfg, const vg_camera_cfg_t *cc)
+{
+    char err[256] = "", url[4096], shown[512], sub_shown[512] = "";
+    vg_stream_cfg_t scfg = {
+        .id = cc->id,
+        .name = cc->name,
+        .url_redacted = shown,
+        .default_tier = cc->default_tier,
+        .idle_timeout_ms = cc->idle_timeout_ms >= 0 ? cc->idle_timeout_ms : cfg->idle_timeout_ms,
+        .stall_timeout_ms = cc->stall_timeout_ms >= 0 ? cc->stall_timeout_ms
+                                                      : cfg->stall_timeout_ms,
+        .is_always_on = cc->is_always_on,
+        .config_error = err,
+    };
+    vg_tier_t ladder[VG_TIER_MAX];
+    if (url_with_camera_credentials(cc, cc->url, url, sizeof(url)) < 0) {
+        VG_LOG_ERROR("config", "camera '%s': URL too long with its credentials", cc->id);
+        return VG_ECONFIG;
+    }
+    vg_url_redact(url, shown, sizeof(shown));
+    if (vg_source_producer_new(url, cc->id, &scfg.producer, &scfg.producer_ctx, &scfg.width,
+                               &scfg.height, &scfg.fps, err, sizeof(err)) < 0) {
+        /* One bad camera must not keep the others down: it is served as "failed" with the
+         * reason. The redacted URL is safe to show. */
+        VG_LOG_ERROR("config", "camera '%s' (%s): %s", cc->id, shown, err);
+        scfg.producer = NULL;
+    }
+    if (cc->snapshot_url) {
+        char snap[4096] = "";
+        url_with_camera_credentials(cc, cc->snapshot_url, snap, sizeof(snap));
+        if (vg_source_snapshot_producer_new(snap, cc->id, &scfg.fallback, &scfg.fallback_ctx, err,
+                                            sizeof(err)) < 0) {
+            VG_LOG_ERROR("config", "camera '%s': snapshot URL: %s", cc->id, err);
+            goto fail;
+        }
+    }
+    if (cc->substream_url) {
+        char sub_url[4096] = "";
+        int sw, sh, sfps;
+        url_with_camera_credentials(cc, cc->substream_url, sub_url, sizeof(sub_url));
+        vg_url_redact(sub_url, sub_shown, sizeof(sub_shown));
+        if (vg_source_producer_new(sub_url, cc->id, &scfg.sub, &scfg.sub_ctx, &sw, &sh, &sfps,
+                                   err, sizeof(err)) < 0) {
+            VG_LOG_ERROR("config", "camera '%s': substream URL (%s): %s", cc->id, sub_shown, err);
+            goto fail;
+        }
+        scfg.sub_url_redacted = sub_shown;
+    }
+    scfg.tier_count = camera_ladder(cfg, cc, scfg.width, scfg.height, scfg.fps, ladder);
+    if (scfg.tier_count < 0)
+        goto fail;
+    scfg.tiers = ladder;
+    vg_stream_t *st;
+    if (vg_hub_add_stream(app->hub, &scfg, &st) < 0)
+        goto fail;
+    return 0;
+fail: /* the hub took nothing */
+    if (scfg.producer)
+        scfg.producer->free(scfg.producer_ctx);
+    if (scfg.fallback)
+        scfg.fallback->free(scfg.fallback_ctx);
+    if (scfg.sub)
+        scfg.sub->free(scfg.sub_ctx);
+    return VG_ECONFIG;
+}
+
 static int add_streams(app_t *app, const vg_config_t *cfg)
 {
     for (size_t i = 0; i < cfg->camera_count; i++) {
-        const vg_camera_cfg_t *cc = &cfg->cameras[i];
-        char err[256], url[4096], shown[512];
-        const vg_producer_ops_t *ops;
-        void *ctx;
-        int w, h, fps;
-        vg_strlcpy(url, cc->url, sizeof(url));
-        if ((cc->username || cc->password) &&
-            vg_url_with_credentials(cc->url, cc->username, cc->password, url, sizeof(url)) < 0) {
-            VG_LOG_ERROR("config", "camera '%s': URL too long with its credentials", cc->id);
+        if (add_camera(app, cfg, &cfg->cameras[i]) < 0)
             return VG_ECONFIG;
-        }
-        vg_url_redact(url, shown, sizeof(shown));
-        if (vg_source_producer_new(url, cc->id, &ops, &ctx, &w, &h, &fps, err, sizeof(err)) < 0) {
-            /* One bad camera must not keep the others down: it is served as "failed" with
-             * the reason. The redacted URL is safe to show. */
-            VG_LOG_ERROR("config", "camera '%s' (%s): %s", cc->id, shown, err);
-            ops = NULL;
-            ctx = NULL;
-        }
-        const vg_producer_ops_t *fb_ops = NULL;
-        void *fb_ctx = NULL;
-        if (cc->snapshot_url) {
-            char snap[4096];
-            vg_strlcpy(snap, cc->snapshot_url, sizeof(snap));
-            if ((cc->username || cc->password) &&
-                vg_url_with_credentials(cc->snapshot_url, cc->username, cc->password, snap,
-                                        sizeof(snap)) < 0)
-                snap[0] = '\0';
-            if (vg_source_snapshot_producer_new(snap, cc->id, &fb_ops, &fb_ctx, err,
-                                                sizeof(err)) < 0) {
-                VG_LOG_ERROR("config", "camera '%s': snapshot URL: %s", cc->id, err);
-                if (ops)
-                    ops->free(ctx);
-                return VG_ECONFIG;
-            }
-        }
-        const vg_producer_ops_t *sub_ops = NULL;
-        void *sub_ctx = NULL;
-        char sub_shown[512] = "";
-        if (cc->substream_url) {
-            char sub_url[4096];
-            int sw, sh, sfps;
-            vg_strlcpy(sub_url, cc->substream_url, sizeof(sub_url));
-            if ((cc->username || cc->password) &&
-                vg_url_with_credentials(cc->substream_url, cc->username, cc->password, sub_url,
-                                        sizeof(sub_url)) < 0)
-                sub_url[0] = '\0';
-            vg_url_redact(sub_url, sub_shown, sizeof(sub_shown));
-            if (vg_source_producer_new(sub_url, cc->id, &sub_ops, &sub_ctx, &sw, &sh, &sfps, err,
-                                       sizeof(err)) < 0) {
-                VG_LOG_ERROR("config", "camera '%s': substream URL (%s): %s", cc->id, sub_shown,
-                             err);
-                if (ops)
-                    ops->free(ctx);
-                if (fb_ops)
-                    fb_ops->free(fb_ctx);
-                return VG_ECONFIG;
-            }
-        }
-        /* The camera's ladder, else the file's, else the built-in one for its size. */
-        const vg_tier_cfg_t *tc = cc->tier_count ? cc->tiers : cfg->tiers;
-        size_t tn = cc->tier_count ? cc->tier_count : cfg->tier_count;
-        vg_tier_t ladder[VG_TIER_MAX];
-        int ladder_n = 0;
-        if (tn > 0) {
-            vg_tier_spec_t specs[VG_TIER_MAX];
-            for (size_t k = 0; k < tn && k < VG_TIER_MAX; k++)
-                specs[k] = (vg_tier_spec_t){.name = tc[k].name, .size = tc[k].size,
-                                            .fps = tc[k].fps, .quality = tc[k].quality};
-            char terr[160];
-            ladder_n = vg_tier_ladder_from_specs(specs, (int)tn, w, h, fps, ladder, terr,
-                                                 sizeof(terr));
-            if (ladder_n < 0) {
-                VG_LOG_ERROR("config", "camera '%s': tiers: %s", cc->id, terr);
-                if (ops)
-                    ops->free(ctx);
-                if (fb_ops)
-                    fb_ops->free(fb_ctx);
-                if (sub_ops)
-                    sub_ops->free(sub_ctx);
-                return VG_ECONFIG;
-            }
-        }
-        vg_stream_cfg_t scfg = {
-            .tiers = ladder,
-            .tier_count = ladder_n,
-            .id = cc->id,
-            .name = cc->name,
-            .url_redacted = shown,
-            .default_tier = cc->default_tier,
-            .idle_timeout_ms = cc->idle_timeout_ms >= 0 ? cc->idle_timeout_ms
-                                                        : cfg->idle_timeout_ms,
-            .stall_timeout_ms = cc->stall_timeout_ms >= 0 ? cc->stall_timeout_ms
-                                                          : cfg->stall_timeout_ms,
-            .is_always_on = cc->is_always_on,
-            .width = w,
-            .height = h,
-            .fps = fps,
-            .producer = ops,
-            .producer_ctx = ctx,
-            .config_error = err,
-            .fallback = fb_ops,
-            .fallback_ctx = fb_ctx,
-            .sub = sub_ops,
-            .sub_ctx = sub_ctx,
-            .sub_url_redacted = sub_ops ? sub_shown : NULL,
-        };
-        vg_stream_t *st;
-        if (vg_hub_add_stream(app->hub, &scfg, &st) < 0) {
-            if (ops)
-                ops->free(ctx);
-            if (fb_ops)
-                fb_ops->free(fb_ctx);
-            if (sub_ops)
-                sub_ops->free(sub_ctx);
-            return VG_ECONFIG;
-        }
     }
     return 0;
 }
