@@ -1,0 +1,378 @@
+/* sqlite: the store's SQLite backend — one file in WAL mode, foreign keys on, numbered
+ * migrations applied at open (PRAGMA user_version is the schema version).
+ *
+ * Other processes (the CLI, the sqlite3 shell, an asset register) may write the same file:
+ * a busy timeout waits out their transactions, and PRAGMA data_version tells the server
+ * when they committed something.
+ */
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "store/store_int.h"
+
+#define BUSY_TIMEOUT_MS 5000
+
+/* Migration n brings the schema from version n-1 to n. Append only: never edit one that has
+ * shipped. */
+static const char *const migrations[] = {
+    /* 1: sites, gateways, tenants, cameras */
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE tenants ("
+    "  id TEXT PRIMARY KEY, name TEXT NOT NULL,"
+    "  created_us INTEGER NOT NULL, updated_us INTEGER NOT NULL);"
+    "CREATE TABLE gateways ("
+    "  id TEXT PRIMARY KEY, name TEXT NOT NULL, host TEXT NOT NULL,"
+    "  mappings TEXT NOT NULL DEFAULT '[]',"
+    "  created_us INTEGER NOT NULL, updated_us INTEGER NOT NULL);"
+    "CREATE TABLE sites ("
+    "  id TEXT PRIMARY KEY, name TEXT NOT NULL,"
+    "  tenant_id TEXT REFERENCES tenants(id) ON DELETE RESTRICT,"
+    "  is_local INTEGER NOT NULL DEFAULT 1 CHECK (is_local IN (0, 1)),"
+    "  gateway_id TEXT REFERENCES gateways(id) ON DELETE RESTRICT,"
+    "  data_key BLOB," /* the site's data key, wrapped by the master key */
+    "  created_us INTEGER NOT NULL, updated_us INTEGER NOT NULL);"
+    "CREATE TABLE cameras ("
+    "  id TEXT PRIMARY KEY, name TEXT NOT NULL,"
+    "  site_id TEXT NOT NULL DEFAULT 'default' REFERENCES sites(id) ON DELETE RESTRICT,"
+    "  url TEXT NOT NULL, substream_url TEXT, snapshot_url TEXT,"
+    "  username TEXT, password_sealed BLOB,"
+    "  ptz_driver TEXT, ptz_address TEXT,"
+    "  always_on INTEGER NOT NULL DEFAULT 0 CHECK (always_on IN (0, 1)),"
+    "  idle_timeout_s INTEGER, tiers TEXT, default_tier TEXT,"
+    "  priority INTEGER NOT NULL DEFAULT 0,"
+    "  enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),"
+    "  owner TEXT NOT NULL DEFAULT 'api',"
+    "  created_us INTEGER NOT NULL, updated_us INTEGER NOT NULL);"
+    "CREATE INDEX cameras_site ON cameras(site_id);"
+    "CREATE INDEX sites_tenant ON sites(tenant_id);"
+    "CREATE INDEX sites_gateway ON sites(gateway_id);"
+    "INSERT INTO sites (id, name, is_local, created_us, updated_us)"
+    "  VALUES ('default', 'Default site', 1, 0, 0);",
+};
+#define SCHEMA_VERSION (int)(sizeof(migrations) / sizeof(migrations[0]))
+
+static int sql_err(sqlite3 *db, vg_store_err_t *err, const char *what)
+{
+    int code = sqlite3_extended_errcode(db);
+    if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
+        vg__store_err(err, 503, "busy", "", "%s: the database is busy (%s)", what,
+                      sqlite3_errmsg(db));
+    else
+        vg__store_err(err, 500, "internal", "", "%s: %s", what, sqlite3_errmsg(db));
+    return VG_EINVAL;
+}
+
+static int exec(sqlite3 *db, const char *sql, vg_store_err_t *err, const char *what)
+{
+    return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : sql_err(db, err, what);
+}
+
+static int sq_open(void **out, const char *path, bool is_read_only, vg_store_err_t *err)
+{
+    sqlite3 *db = NULL;
+    int flags = is_read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    if (sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        vg__store_err(err, 500, "internal", "", "cannot open database %s: %s", path,
+                      db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close(db);
+        return VG_EINVAL;
+    }
+    sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+    sqlite3_extended_result_codes(db, 1);
+    /* A file that is not a database fails here, with SQLite's own words for it. */
+    if (exec(db, "PRAGMA foreign_keys = ON", err, path) < 0 ||
+        (!is_read_only && exec(db, "PRAGMA journal_mode = WAL", err, path) < 0) ||
+        exec(db, "PRAGMA synchronous = NORMAL", err, path) < 0) {
+        sqlite3_close(db);
+        return VG_EINVAL;
+    }
+    *out = db;
+    return 0;
+}
+
+static void sq_close(void *db) { sqlite3_close(db); }
+
+static int user_version(sqlite3 *db, int *out)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+        return VG_EINVAL;
+    int rc = sqlite3_step(st) == SQLITE_ROW ? 0 : VG_EINVAL;
+    *out = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sq_migrate(void *vdb, int *version, vg_store_err_t *err)
+{
+    sqlite3 *db = vdb;
+    int v;
+    if (exec(db, "BEGIN IMMEDIATE", err, "migrate") < 0)
+        return VG_EINVAL;
+    if (user_version(db, &v) < 0) {
+        sql_err(db, err, "schema version");
+        goto fail;
+    }
+    if (v > SCHEMA_VERSION) {
+        vg__store_err(err, 500, "internal", "",
+                      "the database has schema version %d; this vigil knows up to %d "
+                      "(a newer vigil wrote it)", v, SCHEMA_VERSION);
+        goto fail;
+    }
+    for (; v < SCHEMA_VERSION; v++) {
+        char what[40], bump[48];
+        snprintf(what, sizeof(what), "migration %d", v + 1);
+        snprintf(bump, sizeof(bump), "PRAGMA user_version = %d", v + 1);
+        if (exec(db, migrations[v], err, what) < 0 || exec(db, bump, err, what) < 0)
+            goto fail;
+    }
+    if (exec(db, "COMMIT", err, "migrate") < 0)
+        goto fail;
+    *version = v;
+    return 0;
+fail:
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return VG_EINVAL;
+}
+
+static int64_t sq_data_version(void *vdb)
+{
+    sqlite3_stmt *st;
+    int64_t v = -1;
+    if (sqlite3_prepare_v2(vdb, "PRAGMA data_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static int sq_begin(void *db, vg_store_err_t *err) { return exec(db, "BEGIN IMMEDIATE", err, "begin"); }
+static int sq_commit(void *db, vg_store_err_t *err) { return exec(db, "COMMIT", err, "commit"); }
+static void sq_rollback(void *db) { sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL); }
+
+static void bind(sqlite3_stmt *st, int i, const vg_val_t *v)
+{
+    switch (v->type) {
+    case VG_VAL_INT: sqlite3_bind_int64(st, i, v->i); break;
+    case VG_VAL_TEXT: sqlite3_bind_text(st, i, v->text, -1, SQLITE_TRANSIENT); break;
+    case VG_VAL_BLOB: sqlite3_bind_blob(st, i, v->blob, (int)v->len, SQLITE_TRANSIENT); break;
+    default: sqlite3_bind_null(st, i); break;
+    }
+}
+
+/* SQL text is built only from the store's own table and column names (never from input). */
+typedef struct sqlbuf {
+    char s[2048];
+    size_t n;
+} sqlbuf_t;
+
+__attribute__((format(printf, 2, 3))) static void put(sqlbuf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(b->s + b->n, sizeof(b->s) - b->n, fmt, ap);
+    va_end(ap);
+    if (k > 0)
+        b->n = b->n + (size_t)k < sizeof(b->s) ? b->n + (size_t)k : sizeof(b->s) - 1;
+}
+
+static int sq_select(void *vdb, const char *table, const char *const *cols, int ncols,
+                     const char *id, size_t offset, size_t limit, vg_row_cb cb, void *arg,
+                     vg_store_err_t *err)
+{
+    sqlite3 *db = vdb;
+    sqlbuf_t q = {0};
+    put(&q, "SELECT ");
+    for (int i = 0; i < ncols; i++)
+        put(&q, "%s%s", i ? ", " : "", cols[i]);
+    put(&q, " FROM %s", table);
+    if (id)
+        put(&q, " WHERE id = ?1");
+    put(&q, " ORDER BY id LIMIT %zu OFFSET %zu", limit, offset);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, q.s, -1, &st, NULL) != SQLITE_OK)
+        return sql_err(db, err, "select");
+    if (id)
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    vg_val_t vals[32];
+    int rc = 0, step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        for (int i = 0; i < ncols && i < 32; i++) {
+            vg_val_t *v = &vals[i];
+            *v = (vg_val_t){0};
+            switch (sqlite3_column_type(st, i)) {
+            case SQLITE_INTEGER:
+                v->type = VG_VAL_INT;
+                v->i = sqlite3_column_int64(st, i);
+                break;
+            case SQLITE_TEXT:
+                v->type = VG_VAL_TEXT;
+                v->text = (const char *)sqlite3_column_text(st, i);
+                v->len = (size_t)sqlite3_column_bytes(st, i);
+                break;
+            case SQLITE_BLOB:
+                v->type = VG_VAL_BLOB;
+                v->blob = sqlite3_column_blob(st, i);
+                v->len = (size_t)sqlite3_column_bytes(st, i);
+                break;
+            case SQLITE_FLOAT: /* written by hand with sqlite3: take the integer part */
+                v->type = VG_VAL_INT;
+                v->i = (int64_t)sqlite3_column_double(st, i);
+                break;
+            default:
+                v->type = VG_VAL_NULL;
+            }
+        }
+        if ((rc = cb(vals, ncols, arg)) != 0)
+            break;
+    }
+    if (rc == 0 && step != SQLITE_DONE && step != SQLITE_ROW)
+        rc = sql_err(db, err, "select");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int count_sql(sqlite3 *db, const char *sql, const char *value, size_t *out,
+                     vg_store_err_t *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return sql_err(db, err, "count");
+    if (value)
+        sqlite3_bind_text(st, 1, value, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st) == SQLITE_ROW ? 0 : sql_err(db, err, "count");
+    *out = (size_t)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sq_count(void *db, const char *table, size_t *out, vg_store_err_t *err)
+{
+    sqlbuf_t q = {0};
+    put(&q, "SELECT count(*) FROM %s", table);
+    return count_sql(db, q.s, NULL, out, err);
+}
+
+static int sq_count_where(void *db, const char *table, const char *column, const char *value,
+                          size_t *out, vg_store_err_t *err)
+{
+    sqlbuf_t q = {0};
+    put(&q, "SELECT count(*) FROM %s WHERE %s = ?1", table, column);
+    return count_sql(db, q.s, value, out, err);
+}
+
+static int run(sqlite3 *db, const char *sql, const vg_val_t *vals, int n, const char *id,
+               vg_store_err_t *err, const char *what)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return sql_err(db, err, what);
+    for (int i = 0; i < n; i++)
+        bind(st, i + 1, &vals[i]);
+    if (id)
+        sqlite3_bind_text(st, n + 1, id, -1, SQLITE_TRANSIENT);
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (step == SQLITE_DONE)
+        return 0;
+    int code = sqlite3_extended_errcode(db);
+    if (code == SQLITE_CONSTRAINT_PRIMARYKEY || code == SQLITE_CONSTRAINT_UNIQUE) {
+        vg__store_err(err, 409, "conflict", "id", "a record with this id exists");
+        return VG_EINVAL;
+    }
+    if (code == SQLITE_CONSTRAINT_FOREIGNKEY) {
+        vg__store_err(err, 409, "conflict", "", "other records refer to this one");
+        return VG_EINVAL;
+    }
+    return sql_err(db, err, what);
+}
+
+static int sq_insert(void *db, const char *table, const char *const *cols, const vg_val_t *vals,
+                     int n, vg_store_err_t *err)
+{
+    sqlbuf_t q = {0};
+    put(&q, "INSERT INTO %s (", table);
+    for (int i = 0; i < n; i++)
+        put(&q, "%s%s", i ? ", " : "", cols[i]);
+    put(&q, ") VALUES (");
+    for (int i = 0; i < n; i++)
+        put(&q, "%s?%d", i ? ", " : "", i + 1);
+    put(&q, ")");
+    return run(db, q.s, vals, n, NULL, err, "insert");
+}
+
+static int sq_update(void *db, const char *table, const char *id, const char *const *cols,
+                     const vg_val_t *vals, int n, vg_store_err_t *err)
+{
+    sqlbuf_t q = {0};
+    put(&q, "UPDATE %s SET ", table);
+    for (int i = 0; i < n; i++)
+        put(&q, "%s%s = ?%d", i ? ", " : "", cols[i], i + 1);
+    put(&q, " WHERE id = ?%d", n + 1);
+    if (run(db, q.s, vals, n, id, err, "update") < 0)
+        return VG_EINVAL;
+    if (sqlite3_changes(db) == 0) {
+        vg__store_err(err, 404, "not_found", "id", "no such record");
+        return VG_ENOENT;
+    }
+    return 0;
+}
+
+static int sq_remove(void *db, const char *table, const char *id, vg_store_err_t *err)
+{
+    sqlbuf_t q = {0};
+    put(&q, "DELETE FROM %s WHERE id = ?1", table);
+    if (run(db, q.s, NULL, 0, id, err, "delete") < 0)
+        return VG_EINVAL;
+    if (sqlite3_changes(db) == 0) {
+        vg__store_err(err, 404, "not_found", "id", "no such record");
+        return VG_ENOENT;
+    }
+    return 0;
+}
+
+static int sq_meta_get(void *vdb, const char *key, char **out, vg_store_err_t *err)
+{
+    sqlite3 *db = vdb;
+    sqlite3_stmt *st;
+    *out = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?1", -1, &st, NULL) !=
+        SQLITE_OK)
+        return sql_err(db, err, "meta");
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *out = strdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return 0;
+}
+
+static int sq_meta_set(void *db, const char *key, const char *value, vg_store_err_t *err)
+{
+    vg_val_t vals[2] = {{.type = VG_VAL_TEXT, .text = key}, {.type = VG_VAL_TEXT, .text = value}};
+    return run(db, "INSERT INTO meta (key, value) VALUES (?1, ?2) "
+                   "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+               vals, 2, NULL, err, "meta");
+}
+
+const vg_store_backend_ops_t vg_store_sqlite_ops = {
+    .name = "sqlite",
+    .open = sq_open,
+    .close = sq_close,
+    .migrate = sq_migrate,
+    .data_version = sq_data_version,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .select = sq_select,
+    .count = sq_count,
+    .insert = sq_insert,
+    .update = sq_update,
+    .remove = sq_remove,
+    .count_where = sq_count_where,
+    .meta_get = sq_meta_get,
+    .meta_set = sq_meta_set,
+};

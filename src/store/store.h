@@ -1,0 +1,87 @@
+/* store: vigil's configuration database — tenants, sites, gateways and cameras — behind one
+ * interface (an ops table), implemented on SQLite (sqlite.c) so that a PostgreSQL
+ * implementation can follow without touching callers.
+ *
+ * Records cross the interface as JSON objects (jansson): the same shape the REST API and the
+ * CLI show, so one validator (schema.c) serves them all and errors name the field. Camera
+ * passwords are write-only: a "password" given on create/update is sealed with the camera's
+ * site key (secrets.c) before it reaches the database, and records never carry it back
+ * ("has_password" says whether one is set).
+ *
+ * Not thread-safe: one store handle per thread (SQLite serialises writers across processes;
+ * other processes may write the same file at any time, see vg_store_data_version).
+ */
+#ifndef VG_STORE_H
+#define VG_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct vg_store vg_store_t;
+typedef struct vg_secrets vg_secrets_t;
+
+/* An error for the caller to show: an HTTP-ish status, a code, the field at fault (or ""),
+ * and a message naming it. */
+typedef struct vg_store_err {
+    int status;        /* 400 invalid, 404 not found, 409 conflict, 500 storage */
+    char code[32];     /* "bad_request", "not_found", "conflict", "locked", "internal" */
+    char field[64];
+    char message[256];
+} vg_store_err_t;
+
+/* The kinds of record: "tenants", "sites", "gateways", "cameras". */
+bool vg_store_kind_is_valid(const char *kind);
+
+typedef struct vg_store_cfg {
+    const char *path;          /* the database file, e.g. "vigil.db" */
+    vg_secrets_t *secrets;     /* borrowed; NULL: sealed secrets cannot be read or written */
+    bool is_read_only;
+} vg_store_cfg_t;
+
+/* Opens (creating the file and applying migrations when needed). Returns 0, or < 0 with a
+ * message in err (a locked or corrupt file, a newer schema than this vigil knows). */
+int vg_store_open(vg_store_t **out, const vg_store_cfg_t *cfg, vg_store_err_t *err);
+void vg_store_close(vg_store_t **sp);
+
+/* The schema version the database is at. */
+int vg_store_schema_version(vg_store_t *s);
+
+/* A number that changes whenever another connection (any process) commits a change to the
+ * database; compare successive values to notice edits made elsewhere. */
+int64_t vg_store_data_version(vg_store_t *s);
+
+/* CRUD. ids: cameras use their slug; tenants, sites and gateways a slug too ("id"). Records
+ * are new references the caller frees. list: offset/limit paging (limit 1..1000), *total set
+ * to the count of all records of the kind. create/update take the fields to set (update:
+ * only those present; null clears an optional field); unknown fields, wrong types, bad URL
+ * schemes, dangling references and duplicate ids are errors naming the field. */
+int vg_store_list(vg_store_t *s, const char *kind, size_t offset, size_t limit, json_t **out,
+                  size_t *total, vg_store_err_t *err);
+int vg_store_get(vg_store_t *s, const char *kind, const char *id, json_t **out,
+                 vg_store_err_t *err);
+int vg_store_create(vg_store_t *s, const char *kind, json_t *fields, json_t **out,
+                    vg_store_err_t *err);
+int vg_store_update(vg_store_t *s, const char *kind, const char *id, json_t *fields,
+                    json_t **out, vg_store_err_t *err);
+int vg_store_delete(vg_store_t *s, const char *kind, const char *id, vg_store_err_t *err);
+
+/* Inserts or replaces a camera declared in the config file, marked as owned by the file
+ * (the API and CLI refuse to edit those). */
+int vg_store_upsert_file_camera(vg_store_t *s, json_t *fields, vg_store_err_t *err);
+
+/* A camera's password in clear (for dialling only; never log it). *out is NULL when it has
+ * none. Returns 0, or < 0 when it cannot be unsealed (no or wrong master key). The caller
+ * wipes and frees it with vg_store_secret_free. */
+int vg_store_camera_password(vg_store_t *s, const char *camera_id, char **out,
+                             vg_store_err_t *err);
+void vg_store_secret_free(char **secret);
+
+/* Whether any sealed secret exists (vigil refuses to start without a master key then). */
+bool vg_store_has_sealed_secrets(vg_store_t *s);
+
+/* Re-wraps every site key under a new master key, in one transaction. */
+int vg_store_rekey(vg_store_t *s, vg_secrets_t *new_master, vg_store_err_t *err);
+
+#endif

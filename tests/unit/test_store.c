@@ -1,0 +1,203 @@
+/* store: schema, validation, paging, secrets, rekey, against a real SQLite file. */
+#define _GNU_SOURCE /* memmem */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store/secrets.h"
+#include "store/store.h"
+#include "vg_test.h"
+
+static const char *KEY_A = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+static const char *KEY_B = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
+
+static char *temp_db(void)
+{
+    static char path[64];
+    snprintf(path, sizeof(path), "/tmp/vg-test-store-XXXXXX");
+    int fd = mkstemp(path);
+    close(fd);
+    unlink(path);
+    return path;
+}
+
+static void remove_db(const char *path)
+{
+    char p[96];
+    unlink(path);
+    snprintf(p, sizeof(p), "%s-wal", path);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s-shm", path);
+    unlink(p);
+}
+
+static vg_store_t *open_with(const char *path, vg_secrets_t *sec)
+{
+    vg_store_t *s = NULL;
+    vg_store_err_t err;
+    vg_store_cfg_t cfg = {.path = path, .secrets = sec};
+    if (vg_store_open(&s, &cfg, &err) < 0)
+        fprintf(stderr, "open: %s\n", err.message);
+    return s;
+}
+
+static json_t *J(const char *text)
+{
+    json_error_t je;
+    return json_loads(text, 0, &je);
+}
+
+VG_TEST(crud_and_validation_name_the_field)
+{
+    vg_secrets_init();
+    char *path = temp_db();
+    vg_store_t *s = open_with(path, NULL);
+    EXPECT_TRUE(s != NULL);
+    EXPECT_EQ(vg_store_schema_version(s), 1);
+    vg_store_err_t err;
+    json_t *out = NULL, *in;
+
+    in = J("{\"id\":\"acme\",\"name\":\"Acme\"}");
+    EXPECT_EQ(vg_store_create(s, "tenants", in, &out, &err), 0);
+    json_decref(in);
+    EXPECT_STREQ(json_string_value(json_object_get(out, "name")), "Acme");
+    json_decref(out);
+
+    in = J("{\"id\":\"north\",\"tenant_id\":\"nope\"}");
+    EXPECT_TRUE(vg_store_create(s, "sites", in, NULL, &err) < 0);
+    json_decref(in);
+    EXPECT_EQ(err.status, 400);
+    EXPECT_STREQ(err.field, "tenant_id");
+
+    in = J("{\"id\":\"north\",\"tenant_id\":\"acme\",\"is_local\":false}");
+    EXPECT_EQ(vg_store_create(s, "sites", in, NULL, &err), 0);
+    json_decref(in);
+
+    in = J("{\"id\":\"cam1\",\"url\":\"gopher://x/y\"}");
+    EXPECT_TRUE(vg_store_create(s, "cameras", in, NULL, &err) < 0);
+    json_decref(in);
+    EXPECT_STREQ(err.field, "url");
+
+    in = J("{\"id\":\"cam1\",\"url\":\"rtsp://10.0.0.5/s\",\"colour\":\"red\"}");
+    EXPECT_TRUE(vg_store_create(s, "cameras", in, NULL, &err) < 0);
+    json_decref(in);
+    EXPECT_STREQ(err.field, "colour");
+
+    in = J("{\"id\":\"cam1\",\"url\":\"rtsp://10.0.0.5/s\",\"site_id\":\"north\","
+           "\"tiers\":[{\"size\":\"low\",\"fps\":99}]}");
+    EXPECT_TRUE(vg_store_create(s, "cameras", in, NULL, &err) < 0);
+    json_decref(in);
+    EXPECT_STREQ(err.field, "tiers");
+
+    in = J("{\"id\":\"cam1\",\"url\":\"rtsp://10.0.0.5/s\",\"site_id\":\"north\"}");
+    EXPECT_EQ(vg_store_create(s, "cameras", in, &out, &err), 0);
+    EXPECT_TRUE(vg_store_create(s, "cameras", in, NULL, &err) < 0);
+    EXPECT_EQ(err.status, 409);
+    json_decref(in);
+    EXPECT_STREQ(json_string_value(json_object_get(out, "owner")), "api");
+    EXPECT_TRUE(json_is_false(json_object_get(out, "has_password")));
+    EXPECT_TRUE(json_is_true(json_object_get(out, "enabled")));
+    json_decref(out);
+
+    /* A password without a master key is refused, and nothing is written. */
+    in = J("{\"password\":\"hunter2\"}");
+    EXPECT_TRUE(vg_store_update(s, "cameras", "cam1", in, NULL, &err) < 0);
+    json_decref(in);
+    EXPECT_STREQ(err.code, "locked");
+
+    /* Deleting a site in use names what uses it. */
+    EXPECT_TRUE(vg_store_delete(s, "sites", "north", &err) < 0);
+    EXPECT_EQ(err.status, 409);
+    EXPECT_TRUE(strstr(err.message, "cameras") != NULL);
+
+    size_t total;
+    EXPECT_EQ(vg_store_list(s, "sites", 0, 1, &out, &total, &err), 0);
+    EXPECT_EQ(total, 2); /* default + north */
+    EXPECT_EQ(json_array_size(out), 1);
+    json_decref(out);
+    EXPECT_EQ(vg_store_delete(s, "cameras", "cam1", &err), 0);
+    EXPECT_EQ(vg_store_delete(s, "cameras", "cam1", &err), -2);
+    EXPECT_EQ(vg_store_delete(s, "sites", "north", &err), 0);
+    vg_store_close(&s);
+    remove_db(path);
+}
+
+VG_TEST(passwords_are_sealed_and_rekey_keeps_them)
+{
+    vg_secrets_init();
+    char *path = temp_db();
+    char msg[160];
+    vg_secrets_t *a, *b;
+    EXPECT_EQ(vg_secrets_from_hex(&a, KEY_A, msg, sizeof(msg)), 0);
+    EXPECT_EQ(vg_secrets_from_hex(&b, KEY_B, msg, sizeof(msg)), 0);
+    vg_store_t *s = open_with(path, a);
+    vg_store_err_t err;
+    json_t *in = J("{\"id\":\"cam1\",\"url\":\"rtsp://10.0.0.5/s\",\"username\":\"admin\","
+                   "\"password\":\"pw-Zq8!x\"}");
+    json_t *out;
+    EXPECT_EQ(vg_store_create(s, "cameras", in, &out, &err), 0);
+    json_decref(in);
+    EXPECT_TRUE(json_is_true(json_object_get(out, "has_password")));
+    EXPECT_TRUE(json_object_get(out, "password") == NULL);
+    json_decref(out);
+    char *pw;
+    EXPECT_EQ(vg_store_camera_password(s, "cam1", &pw, &err), 0);
+    EXPECT_STREQ(pw, "pw-Zq8!x");
+    vg_store_secret_free(&pw);
+    EXPECT_TRUE(vg_store_has_sealed_secrets(s));
+    vg_store_close(&s);
+
+    /* The file holds no trace of the password. */
+    FILE *f = fopen(path, "rb");
+    char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    EXPECT_TRUE(memmem(buf, n, "pw-Zq8!x", 8) == NULL);
+
+    /* Wrong key: refused at open. */
+    vg_store_cfg_t cfg = {.path = path, .secrets = b};
+    EXPECT_TRUE(vg_store_open(&s, &cfg, &err) < 0);
+    EXPECT_STREQ(err.code, "wrong_master_key");
+
+    s = open_with(path, a);
+    EXPECT_EQ(vg_store_rekey(s, b, &err), 0);
+    vg_store_close(&s);
+    cfg.secrets = a;
+    EXPECT_TRUE(vg_store_open(&s, &cfg, &err) < 0); /* the old key no longer fits */
+    s = open_with(path, b);
+    EXPECT_TRUE(s != NULL);
+    EXPECT_EQ(vg_store_camera_password(s, "cam1", &pw, &err), 0);
+    EXPECT_STREQ(pw, "pw-Zq8!x");
+    vg_store_secret_free(&pw);
+    vg_store_close(&s);
+    vg_secrets_free(&a);
+    vg_secrets_free(&b);
+    remove_db(path);
+}
+
+VG_TEST(file_cameras_are_owned_by_the_file)
+{
+    char *path = temp_db();
+    vg_store_t *s = open_with(path, NULL);
+    vg_store_err_t err;
+    json_t *in = J("{\"id\":\"porch\",\"url\":\"test://?width=320&height=240\",\"always_on\":true}");
+    EXPECT_EQ(vg_store_upsert_file_camera(s, in, &err), 0);
+    json_decref(in);
+    in = J("{\"id\":\"porch\",\"url\":\"test://?width=640&height=360\"}");
+    EXPECT_EQ(vg_store_upsert_file_camera(s, in, &err), 0); /* again, changed: replaced */
+    json_decref(in);
+    json_t *out;
+    EXPECT_EQ(vg_store_get(s, "cameras", "porch", &out, &err), 0);
+    EXPECT_STREQ(json_string_value(json_object_get(out, "url")), "test://?width=640&height=360");
+    EXPECT_TRUE(json_is_false(json_object_get(out, "always_on")));
+    EXPECT_STREQ(json_string_value(json_object_get(out, "owner")), "file");
+    json_decref(out);
+    in = J("{\"name\":\"x\"}");
+    EXPECT_TRUE(vg_store_update(s, "cameras", "porch", in, NULL, &err) < 0);
+    json_decref(in);
+    EXPECT_STREQ(err.field, "owner");
+    EXPECT_TRUE(vg_store_delete(s, "cameras", "porch", &err) < 0);
+    vg_store_close(&s);
+    remove_db(path);
+}
