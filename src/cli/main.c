@@ -40,6 +40,13 @@ int main(int argc, char **argv)
         return vg_cli_demo(argc - 1, argv + 1);
     if (strcmp(cmd, "probe") == 0)
         return vg_cli_probe(argc - 1, argv + 1);
+    if (strcmp(cmd, "keygen") == 0)
+        return vg_cli_keygen(argc - 1, argv + 1);
+    if (strcmp(cmd, "rekey") == 0)
+        return vg_cli_rekey(argc - 1, argv + 1);
+    if (strcmp(cmd, "camera") == 0 || strcmp(cmd, "site") == 0 || strcmp(cmd, "gateway") == 0 ||
+        strcmp(cmd, "tenant") == 0)
+        return vg_cli_admin(cmd, argc - 1, argv + 1);
     fprintf(stderr, "vigil: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;

@@ -1,0 +1,401 @@
+/* admin: the commands that work on the configuration database directly (the server need not
+ * run): keygen, rekey, and tenant|site|gateway|camera add|list|show|set|rm.
+ *
+ * Fields are given as key=value (a string) or key:=JSON (a number, true/false, null, an
+ * array or object), as in httpie; a camera password is better read from standard input with
+ * --password-stdin than given on the command line, where other users can see it in ps.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "core/util.h"
+#include "store/secrets.h"
+#include "store/store.h"
+
+#define DEFAULT_DB "vigil.db"
+
+typedef struct admin_opts {
+    const char *db;
+    const char *key_file;
+    bool is_json;
+    bool password_stdin;
+    long offset, limit;
+} admin_opts_t;
+
+static void admin_usage(FILE *out, const char *kind)
+{
+    fprintf(out,
+            "usage: vigil %s add FIELD=VALUE... | list | show ID | set ID FIELD=VALUE... | rm ID\n"
+            "\n"
+            "Edits the configuration database directly; a running server picks the change up.\n"
+            "\n"
+            "FIELD=VALUE sets a string, FIELD:=JSON anything else (numbers, true/false, null,\n"
+            "arrays), e.g.  vigil camera add id=gate url=rtsp://10.0.0.5/s always_on:=true\n"
+            "\n"
+            "fields:\n"
+            "  tenant   id name\n"
+            "  site     id name tenant_id is_local:=BOOL gateway_id\n"
+            "  gateway  id name host mappings:='[{\"lan_host\":H,\"lan_port\":P,\"port\":Q}]'\n"
+            "  camera   id name site_id url substream_url snapshot_url username password\n"
+            "           ptz_driver ptz_address always_on:=BOOL idle_timeout_s:=N\n"
+            "           tiers:=JSON default_tier priority:=N enabled:=BOOL\n"
+            "\n"
+            "options:\n"
+            "      --db FILE              the database (env VIGIL_DB; default " DEFAULT_DB ")\n"
+            "      --master-key-file FILE the master key (env VIGIL_MASTER_KEY_FILE, or the\n"
+            "                             key itself in VIGIL_MASTER_KEY); needed to set a\n"
+            "                             camera password\n"
+            "      --password-stdin       read the camera password from standard input\n"
+            "      --json                 print JSON\n"
+            "      --offset N, --limit N  list paging (default 0, 100)\n"
+            "  -h, --help                 show this help\n",
+            kind ? kind : "tenant|site|gateway|camera");
+}
+
+static void print_err(const char *what, const char *id, const vg_store_err_t *err)
+{
+    fprintf(stderr, "vigil: %s%s%s%s: %s\n", what, id ? " '" : "", id ? id : "", id ? "'" : "",
+            err->message);
+}
+
+static int open_store(const admin_opts_t *o, vg_store_t **s, vg_secrets_t **sec)
+{
+    char msg[256];
+    const char *key_file = o->key_file ? o->key_file : getenv("VIGIL_MASTER_KEY_FILE");
+    if (key_file && !*key_file)
+        key_file = NULL;
+    if (vg_secrets_init() < 0 ||
+        vg_secrets_load(sec, key_file, getenv("VIGIL_MASTER_KEY"), msg, sizeof(msg)) < 0) {
+        fprintf(stderr, "vigil: %s\n", msg);
+        return 1;
+    }
+    vg_store_err_t err;
+    vg_store_cfg_t cfg = {.path = o->db, .secrets = *sec};
+    if (vg_store_open(s, &cfg, &err) < 0) {
+        fprintf(stderr, "vigil: %s: %s\n", o->db, err.message);
+        vg_secrets_free(sec);
+        return 1;
+    }
+    return 0;
+}
+
+/* key=value and key:=json arguments into an object. */
+static json_t *parse_fields(char **args, int n, const admin_opts_t *o)
+{
+    json_t *obj = json_object();
+    for (int i = 0; i < n; i++) {
+        char *eq = strchr(args[i], '=');
+        if (eq == NULL || eq == args[i]) {
+            fprintf(stderr, "vigil: '%s': expected FIELD=VALUE or FIELD:=JSON\n", args[i]);
+            json_decref(obj);
+            return NULL;
+        }
+        bool is_json = eq > args[i] && eq[-1] == ':';
+        char key[64];
+        size_t klen = (size_t)(eq - args[i]) - (is_json ? 1 : 0);
+        if (klen == 0 || klen >= sizeof(key)) {
+            fprintf(stderr, "vigil: '%s': bad field name\n", args[i]);
+            json_decref(obj);
+            return NULL;
+        }
+        memcpy(key, args[i], klen);
+        key[klen] = '\0';
+        json_t *v;
+        if (is_json) {
+            json_error_t je;
+            v = json_loads(eq + 1, JSON_DECODE_ANY, &je);
+            if (v == NULL) {
+                fprintf(stderr, "vigil: %s: not JSON (%s)\n", key, je.text);
+                json_decref(obj);
+                return NULL;
+            }
+        } else {
+            v = json_string(eq + 1);
+        }
+        json_object_set_new(obj, key, v);
+    }
+    if (o->password_stdin) {
+        char line[1100];
+        if (fgets(line, sizeof(line), stdin) == NULL) {
+            fprintf(stderr, "vigil: --password-stdin: nothing on standard input\n");
+            json_decref(obj);
+            return NULL;
+        }
+        line[strcspn(line, "\r\n")] = '\0';
+        json_object_set_new(obj, "password", json_string(line));
+        memset(line, 0, sizeof(line));
+    }
+    return obj;
+}
+
+static void print_record(const char *kind, json_t *rec, bool is_json)
+{
+    if (is_json) {
+        json_dumpf(rec, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+        fputc('\n', stdout);
+        return;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(rec, key, v) {
+        char *text = json_is_string(v) ? NULL : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        const char *shown = json_is_string(v) ? json_string_value(v) : text;
+        char redacted[512];
+        if (strstr(key, "url") && json_is_string(v)) {
+            vg_url_redact(shown, redacted, sizeof(redacted));
+            shown = redacted;
+        }
+        printf("%-16s %s\n", key, shown ? shown : "");
+        free(text);
+    }
+    (void)kind;
+}
+
+static void print_list(const char *kind, json_t *arr, size_t total, const admin_opts_t *o)
+{
+    if (o->is_json) {
+        json_t *doc = json_pack("{s:O,s:I,s:I,s:I}", kind, arr, "total", (json_int_t)total,
+                                "offset", (json_int_t)o->offset, "limit", (json_int_t)o->limit);
+        json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+        fputc('\n', stdout);
+        json_decref(doc);
+        return;
+    }
+    bool is_camera = strcmp(kind, "cameras") == 0;
+    printf("%-20s %-24s %s\n", "ID", "NAME", is_camera ? "URL" : "");
+    size_t i;
+    json_t *rec;
+    json_array_foreach(arr, i, rec) {
+        char url[512] = "";
+        if (is_camera)
+            vg_url_redact(json_string_value(json_object_get(rec, "url")), url, sizeof(url));
+        printf("%-20s %-24s %s\n", json_string_value(json_object_get(rec, "id")),
+               json_string_value(json_object_get(rec, "name")), url);
+    }
+    if (total > json_array_size(arr))
+        printf("(%zu of %zu; --offset/--limit for more)\n", json_array_size(arr), total);
+}
+
+static const char *plural(const char *kind)
+{
+    if (strcmp(kind, "tenant") == 0)
+        return "tenants";
+    if (strcmp(kind, "site") == 0)
+        return "sites";
+    if (strcmp(kind, "gateway") == 0)
+        return "gateways";
+    if (strcmp(kind, "camera") == 0)
+        return "cameras";
+    return NULL;
+}
+
+int vg_cli_admin(const char *kind_arg, int argc, char **argv)
+{
+    const char *kind = plural(kind_arg);
+    admin_opts_t o = {.db = getenv("VIGIL_DB") && *getenv("VIGIL_DB") ? getenv("VIGIL_DB")
+                                                                       : DEFAULT_DB,
+                      .limit = 100};
+    static const struct option longopts[] = {
+        {"db", required_argument, NULL, 'd'},
+        {"master-key-file", required_argument, NULL, 'k'},
+        {"password-stdin", no_argument, NULL, 'p'},
+        {"json", no_argument, NULL, 'j'},
+        {"offset", required_argument, NULL, 'o'},
+        {"limit", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    optind = 1;
+    int c;
+    long long n;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd': o.db = optarg; break;
+        case 'k': o.key_file = optarg; break;
+        case 'p': o.password_stdin = true; break;
+        case 'j': o.is_json = true; break;
+        case 'o':
+        case 'l':
+            if (vg_parse_int(optarg, c == 'o' ? 0 : 1, c == 'o' ? 1000000000 : 1000, &n) < 0) {
+                fprintf(stderr, "vigil: --%s '%s': out of range\n", c == 'o' ? "offset" : "limit",
+                        optarg);
+                return 2;
+            }
+            if (c == 'o')
+                o.offset = (long)n;
+            else
+                o.limit = (long)n;
+            break;
+        case 'h': admin_usage(stdout, kind_arg); return 0;
+        default: admin_usage(stderr, kind_arg); return 2;
+        }
+    }
+    if (optind >= argc) {
+        admin_usage(stderr, kind_arg);
+        return 2;
+    }
+    const char *verb = argv[optind++];
+    char **rest = argv + optind;
+    int nrest = argc - optind;
+    bool needs_id = strcmp(verb, "show") == 0 || strcmp(verb, "set") == 0 ||
+                    strcmp(verb, "rm") == 0;
+    bool is_known = needs_id || strcmp(verb, "add") == 0 || strcmp(verb, "list") == 0;
+    if (!is_known || (needs_id && nrest < 1) || (strcmp(verb, "list") == 0 && nrest > 0) ||
+        ((strcmp(verb, "show") == 0 || strcmp(verb, "rm") == 0) && nrest != 1)) {
+        fprintf(stderr, "vigil: %s %s: wrong arguments\n\n", kind_arg, verb);
+        admin_usage(stderr, kind_arg);
+        return 2;
+    }
+    vg_store_t *s = NULL;
+    vg_secrets_t *sec = NULL;
+    if (open_store(&o, &s, &sec) != 0)
+        return 1;
+    int rc = 1;
+    vg_store_err_t err;
+    json_t *out = NULL, *fields = NULL;
+    if (strcmp(verb, "list") == 0) {
+        size_t total;
+        if (vg_store_list(s, kind, (size_t)o.offset, (size_t)o.limit, &out, &total, &err) < 0) {
+            print_err(kind, NULL, &err);
+            goto done;
+        }
+        print_list(kind, out, total, &o);
+    } else if (strcmp(verb, "show") == 0) {
+        if (vg_store_get(s, kind, rest[0], &out, &err) < 0) {
+            print_err(kind_arg, rest[0], &err);
+            goto done;
+        }
+        print_record(kind, out, o.is_json);
+    } else if (strcmp(verb, "rm") == 0) {
+        if (vg_store_delete(s, kind, rest[0], &err) < 0) {
+            print_err(kind_arg, rest[0], &err);
+            goto done;
+        }
+        if (!o.is_json)
+            printf("removed %s '%s'\n", kind_arg, rest[0]);
+    } else {
+        bool is_add = strcmp(verb, "add") == 0;
+        fields = parse_fields(rest + (is_add ? 0 : 1), nrest - (is_add ? 0 : 1), &o);
+        if (fields == NULL) {
+            rc = 2;
+            goto done;
+        }
+        int wr = is_add ? vg_store_create(s, kind, fields, &out, &err)
+                        : vg_store_update(s, kind, rest[0], fields, &out, &err);
+        if (wr < 0) {
+            const char *id = is_add ? json_string_value(json_object_get(fields, "id")) : rest[0];
+            print_err(kind_arg, id, &err);
+            goto done;
+        }
+        print_record(kind, out, o.is_json);
+    }
+    rc = 0;
+done:
+    json_decref(out);
+    json_decref(fields);
+    vg_store_close(&s);
+    vg_secrets_free(&sec);
+    return rc;
+}
+
+int vg_cli_keygen(int argc, char **argv)
+{
+    const char *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            printf("usage: vigil keygen [-o FILE]\n\n"
+                   "Makes a master key for sealing camera passwords: 64 hex digits, written to\n"
+                   "FILE with mode 0600 (never overwriting one), or printed. Give it to vigil\n"
+                   "with --master-key-file FILE or VIGIL_MASTER_KEY. Keep a copy somewhere safe:\n"
+                   "without it the sealed passwords cannot be recovered.\n");
+            return 0;
+        }
+        if ((strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--out") == 0) && i + 1 < argc) {
+            path = argv[++i];
+            continue;
+        }
+        fprintf(stderr, "vigil keygen: unknown argument '%s' (see --help)\n", argv[i]);
+        return 2;
+    }
+    char hex[VG_KEY_HEX_LEN + 1], msg[256];
+    if (vg_secrets_init() < 0 || vg_secrets_keygen(path, hex, msg, sizeof(msg)) < 0) {
+        fprintf(stderr, "vigil keygen: %s\n", msg);
+        return 1;
+    }
+    if (path == NULL) {
+        printf("%s\n", hex);
+    } else {
+        vg_secrets_t *s;
+        char fp[24] = "";
+        if (vg_secrets_from_hex(&s, hex, msg, sizeof(msg)) == 0) {
+            vg_secrets_fingerprint(s, fp);
+            vg_secrets_free(&s);
+        }
+        fprintf(stderr, "vigil keygen: wrote %s (mode 0600, fingerprint %s)\n", path, fp);
+    }
+    memset(hex, 0, sizeof(hex));
+    return 0;
+}
+
+int vg_cli_rekey(int argc, char **argv)
+{
+    admin_opts_t o = {.db = getenv("VIGIL_DB") && *getenv("VIGIL_DB") ? getenv("VIGIL_DB")
+                                                                       : DEFAULT_DB};
+    const char *new_file = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            printf("usage: vigil rekey --new-key-file FILE [--db FILE] [--master-key-file OLD]\n\n"
+                   "Re-wraps every site key under the master key in FILE, in one transaction.\n"
+                   "The current key comes from --master-key-file, VIGIL_MASTER_KEY_FILE or\n"
+                   "VIGIL_MASTER_KEY. Camera passwords themselves are not touched. Restart\n"
+                   "vigil with the new key afterwards.\n");
+            return 0;
+        }
+        if (i + 1 < argc && strcmp(argv[i], "--db") == 0) {
+            o.db = argv[++i];
+        } else if (i + 1 < argc && strcmp(argv[i], "--master-key-file") == 0) {
+            o.key_file = argv[++i];
+        } else if (i + 1 < argc && strcmp(argv[i], "--new-key-file") == 0) {
+            new_file = argv[++i];
+        } else {
+            fprintf(stderr, "vigil rekey: unknown argument '%s' (see --help)\n", argv[i]);
+            return 2;
+        }
+    }
+    if (new_file == NULL) {
+        fprintf(stderr, "vigil rekey: --new-key-file is required (make one with vigil keygen)\n");
+        return 2;
+    }
+    char msg[256];
+    vg_secrets_t *next = NULL;
+    if (vg_secrets_init() < 0 || vg_secrets_load(&next, new_file, NULL, msg, sizeof(msg)) < 0) {
+        fprintf(stderr, "vigil rekey: %s\n", msg);
+        return 1;
+    }
+    vg_store_t *s;
+    vg_secrets_t *cur;
+    if (open_store(&o, &s, &cur) != 0) {
+        vg_secrets_free(&next);
+        return 1;
+    }
+    vg_store_err_t err;
+    int rc = 0;
+    if (cur == NULL) {
+        fprintf(stderr, "vigil rekey: the current master key is needed (--master-key-file)\n");
+        rc = 1;
+    } else if (vg_store_rekey(s, next, &err) < 0) {
+        fprintf(stderr, "vigil rekey: %s (nothing was changed)\n", err.message);
+        rc = 1;
+    } else {
+        char fp[24];
+        vg_secrets_fingerprint(next, fp);
+        fprintf(stderr, "vigil rekey: %s now uses the key %s\n", o.db, fp);
+    }
+    vg_store_close(&s);
+    vg_secrets_free(&cur);
+    vg_secrets_free(&next);
+    return rc;
+}
