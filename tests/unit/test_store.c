@@ -201,3 +201,25 @@ VG_TEST(file_cameras_are_owned_by_the_file)
     vg_store_close(&s);
     remove_db(path);
 }
+
+#include "store/nat.h"
+
+VG_TEST(nat_rewrites_host_and_port_and_keeps_the_rest)
+{
+    json_t *maps = J("[{\"lan_host\":\"10.0.0.5\",\"lan_port\":554,\"port\":18554},"
+                     "{\"lan_host\":\"10.0.0.6\",\"lan_port\":80,\"port\":18080}]");
+    char out[256];
+    EXPECT_EQ(vg_nat_rewrite("rtsp://admin:p%40ss@10.0.0.5/Streaming/101?x=1", "gw.example",
+                             maps, out, sizeof(out)), 0);
+    EXPECT_STREQ(out, "rtsp://admin:p%40ss@gw.example:18554/Streaming/101?x=1");
+    EXPECT_EQ(vg_nat_rewrite("rtsp://10.0.0.5:554/s", "203.0.113.7", maps, out, sizeof(out)), 0);
+    EXPECT_STREQ(out, "rtsp://203.0.113.7:18554/s");
+    EXPECT_EQ(vg_nat_rewrite("http://10.0.0.6/snap.jpg", "gw", maps, out, sizeof(out)), 0);
+    EXPECT_STREQ(out, "http://gw:18080/snap.jpg");
+    /* Same host, other port: no mapping. */
+    EXPECT_EQ(vg_nat_rewrite("rtsp://10.0.0.5:8554/s", "gw", maps, out, sizeof(out)), -2);
+    EXPECT_EQ(vg_nat_rewrite("rtsp://10.0.0.7/s", "gw", maps, out, sizeof(out)), -2);
+    EXPECT_TRUE(vg_nat_rewrite("rtsp:///s", "gw", maps, out, sizeof(out)) < -2);
+    EXPECT_TRUE(vg_nat_rewrite("rtsp://10.0.0.5/s", "gw", maps, out, 10) < -2);
+    json_decref(maps);
+}
