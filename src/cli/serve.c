@@ -17,6 +17,7 @@
 
 #include "api/api.h"
 #include "cli/cli.h"
+#include "cli/serve_int.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -67,6 +68,11 @@ static void print_usage(FILE *out, bool is_demo)
             "                           embedded copy (env VIGIL_WEB_ROOT; development)\n"
             "      --log-level LEVEL    error, warn, info, debug or trace\n"
             "                           (env VIGIL_LOG_LEVEL; default info)\n"
+            "      --db FILE            serve the cameras of this configuration database\n"
+            "                           (env VIGIL_DB; docs/store.md); the file's cameras\n"
+            "                           are put there, owned by the file\n"
+            "      --master-key-file FILE  key for sealed camera passwords\n"
+            "                           (env VIGIL_MASTER_KEY_FILE or VIGIL_MASTER_KEY)\n"
             "  -h, --help               show this help\n"
             "\n"
             "Precedence: flags, then environment, then config file, then defaults.\n"
@@ -144,8 +150,12 @@ static int add_camera(app_t *app, const vg_config_t *cfg, const vg_camera_cfg_t 
         return VG_ECONFIG;
     }
     vg_url_redact(url, shown, sizeof(shown));
-    if (vg_source_producer_new(url, cc->id, &scfg.producer, &scfg.producer_ctx, &scfg.width,
-                               &scfg.height, &scfg.fps, err, sizeof(err)) < 0) {
+    if (cc->dial_error) {
+        vg_strlcpy(err, cc->dial_error, sizeof(err));
+        VG_LOG_ERROR("config", "camera '%s' (%s): %s", cc->id, shown, err);
+    } else if (vg_source_producer_new(url, cc->id, &scfg.producer, &scfg.producer_ctx,
+                                      &scfg.width, &scfg.height, &scfg.fps, err,
+                                      sizeof(err)) < 0) {
         /* One bad camera must not keep the others down: it is served as "failed" with the
          * reason. The redacted URL is safe to show. */
         VG_LOG_ERROR("config", "camera '%s' (%s): %s", cc->id, shown, err);
@@ -278,7 +288,8 @@ out:
 
 static int serve_main(int argc, char **argv, bool is_demo)
 {
-    enum { OPT_CAMERA = 256, OPT_IDLE, OPT_SNAPWAIT, OPT_WEBROOT, OPT_LOGLEVEL };
+    enum { OPT_CAMERA = 256, OPT_IDLE, OPT_SNAPWAIT, OPT_WEBROOT, OPT_LOGLEVEL, OPT_DB,
+           OPT_KEYFILE };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"listen", required_argument, NULL, 'l'},
@@ -287,11 +298,13 @@ static int serve_main(int argc, char **argv, bool is_demo)
         {"snapshot-wait-ms", required_argument, NULL, OPT_SNAPWAIT},
         {"web-root", required_argument, NULL, OPT_WEBROOT},
         {"log-level", required_argument, NULL, OPT_LOGLEVEL},
+        {"db", required_argument, NULL, OPT_DB},
+        {"master-key-file", required_argument, NULL, OPT_KEYFILE},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
     const char *config_path = getenv("VIGIL_CONFIG"), *listen = NULL, *web_root = NULL,
-               *log_level = NULL, *idle = NULL, *snapwait = NULL;
+               *log_level = NULL, *idle = NULL, *snapwait = NULL, *db = NULL, *key_file = NULL;
     const char *cameras[VG_CONFIG_MAX_CAMERAS];
     size_t camera_count = 0;
     int c;
@@ -311,6 +324,8 @@ static int serve_main(int argc, char **argv, bool is_demo)
         case OPT_SNAPWAIT: snapwait = optarg; break;
         case OPT_WEBROOT: web_root = optarg; break;
         case OPT_LOGLEVEL: log_level = optarg; break;
+        case OPT_DB: db = optarg; break;
+        case OPT_KEYFILE: key_file = optarg; break;
         case 'h': print_usage(stdout, is_demo); return 0;
         default: print_usage(stderr, is_demo); return 2;
         }
@@ -339,6 +354,10 @@ static int serve_main(int argc, char **argv, bool is_demo)
         vg_config_set_str(&cfg.web_root, web_root);
     if (log_level)
         vg_config_set_str(&cfg.log_level, log_level);
+    if (db)
+        vg_config_set_str(&cfg.db_path, db);
+    if (key_file)
+        vg_config_set_str(&cfg.master_key_file, key_file);
     long long n;
     if (idle) {
         if (vg_parse_int(idle, 0, 86400, &n) < 0) {
@@ -370,6 +389,8 @@ static int serve_main(int argc, char **argv, bool is_demo)
     vg_log_level_parse(cfg.log_level, &lvl);
     vg_log_set_level(lvl);
     vg_log_route_libraries();
+    if (cfg.db_path && vg__serve_cameras_from_store(&cfg) < 0)
+        goto out;
     if (cfg.camera_count == 0)
         VG_LOG_WARN("main", "no cameras configured: add some with --camera or a config file");
     rc = run(&cfg, is_demo);

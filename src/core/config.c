@@ -42,6 +42,8 @@ void vg_config_deinit(vg_config_t *cfg)
     free(cfg->listen_host);
     free(cfg->web_root);
     free(cfg->log_level);
+    free(cfg->db_path);
+    free(cfg->master_key_file);
     for (size_t i = 0; i < cfg->camera_count; i++) {
         free(cfg->cameras[i].id);
         free(cfg->cameras[i].name);
@@ -51,6 +53,7 @@ void vg_config_deinit(vg_config_t *cfg)
         free(cfg->cameras[i].username);
         free(cfg->cameras[i].password);
         free(cfg->cameras[i].default_tier);
+        free(cfg->cameras[i].dial_error);
         tiers_free(cfg->cameras[i].tiers, cfg->cameras[i].tier_count);
     }
     memset(cfg, 0, sizeof(*cfg));
@@ -158,7 +161,7 @@ typedef struct yaml_camera {
 } yaml_camera_t;
 
 typedef struct yaml_root {
-    char *listen, *web_root, *log_level;
+    char *listen, *web_root, *log_level, *db, *master_key_file;
     unsigned idle_timeout_s, snapshot_wait_ms, stall_timeout_s;
     yaml_tier_t *tiers;
     unsigned tiers_count;
@@ -207,6 +210,8 @@ static const cyaml_schema_field_t root_fields[] = {
     OPT_STR("listen", yaml_root_t, listen),
     OPT_STR("web_root", yaml_root_t, web_root),
     OPT_STR("log_level", yaml_root_t, log_level),
+    OPT_STR("db", yaml_root_t, db),
+    OPT_STR("master_key_file", yaml_root_t, master_key_file),
     CYAML_FIELD_UINT("idle_timeout_s", CYAML_FLAG_OPTIONAL, yaml_root_t, idle_timeout_s),
     CYAML_FIELD_UINT("snapshot_wait_ms", CYAML_FLAG_OPTIONAL, yaml_root_t, snapshot_wait_ms),
     CYAML_FIELD_UINT("stall_timeout_s", CYAML_FLAG_OPTIONAL, yaml_root_t, stall_timeout_s),
@@ -271,6 +276,10 @@ int vg_config_load_file(vg_config_t *cfg, const char *path)
         vg_config_set_str(&cfg->web_root, root->web_root);
     if (root->log_level)
         vg_config_set_str(&cfg->log_level, root->log_level);
+    if (root->db)
+        vg_config_set_str(&cfg->db_path, root->db);
+    if (root->master_key_file)
+        vg_config_set_str(&cfg->master_key_file, root->master_key_file);
     if (root->idle_timeout_s)
         cfg->idle_timeout_ms = (int)root->idle_timeout_s * 1000;
     if (root->snapshot_wait_ms)
@@ -309,6 +318,10 @@ int vg_config_apply_env(vg_config_t *cfg)
         vg_config_set_str(&cfg->web_root, v);
     if ((v = getenv("VIGIL_LOG_LEVEL")) && *v)
         vg_config_set_str(&cfg->log_level, v);
+    if ((v = getenv("VIGIL_DB")) && *v)
+        vg_config_set_str(&cfg->db_path, v);
+    if ((v = getenv("VIGIL_MASTER_KEY_FILE")) && *v)
+        vg_config_set_str(&cfg->master_key_file, v);
     long long n;
     if ((v = getenv("VIGIL_IDLE_TIMEOUT")) && *v) {
         if (vg_parse_int(v, 0, 86400, &n) < 0) {

@@ -34,6 +34,7 @@ typedef struct vg_camera_cfg {
     bool is_always_on;
     vg_tier_cfg_t tiers[VG_CONFIG_MAX_TIERS]; /* the ladder; none: the default ladder */
     size_t tier_count;
+    char *dial_error;   /* why the camera cannot be dialled (e.g. no gateway mapping), or NULL */
 } vg_camera_cfg_t;
 
 typedef struct vg_config {
@@ -41,6 +42,8 @@ typedef struct vg_config {
     int listen_port;      /* default 8080 */
     char *web_root;       /* NULL: serve the embedded dashboard */
     char *log_level;      /* error|warn|info|debug|trace */
+    char *db_path;        /* the configuration database; NULL: cameras from the file only */
+    char *master_key_file; /* NULL: VIGIL_MASTER_KEY, or none */
     int idle_timeout_ms;  /* stop an on-demand source this long after its last viewer */
     int stall_timeout_ms; /* restart a source that sent nothing for this long */
     int snapshot_wait_ms; /* how long a snapshot waits for a first picture */

@@ -887,6 +887,11 @@ int vg_store_delete(vg_store_t *s, const char *kind, const char *id, vg_store_er
     return s->ops->remove(s->db, k->name, id, err);
 }
 
+int vg_store_delete_file_camera(vg_store_t *s, const char *id, vg_store_err_t *err)
+{
+    return s->ops->remove(s->db, "cameras", id, err);
+}
+
 int vg_store_camera_password(vg_store_t *s, const char *camera_id, char **out,
                              vg_store_err_t *err)
 {

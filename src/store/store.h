@@ -71,6 +71,9 @@ int vg_store_delete(vg_store_t *s, const char *kind, const char *id, vg_store_er
  * (the API and CLI refuse to edit those). */
 int vg_store_upsert_file_camera(vg_store_t *s, json_t *fields, vg_store_err_t *err);
 
+/* Removes a camera the config file no longer declares (the one way to delete those). */
+int vg_store_delete_file_camera(vg_store_t *s, const char *id, vg_store_err_t *err);
+
 /* A camera's password in clear (for dialling only; never log it). *out is NULL when it has
  * none. Returns 0, or < 0 when it cannot be unsealed (no or wrong master key). The caller
  * wipes and frees it with vg_store_secret_free. */

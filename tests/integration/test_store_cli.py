@@ -129,3 +129,55 @@ def test_rekey_and_wrong_key(tmp_path):
                    check=False)
     assert failed.returncode == 1
     assert vigil(tmp_path, "camera", "list", "--master-key-file", "new").returncode == 0
+
+
+def test_serve_from_the_database_through_a_gateway(tmp_path, vigil_server):
+    import asyncio
+    import hashlib
+    from conftest import count_frames_async
+    from rtsp_sim import start_sim_process
+    sim = start_sim_process(codec="h264", width=320, height=240, fps=10, user="admin",
+                            password=PASSWORD)
+    try:
+        vigil(tmp_path, "keygen", "-o", "mk")
+        mappings = json.dumps([{"lan_host": "10.77.0.5", "lan_port": 554, "port": sim.port}])
+        vigil(tmp_path, "gateway", "add", "id=gw", "host=127.0.0.1", "mappings:=" + mappings)
+        vigil(tmp_path, "site", "add", "id=remote", "is_local:=false", "gateway_id=gw")
+        vigil(tmp_path, "camera", "add", "id=gate", "url=rtsp://10.77.0.5/cam", "site_id=remote",
+              "username=admin", "--password-stdin", "--master-key-file", "mk",
+              stdin=PASSWORD + "\n")
+        vigil(tmp_path, "camera", "add", "id=lost", "url=rtsp://10.77.0.6/cam", "site_id=remote")
+        db = str(tmp_path / "vigil.db")
+        key = str(tmp_path / "mk")
+        srv = vigil_server(cameras={"filecam": "test://?width=320&height=240&fps=10"},
+                           extra_args=["--db", db, "--master-key-file", key])
+        counts = asyncio.run(count_frames_async(srv.ws_url("gate"), 5, 15))
+        assert counts >= 5, srv.log_tail()
+        gate = srv.get("/api/v1/streams/gate").json()
+        assert gate["state"] == "live" and gate["url"] == "rtsp://127.0.0.1:%d/cam" % sim.port, gate
+        asyncio.run(count_frames_async(srv.ws_url("lost"), 1, 2))  # a viewer starts it
+        lost = srv.get("/api/v1/streams/lost").json()
+        assert lost["state"] == "failed" and lost["reason"] == "no gateway mapping", lost
+        assert asyncio.run(count_frames_async(srv.ws_url("filecam"), 3, 10)) >= 3
+        for path in ("/api/v1/streams", "/api/v1/cameras", "/metrics"):
+            assert PASSWORD not in srv.get(path).text
+        cams = json.loads(vigil(tmp_path, "camera", "list", "--json").stdout)["cameras"]
+        assert {c["id"]: c["owner"] for c in cams} == {"filecam": "file", "gate": "api",
+                                                       "lost": "api"}
+        code, _ = srv.stop()
+        srv.exit_checked = True
+        assert code == 0
+        assert PASSWORD not in srv.log
+        # Without the key, or with the wrong one, vigil refuses to start and changes nothing.
+        digest = hashlib.sha256(open(db, "rb").read()).hexdigest()
+        vigil(tmp_path, "keygen", "-o", "wrong")
+        for args, words in ((["--db", db], "master key"),
+                            (["--db", db, "--master-key-file", str(tmp_path / "wrong")],
+                             "does not match")):
+            bad = vigil_server(cameras={}, extra_args=args, expect_ready=False)
+            bad.proc.wait(15)
+            bad.exit_checked = True
+            assert bad.proc.returncode != 0 and words in bad.log, bad.log
+        assert hashlib.sha256(open(db, "rb").read()).hexdigest() == digest
+    finally:
+        sim.close()
