@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "core/util.h"
 
 typedef struct out {
     FILE *f;
@@ -81,133 +82,145 @@ static const vg_stream_state_t all_states[] = {
     VG_STREAM_BACKOFF, VG_STREAM_FAILED,     VG_STREAM_FALLBACK,
 };
 
+/* One stream's numbers, read once per scrape. */
+typedef struct snap {
+    const char *id;
+    const vg_tier_t *tiers;
+    vg_stream_status_t status;
+    vg_stream_stats_t stats;
+} snap_t;
+
+/* A family whose value comes from a snapshot: per stream (tier < 0) or per tier. */
+typedef struct family_def {
+    const char *name, *type, *help;
+    bool is_per_tier;
+    double (*value)(const snap_t *p, int tier);
+} family_def_t;
+
+static double v_packets(const snap_t *p, int t) { return (double)p->stats.packets_in; }
+static double v_bytes(const snap_t *p, int t) { return (double)p->stats.bytes_in; }
+static double v_input_fps(const snap_t *p, int t) { return p->status.input_fps; }
+static double v_reconnects(const snap_t *p, int t) { return (double)p->stats.reconnects; }
+static double v_decoded(const snap_t *p, int t) { return (double)p->stats.frames_decoded; }
+static double v_decode_s(const snap_t *p, int t) { return (double)p->stats.decode_us / 1e6; }
+static double v_dec_drops(const snap_t *p, int t) { return (double)p->stats.packets_dropped; }
+static double v_viewers(const snap_t *p, int t) { return p->status.viewers; }
+static double v_active(const snap_t *p, int t) { return p->stats.tier[t].is_active; }
+static double v_encoded(const snap_t *p, int t) { return (double)p->stats.tier[t].encoded; }
+static double v_enc_bytes(const snap_t *p, int t) { return (double)p->stats.tier[t].bytes; }
+static double v_scale_s(const snap_t *p, int t) { return (double)p->stats.tier[t].scale_us / 1e6; }
+static double v_out_fps(const snap_t *p, int t) { return p->stats.tier[t].fps; }
+
+static const family_def_t stream_families[] = {
+    {"vigil_stream_input_packets_total", "counter", "Compressed packets received", false,
+     v_packets},
+    {"vigil_stream_input_bytes_total", "counter", "Compressed bytes received", false, v_bytes},
+    {"vigil_stream_input_fps", "gauge", "Packets per second over the last second", false,
+     v_input_fps},
+    {"vigil_stream_reconnects_total", "counter", "Source restarts after a failure or stall",
+     false, v_reconnects},
+    {"vigil_stream_decoded_frames_total", "counter", "Pictures decoded", false, v_decoded},
+    {"vigil_stream_decode_seconds_total", "counter", "Time spent decoding", false, v_decode_s},
+    {"vigil_stream_decoder_dropped_packets_total", "counter",
+     "Packets skipped because the decoder fell behind", false, v_dec_drops},
+    {"vigil_stream_viewers", "gauge", "Viewers attached to the stream", false, v_viewers},
+    {"vigil_tier_active", "gauge", "1 while the tier is encoded (some viewer wants it)", true,
+     v_active},
+    {"vigil_tier_encoded_frames_total", "counter", "JPEG pictures encoded", true, v_encoded},
+    {"vigil_tier_encoded_bytes_total", "counter", "JPEG bytes produced", true, v_enc_bytes},
+    {"vigil_tier_scale_seconds_total", "counter", "Time spent scaling for the tier", true,
+     v_scale_s},
+    {"vigil_tier_output_fps", "gauge", "Pictures encoded per second over the last second", true,
+     v_out_fps},
+};
+
 static void stream_metrics(FILE *f, vg_hub_t *hub)
 {
     size_t n = vg_hub_count(hub);
+    snap_t *snaps = vg_xcalloc(n ? n : 1, sizeof(*snaps));
+    for (size_t i = 0; i < n; i++) {
+        vg_stream_t *st = vg_hub_at(hub, i);
+        snaps[i].id = vg_stream_id(st);
+        vg_stream_tiers(st, &snaps[i].tiers);
+        vg_stream_get_status(st, &snaps[i].status);
+        vg_stream_get_stats(st, &snaps[i].stats);
+    }
     family(f, "vigil_stream_state", "gauge",
            "1 for the state each camera's stream is in, 0 for the others");
     for (size_t i = 0; i < n; i++) {
-        vg_stream_t *st = vg_hub_at(hub, i);
-        vg_stream_state_t cur = vg_stream_state(st);
         for (size_t k = 0; k < sizeof(all_states) / sizeof(all_states[0]); k++) {
             fprintf(f, "vigil_stream_state{camera=");
-            put_label(f, vg_stream_id(st));
+            put_label(f, snaps[i].id);
             fprintf(f, ",state=\"%s\"} %d\n", vg_stream_state_name(all_states[k]),
-                    all_states[k] == cur);
+                    all_states[k] == snaps[i].status.state);
         }
     }
-    struct {
-        const char *name, *type, *help;
-    } fams[] = {
-        {"vigil_stream_input_packets_total", "counter", "Compressed packets received"},
-        {"vigil_stream_input_bytes_total", "counter", "Compressed bytes received"},
-        {"vigil_stream_input_fps", "gauge", "Packets per second over the last second"},
-        {"vigil_stream_reconnects_total", "counter", "Source restarts after a failure or stall"},
-        {"vigil_stream_decoded_frames_total", "counter", "Pictures decoded"},
-        {"vigil_stream_decode_seconds_total", "counter", "Time spent decoding"},
-        {"vigil_stream_decoder_dropped_packets_total", "counter",
-         "Packets skipped because the decoder fell behind"},
-        {"vigil_stream_viewers", "gauge", "Viewers attached to the stream"},
-    };
-    for (size_t k = 0; k < sizeof(fams) / sizeof(fams[0]); k++) {
-        family(f, fams[k].name, fams[k].type, fams[k].help);
+    for (size_t k = 0; k < sizeof(stream_families) / sizeof(stream_families[0]); k++) {
+        const family_def_t *d = &stream_families[k];
+        family(f, d->name, d->type, d->help);
         for (size_t i = 0; i < n; i++) {
-            vg_stream_t *st = vg_hub_at(hub, i);
-            vg_stream_stats_t ss;
-            vg_stream_status_t s;
-            vg_stream_get_stats(st, &ss);
-            vg_stream_get_status(st, &s);
-            double v[] = {(double)ss.packets_in, (double)ss.bytes_in, s.input_fps,
-                          (double)ss.reconnects, (double)ss.frames_decoded,
-                          (double)ss.decode_us / 1e6, (double)ss.packets_dropped,
-                          (double)s.viewers};
-            sample(f, fams[k].name, NULL, vg_stream_id(st), NULL, NULL, NULL, v[k]);
-        }
-    }
-}
-
-static void tier_metrics(FILE *f, vg_hub_t *hub)
-{
-    size_t n = vg_hub_count(hub);
-    struct {
-        const char *name, *type, *help;
-    } fams[] = {
-        {"vigil_tier_active", "gauge", "1 while the tier is encoded (some viewer wants it)"},
-        {"vigil_tier_encoded_frames_total", "counter", "JPEG pictures encoded"},
-        {"vigil_tier_encoded_bytes_total", "counter", "JPEG bytes produced"},
-        {"vigil_tier_scale_seconds_total", "counter", "Time spent scaling for the tier"},
-        {"vigil_tier_output_fps", "gauge", "Pictures encoded per second over the last second"},
-    };
-    for (size_t k = 0; k < sizeof(fams) / sizeof(fams[0]); k++) {
-        family(f, fams[k].name, fams[k].type, fams[k].help);
-        for (size_t i = 0; i < n; i++) {
-            vg_stream_t *st = vg_hub_at(hub, i);
-            const vg_tier_t *tiers;
-            vg_stream_tiers(st, &tiers);
-            vg_stream_stats_t ss;
-            vg_stream_get_stats(st, &ss);
-            for (int t = 0; t < ss.tier_count; t++) {
-                const vg_stream_tier_stats_t *ts = &ss.tier[t];
-                double v[] = {ts->is_active, (double)ts->encoded, (double)ts->bytes,
-                              (double)ts->scale_us / 1e6, ts->fps};
-                sample(f, fams[k].name, NULL, vg_stream_id(st), tiers[t].name, NULL, NULL, v[k]);
+            const snap_t *p = &snaps[i];
+            if (!d->is_per_tier) {
+                sample(f, d->name, NULL, p->id, NULL, NULL, NULL, d->value(p, -1));
+                continue;
             }
+            for (int t = 0; t < p->stats.tier_count; t++)
+                sample(f, d->name, NULL, p->id, p->tiers[t].name, NULL, NULL, d->value(p, t));
         }
     }
     family(f, "vigil_tier_encode_seconds", "histogram", "Time to JPEG-encode one picture");
     for (size_t i = 0; i < n; i++) {
-        vg_stream_t *st = vg_hub_at(hub, i);
-        const vg_tier_t *tiers;
-        vg_stream_tiers(st, &tiers);
-        vg_stream_stats_t ss;
-        vg_stream_get_stats(st, &ss);
-        for (int t = 0; t < ss.tier_count; t++)
-            histogram(f, "vigil_tier_encode_seconds", vg_stream_id(st), tiers[t].name, NULL,
-                      ss.tier[t].encode_hist, vg_encode_hist_bounds_us, VG_ENCODE_HIST_BUCKETS,
-                      (double)ss.tier[t].encode_us / 1e6);
+        const snap_t *p = &snaps[i];
+        for (int t = 0; t < p->stats.tier_count; t++)
+            histogram(f, "vigil_tier_encode_seconds", p->id, p->tiers[t].name, NULL,
+                      p->stats.tier[t].encode_hist, vg_encode_hist_bounds_us,
+                      VG_ENCODE_HIST_BUCKETS, (double)p->stats.tier[t].encode_us / 1e6);
     }
+    free(snaps);
 }
 
-typedef struct counters_pass {
+static double o_viewers(const vg_output_counters_t *c) { return c->viewers; }
+static double o_frames(const vg_output_counters_t *c) { return (double)c->frames; }
+static double o_bytes(const vg_output_counters_t *c) { return (double)c->bytes; }
+static double o_drops(const vg_output_counters_t *c) { return (double)c->drops; }
+static double o_changes(const vg_output_counters_t *c) { return (double)c->tier_changes; }
+
+/* value NULL: the latency histogram. */
+static const struct output_family {
+    const char *name, *type, *help;
+    double (*value)(const vg_output_counters_t *c);
+} output_families[] = {
+    {"vigil_output_viewers", "gauge", "Viewers connected now", o_viewers},
+    {"vigil_output_frames_total", "counter", "Frames sent to viewers", o_frames},
+    {"vigil_output_bytes_total", "counter", "Bytes sent to viewers", o_bytes},
+    {"vigil_output_dropped_frames_total", "counter",
+     "Frames replaced before a slow viewer could take them", o_drops},
+    {"vigil_output_tier_changes_total", "counter", "Adaptive viewers moved into this tier",
+     o_changes},
+    {"vigil_output_latency_seconds", "histogram",
+     "From capture to the write of the frame to the viewer's socket", NULL},
+};
+
+typedef struct output_pass {
     FILE *f;
-    int field;
-} counters_pass_t;
+    const struct output_family *fam;
+} output_pass_t;
 
 static void output_sample(const vg_output_counters_t *c, void *arg)
 {
-    counters_pass_t *p = arg;
-    double v[] = {c->viewers, (double)c->frames, (double)c->bytes, (double)c->drops,
-                  (double)c->tier_changes};
-    const char *names[] = {"vigil_output_viewers", "vigil_output_frames_total",
-                           "vigil_output_bytes_total", "vigil_output_dropped_frames_total",
-                           "vigil_output_tier_changes_total"};
-    if (p->field < 5) {
-        sample(p->f, names[p->field], NULL, c->camera, c->tier, c->output, NULL, v[p->field]);
-        return;
-    }
-    histogram(p->f, "vigil_output_latency_seconds", c->camera, c->tier, c->output,
-              c->latency_hist, vg_latency_bounds_us, VG_LATENCY_BUCKETS,
-              (double)c->latency_sum_us / 1e6);
+    const output_pass_t *p = arg;
+    if (p->fam->value)
+        sample(p->f, p->fam->name, NULL, c->camera, c->tier, c->output, NULL, p->fam->value(c));
+    else
+        histogram(p->f, p->fam->name, c->camera, c->tier, c->output, c->latency_hist,
+                  vg_latency_bounds_us, VG_LATENCY_BUCKETS, (double)c->latency_sum_us / 1e6);
 }
 
 static void output_metrics(FILE *f, vg_outputs_t *o)
 {
-    struct {
-        const char *name, *type, *help;
-    } fams[] = {
-        {"vigil_output_viewers", "gauge", "Viewers connected now"},
-        {"vigil_output_frames_total", "counter", "Frames sent to viewers"},
-        {"vigil_output_bytes_total", "counter", "Bytes sent to viewers"},
-        {"vigil_output_dropped_frames_total", "counter",
-         "Frames replaced before a slow viewer could take them"},
-        {"vigil_output_tier_changes_total", "counter",
-         "Adaptive viewers moved into this tier"},
-        {"vigil_output_latency_seconds", "histogram",
-         "From capture to the write of the frame to the viewer's socket"},
-    };
-    for (int k = 0; k < 6; k++) {
-        family(f, fams[k].name, fams[k].type, fams[k].help);
-        counters_pass_t pass = {.f = f, .field = k};
+    for (size_t k = 0; k < sizeof(output_families) / sizeof(output_families[0]); k++) {
+        output_pass_t pass = {.f = f, .fam = &output_families[k]};
+        family(f, pass.fam->name, pass.fam->type, pass.fam->help);
         vg_outputs_each_counters(o, output_sample, &pass);
     }
 }
@@ -225,7 +238,6 @@ static int metrics(vg_conn_t *c, const char *const *params, void *user)
     family(f, "vigil_cameras", "gauge", "Cameras configured");
     fprintf(f, "vigil_cameras %zu\n", vg_hub_count(ctx->hub));
     stream_metrics(f, ctx->hub);
-    tier_metrics(f, ctx->hub);
     output_metrics(f, ctx->outputs);
     fclose(f);
     int rc = vg_conn_respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", buf, len);
