@@ -126,12 +126,12 @@ static json_t *parse_fields(char **args, int n, const admin_opts_t *o)
         }
         line[strcspn(line, "\r\n")] = '\0';
         json_object_set_new(obj, "password", json_string(line));
-        memset(line, 0, sizeof(line));
+        vg_secrets_wipe(line, sizeof(line));
     }
     return obj;
 }
 
-static void print_record(const char *kind, json_t *rec, bool is_json)
+static void print_record(json_t *rec, bool is_json)
 {
     if (is_json) {
         json_dumpf(rec, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
@@ -151,7 +151,6 @@ static void print_record(const char *kind, json_t *rec, bool is_json)
         printf("%-16s %s\n", key, shown ? shown : "");
         free(text);
     }
-    (void)kind;
 }
 
 static void print_list(const char *kind, json_t *arr, size_t total, const admin_opts_t *o)
@@ -268,7 +267,7 @@ int vg_cli_admin(const char *kind_arg, int argc, char **argv)
             print_err(kind_arg, rest[0], &err);
             goto done;
         }
-        print_record(kind, out, o.is_json);
+        print_record(out, o.is_json);
     } else if (strcmp(verb, "rm") == 0) {
         if (vg_store_delete(s, kind, rest[0], &err) < 0) {
             print_err(kind_arg, rest[0], &err);
@@ -290,7 +289,7 @@ int vg_cli_admin(const char *kind_arg, int argc, char **argv)
             print_err(kind_arg, id, &err);
             goto done;
         }
-        print_record(kind, out, o.is_json);
+        print_record(out, o.is_json);
     }
     rc = 0;
 done:
@@ -336,7 +335,7 @@ int vg_cli_keygen(int argc, char **argv)
         }
         fprintf(stderr, "vigil keygen: wrote %s (mode 0600, fingerprint %s)\n", path, fp);
     }
-    memset(hex, 0, sizeof(hex));
+    vg_secrets_wipe(hex, sizeof(hex));
     return 0;
 }
 

@@ -199,6 +199,9 @@ int vg__serve_cameras_from_store(vg_config_t *cfg)
         VG_LOG_ERROR("store", "%s", err.message);
         goto out;
     }
+    if (total > VG_CONFIG_MAX_CAMERAS)
+        VG_LOG_WARN("store", "%s has %zu cameras; this server takes the first %d (by id)",
+                    cfg->db_path, total, VG_CONFIG_MAX_CAMERAS);
     vg_config_t loaded;
     vg_config_init(&loaded);
     size_t i;

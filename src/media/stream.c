@@ -69,7 +69,6 @@ struct vg_stream {
     int total_consumers;                   /* loop */
     vg_frame_t *latest[VG_TIER_MAX];       /* loop */
     int64_t latest_mono_us[VG_TIER_MAX];   /* loop */
-    uint64_t frames_encoded[VG_TIER_MAX];  /* loop */
     uint64_t reconnects;                   /* loop: restarts after a failure or stall */
     uint64_t last_tier_encoded[VG_TIER_MAX], last_tier_bytes[VG_TIER_MAX]; /* loop */
     double tier_fps[VG_TIER_MAX], tier_kbps[VG_TIER_MAX];                 /* loop */
@@ -556,7 +555,6 @@ static void on_wakeup(uv_async_t *h)
         vg_frame_unref(&st->latest[t]);
         st->latest[t] = frames[t]; /* the mailbox's reference moves here */
         st->latest_mono_us[t] = now;
-        st->frames_encoded[t]++;
         fanout(st, t, frames[t]);
     }
     if ((events & EVENT_SUB_ENDED) && st->is_sub_running) {
@@ -749,11 +747,6 @@ void vg_stream_get_stats(const vg_stream_t *st, vg_stream_stats_t *out)
         o->viewers = st->consumer_count[t];
         o->is_active = (needed >> t) & 1u;
     }
-}
-
-uint64_t vg_stream_frames_encoded(const vg_stream_t *st, int tier)
-{
-    return tier >= 0 && tier < st->tier_count ? st->frames_encoded[tier] : 0;
 }
 
 static void update_needed(vg_stream_t *st)

@@ -168,7 +168,6 @@ int vg_stream_tiers(const vg_stream_t *st, const vg_tier_t **out);
 int vg_stream_default_tier(const vg_stream_t *st);
 /* Latest JPEG of a tier (borrowed; NULL if none yet). */
 vg_frame_t *vg_stream_latest(const vg_stream_t *st, int tier);
-uint64_t vg_stream_frames_encoded(const vg_stream_t *st, int tier);
 
 void vg_stream_get_status(const vg_stream_t *st, vg_stream_status_t *out);
 void vg_stream_get_stats(const vg_stream_t *st, vg_stream_stats_t *out);

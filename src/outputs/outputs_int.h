@@ -53,7 +53,6 @@ void vg__viewer_sent(vg__viewer_t *v, const vg_frame_t *f, size_t bytes);
 
 void vg__viewers_start(vg_outputs_t *o);
 void vg__viewers_free(vg_outputs_t *o);
-void vg__viewer_info(const vg__viewer_t *v, vg_viewer_info_t *out);
 
 /* Shared by the outputs: the tier a request names in ?tier= (or the default). Returns the
  * index, or -1 after responding 400/404 on c (HTTP) — *st is set when the camera exists. */

@@ -168,7 +168,7 @@ void vg__viewers_free(vg_outputs_t *o)
     o->counters = NULL;
 }
 
-void vg__viewer_info(const vg__viewer_t *v, vg_viewer_info_t *out)
+static void viewer_info(const vg__viewer_t *v, vg_viewer_info_t *out)
 {
     const vg_tier_t *tiers;
     vg_stream_tiers(v->st, &tiers);
@@ -200,7 +200,7 @@ size_t vg_outputs_each_viewer(vg_outputs_t *o, const char *camera_id,
         if (camera_id && strcmp(vg_stream_id(v->st), camera_id) != 0)
             continue;
         vg_viewer_info_t info;
-        vg__viewer_info(v, &info);
+        viewer_info(v, &info);
         fn(&info, arg);
         n++;
     }

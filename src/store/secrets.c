@@ -207,3 +207,5 @@ void vg_unsealed_free(char **p)
     sodium_free(*p); /* wipes */
     *p = NULL;
 }
+
+void vg_secrets_wipe(void *p, size_t len) { sodium_memzero(p, len); }

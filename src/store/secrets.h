@@ -63,4 +63,7 @@ int vg_unseal(const uint8_t key[VG_KEY_LEN], const uint8_t *in, size_t in_len, c
               char **out);
 void vg_unsealed_free(char **p);
 
+/* Zeroes memory that held a key or a secret (not optimised away). */
+void vg_secrets_wipe(void *p, size_t len);
+
 #endif

@@ -668,13 +668,6 @@ static int site_key(vg_store_t *s, const char *site_id, bool may_create, uint8_t
     return s->ops->meta_set(s->db, META_FINGERPRINT, fp, err);
 }
 
-static void wipe(void *p, size_t n)
-{
-    volatile uint8_t *v = p;
-    while (n--)
-        *v++ = 0;
-}
-
 /* Seals password for camera_id under site_id's key into p (column password_sealed). */
 static int seal_password(vg_store_t *s, const char *camera_id, const char *site_id,
                          const char *password, pending_t *p, vg_store_err_t *err)
@@ -687,7 +680,7 @@ static int seal_password(vg_store_t *s, const char *camera_id, const char *site_
     uint8_t *sealed;
     size_t len;
     int rc = vg_seal(key, password, strlen(password), ad, &sealed, &len);
-    wipe(key, sizeof(key));
+    vg_secrets_wipe(key, sizeof(key));
     if (rc < 0) {
         vg__store_err(err, 500, "internal", "password", "cannot seal the password");
         return VG_EINVAL;
@@ -706,7 +699,7 @@ static int camera_unseal(vg_store_t *s, const char *camera_id, const char *site_
     char ad[96];
     snprintf(ad, sizeof(ad), "vigil camera password:%s", camera_id);
     int rc = vg_unseal(key, sealed, len, ad, out);
-    wipe(key, sizeof(key));
+    vg_secrets_wipe(key, sizeof(key));
     if (rc < 0)
         vg__store_err(err, 403, "wrong_master_key", "password",
                       "camera '%s': its password does not open (wrong master key, or the "
@@ -814,31 +807,37 @@ int vg_store_update(vg_store_t *s, const char *kind, const char *id, json_t *fie
     return write_record(s, k, id, fields, false, NULL, out, err);
 }
 
+/* What a camera field becomes when the config file leaves it out. */
+static json_t *file_default(const field_t *f, const char *id)
+{
+    if (strcmp(f->name, "site_id") == 0)
+        return json_string("default");
+    if (strcmp(f->name, "name") == 0)
+        return json_string(id);
+    return json_null(); /* its column default, or none */
+}
+
 int vg_store_upsert_file_camera(vg_store_t *s, json_t *fields, vg_store_err_t *err)
 {
     const kind_t *k = kind_find("cameras");
     const char *id = json_str(fields, "id");
-    json_t *existing = NULL;
-    if (id && vg_store_get(s, "cameras", id, &existing, NULL) == 0) {
-        json_decref(existing);
-        json_t *rest = json_deep_copy(fields);
-        json_object_del(rest, "id");
-        /* Fields the file leaves out go back to their defaults. */
-        for (int i = 0; i < k->nfields; i++) {
-            const field_t *f = &k->fields[i];
-            if (f->type != T_ID && f->type != T_OWNER && !f->is_required &&
-                strcmp(f->name, "name") != 0 && json_object_get(rest, f->name) == NULL)
-                json_object_set_new(rest, f->name, json_null());
-        }
-        if (json_object_get(rest, "site_id") == NULL || json_is_null(json_object_get(rest, "site_id")))
-            json_object_set_new(rest, "site_id", json_string("default"));
-        if (json_object_get(rest, "name") == NULL)
-            json_object_set_new(rest, "name", json_string(id));
-        int rc = write_record(s, k, id, rest, false, "file", NULL, err);
-        json_decref(rest);
-        return rc;
+    bool exists = false;
+    if (id && ref_exists(s, "cameras", id, &exists, err) < 0)
+        return VG_EINVAL;
+    if (!exists)
+        return write_record(s, k, NULL, fields, true, "file", NULL, err);
+    /* The file is the whole truth for its cameras: what it leaves out is reset. */
+    json_t *rest = json_deep_copy(fields);
+    json_object_del(rest, "id");
+    for (int i = 0; i < k->nfields; i++) {
+        const field_t *f = &k->fields[i];
+        if (f->type != T_ID && f->type != T_OWNER && !f->is_required &&
+            json_object_get(rest, f->name) == NULL)
+            json_object_set_new(rest, f->name, file_default(f, id));
     }
-    return write_record(s, k, NULL, fields, true, "file", NULL, err);
+    int rc = write_record(s, k, id, rest, false, "file", NULL, err);
+    json_decref(rest);
+    return rc;
 }
 
 int vg_store_delete(vg_store_t *s, const char *kind, const char *id, vg_store_err_t *err)
@@ -919,27 +918,32 @@ void vg_store_secret_free(char **secret)
         vg_unsealed_free(secret);
 }
 
+/* The fingerprint is written with the first site key, so it marks sealed secrets. */
 bool vg_store_has_sealed_secrets(vg_store_t *s)
 {
-    size_t n = 0;
     vg_store_err_t err;
     char *fp = NULL;
-    if (s->ops->meta_get(s->db, META_FINGERPRINT, &fp, &err) == 0 && fp)
-        n = 1;
+    bool has = s->ops->meta_get(s->db, META_FINGERPRINT, &fp, &err) == 0 && fp != NULL;
     free(fp);
-    return n > 0;
+    return has;
 }
 
+/* Ids of the sites that hold a wrapped key. */
 typedef struct rekey_ctx {
-    char ids[256][80];
-    size_t n;
+    char (*ids)[80];
+    size_t n, cap;
 } rekey_ctx_t;
 
 static int take_id(const vg_val_t *vals, int n, void *arg)
 {
     rekey_ctx_t *r = arg;
-    if (r->n < 256 && vals[0].type == VG_VAL_TEXT && vals[1].type == VG_VAL_BLOB)
-        vg_strlcpy(r->ids[r->n++], vals[0].text, sizeof(r->ids[0]));
+    if (vals[0].type != VG_VAL_TEXT || vals[1].type != VG_VAL_BLOB)
+        return 0;
+    if (r->n == r->cap) {
+        r->cap = r->cap ? 2 * r->cap : 64;
+        r->ids = vg_xrealloc(r->ids, r->cap * sizeof(r->ids[0]));
+    }
+    vg_strlcpy(r->ids[r->n++], vals[0].text, sizeof(r->ids[0]));
     return 0;
 }
 
@@ -947,7 +951,7 @@ int vg_store_rekey(vg_store_t *s, vg_secrets_t *new_master, vg_store_err_t *err)
 {
     if (need_master(s, err) < 0)
         return VG_EINVAL;
-    rekey_ctx_t *r = vg_xcalloc(1, sizeof(*r));
+    rekey_ctx_t ctx = {0}, *r = &ctx;
     const char *cols[2] = {"id", "data_key"};
     int rc = VG_EINVAL;
     if (s->ops->begin(s->db, err) < 0)
@@ -962,7 +966,7 @@ int vg_store_rekey(vg_store_t *s, vg_secrets_t *new_master, vg_store_err_t *err)
         snprintf(ad, sizeof(ad), "vigil site key:%s", r->ids[i]);
         uint8_t wrapped[VG_KEY_LEN + VG_SEAL_OVERHEAD];
         vg_secrets_wrap(new_master, key, ad, wrapped);
-        wipe(key, sizeof(key));
+        vg_secrets_wipe(key, sizeof(key));
         const char *c[1] = {"data_key"};
         vg_val_t v = {.type = VG_VAL_BLOB, .blob = wrapped, .len = sizeof(wrapped)};
         if (s->ops->update(s->db, "sites", r->ids[i], c, &v, 1, err) < 0)
@@ -978,6 +982,6 @@ int vg_store_rekey(vg_store_t *s, vg_secrets_t *new_master, vg_store_err_t *err)
 fail:
     s->ops->rollback(s->db);
 out:
-    free(r);
+    free(ctx.ids);
     return rc;
 }
