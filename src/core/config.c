@@ -253,6 +253,19 @@ static void tiers_copy(vg_tier_cfg_t *dst, size_t *dst_n, const yaml_tier_t *src
     *dst_n = n;
 }
 
+/* A duration in seconds from the file as milliseconds: 0 (absent) leaves *ms alone, more
+ * than a day is an error (and would overflow an int). */
+static int seconds_ms(const char *key, unsigned seconds, int *ms)
+{
+    if (seconds > 86400) {
+        VG_LOG_ERROR("config", "%s: %u is not 0..86400 seconds", key, seconds);
+        return VG_ECONFIG;
+    }
+    if (seconds)
+        *ms = (int)seconds * 1000;
+    return 0;
+}
+
 int vg_config_load_file(vg_config_t *cfg, const char *path)
 {
     const cyaml_config_t cy = {
@@ -280,18 +293,25 @@ int vg_config_load_file(vg_config_t *cfg, const char *path)
         vg_config_set_str(&cfg->db_path, root->db);
     if (root->master_key_file)
         vg_config_set_str(&cfg->master_key_file, root->master_key_file);
-    if (root->idle_timeout_s)
-        cfg->idle_timeout_ms = (int)root->idle_timeout_s * 1000;
-    if (root->snapshot_wait_ms)
+    if (seconds_ms("idle_timeout_s", root->idle_timeout_s, &cfg->idle_timeout_ms) < 0 ||
+        seconds_ms("stall_timeout_s", root->stall_timeout_s, &cfg->stall_timeout_ms) < 0)
+        rc = VG_ECONFIG;
+    if (root->snapshot_wait_ms > 60000) {
+        VG_LOG_ERROR("config", "snapshot_wait_ms: %u is not 0..60000", root->snapshot_wait_ms);
+        rc = VG_ECONFIG;
+    } else if (root->snapshot_wait_ms) {
         cfg->snapshot_wait_ms = (int)root->snapshot_wait_ms;
-    if (root->stall_timeout_s)
-        cfg->stall_timeout_ms = (int)root->stall_timeout_s * 1000;
+    }
     if (root->tiers_count)
         tiers_copy(cfg->tiers, &cfg->tier_count, root->tiers, root->tiers_count);
     for (unsigned i = 0; rc == 0 && i < root->cameras_count; i++) {
         yaml_camera_t *c = &root->cameras[i];
-        rc = vg_config_add_camera(cfg, c->id, c->name, c->url, c->default_tier,
-                                  c->idle_timeout_s ? (int)c->idle_timeout_s * 1000 : -1);
+        int idle_ms = -1, stall_ms = -1;
+        rc = seconds_ms("idle_timeout_s", c->idle_timeout_s, &idle_ms);
+        if (rc == 0)
+            rc = seconds_ms("stall_timeout_s", c->stall_timeout_s, &stall_ms);
+        if (rc == 0)
+            rc = vg_config_add_camera(cfg, c->id, c->name, c->url, c->default_tier, idle_ms);
         if (rc < 0)
             break;
         vg_camera_cfg_t *cc = vg_config_last_camera(cfg);
@@ -299,7 +319,7 @@ int vg_config_load_file(vg_config_t *cfg, const char *path)
         vg_config_set_str(&cc->snapshot_url, c->snapshot_url);
         vg_config_set_str(&cc->username, c->username);
         vg_config_set_str(&cc->password, c->password);
-        cc->stall_timeout_ms = c->stall_timeout_s ? (int)c->stall_timeout_s * 1000 : -1;
+        cc->stall_timeout_ms = stall_ms;
         cc->is_always_on = c->always_on;
         tiers_copy(cc->tiers, &cc->tier_count, c->tiers, c->tiers_count);
     }

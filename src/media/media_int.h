@@ -31,7 +31,6 @@ typedef struct vg_worker_cfg {
     int tier_count;
     atomic_uint *tiers_needed; /* bit t: some consumer wants tier t */
     vg_media_counters_t *counters; /* the stream's; outlives the worker */
-    vg_stream_info_t info;
 } vg_worker_cfg_t;
 
 /* Starts the worker thread (decoder opened lazily on the first keyframe). 0 or < 0. Loop. */

@@ -440,9 +440,13 @@ static void stream_fail(vg_stream_t *st, int status)
     /* In fallback viewers have pictures: stay there while the video is retried behind. */
     if (!st->is_fallback_running && st->fallback && st->attempts >= FALLBACK_AFTER_ATTEMPTS)
         fallback_start(st, vg_strerror(status));
+    /* A camera that went silent waits as "stalled"; one that could not be reached (or
+     * refused) as "backoff"; one that needs someone to act as "failed". */
+    vg_stream_state_t waiting = is_permanent(status)       ? VG_STREAM_FAILED
+                                : status == VG_ETIMEDOUT ? VG_STREAM_STALLED
+                                                         : VG_STREAM_BACKOFF;
     if (!st->is_fallback_running)
-        stream_set_state(st, is_permanent(status) ? VG_STREAM_FAILED : VG_STREAM_BACKOFF,
-                         vg_strerror(status));
+        stream_set_state(st, waiting, vg_strerror(status));
     VG_LOG_DEBUG("stream", "cam=%s attempt %u failed; retrying in %llu ms", st->id,
                  st->attempts, (unsigned long long)delay);
     uv_timer_start(&st->retry_timer, on_retry, delay, 0);
@@ -502,7 +506,6 @@ static void on_check(uv_timer_t *t)
     int64_t now = vg_mono_us();
     int64_t silent_ms = (now - atomic_load(&st->last_packet_mono_us)) / 1000;
     if (st->state == VG_STREAM_LIVE && silent_ms > st->stall_timeout_ms) {
-        stream_set_state(st, VG_STREAM_STALLED, vg_strerror(VG_ETIMEDOUT));
         stream_fail(st, VG_ETIMEDOUT);
         return;
     }
@@ -714,11 +717,6 @@ int vg_stream_tiers(const vg_stream_t *st, const vg_tier_t **out)
 }
 
 int vg_stream_default_tier(const vg_stream_t *st) { return st->default_tier; }
-
-vg_frame_t *vg_stream_latest(const vg_stream_t *st, int tier)
-{
-    return tier >= 0 && tier < st->tier_count ? st->latest[tier] : NULL;
-}
 
 void vg_stream_get_stats(const vg_stream_t *st, vg_stream_stats_t *out)
 {

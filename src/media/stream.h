@@ -36,7 +36,7 @@ typedef enum vg_stream_state {
     VG_STREAM_IDLE,       /* no source running, nobody watching */
     VG_STREAM_CONNECTING, /* source started, no packet yet */
     VG_STREAM_LIVE,       /* packets flowing */
-    VG_STREAM_STALLED,    /* no packet for the stall time-out; about to restart */
+    VG_STREAM_STALLED,    /* went silent for the stall time-out; waiting to restart */
     VG_STREAM_BACKOFF,    /* waiting before the next attempt */
     VG_STREAM_FAILED,     /* like backoff, for a failure that needs someone to act */
     VG_STREAM_FALLBACK,   /* video down: showing polled snapshots, video retried behind */
@@ -166,8 +166,6 @@ void vg_stream_size(const vg_stream_t *st, int *width, int *height, int *fps);
 /* The ladder: *out is borrowed, valid as long as the stream. Returns the tier count. */
 int vg_stream_tiers(const vg_stream_t *st, const vg_tier_t **out);
 int vg_stream_default_tier(const vg_stream_t *st);
-/* Latest JPEG of a tier (borrowed; NULL if none yet). */
-vg_frame_t *vg_stream_latest(const vg_stream_t *st, int tier);
 
 void vg_stream_get_status(const vg_stream_t *st, vg_stream_status_t *out);
 void vg_stream_get_stats(const vg_stream_t *st, vg_stream_stats_t *out);

@@ -59,6 +59,7 @@ struct vg_worker {
     unsigned long jpeg_cap;
     bool wait_key;
     bool is_replaying; /* decoding the GOP cache: pictures are not encoded */
+    bool needs_replay; /* decoding was skipped while nobody watched: replay the cache */
     uint64_t pic_no;   /* decoded pictures so far: tells whose scaled copy is current */
     vg_frame_t *gop[GOP_MAX];
     int gop_len; /* -1: the cache overflowed; empty until the next keyframe */
@@ -253,6 +254,8 @@ static bool tier_due(vg_worker_t *w, int t, int64_t capture_us)
 
 static void handle_picture(vg_worker_t *w)
 {
+    if (w->is_replaying)
+        return;
     int64_t capture_us = w->pic->best_effort_timestamp;
     int64_t ingest_us = capture_us;
     for (unsigned i = 0; i < TS_RING; i++) {
@@ -261,8 +264,6 @@ static void handle_picture(vg_worker_t *w)
             break;
         }
     }
-    if (w->is_replaying)
-        return;
     unsigned needed = atomic_load(w->cfg.tiers_needed);
     for (int t = 0; t < w->cfg.tier_count; t++) {
         if (!(needed & (1u << t))) {
@@ -311,12 +312,16 @@ static void decode_packet(vg_worker_t *w, vg_frame_t *f)
     /* Nobody needs pictures (an always-on camera without JPEG viewers): don't decode. */
     if (atomic_load(w->cfg.tiers_needed) == 0) {
         w->wait_key = true;
+        w->needs_replay = true; /* the cache can bring the decoder up to here later */
         return;
     }
     if (w->wait_key && !f->meta.is_key) {
-        if (w->gop_len < 1)
-            return; /* no cache: wait for the next keyframe */
+        /* Only a skip is caught up from the cache: after a decode error the same packets
+         * would fail again, so that waits for the next keyframe. */
+        if (!w->needs_replay || w->gop_len < 1)
+            return;
         /* Catch up from the cached keyframe without encoding, then go on with this one. */
+        w->needs_replay = false;
         w->wait_key = false;
         w->is_replaying = true;
         for (int i = 0; i + 1 < w->gop_len && !w->wait_key; i++)

@@ -2,6 +2,7 @@
 file clips; on-demand start/stop, one upstream session for any number of viewers, healing,
 clear failure reasons, and credentials that never leak."""
 import asyncio
+import json
 import os
 import subprocess
 import time
@@ -356,3 +357,55 @@ def test_source_stuck_in_dns_does_not_freeze_other_streams(vigil_server, tmp_pat
 def srv_binary():
     from conftest import VIGIL_BIN
     return VIGIL_BIN
+
+
+def test_silent_camera_is_stalled_until_it_speaks_again(vigil_server, sim):
+    """A camera that keeps its connection but stops sending (frozen, here SIGSTOP) becomes
+    'stalled' after the stall time-out, visibly (viewers and the API, with the reason) until
+    the next attempt, and live again once it speaks."""
+    import signal
+    config = 'cameras:\n  - id: cam\n    url: "%s"\n    stall_timeout_s: 2\n' % sim.url
+    srv = vigil_server(config=config)
+
+    async def watch_through_freeze():
+        states = []
+        async with ws_connect(srv.ws_url("cam")) as ws:
+            deadline = time.monotonic() + 30
+            frozen_at = thawed_at = None
+            frames_after_thaw = 0
+            for _ in range(5000):
+                if time.monotonic() > deadline or frames_after_thaw >= 5:
+                    break
+                try:
+                    msg = await asyncio.wait_for(ws.recv(), 1.0)
+                except asyncio.TimeoutError:
+                    msg = None
+                if isinstance(msg, str) and '"state"' in msg:
+                    states.append(json.loads(msg).get("state"))
+                    if states[-1] == "stalled":
+                        # The state lasts the first backoff (0.4-0.6 s): the API shows it.
+                        loop = asyncio.get_running_loop()
+                        api = await loop.run_in_executor(None,
+                                                         lambda: stream_state(srv, "cam"))
+                        states.append(("api", api["state"], api["reason"],
+                                       time.monotonic() - frozen_at))
+                if frozen_at is None and isinstance(msg, bytes):
+                    os.kill(sim.proc.pid, signal.SIGSTOP)
+                    frozen_at = time.monotonic()
+                elif frozen_at and thawed_at is None and time.monotonic() - frozen_at > 5:
+                    os.kill(sim.proc.pid, signal.SIGCONT)
+                    thawed_at = time.monotonic()
+                elif thawed_at and isinstance(msg, bytes):
+                    h = parse_header(msg)
+                    if not h["flags"] & 2:  # a real picture, not the offline card
+                        frames_after_thaw += 1
+            return states, frames_after_thaw
+    try:
+        states, frames_after_thaw = asyncio.run(watch_through_freeze())
+    finally:
+        os.kill(sim.proc.pid, signal.SIGCONT)
+    assert "stalled" in states, states
+    api_seen = [s for s in states if isinstance(s, tuple)]
+    assert api_seen and api_seen[0][1] == "stalled" and api_seen[0][2] == "timed out", states
+    assert api_seen[0][3] >= 2.0, "stalled before the 2 s stall time-out: %r" % (states,)
+    assert frames_after_thaw >= 5, states

@@ -81,3 +81,28 @@ VG_TEST(empty_file_is_an_empty_config)
     EXPECT_EQ(cfg.listen_port, 8080);
     vg_config_deinit(&cfg);
 }
+
+VG_TEST(durations_out_of_range_are_errors)
+{
+    static const char *const bad[] = {
+        "idle_timeout_s: 4294967295\n",
+        "stall_timeout_s: 86401\n",
+        "snapshot_wait_ms: 60001\n",
+        "cameras:\n  - id: a\n    url: \"test://\"\n    idle_timeout_s: 3000000\n",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        vg_config_t cfg;
+        vg_config_init(&cfg);
+        char *path = write_tmp(bad[i]);
+        EXPECT_EQ(vg_config_load_file(&cfg, path), VG_ECONFIG);
+        unlink(path);
+        vg_config_deinit(&cfg);
+    }
+    vg_config_t cfg;
+    vg_config_init(&cfg);
+    char *path = write_tmp("idle_timeout_s: 86400\n");
+    EXPECT_EQ(vg_config_load_file(&cfg, path), 0);
+    unlink(path);
+    EXPECT_EQ(cfg.idle_timeout_ms, 86400000);
+    vg_config_deinit(&cfg);
+}
