@@ -27,6 +27,10 @@
 #define SUB_RETRY_MS 30000
 #define FALLBACK_AFTER_ATTEMPTS 3
 
+/* The "camera offline" card is at most this size (viewers scale it). */
+#define CARD_MAX_WIDTH 640
+#define CARD_MAX_HEIGHT 360
+
 /* A cached picture older than this is not shown to a new viewer (the camera may be gone). */
 #define LATEST_MAX_AGE_US 2000000
 
@@ -201,17 +205,31 @@ static void on_card(uv_timer_t *t)
     };
     int64_t now = vg_wall_us();
     st->card_seq++;
+    /* One card per tick, on the loop thread, so it stays small: the size of the smallest
+     * watched tier, at most 640x360 (a viewer's picture element scales it; a 4K native
+     * tier must not cost a 4K encode on the loop every second). Each watched tier gets a
+     * copy with its own header. */
+    int w = CARD_MAX_WIDTH, h = CARD_MAX_HEIGHT, watched = 0;
     for (int tier = 0; tier < st->tier_count; tier++) {
         if (st->consumer_count[tier] == 0)
             continue;
-        int w = st->tiers[tier].width, h = st->tiers[tier].height;
-        if (w == 0 || h == 0) { /* a camera never seen: a 16:9 card */
-            w = 640;
-            h = 360;
+        watched++;
+        const vg_tier_t *tr = &st->tiers[tier];
+        if (tr->width > 0 && tr->height > 0 && tr->width <= w && tr->height <= h) {
+            w = tr->width;
+            h = tr->height;
         }
-        vg_frame_t *f;
-        if (vg_card_render(&f, w, h, 75, lines, 4, now) < 0)
+    }
+    vg_frame_t *card;
+    if (watched == 0 || vg_card_render(&card, w & ~1, h & ~1, 75, lines, 4, now) < 0)
+        return;
+    for (int tier = 0; tier < st->tier_count; tier++) {
+        if (st->consumer_count[tier] == 0)
             continue;
+        vg_frame_t *f = vg_frame_new(card->len);
+        memcpy(f->data, card->data, card->len);
+        f->len = card->len;
+        f->meta = card->meta;
         f->meta.seq = st->card_seq;
         f->meta.is_placeholder = true;
         f->meta.capture_us = f->meta.ingest_us = now;
@@ -220,6 +238,7 @@ static void on_card(uv_timer_t *t)
         fanout(st, tier, f);
         vg_frame_unref(&f);
     }
+    vg_frame_unref(&card);
 }
 
 static void stream_set_state(vg_stream_t *st, vg_stream_state_t state, const char *reason)

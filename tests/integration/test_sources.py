@@ -373,6 +373,7 @@ def test_silent_camera_is_stalled_until_it_speaks_again(vigil_server, sim):
             deadline = time.monotonic() + 30
             frozen_at = thawed_at = None
             frames_after_thaw = 0
+            cards = []
             for _ in range(5000):
                 if time.monotonic() > deadline or frames_after_thaw >= 5:
                     break
@@ -395,13 +396,17 @@ def test_silent_camera_is_stalled_until_it_speaks_again(vigil_server, sim):
                 elif frozen_at and thawed_at is None and time.monotonic() - frozen_at > 5:
                     os.kill(sim.proc.pid, signal.SIGCONT)
                     thawed_at = time.monotonic()
+                elif frozen_at and thawed_at is None and isinstance(msg, bytes):
+                    h = parse_header(msg)
+                    if h["flags"] & 2:  # the rendered "camera offline" card
+                        cards.append(h)
                 elif thawed_at and isinstance(msg, bytes):
                     h = parse_header(msg)
                     if not h["flags"] & 2:  # a real picture, not the offline card
                         frames_after_thaw += 1
-            return states, frames_after_thaw
+            return states, frames_after_thaw, cards
     try:
-        states, frames_after_thaw = asyncio.run(watch_through_freeze())
+        states, frames_after_thaw, cards = asyncio.run(watch_through_freeze())
     finally:
         os.kill(sim.proc.pid, signal.SIGCONT)
     assert "stalled" in states, states
@@ -409,3 +414,11 @@ def test_silent_camera_is_stalled_until_it_speaks_again(vigil_server, sim):
     assert api_seen and api_seen[0][1] == "stalled" and api_seen[0][2] == "timed out", states
     assert api_seen[0][3] >= 2.0, "stalled before the 2 s stall time-out: %r" % (states,)
     assert frames_after_thaw >= 5, states
+    # While it was down the viewer got the offline card about once a second, a real JPEG.
+    assert len(cards) >= 2, cards
+    from PIL import Image
+    import io
+    for h in cards:
+        img = Image.open(io.BytesIO(h["payload"]))
+        assert img.format == "JPEG" and img.size == (h["width"], h["height"]), (img.size, h)
+        assert img.size[0] <= 640 and img.size[1] <= 360
