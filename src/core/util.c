@@ -70,6 +70,26 @@ static int hexval(char c)
     return -1;
 }
 
+void vg_query_remove(char *query, const char *name)
+{
+    size_t name_len = strlen(name);
+    char *w = query;
+    const char *p = query;
+    while (*p) {
+        const char *end = strchr(p, '&');
+        size_t seg = end ? (size_t)(end - p) : strlen(p);
+        bool is_match = seg > name_len && strncmp(p, name, name_len) == 0 && p[name_len] == '=';
+        if (!is_match) {
+            if (w != query)
+                *w++ = '&';
+            memmove(w, p, seg);
+            w += seg;
+        }
+        p += seg + (end ? 1 : 0);
+    }
+    *w = '\0';
+}
+
 int vg_query_get(const char *query, const char *name, char *out, size_t out_len)
 {
     if (query == NULL || out_len == 0)

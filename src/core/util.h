@@ -19,6 +19,9 @@ int vg_parse_int(const char *s, long long min, long long max, long long *out);
  * out (NUL-terminated). Returns the value length, VG_ENOENT when absent, or VG_EINVAL when it
  * does not fit or is badly encoded. */
 int vg_query_get(const char *query, const char *name, char *out, size_t out_len);
+/* Removes every name=... segment from query (in place, no leading '?'), matching whole
+ * names as vg_query_get does. */
+void vg_query_remove(char *query, const char *name);
 
 /* True for 1..64 characters of [a-z0-9_-], starting with a letter or digit. */
 bool vg_slug_is_valid(const char *s);

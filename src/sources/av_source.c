@@ -39,7 +39,6 @@ typedef struct av_source {
     /* file playback */
     int64_t play_start_us;   /* monotonic time of the loop's first packet */
     int64_t first_pts_us;    /* pts of the loop's first packet */
-    int64_t last_pts_us;
     uint32_t seq;
 } av_source_t;
 
@@ -120,12 +119,9 @@ static int av_open(vg_source_t *src)
         char transport[8] = "tcp";
         char *q = strchr(target, '?');
         if (q && vg_query_get(q + 1, "transport", transport, sizeof(transport)) >= 0) {
-            char *t = strstr(q, "transport=");
-            char *end = strchr(t, '&');
-            memmove(t, end ? end + 1 : t + strlen(t), strlen(end ? end + 1 : "") + 1);
-            size_t n = strlen(target);
-            if (n > 0 && (target[n - 1] == '?' || target[n - 1] == '&'))
-                target[n - 1] = '\0';
+            vg_query_remove(q + 1, "transport");
+            if (q[1] == '\0')
+                *q = '\0'; /* nothing left of the query */
         }
         if (strcmp(transport, "udp") != 0 && strcmp(transport, "tcp") != 0) {
             VG_LOG_ERROR(vg_source_log_ctx(src), "transport must be tcp or udp");
@@ -221,19 +217,7 @@ static int pace_file(av_source_t *as, int64_t pts_us)
         as->first_pts_us = pts_us;
     }
     int64_t due = as->play_start_us + (pts_us - as->first_pts_us);
-    while (vg_mono_us() < due) {
-        if (vg_source_should_stop(as->src))
-            return VG_ECLOSED;
-        int64_t left = due - vg_mono_us();
-        av_usleep((unsigned)(left > 20000 ? 20000 : left > 0 ? left : 0));
-    }
-    return 0;
-}
-
-static void packet_release(void *opaque)
-{
-    AVPacket *pkt = opaque;
-    av_packet_free(&pkt);
+    return vg_source_sleep_until(as->src, due) ? 0 : VG_ECLOSED;
 }
 
 static int av_read(vg_source_t *src, vg_frame_t **out)
@@ -272,14 +256,13 @@ static int av_read(vg_source_t *src, vg_frame_t **out)
             av_packet_free(&pkt);
             return VG_ECLOSED;
         }
-        as->last_pts_us = dts_us;
         capture_us = now = vg_wall_us();
     } else if (as->ic->start_time_realtime != AV_NOPTS_VALUE && ts != AV_NOPTS_VALUE) {
         int64_t cam = as->ic->start_time_realtime + pts_us;
         if (llabs(cam - now) < MAX_CLOCK_SKEW_US)
             capture_us = cam;
     }
-    vg_frame_t *f = vg_frame_wrap(pkt->data, (size_t)pkt->size, packet_release, pkt);
+    vg_frame_t *f = vg_frame_wrap(pkt->data, (size_t)pkt->size, vg_source_packet_release, pkt);
     f->meta.codec = vg_codec_of(stream->codecpar->codec_id);
     f->meta.is_key = (pkt->flags & AV_PKT_FLAG_KEY) != 0;
     f->meta.seq = ++as->seq;

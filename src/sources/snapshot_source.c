@@ -4,8 +4,8 @@
  *
  * Runs on its own source thread with libcurl's easy interface: each request is bounded by
  * connect and total time-outs and aborted within 100 ms of a stop request through the
- * progress callback. Credentials come in the URL (never logged) and are sent as libcurl's
- * user/password so both basic and digest work.
+ * progress callback. Credentials come in the URL (never logged); libcurl takes them from
+ * there and answers basic or digest, whichever the camera asks for.
  */
 #include <curl/curl.h>
 #include <stdlib.h>
@@ -95,12 +95,8 @@ static void frame_release(void *opaque) { free(opaque); }
 static int snap_read(vg_source_t *src, vg_frame_t **out)
 {
     snap_source_t *ss = vg_source_priv(src);
-    while (vg_mono_us() < ss->next_poll_us) {
-        if (vg_source_should_stop(src))
-            return VG_ECLOSED;
-        struct timespec ts = {.tv_sec = 0, .tv_nsec = 20 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
+    if (!vg_source_sleep_until(src, ss->next_poll_us))
+        return VG_ECLOSED;
     ss->next_poll_us = vg_mono_us() + SNAPSHOT_INTERVAL_US;
     ss->len = 0;
     ss->is_too_big = false;
@@ -134,7 +130,7 @@ static int snap_read(vg_source_t *src, vg_frame_t **out)
 
 const vg_source_ops_t vg_source_snapshot_ops = {
     .name = "snapshot",
-    .scheme = "snapshot+http", /* not selectable by URL: made by vg_source_snapshot_new */
+    .scheme = "snapshot+http", /* not selectable by URL: made by vg_source_snapshot_producer_new */
     .open = snap_open,
     .read = snap_read,
     .close = snap_close,

@@ -16,6 +16,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <libavcodec/packet.h>
+
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/thread.h"
@@ -80,6 +83,27 @@ void vg_source_set_info(vg_source_t *src, const vg_stream_info_t *info)
     if (src->stream)
         vg_stream_set_info(src->stream, src->stream_producer, info);
     pthread_mutex_unlock(&src->cb_lock);
+}
+
+bool vg_source_sleep_until(const vg_source_t *src, int64_t deadline_us)
+{
+    for (;;) {
+        if (vg_source_should_stop(src))
+            return false;
+        int64_t left = deadline_us - vg_mono_us();
+        if (left <= 0)
+            return true;
+        if (left > 20000)
+            left = 20000;
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)left * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+void vg_source_packet_release(void *opaque)
+{
+    AVPacket *pkt = opaque;
+    av_packet_free(&pkt);
 }
 
 static void run_unref(vg_source_t *run)

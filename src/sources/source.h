@@ -33,18 +33,23 @@ void *vg_source_priv(const vg_source_t *src);
 void vg_source_set_priv(vg_source_t *src, void *priv);
 const char *vg_source_log_ctx(const vg_source_t *src);
 bool vg_source_should_stop(const vg_source_t *src);
+/* Source thread: sleeps until the monotonic deadline in short steps, so that a stop request
+ * is seen within 20 ms. Returns false when asked to stop. */
+bool vg_source_sleep_until(const vg_source_t *src, int64_t deadline_us);
+/* vg_frame_wrap release for a frame that borrows an AVPacket's data (frees the packet). */
+void vg_source_packet_release(void *opaque);
 /* Source thread: describe the video to the stream (before the first packet). */
 void vg_source_set_info(vg_source_t *src, const vg_stream_info_t *info);
 
-/* Finds the source for url's scheme and checks the URL. On success fills *ops and *ctx with a
- * producer for vg_stream_cfg_t (ctx freed through ops->free) and the picture size when the
- * URL tells it. Returns 0 or VG_EURL (message in err). Loop thread. */
 /* A producer that polls a JPEG snapshot URL (http or https) twice a second: a stream's
  * fallback while its video is down. Returns 0 or VG_EURL (message in err). Loop thread. */
 int vg_source_snapshot_producer_new(const char *url, const char *camera_id,
                                     const vg_producer_ops_t **ops, void **ctx, char *err,
                                     size_t err_len);
 
+/* Finds the source for url's scheme and checks the URL. On success fills *ops and *ctx with a
+ * producer for vg_stream_cfg_t (ctx freed through ops->free) and the picture size when the
+ * URL tells it. Returns 0 or VG_EURL (message in err). Loop thread. */
 int vg_source_producer_new(const char *url, const char *camera_id,
                            const vg_producer_ops_t **ops, void **ctx, int *width, int *height,
                            int *fps, char *err, size_t err_len);

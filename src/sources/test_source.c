@@ -185,28 +185,6 @@ fail:
     return rc;
 }
 
-/* Sleeps until the monotonic deadline in short steps so a stop request is seen promptly. */
-static bool sleep_until(vg_source_t *src, int64_t deadline_us)
-{
-    for (;;) {
-        if (vg_source_should_stop(src))
-            return false;
-        int64_t left = deadline_us - vg_mono_us();
-        if (left <= 0)
-            return true;
-        if (left > 20000)
-            left = 20000;
-        struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)left * 1000};
-        nanosleep(&ts, NULL);
-    }
-}
-
-static void packet_release(void *opaque)
-{
-    AVPacket *pkt = opaque;
-    av_packet_free(&pkt);
-}
-
 static int test_read(vg_source_t *src, vg_frame_t **out)
 {
     test_source_t *ts = vg_source_priv(src);
@@ -217,7 +195,7 @@ static int test_read(vg_source_t *src, vg_frame_t **out)
         ts->frame_no = (uint64_t)((vg_mono_us() - ts->start_mono_us) / interval);
         due = ts->start_mono_us + (int64_t)ts->frame_no * interval;
     }
-    if (!sleep_until(src, due))
+    if (!vg_source_sleep_until(src, due))
         return VG_ECLOSED;
     if (av_frame_make_writable(ts->pic) < 0)
         return VG_ENOMEM;
@@ -237,7 +215,7 @@ static int test_read(vg_source_t *src, vg_frame_t **out)
         av_packet_free(&pkt);
         return VG_ECODEC;
     }
-    vg_frame_t *f = vg_frame_wrap(pkt->data, (size_t)pkt->size, packet_release, pkt);
+    vg_frame_t *f = vg_frame_wrap(pkt->data, (size_t)pkt->size, vg_source_packet_release, pkt);
     f->meta.codec = VG_CODEC_H264;
     f->meta.is_key = (pkt->flags & AV_PKT_FLAG_KEY) != 0;
     f->meta.seq = (uint32_t)ts->frame_no;

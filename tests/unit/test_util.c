@@ -61,3 +61,19 @@ VG_TEST(url_credentials_are_encoded)
     EXPECT_EQ(vg_url_with_credentials("nourl", "u", "p", out, sizeof(out)), VG_EINVAL);
     EXPECT_EQ(vg_url_with_credentials("rtsp://cam/s", "u", "p", out, 12), VG_EINVAL);
 }
+
+VG_TEST(query_remove_matches_whole_names)
+{
+    char q1[] = "transport=udp&rtsp_transport=x&a=1";
+    vg_query_remove(q1, "transport");
+    EXPECT_STREQ(q1, "rtsp_transport=x&a=1");
+    char q2[] = "rtsp_transport=x&transport=tcp";
+    vg_query_remove(q2, "transport");
+    EXPECT_STREQ(q2, "rtsp_transport=x");
+    char q3[] = "transport=udp";
+    vg_query_remove(q3, "transport");
+    EXPECT_STREQ(q3, "");
+    char q4[] = "a=1&transport=udp&b=2&transport=tcp";
+    vg_query_remove(q4, "transport");
+    EXPECT_STREQ(q4, "a=1&b=2");
+}
