@@ -422,3 +422,16 @@ def test_silent_camera_is_stalled_until_it_speaks_again(vigil_server, sim):
         img = Image.open(io.BytesIO(h["payload"]))
         assert img.format == "JPEG" and img.size == (h["width"], h["height"]), (img.size, h)
         assert img.size[0] <= 640 and img.size[1] <= 360
+
+
+def test_rtsp_over_udp(vigil_server, sim):
+    """?transport=udp is vigil's own option: it selects RTP over UDP and is not sent on to
+    the camera (which would not know the path with it)."""
+    srv = vigil_server(cameras={"cam": sim.url + "?transport=udp"})
+    got = asyncio.run(count_frames_async(srv.ws_url("cam"), 10, 15))
+    assert got >= 10, srv.log_tail()
+    assert stream_state(srv, "cam")["state"] == "live"
+    bad = vigil_server(cameras={"cam": sim.url + "?transport=carrier-pigeon"})
+    asyncio.run(count_frames_async(bad.ws_url("cam"), 1, 3))
+    st = wait_state(bad, "cam", {"failed", "backoff"}, 10)
+    assert "transport must be tcp or udp" in bad.log, (st, bad.log_tail())
