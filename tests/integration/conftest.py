@@ -17,6 +17,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 
@@ -504,3 +505,139 @@ def rst_close(sock):
     """Closes with SO_LINGER 0: the peer gets a TCP RST."""
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     sock.close()
+
+
+# --------------------------------------------------------------------------------------
+# A throttled raw viewer
+# --------------------------------------------------------------------------------------
+
+
+class RawViewer(threading.Thread):
+    """A raw-socket WebSocket viewer (a thread) reading at `rate` bytes/s (None: as fast as
+    it can), with a token bucket and a small receive buffer so that the kernel cannot hide the
+    throttle: the server sees a viewer behind a slow link. Records each frame's completion
+    time and header, every tier the server put it on, and the text messages; answers pings."""
+
+    def __init__(self, srv, cam, tier="auto", rate=None, rcvbuf=32768, duration=120):
+        super().__init__(daemon=True)
+        self.sock = raw_connect(srv, rcvbuf=rcvbuf)
+        path = "/api/v1/cameras/%s/ws?tier=%s" % (cam, tier)
+        self.buf = ws_handshake(self.sock, srv, path)
+        self.rate = rate
+        self.deadline = time.monotonic() + duration
+        self.frames = []          # monotonic completion times
+        self.headers = []         # (monotonic, wall-clock us, header dict without payload)
+        self.tiers = []           # (monotonic, tier name)
+        self.texts = []
+        self.error = None
+        self.is_stopping = False
+        self.lock = threading.Lock()
+
+    def set_rate(self, rate):
+        with self.lock:
+            self.rate = rate
+
+    def stop(self):
+        self.is_stopping = True
+        self.join(5)
+        self.sock.close()
+
+    def _send(self, opcode, payload):
+        self.sock.sendall(ws_frame(opcode, payload))
+
+    def _parse(self):
+        buf = self.buf
+        while len(buf) >= 2:
+            b0, b1 = buf[0], buf[1]
+            n, off = b1 & 0x7F, 2
+            if n == 126:
+                if len(buf) < 4:
+                    break
+                n, off = struct.unpack(">H", buf[2:4])[0], 4
+            elif n == 127:
+                if len(buf) < 10:
+                    break
+                n, off = struct.unpack(">Q", buf[2:10])[0], 10
+            if len(buf) < off + n:
+                break
+            payload, buf = buf[off:off + n], buf[off + n:]
+            op = b0 & 0x0F
+            now = time.monotonic()
+            if op == 2:
+                self.frames.append(now)
+                h = parse_header(payload[:HEADER.size])
+                del h["payload"]
+                self.headers.append((now, now_us(), h))
+            elif op == 1:
+                msg = json.loads(payload)
+                self.texts.append((now, msg))
+                if msg.get("type") in ("hello", "tier", "subscribed"):
+                    self.tiers.append((now, msg["tier"]))
+            elif op == 9:
+                self._send(0xA, payload)
+            elif op == 8:
+                self.is_stopping = True
+        self.buf = buf
+
+    def run(self):
+        tokens, last = 0.0, time.monotonic()
+        try:
+            while not self.is_stopping and time.monotonic() < self.deadline:
+                with self.lock:
+                    rate = self.rate
+                now = time.monotonic()
+                if rate is None:
+                    want = 262144
+                else:
+                    tokens = min(tokens + (now - last) * rate, rate * 0.05)
+                    if tokens < 4096:
+                        last = now
+                        time.sleep(0.005)
+                        continue
+                    want = int(tokens)
+                last = now
+                self.sock.settimeout(1.0)
+                try:
+                    chunk = self.sock.recv(want)
+                except socket.timeout:
+                    continue
+                if not chunk:
+                    break
+                if rate is not None:
+                    tokens -= len(chunk)
+                self.buf += chunk
+                self._parse()
+        except Exception as e:  # reported by the test
+            self.error = e
+
+    # Views ----------------------------------------------------------------------------
+    def fps_series(self, t0, t1):
+        """Frames completed in each whole second of [t0, t1)."""
+        secs = int(t1 - t0)
+        counts = [0] * secs
+        for t in self.frames:
+            k = int(t - t0)
+            if 0 <= k < secs:
+                counts[k] += 1
+        return counts
+
+    def tier_at(self, t):
+        cur = None
+        for when, name in self.tiers:
+            if when <= t:
+                cur = name
+        return cur
+
+    def tier_most_of(self, t0, t1):
+        """The tier the viewer spent most of [t0, t1) on."""
+        spent = {}
+        for k in range(int((t1 - t0) * 10)):
+            name = self.tier_at(t0 + k / 10)
+            spent[name] = spent.get(name, 0) + 1
+        return max(spent, key=spent.get)
+
+    def first_tier_change_after(self, t, pred):
+        for when, name in self.tiers:
+            if when > t and pred(name):
+                return when, name
+        return None

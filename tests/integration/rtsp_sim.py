@@ -618,24 +618,23 @@ class SimProcess:
                 return 'timeout'
         return self.proc.returncode
 
-    def restart(self):
-        """Stops (SIGKILL if still running) and starts again on the same ports."""
-        self.kill()
+    def _drop_log(self):
         if self.log_path:
             try:
                 os.unlink(self.log_path)
             except OSError:
                 pass
+
+    def restart(self):
+        """Stops (SIGKILL if still running) and starts again on the same ports."""
+        self.kill()
+        self._drop_log()
         self._start()
         return self
 
     def close(self):
         self.terminate()
-        if self.log_path:
-            try:
-                os.unlink(self.log_path)
-            except OSError:
-                pass
+        self._drop_log()
 
     def __enter__(self):
         return self

@@ -1,10 +1,9 @@
 """Load: 100 concurrent WebSocket viewers; viewers that never read do not slow the others
 and do not make the server's memory grow."""
 import asyncio
-import socket
 import time
 
-from conftest import raw_connect, recv_hello, ws_connect, ws_handshake
+from conftest import RawViewer, raw_connect, recv_hello, ws_connect, ws_handshake
 
 N_VIEWERS = 100
 
@@ -124,66 +123,24 @@ def test_stuck_viewers_do_not_slow_others_or_grow_memory(vigil_server):
         growth_kb, rss)
 
 
-def _read_frames_throttled(sock, rest, rate_bps, seconds):
-    """Reads WebSocket frames at most rate_bps bytes/s for `seconds`; returns a list of
-    (arrival wall-clock µs, header capture_us, seq) for each binary frame."""
-    import struct
-    buf = bytearray(rest)
-    out = []
-    t0 = time.monotonic()
-    got = 0
-    sock.settimeout(1.0)
-    while time.monotonic() - t0 < seconds:
-        # Parse every complete frame in the buffer.
-        while len(buf) >= 2:
-            n = buf[1] & 0x7f
-            off = 2
-            if n == 126:
-                if len(buf) < 4:
-                    break
-                n, off = struct.unpack(">H", buf[2:4])[0], 4
-            elif n == 127:
-                if len(buf) < 10:
-                    break
-                n, off = struct.unpack(">Q", buf[2:10])[0], 10
-            if len(buf) < off + n:
-                break
-            if buf[0] & 0x0f == 0x2:
-                _, _, _, _, seq, cap = struct.unpack_from("<BBBBIq", buf, off)
-                out.append((time.time() * 1e6, cap, seq))
-            del buf[:off + n]
-        # Read no faster than the rate allows.
-        allowed = rate_bps * (time.monotonic() - t0) - got
-        if allowed < 4096:
-            time.sleep(0.01)
-            continue
-        try:
-            chunk = sock.recv(int(min(allowed, 65536)))
-        except socket.timeout:
-            continue
-        if not chunk:
-            break
-        got += len(chunk)
-        buf += chunk
-    return out
-
-
 def test_slow_viewer_gets_gaps_not_delay_issue2(vigil_server):
     """A viewer reading slower than the stream gets fewer frames, never older ones: each
     frame it receives is recent (regression: the kernel's auto-grown send buffer used to hold
     ~20 frames, 2 s of delay, before TCP_NOTSENT_LOWAT)."""
     srv = vigil_server(cameras={"c1": "test://?width=1280&height=720&fps=30&pattern=detailed"})
-    s = raw_connect(srv)
+    viewer = RawViewer(srv, "c1", tier="native", rate=1_500_000, rcvbuf=None)
+    t0 = time.monotonic()
+    viewer.start()
     try:
-        rest = ws_handshake(s, srv, srv.ws_path("c1", "native"))
-        frames = _read_frames_throttled(s, rest, 1_500_000, 8.0)
+        time.sleep(8.0)
     finally:
-        s.close()
-    late = [f for f in frames if f[0] > 0]
-    assert len(late) >= 10, "slow viewer got only %d frames" % len(late)
-    steady = late[len(late) // 2:]  # after the first seconds
-    delays_ms = sorted((arr - cap) / 1000 for arr, cap, _ in steady)
-    seqs = [seq for _, _, seq in frames]
+        viewer.stop()
+    assert viewer.error is None, viewer.error
+    frames = viewer.headers
+    steady = [(wall, h) for mono, wall, h in frames if mono > t0 + 2.0]  # after start-up
+    assert len(steady) >= 10, "slow viewer got only %d frames after start-up" % len(steady)
+    delays_ms = sorted((wall - h["capture_us"]) / 1000 for wall, h in steady)
+    seqs = [h["seq"] for _, _, h in frames]
     gaps = sum(b - a - 1 for a, b in zip(seqs, seqs[1:]))
     assert gaps > 0, "a viewer reading 1.5 MB/s of a ~4 MB/s stream must skip frames"
     assert delays_ms[-1] < 600, "slow viewer's frames arrive %.0f ms late (max); p50 %.0f ms" % (

@@ -4,6 +4,7 @@ reveals, and rekey."""
 import base64
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -46,7 +47,7 @@ def test_keygen_writes_a_private_key_and_never_overwrites(tmp_path):
     mode = stat.S_IMODE(os.stat(tmp_path / "mk").st_mode)
     assert mode == 0o600, oct(mode)
     key = (tmp_path / "mk").read_text().strip()
-    assert len(key) == 64 and int(key, 16) >= 0
+    assert re.fullmatch(r"[0-9a-f]{64}", key), key
     assert "fingerprint k1:" in p.stderr
     again = vigil(tmp_path, "keygen", "-o", "mk", check=False)
     assert again.returncode == 1 and "refusing to overwrite" in again.stderr

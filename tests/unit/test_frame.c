@@ -1,12 +1,13 @@
 /* frame: refcounts across threads, headroom, wrapped buffers. */
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "core/frame.h"
 #include "core/wire.h"
 #include "vg_test.h"
 
-static int released;
-static void on_release(void *opaque) { released += *(int *)opaque; }
+static atomic_int released; /* the release may run on any thread */
+static void on_release(void *opaque) { atomic_fetch_add(&released, *(int *)opaque); }
 
 VG_TEST(new_has_headroom_and_payload)
 {
@@ -22,14 +23,14 @@ VG_TEST(new_has_headroom_and_payload)
 VG_TEST(wrap_releases_once_on_last_unref)
 {
     int weight = 1;
-    released = 0;
+    atomic_store(&released, 0);
     uint8_t bytes[4] = {1, 2, 3, 4};
     vg_frame_t *f = vg_frame_wrap(bytes, sizeof(bytes), on_release, &weight);
     vg_frame_t *g = vg_frame_ref(f);
     vg_frame_unref(&f);
-    EXPECT_EQ(released, 0);
+    EXPECT_EQ(atomic_load(&released), 0);
     vg_frame_unref(&g);
-    EXPECT_EQ(released, 1);
+    EXPECT_EQ(atomic_load(&released), 1);
 }
 
 VG_TEST(derived_frame_released_with_parent)
@@ -39,20 +40,26 @@ VG_TEST(derived_frame_released_with_parent)
     vg_frame_unref(&f); /* LeakSanitizer fails the test if derived leaked */
 }
 
+enum { RACE_FRAMES = 20000, RACE_THREADS = 4 };
+static pthread_barrier_t race_start;
+
+/* All threads start together so that their unrefs of the same frames really overlap. */
 static void *unref_many(void *arg)
 {
     vg_frame_t **frames = arg;
-    for (int i = 0; i < 1000; i++)
+    pthread_barrier_wait(&race_start);
+    for (int i = 0; i < RACE_FRAMES; i++)
         vg_frame_unref(&frames[i]);
     return NULL;
 }
 
 VG_TEST(refs_dropped_on_other_threads)
 {
-    enum { N = 1000, T = 4 };
+    enum { N = RACE_FRAMES, T = RACE_THREADS };
     static vg_frame_t *per_thread[T][N];
     int weight = 1;
-    released = 0;
+    atomic_store(&released, 0);
+    pthread_barrier_init(&race_start, NULL, T);
     uint8_t byte = 0;
     vg_frame_t *shared[N];
     for (int i = 0; i < N; i++) {
@@ -66,7 +73,8 @@ VG_TEST(refs_dropped_on_other_threads)
         pthread_create(&th[t], NULL, unref_many, per_thread[t]);
     for (int t = 0; t < T; t++)
         pthread_join(th[t], NULL);
-    EXPECT_EQ(released, N);
+    pthread_barrier_destroy(&race_start);
+    EXPECT_EQ(atomic_load(&released), N); /* each frame released exactly once */
 }
 
 VG_TEST(wire_header_round_trip)

@@ -1,5 +1,6 @@
 /* queue: bounds, order, time-outs, close, and a producer/consumer pair. */
 #include <pthread.h>
+#include <sched.h>
 
 #include "core/clock.h"
 #include "core/err.h"
@@ -71,7 +72,7 @@ static void *producer(void *arg)
     for (int i = 0; i < 10000; i++) {
         items[i] = i;
         while (vg_queue_push(q, &items[i]) == VG_EFULL)
-            ;
+            sched_yield(); /* the consumer drains; the push never blocks by design */
     }
     vg_queue_close(q);
     return NULL;
@@ -84,10 +85,13 @@ VG_TEST(threads_see_every_item_in_order)
     pthread_create(&th, NULL, producer, q);
     int expected = 0;
     void *out;
-    while (vg_queue_pop(q, &out, -1) == 0) {
+    int rc;
+    /* A 5 s bound instead of waiting forever: a lost wake-up fails here, not by time-out. */
+    while ((rc = vg_queue_pop(q, &out, 5000000)) == 0) {
         EXPECT_EQ(*(int *)out, expected);
         expected++;
     }
+    EXPECT_EQ(rc, VG_ECLOSED);
     pthread_join(th, NULL);
     EXPECT_EQ(expected, 10000);
     vg_queue_free(&q, NULL);
