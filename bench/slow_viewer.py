@@ -4,7 +4,8 @@ how late (wall clock minus the header's capture_us) the latest frame arrived and
 frames the server skipped for it (seq gaps). A server that keeps one frame in flight per
 viewer shows gaps and a steady delay; one that lets frames queue shows growing delay.
 
-usage: bench/slow_viewer.py PORT RATE_BYTES_PER_S SECONDS [CAMERA]
+usage: bench/slow_viewer.py PORT RATE_BYTES_PER_S SECONDS [CAMERA [RCVBUF_BYTES]]
+(RCVBUF_BYTES sets SO_RCVBUF before connecting; default: kernel autotuning)
 Standard library only; see docs/benchmarks.md.
 """
 import base64
@@ -16,7 +17,12 @@ import time
 
 port, rate, dur = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
 cam = sys.argv[4] if len(sys.argv) > 4 else "cam"
-s = socket.create_connection(("127.0.0.1", port), timeout=5)
+rcvbuf = int(sys.argv[5]) if len(sys.argv) > 5 else 0
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+if rcvbuf:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+s.settimeout(5)
+s.connect(("127.0.0.1", port))
 key = base64.b64encode(os.urandom(16)).decode()
 s.sendall((f"GET /api/v1/cameras/{cam}/ws?tier=native HTTP/1.1\r\nHost: 127.0.0.1\r\n"
            "Upgrade: websocket\r\nConnection: Upgrade\r\n"

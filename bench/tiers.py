@@ -186,8 +186,8 @@ def main():
             rows.append(row)
             log(json.dumps(row))
     print("| active tiers | vigil CPU (% of a core) | vigil JPEG/s | vigil ms per JPEG "
-          "| vigil KB per JPEG | ffmpeg CPU | ffmpeg JPEG/s | ffmpeg ms per JPEG "
-          "| ffmpeg KB per JPEG | vigil / ffmpeg per JPEG |")
+          "| vigil KiB per JPEG | ffmpeg CPU | ffmpeg JPEG/s | ffmpeg ms per JPEG "
+          "| ffmpeg KiB per JPEG | vigil / ffmpeg per JPEG |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         v, f = r["vigil"], r["ffmpeg"]

@@ -30,8 +30,8 @@ if [ "$(nproc)" -lt 2 ]; then
     echo "ws_fanout: needs 2 cores (server on one, probe on the other)" >&2
     exit 1
 fi
-# 1000 viewers need more than the usual 1024 descriptors in the server (the probe raises
-# its own limit, the server does not).
+# 1000 viewers need more than the usual 1024 descriptors. vigil and the probe raise their
+# soft limit to the hard one themselves; this covers builds from before vigil did.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 echo "ws_fanout: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), " \
