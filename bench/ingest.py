@@ -18,12 +18,12 @@ Standard library only; every wait has a deadline.
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+from benchlib import append_results, cpu_seconds, free_port, log, status_kb
+
 VIGIL = os.environ.get("VIGIL", "build/vigil")
 CAMERAS = [int(x) for x in os.environ.get("CAMERAS", "1 10 50").replace(",", " ").split()]
 DURATION = float(os.environ.get("DURATION", "20"))
@@ -35,37 +35,12 @@ RESULTS = os.environ.get("RESULTS", "")
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
-
-
-def cpu_ticks(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        rest = f.read().rsplit(")", 1)[1].split()
-    return int(rest[11]) + int(rest[12])
-
-
-def status_kb(pid, key):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    return 0
-
-
-def free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def measure_cpu(pid, seconds):
     """CPU of pid over `seconds`, as a fraction of one core."""
-    t0, c0 = time.monotonic(), cpu_ticks(pid)
+    t0, c0 = time.monotonic(), cpu_seconds(pid)
     time.sleep(seconds)
-    t1, c1 = time.monotonic(), cpu_ticks(pid)
-    return (c1 - c0) / CLK_TCK / (t1 - t0)
+    t1, c1 = time.monotonic(), cpu_seconds(pid)
+    return (c1 - c0) / (t1 - t0)
 
 
 def get_json(port, path):
@@ -200,10 +175,7 @@ def main():
                  r["rss_kb"] / 1024, r["rss_per_camera_kb"], r["threads"]))
     print("\nReference, same run: one `ffmpeg -rtsp_transport tcp -i URL -c copy -f null -` "
           "on the same core: %.2f%% of a core." % (rows[0]["ffmpeg_copy_pct"] if rows else 0))
-    if RESULTS:
-        with open(RESULTS, "a") as f:
-            for r in rows:
-                f.write(json.dumps(r) + "\n")
+    append_results(RESULTS, rows)
 
 
 if __name__ == "__main__":

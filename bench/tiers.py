@@ -22,12 +22,12 @@ import json
 import os
 import re
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+from benchlib import append_results, cpu_seconds, free_port, log
+
 VIGIL = os.environ.get("VIGIL", "build/vigil")
 DURATION = float(os.environ.get("DURATION", "15"))
 WARMUP = float(os.environ.get("WARMUP", "4"))
@@ -43,23 +43,6 @@ TIERS = [
     ("native", 1280, 720, 85, 3),
 ]
 SETS = {1: ["native"], 2: ["low", "native"], 4: ["low", "medium", "high", "native"]}
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
-
-
-def cpu_s(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        rest = f.read().rsplit(")", 1)[1].split()
-    return (int(rest[11]) + int(rest[12])) / CLK_TCK
-
-
-def free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def metrics(port):
@@ -111,9 +94,9 @@ def run_vigil(clip, k, tmp):
                  "ws://127.0.0.1:%d/api/v1/cameras/cam/ws?tier=%s" % (port, name)],
                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL))
         time.sleep(WARMUP)
-        m0, c0, t0 = metrics(port), cpu_s(proc.pid), time.monotonic()
+        m0, c0, t0 = metrics(port), cpu_seconds(proc.pid), time.monotonic()
         time.sleep(DURATION)
-        m1, c1, t1 = metrics(port), cpu_s(proc.pid), time.monotonic()
+        m1, c1, t1 = metrics(port), cpu_seconds(proc.pid), time.monotonic()
         frames = sum(m1[("frames", n)] - m0.get(("frames", n), 0) for n in SETS[k])
         nbytes = sum(m1[("bytes", n)] - m0.get(("bytes", n), 0) for n in SETS[k])
         return {"cpu_pct": (c1 - c0) / (t1 - t0) * 100, "frames": frames,
@@ -149,9 +132,9 @@ def run_ffmpeg(clip, k, tmp):
         time.sleep(WARMUP)
         n0 = sum(count_jpegs(p) for p in outs)
         s0 = sum(os.path.getsize(p) for p in outs)
-        c0, t0 = cpu_s(proc.pid), time.monotonic()
+        c0, t0 = cpu_seconds(proc.pid), time.monotonic()
         time.sleep(DURATION)
-        c1, t1 = cpu_s(proc.pid), time.monotonic()
+        c1, t1 = cpu_seconds(proc.pid), time.monotonic()
         n1 = sum(count_jpegs(p) for p in outs)
         s1 = sum(os.path.getsize(p) for p in outs)
     finally:
@@ -195,10 +178,7 @@ def main():
               % (r["tiers"], ", ".join(SETS[r["tiers"]]), v["cpu_pct"], v["fps"],
                  v["cpu_ms_per_frame"], v["bytes_per_frame"] / 1024, f["cpu_pct"], f["fps"],
                  f["cpu_ms_per_frame"], f["bytes_per_frame"] / 1024, r["ratio"]))
-    if RESULTS:
-        with open(RESULTS, "a") as fh:
-            for r in rows:
-                fh.write(json.dumps(r) + "\n")
+    append_results(RESULTS, rows)
 
 
 if __name__ == "__main__":

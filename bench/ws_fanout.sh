@@ -19,21 +19,10 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 export VIGIL="${VIGIL:-build/vigil}"
-if [ ! -x "$VIGIL" ]; then
-    echo "ws_fanout: no $VIGIL; build first (make build) or set VIGIL" >&2
-    exit 1
-fi
-for tool in taskset /usr/bin/python3; do
-    command -v "$tool" >/dev/null || { echo "ws_fanout: $tool is missing" >&2; exit 1; }
-done
-if [ "$(nproc)" -lt 2 ]; then
-    echo "ws_fanout: needs 2 cores (server on one, probe on the other)" >&2
-    exit 1
-fi
+. bench/lib.sh
+bench_preflight ws_fanout
 # 1000 viewers need more than the usual 1024 descriptors. vigil and the probe raise their
 # soft limit to the hard one themselves; this covers builds from before vigil did.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-echo "ws_fanout: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), " \
-     "kernel $(uname -r), Debian $(cat /etc/debian_version 2>/dev/null || echo '?')" >&2
 exec timeout -k 10 "${BENCH_TIMEOUT:-600}" /usr/bin/python3 -B bench/ws_fanout.py
