@@ -5,10 +5,14 @@
 #include "media/stream.h"
 #include "net/server.h"
 #include "outputs/outputs.h"
+#include "store/store.h"
 
 typedef struct vg_api_ctx {
     vg_hub_t *hub;
     vg_outputs_t *outputs;
+    vg_store_t *store;                  /* the configuration database (loop thread) */
+    void (*on_store_changed)(void *arg); /* after each write through the API */
+    void *store_changed_arg;
 } vg_api_ctx_t;
 
 /* Registers GET /healthz, /metrics, /api/v1/cameras[/{id}], /api/v1/streams[/{id}] and

@@ -31,6 +31,7 @@ typedef struct app {
     uv_loop_t loop;
     uv_signal_t sigint, sigterm;
     vg_hub_t *hub;
+    vg__fleet_t *fleet; /* the cameras, from the configuration database, kept live */
     vg_server_t *server;
     vg_outputs_t *outputs;
     vg_api_ctx_t api; /* the API routes point here */
@@ -68,15 +69,17 @@ static void print_usage(FILE *out, bool is_demo)
             "                           embedded copy (env VIGIL_WEB_ROOT; development)\n"
             "      --log-level LEVEL    error, warn, info, debug or trace\n"
             "                           (env VIGIL_LOG_LEVEL; default info)\n"
-            "      --db FILE            serve the cameras of this configuration database\n"
-            "                           (env VIGIL_DB; docs/store.md); the file's cameras\n"
-            "                           are put there, owned by the file\n"
+            "      --db FILE            the configuration database (env VIGIL_DB; default\n"
+            "                           %s; docs/store.md): its cameras are served\n"
+            "                           and its changes applied live; the config file's\n"
+            "                           cameras are put there, owned by the file\n"
             "      --master-key-file FILE  key for sealed camera passwords\n"
             "                           (env VIGIL_MASTER_KEY_FILE or VIGIL_MASTER_KEY)\n"
             "  -h, --help               show this help\n"
             "\n"
             "Precedence: flags, then environment, then config file, then defaults.\n"
-            "Endpoints: see docs/protocol.md (dashboard at /, API under /api/v1).\n");
+            "Endpoints: see docs/protocol.md (dashboard at /, API under /api/v1).\n",
+            is_demo ? ":memory:, nothing kept" : "vigil.db");
 }
 
 static void on_handle_closed(uv_handle_t *h) { (void)h; }
@@ -85,6 +88,7 @@ static void on_server_down(void *arg)
 {
     app_t *app = arg;
     vg_outputs_stop(app->outputs);
+    vg__fleet_close(&app->fleet); /* no reload may touch the hub from here on */
     vg_hub_close(&app->hub);
     uv_close((uv_handle_t *)&app->sigint, on_handle_closed);
     uv_close((uv_handle_t *)&app->sigterm, on_handle_closed);
@@ -100,113 +104,6 @@ static void on_signal(uv_signal_t *h, int signum)
     app->is_stopping = true;
     VG_LOG_INFO("main", "%s: shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
     vg_server_shutdown(app->server, on_server_down, app);
-}
-
-/* url with the camera's username/password put in (percent-encoded), into out. */
-static int url_with_camera_credentials(const vg_camera_cfg_t *cc, const char *url, char *out,
-                                       size_t out_len)
-{
-    if (cc->username == NULL && cc->password == NULL)
-        return vg_strlcpy(out, url, out_len) ? 0 : VG_EINVAL;
-    return vg_url_with_credentials(url, cc->username, cc->password, out, out_len);
-}
-
-/* The camera's ladder, else the file's, else (0 tiers) the built-in one for its size. */
-static int camera_ladder(const vg_config_t *cfg, const vg_camera_cfg_t *cc, int w, int h,
-                         int fps, vg_tier_t ladder[VG_TIER_MAX])
-{
-    const vg_tier_cfg_t *tc = cc->tier_count ? cc->tiers : cfg->tiers;
-    size_t tn = cc->tier_count ? cc->tier_count : cfg->tier_count;
-    if (tn == 0)
-        return 0;
-    vg_tier_spec_t specs[VG_TIER_MAX];
-    for (size_t k = 0; k < tn && k < VG_TIER_MAX; k++)
-        specs[k] = (vg_tier_spec_t){.name = tc[k].name, .size = tc[k].size, .fps = tc[k].fps,
-                                    .quality = tc[k].quality};
-    char err[160];
-    int n = vg_tier_ladder_from_specs(specs, (int)tn, w, h, fps, ladder, err, sizeof(err));
-    if (n < 0)
-        VG_LOG_ERROR("config", "camera '%s': tiers: %s", cc->id, err);
-    return n;
-}
-
-static int add_camera(app_t *app, const vg_config_t *cfg, const vg_camera_cfg_t *cc)
-{
-    char err[256] = "", url[4096], shown[512], sub_shown[512] = "";
-    vg_stream_cfg_t scfg = {
-        .id = cc->id,
-        .name = cc->name,
-        .url_redacted = shown,
-        .default_tier = cc->default_tier,
-        .idle_timeout_ms = cc->idle_timeout_ms >= 0 ? cc->idle_timeout_ms : cfg->idle_timeout_ms,
-        .stall_timeout_ms = cc->stall_timeout_ms >= 0 ? cc->stall_timeout_ms
-                                                      : cfg->stall_timeout_ms,
-        .is_always_on = cc->is_always_on,
-        .config_error = err,
-    };
-    vg_tier_t ladder[VG_TIER_MAX];
-    if (url_with_camera_credentials(cc, cc->url, url, sizeof(url)) < 0) {
-        VG_LOG_ERROR("config", "camera '%s': URL too long with its credentials", cc->id);
-        return VG_ECONFIG;
-    }
-    vg_url_redact(url, shown, sizeof(shown));
-    if (cc->dial_error) {
-        vg_strlcpy(err, cc->dial_error, sizeof(err));
-        VG_LOG_ERROR("config", "camera '%s' (%s): %s", cc->id, shown, err);
-    } else if (vg_source_producer_new(url, cc->id, &scfg.producer, &scfg.producer_ctx,
-                                      &scfg.width, &scfg.height, &scfg.fps, err,
-                                      sizeof(err)) < 0) {
-        /* One bad camera must not keep the others down: it is served as "failed" with the
-         * reason. The redacted URL is safe to show. */
-        VG_LOG_ERROR("config", "camera '%s' (%s): %s", cc->id, shown, err);
-        scfg.producer = NULL;
-    }
-    if (cc->snapshot_url) {
-        char snap[4096] = "";
-        url_with_camera_credentials(cc, cc->snapshot_url, snap, sizeof(snap));
-        if (vg_source_snapshot_producer_new(snap, cc->id, &scfg.fallback, &scfg.fallback_ctx, err,
-                                            sizeof(err)) < 0) {
-            VG_LOG_ERROR("config", "camera '%s': snapshot URL: %s", cc->id, err);
-            goto fail;
-        }
-    }
-    if (cc->substream_url) {
-        char sub_url[4096] = "";
-        int sw, sh, sfps;
-        url_with_camera_credentials(cc, cc->substream_url, sub_url, sizeof(sub_url));
-        vg_url_redact(sub_url, sub_shown, sizeof(sub_shown));
-        if (vg_source_producer_new(sub_url, cc->id, &scfg.sub, &scfg.sub_ctx, &sw, &sh, &sfps,
-                                   err, sizeof(err)) < 0) {
-            VG_LOG_ERROR("config", "camera '%s': substream URL (%s): %s", cc->id, sub_shown, err);
-            goto fail;
-        }
-        scfg.sub_url_redacted = sub_shown;
-    }
-    scfg.tier_count = camera_ladder(cfg, cc, scfg.width, scfg.height, scfg.fps, ladder);
-    if (scfg.tier_count < 0)
-        goto fail;
-    scfg.tiers = ladder;
-    vg_stream_t *st;
-    if (vg_hub_add_stream(app->hub, &scfg, &st) < 0)
-        goto fail;
-    return 0;
-fail: /* the hub took nothing */
-    if (scfg.producer)
-        scfg.producer->free(scfg.producer_ctx);
-    if (scfg.fallback)
-        scfg.fallback->free(scfg.fallback_ctx);
-    if (scfg.sub)
-        scfg.sub->free(scfg.sub_ctx);
-    return VG_ECONFIG;
-}
-
-static int add_streams(app_t *app, const vg_config_t *cfg)
-{
-    for (size_t i = 0; i < cfg->camera_count; i++) {
-        if (add_camera(app, cfg, &cfg->cameras[i]) < 0)
-            return VG_ECONFIG;
-    }
-    return 0;
 }
 
 /* Each viewer is a socket: the default soft limit of 1024 descriptors would refuse the
@@ -230,10 +127,15 @@ static int run(const vg_config_t *cfg, bool is_demo)
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
     app.hub = vg_hub_new(&app.loop);
-    if (add_streams(&app, cfg) < 0) {
+    if (vg__fleet_open(&app.fleet, cfg, &app.loop, app.hub) < 0) {
+        vg__fleet_close(&app.fleet);
         vg_hub_close(&app.hub);
         goto out;
     }
+    vg__fleet_reconcile(app.fleet);
+    if (vg_hub_count(app.hub) == 0)
+        VG_LOG_WARN("main", "no cameras: add some with --camera, a config file, the API or "
+                    "`vigil camera add`");
     vg_server_cfg_t scfg = {
         .loop = &app.loop,
         .host = cfg->listen_host,
@@ -247,7 +149,14 @@ static int run(const vg_config_t *cfg, bool is_demo)
         .snapshot_wait_ms = cfg->snapshot_wait_ms,
     };
     app.outputs = vg_outputs_new(app.server, &ocfg);
-    app.api = (vg_api_ctx_t){.hub = app.hub, .outputs = app.outputs};
+    vg__fleet_set_outputs(app.fleet, app.outputs);
+    app.api = (vg_api_ctx_t){
+        .hub = app.hub,
+        .outputs = app.outputs,
+        .store = vg__fleet_store(app.fleet),
+        .on_store_changed = vg__fleet_changed,
+        .store_changed_arg = app.fleet,
+    };
     vg_api_register(app.server, &app.api);
     uv_signal_init(&app.loop, &app.sigint);
     uv_signal_init(&app.loop, &app.sigterm);
@@ -260,12 +169,12 @@ static int run(const vg_config_t *cfg, bool is_demo)
     }
     uv_signal_start(&app.sigint, on_signal, SIGINT);
     uv_signal_start(&app.sigterm, on_signal, SIGTERM);
-    vg_hub_start_always_on(app.hub);
+    vg__fleet_start(app.fleet);
 
     const char *host = strchr(cfg->listen_host, ':') ? "[::1]" : cfg->listen_host;
+    size_t cams = vg_hub_count(app.hub);
     VG_LOG_INFO("main", "listening on http://%s:%d/ with %zu camera%s", host,
-                vg_server_port(app.server), cfg->camera_count,
-                cfg->camera_count == 1 ? "" : "s");
+                vg_server_port(app.server), cams, cams == 1 ? "" : "s");
     if (is_demo) {
         printf("\nvigil demo: open http://%s:%d/ in a browser (Ctrl-C to stop)\n\n", host,
                vg_server_port(app.server));
@@ -389,10 +298,8 @@ static int serve_main(int argc, char **argv, bool is_demo)
     vg_log_level_parse(cfg.log_level, &lvl);
     vg_log_set_level(lvl);
     vg_log_route_libraries();
-    if (cfg.db_path && vg__serve_cameras_from_store(&cfg) < 0)
-        goto out;
-    if (cfg.camera_count == 0)
-        VG_LOG_WARN("main", "no cameras configured: add some with --camera or a config file");
+    if (cfg.db_path == NULL) /* a demo keeps nothing; a server keeps its cameras */
+        vg_config_set_str(&cfg.db_path, is_demo ? ":memory:" : "vigil.db");
     rc = run(&cfg, is_demo);
 out:
     vg_config_deinit(&cfg);

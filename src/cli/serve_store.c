@@ -1,8 +1,22 @@
-/* serve_store: `vigil serve --db`: the cameras come from the configuration database. Cameras
- * of the config file (and --camera) are upserted there as owned by the file, file cameras no
- * longer declared are removed, and then every enabled camera of the database is served, its
- * password unsealed only to build the URL it is dialled at, its address rewritten through
- * its site's gateway when the site is remote. */
+/* serve_store: the cameras of the configuration database, kept live (the "fleet").
+ *
+ * At start the config file's cameras (and --camera) are upserted into the database as owned
+ * by the file, file cameras no longer declared are removed, and every enabled camera of the
+ * database is served. A file camera's password stays in the file (and in memory): it is not
+ * sealed into the database, so a config file without a master key keeps working.
+ *
+ * Live reload: once a second PRAGMA data_version tells whether any other connection (the
+ * CLI, sqlite3, another program) committed a change; the API's own writes call
+ * vg__fleet_changed. Either way the whole camera table is read and compared with what runs,
+ * camera by camera, through two fingerprints (keyed BLAKE2b, so no password is kept in clear
+ * to compare): one of what is dialled (URLs after NAT rewriting, credentials), one of
+ * everything. A camera whose dial fingerprint changed has its sources replaced in place,
+ * its viewers staying connected (moved to the same-named tier when the ladder changed with
+ * it); one whose other fields changed is updated in place. Passwords are unsealed only to
+ * build the URL that is dialled.
+ * Loop thread only (the store is the loop's).
+ */
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +28,30 @@
 #include "store/secrets.h"
 #include "store/store.h"
 
+#define FP_LEN 16
+#define POLL_MS 1000
+#define MAX_LIST 1000
+
+typedef struct fleet_cam {
+    char *id;
+    uint8_t dial_fp[FP_LEN], all_fp[FP_LEN];
+} fleet_cam_t;
+
+struct vg__fleet {
+    const vg_config_t *cfg;
+    uv_loop_t *loop;
+    vg_hub_t *hub;
+    vg_outputs_t *outputs;
+    vg_secrets_t *secrets;
+    vg_store_t *store;
+    uv_timer_t poll_timer;
+    int64_t data_version;
+    bool is_started, is_closing;
+    fleet_cam_t *cams; /* what runs, with the fingerprints it was built from */
+    size_t cam_count;
+    uint8_t fp_key[crypto_generichash_KEYBYTES];
+};
+
 static json_t *camera_json(const vg_camera_cfg_t *cc)
 {
     json_t *o = json_pack("{s:s,s:s,s:b}", "id", cc->id, "url", cc->url, "always_on",
@@ -24,8 +62,7 @@ static json_t *camera_json(const vg_camera_cfg_t *cc)
         const char *key, *value;
     } opt[] = {
         {"substream_url", cc->substream_url}, {"snapshot_url", cc->snapshot_url},
-        {"username", cc->username},           {"password", cc->password},
-        {"default_tier", cc->default_tier},
+        {"username", cc->username},           {"default_tier", cc->default_tier},
     };
     for (size_t i = 0; i < sizeof(opt) / sizeof(opt[0]); i++) {
         if (opt[i].value)
@@ -128,7 +165,8 @@ static void route(vg_store_t *s, json_t *cam, vg_camera_cfg_t *cc)
     json_decref(site);
 }
 
-static int load_camera(vg_store_t *s, json_t *cam, vg_config_t *out)
+static int load_camera(vg_store_t *s, const vg_config_t *file_cfg, json_t *cam,
+                       vg_config_t *out)
 {
     vg_store_err_t err;
     const char *id = str(cam, "id");
@@ -141,7 +179,16 @@ static int load_camera(vg_store_t *s, json_t *cam, vg_config_t *out)
     vg_config_set_str(&cc->snapshot_url, str(cam, "snapshot_url"));
     vg_config_set_str(&cc->username, str(cam, "username"));
     cc->is_always_on = json_is_true(json_object_get(cam, "always_on"));
-    if (json_is_true(json_object_get(cam, "has_password"))) {
+    const char *owner = str(cam, "owner");
+    const vg_camera_cfg_t *file_cc = NULL;
+    for (size_t k = 0; owner && strcmp(owner, "file") == 0 && k < file_cfg->camera_count; k++) {
+        if (strcmp(file_cfg->cameras[k].id, id) == 0)
+            file_cc = &file_cfg->cameras[k];
+    }
+    if (file_cc) { /* what the file says and the database does not hold */
+        vg_config_set_str(&cc->password, file_cc->password);
+        cc->stall_timeout_ms = file_cc->stall_timeout_ms;
+    } else if (json_is_true(json_object_get(cam, "has_password"))) {
         char *pw = NULL;
         if (vg_store_camera_password(s, id, &pw, &err) < 0) {
             VG_LOG_ERROR("store", "camera '%s': %s", id, err.message);
@@ -168,70 +215,289 @@ static int load_camera(vg_store_t *s, json_t *cam, vg_config_t *out)
     return 0;
 }
 
-int vg__serve_cameras_from_store(vg_config_t *cfg)
+/* ---- fingerprints ---- */
+
+static void fp_str(crypto_generichash_state *h, const char *v)
+{
+    uint32_t n = v ? (uint32_t)strlen(v) + 1 : 0; /* NULL and "" differ */
+    crypto_generichash_update(h, (const uint8_t *)&n, sizeof(n));
+    if (v)
+        crypto_generichash_update(h, (const uint8_t *)v, n);
+}
+
+static void fp_int(crypto_generichash_state *h, long long v)
+{
+    crypto_generichash_update(h, (const uint8_t *)&v, sizeof(v));
+}
+
+/* dial: what the sources are built from; all: that and everything else. */
+static void fingerprints(const vg__fleet_t *f, const vg_camera_cfg_t *cc,
+                         uint8_t dial[FP_LEN], uint8_t all[FP_LEN])
+{
+    crypto_generichash_state h;
+    crypto_generichash_init(&h, f->fp_key, sizeof(f->fp_key), FP_LEN);
+    const char *dial_fields[] = {cc->url, cc->substream_url, cc->snapshot_url, cc->username,
+                                 cc->password, cc->dial_error};
+    for (size_t i = 0; i < sizeof(dial_fields) / sizeof(dial_fields[0]); i++)
+        fp_str(&h, dial_fields[i]);
+    crypto_generichash_state h_all = h;
+    crypto_generichash_final(&h, dial, FP_LEN);
+    fp_str(&h_all, cc->name);
+    fp_str(&h_all, cc->default_tier);
+    fp_int(&h_all, cc->idle_timeout_ms);
+    fp_int(&h_all, cc->stall_timeout_ms);
+    fp_int(&h_all, cc->is_always_on);
+    for (size_t t = 0; t < cc->tier_count; t++) {
+        fp_str(&h_all, cc->tiers[t].name);
+        fp_str(&h_all, cc->tiers[t].size);
+        fp_int(&h_all, cc->tiers[t].fps);
+        fp_int(&h_all, cc->tiers[t].quality);
+    }
+    crypto_generichash_final(&h_all, all, FP_LEN);
+}
+
+static fleet_cam_t *cam_find(vg__fleet_t *f, const char *id)
+{
+    for (size_t i = 0; i < f->cam_count; i++) {
+        if (strcmp(f->cams[i].id, id) == 0)
+            return &f->cams[i];
+    }
+    return NULL;
+}
+
+static void cam_set(vg__fleet_t *f, const char *id, const uint8_t dial[FP_LEN],
+                    const uint8_t all[FP_LEN])
+{
+    fleet_cam_t *c = cam_find(f, id);
+    if (c == NULL) {
+        f->cams = vg_xrealloc(f->cams, (f->cam_count + 1) * sizeof(*f->cams));
+        c = &f->cams[f->cam_count++];
+        c->id = vg_xstrdup(id);
+    }
+    memcpy(c->dial_fp, dial, FP_LEN);
+    memcpy(c->all_fp, all, FP_LEN);
+}
+
+static void cam_forget(vg__fleet_t *f, const char *id)
+{
+    fleet_cam_t *c = cam_find(f, id);
+    if (c == NULL)
+        return;
+    free(c->id);
+    *c = f->cams[--f->cam_count];
+}
+
+/* ---- reconcile ---- */
+
+static void remove_stream(vg__fleet_t *f, vg_stream_t *st, const char *reason, bool is_gone)
+{
+    char *id = vg_xstrdup(vg_stream_id(st));
+    vg_hub_remove_stream(f->hub, st, reason);
+    cam_forget(f, id);
+    if (is_gone && f->outputs)
+        vg_outputs_forget_camera(f->outputs, id);
+    free(id);
+}
+
+static void add_stream(vg__fleet_t *f, const vg_camera_cfg_t *cc, const uint8_t dial[FP_LEN],
+                       const uint8_t all[FP_LEN])
+{
+    vg_stream_t *st;
+    if (vg__camera_add(f->hub, f->cfg, cc, &st) < 0) {
+        VG_LOG_ERROR("store", "camera '%s' cannot be served (see above)", cc->id);
+        return;
+    }
+    cam_set(f, cc->id, dial, all);
+    if (f->is_started)
+        vg_stream_start_always_on(st);
+}
+
+/* A camera that runs and whose configuration changed. */
+static void update_stream(vg__fleet_t *f, vg_stream_t *st, const vg_camera_cfg_t *cc,
+                          const uint8_t dial[FP_LEN], const uint8_t all[FP_LEN])
+{
+    fleet_cam_t *known = cam_find(f, cc->id);
+    bool is_dial_changed = known == NULL || memcmp(known->dial_fp, dial, FP_LEN) != 0;
+    vg__camera_build_t *b = vg_xmalloc(sizeof(*b));
+    if (vg__camera_build(b, f->cfg, cc) < 0) {
+        VG_LOG_ERROR("store", "camera '%s': the change cannot be applied (see above); it keeps "
+                     "running as it was", cc->id);
+        free(b);
+        return;
+    }
+    int rc = vg_stream_reconfigure(st, &b->scfg, is_dial_changed);
+    if (rc == VG_EBUSY) { /* a new ladder: the stream restarts on it, its viewers moved */
+        is_dial_changed = true;
+        rc = vg_stream_reconfigure(st, &b->scfg, true);
+    }
+    if (rc == 0) {
+        if (is_dial_changed)
+            vg__camera_build_taken(b);
+        cam_set(f, cc->id, dial, all);
+        VG_LOG_INFO("store", "camera '%s' changed: %s", cc->id,
+                    is_dial_changed ? "restarted on its new configuration" : "updated in place");
+    } else {
+        /* Its configuration is unusable as a whole (a default tier its ladder lacks). */
+        remove_stream(f, st, "camera reconfigured", false);
+        vg_stream_t *nst;
+        if (vg_hub_add_stream(f->hub, &b->scfg, &nst) == 0) {
+            vg__camera_build_taken(b);
+            cam_set(f, cc->id, dial, all);
+            if (f->is_started)
+                vg_stream_start_always_on(nst);
+        }
+    }
+    vg__camera_build_drop(b);
+    free(b);
+}
+
+static bool is_in(const vg_config_t *c, const char *id)
+{
+    for (size_t i = 0; i < c->camera_count; i++) {
+        if (strcmp(c->cameras[i].id, id) == 0)
+            return true;
+    }
+    return false;
+}
+
+void vg__fleet_reconcile(vg__fleet_t *f)
+{
+    vg_store_err_t err;
+    json_t *all = NULL;
+    size_t total;
+    f->data_version = vg_store_data_version(f->store);
+    if (vg_store_list(f->store, "cameras", 0, MAX_LIST, &all, &total, &err) < 0) {
+        VG_LOG_ERROR("store", "cannot read the cameras: %s (kept as they are)", err.message);
+        return;
+    }
+    vg_config_t *want = vg_xmalloc(sizeof(*want));
+    vg_config_init(want);
+    json_t *disabled = json_object();
+    size_t i;
+    json_t *cam;
+    json_array_foreach(all, i, cam) {
+        const char *id = str(cam, "id");
+        if (json_is_false(json_object_get(cam, "enabled"))) {
+            json_object_set_new(disabled, id, json_true());
+            continue;
+        }
+        if (want->camera_count == VG_CONFIG_MAX_CAMERAS) {
+            VG_LOG_WARN("store", "%zu cameras: this server serves the first %d (by id)", total,
+                        VG_CONFIG_MAX_CAMERAS);
+            break;
+        }
+        size_t before = want->camera_count;
+        if (load_camera(f->store, f->cfg, cam, want) < 0 && want->camera_count > before) {
+            /* Its password cannot be unsealed: served as failed, saying so, rather than
+             * dialled without it. */
+            vg_camera_cfg_t *cc = vg_config_last_camera(want);
+            cc->dial_error = vg_xstrdup("password cannot be unsealed");
+        }
+    }
+    json_decref(all);
+
+    for (size_t k = vg_hub_count(f->hub); k-- > 0;) {
+        vg_stream_t *st = vg_hub_at(f->hub, k);
+        if (!is_in(want, vg_stream_id(st))) {
+            bool is_disabled = json_object_get(disabled, vg_stream_id(st)) != NULL;
+            remove_stream(f, st, is_disabled ? "camera disabled" : "camera deleted", true);
+        }
+    }
+    for (size_t k = 0; k < want->camera_count; k++) {
+        const vg_camera_cfg_t *cc = &want->cameras[k];
+        uint8_t dial[FP_LEN], allfp[FP_LEN];
+        fingerprints(f, cc, dial, allfp);
+        vg_stream_t *st = vg_hub_find(f->hub, cc->id);
+        fleet_cam_t *known = cam_find(f, cc->id);
+        if (st == NULL) {
+            add_stream(f, cc, dial, allfp);
+            if (f->is_started)
+                VG_LOG_INFO("store", "camera '%s' added", cc->id);
+        } else if (known == NULL || memcmp(known->all_fp, allfp, FP_LEN) != 0) {
+            update_stream(f, st, cc, dial, allfp);
+        }
+    }
+    json_decref(disabled);
+    vg_config_deinit(want);
+    free(want);
+}
+
+static void on_poll(uv_timer_t *t)
+{
+    vg__fleet_t *f = t->data;
+    if (vg_store_data_version(f->store) != f->data_version)
+        vg__fleet_reconcile(f);
+}
+
+int vg__fleet_open(vg__fleet_t **out, const vg_config_t *cfg, uv_loop_t *loop, vg_hub_t *hub)
 {
     char msg[256];
-    vg_secrets_t *sec = NULL;
-    vg_store_t *s = NULL;
-    int rc = VG_ECONFIG;
+    vg__fleet_t *f = vg_xcalloc(1, sizeof(*f));
+    f->cfg = cfg;
+    f->loop = loop;
+    f->hub = hub;
+    uv_timer_init(loop, &f->poll_timer);
+    f->poll_timer.data = f;
+    *out = f;
     if (vg_secrets_init() < 0 ||
-        vg_secrets_load(&sec, cfg->master_key_file, getenv("VIGIL_MASTER_KEY"), msg,
+        vg_secrets_load(&f->secrets, cfg->master_key_file, getenv("VIGIL_MASTER_KEY"), msg,
                         sizeof(msg)) < 0) {
         VG_LOG_ERROR("store", "%s", msg);
         return VG_ECONFIG;
     }
+    randombytes_buf(f->fp_key, sizeof(f->fp_key));
     vg_store_err_t err;
-    vg_store_cfg_t scfg = {.path = cfg->db_path, .secrets = sec};
-    if (vg_store_open(&s, &scfg, &err) < 0) {
+    vg_store_cfg_t scfg = {.path = cfg->db_path, .secrets = f->secrets};
+    if (vg_store_open(&f->store, &scfg, &err) < 0) {
         VG_LOG_ERROR("store", "%s: %s", cfg->db_path, err.message);
-        goto out;
+        return VG_ECONFIG;
     }
-    if (sec == NULL && vg_store_has_sealed_secrets(s)) {
+    if (f->secrets == NULL && vg_store_has_sealed_secrets(f->store)) {
         VG_LOG_ERROR("store", "%s holds sealed camera passwords: start vigil with its master "
                      "key (--master-key-file FILE or VIGIL_MASTER_KEY)", cfg->db_path);
-        goto out;
+        return VG_ECONFIG;
     }
-    if (sync_file_cameras(s, cfg) < 0)
-        goto out;
-    json_t *all;
-    size_t total;
-    if (vg_store_list(s, "cameras", 0, VG_CONFIG_MAX_CAMERAS, &all, &total, &err) < 0) {
-        VG_LOG_ERROR("store", "%s", err.message);
-        goto out;
-    }
-    if (total > VG_CONFIG_MAX_CAMERAS)
-        VG_LOG_WARN("store", "%s has %zu cameras; this server takes the first %d (by id)",
-                    cfg->db_path, total, VG_CONFIG_MAX_CAMERAS);
-    vg_config_t loaded;
-    vg_config_init(&loaded);
-    size_t i;
-    json_t *cam;
-    rc = 0;
-    json_array_foreach(all, i, cam) {
-        if (json_is_false(json_object_get(cam, "enabled")))
-            continue;
-        if (load_camera(s, cam, &loaded) < 0) {
-            rc = VG_ECONFIG;
-            break;
-        }
-    }
-    json_decref(all);
-    if (rc == 0) {
-        /* Swap the camera lists: the database's become the ones served. */
-        vg_camera_cfg_t *tmp = vg_xmalloc(sizeof(cfg->cameras));
-        size_t tmp_n = cfg->camera_count;
-        memcpy(tmp, cfg->cameras, sizeof(cfg->cameras));
-        memcpy(cfg->cameras, loaded.cameras, sizeof(loaded.cameras));
-        cfg->camera_count = loaded.camera_count;
-        memcpy(loaded.cameras, tmp, sizeof(loaded.cameras));
-        loaded.camera_count = tmp_n;
-        free(tmp);
-        VG_LOG_INFO("store", "%s: %zu camera%s (schema %d)", cfg->db_path, cfg->camera_count,
-                    cfg->camera_count == 1 ? "" : "s", vg_store_schema_version(s));
-    }
-    vg_config_deinit(&loaded);
-out:
-    vg_store_close(&s);
-    vg_secrets_free(&sec);
-    return rc;
+    if (sync_file_cameras(f->store, cfg) < 0)
+        return VG_ECONFIG;
+    VG_LOG_INFO("store", "%s (schema %d)", cfg->db_path, vg_store_schema_version(f->store));
+    return 0;
+}
+
+void vg__fleet_set_outputs(vg__fleet_t *f, vg_outputs_t *outputs) { f->outputs = outputs; }
+vg_store_t *vg__fleet_store(vg__fleet_t *f) { return f->store; }
+
+void vg__fleet_start(vg__fleet_t *f)
+{
+    f->is_started = true;
+    for (size_t i = 0; i < vg_hub_count(f->hub); i++)
+        vg_stream_start_always_on(vg_hub_at(f->hub, i));
+    uv_timer_start(&f->poll_timer, on_poll, POLL_MS, POLL_MS);
+}
+
+void vg__fleet_changed(void *fleet)
+{
+    vg__fleet_t *f = fleet;
+    if (!f->is_closing)
+        vg__fleet_reconcile(f);
+}
+
+static void on_fleet_closed(uv_handle_t *h)
+{
+    vg__fleet_t *f = h->data;
+    for (size_t i = 0; i < f->cam_count; i++)
+        free(f->cams[i].id);
+    free(f->cams);
+    free(f);
+}
+
+void vg__fleet_close(vg__fleet_t **fp)
+{
+    vg__fleet_t *f = *fp;
+    if (f == NULL)
+        return;
+    *fp = NULL;
+    f->is_closing = true;
+    vg_store_close(&f->store);
+    vg_secrets_free(&f->secrets);
+    uv_close((uv_handle_t *)&f->poll_timer, on_fleet_closed);
 }

@@ -113,6 +113,8 @@ struct vg_stream {
     uv_timer_t check_timer; /* 1 Hz while running: stalls, rates */
     uv_timer_t card_timer;  /* 1 Hz while down: the "camera offline" picture */
     uint32_t card_seq;      /* loop */
+    int handles_open;       /* loop: of the HANDLES_PER_STREAM */
+    bool is_removed;        /* loop: out of the hub, freed when its handles have closed */
 };
 
 struct vg_hub {
@@ -175,11 +177,15 @@ static void hub_maybe_free(vg_hub_t *hub)
 static void on_handle_closed(uv_handle_t *h)
 {
     vg_stream_t *st = h->data;
-    st->hub->handles_open--;
-    hub_maybe_free(st->hub);
+    vg_hub_t *hub = st->hub;
+    hub->handles_open--;
+    if (--st->handles_open == 0 && st->is_removed)
+        stream_free(st); /* a removed stream is no longer in hub->streams */
+    hub_maybe_free(hub);
 }
 
 static void fanout(vg_stream_t *st, int tier, vg_frame_t *f);
+static void update_needed(vg_stream_t *st);
 
 static bool is_down(const vg_stream_t *st)
 {
@@ -400,7 +406,8 @@ static void stream_stop_threads(vg_stream_t *st)
 
 static bool stream_is_wanted(const vg_stream_t *st)
 {
-    return (st->total_consumers > 0 || st->is_always_on) && !st->hub->is_closing;
+    return (st->total_consumers > 0 || st->is_always_on) && !st->hub->is_closing &&
+           !st->is_removed;
 }
 
 /* Nobody watches: stop everything and forget the pictures. */
@@ -590,6 +597,47 @@ static void on_wakeup(uv_async_t *h)
     }
 }
 
+/* The ladder cfg asks for: its own tiers, else the default for the camera's size. Cameras
+ * whose picture is unknown until they answer get every class; the worker sizes each tier from
+ * the decoded picture, never larger than it. *default_tier is -1 when cfg names a tier the
+ * ladder lacks. */
+static int cfg_ladder(const vg_stream_cfg_t *cfg, vg_tier_t tiers[VG_TIER_MAX],
+                      int *default_tier)
+{
+    int n;
+    if (cfg->tier_count > 0) {
+        memcpy(tiers, cfg->tiers, sizeof(tiers[0]) * (size_t)cfg->tier_count);
+        n = cfg->tier_count;
+    } else {
+        n = vg_tier_default_ladder(cfg->width, cfg->height, cfg->fps, tiers);
+    }
+    *default_tier = cfg->default_tier ? vg_tier_find(tiers, n, cfg->default_tier)
+                                      : vg_tier_default_index(tiers, n);
+    return n;
+}
+
+static bool tiers_equal(const vg_tier_t *a, const vg_tier_t *b, int n)
+{
+    for (int t = 0; t < n; t++) {
+        if (strcmp(a[t].name, b[t].name) != 0 || a[t].class_height != b[t].class_height ||
+            a[t].width != b[t].width || a[t].height != b[t].height || a[t].fps != b[t].fps ||
+            a[t].quality != b[t].quality)
+            return false;
+    }
+    return true;
+}
+
+/* The substream (typically 640x360 or smaller) feeds the low and medium classes. */
+static unsigned substream_tiers(const vg_stream_t *st)
+{
+    unsigned mask = 0;
+    for (int t = 0; st->sub && t < st->tier_count; t++) {
+        if (st->tiers[t].class_height > 0 && st->tiers[t].class_height <= VG_SUBSTREAM_MAX_CLASS)
+            mask |= 1u << t;
+    }
+    return mask;
+}
+
 int vg_hub_add_stream(vg_hub_t *hub, const vg_stream_cfg_t *cfg, vg_stream_t **out)
 {
     if (vg_hub_find(hub, cfg->id)) {
@@ -619,35 +667,21 @@ int vg_hub_add_stream(vg_hub_t *hub, const vg_stream_cfg_t *cfg, vg_stream_t **o
     st->sub = cfg->sub;
     st->sub_ctx = cfg->sub_ctx;
     st->sub_url = cfg->sub_url_redacted ? vg_xstrdup(cfg->sub_url_redacted) : NULL;
-    /* Cameras whose picture is unknown until they answer get every class; the worker sizes
-     * each tier from the decoded picture, never larger than it. */
-    if (cfg->tier_count > 0) {
-        memcpy(st->tiers, cfg->tiers, sizeof(st->tiers[0]) * (size_t)cfg->tier_count);
-        st->tier_count = cfg->tier_count;
-    } else {
-        st->tier_count = vg_tier_default_ladder(cfg->width, cfg->height, cfg->fps, st->tiers);
-    }
-    st->default_tier = vg_tier_default_index(st->tiers, st->tier_count);
-    /* A substream (typically 640x360 or smaller) feeds the low and medium classes. */
-    for (int t = 0; st->sub && t < st->tier_count; t++) {
-        if (st->tiers[t].class_height > 0 && st->tiers[t].class_height <= VG_SUBSTREAM_MAX_CLASS)
-            st->sub_tiers |= 1u << t;
-    }
+    int default_tier;
+    st->tier_count = cfg_ladder(cfg, st->tiers, &default_tier);
+    st->sub_tiers = substream_tiers(st);
     uv_mutex_init(&st->mbox_lock);
     uv_mutex_init(&st->info_lock);
-    if (cfg->default_tier) {
-        int t = vg_tier_find(st->tiers, st->tier_count, cfg->default_tier);
-        if (t < 0) {
-            VG_LOG_ERROR("stream", "camera '%s': default tier '%s' is not in its ladder",
-                         cfg->id, cfg->default_tier);
-            st->producer = NULL; /* the caller keeps ownership on failure */
-            st->fallback = NULL;
-            st->sub = NULL;
-            stream_free(st);
-            return VG_EINVAL;
-        }
-        st->default_tier = t;
+    if (default_tier < 0) {
+        VG_LOG_ERROR("stream", "camera '%s': default tier '%s' is not in its ladder", cfg->id,
+                     cfg->default_tier);
+        st->producer = NULL; /* the caller keeps ownership on failure */
+        st->fallback = NULL;
+        st->sub = NULL;
+        stream_free(st);
+        return VG_EINVAL;
     }
+    st->default_tier = default_tier;
     uv_async_init(hub->loop, &st->wakeup, on_wakeup);
     st->wakeup.data = st;
     uv_timer_init(hub->loop, &st->idle_timer);
@@ -661,11 +695,22 @@ int vg_hub_add_stream(vg_hub_t *hub, const vg_stream_cfg_t *cfg, vg_stream_t **o
     uv_timer_init(hub->loop, &st->sub_retry_timer);
     st->sub_retry_timer.data = st;
     hub->handles_open += HANDLES_PER_STREAM;
+    st->handles_open = HANDLES_PER_STREAM;
 
     hub->streams = vg_xrealloc(hub->streams, (hub->count + 1) * sizeof(*hub->streams));
     hub->streams[hub->count++] = st;
     *out = st;
     return 0;
+}
+
+static void stream_close_handles(vg_stream_t *st)
+{
+    uv_close((uv_handle_t *)&st->wakeup, on_handle_closed);
+    uv_close((uv_handle_t *)&st->idle_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&st->retry_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&st->check_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&st->card_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&st->sub_retry_timer, on_handle_closed);
 }
 
 void vg_hub_close(vg_hub_t **hp)
@@ -683,14 +728,155 @@ void vg_hub_close(vg_hub_t **hp)
                 vg_stream_detach(st->consumers[t]);
         }
         stream_go_idle(st);
-        uv_close((uv_handle_t *)&st->wakeup, on_handle_closed);
-        uv_close((uv_handle_t *)&st->idle_timer, on_handle_closed);
-        uv_close((uv_handle_t *)&st->retry_timer, on_handle_closed);
-        uv_close((uv_handle_t *)&st->check_timer, on_handle_closed);
-        uv_close((uv_handle_t *)&st->card_timer, on_handle_closed);
-        uv_close((uv_handle_t *)&st->sub_retry_timer, on_handle_closed);
+        stream_close_handles(st);
     }
     hub_maybe_free(hub);
+}
+
+void vg_hub_remove_stream(vg_hub_t *hub, vg_stream_t *st, const char *reason)
+{
+    for (size_t i = 0; i < hub->count; i++) {
+        if (hub->streams[i] == st) {
+            memmove(&hub->streams[i], &hub->streams[i + 1],
+                    (hub->count - i - 1) * sizeof(*hub->streams));
+            hub->count--;
+            break;
+        }
+    }
+    VG_LOG_INFO("stream", "cam=%s removed: %s", st->id, reason);
+    st->is_removed = true;
+    for (int t = 0; t < VG_TIER_MAX; t++) {
+        vg_consumer_t *c;
+        while ((c = st->consumers[t]) != NULL) {
+            vg_stream_detach(c);
+            if (c->ops->on_removed)
+                c->ops->on_removed(c, reason);
+        }
+    }
+    stream_go_idle(st);
+    stream_close_handles(st);
+}
+
+/* Swaps in cfg's producers (taken), the old ones stopped first and freed. */
+static void replace_sources(vg_stream_t *st, const vg_stream_cfg_t *cfg)
+{
+    stream_stop_threads(st);
+    fallback_stop(st);
+    uv_timer_stop(&st->retry_timer);
+    if (st->producer && st->producer->free)
+        st->producer->free(st->producer_ctx);
+    if (st->fallback && st->fallback->free)
+        st->fallback->free(st->fallback_ctx);
+    if (st->sub && st->sub->free)
+        st->sub->free(st->sub_ctx);
+    st->producer = cfg->producer;
+    st->producer_ctx = cfg->producer_ctx;
+    st->fallback = cfg->fallback;
+    st->fallback_ctx = cfg->fallback_ctx;
+    st->sub = cfg->sub;
+    st->sub_ctx = cfg->sub_ctx;
+    st->sub_tiers = substream_tiers(st);
+    free(st->config_error);
+    st->config_error = st->producer == NULL
+                           ? vg_xstrdup(cfg->config_error ? cfg->config_error : "no source")
+                           : NULL;
+    free(st->url);
+    st->url = vg_xstrdup(cfg->url_redacted ? cfg->url_redacted : "");
+    free(st->sub_url);
+    st->sub_url = cfg->sub_url_redacted ? vg_xstrdup(cfg->sub_url_redacted) : NULL;
+    /* What the old source said about its video says nothing about the new one. */
+    uv_mutex_lock(&st->info_lock);
+    for (int i = 0; i < 2; i++) {
+        free(st->info[i].extradata);
+        memset(&st->info[i], 0, sizeof(st->info[i]));
+    }
+    uv_mutex_unlock(&st->info_lock);
+    atomic_store(&st->sub_packets_in, 0);
+    st->attempts = 0;
+}
+
+/* Installs a new ladder while the stream's threads are stopped: consumers keep the tier of
+ * their tier's name (else go to the default) and are told. Per-tier counters restart: an
+ * index may now mean another tier. */
+static void replace_ladder(vg_stream_t *st, const vg_tier_t *tiers, int n, int default_tier)
+{
+    VG_ASSERT(st->worker == NULL && st->sub_worker == NULL);
+    vg_consumer_t *moving = NULL;
+    for (int t = 0; t < VG_TIER_MAX; t++) {
+        for (vg_consumer_t *c = st->consumers[t], *next; c; c = next) {
+            next = c->next;
+            int nt = vg_tier_find(tiers, n, st->tiers[t].name);
+            c->tier = nt >= 0 ? nt : default_tier;
+            c->next = moving; /* prev is not used on this list */
+            moving = c;
+        }
+        st->consumers[t] = NULL;
+        st->consumer_count[t] = 0;
+        vg_frame_unref(&st->latest[t]);
+    }
+    memcpy(st->tiers, tiers, sizeof(tiers[0]) * (size_t)n);
+    st->tier_count = n;
+    st->default_tier = default_tier;
+    st->sub_tiers = substream_tiers(st);
+    memset(&st->counters.tier, 0, sizeof(st->counters.tier));
+    memset(st->last_tier_encoded, 0, sizeof(st->last_tier_encoded));
+    memset(st->last_tier_bytes, 0, sizeof(st->last_tier_bytes));
+    for (vg_consumer_t *c = moving, *next; c; c = next) {
+        next = c->next;
+        c->prev = NULL;
+        c->next = st->consumers[c->tier];
+        if (c->next)
+            c->next->prev = c;
+        st->consumers[c->tier] = c;
+        st->consumer_count[c->tier]++;
+    }
+    update_needed(st);
+    for (int t = 0; t < st->tier_count; t++) {
+        for (vg_consumer_t *c = st->consumers[t], *next; c; c = next) {
+            next = c->next;
+            if (c->ops->on_ladder)
+                c->ops->on_ladder(c);
+        }
+    }
+}
+
+int vg_stream_reconfigure(vg_stream_t *st, const vg_stream_cfg_t *cfg, bool replace)
+{
+    vg_tier_t tiers[VG_TIER_MAX];
+    int default_tier;
+    int n = cfg_ladder(cfg, tiers, &default_tier);
+    if (default_tier < 0)
+        return VG_EINVAL;
+    bool is_new_ladder = n != st->tier_count || default_tier != st->default_tier ||
+                         !tiers_equal(tiers, st->tiers, n);
+    if (is_new_ladder && !replace)
+        return VG_EBUSY;
+    free(st->name);
+    st->name = vg_xstrdup(cfg->name ? cfg->name : cfg->id);
+    st->idle_timeout_ms = cfg->idle_timeout_ms;
+    st->stall_timeout_ms = cfg->stall_timeout_ms > 0 ? cfg->stall_timeout_ms
+                                                     : DEFAULT_STALL_TIMEOUT_MS;
+    st->is_always_on = cfg->is_always_on;
+    st->width = cfg->width;
+    st->height = cfg->height;
+    st->fps = cfg->fps;
+    if (replace) {
+        VG_LOG_INFO("stream", "cam=%s source changed to %s: restarting it", st->id,
+                    cfg->url_redacted ? cfg->url_redacted : "");
+        replace_sources(st, cfg);
+        if (is_new_ladder)
+            replace_ladder(st, tiers, n, default_tier);
+    }
+    /* Viewers stay attached throughout: they see connecting, then the new source. */
+    if (!stream_is_wanted(st)) {
+        if (replace)
+            stream_go_idle(st);
+        else if (st->state != VG_STREAM_IDLE && st->total_consumers == 0)
+            uv_timer_start(&st->idle_timer, on_idle_timeout, (uint64_t)st->idle_timeout_ms, 0);
+    } else if (!st->is_running && (replace || st->state == VG_STREAM_IDLE)) {
+        stream_start(st);
+    }
+    return 0;
 }
 
 vg_stream_t *vg_hub_find(vg_hub_t *hub, const char *id)
@@ -837,7 +1023,7 @@ void vg_stream_detach(vg_consumer_t *c)
     unlink_consumer(c);
     c->stream = NULL;
     if (--st->total_consumers == 0 && st->state != VG_STREAM_IDLE && !st->is_always_on &&
-        !st->hub->is_closing)
+        !st->hub->is_closing && !st->is_removed)
         uv_timer_start(&st->idle_timer, on_idle_timeout, (uint64_t)st->idle_timeout_ms, 0);
 }
 
@@ -901,12 +1087,10 @@ void vg_stream_get_status(const vg_stream_t *st, vg_stream_status_t *out)
     out->sub_packets = atomic_load(&st->sub_packets_in);
 }
 
-void vg_hub_start_always_on(vg_hub_t *hub)
+void vg_stream_start_always_on(vg_stream_t *st)
 {
-    for (size_t i = 0; i < hub->count; i++) {
-        if (hub->streams[i]->is_always_on)
-            stream_start(hub->streams[i]);
-    }
+    if (st->is_always_on && st->state == VG_STREAM_IDLE && !st->hub->is_closing)
+        stream_start(st);
 }
 
 void vg_stream_push_packet(vg_stream_t *st, const void *producer, vg_frame_t *pkt)

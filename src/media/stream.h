@@ -47,6 +47,13 @@ typedef struct vg_consumer_ops {
     void (*on_frame)(vg_consumer_t *c, vg_frame_t *f);
     /* The stream's state changed. May be NULL. Loop. */
     void (*on_state)(vg_consumer_t *c, vg_stream_state_t state);
+    /* The camera was removed (deleted, disabled, reconfigured): c is already detached and
+     * the stream is going away; reason says why ("camera deleted"). May be NULL. Loop. */
+    void (*on_removed)(vg_consumer_t *c, const char *reason);
+    /* The stream's ladder changed (its new source has another size or rate): c was moved to
+     * the tier of the same name, else the default; c->tier is its new index. May be NULL
+     * for consumers that read nothing of the ladder after attaching. Loop. */
+    void (*on_ladder)(vg_consumer_t *c);
 } vg_consumer_ops_t;
 
 /* Embedded by each output's viewer. ops and user are the output's; the rest is the hub's. */
@@ -155,6 +162,19 @@ void vg_hub_close(vg_hub_t **hp);
  * VG_EINVAL (duplicate id, bad default tier: logged). */
 int vg_hub_add_stream(vg_hub_t *hub, const vg_stream_cfg_t *cfg, vg_stream_t **out);
 vg_stream_t *vg_hub_find(vg_hub_t *hub, const char *id);
+
+/* Removes st from the hub: every consumer is detached and told why (on_removed), the
+ * source and worker are stopped, and st is freed once its handles have closed. st is not to
+ * be used after this. */
+void vg_hub_remove_stream(vg_hub_t *hub, vg_stream_t *st, const char *reason);
+
+/* Applies a new configuration to a running stream without dropping its consumers: name,
+ * timeouts and always-on at once; with replace_sources, the producer, fallback and
+ * substream of cfg are taken (the old ones stopped and freed) and the stream restarts on
+ * them — a changed URL or credential — and a new ladder is taken too (consumers are moved
+ * to the tier of the same name and told, see on_ladder). Returns 0, or VG_EBUSY when the
+ * ladder changed without replace_sources (nothing is taken then: the caller replaces). */
+int vg_stream_reconfigure(vg_stream_t *st, const vg_stream_cfg_t *cfg, bool replace_sources);
 size_t vg_hub_count(const vg_hub_t *hub);
 vg_stream_t *vg_hub_at(vg_hub_t *hub, size_t i);
 
@@ -169,8 +189,8 @@ int vg_stream_default_tier(const vg_stream_t *st);
 
 void vg_stream_get_status(const vg_stream_t *st, vg_stream_status_t *out);
 void vg_stream_get_stats(const vg_stream_t *st, vg_stream_stats_t *out);
-/* Starts every always-on stream (after the server is up). */
-void vg_hub_start_always_on(vg_hub_t *hub);
+/* Starts st if it is always-on and idle (after the server is up). */
+void vg_stream_start_always_on(vg_stream_t *st);
 
 /* Attaches c (ops/user set by the caller) to st at tier; starts the source if it is idle.
  * If the tier has a recent picture, c->ops->on_frame runs before this returns. */

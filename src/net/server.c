@@ -6,8 +6,9 @@
  * written from the WRITEABLE callback, headers first, then the body, one lws_write per call.
  *
  * Limits: request line + headers share max_http_header_data (8 KiB; more closes the
- * connection), client WebSocket messages are at most 4 KiB of text, request bodies are not
- * accepted yet (no route takes one). Idle HTTP connections time out after 30 s.
+ * connection), client WebSocket messages are at most 4 KiB of text, request bodies only on
+ * routes that declare a max_body, with a Content-Length. Idle HTTP connections time out
+ * after 30 s.
  */
 #include "net/server.h"
 
@@ -28,7 +29,7 @@
 #include "core/util.h"
 #include "net/static.h"
 
-#define MAX_ROUTES 32
+#define MAX_ROUTES 64
 #define MAX_PATH 512
 #define WS_RX_MAX 4096
 #define HEADER_BUF 1024
@@ -88,6 +89,10 @@ struct vg_conn {
     const uint8_t *body;
     size_t body_len;
     bool is_open_ended;
+    /* request body (routes with max_body) */
+    char *req_body;
+    size_t req_body_len, req_body_want;
+    bool is_awaiting_body;
     /* WebSocket receive */
     char *rx;
     size_t rx_len;
@@ -158,6 +163,7 @@ static void conn_free(vg_conn_t *c)
     for (int i = 0; i < VG_ROUTE_MAX_PARAMS; i++)
         free(c->params[i]);
     free(c->rx);
+    free(c->req_body);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -174,6 +180,12 @@ void *vg_conn_data(const vg_conn_t *c) { return c->data; }
 struct lws *vg_conn_wsi(const vg_conn_t *c) { return c->wsi; }
 vg_server_t *vg_conn_server(const vg_conn_t *c) { return c->srv; }
 const char *vg_conn_peer(const vg_conn_t *c) { return c->peer; }
+
+const char *vg_conn_body(const vg_conn_t *c, size_t *len)
+{
+    *len = c->req_body ? c->req_body_len : 0;
+    return c->req_body ? c->req_body : "";
+}
 bool vg_conn_is_closing(const vg_conn_t *c) { return c->is_closing; }
 void vg_conn_want_write(vg_conn_t *c) { lws_callback_on_writable(c->wsi); }
 
@@ -402,6 +414,8 @@ const char *vg_static_content_type(const char *path)
     return "application/octet-stream";
 }
 
+static int expect_body(vg_conn_t *c);
+
 static int handle_http(vg_server_t *s, struct lws *wsi, pss_t *pss, const char *uri)
 {
     if (pss->conn) /* keep-alive: the previous request on this socket is finished */
@@ -430,7 +444,68 @@ static int handle_http(vg_server_t *s, struct lws *wsi, pss_t *pss, const char *
         return vg_conn_error(c, 426, "upgrade_required",
                              "%s is a WebSocket endpoint: send an Upgrade request", c->path);
     c->route = r;
+    if (r->ops->max_body > 0)
+        return expect_body(c);
     return r->ops->on_request(c, (const char *const *)c->params, r->user) < 0 ? -1 : 0;
+}
+
+static int run_request(vg_conn_t *c)
+{
+    const route_t *r = c->route;
+    return r->ops->on_request(c, (const char *const *)c->params, r->user) < 0 ? -1 : 0;
+}
+
+/* A route that takes a body: the request runs once the whole body is in (lws delivers it in
+ * HTTP_BODY pieces and then HTTP_BODY_COMPLETION), or at once when there is none. */
+static int expect_body(vg_conn_t *c)
+{
+    char len_text[24] = "";
+    size_t max = c->route->ops->max_body;
+    if (lws_hdr_copy(c->wsi, len_text, sizeof(len_text), WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0) {
+        if (lws_hdr_total_length(c->wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0)
+            return vg_conn_error(c, 411, "length_required",
+                                 "send the body with a Content-Length (at most %zu bytes)", max);
+        return run_request(c); /* no body */
+    }
+    long long n;
+    if (vg_parse_int(len_text, 0, (long long)SIZE_MAX / 2, &n) < 0)
+        return vg_conn_error(c, 400, "bad_request", "Content-Length is not a number");
+    if ((size_t)n > max)
+        return vg_conn_error(c, 413, "too_large", "request bodies here are at most %zu bytes",
+                             max);
+    if (n == 0)
+        return run_request(c);
+    c->req_body = vg_xmalloc((size_t)n + 1);
+    c->req_body[0] = '\0';
+    c->req_body_want = (size_t)n;
+    c->is_awaiting_body = true;
+    return 0;
+}
+
+static int receive_body(vg_conn_t *c, const void *in, size_t len)
+{
+    if (!c->is_awaiting_body) {
+        /* No route here accepts a body: refuse rather than buffer it. */
+        if (c->resp == RESP_NONE)
+            vg_conn_error(c, 413, "too_large", "request bodies are not accepted here");
+        return 0;
+    }
+    if (len > c->req_body_want - c->req_body_len) {
+        c->is_awaiting_body = false;
+        return vg_conn_error(c, 400, "bad_request", "body longer than its Content-Length");
+    }
+    memcpy(c->req_body + c->req_body_len, in, len);
+    c->req_body_len += len;
+    c->req_body[c->req_body_len] = '\0';
+    return 0;
+}
+
+static int body_complete(vg_conn_t *c)
+{
+    if (!c->is_awaiting_body)
+        return 0;
+    c->is_awaiting_body = false;
+    return run_request(c);
 }
 
 static int handle_ws_open(vg_server_t *s, struct lws *wsi, pss_t *pss)
@@ -581,10 +656,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_HTTP:
         return handle_http(s, wsi, pss, in ? (const char *)in : "/");
     case LWS_CALLBACK_HTTP_BODY:
-        /* No route accepts a body yet: refuse rather than buffer it. */
-        if (pss && pss->conn && pss->conn->resp == RESP_NONE)
-            vg_conn_error(pss->conn, 413, "too_large", "request bodies are not accepted here");
-        return 0;
+        return pss && pss->conn ? receive_body(pss->conn, in, len) : 0;
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        return pss && pss->conn ? body_complete(pss->conn) : 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return pss && pss->conn ? http_writable(pss->conn) : 0;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {

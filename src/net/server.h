@@ -41,6 +41,9 @@ typedef struct vg_handler_ops {
     void (*on_ws_pong)(vg_conn_t *c, const void *payload, size_t len);
     /* The connection is gone; release what vg_conn_data() holds. Called once. */
     void (*on_close)(vg_conn_t *c);
+    /* The largest request body the route takes (0: none). With a body, on_request runs once
+     * it has all arrived (vg_conn_body); a larger one gets 413, one without a length 411. */
+    size_t max_body;
 } vg_handler_ops_t;
 
 typedef struct vg_server_cfg {
@@ -51,7 +54,7 @@ typedef struct vg_server_cfg {
 } vg_server_cfg_t;
 
 int vg_server_new(vg_server_t **out, const vg_server_cfg_t *cfg);
-/* Adds a route. method "GET" or "POST"; pattern segments "{}" capture one path segment. */
+/* Adds a route. method "GET", "POST", "PATCH", "PUT" or "DELETE"; pattern segments "{}" capture one path segment. */
 void vg_server_route(vg_server_t *s, const char *method, const char *pattern,
                      const vg_handler_ops_t *ops, void *user);
 /* Creates the libwebsockets context on the loop and binds. 0 or < 0 (logged). */
@@ -69,6 +72,8 @@ struct lws *vg_conn_wsi(const vg_conn_t *c);
 vg_server_t *vg_conn_server(const vg_conn_t *c);
 /* Query argument name, URL-decoded, into buf. Returns its length or VG_ENOENT/VG_EINVAL. */
 int vg_conn_query(vg_conn_t *c, const char *name, char *buf, size_t len);
+/* The request body (NUL-terminated; "" when there was none) and its length. */
+const char *vg_conn_body(const vg_conn_t *c, size_t *len);
 /* "ip:port" of the peer. */
 const char *vg_conn_peer(const vg_conn_t *c);
 

@@ -59,7 +59,22 @@ static void on_frame(vg_consumer_t *c, vg_frame_t *f)
     vg_conn_want_write(v->base.conn);
 }
 
-static const vg_consumer_ops_t consumer_ops = {.on_frame = on_frame};
+static void on_removed(vg_consumer_t *c, const char *reason)
+{
+    mjpeg_viewer_t *v = c->user;
+    vg__viewer_stream_removed(&v->base);
+    vg_frame_unref(&v->pending);
+    vg_conn_close(v->base.conn, 0, reason); /* ends the multipart response */
+}
+
+static void on_ladder(vg_consumer_t *c)
+{
+    mjpeg_viewer_t *v = c->user;
+    vg__viewer_ladder_changed(&v->base);
+}
+
+static const vg_consumer_ops_t consumer_ops = {
+    .on_frame = on_frame, .on_removed = on_removed, .on_ladder = on_ladder};
 
 static int mjpeg_request(vg_conn_t *c, const char *const *params, void *user)
 {

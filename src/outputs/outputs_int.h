@@ -11,7 +11,7 @@ typedef struct vg__viewer {
     vg_consumer_t cons;          /* cons.user points at the protocol's viewer */
     vg_outputs_t *outputs;
     vg_conn_t *conn;
-    vg_stream_t *st;
+    vg_stream_t *st;             /* NULL once the camera was removed */
     const char *output;          /* "ws", "mjpeg" */
     uint64_t id;
     int64_t since_us;
@@ -43,6 +43,11 @@ struct vg_outputs {
 void vg__viewer_add(vg_outputs_t *o, vg__viewer_t *v, const char *output, int tier);
 /* Detaches and unregisters v. */
 void vg__viewer_remove(vg__viewer_t *v);
+/* v's stream was removed (it is already detached): unregisters v and clears v->st; the
+ * output then closes the connection. */
+void vg__viewer_stream_removed(vg__viewer_t *v);
+/* v's stream changed its ladder and moved v (cons.tier is its new tier). */
+void vg__viewer_ladder_changed(vg__viewer_t *v);
 /* Moves v to another tier (adaptive: counts a tier change). */
 void vg__viewer_set_tier(vg__viewer_t *v, int tier, bool is_adaptive);
 /* Accounting: a frame arrived for v / replaced a pending one / was written (bytes on the

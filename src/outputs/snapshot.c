@@ -42,7 +42,15 @@ static void on_timeout(uv_timer_t *t)
     waiter_finish(w);
 }
 
-static const vg_consumer_ops_t consumer_ops = {.on_frame = on_frame};
+static void on_removed(vg_consumer_t *c, const char *reason)
+{
+    snap_waiter_t *w = c->user;
+    if (w->conn)
+        vg_conn_error(w->conn, 404, "not_found", "%s", reason);
+    waiter_finish(w);
+}
+
+static const vg_consumer_ops_t consumer_ops = {.on_frame = on_frame, .on_removed = on_removed};
 
 static int snapshot_request(vg_conn_t *c, const char *const *params, void *user)
 {

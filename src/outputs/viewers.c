@@ -14,10 +14,11 @@ const int64_t vg_latency_bounds_us[VG_LATENCY_BUCKETS - 1] = {
 };
 
 /* Counters per (camera, tier, output): a short list (cameras x tiers x 2 at most), found once
- * per attach or tier change, never per frame. */
+ * per attach or tier change, never per frame. Keyed by names, not by stream, so that they
+ * outlive a stream that is reconfigured (removed and added again under the same id). */
 struct out_counters {
-    vg_stream_t *st;
-    int tier;
+    char *camera;
+    char tier[VG_TIER_NAME_MAX];
     const char *output;
     vg_output_counters_t pub;
     out_counters_t *next;
@@ -26,22 +27,38 @@ struct out_counters {
 static out_counters_t *counters_for(vg_outputs_t *o, vg_stream_t *st, int tier,
                                     const char *output)
 {
+    const vg_tier_t *tiers;
+    vg_stream_tiers(st, &tiers);
+    const char *camera = vg_stream_id(st), *tier_name = tiers[tier].name;
     for (out_counters_t *c = o->counters; c; c = c->next) {
-        if (c->st == st && c->tier == tier && strcmp(c->output, output) == 0)
+        if (strcmp(c->camera, camera) == 0 && strcmp(c->tier, tier_name) == 0 &&
+            strcmp(c->output, output) == 0)
             return c;
     }
     out_counters_t *c = vg_xcalloc(1, sizeof(*c));
-    const vg_tier_t *tiers;
-    vg_stream_tiers(st, &tiers);
-    c->st = st;
-    c->tier = tier;
+    c->camera = vg_xstrdup(camera);
+    vg_strlcpy(c->tier, tier_name, sizeof(c->tier));
     c->output = output;
-    c->pub.camera = vg_stream_id(st);
-    c->pub.tier = tiers[tier].name;
+    c->pub.camera = c->camera;
+    c->pub.tier = c->tier;
     c->pub.output = output;
     c->next = o->counters;
     o->counters = c;
     return c;
+}
+
+void vg_outputs_forget_camera(vg_outputs_t *o, const char *camera_id)
+{
+    for (out_counters_t **pc = &o->counters; *pc;) {
+        out_counters_t *c = *pc;
+        if (strcmp(c->camera, camera_id) == 0 && c->pub.viewers == 0) {
+            *pc = c->next;
+            free(c->camera);
+            free(c);
+        } else {
+            pc = &c->next;
+        }
+    }
 }
 
 void vg__viewer_add(vg_outputs_t *o, vg__viewer_t *v, const char *output, int tier)
@@ -78,6 +95,19 @@ void vg__viewer_remove(vg__viewer_t *v)
         v->next->prev = v->prev;
     o->viewer_count--;
     v->outputs = NULL;
+}
+
+void vg__viewer_stream_removed(vg__viewer_t *v)
+{
+    vg__viewer_remove(v);
+    v->st = NULL;
+}
+
+void vg__viewer_ladder_changed(vg__viewer_t *v)
+{
+    v->counters->pub.viewers--;
+    v->counters = counters_for(v->outputs, v->st, v->cons.tier, v->output);
+    v->counters->pub.viewers++;
 }
 
 void vg__viewer_set_tier(vg__viewer_t *v, int tier, bool is_adaptive)
@@ -163,6 +193,7 @@ void vg__viewers_free(vg_outputs_t *o)
 {
     for (out_counters_t *c = o->counters, *next; c; c = next) {
         next = c->next;
+        free(c->camera);
         free(c);
     }
     o->counters = NULL;

@@ -118,7 +118,31 @@ static void on_state(vg_consumer_t *c, vg_stream_state_t state)
                             "reason", s.reason));
 }
 
-static const vg_consumer_ops_t consumer_ops = {.on_frame = on_frame, .on_state = on_state};
+static void on_removed(vg_consumer_t *c, const char *reason)
+{
+    ws_viewer_t *v = c->user;
+    vg__viewer_stream_removed(&v->base);
+    vg_frame_unref(&v->pending);
+    vg_conn_close(v->base.conn, VG_WS_CLOSE_CAMERA_REMOVED, reason);
+}
+
+/* The camera's new source has another ladder: the client gets the new list and its tier. */
+static void on_ladder(vg_consumer_t *c)
+{
+    ws_viewer_t *v = c->user;
+    vg__viewer_ladder_changed(&v->base);
+    vg_frame_unref(&v->pending);
+    v->bad_s = v->clean_s = 0;
+    v->settle_s = SETTLE_SECONDS;
+    const vg_tier_t *tiers;
+    int n = vg_stream_tiers(v->base.st, &tiers);
+    queue_text(v, json_pack("{s:s,s:s,s:b,s:o}", "type", "tiers", "tier", tiers[c->tier].name,
+                            "auto", v->base.is_auto, "tiers", vg_tier_ladder_json(tiers, n)));
+}
+
+static const vg_consumer_ops_t consumer_ops = {
+    .on_frame = on_frame, .on_state = on_state, .on_removed = on_removed,
+    .on_ladder = on_ladder};
 
 /* Moves the viewer to tier t and tells it why. */
 static void change_tier(ws_viewer_t *v, int t, const char *reason)
@@ -380,7 +404,7 @@ static void handle_report(ws_viewer_t *v, json_t *msg)
 static int ws_message(vg_conn_t *c, const char *text, size_t len)
 {
     ws_viewer_t *v = vg_conn_data(c);
-    if (v == NULL)
+    if (v == NULL || v->base.st == NULL) /* its camera is gone; the close frame is on its way */
         return 0;
     json_error_t jerr;
     json_t *msg = json_loadb(text, len, 0, &jerr);

@@ -18,23 +18,29 @@
 
 /* Migration n brings the schema from version n-1 to n. Append only: never edit one that has
  * shipped. */
+/* Rows written by other programs (sqlite3, an asset register) need not give the times. */
+#define TIMES                                                                                  \
+    "  created_us INTEGER NOT NULL DEFAULT (" NOW_US "),"                                     \
+    "  updated_us INTEGER NOT NULL DEFAULT (" NOW_US "));"
+#define NOW_US "CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)"
+
 static const char *const migrations[] = {
     /* 1: sites, gateways, tenants, cameras */
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE tenants ("
     "  id TEXT PRIMARY KEY, name TEXT NOT NULL,"
-    "  created_us INTEGER NOT NULL, updated_us INTEGER NOT NULL);"
+    TIMES
     "CREATE TABLE gateways ("
     "  id TEXT PRIMARY KEY, name TEXT NOT NULL, host TEXT NOT NULL,"
     "  mappings TEXT NOT NULL DEFAULT '[]',"
-    "  created_us INTEGER NOT NULL, updated_us INTEGER NOT NULL);"
+    TIMES
     "CREATE TABLE sites ("
     "  id TEXT PRIMARY KEY, name TEXT NOT NULL,"
     "  tenant_id TEXT REFERENCES tenants(id) ON DELETE RESTRICT,"
     "  is_local INTEGER NOT NULL DEFAULT 1 CHECK (is_local IN (0, 1)),"
     "  gateway_id TEXT REFERENCES gateways(id) ON DELETE RESTRICT,"
     "  data_key BLOB," /* the site's data key, wrapped by the master key */
-    "  created_us INTEGER NOT NULL, updated_us INTEGER NOT NULL);"
+    TIMES
     "CREATE TABLE cameras ("
     "  id TEXT PRIMARY KEY, name TEXT NOT NULL,"
     "  site_id TEXT NOT NULL DEFAULT 'default' REFERENCES sites(id) ON DELETE RESTRICT,"
@@ -46,7 +52,7 @@ static const char *const migrations[] = {
     "  priority INTEGER NOT NULL DEFAULT 0,"
     "  enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),"
     "  owner TEXT NOT NULL DEFAULT 'api',"
-    "  created_us INTEGER NOT NULL, updated_us INTEGER NOT NULL);"
+    TIMES
     "CREATE INDEX cameras_site ON cameras(site_id);"
     "CREATE INDEX sites_tenant ON sites(tenant_id);"
     "CREATE INDEX sites_gateway ON sites(gateway_id);"

@@ -474,7 +474,7 @@ test('page loaded with no console errors', async () => {
 test('tiles show stream states: a live camera and an unreachable one', async () => {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const proc = spawn(VIGIL_BIN, ['serve', '--listen', `127.0.0.1:${port}`, ...WEB_ARGS,
+  const proc = spawn(VIGIL_BIN, ['serve', '--db', ':memory:', '--listen', `127.0.0.1:${port}`, ...WEB_ARGS,
     '--camera', 'ok=test://?width=640&height=360&fps=15',
     '--camera', 'down=rtsp://127.0.0.1:9/nothing'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise((resolve) => { proc.once('exit', (code, signal) => resolve({ code, signal })); });

@@ -210,6 +210,11 @@ class _Factory:
             full_env = dict(os.environ)
             if env:
                 full_env.update(env)
+            # Each server its own database (the default, ./vigil.db, would be shared by every
+            # server of the run, and each would load the others' cameras).
+            if "--db" not in args and not full_env.get("VIGIL_DB"):
+                full_env["VIGIL_DB"] = os.path.join(str(self.tmp_path),
+                                                    "vigil-%d-%d.db" % (idx, attempt))
             logf = open(log_path, "wb")
             proc = subprocess.Popen(args, stdout=logf, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, env=full_env)
