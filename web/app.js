@@ -313,6 +313,17 @@ class Viewer {
         this.on.hello?.(this, m);
         this.on.status?.(this);
         break;
+      case 'tiers':                   // the camera's new source came with another ladder
+        this.tiers = Array.isArray(m.tiers) ? m.tiers : [];
+        this.tier = m.tier || null;
+        this.lastSeq = null;
+        this.winTierChange = true;
+        if (this.tier && this.wantTier !== AUTO && !this.tiers.some((t) => t.name === this.wantTier)) {
+          this.wantTier = this.tier;
+        }
+        this.on.hello?.(this, m);
+        this.on.status?.(this);
+        break;
       case 'subscribed':
         this.tier = m.tier;
         this.auto = m.auto === true;
@@ -987,7 +998,10 @@ class App {
       });
       if (!r.ok) throw new Error(`HTTP ${r.status}`);
       const body = await r.json();
-      list = Array.isArray(body.cameras) ? body.cameras : [];
+      // A camera record carries what the server runs for it in "live" (null: disabled).
+      list = (Array.isArray(body.cameras) ? body.cameras : [])
+        .filter((c) => c && c.live && typeof c.id === 'string')
+        .map((c) => ({ ...c.live, id: c.id, name: c.name || c.id }));
     } catch (e) {
       console.warn('vigil: camera list', e);
       if (!this.loaded) this.showGridMsg(`cannot load cameras (${e.message}); retrying…`);

@@ -13,16 +13,21 @@ typedef struct vg_api_ctx {
     vg_store_t *store;                  /* the configuration database (loop thread) */
     void (*on_store_changed)(void *arg); /* after each write through the API */
     void *store_changed_arg;
+    void *priv; /* the routes' own state: vg_api_register makes it, vg_api_release frees it */
 } vg_api_ctx_t;
 
-/* Registers GET /healthz, /metrics, /api/v1/cameras[/{id}], /api/v1/streams[/{id}] and
- * /api/v1/viewers. ctx (and what it points to) outlives srv: the routes keep the pointer. */
-void vg_api_register(vg_server_t *srv, const vg_api_ctx_t *ctx);
+/* Registers /healthz, /metrics, the configuration records under /api/v1 (tenants, sites,
+ * gateways, cameras), /api/v1/streams[/{id}], /api/v1/viewers and /api/v1/openapi.json.
+ * ctx (and what it points to) outlives srv: the routes keep the pointer. */
+void vg_api_register(vg_server_t *srv, vg_api_ctx_t *ctx);
+/* After the server is freed. */
+void vg_api_release(vg_api_ctx_t *ctx);
 
+/* Returns the state the routes point to (freed by vg_api_release). */
+void *vg__api_records_register(vg_server_t *srv, const vg_api_ctx_t *ctx);
+void vg__api_openapi_register(vg_server_t *srv, const vg_api_ctx_t *ctx);
 void vg__api_streams_register(vg_server_t *srv, const vg_api_ctx_t *ctx);
 void vg__api_metrics_register(vg_server_t *srv, const vg_api_ctx_t *ctx);
 
-/* One camera as the API shows it (new reference). */
-json_t *vg_api_camera_json(const vg_stream_t *st);
 
 #endif

@@ -75,6 +75,7 @@ static void print_usage(FILE *out, bool is_demo)
             "                           cameras are put there, owned by the file\n"
             "      --master-key-file FILE  key for sealed camera passwords\n"
             "                           (env VIGIL_MASTER_KEY_FILE or VIGIL_MASTER_KEY)\n"
+            "      --list-routes        print every route (METHOD PATTERN) and exit\n"
             "  -h, --help               show this help\n"
             "\n"
             "Precedence: flags, then environment, then config file, then defaults.\n"
@@ -119,7 +120,13 @@ static void raise_fd_limit(void)
         VG_LOG_DEBUG("main", "open-file limit raised to %llu", (unsigned long long)want);
 }
 
-static int run(const vg_config_t *cfg, bool is_demo)
+static void print_route(const char *method, const char *pattern, void *arg)
+{
+    (void)arg;
+    printf("%s %s\n", method, pattern);
+}
+
+static int run(const vg_config_t *cfg, bool is_demo, bool list_routes)
 {
     app_t app = {0};
     int rc = 1;
@@ -158,6 +165,15 @@ static int run(const vg_config_t *cfg, bool is_demo)
         .store_changed_arg = app.fleet,
     };
     vg_api_register(app.server, &app.api);
+    if (list_routes) { /* for tests and audits: every route this server would answer */
+        vg_server_each_route(app.server, print_route, NULL);
+        fflush(stdout);
+        vg_outputs_stop(app.outputs);
+        vg__fleet_close(&app.fleet);
+        vg_hub_close(&app.hub);
+        uv_run(&app.loop, UV_RUN_DEFAULT);
+        goto out;
+    }
     uv_signal_init(&app.loop, &app.sigint);
     uv_signal_init(&app.loop, &app.sigterm);
     app.sigint.data = app.sigterm.data = &app;
@@ -184,6 +200,7 @@ static int run(const vg_config_t *cfg, bool is_demo)
     rc = 0;
 out:
     vg_server_free(&app.server);
+    vg_api_release(&app.api);
     uv_run(&app.loop, UV_RUN_DEFAULT); /* let the last close callbacks run */
     vg_outputs_free(&app.outputs);
     if (uv_loop_close(&app.loop) != 0) {
@@ -198,7 +215,7 @@ out:
 static int serve_main(int argc, char **argv, bool is_demo)
 {
     enum { OPT_CAMERA = 256, OPT_IDLE, OPT_SNAPWAIT, OPT_WEBROOT, OPT_LOGLEVEL, OPT_DB,
-           OPT_KEYFILE };
+           OPT_KEYFILE, OPT_ROUTES };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"listen", required_argument, NULL, 'l'},
@@ -209,9 +226,11 @@ static int serve_main(int argc, char **argv, bool is_demo)
         {"log-level", required_argument, NULL, OPT_LOGLEVEL},
         {"db", required_argument, NULL, OPT_DB},
         {"master-key-file", required_argument, NULL, OPT_KEYFILE},
+        {"list-routes", no_argument, NULL, OPT_ROUTES},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
+    bool list_routes = false;
     const char *config_path = getenv("VIGIL_CONFIG"), *listen = NULL, *web_root = NULL,
                *log_level = NULL, *idle = NULL, *snapwait = NULL, *db = NULL, *key_file = NULL;
     const char *cameras[VG_CONFIG_MAX_CAMERAS];
@@ -235,6 +254,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
         case OPT_LOGLEVEL: log_level = optarg; break;
         case OPT_DB: db = optarg; break;
         case OPT_KEYFILE: key_file = optarg; break;
+        case OPT_ROUTES: list_routes = true; break;
         case 'h': print_usage(stdout, is_demo); return 0;
         default: print_usage(stderr, is_demo); return 2;
         }
@@ -300,7 +320,11 @@ static int serve_main(int argc, char **argv, bool is_demo)
     vg_log_route_libraries();
     if (cfg.db_path == NULL) /* a demo keeps nothing; a server keeps its cameras */
         vg_config_set_str(&cfg.db_path, is_demo ? ":memory:" : "vigil.db");
-    rc = run(&cfg, is_demo);
+    if (list_routes)
+        vg_config_set_str(&cfg.db_path, ":memory:");
+    rc = run(&cfg, is_demo, list_routes);
+    if (list_routes && rc == 1)
+        rc = 0;
 out:
     vg_config_deinit(&cfg);
     return rc;

@@ -181,6 +181,12 @@ struct lws *vg_conn_wsi(const vg_conn_t *c) { return c->wsi; }
 vg_server_t *vg_conn_server(const vg_conn_t *c) { return c->srv; }
 const char *vg_conn_peer(const vg_conn_t *c) { return c->peer; }
 
+void vg_conn_content_type(vg_conn_t *c, char *buf, size_t len)
+{
+    if (lws_hdr_copy(c->wsi, buf, (int)len, WSI_TOKEN_HTTP_CONTENT_TYPE) < 0)
+        buf[0] = '\0';
+}
+
 const char *vg_conn_body(const vg_conn_t *c, size_t *len)
 {
     *len = c->req_body ? c->req_body_len : 0;
@@ -291,6 +297,14 @@ void vg_server_route(vg_server_t *s, const char *method, const char *pattern,
     vg_strlcpy(r->pattern, pattern, sizeof(r->pattern));
     r->ops = ops;
     r->user = user;
+}
+
+void vg_server_each_route(const vg_server_t *s,
+                          void (*fn)(const char *method, const char *pattern, void *arg),
+                          void *arg)
+{
+    for (int i = 0; i < s->route_count; i++)
+        fn(s->routes[i].method, s->routes[i].pattern, arg);
 }
 
 /* Matches path against pattern, capturing "{}" segments into params (allocated). */

@@ -57,6 +57,11 @@ int vg_server_new(vg_server_t **out, const vg_server_cfg_t *cfg);
 /* Adds a route. method "GET", "POST", "PATCH", "PUT" or "DELETE"; pattern segments "{}" capture one path segment. */
 void vg_server_route(vg_server_t *s, const char *method, const char *pattern,
                      const vg_handler_ops_t *ops, void *user);
+/* Calls fn for each registered route, in registration order ("{}" marks a captured
+ * segment). */
+void vg_server_each_route(const vg_server_t *s,
+                          void (*fn)(const char *method, const char *pattern, void *arg),
+                          void *arg);
 /* Creates the libwebsockets context on the loop and binds. 0 or < 0 (logged). */
 int vg_server_start(vg_server_t *s);
 int vg_server_port(const vg_server_t *s);
@@ -72,6 +77,8 @@ struct lws *vg_conn_wsi(const vg_conn_t *c);
 vg_server_t *vg_conn_server(const vg_conn_t *c);
 /* Query argument name, URL-decoded, into buf. Returns its length or VG_ENOENT/VG_EINVAL. */
 int vg_conn_query(vg_conn_t *c, const char *name, char *buf, size_t len);
+/* The request's Content-Type into buf ("" when absent or too long). */
+void vg_conn_content_type(vg_conn_t *c, char *buf, size_t len);
 /* The request body (NUL-terminated; "" when there was none) and its length. */
 const char *vg_conn_body(const vg_conn_t *c, size_t *len);
 /* "ip:port" of the peer. */

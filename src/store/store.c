@@ -148,6 +148,117 @@ static const field_t *field_find(const kind_t *k, const char *name)
 
 /* ---- open / close ---- */
 
+static json_t *enum_of(const char *const *choices)
+{
+    json_t *a = json_array();
+    for (const char *const *c = choices; *c; c++)
+        json_array_append_new(a, json_string(*c));
+    return a;
+}
+
+static json_t *field_schema(const field_t *f, vg_schema_mode_t mode)
+{
+    json_t *o;
+    switch (f->type) {
+    case T_ID:
+        return json_pack("{s:s,s:s,s:i,s:s}", "type", "string", "pattern",
+                         "^[a-z0-9][a-z0-9_-]*$", "maxLength", 64, "description",
+                         "slug: lower-case letters, digits, - and _");
+    case T_INT:
+        o = json_pack("{s:s,s:I,s:I}", "type", "integer", "minimum", (json_int_t)f->min,
+                      "maximum", (json_int_t)f->max);
+        break;
+    case T_BOOL:
+        o = json_pack("{s:s}", "type", "boolean");
+        break;
+    case T_URL: {
+        char desc[160] = "URL; scheme one of:";
+        for (const char *const *c = f->choices; *c; c++)
+            snprintf(desc + strlen(desc), sizeof(desc) - strlen(desc), " %s", *c);
+        o = json_pack("{s:s,s:i,s:s}", "type", "string", "maxLength", 4096, "description",
+                      desc);
+        break;
+    }
+    case T_ENUM:
+        o = json_pack("{s:s,s:o}", "type", "string", "enum", enum_of(f->choices));
+        break;
+    case T_MAPPINGS:
+        o = json_pack("{s:s,s:i,s:{s:s,s:b,s:[sss],s:{s:{s:s},s:{s:s,s:i,s:i},s:{s:s,s:i,"
+                      "s:i}}}}",
+                      "type", "array", "maxItems", MAX_MAPPINGS, "items", "type", "object",
+                      "additionalProperties", 0, "required", "lan_host", "lan_port", "port",
+                      "properties", "lan_host", "type", "string", "lan_port", "type",
+                      "integer", "minimum", 1, "maximum", 65535, "port", "type", "integer",
+                      "minimum", 1, "maximum", 65535);
+        json_object_set_new(o, "description",
+                            json_string("camera LAN host:port -> this gateway's port"));
+        break;
+    case T_TIERS: {
+        static const char *const sizes[] = {"low", "medium", "high", "ultra", "native", NULL};
+        o = json_pack("{s:s,s:i,s:i,s:{s:s,s:b,s:[s],s:{s:{s:s,s:i},s:{s:s,s:o},s:{s:s,s:i,"
+                      "s:i},s:{s:s,s:i,s:i}}}}",
+                      "type", "array", "minItems", 1, "maxItems", VG_TIER_MAX, "items", "type",
+                      "object", "additionalProperties", 0, "required", "size", "properties",
+                      "name", "type", "string", "maxLength", VG_TIER_NAME_MAX - 1, "size",
+                      "type", "string", "enum", enum_of(sizes), "fps", "type", "integer",
+                      "minimum", 1, "maximum", 60, "quality", "type", "integer", "minimum", 1,
+                      "maximum", 100);
+        break;
+    }
+    case T_SECRET:
+        return json_pack("{s:s,s:b,s:b,s:s}", "type", "string", "writeOnly", 1, "nullable", 1,
+                         "description", "write-only: sealed at rest, never returned; null "
+                         "clears it");
+    case T_OWNER:
+        return json_pack("{s:s,s:[ss],s:b,s:s}", "type", "string", "enum", "api", "file",
+                         "readOnly", 1, "description",
+                         "file: declared in the config file, read-only here");
+    default: /* T_TEXT, T_HOST, T_REF */
+        o = json_pack("{s:s,s:i}", "type", "string", "maxLength",
+                      f->type == T_HOST ? 253 : 4096);
+        if (f->type == T_REF)
+            json_object_set_new(o, "description", json_sprintf("id of one of the %s", f->ref));
+        break;
+    }
+    if (!f->is_required || mode == VG_SCHEMA_UPDATE)
+        json_object_set_new(o, "nullable", json_true()); /* null: unset (or the default) */
+    return o;
+}
+
+json_t *vg_store_schema(const char *kind, vg_schema_mode_t mode)
+{
+    const kind_t *k = kind_find(kind);
+    if (k == NULL)
+        return NULL;
+    json_t *props = json_object(), *required = json_array();
+    for (int i = 0; i < k->nfields; i++) {
+        const field_t *f = &k->fields[i];
+        if (f->type == T_OWNER && mode != VG_SCHEMA_RECORD)
+            continue;
+        if (f->type == T_ID && mode == VG_SCHEMA_UPDATE)
+            continue; /* the path names the record */
+        if (f->type == T_SECRET && mode == VG_SCHEMA_RECORD) {
+            char key[48];
+            snprintf(key, sizeof(key), "has_%s", f->name);
+            json_object_set_new(props, key, json_pack("{s:s,s:b}", "type", "boolean",
+                                                      "readOnly", 1));
+            json_array_append_new(required, json_string(key));
+            continue;
+        }
+        json_object_set_new(props, f->name, field_schema(f, mode));
+        if (mode == VG_SCHEMA_RECORD ||
+            (mode == VG_SCHEMA_CREATE && f->is_required))
+            json_array_append_new(required, json_string(f->name));
+    }
+    json_t *o = json_pack("{s:s,s:o,s:b}", "type", "object", "properties", props,
+                          "additionalProperties", mode == VG_SCHEMA_RECORD);
+    if (json_array_size(required) > 0)
+        json_object_set_new(o, "required", required);
+    else
+        json_decref(required);
+    return o;
+}
+
 static int check_master_key(vg_store_t *s, vg_store_err_t *err)
 {
     char *stored = NULL;

@@ -40,6 +40,13 @@ typedef struct vg_store_cfg {
     bool is_read_only;
 } vg_store_cfg_t;
 
+/* JSON Schema (as OpenAPI 3.0 writes it) of a record of kind, from the same field table the
+ * validator uses, so that the API's description cannot drift from what it accepts:
+ * VG_SCHEMA_RECORD what reads return, VG_SCHEMA_CREATE and VG_SCHEMA_UPDATE what writes take.
+ * New reference, or NULL for an unknown kind. */
+typedef enum { VG_SCHEMA_RECORD, VG_SCHEMA_CREATE, VG_SCHEMA_UPDATE } vg_schema_mode_t;
+json_t *vg_store_schema(const char *kind, vg_schema_mode_t mode);
+
 /* Opens (creating the file and applying migrations when needed). Returns 0, or < 0 with a
  * message in err (a locked or corrupt file, a newer schema than this vigil knows). */
 int vg_store_open(vg_store_t **out, const vg_store_cfg_t *cfg, vg_store_err_t *err);

@@ -276,7 +276,7 @@ test('clicking a tile opens the single view with frames flowing', async () => {
   assert.ok(differingPixels(p1[0], p2[0]) > 0, 'single view picture unchanged after 1.5 s');
 
   // The tier selector offers "auto" first, then the camera's tiers, and starts on auto.
-  const cam = await (await fetch(`${baseUrl}/api/v1/cameras/${encodeURIComponent(id)}`)).json();
+  const cam = (await (await fetch(`${baseUrl}/api/v1/cameras/${encodeURIComponent(id)}`)).json()).live;
   const options = await page.$$eval('#tier-select option', (os) => os.map((o) => o.value));
   assert.deepEqual(options, ['auto', ...cam.tiers.map((t) => t.name)], 'tier options');
   assert.equal(await page.inputValue('#tier-select'), 'auto', 'auto selected by default');
@@ -287,7 +287,7 @@ test('clicking a tile opens the single view with frames flowing', async () => {
 test('single view is on auto and shows the tier the server sends', async () => {
   assert.ok(singleId, 'single view open');
   const names = (await (await fetch(`${baseUrl}/api/v1/cameras/${encodeURIComponent(singleId)}`)).json())
-    .tiers.map((t) => t.name);
+    .live.tiers.map((t) => t.name);
   // The server may move an auto viewer at any time: the page's label, read
   // before and after the server's view, must agree with it.
   const r = await until('received-tier label matches /api/v1/viewers', async () => {
@@ -377,7 +377,7 @@ test('single view reports its render rate to the server', async () => {
 });
 
 test('picking a fixed tier subscribes to it in-band, and auto again', async () => {
-  const cam = await (await fetch(`${baseUrl}/api/v1/cameras/${encodeURIComponent(singleId)}`)).json();
+  const cam = (await (await fetch(`${baseUrl}/api/v1/cameras/${encodeURIComponent(singleId)}`)).json()).live;
   const low = cam.tiers.find((t) => t.name === 'low') || cam.tiers[0];
   const sockets = wsLog.filter((e) => e.camera === singleId && e.msg.type === 'hello').length;
   await page.selectOption('#tier-select', low.name);

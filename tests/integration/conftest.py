@@ -125,9 +125,12 @@ class VigilServer:
         return requests.get(self.url(path), **kw)
 
     def camera(self, cam):
+        """What the server runs for camera cam now (the record's "live" part)."""
         r = self.get("/api/v1/cameras/" + urllib.parse.quote(cam, safe=""))
         assert r.status_code == 200, (r.status_code, r.text)
-        return r.json()
+        live = r.json()["live"]
+        assert live is not None, "camera %s runs nothing: %r" % (cam, r.json())
+        return live
 
     def tiers(self, cam):
         return self.camera(cam)["tiers"]

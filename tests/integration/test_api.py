@@ -8,7 +8,7 @@ from conftest import CAM_720, ws_connect, recv_hello
 
 STATES = {"idle", "connecting", "live", "stalled", "failed"}
 TIER_KEYS = {"name", "width", "height", "fps", "quality"}
-CAM_KEYS = {"id", "name", "state", "width", "height", "fps", "default_tier", "tiers"}
+CAM_KEYS = {"state", "reason", "width", "height", "fps", "default_tier", "tiers", "url"}
 
 
 def assert_json_error(r, status, code):
@@ -46,14 +46,17 @@ def test_camera_listing(vigil_server):
     r = requests.get(srv.url("/api/v1/cameras"), timeout=10)
     assert r.status_code == 200
     assert r.headers.get("content-type", "").startswith("application/json"), r.headers
-    cams = r.json()["cameras"]
+    doc = r.json()
+    assert (doc["total"], doc["offset"], doc["limit"]) == (2, 0, 100), doc
+    cams = doc["cameras"]
     assert [c["id"] for c in cams] == ["c1", "c2"], cams
     for c in cams:
-        assert CAM_KEYS <= set(c), c
         assert isinstance(c["name"], str) and c["name"], c
-        assert c["state"] in STATES, c
-        check_tiers(c)
-    c1, c2 = cams
+        assert c["owner"] == "file" and c["enabled"] is True and c["has_password"] is False, c
+        assert CAM_KEYS <= set(c["live"]), c
+        assert c["live"]["state"] in STATES, c
+        check_tiers(c["live"])
+    c1, c2 = (c["live"] for c in cams)
     assert (c1["width"], c1["height"], c1["fps"]) == (1280, 720, 30)
     assert [(t["name"], t["width"], t["height"], t["fps"], t["quality"]) for t in c1["tiers"]] == [
         ("low", 568, 320, 30, 60), ("medium", 854, 480, 30, 70), ("native", 1280, 720, 30, 85)]
@@ -107,8 +110,9 @@ def test_unknown_path_404(vigil_server):
 
 def test_wrong_method_405(vigil_server):
     srv = vigil_server()
-    for method, path in [("POST", "/api/v1/cameras"), ("DELETE", "/api/v1/cameras/c1"),
-                         ("PUT", "/healthz"), ("POST", "/cameras/c1/snapshot.jpg")]:
+    for method, path in [("PUT", "/api/v1/cameras"), ("POST", "/api/v1/cameras/c1"),
+                         ("PUT", "/healthz"), ("POST", "/cameras/c1/snapshot.jpg"),
+                         ("DELETE", "/api/v1/streams/c1")]:
         r = requests.request(method, srv.url(path), data=b"{}", timeout=10)
         assert_json_error(r, 405, "method_not_allowed")
 
@@ -139,8 +143,10 @@ def test_config_file(vigil_server):
         "    name: \"Front Door\"\n"
         "    url: \"test://?width=320&height=240&fps=10\"\n"))
     cams = requests.get(srv.url("/api/v1/cameras"), timeout=10).json()["cameras"]
-    assert [(c["id"], c["name"]) for c in cams] == [("yard", "Back Yard"), ("door", "Front Door")]
-    assert (cams[0]["width"], cams[0]["height"], cams[0]["fps"]) == (640, 360, 15)
+    # listed by id
+    assert [(c["id"], c["name"]) for c in cams] == [("door", "Front Door"), ("yard", "Back Yard")]
+    yard = cams[1]["live"]
+    assert (yard["width"], yard["height"], yard["fps"]) == (640, 360, 15)
 
 
 def test_head_answers_headers_only(vigil_server):

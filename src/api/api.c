@@ -1,0 +1,28 @@
+/* api: GET /healthz, and the registration of every API route. */
+#include <stdlib.h>
+
+#include "api/api.h"
+
+static int healthz(vg_conn_t *c, const char *const *params, void *user)
+{
+    (void)params;
+    (void)user;
+    return vg_conn_respond_json(c, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static const vg_handler_ops_t health_ops = {.name = "healthz", .on_request = healthz};
+
+void vg_api_register(vg_server_t *srv, vg_api_ctx_t *ctx)
+{
+    vg_server_route(srv, "GET", "/healthz", &health_ops, ctx);
+    ctx->priv = vg__api_records_register(srv, ctx);
+    vg__api_streams_register(srv, ctx);
+    vg__api_metrics_register(srv, ctx);
+    vg__api_openapi_register(srv, ctx);
+}
+
+void vg_api_release(vg_api_ctx_t *ctx)
+{
+    free(ctx->priv);
+    ctx->priv = NULL;
+}

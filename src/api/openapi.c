@@ -1,0 +1,237 @@
+/* openapi: GET /api/v1/openapi.json, the OpenAPI 3.0 description of every route the server
+ * registers. The record schemas come from the store's own field table (vg_store_schema), so
+ * what the document says a write takes is what the validator accepts; the integration tests
+ * check the document with an OpenAPI validator and against the server's route table
+ * (`vigil serve --list-routes`). Built per request (it is small and rarely asked for). */
+#include <stdio.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "core/util.h"
+
+static const char *const record_kinds[][2] = {
+    {"tenants", "Tenant"}, {"sites", "Site"}, {"gateways", "Gateway"}, {"cameras", "Camera"}};
+
+static json_t *ref(const char *name)
+{
+    char buf[96];
+    snprintf(buf, sizeof(buf), "#/components/schemas/%s", name);
+    return json_pack("{s:s}", "$ref", buf);
+}
+
+static json_t *json_content(json_t *schema)
+{
+    return json_pack("{s:{s:o}}", "application/json", "schema", schema);
+}
+
+static json_t *response(const char *description, json_t *schema)
+{
+    json_t *r = json_pack("{s:s}", "description", description);
+    if (schema)
+        json_object_set_new(r, "content", json_content(schema));
+    return r;
+}
+
+static json_t *error_response(const char *description)
+{
+    return response(description, ref("Error"));
+}
+
+static json_t *id_param(void)
+{
+    return json_pack("{s:s,s:s,s:b,s:{s:s}}", "name", "id", "in", "path", "required", 1,
+                     "schema", "type", "string");
+}
+
+static json_t *tier_param(void)
+{
+    return json_pack("{s:s,s:s,s:s,s:{s:s}}", "name", "tier", "in", "query", "description",
+                     "a tier of the camera's ladder (default: its default tier)", "schema",
+                     "type", "string");
+}
+
+static json_t *op(const char *tag, const char *summary, json_t *responses)
+{
+    return json_pack("{s:[s],s:s,s:o}", "tags", tag, "summary", summary, "responses",
+                     responses);
+}
+
+static void add_params(json_t *operation, json_t *params)
+{
+    json_object_set_new(operation, "parameters", params);
+}
+
+static void add_record_paths(json_t *paths, json_t *schemas)
+{
+    for (size_t i = 0; i < sizeof(record_kinds) / sizeof(record_kinds[0]); i++) {
+        const char *kind = record_kinds[i][0], *name = record_kinds[i][1];
+        char create_name[48], update_name[48], list_name[48], coll[64], item[64];
+        snprintf(create_name, sizeof(create_name), "%sCreate", name);
+        snprintf(update_name, sizeof(update_name), "%sUpdate", name);
+        snprintf(list_name, sizeof(list_name), "%sList", name);
+        json_t *rec = vg_store_schema(kind, VG_SCHEMA_RECORD);
+        if (strcmp(kind, "cameras") == 0) {
+            json_object_set_new(json_object_get(rec, "properties"), "live", ref("CameraLive"));
+            json_array_append_new(json_object_get(rec, "required"), json_string("live"));
+        }
+        json_object_set_new(schemas, name, rec);
+        json_object_set_new(schemas, create_name, vg_store_schema(kind, VG_SCHEMA_CREATE));
+        json_object_set_new(schemas, update_name, vg_store_schema(kind, VG_SCHEMA_UPDATE));
+        json_object_set_new(
+            schemas, list_name,
+            json_pack("{s:s,s:[ssss],s:{s:{s:s,s:o},s:{s:s},s:{s:s},s:{s:s}}}", "type", "object",
+                      "required", kind, "total", "offset", "limit", "properties", kind, "type",
+                      "array", "items", ref(name), "total", "type", "integer", "offset", "type",
+                      "integer", "limit", "type", "integer"));
+
+        json_t *list = op(kind, "List (paged, by id)",
+                          json_pack("{s:o,s:o}", "200", response("a page", ref(list_name)),
+                                    "400", error_response("bad offset or limit")));
+        add_params(list, json_pack("[{s:s,s:s,s:{s:s,s:i,s:i}},{s:s,s:s,s:{s:s,s:i,s:i,s:i}}]",
+                                   "name", "offset", "in", "query", "schema", "type", "integer",
+                                   "minimum", 0, "default", 0, "name", "limit", "in", "query",
+                                   "schema", "type", "integer", "minimum", 1, "maximum", 1000,
+                                   "default", 100));
+        json_t *create = op(
+            kind, "Create",
+            json_pack("{s:o,s:o,s:o,s:o,s:o}", "201", response("created", ref(name)), "400",
+                      error_response("invalid: unknown field, wrong type, bad URL scheme, "
+                                     "dangling reference (the error names the field)"),
+                      "409", error_response("an id that exists"), "413",
+                      error_response("body too large"), "415",
+                      error_response("not application/json")));
+        json_object_set_new(create, "requestBody",
+                            json_pack("{s:b,s:o}", "required", 1, "content",
+                                      json_content(ref(create_name))));
+        snprintf(coll, sizeof(coll), "/api/v1/%s", kind);
+        json_object_set_new(paths, coll, json_pack("{s:o,s:o}", "get", list, "post", create));
+
+        json_t *get = op(kind, "Read one",
+                         json_pack("{s:o,s:o}", "200", response("the record", ref(name)), "404",
+                                   error_response("no such record")));
+        json_t *update = op(
+            kind, "Update the fields given (null clears an optional one)",
+            json_pack("{s:o,s:o,s:o,s:o,s:o}", "200", response("updated", ref(name)), "400",
+                      error_response("invalid (the error names the field)"), "404",
+                      error_response("no such record"), "409",
+                      error_response("owned by the config file"), "415",
+                      error_response("not application/json")));
+        json_object_set_new(update, "requestBody",
+                            json_pack("{s:b,s:o}", "required", 1, "content",
+                                      json_content(ref(update_name))));
+        json_t *del = op(kind, "Delete",
+                         json_pack("{s:o,s:o,s:o}", "200",
+                                   response("deleted", json_pack("{s:s,s:{s:{s:s}}}", "type",
+                                                                 "object", "properties",
+                                                                 "deleted", "type", "string")),
+                                   "404", error_response("no such record"), "409",
+                                   error_response("still referenced, or owned by the config "
+                                                  "file")));
+        snprintf(item, sizeof(item), "/api/v1/%s/{id}", kind);
+        json_object_set_new(paths, item,
+                            json_pack("{s:o,s:o,s:o,s:o}", "parameters", json_pack("[o]",
+                                                                                   id_param()),
+                                      "get", get, "patch", update, "delete", del));
+    }
+}
+
+static json_t *build(void)
+{
+    json_t *schemas = json_object(), *paths = json_object();
+    json_object_set_new(
+        schemas, "Error",
+        json_pack("{s:s,s:[s],s:{s:{s:s,s:[ss],s:{s:{s:s},s:{s:s},s:{s:s}}}}}", "type", "object",
+                  "required", "error", "properties", "error", "type", "object", "required",
+                  "code", "message", "properties", "code", "type", "string", "message", "type",
+                  "string", "field", "type", "string"));
+    json_object_set_new(
+        schemas, "CameraLive",
+        json_pack("{s:s,s:b,s:s,s:{s:{s:s},s:{s:s},s:{s:s},s:{s:s},s:{s:s},s:{s:s},s:{s:s,s:{s:s}},"
+                  "s:{s:s}}}",
+                  "type", "object", "nullable", 1, "description",
+                  "what the server runs for the camera now; null when it runs nothing",
+                  "properties", "state", "type", "string", "reason", "type", "string", "width",
+                  "type", "integer", "height", "type", "integer", "fps", "type", "integer",
+                  "default_tier", "type", "string", "tiers", "type", "array", "items", "type",
+                  "object", "url", "type", "string"));
+    add_record_paths(paths, schemas);
+
+    json_t *any = json_pack("{s:s}", "type", "object");
+    json_object_set_new(paths, "/healthz",
+                        json_pack("{s:o}", "get", op("operations", "Liveness",
+                                                     json_pack("{s:o}", "200",
+                                                               response("alive", NULL)))));
+    json_t *metrics = op("operations", "Prometheus metrics (docs/metrics.md)",
+                         json_pack("{s:{s:s,s:{s:{s:{s:s}}}}}", "200", "description",
+                                   "text exposition format 0.0.4", "content",
+                                   "text/plain", "schema", "type", "string"));
+    json_object_set_new(paths, "/metrics", json_pack("{s:o}", "get", metrics));
+    json_object_set_new(paths, "/api/v1/openapi.json",
+                        json_pack("{s:o}", "get", op("operations", "This document",
+                                                     json_pack("{s:o}", "200",
+                                                               response("OpenAPI 3.0",
+                                                                        json_incref(any))))));
+    json_object_set_new(paths, "/api/v1/streams",
+                        json_pack("{s:o}", "get", op("streams", "Every stream's state and "
+                                                     "statistics (docs/streams.md)",
+                                                     json_pack("{s:o}", "200",
+                                                               response("streams",
+                                                                        json_incref(any))))));
+    json_object_set_new(
+        paths, "/api/v1/streams/{id}",
+        json_pack("{s:[o],s:o}", "parameters", id_param(), "get",
+                  op("streams", "One stream, with its viewers",
+                     json_pack("{s:o,s:o}", "200", response("the stream", json_incref(any)),
+                               "404", error_response("no such camera")))));
+    json_t *viewers = op("streams", "Connected viewers",
+                         json_pack("{s:o,s:o}", "200", response("viewers", json_incref(any)),
+                                   "400", error_response("bad camera parameter")));
+    add_params(viewers, json_pack("[{s:s,s:s,s:{s:s}}]", "name", "camera", "in", "query",
+                                  "schema", "type", "string"));
+    json_object_set_new(paths, "/api/v1/viewers", json_pack("{s:o}", "get", viewers));
+    json_t *ws = op("outputs", "WebSocket viewer (docs/protocol.md): JPEG frames, JSON control",
+                    json_pack("{s:o,s:o}", "101", response("upgraded", NULL), "426",
+                              error_response("not an Upgrade request")));
+    add_params(ws, json_pack("[o]", tier_param()));
+    json_object_set_new(paths, "/api/v1/cameras/{id}/ws",
+                        json_pack("{s:[o],s:o}", "parameters", id_param(), "get", ws));
+    json_t *mjpeg = op("outputs", "MJPEG over HTTP (multipart/x-mixed-replace)",
+                       json_pack("{s:{s:s,s:{s:{s:{s:s,s:s}}}},s:o,s:o}", "200", "description",
+                                 "a never-ending multipart stream", "content",
+                                 "multipart/x-mixed-replace", "schema", "type", "string",
+                                 "format", "binary", "400", error_response("unknown tier"),
+                                 "404", error_response("no such camera")));
+    add_params(mjpeg, json_pack("[o]", tier_param()));
+    json_object_set_new(paths, "/cameras/{id}/mjpeg",
+                        json_pack("{s:[o],s:o}", "parameters", id_param(), "get", mjpeg));
+    json_t *snap = op("outputs", "The latest picture",
+                      json_pack("{s:{s:s,s:{s:{s:{s:s,s:s}}}},s:o,s:o,s:o}", "200",
+                                "description", "a JPEG", "content", "image/jpeg", "schema",
+                                "type", "string", "format", "binary", "400",
+                                error_response("unknown tier"), "404",
+                                error_response("no such camera"), "503",
+                                error_response("no picture within the wait")));
+    add_params(snap, json_pack("[o]", tier_param()));
+    json_object_set_new(paths, "/cameras/{id}/snapshot.jpg",
+                        json_pack("{s:[o],s:o}", "parameters", id_param(), "get", snap));
+    json_decref(any);
+
+    return json_pack("{s:s,s:{s:s,s:s,s:s},s:o,s:{s:o}}", "openapi", "3.0.3", "info", "title",
+                     "vigil", "version", "1", "description",
+                     "Low-latency camera streaming server: configuration, streams, outputs.",
+                     "paths", paths, "components", "schemas", schemas);
+}
+
+static int get_openapi(vg_conn_t *c, const char *const *params, void *user)
+{
+    (void)params;
+    (void)user;
+    return vg_conn_respond_json(c, 200, build());
+}
+
+static const vg_handler_ops_t openapi_ops = {.name = "openapi", .on_request = get_openapi};
+
+void vg__api_openapi_register(vg_server_t *srv, const vg_api_ctx_t *ctx)
+{
+    vg_server_route(srv, "GET", "/api/v1/openapi.json", &openapi_ops, (void *)ctx);
+}

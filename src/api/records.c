@@ -1,0 +1,212 @@
+/* records: the configuration under /api/v1 — tenants, sites, gateways and cameras — listed,
+ * read, created, updated (PATCH: the fields given) and deleted in the store. Validation is
+ * the store's (errors name the field: {"error":{"code","message","field"}}); passwords are
+ * write-only. Each write is applied to the running streams before the response goes out
+ * (ctx->on_store_changed), so a camera created here can be watched at once.
+ *
+ * A camera as read here is its record plus "live": what the server runs for it now (state,
+ * size, ladder), or null when it runs nothing (disabled). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "core/err.h"
+#include "core/util.h"
+
+#define MAX_BODY (64 * 1024)
+#define DEFAULT_LIMIT 100
+#define MAX_LIMIT 1000
+
+typedef struct kind_route {
+    const vg_api_ctx_t *ctx;
+    const char *kind;
+} kind_route_t;
+
+static const char *const kinds[] = {"tenants", "sites", "gateways", "cameras"};
+#define KIND_COUNT (sizeof(kinds) / sizeof(kinds[0]))
+
+
+static int store_error(vg_conn_t *c, const vg_store_err_t *err)
+{
+    json_t *e = json_pack("{s:s,s:s}", "code", err->code, "message", err->message);
+    if (err->field[0])
+        json_object_set_new(e, "field", json_string(err->field));
+    return vg_conn_respond_json(c, err->status ? err->status : 500, json_pack("{s:o}", "error", e));
+}
+
+static int param_error(vg_conn_t *c, const char *field, const char *message)
+{
+    return vg_conn_respond_json(c, 400, json_pack("{s:{s:s,s:s,s:s}}", "error", "code",
+                                                  "bad_request", "message", message, "field",
+                                                  field));
+}
+
+/* The live part of a camera (null when nothing runs for it). */
+static json_t *camera_live(const vg_api_ctx_t *ctx, const char *id)
+{
+    vg_stream_t *st = vg_hub_find(ctx->hub, id);
+    if (st == NULL)
+        return json_null();
+    vg_stream_status_t s;
+    vg_stream_get_status(st, &s);
+    const vg_tier_t *tiers;
+    int n = vg_stream_tiers(st, &tiers);
+    int w, h, fps;
+    vg_stream_size(st, &w, &h, &fps);
+    return json_pack("{s:s,s:s,s:i,s:i,s:i,s:s,s:o,s:s}", "state",
+                     vg_stream_state_name(s.state), "reason", s.reason, "width", w, "height", h,
+                     "fps", fps, "default_tier", tiers[vg_stream_default_tier(st)].name, "tiers",
+                     vg_tier_ladder_json(tiers, n), "url", s.url);
+}
+
+static json_t *decorate(const kind_route_t *kr, json_t *rec)
+{
+    if (strcmp(kr->kind, "cameras") == 0)
+        json_object_set_new(rec, "live", camera_live(kr->ctx, json_string_value(json_object_get(
+                                                                  rec, "id"))));
+    return rec;
+}
+
+static int query_size(vg_conn_t *c, const char *name, size_t dflt, size_t min, size_t max,
+                      size_t *out)
+{
+    char buf[24];
+    long long n;
+    int rc = vg_conn_query(c, name, buf, sizeof(buf));
+    if (rc == VG_ENOENT) {
+        *out = dflt;
+        return 0;
+    }
+    if (rc < 0 || vg_parse_int(buf, (long long)min, (long long)max, &n) < 0)
+        return VG_EINVAL;
+    *out = (size_t)n;
+    return 0;
+}
+
+static int list_records(vg_conn_t *c, const char *const *params, void *user)
+{
+    (void)params;
+    const kind_route_t *kr = user;
+    size_t offset, limit, total;
+    if (query_size(c, "offset", 0, 0, 1u << 30, &offset) < 0)
+        return param_error(c, "offset", "offset: an integer 0 or more");
+    if (query_size(c, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT, &limit) < 0)
+        return param_error(c, "limit", "limit: an integer 1..1000");
+    json_t *arr;
+    vg_store_err_t err;
+    if (vg_store_list(kr->ctx->store, kr->kind, offset, limit, &arr, &total, &err) < 0)
+        return store_error(c, &err);
+    size_t i;
+    json_t *rec;
+    json_array_foreach(arr, i, rec) decorate(kr, rec);
+    return vg_conn_respond_json(c, 200, json_pack("{s:o,s:I,s:I,s:I}", kr->kind, arr, "total",
+                                                  (json_int_t)total, "offset",
+                                                  (json_int_t)offset, "limit",
+                                                  (json_int_t)limit));
+}
+
+static int get_record(vg_conn_t *c, const char *const *params, void *user)
+{
+    const kind_route_t *kr = user;
+    json_t *rec;
+    vg_store_err_t err;
+    if (vg_store_get(kr->ctx->store, kr->kind, params[0], &rec, &err) < 0)
+        return store_error(c, &err);
+    return vg_conn_respond_json(c, 200, decorate(kr, rec));
+}
+
+/* The request's JSON object, or NULL after responding 400/415. */
+static json_t *read_body(vg_conn_t *c)
+{
+    char ctype[64] = "";
+    vg_conn_content_type(c, ctype, sizeof(ctype));
+    if (strncmp(ctype, "application/json", 16) != 0 || (ctype[16] && ctype[16] != ';')) {
+        vg_conn_error(c, 415, "unsupported_media_type", "send the record as application/json");
+        return NULL;
+    }
+    size_t len;
+    const char *body = vg_conn_body(c, &len);
+    json_error_t jerr;
+    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (doc == NULL || !json_is_object(doc)) {
+        if (doc)
+            json_decref(doc);
+        vg_conn_error(c, 400, "bad_request", "the body must be a JSON object%s%s",
+                      doc ? "" : ": ", doc ? "" : jerr.text);
+        return NULL;
+    }
+    return doc;
+}
+
+static void changed(const kind_route_t *kr)
+{
+    if (kr->ctx->on_store_changed)
+        kr->ctx->on_store_changed(kr->ctx->store_changed_arg);
+}
+
+static int create_record(vg_conn_t *c, const char *const *params, void *user)
+{
+    (void)params;
+    const kind_route_t *kr = user;
+    json_t *fields = read_body(c), *rec;
+    if (fields == NULL)
+        return 0;
+    vg_store_err_t err;
+    int rc = vg_store_create(kr->ctx->store, kr->kind, fields, &rec, &err);
+    json_decref(fields);
+    if (rc < 0)
+        return store_error(c, &err);
+    changed(kr);
+    return vg_conn_respond_json(c, 201, decorate(kr, rec));
+}
+
+static int update_record(vg_conn_t *c, const char *const *params, void *user)
+{
+    const kind_route_t *kr = user;
+    json_t *fields = read_body(c), *rec;
+    if (fields == NULL)
+        return 0;
+    vg_store_err_t err;
+    int rc = vg_store_update(kr->ctx->store, kr->kind, params[0], fields, &rec, &err);
+    json_decref(fields);
+    if (rc < 0)
+        return store_error(c, &err);
+    changed(kr);
+    return vg_conn_respond_json(c, 200, decorate(kr, rec));
+}
+
+static int delete_record(vg_conn_t *c, const char *const *params, void *user)
+{
+    const kind_route_t *kr = user;
+    vg_store_err_t err;
+    if (vg_store_delete(kr->ctx->store, kr->kind, params[0], &err) < 0)
+        return store_error(c, &err);
+    changed(kr);
+    return vg_conn_respond_json(c, 200, json_pack("{s:s}", "deleted", params[0]));
+}
+
+static const vg_handler_ops_t list_ops = {.name = "records.list", .on_request = list_records};
+static const vg_handler_ops_t get_ops = {.name = "records.get", .on_request = get_record};
+static const vg_handler_ops_t create_ops = {
+    .name = "records.create", .on_request = create_record, .max_body = MAX_BODY};
+static const vg_handler_ops_t update_ops = {
+    .name = "records.update", .on_request = update_record, .max_body = MAX_BODY};
+static const vg_handler_ops_t delete_ops = {.name = "records.delete",
+                                            .on_request = delete_record};
+
+void *vg__api_records_register(vg_server_t *srv, const vg_api_ctx_t *ctx)
+{
+    kind_route_t *kind_routes = vg_xcalloc(KIND_COUNT, sizeof(*kind_routes));
+    for (size_t i = 0; i < KIND_COUNT; i++) {
+        kind_routes[i] = (kind_route_t){.ctx = ctx, .kind = kinds[i]};
+        char coll[64], item[64];
+        snprintf(coll, sizeof(coll), "/api/v1/%s", kinds[i]);
+        snprintf(item, sizeof(item), "/api/v1/%s/{}", kinds[i]);
+        vg_server_route(srv, "GET", coll, &list_ops, &kind_routes[i]);
+        vg_server_route(srv, "POST", coll, &create_ops, &kind_routes[i]);
+        vg_server_route(srv, "GET", item, &get_ops, &kind_routes[i]);
+        vg_server_route(srv, "PATCH", item, &update_ops, &kind_routes[i]);
+        vg_server_route(srv, "DELETE", item, &delete_ops, &kind_routes[i]);
+    }
+    return kind_routes;
+}
