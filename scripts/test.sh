@@ -5,7 +5,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh --test || exit 1
-if [ ! -d tests/browser/node_modules ]; then
+if [ ! -d tests/browser/node_modules/playwright-core ] ||
+   [ ! -d tests/browser/node_modules/@apidevtools/swagger-parser ]; then
     (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error) || exit 1
 fi
 bash scripts/build.sh --asan || exit 1

@@ -140,7 +140,7 @@ static int run(const vg_config_t *cfg, bool is_demo, bool list_routes)
         goto out;
     }
     vg__fleet_reconcile(app.fleet);
-    if (vg_hub_count(app.hub) == 0)
+    if (vg_hub_count(app.hub) == 0 && !list_routes)
         VG_LOG_WARN("main", "no cameras: add some with --camera, a config file, the API or "
                     "`vigil camera add`");
     vg_server_cfg_t scfg = {

@@ -52,9 +52,13 @@ struct vg__fleet {
     uint8_t fp_key[crypto_generichash_KEYBYTES];
 };
 
+/* A file camera as the database keeps it: its URLs without credentials and no password
+ * (those stay in the file; see load_camera). */
 static json_t *camera_json(const vg_camera_cfg_t *cc)
 {
-    json_t *o = json_pack("{s:s,s:s,s:b}", "id", cc->id, "url", cc->url, "always_on",
+    char shown[4096];
+    vg_url_redact(cc->url, shown, sizeof(shown));
+    json_t *o = json_pack("{s:s,s:s,s:b}", "id", cc->id, "url", shown, "always_on",
                           cc->is_always_on);
     if (cc->name && strcmp(cc->name, cc->id) != 0)
         json_object_set_new(o, "name", json_string(cc->name));
@@ -65,8 +69,14 @@ static json_t *camera_json(const vg_camera_cfg_t *cc)
         {"username", cc->username},           {"default_tier", cc->default_tier},
     };
     for (size_t i = 0; i < sizeof(opt) / sizeof(opt[0]); i++) {
-        if (opt[i].value)
+        if (opt[i].value == NULL)
+            continue;
+        if (strstr(opt[i].key, "_url")) {
+            vg_url_redact(opt[i].value, shown, sizeof(shown));
+            json_object_set_new(o, opt[i].key, json_string(shown));
+        } else {
             json_object_set_new(o, opt[i].key, json_string(opt[i].value));
+        }
     }
     if (cc->idle_timeout_ms >= 0)
         json_object_set_new(o, "idle_timeout_s", json_integer(cc->idle_timeout_ms / 1000));
@@ -185,7 +195,11 @@ static int load_camera(vg_store_t *s, const vg_config_t *file_cfg, json_t *cam,
         if (strcmp(file_cfg->cameras[k].id, id) == 0)
             file_cc = &file_cfg->cameras[k];
     }
-    if (file_cc) { /* what the file says and the database does not hold */
+    if (file_cc) { /* the file is the truth: its URLs may carry credentials the database
+                    * does not hold, its password is not sealed there */
+        vg_config_set_str(&cc->url, file_cc->url);
+        vg_config_set_str(&cc->substream_url, file_cc->substream_url);
+        vg_config_set_str(&cc->snapshot_url, file_cc->snapshot_url);
         vg_config_set_str(&cc->password, file_cc->password);
         cc->stall_timeout_ms = file_cc->stall_timeout_ms;
     } else if (json_is_true(json_object_get(cam, "has_password"))) {

@@ -482,7 +482,7 @@ static int expect_body(vg_conn_t *c)
         return run_request(c); /* no body */
     }
     long long n;
-    if (vg_parse_int(len_text, 0, (long long)SIZE_MAX / 2, &n) < 0)
+    if (vg_parse_int(len_text, 0, 1LL << 40, &n) < 0)
         return vg_conn_error(c, 400, "bad_request", "Content-Length is not a number");
     if ((size_t)n > max)
         return vg_conn_error(c, 413, "too_large", "request bodies here are at most %zu bytes",

@@ -455,6 +455,14 @@ static int check_url(const field_t *f, const char *url, vg_store_err_t *err)
         vg__store_err(err, 400, "bad_request", f->name, "%s: not a URL", f->name);
         return VG_EINVAL;
     }
+    /* A password in the URL would be stored and shown in clear: it has its own field. */
+    size_t authority = strcspn(sep + 3, "/?#");
+    if (memchr(sep + 3, '@', authority) != NULL) {
+        vg__store_err(err, 400, "bad_request", f->name,
+                      "%s: no credentials in the URL; set \"username\" and \"password\" "
+                      "(the password is stored sealed)", f->name);
+        return VG_EINVAL;
+    }
     for (const char *const *sc = f->choices; *sc; sc++) {
         if (strlen(*sc) == (size_t)(sep - url) && strncmp(*sc, url, (size_t)(sep - url)) == 0)
             return 0;

@@ -79,6 +79,18 @@ VG_TEST(crud_and_validation_name_the_field)
     json_decref(in);
     EXPECT_STREQ(err.field, "url");
 
+    /* A password in a URL would be kept and shown in clear. */
+    in = J("{\"id\":\"cam1\",\"url\":\"rtsp://10.0.0.5/s\","
+           "\"substream_url\":\"rtsp://admin:pw@10.0.0.5/sub\"}");
+    EXPECT_TRUE(vg_store_create(s, "cameras", in, NULL, &err) < 0);
+    json_decref(in);
+    EXPECT_STREQ(err.field, "substream_url");
+    EXPECT_EQ(err.status, 400);
+    in = J("{\"id\":\"cam1\",\"url\":\"rtsp://10.0.0.5/s?next=a@b\"}"); /* @ in the query */
+    EXPECT_EQ(vg_store_create(s, "cameras", in, NULL, &err), 0);
+    json_decref(in);
+    EXPECT_EQ(vg_store_delete(s, "cameras", "cam1", &err), 0);
+
     in = J("{\"id\":\"cam1\",\"url\":\"rtsp://10.0.0.5/s\",\"colour\":\"red\"}");
     EXPECT_TRUE(vg_store_create(s, "cameras", in, NULL, &err) < 0);
     json_decref(in);

@@ -1,0 +1,97 @@
+// The OpenAPI document the server serves at /api/v1/openapi.json: it validates as OpenAPI
+// 3.0 (@apidevtools/swagger-parser, which checks the document against the specification's
+// schema and resolves every $ref), and it describes exactly the routes the server registers
+// (`vigil serve --list-routes`): none missing, none invented.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import SwaggerParser from '@apidevtools/swagger-parser';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const VIGIL_BIN = process.env.VIGIL_BIN || path.resolve(here, '../../build/vigil');
+
+let server;
+let log = '';
+let baseUrl;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+before(async () => {
+  const port = await freePort();
+  baseUrl = `http://127.0.0.1:${port}`;
+  server = spawn(VIGIL_BIN, ['serve', '--db', ':memory:', '--listen', `127.0.0.1:${port}`,
+    '--camera', 'c1=test://?width=320&height=240&fps=10'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  server.stdout.on('data', (d) => { log += d; });
+  server.stderr.on('data', (d) => { log += d; });
+  const deadline = Date.now() + 20000;
+  for (;;) {
+    assert.equal(server.exitCode, null, `vigil exited early:\n${log}`);
+    try {
+      if ((await fetch(`${baseUrl}/healthz`)).status === 200) break;
+    } catch { /* not up yet */ }
+    assert.ok(Date.now() < deadline, `vigil did not answer /healthz:\n${log}`);
+    await sleep(50);
+  }
+});
+
+after(async () => {
+  if (!server || server.exitCode !== null) return;
+  server.kill('SIGTERM');
+  await new Promise((resolve) => server.once('exit', resolve));
+});
+
+async function fetchDoc() {
+  const r = await fetch(`${baseUrl}/api/v1/openapi.json`);
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get('content-type'), /^application\/json/);
+  return r.json();
+}
+
+test('the document validates as OpenAPI 3.0', async () => {
+  const doc = await fetchDoc();
+  assert.equal(doc.openapi, '3.0.3');
+  await SwaggerParser.validate(structuredClone(doc)); // throws with the first error
+  // The validator must be able to fail: a broken copy is refused.
+  const broken = structuredClone(doc);
+  broken.paths['/healthz'].get.responses = 'none';
+  await assert.rejects(SwaggerParser.validate(broken));
+});
+
+test('every route the server registers is in the document, and nothing else', async () => {
+  const doc = await fetchDoc();
+  const routes = execFileSync(VIGIL_BIN, ['serve', '--list-routes'], { encoding: 'utf8' })
+    .trim().split('\n').map((l) => l.trim()).filter(Boolean);
+  assert.ok(routes.length >= 25, `too few routes listed: ${routes.length}`);
+  const fromServer = new Set();
+  let n = 0;
+  for (const line of routes) {
+    const [method, pattern] = line.split(' ');
+    // {} in the server's patterns is a path parameter; the document names it {id}.
+    fromServer.add(`${method.toLowerCase()} ${pattern.replaceAll('{}', '{id}')}`);
+    n++;
+  }
+  assert.equal(fromServer.size, n, 'duplicate routes');
+  const documented = new Set();
+  for (const [p, item] of Object.entries(doc.paths)) {
+    for (const m of ['get', 'post', 'put', 'patch', 'delete']) {
+      if (item[m]) documented.add(`${m} ${p}`);
+    }
+  }
+  const missing = [...fromServer].filter((r) => !documented.has(r));
+  const invented = [...documented].filter((r) => !fromServer.has(r));
+  assert.deepEqual(missing, [], 'routes the document lacks');
+  assert.deepEqual(invented, [], 'documented routes the server lacks');
+});
