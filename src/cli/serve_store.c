@@ -47,6 +47,7 @@ struct vg__fleet {
     uv_timer_t poll_timer;
     int64_t data_version;
     bool is_started, is_closing;
+    json_t *file_rejects; /* file cameras the database refused: id -> why */
     fleet_cam_t *cams; /* what runs, with the fingerprints it was built from */
     size_t cam_count;
     uint8_t fp_key[crypto_generichash_KEYBYTES];
@@ -103,7 +104,10 @@ static const char *str(json_t *o, const char *key)
 }
 
 /* The file's cameras into the database; file cameras it no longer declares out of it. */
-static int sync_file_cameras(vg_store_t *s, const vg_config_t *cfg)
+/* A file camera the database refuses as invalid (a URL scheme vigil cannot dial) is still
+ * served, as failed with the reason, like any camera whose URL the sources refuse: one bad
+ * line in a file must not keep the other cameras down. rejects maps its id to the reason. */
+static int sync_file_cameras(vg_store_t *s, const vg_config_t *cfg, json_t *rejects)
 {
     vg_store_err_t err;
     for (size_t i = 0; i < cfg->camera_count; i++) {
@@ -111,10 +115,11 @@ static int sync_file_cameras(vg_store_t *s, const vg_config_t *cfg)
         int rc = vg_store_upsert_file_camera(s, o, &err);
         json_decref(o);
         if (rc < 0) {
-            VG_LOG_ERROR("store", "camera '%s' from the config file: %s%s%s",
-                         cfg->cameras[i].id, err.field[0] ? err.field : "",
-                         err.field[0] ? ": " : "", err.message);
-            return VG_ECONFIG;
+            VG_LOG_ERROR("store", "camera '%s' from the config file: %s", cfg->cameras[i].id,
+                         err.message);
+            if (err.status != 400)
+                return VG_ECONFIG;
+            json_object_set_new(rejects, cfg->cameras[i].id, json_string(err.message));
         }
     }
     json_t *all;
@@ -409,6 +414,15 @@ void vg__fleet_reconcile(vg__fleet_t *f)
         }
     }
     json_decref(all);
+    for (size_t k = 0; k < f->cfg->camera_count && want->camera_count < VG_CONFIG_MAX_CAMERAS;
+         k++) {
+        const vg_camera_cfg_t *fc = &f->cfg->cameras[k];
+        const char *why = json_string_value(json_object_get(f->file_rejects, fc->id));
+        if (why == NULL || is_in(want, fc->id) ||
+            vg_config_add_camera(want, fc->id, fc->name, fc->url, NULL, -1) < 0)
+            continue;
+        vg_config_set_str(&vg_config_last_camera(want)->dial_error, why);
+    }
 
     for (size_t k = vg_hub_count(f->hub); k-- > 0;) {
         vg_stream_t *st = vg_hub_at(f->hub, k);
@@ -471,7 +485,8 @@ int vg__fleet_open(vg__fleet_t **out, const vg_config_t *cfg, uv_loop_t *loop, v
                      "key (--master-key-file FILE or VIGIL_MASTER_KEY)", cfg->db_path);
         return VG_ECONFIG;
     }
-    if (sync_file_cameras(f->store, cfg) < 0)
+    f->file_rejects = json_object();
+    if (sync_file_cameras(f->store, cfg, f->file_rejects) < 0)
         return VG_ECONFIG;
     VG_LOG_INFO("store", "%s (schema %d)", cfg->db_path, vg_store_schema_version(f->store));
     return 0;
@@ -501,6 +516,7 @@ static void on_fleet_closed(uv_handle_t *h)
     for (size_t i = 0; i < f->cam_count; i++)
         free(f->cams[i].id);
     free(f->cams);
+    json_decref(f->file_rejects);
     free(f);
 }
 
