@@ -76,6 +76,33 @@ def test_sanitizer_session(vigil_server, kind):
     r = requests.get(srv.snapshot_url("c2"), timeout=20)
     assert r.status_code == 200
     assert requests.get(srv.snapshot_url("nope"), timeout=10).status_code == 404
+    # live reload under watch: a camera created, given another source (another ladder: its
+    # viewers are moved), then deleted (its viewers closed) — the hub's remove/replace paths
+    def api(method, path, body=None):
+        r = requests.request(method, srv.url(path), json=body, timeout=20)
+        assert r.status_code in (200, 201), (method, path, r.status_code, r.text)
+
+    async def reload_under_watch():
+        api("POST", "/api/v1/cameras", {"id": "c3", "url": "test://?width=320&height=240&fps=15"})
+        async with ws_connect(srv.ws_url("c3", "native")) as ws:
+            seen, closed = set(), None
+            deadline = time.monotonic() + 30
+            try:
+                while time.monotonic() < deadline:
+                    msg = await asyncio.wait_for(ws.recv(), 15)
+                    if isinstance(msg, bytes):
+                        seen.add(len(seen))
+                        if len(seen) == 5:
+                            api("PATCH", "/api/v1/cameras/c3",
+                                {"url": "test://?width=640&height=360&fps=15"})
+                        if len(seen) == 15:
+                            api("DELETE", "/api/v1/cameras/c3")
+            except Exception as e:  # the close
+                closed = getattr(e, "code", repr(e))
+            return len(seen), closed
+
+    frames, closed = asyncio.run(reload_under_watch())
+    assert frames >= 15 and closed == 4410, (frames, closed)
     # a stuck viewer and a reset viewer while shutting down
     stuck = raw_connect(srv, rcvbuf=4096)
     ws_handshake(stuck, srv, srv.ws_path("c2", "native"))
