@@ -159,6 +159,15 @@ def test_serve_from_the_database_through_a_gateway(tmp_path, vigil_server):
         asyncio.run(count_frames_async(srv.ws_url("lost"), 1, 2))  # a viewer starts it
         lost = srv.get("/api/v1/streams/lost").json()
         assert lost["state"] == "failed" and lost["reason"] == "no gateway mapping", lost
+        # The gateway gets the missing mapping while vigil runs: the camera is re-dialled.
+        import requests
+        more = json.loads(mappings) + [{"lan_host": "10.77.0.6", "lan_port": 554,
+                                        "port": sim.port}]
+        r = requests.patch(srv.url("/api/v1/gateways/gw"), json={"mappings": more}, timeout=10)
+        assert r.status_code == 200, r.text
+        assert asyncio.run(count_frames_async(srv.ws_url("lost"), 3, 15)) >= 3, srv.log_tail()
+        assert srv.get("/api/v1/cameras/lost").json()["live"]["url"] == \
+            "rtsp://127.0.0.1:%d/cam" % sim.port
         assert asyncio.run(count_frames_async(srv.ws_url("filecam"), 3, 10)) >= 3
         for path in ("/api/v1/streams", "/api/v1/cameras", "/metrics"):
             assert PASSWORD not in srv.get(path).text
