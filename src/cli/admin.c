@@ -29,6 +29,7 @@ static void admin_usage(FILE *out, const char *kind)
 {
     fprintf(out,
             "usage: vigil %s add FIELD=VALUE... | list | show ID | set ID FIELD=VALUE... | rm ID\n"
+            "       vigil user passwd ID            (the new password on standard input)\n"
             "\n"
             "Edits the configuration database directly; a running server picks the change up.\n"
             "\n"
@@ -42,17 +43,20 @@ static void admin_usage(FILE *out, const char *kind)
             "  camera   id name site_id url substream_url snapshot_url username password\n"
             "           ptz_driver ptz_address always_on:=BOOL idle_timeout_s:=N\n"
             "           tiers:=JSON default_tier priority:=N enabled:=BOOL\n"
+            "  user     id name role (admin, operator, viewer) tenant_id password\n"
+            "           enabled:=BOOL; the password is kept as an Argon2id hash\n"
             "\n"
             "options:\n"
             "      --db FILE              the database (env VIGIL_DB; default " DEFAULT_DB ")\n"
             "      --master-key-file FILE the master key (env VIGIL_MASTER_KEY_FILE, or the\n"
             "                             key itself in VIGIL_MASTER_KEY); needed to set a\n"
             "                             camera password\n"
-            "      --password-stdin       read the camera password from standard input\n"
+            "      --password-stdin       read the camera's or user's password from standard\n"
+            "                             input (never on the command line: ps shows it)\n"
             "      --json                 print JSON\n"
             "      --offset N, --limit N  list paging (default 0, 100)\n"
             "  -h, --help                 show this help\n",
-            kind ? kind : "tenant|site|gateway|camera");
+            kind ? kind : "tenant|site|gateway|camera|user");
 }
 
 static void print_err(const char *what, const char *id, const vg_store_err_t *err)
@@ -188,6 +192,8 @@ static const char *plural(const char *kind)
         return "gateways";
     if (strcmp(kind, "camera") == 0)
         return "cameras";
+    if (strcmp(kind, "user") == 0)
+        return "users";
     return NULL;
 }
 
@@ -237,6 +243,10 @@ int vg_cli_admin(const char *kind_arg, int argc, char **argv)
         return 2;
     }
     const char *verb = argv[optind++];
+    if (strcmp(verb, "passwd") == 0 && strcmp(kind_arg, "user") == 0) {
+        verb = "set"; /* a user's new password, from standard input */
+        o.password_stdin = true;
+    }
     char **rest = argv + optind;
     int nrest = argc - optind;
     bool needs_id = strcmp(verb, "show") == 0 || strcmp(verb, "set") == 0 ||

@@ -15,6 +15,10 @@ static void usage(FILE *out)
             "  serve   run the server with the cameras from the config file or --camera\n"
             "  demo    run the server on 127.0.0.1:8080 with four built-in test cameras\n"
             "  probe   open N viewers on a vigil stream and measure fps, latency, bytes\n"
+            "  camera, site, gateway, tenant, user\n"
+            "          edit the configuration database (add, list, show, set, rm)\n"
+            "  keygen  make a master key for sealed camera passwords\n"
+            "  rekey   re-wrap the database's site keys under a new master key\n"
             "\n"
             "Run 'vigil <command> --help' for a command's options.\n");
 }
@@ -45,7 +49,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "rekey") == 0)
         return vg_cli_rekey(argc - 1, argv + 1);
     if (strcmp(cmd, "camera") == 0 || strcmp(cmd, "site") == 0 || strcmp(cmd, "gateway") == 0 ||
-        strcmp(cmd, "tenant") == 0)
+        strcmp(cmd, "tenant") == 0 || strcmp(cmd, "user") == 0)
         return vg_cli_admin(cmd, argc - 1, argv + 1);
     fprintf(stderr, "vigil: unknown command '%s'\n\n", cmd);
     usage(stderr);

@@ -209,3 +209,18 @@ void vg_unsealed_free(char **p)
 }
 
 void vg_secrets_wipe(void *p, size_t len) { sodium_memzero(p, len); }
+
+_Static_assert(VG_PASSWORD_HASH_MAX == crypto_pwhash_STRBYTES, "hash string size");
+
+int vg_password_hash(const char *password, char out[VG_PASSWORD_HASH_MAX])
+{
+    if (crypto_pwhash_str_alg(out, password, strlen(password), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                              crypto_pwhash_MEMLIMIT_INTERACTIVE, crypto_pwhash_ALG_ARGON2ID13) != 0)
+        return VG_ENOMEM;
+    return 0;
+}
+
+bool vg_password_verify(const char *hash, const char *password)
+{
+    return crypto_pwhash_str_verify(hash, password, strlen(password)) == 0;
+}

@@ -63,6 +63,16 @@ int vg_unseal(const uint8_t key[VG_KEY_LEN], const uint8_t *in, size_t in_len, c
               char **out);
 void vg_unsealed_free(char **p);
 
+/* User passwords (issue 6) are never stored, only an Argon2id hash of them (libsodium's
+ * crypto_pwhash_str at its interactive limits: 2 passes over 64 MiB, a random salt, the
+ * parameters inside the string, so they can be raised later and old hashes still verify).
+ * Hashing costs tens of milliseconds by design: not for the loop thread. */
+#define VG_PASSWORD_MIN 8
+#define VG_PASSWORD_HASH_MAX 128 /* crypto_pwhash_STRBYTES, NUL included */
+int vg_password_hash(const char *password, char out[VG_PASSWORD_HASH_MAX]);
+/* In time independent of where a wrong password differs. */
+bool vg_password_verify(const char *hash, const char *password);
+
 /* Zeroes memory that held a key or a secret (not optimised away). */
 void vg_secrets_wipe(void *p, size_t len);
 

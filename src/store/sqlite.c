@@ -58,6 +58,27 @@ static const char *const migrations[] = {
     "CREATE INDEX sites_gateway ON sites(gateway_id);"
     "INSERT INTO sites (id, name, is_local, created_us, updated_us)"
     "  VALUES ('default', 'Default site', 1, 0, 0);",
+    /* 2: users and their grants (issue 6). A grant gives a tenant or one user a camera or a
+     * whole site; it goes with either end. */
+    "CREATE TABLE users ("
+    "  id TEXT PRIMARY KEY, name TEXT NOT NULL,"
+    "  role TEXT NOT NULL DEFAULT 'viewer' CHECK (role IN ('admin', 'operator', 'viewer')),"
+    "  tenant_id TEXT REFERENCES tenants(id) ON DELETE RESTRICT,"
+    "  password_hash TEXT,"
+    "  enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),"
+    TIMES
+    "CREATE INDEX users_tenant ON users(tenant_id);"
+    "CREATE TABLE grants ("
+    "  id INTEGER PRIMARY KEY,"
+    "  tenant_id TEXT REFERENCES tenants(id) ON DELETE CASCADE,"
+    "  user_id TEXT REFERENCES users(id) ON DELETE CASCADE,"
+    "  camera_id TEXT REFERENCES cameras(id) ON DELETE CASCADE,"
+    "  site_id TEXT REFERENCES sites(id) ON DELETE CASCADE,"
+    "  created_us INTEGER NOT NULL DEFAULT (" NOW_US "),"
+    "  CHECK ((tenant_id IS NULL) <> (user_id IS NULL)),"
+    "  CHECK ((camera_id IS NULL) <> (site_id IS NULL)));"
+    "CREATE UNIQUE INDEX grants_once ON grants(IFNULL(tenant_id, ''), IFNULL(user_id, ''),"
+    "  IFNULL(camera_id, ''), IFNULL(site_id, ''));",
 };
 #define SCHEMA_VERSION (int)(sizeof(migrations) / sizeof(migrations[0]))
 

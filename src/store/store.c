@@ -38,6 +38,7 @@ typedef enum {
     T_MAPPINGS, /* gateway port mappings (JSON array) */
     T_TIERS,    /* a tier ladder (JSON array) */
     T_SECRET,   /* write-only; sealed into column, shown as has_<name> */
+    T_PWHASH,   /* write-only; an Argon2id hash of it in column, shown as has_<name> */
     T_OWNER,    /* read-only: who owns the record */
 } ftype_t;
 
@@ -63,6 +64,7 @@ static const char *const camera_schemes[] = {"rtsp", "rtsps", "http", "https", "
                                              "test", NULL};
 static const char *const http_schemes[] = {"http", "https", NULL};
 static const char *const ptz_drivers[] = {"bosch", "onvif", NULL};
+static const char *const roles[] = {"admin", "operator", "viewer", NULL};
 
 /* The JSON name is the column name, except for secrets (sealed into another column). */
 #define FIELD(n, t, ...) {.name = n, .column = n, .type = t, __VA_ARGS__}
@@ -104,12 +106,24 @@ static const field_t camera_fields[] = {
     FIELD("owner", T_OWNER),
 };
 
+/* Users sign in to the dashboard and the API (issue 6): a role, an optional tenant whose
+ * grants they share, and a password kept only as an Argon2id hash. */
+static const field_t user_fields[] = {
+    FIELD("id", T_ID, .is_required = true),
+    FIELD("name", T_TEXT),
+    FIELD("role", T_ENUM, .is_required = true, .choices = roles),
+    FIELD("tenant_id", T_REF, .ref = "tenants"),
+    {.name = "password", .column = "password_hash", .type = T_PWHASH},
+    FIELD("enabled", T_BOOL, .has_default = true, .dflt = 1),
+};
+
 #define KIND(n, s, f) {n, s, f, (int)(sizeof(f) / sizeof(f[0]))}
 static const kind_t kinds[] = {
     KIND("tenants", "tenant", tenant_fields),
     KIND("gateways", "gateway", gateway_fields),
     KIND("sites", "site", site_fields),
     KIND("cameras", "camera", camera_fields),
+    KIND("users", "user", user_fields),
 };
 
 void vg__store_err(vg_store_err_t *err, int status, const char *code, const char *field,
@@ -205,6 +219,10 @@ static json_t *field_schema(const field_t *f, vg_schema_mode_t mode)
                       "maximum", 100);
         break;
     }
+    case T_PWHASH:
+        return json_pack("{s:s,s:i,s:i,s:b,s:b,s:s}", "type", "string", "minLength",
+                         VG_PASSWORD_MIN, "maxLength", 1024, "writeOnly", 1, "nullable", 1,
+                         "description", "write-only: kept as an Argon2id hash");
     case T_SECRET:
         return json_pack("{s:s,s:b,s:b,s:s}", "type", "string", "writeOnly", 1, "nullable", 1,
                          "description", "write-only: sealed at rest, never returned; null "
@@ -237,7 +255,7 @@ json_t *vg_store_schema(const char *kind, vg_schema_mode_t mode)
             continue;
         if (f->type == T_ID && mode == VG_SCHEMA_UPDATE)
             continue; /* the path names the record */
-        if (f->type == T_SECRET && mode == VG_SCHEMA_RECORD) {
+        if ((f->type == T_SECRET || f->type == T_PWHASH) && mode == VG_SCHEMA_RECORD) {
             char key[48];
             snprintf(key, sizeof(key), "has_%s", f->name);
             json_object_set_new(props, key, json_pack("{s:s,s:b}", "type", "boolean",
@@ -325,7 +343,11 @@ typedef struct read_ctx {
 
 static const char *select_column(const field_t *f)
 {
-    return f->type == T_SECRET ? "password_sealed IS NOT NULL" : f->column;
+    if (f->type == T_SECRET)
+        return "password_sealed IS NOT NULL";
+    if (f->type == T_PWHASH)
+        return "password_hash IS NOT NULL";
+    return f->column;
 }
 
 static int row_to_json(const vg_val_t *vals, int n, void *arg)
@@ -343,7 +365,8 @@ static int row_to_json(const vg_val_t *vals, int n, void *arg)
         case T_INT:
             j = v->type == VG_VAL_INT ? json_integer(v->i) : json_null();
             break;
-        case T_SECRET: {
+        case T_SECRET:
+        case T_PWHASH: {
             char key[48];
             snprintf(key, sizeof(key), "has_%s", f->name);
             json_object_set_new(o, key, json_boolean(v->type == VG_VAL_INT && v->i != 0));
@@ -600,6 +623,8 @@ static int validate(vg_store_t *s, const kind_t *k, json_t *fields, bool is_crea
             }
             if (f->type == T_SECRET)
                 p->clears_password = true;
+            else if (f->type == T_PWHASH)
+                pending_add(p, f->column, (vg_val_t){.type = VG_VAL_NULL});
             else if (f->has_default)
                 pending_add(p, f->column, (vg_val_t){.type = VG_VAL_INT, .i = f->dflt});
             else
@@ -620,7 +645,8 @@ static int validate(vg_store_t *s, const kind_t *k, json_t *fields, bool is_crea
         case T_ENUM:
         case T_URL:
         case T_REF:
-        case T_SECRET: {
+        case T_SECRET:
+        case T_PWHASH: {
             if (!json_is_string(j)) {
                 vg__store_err(err, 400, "bad_request", key, "%s: a string", key);
                 return VG_EINVAL;
@@ -654,6 +680,24 @@ static int validate(vg_store_t *s, const kind_t *k, json_t *fields, bool is_crea
                                   kind_find(f->ref)->singular, v);
                     return VG_EINVAL;
                 }
+            }
+            if (f->type == T_PWHASH) {
+                size_t n = strlen(v);
+                if (n < VG_PASSWORD_MIN || n > 1024) {
+                    vg__store_err(err, 400, "bad_request", key, "%s: %d to 1024 bytes", key,
+                                  VG_PASSWORD_MIN);
+                    return VG_EINVAL;
+                }
+                char *hash = vg_xmalloc(VG_PASSWORD_HASH_MAX);
+                if (vg_password_hash(v, hash) < 0) {
+                    free(hash);
+                    vg__store_err(err, 500, "internal", key, "%s: cannot hash (out of memory)",
+                                  key);
+                    return VG_EINVAL;
+                }
+                p->owned[p->nowned++] = hash;
+                pending_add(p, f->column, (vg_val_t){.type = VG_VAL_TEXT, .text = hash});
+                break;
             }
             if (f->type == T_SECRET) {
                 if (strlen(v) > 1024) {
@@ -977,6 +1021,7 @@ int vg_store_delete(vg_store_t *s, const char *kind, const char *id, vg_store_er
         {"tenants", "sites", "tenant_id"},
         {"gateways", "sites", "gateway_id"},
         {"sites", "cameras", "site_id"},
+        {"tenants", "users", "tenant_id"},
     };
     for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++) {
         size_t n;

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "store/secrets.h"
 #include "store/store.h"
 #include "vg_test.h"
@@ -54,7 +56,7 @@ VG_TEST(crud_and_validation_name_the_field)
     char *path = temp_db();
     vg_store_t *s = open_with(path, NULL);
     EXPECT_TRUE(s != NULL);
-    EXPECT_EQ(vg_store_schema_version(s), 1);
+    EXPECT_EQ(vg_store_schema_version(s), 2);
     vg_store_err_t err;
     json_t *out = NULL, *in;
 
@@ -234,4 +236,88 @@ VG_TEST(nat_rewrites_host_and_port_and_keeps_the_rest)
     EXPECT_TRUE(vg_nat_rewrite("rtsp:///s", "gw", maps, out, sizeof(out)) < -2);
     EXPECT_TRUE(vg_nat_rewrite("rtsp://10.0.0.5/s", "gw", maps, out, 10) < -2);
     json_decref(maps);
+}
+
+/* The user's password as the database holds it (for the test only). */
+static void read_hash(const char *path, const char *user, char *out, size_t len)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    out[0] = '\0';
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+        return;
+    if (sqlite3_prepare_v2(db, "SELECT password_hash FROM users WHERE id = ?", -1, &st,
+                           NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+            snprintf(out, len, "%s", (const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+}
+
+VG_TEST(user_passwords_are_argon2id_hashes_never_shown)
+{
+    char *path = temp_db();
+    vg_store_t *s = open_with(path, NULL); /* no master key needed for users */
+    vg_store_err_t err;
+    json_t *out, *in = J("{\"id\":\"alice\",\"role\":\"operator\",\"password\":\"correct horse\"}");
+    EXPECT_EQ(vg_store_create(s, "users", in, &out, &err), 0);
+    json_decref(in);
+    EXPECT_TRUE(json_is_true(json_object_get(out, "has_password")));
+    EXPECT_TRUE(json_object_get(out, "password") == NULL);
+    EXPECT_TRUE(json_object_get(out, "password_hash") == NULL);
+    EXPECT_STREQ(json_string_value(json_object_get(out, "role")), "operator");
+    json_decref(out);
+
+    char hash[VG_PASSWORD_HASH_MAX];
+    read_hash(path, "alice", hash, sizeof(hash));
+    EXPECT_TRUE(strncmp(hash, "$argon2id$", 10) == 0);
+    EXPECT_TRUE(strstr(hash, "correct horse") == NULL);
+    EXPECT_TRUE(vg_password_verify(hash, "correct horse"));
+    EXPECT_TRUE(!vg_password_verify(hash, "correct horsf"));
+    EXPECT_TRUE(!vg_password_verify(hash, ""));
+
+    /* Errors name the field. */
+    const struct {
+        const char *json, *field;
+    } bad[] = {
+        {"{\"id\":\"bob\",\"role\":\"root\"}", "role"},
+        {"{\"id\":\"bob\"}", "role"},
+        {"{\"id\":\"bob\",\"role\":\"viewer\",\"password\":\"short\"}", "password"},
+        {"{\"id\":\"bob\",\"role\":\"viewer\",\"tenant_id\":\"nobody\"}", "tenant_id"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        in = J(bad[i].json);
+        EXPECT_TRUE(vg_store_create(s, "users", in, NULL, &err) < 0);
+        json_decref(in);
+        EXPECT_STREQ(err.field, bad[i].field);
+    }
+
+    /* A new password replaces the hash; null removes it (the user cannot sign in). */
+    in = J("{\"password\":\"battery staple\"}");
+    EXPECT_EQ(vg_store_update(s, "users", "alice", in, NULL, &err), 0);
+    json_decref(in);
+    char hash2[VG_PASSWORD_HASH_MAX];
+    read_hash(path, "alice", hash2, sizeof(hash2));
+    EXPECT_TRUE(strcmp(hash, hash2) != 0);
+    EXPECT_TRUE(vg_password_verify(hash2, "battery staple"));
+    EXPECT_TRUE(!vg_password_verify(hash2, "correct horse"));
+    in = J("{\"password\":null}");
+    EXPECT_EQ(vg_store_update(s, "users", "alice", in, &out, &err), 0);
+    json_decref(in);
+    EXPECT_TRUE(json_is_false(json_object_get(out, "has_password")));
+    json_decref(out);
+
+    /* A tenant with users cannot go. */
+    in = J("{\"id\":\"acme\"}");
+    EXPECT_EQ(vg_store_create(s, "tenants", in, NULL, &err), 0);
+    json_decref(in);
+    in = J("{\"tenant_id\":\"acme\"}");
+    EXPECT_EQ(vg_store_update(s, "users", "alice", in, NULL, &err), 0);
+    json_decref(in);
+    EXPECT_TRUE(vg_store_delete(s, "tenants", "acme", &err) < 0);
+    EXPECT_EQ(err.status, 409);
+    vg_store_close(&s);
+    remove_db(path);
 }
