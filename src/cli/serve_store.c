@@ -104,9 +104,11 @@ static const char *str(json_t *o, const char *key)
 }
 
 /* The file's cameras into the database; file cameras it no longer declares out of it. */
-/* A file camera the database refuses as invalid (a URL scheme vigil cannot dial) is still
- * served, as failed with the reason, like any camera whose URL the sources refuse: one bad
- * line in a file must not keep the other cameras down. rejects maps its id to the reason. */
+/* A file camera whose URL the database refuses (a scheme vigil cannot dial) is still
+ * served, as failed with the reason, like any camera whose URL the sources refuse: one
+ * unreachable camera must not keep the others down. Any other invalid field (a bad ladder)
+ * is a configuration error that stops the start, as it always was. rejects maps the id of
+ * each such camera to the reason. */
 static int sync_file_cameras(vg_store_t *s, const vg_config_t *cfg, json_t *rejects)
 {
     vg_store_err_t err;
@@ -117,7 +119,7 @@ static int sync_file_cameras(vg_store_t *s, const vg_config_t *cfg, json_t *reje
         if (rc < 0) {
             VG_LOG_ERROR("store", "camera '%s' from the config file: %s", cfg->cameras[i].id,
                          err.message);
-            if (err.status != 400)
+            if (err.status != 400 || strcmp(err.field, "url") != 0)
                 return VG_ECONFIG;
             json_object_set_new(rejects, cfg->cameras[i].id, json_string(err.message));
         }
