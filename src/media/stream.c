@@ -140,18 +140,25 @@ vg_hub_t *vg_hub_new(uv_loop_t *loop)
     return hub;
 }
 
-static void stream_free(vg_stream_t *st)
+/* Frees the producers (their threads already stopped). */
+static void free_sources(vg_stream_t *st)
 {
-    for (int t = 0; t < VG_TIER_MAX; t++) {
-        vg_frame_unref(&st->latest[t]);
-        vg_frame_unref(&st->mbox[t]);
-    }
     if (st->producer && st->producer->free)
         st->producer->free(st->producer_ctx);
     if (st->fallback && st->fallback->free)
         st->fallback->free(st->fallback_ctx);
     if (st->sub && st->sub->free)
         st->sub->free(st->sub_ctx);
+    st->producer = st->fallback = st->sub = NULL;
+}
+
+static void stream_free(vg_stream_t *st)
+{
+    for (int t = 0; t < VG_TIER_MAX; t++) {
+        vg_frame_unref(&st->latest[t]);
+        vg_frame_unref(&st->mbox[t]);
+    }
+    free_sources(st);
     uv_mutex_destroy(&st->mbox_lock);
     uv_mutex_destroy(&st->info_lock);
     free(st->info[0].extradata);
@@ -186,6 +193,17 @@ static void on_handle_closed(uv_handle_t *h)
 
 static void fanout(vg_stream_t *st, int tier, vg_frame_t *f);
 static void update_needed(vg_stream_t *st);
+
+/* Puts c at the head of its tier's list (c->tier set). */
+static void list_insert(vg_stream_t *st, vg_consumer_t *c)
+{
+    c->prev = NULL;
+    c->next = st->consumers[c->tier];
+    if (c->next)
+        c->next->prev = c;
+    st->consumers[c->tier] = c;
+    st->consumer_count[c->tier]++;
+}
 
 static bool is_down(const vg_stream_t *st)
 {
@@ -638,6 +656,41 @@ static unsigned substream_tiers(const vg_stream_t *st)
     return mask;
 }
 
+/* What cfg says besides its sources and ladder. */
+static void take_settings(vg_stream_t *st, const vg_stream_cfg_t *cfg)
+{
+    free(st->name);
+    st->name = vg_xstrdup(cfg->name ? cfg->name : cfg->id);
+    st->idle_timeout_ms = cfg->idle_timeout_ms;
+    st->stall_timeout_ms = cfg->stall_timeout_ms > 0 ? cfg->stall_timeout_ms
+                                                     : DEFAULT_STALL_TIMEOUT_MS;
+    st->is_always_on = cfg->is_always_on;
+    st->width = cfg->width;
+    st->height = cfg->height;
+    st->fps = cfg->fps;
+}
+
+/* Takes cfg's producers and the URLs shown for them (after the ladder is set: the
+ * substream's tiers depend on it). The stream's own producers must be gone already. */
+static void take_sources(vg_stream_t *st, const vg_stream_cfg_t *cfg)
+{
+    st->producer = cfg->producer;
+    st->producer_ctx = cfg->producer_ctx;
+    st->fallback = cfg->fallback;
+    st->fallback_ctx = cfg->fallback_ctx;
+    st->sub = cfg->sub;
+    st->sub_ctx = cfg->sub_ctx;
+    st->sub_tiers = substream_tiers(st);
+    free(st->config_error);
+    st->config_error = st->producer == NULL
+                           ? vg_xstrdup(cfg->config_error ? cfg->config_error : "no source")
+                           : NULL;
+    free(st->url);
+    st->url = vg_xstrdup(cfg->url_redacted ? cfg->url_redacted : "");
+    free(st->sub_url);
+    st->sub_url = cfg->sub_url_redacted ? vg_xstrdup(cfg->sub_url_redacted) : NULL;
+}
+
 int vg_hub_add_stream(vg_hub_t *hub, const vg_stream_cfg_t *cfg, vg_stream_t **out)
 {
     if (vg_hub_find(hub, cfg->id)) {
@@ -647,41 +700,21 @@ int vg_hub_add_stream(vg_hub_t *hub, const vg_stream_cfg_t *cfg, vg_stream_t **o
     vg_stream_t *st = vg_xcalloc(1, sizeof(*st));
     st->hub = hub;
     st->id = vg_xstrdup(cfg->id);
-    st->name = vg_xstrdup(cfg->name ? cfg->name : cfg->id);
-    st->idle_timeout_ms = cfg->idle_timeout_ms;
-    st->stall_timeout_ms = cfg->stall_timeout_ms > 0 ? cfg->stall_timeout_ms
-                                                     : DEFAULT_STALL_TIMEOUT_MS;
-    st->is_always_on = cfg->is_always_on;
-    st->url = vg_xstrdup(cfg->url_redacted ? cfg->url_redacted : "");
+    take_settings(st, cfg);
     st->reason = "";
     st->state_since_us = vg_wall_us();
-    st->width = cfg->width;
-    st->height = cfg->height;
-    st->fps = cfg->fps;
-    st->producer = cfg->producer;
-    st->producer_ctx = cfg->producer_ctx;
-    if (st->producer == NULL)
-        st->config_error = vg_xstrdup(cfg->config_error ? cfg->config_error : "no source");
-    st->fallback = cfg->fallback;
-    st->fallback_ctx = cfg->fallback_ctx;
-    st->sub = cfg->sub;
-    st->sub_ctx = cfg->sub_ctx;
-    st->sub_url = cfg->sub_url_redacted ? vg_xstrdup(cfg->sub_url_redacted) : NULL;
     int default_tier;
     st->tier_count = cfg_ladder(cfg, st->tiers, &default_tier);
-    st->sub_tiers = substream_tiers(st);
     uv_mutex_init(&st->mbox_lock);
     uv_mutex_init(&st->info_lock);
-    if (default_tier < 0) {
+    if (default_tier < 0) { /* before taking the producers: the caller keeps them */
         VG_LOG_ERROR("stream", "camera '%s': default tier '%s' is not in its ladder", cfg->id,
                      cfg->default_tier);
-        st->producer = NULL; /* the caller keeps ownership on failure */
-        st->fallback = NULL;
-        st->sub = NULL;
         stream_free(st);
         return VG_EINVAL;
     }
     st->default_tier = default_tier;
+    take_sources(st, cfg);
     uv_async_init(hub->loop, &st->wakeup, on_wakeup);
     st->wakeup.data = st;
     uv_timer_init(hub->loop, &st->idle_timer);
@@ -763,27 +796,8 @@ static void replace_sources(vg_stream_t *st, const vg_stream_cfg_t *cfg)
     stream_stop_threads(st);
     fallback_stop(st);
     uv_timer_stop(&st->retry_timer);
-    if (st->producer && st->producer->free)
-        st->producer->free(st->producer_ctx);
-    if (st->fallback && st->fallback->free)
-        st->fallback->free(st->fallback_ctx);
-    if (st->sub && st->sub->free)
-        st->sub->free(st->sub_ctx);
-    st->producer = cfg->producer;
-    st->producer_ctx = cfg->producer_ctx;
-    st->fallback = cfg->fallback;
-    st->fallback_ctx = cfg->fallback_ctx;
-    st->sub = cfg->sub;
-    st->sub_ctx = cfg->sub_ctx;
-    st->sub_tiers = substream_tiers(st);
-    free(st->config_error);
-    st->config_error = st->producer == NULL
-                           ? vg_xstrdup(cfg->config_error ? cfg->config_error : "no source")
-                           : NULL;
-    free(st->url);
-    st->url = vg_xstrdup(cfg->url_redacted ? cfg->url_redacted : "");
-    free(st->sub_url);
-    st->sub_url = cfg->sub_url_redacted ? vg_xstrdup(cfg->sub_url_redacted) : NULL;
+    free_sources(st);
+    take_sources(st, cfg);
     /* What the old source said about its video says nothing about the new one. */
     uv_mutex_lock(&st->info_lock);
     for (int i = 0; i < 2; i++) {
@@ -823,12 +837,7 @@ static void replace_ladder(vg_stream_t *st, const vg_tier_t *tiers, int n, int d
     memset(st->last_tier_bytes, 0, sizeof(st->last_tier_bytes));
     for (vg_consumer_t *c = moving, *next; c; c = next) {
         next = c->next;
-        c->prev = NULL;
-        c->next = st->consumers[c->tier];
-        if (c->next)
-            c->next->prev = c;
-        st->consumers[c->tier] = c;
-        st->consumer_count[c->tier]++;
+        list_insert(st, c);
     }
     update_needed(st);
     for (int t = 0; t < st->tier_count; t++) {
@@ -851,15 +860,7 @@ int vg_stream_reconfigure(vg_stream_t *st, const vg_stream_cfg_t *cfg, bool repl
                          !tiers_equal(tiers, st->tiers, n);
     if (is_new_ladder && !replace)
         return VG_EBUSY;
-    free(st->name);
-    st->name = vg_xstrdup(cfg->name ? cfg->name : cfg->id);
-    st->idle_timeout_ms = cfg->idle_timeout_ms;
-    st->stall_timeout_ms = cfg->stall_timeout_ms > 0 ? cfg->stall_timeout_ms
-                                                     : DEFAULT_STALL_TIMEOUT_MS;
-    st->is_always_on = cfg->is_always_on;
-    st->width = cfg->width;
-    st->height = cfg->height;
-    st->fps = cfg->fps;
+    take_settings(st, cfg);
     if (replace) {
         VG_LOG_INFO("stream", "cam=%s source changed to %s: restarting it", st->id,
                     cfg->url_redacted ? cfg->url_redacted : "");
@@ -968,12 +969,7 @@ static void link_consumer(vg_stream_t *st, vg_consumer_t *c, int tier)
 {
     c->stream = st;
     c->tier = tier;
-    c->prev = NULL;
-    c->next = st->consumers[tier];
-    if (c->next)
-        c->next->prev = c;
-    st->consumers[tier] = c;
-    st->consumer_count[tier]++;
+    list_insert(st, c);
     update_needed(st);
     /* A new viewer gets the tier's last picture at once, if it is recent. */
     if (st->latest[tier] && vg_mono_us() - st->latest_mono_us[tier] < LATEST_MAX_AGE_US)
