@@ -33,8 +33,8 @@ VIGIL_BIN="$PWD/build/vigil" VIGIL_ASAN_BIN="$PWD/build-asan/vigil" \
     /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration \
     --junitxml="$results/integration.xml"
 
-echo "== browser tests"
+echo "== browser tests (the dashboard in Chromium; the OpenAPI document)"
 (cd tests/browser && VIGIL_BIN="$PWD/../../build/vigil" node --test --test-reporter=tap \
-    dashboard.test.mjs) | tee "$results/browser.tap"
+    dashboard.test.mjs openapi.test.mjs) | tee "$results/browser.tap"
 
 /usr/bin/python3 scripts/summarize.py "$results"

@@ -23,9 +23,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from './lib.mjs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium } from 'playwright-core';
 
@@ -46,17 +46,6 @@ let browser = null;
 let page = null;
 const consoleErrors = [];
 const wsLog = [];                 // { at, dir: 'in'|'out', camera, msg } JSON control messages
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function waitHealthy(url, timeoutMs, proc = server, log = () => serverLog) {
   const deadline = Date.now() + timeoutMs;
