@@ -69,12 +69,13 @@ typedef struct vg_output_counters {
     uint64_t tier_changes;       /* adaptive moves into this tier */
 } vg_output_counters_t;
 
-/* The camera is gone for good (deleted or disabled): drops its counters (viewers were unregistered when the stream was removed, so
- * none is left counting). */
+/* The camera is gone for good (deleted or disabled): drops its counters (its viewers were
+ * unregistered when its stream was removed, so none is left counting). */
 void vg_outputs_forget_camera(vg_outputs_t *o, const char *camera_id);
 
 /* WebSocket close status for viewers of a camera that was removed; the close reason says
- * why ("camera deleted", "camera disabled", "camera reconfigured": reconnect). */
+ * why ("camera deleted", "camera disabled"). A camera given a new source is not removed:
+ * its viewers stay. */
 #define VG_WS_CLOSE_CAMERA_REMOVED 4410
 
 /* Calls fn for each (camera, tier, output) that has had a viewer. */

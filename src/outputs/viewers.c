@@ -103,20 +103,21 @@ void vg__viewer_stream_removed(vg__viewer_t *v)
     v->st = NULL;
 }
 
-void vg__viewer_ladder_changed(vg__viewer_t *v)
+/* v now counts under (camera, tier, output). */
+static void recount(vg__viewer_t *v, int tier)
 {
     v->counters->pub.viewers--;
-    v->counters = counters_for(v->outputs, v->st, v->cons.tier, v->output);
+    v->counters = counters_for(v->outputs, v->st, tier, v->output);
     v->counters->pub.viewers++;
 }
+
+void vg__viewer_ladder_changed(vg__viewer_t *v) { recount(v, v->cons.tier); }
 
 void vg__viewer_set_tier(vg__viewer_t *v, int tier, bool is_adaptive)
 {
     if (tier == v->cons.tier)
         return;
-    v->counters->pub.viewers--;
-    v->counters = counters_for(v->outputs, v->st, tier, v->output);
-    v->counters->pub.viewers++;
+    recount(v, tier);
     if (is_adaptive)
         v->counters->pub.tier_changes++;
     vg_stream_set_tier(&v->cons, tier);

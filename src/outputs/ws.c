@@ -118,6 +118,13 @@ static void on_state(vg_consumer_t *c, vg_stream_state_t state)
                             "reason", s.reason));
 }
 
+/* After a tier change the queue drains before the viewer's link is judged again. */
+static void restart_judging(ws_viewer_t *v)
+{
+    v->bad_s = v->clean_s = 0;
+    v->settle_s = SETTLE_SECONDS;
+}
+
 static void on_removed(vg_consumer_t *c, const char *reason)
 {
     ws_viewer_t *v = c->user;
@@ -132,8 +139,7 @@ static void on_ladder(vg_consumer_t *c)
     ws_viewer_t *v = c->user;
     vg__viewer_ladder_changed(&v->base);
     vg_frame_unref(&v->pending);
-    v->bad_s = v->clean_s = 0;
-    v->settle_s = SETTLE_SECONDS;
+    restart_judging(v);
     const vg_tier_t *tiers;
     int n = vg_stream_tiers(v->base.st, &tiers);
     queue_text(v, json_pack("{s:s,s:s,s:b,s:o}", "type", "tiers", "tier", tiers[c->tier].name,
@@ -150,8 +156,7 @@ static void change_tier(ws_viewer_t *v, int t, const char *reason)
     if (t != v->base.cons.tier)
         vg_frame_unref(&v->pending); /* the old tier's picture */
     vg__viewer_set_tier(&v->base, t, reason != NULL);
-    v->bad_s = v->clean_s = 0;
-    v->settle_s = SETTLE_SECONDS;
+    restart_judging(v);
     if (reason)
         queue_text(v, json_pack("{s:s,s:s,s:b,s:s}", "type", "tier", "tier", tier_name(v, t),
                                 "auto", v->base.is_auto, "reason", reason));
