@@ -124,18 +124,3 @@ void vg__camera_build_drop(vg__camera_build_t *b)
         b->scfg.sub->free(b->scfg.sub_ctx);
     vg__camera_build_taken(b);
 }
-
-int vg__camera_add(vg_hub_t *hub, const vg_config_t *cfg, const vg_camera_cfg_t *cc,
-                   vg_stream_t **out)
-{
-    vg__camera_build_t *b = vg_xmalloc(sizeof(*b));
-    int rc = vg__camera_build(b, cfg, cc);
-    if (rc == 0) {
-        rc = vg_hub_add_stream(hub, &b->scfg, out);
-        if (rc == 0)
-            vg__camera_build_taken(b);
-        vg__camera_build_drop(b);
-    }
-    free(b);
-    return rc < 0 ? VG_ECONFIG : 0;
-}

@@ -26,9 +26,6 @@ int vg__camera_build(vg__camera_build_t *b, const vg_config_t *cfg, const vg_cam
 void vg__camera_build_taken(vg__camera_build_t *b);
 /* Frees the producers the hub did not take. */
 void vg__camera_build_drop(vg__camera_build_t *b);
-/* Builds and adds cc to the hub. 0 or VG_ECONFIG (logged). */
-int vg__camera_add(vg_hub_t *hub, const vg_config_t *cfg, const vg_camera_cfg_t *cc,
-                   vg_stream_t **out);
 
 /* ---- serve_store.c: the cameras of the configuration database, kept live ---- */
 

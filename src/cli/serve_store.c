@@ -47,7 +47,6 @@ struct vg__fleet {
     uv_timer_t poll_timer;
     int64_t data_version;
     bool is_started, is_closing;
-    json_t *file_rejects; /* file cameras the database refused: id -> why */
     fleet_cam_t *cams; /* what runs, with the fingerprints it was built from */
     size_t cam_count;
     uint8_t fp_key[crypto_generichash_KEYBYTES];
@@ -103,13 +102,9 @@ static const char *str(json_t *o, const char *key)
     return json_string_value(json_object_get(o, key));
 }
 
-/* The file's cameras into the database; file cameras it no longer declares out of it. */
-/* A file camera whose URL the database refuses (a scheme vigil cannot dial) is still
- * served, as failed with the reason, like any camera whose URL the sources refuse: one
- * unreachable camera must not keep the others down. Any other invalid field (a bad ladder)
- * is a configuration error that stops the start, as it always was. rejects maps the id of
- * each such camera to the reason. */
-static int sync_file_cameras(vg_store_t *s, const vg_config_t *cfg, json_t *rejects)
+/* The file's cameras into the database; file cameras it no longer declares out of it. An
+ * invalid field (a bad ladder) is a configuration error that stops the start. */
+static int sync_file_cameras(vg_store_t *s, const vg_config_t *cfg)
 {
     vg_store_err_t err;
     for (size_t i = 0; i < cfg->camera_count; i++) {
@@ -119,9 +114,7 @@ static int sync_file_cameras(vg_store_t *s, const vg_config_t *cfg, json_t *reje
         if (rc < 0) {
             VG_LOG_ERROR("store", "camera '%s' from the config file: %s", cfg->cameras[i].id,
                          err.message);
-            if (err.status != 400 || strcmp(err.field, "url") != 0)
-                return VG_ECONFIG;
-            json_object_set_new(rejects, cfg->cameras[i].id, json_string(err.message));
+            return VG_ECONFIG;
         }
     }
     json_t *all;
@@ -310,27 +303,40 @@ static void cam_forget(vg__fleet_t *f, const char *id)
 
 /* ---- reconcile ---- */
 
-static void remove_stream(vg__fleet_t *f, vg_stream_t *st, const char *reason, bool is_gone)
+static void remove_stream(vg__fleet_t *f, vg_stream_t *st, const char *reason)
 {
     char *id = vg_xstrdup(vg_stream_id(st));
     vg_hub_remove_stream(f->hub, st, reason);
     cam_forget(f, id);
-    if (is_gone && f->outputs)
+    if (f->outputs)
         vg_outputs_forget_camera(f->outputs, id);
     free(id);
+}
+
+/* Adds the stream b describes (taking its producers when the hub accepts it). */
+static void add_built(vg__fleet_t *f, vg__camera_build_t *b, const uint8_t dial[FP_LEN],
+                      const uint8_t all[FP_LEN])
+{
+    vg_stream_t *st;
+    if (vg_hub_add_stream(f->hub, &b->scfg, &st) < 0) {
+        VG_LOG_ERROR("store", "camera '%s' cannot be served (see above)", b->scfg.id);
+        return;
+    }
+    vg__camera_build_taken(b);
+    cam_set(f, b->scfg.id, dial, all);
+    if (f->is_started)
+        vg_stream_start_always_on(st);
 }
 
 static void add_stream(vg__fleet_t *f, const vg_camera_cfg_t *cc, const uint8_t dial[FP_LEN],
                        const uint8_t all[FP_LEN])
 {
-    vg_stream_t *st;
-    if (vg__camera_add(f->hub, f->cfg, cc, &st) < 0) {
-        VG_LOG_ERROR("store", "camera '%s' cannot be served (see above)", cc->id);
-        return;
+    vg__camera_build_t *b = vg_xmalloc(sizeof(*b));
+    if (vg__camera_build(b, f->cfg, cc) == 0) {
+        add_built(f, b, dial, all);
+        vg__camera_build_drop(b);
     }
-    cam_set(f, cc->id, dial, all);
-    if (f->is_started)
-        vg_stream_start_always_on(st);
+    free(b);
 }
 
 /* A camera that runs and whose configuration changed. */
@@ -357,16 +363,9 @@ static void update_stream(vg__fleet_t *f, vg_stream_t *st, const vg_camera_cfg_t
         cam_set(f, cc->id, dial, all);
         VG_LOG_INFO("store", "camera '%s' changed: %s", cc->id,
                     is_dial_changed ? "restarted on its new configuration" : "updated in place");
-    } else {
-        /* Its configuration is unusable as a whole (a default tier its ladder lacks). */
-        remove_stream(f, st, "camera reconfigured", false);
-        vg_stream_t *nst;
-        if (vg_hub_add_stream(f->hub, &b->scfg, &nst) == 0) {
-            vg__camera_build_taken(b);
-            cam_set(f, cc->id, dial, all);
-            if (f->is_started)
-                vg_stream_start_always_on(nst);
-        }
+    } else { /* a default tier its new ladder lacks (logged) */
+        VG_LOG_ERROR("store", "camera '%s': the change cannot be applied; it keeps running as "
+                     "it was", cc->id);
     }
     vg__camera_build_drop(b);
     free(b);
@@ -416,21 +415,12 @@ void vg__fleet_reconcile(vg__fleet_t *f)
         }
     }
     json_decref(all);
-    for (size_t k = 0; k < f->cfg->camera_count && want->camera_count < VG_CONFIG_MAX_CAMERAS;
-         k++) {
-        const vg_camera_cfg_t *fc = &f->cfg->cameras[k];
-        const char *why = json_string_value(json_object_get(f->file_rejects, fc->id));
-        if (why == NULL || is_in(want, fc->id) ||
-            vg_config_add_camera(want, fc->id, fc->name, fc->url, NULL, -1) < 0)
-            continue;
-        vg_config_set_str(&vg_config_last_camera(want)->dial_error, why);
-    }
 
     for (size_t k = vg_hub_count(f->hub); k-- > 0;) {
         vg_stream_t *st = vg_hub_at(f->hub, k);
         if (!is_in(want, vg_stream_id(st))) {
             bool is_disabled = json_object_get(disabled, vg_stream_id(st)) != NULL;
-            remove_stream(f, st, is_disabled ? "camera disabled" : "camera deleted", true);
+            remove_stream(f, st, is_disabled ? "camera disabled" : "camera deleted");
         }
     }
     for (size_t k = 0; k < want->camera_count; k++) {
@@ -487,8 +477,7 @@ int vg__fleet_open(vg__fleet_t **out, const vg_config_t *cfg, uv_loop_t *loop, v
                      "key (--master-key-file FILE or VIGIL_MASTER_KEY)", cfg->db_path);
         return VG_ECONFIG;
     }
-    f->file_rejects = json_object();
-    if (sync_file_cameras(f->store, cfg, f->file_rejects) < 0)
+    if (sync_file_cameras(f->store, cfg) < 0)
         return VG_ECONFIG;
     VG_LOG_INFO("store", "%s (schema %d)", cfg->db_path, vg_store_schema_version(f->store));
     return 0;
@@ -518,7 +507,6 @@ static void on_fleet_closed(uv_handle_t *h)
     for (size_t i = 0; i < f->cam_count; i++)
         free(f->cams[i].id);
     free(f->cams);
-    json_decref(f->file_rejects);
     free(f);
 }
 

@@ -471,7 +471,10 @@ static bool is_one_line(const char *s)
     return true;
 }
 
-static int check_url(const field_t *f, const char *url, vg_store_err_t *err)
+/* any_scheme: for config-file cameras, whose file is checked by the config loader and whose
+ * URL the sources judge when they dial it (an unknown scheme makes a failed camera that says
+ * so, as it always did, rather than an error that stops the server). */
+static int check_url(const field_t *f, const char *url, bool any_scheme, vg_store_err_t *err)
 {
     const char *sep = strstr(url, "://");
     if (strlen(url) > 4096 || !is_one_line(url) || strchr(url, ' ') || sep == NULL) {
@@ -486,6 +489,8 @@ static int check_url(const field_t *f, const char *url, vg_store_err_t *err)
                       "(the password is stored sealed)", f->name);
         return VG_EINVAL;
     }
+    if (any_scheme)
+        return 0;
     for (const char *const *sc = f->choices; *sc; sc++) {
         if (strlen(*sc) == (size_t)(sep - url) && strncmp(*sc, url, (size_t)(sep - url)) == 0)
             return 0;
@@ -592,7 +597,7 @@ static int ref_exists(vg_store_t *s, const char *table, const char *id, bool *ou
 }
 
 static int validate(vg_store_t *s, const kind_t *k, json_t *fields, bool is_create,
-                    pending_t *p, vg_store_err_t *err)
+                    bool is_from_file, pending_t *p, vg_store_err_t *err)
 {
     if (!json_is_object(fields)) {
         vg__store_err(err, 400, "bad_request", "", "a %s is a JSON object", k->singular);
@@ -669,7 +674,7 @@ static int validate(vg_store_t *s, const kind_t *k, json_t *fields, bool is_crea
                     return VG_EINVAL;
                 }
             }
-            if (f->type == T_URL && check_url(f, v, err) < 0)
+            if (f->type == T_URL && check_url(f, v, is_from_file, err) < 0)
                 return VG_EINVAL;
             if (f->type == T_REF) {
                 bool exists;
@@ -895,7 +900,8 @@ static int write_record(vg_store_t *s, const kind_t *k, const char *id, json_t *
             goto fail;
         }
     }
-    if (validate(s, k, fields, is_create, &p, err) < 0)
+    bool is_from_file = owner && strcmp(owner, "file") == 0;
+    if (validate(s, k, fields, is_create, is_from_file, &p, err) < 0)
         goto fail;
     int64_t now = vg_wall_us();
     if (is_create) {
