@@ -65,7 +65,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="vigil-reload-")
     db = os.path.join(tmp, "bench.db")
     port = free_port()
-    proc = subprocess.Popen([VIGIL, "serve", "--db", db, "--listen", "127.0.0.1:%d" % port,
+    proc = subprocess.Popen([VIGIL, "serve", "--no-auth", "--db", db, "--listen", "127.0.0.1:%d" % port,
                              "--log-level", "warn"])
     try:
         for _ in range(200):

@@ -231,7 +231,7 @@ def start_server(logf):
     cfg = logf.name + ".yaml"
     with open(cfg, "w") as f:
         f.write(LADDER)
-    cmd = ["taskset", "-c", SERVER_CPU, VIGIL, "serve", "--db", ":memory:", "--listen", "127.0.0.1:0",
+    cmd = ["taskset", "-c", SERVER_CPU, VIGIL, "serve", "--no-auth", "--db", ":memory:", "--listen", "127.0.0.1:0",
            "--config", cfg, "--camera", f"cam={CAMERA}"]
     log("server: " + " ".join(cmd[:-1]) + f" 'cam={CAMERA}'")
     proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT)

@@ -12,12 +12,18 @@ static int healthz(vg_conn_t *c, const char *const *params, void *user)
 
 static const vg_handler_ops_t health_ops = {.name = "healthz", .on_request = healthz};
 
+bool vg__api_can_see(const vg_api_ctx_t *ctx, vg_conn_t *c, const char *id)
+{
+    return vg_auth_can_see(ctx->auth, vg_auth_caller(c), id);
+}
+
 void vg_api_register(vg_server_t *srv, vg_api_ctx_t *ctx)
 {
-    vg_server_route(srv, "GET", "/healthz", &health_ops, ctx);
+    vg_server_route(srv, "GET", "/healthz", VG_ACCESS_PUBLIC, &health_ops, ctx);
     ctx->priv = vg__api_records_register(srv, ctx);
     vg__api_streams_register(srv, ctx);
     vg__api_metrics_register(srv, ctx);
+    vg__api_access_register(srv, ctx);
     vg__api_openapi_register(srv, ctx);
 }
 

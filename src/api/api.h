@@ -2,6 +2,7 @@
 #ifndef VG_API_H
 #define VG_API_H
 
+#include "auth/auth.h"
 #include "media/stream.h"
 #include "net/server.h"
 #include "outputs/outputs.h"
@@ -11,6 +12,7 @@ typedef struct vg_api_ctx {
     vg_hub_t *hub;
     vg_outputs_t *outputs;
     vg_store_t *store;                  /* the configuration database (loop thread) */
+    vg_auth_t *auth;                    /* who may see what (the gate is already installed) */
     void (*on_store_changed)(void *arg); /* after each write through the API */
     void *store_changed_arg;
     void *priv; /* the routes' own state: vg_api_register makes it, vg_api_release frees it */
@@ -28,6 +30,10 @@ void *vg__api_records_register(vg_server_t *srv, const vg_api_ctx_t *ctx);
 void vg__api_openapi_register(vg_server_t *srv, const vg_api_ctx_t *ctx);
 void vg__api_streams_register(vg_server_t *srv, const vg_api_ctx_t *ctx);
 void vg__api_metrics_register(vg_server_t *srv, const vg_api_ctx_t *ctx);
+void vg__api_access_register(vg_server_t *srv, const vg_api_ctx_t *ctx);
+
+/* Whether the caller of c may see camera id (listings filter with it). */
+bool vg__api_can_see(const vg_api_ctx_t *ctx, vg_conn_t *c, const char *id);
 
 
 #endif

@@ -249,5 +249,5 @@ static const vg_handler_ops_t metrics_ops = {.name = "metrics", .on_request = me
 
 void vg__api_metrics_register(vg_server_t *srv, const vg_api_ctx_t *ctx)
 {
-    vg_server_route(srv, "GET", "/metrics", &metrics_ops, (void *)ctx);
+    vg_server_route(srv, "GET", "/metrics", VG_ACCESS_ADMIN, &metrics_ops, (void *)ctx);
 }

@@ -135,6 +135,83 @@ static void add_record_paths(json_t *paths, json_t *schemas)
     }
 }
 
+static json_t *body_of(json_t *schema)
+{
+    return json_pack("{s:b,s:o}", "required", 1, "content", json_content(schema));
+}
+
+/* Sign-in, stream tokens, grants and the audit log. */
+static void add_access_paths(json_t *paths, json_t *any)
+{
+    json_t *login = op("access", "Sign in: sets the session cookie, returns the CSRF token",
+                       json_pack("{s:o,s:o,s:o,s:o}", "200", response("signed in", json_incref(any)),
+                                 "400", error_response("not {user, password}"), "401",
+                                 error_response("wrong user name or password"), "429",
+                                 error_response("too many failed logins (Retry-After)")));
+    json_object_set_new(login, "requestBody",
+                        body_of(json_pack("{s:s,s:[ss],s:{s:{s:s},s:{s:s,s:s}}}", "type",
+                                          "object", "required", "user", "password",
+                                          "properties", "user", "type", "string", "password",
+                                          "type", "string", "format", "password")));
+    json_object_set_new(login, "security", json_array());
+    json_object_set_new(paths, "/api/v1/login", json_pack("{s:o}", "post", login));
+    json_object_set_new(paths, "/api/v1/logout",
+                        json_pack("{s:o}", "post",
+                                  op("access", "Sign out (ends the session)",
+                                     json_pack("{s:o}", "200",
+                                               response("signed out", json_incref(any))))));
+    json_object_set_new(paths, "/api/v1/session",
+                        json_pack("{s:o}", "get",
+                                  op("access", "Who the caller is (and the CSRF token)",
+                                     json_pack("{s:o,s:o}", "200",
+                                               response("the caller", json_incref(any)), "401",
+                                               error_response("not signed in")))));
+    json_t *token = op("access", "A stream token for one camera (?token= on its outputs)",
+                       json_pack("{s:o,s:o,s:o}", "201", response("the token and ready URLs",
+                                                                  json_incref(any)),
+                                 "400", error_response("bad ttl_s"), "404",
+                                 error_response("no such camera")));
+    json_object_set_new(token, "requestBody",
+                        json_pack("{s:b,s:o}", "required", 0, "content",
+                                  json_content(json_pack("{s:s,s:{s:{s:s,s:i,s:i}}}", "type",
+                                                         "object", "properties", "ttl_s",
+                                                         "type", "integer", "minimum", 1,
+                                                         "maximum", 3600))));
+    json_object_set_new(paths, "/api/v1/cameras/{id}/token",
+                        json_pack("{s:[o],s:o}", "parameters", id_param(), "post", token));
+    json_t *gparams = json_array();
+    static const char *const gnames[] = {"tenant_id", "user_id", "camera_id", "site_id"};
+    json_t *gschema = json_pack("{s:s,s:{}}", "type", "object", "properties");
+    for (int i = 0; i < 4; i++) {
+        json_array_append_new(gparams, json_pack("{s:s,s:s,s:{s:s}}", "name", gnames[i], "in",
+                                                 "query", "schema", "type", "string"));
+        json_object_set_new(json_object_get(gschema, "properties"), gnames[i],
+                            json_pack("{s:s}", "type", "string"));
+    }
+    json_t *glist = op("access", "Grants (of one tenant or user with their query)",
+                       json_pack("{s:o}", "200", response("grants", json_incref(any))));
+    add_params(glist, json_incref(gparams));
+    json_t *gadd = op("access", "Grant a camera or a site to a tenant or a user",
+                      json_pack("{s:o,s:o,s:o}", "201", response("granted", json_incref(gschema)),
+                                "400", error_response("not one party and one object"), "404",
+                                error_response("no such tenant, user, camera or site")));
+    json_object_set_new(gadd, "requestBody", body_of(json_incref(gschema)));
+    json_t *gdel = op("access", "Revoke a grant (open streams that lose it are closed)",
+                      json_pack("{s:o,s:o}", "200", response("revoked", json_incref(any)), "404",
+                                error_response("no such grant")));
+    add_params(gdel, gparams);
+    json_decref(gschema);
+    json_object_set_new(paths, "/api/v1/grants",
+                        json_pack("{s:o,s:o,s:o}", "get", glist, "post", gadd, "delete", gdel));
+    json_t *audit = op("access", "The audit log, newest first (paged)",
+                       json_pack("{s:o,s:o}", "200", response("entries", json_incref(any)),
+                                 "400", error_response("bad offset or limit")));
+    add_params(audit, json_pack("[{s:s,s:s,s:{s:s}},{s:s,s:s,s:{s:s}}]", "name", "offset", "in",
+                                "query", "schema", "type", "integer", "name", "limit", "in",
+                                "query", "schema", "type", "integer"));
+    json_object_set_new(paths, "/api/v1/audit", json_pack("{s:o}", "get", audit));
+}
+
 static json_t *build(void)
 {
     json_t *schemas = json_object(), *paths = json_object();
@@ -214,12 +291,22 @@ static json_t *build(void)
     add_params(snap, json_pack("[o]", tier_param()));
     json_object_set_new(paths, "/cameras/{id}/snapshot.jpg",
                         json_pack("{s:[o],s:o}", "parameters", id_param(), "get", snap));
+    add_access_paths(paths, any);
     json_decref(any);
 
-    return json_pack("{s:s,s:{s:s,s:s,s:s},s:o,s:{s:o}}", "openapi", "3.0.3", "info", "title",
-                     "vigil", "version", "1", "description",
+    /* How callers identify (docs/security.md): any one of these. */
+    json_t *security = json_pack(
+        "{s:{s:s,s:s,s:s},s:{s:s,s:s,s:s,s:s},s:{s:s,s:s,s:s,s:s}}", "bearer", "type", "http",
+        "scheme", "bearer", "bearerFormat", "JWT", "session", "type", "apiKey", "in", "cookie",
+        "name", "vigil_session", "description",
+        "from POST /api/v1/login; state-changing requests also need X-CSRF-Token",
+        "streamToken", "type", "apiKey", "in", "query", "name", "token", "description",
+        "from POST /api/v1/cameras/{id}/token; stream outputs only");
+    return json_pack("{s:s,s:{s:s,s:s,s:s},s:o,s:{s:o,s:o},s:[{s:[]},{s:[]}]}", "openapi",
+                     "3.0.3", "info", "title", "vigil", "version", "1", "description",
                      "Low-latency camera streaming server: configuration, streams, outputs.",
-                     "paths", paths, "components", "schemas", schemas);
+                     "paths", paths, "components", "schemas", schemas, "securitySchemes",
+                     security, "security", "bearer", "session");
 }
 
 static int get_openapi(vg_conn_t *c, const char *const *params, void *user)
@@ -233,5 +320,5 @@ static const vg_handler_ops_t openapi_ops = {.name = "openapi", .on_request = ge
 
 void vg__api_openapi_register(vg_server_t *srv, const vg_api_ctx_t *ctx)
 {
-    vg_server_route(srv, "GET", "/api/v1/openapi.json", &openapi_ops, (void *)ctx);
+    vg_server_route(srv, "GET", "/api/v1/openapi.json", VG_ACCESS_PUBLIC, &openapi_ops, (void *)ctx);
 }

@@ -6,6 +6,7 @@
  *
  * A camera as read here is its record plus "live": what the server runs for it now (state,
  * size, ladder), or null when it runs nothing (disabled). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,12 +60,56 @@ static json_t *camera_live(const vg_api_ctx_t *ctx, const char *id)
                      vg_tier_ladder_json(tiers, n), "url", s.url);
 }
 
-static json_t *decorate(const kind_route_t *kr, json_t *rec)
+/* A camera's addresses and account are for admins: operators and viewers see what they
+ * need to pick and watch it. */
+static void redact_camera(json_t *rec)
 {
-    if (strcmp(kr->kind, "cameras") == 0)
+    static const char *const hidden[] = {"url",      "substream_url", "snapshot_url",
+                                         "username", "has_password",  "ptz_address", "owner"};
+    for (size_t i = 0; i < sizeof(hidden) / sizeof(hidden[0]); i++)
+        json_object_del(rec, hidden[i]);
+    json_t *live = json_object_get(rec, "live");
+    if (json_is_object(live))
+        json_object_del(live, "url");
+}
+
+static json_t *decorate(const kind_route_t *kr, vg_conn_t *c, json_t *rec)
+{
+    if (strcmp(kr->kind, "cameras") == 0) {
         json_object_set_new(rec, "live", camera_live(kr->ctx, json_string_value(json_object_get(
                                                                   rec, "id"))));
+        if (vg_auth_caller(c)->role != VG_ROLE_ADMIN)
+            redact_camera(rec);
+    }
     return rec;
+}
+
+static void audit(const kind_route_t *kr, vg_conn_t *c, const char *verb, const char *id,
+                  const vg_store_err_t *err)
+{
+    char action[32];
+    snprintf(action, sizeof(action), "%.12s.%s", kr->kind, verb);
+    vg_auth_audit(kr->ctx->auth, c, action, id, err ? "failed" : "ok", err ? err->message : NULL);
+}
+
+/* The page of cameras a caller who sees only some of them may list. */
+static int list_visible(vg_conn_t *c, const kind_route_t *kr, json_t *ids, size_t offset,
+                        size_t limit)
+{
+    json_t *arr = json_array();
+    size_t total = json_array_size(ids);
+    for (size_t i = offset; i < total && i < offset + limit; i++) {
+        json_t *rec;
+        vg_store_err_t err;
+        if (vg_store_get(kr->ctx->store, kr->kind, json_string_value(json_array_get(ids, i)),
+                         &rec, &err) == 0)
+            json_array_append_new(arr, decorate(kr, c, rec));
+    }
+    json_decref(ids);
+    return vg_conn_respond_json(c, 200, json_pack("{s:o,s:I,s:I,s:I}", kr->kind, arr, "total",
+                                                  (json_int_t)total, "offset",
+                                                  (json_int_t)offset, "limit",
+                                                  (json_int_t)limit));
 }
 
 static int query_size(vg_conn_t *c, const char *name, size_t dflt, size_t min, size_t max,
@@ -92,13 +137,16 @@ static int list_records(vg_conn_t *c, const char *const *params, void *user)
         return param_error(c, "offset", "offset: an integer 0 or more");
     if (query_size(c, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT, &limit) < 0)
         return param_error(c, "limit", "limit: an integer 1..1000");
+    json_t *ids = vg_auth_visible(kr->ctx->auth, vg_auth_caller(c));
+    if (ids != NULL) /* only cameras reach here for a caller who is not an admin */
+        return list_visible(c, kr, ids, offset, limit);
     json_t *arr;
     vg_store_err_t err;
     if (vg_store_list(kr->ctx->store, kr->kind, offset, limit, &arr, &total, &err) < 0)
         return store_error(c, &err);
     size_t i;
     json_t *rec;
-    json_array_foreach(arr, i, rec) decorate(kr, rec);
+    json_array_foreach(arr, i, rec) decorate(kr, c, rec);
     return vg_conn_respond_json(c, 200, json_pack("{s:o,s:I,s:I,s:I}", kr->kind, arr, "total",
                                                   (json_int_t)total, "offset",
                                                   (json_int_t)offset, "limit",
@@ -112,7 +160,7 @@ static int get_record(vg_conn_t *c, const char *const *params, void *user)
     vg_store_err_t err;
     if (vg_store_get(kr->ctx->store, kr->kind, params[0], &rec, &err) < 0)
         return store_error(c, &err);
-    return vg_conn_respond_json(c, 200, decorate(kr, rec));
+    return vg_conn_respond_json(c, 200, decorate(kr, c, rec));
 }
 
 /* The request's JSON object, or NULL after responding 400/415. */
@@ -153,11 +201,13 @@ static int create_record(vg_conn_t *c, const char *const *params, void *user)
         return 0;
     vg_store_err_t err;
     int rc = vg_store_create(kr->ctx->store, kr->kind, fields, &rec, &err);
+    const char *id = json_string_value(json_object_get(rc < 0 ? fields : rec, "id"));
+    audit(kr, c, "create", id, rc < 0 ? &err : NULL);
     json_decref(fields);
     if (rc < 0)
         return store_error(c, &err);
     changed(kr);
-    return vg_conn_respond_json(c, 201, decorate(kr, rec));
+    return vg_conn_respond_json(c, 201, decorate(kr, c, rec));
 }
 
 static int update_record(vg_conn_t *c, const char *const *params, void *user)
@@ -169,17 +219,20 @@ static int update_record(vg_conn_t *c, const char *const *params, void *user)
     vg_store_err_t err;
     int rc = vg_store_update(kr->ctx->store, kr->kind, params[0], fields, &rec, &err);
     json_decref(fields);
+    audit(kr, c, "update", params[0], rc < 0 ? &err : NULL);
     if (rc < 0)
         return store_error(c, &err);
     changed(kr);
-    return vg_conn_respond_json(c, 200, decorate(kr, rec));
+    return vg_conn_respond_json(c, 200, decorate(kr, c, rec));
 }
 
 static int delete_record(vg_conn_t *c, const char *const *params, void *user)
 {
     const kind_route_t *kr = user;
     vg_store_err_t err;
-    if (vg_store_delete(kr->ctx->store, kr->kind, params[0], &err) < 0)
+    int rc = vg_store_delete(kr->ctx->store, kr->kind, params[0], &err);
+    audit(kr, c, "delete", params[0], rc < 0 ? &err : NULL);
+    if (rc < 0)
         return store_error(c, &err);
     changed(kr);
     return vg_conn_respond_json(c, 200, json_pack("{s:s}", "deleted", params[0]));
@@ -202,11 +255,18 @@ void *vg__api_records_register(vg_server_t *srv, const vg_api_ctx_t *ctx)
         char coll[64], item[64];
         snprintf(coll, sizeof(coll), "/api/v1/%s", kinds[i]);
         snprintf(item, sizeof(item), "/api/v1/%s/{}", kinds[i]);
-        vg_server_route(srv, "GET", coll, &list_ops, &kind_routes[i]);
-        vg_server_route(srv, "POST", coll, &create_ops, &kind_routes[i]);
-        vg_server_route(srv, "GET", item, &get_ops, &kind_routes[i]);
-        vg_server_route(srv, "PATCH", item, &update_ops, &kind_routes[i]);
-        vg_server_route(srv, "DELETE", item, &delete_ops, &kind_routes[i]);
+        /* Cameras are listed (filtered) and read by anyone signed in who may see them, and
+         * changed by admins; the other records are the admins' alone. */
+        bool is_cam = strcmp(kinds[i], "cameras") == 0;
+        unsigned read = is_cam ? VG_ACCESS_VIEWER : VG_ACCESS_ADMIN;
+        unsigned item_flag = is_cam ? VG_ACCESS_CAMERA : 0;
+        vg_server_route(srv, "GET", coll, read, &list_ops, &kind_routes[i]);
+        vg_server_route(srv, "POST", coll, VG_ACCESS_ADMIN, &create_ops, &kind_routes[i]);
+        vg_server_route(srv, "GET", item, read | item_flag, &get_ops, &kind_routes[i]);
+        vg_server_route(srv, "PATCH", item, VG_ACCESS_ADMIN | item_flag, &update_ops,
+                        &kind_routes[i]);
+        vg_server_route(srv, "DELETE", item, VG_ACCESS_ADMIN | item_flag, &delete_ops,
+                        &kind_routes[i]);
     }
     return kind_routes;
 }

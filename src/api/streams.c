@@ -75,8 +75,11 @@ static int list_streams(vg_conn_t *c, const char *const *params, void *user)
 {
     const vg_api_ctx_t *ctx = user;
     json_t *arr = json_array();
-    for (size_t i = 0; i < vg_hub_count(ctx->hub); i++)
-        json_array_append_new(arr, stream_json(vg_hub_at(ctx->hub, i)));
+    for (size_t i = 0; i < vg_hub_count(ctx->hub); i++) {
+        const vg_stream_t *st = vg_hub_at(ctx->hub, i);
+        if (vg__api_can_see(ctx, c, vg_stream_id(st)))
+            json_array_append_new(arr, stream_json(st));
+    }
     return vg_conn_respond_json(c, 200, json_pack("{s:o}", "streams", arr));
 }
 
@@ -87,9 +90,12 @@ static int get_stream(vg_conn_t *c, const char *const *params, void *user)
     if (st == NULL)
         return vg_conn_error(c, 404, "not_found", "no stream '%s'", params[0]);
     json_t *doc = stream_json(st);
-    json_t *viewers = json_array();
-    vg_outputs_each_viewer(ctx->outputs, vg_stream_id(st), append_viewer, viewers);
-    json_object_set_new(doc, "viewer_list", viewers);
+    /* Who else watches, and from where, is for admins only. */
+    if (vg_auth_caller(c)->role == VG_ROLE_ADMIN) {
+        json_t *viewers = json_array();
+        vg_outputs_each_viewer(ctx->outputs, vg_stream_id(st), append_viewer, viewers);
+        json_object_set_new(doc, "viewer_list", viewers);
+    }
     return vg_conn_respond_json(c, 200, doc);
 }
 
@@ -113,7 +119,8 @@ static const vg_handler_ops_t viewers_ops = {.name = "viewers", .on_request = li
 
 void vg__api_streams_register(vg_server_t *srv, const vg_api_ctx_t *ctx)
 {
-    vg_server_route(srv, "GET", "/api/v1/streams", &list_ops, (void *)ctx);
-    vg_server_route(srv, "GET", "/api/v1/streams/{}", &get_ops, (void *)ctx);
-    vg_server_route(srv, "GET", "/api/v1/viewers", &viewers_ops, (void *)ctx);
+    vg_server_route(srv, "GET", "/api/v1/streams", VG_ACCESS_VIEWER, &list_ops, (void *)ctx);
+    vg_server_route(srv, "GET", "/api/v1/streams/{}", VG_ACCESS_VIEWER | VG_ACCESS_CAMERA,
+                    &get_ops, (void *)ctx);
+    vg_server_route(srv, "GET", "/api/v1/viewers", VG_ACCESS_ADMIN, &viewers_ops, (void *)ctx);
 }

@@ -30,6 +30,9 @@ static void admin_usage(FILE *out, const char *kind)
     fprintf(out,
             "usage: vigil %s add FIELD=VALUE... | list | show ID | set ID FIELD=VALUE... | rm ID\n"
             "       vigil user passwd ID            (the new password on standard input)\n"
+            "       vigil user|tenant grant ID camera=CAMERA|site=SITE\n"
+            "       vigil user|tenant revoke ID camera=CAMERA|site=SITE\n"
+            "       vigil user|tenant grants ID     (what ID has been granted)\n"
             "\n"
             "Edits the configuration database directly; a running server picks the change up.\n"
             "\n"
@@ -197,6 +200,97 @@ static const char *plural(const char *kind)
     return NULL;
 }
 
+static void audit_cli(vg_store_t *s, const char *action, const char *target,
+                      const char *outcome, const char *detail)
+{
+    char actor[80];
+    const char *who = getenv("USER");
+    snprintf(actor, sizeof(actor), "cli:%.60s", who && *who ? who : "?");
+    vg_audit_entry_t e = {.actor = actor, .action = action, .target = target,
+                          .outcome = outcome, .detail = detail};
+    vg_store_err_t err;
+    vg_store_audit(s, &e, &err);
+}
+
+/* vigil user|tenant grant|revoke ID camera=X|site=Y, and grants ID. */
+static int grant_command(const admin_opts_t *o, const char *kind_arg, const char *verb,
+                         char **rest, int nrest)
+{
+    bool is_user = strcmp(kind_arg, "user") == 0;
+    if (!is_user && strcmp(kind_arg, "tenant") != 0) {
+        fprintf(stderr, "vigil: grants go to a user or a tenant, not a %s\n", kind_arg);
+        return 2;
+    }
+    bool is_list = strcmp(verb, "grants") == 0;
+    if (nrest != (is_list ? 1 : 2)) {
+        fprintf(stderr, "vigil: usage: vigil %s %s ID%s\n", kind_arg, verb,
+                is_list ? "" : " camera=CAMERA|site=SITE");
+        return 2;
+    }
+    vg_grant_t g = {0};
+    if (is_user)
+        g.user_id = rest[0];
+    else
+        g.tenant_id = rest[0];
+    if (!is_list) {
+        if (strncmp(rest[1], "camera=", 7) == 0) {
+            g.camera_id = rest[1] + 7;
+        } else if (strncmp(rest[1], "site=", 5) == 0) {
+            g.site_id = rest[1] + 5;
+        } else {
+            fprintf(stderr, "vigil: %s %s: say what: camera=ID or site=ID (not '%s')\n",
+                    kind_arg, verb, rest[1]);
+            return 2;
+        }
+    }
+    vg_store_t *s = NULL;
+    vg_secrets_t *sec = NULL;
+    if (open_store(o, &s, &sec) != 0)
+        return 1;
+    vg_store_err_t err;
+    int rc = 0;
+    if (is_list) {
+        json_t *list;
+        if (vg_store_list_grants(s, g.tenant_id, g.user_id, &list, &err) < 0) {
+            print_err(kind_arg, rest[0], &err);
+            rc = 1;
+        } else if (o->is_json) {
+            char *text = json_dumps(list, JSON_INDENT(2));
+            printf("%s\n", text);
+            free(text);
+            json_decref(list);
+        } else {
+            size_t i;
+            json_t *gr;
+            json_array_foreach(list, i, gr)
+            {
+                const char *cam = json_string_value(json_object_get(gr, "camera_id"));
+                printf("%s %s\n", cam ? "camera" : "site",
+                       cam ? cam : json_string_value(json_object_get(gr, "site_id")));
+            }
+            if (json_array_size(list) == 0)
+                printf("(no grants)\n");
+            json_decref(list);
+        }
+    } else {
+        bool is_grant = strcmp(verb, "grant") == 0;
+        char target[200];
+        snprintf(target, sizeof(target), "%s:%s -> %s", kind_arg, rest[0], rest[1]);
+        int wr = is_grant ? vg_store_grant(s, &g, &err) : vg_store_revoke(s, &g, &err);
+        audit_cli(s, verb, target, wr < 0 ? "failed" : "ok", wr < 0 ? err.message : NULL);
+        if (wr < 0) {
+            print_err(kind_arg, rest[0], &err);
+            rc = 1;
+        } else {
+            printf("%s %s '%s' %s %s\n", is_grant ? "granted" : "revoked", kind_arg, rest[0],
+                   is_grant ? "->" : "-x", rest[1]);
+        }
+    }
+    vg_store_close(&s);
+    vg_secrets_free(&sec);
+    return rc;
+}
+
 int vg_cli_admin(const char *kind_arg, int argc, char **argv)
 {
     const char *kind = plural(kind_arg);
@@ -249,6 +343,9 @@ int vg_cli_admin(const char *kind_arg, int argc, char **argv)
     }
     char **rest = argv + optind;
     int nrest = argc - optind;
+    if (strcmp(verb, "grant") == 0 || strcmp(verb, "revoke") == 0 ||
+        strcmp(verb, "grants") == 0)
+        return grant_command(&o, kind_arg, verb, rest, nrest);
     bool needs_id = strcmp(verb, "show") == 0 || strcmp(verb, "set") == 0 ||
                     strcmp(verb, "rm") == 0;
     bool is_known = needs_id || strcmp(verb, "add") == 0 || strcmp(verb, "list") == 0;
@@ -279,7 +376,11 @@ int vg_cli_admin(const char *kind_arg, int argc, char **argv)
         }
         print_record(out, o.is_json);
     } else if (strcmp(verb, "rm") == 0) {
-        if (vg_store_delete(s, kind, rest[0], &err) < 0) {
+        char action[32];
+        snprintf(action, sizeof(action), "%s.delete", kind);
+        int wr = vg_store_delete(s, kind, rest[0], &err);
+        audit_cli(s, action, rest[0], wr < 0 ? "failed" : "ok", wr < 0 ? err.message : NULL);
+        if (wr < 0) {
             print_err(kind_arg, rest[0], &err);
             goto done;
         }
@@ -294,8 +395,16 @@ int vg_cli_admin(const char *kind_arg, int argc, char **argv)
         }
         int wr = is_add ? vg_store_create(s, kind, fields, &out, &err)
                         : vg_store_update(s, kind, rest[0], fields, &out, &err);
+        const char *id = is_add ? json_string_value(json_object_get(fields, "id")) : rest[0];
+        char action[32];
+        snprintf(action, sizeof(action), "%s.%s", kind, is_add ? "create" : "update");
+        audit_cli(s, action, id, wr < 0 ? "failed" : "ok", wr < 0 ? err.message : NULL);
+        /* A new password, or a disabled account, ends the user's browser sessions. */
+        if (wr == 0 && !is_add && strcmp(kind, "users") == 0 &&
+            (json_object_get(fields, "password") ||
+             json_is_false(json_object_get(fields, "enabled"))))
+            vg_store_sessions_end_user(s, rest[0], &err);
         if (wr < 0) {
-            const char *id = is_add ? json_string_value(json_object_get(fields, "id")) : rest[0];
             print_err(kind_arg, id, &err);
             goto done;
         }

@@ -6,7 +6,9 @@
  * libwebsockets context goes, then every stream's source and worker threads are joined, then
  * the loop runs until no handle is left and closes. A second signal exits at once.
  */
+#include <errno.h>
 #include <getopt.h>
+#include <sodium.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <stdio.h>
@@ -16,6 +18,7 @@
 #include <uv.h>
 
 #include "api/api.h"
+#include "auth/auth.h"
 #include "cli/cli.h"
 #include "cli/serve_int.h"
 #include "core/config.h"
@@ -26,10 +29,23 @@
 #include "net/server.h"
 #include "outputs/outputs.h"
 #include "sources/source.h"
+#include "store/secrets.h"
+
+/* Access-control settings, from flags and the environment. */
+typedef struct auth_opts {
+    bool is_open; /* --no-auth */
+    const char *jwt_secret_file, *jwks, *jwt_issuer, *jwt_audience;
+    int jwt_leeway_s;
+    const char *tls_cert, *tls_key;
+    const char *origins[9];
+    int origin_count;
+    int session_ttl_s;
+} auth_opts_t;
 
 typedef struct app {
     uv_loop_t loop;
-    uv_signal_t sigint, sigterm;
+    uv_signal_t sigint, sigterm, sighup;
+    vg_auth_t *auth;
     vg_hub_t *hub;
     vg__fleet_t *fleet; /* the cameras, from the configuration database, kept live */
     vg_server_t *server;
@@ -75,7 +91,23 @@ static void print_usage(FILE *out, bool is_demo)
             "                           cameras are put there, owned by the file\n"
             "      --master-key-file FILE  key for sealed camera passwords\n"
             "                           (env VIGIL_MASTER_KEY_FILE or VIGIL_MASTER_KEY)\n"
-            "      --list-routes        print every route (METHOD PATTERN) and exit\n"
+            "      --list-routes        print every route (METHOD PATTERN ACCESS) and exit\n"
+            "\n"
+            "access control (docs/security.md):\n"
+            "      --no-auth            no sign-in at all: everyone is an admin (binds\n"
+            "                           127.0.0.1 only; for development)\n"
+            "      --jwt-secret-file FILE  accept HS256 bearer JWTs signed with the secret\n"
+            "                           in FILE (env VIGIL_JWT_SECRET; 32 bytes or more)\n"
+            "      --jwks FILE          accept RS256/ES256 bearer JWTs signed by these keys\n"
+            "                           (env VIGIL_JWKS; re-read on SIGHUP)\n"
+            "      --jwt-issuer ISS     required iss claim (env VIGIL_JWT_ISSUER)\n"
+            "      --jwt-audience AUD   required aud claim (env VIGIL_JWT_AUDIENCE)\n"
+            "      --tls-cert FILE      serve HTTPS/WSS with this PEM certificate chain\n"
+            "                           (env VIGIL_TLS_CERT; re-read on SIGHUP)\n"
+            "      --tls-key FILE       its PEM private key (env VIGIL_TLS_KEY)\n"
+            "      --allow-origin URL   another origin whose pages may open WebSockets\n"
+            "                           with the session cookie (repeatable)\n"
+            "      --session-ttl SEC    browser sessions last this long (default 43200)\n"
             "  -h, --help               show this help\n"
             "\n"
             "Precedence: flags, then environment, then config file, then defaults.\n"
@@ -93,6 +125,7 @@ static void on_server_down(void *arg)
     vg_hub_close(&app->hub);
     uv_close((uv_handle_t *)&app->sigint, on_handle_closed);
     uv_close((uv_handle_t *)&app->sigterm, on_handle_closed);
+    uv_close((uv_handle_t *)&app->sighup, on_handle_closed);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -120,13 +153,125 @@ static void raise_fd_limit(void)
         VG_LOG_DEBUG("main", "open-file limit raised to %llu", (unsigned long long)want);
 }
 
-static void print_route(const char *method, const char *pattern, void *arg)
+static void print_route(const char *method, const char *pattern, unsigned access, void *arg)
 {
     (void)arg;
-    printf("%s %s\n", method, pattern);
+    static const char *const roles[] = {"public", "viewer", "operator", "admin"};
+    printf("%s %s %s%s%s\n", method, pattern, roles[access & VG_ACCESS_ROLE_MASK],
+           access & VG_ACCESS_CAMERA ? "+camera" : "", access & VG_ACCESS_TOKEN ? "+token" : "");
 }
 
-static int run(const vg_config_t *cfg, bool is_demo, bool list_routes)
+static void on_sighup(uv_signal_t *h, int signum)
+{
+    (void)signum;
+    app_t *app = h->data;
+    VG_LOG_INFO("main", "SIGHUP: reloading the TLS certificate and the JWKS");
+    vg_server_reload_tls(app->server);
+    vg_auth_reload(app->auth);
+}
+
+static void on_store_changed(void *arg)
+{
+    app_t *app = arg;
+    vg__fleet_changed(app->fleet); /* whose reconcile ends in on_reconciled */
+}
+
+static void on_reconciled(void *arg)
+{
+    app_t *app = arg;
+    if (app->auth && app->server)
+        vg_auth_recheck(app->auth, app->server);
+}
+
+/* The demo's admin: a random password, shown once on the terminal. */
+static int make_demo_admin(vg_store_t *store)
+{
+    uint8_t raw[12];
+    char password[32];
+    randombytes_buf(raw, sizeof(raw));
+    sodium_bin2base64(password, sizeof(password), raw, sizeof(raw),
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    json_t *fields = json_pack("{s:s,s:s,s:s,s:s}", "id", "admin", "name", "Demo admin", "role",
+                               "admin", "password", password);
+    json_t *rec = NULL;
+    vg_store_err_t err;
+    int rc = vg_store_create(store, "users", fields, &rec, &err);
+    json_decref(fields);
+    json_decref(rec);
+    if (rc < 0) {
+        VG_LOG_ERROR("main", "cannot create the demo admin: %s", err.message);
+        return rc;
+    }
+    printf("vigil demo: sign in as user 'admin' with password %s\n", password);
+    fflush(stdout);
+    sodium_memzero(password, sizeof(password));
+    return 0;
+}
+
+/* Makes the access-control handle. Without --no-auth a server needs an admin who can sign
+ * in; without one it would serve nobody, or (worse) tempt people to open it up. */
+static int open_auth(app_t *app, const vg_config_t *cfg, const auth_opts_t *ao, bool is_demo,
+                     bool list_routes)
+{
+    vg_store_t *store = vg__fleet_store(app->fleet);
+    vg_store_err_t serr;
+    if (is_demo && !ao->is_open && !list_routes && make_demo_admin(store) < 0)
+        return VG_EINVAL;
+    bool has_admin = false;
+    if (!ao->is_open && !list_routes && vg_store_has_admin(store, &has_admin, &serr) == 0 &&
+        !has_admin) {
+        VG_LOG_ERROR("main", "%s has no admin user: add one with `vigil user add admin "
+                     "role=admin --password-stdin --db %s`, or run with --no-auth (no sign-in, "
+                     "127.0.0.1 only)", cfg->db_path, cfg->db_path);
+        return VG_ECONFIG;
+    }
+    char secret[512] = "";
+    const char *secret_env = getenv("VIGIL_JWT_SECRET");
+    if (ao->jwt_secret_file) {
+        FILE *fp = fopen(ao->jwt_secret_file, "r");
+        size_t n = fp ? fread(secret, 1, sizeof(secret) - 1, fp) : 0;
+        if (fp)
+            fclose(fp);
+        if (fp == NULL) {
+            VG_LOG_ERROR("main", "--jwt-secret-file %s: %s", ao->jwt_secret_file,
+                         strerror(errno));
+            return VG_ECONFIG;
+        }
+        secret[n] = '\0';
+        secret[strcspn(secret, "\r\n")] = '\0';
+    } else if (secret_env && *secret_env) {
+        vg_strlcpy(secret, secret_env, sizeof(secret));
+    }
+    vg_jwt_cfg_t jcfg = {
+        .hs256_secret = secret[0] ? secret : NULL,
+        .jwks_path = ao->jwks,
+        .issuer = ao->jwt_issuer,
+        .audience = ao->jwt_audience,
+        .leeway_s = ao->jwt_leeway_s,
+    };
+    vg_auth_cfg_t acfg = {
+        .loop = &app->loop,
+        .store = store,
+        .is_open = ao->is_open,
+        .jwt = jcfg.hs256_secret || jcfg.jwks_path ? &jcfg : NULL,
+        .session_ttl_s = ao->session_ttl_s,
+        .allowed_origins = ao->origins,
+    };
+    char err[256];
+    int rc = vg_auth_new(&app->auth, &acfg, err, sizeof(err));
+    sodium_memzero(secret, sizeof(secret));
+    if (rc < 0) {
+        VG_LOG_ERROR("main", "access control: %s", err);
+        return VG_ECONFIG;
+    }
+    if (ao->is_open && !list_routes)
+        VG_LOG_WARN("main", "*** --no-auth: NO SIGN-IN. Anyone who can reach %s:%d is an admin "
+                    "of every camera. For development only. ***", cfg->listen_host,
+                    cfg->listen_port);
+    return 0;
+}
+
+static int run(const vg_config_t *cfg, const auth_opts_t *ao, bool is_demo, bool list_routes)
 {
     app_t app = {0};
     int rc = 1;
@@ -140,6 +285,12 @@ static int run(const vg_config_t *cfg, bool is_demo, bool list_routes)
         goto out;
     }
     vg__fleet_reconcile(app.fleet);
+    if (open_auth(&app, cfg, ao, is_demo, list_routes) < 0) {
+        vg__fleet_close(&app.fleet);
+        vg_hub_close(&app.hub);
+        uv_run(&app.loop, UV_RUN_DEFAULT);
+        goto out;
+    }
     if (vg_hub_count(app.hub) == 0 && !list_routes)
         VG_LOG_WARN("main", "no cameras: add some with --camera, a config file, the API or "
                     "`vigil camera add`");
@@ -148,6 +299,7 @@ static int run(const vg_config_t *cfg, bool is_demo, bool list_routes)
         .host = cfg->listen_host,
         .port = cfg->listen_port,
         .web_root = cfg->web_root,
+        .tls = {.cert_path = ao->tls_cert, .key_path = ao->tls_key},
     };
     vg_server_new(&app.server, &scfg);
     vg_outputs_cfg_t ocfg = {
@@ -157,12 +309,15 @@ static int run(const vg_config_t *cfg, bool is_demo, bool list_routes)
     };
     app.outputs = vg_outputs_new(app.server, &ocfg);
     vg__fleet_set_outputs(app.fleet, app.outputs);
+    vg__fleet_on_reconciled(app.fleet, on_reconciled, &app);
+    vg_auth_register(app.auth, app.server);
     app.api = (vg_api_ctx_t){
         .hub = app.hub,
         .outputs = app.outputs,
         .store = vg__fleet_store(app.fleet),
-        .on_store_changed = vg__fleet_changed,
-        .store_changed_arg = app.fleet,
+        .auth = app.auth,
+        .on_store_changed = on_store_changed,
+        .store_changed_arg = &app,
     };
     vg_api_register(app.server, &app.api);
     if (list_routes) { /* for tests and audits: every route this server would answer */
@@ -176,7 +331,8 @@ static int run(const vg_config_t *cfg, bool is_demo, bool list_routes)
     }
     uv_signal_init(&app.loop, &app.sigint);
     uv_signal_init(&app.loop, &app.sigterm);
-    app.sigint.data = app.sigterm.data = &app;
+    uv_signal_init(&app.loop, &app.sighup);
+    app.sigint.data = app.sigterm.data = app.sighup.data = &app;
     if (vg_server_start(app.server) < 0) {
         app.is_stopping = true;
         vg_server_shutdown(app.server, on_server_down, &app);
@@ -185,14 +341,16 @@ static int run(const vg_config_t *cfg, bool is_demo, bool list_routes)
     }
     uv_signal_start(&app.sigint, on_signal, SIGINT);
     uv_signal_start(&app.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&app.sighup, on_sighup, SIGHUP);
     vg__fleet_start(app.fleet);
 
     const char *host = strchr(cfg->listen_host, ':') ? "[::1]" : cfg->listen_host;
     size_t cams = vg_hub_count(app.hub);
-    VG_LOG_INFO("main", "listening on http://%s:%d/ with %zu camera%s", host,
+    const char *scheme = vg_server_is_tls(app.server) ? "https" : "http";
+    VG_LOG_INFO("main", "listening on %s://%s:%d/ with %zu camera%s", scheme, host,
                 vg_server_port(app.server), cams, cams == 1 ? "" : "s");
     if (is_demo) {
-        printf("\nvigil demo: open http://%s:%d/ in a browser (Ctrl-C to stop)\n\n", host,
+        printf("\nvigil demo: open %s://%s:%d/ in a browser (Ctrl-C to stop)\n\n", scheme, host,
                vg_server_port(app.server));
         fflush(stdout);
     }
@@ -201,6 +359,7 @@ static int run(const vg_config_t *cfg, bool is_demo, bool list_routes)
 out:
     vg_server_free(&app.server);
     vg_api_release(&app.api);
+    vg_auth_free(&app.auth);
     uv_run(&app.loop, UV_RUN_DEFAULT); /* let the last close callbacks run */
     vg_outputs_free(&app.outputs);
     if (uv_loop_close(&app.loop) != 0) {
@@ -215,7 +374,8 @@ out:
 static int serve_main(int argc, char **argv, bool is_demo)
 {
     enum { OPT_CAMERA = 256, OPT_IDLE, OPT_SNAPWAIT, OPT_WEBROOT, OPT_LOGLEVEL, OPT_DB,
-           OPT_KEYFILE, OPT_ROUTES };
+           OPT_KEYFILE, OPT_ROUTES, OPT_NOAUTH, OPT_JWTSECRET, OPT_JWKS, OPT_JWTISS,
+           OPT_JWTAUD, OPT_TLSCERT, OPT_TLSKEY, OPT_ORIGIN, OPT_SESSIONTTL };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"listen", required_argument, NULL, 'l'},
@@ -227,10 +387,28 @@ static int serve_main(int argc, char **argv, bool is_demo)
         {"db", required_argument, NULL, OPT_DB},
         {"master-key-file", required_argument, NULL, OPT_KEYFILE},
         {"list-routes", no_argument, NULL, OPT_ROUTES},
+        {"no-auth", no_argument, NULL, OPT_NOAUTH},
+        {"jwt-secret-file", required_argument, NULL, OPT_JWTSECRET},
+        {"jwks", required_argument, NULL, OPT_JWKS},
+        {"jwt-issuer", required_argument, NULL, OPT_JWTISS},
+        {"jwt-audience", required_argument, NULL, OPT_JWTAUD},
+        {"tls-cert", required_argument, NULL, OPT_TLSCERT},
+        {"tls-key", required_argument, NULL, OPT_TLSKEY},
+        {"allow-origin", required_argument, NULL, OPT_ORIGIN},
+        {"session-ttl", required_argument, NULL, OPT_SESSIONTTL},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
     bool list_routes = false;
+    const char *session_ttl = NULL;
+    auth_opts_t ao = {
+        .jwks = getenv("VIGIL_JWKS"),
+        .jwt_issuer = getenv("VIGIL_JWT_ISSUER"),
+        .jwt_audience = getenv("VIGIL_JWT_AUDIENCE"),
+        .jwt_leeway_s = 30,
+        .tls_cert = getenv("VIGIL_TLS_CERT"),
+        .tls_key = getenv("VIGIL_TLS_KEY"),
+    };
     const char *config_path = getenv("VIGIL_CONFIG"), *listen = NULL, *web_root = NULL,
                *log_level = NULL, *idle = NULL, *snapwait = NULL, *db = NULL, *key_file = NULL;
     const char *cameras[VG_CONFIG_MAX_CAMERAS];
@@ -255,6 +433,21 @@ static int serve_main(int argc, char **argv, bool is_demo)
         case OPT_DB: db = optarg; break;
         case OPT_KEYFILE: key_file = optarg; break;
         case OPT_ROUTES: list_routes = true; break;
+        case OPT_NOAUTH: ao.is_open = true; break;
+        case OPT_JWTSECRET: ao.jwt_secret_file = optarg; break;
+        case OPT_JWKS: ao.jwks = optarg; break;
+        case OPT_JWTISS: ao.jwt_issuer = optarg; break;
+        case OPT_JWTAUD: ao.jwt_audience = optarg; break;
+        case OPT_TLSCERT: ao.tls_cert = optarg; break;
+        case OPT_TLSKEY: ao.tls_key = optarg; break;
+        case OPT_ORIGIN:
+            if (ao.origin_count == 8) {
+                fprintf(stderr, "vigil: at most 8 --allow-origin\n");
+                return 2;
+            }
+            ao.origins[ao.origin_count++] = optarg;
+            break;
+        case OPT_SESSIONTTL: session_ttl = optarg; break;
         case 'h': print_usage(stdout, is_demo); return 0;
         default: print_usage(stderr, is_demo); return 2;
         }
@@ -302,6 +495,23 @@ static int serve_main(int argc, char **argv, bool is_demo)
         }
         cfg.snapshot_wait_ms = (int)n;
     }
+    if (session_ttl) {
+        if (vg_parse_int(session_ttl, 60, 30 * 86400, &n) < 0) {
+            fprintf(stderr, "vigil: --session-ttl '%s': expected seconds 60..2592000\n",
+                    session_ttl);
+            goto out;
+        }
+        ao.session_ttl_s = (int)n;
+    }
+    if ((ao.tls_cert == NULL) != (ao.tls_key == NULL)) {
+        fprintf(stderr, "vigil: --tls-cert and --tls-key go together\n");
+        goto out;
+    }
+    if (ao.is_open && strcmp(cfg.listen_host, "127.0.0.1") != 0) {
+        fprintf(stderr, "vigil: --no-auth serves on 127.0.0.1 only (not %s)\n",
+                cfg.listen_host);
+        vg_config_set_str(&cfg.listen_host, "127.0.0.1");
+    }
     for (size_t i = 0; i < camera_count; i++) {
         if (vg_config_add_camera_spec(&cfg, cameras[i]) < 0)
             goto out;
@@ -322,7 +532,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
         vg_config_set_str(&cfg.db_path, is_demo ? ":memory:" : "vigil.db");
     if (list_routes)
         vg_config_set_str(&cfg.db_path, ":memory:");
-    rc = run(&cfg, is_demo, list_routes);
+    rc = run(&cfg, &ao, is_demo, list_routes);
     if (list_routes && rc == 1)
         rc = 0;
 out:

@@ -45,6 +45,8 @@ void vg__fleet_reconcile(vg__fleet_t *f);
 void vg__fleet_start(vg__fleet_t *f);
 /* The server's own writes (the API's): reconcile now rather than at the next poll. */
 void vg__fleet_changed(void *fleet);
+/* fn(arg) runs after every reconcile (the grants may have changed with the cameras). */
+void vg__fleet_on_reconciled(vg__fleet_t *f, void (*fn)(void *arg), void *arg);
 /* The store handle (loop thread), for the API. */
 vg_store_t *vg__fleet_store(vg__fleet_t *f);
 /* Stops watching and closes the store; the fleet frees itself once the timer has closed. */

@@ -46,6 +46,8 @@ struct vg__fleet {
     vg_store_t *store;
     uv_timer_t poll_timer;
     int64_t data_version;
+    void (*on_reconciled)(void *arg);
+    void *on_reconciled_arg;
     bool is_started, is_closing;
     fleet_cam_t *cams; /* what runs, with the fingerprints it was built from */
     size_t cam_count;
@@ -440,6 +442,14 @@ void vg__fleet_reconcile(vg__fleet_t *f)
     json_decref(disabled);
     vg_config_deinit(want);
     free(want);
+    if (f->on_reconciled)
+        f->on_reconciled(f->on_reconciled_arg);
+}
+
+void vg__fleet_on_reconciled(vg__fleet_t *f, void (*fn)(void *arg), void *arg)
+{
+    f->on_reconciled = fn;
+    f->on_reconciled_arg = arg;
 }
 
 static void on_poll(uv_timer_t *t)

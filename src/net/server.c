@@ -12,6 +12,7 @@
  */
 #include "net/server.h"
 
+#include <errno.h>
 #include <libwebsockets.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,7 +33,7 @@
 #define MAX_ROUTES 64
 #define MAX_PATH 512
 #define WS_RX_MAX 4096
-#define HEADER_BUF 1024
+#define HEADER_BUF 2048
 /* Larger than any frame, so libwebsockets hands each frame to send() whole (PERFORMANCE.md:
  * with the default, large frames go out in rx_buffer_size pieces at seven times the cost). */
 #define TX_PACKET_SIZE (16 * 1024 * 1024)
@@ -40,6 +41,7 @@
 typedef struct route {
     char method[8];
     char pattern[128];
+    unsigned access;
     const vg_handler_ops_t *ops;
     void *user;
 } route_t;
@@ -58,7 +60,12 @@ struct vg_server {
     uv_timer_t grace_timer;
     void (*shutdown_done)(void *);
     void *shutdown_arg;
+    vg_gate_cb gate;
+    void *gate_user;
+    char *tls_cert, *tls_key;
 };
+
+#define MAX_EXTRA_HEADERS 4
 
 typedef enum resp_state {
     RESP_NONE,
@@ -79,7 +86,11 @@ struct vg_conn {
     char close_reason[64];
     char path[MAX_PATH];
     char *params[VG_ROUTE_MAX_PARAMS];
-    char peer[64];
+    char peer[64], peer_ip[48];
+    char method[8];
+    void *principal;
+    void (*principal_free)(void *);
+    char *extra_headers[MAX_EXTRA_HEADERS][2];
     /* response */
     resp_state_t resp;
     int status;
@@ -130,8 +141,8 @@ static vg_conn_t *conn_new(vg_server_t *s, struct lws *wsi)
     if (c->next)
         c->next->prev = c;
     s->conns = c;
-    char ip[48];
-    lws_get_peer_simple(wsi, ip, sizeof(ip));
+    char *ip = c->peer_ip;
+    lws_get_peer_simple(wsi, ip, sizeof(c->peer_ip));
     int port = 0;
     struct sockaddr_storage sa;
     socklen_t sl = sizeof(sa);
@@ -160,9 +171,17 @@ static void conn_free(vg_conn_t *c)
         c->route->ops->on_close(c);
     }
     resp_reset(c);
+    if (c->principal_free)
+        c->principal_free(c->principal);
+    for (int i = 0; i < MAX_EXTRA_HEADERS; i++) {
+        free(c->extra_headers[i][0]);
+        free(c->extra_headers[i][1]);
+    }
     for (int i = 0; i < VG_ROUTE_MAX_PARAMS; i++)
         free(c->params[i]);
     free(c->rx);
+    if (c->req_body) /* it may have held a password */
+        explicit_bzero(c->req_body, c->req_body_len);
     free(c->req_body);
     if (c->prev)
         c->prev->next = c->next;
@@ -180,6 +199,94 @@ void *vg_conn_data(const vg_conn_t *c) { return c->data; }
 struct lws *vg_conn_wsi(const vg_conn_t *c) { return c->wsi; }
 vg_server_t *vg_conn_server(const vg_conn_t *c) { return c->srv; }
 const char *vg_conn_peer(const vg_conn_t *c) { return c->peer; }
+const char *vg_conn_peer_ip(const vg_conn_t *c) { return c->peer_ip; }
+const char *vg_conn_method(const vg_conn_t *c) { return c->method; }
+const char *vg_conn_path(const vg_conn_t *c) { return c->path; }
+unsigned vg_conn_access(const vg_conn_t *c) { return c->route ? c->route->access : 0; }
+bool vg_conn_is_tls(const vg_conn_t *c) { return lws_is_ssl(c->wsi) != 0; }
+void *vg_conn_principal(const vg_conn_t *c) { return c->principal; }
+
+const char *vg_conn_param(const vg_conn_t *c, int i)
+{
+    return i >= 0 && i < VG_ROUTE_MAX_PARAMS ? c->params[i] : NULL;
+}
+
+void vg_server_each_viewer(vg_server_t *s, void (*fn)(vg_conn_t *c, void *arg), void *arg)
+{
+    for (vg_conn_t *c = s->conns, *next; c; c = next) {
+        next = c->next; /* fn only marks c closing; it stays linked until lws closes it */
+        if (c->route && !c->is_closing && (c->is_ws || c->resp == RESP_STREAMING))
+            fn(c, arg);
+    }
+}
+
+void vg_conn_set_principal(vg_conn_t *c, void *principal, void (*free_fn)(void *))
+{
+    if (c->principal_free)
+        c->principal_free(c->principal);
+    c->principal = principal;
+    c->principal_free = free_fn;
+}
+
+int vg_conn_header(vg_conn_t *c, const char *name, char *buf, size_t len)
+{
+    static const struct {
+        const char *name;
+        enum lws_token_indexes tok;
+    } known[] = {
+        {"authorization", WSI_TOKEN_HTTP_AUTHORIZATION},
+        {"origin", WSI_TOKEN_ORIGIN},
+        {"host", WSI_TOKEN_HOST},
+        {"cookie", WSI_TOKEN_HTTP_COOKIE},
+        {"user-agent", WSI_TOKEN_HTTP_USER_AGENT},
+        {"x-forwarded-for", WSI_TOKEN_X_FORWARDED_FOR},
+    };
+    int n = -1, total = -1;
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+        if (strcmp(known[i].name, name) == 0) {
+            total = lws_hdr_total_length(c->wsi, known[i].tok);
+            if (total > 0 && (size_t)total < len)
+                n = lws_hdr_copy(c->wsi, buf, (int)len, known[i].tok);
+            goto done;
+        }
+    }
+    char key[64];
+    if (snprintf(key, sizeof(key), "%s:", name) >= (int)sizeof(key))
+        return VG_EINVAL;
+    total = lws_hdr_custom_length(c->wsi, key, (int)strlen(key));
+    if (total > 0 && (size_t)total < len)
+        n = lws_hdr_custom_copy(c->wsi, buf, (int)len, key, (int)strlen(key));
+done:
+    if (total <= 0)
+        return VG_ENOENT;
+    if (n < 0 || (size_t)total >= len)
+        return VG_EINVAL;
+    return n;
+}
+
+int vg_conn_cookie(vg_conn_t *c, const char *name, char *buf, size_t len)
+{
+    size_t max = len;
+    if (lws_hdr_total_length(c->wsi, WSI_TOKEN_HTTP_COOKIE) <= 0)
+        return VG_ENOENT;
+    if (lws_http_cookie_get(c->wsi, name, buf, &max) != 0)
+        return VG_ENOENT;
+    return (int)max;
+}
+
+void vg_conn_add_header(vg_conn_t *c, const char *name, const char *value)
+{
+    for (int i = 0; i < MAX_EXTRA_HEADERS; i++) {
+        if (c->extra_headers[i][0] == NULL) {
+            char key[64];
+            snprintf(key, sizeof(key), "%s:", name);
+            c->extra_headers[i][0] = vg_xstrdup(key);
+            c->extra_headers[i][1] = vg_xstrdup(value);
+            return;
+        }
+    }
+    VG_LOG_WARN("http", "peer=%s response header %s dropped: too many", c->peer, name);
+}
 
 void vg_conn_content_type(vg_conn_t *c, char *buf, size_t len)
 {
@@ -288,23 +395,56 @@ void vg_conn_close(vg_conn_t *c, int ws_status, const char *reason)
 
 /* ---- routing ---- */
 
-void vg_server_route(vg_server_t *s, const char *method, const char *pattern,
+void vg_server_route(vg_server_t *s, const char *method, const char *pattern, unsigned access,
                      const vg_handler_ops_t *ops, void *user)
 {
     VG_ASSERT(s->route_count < MAX_ROUTES);
     route_t *r = &s->routes[s->route_count++];
     vg_strlcpy(r->method, method, sizeof(r->method));
     vg_strlcpy(r->pattern, pattern, sizeof(r->pattern));
+    r->access = access;
     r->ops = ops;
     r->user = user;
 }
 
 void vg_server_each_route(const vg_server_t *s,
-                          void (*fn)(const char *method, const char *pattern, void *arg),
+                          void (*fn)(const char *method, const char *pattern, unsigned access,
+                                     void *arg),
                           void *arg)
 {
     for (int i = 0; i < s->route_count; i++)
-        fn(s->routes[i].method, s->routes[i].pattern, arg);
+        fn(s->routes[i].method, s->routes[i].pattern, s->routes[i].access, arg);
+}
+
+void vg_server_set_gate(vg_server_t *s, vg_gate_cb gate, void *user)
+{
+    s->gate = gate;
+    s->gate_user = user;
+}
+
+/* Asks the gate about c on route r; 0 to go on, or the verdict's status. */
+static int pass_gate(vg_conn_t *c, const route_t *r, bool is_upgrade, vg_gate_verdict_t *v)
+{
+    memset(v, 0, sizeof(*v));
+    if (c->srv->gate == NULL)
+        return 0;
+    c->route = r;
+    c->srv->gate(c, r->access, (const char *const *)c->params, is_upgrade, v,
+                 c->srv->gate_user);
+    return v->status;
+}
+
+static int refuse(vg_conn_t *c, const vg_gate_verdict_t *v)
+{
+    if (v->www_authenticate)
+        vg_conn_add_header(c, "www-authenticate", v->www_authenticate);
+    if (v->retry_after_s > 0) {
+        char secs[16];
+        snprintf(secs, sizeof(secs), "%d", v->retry_after_s);
+        vg_conn_add_header(c, "retry-after", secs);
+    }
+    c->route = NULL; /* no handler saw it: none gets on_close */
+    return vg_conn_error(c, v->status, v->code ? v->code : "forbidden", "%s", v->message);
 }
 
 /* Matches path against pattern, capturing "{}" segments into params (allocated). */
@@ -442,6 +582,7 @@ static int handle_http(vg_server_t *s, struct lws *wsi, pss_t *pss, const char *
         c->is_head = true;
         method = "GET";
     }
+    vg_strlcpy(c->method, method, sizeof(c->method));
     if (s->is_shutting_down)
         return vg_conn_error(c, 503, "unavailable", "server is shutting down");
     bool mismatch;
@@ -457,6 +598,9 @@ static int handle_http(vg_server_t *s, struct lws *wsi, pss_t *pss, const char *
     if (r->ops->on_request == NULL)
         return vg_conn_error(c, 426, "upgrade_required",
                              "%s is a WebSocket endpoint: send an Upgrade request", c->path);
+    vg_gate_verdict_t verdict;
+    if (pass_gate(c, r, false, &verdict) != 0)
+        return refuse(c, &verdict);
     c->route = r;
     if (r->ops->max_body > 0)
         return expect_body(c);
@@ -538,10 +682,77 @@ static int handle_ws_open(vg_server_t *s, struct lws *wsi, pss_t *pss)
                          17);
         return -1;
     }
+    vg_strlcpy(c->method, "GET", sizeof(c->method));
+    vg_gate_verdict_t verdict;
+    if (pass_gate(c, r, true, &verdict) != 0) {
+        /* Allowed at the upgrade a moment ago (filter_upgrade) but not now: a session
+         * ended in between. */
+        c->route = NULL;
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)"not allowed",
+                         11);
+        return -1;
+    }
     c->route = r;
     limit_unsent(wsi);
     VG_LOG_DEBUG("http", "peer=%s WebSocket %s", c->peer, c->path);
     return r->ops->on_ws_open(c, (const char *const *)c->params, r->user) < 0 ? -1 : 0;
+}
+
+/* Answers a refused WebSocket upgrade with an HTTP status and a JSON error, written at once
+ * (libwebsockets gives no later chance: the connection closes when the filter says no). */
+static void refuse_upgrade(struct lws *wsi, const vg_gate_verdict_t *v)
+{
+    char body[256];
+    json_t *doc = json_pack("{s:{s:s,s:s}}", "error", "code", v->code ? v->code : "forbidden",
+                            "message", v->message);
+    char *text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    int blen = snprintf(body, sizeof(body), "%s", text ? text : "{}");
+    free(text);
+    if (blen < 0 || (size_t)blen >= sizeof(body))
+        blen = (int)strlen(body);
+    uint8_t buf[LWS_PRE + 1024];
+    uint8_t *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
+    if (lws_add_http_common_headers(wsi, (unsigned)v->status, "application/json",
+                                    (lws_filepos_t)blen, &p, end) ||
+        (v->www_authenticate &&
+         lws_add_http_header_by_name(wsi, (const unsigned char *)"www-authenticate:",
+                                     (const unsigned char *)v->www_authenticate,
+                                     (int)strlen(v->www_authenticate), &p, end)) ||
+        lws_finalize_http_header(wsi, &p, end) || end - p < blen)
+        return;
+    memcpy(p, body, (size_t)blen);
+    p += blen;
+    lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_HEADERS);
+}
+
+/* The gate's say on a WebSocket upgrade, before libwebsockets accepts it: refused upgrades
+ * get an HTTP status (401, 404, 403) as plain requests do, not an accepted socket that
+ * closes at once. The connection object made here only serves the question. */
+static int filter_upgrade(vg_server_t *s, struct lws *wsi)
+{
+    if (s->gate == NULL)
+        return 0;
+    vg_conn_t *c = conn_new(s, wsi);
+    int rc = 0;
+    if (lws_hdr_copy(wsi, c->path, sizeof(c->path), WSI_TOKEN_GET_URI) <= 0)
+        goto done; /* handle_ws_open refuses it */
+    vg_strlcpy(c->method, "GET", sizeof(c->method));
+    bool mismatch;
+    const route_t *r = find_route(s, "GET", c->path, c->params, &mismatch);
+    if (r == NULL || r->ops->on_ws_open == NULL)
+        goto done;
+    vg_gate_verdict_t v;
+    if (pass_gate(c, r, true, &v) != 0) {
+        VG_LOG_DEBUG("http", "peer=%s WebSocket upgrade for %s refused: %d %s", c->peer,
+                     c->path, v.status, v.message);
+        refuse_upgrade(wsi, &v);
+        rc = 1;
+    }
+done:
+    c->route = NULL;
+    conn_free(c);
+    return rc;
 }
 
 static int write_headers(vg_conn_t *c)
@@ -560,6 +771,12 @@ static int write_headers(vg_conn_t *c)
         if (lws_add_http_header_by_name(c->wsi, (const unsigned char *)extra[i][0],
                                         (const unsigned char *)extra[i][1],
                                         (int)strlen(extra[i][1]), &p, end))
+            return -1;
+    }
+    for (int i = 0; i < MAX_EXTRA_HEADERS && c->extra_headers[i][0]; i++) {
+        if (lws_add_http_header_by_name(c->wsi, (const unsigned char *)c->extra_headers[i][0],
+                                        (const unsigned char *)c->extra_headers[i][1],
+                                        (int)strlen(c->extra_headers[i][1]), &p, end))
             return -1;
     }
     if (lws_finalize_write_http_header(c->wsi, start, &p, end))
@@ -683,7 +900,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             VG_LOG_DEBUG("http", "WebSocket upgrade refused: Sec-WebSocket-Version is not 13");
             return 1;
         }
-        return 0;
+        return filter_upgrade(s, wsi);
     }
     case LWS_CALLBACK_ESTABLISHED:
         return handle_ws_open(s, wsi, pss);
@@ -729,6 +946,10 @@ int vg_server_new(vg_server_t **out, const vg_server_cfg_t *cfg)
     s->cfg = *cfg;
     s->host = vg_xstrdup(cfg->host ? cfg->host : "127.0.0.1");
     s->web_root = cfg->web_root ? vg_xstrdup(cfg->web_root) : NULL;
+    if (cfg->tls.cert_path) {
+        s->tls_cert = vg_xstrdup(cfg->tls.cert_path);
+        s->tls_key = vg_xstrdup(cfg->tls.key_path ? cfg->tls.key_path : cfg->tls.cert_path);
+    }
     uv_timer_init(cfg->loop, &s->grace_timer);
     *out = s;
     return 0;
@@ -787,6 +1008,19 @@ int vg_server_start(vg_server_t *s)
     info.keepalive_timeout = 30;
     info.vhost_name = "vigil";
     info.server_string = "vigil";
+    if (s->tls_cert) {
+        if (access(s->tls_cert, R_OK) != 0 || access(s->tls_key, R_OK) != 0) {
+            VG_LOG_ERROR("http", "cannot read the TLS certificate %s or key %s: %s", s->tls_cert,
+                         s->tls_key, strerror(errno));
+            return VG_EINVAL;
+        }
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = s->tls_cert;
+        info.ssl_private_key_filepath = s->tls_key;
+        /* Mozilla's "intermediate" profile: TLS 1.2 and 1.3 only. */
+        info.ssl_options_set = SSL_OP_NO_SSLv2 | SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 |
+                               SSL_OP_NO_TLSv1_1;
+    }
     s->ctx = lws_create_context(&info);
     if (s->ctx == NULL) {
         VG_LOG_ERROR("http", "cannot listen on %s:%d (in use, or not an address of this host?)",
@@ -805,6 +1039,22 @@ int vg_server_start(vg_server_t *s)
 }
 
 int vg_server_port(const vg_server_t *s) { return s->port; }
+bool vg_server_is_tls(const vg_server_t *s) { return s->tls_cert != NULL; }
+
+int vg_server_reload_tls(vg_server_t *s)
+{
+    if (s->tls_cert == NULL || s->ctx == NULL)
+        return 0;
+    /* libwebsockets re-reads the files named here into every vhost that uses them; new
+     * handshakes get the new certificate, open connections keep theirs. */
+    if (lws_tls_cert_updated(s->ctx, s->tls_cert, s->tls_key, NULL, 0, NULL, 0) != 0) {
+        VG_LOG_ERROR("http", "TLS reload: %s / %s did not load; still serving the old "
+                             "certificate", s->tls_cert, s->tls_key);
+        return VG_EINVAL;
+    }
+    VG_LOG_INFO("http", "TLS certificate reloaded from %s", s->tls_cert);
+    return 0;
+}
 
 static void finish_shutdown(uv_timer_t *t)
 {
@@ -854,5 +1104,7 @@ void vg_server_free(vg_server_t **sp)
         conn_free(s->conns);
     free(s->host);
     free(s->web_root);
+    free(s->tls_cert);
+    free(s->tls_key);
     uv_close((uv_handle_t *)&s->grace_timer, on_timer_closed);
 }

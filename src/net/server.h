@@ -46,22 +46,65 @@ typedef struct vg_handler_ops {
     size_t max_body;
 } vg_handler_ops_t;
 
+/* Who may use a route. The low bits are the least role the caller needs; the flags say that
+ * params[0] names a camera the caller must be allowed to see (else 404, as if it did not
+ * exist), and that a stream token for that camera (?token=) is enough. The server enforces
+ * nothing itself: it asks the gate (vg_server_set_gate) before every request and upgrade. */
+enum {
+    VG_ACCESS_PUBLIC = 0,
+    VG_ACCESS_VIEWER = 1,
+    VG_ACCESS_OPERATOR = 2,
+    VG_ACCESS_ADMIN = 3,
+    VG_ACCESS_ROLE_MASK = 0x3,
+    VG_ACCESS_CAMERA = 0x10,
+    VG_ACCESS_TOKEN = 0x20,
+};
+
+/* The gate's decision on one request. */
+typedef struct vg_gate_verdict {
+    int status;                   /* 0: go on; else the HTTP status to refuse with */
+    const char *code;             /* error code for the JSON body */
+    char message[160];
+    const char *www_authenticate; /* 401: the challenge to send, or NULL */
+    int retry_after_s;            /* 429: seconds, or 0 */
+} vg_gate_verdict_t;
+
+/* Decides whether c may use a route with access (params captured from its path); attaches
+ * whatever the handlers need to know about the caller with vg_conn_set_principal. Called for
+ * every routed request and WebSocket upgrade (is_upgrade), before any body is read. */
+typedef void (*vg_gate_cb)(vg_conn_t *c, unsigned access, const char *const *params,
+                           bool is_upgrade, vg_gate_verdict_t *out, void *user);
+
+typedef struct vg_server_tls {
+    const char *cert_path; /* PEM certificate chain; NULL: plain HTTP */
+    const char *key_path;  /* PEM private key */
+} vg_server_tls_t;
+
 typedef struct vg_server_cfg {
     uv_loop_t *loop;
     const char *host;     /* address to bind, e.g. 127.0.0.1 */
     int port;             /* 0: any free port (see vg_server_port) */
     const char *web_root; /* NULL: the embedded dashboard */
+    vg_server_tls_t tls;
 } vg_server_cfg_t;
 
 int vg_server_new(vg_server_t **out, const vg_server_cfg_t *cfg);
-/* Adds a route. method "GET", "POST", "PATCH", "PUT" or "DELETE"; pattern segments "{}" capture one path segment. */
-void vg_server_route(vg_server_t *s, const char *method, const char *pattern,
+/* Adds a route. method "GET", "POST", "PATCH", "PUT" or "DELETE"; pattern segments "{}"
+ * capture one path segment; access is VG_ACCESS_* (see above). */
+void vg_server_route(vg_server_t *s, const char *method, const char *pattern, unsigned access,
                      const vg_handler_ops_t *ops, void *user);
 /* Calls fn for each registered route, in registration order ("{}" marks a captured
  * segment). */
 void vg_server_each_route(const vg_server_t *s,
-                          void (*fn)(const char *method, const char *pattern, void *arg),
+                          void (*fn)(const char *method, const char *pattern, unsigned access,
+                                     void *arg),
                           void *arg);
+/* Sets the gate every routed request passes (NULL: none, every route is open). */
+void vg_server_set_gate(vg_server_t *s, vg_gate_cb gate, void *user);
+/* Re-reads the TLS certificate and key files (after a renewal), without dropping
+ * connections. 0, or < 0 (logged) when they do not load; the old ones stay then. */
+int vg_server_reload_tls(vg_server_t *s);
+bool vg_server_is_tls(const vg_server_t *s);
 /* Creates the libwebsockets context on the loop and binds. 0 or < 0 (logged). */
 int vg_server_start(vg_server_t *s);
 int vg_server_port(const vg_server_t *s);
@@ -83,6 +126,32 @@ void vg_conn_content_type(vg_conn_t *c, char *buf, size_t len);
 const char *vg_conn_body(const vg_conn_t *c, size_t *len);
 /* "ip:port" of the peer. */
 const char *vg_conn_peer(const vg_conn_t *c);
+/* The peer's IP address alone. */
+const char *vg_conn_peer_ip(const vg_conn_t *c);
+/* The request method ("GET", "POST", ...; HEAD reads as GET) and path (no query). */
+const char *vg_conn_method(const vg_conn_t *c);
+const char *vg_conn_path(const vg_conn_t *c);
+/* A request header by lower-case name ("authorization", "origin", "host",
+ * "x-csrf-token", ...) into buf. Returns its length, VG_ENOENT when absent, VG_EINVAL when
+ * longer than buf. */
+int vg_conn_header(vg_conn_t *c, const char *name, char *buf, size_t len);
+/* A cookie's value into buf; length, VG_ENOENT or VG_EINVAL as above. */
+int vg_conn_cookie(vg_conn_t *c, const char *name, char *buf, size_t len);
+/* Adds a response header ("set-cookie", "www-authenticate", ...) to the response not yet
+ * sent; at most 4 per response. */
+void vg_conn_add_header(vg_conn_t *c, const char *name, const char *value);
+/* What the gate attached about the caller (NULL: nothing), freed with the connection. */
+void vg_conn_set_principal(vg_conn_t *c, void *principal, void (*free_fn)(void *));
+void *vg_conn_principal(const vg_conn_t *c);
+/* The matched route's access (VG_ACCESS_*). */
+unsigned vg_conn_access(const vg_conn_t *c);
+/* The i-th segment the route's pattern captured, or NULL. */
+const char *vg_conn_param(const vg_conn_t *c, int i);
+/* Calls fn for every open WebSocket and open-ended stream (the viewers). fn may
+ * vg_conn_close() the connection it is given. */
+void vg_server_each_viewer(vg_server_t *s, void (*fn)(vg_conn_t *c, void *arg), void *arg);
+/* Whether the connection came over TLS. */
+bool vg_conn_is_tls(const vg_conn_t *c);
 
 /* Responds with a copy of body. */
 int vg_conn_respond(vg_conn_t *c, int status, const char *content_type, const void *body,

@@ -139,5 +139,5 @@ static const vg_handler_ops_t mjpeg_ops = {
 
 void vg__mjpeg_register(vg_server_t *srv, vg_outputs_t *o)
 {
-    vg_server_route(srv, "GET", "/cameras/{}/mjpeg", &mjpeg_ops, o);
+    vg_server_route(srv, "GET", "/cameras/{}/mjpeg", VG_OUTPUT_ACCESS, &mjpeg_ops, o);
 }

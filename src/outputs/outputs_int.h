@@ -4,6 +4,10 @@
 
 #include "outputs/outputs.h"
 
+/* Every stream output: a viewer of the camera named in the path, or a stream token for it
+ * (players that cannot send headers). */
+#define VG_OUTPUT_ACCESS (VG_ACCESS_VIEWER | VG_ACCESS_CAMERA | VG_ACCESS_TOKEN)
+
 typedef struct out_counters out_counters_t;
 
 /* The part of a streaming viewer that statistics see; embedded first in ws/mjpeg viewers. */

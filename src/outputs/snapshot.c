@@ -89,5 +89,6 @@ static const vg_handler_ops_t snapshot_ops = {
 
 void vg__snapshot_register(vg_server_t *srv, vg_outputs_t *o)
 {
-    vg_server_route(srv, "GET", "/cameras/{}/snapshot.jpg", &snapshot_ops, o);
+    vg_server_route(srv, "GET", "/cameras/{}/snapshot.jpg", VG_OUTPUT_ACCESS,
+                    &snapshot_ops, o);
 }

@@ -461,5 +461,5 @@ static const vg_handler_ops_t ws_ops = {
 
 void vg__ws_register(vg_server_t *srv, vg_outputs_t *o)
 {
-    vg_server_route(srv, "GET", "/api/v1/cameras/{}/ws", &ws_ops, o);
+    vg_server_route(srv, "GET", "/api/v1/cameras/{}/ws", VG_OUTPUT_ACCESS, &ws_ops, o);
 }

@@ -79,6 +79,18 @@ static const char *const migrations[] = {
     "  CHECK ((camera_id IS NULL) <> (site_id IS NULL)));"
     "CREATE UNIQUE INDEX grants_once ON grants(IFNULL(tenant_id, ''), IFNULL(user_id, ''),"
     "  IFNULL(camera_id, ''), IFNULL(site_id, ''));",
+    /* 3: browser sessions (only a hash of each token is kept) and the audit log. */
+    "CREATE TABLE sessions ("
+    "  token_hash BLOB PRIMARY KEY,"
+    "  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  created_us INTEGER NOT NULL, expires_us INTEGER NOT NULL, peer TEXT);"
+    "CREATE INDEX sessions_user ON sessions(user_id);"
+    "CREATE TABLE audit ("
+    "  id INTEGER PRIMARY KEY,"
+    "  at_us INTEGER NOT NULL DEFAULT (" NOW_US "),"
+    "  actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT, outcome TEXT NOT NULL,"
+    "  detail TEXT, peer TEXT);"
+    "CREATE INDEX audit_at ON audit(at_us);",
 };
 #define SCHEMA_VERSION (int)(sizeof(migrations) / sizeof(migrations[0]))
 
@@ -207,6 +219,37 @@ __attribute__((format(printf, 2, 3))) static void put(sqlbuf_t *b, const char *f
         b->n = b->n + (size_t)k < sizeof(b->s) ? b->n + (size_t)k : sizeof(b->s) - 1;
 }
 
+/* The current row's columns as vg_val_t (valid until the next step). */
+static void row_values(sqlite3_stmt *st, vg_val_t *vals, int n)
+{
+    for (int i = 0; i < n; i++) {
+        vg_val_t *v = &vals[i];
+        *v = (vg_val_t){0};
+        switch (sqlite3_column_type(st, i)) {
+        case SQLITE_INTEGER:
+            v->type = VG_VAL_INT;
+            v->i = sqlite3_column_int64(st, i);
+            break;
+        case SQLITE_TEXT:
+            v->type = VG_VAL_TEXT;
+            v->text = (const char *)sqlite3_column_text(st, i);
+            v->len = (size_t)sqlite3_column_bytes(st, i);
+            break;
+        case SQLITE_BLOB:
+            v->type = VG_VAL_BLOB;
+            v->blob = sqlite3_column_blob(st, i);
+            v->len = (size_t)sqlite3_column_bytes(st, i);
+            break;
+        case SQLITE_FLOAT: /* written by hand with sqlite3: take the integer part */
+            v->type = VG_VAL_INT;
+            v->i = (int64_t)sqlite3_column_double(st, i);
+            break;
+        default:
+            v->type = VG_VAL_NULL;
+        }
+    }
+}
+
 static int sq_select(void *vdb, const char *table, const char *const *cols, int ncols,
                      const char *id, size_t offset, size_t limit, vg_row_cb cb, void *arg,
                      vg_store_err_t *err)
@@ -228,32 +271,7 @@ static int sq_select(void *vdb, const char *table, const char *const *cols, int 
     vg_val_t vals[32];
     int rc = 0, step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        for (int i = 0; i < ncols && i < 32; i++) {
-            vg_val_t *v = &vals[i];
-            *v = (vg_val_t){0};
-            switch (sqlite3_column_type(st, i)) {
-            case SQLITE_INTEGER:
-                v->type = VG_VAL_INT;
-                v->i = sqlite3_column_int64(st, i);
-                break;
-            case SQLITE_TEXT:
-                v->type = VG_VAL_TEXT;
-                v->text = (const char *)sqlite3_column_text(st, i);
-                v->len = (size_t)sqlite3_column_bytes(st, i);
-                break;
-            case SQLITE_BLOB:
-                v->type = VG_VAL_BLOB;
-                v->blob = sqlite3_column_blob(st, i);
-                v->len = (size_t)sqlite3_column_bytes(st, i);
-                break;
-            case SQLITE_FLOAT: /* written by hand with sqlite3: take the integer part */
-                v->type = VG_VAL_INT;
-                v->i = (int64_t)sqlite3_column_double(st, i);
-                break;
-            default:
-                v->type = VG_VAL_NULL;
-            }
-        }
+        row_values(st, vals, ncols < 32 ? ncols : 32);
         if ((rc = cb(vals, ncols, arg)) != 0)
             break;
     }
@@ -385,6 +403,38 @@ static int sq_meta_set(void *db, const char *key, const char *value, vg_store_er
                vals, 2, NULL, err, "meta");
 }
 
+static int sq_query(void *vdb, const char *sql, const vg_val_t *vals, int n, vg_row_cb cb,
+                    void *arg, size_t *changes, vg_store_err_t *err)
+{
+    sqlite3 *db = vdb;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return sql_err(db, err, "query");
+    for (int i = 0; i < n; i++)
+        bind(st, i + 1, &vals[i]);
+    int ncols = sqlite3_column_count(st);
+    vg_val_t row[32];
+    int rc = 0, step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        row_values(st, row, ncols < 32 ? ncols : 32);
+        if (cb && (rc = cb(row, ncols, arg)) != 0)
+            break;
+    }
+    if (rc == 0 && step != SQLITE_DONE && step != SQLITE_ROW) {
+        int code = sqlite3_extended_errcode(db);
+        if ((code & 0xff) == SQLITE_CONSTRAINT) {
+            vg__store_err(err, 409, "conflict", "", "%s", sqlite3_errmsg(db));
+            rc = VG_EINVAL;
+        } else {
+            rc = sql_err(db, err, "query");
+        }
+    }
+    if (changes)
+        *changes = (size_t)sqlite3_changes(db);
+    sqlite3_finalize(st);
+    return rc;
+}
+
 const vg_store_backend_ops_t vg_store_sqlite_ops = {
     .name = "sqlite",
     .open = sq_open,
@@ -402,4 +452,5 @@ const vg_store_backend_ops_t vg_store_sqlite_ops = {
     .count_where = sq_count_where,
     .meta_get = sq_meta_get,
     .meta_set = sq_meta_set,
+    .query = sq_query,
 };

@@ -19,13 +19,6 @@
 #define MAX_MAPPINGS 256
 #define META_FINGERPRINT "master_key_fingerprint"
 
-struct vg_store {
-    const vg_store_backend_ops_t *ops;
-    void *db;
-    vg_secrets_t *secrets; /* borrowed; NULL: locked */
-    int schema_version;
-};
-
 typedef enum {
     T_ID,       /* slug, the primary key */
     T_TEXT,     /* free text, one line */

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 typedef struct vg_store vg_store_t;
+#define VG_STORE_PWHASH_MAX 128
 typedef struct vg_secrets vg_secrets_t;
 
 /* An error for the caller to show: an HTTP-ish status, a code, the field at fault (or ""),
@@ -93,5 +94,80 @@ bool vg_store_has_sealed_secrets(vg_store_t *s);
 
 /* Re-wraps every site key under a new master key, in one transaction. */
 int vg_store_rekey(vg_store_t *s, vg_secrets_t *new_master, vg_store_err_t *err);
+
+/* ---- Access (access.c): grants, login credentials, visibility, sessions, audit ----
+ *
+ * A grant gives a tenant or one user a camera or a whole site. A user sees a camera granted
+ * to them or to their tenant, directly or through its site, and every camera of a site their
+ * tenant owns (sites.tenant_id). Admins see everything (decided by the caller: auth/). */
+typedef struct vg_grant {
+    const char *tenant_id, *user_id; /* exactly one */
+    const char *camera_id, *site_id; /* exactly one */
+} vg_grant_t;
+
+/* Adds a grant (already there: 0). 400 when not exactly one of each pair, 404 naming the
+ * field when a party or the camera/site does not exist. */
+int vg_store_grant(vg_store_t *s, const vg_grant_t *g, vg_store_err_t *err);
+/* Removes a grant; 404 when there was none. */
+int vg_store_revoke(vg_store_t *s, const vg_grant_t *g, vg_store_err_t *err);
+/* Grants, optionally only those of one tenant or user (NULL: all), as
+ * [{"tenant_id"|"user_id":..., "camera_id"|"site_id":...}]. */
+int vg_store_list_grants(vg_store_t *s, const char *tenant_id, const char *user_id,
+                         json_t **out, vg_store_err_t *err);
+
+/* What login needs of a user. password_hash is "" when the user has none (cannot log in). */
+typedef struct vg_store_login {
+    char role[16];
+    char tenant_id[64]; /* "" when none */
+    char password_hash[VG_STORE_PWHASH_MAX];
+    bool is_enabled;
+} vg_store_login_t;
+/* 0, 404 (VG_ENOENT) when no such user, or < 0 with err. */
+int vg_store_user_login(vg_store_t *s, const char *user_id, vg_store_login_t *out,
+                        vg_store_err_t *err);
+/* Whether any enabled admin user exists. */
+int vg_store_has_admin(vg_store_t *s, bool *out, vg_store_err_t *err);
+
+/* Whether user_id (may be NULL) or tenant_id (may be NULL) sees camera_id, per the rule
+ * above (not counting admin rights). */
+int vg_store_camera_visible(vg_store_t *s, const char *user_id, const char *tenant_id,
+                            const char *camera_id, bool *out, vg_store_err_t *err);
+/* The ids of every camera they see, sorted (new JSON array of strings). */
+int vg_store_visible_cameras(vg_store_t *s, const char *user_id, const char *tenant_id,
+                             json_t **out, vg_store_err_t *err);
+
+/* Sessions, keyed by a hash of the token (the token itself is never stored). */
+#define VG_SESSION_HASH_LEN 32
+int vg_store_session_add(vg_store_t *s, const uint8_t hash[VG_SESSION_HASH_LEN],
+                         const char *user_id, int64_t expires_us, const char *peer,
+                         vg_store_err_t *err);
+/* The session's user when it exists, is unexpired at now_us and its user is enabled:
+ * 0 with user_id filled, VG_ENOENT otherwise. */
+int vg_store_session_user(vg_store_t *s, const uint8_t hash[VG_SESSION_HASH_LEN],
+                          int64_t now_us, char user_id[64], vg_store_err_t *err);
+int vg_store_session_remove(vg_store_t *s, const uint8_t hash[VG_SESSION_HASH_LEN],
+                            vg_store_err_t *err);
+/* Ends every session of a user (password changed, disabled); and expired ones of anybody. */
+int vg_store_sessions_end_user(vg_store_t *s, const char *user_id, vg_store_err_t *err);
+int vg_store_sessions_purge(vg_store_t *s, int64_t now_us, vg_store_err_t *err);
+
+/* The audit log: who did what to what, from where, and how it went. */
+typedef struct vg_audit_entry {
+    const char *actor;   /* user id, "jwt:<sub>", "cli:<unix user>", "-" (anonymous) */
+    const char *action;  /* "login", "logout", "grant", "revoke", "camera.update", "ptz", ... */
+    const char *target;  /* what it acted on, or NULL */
+    const char *outcome; /* "ok", "denied", "failed" */
+    const char *detail;  /* short free text, or NULL (never a secret) */
+    const char *peer;    /* "ip:port" or NULL */
+} vg_audit_entry_t;
+int vg_store_audit(vg_store_t *s, const vg_audit_entry_t *e, vg_store_err_t *err);
+/* Newest first, paged; *total all entries. [{id, at_us, actor, action, target, outcome,
+ * detail, peer}] */
+int vg_store_audit_list(vg_store_t *s, size_t offset, size_t limit, json_t **out,
+                        size_t *total, vg_store_err_t *err);
+
+/* A random 32-byte key kept in the database for signing stream tokens, made on first use,
+ * so that every instance on the database and every restart honour the same tokens. */
+int vg_store_token_key(vg_store_t *s, uint8_t key[32], vg_store_err_t *err);
 
 #endif

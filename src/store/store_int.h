@@ -48,7 +48,20 @@ typedef struct vg_store_backend_ops {
     /* meta key/value (*out malloc'd, NULL when absent). */
     int (*meta_get)(void *db, const char *key, char **out, vg_store_err_t *err);
     int (*meta_set)(void *db, const char *key, const char *value, vg_store_err_t *err);
+    /* One statement of the store's own SQL (access.c), parameters ?1..?n bound from vals;
+     * result rows go to cb (may be NULL), *changes (may be NULL) gets the rows written.
+     * Constraint failures are 409 "conflict". */
+    int (*query)(void *db, const char *sql, const vg_val_t *vals, int n, vg_row_cb cb,
+                 void *arg, size_t *changes, vg_store_err_t *err);
 } vg_store_backend_ops_t;
+
+/* Shared by store.c and access.c. */
+struct vg_store {
+    const vg_store_backend_ops_t *ops;
+    void *db;
+    vg_secrets_t *secrets; /* borrowed; NULL: locked */
+    int schema_version;
+};
 
 extern const vg_store_backend_ops_t vg_store_sqlite_ops;
 

@@ -177,7 +177,7 @@ before(async () => {
   assert.ok(existsSync(CHROMIUM), `chromium not found at ${CHROMIUM} (set CHROMIUM)`);
   const port = await freePort();
   baseUrl = `http://127.0.0.1:${port}`;
-  server = spawn(VIGIL_BIN, ['demo', '--listen', `127.0.0.1:${port}`, ...WEB_ARGS], {
+  server = spawn(VIGIL_BIN, ['demo', '--no-auth', '--listen', `127.0.0.1:${port}`, ...WEB_ARGS], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   serverExit = new Promise((resolve) => {
@@ -463,7 +463,7 @@ test('page loaded with no console errors', async () => {
 test('tiles show stream states: a live camera and an unreachable one', async () => {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const proc = spawn(VIGIL_BIN, ['serve', '--db', ':memory:', '--listen', `127.0.0.1:${port}`, ...WEB_ARGS,
+  const proc = spawn(VIGIL_BIN, ['serve', '--no-auth', '--db', ':memory:', '--listen', `127.0.0.1:${port}`, ...WEB_ARGS,
     '--camera', 'ok=test://?width=640&height=360&fps=15',
     '--camera', 'down=rtsp://127.0.0.1:9/nothing'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise((resolve) => { proc.once('exit', (code, signal) => resolve({ code, signal })); });

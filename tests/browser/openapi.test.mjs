@@ -21,7 +21,7 @@ let baseUrl;
 before(async () => {
   const port = await freePort();
   baseUrl = `http://127.0.0.1:${port}`;
-  server = spawn(VIGIL_BIN, ['serve', '--db', ':memory:', '--listen', `127.0.0.1:${port}`,
+  server = spawn(VIGIL_BIN, ['serve', '--no-auth', '--db', ':memory:', '--listen', `127.0.0.1:${port}`,
     '--camera', 'c1=test://?width=320&height=240&fps=10'], { stdio: ['ignore', 'pipe', 'pipe'] });
   server.stdout.on('data', (d) => { log += d; });
   server.stderr.on('data', (d) => { log += d; });

@@ -183,9 +183,11 @@ class _Factory:
         self.servers = []
 
     def __call__(self, cameras=None, extra_args=(), config=None, binary=None, env=None,
-                 expect_ready=True):
+                 expect_ready=True, auth=False):
         """Starts vigil. cameras: dict id -> url (or list of (id, url)); config: a YAML text
-        (its listen line is added here). Returns a VigilServer once /healthz answers 200."""
+        (its listen line is added here). Returns a VigilServer once /healthz answers 200.
+        auth=False runs it with --no-auth (tests of streaming, not of access control); with
+        auth=True the database must already hold an admin (see test_auth.py)."""
         binary = binary or VIGIL_BIN
         if not os.path.exists(binary):
             pytest.fail("vigil binary %s does not exist (set VIGIL_BIN)" % binary)
@@ -210,6 +212,8 @@ class _Factory:
                 for cid, url in cameras:
                     args += ["--camera", "%s=%s" % (cid, url)]
             args += list(extra_args)
+            if not auth and "--no-auth" not in args:
+                args.append("--no-auth")
             full_env = dict(os.environ)
             if env:
                 full_env.update(env)

@@ -1,0 +1,188 @@
+/* access: the admins' API over access control — grants (GET, POST, DELETE /api/v1/grants)
+ * and the audit log (GET /api/v1/audit). Users themselves are managed with `vigil user`:
+ * their passwords are hashed with Argon2id, which the loop thread must not run. */
+#include <stdio.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "core/err.h"
+#include "core/util.h"
+
+#define MAX_BODY 4096
+
+static int store_error(vg_conn_t *c, const vg_store_err_t *err)
+{
+    json_t *e = json_pack("{s:s,s:s}", "code", err->code, "message", err->message);
+    if (err->field[0])
+        json_object_set_new(e, "field", json_string(err->field));
+    return vg_conn_respond_json(c, err->status ? err->status : 500, json_pack("{s:o}", "error", e));
+}
+
+typedef struct grant_args {
+    char tenant_id[64], user_id[64], camera_id[64], site_id[64];
+} grant_args_t;
+
+static vg_grant_t grant_of(const grant_args_t *g)
+{
+    return (vg_grant_t){.tenant_id = g->tenant_id, .user_id = g->user_id,
+                        .camera_id = g->camera_id, .site_id = g->site_id};
+}
+
+static const char *grant_target(const grant_args_t *g, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s:%s -> %s:%s", g->tenant_id[0] ? "tenant" : "user",
+             g->tenant_id[0] ? g->tenant_id : g->user_id, g->camera_id[0] ? "camera" : "site",
+             g->camera_id[0] ? g->camera_id : g->site_id);
+    return buf;
+}
+
+/* The four ids from the query string (GET, DELETE) or a JSON body (POST). 0, or < 0 after
+ * responding 400. */
+static int read_grant(vg_conn_t *c, json_t *body, grant_args_t *g)
+{
+    static const char *const names[] = {"tenant_id", "user_id", "camera_id", "site_id"};
+    char *const dst[] = {g->tenant_id, g->user_id, g->camera_id, g->site_id};
+    memset(g, 0, sizeof(*g));
+    for (int i = 0; i < 4; i++) {
+        if (body) {
+            json_t *v = json_object_get(body, names[i]);
+            if (v == NULL || json_is_null(v))
+                continue;
+            if (!json_is_string(v) || !vg_strlcpy(dst[i], json_string_value(v), 64)) {
+                vg_conn_error(c, 400, "bad_request", "%s: a record id", names[i]);
+                return VG_EINVAL;
+            }
+        } else {
+            int rc = vg_conn_query(c, names[i], dst[i], 64);
+            if (rc < 0 && rc != VG_ENOENT) {
+                vg_conn_error(c, 400, "bad_request", "%s: a record id", names[i]);
+                return VG_EINVAL;
+            }
+            if (rc < 0)
+                dst[i][0] = '\0';
+        }
+        if (dst[i][0] && !vg_slug_is_valid(dst[i])) {
+            vg_conn_error(c, 400, "bad_request", "%s: '%s' is not a record id", names[i], dst[i]);
+            return VG_EINVAL;
+        }
+    }
+    return 0;
+}
+
+static int list_grants(vg_conn_t *c, const char *const *params, void *user)
+{
+    (void)params;
+    const vg_api_ctx_t *ctx = user;
+    grant_args_t g;
+    if (read_grant(c, NULL, &g) < 0)
+        return 0;
+    json_t *list;
+    vg_store_err_t err;
+    if (vg_store_list_grants(ctx->store, g.tenant_id[0] ? g.tenant_id : NULL,
+                             g.user_id[0] ? g.user_id : NULL, &list, &err) < 0)
+        return store_error(c, &err);
+    return vg_conn_respond_json(c, 200, json_pack("{s:o}", "grants", list));
+}
+
+static void changed(const vg_api_ctx_t *ctx)
+{
+    if (ctx->on_store_changed)
+        ctx->on_store_changed(ctx->store_changed_arg);
+}
+
+static int add_grant(vg_conn_t *c, const char *const *params, void *user)
+{
+    (void)params;
+    const vg_api_ctx_t *ctx = user;
+    char ctype[64] = "";
+    vg_conn_content_type(c, ctype, sizeof(ctype));
+    if (strncmp(ctype, "application/json", 16) != 0)
+        return vg_conn_error(c, 415, "unsupported_media_type", "send the grant as application/json");
+    size_t len;
+    const char *text = vg_conn_body(c, &len);
+    json_t *body = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+    if (!json_is_object(body)) {
+        json_decref(body);
+        return vg_conn_error(c, 400, "bad_request", "the body must be a JSON object");
+    }
+    grant_args_t g;
+    int rc = read_grant(c, body, &g);
+    json_decref(body);
+    if (rc < 0)
+        return 0;
+    vg_grant_t grant = grant_of(&g);
+    vg_store_err_t err;
+    char target[300];
+    rc = vg_store_grant(ctx->store, &grant, &err);
+    vg_auth_audit(ctx->auth, c, "grant", grant_target(&g, target, sizeof(target)),
+                  rc < 0 ? "failed" : "ok", rc < 0 ? err.message : NULL);
+    if (rc < 0)
+        return store_error(c, &err);
+    changed(ctx);
+    json_t *doc = json_object();
+    static const char *const names[] = {"tenant_id", "user_id", "camera_id", "site_id"};
+    const char *vals[] = {g.tenant_id, g.user_id, g.camera_id, g.site_id};
+    for (int i = 0; i < 4; i++) {
+        if (vals[i][0])
+            json_object_set_new(doc, names[i], json_string(vals[i]));
+    }
+    return vg_conn_respond_json(c, 201, doc);
+}
+
+static int remove_grant(vg_conn_t *c, const char *const *params, void *user)
+{
+    (void)params;
+    const vg_api_ctx_t *ctx = user;
+    grant_args_t g;
+    if (read_grant(c, NULL, &g) < 0)
+        return 0;
+    vg_grant_t grant = grant_of(&g);
+    vg_store_err_t err;
+    char target[300];
+    int rc = vg_store_revoke(ctx->store, &grant, &err);
+    vg_auth_audit(ctx->auth, c, "revoke", grant_target(&g, target, sizeof(target)),
+                  rc < 0 ? "failed" : "ok", rc < 0 ? err.message : NULL);
+    if (rc < 0)
+        return store_error(c, &err);
+    changed(ctx);
+    return vg_conn_respond_json(c, 200, json_pack("{s:s}", "revoked", target));
+}
+
+static int list_audit(vg_conn_t *c, const char *const *params, void *user)
+{
+    (void)params;
+    const vg_api_ctx_t *ctx = user;
+    char buf[24];
+    long long offset = 0, limit = 100;
+    if ((vg_conn_query(c, "offset", buf, sizeof(buf)) >= 0 &&
+         vg_parse_int(buf, 0, 1LL << 40, &offset) < 0) ||
+        (vg_conn_query(c, "limit", buf, sizeof(buf)) >= 0 &&
+         vg_parse_int(buf, 1, 1000, &limit) < 0))
+        return vg_conn_error(c, 400, "bad_request", "offset: 0 or more; limit: 1..1000");
+    json_t *list;
+    size_t total;
+    vg_store_err_t err;
+    if (vg_store_audit_list(ctx->store, (size_t)offset, (size_t)limit, &list, &total, &err) < 0)
+        return store_error(c, &err);
+    return vg_conn_respond_json(c, 200, json_pack("{s:o,s:I,s:I,s:I}", "audit", list, "total",
+                                                  (json_int_t)total, "offset",
+                                                  (json_int_t)offset, "limit",
+                                                  (json_int_t)limit));
+}
+
+static const vg_handler_ops_t list_grants_ops = {.name = "grants.list",
+                                                 .on_request = list_grants};
+static const vg_handler_ops_t add_grant_ops = {
+    .name = "grants.add", .on_request = add_grant, .max_body = MAX_BODY};
+static const vg_handler_ops_t remove_grant_ops = {.name = "grants.remove",
+                                                  .on_request = remove_grant};
+static const vg_handler_ops_t audit_ops = {.name = "audit", .on_request = list_audit};
+
+void vg__api_access_register(vg_server_t *srv, const vg_api_ctx_t *ctx)
+{
+    void *u = (void *)ctx;
+    vg_server_route(srv, "GET", "/api/v1/grants", VG_ACCESS_ADMIN, &list_grants_ops, u);
+    vg_server_route(srv, "POST", "/api/v1/grants", VG_ACCESS_ADMIN, &add_grant_ops, u);
+    vg_server_route(srv, "DELETE", "/api/v1/grants", VG_ACCESS_ADMIN, &remove_grant_ops, u);
+    vg_server_route(srv, "GET", "/api/v1/audit", VG_ACCESS_ADMIN, &audit_ops, u);
+}

@@ -1,0 +1,377 @@
+/* access: the store's side of access control (see store.h): grants, what login reads of a
+ * user, which cameras a user or tenant sees, sessions and the audit log.
+ *
+ * The SQL here is plain enough for SQLite and PostgreSQL alike (?n parameters, which a
+ * PostgreSQL backend rewrites to $n). Visibility is one query, so that the rule lives in
+ * one place: granted to the user or their tenant, the camera itself or its site, or on a
+ * site the tenant owns. */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/util.h"
+#include "store/store_int.h"
+
+#define META_TOKEN_KEY "stream_token_key"
+
+static vg_val_t text_or_null(const char *s)
+{
+    return s && *s ? (vg_val_t){.type = VG_VAL_TEXT, .text = s} : (vg_val_t){.type = VG_VAL_NULL};
+}
+
+static vg_val_t blob(const void *p, size_t len)
+{
+    return (vg_val_t){.type = VG_VAL_BLOB, .blob = p, .len = len};
+}
+
+static vg_val_t int_val(int64_t i) { return (vg_val_t){.type = VG_VAL_INT, .i = i}; }
+
+static int query(vg_store_t *s, const char *sql, const vg_val_t *vals, int n, vg_row_cb cb,
+                 void *arg, size_t *changes, vg_store_err_t *err)
+{
+    return s->ops->query(s->db, sql, vals, n, cb, arg, changes, err);
+}
+
+static int take_count(const vg_val_t *vals, int n, void *arg)
+{
+    *(int64_t *)arg = n > 0 && vals[0].type == VG_VAL_INT ? vals[0].i : 0;
+    return 1;
+}
+
+static int count(vg_store_t *s, const char *sql, const vg_val_t *vals, int n, int64_t *out,
+                 vg_store_err_t *err)
+{
+    *out = 0;
+    int rc = query(s, sql, vals, n, take_count, out, NULL, err);
+    return rc < 0 ? rc : 0;
+}
+
+/* ---- grants ---- */
+
+static int check_grant(vg_store_t *s, const vg_grant_t *g, vg_store_err_t *err)
+{
+    bool has_party = (g->tenant_id && *g->tenant_id) != (g->user_id && *g->user_id);
+    bool has_object = (g->camera_id && *g->camera_id) != (g->site_id && *g->site_id);
+    if (!has_party) {
+        vg__store_err(err, 400, "bad_request", "tenant_id",
+                      "a grant goes to exactly one tenant or one user");
+        return VG_EINVAL;
+    }
+    if (!has_object) {
+        vg__store_err(err, 400, "bad_request", "camera_id",
+                      "a grant gives exactly one camera or one site");
+        return VG_EINVAL;
+    }
+    static const struct {
+        const char *table, *field;
+        size_t offset;
+    } refs[] = {
+        {"tenants", "tenant_id", offsetof(vg_grant_t, tenant_id)},
+        {"users", "user_id", offsetof(vg_grant_t, user_id)},
+        {"cameras", "camera_id", offsetof(vg_grant_t, camera_id)},
+        {"sites", "site_id", offsetof(vg_grant_t, site_id)},
+    };
+    for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++) {
+        const char *id = *(const char *const *)((const char *)g + refs[i].offset);
+        if (id == NULL || *id == '\0')
+            continue;
+        size_t n;
+        if (s->ops->count_where(s->db, refs[i].table, "id", id, &n, err) < 0)
+            return VG_EINVAL;
+        if (n == 0) {
+            vg__store_err(err, 404, "not_found", refs[i].field, "no %.*s '%s'",
+                          (int)strlen(refs[i].table) - 1, refs[i].table, id);
+            return VG_ENOENT;
+        }
+    }
+    return 0;
+}
+
+static void grant_vals(const vg_grant_t *g, vg_val_t v[4])
+{
+    v[0] = text_or_null(g->tenant_id);
+    v[1] = text_or_null(g->user_id);
+    v[2] = text_or_null(g->camera_id);
+    v[3] = text_or_null(g->site_id);
+}
+
+int vg_store_grant(vg_store_t *s, const vg_grant_t *g, vg_store_err_t *err)
+{
+    if (check_grant(s, g, err) < 0)
+        return VG_EINVAL;
+    vg_val_t v[4];
+    grant_vals(g, v);
+    return query(s,
+                 "INSERT INTO grants (tenant_id, user_id, camera_id, site_id) "
+                 "VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                 v, 4, NULL, NULL, NULL, err);
+}
+
+int vg_store_revoke(vg_store_t *s, const vg_grant_t *g, vg_store_err_t *err)
+{
+    if (check_grant(s, g, err) < 0)
+        return VG_EINVAL;
+    vg_val_t v[4];
+    grant_vals(g, v);
+    size_t changes = 0;
+    if (query(s,
+              "DELETE FROM grants WHERE tenant_id IS ?1 AND user_id IS ?2 "
+              "AND camera_id IS ?3 AND site_id IS ?4",
+              v, 4, NULL, NULL, &changes, err) < 0)
+        return VG_EINVAL;
+    if (changes == 0) {
+        vg__store_err(err, 404, "not_found", "", "no such grant");
+        return VG_ENOENT;
+    }
+    return 0;
+}
+
+static int take_grant(const vg_val_t *vals, int n, void *arg)
+{
+    static const char *const names[] = {"tenant_id", "user_id", "camera_id", "site_id"};
+    json_t *o = json_object();
+    for (int i = 0; i < n && i < 4; i++) {
+        if (vals[i].type == VG_VAL_TEXT)
+            json_object_set_new(o, names[i], json_string(vals[i].text));
+    }
+    json_array_append_new(arg, o);
+    return 0;
+}
+
+int vg_store_list_grants(vg_store_t *s, const char *tenant_id, const char *user_id,
+                         json_t **out, vg_store_err_t *err)
+{
+    json_t *list = json_array();
+    vg_val_t v[2] = {text_or_null(tenant_id), text_or_null(user_id)};
+    if (query(s,
+              "SELECT tenant_id, user_id, camera_id, site_id FROM grants "
+              "WHERE (?1 IS NULL OR tenant_id = ?1) AND (?2 IS NULL OR user_id = ?2) "
+              "ORDER BY tenant_id, user_id, camera_id, site_id",
+              v, 2, take_grant, list, NULL, err) < 0) {
+        json_decref(list);
+        return VG_EINVAL;
+    }
+    *out = list;
+    return 0;
+}
+
+/* ---- users ---- */
+
+static int take_login(const vg_val_t *vals, int n, void *arg)
+{
+    vg_store_login_t *o = arg;
+    if (n < 4)
+        return 1;
+    vg_strlcpy(o->role, vals[0].type == VG_VAL_TEXT ? vals[0].text : "", sizeof(o->role));
+    vg_strlcpy(o->tenant_id, vals[1].type == VG_VAL_TEXT ? vals[1].text : "",
+               sizeof(o->tenant_id));
+    if (vals[2].type != VG_VAL_TEXT ||
+        !vg_strlcpy(o->password_hash, vals[2].text, sizeof(o->password_hash)))
+        o->password_hash[0] = '\0';
+    o->is_enabled = vals[3].type == VG_VAL_INT && vals[3].i != 0;
+    return 2; /* found */
+}
+
+int vg_store_user_login(vg_store_t *s, const char *user_id, vg_store_login_t *out,
+                        vg_store_err_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    vg_val_t v = text_or_null(user_id);
+    int rc = query(s, "SELECT role, tenant_id, password_hash, enabled FROM users WHERE id = ?1",
+                   &v, 1, take_login, out, NULL, err);
+    if (rc < 0)
+        return rc;
+    if (rc != 2) {
+        vg__store_err(err, 404, "not_found", "id", "no such user");
+        return VG_ENOENT;
+    }
+    return 0;
+}
+
+int vg_store_has_admin(vg_store_t *s, bool *out, vg_store_err_t *err)
+{
+    int64_t n;
+    int rc = count(s, "SELECT count(*) FROM users WHERE role = 'admin' AND enabled = 1", NULL,
+                   0, &n, err);
+    *out = n > 0;
+    return rc;
+}
+
+/* ---- visibility ---- */
+
+#define VISIBLE_WHERE                                                                          \
+    "EXISTS (SELECT 1 FROM grants g WHERE (g.user_id = ?1 OR g.tenant_id = ?2)"                \
+    "          AND (g.camera_id = c.id OR g.site_id = c.site_id))"                              \
+    " OR EXISTS (SELECT 1 FROM sites t WHERE t.id = c.site_id AND t.tenant_id = ?2)"
+
+int vg_store_camera_visible(vg_store_t *s, const char *user_id, const char *tenant_id,
+                            const char *camera_id, bool *out, vg_store_err_t *err)
+{
+    vg_val_t v[3] = {text_or_null(user_id), text_or_null(tenant_id), text_or_null(camera_id)};
+    int64_t n;
+    int rc = count(s, "SELECT count(*) FROM cameras c WHERE c.id = ?3 AND (" VISIBLE_WHERE ")",
+                   v, 3, &n, err);
+    *out = rc == 0 && n > 0;
+    return rc;
+}
+
+static int take_id(const vg_val_t *vals, int n, void *arg)
+{
+    if (n > 0 && vals[0].type == VG_VAL_TEXT)
+        json_array_append_new(arg, json_string(vals[0].text));
+    return 0;
+}
+
+int vg_store_visible_cameras(vg_store_t *s, const char *user_id, const char *tenant_id,
+                             json_t **out, vg_store_err_t *err)
+{
+    json_t *ids = json_array();
+    vg_val_t v[2] = {text_or_null(user_id), text_or_null(tenant_id)};
+    if (query(s, "SELECT c.id FROM cameras c WHERE " VISIBLE_WHERE " ORDER BY c.id", v, 2,
+              take_id, ids, NULL, err) < 0) {
+        json_decref(ids);
+        return VG_EINVAL;
+    }
+    *out = ids;
+    return 0;
+}
+
+/* ---- sessions ---- */
+
+int vg_store_session_add(vg_store_t *s, const uint8_t hash[VG_SESSION_HASH_LEN],
+                         const char *user_id, int64_t expires_us, const char *peer,
+                         vg_store_err_t *err)
+{
+    vg_val_t v[5] = {blob(hash, VG_SESSION_HASH_LEN), text_or_null(user_id),
+                     int_val(vg_wall_us()), int_val(expires_us), text_or_null(peer)};
+    return query(s,
+                 "INSERT INTO sessions (token_hash, user_id, created_us, expires_us, peer) "
+                 "VALUES (?1, ?2, ?3, ?4, ?5)",
+                 v, 5, NULL, NULL, NULL, err);
+}
+
+static int take_text(const vg_val_t *vals, int n, void *arg)
+{
+    if (n > 0 && vals[0].type == VG_VAL_TEXT)
+        vg_strlcpy(arg, vals[0].text, 64);
+    return 1;
+}
+
+int vg_store_session_user(vg_store_t *s, const uint8_t hash[VG_SESSION_HASH_LEN],
+                          int64_t now_us, char user_id[64], vg_store_err_t *err)
+{
+    user_id[0] = '\0';
+    vg_val_t v[2] = {blob(hash, VG_SESSION_HASH_LEN), int_val(now_us)};
+    int rc = query(s,
+                   "SELECT u.id FROM sessions x JOIN users u ON u.id = x.user_id "
+                   "WHERE x.token_hash = ?1 AND x.expires_us > ?2 AND u.enabled = 1",
+                   v, 2, take_text, user_id, NULL, err);
+    if (rc < 0)
+        return rc;
+    return user_id[0] ? 0 : VG_ENOENT;
+}
+
+int vg_store_session_remove(vg_store_t *s, const uint8_t hash[VG_SESSION_HASH_LEN],
+                            vg_store_err_t *err)
+{
+    vg_val_t v = blob(hash, VG_SESSION_HASH_LEN);
+    return query(s, "DELETE FROM sessions WHERE token_hash = ?1", &v, 1, NULL, NULL, NULL, err);
+}
+
+int vg_store_sessions_end_user(vg_store_t *s, const char *user_id, vg_store_err_t *err)
+{
+    vg_val_t v = text_or_null(user_id);
+    return query(s, "DELETE FROM sessions WHERE user_id = ?1", &v, 1, NULL, NULL, NULL, err);
+}
+
+int vg_store_sessions_purge(vg_store_t *s, int64_t now_us, vg_store_err_t *err)
+{
+    vg_val_t v = int_val(now_us);
+    return query(s, "DELETE FROM sessions WHERE expires_us <= ?1", &v, 1, NULL, NULL, NULL,
+                 err);
+}
+
+/* ---- audit ---- */
+
+int vg_store_audit(vg_store_t *s, const vg_audit_entry_t *e, vg_store_err_t *err)
+{
+    vg_val_t v[7] = {int_val(vg_wall_us()),        text_or_null(e->actor ? e->actor : "-"),
+                     text_or_null(e->action),      text_or_null(e->target),
+                     text_or_null(e->outcome ? e->outcome : "ok"), text_or_null(e->detail),
+                     text_or_null(e->peer)};
+    return query(s,
+                 "INSERT INTO audit (at_us, actor, action, target, outcome, detail, peer) "
+                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                 v, 7, NULL, NULL, NULL, err);
+}
+
+static int take_audit(const vg_val_t *vals, int n, void *arg)
+{
+    static const char *const names[] = {"id",      "at_us",  "actor", "action",
+                                        "target",  "outcome", "detail", "peer"};
+    json_t *o = json_object();
+    for (int i = 0; i < n && i < 8; i++) {
+        if (vals[i].type == VG_VAL_INT)
+            json_object_set_new(o, names[i], json_integer(vals[i].i));
+        else if (vals[i].type == VG_VAL_TEXT)
+            json_object_set_new(o, names[i], json_string(vals[i].text));
+        else
+            json_object_set_new(o, names[i], json_null());
+    }
+    json_array_append_new(arg, o);
+    return 0;
+}
+
+int vg_store_audit_list(vg_store_t *s, size_t offset, size_t limit, json_t **out,
+                        size_t *total, vg_store_err_t *err)
+{
+    json_t *list = json_array();
+    vg_val_t v[2] = {int_val((int64_t)limit), int_val((int64_t)offset)};
+    if (query(s,
+              "SELECT id, at_us, actor, action, target, outcome, detail, peer FROM audit "
+              "ORDER BY id DESC LIMIT ?1 OFFSET ?2",
+              v, 2, take_audit, list, NULL, err) < 0 ||
+        s->ops->count(s->db, "audit", total, err) < 0) {
+        json_decref(list);
+        return VG_EINVAL;
+    }
+    *out = list;
+    return 0;
+}
+
+/* ---- stream token key ---- */
+
+int vg_store_token_key(vg_store_t *s, uint8_t key[32], vg_store_err_t *err)
+{
+    /* Two instances starting together both try to create it; the first insert wins and
+     * both read the winner back. */
+    uint8_t fresh[32];
+    char hex[65];
+    randombytes_buf(fresh, sizeof(fresh));
+    sodium_bin2hex(hex, sizeof(hex), fresh, sizeof(fresh));
+    vg_val_t v[2] = {text_or_null(META_TOKEN_KEY), text_or_null(hex)};
+    int rc = query(s, "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT DO NOTHING", v,
+                   2, NULL, NULL, NULL, err);
+    sodium_memzero(hex, sizeof(hex));
+    sodium_memzero(fresh, sizeof(fresh));
+    if (rc < 0)
+        return rc;
+    char *stored = NULL;
+    if (s->ops->meta_get(s->db, META_TOKEN_KEY, &stored, err) < 0)
+        return VG_EINVAL;
+    size_t len = 0;
+    rc = stored && sodium_hex2bin(key, 32, stored, strlen(stored), NULL, &len, NULL) == 0 &&
+                 len == 32
+             ? 0
+             : VG_EINVAL;
+    if (stored) {
+        sodium_memzero(stored, strlen(stored));
+        free(stored);
+    }
+    if (rc < 0)
+        vg__store_err(err, 500, "internal", "", "the stream token key in meta is damaged");
+    return rc;
+}
