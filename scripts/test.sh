@@ -35,6 +35,6 @@ VIGIL_BIN="$PWD/build/vigil" VIGIL_ASAN_BIN="$PWD/build-asan/vigil" \
 
 echo "== browser tests (the dashboard in Chromium; the OpenAPI document)"
 (cd tests/browser && VIGIL_BIN="$PWD/../../build/vigil" node --test --test-reporter=tap \
-    dashboard.test.mjs openapi.test.mjs) | tee "$results/browser.tap"
+    dashboard.test.mjs openapi.test.mjs login.test.mjs) | tee "$results/browser.tap"
 
 /usr/bin/python3 scripts/summarize.py "$results"

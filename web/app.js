@@ -20,6 +20,11 @@ const TILE_CAPTION_H = 30;
 
 const $ = (sel, root = document) => root.querySelector(sel);
 
+// Off to the sign-in page (the session ended, or there was none).
+function signIn() {
+  location.replace(new URL('login.html', location.href));
+}
+
 function el(tag, cls, text) {
   const e = document.createElement(tag);
   if (cls) e.className = cls;
@@ -237,6 +242,7 @@ class Viewer {
       this.pending = null;
       this.lastSeq = null;
       this.serverStats = null;
+      if (ev.code === 4401) { signIn(); return; } // signed out elsewhere
       if (ev.code !== 1000 && ev.code !== 1005 && ev.code !== 1006) {
         this.lastError = `closed ${ev.code}${ev.reason ? ' ' + ev.reason : ''}`;
       }
@@ -984,9 +990,47 @@ class App {
   }
 
   async start() {
+    if (!(await this.loadSession())) return;
     this.applyRoute();
     await this.loadCameras();
     this.tick();
+  }
+
+  // Who is signed in. Without a session the sign-in page takes over; with --no-auth the
+  // server answers as "open" and there is nobody to sign out.
+  async loadSession() {
+    let r;
+    try {
+      r = await fetch(new URL('api/v1/session', location.href), { cache: 'no-store' });
+    } catch (e) {
+      console.warn('vigil: session', e);
+      return true; // the camera list will say the server is unreachable
+    }
+    if (r.status === 401) {
+      signIn();
+      return false;
+    }
+    if (!r.ok) return true;
+    this.session = await r.json();
+    if (this.session.via === 'session') {
+      document.getElementById('who-name').textContent =
+        `${this.session.user} · ${this.session.role}${this.session.tenant ? ' · ' + this.session.tenant : ''}`;
+      document.getElementById('who').hidden = false;
+      document.getElementById('sign-out').addEventListener('click', () => this.signOut());
+    }
+    return true;
+  }
+
+  async signOut() {
+    try {
+      await fetch(new URL('api/v1/logout', location.href), {
+        method: 'POST',
+        headers: { 'X-CSRF-Token': this.session?.csrf_token || '' },
+        cache: 'no-store',
+      });
+    } finally {
+      signIn();
+    }
   }
 
   async loadCameras() {
@@ -996,6 +1040,7 @@ class App {
         headers: { Accept: 'application/json' },
         cache: 'no-store',
       });
+      if (r.status === 401) { signIn(); return; }
       if (!r.ok) throw new Error(`HTTP ${r.status}`);
       const body = await r.json();
       // A camera record carries what the server runs for it in "live" (null: disabled).

@@ -162,6 +162,17 @@ json_t *vg_auth_visible(vg_auth_t *a, const vg_principal_t *p)
     return ids;
 }
 
+/* Whether the configuration has camera id (enabled or not): an admin asking for one that
+ * does not exist gets the same 404, from the same place, as anybody else. */
+static bool camera_exists(vg_auth_t *a, const char *id)
+{
+    json_t *rec = NULL;
+    vg_store_err_t err;
+    bool exists = id && vg_store_get(a->store, "cameras", id, &rec, &err) == 0;
+    json_decref(rec);
+    return exists;
+}
+
 /* ---- callers ---- */
 
 /* Fills p from the vigil user user_id. false when there is no such enabled user. */
@@ -457,7 +468,9 @@ static void gate(vg_conn_t *c, unsigned access, const char *const *params, bool 
         deny(v, 403, "bad_origin", "WebSocket from a foreign origin refused");
         return;
     }
-    if ((access & VG_ACCESS_CAMERA) && !vg_auth_can_see(a, p, params[0])) {
+    if ((access & VG_ACCESS_CAMERA) && !(p->role == VG_ROLE_ADMIN
+                                             ? camera_exists(a, params[0])
+                                             : vg_auth_can_see(a, p, params[0]))) {
         deny(v, 404, "not_found", "no camera '%s'", params[0] ? params[0] : "");
         return;
     }

@@ -278,10 +278,11 @@ static int login(vg_conn_t *c, const char *const *params, void *user)
     json_t *body = read_json(c, false);
     if (body == NULL)
         return 0;
-    const char *name = json_string_value(json_object_get(body, "user"));
+    const char *user_arg = json_string_value(json_object_get(body, "user"));
     const char *password = json_string_value(json_object_get(body, "password"));
-    if (name == NULL || password == NULL || !vg_slug_is_valid(name) ||
-        strlen(password) > 1024) {
+    char name[64];
+    if (user_arg == NULL || password == NULL || !vg_slug_is_valid(user_arg) ||
+        !vg_strlcpy(name, user_arg, sizeof(name)) || strlen(password) > 1024) {
         json_decref(body);
         return vg_conn_error(c, 400, "bad_request",
                              "send {\"user\": \"<id>\", \"password\": \"...\"}");
@@ -392,9 +393,10 @@ static int make_token(vg_conn_t *c, const char *const *params, void *user)
     if (body == NULL)
         return 0;
     json_t *ttl_j = json_object_get(body, "ttl_s");
+    bool is_bad_type = ttl_j && !json_is_integer(ttl_j);
     json_int_t ttl = ttl_j ? json_integer_value(ttl_j) : TOKEN_TTL_DEFAULT_S;
     json_decref(body);
-    if ((ttl_j && !json_is_integer(ttl_j)) || ttl < 1 || ttl > TOKEN_TTL_MAX_S)
+    if (is_bad_type || ttl < 1 || ttl > TOKEN_TTL_MAX_S)
         return vg_conn_error(c, 400, "bad_request", "ttl_s: an integer 1..%d", TOKEN_TTL_MAX_S);
     if (p->user_id[0] == '\0' || a->is_open)
         return vg_conn_error(c, 403, "forbidden",

@@ -46,6 +46,7 @@ typedef struct app {
     uv_loop_t loop;
     uv_signal_t sigint, sigterm, sighup;
     vg_auth_t *auth;
+    char demo_password[32]; /* shown once in the demo's banner, then wiped */
     vg_hub_t *hub;
     vg__fleet_t *fleet; /* the cameras, from the configuration database, kept live */
     vg_server_t *server;
@@ -184,12 +185,11 @@ static void on_reconciled(void *arg)
 }
 
 /* The demo's admin: a random password, shown once on the terminal. */
-static int make_demo_admin(vg_store_t *store)
+static int make_demo_admin(vg_store_t *store, char password[32])
 {
     uint8_t raw[12];
-    char password[32];
     randombytes_buf(raw, sizeof(raw));
-    sodium_bin2base64(password, sizeof(password), raw, sizeof(raw),
+    sodium_bin2base64(password, 32, raw, sizeof(raw),
                       sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     json_t *fields = json_pack("{s:s,s:s,s:s,s:s}", "id", "admin", "name", "Demo admin", "role",
                                "admin", "password", password);
@@ -202,9 +202,6 @@ static int make_demo_admin(vg_store_t *store)
         VG_LOG_ERROR("main", "cannot create the demo admin: %s", err.message);
         return rc;
     }
-    printf("vigil demo: sign in as user 'admin' with password %s\n", password);
-    fflush(stdout);
-    sodium_memzero(password, sizeof(password));
     return 0;
 }
 
@@ -215,7 +212,7 @@ static int open_auth(app_t *app, const vg_config_t *cfg, const auth_opts_t *ao, 
 {
     vg_store_t *store = vg__fleet_store(app->fleet);
     vg_store_err_t serr;
-    if (is_demo && !ao->is_open && !list_routes && make_demo_admin(store) < 0)
+    if (is_demo && !ao->is_open && !list_routes && make_demo_admin(store, app->demo_password) < 0)
         return VG_EINVAL;
     bool has_admin = false;
     if (!ao->is_open && !list_routes && vg_store_has_admin(store, &has_admin, &serr) == 0 &&
@@ -350,8 +347,12 @@ static int run(const vg_config_t *cfg, const auth_opts_t *ao, bool is_demo, bool
     VG_LOG_INFO("main", "listening on %s://%s:%d/ with %zu camera%s", scheme, host,
                 vg_server_port(app.server), cams, cams == 1 ? "" : "s");
     if (is_demo) {
-        printf("\nvigil demo: open %s://%s:%d/ in a browser (Ctrl-C to stop)\n\n", scheme, host,
+        printf("\nvigil demo: open %s://%s:%d/ in a browser (Ctrl-C to stop)\n", scheme, host,
                vg_server_port(app.server));
+        if (app.demo_password[0])
+            printf("vigil demo: sign in as user admin, password %s\n", app.demo_password);
+        printf("\n");
+        sodium_memzero(app.demo_password, sizeof(app.demo_password));
         fflush(stdout);
     }
     uv_run(&app.loop, UV_RUN_DEFAULT);

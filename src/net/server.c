@@ -104,6 +104,12 @@ struct vg_conn {
     char *req_body;
     size_t req_body_len, req_body_want;
     bool is_awaiting_body;
+    /* Refused before its body was read: the body is read and dropped first, and the refusal
+     * sent when it is all in (libwebsockets 4.1 spins in its rx-flow service when a response
+     * completes with request body bytes still buffered). */
+    bool is_discarding_body;
+    size_t discard_left;
+    vg_gate_verdict_t discard_verdict;
     /* WebSocket receive */
     char *rx;
     size_t rx_len;
@@ -570,6 +576,24 @@ const char *vg_static_content_type(const char *path)
 
 static int expect_body(vg_conn_t *c);
 
+#define DISCARD_MAX (1024 * 1024)
+
+/* Refuses now when the request has no body; otherwise once its body has been read. */
+static int refuse_after_body(vg_conn_t *c, const vg_gate_verdict_t *v)
+{
+    char len_text[24] = "";
+    long long n = 0;
+    if (lws_hdr_copy(c->wsi, len_text, sizeof(len_text), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
+        vg_parse_int(len_text, 0, DISCARD_MAX, &n) == 0 && n > 0) {
+        c->route = NULL;
+        c->is_discarding_body = true;
+        c->discard_left = (size_t)n;
+        c->discard_verdict = *v;
+        return 0;
+    }
+    return refuse(c, v);
+}
+
 static int handle_http(vg_server_t *s, struct lws *wsi, pss_t *pss, const char *uri)
 {
     if (pss->conn) /* keep-alive: the previous request on this socket is finished */
@@ -595,12 +619,14 @@ static int handle_http(vg_server_t *s, struct lws *wsi, pss_t *pss, const char *
                              c->path);
     if (r == NULL)
         return vg_conn_error(c, 404, "not_found", "no route for %s", c->path);
-    if (r->ops->on_request == NULL)
+    vg_gate_verdict_t verdict; /* who asks comes before what they asked wrong */
+    if (pass_gate(c, r, false, &verdict) != 0)
+        return refuse_after_body(c, &verdict);
+    if (r->ops->on_request == NULL) {
+        c->route = NULL; /* its handler never saw this request: no on_close for it */
         return vg_conn_error(c, 426, "upgrade_required",
                              "%s is a WebSocket endpoint: send an Upgrade request", c->path);
-    vg_gate_verdict_t verdict;
-    if (pass_gate(c, r, false, &verdict) != 0)
-        return refuse(c, &verdict);
+    }
     c->route = r;
     if (r->ops->max_body > 0)
         return expect_body(c);
@@ -628,9 +654,11 @@ static int expect_body(vg_conn_t *c)
     long long n;
     if (vg_parse_int(len_text, 0, 1LL << 40, &n) < 0)
         return vg_conn_error(c, 400, "bad_request", "Content-Length is not a number");
-    if ((size_t)n > max)
-        return vg_conn_error(c, 413, "too_large", "request bodies here are at most %zu bytes",
-                             max);
+    if ((size_t)n > max) {
+        vg_gate_verdict_t v = {.status = 413, .code = "too_large"};
+        snprintf(v.message, sizeof(v.message), "request bodies here are at most %zu bytes", max);
+        return refuse_after_body(c, &v);
+    }
     if (n == 0)
         return run_request(c);
     c->req_body = vg_xmalloc((size_t)n + 1);
@@ -642,6 +670,10 @@ static int expect_body(vg_conn_t *c)
 
 static int receive_body(vg_conn_t *c, const void *in, size_t len)
 {
+    if (c->is_discarding_body) {
+        c->discard_left -= len < c->discard_left ? len : c->discard_left;
+        return 0;
+    }
     if (!c->is_awaiting_body) {
         /* No route here accepts a body: refuse rather than buffer it. */
         if (c->resp == RESP_NONE)
@@ -660,6 +692,10 @@ static int receive_body(vg_conn_t *c, const void *in, size_t len)
 
 static int body_complete(vg_conn_t *c)
 {
+    if (c->is_discarding_body) {
+        c->is_discarding_body = false;
+        return refuse(c, &c->discard_verdict);
+    }
     if (!c->is_awaiting_body)
         return 0;
     c->is_awaiting_body = false;

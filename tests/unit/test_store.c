@@ -56,7 +56,7 @@ VG_TEST(crud_and_validation_name_the_field)
     char *path = temp_db();
     vg_store_t *s = open_with(path, NULL);
     EXPECT_TRUE(s != NULL);
-    EXPECT_EQ(vg_store_schema_version(s), 2);
+    EXPECT_EQ(vg_store_schema_version(s), 3);
     vg_store_err_t err;
     json_t *out = NULL, *in;
 
