@@ -14,6 +14,8 @@
 
 #include <errno.h>
 #include <libwebsockets.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -809,6 +811,12 @@ static int write_headers(vg_conn_t *c)
                                         (int)strlen(extra[i][1]), &p, end))
             return -1;
     }
+    /* RFC 6797: once a browser has seen vigil over TLS, it never tries plain HTTP again. */
+    static const char hsts[] = "max-age=31536000";
+    if (lws_is_ssl(c->wsi) &&
+        lws_add_http_header_by_name(c->wsi, (const unsigned char *)"strict-transport-security:",
+                                    (const unsigned char *)hsts, (int)sizeof(hsts) - 1, &p, end))
+        return -1;
     for (int i = 0; i < MAX_EXTRA_HEADERS && c->extra_headers[i][0]; i++) {
         if (lws_add_http_header_by_name(c->wsi, (const unsigned char *)c->extra_headers[i][0],
                                         (const unsigned char *)c->extra_headers[i][1],
@@ -991,6 +999,8 @@ int vg_server_new(vg_server_t **out, const vg_server_cfg_t *cfg)
     return 0;
 }
 
+static int check_tls_files(const char *cert, const char *key);
+
 /* Binds host:port once ourselves, so an address in use is an ordinary error: libwebsockets
  * 4.1 returns a context whose listener failed, and destroying that context on a foreign
  * libuv loop crashes in its event-library plugin. */
@@ -1045,17 +1055,17 @@ int vg_server_start(vg_server_t *s)
     info.vhost_name = "vigil";
     info.server_string = "vigil";
     if (s->tls_cert) {
-        if (access(s->tls_cert, R_OK) != 0 || access(s->tls_key, R_OK) != 0) {
-            VG_LOG_ERROR("http", "cannot read the TLS certificate %s or key %s: %s", s->tls_cert,
-                         s->tls_key, strerror(errno));
+        if (check_tls_files(s->tls_cert, s->tls_key) < 0)
             return VG_EINVAL;
-        }
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         info.ssl_cert_filepath = s->tls_cert;
         info.ssl_private_key_filepath = s->tls_key;
         /* Mozilla's "intermediate" profile: TLS 1.2 and 1.3 only. */
         info.ssl_options_set = SSL_OP_NO_SSLv2 | SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 |
                                SSL_OP_NO_TLSv1_1;
+        /* HTTP/1.1 only: the streaming and WebSocket paths are written and tested for it
+         * (WebSockets over HTTP/2, RFC 8441, are not). */
+        info.alpn = "http/1.1";
     }
     s->ctx = lws_create_context(&info);
     if (s->ctx == NULL) {
@@ -1077,10 +1087,40 @@ int vg_server_start(vg_server_t *s)
 int vg_server_port(const vg_server_t *s) { return s->port; }
 bool vg_server_is_tls(const vg_server_t *s) { return s->tls_cert != NULL; }
 
+/* Loads the certificate chain and key the way a server context would and checks that they
+ * belong together, so that a bad file is named before libwebsockets gets it (its reload
+ * reports success on files it could not use). 0 or VG_EINVAL (logged). */
+static int check_tls_files(const char *cert, const char *key)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    const char *what = NULL;
+    if (ctx == NULL)
+        what = "no TLS context";
+    else if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
+        what = "the certificate does not load";
+    else if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
+        what = "the private key does not load";
+    else if (SSL_CTX_check_private_key(ctx) != 1)
+        what = "the key does not match the certificate";
+    if (what) {
+        char detail[160] = "";
+        ERR_error_string_n(ERR_get_error(), detail, sizeof(detail));
+        VG_LOG_ERROR("http", "TLS %s / %s: %s (%s)", cert, key, what, detail);
+    }
+    ERR_clear_error();
+    SSL_CTX_free(ctx);
+    return what ? VG_EINVAL : 0;
+}
+
 int vg_server_reload_tls(vg_server_t *s)
 {
     if (s->tls_cert == NULL || s->ctx == NULL)
         return 0;
+    if (check_tls_files(s->tls_cert, s->tls_key) < 0) {
+        VG_LOG_ERROR("http", "TLS reload: the new files did not load; still serving the old "
+                             "certificate");
+        return VG_EINVAL;
+    }
     /* libwebsockets re-reads the files named here into every vhost that uses them; new
      * handshakes get the new certificate, open connections keep theirs. */
     if (lws_tls_cert_updated(s->ctx, s->tls_cert, s->tls_key, NULL, 0, NULL, 0) != 0) {
