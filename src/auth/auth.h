@@ -97,5 +97,11 @@ void vg_auth_recheck(vg_auth_t *a, vg_server_t *srv);
 #define VG_STREAM_TOKEN_MAX 256
 int vg_auth_token_make(vg_auth_t *a, const char *camera_id, const char *user_id,
                        int64_t expires_s, char out[VG_STREAM_TOKEN_MAX]);
+/* Checks a stream token for camera_id (its MAC, in constant time, then its expiry): 0 with
+ * the user it was made for, VG_ETIMEDOUT when expired, VG_ENOENT when made for another
+ * camera, VG_EINVAL when not ours. Whether that user may still see the camera is the
+ * caller's to ask (vg_auth_can_see). Untrusted input: fuzzed (tests/fuzz/fuzz_token.c). */
+int vg_auth_token_check(vg_auth_t *a, const char *token, const char *camera_id,
+                        char user_id[64]);
 
 #endif

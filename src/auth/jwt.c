@@ -102,15 +102,22 @@ static void keyset_unref(keyset_t **kp)
     free(ks);
 }
 
-/* Strict base64url without padding (RFC 7515 §2, RFC 4648 §5). libsodium refuses '=', any
- * character outside the alphabet, a length of 4k+1 and non-zero spare bits, so every byte
- * string has exactly one accepted encoding. Returns a malloc'd buffer (at least one byte so
+/* Strict base64url without padding (RFC 7515 §2, RFC 4648 §5). libsodium refuses '=', a
+ * length of 4k+1 and non-zero spare bits; it takes some bytes with the high bit set as if
+ * they were letters (libsodium 1.0.18, found by fuzz_token), so the alphabet is checked
+ * here first. Every byte string then has exactly one accepted encoding. Returns a malloc'd buffer (at least one byte so
  * an empty result is not NULL) or NULL when the input is invalid or decodes to over max. */
 static uint8_t *b64url_decode(const char *s, size_t len, size_t max, size_t *out_len)
 {
     size_t cap = len / 4 * 3 + 3;
     if (cap > max + 3)
         return NULL;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+              ch == '-' || ch == '_'))
+            return NULL;
+    }
     uint8_t *buf = vg_xmalloc(cap);
     if (sodium_base642bin(buf, cap, s, len, NULL, out_len, NULL,
                           sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
