@@ -100,8 +100,9 @@ static void grant_vals(const vg_grant_t *g, vg_val_t v[4])
 
 int vg_store_grant(vg_store_t *s, const vg_grant_t *g, vg_store_err_t *err)
 {
-    if (check_grant(s, g, err) < 0)
-        return VG_EINVAL;
+    int rc = check_grant(s, g, err);
+    if (rc < 0)
+        return rc;
     vg_val_t v[4];
     grant_vals(g, v);
     return query(s,
@@ -112,8 +113,9 @@ int vg_store_grant(vg_store_t *s, const vg_grant_t *g, vg_store_err_t *err)
 
 int vg_store_revoke(vg_store_t *s, const vg_grant_t *g, vg_store_err_t *err)
 {
-    if (check_grant(s, g, err) < 0)
-        return VG_EINVAL;
+    int rc = check_grant(s, g, err);
+    if (rc < 0)
+        return rc;
     vg_val_t v[4];
     grant_vals(g, v);
     size_t changes = 0;

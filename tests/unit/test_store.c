@@ -7,6 +7,7 @@
 
 #include <sqlite3.h>
 
+#include "core/err.h"
 #include "store/secrets.h"
 #include "store/store.h"
 #include "vg_test.h"
@@ -318,6 +319,149 @@ VG_TEST(user_passwords_are_argon2id_hashes_never_shown)
     json_decref(in);
     EXPECT_TRUE(vg_store_delete(s, "tenants", "acme", &err) < 0);
     EXPECT_EQ(err.status, 409);
+    vg_store_close(&s);
+    remove_db(path);
+}
+
+/* Who sees what: one rule, checked from each side (grant to user or tenant, of a camera or
+ * a site, and the sites a tenant owns), and the listing agrees with the single check. */
+VG_TEST(visibility_follows_grants_and_site_ownership)
+{
+    char *path = temp_db();
+    vg_store_t *s = open_with(path, NULL);
+    vg_store_err_t err;
+    const char *setup[][2] = {
+        {"tenants", "{\"id\":\"acme\",\"name\":\"Acme\"}"},
+        {"tenants", "{\"id\":\"globex\",\"name\":\"Globex\"}"},
+        {"sites", "{\"id\":\"yard\",\"name\":\"Yard\"}"},
+        {"sites", "{\"id\":\"hq\",\"name\":\"HQ\",\"tenant_id\":\"globex\"}"},
+        {"cameras", "{\"id\":\"door\",\"url\":\"test://\"}"},
+        {"cameras", "{\"id\":\"gate\",\"url\":\"test://\",\"site_id\":\"yard\"}"},
+        {"cameras", "{\"id\":\"dock\",\"url\":\"test://\",\"site_id\":\"yard\"}"},
+        {"cameras", "{\"id\":\"lobby\",\"url\":\"test://\",\"site_id\":\"hq\"}"},
+        {"users", "{\"id\":\"al\",\"name\":\"Al\",\"role\":\"viewer\",\"tenant_id\":\"acme\"}"},
+        {"users", "{\"id\":\"bo\",\"name\":\"Bo\",\"role\":\"viewer\",\"tenant_id\":\"acme\"}"},
+    };
+    for (size_t i = 0; i < sizeof(setup) / sizeof(setup[0]); i++) {
+        json_t *f = J(setup[i][1]);
+        EXPECT_EQ(vg_store_create(s, setup[i][0], f, NULL, &err), 0);
+        json_decref(f);
+    }
+    EXPECT_EQ(vg_store_grant(s, &(vg_grant_t){.tenant_id = "acme", .site_id = "yard"}, &err), 0);
+    EXPECT_EQ(vg_store_grant(s, &(vg_grant_t){.user_id = "al", .camera_id = "door"}, &err), 0);
+    /* Twice is once; a grant of nothing, or to nobody, or of a missing camera, is refused. */
+    EXPECT_EQ(vg_store_grant(s, &(vg_grant_t){.user_id = "al", .camera_id = "door"}, &err), 0);
+    EXPECT_EQ(vg_store_grant(s, &(vg_grant_t){.user_id = "al"}, &err), VG_EINVAL);
+    EXPECT_EQ(vg_store_grant(s, &(vg_grant_t){.user_id = "al", .tenant_id = "acme",
+                                              .camera_id = "door"}, &err), VG_EINVAL);
+    EXPECT_EQ(vg_store_grant(s, &(vg_grant_t){.user_id = "al", .camera_id = "nope"}, &err),
+              VG_ENOENT);
+    EXPECT_STREQ(err.field, "camera_id");
+
+    static const struct {
+        const char *user, *tenant, *camera;
+        bool sees;
+    } cases[] = {
+        {"al", "acme", "door", true},    /* granted to al */
+        {"bo", "acme", "door", false},   /* not to bo, nor to acme */
+        {"bo", "acme", "gate", true},    /* acme has the site yard */
+        {"bo", "acme", "dock", true},
+        {"bo", "acme", "lobby", false},  /* globex's */
+        {NULL, "globex", "lobby", true}, /* globex owns site hq */
+        {NULL, "globex", "gate", false},
+        {NULL, NULL, "door", false},     /* nobody sees anything */
+        {"al", "acme", "ghost", false},  /* no such camera */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        bool sees = !cases[i].sees;
+        EXPECT_EQ(vg_store_camera_visible(s, cases[i].user, cases[i].tenant, cases[i].camera,
+                                          &sees, &err), 0);
+        if (sees != cases[i].sees)
+            fprintf(stderr, "case %zu: %s/%s sees %s: %d\n", i, cases[i].user,
+                    cases[i].tenant, cases[i].camera, sees);
+        EXPECT_EQ(sees, cases[i].sees);
+    }
+    json_t *ids = NULL;
+    EXPECT_EQ(vg_store_visible_cameras(s, "al", "acme", &ids, &err), 0);
+    char *text = json_dumps(ids, JSON_COMPACT);
+    EXPECT_STREQ(text, "[\"dock\",\"door\",\"gate\"]");
+    free(text);
+    json_decref(ids);
+
+    /* Revoking the site takes its cameras away; revoking what is not there is 404. */
+    EXPECT_EQ(vg_store_revoke(s, &(vg_grant_t){.tenant_id = "acme", .site_id = "yard"}, &err), 0);
+    bool sees = true;
+    vg_store_camera_visible(s, "bo", "acme", "gate", &sees, &err);
+    EXPECT_TRUE(!sees);
+    EXPECT_EQ(vg_store_revoke(s, &(vg_grant_t){.tenant_id = "acme", .site_id = "yard"}, &err),
+              VG_ENOENT);
+    /* A grant goes with its camera. */
+    json_t *list = NULL;
+    EXPECT_EQ(vg_store_delete(s, "cameras", "door", &err), 0);
+    EXPECT_EQ(vg_store_list_grants(s, NULL, "al", &list, &err), 0);
+    EXPECT_EQ(json_array_size(list), 0);
+    json_decref(list);
+    vg_store_close(&s);
+    remove_db(path);
+}
+
+VG_TEST(sessions_expire_and_end_with_their_user)
+{
+    char *path = temp_db();
+    vg_store_t *s = open_with(path, NULL);
+    vg_store_err_t err;
+    json_t *f = J("{\"id\":\"al\",\"name\":\"Al\",\"role\":\"viewer\"}");
+    EXPECT_EQ(vg_store_create(s, "users", f, NULL, &err), 0);
+    json_decref(f);
+    uint8_t h1[VG_SESSION_HASH_LEN] = {1}, h2[VG_SESSION_HASH_LEN] = {2};
+    char user[64];
+    EXPECT_EQ(vg_store_session_add(s, h1, "al", 2000, "127.0.0.1:1", &err), 0);
+    EXPECT_EQ(vg_store_session_add(s, h2, "al", 5000, NULL, &err), 0);
+    EXPECT_EQ(vg_store_session_user(s, h1, 1999, user, &err), 0);
+    EXPECT_STREQ(user, "al");
+    EXPECT_EQ(vg_store_session_user(s, h1, 2000, user, &err), VG_ENOENT); /* expired */
+    EXPECT_EQ(vg_store_sessions_purge(s, 3000, &err), 0);
+    EXPECT_EQ(vg_store_session_user(s, h1, 0, user, &err), VG_ENOENT); /* purged */
+    EXPECT_EQ(vg_store_session_user(s, h2, 3000, user, &err), 0);
+    f = J("{\"enabled\":false}");
+    EXPECT_EQ(vg_store_update(s, "users", "al", f, NULL, &err), 0);
+    json_decref(f);
+    EXPECT_EQ(vg_store_session_user(s, h2, 3000, user, &err), VG_ENOENT); /* disabled */
+    EXPECT_EQ(vg_store_sessions_end_user(s, "al", &err), 0);
+    f = J("{\"enabled\":true}");
+    vg_store_update(s, "users", "al", f, NULL, &err);
+    json_decref(f);
+    EXPECT_EQ(vg_store_session_user(s, h2, 3000, user, &err), VG_ENOENT); /* ended */
+    vg_store_close(&s);
+    remove_db(path);
+}
+
+VG_TEST(audit_is_newest_first_and_token_key_is_stable)
+{
+    char *path = temp_db();
+    vg_store_t *s = open_with(path, NULL);
+    vg_store_err_t err;
+    for (int i = 0; i < 5; i++) {
+        char target[16];
+        snprintf(target, sizeof(target), "t%d", i);
+        vg_audit_entry_t e = {.actor = "al", .action = "login", .target = target,
+                              .outcome = "ok", .peer = "127.0.0.1:9"};
+        EXPECT_EQ(vg_store_audit(s, &e, &err), 0);
+    }
+    json_t *list = NULL;
+    size_t total = 0;
+    EXPECT_EQ(vg_store_audit_list(s, 1, 2, &list, &total, &err), 0);
+    EXPECT_EQ(total, 5);
+    EXPECT_EQ(json_array_size(list), 2);
+    EXPECT_STREQ(json_string_value(json_object_get(json_array_get(list, 0), "target")), "t3");
+    EXPECT_TRUE(json_is_null(json_object_get(json_array_get(list, 0), "detail")));
+    json_decref(list);
+    uint8_t k1[32], k2[32];
+    EXPECT_EQ(vg_store_token_key(s, k1, &err), 0);
+    vg_store_close(&s);
+    s = open_with(path, NULL);
+    EXPECT_EQ(vg_store_token_key(s, k2, &err), 0);
+    EXPECT_EQ(memcmp(k1, k2, 32), 0);
     vg_store_close(&s);
     remove_db(path);
 }
