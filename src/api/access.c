@@ -10,13 +10,6 @@
 
 #define MAX_BODY 4096
 
-static int store_error(vg_conn_t *c, const vg_store_err_t *err)
-{
-    json_t *e = json_pack("{s:s,s:s}", "code", err->code, "message", err->message);
-    if (err->field[0])
-        json_object_set_new(e, "field", json_string(err->field));
-    return vg_conn_respond_json(c, err->status ? err->status : 500, json_pack("{s:o}", "error", e));
-}
 
 typedef struct grant_args {
     char tenant_id[64], user_id[64], camera_id[64], site_id[64];
@@ -80,7 +73,7 @@ static int list_grants(vg_conn_t *c, const char *const *params, void *user)
     vg_store_err_t err;
     if (vg_store_list_grants(ctx->store, g.tenant_id[0] ? g.tenant_id : NULL,
                              g.user_id[0] ? g.user_id : NULL, &list, &err) < 0)
-        return store_error(c, &err);
+        return vg__api_store_error(c, &err);
     return vg_conn_respond_json(c, 200, json_pack("{s:o}", "grants", list));
 }
 
@@ -94,17 +87,9 @@ static int add_grant(vg_conn_t *c, const char *const *params, void *user)
 {
     (void)params;
     const vg_api_ctx_t *ctx = user;
-    char ctype[64] = "";
-    vg_conn_content_type(c, ctype, sizeof(ctype));
-    if (strncmp(ctype, "application/json", 16) != 0)
-        return vg_conn_error(c, 415, "unsupported_media_type", "send the grant as application/json");
-    size_t len;
-    const char *text = vg_conn_body(c, &len);
-    json_t *body = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
-    if (!json_is_object(body)) {
-        json_decref(body);
-        return vg_conn_error(c, 400, "bad_request", "the body must be a JSON object");
-    }
+    json_t *body = vg_conn_body_json(c, false);
+    if (body == NULL)
+        return 0;
     grant_args_t g;
     int rc = read_grant(c, body, &g);
     json_decref(body);
@@ -117,7 +102,7 @@ static int add_grant(vg_conn_t *c, const char *const *params, void *user)
     vg_auth_audit(ctx->auth, c, "grant", grant_target(&g, target, sizeof(target)),
                   rc < 0 ? "failed" : "ok", rc < 0 ? err.message : NULL);
     if (rc < 0)
-        return store_error(c, &err);
+        return vg__api_store_error(c, &err);
     changed(ctx);
     json_t *doc = json_object();
     static const char *const names[] = {"tenant_id", "user_id", "camera_id", "site_id"};
@@ -143,7 +128,7 @@ static int remove_grant(vg_conn_t *c, const char *const *params, void *user)
     vg_auth_audit(ctx->auth, c, "revoke", grant_target(&g, target, sizeof(target)),
                   rc < 0 ? "failed" : "ok", rc < 0 ? err.message : NULL);
     if (rc < 0)
-        return store_error(c, &err);
+        return vg__api_store_error(c, &err);
     changed(ctx);
     return vg_conn_respond_json(c, 200, json_pack("{s:s}", "revoked", target));
 }
@@ -163,7 +148,7 @@ static int list_audit(vg_conn_t *c, const char *const *params, void *user)
     size_t total;
     vg_store_err_t err;
     if (vg_store_audit_list(ctx->store, (size_t)offset, (size_t)limit, &list, &total, &err) < 0)
-        return store_error(c, &err);
+        return vg__api_store_error(c, &err);
     return vg_conn_respond_json(c, 200, json_pack("{s:o,s:I,s:I,s:I}", "audit", list, "total",
                                                   (json_int_t)total, "offset",
                                                   (json_int_t)offset, "limit",

@@ -12,6 +12,15 @@ static int healthz(vg_conn_t *c, const char *const *params, void *user)
 
 static const vg_handler_ops_t health_ops = {.name = "healthz", .on_request = healthz};
 
+int vg__api_store_error(vg_conn_t *c, const vg_store_err_t *err)
+{
+    json_t *e = json_pack("{s:s,s:s}", "code", err->code, "message", err->message);
+    if (err->field[0])
+        json_object_set_new(e, "field", json_string(err->field));
+    return vg_conn_respond_json(c, err->status ? err->status : 500,
+                                json_pack("{s:o}", "error", e));
+}
+
 bool vg__api_can_see(const vg_api_ctx_t *ctx, vg_conn_t *c, const char *id)
 {
     return vg_auth_can_see(ctx->auth, vg_auth_caller(c), id);

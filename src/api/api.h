@@ -32,6 +32,8 @@ void vg__api_streams_register(vg_server_t *srv, const vg_api_ctx_t *ctx);
 void vg__api_metrics_register(vg_server_t *srv, const vg_api_ctx_t *ctx);
 void vg__api_access_register(vg_server_t *srv, const vg_api_ctx_t *ctx);
 
+/* Responds with a store error: its status, {"error":{code,message,field}}. */
+int vg__api_store_error(vg_conn_t *c, const vg_store_err_t *err);
 /* Whether the caller of c may see camera id (listings filter with it). */
 bool vg__api_can_see(const vg_api_ctx_t *ctx, vg_conn_t *c, const char *id);
 

@@ -27,13 +27,6 @@ static const char *const kinds[] = {"tenants", "sites", "gateways", "cameras"};
 #define KIND_COUNT (sizeof(kinds) / sizeof(kinds[0]))
 
 
-static int store_error(vg_conn_t *c, const vg_store_err_t *err)
-{
-    json_t *e = json_pack("{s:s,s:s}", "code", err->code, "message", err->message);
-    if (err->field[0])
-        json_object_set_new(e, "field", json_string(err->field));
-    return vg_conn_respond_json(c, err->status ? err->status : 500, json_pack("{s:o}", "error", e));
-}
 
 static int param_error(vg_conn_t *c, const char *field, const char *message)
 {
@@ -143,7 +136,7 @@ static int list_records(vg_conn_t *c, const char *const *params, void *user)
     json_t *arr;
     vg_store_err_t err;
     if (vg_store_list(kr->ctx->store, kr->kind, offset, limit, &arr, &total, &err) < 0)
-        return store_error(c, &err);
+        return vg__api_store_error(c, &err);
     size_t i;
     json_t *rec;
     json_array_foreach(arr, i, rec) decorate(kr, c, rec);
@@ -159,31 +152,8 @@ static int get_record(vg_conn_t *c, const char *const *params, void *user)
     json_t *rec;
     vg_store_err_t err;
     if (vg_store_get(kr->ctx->store, kr->kind, params[0], &rec, &err) < 0)
-        return store_error(c, &err);
+        return vg__api_store_error(c, &err);
     return vg_conn_respond_json(c, 200, decorate(kr, c, rec));
-}
-
-/* The request's JSON object, or NULL after responding 400/415. */
-static json_t *read_body(vg_conn_t *c)
-{
-    char ctype[64] = "";
-    vg_conn_content_type(c, ctype, sizeof(ctype));
-    if (strncmp(ctype, "application/json", 16) != 0 || (ctype[16] && ctype[16] != ';')) {
-        vg_conn_error(c, 415, "unsupported_media_type", "send the record as application/json");
-        return NULL;
-    }
-    size_t len;
-    const char *body = vg_conn_body(c, &len);
-    json_error_t jerr;
-    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (doc == NULL || !json_is_object(doc)) {
-        if (doc)
-            json_decref(doc);
-        vg_conn_error(c, 400, "bad_request", "the body must be a JSON object%s%s",
-                      doc ? "" : ": ", doc ? "" : jerr.text);
-        return NULL;
-    }
-    return doc;
 }
 
 static void changed(const kind_route_t *kr)
@@ -196,7 +166,7 @@ static int create_record(vg_conn_t *c, const char *const *params, void *user)
 {
     (void)params;
     const kind_route_t *kr = user;
-    json_t *fields = read_body(c), *rec;
+    json_t *fields = vg_conn_body_json(c, false), *rec;
     if (fields == NULL)
         return 0;
     vg_store_err_t err;
@@ -205,7 +175,7 @@ static int create_record(vg_conn_t *c, const char *const *params, void *user)
     audit(kr, c, "create", id, rc < 0 ? &err : NULL);
     json_decref(fields);
     if (rc < 0)
-        return store_error(c, &err);
+        return vg__api_store_error(c, &err);
     changed(kr);
     return vg_conn_respond_json(c, 201, decorate(kr, c, rec));
 }
@@ -213,7 +183,7 @@ static int create_record(vg_conn_t *c, const char *const *params, void *user)
 static int update_record(vg_conn_t *c, const char *const *params, void *user)
 {
     const kind_route_t *kr = user;
-    json_t *fields = read_body(c), *rec;
+    json_t *fields = vg_conn_body_json(c, false), *rec;
     if (fields == NULL)
         return 0;
     vg_store_err_t err;
@@ -221,7 +191,7 @@ static int update_record(vg_conn_t *c, const char *const *params, void *user)
     json_decref(fields);
     audit(kr, c, "update", params[0], rc < 0 ? &err : NULL);
     if (rc < 0)
-        return store_error(c, &err);
+        return vg__api_store_error(c, &err);
     changed(kr);
     return vg_conn_respond_json(c, 200, decorate(kr, c, rec));
 }
@@ -233,7 +203,7 @@ static int delete_record(vg_conn_t *c, const char *const *params, void *user)
     int rc = vg_store_delete(kr->ctx->store, kr->kind, params[0], &err);
     audit(kr, c, "delete", params[0], rc < 0 ? &err : NULL);
     if (rc < 0)
-        return store_error(c, &err);
+        return vg__api_store_error(c, &err);
     changed(kr);
     return vg_conn_respond_json(c, 200, json_pack("{s:s}", "deleted", params[0]));
 }

@@ -113,27 +113,6 @@ void vg__auth_session_deinit(vg_auth_t *a)
 
 /* ---- helpers ---- */
 
-static json_t *read_json(vg_conn_t *c, bool may_be_empty)
-{
-    size_t len;
-    const char *body = vg_conn_body(c, &len);
-    if (len == 0 && may_be_empty)
-        return json_object();
-    char ctype[64] = "";
-    vg_conn_content_type(c, ctype, sizeof(ctype));
-    if (strncmp(ctype, "application/json", 16) != 0 || (ctype[16] && ctype[16] != ';')) {
-        vg_conn_error(c, 415, "unsupported_media_type", "send application/json");
-        return NULL;
-    }
-    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
-    if (!json_is_object(doc)) {
-        json_decref(doc);
-        vg_conn_error(c, 400, "bad_request", "the body must be a JSON object");
-        return NULL;
-    }
-    return doc;
-}
-
 static void set_cookie(vg_auth_t *a, vg_conn_t *c, const char *token, int max_age_s)
 {
     char cookie[256];
@@ -275,7 +254,7 @@ static int login(vg_conn_t *c, const char *const *params, void *user)
 {
     (void)params;
     vg_auth_t *a = user;
-    json_t *body = read_json(c, false);
+    json_t *body = vg_conn_body_json(c, false);
     if (body == NULL)
         return 0;
     const char *user_arg = json_string_value(json_object_get(body, "user"));
@@ -389,7 +368,7 @@ static int make_token(vg_conn_t *c, const char *const *params, void *user)
 {
     vg_auth_t *a = user;
     const vg_principal_t *p = vg_auth_caller(c);
-    json_t *body = read_json(c, true);
+    json_t *body = vg_conn_body_json(c, true);
     if (body == NULL)
         return 0;
     json_t *ttl_j = json_object_get(body, "ttl_s");

@@ -307,6 +307,29 @@ const char *vg_conn_body(const vg_conn_t *c, size_t *len)
     *len = c->req_body ? c->req_body_len : 0;
     return c->req_body ? c->req_body : "";
 }
+json_t *vg_conn_body_json(vg_conn_t *c, bool may_be_empty)
+{
+    size_t len;
+    const char *body = vg_conn_body(c, &len);
+    if (len == 0 && may_be_empty)
+        return json_object();
+    char ctype[64] = "";
+    vg_conn_content_type(c, ctype, sizeof(ctype));
+    if (strncmp(ctype, "application/json", 16) != 0 || (ctype[16] && ctype[16] != ';')) {
+        vg_conn_error(c, 415, "unsupported_media_type", "send the body as application/json");
+        return NULL;
+    }
+    json_error_t jerr;
+    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!json_is_object(doc)) {
+        vg_conn_error(c, 400, "bad_request", "the body must be a JSON object%s%s",
+                      doc ? "" : ": ", doc ? "" : jerr.text);
+        json_decref(doc);
+        return NULL;
+    }
+    return doc;
+}
+
 bool vg_conn_is_closing(const vg_conn_t *c) { return c->is_closing; }
 void vg_conn_want_write(vg_conn_t *c) { lws_callback_on_writable(c->wsi); }
 

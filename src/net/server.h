@@ -124,6 +124,10 @@ int vg_conn_query(vg_conn_t *c, const char *name, char *buf, size_t len);
 void vg_conn_content_type(vg_conn_t *c, char *buf, size_t len);
 /* The request body (NUL-terminated; "" when there was none) and its length. */
 const char *vg_conn_body(const vg_conn_t *c, size_t *len);
+/* The request body as a JSON object (new reference), or NULL after responding 415 (not
+ * application/json) or 400 (not a JSON object; duplicate keys refused). An absent body
+ * reads as {} when may_be_empty. */
+json_t *vg_conn_body_json(vg_conn_t *c, bool may_be_empty);
 /* "ip:port" of the peer. */
 const char *vg_conn_peer(const vg_conn_t *c);
 /* The peer's IP address alone. */
