@@ -681,3 +681,56 @@ def test_passwords_never_in_store_logs_or_responses(world):
                             ("audit", r.encode())):
             assert pw.encode() not in text, (pw, where)
     assert b"$argon2id$" in dump
+
+
+# --------------------------------------------------------------------------------------
+# Start-up: no admin, --no-auth, the demo's admin
+# --------------------------------------------------------------------------------------
+
+def test_serve_refuses_to_start_without_an_admin(tmp_path):
+    db = str(tmp_path / "empty.db")
+    p = subprocess.run([VIGIL_BIN, "serve", "--db", db, "--listen", "127.0.0.1:0"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0
+    assert "no admin user" in p.stderr and "--no-auth" in p.stderr, p.stderr
+    # A viewer is not enough either.
+    cli(db, "user", "add", "id=v", "role=viewer", "--password-stdin", stdin="viewer-pw-123")
+    p = subprocess.run([VIGIL_BIN, "serve", "--db", db, "--listen", "127.0.0.1:0"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0 and "no admin user" in p.stderr
+
+
+def test_no_auth_warns_and_stays_on_loopback(vigil_server, tmp_path):
+    srv = vigil_server()  # the streaming tests' default: --no-auth
+    assert "NO SIGN-IN" in srv.log
+    assert requests.get(srv.url("/api/v1/tenants"), timeout=10).status_code == 200
+    p = subprocess.run([VIGIL_BIN, "serve", "--no-auth", "--db", ":memory:", "--listen",
+                        "0.0.0.0:1", "--list-routes"], capture_output=True, text=True,
+                       timeout=30)
+    assert "127.0.0.1 only" in p.stderr, p.stderr
+
+
+def test_demo_prints_an_admin_password_that_signs_in(tmp_path):
+    from conftest import free_port
+    port = free_port()
+    proc = subprocess.Popen([VIGIL_BIN, "demo", "--listen", "127.0.0.1:%d" % port],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        password = None
+        deadline = time.monotonic() + 15
+        while password is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            m = re.search(r"sign in as user admin, password (\S+)", line)
+            if m:
+                password = m.group(1)
+        assert password and len(password) >= 12, password
+        base = "http://127.0.0.1:%d" % port
+        assert requests.get(base + "/api/v1/cameras", timeout=10).status_code == 401
+        s = requests.Session()
+        r = s.post(base + "/api/v1/login", json={"user": "admin", "password": password},
+                   timeout=10)
+        assert r.status_code == 200, r.text
+        assert len(s.get(base + "/api/v1/cameras", timeout=10).json()["cameras"]) == 4
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=10) == 0
