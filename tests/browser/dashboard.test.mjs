@@ -21,13 +21,11 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from './lib.mjs';
+import { startVigil, waitHealthy, stopVigil, launchChromium } from './lib.mjs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { chromium } from 'playwright-core';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const VIGIL_BIN = process.env.VIGIL_BIN || path.resolve(here, '../../build/vigil');
@@ -38,51 +36,12 @@ const WEB_ARGS = WEB_ROOT === 'embedded' ? [] : ['--web-root', WEB_ROOT];
 const N_CAMERAS = 4;
 const WAIT = 15000;               // bound for any single wait in the page
 
-let server = null;
-let serverExit = null;            // Promise<{code, signal}>
-let serverLog = '';
+let server = null;                // startVigil(): { proc, exited, log, url }
 let baseUrl = '';
 let browser = null;
 let page = null;
 const consoleErrors = [];
 const wsLog = [];                 // { at, dir: 'in'|'out', camera, msg } JSON control messages
-
-async function waitHealthy(url, timeoutMs, proc = server, log = () => serverLog) {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < deadline) {
-    if (proc.exitCode !== null || proc.signalCode !== null) {
-      throw new Error(`vigil exited early (${proc.exitCode ?? proc.signalCode}):\n${log()}`);
-    }
-    try {
-      const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
-      if (r.status === 200) return;
-      last = `HTTP ${r.status}`;
-    } catch (e) {
-      last = e.message;
-    }
-    await sleep(200);
-  }
-  throw new Error(`${url} not healthy after ${timeoutMs} ms (${last}):\n${log()}`);
-}
-
-// SIGTERM, then expect exit status 0 within 5 s.
-async function stopServer(proc, exited, log) {
-  let result = null;
-  if (proc.exitCode === null && proc.signalCode === null) {
-    proc.kill('SIGTERM');
-    result = await Promise.race([exited, sleep(5000).then(() => null)]);
-    if (!result) {
-      proc.kill('SIGKILL');
-      await Promise.race([exited, sleep(5000)]);
-      assert.fail(`vigil did not exit within 5 s of SIGTERM (killed):\n${log()}`);
-    }
-  } else {
-    result = await exited;
-  }
-  assert.deepEqual(result, { code: 0, signal: null },
-    `vigil should exit 0 after SIGTERM, got ${JSON.stringify(result)}:\n${log()}`);
-}
 
 function watchConsole(pg, errors) {
   pg.on('console', (m) => {
@@ -175,26 +134,11 @@ async function frameCounts(selector) {
 before(async () => {
   assert.ok(existsSync(VIGIL_BIN), `vigil binary not found at ${VIGIL_BIN} (set VIGIL_BIN)`);
   assert.ok(existsSync(CHROMIUM), `chromium not found at ${CHROMIUM} (set CHROMIUM)`);
-  const port = await freePort();
-  baseUrl = `http://127.0.0.1:${port}`;
-  server = spawn(VIGIL_BIN, ['demo', '--no-auth', '--listen', `127.0.0.1:${port}`, ...WEB_ARGS], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  serverExit = new Promise((resolve) => {
-    server.once('exit', (code, signal) => resolve({ code, signal }));
-  });
-  const keep = (d) => { serverLog = (serverLog + d.toString()).slice(-20000); };
-  server.stdout.on('data', keep);
-  server.stderr.on('data', keep);
-  await waitHealthy(`${baseUrl}/healthz`, 20000);
+  server = await startVigil(VIGIL_BIN, ['demo', '--no-auth', ...WEB_ARGS]);
+  baseUrl = server.url;
+  await waitHealthy(server, 20000);
 
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: 30000,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium(CHROMIUM);
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   page = await context.newPage();
   page.setDefaultTimeout(WAIT);
@@ -206,7 +150,7 @@ before(async () => {
 after(async () => {
   if (browser) await browser.close().catch(() => {});
   if (!server) return;
-  await stopServer(server, serverExit, () => serverLog);
+  await stopVigil(server);
 });
 
 test('grid shows four tiles', async () => {
@@ -461,20 +405,14 @@ test('page loaded with no console errors', async () => {
 });
 
 test('tiles show stream states: a live camera and an unreachable one', async () => {
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const proc = spawn(VIGIL_BIN, ['serve', '--no-auth', '--db', ':memory:', '--listen', `127.0.0.1:${port}`, ...WEB_ARGS,
+  const second = await startVigil(VIGIL_BIN, ['serve', '--no-auth', '--db', ':memory:', ...WEB_ARGS,
     '--camera', 'ok=test://?width=640&height=360&fps=15',
-    '--camera', 'down=rtsp://127.0.0.1:9/nothing'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise((resolve) => { proc.once('exit', (code, signal) => resolve({ code, signal })); });
-  let log = '';
-  const keep = (d) => { log = (log + d.toString()).slice(-20000); };
-  proc.stdout.on('data', keep);
-  proc.stderr.on('data', keep);
+    '--camera', 'down=rtsp://127.0.0.1:9/nothing']);
+  const { url } = second;
   const errors = [];
   let context = null;
   try {
-    await waitHealthy(`${url}/healthz`, 20000, proc, () => log);
+    await waitHealthy(second, 20000);
     context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     const pg = await context.newPage();
     pg.setDefaultTimeout(WAIT);
@@ -521,6 +459,6 @@ test('tiles show stream states: a live camera and an unreachable one', async () 
     assert.deepEqual(errors, []);
   } finally {
     if (context) await context.close().catch(() => {});
-    await stopServer(proc, exited, () => log);
+    await stopVigil(second);
   }
 });

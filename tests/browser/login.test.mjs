@@ -17,14 +17,13 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from './lib.mjs';
+import { startVigil, waitHealthy, stopVigil, launchChromium } from './lib.mjs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { chromium } from 'playwright-core';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const VIGIL_BIN = process.env.VIGIL_BIN || path.resolve(here, '../../build/vigil');
@@ -45,9 +44,7 @@ const ALL = Object.keys(CAMERAS).sort();
 
 let tmpDir = '';
 let dbFile = '';
-let server = null;
-let serverExit = null;            // Promise<{code, signal}>
-let serverLog = '';
+let server = null;                // startVigil(): { proc, exited, log, url }
 let baseUrl = '';
 let browser = null;
 let context = null;               // alice's browser context
@@ -81,43 +78,6 @@ function cli(args, input) {
     throw new Error(`vigil ${args.join(' ')} failed (status ${e.status}, signal ${e.signal}):\n`
       + `${e.stdout ?? ''}${e.stderr ?? ''}`);
   }
-}
-
-async function waitHealthy(url, timeoutMs) {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < deadline) {
-    if (server.exitCode !== null || server.signalCode !== null) {
-      throw new Error(`vigil exited early (${server.exitCode ?? server.signalCode}):\n${serverLog}`);
-    }
-    try {
-      const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
-      if (r.status === 200) return;
-      last = `HTTP ${r.status}`;
-    } catch (e) {
-      last = e.message;
-    }
-    await sleep(200);
-  }
-  throw new Error(`${url} not healthy after ${timeoutMs} ms (${last}):\n${serverLog}`);
-}
-
-// SIGTERM, then expect exit status 0 within 5 s.
-async function stopServer(proc, exited, log) {
-  let result = null;
-  if (proc.exitCode === null && proc.signalCode === null) {
-    proc.kill('SIGTERM');
-    result = await Promise.race([exited, sleep(5000).then(() => null)]);
-    if (!result) {
-      proc.kill('SIGKILL');
-      await Promise.race([exited, sleep(5000)]);
-      assert.fail(`vigil did not exit within 5 s of SIGTERM (killed):\n${log()}`);
-    }
-  } else {
-    result = await exited;
-  }
-  assert.deepEqual(result, { code: 0, signal: null },
-    `vigil should exit 0 after SIGTERM, got ${JSON.stringify(result)}:\n${log()}`);
 }
 
 async function newPage(ctx) {
@@ -176,26 +136,11 @@ before(noting(async () => {
     `${USERS.alice.password}\n`);
   for (const [id, tenant] of Object.entries(CAMERAS)) cli(['tenant', 'grant', tenant, `camera=${id}`]);
 
-  const port = await freePort();
-  baseUrl = `http://127.0.0.1:${port}`;
-  server = spawn(VIGIL_BIN, ['serve', '--db', dbFile, '--listen', `127.0.0.1:${port}`, ...WEB_ARGS], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  serverExit = new Promise((resolve) => {
-    server.once('exit', (code, signal) => resolve({ code, signal }));
-  });
-  const keep = (d) => { serverLog = (serverLog + d.toString()).slice(-40000); };
-  server.stdout.on('data', keep);
-  server.stderr.on('data', keep);
-  await waitHealthy(`${baseUrl}/healthz`, 20000);
+  server = await startVigil(VIGIL_BIN, ['serve', '--db', dbFile, ...WEB_ARGS], { logChars: 40000 });
+  baseUrl = server.url;
+  await waitHealthy(server, 20000);
 
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: 30000,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium(CHROMIUM);
   context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   page = await newPage(context);
 }));
@@ -203,13 +148,14 @@ before(noting(async () => {
 after(async () => {
   try {
     if (browser) await browser.close().catch(() => {});
-    if (server) await stopServer(server, serverExit, () => serverLog);
+    if (server) await stopVigil(server);
   } catch (e) {
     failed = true;
     throw e;
   } finally {
     if (failed) {
-      process.stderr.write(`\n---- vigil server log (last ${serverLog.length} chars) ----\n${serverLog}`
+      const log = server ? server.log() : '';
+      process.stderr.write(`\n---- vigil server log (last ${log.length} chars) ----\n${log}`
         + '\n---- end of server log ----\n');
     }
     if (tmpDir) rmSync(tmpDir, { recursive: true, force: true });

@@ -4,42 +4,27 @@
 // (`vigil serve --list-routes`): none missing, none invented.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from './lib.mjs';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { startVigil, waitHealthy, stopVigil } from './lib.mjs';
 import SwaggerParser from '@apidevtools/swagger-parser';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const VIGIL_BIN = process.env.VIGIL_BIN || path.resolve(here, '../../build/vigil');
 
-let server;
-let log = '';
+let server = null;                // startVigil(): { proc, exited, log, url }
 let baseUrl;
 
 before(async () => {
-  const port = await freePort();
-  baseUrl = `http://127.0.0.1:${port}`;
-  server = spawn(VIGIL_BIN, ['serve', '--no-auth', '--db', ':memory:', '--listen', `127.0.0.1:${port}`,
-    '--camera', 'c1=test://?width=320&height=240&fps=10'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  server.stdout.on('data', (d) => { log += d; });
-  server.stderr.on('data', (d) => { log += d; });
-  const deadline = Date.now() + 20000;
-  for (;;) {
-    assert.equal(server.exitCode, null, `vigil exited early:\n${log}`);
-    try {
-      if ((await fetch(`${baseUrl}/healthz`)).status === 200) break;
-    } catch { /* not up yet */ }
-    assert.ok(Date.now() < deadline, `vigil did not answer /healthz:\n${log}`);
-    await sleep(50);
-  }
+  server = await startVigil(VIGIL_BIN, ['serve', '--no-auth', '--db', ':memory:',
+    '--camera', 'c1=test://?width=320&height=240&fps=10']);
+  baseUrl = server.url;
+  await waitHealthy(server, 20000);
 });
 
 after(async () => {
-  if (!server || server.exitCode !== null) return;
-  server.kill('SIGTERM');
-  await new Promise((resolve) => server.once('exit', resolve));
+  if (server) await stopVigil(server);
 });
 
 async function fetchDoc() {
