@@ -603,13 +603,27 @@ static int expect_body(vg_conn_t *c);
 
 #define DISCARD_MAX (1024 * 1024)
 
-/* Refuses now when the request has no body; otherwise once its body has been read. */
-static int refuse_after_body(vg_conn_t *c, const vg_gate_verdict_t *v)
+/* The request's Content-Length (0 when absent or not a number). */
+static long long content_length(vg_conn_t *c)
 {
     char len_text[24] = "";
     long long n = 0;
-    if (lws_hdr_copy(c->wsi, len_text, sizeof(len_text), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
-        vg_parse_int(len_text, 0, DISCARD_MAX, &n) == 0 && n > 0) {
+    if (lws_hdr_copy(c->wsi, len_text, sizeof(len_text), WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0 ||
+        vg_parse_int(len_text, 0, 1LL << 40, &n) < 0)
+        return 0;
+    return n;
+}
+
+static bool has_body(vg_conn_t *c) { return content_length(c) > 0; }
+
+/* Every answer given before the request's body is read goes through here: with a body
+ * (up to DISCARD_MAX) it waits until the body has been read and dropped. Under load,
+ * answering first left the loop spinning in libwebsockets 4.1's rx-flow service
+ * (lws_service_do_ripe_rxflow) and the server hung. */
+static int refuse_after_body(vg_conn_t *c, const vg_gate_verdict_t *v)
+{
+    long long n = content_length(c);
+    if (n > 0 && n <= DISCARD_MAX) {
         c->route = NULL;
         c->is_discarding_body = true;
         c->discard_left = (size_t)n;
@@ -617,6 +631,18 @@ static int refuse_after_body(vg_conn_t *c, const vg_gate_verdict_t *v)
         return 0;
     }
     return refuse(c, v);
+}
+
+__attribute__((format(printf, 4, 5))) static int answer_early(vg_conn_t *c, int status,
+                                                              const char *code,
+                                                              const char *fmt, ...)
+{
+    vg_gate_verdict_t v = {.status = status, .code = code};
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(v.message, sizeof(v.message), fmt, ap);
+    va_end(ap);
+    return refuse_after_body(c, &v);
 }
 
 static int handle_http(vg_server_t *s, struct lws *wsi, pss_t *pss, const char *uri)
@@ -633,25 +659,26 @@ static int handle_http(vg_server_t *s, struct lws *wsi, pss_t *pss, const char *
     }
     vg_strlcpy(c->method, method, sizeof(c->method));
     if (s->is_shutting_down)
-        return vg_conn_error(c, 503, "unavailable", "server is shutting down");
+        return answer_early(c, 503, "unavailable", "server is shutting down");
     bool mismatch;
     const route_t *r = find_route(s, method, c->path, c->params, &mismatch);
     if (r == NULL && strcmp(method, "GET") == 0 && strncmp(c->path, "/api/", 5) != 0 &&
         strncmp(c->path, "/cameras/", 9) != 0)
         return serve_static(c, c->path);
     if (r == NULL && mismatch)
-        return vg_conn_error(c, 405, "method_not_allowed", "%s is not allowed on %s", method,
-                             c->path);
+        return answer_early(c, 405, "method_not_allowed", "%s is not allowed on %s", method,
+                            c->path);
     if (r == NULL)
-        return vg_conn_error(c, 404, "not_found", "no route for %s", c->path);
+        return answer_early(c, 404, "not_found", "no route for %s", c->path);
     vg_gate_verdict_t verdict; /* who asks comes before what they asked wrong */
     if (pass_gate(c, r, false, &verdict) != 0)
         return refuse_after_body(c, &verdict);
-    if (r->ops->on_request == NULL) {
-        c->route = NULL; /* its handler never saw this request: no on_close for it */
-        return vg_conn_error(c, 426, "upgrade_required",
-                             "%s is a WebSocket endpoint: send an Upgrade request", c->path);
-    }
+    c->route = NULL; /* until its handler sees the request: no on_close before that */
+    if (r->ops->on_request == NULL)
+        return answer_early(c, 426, "upgrade_required",
+                            "%s is a WebSocket endpoint: send an Upgrade request", c->path);
+    if (r->ops->max_body == 0 && has_body(c))
+        return answer_early(c, 413, "too_large", "request bodies are not accepted here");
     c->route = r;
     if (r->ops->max_body > 0)
         return expect_body(c);
@@ -680,9 +707,9 @@ static int expect_body(vg_conn_t *c)
     if (vg_parse_int(len_text, 0, 1LL << 40, &n) < 0)
         return vg_conn_error(c, 400, "bad_request", "Content-Length is not a number");
     if ((size_t)n > max) {
-        vg_gate_verdict_t v = {.status = 413, .code = "too_large"};
-        snprintf(v.message, sizeof(v.message), "request bodies here are at most %zu bytes", max);
-        return refuse_after_body(c, &v);
+        c->route = NULL;
+        return answer_early(c, 413, "too_large", "request bodies here are at most %zu bytes",
+                            max);
     }
     if (n == 0)
         return run_request(c);
@@ -699,12 +726,10 @@ static int receive_body(vg_conn_t *c, const void *in, size_t len)
         c->discard_left -= len < c->discard_left ? len : c->discard_left;
         return 0;
     }
-    if (!c->is_awaiting_body) {
-        /* No route here accepts a body: refuse rather than buffer it. */
-        if (c->resp == RESP_NONE)
-            vg_conn_error(c, 413, "too_large", "request bodies are not accepted here");
-        return 0;
-    }
+    if (!c->is_awaiting_body) /* a body without a Content-Length where none is taken */
+        return c->resp == RESP_NONE
+                   ? vg_conn_error(c, 413, "too_large", "request bodies are not accepted here")
+                   : 0;
     if (len > c->req_body_want - c->req_body_len) {
         c->is_awaiting_body = false;
         return vg_conn_error(c, 400, "bad_request", "body longer than its Content-Length");

@@ -1,9 +1,12 @@
 """Hostile input: each case expects an error status or a close, then checks that the
 server still answers /healthz and a fresh WebSocket viewer still gets frames."""
+import json
+import re
 import socket
 import time
 
 import pytest
+import requests
 
 from conftest import (CAM_TINY, assert_serving, raw_connect, read_http_head, rst_close,
                       ws_frame, ws_handshake, ws_read_until_close)
@@ -185,3 +188,36 @@ def test_half_sent_requests(srv):
         for s in hanging:
             s.close()
     assert_serving(srv)
+
+
+def test_answers_before_the_body_leave_the_connection_usable(vigil_server):
+    """A request answered before its body is read (no route, wrong method, WebSocket-only,
+    a route that takes no body) has its body read and dropped first: the body is never
+    parsed as the next request, and the next request on the socket is answered."""
+    srv = vigil_server()
+    body = json.dumps({"name": "x" * 3000}).encode()
+    cases = [("POST", "/api/v1/nope", 404), ("PUT", "/api/v1/cameras", 405),
+             ("POST", srv.ws_path("c1"), 405), ("POST", "/api/v1/logout", 413),
+             ("PATCH", "/api/v1/cameras/nope", 404)]
+    for method, path, want in cases:
+        s = raw_connect(srv)
+        s.sendall(("%s %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                   "Content-Length: %d\r\n\r\n" % (method, path, len(body))).encode())
+        time.sleep(0.05)
+        s.sendall(body[:1000])
+        time.sleep(0.05)
+        s.sendall(body[1000:] + b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        data, deadline = b"", time.monotonic() + 5
+        while len(re.findall(rb"HTTP/1\.1 (\d{3})", data)) < 2 and time.monotonic() < deadline:
+            s.settimeout(max(0.1, deadline - time.monotonic()))
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        got = [int(x) for x in re.findall(rb"HTTP/1\.1 (\d{3})", data)]
+        assert got == [want, 200], (method, path, got, data[:300])
+    assert requests.get(srv.url("/healthz"), timeout=5).status_code == 200
