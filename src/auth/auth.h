@@ -72,7 +72,6 @@ int vg_auth_new(vg_auth_t **out, const vg_auth_cfg_t *cfg, char *err, size_t err
  * GET /api/v1/session and POST /api/v1/cameras/{id}/token. a outlives srv. */
 void vg_auth_register(vg_auth_t *a, vg_server_t *srv);
 void vg_auth_free(vg_auth_t **ap);
-bool vg_auth_is_open(const vg_auth_t *a);
 /* Re-reads the JWKS file (SIGHUP); the old keys stay when it does not load. 0 or < 0. */
 int vg_auth_reload(vg_auth_t *a);
 

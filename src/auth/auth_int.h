@@ -30,7 +30,7 @@ struct vg_auth {
 void vg__auth_csrf_token(const vg_auth_t *a, const uint8_t session_hash[VG_SESSION_HASH_LEN],
                          char out[VG_AUTH_CSRF_LEN]);
 
-int vg__auth_session_init(vg_auth_t *a, char *err, size_t err_len);
+void vg__auth_session_init(vg_auth_t *a);
 void vg__auth_session_deinit(vg_auth_t *a);
 void vg__auth_session_register(vg_auth_t *a, vg_server_t *srv);
 

@@ -97,13 +97,7 @@ static void limit_clear(vg__ratelimit_t *rl, const char *key)
         s->key[0] = '\0';
 }
 
-int vg__auth_session_init(vg_auth_t *a, char *err, size_t err_len)
-{
-    (void)err;
-    (void)err_len;
-    a->limits = vg_xcalloc(1, sizeof(*a->limits));
-    return 0;
-}
+void vg__auth_session_init(vg_auth_t *a) { a->limits = vg_xcalloc(1, sizeof(*a->limits)); }
 
 void vg__auth_session_deinit(vg_auth_t *a)
 {
@@ -113,13 +107,24 @@ void vg__auth_session_deinit(vg_auth_t *a)
 
 /* ---- helpers ---- */
 
-static void set_cookie(vg_auth_t *a, vg_conn_t *c, const char *token, int max_age_s)
+static void set_cookie(vg_conn_t *c, const char *token, int max_age_s)
 {
     char cookie[256];
     snprintf(cookie, sizeof(cookie), "%s=%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Strict%s",
              VG_AUTH_COOKIE, token, max_age_s, vg_conn_is_tls(c) ? "; Secure" : "");
     vg_conn_add_header(c, "set-cookie", cookie);
-    (void)a;
+}
+
+/* A login attempt for the audit log: before the attempt there is no caller on the
+ * connection, so the name tried is the actor. */
+static void audit_login(vg_auth_t *a, const char *user, const char *peer, const char *outcome,
+                        const char *detail)
+{
+    vg_audit_entry_t e = {.actor = user, .action = "login", .target = user,
+                          .outcome = outcome, .detail = detail, .peer = peer};
+    vg_store_err_t err;
+    if (vg_store_audit(a->store, &e, &err) < 0)
+        VG_LOG_ERROR("auth", "audit entry for a login by %s lost: %s", user, err.message);
 }
 
 static json_t *session_doc(vg_auth_t *a, const vg_principal_t *p)
@@ -175,17 +180,16 @@ static int login_finish(login_job_t *j)
     char ukey[80], akey[80];
     snprintf(ukey, sizeof(ukey), "u:%s", j->user_id);
     snprintf(akey, sizeof(akey), "a:%s", j->peer_ip);
-    vg_audit_entry_t e = {.actor = j->user_id, .action = "login", .target = j->user_id,
-                          .peer = c ? vg_conn_peer(c) : j->peer_ip};
+    const char *peer = c ? vg_conn_peer(c) : j->peer_ip;
     vg_store_err_t err;
     if (!j->is_ok) {
         limit_fail(a->limits, ukey);
         limit_fail(a->limits, akey);
-        e.outcome = "denied";
-        e.detail = !j->is_known ? "no such user" : !j->is_enabled ? "user disabled"
-                                                                  : "wrong password";
-        vg_store_audit(a->store, &e, &err);
-        VG_LOG_INFO("auth", "peer=%s login as '%s' refused (%s)", e.peer, j->user_id, e.detail);
+        const char *why = !j->is_known     ? "no such user"
+                          : !j->is_enabled ? "user disabled"
+                                           : "wrong password";
+        audit_login(a, j->user_id, peer, "denied", why);
+        VG_LOG_INFO("auth", "peer=%s login as '%s' refused (%s)", peer, j->user_id, why);
         if (c)
             vg_conn_error(c, 401, "bad_credentials", "wrong user name or password");
         return 0;
@@ -201,15 +205,14 @@ static int login_finish(login_job_t *j)
     crypto_generichash(hash, sizeof(hash), (const uint8_t *)token, strlen(token), NULL, 0);
     int64_t now = vg_wall_us(), expires = now + (int64_t)a->session_ttl_s * 1000000;
     vg_store_sessions_purge(a->store, now, &err);
-    if (vg_store_session_add(a->store, hash, j->user_id, expires, e.peer, &err) < 0) {
+    if (vg_store_session_add(a->store, hash, j->user_id, expires, peer, &err) < 0) {
         VG_LOG_ERROR("auth", "cannot keep a session: %s", err.message);
         if (c)
             vg_conn_error(c, err.status == 503 ? 503 : 500, err.code, "cannot start a session");
         return 0;
     }
-    e.outcome = "ok";
-    vg_store_audit(a->store, &e, &err);
-    VG_LOG_INFO("auth", "peer=%s '%s' signed in", e.peer, j->user_id);
+    audit_login(a, j->user_id, peer, "ok", NULL);
+    VG_LOG_INFO("auth", "peer=%s '%s' signed in", peer, j->user_id);
     if (c == NULL) {
         vg_store_session_remove(a->store, hash, &err); /* nobody to hand it to */
         return 0;
@@ -223,7 +226,7 @@ static int login_finish(login_job_t *j)
     }
     vg_strlcpy(p.user_id, j->user_id, sizeof(p.user_id));
     memcpy(p.session_hash, hash, sizeof(hash));
-    set_cookie(a, c, token, a->session_ttl_s);
+    set_cookie(c, token, a->session_ttl_s);
     sodium_memzero(token, sizeof(token));
     json_t *doc = session_doc(a, &p);
     json_object_set_new(doc, "expires_at", json_integer(expires / 1000000));
@@ -278,13 +281,8 @@ static int login(vg_conn_t *c, const char *const *params, void *user)
         char secs[16];
         snprintf(secs, sizeof(secs), "%d", wait_s > 0 ? wait_s : 1);
         vg_conn_add_header(c, "retry-after", secs);
-        if (wait_s > 0) {
-            vg_audit_entry_t e = {.actor = name, .action = "login", .target = name,
-                                  .outcome = "denied", .detail = "rate limited",
-                                  .peer = vg_conn_peer(c)};
-            vg_store_err_t err;
-            vg_store_audit(a->store, &e, &err);
-        }
+        if (wait_s > 0)
+            audit_login(a, name, vg_conn_peer(c), "denied", "rate limited");
         return vg_conn_error(c, 429, "rate_limited",
                              wait_s > 0 ? "too many failed logins: try again later"
                                         : "too many logins at once: try again in a second");
@@ -328,15 +326,11 @@ static int login(vg_conn_t *c, const char *const *params, void *user)
 
 /* ---- logout, session ---- */
 
-typedef struct signout {
-    const uint8_t *hash;
-} signout_t;
-
 static void close_session_viewer(vg_conn_t *c, void *arg)
 {
     const vg_principal_t *p = vg_auth_caller(c);
     if (p && p->via == VG_VIA_SESSION &&
-        sodium_memcmp(p->session_hash, ((signout_t *)arg)->hash, VG_SESSION_HASH_LEN) == 0)
+        sodium_memcmp(p->session_hash, arg, VG_SESSION_HASH_LEN) == 0)
         vg_conn_close(c, 4401, "signed out");
 }
 
@@ -348,11 +342,11 @@ static int logout(vg_conn_t *c, const char *const *params, void *user)
     if (p->via == VG_VIA_SESSION) {
         vg_store_err_t err;
         vg_store_session_remove(a->store, p->session_hash, &err);
-        signout_t so = {.hash = p->session_hash};
-        vg_server_each_viewer(vg_conn_server(c), close_session_viewer, &so);
+        vg_server_each_viewer(vg_conn_server(c), close_session_viewer,
+                              (void *)p->session_hash);
         vg_auth_audit(a, c, "logout", p->user_id, "ok", NULL);
     }
-    set_cookie(a, c, "", 0);
+    set_cookie(c, "", 0);
     return vg_conn_respond_json(c, 200, json_pack("{s:b}", "signed_out", 1));
 }
 
@@ -377,7 +371,7 @@ static int make_token(vg_conn_t *c, const char *const *params, void *user)
     json_decref(body);
     if (is_bad_type || ttl < 1 || ttl > TOKEN_TTL_MAX_S)
         return vg_conn_error(c, 400, "bad_request", "ttl_s: an integer 1..%d", TOKEN_TTL_MAX_S);
-    if (p->user_id[0] == '\0' || a->is_open)
+    if (p->user_id[0] == '\0') /* JWT claims without a user, or --no-auth */
         return vg_conn_error(c, 403, "forbidden",
                              "stream tokens are for vigil users (this caller is %s)", p->actor);
     int64_t expires = vg_wall_us() / 1000000 + ttl;

@@ -171,12 +171,6 @@ static void on_sighup(uv_signal_t *h, int signum)
     vg_auth_reload(app->auth);
 }
 
-static void on_store_changed(void *arg)
-{
-    app_t *app = arg;
-    vg__fleet_changed(app->fleet); /* whose reconcile ends in on_reconciled */
-}
-
 static void on_reconciled(void *arg)
 {
     app_t *app = arg;
@@ -313,8 +307,8 @@ static int run(const vg_config_t *cfg, const auth_opts_t *ao, bool is_demo, bool
         .outputs = app.outputs,
         .store = vg__fleet_store(app.fleet),
         .auth = app.auth,
-        .on_store_changed = on_store_changed,
-        .store_changed_arg = &app,
+        .on_store_changed = vg__fleet_changed, /* its reconcile ends in on_reconciled */
+        .store_changed_arg = app.fleet,
     };
     vg_api_register(app.server, &app.api);
     if (list_routes) { /* for tests and audits: every route this server would answer */

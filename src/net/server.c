@@ -209,7 +209,6 @@ vg_server_t *vg_conn_server(const vg_conn_t *c) { return c->srv; }
 const char *vg_conn_peer(const vg_conn_t *c) { return c->peer; }
 const char *vg_conn_peer_ip(const vg_conn_t *c) { return c->peer_ip; }
 const char *vg_conn_method(const vg_conn_t *c) { return c->method; }
-const char *vg_conn_path(const vg_conn_t *c) { return c->path; }
 unsigned vg_conn_access(const vg_conn_t *c) { return c->route ? c->route->access : 0; }
 bool vg_conn_is_tls(const vg_conn_t *c) { return lws_is_ssl(c->wsi) != 0; }
 void *vg_conn_principal(const vg_conn_t *c) { return c->principal; }
@@ -788,15 +787,11 @@ static int handle_ws_open(vg_server_t *s, struct lws *wsi, pss_t *pss)
  * (libwebsockets gives no later chance: the connection closes when the filter says no). */
 static void refuse_upgrade(struct lws *wsi, const vg_gate_verdict_t *v)
 {
-    char body[256];
     json_t *doc = json_pack("{s:{s:s,s:s}}", "error", "code", v->code ? v->code : "forbidden",
                             "message", v->message);
-    char *text = json_dumps(doc, JSON_COMPACT);
+    char *body = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
-    int blen = snprintf(body, sizeof(body), "%s", text ? text : "{}");
-    free(text);
-    if (blen < 0 || (size_t)blen >= sizeof(body))
-        blen = (int)strlen(body);
+    int blen = body ? (int)strlen(body) : 0;
     uint8_t buf[LWS_PRE + 1024];
     uint8_t *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
     if (lws_add_http_common_headers(wsi, (unsigned)v->status, "application/json",
@@ -805,10 +800,13 @@ static void refuse_upgrade(struct lws *wsi, const vg_gate_verdict_t *v)
          lws_add_http_header_by_name(wsi, (const unsigned char *)"www-authenticate:",
                                      (const unsigned char *)v->www_authenticate,
                                      (int)strlen(v->www_authenticate), &p, end)) ||
-        lws_finalize_http_header(wsi, &p, end) || end - p < blen)
+        lws_finalize_http_header(wsi, &p, end) || end - p < blen) {
+        free(body);
         return;
+    }
     memcpy(p, body, (size_t)blen);
     p += blen;
+    free(body);
     lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_HEADERS);
 }
 

@@ -132,9 +132,8 @@ json_t *vg_conn_body_json(vg_conn_t *c, bool may_be_empty);
 const char *vg_conn_peer(const vg_conn_t *c);
 /* The peer's IP address alone. */
 const char *vg_conn_peer_ip(const vg_conn_t *c);
-/* The request method ("GET", "POST", ...; HEAD reads as GET) and path (no query). */
+/* The request method ("GET", "POST", ...; HEAD reads as GET). */
 const char *vg_conn_method(const vg_conn_t *c);
-const char *vg_conn_path(const vg_conn_t *c);
 /* A request header by lower-case name ("authorization", "origin", "host",
  * "x-csrf-token", ...) into buf. Returns its length, VG_ENOENT when absent, VG_EINVAL when
  * longer than buf. */
