@@ -81,6 +81,7 @@ struct vg_conn {
     vg_server_t *srv;
     struct lws *wsi;
     const route_t *route;
+    const route_t *ws_route; /* an upgrade between filter_upgrade and handle_ws_open */
     void *data;
     bool is_ws, is_closing, has_closed, close_sent;
     bool is_head; /* HEAD: routed as GET, answered with the headers only (RFC 9110 9.3.2) */
@@ -755,29 +756,14 @@ static int handle_ws_open(vg_server_t *s, struct lws *wsi, pss_t *pss)
 {
     if (pss->conn)
         conn_free(pss->conn);
-    vg_conn_t *c = pss->conn = conn_new(s, wsi);
+    vg_conn_t *c = pss->conn = lws_get_opaque_user_data(wsi); /* from filter_upgrade */
+    lws_set_opaque_user_data(wsi, NULL);
+    if (c == NULL || s->is_shutting_down) {
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_GOINGAWAY, (unsigned char *)"shutting down", 13);
+        return -1;
+    }
     c->is_ws = true;
-    if (lws_hdr_copy(wsi, c->path, sizeof(c->path), WSI_TOKEN_GET_URI) <= 0)
-        return -1;
-    bool mismatch;
-    const route_t *r = find_route(s, "GET", c->path, c->params, &mismatch);
-    if (r == NULL || r->ops->on_ws_open == NULL || s->is_shutting_down) {
-        VG_LOG_DEBUG("http", "peer=%s WebSocket upgrade refused for %s", c->peer, c->path);
-        lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)"no such endpoint",
-                         17);
-        return -1;
-    }
-    vg_strlcpy(c->method, "GET", sizeof(c->method));
-    vg_gate_verdict_t verdict;
-    if (pass_gate(c, r, true, &verdict) != 0) {
-        /* Allowed at the upgrade a moment ago (filter_upgrade) but not now: a session
-         * ended in between. */
-        c->route = NULL;
-        lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)"not allowed",
-                         11);
-        return -1;
-    }
-    c->route = r;
+    const route_t *r = c->route = c->ws_route;
     limit_unsent(wsi);
     VG_LOG_DEBUG("http", "peer=%s WebSocket %s", c->peer, c->path);
     return r->ops->on_ws_open(c, (const char *const *)c->params, r->user) < 0 ? -1 : 0;
@@ -810,33 +796,50 @@ static void refuse_upgrade(struct lws *wsi, const vg_gate_verdict_t *v)
     lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_HEADERS);
 }
 
-/* The gate's say on a WebSocket upgrade, before libwebsockets accepts it: refused upgrades
- * get an HTTP status (401, 404, 403) as plain requests do, not an accepted socket that
- * closes at once. The connection object made here only serves the question. */
+/* Routes a WebSocket upgrade and asks the gate, before libwebsockets accepts it: refused
+ * upgrades get an HTTP status (401, 404, 403) as plain requests do, not an accepted socket
+ * that closes at once. The connection made here, with its caller, waits on the wsi for
+ * handle_ws_open (or is freed with the wsi). */
 static int filter_upgrade(vg_server_t *s, struct lws *wsi)
 {
-    if (s->gate == NULL)
-        return 0;
     vg_conn_t *c = conn_new(s, wsi);
-    int rc = 0;
-    if (lws_hdr_copy(wsi, c->path, sizeof(c->path), WSI_TOKEN_GET_URI) <= 0)
-        goto done; /* handle_ws_open refuses it */
-    vg_strlcpy(c->method, "GET", sizeof(c->method));
     bool mismatch;
-    const route_t *r = find_route(s, "GET", c->path, c->params, &mismatch);
-    if (r == NULL || r->ops->on_ws_open == NULL)
-        goto done;
+    const route_t *r = NULL;
+    if (lws_hdr_copy(wsi, c->path, sizeof(c->path), WSI_TOKEN_GET_URI) > 0)
+        r = find_route(s, "GET", c->path, c->params, &mismatch);
+    if (r == NULL || r->ops->on_ws_open == NULL || s->is_shutting_down) {
+        VG_LOG_DEBUG("http", "peer=%s WebSocket upgrade refused for %s", c->peer, c->path);
+        vg_gate_verdict_t v = {.status = s->is_shutting_down ? 503 : 404,
+                               .code = s->is_shutting_down ? "unavailable" : "not_found"};
+        snprintf(v.message, sizeof(v.message), "no WebSocket endpoint at %.100s", c->path);
+        refuse_upgrade(wsi, &v);
+        conn_free(c);
+        return 1;
+    }
+    vg_strlcpy(c->method, "GET", sizeof(c->method));
     vg_gate_verdict_t v;
     if (pass_gate(c, r, true, &v) != 0) {
         VG_LOG_DEBUG("http", "peer=%s WebSocket upgrade for %s refused: %d %s", c->peer,
                      c->path, v.status, v.message);
         refuse_upgrade(wsi, &v);
-        rc = 1;
+        c->route = NULL;
+        conn_free(c);
+        return 1;
     }
-done:
-    c->route = NULL;
+    c->ws_route = r;
+    c->route = NULL; /* its handler has not seen it yet */
+    lws_set_opaque_user_data(wsi, c);
+    return 0;
+}
+
+/* An upgrade that passed filter_upgrade but never opened: its connection goes with it. */
+static void drop_pending_upgrade(struct lws *wsi)
+{
+    vg_conn_t *c = lws_get_opaque_user_data(wsi);
+    if (c == NULL)
+        return;
+    lws_set_opaque_user_data(wsi, NULL);
     conn_free(c);
-    return rc;
 }
 
 static int write_headers(vg_conn_t *c)
@@ -1006,6 +1009,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_RECEIVE_PONG:
         if (pss && pss->conn && !pss->conn->is_closing && pss->conn->route->ops->on_ws_pong)
             pss->conn->route->ops->on_ws_pong(pss->conn, in, len);
+        return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+        drop_pending_upgrade(wsi);
         return 0;
     case LWS_CALLBACK_CLOSED:
     case LWS_CALLBACK_CLOSED_HTTP:

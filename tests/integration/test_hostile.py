@@ -221,3 +221,18 @@ def test_answers_before_the_body_leave_the_connection_usable(vigil_server):
         got = [int(x) for x in re.findall(rb"HTTP/1\.1 (\d{3})", data)]
         assert got == [want, 200], (method, path, got, data[:300])
     assert requests.get(srv.url("/healthz"), timeout=5).status_code == 200
+
+
+def test_upgrade_to_no_endpoint_is_an_http_404(vigil_server):
+    """An upgrade that names no WebSocket endpoint is refused with a status before it is
+    accepted, not switched and then closed."""
+    srv = vigil_server()
+    for path in ("/nope", "/api/v1/cameras", "/cameras/c1/mjpeg"):
+        s = raw_connect(srv)
+        s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                   "\r\n" % path).encode())
+        status, _, _ = read_http_head(s)
+        s.close()
+        assert status == 404, (path, status)
+    assert_serving(srv)
