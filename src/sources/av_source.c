@@ -40,11 +40,32 @@ typedef struct av_source {
     int64_t play_start_us;   /* monotonic time of the loop's first packet */
     int64_t first_pts_us;    /* pts of the loop's first packet */
     uint32_t seq;
+    AVPacket *reading; /* source: the packet av_read_frame is filling, or NULL */
 } av_source_t;
+
+/* FFmpeg 5.1's RTP demuxer leaks packet side data when a camera sends an RTP payload its
+ * depacketizer refuses (a broken H.264 NAL unit type, a truncated STAP-A or FU-A): after
+ * the refusal, rtpdec.c's finalize_packet() still attaches the producer reference time
+ * (AV_PKT_DATA_PRFT, present once an RTCP sender report has arrived) to our packet, and
+ * ff_rtsp_fetch_packet() goes round for the next RTP packet, whose av_new_packet() clears
+ * the packet without freeing that side data: 104 bytes lost per refused payload (issue 12;
+ * reproduced with tests/integration/test_corrupt_h264.py). The lost bytes are never
+ * reachable from vigil afterwards, but between the two steps FFmpeg reads the socket, and
+ * every read first asks this interrupt callback. A packet that is being read, holds no
+ * payload and yet carries side data is exactly that leftover: free it there. vigil uses no
+ * packet side data, so nothing of value is dropped. Packets parsed from the RTP reorder
+ * queue without a socket read in between are not reached this way (UDP with loss). */
+static void drop_orphan_side_data(av_source_t *as)
+{
+    AVPacket *pkt = as->reading;
+    if (pkt != NULL && pkt->buf == NULL && pkt->side_data_elems > 0)
+        av_packet_free_side_data(pkt);
+}
 
 static int interrupt_cb(void *opaque)
 {
     av_source_t *as = opaque;
+    drop_orphan_side_data(as);
     if (vg_mono_us() > atomic_load(&as->deadline_us))
         return 1;
     return !atomic_load(&as->is_closing) && vg_source_should_stop(as->src);
@@ -225,7 +246,9 @@ static int av_read(vg_source_t *src, vg_frame_t **out)
     av_source_t *as = vg_source_priv(src);
     AVPacket *pkt = av_packet_alloc();
     arm(as, READ_TIMEOUT_US);
+    as->reading = pkt;
     int rc = av_read_frame(as->ic, pkt);
+    as->reading = NULL;
     if (rc == AVERROR_EOF && as->is_file) {
         av_seek_frame(as->ic, -1, 0, AVSEEK_FLAG_BACKWARD);
         as->play_start_us = 0;

@@ -650,6 +650,147 @@ def start_sim_process(**kw):
     return SimProcess(**kw)
 
 
+class NalBreakingProxy:
+    """A TCP proxy in front of an RTSP camera (RTP interleaved over TCP) that breaks the H.264
+    in every nth video packet: the RTP payload's first byte (the NAL unit header, or the
+    FU/STAP indicator) gets type 30, which RFC 6184 leaves undefined, so libavformat's H.264
+    depacketizer refuses the packet ("Undefined type (30)"). RTSP messages, RTCP and the other
+    packets pass untouched. A camera whose firmware garbles its packetization looks like this.
+
+        with NalBreakingProxy(cam.url, every=4) as px:
+            px.url  # dial this instead of cam.url
+            px.broken  # packets broken so far
+    """
+
+    def __init__(self, target_url, every=4, host='127.0.0.1'):
+        rest = target_url.split('://', 1)[1]
+        hostport, _, path = rest.partition('/')
+        self.target = (hostport.rsplit(':', 1)[0], int(hostport.rsplit(':', 1)[1]))
+        self.every = int(every)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.url = 'rtsp://%s:%d/%s' % (host, self.sock.getsockname()[1], path)
+        self.video_packets = 0
+        self.broken = 0
+        self.sender_reports = 0  # RTCP SRs passed on (FFmpeg stamps packets after the first)
+        self.broken_after_sr = 0
+        self._stop = False
+        self._socks = []
+        self._thread = threading.Thread(target=self._accept, name='nal-proxy', daemon=True)
+        self._thread.start()
+
+    def _accept(self):
+        while not self._stop:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            try:
+                up = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                c.close()
+                continue
+            self._socks += [c, up]
+            threading.Thread(target=self._pipe, args=(c, up), daemon=True).start()
+            threading.Thread(target=self._from_camera, args=(up, c), daemon=True).start()
+
+    def _pipe(self, src, dst):
+        try:
+            while not self._stop:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def _break(self, rtp):
+        """rtp: one RTP packet (bytearray), changed in place when its turn has come."""
+        if len(rtp) < 13 or rtp[0] >> 6 != 2 or 72 <= (rtp[1] & 0x7f) <= 76:
+            return  # not RTP, or RTCP on the wrong channel
+        off = 12 + 4 * (rtp[0] & 0x0f)
+        if rtp[0] & 0x10 and len(rtp) >= off + 4:  # header extension
+            off += 4 + 4 * ((rtp[off + 2] << 8) | rtp[off + 3])
+        if off >= len(rtp):
+            return
+        self.video_packets += 1
+        if self.video_packets % self.every == 0:
+            rtp[off] = (rtp[off] & 0xe0) | 30
+            self.broken += 1
+            self.broken_after_sr += self.sender_reports > 0
+
+    def _from_camera(self, src, dst):
+        """Camera to client: RTSP answers and $-framed interleaved data (RFC 2326 10.12)."""
+        buf = bytearray()
+        try:
+            while not self._stop:
+                data = src.recv(65536)
+                if not data:
+                    break
+                buf += data
+                out = bytearray()
+                while buf:
+                    if buf[0] == 0x24:  # '$', channel, 16-bit length, packet
+                        if len(buf) < 4:
+                            break
+                        n = 4 + ((buf[2] << 8) | buf[3])
+                        if len(buf) < n:
+                            break
+                        frame = buf[:n]
+                        if frame[1] == 0:  # the video's RTP channel (SETUP interleaved=0-1)
+                            pkt = frame[4:]
+                            self._break(pkt)
+                            frame[4:] = pkt
+                        elif frame[1] == 1 and len(frame) > 5 and frame[5] == 200:
+                            self.sender_reports += 1  # RTCP SR (RFC 3550 6.4.1)
+                        out += frame
+                        del buf[:n]
+                    else:
+                        end = buf.find(b'\r\n\r\n')
+                        if end < 0:
+                            break
+                        head = bytes(buf[:end]).lower()
+                        length = 0
+                        for line in head.split(b'\r\n'):
+                            if line.startswith(b'content-length:'):
+                                length = int(line.split(b':', 1)[1])
+                        n = end + 4 + length
+                        if len(buf) < n:
+                            break
+                        out += buf[:n]
+                        del buf[:n]
+                if out:
+                    dst.sendall(bytes(out))
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self):
+        self._stop = True
+        self._thread.join(2)
+        for s in self._socks:
+            s.close()
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 class BlackHole:
     """A TCP listener that accepts connections, reads and discards, and never answers."""
 
