@@ -1,0 +1,160 @@
+/* server_int: what the files of the HTTP/WebSocket server share (not for other modules).
+ *
+ *   server.c   lifecycle: the libwebsockets context on vigil's loop, TLS, the callback that
+ *              dispatches every libwebsockets event to the files below, shutdown
+ *   conn.c     connections (vg_conn_t): accessors, request headers, responses
+ *   router.c   routes, the gate, and the dispatch of a plain HTTP request
+ *   body.c     request bodies: reading them, and answering early only after them
+ *   static.c   the dashboard's files
+ *   upgrade.c  WebSocket upgrades, messages and close frames
+ *
+ * Loop thread only, like everything in src/net.
+ */
+#ifndef VG_NET_SERVER_INT_H
+#define VG_NET_SERVER_INT_H
+
+#include <libwebsockets.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "net/server.h"
+
+#define MAX_ROUTES 64
+#define MAX_PATH 512
+#define WS_RX_MAX 4096
+#define HEADER_BUF 2048
+/* Larger than any frame, so libwebsockets hands each frame to send() whole (PERFORMANCE.md:
+ * with the default, large frames go out in rx_buffer_size pieces at seven times the cost). */
+#define TX_PACKET_SIZE (16 * 1024 * 1024)
+
+typedef struct route {
+    char method[8];
+    char pattern[128];
+    unsigned access;
+    const vg_handler_ops_t *ops;
+    void *user;
+} route_t;
+
+struct vg_server {
+    vg_server_cfg_t cfg;
+    char *host, *web_root;
+    struct lws_context *ctx;
+    bool is_ctx_destroying; /* the first of the two lws_context_destroy() calls was made */
+    struct lws_vhost *vhost;
+    int port;
+    route_t routes[MAX_ROUTES];
+    int route_count;
+    vg_conn_t *conns; /* every live connection, for shutdown */
+    bool is_shutting_down;
+    uv_timer_t grace_timer;
+    void (*shutdown_done)(void *);
+    void *shutdown_arg;
+    vg_gate_cb gate;
+    void *gate_user;
+    char *tls_cert, *tls_key;
+};
+
+#define MAX_EXTRA_HEADERS 4
+
+typedef enum resp_state {
+    RESP_NONE,
+    RESP_HEADERS,   /* headers queued */
+    RESP_BODY,      /* headers sent, body queued */
+    RESP_STREAMING, /* headers sent, handler writes */
+    RESP_DONE,
+} resp_state_t;
+
+struct vg_conn {
+    vg_server_t *srv;
+    struct lws *wsi;
+    const route_t *route;
+    const route_t *ws_route; /* an upgrade between filter_upgrade and handle_ws_open */
+    void *data;
+    bool is_ws, is_closing, has_closed, close_sent;
+    bool is_head; /* HEAD: routed as GET, answered with the headers only (RFC 9110 9.3.2) */
+    uint16_t close_status;
+    char close_reason[64];
+    char path[MAX_PATH];
+    char *params[VG_ROUTE_MAX_PARAMS];
+    char peer[64], peer_ip[48];
+    char method[8];
+    void *principal;
+    void (*principal_free)(void *);
+    char *extra_headers[MAX_EXTRA_HEADERS][2];
+    /* response */
+    resp_state_t resp;
+    int status;
+    const char *content_type;
+    uint8_t *body_owned; /* LWS_PRE + len bytes */
+    vg_frame_t *body_frame;
+    const uint8_t *body;
+    size_t body_len;
+    bool is_open_ended;
+    /* request body (routes with max_body) */
+    char *req_body;
+    size_t req_body_len, req_body_want;
+    bool is_awaiting_body;
+    /* Refused before its body was read: the body is read and dropped first, and the refusal
+     * sent when it is all in (libwebsockets 4.1 spins in its rx-flow service when a response
+     * completes with request body bytes still buffered). */
+    bool is_discarding_body;
+    size_t discard_left;
+    vg_gate_verdict_t discard_verdict;
+    /* WebSocket receive */
+    char *rx;
+    size_t rx_len;
+    bool rx_is_binary;
+    vg_conn_t *prev, *next;
+};
+
+typedef struct pss {
+    vg_conn_t *conn;
+} pss_t;
+
+
+/* conn.c */
+vg_conn_t *vg__conn_new(vg_server_t *s, struct lws *wsi);
+void vg__conn_free(vg_conn_t *c);
+void vg__resp_reset(vg_conn_t *c);
+/* The WRITEABLE callback of a plain HTTP connection: headers, then body, or the stream. */
+int vg__http_writable(vg_conn_t *c);
+
+/* router.c */
+/* LWS_CALLBACK_HTTP: routes one request (uri is its path) and runs its handler. */
+int vg__http_request(vg_server_t *s, struct lws *wsi, pss_t *pss, const char *uri);
+const route_t *vg__find_route(vg_server_t *s, const char *method, const char *path,
+                              char **params, bool *method_mismatch);
+/* Asks the gate about c on route r; 0 to go on, or the verdict's status. */
+int vg__pass_gate(vg_conn_t *c, const route_t *r, bool is_upgrade, vg_gate_verdict_t *v);
+/* Answers with the verdict's status and a JSON error. */
+int vg__refuse(vg_conn_t *c, const vg_gate_verdict_t *v);
+
+/* body.c */
+bool vg__has_body(vg_conn_t *c);
+/* Answers v, after reading and dropping the request's body if it has one. */
+int vg__refuse_after_body(vg_conn_t *c, const vg_gate_verdict_t *v);
+int vg__answer_early(vg_conn_t *c, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Runs c's route once its body is in (at once when it has none). */
+int vg__expect_body(vg_conn_t *c);
+int vg__body_receive(vg_conn_t *c, const void *in, size_t len);
+int vg__body_complete(vg_conn_t *c);
+
+/* static.c */
+int vg__serve_static(vg_conn_t *c, const char *path);
+
+/* upgrade.c */
+int vg__ws_filter_upgrade(vg_server_t *s, struct lws *wsi);
+int vg__ws_open(vg_server_t *s, struct lws *wsi, pss_t *pss);
+void vg__ws_drop_pending(struct lws *wsi);
+int vg__ws_receive(vg_conn_t *c, const void *in, size_t len);
+int vg__ws_send_close(vg_conn_t *c);
+
+/* server.c */
+/* Caps how much a viewer's socket holds unsent (see VIEWER_NOTSENT_LOWAT). */
+void vg__limit_unsent(struct lws *wsi);
+/* Destroys the context and reports the shutdown done (a timer callback). */
+void vg__server_finish_shutdown(uv_timer_t *t);
+
+#endif
