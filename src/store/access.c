@@ -15,8 +15,6 @@
 #include "core/util.h"
 #include "store/store_int.h"
 
-#define META_TOKEN_KEY "stream_token_key"
-
 static vg_val_t text_or_null(const char *s)
 {
     return s && *s ? (vg_val_t){.type = VG_VAL_TEXT, .text = s} : (vg_val_t){.type = VG_VAL_NULL};
@@ -342,38 +340,4 @@ int vg_store_audit_list(vg_store_t *s, size_t offset, size_t limit, json_t **out
     }
     *out = list;
     return 0;
-}
-
-/* ---- stream token key ---- */
-
-int vg_store_token_key(vg_store_t *s, uint8_t key[32], vg_store_err_t *err)
-{
-    /* Two instances starting together both try to create it; the first insert wins and
-     * both read the winner back. */
-    uint8_t fresh[32];
-    char hex[65];
-    randombytes_buf(fresh, sizeof(fresh));
-    sodium_bin2hex(hex, sizeof(hex), fresh, sizeof(fresh));
-    vg_val_t v[2] = {text_or_null(META_TOKEN_KEY), text_or_null(hex)};
-    int rc = query(s, "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT DO NOTHING", v,
-                   2, NULL, NULL, NULL, err);
-    sodium_memzero(hex, sizeof(hex));
-    sodium_memzero(fresh, sizeof(fresh));
-    if (rc < 0)
-        return rc;
-    char *stored = NULL;
-    if (s->ops->meta_get(s->db, META_TOKEN_KEY, &stored, err) < 0)
-        return VG_EINVAL;
-    size_t len = 0;
-    rc = stored && sodium_hex2bin(key, 32, stored, strlen(stored), NULL, &len, NULL) == 0 &&
-                 len == 32
-             ? 0
-             : VG_EINVAL;
-    if (stored) {
-        sodium_memzero(stored, strlen(stored));
-        free(stored);
-    }
-    if (rc < 0)
-        vg__store_err(err, 500, "internal", "", "the stream token key in meta is damaged");
-    return rc;
 }

@@ -128,6 +128,17 @@ void vg_secrets_fingerprint(const vg_secrets_t *s, char out[24])
     sodium_bin2hex(out + 3, 17, h, sizeof(h));
 }
 
+void vg_kdf(const uint8_t root[VG_KEY_LEN], const char *label, uint8_t out[VG_KEY_LEN])
+{
+    crypto_generichash(out, VG_KEY_LEN, (const uint8_t *)label, strlen(label), root,
+                       VG_KEY_LEN);
+}
+
+void vg_secrets_derive(const vg_secrets_t *s, const char *label, uint8_t out[VG_KEY_LEN])
+{
+    vg_kdf(s->master, label, out);
+}
+
 static int aead_seal(const uint8_t *key, const uint8_t *plain, size_t len, const char *ad,
                      uint8_t *out)
 {

@@ -44,6 +44,14 @@ int vg_secrets_keygen(const char *path, char hex_out[VG_KEY_HEX_LEN + 1], char *
  * the database to tell a wrong master key from a right one before anything is unwrapped. */
 void vg_secrets_fingerprint(const vg_secrets_t *s, char out[24]);
 
+/* A 32-byte key for one purpose, derived from a 32-byte root: keyed BLAKE2b-256 of the
+ * label (root as the key), so that keys with different labels are independent and none
+ * reveals the root or another. label names the purpose and its version ("vigil auth v1
+ * csrf"); never reuse one for another purpose. Any thread; does not block. */
+void vg_kdf(const uint8_t root[VG_KEY_LEN], const char *label, uint8_t out[VG_KEY_LEN]);
+/* vg_kdf with the master key as the root (the master key itself never leaves s). */
+void vg_secrets_derive(const vg_secrets_t *s, const char *label, uint8_t out[VG_KEY_LEN]);
+
 /* Wraps / unwraps a 32-byte data key under the master key. out must hold
  * VG_KEY_LEN + VG_SEAL_OVERHEAD bytes. unwrap returns < 0 when the tag does not match. */
 int vg_secrets_wrap(const vg_secrets_t *s, const uint8_t key[VG_KEY_LEN], const char *ad,

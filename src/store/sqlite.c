@@ -5,13 +5,19 @@
  * a busy timeout waits out their transactions, and PRAGMA data_version tells the server
  * when they committed something.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/err.h"
+#include "core/log.h"
 #include "store/store_int.h"
 
 #define BUSY_TIMEOUT_MS 5000
@@ -110,9 +116,83 @@ static int exec(sqlite3 *db, const char *sql, vg_store_err_t *err, const char *w
     return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : sql_err(db, err, what);
 }
 
+static bool has_file(const char *path) { return *path != '\0' && strcmp(path, ":memory:") != 0; }
+
+/* The database holds password and session hashes and wrapped site keys: only its owner may
+ * read it (issue 12). SQLite would create a missing file 0644 (less the umask); it gives the
+ * -wal and -shm files it makes later the database file's own mode (unixOpen's
+ * findCreateFileMode), so creating the file 0600 before SQLite opens it covers all three. */
+static int create_private(const char *path, vg_store_err_t *err)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        close(fd); /* SQLite takes an empty file for an empty database */
+        return 0;
+    }
+    if (errno == EEXIST)
+        return 0;
+    vg__store_err(err, 500, "internal", "", "cannot create database %s: %s", path,
+                  strerror(errno));
+    return VG_EINVAL;
+}
+
+/* A file that exists keeps its mode (its owner may share it on purpose), but one that others
+ * may read is named at every start, with the command that closes it. */
+static void warn_if_open_to_others(const char *path)
+{
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    char names[3 * (PATH_MAX + 3)] = "", first[PATH_MAX] = "";
+    size_t used = 0;
+    unsigned first_mode = 0;
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        char name[PATH_MAX];
+        struct stat sb;
+        snprintf(name, sizeof(name), "%s%s", path, suffixes[i]);
+        if (stat(name, &sb) != 0 || (sb.st_mode & 077) == 0)
+            continue;
+        if (used == 0) {
+            snprintf(first, sizeof(first), "%s", name);
+            first_mode = (unsigned)(sb.st_mode & 0777);
+        }
+        /* Quoted when the shell would split or expand it. */
+        bool is_plain = strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                     "0123456789._/-+:@") == strlen(name);
+        int n = snprintf(names + used, sizeof(names) - used, is_plain ? " %s" : " '%s'", name);
+        if (n > 0 && used + (size_t)n < sizeof(names))
+            used += (size_t)n;
+    }
+    if (used > 0)
+        VG_LOG_WARN("store",
+                    "other users can read %s (mode %04o), which holds password hashes and "
+                    "wrapped keys; run: chmod 600%s",
+                    first, first_mode, names);
+}
+
+/* Before issue 12 the stream-token key sat in meta in clear (hex). The keys are now derived
+ * (store/keys.c) and the old row goes. Deleting it also retires it: nothing checks a token
+ * against it any more, so a copy left in a backup or a free page signs nothing. Only a
+ * database that has the row is written to. */
+static int drop_clear_token_key(sqlite3 *db, vg_store_err_t *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM meta WHERE key = 'stream_token_key'", -1, &st,
+                           NULL) != SQLITE_OK)
+        return 0; /* no meta table: a new database, migrated next */
+    bool has_row = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return has_row ? exec(db, "DELETE FROM meta WHERE key = 'stream_token_key'", err,
+                          "removing the old stream token key")
+                   : 0;
+}
+
 static int sq_open(void **out, const char *path, bool is_read_only, vg_store_err_t *err)
 {
     sqlite3 *db = NULL;
+    if (has_file(path)) {
+        if (!is_read_only && create_private(path, err) < 0)
+            return VG_EINVAL;
+        warn_if_open_to_others(path);
+    }
     int flags = is_read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
     if (sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
         vg__store_err(err, 500, "internal", "", "cannot open database %s: %s", path,
@@ -125,7 +205,8 @@ static int sq_open(void **out, const char *path, bool is_read_only, vg_store_err
     /* A file that is not a database fails here, with SQLite's own words for it. */
     if (exec(db, "PRAGMA foreign_keys = ON", err, path) < 0 ||
         (!is_read_only && exec(db, "PRAGMA journal_mode = WAL", err, path) < 0) ||
-        exec(db, "PRAGMA synchronous = NORMAL", err, path) < 0) {
+        exec(db, "PRAGMA synchronous = NORMAL", err, path) < 0 ||
+        (!is_read_only && drop_clear_token_key(db, err) < 0)) {
         sqlite3_close(db);
         return VG_EINVAL;
     }

@@ -1,0 +1,58 @@
+/* keys: the server's own signing keys (issue 12) — one per purpose, never stored in clear.
+ *
+ *   token    HMAC key of stream tokens (?token= on snapshot, MJPEG, WebSocket, HLS)
+ *   csrf     HMAC key of a session's CSRF token
+ *   api_key  key of the keyed hash under which integration keys are stored
+ *
+ * Each is vg_kdf(root, "vigil auth v1 <purpose>"), so no two purposes share a key and none
+ * reveals the root. The root is:
+ *
+ *   - the master key, when one is given (--master-key-file, VIGIL_MASTER_KEY): nothing more
+ *     is stored anywhere, every instance holding the master key agrees on the keys, and
+ *     `vigil rekey --new-key-file` rotates them with the master key;
+ *   - otherwise 32 random bytes in a key file beside the database, "<db>.authkey", mode
+ *     0600, made on first use; `vigil rekey --auth-keys` replaces it.
+ *
+ * Reading the database alone (a backup, a copy, a file left 0644) gives none of these keys.
+ * Before this, a random key sat in the meta table as hex ("stream_token_key") and signed
+ * both tokens and CSRF tokens; the store deletes that row when it opens a database.
+ *
+ * Any thread; these functions block on file I/O (start-up and the CLI, not the loop).
+ */
+#ifndef VG_STORE_KEYS_H
+#define VG_STORE_KEYS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/secrets.h"
+
+#define VG_AUTH_KEYS_SUFFIX ".authkey"
+
+typedef struct vg_auth_keys {
+    uint8_t token[32];   /* stream tokens */
+    uint8_t csrf[32];    /* CSRF tokens */
+    uint8_t api_key[32]; /* hashes of integration keys */
+} vg_auth_keys_t;
+
+/* Fills *out (caller's storage; put it in sodium_malloc'd memory and sodium_free it, which
+ * wipes it). master may be NULL: then the root comes from db_path's key file, which is made
+ * (mode 0600, atomically, so instances starting together agree) when it does not exist. A
+ * key file readable by group or others, or not 64 hex digits, is refused: the message in
+ * err says what to do. A database without a file (":memory:", "") gets random keys that
+ * last as long as the process. Returns 0 or < 0 with a message in err. Blocks (file I/O). */
+int vg_auth_keys_load(vg_auth_keys_t *out, const vg_secrets_t *master, const char *db_path,
+                      char *err, size_t err_len);
+
+/* Replaces db_path's key file with a new random root (atomically: a reader sees the old
+ * file or the new one). Every stream token and CSRF token made before stops working once
+ * the server restarts, and so does every integration key hashed under the old api_key key.
+ * Returns 0 or < 0 with a message in err. Blocks. */
+int vg_auth_keys_rotate(const char *db_path, char *err, size_t err_len);
+
+/* The key file of db_path ("<db>.authkey") into out; false when the database has no file
+ * or the name does not fit. */
+bool vg_auth_keys_path(const char *db_path, char *out, size_t out_len);
+
+#endif
