@@ -1,17 +1,21 @@
 /* admin: the commands that work on the configuration database directly (the server need not
- * run): keygen, rekey, and tenant|site|gateway|camera add|list|show|set|rm.
+ * run): keygen, rekey (the master key, or the signing keys' key file), and
+ * tenant|site|gateway|camera|user add|list|show|set|rm.
  *
  * Fields are given as key=value (a string) or key:=JSON (a number, true/false, null, an
  * array or object), as in httpie; a camera password is better read from standard input with
  * --password-stdin than given on the command line, where other users can see it in ps.
  */
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "core/util.h"
+#include "store/keys.h"
 #include "store/secrets.h"
 #include "store/store.h"
 
@@ -458,18 +462,85 @@ int vg_cli_keygen(int argc, char **argv)
     return 0;
 }
 
+/* vigil rekey --auth-keys: a new root for the signing keys, when no master key is in use
+ * (with one, they are derived from it and rotate with it). */
+static int rekey_auth_keys(const admin_opts_t *o)
+{
+    struct stat sb;
+    if (stat(o->db, &sb) != 0) {
+        fprintf(stderr, "vigil rekey: no database at %s (--db FILE or VIGIL_DB)\n", o->db);
+        return 1;
+    }
+    vg_store_t *s;
+    vg_secrets_t *cur;
+    if (open_store(o, &s, &cur) != 0)
+        return 1;
+    int rc = 1;
+    char msg[512], path[PATH_MAX];
+    if (cur != NULL) {
+        fprintf(stderr,
+                "vigil rekey: with a master key, the signing keys are derived from it and "
+                "rotate with it:\n  vigil keygen -o NEW.key && vigil rekey --new-key-file "
+                "NEW.key\n");
+        goto done;
+    }
+    if (vg_auth_keys_rotate(o->db, msg, sizeof(msg)) < 0) {
+        fprintf(stderr, "vigil rekey: %s (nothing was changed)\n", msg);
+        audit_cli(s, "auth-keys.rotate", o->db, "failed", msg);
+        goto done;
+    }
+    audit_cli(s, "auth-keys.rotate", o->db, "ok", NULL);
+    vg_auth_keys_path(o->db, path, sizeof(path));
+    fprintf(stderr,
+            "vigil rekey: wrote new signing keys to %s (mode 0600). Restart vigil: stream "
+            "tokens\nand integration keys made before stop working, and browsers need a new "
+            "CSRF token (reload).\n", path);
+    if (vg_store_has_sealed_secrets(s))
+        fprintf(stderr, "vigil rekey: note: %s holds sealed camera passwords, so vigil runs "
+                "with a master key,\nwhich its signing keys come from instead of this file "
+                "(rotate it with --new-key-file)\n", o->db);
+    rc = 0;
+done:
+    vg_store_close(&s);
+    vg_secrets_free(&cur);
+    return rc;
+}
+
+static void rekey_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: vigil rekey --new-key-file FILE [--db FILE] [--master-key-file OLD]\n"
+            "       vigil rekey --auth-keys [--db FILE]\n"
+            "\n"
+            "Rotates vigil's keys. Restart vigil afterwards.\n"
+            "\n"
+            "  --new-key-file FILE     a new master key (make one with vigil keygen): re-wraps\n"
+            "                          every site key under it, in one transaction. The current\n"
+            "                          key comes from --master-key-file, VIGIL_MASTER_KEY_FILE\n"
+            "                          or VIGIL_MASTER_KEY. Camera passwords themselves are not\n"
+            "                          touched. The signing keys of stream tokens, CSRF tokens\n"
+            "                          and integration keys are derived from the master key, so\n"
+            "                          they change with it.\n"
+            "  --auth-keys             new signing keys when vigil runs without a master key:\n"
+            "                          replaces the random root in DB" VG_AUTH_KEYS_SUFFIX
+            " (mode 0600).\n"
+            "      --db FILE           the database (env VIGIL_DB; default " DEFAULT_DB ")\n"
+            "      --master-key-file FILE  the current master key\n"
+            "  -h, --help              show this help\n"
+            "\n"
+            "New signing keys end every stream token and integration key made before, and the\n"
+            "CSRF tokens of signed-in browsers (which reload); sessions stay signed in.\n");
+}
+
 int vg_cli_rekey(int argc, char **argv)
 {
     admin_opts_t o = {.db = getenv("VIGIL_DB") && *getenv("VIGIL_DB") ? getenv("VIGIL_DB")
                                                                        : DEFAULT_DB};
     const char *new_file = NULL;
+    bool is_auth_keys = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            printf("usage: vigil rekey --new-key-file FILE [--db FILE] [--master-key-file OLD]\n\n"
-                   "Re-wraps every site key under the master key in FILE, in one transaction.\n"
-                   "The current key comes from --master-key-file, VIGIL_MASTER_KEY_FILE or\n"
-                   "VIGIL_MASTER_KEY. Camera passwords themselves are not touched. Restart\n"
-                   "vigil with the new key afterwards.\n");
+            rekey_usage(stdout);
             return 0;
         }
         if (i + 1 < argc && strcmp(argv[i], "--db") == 0) {
@@ -478,15 +549,20 @@ int vg_cli_rekey(int argc, char **argv)
             o.key_file = argv[++i];
         } else if (i + 1 < argc && strcmp(argv[i], "--new-key-file") == 0) {
             new_file = argv[++i];
+        } else if (strcmp(argv[i], "--auth-keys") == 0) {
+            is_auth_keys = true;
         } else {
             fprintf(stderr, "vigil rekey: unknown argument '%s' (see --help)\n", argv[i]);
             return 2;
         }
     }
-    if (new_file == NULL) {
-        fprintf(stderr, "vigil rekey: --new-key-file is required (make one with vigil keygen)\n");
+    if ((new_file == NULL) == !is_auth_keys) {
+        fprintf(stderr, "vigil rekey: give --new-key-file FILE (a new master key, from vigil "
+                        "keygen) or --auth-keys (see --help)\n");
         return 2;
     }
+    if (is_auth_keys)
+        return rekey_auth_keys(&o);
     char msg[256];
     vg_secrets_t *next = NULL;
     if (vg_secrets_init() < 0 || vg_secrets_load(&next, new_file, NULL, msg, sizeof(msg)) < 0) {
@@ -510,7 +586,9 @@ int vg_cli_rekey(int argc, char **argv)
     } else {
         char fp[24];
         vg_secrets_fingerprint(next, fp);
-        fprintf(stderr, "vigil rekey: %s now uses the key %s\n", o.db, fp);
+        fprintf(stderr, "vigil rekey: %s now uses the key %s; restart vigil with it (stream "
+                "tokens and\nintegration keys made before stop working: the signing keys "
+                "follow the master key)\n", o.db, fp);
     }
     vg_store_close(&s);
     vg_secrets_free(&cur);

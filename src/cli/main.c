@@ -18,7 +18,7 @@ static void usage(FILE *out)
             "  camera, site, gateway, tenant, user\n"
             "          edit the configuration database (add, list, show, set, rm)\n"
             "  keygen  make a master key for sealed camera passwords\n"
-            "  rekey   re-wrap the database's site keys under a new master key\n"
+            "  rekey   rotate the master key (re-wrapping site keys) or the signing keys\n"
             "\n"
             "Run 'vigil <command> --help' for a command's options.\n");
 }
