@@ -70,9 +70,9 @@ static int read_root(const char *path, const char *db_path, uint8_t root[VG_KEY_
     /* Refused rather than warned about: whoever could read it can sign tokens. */
     if ((sb.st_mode & 077) != 0) {
         snprintf(err, err_len,
-                 "auth key file %s is readable by others (mode %04o): chmod 600 %s, and as "
-                 "others may have read it, replace it with `vigil rekey --auth-keys --db %s`",
-                 path, (unsigned)(sb.st_mode & 0777), path, db_path);
+                 "%s is readable by others (mode %04o): chmod 600 it, then replace it "
+                 "(vigil rekey --auth-keys --db %s)",
+                 path, (unsigned)(sb.st_mode & 0777), db_path);
         goto out;
     }
     ssize_t n = read(fd, buf, sizeof(buf) - 1);
@@ -91,8 +91,8 @@ static int read_root(const char *path, const char *db_path, uint8_t root[VG_KEY_
         sodium_hex2bin(root, VG_KEY_LEN, line, len, NULL, &got, NULL) != 0 ||
         got != VG_KEY_LEN) {
         snprintf(err, err_len,
-                 "auth key file %s is damaged (want 64 hex digits); replace it with "
-                 "`vigil rekey --auth-keys --db %s`", path, db_path);
+                 "%s is damaged (want 64 hex digits): replace it (vigil rekey --auth-keys "
+                 "--db %s)", path, db_path);
         goto out;
     }
     rc = 0;
