@@ -1,6 +1,7 @@
 /* serve_camera: one camera's configuration turned into what the hub needs — its producers
  * (main stream, snapshot fallback, substream), its ladder and the redacted URLs operators
  * see. Used at start for every camera and again by live reload when a camera changes. */
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,6 +19,16 @@ static int url_with_camera_credentials(const vg_camera_cfg_t *cc, const char *ur
     if (cc->username == NULL && cc->password == NULL)
         return vg_strlcpy(out, url, out_len) ? 0 : VG_EINVAL;
     return vg_url_with_credentials(url, cc->username, cc->password, out, out_len);
+}
+
+/* Building a camera puts its credentials through the stack, ours and that of the calls we
+ * make (percent-encoding, the fleet's fingerprints hashed just before us with libsodium's
+ * BLAKE2b): our own buffers are wiped, and this clears what the calls left below us, so a
+ * core dump of the loop thread's stack holds no camera password (issue 12). Cheap: a few
+ * cameras are built at a time, and only when the configuration changes. */
+static void scrub_stack(void)
+{
+    sodium_stackzero(64 * 1024);
 }
 
 /* The camera's ladder, else the file's, else (0 tiers) the built-in one for its size. */
@@ -103,9 +114,11 @@ int vg__camera_build(vg__camera_build_t *b, const vg_config_t *cfg, const vg_cam
     if (b->scfg.tier_count < 0)
         goto fail;
     b->scfg.tiers = b->ladder;
+    scrub_stack();
     return 0;
 fail:
     vg__camera_build_drop(b);
+    scrub_stack();
     return VG_ECONFIG;
 }
 

@@ -3,6 +3,8 @@
 #include "core/config.h"
 
 #include <cyaml/cyaml.h>
+#include <pthread.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,10 +13,75 @@
 #include "core/log.h"
 #include "core/util.h"
 
+/* Secrets: which live strings came from sodium_malloc, so that every free takes the right
+ * path whichever setter put the value there (the fleet sets a camera's password with
+ * vg_config_set_str; a file's goes through vg_config_set_secret). Few entries (a password
+ * or a URL with credentials per camera), looked up only when a setting changes or is freed.
+ * Any thread: the fleet may build its configs away from the loop. */
+static pthread_mutex_t secrets_lock = PTHREAD_MUTEX_INITIALIZER;
+static char **secrets;    /* secrets_lock */
+static size_t secret_count, secret_cap; /* secrets_lock */
+
+static bool secret_forget(const char *p)
+{
+    bool is_secret = false;
+    pthread_mutex_lock(&secrets_lock);
+    for (size_t i = 0; i < secret_count; i++) {
+        if (secrets[i] == p) {
+            secrets[i] = secrets[--secret_count];
+            is_secret = true;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&secrets_lock);
+    return is_secret;
+}
+
+char *vg_config_secret_dup(const char *s)
+{
+    if (s == NULL)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    /* sodium_init: sodium_malloc needs the page size it learns there (idempotent). */
+    char *p = sodium_init() < 0 ? NULL : sodium_malloc(n);
+    if (p == NULL) {
+        fputs("vigil: out of memory for a secret\n", stderr);
+        abort(); /* as vg_xmalloc does */
+    }
+    memcpy(p, s, n);
+    pthread_mutex_lock(&secrets_lock);
+    if (secret_count == secret_cap) {
+        secret_cap = secret_cap ? secret_cap * 2 : 16;
+        secrets = vg_xrealloc(secrets, secret_cap * sizeof(*secrets));
+    }
+    secrets[secret_count++] = p;
+    pthread_mutex_unlock(&secrets_lock);
+    return p;
+}
+
+void vg_config_secret_free(char **p)
+{
+    if (*p == NULL)
+        return;
+    if (secret_forget(*p)) {
+        sodium_free(*p); /* wipes it */
+    } else {
+        sodium_memzero(*p, strlen(*p));
+        free(*p);
+    }
+    *p = NULL;
+}
+
 void vg_config_set_str(char **field, const char *value)
 {
-    free(*field);
+    vg_config_secret_free(field); /* any setting may hold credentials (a URL's userinfo) */
     *field = value ? vg_xstrdup(value) : NULL;
+}
+
+void vg_config_set_secret(char **field, const char *value)
+{
+    vg_config_secret_free(field);
+    *field = vg_config_secret_dup(value);
 }
 
 void vg_config_init(vg_config_t *cfg)
@@ -26,6 +93,7 @@ void vg_config_init(vg_config_t *cfg)
     cfg->idle_timeout_ms = 30000;
     cfg->stall_timeout_ms = 5000;
     cfg->snapshot_wait_ms = 3000;
+    cfg->max_conns_per_ip = 256;
 }
 
 static void tiers_free(vg_tier_cfg_t *t, size_t n)
@@ -47,11 +115,12 @@ void vg_config_deinit(vg_config_t *cfg)
     for (size_t i = 0; i < cfg->camera_count; i++) {
         free(cfg->cameras[i].id);
         free(cfg->cameras[i].name);
-        free(cfg->cameras[i].url);
-        free(cfg->cameras[i].substream_url);
-        free(cfg->cameras[i].snapshot_url);
-        free(cfg->cameras[i].username);
-        free(cfg->cameras[i].password);
+        /* These may hold the camera's credentials: wiped, whoever allocated them. */
+        vg_config_secret_free(&cfg->cameras[i].url);
+        vg_config_secret_free(&cfg->cameras[i].substream_url);
+        vg_config_secret_free(&cfg->cameras[i].snapshot_url);
+        vg_config_secret_free(&cfg->cameras[i].username);
+        vg_config_secret_free(&cfg->cameras[i].password);
         free(cfg->cameras[i].default_tier);
         free(cfg->cameras[i].dial_error);
         tiers_free(cfg->cameras[i].tiers, cfg->cameras[i].tier_count);
@@ -163,6 +232,7 @@ typedef struct yaml_camera {
 typedef struct yaml_root {
     char *listen, *web_root, *log_level, *db, *master_key_file;
     unsigned idle_timeout_s, snapshot_wait_ms, stall_timeout_s;
+    int *max_conns_per_ip; /* NULL: absent (0 means no cap) */
     yaml_tier_t *tiers;
     unsigned tiers_count;
     yaml_camera_t *cameras;
@@ -215,6 +285,8 @@ static const cyaml_schema_field_t root_fields[] = {
     CYAML_FIELD_UINT("idle_timeout_s", CYAML_FLAG_OPTIONAL, yaml_root_t, idle_timeout_s),
     CYAML_FIELD_UINT("snapshot_wait_ms", CYAML_FLAG_OPTIONAL, yaml_root_t, snapshot_wait_ms),
     CYAML_FIELD_UINT("stall_timeout_s", CYAML_FLAG_OPTIONAL, yaml_root_t, stall_timeout_s),
+    CYAML_FIELD_INT_PTR("max_conns_per_ip", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, yaml_root_t,
+                        max_conns_per_ip),
     CYAML_FIELD_SEQUENCE("tiers", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, yaml_root_t, tiers,
                          &tier_schema, 1, VG_CONFIG_MAX_TIERS),
     CYAML_FIELD_SEQUENCE("cameras", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, yaml_root_t,
@@ -302,6 +374,14 @@ int vg_config_load_file(vg_config_t *cfg, const char *path)
     } else if (root->snapshot_wait_ms) {
         cfg->snapshot_wait_ms = (int)root->snapshot_wait_ms;
     }
+    if (root->max_conns_per_ip && (*root->max_conns_per_ip < 0 ||
+                                   *root->max_conns_per_ip > 1000000)) {
+        VG_LOG_ERROR("config", "max_conns_per_ip: %d is not 0..1000000",
+                     *root->max_conns_per_ip);
+        rc = VG_ECONFIG;
+    } else if (root->max_conns_per_ip) {
+        cfg->max_conns_per_ip = *root->max_conns_per_ip;
+    }
     if (root->tiers_count)
         tiers_copy(cfg->tiers, &cfg->tier_count, root->tiers, root->tiers_count);
     for (unsigned i = 0; rc == 0 && i < root->cameras_count; i++) {
@@ -315,16 +395,27 @@ int vg_config_load_file(vg_config_t *cfg, const char *path)
         if (rc < 0)
             break;
         vg_camera_cfg_t *cc = vg_config_last_camera(cfg);
-        vg_config_set_str(&cc->substream_url, c->substream_url);
-        vg_config_set_str(&cc->snapshot_url, c->snapshot_url);
+        /* URLs may carry credentials (rtsp://user:pw@host/...); all three are kept as
+         * secrets, like the password. */
+        vg_config_set_secret(&cc->url, c->url);
+        vg_config_set_secret(&cc->substream_url, c->substream_url);
+        vg_config_set_secret(&cc->snapshot_url, c->snapshot_url);
         vg_config_set_str(&cc->username, c->username);
-        vg_config_set_str(&cc->password, c->password);
+        vg_config_set_secret(&cc->password, c->password);
         cc->stall_timeout_ms = stall_ms;
         cc->is_always_on = c->always_on;
         tiers_copy(cc->tiers, &cc->tier_count, c->tiers, c->tiers_count);
     }
     if (rc < 0)
         VG_LOG_ERROR("config", "in %s", path);
+    /* libcyaml frees without wiping: clear the file's secrets first. */
+    for (unsigned i = 0; i < root->cameras_count; i++) {
+        char *secret[] = {root->cameras[i].url, root->cameras[i].substream_url,
+                          root->cameras[i].snapshot_url, root->cameras[i].password};
+        for (size_t k = 0; k < sizeof(secret) / sizeof(secret[0]); k++)
+            if (secret[k] != NULL)
+                sodium_memzero(secret[k], strlen(secret[k]));
+    }
     cyaml_free(&cy, &root_schema, root, 0);
     return rc;
 }

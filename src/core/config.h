@@ -47,6 +47,7 @@ typedef struct vg_config {
     int idle_timeout_ms;  /* stop an on-demand source this long after its last viewer */
     int stall_timeout_ms; /* restart a source that sent nothing for this long */
     int snapshot_wait_ms; /* how long a snapshot waits for a first picture */
+    int max_conns_per_ip; /* open connections one peer address may hold; 0: no cap */
     vg_tier_cfg_t tiers[VG_CONFIG_MAX_TIERS]; /* default ladder for every camera; none: built in */
     size_t tier_count;
     vg_camera_cfg_t cameras[VG_CONFIG_MAX_CAMERAS];
@@ -68,8 +69,22 @@ int vg_config_apply_env(vg_config_t *cfg);
 /* Sets listen_host/listen_port from "host:port" or ":port" or "port". 0 or VG_ECONFIG. */
 int vg_config_set_listen(vg_config_t *cfg, const char *hostport);
 
-/* Sets a string setting, freeing the old value. */
+/* Sets a string setting, freeing the old value (wiped first: a URL may carry credentials).
+ * value may be NULL. */
 void vg_config_set_str(char **field, const char *value);
+
+/* Sets a secret setting (a camera's password, a URL with credentials in it): like
+ * vg_config_set_str, but the copy lives in vg_config_secret_dup memory. Either setter may
+ * replace either kind of value, and vg_config_deinit frees both kinds. */
+void vg_config_set_secret(char **field, const char *value);
+
+/* A copy of s (NULL for NULL) in libsodium guarded memory: locked in RAM, left out of core
+ * dumps (MADV_DONTDUMP) and wiped when freed, so a camera password does not end up on disk
+ * or in a crash report. Release with vg_config_secret_free, never free(). Any thread. */
+char *vg_config_secret_dup(const char *s);
+/* Wipes and frees a vg_config_secret_dup copy, or wipes and frees a malloc'd string that
+ * held a secret; NULL is fine. Clears *p. Any thread. */
+void vg_config_secret_free(char **p);
 
 /* Adds a camera from "id=url" (the CLI's --camera) or from fields. Validates the id (slug,
  * unique) and that the URL has a scheme. Returns 0 or VG_ECONFIG (logged). */

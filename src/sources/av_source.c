@@ -13,6 +13,7 @@
 #include <libavdevice/avdevice.h>
 #include <libavformat/avformat.h>
 #include <libavutil/time.h>
+#include <sodium.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 #define OPEN_TIMEOUT_US (10 * 1000000)
 #define READ_TIMEOUT_US (10 * 1000000)
 #define CLOSE_TIMEOUT_US (300 * 1000)
+#define TARGET_LEN 4096 /* the longest URL dialled, credentials included */
 /* A camera clock further than this from ours is wrong; use arrival time instead. */
 #define MAX_CLOCK_SKEW_US (10 * 1000000)
 
@@ -123,6 +125,23 @@ static void av_close(vg_source_t *src)
     vg_source_set_priv(src, NULL);
 }
 
+/* libavformat keeps the URL it opened in ic->url for the whole session, and RTSP needs it no
+ * more after the connect (a UDP-to-TCP fallback reads only its host and port): put the
+ * redacted URL there instead, so the credentials are not held in one more copy. */
+static void forget_credentials(AVFormatContext *ic)
+{
+    if (ic->url == NULL || strchr(ic->url, '@') == NULL)
+        return;
+    char shown[4096];
+    vg_url_redact(ic->url, shown, sizeof(shown));
+    char *redacted = av_strdup(shown);
+    if (redacted == NULL)
+        return; /* keep the old one rather than none */
+    sodium_memzero(ic->url, strlen(ic->url));
+    av_free(ic->url);
+    ic->url = redacted;
+}
+
 static int av_open(vg_source_t *src)
 {
     const char *url = vg_source_url(src);
@@ -131,12 +150,18 @@ static int av_open(vg_source_t *src)
     vg_source_set_priv(src, as);
     AVDictionary *opts = NULL;
     const AVInputFormat *fmt = NULL;
-    char target[4096];
+    /* What libavformat dials: the URL with the camera's credentials, built here just before
+     * the connect, in guarded memory, and wiped right after it (issue 12). */
+    char *target = sodium_init() < 0 ? NULL : sodium_malloc(TARGET_LEN);
     int rc;
+    if (target == NULL) {
+        rc = VG_ENOMEM;
+        goto fail;
+    }
 
     if (strncmp(url, "rtsp://", 7) == 0 || strncmp(url, "rtsps://", 8) == 0) {
         /* Our own ?transport=udp|tcp is not part of the camera's URL. */
-        vg_strlcpy(target, url, sizeof(target));
+        vg_strlcpy(target, url, TARGET_LEN);
         char transport[8] = "tcp";
         char *q = strchr(target, '?');
         if (q && vg_query_get(q + 1, "transport", transport, sizeof(transport)) >= 0) {
@@ -154,15 +179,15 @@ static int av_open(vg_source_t *src)
         av_dict_set(&opts, "max_delay", "200000", 0);
         av_dict_set(&opts, "reorder_queue_size", "16", 0);
     } else if (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0) {
-        vg_strlcpy(target, url, sizeof(target));
+        vg_strlcpy(target, url, TARGET_LEN);
         av_dict_set(&opts, "rw_timeout", "5000000", 0);
         av_dict_set(&opts, "reconnect", "0", 0);
         fmt = av_find_input_format("mpjpeg"); /* multipart MJPEG, the common camera stream */
     } else if (strncmp(url, "file://", 7) == 0) {
-        vg_strlcpy(target, strip_scheme(url, "file://"), sizeof(target));
+        vg_strlcpy(target, strip_scheme(url, "file://"), TARGET_LEN);
         as->is_file = true;
     } else if (strncmp(url, "v4l2://", 7) == 0) {
-        vg_strlcpy(target, strip_scheme(url, "v4l2://"), sizeof(target));
+        vg_strlcpy(target, strip_scheme(url, "v4l2://"), TARGET_LEN);
         avdevice_register_all();
         fmt = av_find_input_format("video4linux2");
     } else {
@@ -177,11 +202,14 @@ static int av_open(vg_source_t *src)
     as->ic->max_analyze_duration = 1000000;
     arm(as, OPEN_TIMEOUT_US);
     rc = avformat_open_input(&as->ic, target, fmt, &opts);
+    sodium_free(target); /* wipes it */
+    target = NULL;
     av_dict_free(&opts);
     if (rc < 0) {
         rc = map_error(as, rc);
         goto fail;
     }
+    forget_credentials(as->ic);
     /* An RTSP camera's SDP already names the codec and carries its parameter sets; probing
      * packets on top (find_stream_info) would cost a second before the first picture. The
      * decoder learns the picture size from the stream itself. */
@@ -225,6 +253,9 @@ static int av_open(vg_source_t *src)
                 par->height);
     return 0;
 fail:
+    if (target != NULL)
+        sodium_free(target);
+    av_dict_free(&opts);
     av_close(src);
     return rc;
 }

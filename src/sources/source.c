@@ -5,7 +5,9 @@
  * fails, and hands each packet to the stream. stop() runs on the loop thread, so it must not
  * block for long: it sets an atomic flag, interrupts a blocked read, waits a bounded time for
  * the thread, and then cuts the thread off from the stream whether or not it has finished.
- * Credentials in URLs never reach the logs: only the camera id does.
+ * Credentials in URLs never reach the logs: only the camera id does. A URL with credentials
+ * is kept only in guarded memory (vg_config_secret_dup: locked, out of core dumps, wiped when
+ * freed), once by the producer and once by each run.
  */
 #include "sources/source.h"
 
@@ -19,6 +21,7 @@
 #include <libavcodec/packet.h>
 
 #include "core/clock.h"
+#include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/thread.h"
@@ -38,7 +41,7 @@ static const vg_source_ops_t *const registry[] = {
  * libavformat) keeps its own state and can finish later without touching the next run. */
 struct vg_source {
     const vg_source_ops_t *ops;
-    char *url;
+    char *url; /* may hold the camera's credentials: vg_config_secret_dup memory */
     char url_redacted[512];
     char log_ctx[80];
     char thread_name[16];
@@ -59,7 +62,7 @@ struct vg_source {
 /* The producer: one per configured URL, restarting runs. Loop thread. */
 typedef struct source_producer {
     const vg_source_ops_t *ops;
-    char *url;
+    char *url; /* may hold the camera's credentials: vg_config_secret_dup memory */
     char url_redacted[512];
     char log_ctx[80];
     char thread_name[16];
@@ -115,7 +118,7 @@ static void run_unref(vg_source_t *run)
         return;
     pthread_cond_destroy(&run->exited_cond);
     pthread_mutex_destroy(&run->cb_lock);
-    free(run->url);
+    vg_config_secret_free(&run->url);
     free(run);
 }
 
@@ -176,7 +179,7 @@ static int producer_start(void *ctx, vg_stream_t *st)
         return VG_EINVAL;
     vg_source_t *run = vg_xcalloc(1, sizeof(*run));
     run->ops = sp->ops;
-    run->url = vg_xstrdup(sp->url);
+    run->url = vg_config_secret_dup(sp->url);
     memcpy(run->url_redacted, sp->url_redacted, sizeof(run->url_redacted));
     memcpy(run->log_ctx, sp->log_ctx, sizeof(run->log_ctx));
     memcpy(run->thread_name, sp->thread_name, sizeof(run->thread_name));
@@ -239,7 +242,7 @@ static void producer_free(void *ctx)
     if (sp == NULL)
         return;
     producer_stop(sp);
-    free(sp->url);
+    vg_config_secret_free(&sp->url);
     free(sp);
 }
 
@@ -255,7 +258,7 @@ static void *source_new(const vg_source_ops_t *so, const char *url, const char *
 {
     source_producer_t *src = vg_xcalloc(1, sizeof(*src));
     src->ops = so;
-    src->url = vg_xstrdup(url);
+    src->url = vg_config_secret_dup(url);
     vg_url_redact(url, src->url_redacted, sizeof(src->url_redacted));
     snprintf(src->log_ctx, sizeof(src->log_ctx), "source: cam=%s%s", camera_id, kind);
     snprintf(src->thread_name, sizeof(src->thread_name), "vg-%s-%.8s", *kind ? "snp" : "src",
