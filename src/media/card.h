@@ -14,8 +14,9 @@
 /* Renders a card of width x height (even, 16..3840 x 16..2160) in the dashboard's dark
  * palette: a red accent bar along the top, then centred text: lines[0] large (about height/10
  * tall, e.g. "CAMERA OFFLINE"), lines[1..] smaller (about height/18: "RECONNECTING", the
- * reason, the camera name), and last the UTC time of now_us (wall-clock µs) as
- * "HH:MM:SS UTC", so consecutive cards visibly differ. Text shrinks to fit the width (down to
+ * reason, the camera name), and last the UTC time at_us (wall-clock µs) as
+ * "HH:MM:SS UTC" (the stream shows when the camera went down, so a card changes only with its
+ * size or text, and is encoded once and reused). Text shrinks to fit the width (down to
  * 1 px per font dot) and is clipped to the picture beyond that.
  *
  * lines[] holds line_count (0..VG_CARD_MAX_LINES) UTF-8 strings, borrowed; only ASCII is
@@ -30,8 +31,9 @@
  *
  * Returns 0 and sets *out, VG_EINVAL for bad arguments (*out untouched), or VG_ECODEC when
  * libjpeg-turbo fails. Any thread; allocates (about 1.5 bytes per pixel, freed before it
- * returns); does not block. */
+ * returns); does not block, but costs a JPEG encode, so the stream runs it on the uv pool
+ * rather than on the loop. */
 int vg_card_render(vg_frame_t **out, int width, int height, int quality, const char *const *lines,
-                   int line_count, int64_t now_us);
+                   int line_count, int64_t at_us);
 
 #endif

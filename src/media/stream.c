@@ -113,7 +113,11 @@ struct vg_stream {
     uv_timer_t check_timer; /* 1 Hz while running: stalls, rates */
     uv_timer_t card_timer;  /* 1 Hz while down: the "camera offline" picture */
     uint32_t card_seq;      /* loop */
-    int handles_open;       /* loop: of the HANDLES_PER_STREAM */
+    vg_frame_t *card;       /* loop: the last card encoded (on the uv pool), or NULL */
+    char *card_key;         /* loop: the size and text it shows, to reuse it */
+    bool is_card_encoding;  /* loop: a card job is on the uv pool */
+    int64_t down_since_us;  /* loop: wall-clock time the camera went down; the card shows it */
+    int handles_open;       /* loop: of the HANDLES_PER_STREAM, plus a card job in flight */
     bool is_removed;        /* loop: out of the hub, freed when its handles have closed */
 };
 
@@ -154,6 +158,8 @@ static void free_sources(vg_stream_t *st)
 
 static void stream_free(vg_stream_t *st)
 {
+    vg_frame_unref(&st->card);
+    free(st->card_key);
     for (int t = 0; t < VG_TIER_MAX; t++) {
         vg_frame_unref(&st->latest[t]);
         vg_frame_unref(&st->mbox[t]);
@@ -181,15 +187,18 @@ static void hub_maybe_free(vg_hub_t *hub)
     free(hub);
 }
 
-static void on_handle_closed(uv_handle_t *h)
+/* A handle closed or a card job came back: the last one frees a removed stream, or the hub
+ * when it is closing. */
+static void stream_release(vg_stream_t *st)
 {
-    vg_stream_t *st = h->data;
     vg_hub_t *hub = st->hub;
     hub->handles_open--;
     if (--st->handles_open == 0 && st->is_removed)
         stream_free(st); /* a removed stream is no longer in hub->streams */
     hub_maybe_free(hub);
 }
+
+static void on_handle_closed(uv_handle_t *h) { stream_release(h->data); }
 
 static void fanout(vg_stream_t *st, int tier, vg_frame_t *f);
 static void update_needed(vg_stream_t *st);
@@ -213,40 +222,46 @@ static bool is_down(const vg_stream_t *st)
 }
 
 /* While a camera is down, JPEG viewers get a rendered "camera offline" picture once a second
- * (with the reason and the time, so it visibly changes) instead of a frozen last picture. */
-static void on_card(uv_timer_t *t)
+ * instead of a frozen last picture. It says why and since when, so it changes only with
+ * its size or text: it is JPEG-encoded on the uv pool, never on the loop (issue 12), once
+ * per size and text, and the loop resends the cached one each second with a new header.
+ * The card is the size of the smallest watched tier, at most 640x360 (a viewer's picture
+ * element scales it; a 4K native tier must not cost a 4K encode). */
+#define CARD_LINES 5
+
+typedef struct card_job {
+    uv_work_t req;
+    vg_stream_t *st;
+    int width, height;
+    char *lines[CARD_LINES]; /* copies: the pool thread must not read loop-owned strings */
+    int64_t since_us;
+    char *key;
+    vg_frame_t *out; /* pool thread, then loop */
+} card_job_t;
+
+static void card_job_free(card_job_t *job)
 {
-    vg_stream_t *st = t->data;
-    if (!is_down(st)) {
-        uv_timer_stop(t);
-        return;
-    }
-    const char *lines[] = {
-        "CAMERA OFFLINE",
-        st->state == VG_STREAM_FAILED ? "FAILED, RETRYING" : "RECONNECTING",
-        st->reason, /* the card cuts long lines itself */
-        st->name,
-    };
+    for (int i = 0; i < CARD_LINES; i++)
+        free(job->lines[i]);
+    free(job->key);
+    vg_frame_unref(&job->out);
+    free(job);
+}
+
+static void on_card_work(uv_work_t *req) /* uv pool thread */
+{
+    card_job_t *job = req->data;
+    if (vg_card_render(&job->out, job->width, job->height, 75, (const char *const *)job->lines,
+                       CARD_LINES, job->since_us) < 0)
+        job->out = NULL;
+}
+
+/* Each watched tier gets a copy of the cached card with its own header. Loop thread. */
+static void card_send(vg_stream_t *st)
+{
+    vg_frame_t *card = st->card;
     int64_t now = vg_wall_us();
     st->card_seq++;
-    /* One card per tick, on the loop thread, so it stays small: the size of the smallest
-     * watched tier, at most 640x360 (a viewer's picture element scales it; a 4K native
-     * tier must not cost a 4K encode on the loop every second). Each watched tier gets a
-     * copy with its own header. */
-    int w = CARD_MAX_WIDTH, h = CARD_MAX_HEIGHT, watched = 0;
-    for (int tier = 0; tier < st->tier_count; tier++) {
-        if (st->consumer_count[tier] == 0)
-            continue;
-        watched++;
-        const vg_tier_t *tr = &st->tiers[tier];
-        if (tr->width > 0 && tr->height > 0 && tr->width <= w && tr->height <= h) {
-            w = tr->width;
-            h = tr->height;
-        }
-    }
-    vg_frame_t *card;
-    if (watched == 0 || vg_card_render(&card, w & ~1, h & ~1, 75, lines, 4, now) < 0)
-        return;
     for (int tier = 0; tier < st->tier_count; tier++) {
         if (st->consumer_count[tier] == 0)
             continue;
@@ -262,7 +277,79 @@ static void on_card(uv_timer_t *t)
         fanout(st, tier, f);
         vg_frame_unref(&f);
     }
-    vg_frame_unref(&card);
+}
+
+static void on_card_done(uv_work_t *req, int status) /* loop thread */
+{
+    card_job_t *job = req->data;
+    vg_stream_t *st = job->st;
+    st->is_card_encoding = false;
+    if (status == 0 && job->out != NULL) {
+        vg_frame_unref(&st->card);
+        free(st->card_key);
+        st->card = job->out;
+        st->card_key = job->key;
+        job->out = NULL;
+        job->key = NULL;
+        if (!st->is_removed && !st->hub->is_closing && is_down(st))
+            card_send(st); /* the tick that asked for it sent nothing */
+    }
+    card_job_free(job);
+    stream_release(st); /* the job held the stream like a handle */
+}
+
+static void on_card(uv_timer_t *t)
+{
+    vg_stream_t *st = t->data;
+    if (!is_down(st)) {
+        uv_timer_stop(t);
+        return;
+    }
+    int w = CARD_MAX_WIDTH, h = CARD_MAX_HEIGHT, watched = 0;
+    for (int tier = 0; tier < st->tier_count; tier++) {
+        if (st->consumer_count[tier] == 0)
+            continue;
+        watched++;
+        const vg_tier_t *tr = &st->tiers[tier];
+        if (tr->width > 0 && tr->height > 0 && tr->width <= w && tr->height <= h) {
+            w = tr->width;
+            h = tr->height;
+        }
+    }
+    if (watched == 0)
+        return;
+    const char *lines[CARD_LINES] = {
+        "CAMERA OFFLINE",
+        st->state == VG_STREAM_FAILED ? "FAILED, RETRYING" : "RECONNECTING",
+        st->reason, /* the card cuts long lines itself */
+        st->name,
+        "DOWN SINCE", /* the card's last line: the time */
+    };
+    char key[512];
+    snprintf(key, sizeof(key), "%dx%d|%s|%s|%s|%lld", w & ~1, h & ~1, lines[1], lines[2],
+             lines[3], (long long)st->down_since_us);
+    if (st->card != NULL && strcmp(key, st->card_key) == 0) {
+        card_send(st);
+        return;
+    }
+    if (st->is_card_encoding)
+        return; /* the next tick looks again */
+    card_job_t *job = vg_xcalloc(1, sizeof(*job));
+    job->req.data = job;
+    job->st = st;
+    job->width = w & ~1;
+    job->height = h & ~1;
+    for (int i = 0; i < CARD_LINES; i++)
+        job->lines[i] = vg_xstrdup(lines[i]);
+    job->since_us = st->down_since_us;
+    job->key = vg_xstrdup(key);
+    if (uv_queue_work(st->hub->loop, &job->req, on_card_work, on_card_done) != 0) {
+        card_job_free(job);
+        return;
+    }
+    st->is_card_encoding = true;
+    st->handles_open++; /* the stream and the hub wait for the job as for a handle */
+    st->hub->handles_open++;
 }
 
 static void stream_set_state(vg_stream_t *st, vg_stream_state_t state, const char *reason)
@@ -276,9 +363,12 @@ static void stream_set_state(vg_stream_t *st, vg_stream_state_t state, const cha
     else
         VG_LOG_INFO("stream", "cam=%s %s -> %s", st->id, vg_stream_state_name(st->state),
                     vg_stream_state_name(state));
+    bool was_down = is_down(st);
     st->state = state;
     st->reason = reason;
     st->state_since_us = vg_wall_us();
+    if (is_down(st) && !was_down)
+        st->down_since_us = st->state_since_us;
     if (is_down(st) && !uv_is_active((uv_handle_t *)&st->card_timer))
         uv_timer_start(&st->card_timer, on_card, 0, 1000);
     for (int t = 0; t < st->tier_count; t++) {
