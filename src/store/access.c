@@ -341,3 +341,162 @@ int vg_store_audit_list(vg_store_t *s, size_t offset, size_t limit, json_t **out
     *out = list;
     return 0;
 }
+
+int vg_store_audit_many(vg_store_t *s, const vg_audit_entry_t *e, size_t n, vg_store_err_t *err)
+{
+    if (n == 0)
+        return 0;
+    if (s->ops->begin(s->db, err) < 0)
+        return VG_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        if (vg_store_audit(s, &e[i], err) < 0) {
+            s->ops->rollback(s->db);
+            return VG_EINVAL;
+        }
+    }
+    if (s->ops->commit(s->db, err) < 0) {
+        s->ops->rollback(s->db);
+        return VG_EINVAL;
+    }
+    return 0;
+}
+
+/* ---- the access snapshot ---- */
+
+static const char *text_of(const vg_val_t *v) { return v->type == VG_VAL_TEXT ? v->text : ""; }
+
+/* Appends one element to a growing array of elements of size sz. */
+static void *grow(void **arr, size_t *count, size_t sz)
+{
+    if ((*count & (*count - 1)) == 0) /* 0, 1, 2, 4, ...: double */
+        *arr = vg_xrealloc(*arr, (*count ? *count * 2 : 1) * sz);
+    void *slot = (char *)*arr + *count * sz;
+    memset(slot, 0, sz);
+    (*count)++;
+    return slot;
+}
+
+static int take_user_row(const vg_val_t *v, int n, void *arg)
+{
+    vg_access_t *a = arg;
+    if (n < 5)
+        return 1;
+    vg_access_user_t *u = grow((void **)&a->users, &a->user_count, sizeof(*u));
+    vg_strlcpy(u->id, text_of(&v[0]), sizeof(u->id));
+    vg_strlcpy(u->role, text_of(&v[1]), sizeof(u->role));
+    vg_strlcpy(u->tenant_id, text_of(&v[2]), sizeof(u->tenant_id));
+    u->is_enabled = v[3].type == VG_VAL_INT && v[3].i != 0;
+    u->auth_epoch = v[4].type == VG_VAL_INT ? v[4].i : 0;
+    return 0;
+}
+
+static int take_session_row(const vg_val_t *v, int n, void *arg)
+{
+    vg_access_t *a = arg;
+    if (n < 3 || v[0].type != VG_VAL_BLOB || v[0].len != VG_SESSION_HASH_LEN)
+        return 0; /* a row another program wrote wrong: it opens nothing */
+    vg_access_session_t *x = grow((void **)&a->sessions, &a->session_count, sizeof(*x));
+    memcpy(x->hash, v[0].blob, VG_SESSION_HASH_LEN);
+    vg_strlcpy(x->user_id, text_of(&v[1]), sizeof(x->user_id));
+    x->expires_us = v[2].type == VG_VAL_INT ? v[2].i : 0;
+    return 0;
+}
+
+static int take_grant_row(const vg_val_t *v, int n, void *arg)
+{
+    vg_access_t *a = arg;
+    if (n < 4)
+        return 1;
+    vg_access_grant_t *g = grow((void **)&a->grants, &a->grant_count, sizeof(*g));
+    vg_strlcpy(g->tenant_id, text_of(&v[0]), sizeof(g->tenant_id));
+    vg_strlcpy(g->user_id, text_of(&v[1]), sizeof(g->user_id));
+    vg_strlcpy(g->camera_id, text_of(&v[2]), sizeof(g->camera_id));
+    vg_strlcpy(g->site_id, text_of(&v[3]), sizeof(g->site_id));
+    return 0;
+}
+
+static int take_camera_row(const vg_val_t *v, int n, void *arg)
+{
+    vg_access_t *a = arg;
+    if (n < 4)
+        return 1;
+    vg_access_camera_t *c = grow((void **)&a->cameras, &a->camera_count, sizeof(*c));
+    vg_strlcpy(c->id, text_of(&v[0]), sizeof(c->id));
+    vg_strlcpy(c->site_id, text_of(&v[1]), sizeof(c->site_id));
+    vg_strlcpy(c->site_tenant_id, text_of(&v[2]), sizeof(c->site_tenant_id));
+    c->is_enabled = v[3].type == VG_VAL_INT && v[3].i != 0;
+    return 0;
+}
+
+static int take_key_row(const vg_val_t *v, int n, void *arg)
+{
+    vg_access_t *a = arg;
+    if (n < 6 || v[1].type != VG_VAL_BLOB || v[1].len != VG_SESSION_HASH_LEN)
+        return 0;
+    vg_access_key_t *k = grow((void **)&a->keys, &a->key_count, sizeof(*k));
+    vg_strlcpy(k->id, text_of(&v[0]), sizeof(k->id));
+    memcpy(k->hash, v[1].blob, VG_SESSION_HASH_LEN);
+    vg_strlcpy(k->user_id, text_of(&v[2]), sizeof(k->user_id));
+    vg_strlcpy(k->role, text_of(&v[3]), sizeof(k->role));
+    if (v[4].type == VG_VAL_TEXT) {
+        /* A list that does not parse opens no camera (an empty list), never all of them. */
+        k->cameras = json_loads(v[4].text, JSON_REJECT_DUPLICATES, NULL);
+        if (!json_is_array(k->cameras)) {
+            json_decref(k->cameras);
+            k->cameras = json_array();
+        }
+    }
+    k->expires_us = v[5].type == VG_VAL_INT ? v[5].i : 0;
+    return 0;
+}
+
+int vg_store_access_load(vg_store_t *s, int64_t now_us, vg_access_t **out, vg_store_err_t *err)
+{
+    vg_access_t *a = vg_xcalloc(1, sizeof(*a));
+    vg_val_t now = int_val(now_us);
+    /* One read transaction, so the pieces agree with each other. */
+    if (query(s, "BEGIN", NULL, 0, NULL, NULL, NULL, err) < 0)
+        goto fail;
+    if (query(s, "SELECT id, role, tenant_id, enabled, auth_epoch FROM users ORDER BY id",
+              NULL, 0, take_user_row, a, NULL, err) < 0 ||
+        query(s, "SELECT token_hash, user_id, expires_us FROM sessions WHERE expires_us > ?1 "
+                 "ORDER BY token_hash",
+              &now, 1, take_session_row, a, NULL, err) < 0 ||
+        query(s, "SELECT tenant_id, user_id, camera_id, site_id FROM grants ORDER BY id", NULL,
+              0, take_grant_row, a, NULL, err) < 0 ||
+        query(s, "SELECT c.id, c.site_id, t.tenant_id, c.enabled FROM cameras c "
+                 "LEFT JOIN sites t ON t.id = c.site_id ORDER BY c.id",
+              NULL, 0, take_camera_row, a, NULL, err) < 0 ||
+        query(s, "SELECT id, key_hash, user_id, role, cameras, expires_us FROM api_keys "
+                 "ORDER BY key_hash",
+              NULL, 0, take_key_row, a, NULL, err) < 0) {
+        vg_store_err_t ignored;
+        query(s, "ROLLBACK", NULL, 0, NULL, NULL, NULL, &ignored);
+        goto fail;
+    }
+    if (query(s, "COMMIT", NULL, 0, NULL, NULL, NULL, err) < 0)
+        goto fail;
+    *out = a;
+    return 0;
+fail:
+    vg_access_free(&a);
+    return VG_EINVAL;
+}
+
+void vg_access_free(vg_access_t **ap)
+{
+    vg_access_t *a = *ap;
+    if (a == NULL)
+        return;
+    *ap = NULL;
+    for (size_t i = 0; i < a->key_count; i++)
+        json_decref(a->keys[i].cameras);
+    if (a->sessions)
+        sodium_memzero(a->sessions, a->session_count * sizeof(*a->sessions));
+    free(a->users);
+    free(a->sessions);
+    free(a->grants);
+    free(a->cameras);
+    free(a->keys);
+    free(a);
+}

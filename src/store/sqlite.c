@@ -97,6 +97,26 @@ static const char *const migrations[] = {
     "  actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT, outcome TEXT NOT NULL,"
     "  detail TEXT, peer TEXT);"
     "CREATE INDEX audit_at ON audit(at_us);",
+    /* 4: credentials that follow their user (issue 12). auth_epoch counts the changes that
+     * must end a user's credentials (a new password, being disabled): stream tokens are
+     * signed with it, so they die with the change. A trigger makes every writer (the CLI,
+     * sqlite3, another program) end the sessions too. Integration keys are kept as hashes. */
+    "ALTER TABLE users ADD COLUMN auth_epoch INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TRIGGER users_credentials_changed AFTER UPDATE OF password_hash, enabled ON users"
+    "  WHEN NEW.password_hash IS NOT OLD.password_hash OR NEW.enabled <> OLD.enabled"
+    "  BEGIN"
+    "    UPDATE users SET auth_epoch = OLD.auth_epoch + 1 WHERE id = NEW.id;"
+    "    DELETE FROM sessions WHERE user_id = NEW.id;"
+    "  END;"
+    "CREATE TABLE api_keys ("
+    "  id TEXT PRIMARY KEY, name TEXT NOT NULL,"
+    "  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  key_hash BLOB NOT NULL UNIQUE,"
+    "  role TEXT NOT NULL DEFAULT 'viewer' CHECK (role IN ('admin', 'operator', 'viewer')),"
+    "  cameras TEXT," /* a JSON array of camera ids; NULL: whatever the user sees */
+    "  created_us INTEGER NOT NULL DEFAULT (" NOW_US "),"
+    "  expires_us INTEGER, last_used_us INTEGER);"
+    "CREATE INDEX api_keys_user ON api_keys(user_id);",
 };
 #define SCHEMA_VERSION (int)(sizeof(migrations) / sizeof(migrations[0]))
 
@@ -516,6 +536,8 @@ static int sq_query(void *vdb, const char *sql, const vg_val_t *vals, int n, vg_
     return rc;
 }
 
+static void sq_set_busy_timeout(void *db, int ms) { sqlite3_busy_timeout(db, ms); }
+
 const vg_store_backend_ops_t vg_store_sqlite_ops = {
     .name = "sqlite",
     .open = sq_open,
@@ -533,5 +555,6 @@ const vg_store_backend_ops_t vg_store_sqlite_ops = {
     .count_where = sq_count_where,
     .meta_get = sq_meta_get,
     .meta_set = sq_meta_set,
+    .set_busy_timeout = sq_set_busy_timeout,
     .query = sq_query,
 };

@@ -326,6 +326,7 @@ void vg_store_close(vg_store_t **sp)
 
 int vg_store_schema_version(vg_store_t *s) { return s->schema_version; }
 int64_t vg_store_data_version(vg_store_t *s) { return s->ops->data_version(s->db); }
+void vg_store_set_busy_timeout(vg_store_t *s, int ms) { s->ops->set_busy_timeout(s->db, ms); }
 
 /* ---- reading ---- */
 

@@ -60,6 +60,10 @@ int vg_store_schema_version(vg_store_t *s);
  * database; compare successive values to notice edits made elsewhere. */
 int64_t vg_store_data_version(vg_store_t *s);
 
+/* How long a call waits for another process's lock on the database before it fails with 503
+ * "busy" (the store thread sets it per job from the job's deadline). */
+void vg_store_set_busy_timeout(vg_store_t *s, int ms);
+
 /* CRUD. ids: cameras use their slug; tenants, sites and gateways a slug too ("id"). Records
  * are new references the caller frees. list: offset/limit paging (limit 1..1000), *total set
  * to the count of all records of the kind. create/update take the fields to set (update:
@@ -165,6 +169,83 @@ int vg_store_audit(vg_store_t *s, const vg_audit_entry_t *e, vg_store_err_t *err
  * detail, peer}] */
 int vg_store_audit_list(vg_store_t *s, size_t offset, size_t limit, json_t **out,
                         size_t *total, vg_store_err_t *err);
+
+/* ---- The access snapshot (access.c): what the gate decides with, read at once ----
+ *
+ * The loop never queries the database for a request: the store thread reads this whole
+ * picture (users without their password hashes, unexpired sessions, grants, cameras with
+ * their site's tenant, integration keys) after every change, and the loop keeps it in a
+ * cache (auth/cache.h). Each array is sorted by its key (id, or hash) for binary search. */
+typedef struct vg_access_user {
+    char id[64], role[16], tenant_id[64]; /* tenant_id "" when none */
+    bool is_enabled;
+    int64_t auth_epoch; /* bumped by a new password or a disable (schema 4's trigger) */
+} vg_access_user_t;
+typedef struct vg_access_session {
+    uint8_t hash[VG_SESSION_HASH_LEN];
+    char user_id[64];
+    int64_t expires_us;
+} vg_access_session_t;
+typedef struct vg_access_grant {
+    char tenant_id[64], user_id[64], camera_id[64], site_id[64]; /* "" for the unused ones */
+} vg_access_grant_t;
+typedef struct vg_access_camera {
+    char id[64], site_id[64], site_tenant_id[64];
+    bool is_enabled;
+} vg_access_camera_t;
+typedef struct vg_access_key {
+    char id[64], user_id[64], role[16];
+    uint8_t hash[VG_SESSION_HASH_LEN];
+    json_t *cameras;    /* array of camera ids, or NULL: whatever the user sees */
+    int64_t expires_us; /* 0: never */
+} vg_access_key_t;
+typedef struct vg_access {
+    vg_access_user_t *users;
+    size_t user_count;
+    vg_access_session_t *sessions;
+    size_t session_count;
+    vg_access_grant_t *grants;
+    size_t grant_count;
+    vg_access_camera_t *cameras;
+    size_t camera_count;
+    vg_access_key_t *keys;
+    size_t key_count;
+} vg_access_t;
+
+/* Reads the snapshot in one read transaction (sessions expired at now_us left out). */
+int vg_store_access_load(vg_store_t *s, int64_t now_us, vg_access_t **out, vg_store_err_t *err);
+void vg_access_free(vg_access_t **ap);
+
+/* ---- Integration keys (apikeys.c): long-lived, revocable credentials for clients that
+ * cannot sign in (NVRs, Home Assistant, VLC, another vigil). The key itself is shown once,
+ * at creation; the database keeps only its BLAKE2b-256 hash. A key acts for its user, with
+ * at most its own role (viewer unless asked) and, when it lists cameras, only those. ---- */
+#define VG_API_KEY_MAX 96 /* "vk_" id "_" 43 base64url characters, NUL */
+typedef struct vg_key_spec {
+    const char *user_id;
+    const char *name;     /* NULL: the id */
+    const char *role;     /* NULL: "viewer"; never above the user's own at use */
+    json_t *cameras;      /* borrowed array of camera ids, NULL: the user's view */
+    int64_t expires_us;   /* 0: never */
+} vg_key_spec_t;
+/* Makes a key: key_out gets it in clear (once), *out its record. 400/404 naming the field. */
+int vg_store_key_add(vg_store_t *s, const vg_key_spec_t *spec, char key_out[VG_API_KEY_MAX],
+                     json_t **out, vg_store_err_t *err);
+/* Records, optionally of one user: [{id, name, user_id, role, cameras, created_at,
+ * expires_at, last_used_at}] (times in seconds, null when unset). */
+int vg_store_key_list(vg_store_t *s, const char *user_id, json_t **out, vg_store_err_t *err);
+int vg_store_key_get(vg_store_t *s, const char *id, json_t **out, vg_store_err_t *err);
+/* 404 when there is no such key. */
+int vg_store_key_remove(vg_store_t *s, const char *id, vg_store_err_t *err);
+/* Notes that a key was used (at most this precise: callers batch). */
+int vg_store_key_touch(vg_store_t *s, const char *id, int64_t now_us, vg_store_err_t *err);
+/* The hash a key is kept and looked up by. */
+void vg_api_key_hash(const char *key, size_t len, uint8_t out[VG_SESSION_HASH_LEN]);
+/* Whether s looks like a key ("vk_" prefix): then it is judged as one, never as a JWT. */
+bool vg_api_key_is_key(const char *s);
+
+/* Appends several audit entries in one transaction. */
+int vg_store_audit_many(vg_store_t *s, const vg_audit_entry_t *e, size_t n, vg_store_err_t *err);
 
 /* A random 32-byte key kept in the database for signing stream tokens, made on first use,
  * so that every instance on the database and every restart honour the same tokens. */

@@ -51,6 +51,8 @@ typedef struct vg_store_backend_ops {
     /* One statement of the store's own SQL (access.c), parameters ?1..?n bound from vals;
      * result rows go to cb (may be NULL), *changes (may be NULL) gets the rows written.
      * Constraint failures are 409 "conflict". */
+    /* How long a statement waits for another connection's lock before failing 503 "busy". */
+    void (*set_busy_timeout)(void *db, int ms);
     int (*query)(void *db, const char *sql, const vg_val_t *vals, int n, vg_row_cb cb,
                  void *arg, size_t *changes, vg_store_err_t *err);
 } vg_store_backend_ops_t;
