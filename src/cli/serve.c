@@ -82,6 +82,8 @@ static void print_usage(FILE *out, bool is_demo)
             "                           (env VIGIL_IDLE_TIMEOUT; default 30)\n"
             "      --snapshot-wait-ms MS  how long a snapshot waits for a first picture\n"
             "                           (env VIGIL_SNAPSHOT_WAIT_MS; default 3000)\n"
+            "      --max-conns-per-ip N  connections one client address may hold open\n"
+            "                           (default 256; 0: no cap; docs/security.md)\n"
             "      --web-root DIR       serve the dashboard from DIR instead of the\n"
             "                           embedded copy (env VIGIL_WEB_ROOT; development)\n"
             "      --log-level LEVEL    error, warn, info, debug or trace\n"
@@ -148,10 +150,11 @@ static void raise_fd_limit(void)
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
         return;
-    rlim_t want = rl.rlim_max;
+    rlim_t want = rl.rlim_max, old = rl.rlim_cur;
     rl.rlim_cur = want;
     if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
-        VG_LOG_DEBUG("main", "open-file limit raised to %llu", (unsigned long long)want);
+        VG_LOG_INFO("main", "open-file limit raised from %llu to %llu (one per connection)",
+                    (unsigned long long)old, (unsigned long long)want);
 }
 
 static void print_route(const char *method, const char *pattern, unsigned access, void *arg)
@@ -290,6 +293,7 @@ static int run(const vg_config_t *cfg, const auth_opts_t *ao, bool is_demo, bool
         .host = cfg->listen_host,
         .port = cfg->listen_port,
         .web_root = cfg->web_root,
+        .max_conns_per_ip = cfg->max_conns_per_ip > 0 ? cfg->max_conns_per_ip : -1,
         .tls = {.cert_path = ao->tls_cert, .key_path = ao->tls_key},
     };
     vg_server_new(&app.server, &scfg);
@@ -369,6 +373,7 @@ out:
 static int serve_main(int argc, char **argv, bool is_demo)
 {
     enum { OPT_CAMERA = 256, OPT_IDLE, OPT_SNAPWAIT, OPT_WEBROOT, OPT_LOGLEVEL, OPT_DB,
+           OPT_MAXCONNS,
            OPT_KEYFILE, OPT_ROUTES, OPT_NOAUTH, OPT_JWTSECRET, OPT_JWKS, OPT_JWTISS,
            OPT_JWTAUD, OPT_TLSCERT, OPT_TLSKEY, OPT_ORIGIN, OPT_SESSIONTTL };
     static const struct option opts[] = {
@@ -378,6 +383,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
         {"idle-timeout", required_argument, NULL, OPT_IDLE},
         {"snapshot-wait-ms", required_argument, NULL, OPT_SNAPWAIT},
         {"web-root", required_argument, NULL, OPT_WEBROOT},
+        {"max-conns-per-ip", required_argument, NULL, OPT_MAXCONNS},
         {"log-level", required_argument, NULL, OPT_LOGLEVEL},
         {"db", required_argument, NULL, OPT_DB},
         {"master-key-file", required_argument, NULL, OPT_KEYFILE},
@@ -406,6 +412,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
     };
     const char *config_path = getenv("VIGIL_CONFIG"), *listen = NULL, *web_root = NULL,
                *log_level = NULL, *idle = NULL, *snapwait = NULL, *db = NULL, *key_file = NULL;
+    const char *max_conns = NULL;
     const char *cameras[VG_CONFIG_MAX_CAMERAS];
     size_t camera_count = 0;
     int c;
@@ -424,6 +431,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
         case OPT_IDLE: idle = optarg; break;
         case OPT_SNAPWAIT: snapwait = optarg; break;
         case OPT_WEBROOT: web_root = optarg; break;
+        case OPT_MAXCONNS: max_conns = optarg; break;
         case OPT_LOGLEVEL: log_level = optarg; break;
         case OPT_DB: db = optarg; break;
         case OPT_KEYFILE: key_file = optarg; break;
@@ -489,6 +497,13 @@ static int serve_main(int argc, char **argv, bool is_demo)
             goto out;
         }
         cfg.snapshot_wait_ms = (int)n;
+    }
+    if (max_conns) {
+        if (vg_parse_int(max_conns, 0, 1000000, &n) < 0) {
+            fprintf(stderr, "vigil: --max-conns-per-ip '%s': expected 0..1000000\n", max_conns);
+            goto out;
+        }
+        cfg.max_conns_per_ip = (int)n;
     }
     if (session_ttl) {
         if (vg_parse_int(session_ttl, 60, 30 * 86400, &n) < 0) {

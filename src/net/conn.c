@@ -50,6 +50,7 @@ void vg__resp_reset(vg_conn_t *c)
 void vg__conn_free(vg_conn_t *c)
 {
     vg_server_t *s = c->srv;
+    vg__static_detach(c);
     if (c->route && c->route->ops->on_close && !c->has_closed) {
         c->has_closed = true;
         c->route->ops->on_close(c);
@@ -340,6 +341,12 @@ static int write_headers(vg_conn_t *c)
     if (c->is_open_ended) {
         /* A live stream has no natural end: no idle time-out applies to it. */
         lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
+        /* Nor does it need the request's header slot any more: libwebsockets 4.1 would keep
+         * it until the stream ends, so 256 MJPEG viewers took every slot and every other
+         * HTTP request waited (issue 12). The request headers and query are unreadable from
+         * here on; handlers read what they need in on_request. */
+        if (lws_http_headers_detach(c->wsi) < 0)
+            return -1;
         vg__limit_unsent(c->wsi);
         c->resp = RESP_STREAMING;
     } else {

@@ -134,6 +134,7 @@ const route_t *vg__find_route(vg_server_t *s, const char *method, const char *pa
 
 int vg__http_request(vg_server_t *s, struct lws *wsi, pss_t *pss, const char *uri)
 {
+    vg__sock_header_done(wsi);
     if (pss->conn) /* keep-alive: the previous request on this socket is finished */
         vg__conn_free(pss->conn);
     vg_conn_t *c = pss->conn = vg__conn_new(s, wsi);

@@ -9,8 +9,9 @@
  *
  * Limits: request line + headers share max_http_header_data (8 KiB; more closes the
  * connection), client WebSocket messages are at most 4 KiB of text, request bodies only on
- * routes that declare a max_body, with a Content-Length. Idle HTTP connections time out
- * after 30 s.
+ * routes that declare a max_body, with a Content-Length. A request header must be complete
+ * within 5 s (header_timeout_ms), and one address may hold 256 connections
+ * (max_conns_per_ip): see listen.c. Idle kept-alive connections time out after 30 s.
  */
 #include <errno.h>
 #include <libwebsockets.h>
@@ -19,6 +20,7 @@
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,16 +62,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return pss && pss->conn ? vg__body_complete(pss->conn) : 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return pss && pss->conn ? vg__http_writable(pss->conn) : 0;
-    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
-        /* RFC 6455 section 4.2.1: only version 13 exists; libwebsockets 4.1 takes any. */
-        char version[8];
-        if (lws_hdr_copy(wsi, version, sizeof(version), WSI_TOKEN_VERSION) <= 0 ||
-            strcmp(version, "13") != 0) {
-            VG_LOG_DEBUG("http", "WebSocket upgrade refused: Sec-WebSocket-Version is not 13");
-            return 1;
-        }
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        vg__sock_header_done(wsi);
         return vg__ws_filter_upgrade(s, wsi);
-    }
     case LWS_CALLBACK_ESTABLISHED:
         return vg__ws_open(s, wsi, pss);
     case LWS_CALLBACK_SERVER_WRITEABLE:
@@ -87,6 +82,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return 0;
     case LWS_CALLBACK_WSI_DESTROY:
         vg__ws_drop_pending(wsi);
+        vg__sock_destroyed(wsi);
         return 0;
     case LWS_CALLBACK_CLOSED:
     case LWS_CALLBACK_CLOSED_HTTP:
@@ -111,6 +107,15 @@ static const struct lws_protocols protocols[] = {
     {0},
 };
 
+/* Header slots (libwebsockets "ah", max_http_header_data bytes each, allocated while in use).
+ * Only connections that have spoken and are still sending a request header, or whose
+ * non-streaming response is pending, hold one (listen.c, write_headers), so this bounds
+ * memory under a many-address slowloris (about 9 KiB a slot) rather than the number of
+ * viewers. */
+#define HEADER_SLOTS 4096
+#define DEFAULT_MAX_CONNS_PER_IP 256
+#define DEFAULT_HEADER_TIMEOUT_MS 5000
+
 int vg_server_new(vg_server_t **out, const vg_server_cfg_t *cfg)
 {
     vg_server_t *s = vg_xcalloc(1, sizeof(*s));
@@ -121,46 +126,24 @@ int vg_server_new(vg_server_t **out, const vg_server_cfg_t *cfg)
         s->tls_cert = vg_xstrdup(cfg->tls.cert_path);
         s->tls_key = vg_xstrdup(cfg->tls.key_path ? cfg->tls.key_path : cfg->tls.cert_path);
     }
+    s->listen_fd = -1;
+    s->max_conns_per_ip = cfg->max_conns_per_ip < 0   ? 0
+                          : cfg->max_conns_per_ip == 0 ? DEFAULT_MAX_CONNS_PER_IP
+                                                       : cfg->max_conns_per_ip;
+    s->header_timeout_ms = cfg->header_timeout_ms > 0 ? (unsigned)cfg->header_timeout_ms
+                                                      : DEFAULT_HEADER_TIMEOUT_MS;
     uv_timer_init(cfg->loop, &s->grace_timer);
+    s->grace_timer.data = s;
+    s->handles_open = 1;
     *out = s;
     return 0;
 }
 
 static int check_tls_files(const char *cert, const char *key);
 
-/* Binds host:port once ourselves, so an address in use is an ordinary error: libwebsockets
- * 4.1 returns a context whose listener failed, and destroying that context on a foreign
- * libuv loop crashes in its event-library plugin. */
-static int check_bindable(const char *host, int port)
-{
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST}, *ai;
-    char port_str[16];
-    snprintf(port_str, sizeof(port_str), "%d", port);
-    int rc = getaddrinfo(host, port_str, &hints, &ai);
-    if (rc != 0) {
-        VG_LOG_ERROR("http", "cannot listen on '%s': not a numeric IP address (%s)", host,
-                     gai_strerror(rc));
-        return VG_EINVAL;
-    }
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int one = 1;
-    rc = fd < 0 ? -errno : 0;
-    if (rc == 0) {
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0)
-            rc = -errno;
-    }
-    if (fd >= 0)
-        close(fd);
-    freeaddrinfo(ai);
-    if (rc < 0)
-        VG_LOG_ERROR("http", "cannot listen on %s:%d: %s", host, port, vg_strerror(rc));
-    return rc;
-}
-
 int vg_server_start(vg_server_t *s)
 {
-    int rc = check_bindable(s->host, s->cfg.port);
+    int rc = vg__listen_open(s);
     if (rc < 0)
         return rc;
     struct lws_context_creation_info info;
@@ -171,12 +154,17 @@ int vg_server_start(vg_server_t *s)
                    LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
     if (strchr(s->host, ':') == NULL)
         info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
-    info.port = s->cfg.port;
-    info.iface = s->host;
+    /* listen.c accepts and hands connections over with lws_adopt_socket_vhost(). That also
+     * makes an address in use an ordinary error: libwebsockets 4.1 returned a context whose
+     * listener had failed, which could be neither used nor destroyed on a foreign loop. */
+    info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
     info.protocols = protocols;
     info.user = s;
     info.max_http_header_data = 8192;
-    info.max_http_header_pool = 256;
+    info.max_http_header_pool = HEADER_SLOTS;
+    /* Each later request on a kept-alive connection gets the same time for its header as
+     * the first (listen.c); libwebsockets' default is 10 s. */
+    info.timeout_secs_ah_idle = (s->header_timeout_ms + 999) / 1000;
     info.timeout_secs = 30;
     info.keepalive_timeout = 30;
     info.vhost_name = "vigil";
@@ -195,19 +183,18 @@ int vg_server_start(vg_server_t *s)
         info.alpn = "http/1.1";
     }
     s->ctx = lws_create_context(&info);
-    if (s->ctx == NULL) {
-        VG_LOG_ERROR("http", "cannot listen on %s:%d (in use, or not an address of this host?)",
-                     s->host, s->cfg.port);
+    s->vhost = s->ctx ? lws_get_vhost_by_name(s->ctx, "vigil") : NULL;
+    if (s->vhost == NULL) {
+        VG_LOG_ERROR("http", "cannot start the HTTP server on %s:%d", s->host, s->port);
         return VG_EINVAL;
     }
-    s->vhost = lws_get_vhost_by_name(s->ctx, "vigil");
-    s->port = s->vhost ? lws_get_vhost_listen_port(s->vhost) : -1;
-    if (s->port <= 0) {
-        /* Lost a race for the port after check_bindable(): see there for why we can't
-         * clean up this context. */
-        VG_LOG_ERROR("http", "cannot listen on %s:%d", s->host, s->cfg.port);
-        _exit(1);
-    }
+    vg__listen_start(s);
+    struct rlimit rl = {0};
+    getrlimit(RLIMIT_NOFILE, &rl);
+    VG_LOG_INFO("http", "connections: at most %d per address%s, request header within %u ms, "
+                "open-file limit %llu", s->max_conns_per_ip,
+                s->max_conns_per_ip == 0 ? " (no cap)" : "", s->header_timeout_ms,
+                (unsigned long long)rl.rlim_cur);
     return 0;
 }
 
@@ -277,6 +264,7 @@ void vg__server_finish_shutdown(uv_timer_t *t)
 void vg_server_shutdown(vg_server_t *s, void (*done)(void *arg), void *arg)
 {
     s->is_shutting_down = true;
+    vg__listen_stop(s);
     s->shutdown_done = done;
     s->shutdown_arg = arg;
     for (vg_conn_t *c = s->conns; c; c = c->next) {
@@ -287,9 +275,11 @@ void vg_server_shutdown(vg_server_t *s, void (*done)(void *arg), void *arg)
     uv_timer_start(&s->grace_timer, vg__server_finish_shutdown, s->conns ? 1000 : 0, 0);
 }
 
-static void on_timer_closed(uv_handle_t *h)
+void vg__server_handle_closed(uv_handle_t *h)
 {
-    free(lws_container_of((uv_timer_t *)h, vg_server_t, grace_timer));
+    vg_server_t *s = h->data;
+    if (--s->handles_open == 0)
+        free(s);
 }
 
 void vg_server_free(vg_server_t **sp)
@@ -309,5 +299,6 @@ void vg_server_free(vg_server_t **sp)
     free(s->web_root);
     free(s->tls_cert);
     free(s->tls_key);
-    uv_close((uv_handle_t *)&s->grace_timer, on_timer_closed);
+    vg__listen_close(s);
+    uv_close((uv_handle_t *)&s->grace_timer, vg__server_handle_closed);
 }

@@ -86,6 +86,8 @@ typedef struct vg_server_cfg {
     int port;             /* 0: any free port (see vg_server_port) */
     const char *web_root; /* NULL: the embedded dashboard */
     vg_server_tls_t tls;
+    int max_conns_per_ip;  /* open connections one peer address may hold; 0: 256; < 0: no cap */
+    int header_timeout_ms; /* a request header must be complete this soon; 0: 5000 */
 } vg_server_cfg_t;
 
 int vg_server_new(vg_server_t **out, const vg_server_cfg_t *cfg);
@@ -167,7 +169,9 @@ int vg_conn_respond_json(vg_conn_t *c, int status, json_t *doc);
 int vg_conn_error(vg_conn_t *c, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* Sends the headers of an open-ended response (no Content-Length) and then calls
- * on_writable whenever vg_conn_want_write() was asked and the socket can take more. */
+ * on_writable whenever vg_conn_want_write() was asked and the socket can take more. Once
+ * the headers are out, the request's headers and query are no longer readable
+ * (vg_conn_header, vg_conn_query, ... answer VG_ENOENT): read them in on_request. */
 int vg_conn_stream_begin(vg_conn_t *c, int status, const char *content_type);
 void vg_conn_want_write(vg_conn_t *c);
 /* Closes a WebSocket with a status and reason (sent in the close frame), or ends a stream. */

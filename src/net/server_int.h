@@ -7,6 +7,8 @@
  *   body.c     request bodies: reading them, and answering early only after them
  *   static.c   the dashboard's files
  *   upgrade.c  WebSocket upgrades, messages and close frames
+ *   listen.c   the listening socket: accept, per-address caps, the request-header deadline,
+ *              and the hand-over of each connection to libwebsockets once it speaks
  *
  * Loop thread only, like everything in src/net.
  */
@@ -36,6 +38,31 @@ typedef struct route {
     void *user;
 } route_t;
 
+/* One accepted TCP connection, from accept() to the libwebsockets wsi's destruction.
+ *
+ *   srv->waiting ──> sock ──> sock ──> ...   (accept order: the oldest deadline first)
+ *                     │ peer ──> peer_t { count } in srv->peers (one per address)
+ *                     │ wsi  ──> struct lws, once adopted; lws_get_opaque_user_data(wsi)
+ *                     │          points back here
+ *                     └ poll ──> uv_poll_t while waiting for the first bytes (not adopted)
+ *
+ * A sock is on srv->waiting until its first request header is complete (or its deadline
+ * passes). Loop thread only. */
+typedef struct vg__peer vg__peer_t;
+typedef struct vg__sock {
+    vg_server_t *srv;
+    int fd;
+    vg__peer_t *peer;
+    uint64_t deadline_ms;     /* uv_now() by which the first request header must be in */
+    uv_poll_t *poll;          /* waiting for the first bytes; NULL once adopted */
+    struct lws *wsi;          /* NULL until adopted */
+    vg_conn_t *upgrade;       /* an upgrade between filter_upgrade and handle_ws_open */
+    bool is_waiting;          /* on srv->waiting */
+    struct vg__sock *prev, *next; /* on srv->waiting */
+} vg__sock_t;
+
+#define PEER_BUCKETS 1024
+
 struct vg_server {
     vg_server_cfg_t cfg;
     char *host, *web_root;
@@ -53,6 +80,19 @@ struct vg_server {
     vg_gate_cb gate;
     void *gate_user;
     char *tls_cert, *tls_key;
+    /* listen.c */
+    int listen_fd;                /* -1: not listening */
+    uv_poll_t listen_poll;
+    uv_timer_t sweep_timer;       /* header deadlines; resumes a paused accept */
+    bool is_listen_started;       /* listen_poll and sweep_timer are initialised */
+    int handles_open;             /* uv handles whose close callback has not run yet */
+    bool is_accept_paused;        /* out of file descriptors: retry at the next sweep */
+    int max_conns_per_ip;         /* 0: no cap */
+    unsigned header_timeout_ms;
+    vg__peer_t *peers[PEER_BUCKETS];
+    vg__sock_t *waiting, *waiting_tail;
+    uint64_t refused_over_cap, header_timeouts; /* counters */
+    uint64_t last_cap_log_ms;
 };
 
 #define MAX_EXTRA_HEADERS 4
@@ -70,6 +110,7 @@ struct vg_conn {
     struct lws *wsi;
     const route_t *route;
     const route_t *ws_route; /* an upgrade between filter_upgrade and handle_ws_open */
+    void *static_job;        /* static.c: a --web-root file being read off the loop */
     void *data;
     bool is_ws, is_closing, has_closed, close_sent;
     bool is_head; /* HEAD: routed as GET, answered with the headers only (RFC 9110 9.3.2) */
@@ -151,7 +192,29 @@ void vg__ws_drop_pending(struct lws *wsi);
 int vg__ws_receive(vg_conn_t *c, const void *in, size_t len);
 int vg__ws_send_close(vg_conn_t *c);
 
+/* listen.c */
+/* Binds and listens on the configured address. 0 or < 0 (logged). */
+int vg__listen_open(vg_server_t *s);
+/* Starts accepting (the context exists) and the deadline timer. */
+void vg__listen_start(vg_server_t *s);
+/* Stops accepting and closes the connections libwebsockets does not have yet. */
+void vg__listen_stop(vg_server_t *s);
+/* Closes the listener's handles; each close callback calls vg__server_handle_closed. */
+void vg__listen_close(vg_server_t *s);
+/* The first request header on wsi is complete: its deadline no longer applies. */
+void vg__sock_header_done(struct lws *wsi);
+/* LWS_CALLBACK_WSI_DESTROY: the connection is gone. */
+void vg__sock_destroyed(struct lws *wsi);
+/* The connection record of wsi (NULL for a wsi vigil did not accept). */
+vg__sock_t *vg__sock_of(struct lws *wsi);
+
+/* static.c */
+/* The connection is going away: a file read for it must not answer it. */
+void vg__static_detach(vg_conn_t *c);
+
 /* server.c */
+/* A uv handle of s finished closing; s is freed after the last one. */
+void vg__server_handle_closed(uv_handle_t *h);
 /* Caps how much a viewer's socket holds unsent (see VIEWER_NOTSENT_LOWAT). */
 void vg__limit_unsent(struct lws *wsi);
 /* Destroys the context and reports the shutdown done (a timer callback). */

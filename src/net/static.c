@@ -1,38 +1,100 @@
 /* static: the dashboard's files, embedded at build time (tools/embed_web.py) or read from
- * --web-root during development. Loop thread only.
+ * --web-root during development. Loop thread, except read_file (uv thread pool).
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/util.h"
 #include "net/server_int.h"
 #include "net/static.h"
+
+#define WEB_ROOT_FILE_MAX (16 * 1024 * 1024)
+
+/* A --web-root file read on the uv thread pool, so that a slow disk never stalls the loop.
+ * The files are read per request rather than cached at start because --web-root exists for
+ * editing the dashboard while vigil runs (the embedded copy serves everyone else). */
+typedef struct static_job {
+    uv_work_t req;
+    vg_conn_t *conn; /* loop: NULL once the connection is gone */
+    const char *content_type;
+    char file[1024];
+    char *data; /* pool thread, then loop */
+    size_t len;
+    bool is_found;
+} static_job_t;
+
+static void read_file(uv_work_t *req) /* pool thread */
+{
+    static_job_t *job = req->data;
+    int fd = open(job->file, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > WEB_ROOT_FILE_MAX)
+        goto out;
+    job->data = vg_xmalloc((size_t)st.st_size + 1);
+    while (job->len < (size_t)st.st_size) {
+        ssize_t n = read(fd, job->data + job->len, (size_t)st.st_size - job->len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break; /* shorter than it was: serve what is there */
+        job->len += (size_t)n;
+    }
+    job->is_found = true;
+out:
+    if (fd >= 0)
+        close(fd);
+}
+
+static void read_file_done(uv_work_t *req, int status) /* loop */
+{
+    static_job_t *job = req->data;
+    vg_conn_t *c = job->conn;
+    if (c != NULL) {
+        c->static_job = NULL;
+        if (job->is_found && status == 0)
+            vg_conn_respond(c, 200, job->content_type, job->data, job->len);
+        else
+            vg_conn_error(c, 404, "not_found", "no such file");
+    }
+    free(job->data);
+    free(job);
+}
+
+void vg__static_detach(vg_conn_t *c)
+{
+    static_job_t *job = c->static_job;
+    if (job != NULL)
+        job->conn = NULL;
+    c->static_job = NULL;
+}
 
 int vg__serve_static(vg_conn_t *c, const char *path)
 {
     if (strcmp(path, "/") == 0)
         path = "/index.html";
     if (c->srv->web_root) {
-        if (strstr(path, "..") != NULL)
-            return vg_conn_error(c, 404, "not_found", "no such file");
-        char file[1024];
-        snprintf(file, sizeof(file), "%s%s", c->srv->web_root, path);
-        FILE *fp = fopen(file, "rb");
-        struct stat st;
-        if (fp == NULL || fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode) ||
-            st.st_size > 16 * 1024 * 1024) {
-            if (fp)
-                fclose(fp);
+        static_job_t *job = vg_xcalloc(1, sizeof(*job));
+        if (strstr(path, "..") != NULL ||
+            snprintf(job->file, sizeof(job->file), "%s%s", c->srv->web_root, path) >=
+                (int)sizeof(job->file)) {
+            free(job);
             return vg_conn_error(c, 404, "not_found", "no such file");
         }
-        char *buf = vg_xmalloc((size_t)st.st_size + 1);
-        size_t n = fread(buf, 1, (size_t)st.st_size, fp);
-        fclose(fp);
-        int rc = vg_conn_respond(c, 200, vg_static_content_type(path), buf, n);
-        free(buf);
-        return rc;
+        job->conn = c;
+        job->content_type = vg_static_content_type(path);
+        job->req.data = job;
+        int rc = uv_queue_work(c->srv->cfg.loop, &job->req, read_file, read_file_done);
+        if (rc < 0) {
+            free(job);
+            return vg_conn_error(c, 503, "unavailable", "cannot read files now");
+        }
+        c->static_job = job;
+        return 0;
     }
     for (size_t i = 0; i < vg_web_asset_count; i++) {
         if (strcmp(vg_web_assets[i].path, path) == 0)

@@ -13,8 +13,10 @@ int vg__ws_open(vg_server_t *s, struct lws *wsi, pss_t *pss)
 {
     if (pss->conn)
         vg__conn_free(pss->conn);
-    vg_conn_t *c = pss->conn = lws_get_opaque_user_data(wsi); /* from filter_upgrade */
-    lws_set_opaque_user_data(wsi, NULL);
+    vg__sock_t *k = vg__sock_of(wsi);
+    vg_conn_t *c = pss->conn = k ? k->upgrade : NULL; /* from filter_upgrade */
+    if (k)
+        k->upgrade = NULL;
     if (c == NULL || s->is_shutting_down) {
         lws_close_reason(wsi, LWS_CLOSE_STATUS_GOINGAWAY, (unsigned char *)"shutting down", 13);
         return -1;
@@ -27,8 +29,10 @@ int vg__ws_open(vg_server_t *s, struct lws *wsi, pss_t *pss)
 }
 
 /* Answers a refused WebSocket upgrade with an HTTP status and a JSON error, written at once
- * (libwebsockets gives no later chance: the connection closes when the filter says no). */
-static void refuse_upgrade(struct lws *wsi, const vg_gate_verdict_t *v)
+ * (libwebsockets gives no later chance: the connection closes when the filter says no).
+ * extra_name/extra_value: one more header (NULL: none). */
+static void refuse_upgrade(struct lws *wsi, const vg_gate_verdict_t *v, const char *extra_name,
+                           const char *extra_value)
 {
     json_t *doc = json_pack("{s:{s:s,s:s}}", "error", "code", v->code ? v->code : "forbidden",
                             "message", v->message);
@@ -43,10 +47,21 @@ static void refuse_upgrade(struct lws *wsi, const vg_gate_verdict_t *v)
          lws_add_http_header_by_name(wsi, (const unsigned char *)"www-authenticate:",
                                      (const unsigned char *)v->www_authenticate,
                                      (int)strlen(v->www_authenticate), &p, end)) ||
+        (extra_name && lws_add_http_header_by_name(wsi, (const unsigned char *)extra_name,
+                                                   (const unsigned char *)extra_value,
+                                                   (int)strlen(extra_value), &p, end)) ||
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"connection:",
+                                    (const unsigned char *)"close", 5, &p, end) ||
         lws_finalize_http_header(wsi, &p, end) || end - p < blen) {
         free(body);
         return;
     }
+    /* libwebsockets 4.1 writes the status line's version from the request's, which it reads
+     * only for requests it routes itself (lws_http_action), never for an upgrade: it would
+     * say HTTP/1.0, which some clients cannot read. The request was HTTP/1.1 (RFC 6455
+     * section 4.1 requires it), and so is the answer. */
+    if (memcmp(start, "HTTP/1.0 ", 9) == 0)
+        start[7] = '1';
     memcpy(p, body, (size_t)blen);
     p += blen;
     free(body);
@@ -59,6 +74,20 @@ static void refuse_upgrade(struct lws *wsi, const vg_gate_verdict_t *v)
  * vg__ws_open (or is freed with the wsi). */
 int vg__ws_filter_upgrade(vg_server_t *s, struct lws *wsi)
 {
+    /* RFC 6455 section 4.2.2: a version other than 13 gets 426 naming the one we speak
+     * (libwebsockets 4.1 would take any). */
+    char version[8];
+    if (lws_hdr_copy(wsi, version, sizeof(version), WSI_TOKEN_VERSION) <= 0 ||
+        strcmp(version, "13") != 0) {
+        VG_LOG_DEBUG("http", "WebSocket upgrade refused: Sec-WebSocket-Version is not 13");
+        vg_gate_verdict_t v = {.status = 426, .code = "upgrade_required",
+                               .message = "only WebSocket version 13 is spoken here"};
+        refuse_upgrade(wsi, &v, "sec-websocket-version:", "13");
+        return 1;
+    }
+    vg__sock_t *k = vg__sock_of(wsi);
+    if (k == NULL)
+        return 1;
     vg_conn_t *c = vg__conn_new(s, wsi);
     bool mismatch;
     const route_t *r = NULL;
@@ -69,7 +98,7 @@ int vg__ws_filter_upgrade(vg_server_t *s, struct lws *wsi)
         vg_gate_verdict_t v = {.status = s->is_shutting_down ? 503 : 404,
                                .code = s->is_shutting_down ? "unavailable" : "not_found"};
         snprintf(v.message, sizeof(v.message), "no WebSocket endpoint at %.100s", c->path);
-        refuse_upgrade(wsi, &v);
+        refuse_upgrade(wsi, &v, NULL, NULL);
         vg__conn_free(c);
         return 1;
     }
@@ -78,24 +107,25 @@ int vg__ws_filter_upgrade(vg_server_t *s, struct lws *wsi)
     if (vg__pass_gate(c, r, true, &v) != 0) {
         VG_LOG_DEBUG("http", "peer=%s WebSocket upgrade for %s refused: %d %s", c->peer,
                      c->path, v.status, v.message);
-        refuse_upgrade(wsi, &v);
+        refuse_upgrade(wsi, &v, NULL, NULL);
         c->route = NULL;
         vg__conn_free(c);
         return 1;
     }
     c->ws_route = r;
     c->route = NULL; /* its handler has not seen it yet */
-    lws_set_opaque_user_data(wsi, c);
+    k->upgrade = c;
     return 0;
 }
 
 /* An upgrade that passed filter_upgrade but never opened: its connection goes with it. */
 void vg__ws_drop_pending(struct lws *wsi)
 {
-    vg_conn_t *c = lws_get_opaque_user_data(wsi);
-    if (c == NULL)
+    vg__sock_t *k = vg__sock_of(wsi);
+    if (k == NULL || k->upgrade == NULL)
         return;
-    lws_set_opaque_user_data(wsi, NULL);
+    vg_conn_t *c = k->upgrade;
+    k->upgrade = NULL;
     vg__conn_free(c);
 }
 
