@@ -2,6 +2,7 @@
  * and the audit log (GET /api/v1/audit). Users themselves are managed with `vigil user`:
  * their passwords are hashed with Argon2id, which the loop thread must not run. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/api.h"
@@ -62,75 +63,155 @@ static int read_grant(vg_conn_t *c, json_t *body, grant_args_t *g)
     return 0;
 }
 
+typedef struct grant_job {
+    vg__api_job_t base;
+    grant_args_t g;
+    size_t offset, limit, total;
+    json_t *out;
+} grant_job_t;
+
+static grant_job_t *grant_job(const vg_api_ctx_t *ctx)
+{
+    grant_job_t *j = vg_xcalloc(1, sizeof(*j));
+    j->base.ctx = ctx;
+    return j;
+}
+
+static void grant_job_free(grant_job_t *j)
+{
+    json_decref(j->out);
+    free(j);
+}
+
+static int list_grants_run(vg_store_t *s, void *arg, vg_store_err_t *err)
+{
+    grant_job_t *j = arg;
+    return vg_store_list_grants(s, j->g.tenant_id[0] ? j->g.tenant_id : NULL,
+                                j->g.user_id[0] ? j->g.user_id : NULL, &j->out, err);
+}
+
+static void list_grants_finish(vg__api_job_t *base, vg_conn_t *c, int rc,
+                               const vg_store_err_t *err)
+{
+    grant_job_t *j = (grant_job_t *)base;
+    if (c && rc < 0) {
+        vg__api_store_error(c, err);
+    } else if (c) {
+        vg_conn_respond_json(c, 200, json_pack("{s:O}", "grants", j->out));
+    }
+    grant_job_free(j);
+}
+
 static int list_grants(vg_conn_t *c, const char *const *params, void *user)
 {
     (void)params;
-    const vg_api_ctx_t *ctx = user;
-    grant_args_t g;
-    if (read_grant(c, NULL, &g) < 0)
+    grant_job_t *j = grant_job(user);
+    if (read_grant(c, NULL, &j->g) < 0) {
+        grant_job_free(j);
         return 0;
-    json_t *list;
-    vg_store_err_t err;
-    if (vg_store_list_grants(ctx->store, g.tenant_id[0] ? g.tenant_id : NULL,
-                             g.user_id[0] ? g.user_id : NULL, &list, &err) < 0)
-        return vg__api_store_error(c, &err);
-    return vg_conn_respond_json(c, 200, json_pack("{s:o}", "grants", list));
+    }
+    return vg__api_submit(c, &j->base, false, list_grants_run, list_grants_finish);
 }
 
-static void changed(const vg_api_ctx_t *ctx)
+static int add_grant_run(vg_store_t *s, void *arg, vg_store_err_t *err)
 {
-    if (ctx->on_store_changed)
-        ctx->on_store_changed(ctx->store_changed_arg);
+    grant_job_t *j = arg;
+    vg_grant_t grant = grant_of(&j->g);
+    return vg_store_grant(s, &grant, err);
+}
+
+static void add_grant_finish(vg__api_job_t *base, vg_conn_t *c, int rc,
+                             const vg_store_err_t *err)
+{
+    grant_job_t *j = (grant_job_t *)base;
+    if (c) {
+        char target[300];
+        vg_auth_audit(j->base.ctx->auth, c, "grant", grant_target(&j->g, target, sizeof(target)),
+                      rc < 0 ? "failed" : "ok", rc < 0 ? err->message : NULL);
+        if (rc < 0) {
+            vg__api_store_error(c, err);
+        } else {
+            json_t *doc = json_object();
+            static const char *const names[] = {"tenant_id", "user_id", "camera_id", "site_id"};
+            const char *vals[] = {j->g.tenant_id, j->g.user_id, j->g.camera_id, j->g.site_id};
+            for (int i = 0; i < 4; i++) {
+                if (vals[i][0])
+                    json_object_set_new(doc, names[i], json_string(vals[i]));
+            }
+            vg_conn_respond_json(c, 201, doc);
+        }
+    }
+    grant_job_free(j);
 }
 
 static int add_grant(vg_conn_t *c, const char *const *params, void *user)
 {
     (void)params;
-    const vg_api_ctx_t *ctx = user;
     json_t *body = vg_conn_body_json(c, false);
     if (body == NULL)
         return 0;
-    grant_args_t g;
-    int rc = read_grant(c, body, &g);
+    grant_job_t *j = grant_job(user);
+    int rc = read_grant(c, body, &j->g);
     json_decref(body);
-    if (rc < 0)
+    if (rc < 0) {
+        grant_job_free(j);
         return 0;
-    vg_grant_t grant = grant_of(&g);
-    vg_store_err_t err;
-    char target[300];
-    rc = vg_store_grant(ctx->store, &grant, &err);
-    vg_auth_audit(ctx->auth, c, "grant", grant_target(&g, target, sizeof(target)),
-                  rc < 0 ? "failed" : "ok", rc < 0 ? err.message : NULL);
-    if (rc < 0)
-        return vg__api_store_error(c, &err);
-    changed(ctx);
-    json_t *doc = json_object();
-    static const char *const names[] = {"tenant_id", "user_id", "camera_id", "site_id"};
-    const char *vals[] = {g.tenant_id, g.user_id, g.camera_id, g.site_id};
-    for (int i = 0; i < 4; i++) {
-        if (vals[i][0])
-            json_object_set_new(doc, names[i], json_string(vals[i]));
     }
-    return vg_conn_respond_json(c, 201, doc);
+    return vg__api_submit(c, &j->base, true, add_grant_run, add_grant_finish);
+}
+
+static int remove_grant_run(vg_store_t *s, void *arg, vg_store_err_t *err)
+{
+    grant_job_t *j = arg;
+    vg_grant_t grant = grant_of(&j->g);
+    return vg_store_revoke(s, &grant, err);
+}
+
+static void remove_grant_finish(vg__api_job_t *base, vg_conn_t *c, int rc,
+                                const vg_store_err_t *err)
+{
+    grant_job_t *j = (grant_job_t *)base;
+    if (c) {
+        char target[300];
+        grant_target(&j->g, target, sizeof(target));
+        vg_auth_audit(j->base.ctx->auth, c, "revoke", target, rc < 0 ? "failed" : "ok",
+                      rc < 0 ? err->message : NULL);
+        if (rc < 0)
+            vg__api_store_error(c, err);
+        else
+            vg_conn_respond_json(c, 200, json_pack("{s:s}", "revoked", target));
+    }
+    grant_job_free(j);
 }
 
 static int remove_grant(vg_conn_t *c, const char *const *params, void *user)
 {
     (void)params;
-    const vg_api_ctx_t *ctx = user;
-    grant_args_t g;
-    if (read_grant(c, NULL, &g) < 0)
+    grant_job_t *j = grant_job(user);
+    if (read_grant(c, NULL, &j->g) < 0) {
+        grant_job_free(j);
         return 0;
-    vg_grant_t grant = grant_of(&g);
-    vg_store_err_t err;
-    char target[300];
-    int rc = vg_store_revoke(ctx->store, &grant, &err);
-    vg_auth_audit(ctx->auth, c, "revoke", grant_target(&g, target, sizeof(target)),
-                  rc < 0 ? "failed" : "ok", rc < 0 ? err.message : NULL);
-    if (rc < 0)
-        return vg__api_store_error(c, &err);
-    changed(ctx);
-    return vg_conn_respond_json(c, 200, json_pack("{s:s}", "revoked", target));
+    }
+    return vg__api_submit(c, &j->base, true, remove_grant_run, remove_grant_finish);
+}
+
+static int audit_run(vg_store_t *s, void *arg, vg_store_err_t *err)
+{
+    grant_job_t *j = arg;
+    return vg_store_audit_list(s, j->offset, j->limit, &j->out, &j->total, err);
+}
+
+static void audit_finish(vg__api_job_t *base, vg_conn_t *c, int rc, const vg_store_err_t *err)
+{
+    grant_job_t *j = (grant_job_t *)base;
+    if (c && rc < 0)
+        vg__api_store_error(c, err);
+    else if (c)
+        vg_conn_respond_json(c, 200, json_pack("{s:O,s:I,s:I,s:I}", "audit", j->out, "total",
+                                               (json_int_t)j->total, "offset",
+                                               (json_int_t)j->offset, "limit",
+                                               (json_int_t)j->limit));
+    grant_job_free(j);
 }
 
 static int list_audit(vg_conn_t *c, const char *const *params, void *user)
@@ -144,24 +225,24 @@ static int list_audit(vg_conn_t *c, const char *const *params, void *user)
         (vg_conn_query(c, "limit", buf, sizeof(buf)) >= 0 &&
          vg_parse_int(buf, 1, 1000, &limit) < 0))
         return vg_conn_error(c, 400, "bad_request", "offset: 0 or more; limit: 1..1000");
-    json_t *list;
-    size_t total;
-    vg_store_err_t err;
-    if (vg_store_audit_list(ctx->store, (size_t)offset, (size_t)limit, &list, &total, &err) < 0)
-        return vg__api_store_error(c, &err);
-    return vg_conn_respond_json(c, 200, json_pack("{s:o,s:I,s:I,s:I}", "audit", list, "total",
-                                                  (json_int_t)total, "offset",
-                                                  (json_int_t)offset, "limit",
-                                                  (json_int_t)limit));
+    /* What this server audited a moment ago is written first, so the list shows it. */
+    vg_auth_audit_flush(ctx->auth);
+    grant_job_t *j = grant_job(ctx);
+    j->offset = (size_t)offset;
+    j->limit = (size_t)limit;
+    return vg__api_submit(c, &j->base, false, audit_run, audit_finish);
 }
 
-static const vg_handler_ops_t list_grants_ops = {.name = "grants.list",
-                                                 .on_request = list_grants};
-static const vg_handler_ops_t add_grant_ops = {
-    .name = "grants.add", .on_request = add_grant, .max_body = MAX_BODY};
-static const vg_handler_ops_t remove_grant_ops = {.name = "grants.remove",
-                                                  .on_request = remove_grant};
-static const vg_handler_ops_t audit_ops = {.name = "audit", .on_request = list_audit};
+static const vg_handler_ops_t list_grants_ops = {
+    .name = "grants.list", .on_request = list_grants, .on_close = vg__api_conn_closed};
+static const vg_handler_ops_t add_grant_ops = {.name = "grants.add",
+                                               .on_request = add_grant,
+                                               .on_close = vg__api_conn_closed,
+                                               .max_body = MAX_BODY};
+static const vg_handler_ops_t remove_grant_ops = {
+    .name = "grants.remove", .on_request = remove_grant, .on_close = vg__api_conn_closed};
+static const vg_handler_ops_t audit_ops = {.name = "audit", .on_request = list_audit,
+                                           .on_close = vg__api_conn_closed};
 
 void vg__api_access_register(vg_server_t *srv, const vg_api_ctx_t *ctx)
 {

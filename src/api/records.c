@@ -1,8 +1,9 @@
 /* records: the configuration under /api/v1 — tenants, sites, gateways and cameras — listed,
  * read, created, updated (PATCH: the fields given) and deleted in the store. Validation is
  * the store's (errors name the field: {"error":{"code","message","field"}}); passwords are
- * write-only. Each write is applied to the running streams before the response goes out
- * (ctx->on_store_changed), so a camera created here can be watched at once.
+ * write-only. Every call runs on the store thread (never on the loop); each write is
+ * applied to the running streams and the access cache before the response goes out
+ * (ctx->write), so a camera created here can be watched at once.
  *
  * A camera as read here is its record plus "live": what the server runs for it now (state,
  * size, ladder), or null when it runs nothing (disabled). */
@@ -53,56 +54,53 @@ static json_t *camera_live(const vg_api_ctx_t *ctx, const char *id)
                      vg_tier_ladder_json(tiers, n), "url", s.url);
 }
 
-/* A camera's addresses and account are for admins: operators and viewers see what they
- * need to pick and watch it. */
-static void redact_camera(json_t *rec)
-{
-    static const char *const hidden[] = {"url",      "substream_url", "snapshot_url",
-                                         "username", "has_password",  "ptz_address", "owner"};
-    for (size_t i = 0; i < sizeof(hidden) / sizeof(hidden[0]); i++)
-        json_object_del(rec, hidden[i]);
-    json_t *live = json_object_get(rec, "live");
-    if (json_is_object(live))
-        json_object_del(live, "url");
-}
-
 static json_t *decorate(const kind_route_t *kr, vg_conn_t *c, json_t *rec)
 {
     if (strcmp(kr->kind, "cameras") == 0) {
         json_object_set_new(rec, "live", camera_live(kr->ctx, json_string_value(json_object_get(
                                                                   rec, "id"))));
         if (vg_auth_caller(c)->role != VG_ROLE_ADMIN)
-            redact_camera(rec);
+            vg__api_redact_camera(rec);
     }
     return rec;
 }
 
 static void audit(const kind_route_t *kr, vg_conn_t *c, const char *verb, const char *id,
-                  const vg_store_err_t *err)
+                  int rc, const vg_store_err_t *err)
 {
     char action[32];
     snprintf(action, sizeof(action), "%.12s.%s", kr->kind, verb);
-    vg_auth_audit(kr->ctx->auth, c, action, id, err ? "failed" : "ok", err ? err->message : NULL);
+    vg_auth_audit(kr->ctx->auth, c, action, id, rc < 0 ? "failed" : "ok",
+                  rc < 0 ? err->message : NULL);
 }
 
-/* The page of cameras a caller who sees only some of them may list. */
-static int list_visible(vg_conn_t *c, const kind_route_t *kr, json_t *ids, size_t offset,
-                        size_t limit)
+/* One request's work on the store thread. */
+typedef struct rec_job {
+    vg__api_job_t base;
+    const kind_route_t *kr;
+    char id[128];
+    json_t *fields; /* create, update: what to write (owned) */
+    json_t *ids;    /* list for a caller who sees only some: the ids of the page (owned) */
+    size_t offset, limit, total;
+    json_t *out;    /* the result (owned until sent) */
+} rec_job_t;
+
+static rec_job_t *rec_job(const kind_route_t *kr, const char *id)
 {
-    json_t *arr = json_array();
-    size_t total = json_array_size(ids);
-    for (size_t i = offset; i < total && i < offset + limit; i++) {
-        json_t *rec;
-        vg_store_err_t err;
-        if (vg_store_get(kr->ctx->store, kr->kind, json_string_value(json_array_get(ids, i)),
-                         &rec, &err) == 0)
-            json_array_append_new(arr, decorate(kr, c, rec));
-    }
-    json_decref(ids);
-    return vg_conn_respond_json(c, 200, json_pack("{s:o,s:I,s:I,s:I}", kr->kind, arr, "total",
-                                                  (json_int_t)total, "offset",
-                                                  (json_int_t)offset, "limit",
-                                                  (json_int_t)limit));
+    rec_job_t *j = vg_xcalloc(1, sizeof(*j));
+    j->base.ctx = kr->ctx;
+    j->kr = kr;
+    if (id)
+        vg_strlcpy(j->id, id, sizeof(j->id));
+    return j;
+}
+
+static void rec_job_free(rec_job_t *j)
+{
+    json_decref(j->fields);
+    json_decref(j->ids);
+    json_decref(j->out);
+    free(j);
 }
 
 static int query_size(vg_conn_t *c, const char *name, size_t dflt, size_t min, size_t max,
@@ -121,101 +119,187 @@ static int query_size(vg_conn_t *c, const char *name, size_t dflt, size_t min, s
     return 0;
 }
 
+static json_t *page(const rec_job_t *j, json_t *arr)
+{
+    return json_pack("{s:o,s:I,s:I,s:I}", j->kr->kind, arr, "total", (json_int_t)j->total,
+                     "offset", (json_int_t)j->offset, "limit", (json_int_t)j->limit);
+}
+
+static int list_run(vg_store_t *s, void *arg, vg_store_err_t *err)
+{
+    rec_job_t *j = arg;
+    if (j->ids == NULL)
+        return vg_store_list(s, j->kr->kind, j->offset, j->limit, &j->out, &j->total, err);
+    /* The page of cameras a caller who sees only some of them may list. */
+    j->out = json_array();
+    j->total = json_array_size(j->ids);
+    for (size_t i = j->offset; i < j->total && i < j->offset + j->limit; i++) {
+        json_t *rec;
+        if (vg_store_get(s, j->kr->kind, json_string_value(json_array_get(j->ids, i)), &rec,
+                         err) == 0)
+            json_array_append_new(j->out, rec);
+    }
+    return 0;
+}
+
+static void list_finish(vg__api_job_t *base, vg_conn_t *c, int rc, const vg_store_err_t *err)
+{
+    rec_job_t *j = (rec_job_t *)base;
+    if (c && rc < 0) {
+        vg__api_store_error(c, err);
+    } else if (c) {
+        size_t i;
+        json_t *rec;
+        json_array_foreach(j->out, i, rec) decorate(j->kr, c, rec);
+        vg_conn_respond_json(c, 200, page(j, j->out));
+        j->out = NULL;
+    }
+    rec_job_free(j);
+}
+
 static int list_records(vg_conn_t *c, const char *const *params, void *user)
 {
     (void)params;
     const kind_route_t *kr = user;
-    size_t offset, limit, total;
-    if (query_size(c, "offset", 0, 0, 1u << 30, &offset) < 0)
+    rec_job_t *j = rec_job(kr, NULL);
+    if (query_size(c, "offset", 0, 0, 1u << 30, &j->offset) < 0) {
+        rec_job_free(j);
         return param_error(c, "offset", "offset: an integer 0 or more");
-    if (query_size(c, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT, &limit) < 0)
+    }
+    if (query_size(c, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT, &j->limit) < 0) {
+        rec_job_free(j);
         return param_error(c, "limit", "limit: an integer 1..1000");
-    json_t *ids = vg_auth_visible(kr->ctx->auth, vg_auth_caller(c));
-    if (ids != NULL) /* only cameras reach here for a caller who is not an admin */
-        return list_visible(c, kr, ids, offset, limit);
-    json_t *arr;
-    vg_store_err_t err;
-    if (vg_store_list(kr->ctx->store, kr->kind, offset, limit, &arr, &total, &err) < 0)
-        return vg__api_store_error(c, &err);
-    size_t i;
-    json_t *rec;
-    json_array_foreach(arr, i, rec) decorate(kr, c, rec);
-    return vg_conn_respond_json(c, 200, json_pack("{s:o,s:I,s:I,s:I}", kr->kind, arr, "total",
-                                                  (json_int_t)total, "offset",
-                                                  (json_int_t)offset, "limit",
-                                                  (json_int_t)limit));
+    }
+    /* NULL for a caller who sees everything; only cameras reach here for one who does not */
+    j->ids = vg_auth_visible(kr->ctx->auth, vg_auth_caller(c));
+    return vg__api_submit(c, &j->base, false, list_run, list_finish);
+}
+
+static int get_run(vg_store_t *s, void *arg, vg_store_err_t *err)
+{
+    rec_job_t *j = arg;
+    return vg_store_get(s, j->kr->kind, j->id, &j->out, err);
+}
+
+static void get_finish(vg__api_job_t *base, vg_conn_t *c, int rc, const vg_store_err_t *err)
+{
+    rec_job_t *j = (rec_job_t *)base;
+    if (c && rc < 0) {
+        vg__api_store_error(c, err);
+    } else if (c) {
+        vg_conn_respond_json(c, 200, decorate(j->kr, c, j->out));
+        j->out = NULL;
+    }
+    rec_job_free(j);
 }
 
 static int get_record(vg_conn_t *c, const char *const *params, void *user)
 {
-    const kind_route_t *kr = user;
-    json_t *rec;
-    vg_store_err_t err;
-    if (vg_store_get(kr->ctx->store, kr->kind, params[0], &rec, &err) < 0)
-        return vg__api_store_error(c, &err);
-    return vg_conn_respond_json(c, 200, decorate(kr, c, rec));
+    return vg__api_submit(c, &rec_job(user, params[0])->base, false, get_run, get_finish);
 }
 
-static void changed(const kind_route_t *kr)
+static int create_run(vg_store_t *s, void *arg, vg_store_err_t *err)
 {
-    if (kr->ctx->on_store_changed)
-        kr->ctx->on_store_changed(kr->ctx->store_changed_arg);
+    rec_job_t *j = arg;
+    return vg_store_create(s, j->kr->kind, j->fields, &j->out, err);
+}
+
+static void create_finish(vg__api_job_t *base, vg_conn_t *c, int rc, const vg_store_err_t *err)
+{
+    rec_job_t *j = (rec_job_t *)base;
+    const char *id = json_string_value(json_object_get(rc < 0 ? j->fields : j->out, "id"));
+    if (c) {
+        audit(j->kr, c, "create", id, rc, err);
+        if (rc < 0) {
+            vg__api_store_error(c, err);
+        } else {
+            vg_conn_respond_json(c, 201, decorate(j->kr, c, j->out));
+            j->out = NULL;
+        }
+    }
+    rec_job_free(j);
 }
 
 static int create_record(vg_conn_t *c, const char *const *params, void *user)
 {
     (void)params;
-    const kind_route_t *kr = user;
-    json_t *fields = vg_conn_body_json(c, false), *rec;
+    json_t *fields = vg_conn_body_json(c, false);
     if (fields == NULL)
         return 0;
-    vg_store_err_t err;
-    int rc = vg_store_create(kr->ctx->store, kr->kind, fields, &rec, &err);
-    const char *id = json_string_value(json_object_get(rc < 0 ? fields : rec, "id"));
-    audit(kr, c, "create", id, rc < 0 ? &err : NULL);
-    json_decref(fields);
-    if (rc < 0)
-        return vg__api_store_error(c, &err);
-    changed(kr);
-    return vg_conn_respond_json(c, 201, decorate(kr, c, rec));
+    rec_job_t *j = rec_job(user, NULL);
+    j->fields = fields;
+    return vg__api_submit(c, &j->base, true, create_run, create_finish);
+}
+
+static int update_run(vg_store_t *s, void *arg, vg_store_err_t *err)
+{
+    rec_job_t *j = arg;
+    return vg_store_update(s, j->kr->kind, j->id, j->fields, &j->out, err);
+}
+
+static void update_finish(vg__api_job_t *base, vg_conn_t *c, int rc, const vg_store_err_t *err)
+{
+    rec_job_t *j = (rec_job_t *)base;
+    if (c) {
+        audit(j->kr, c, "update", j->id, rc, err);
+        if (rc < 0) {
+            vg__api_store_error(c, err);
+        } else {
+            vg_conn_respond_json(c, 200, decorate(j->kr, c, j->out));
+            j->out = NULL;
+        }
+    }
+    rec_job_free(j);
 }
 
 static int update_record(vg_conn_t *c, const char *const *params, void *user)
 {
-    const kind_route_t *kr = user;
-    json_t *fields = vg_conn_body_json(c, false), *rec;
+    json_t *fields = vg_conn_body_json(c, false);
     if (fields == NULL)
         return 0;
-    vg_store_err_t err;
-    int rc = vg_store_update(kr->ctx->store, kr->kind, params[0], fields, &rec, &err);
-    json_decref(fields);
-    audit(kr, c, "update", params[0], rc < 0 ? &err : NULL);
-    if (rc < 0)
-        return vg__api_store_error(c, &err);
-    changed(kr);
-    return vg_conn_respond_json(c, 200, decorate(kr, c, rec));
+    rec_job_t *j = rec_job(user, params[0]);
+    j->fields = fields;
+    return vg__api_submit(c, &j->base, true, update_run, update_finish);
+}
+
+static int delete_run(vg_store_t *s, void *arg, vg_store_err_t *err)
+{
+    rec_job_t *j = arg;
+    return vg_store_delete(s, j->kr->kind, j->id, err);
+}
+
+static void delete_finish(vg__api_job_t *base, vg_conn_t *c, int rc, const vg_store_err_t *err)
+{
+    rec_job_t *j = (rec_job_t *)base;
+    if (c) {
+        audit(j->kr, c, "delete", j->id, rc, err);
+        if (rc < 0)
+            vg__api_store_error(c, err);
+        else
+            vg_conn_respond_json(c, 200, json_pack("{s:s}", "deleted", j->id));
+    }
+    rec_job_free(j);
 }
 
 static int delete_record(vg_conn_t *c, const char *const *params, void *user)
 {
-    const kind_route_t *kr = user;
-    vg_store_err_t err;
-    int rc = vg_store_delete(kr->ctx->store, kr->kind, params[0], &err);
-    audit(kr, c, "delete", params[0], rc < 0 ? &err : NULL);
-    if (rc < 0)
-        return vg__api_store_error(c, &err);
-    changed(kr);
-    return vg_conn_respond_json(c, 200, json_pack("{s:s}", "deleted", params[0]));
+    return vg__api_submit(c, &rec_job(user, params[0])->base, true, delete_run, delete_finish);
 }
 
-static const vg_handler_ops_t list_ops = {.name = "records.list", .on_request = list_records};
-static const vg_handler_ops_t get_ops = {.name = "records.get", .on_request = get_record};
-static const vg_handler_ops_t create_ops = {
-    .name = "records.create", .on_request = create_record, .max_body = MAX_BODY};
-static const vg_handler_ops_t update_ops = {
-    .name = "records.update", .on_request = update_record, .max_body = MAX_BODY};
-static const vg_handler_ops_t delete_ops = {.name = "records.delete",
-                                            .on_request = delete_record};
+static const vg_handler_ops_t list_ops = {
+    .name = "records.list", .on_request = list_records, .on_close = vg__api_conn_closed};
+static const vg_handler_ops_t get_ops = {
+    .name = "records.get", .on_request = get_record, .on_close = vg__api_conn_closed};
+static const vg_handler_ops_t create_ops = {.name = "records.create",
+                                            .on_request = create_record,
+                                            .on_close = vg__api_conn_closed,
+                                            .max_body = MAX_BODY};
+static const vg_handler_ops_t update_ops = {.name = "records.update",
+                                            .on_request = update_record,
+                                            .on_close = vg__api_conn_closed,
+                                            .max_body = MAX_BODY};
+static const vg_handler_ops_t delete_ops = {
+    .name = "records.delete", .on_request = delete_record, .on_close = vg__api_conn_closed};
 
 void *vg__api_records_register(vg_server_t *srv, const vg_api_ctx_t *ctx)
 {

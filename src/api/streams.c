@@ -1,6 +1,7 @@
 /* streams: GET /api/v1/streams, /api/v1/streams/{id} and /api/v1/viewers — each stream's
- * lifecycle state, input, per-tier encoding and viewers, for operators (URLs are shown
- * without credentials). */
+ * lifecycle state, input, per-tier encoding and viewers. Admins see the camera's URLs
+ * (without credentials); everybody else gets them redacted like every route that shows a
+ * camera (vg__api_redact_camera). */
 #include <libavcodec/avcodec.h>
 
 #include "api/api.h"
@@ -77,8 +78,12 @@ static int list_streams(vg_conn_t *c, const char *const *params, void *user)
     json_t *arr = json_array();
     for (size_t i = 0; i < vg_hub_count(ctx->hub); i++) {
         const vg_stream_t *st = vg_hub_at(ctx->hub, i);
-        if (vg__api_can_see(ctx, c, vg_stream_id(st)))
-            json_array_append_new(arr, stream_json(st));
+        if (!vg__api_can_see(ctx, c, vg_stream_id(st)))
+            continue;
+        json_t *doc = stream_json(st);
+        if (vg_auth_caller(c)->role != VG_ROLE_ADMIN)
+            vg__api_redact_camera(doc);
+        json_array_append_new(arr, doc);
     }
     return vg_conn_respond_json(c, 200, json_pack("{s:o}", "streams", arr));
 }
@@ -90,8 +95,10 @@ static int get_stream(vg_conn_t *c, const char *const *params, void *user)
     if (st == NULL)
         return vg_conn_error(c, 404, "not_found", "no stream '%s'", params[0]);
     json_t *doc = stream_json(st);
-    /* Who else watches, and from where, is for admins only. */
-    if (vg_auth_caller(c)->role == VG_ROLE_ADMIN) {
+    /* Addresses, and who else watches from where, are for admins only. */
+    if (vg_auth_caller(c)->role != VG_ROLE_ADMIN) {
+        vg__api_redact_camera(doc);
+    } else {
         json_t *viewers = json_array();
         vg_outputs_each_viewer(ctx->outputs, vg_stream_id(st), append_viewer, viewers);
         json_object_set_new(doc, "viewer_list", viewers);

@@ -1,5 +1,14 @@
-/* auth: the gate, callers, visibility, CSRF and Origin checks, stream tokens (see auth.h).
- * Login, logout and the session routes are in session.c. */
+/* auth: the gate, callers, visibility, CSRF and Origin checks, stream tokens, integration
+ * keys, the re-checking of open streams, and the audit queue (see auth.h). Login, logout
+ * and the session routes are in session.c.
+ *
+ * Every decision reads the loop's cache (cache.h), never the database: a locked or slow
+ * database cannot stall a request or a stream. A caller's principal keeps only the
+ * credential it came with (session hash, key hash, token expiry, JWT claims); who that
+ * credential stands for, with which role and tenant, and whether it still holds are
+ * resolved again from the cache at every request and every re-check (resolve()). A store
+ * change re-judges every open stream at once (vg_auth_set_access), and a 250 ms tick closes
+ * streams whose credential expired, so access ends within a second of its cause. */
 #include <ctype.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -35,6 +44,11 @@ const char *vg_role_name(vg_role_t role)
     }
 }
 
+
+#define TICK_MS 250
+
+static void on_tick(uv_timer_t *t);
+
 int vg_auth_new(vg_auth_t **out, const vg_auth_cfg_t *cfg, char *err, size_t err_len)
 {
     vg_auth_t *a = vg_xcalloc(1, sizeof(*a));
@@ -42,17 +56,37 @@ int vg_auth_new(vg_auth_t **out, const vg_auth_cfg_t *cfg, char *err, size_t err
     a->store = cfg->store;
     a->is_open = cfg->is_open;
     a->session_ttl_s = cfg->session_ttl_s > 0 ? cfg->session_ttl_s : 12 * 3600;
+    a->cache = vg_access_cache_new();
     for (size_t i = 0; cfg->allowed_origins && cfg->allowed_origins[i]; i++) {
         if (a->origin_count < VG_AUTH_MAX_ORIGINS)
             a->origins[a->origin_count++] = vg_xstrdup(cfg->allowed_origins[i]);
     }
-    vg_store_err_t serr;
-    a->key = sodium_malloc(VG_AUTH_KEY_LEN);
-    if (a->key == NULL || vg_store_token_key(a->store, a->key, &serr) < 0) {
-        snprintf(err, err_len, "cannot read the token key from the database: %s",
-                 a->key ? serr.message : "out of memory");
+    for (size_t i = 0; cfg->trusted_proxies && cfg->trusted_proxies[i]; i++) {
+        if (a->proxy_count == VG_PROXY_MAX) {
+            snprintf(err, err_len, "at most %d trusted proxies", VG_PROXY_MAX);
+            goto fail;
+        }
+        if (vg_cidr_parse(cfg->trusted_proxies[i], &a->proxies[a->proxy_count]) < 0) {
+            snprintf(err, err_len, "trusted proxy '%s': not an address or CIDR (10.0.0.0/8)",
+                     cfg->trusted_proxies[i]);
+            goto fail;
+        }
+        a->proxy_count++;
+    }
+    a->token_key = sodium_malloc(VG_AUTH_KEY_LEN);
+    a->csrf_key = sodium_malloc(VG_AUTH_KEY_LEN);
+    if (a->token_key == NULL || a->csrf_key == NULL) {
+        snprintf(err, err_len, "out of memory");
         goto fail;
     }
+    if (cfg->token_key)
+        memcpy(a->token_key, cfg->token_key, VG_AUTH_KEY_LEN);
+    else
+        randombytes_buf(a->token_key, VG_AUTH_KEY_LEN);
+    if (cfg->csrf_key)
+        memcpy(a->csrf_key, cfg->csrf_key, VG_AUTH_KEY_LEN);
+    else
+        randombytes_buf(a->csrf_key, VG_AUTH_KEY_LEN);
     if (cfg->jwt && vg_jwt_new(&a->jwt, cfg->jwt, err, err_len) < 0)
         goto fail;
     vg__auth_session_init(a);
@@ -63,21 +97,48 @@ fail:
     return VG_EINVAL;
 }
 
+static void audit_rec_free(vg__audit_rec_t *r)
+{
+    free(r->actor);
+    free(r->action);
+    free(r->target);
+    free(r->outcome);
+    free(r->detail);
+    free(r->peer);
+    memset(r, 0, sizeof(*r));
+}
+
+static void auth_release(vg_auth_t *a)
+{
+    vg__auth_session_deinit(a);
+    vg_jwt_free(&a->jwt);
+    if (a->token_key)
+        sodium_free(a->token_key);
+    if (a->csrf_key)
+        sodium_free(a->csrf_key);
+    for (int i = 0; i < a->origin_count; i++)
+        free(a->origins[i]);
+    for (size_t i = 0; i < a->audit_count; i++)
+        audit_rec_free(&a->audit[i]);
+    free(a->audit);
+    free(a->used_keys);
+    vg_access_cache_free(&a->cache);
+    free(a);
+}
+
+static void on_tick_closed(uv_handle_t *h) { auth_release(h->data); }
+
 void vg_auth_free(vg_auth_t **ap)
 {
     vg_auth_t *a = *ap;
     if (a == NULL)
         return;
     *ap = NULL;
-    vg__auth_session_deinit(a);
-    vg_jwt_free(&a->jwt);
-    if (a->key)
-        sodium_free(a->key);
-    for (int i = 0; i < a->origin_count; i++)
-        free(a->origins[i]);
-    free(a);
+    if (a->is_tick_started)
+        uv_close((uv_handle_t *)&a->tick, on_tick_closed);
+    else
+        auth_release(a);
 }
-
 
 int vg_auth_reload(vg_auth_t *a)
 {
@@ -104,7 +165,21 @@ static void principal_free(void *p)
     free(pr);
 }
 
-/* ---- visibility ---- */
+void vg_auth_client_ip(vg_auth_t *a, vg_conn_t *c, char *out, size_t len)
+{
+    char xff[512];
+    bool has_xff = a->proxy_count > 0 && vg_conn_header(c, "x-forwarded-for", xff, sizeof(xff)) > 0;
+    vg_client_ip(a->proxies, a->proxy_count, vg_conn_peer_ip(c), has_xff ? xff : NULL, out, len);
+}
+
+void vg_auth_audit_peer(vg_auth_t *a, vg_conn_t *c, char *out, size_t len)
+{
+    vg_auth_client_ip(a, c, out, len);
+    if (strcmp(out, vg_conn_peer_ip(c)) == 0)
+        vg_strlcpy(out, vg_conn_peer(c), len);
+}
+
+/* ---- who a credential stands for, now ---- */
 
 static bool list_has(json_t *list, const char *id)
 {
@@ -118,40 +193,131 @@ static bool list_has(json_t *list, const char *id)
     return false;
 }
 
+/* The enabled user id with a valid role, or NULL. */
+static const vg_access_user_t *live_user(vg_auth_t *a, const char *id)
+{
+    const vg_access_user_t *u = vg_access_cache_user(a->cache, id);
+    return u && u->is_enabled && vg_role_parse(u->role) != VG_ROLE_NONE ? u : NULL;
+}
+
+static void take_user(vg_principal_t *p, const vg_access_user_t *u)
+{
+    p->role = vg_role_parse(u->role);
+    vg_strlcpy(p->user_id, u->id, sizeof(p->user_id));
+    vg_strlcpy(p->tenant_id, u->tenant_id, sizeof(p->tenant_id));
+}
+
+/* Brings p's role and tenant up to date from the cache: 0 when its credential still holds
+ * at now_us, VG_ETIMEDOUT when it expired, VG_ENOENT when it (or its user) is gone. */
+static int resolve(vg_auth_t *a, vg_principal_t *p, int64_t now_us)
+{
+    if (p->via == VG_VIA_OPEN)
+        return 0;
+    if (p->expires_us && p->expires_us <= now_us)
+        return VG_ETIMEDOUT;
+    const vg_access_user_t *u = NULL;
+    switch (p->via) {
+    case VG_VIA_SESSION: {
+        const vg_access_session_t *s = vg_access_cache_session(a->cache, p->session_hash, now_us);
+        if (s == NULL || strcmp(s->user_id, p->user_id) != 0)
+            return VG_ENOENT;
+        u = live_user(a, s->user_id);
+        break;
+    }
+    case VG_VIA_KEY: {
+        const vg_access_key_t *k = vg_access_cache_key(a->cache, p->key_hash, now_us);
+        if (k == NULL)
+            return VG_ENOENT;
+        u = live_user(a, k->user_id);
+        if (u == NULL)
+            return VG_ENOENT;
+        take_user(p, u);
+        /* At most the key's own role, and never above its user's. */
+        vg_role_t key_role = vg_role_parse(k->role);
+        if (key_role < p->role)
+            p->role = key_role;
+        json_decref(p->cameras);
+        p->cameras = k->cameras ? json_incref(k->cameras) : NULL;
+        return p->role == VG_ROLE_NONE ? VG_ENOENT : 0;
+    }
+    case VG_VIA_TOKEN:
+        u = live_user(a, p->user_id);
+        if (u && u->auth_epoch != p->token_epoch)
+            return VG_ENOENT; /* a new password (or a disable) since it was signed */
+        break;
+    case VG_VIA_JWT:
+        if (p->user_id[0] == '\0') { /* claims that stand for themselves */
+            p->role = p->claim_role;
+            return 0;
+        }
+        u = live_user(a, p->user_id);
+        break;
+    default: return VG_ENOENT;
+    }
+    if (u == NULL)
+        return VG_ENOENT;
+    take_user(p, u);
+    return 0;
+}
+
+/* ---- visibility ---- */
+
+/* Whether the grants (not the caller's role) give p the camera. */
+static bool granted(vg_auth_t *a, const vg_principal_t *p, const char *camera_id)
+{
+    return vg_access_cache_visible(a->cache, p->user_id[0] ? p->user_id : NULL,
+                                   p->tenant_id[0] ? p->tenant_id : NULL, camera_id);
+}
+
 bool vg_auth_can_see(vg_auth_t *a, const vg_principal_t *p, const char *camera_id)
 {
     if (p == NULL || camera_id == NULL)
         return false;
+    if (p->via == VG_VIA_KEY) {
+        /* A key sees what its user sees, narrowed to its own list when it has one. */
+        if (p->cameras && !list_has(p->cameras, camera_id))
+            return false;
+        const vg_access_user_t *u = vg_access_cache_user(a->cache, p->user_id);
+        return (u && vg_role_parse(u->role) == VG_ROLE_ADMIN) || granted(a, p, camera_id);
+    }
     if (p->role == VG_ROLE_ADMIN)
         return true;
     if (p->cameras && list_has(p->cameras, camera_id))
         return true;
-    bool is_visible = false;
-    vg_store_err_t err;
-    if (vg_store_camera_visible(a->store, p->user_id[0] ? p->user_id : NULL,
-                                p->tenant_id[0] ? p->tenant_id : NULL, camera_id, &is_visible,
-                                &err) < 0) {
-        VG_LOG_ERROR("auth", "visibility of camera %s: %s (refused)", camera_id, err.message);
-        return false;
-    }
-    return is_visible;
+    return granted(a, p, camera_id);
 }
 
 json_t *vg_auth_visible(vg_auth_t *a, const vg_principal_t *p)
 {
     if (p == NULL)
         return json_array();
-    if (p->role == VG_ROLE_ADMIN)
+    bool is_admin_user = false;
+    if (p->via == VG_VIA_KEY) {
+        const vg_access_user_t *u = vg_access_cache_user(a->cache, p->user_id);
+        is_admin_user = u && vg_role_parse(u->role) == VG_ROLE_ADMIN;
+        if (is_admin_user && p->cameras == NULL)
+            return NULL;
+    } else if (p->role == VG_ROLE_ADMIN) {
         return NULL;
-    json_t *ids = NULL;
-    vg_store_err_t err;
-    if (vg_store_visible_cameras(a->store, p->user_id[0] ? p->user_id : NULL,
-                                 p->tenant_id[0] ? p->tenant_id : NULL, &ids, &err) < 0) {
-        VG_LOG_ERROR("auth", "visible cameras: %s (showing none)", err.message);
-        ids = json_array();
     }
+    json_t *ids = vg_access_cache_visible_list(a->cache, p->user_id[0] ? p->user_id : NULL,
+                                               p->tenant_id[0] ? p->tenant_id : NULL);
     size_t i;
     json_t *v;
+    if (p->via == VG_VIA_KEY) {
+        json_t *all = is_admin_user ? vg_access_cache_visible_list(a->cache, NULL, NULL) : NULL;
+        json_t *out = json_array();
+        json_array_foreach(p->cameras, i, v)
+        {
+            const char *id = json_string_value(v);
+            if (id && vg_auth_camera_exists(a, id) && (is_admin_user || list_has(ids, id)) &&
+                !list_has(out, id))
+                json_array_append(out, v);
+        }
+        json_decref(all);
+        json_decref(ids);
+        return out;
+    }
     json_array_foreach(p->cameras, i, v)
     {
         if (json_is_string(v) && !list_has(ids, json_string_value(v)))
@@ -160,35 +326,12 @@ json_t *vg_auth_visible(vg_auth_t *a, const vg_principal_t *p)
     return ids;
 }
 
-/* Whether the configuration has camera id (enabled or not): an admin asking for one that
- * does not exist gets the same 404, from the same place, as anybody else. */
-static bool camera_exists(vg_auth_t *a, const char *id)
+bool vg_auth_camera_exists(vg_auth_t *a, const char *id)
 {
-    json_t *rec = NULL;
-    vg_store_err_t err;
-    bool exists = id && vg_store_get(a->store, "cameras", id, &rec, &err) == 0;
-    json_decref(rec);
-    return exists;
+    return vg_access_cache_camera(a->cache, id) != NULL;
 }
 
 /* ---- callers ---- */
-
-/* Fills p from the vigil user user_id. false when there is no such enabled user. */
-static bool load_user(vg_auth_t *a, const char *user_id, vg_principal_t *p)
-{
-    vg_store_login_t u;
-    vg_store_err_t err;
-    bool is_ok = vg_store_user_login(a->store, user_id, &u, &err) == 0 && u.is_enabled &&
-                 vg_role_parse(u.role) != VG_ROLE_NONE;
-    if (is_ok) {
-        p->role = vg_role_parse(u.role);
-        vg_strlcpy(p->user_id, user_id, sizeof(p->user_id));
-        vg_strlcpy(p->tenant_id, u.tenant_id, sizeof(p->tenant_id));
-        vg_strlcpy(p->actor, user_id, sizeof(p->actor));
-    }
-    sodium_memzero(&u, sizeof(u));
-    return is_ok;
-}
 
 static const char *claim_str(json_t *claims, json_t *meta, const char *name)
 {
@@ -196,25 +339,39 @@ static const char *claim_str(json_t *claims, json_t *meta, const char *name)
     return v ? v : json_string_value(json_object_get(claims, name));
 }
 
-/* A JWT's claims as a caller: "sub" naming a vigil user is that user; otherwise the claims
- * must carry a vigil role (and may carry a tenant and a camera list), at the top level or
- * under "app_metadata" as Supabase issues custom claims. A top-level "role" that is not a
- * vigil role (Supabase's "authenticated") is ignored. */
+/* A JWT's claims as a caller: "sub" naming a vigil user is that user, bound by that user's
+ * state (a disabled or deleted user's tokens are refused whatever role they claim);
+ * otherwise the claims must carry a vigil role (and may carry a tenant and a camera list),
+ * at the top level or under "app_metadata" as Supabase issues custom claims. A top-level
+ * "role" that is not a vigil role (Supabase's "authenticated") is ignored. */
 static int principal_from_claims(vg_auth_t *a, json_t *claims, vg_principal_t *p,
                                  char *why, size_t why_len)
 {
     json_t *meta = json_object_get(claims, "app_metadata");
     if (!json_is_object(meta))
         meta = NULL;
+    json_t *exp = json_object_get(claims, "exp");
+    if (json_is_integer(exp) && json_integer_value(exp) > 0 &&
+        json_integer_value(exp) < (json_int_t)(INT64_MAX / 1000000))
+        p->expires_us = (int64_t)json_integer_value(exp) * 1000000;
+    else if (json_is_real(exp) && json_real_value(exp) > 0 && json_real_value(exp) < 1e12)
+        p->expires_us = (int64_t)(json_real_value(exp) * 1e6);
     const char *sub = json_string_value(json_object_get(claims, "sub"));
-    if (sub && vg_slug_is_valid(sub) && load_user(a, sub, p))
+    if (sub && vg_slug_is_valid(sub) && vg_access_cache_user(a->cache, sub)) {
+        if (live_user(a, sub) == NULL) {
+            snprintf(why, why_len, "its user is disabled");
+            return VG_EINVAL;
+        }
+        vg_strlcpy(p->user_id, sub, sizeof(p->user_id));
+        vg_strlcpy(p->actor, sub, sizeof(p->actor));
         return 0;
+    }
     vg_role_t role = vg_role_parse(claim_str(claims, meta, "role"));
     if (role == VG_ROLE_NONE) {
         snprintf(why, why_len, "the token names no vigil user and carries no vigil role");
         return VG_EINVAL;
     }
-    p->role = role;
+    p->claim_role = role;
     const char *tenant = claim_str(claims, meta, "tenant");
     if (tenant && vg_slug_is_valid(tenant))
         vg_strlcpy(p->tenant_id, tenant, sizeof(p->tenant_id));
@@ -229,14 +386,24 @@ static int principal_from_claims(vg_auth_t *a, json_t *claims, vg_principal_t *p
 
 /* ---- stream tokens ---- */
 
-static void token_mac(const vg_auth_t *a, const char *msg, size_t len,
+static void token_mac(const vg_auth_t *a, const char *msg, size_t len, int64_t epoch,
                       uint8_t mac[crypto_auth_hmacsha256_BYTES])
 {
     crypto_auth_hmacsha256_state st;
-    crypto_auth_hmacsha256_init(&st, a->key, VG_AUTH_KEY_LEN);
-    crypto_auth_hmacsha256_update(&st, (const uint8_t *)"vigil-stream-token-v1:", 22);
+    uint8_t epoch_le[8];
+    for (int i = 0; i < 8; i++)
+        epoch_le[i] = (uint8_t)((uint64_t)epoch >> (8 * i));
+    crypto_auth_hmacsha256_init(&st, a->token_key, VG_AUTH_KEY_LEN);
+    crypto_auth_hmacsha256_update(&st, (const uint8_t *)"vigil-stream-token-v2:", 22);
+    crypto_auth_hmacsha256_update(&st, epoch_le, sizeof(epoch_le));
     crypto_auth_hmacsha256_update(&st, (const uint8_t *)msg, len);
     crypto_auth_hmacsha256_final(&st, mac);
+}
+
+static int64_t user_epoch(vg_auth_t *a, const char *user_id)
+{
+    const vg_access_user_t *u = vg_access_cache_user(a->cache, user_id);
+    return u ? u->auth_epoch : 0;
 }
 
 int vg_auth_token_make(vg_auth_t *a, const char *camera_id, const char *user_id,
@@ -249,15 +416,16 @@ int vg_auth_token_make(vg_auth_t *a, const char *camera_id, const char *user_id,
     if (n < 0 || n + 1 + 44 >= VG_STREAM_TOKEN_MAX)
         return VG_EINVAL;
     uint8_t mac[crypto_auth_hmacsha256_BYTES];
-    token_mac(a, out, (size_t)n, mac);
+    token_mac(a, out, (size_t)n, user_epoch(a, user_id), mac);
     out[n] = '.';
     sodium_bin2base64(out + n + 1, VG_STREAM_TOKEN_MAX - (size_t)n - 1, mac, sizeof(mac),
                       sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     return 0;
 }
 
-int vg_auth_token_check(vg_auth_t *a, const char *token, const char *camera_id,
-                        char user_id[64])
+/* As vg_auth_token_check, also giving the token's expiry. */
+static int token_check(vg_auth_t *a, const char *token, const char *camera_id,
+                       char user_id[64], int64_t *expires_us)
 {
     user_id[0] = '\0';
     const char *mac_dot = strrchr(token, '.');
@@ -280,7 +448,12 @@ int vg_auth_token_check(vg_auth_t *a, const char *token, const char *camera_id,
                       sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     if (strcmp(canonical, mac_dot + 1) != 0)
         return VG_EINVAL;
-    token_mac(a, signed_part, signed_len, want);
+    /* The user part (after the second dot) picks the epoch the MAC must include; a forged
+     * user part only picks another epoch, and the MAC still fails. */
+    const char *d1 = strchr(signed_part, '.'), *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
+    if (d2 == NULL)
+        return VG_EINVAL;
+    token_mac(a, signed_part, signed_len, user_epoch(a, d2 + 1), want);
     if (sodium_memcmp(want, got, sizeof(want)) != 0)
         return VG_EINVAL;
     /* Signed by us: the parts are what vg_auth_token_make wrote. */
@@ -294,21 +467,55 @@ int vg_auth_token_check(vg_auth_t *a, const char *token, const char *camera_id,
         return VG_ETIMEDOUT;
     if (strcmp(cam, camera_id) != 0)
         return VG_ENOENT;
+    if (expires_us)
+        *expires_us = expires * 1000000LL;
     return vg_strlcpy(user_id, user, 64) ? 0 : VG_EINVAL;
 }
 
-/* A stream token's caller: the user it names, who must still exist. Visibility is checked
- * afterwards like any caller's, which is what revokes a token when its grant goes. */
+int vg_auth_token_check(vg_auth_t *a, const char *token, const char *camera_id,
+                        char user_id[64])
+{
+    return token_check(a, token, camera_id, user_id, NULL);
+}
+
+/* A stream token's caller: the user it names, who must still be enabled (and whose epoch
+ * the token was signed with). Visibility is checked afterwards like any caller's. */
 static int principal_from_token(vg_auth_t *a, const char *token, const char *camera_id,
                                 vg_principal_t *p)
 {
     char user[64];
-    int rc = vg_auth_token_check(a, token, camera_id, user);
+    int rc = token_check(a, token, camera_id, user, &p->expires_us);
     if (rc < 0)
         return rc;
-    if (!load_user(a, user, p))
-        return VG_EINVAL;
+    vg_strlcpy(p->user_id, user, sizeof(p->user_id));
+    vg_strlcpy(p->actor, user, sizeof(p->actor));
     p->via = VG_VIA_TOKEN;
+    p->token_epoch = user_epoch(a, user);
+    return resolve(a, p, vg_wall_us()) < 0 ? VG_EINVAL : 0;
+}
+
+/* An integration key's caller. */
+static int principal_from_key(vg_auth_t *a, const char *key, vg_principal_t *p)
+{
+    vg_api_key_hash(key, strlen(key), p->key_hash);
+    const vg_access_key_t *k = vg_access_cache_key(a->cache, p->key_hash, vg_wall_us());
+    if (k == NULL)
+        return VG_EINVAL;
+    p->via = VG_VIA_KEY;
+    vg_strlcpy(p->key_id, k->id, sizeof(p->key_id));
+    p->expires_us = k->expires_us;
+    snprintf(p->actor, sizeof(p->actor), "key:%.60s", k->id);
+    if (resolve(a, p, vg_wall_us()) < 0)
+        return VG_EINVAL;
+    /* Noted, with its last use, by the next audit flush. */
+    for (size_t i = 0; i < a->used_key_count; i++) {
+        if (strcmp(a->used_keys[i], p->key_id) == 0)
+            return 0;
+    }
+    if (a->used_key_count < 256) {
+        a->used_keys = vg_xrealloc(a->used_keys, (a->used_key_count + 1) * sizeof(*a->used_keys));
+        vg_strlcpy(a->used_keys[a->used_key_count++], p->key_id, 64);
+    }
     return 0;
 }
 
@@ -319,8 +526,8 @@ void vg__auth_csrf_token(const vg_auth_t *a, const uint8_t session_hash[VG_SESSI
 {
     uint8_t mac[crypto_auth_hmacsha256_BYTES];
     crypto_auth_hmacsha256_state st;
-    crypto_auth_hmacsha256_init(&st, a->key, VG_AUTH_KEY_LEN);
-    crypto_auth_hmacsha256_update(&st, (const uint8_t *)"vigil-csrf-v1:", 14);
+    crypto_auth_hmacsha256_init(&st, a->csrf_key, VG_AUTH_KEY_LEN);
+    crypto_auth_hmacsha256_update(&st, (const uint8_t *)"vigil-csrf-v2:", 14);
     crypto_auth_hmacsha256_update(&st, session_hash, VG_SESSION_HASH_LEN);
     crypto_auth_hmacsha256_final(&st, mac);
     sodium_bin2base64(out, VG_AUTH_CSRF_LEN, mac, sizeof(mac),
@@ -391,49 +598,66 @@ static int identify(vg_auth_t *a, vg_conn_t *c, unsigned access, const char *con
     *out = NULL;
     vg_principal_t *p = vg_xcalloc(1, sizeof(*p));
     char buf[8192];
+    int64_t now = vg_wall_us();
     int n = vg_conn_header(c, "authorization", buf, sizeof(buf));
     if (n != VG_ENOENT) {
         if (n < 0 || strncasecmp(buf, "Bearer ", 7) != 0) {
-            deny(v, 401, "unauthorized", "Authorization must be \"Bearer <JWT>\"");
+            deny(v, 401, "unauthorized", "Authorization must be \"Bearer <JWT or key>\"");
             goto refused;
         }
+        if (vg_api_key_is_key(buf + 7)) {
+            if (principal_from_key(a, buf + 7, p) < 0) {
+                deny(v, 401, "invalid_token", "the key is not valid (revoked or expired?)");
+                goto refused;
+            }
+            *out = p;
+            return 0;
+        }
         if (a->jwt == NULL) {
-            deny(v, 401, "unauthorized", "this server takes no bearer tokens (no JWT key set)");
+            deny(v, 401, "unauthorized", "this server takes no bearer JWTs (no JWT key set)");
             goto refused;
         }
         json_t *claims = NULL;
         char why[128];
-        if (vg_jwt_verify(a->jwt, buf + 7, vg_wall_us() / 1000000, &claims, why,
-                          sizeof(why)) < 0 ||
-            principal_from_claims(a, claims, p, why, sizeof(why)) < 0) {
+        p->via = VG_VIA_JWT;
+        if (vg_jwt_verify(a->jwt, buf + 7, now / 1000000, &claims, why, sizeof(why)) < 0 ||
+            principal_from_claims(a, claims, p, why, sizeof(why)) < 0 ||
+            (resolve(a, p, now) < 0 && snprintf(why, sizeof(why), "its user is disabled"))) {
             json_decref(claims);
             VG_LOG_INFO("auth", "peer=%s bearer token refused: %s", vg_conn_peer(c), why);
             deny(v, 401, "invalid_token", "bearer token refused: %s", why);
             goto refused;
         }
         json_decref(claims);
-        p->via = VG_VIA_JWT;
         *out = p;
         return 0;
     }
     n = vg_conn_cookie(c, VG_AUTH_COOKIE, buf, sizeof(buf));
     if (n > 0) {
-        char user[64];
-        vg_store_err_t err;
         crypto_generichash(p->session_hash, VG_SESSION_HASH_LEN, (const uint8_t *)buf,
                            (size_t)n, NULL, 0);
-        if (vg_store_session_user(a->store, p->session_hash, vg_wall_us(), user, &err) == 0 &&
-            load_user(a, user, p)) {
-            p->via = VG_VIA_SESSION;
+        const vg_access_session_t *s = vg_access_cache_session(a->cache, p->session_hash, now);
+        p->via = VG_VIA_SESSION;
+        if (s) {
+            vg_strlcpy(p->user_id, s->user_id, sizeof(p->user_id));
+            vg_strlcpy(p->actor, s->user_id, sizeof(p->actor));
+        }
+        if (s && resolve(a, p, now) == 0) {
             *out = p;
             return 0;
         }
         /* An ended session is as good as none: the login page follows. */
-        memset(p->session_hash, 0, sizeof(p->session_hash));
+        memset(p, 0, sizeof(*p));
     }
     if ((access & VG_ACCESS_TOKEN) && params[0] &&
         (n = vg_conn_query(c, "token", buf, VG_STREAM_TOKEN_MAX)) != VG_ENOENT) {
-        int rc = n < 0 ? VG_EINVAL : principal_from_token(a, buf, params[0], p);
+        int rc;
+        if (n < 0)
+            rc = VG_EINVAL;
+        else if (vg_api_key_is_key(buf))
+            rc = principal_from_key(a, buf, p);
+        else
+            rc = principal_from_token(a, buf, params[0], p);
         if (rc == VG_ENOENT) {
             deny(v, 404, "not_found", "no camera '%s'", params[0]);
             goto refused;
@@ -459,6 +683,12 @@ static void gate(vg_conn_t *c, unsigned access, const char *const *params, bool 
     vg_auth_t *a = user;
     vg_principal_t *p = NULL;
     if (a->is_open) {
+        /* Without sign-in a page of any other site could still open a socket to us (a
+         * browser on this machine would): upgrades keep the same-origin rule. */
+        if (is_upgrade && !origin_ok(a, c)) {
+            deny(v, 403, "bad_origin", "WebSocket from a foreign origin refused");
+            return;
+        }
         /* One caller for every request; handlers only read it, and nothing frees it. */
         static const vg_principal_t everyone = {.via = VG_VIA_OPEN, .role = VG_ROLE_ADMIN,
                                                 .actor = "open"};
@@ -474,6 +704,13 @@ static void gate(vg_conn_t *c, unsigned access, const char *const *params, bool 
         return;
     }
     vg_conn_set_principal(c, p, principal_free);
+    if (p->via == VG_VIA_KEY) {
+        char ip[80];
+        vg_auth_audit_peer(a, c, ip, sizeof(ip));
+        vg_audit_entry_t e = {.actor = p->actor, .action = "key.use", .target = vg_conn_param(c, 0),
+                              .outcome = "ok", .detail = vg_conn_method(c), .peer = ip};
+        vg__auth_audit_entry(a, &e);
+    }
     if (p->via == VG_VIA_SESSION && !is_safe_method(vg_conn_method(c)) && !csrf_ok(a, c, p)) {
         deny(v, 403, "csrf", "missing or wrong X-CSRF-Token for this session");
         return;
@@ -482,9 +719,8 @@ static void gate(vg_conn_t *c, unsigned access, const char *const *params, bool 
         deny(v, 403, "bad_origin", "WebSocket from a foreign origin refused");
         return;
     }
-    if ((access & VG_ACCESS_CAMERA) && !(p->role == VG_ROLE_ADMIN
-                                             ? camera_exists(a, params[0])
-                                             : vg_auth_can_see(a, p, params[0]))) {
+    if ((access & VG_ACCESS_CAMERA) &&
+        !(vg_auth_camera_exists(a, params[0]) && vg_auth_can_see(a, p, params[0]))) {
         deny(v, 404, "not_found", "no camera '%s'", params[0] ? params[0] : "");
         return;
     }
@@ -495,34 +731,168 @@ static void gate(vg_conn_t *c, unsigned access, const char *const *params, bool 
     }
 }
 
-/* ---- audit, recheck ---- */
+/* ---- audit ---- */
+
+static char *dup_or_null(const char *s) { return s ? vg_xstrdup(s) : NULL; }
+
+void vg__auth_audit_entry(vg_auth_t *a, const vg_audit_entry_t *e)
+{
+    if (a->audit_count == VG_AUTH_AUDIT_MAX) {
+        /* The database has been unavailable for long: keep the newest, say what was lost. */
+        audit_rec_free(&a->audit[0]);
+        memmove(a->audit, a->audit + 1, (a->audit_count - 1) * sizeof(*a->audit));
+        a->audit_count--;
+        if (a->audit_dropped++ % 1000 == 0)
+            VG_LOG_WARN("auth", "audit entries lost: the database has not taken them (%llu so "
+                        "far)", (unsigned long long)a->audit_dropped);
+    }
+    if ((a->audit_count & (a->audit_count - 1)) == 0)
+        a->audit = vg_xrealloc(a->audit, (a->audit_count ? a->audit_count * 2 : 1) *
+                                             sizeof(*a->audit));
+    a->audit[a->audit_count++] = (vg__audit_rec_t){
+        .actor = vg_xstrdup(e->actor ? e->actor : "-"),
+        .action = vg_xstrdup(e->action),
+        .target = dup_or_null(e->target),
+        .outcome = vg_xstrdup(e->outcome ? e->outcome : "ok"),
+        .detail = dup_or_null(e->detail),
+        .peer = dup_or_null(e->peer),
+    };
+}
 
 void vg_auth_audit(vg_auth_t *a, vg_conn_t *c, const char *action, const char *target,
                    const char *outcome, const char *detail)
 {
     const vg_principal_t *p = c ? vg_auth_caller(c) : NULL;
+    char ip[80] = "";
+    if (c)
+        vg_auth_audit_peer(a, c, ip, sizeof(ip));
     vg_audit_entry_t e = {
         .actor = p ? p->actor : "-",
         .action = action,
         .target = target,
         .outcome = outcome,
         .detail = detail,
-        .peer = c ? vg_conn_peer(c) : NULL,
+        .peer = c ? ip : NULL,
     };
-    vg_store_err_t err;
-    if (vg_store_audit(a->store, &e, &err) < 0)
-        VG_LOG_ERROR("auth", "audit entry %s %s lost: %s", action, target ? target : "",
-                     err.message);
+    vg__auth_audit_entry(a, &e);
+    vg__auth_audit_flush(a);
 }
+
+typedef struct audit_job {
+    vg_auth_t *a;
+    vg__audit_rec_t *recs;
+    size_t count;
+    char (*keys)[64];
+    size_t key_count;
+    int64_t now_us;
+} audit_job_t;
+
+static int audit_run(vg_store_t *s, void *arg, vg_store_err_t *err)
+{
+    audit_job_t *j = arg;
+    vg_audit_entry_t *e = vg_xcalloc(j->count ? j->count : 1, sizeof(*e));
+    for (size_t i = 0; i < j->count; i++)
+        e[i] = (vg_audit_entry_t){.actor = j->recs[i].actor, .action = j->recs[i].action,
+                                  .target = j->recs[i].target, .outcome = j->recs[i].outcome,
+                                  .detail = j->recs[i].detail, .peer = j->recs[i].peer};
+    int rc = vg_store_audit_many(s, e, j->count, err);
+    free(e);
+    for (size_t i = 0; rc == 0 && i < j->key_count; i++)
+        vg_store_key_touch(s, j->keys[i], j->now_us, err); /* best effort */
+    return rc;
+}
+
+static void audit_done(void *arg, int rc, const vg_store_err_t *err)
+{
+    audit_job_t *j = arg;
+    vg_auth_t *a = j->a;
+    a->is_audit_in_flight = false;
+    if (rc < 0 && rc != VG_ECLOSED) {
+        /* Put them back in front of what came since; the next tick retries. */
+        VG_LOG_DEBUG("auth", "audit flush of %zu entries: %s (retried)", j->count, err->message);
+        size_t total = j->count + a->audit_count;
+        vg__audit_rec_t *all = vg_xcalloc(total ? total : 1, sizeof(*all));
+        memcpy(all, j->recs, j->count * sizeof(*all));
+        memcpy(all + j->count, a->audit, a->audit_count * sizeof(*all));
+        free(a->audit);
+        free(j->recs);
+        a->audit = all;
+        a->audit_count = total;
+        /* keep the realloc-doubling invariant: grow to a power of two */
+        size_t cap = 1;
+        while (cap < total)
+            cap *= 2;
+        a->audit = vg_xrealloc(a->audit, cap * sizeof(*a->audit));
+        while (a->audit_count > VG_AUTH_AUDIT_MAX) {
+            audit_rec_free(&a->audit[0]);
+            memmove(a->audit, a->audit + 1, (a->audit_count - 1) * sizeof(*a->audit));
+            a->audit_count--;
+            a->audit_dropped++;
+        }
+    } else {
+        for (size_t i = 0; i < j->count; i++)
+            audit_rec_free(&j->recs[i]);
+        free(j->recs);
+    }
+    free(j->keys);
+    free(j);
+}
+
+void vg__auth_audit_flush(vg_auth_t *a)
+{
+    if (a->store == NULL || a->is_audit_in_flight ||
+        (a->audit_count == 0 && a->used_key_count == 0))
+        return;
+    audit_job_t *j = vg_xcalloc(1, sizeof(*j));
+    j->a = a;
+    j->recs = a->audit;
+    j->count = a->audit_count;
+    j->keys = a->used_keys;
+    j->key_count = a->used_key_count;
+    j->now_us = vg_wall_us();
+    if (vg_store_async_submit(a->store, audit_run, audit_done, j, 1000) < 0) {
+        free(j);
+        return; /* kept; the next tick tries again */
+    }
+    a->audit = NULL;
+    a->audit_count = 0;
+    a->used_keys = NULL;
+    a->used_key_count = 0;
+    a->is_audit_in_flight = true;
+}
+
+void vg_auth_audit_flush(vg_auth_t *a) { vg__auth_audit_flush(a); }
+
+void vg_auth_set_store(vg_auth_t *a, vg_store_async_t *store) { a->store = store; }
+
+/* ---- re-checking open streams ---- */
+
+typedef struct recheck_ctx {
+    vg_auth_t *a;
+    int64_t now_us;
+    bool only_expiry;
+} recheck_ctx_t;
 
 static void recheck_viewer(vg_conn_t *c, void *arg)
 {
-    vg_auth_t *a = arg;
-    const vg_principal_t *p = vg_auth_caller(c);
-    if (p == NULL || !(vg_conn_access(c) & VG_ACCESS_CAMERA))
+    recheck_ctx_t *x = arg;
+    vg_auth_t *a = x->a;
+    vg_principal_t *p = vg_conn_principal(c);
+    if (p == NULL || p->via == VG_VIA_OPEN || vg_conn_is_closing(c))
+        return;
+    if (x->only_expiry && !(p->expires_us && p->expires_us <= x->now_us))
         return;
     const char *cam = vg_conn_param(c, 0);
-    if (vg_auth_can_see(a, p, cam))
+    int rc = resolve(a, p, x->now_us);
+    if (rc < 0) {
+        const char *why = rc == VG_ETIMEDOUT ? "credential expired" : "credential revoked";
+        VG_LOG_INFO("auth", "peer=%s %s: %s, closing its stream", vg_conn_peer(c), p->actor, why);
+        vg_conn_close(c, 4401, why);
+        return;
+    }
+    if (!(vg_conn_access(c) & VG_ACCESS_CAMERA))
+        return;
+    if (vg_auth_camera_exists(a, cam) && vg_auth_can_see(a, p, cam))
         return;
     VG_LOG_INFO("auth", "peer=%s %s lost camera %s: closing its stream", vg_conn_peer(c),
                 p->actor, cam);
@@ -531,12 +901,41 @@ static void recheck_viewer(vg_conn_t *c, void *arg)
 
 void vg_auth_recheck(vg_auth_t *a, vg_server_t *srv)
 {
-    if (!a->is_open)
-        vg_server_each_viewer(srv, recheck_viewer, a);
+    if (a->is_open || srv == NULL)
+        return;
+    recheck_ctx_t x = {.a = a, .now_us = vg_wall_us()};
+    vg_server_each_viewer(srv, recheck_viewer, &x);
+}
+
+void vg_auth_set_access(vg_auth_t *a, vg_access_t *snap)
+{
+    vg_access_cache_set(a->cache, snap);
+    vg_auth_recheck(a, a->srv);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    vg_auth_t *a = t->data;
+    int64_t now = vg_wall_us();
+    if (!a->is_open && a->srv) {
+        recheck_ctx_t x = {.a = a, .now_us = now, .only_expiry = true};
+        vg_server_each_viewer(a->srv, recheck_viewer, &x);
+    }
+    vg_access_cache_prune(a->cache, now);
+    vg__auth_retry_revokes(a);
+    vg__auth_audit_flush(a);
 }
 
 void vg_auth_register(vg_auth_t *a, vg_server_t *srv)
 {
+    a->srv = srv;
     vg_server_set_gate(srv, gate, a);
     vg__auth_session_register(a, srv);
+    if (a->loop && !a->is_tick_started) {
+        uv_timer_init(a->loop, &a->tick);
+        a->tick.data = a;
+        uv_timer_start(&a->tick, on_tick, TICK_MS, TICK_MS);
+        uv_unref((uv_handle_t *)&a->tick); /* it must not keep a stopping loop alive */
+        a->is_tick_started = true;
+    }
 }

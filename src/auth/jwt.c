@@ -562,6 +562,14 @@ static const char *check_header(json_t *hdr, jwt_alg_t *alg, const char **kid)
      * and RFC 7797's "b64": false (an unencoded payload) would need it. */
     if (json_object_get(hdr, "crit") != NULL || json_object_get(hdr, "b64") != NULL)
         return "unsupported header";
+    /* A token that points at its own key (RFC 7515 §4.1.2–4.1.6) is refused outright, as
+     * docs/security.md says: ignoring the header would still accept a token whose issuer
+     * meant a key we do not have, and refusing it leaves nothing to misread. */
+    static const char *const key_headers[] = {"jku", "jwk", "x5u", "x5c"};
+    for (size_t i = 0; i < sizeof(key_headers) / sizeof(key_headers[0]); i++) {
+        if (json_object_get(hdr, key_headers[i]) != NULL)
+            return "key in the token refused";
+    }
     /* Names are case-sensitive (RFC 7515 §4.1.1), so "none", "None", "hs256" and anything not
      * listed here all fall through to the refusal. */
     const char *name = json_string_value(json_object_get(hdr, "alg"));

@@ -4,8 +4,8 @@
  * Only the compact JWS form (header.payload.signature, RFC 7515 §7.1) is accepted. The key
  * decides what a token may be: HS256 is checked only against the configured secret, never
  * against JWKS material; RS256 only against RSA keys and ES256 only against EC P-256 keys from
- * the JWKS. "none" and every other algorithm are refused, as are headers with "crit", and keys
- * embedded in the token ("jwk", "jku", "x5u", "x5c") are never used. "exp" is required.
+ * the JWKS. "none" and every other algorithm are refused, as are headers with "crit" and
+ * tokens naming or carrying a key of their own ("jwk", "jku", "x5u", "x5c"). "exp" is required.
  *
  * A verifier is immutable apart from its JWKS keys, which vg_jwt_reload() swaps atomically:
  * vg_jwt_verify() may run on any number of threads at once, concurrently with a reload.

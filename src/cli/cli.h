@@ -11,5 +11,7 @@ int vg_cli_probe(int argc, char **argv);
 int vg_cli_admin(const char *kind, int argc, char **argv);
 int vg_cli_keygen(int argc, char **argv);
 int vg_cli_rekey(int argc, char **argv);
+/* key add|list|rm: integration keys (keys.c). */
+int vg_cli_key(int argc, char **argv);
 
 #endif

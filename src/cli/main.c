@@ -17,6 +17,8 @@ static void usage(FILE *out)
             "  probe   open N viewers on a vigil stream and measure fps, latency, bytes\n"
             "  camera, site, gateway, tenant, user\n"
             "          edit the configuration database (add, list, show, set, rm)\n"
+            "  key     integration keys for NVRs and players that cannot sign in (add,\n"
+            "          list, rm)\n"
             "  keygen  make a master key for sealed camera passwords\n"
             "  rekey   rotate the master key (re-wrapping site keys) or the signing keys\n"
             "\n"
@@ -48,6 +50,8 @@ int main(int argc, char **argv)
         return vg_cli_keygen(argc - 1, argv + 1);
     if (strcmp(cmd, "rekey") == 0)
         return vg_cli_rekey(argc - 1, argv + 1);
+    if (strcmp(cmd, "key") == 0)
+        return vg_cli_key(argc - 1, argv + 1);
     if (strcmp(cmd, "camera") == 0 || strcmp(cmd, "site") == 0 || strcmp(cmd, "gateway") == 0 ||
         strcmp(cmd, "tenant") == 0 || strcmp(cmd, "user") == 0)
         return vg_cli_admin(cmd, argc - 1, argv + 1);

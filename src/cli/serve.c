@@ -29,7 +29,9 @@
 #include "net/server.h"
 #include "outputs/outputs.h"
 #include "sources/source.h"
+#include "store/keys.h"
 #include "store/secrets.h"
+#include "auth/ratelimit.h"
 
 /* Access-control settings, from flags and the environment. */
 typedef struct auth_opts {
@@ -40,6 +42,9 @@ typedef struct auth_opts {
     const char *origins[9];
     int origin_count;
     int session_ttl_s;
+    const char *proxies[VG_PROXY_MAX + 1]; /* --trusted-proxy, VIGIL_TRUSTED_PROXIES */
+    int proxy_count;
+    char *proxies_env;                     /* the copy VIGIL_TRUSTED_PROXIES was split in */
 } auth_opts_t;
 
 typedef struct app {
@@ -111,6 +116,9 @@ static void print_usage(FILE *out, bool is_demo)
             "      --allow-origin URL   another origin whose pages may open WebSockets\n"
             "                           with the session cookie (repeatable)\n"
             "      --session-ttl SEC    browser sessions last this long (default 43200)\n"
+            "      --trusted-proxy CIDR a reverse proxy whose X-Forwarded-For names the\n"
+            "                           client (login limits, audit); repeatable (env\n"
+            "                           VIGIL_TRUSTED_PROXIES, comma-separated)\n"
             "  -h, --help               show this help\n"
             "\n"
             "Precedence: flags, then environment, then config file, then defaults.\n"
@@ -174,11 +182,24 @@ static void on_sighup(uv_signal_t *h, int signum)
     vg_auth_reload(app->auth);
 }
 
-static void on_reconciled(void *arg)
+static int api_write(void *fleet, vg_store_run_fn run, vg_store_done_fn done, void *arg)
+{
+    return vg__fleet_write(fleet, run, done, arg);
+}
+
+static int api_read(void *fleet, vg_store_run_fn run, vg_store_done_fn done, void *arg)
+{
+    return vg__fleet_read(fleet, run, done, arg);
+}
+
+/* Every snapshot of the store re-judges the open streams (vg_auth_set_access). */
+static void on_access(void *arg, vg_access_t *snap)
 {
     app_t *app = arg;
-    if (app->auth && app->server)
-        vg_auth_recheck(app->auth, app->server);
+    if (app->auth)
+        vg_auth_set_access(app->auth, snap);
+    else
+        vg_access_free(&snap);
 }
 
 /* The demo's admin: a random password, shown once on the terminal. */
@@ -243,16 +264,29 @@ static int open_auth(app_t *app, const vg_config_t *cfg, const auth_opts_t *ao, 
         .audience = ao->jwt_audience,
         .leeway_s = ao->jwt_leeway_s,
     };
+    char err[256];
+    vg_auth_keys_t *keys = sodium_malloc(sizeof(*keys));
+    if (keys == NULL || vg_auth_keys_load(keys, vg__fleet_secrets(app->fleet), cfg->db_path, err,
+                                          sizeof(err)) < 0) {
+        VG_LOG_ERROR("main", "signing keys: %s", keys ? err : "out of memory");
+        if (keys)
+            sodium_free(keys);
+        sodium_memzero(secret, sizeof(secret));
+        return VG_ECONFIG;
+    }
     vg_auth_cfg_t acfg = {
         .loop = &app->loop,
-        .store = store,
+        .store = NULL, /* set once the store has its thread */
         .is_open = ao->is_open,
         .jwt = jcfg.hs256_secret || jcfg.jwks_path ? &jcfg : NULL,
         .session_ttl_s = ao->session_ttl_s,
         .allowed_origins = ao->origins,
+        .trusted_proxies = ao->proxies,
+        .token_key = keys->token,
+        .csrf_key = keys->csrf,
     };
-    char err[256];
     int rc = vg_auth_new(&app->auth, &acfg, err, sizeof(err));
+    sodium_free(keys);
     sodium_memzero(secret, sizeof(secret));
     if (rc < 0) {
         VG_LOG_ERROR("main", "access control: %s", err);
@@ -278,13 +312,23 @@ static int run(const vg_config_t *cfg, const auth_opts_t *ao, bool is_demo, bool
         vg_hub_close(&app.hub);
         goto out;
     }
-    vg__fleet_reconcile(app.fleet);
     if (open_auth(&app, cfg, ao, is_demo, list_routes) < 0) {
         vg__fleet_close(&app.fleet);
         vg_hub_close(&app.hub);
         uv_run(&app.loop, UV_RUN_DEFAULT);
         goto out;
     }
+    /* The first snapshot is read here, before anything is served; from now on the store
+     * is its thread's, and the loop never waits on it. */
+    vg__fleet_on_access(app.fleet, on_access, &app);
+    vg__fleet_reconcile(app.fleet);
+    if (vg__fleet_start_store(app.fleet) < 0) {
+        vg__fleet_close(&app.fleet);
+        vg_hub_close(&app.hub);
+        uv_run(&app.loop, UV_RUN_DEFAULT);
+        goto out;
+    }
+    vg_auth_set_store(app.auth, vg__fleet_async(app.fleet));
     if (vg_hub_count(app.hub) == 0 && !list_routes)
         VG_LOG_WARN("main", "no cameras: add some with --camera, a config file, the API or "
                     "`vigil camera add`");
@@ -304,15 +348,14 @@ static int run(const vg_config_t *cfg, const auth_opts_t *ao, bool is_demo, bool
     };
     app.outputs = vg_outputs_new(app.server, &ocfg);
     vg__fleet_set_outputs(app.fleet, app.outputs);
-    vg__fleet_on_reconciled(app.fleet, on_reconciled, &app);
     vg_auth_register(app.auth, app.server);
     app.api = (vg_api_ctx_t){
         .hub = app.hub,
         .outputs = app.outputs,
-        .store = vg__fleet_store(app.fleet),
         .auth = app.auth,
-        .on_store_changed = vg__fleet_changed, /* its reconcile ends in on_reconciled */
-        .store_changed_arg = app.fleet,
+        .fleet = app.fleet,
+        .write = api_write,
+        .read = api_read,
     };
     vg_api_register(app.server, &app.api);
     if (list_routes) { /* for tests and audits: every route this server would answer */
@@ -375,7 +418,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
     enum { OPT_CAMERA = 256, OPT_IDLE, OPT_SNAPWAIT, OPT_WEBROOT, OPT_LOGLEVEL, OPT_DB,
            OPT_MAXCONNS,
            OPT_KEYFILE, OPT_ROUTES, OPT_NOAUTH, OPT_JWTSECRET, OPT_JWKS, OPT_JWTISS,
-           OPT_JWTAUD, OPT_TLSCERT, OPT_TLSKEY, OPT_ORIGIN, OPT_SESSIONTTL };
+           OPT_JWTAUD, OPT_TLSCERT, OPT_TLSKEY, OPT_ORIGIN, OPT_SESSIONTTL, OPT_PROXY };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"listen", required_argument, NULL, 'l'},
@@ -397,6 +440,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
         {"tls-key", required_argument, NULL, OPT_TLSKEY},
         {"allow-origin", required_argument, NULL, OPT_ORIGIN},
         {"session-ttl", required_argument, NULL, OPT_SESSIONTTL},
+        {"trusted-proxy", required_argument, NULL, OPT_PROXY},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
@@ -451,6 +495,13 @@ static int serve_main(int argc, char **argv, bool is_demo)
             ao.origins[ao.origin_count++] = optarg;
             break;
         case OPT_SESSIONTTL: session_ttl = optarg; break;
+        case OPT_PROXY:
+            if (ao.proxy_count == VG_PROXY_MAX) {
+                fprintf(stderr, "vigil: at most %d --trusted-proxy\n", VG_PROXY_MAX);
+                return 2;
+            }
+            ao.proxies[ao.proxy_count++] = optarg;
+            break;
         case 'h': print_usage(stdout, is_demo); return 0;
         default: print_usage(stderr, is_demo); return 2;
         }
@@ -517,10 +568,40 @@ static int serve_main(int argc, char **argv, bool is_demo)
         fprintf(stderr, "vigil: --tls-cert and --tls-key go together\n");
         goto out;
     }
-    if (ao.is_open && strcmp(cfg.listen_host, "127.0.0.1") != 0) {
-        fprintf(stderr, "vigil: --no-auth serves on 127.0.0.1 only (not %s)\n",
+    /* Quietly binding somewhere else than asked would leave the operator believing the
+     * server is reachable (or worse, that it is not open). */
+    if (ao.is_open && strcmp(cfg.listen_host, "127.0.0.1") != 0 &&
+        strcmp(cfg.listen_host, "::1") != 0 && strcmp(cfg.listen_host, "localhost") != 0) {
+        fprintf(stderr, "vigil: --no-auth is for 127.0.0.1 only: it makes everyone an admin, "
+                "so it will not listen on %s (sign-in is on without --no-auth)\n",
                 cfg.listen_host);
-        vg_config_set_str(&cfg.listen_host, "127.0.0.1");
+        goto out;
+    }
+    const char *proxies_env = getenv("VIGIL_TRUSTED_PROXIES");
+    if (ao.proxy_count == 0 && proxies_env && *proxies_env) {
+        ao.proxies_env = vg_xstrdup(proxies_env);
+        for (char *tok = ao.proxies_env, *next; tok && *tok; tok = next) {
+            next = strchr(tok, ',');
+            if (next)
+                *next++ = '\0';
+            while (*tok == ' ')
+                tok++;
+            if (*tok == '\0')
+                continue;
+            if (ao.proxy_count == VG_PROXY_MAX) {
+                fprintf(stderr, "vigil: VIGIL_TRUSTED_PROXIES: at most %d\n", VG_PROXY_MAX);
+                goto out;
+            }
+            ao.proxies[ao.proxy_count++] = tok;
+        }
+    }
+    for (int i = 0; i < ao.proxy_count; i++) {
+        vg_cidr_t net;
+        if (vg_cidr_parse(ao.proxies[i], &net) < 0) {
+            fprintf(stderr, "vigil: trusted proxy '%s': expected an address or CIDR "
+                    "(10.0.0.0/8, ::1)\n", ao.proxies[i]);
+            goto out;
+        }
     }
     for (size_t i = 0; i < camera_count; i++) {
         if (vg_config_add_camera_spec(&cfg, cameras[i]) < 0)
@@ -547,6 +628,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
         rc = 0;
 out:
     vg_config_deinit(&cfg);
+    free(ao.proxies_env);
     return rc;
 }
 

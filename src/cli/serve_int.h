@@ -8,6 +8,7 @@
 #include "core/err.h"
 #include "media/stream.h"
 #include "outputs/outputs.h"
+#include "store/async.h"
 #include "store/store.h"
 
 /* ---- serve_camera.c: a camera's configuration made into a stream ---- */
@@ -38,18 +39,35 @@ int vg__fleet_open(vg__fleet_t **out, const vg_config_t *cfg, uv_loop_t *loop, v
 /* Outputs whose counters are dropped with the cameras that leave (may stay NULL). */
 void vg__fleet_set_outputs(vg__fleet_t *f, vg_outputs_t *outputs);
 /* Brings the hub in line with the database: new cameras are added, changed ones restarted
- * in place (their viewers stay), deleted or disabled ones removed with that reason. */
+ * in place (their viewers stay), deleted or disabled ones removed with that reason. Before
+ * vg__fleet_start_store it reads on the loop thread (start-up); after, it asks the store
+ * thread for a snapshot. */
 void vg__fleet_reconcile(vg__fleet_t *f);
+/* Hands the store to its own thread (store/async.h). 0 or VG_ECONFIG. */
+int vg__fleet_start_store(vg__fleet_t *f);
 /* After the server is up: starts the always-on streams and watches the database for
- * changes made by any process (PRAGMA data_version, once a second). */
+ * changes made by any process (PRAGMA data_version, four times a second, off the loop). */
 void vg__fleet_start(vg__fleet_t *f);
-/* The server's own writes (the API's): reconcile now rather than at the next poll. */
+/* The server's own writes: reload now rather than at the next poll. */
 void vg__fleet_changed(void *fleet);
-/* fn(arg) runs after every reconcile (the grants may have changed with the cameras). */
+/* A write through the store thread, then a snapshot applied, then done (on the loop): the
+ * change runs before done answers. 0, or < 0 (the queue is full or closed: done not
+ * called). */
+int vg__fleet_write(vg__fleet_t *f, vg_store_run_fn write, vg_store_done_fn done, void *arg);
+/* A read through the store thread. 0 or < 0 as above. */
+int vg__fleet_read(vg__fleet_t *f, vg_store_run_fn read, vg_store_done_fn done, void *arg);
+/* fn(arg) runs after every reconcile. */
 void vg__fleet_on_reconciled(vg__fleet_t *f, void (*fn)(void *arg), void *arg);
-/* The store handle (loop thread), for the API. */
+/* fn(arg, snap) gets every access snapshot (taking it), before on_reconciled. */
+void vg__fleet_on_access(vg__fleet_t *f, void (*fn)(void *arg, vg_access_t *snap), void *arg);
+/* The store handle, before vg__fleet_start_store only (start-up checks). */
 vg_store_t *vg__fleet_store(vg__fleet_t *f);
-/* Stops watching and closes the store; the fleet frees itself once the timer has closed. */
+vg_store_async_t *vg__fleet_async(vg__fleet_t *f);
+const vg_secrets_t *vg__fleet_secrets(vg__fleet_t *f);
+/* Whether an enabled admin existed when the fleet opened. */
+bool vg__fleet_has_admin(vg__fleet_t *f);
+/* Stops watching and closes the store; the fleet frees itself once its timer and the store
+ * thread have closed. */
 void vg__fleet_close(vg__fleet_t **fp);
 
 #endif

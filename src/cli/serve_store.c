@@ -5,16 +5,21 @@
  * database is served. A file camera's password stays in the file (and in memory): it is not
  * sealed into the database, so a config file without a master key keeps working.
  *
- * Live reload: once a second PRAGMA data_version tells whether any other connection (the
- * CLI, sqlite3, another program) committed a change; the API's own writes call
- * vg__fleet_changed. Either way the whole camera table is read and compared with what runs,
+ * Nothing here touches the database on the loop. The store thread (store/async.h) reads a
+ * snapshot — every camera made into a stream configuration (NAT routes applied, passwords
+ * unsealed) and the access snapshot the gate decides with — and the loop applies it. Live
+ * reload: four times a second a job asks PRAGMA data_version whether any other connection
+ * (the CLI, sqlite3, another program) committed a change, and reads a snapshot when one did;
+ * the API's writes read one in the same job, right after the write, so the response goes out
+ * once the change runs. Either way the whole camera table is compared with what runs,
  * camera by camera, through two fingerprints (keyed BLAKE2b, so no password is kept in clear
  * to compare): one of what is dialled (URLs after NAT rewriting, credentials), one of
  * everything. A camera whose dial fingerprint changed has its sources replaced in place,
  * its viewers staying connected (moved to the same-named tier when the ladder changed with
  * it); one whose other fields changed is updated in place. Passwords are unsealed only to
  * build the URL that is dialled.
- * Loop thread only (the store is the loop's).
+ * Threads: the loop (applying, the API), the store thread (load_snapshot, the jobs' run).
+ * Before vg__fleet_start, everything runs on the loop thread, before the loop serves.
  */
 #include <sodium.h>
 #include <stdio.h>
@@ -22,14 +27,16 @@
 #include <string.h>
 
 #include "cli/serve_int.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "store/async.h"
 #include "store/nat.h"
 #include "store/secrets.h"
 #include "store/store.h"
 
 #define FP_LEN 16
-#define POLL_MS 1000
+#define POLL_MS 250
 #define MAX_LIST 1000
 
 typedef struct fleet_cam {
@@ -43,16 +50,30 @@ struct vg__fleet {
     vg_hub_t *hub;
     vg_outputs_t *outputs;
     vg_secrets_t *secrets;
-    vg_store_t *store;
+    vg_store_t *store;        /* the loop's, until vg__fleet_start hands it to the thread */
+    vg_store_async_t *async;  /* after vg__fleet_start */
     uv_timer_t poll_timer;
-    int64_t data_version;
+    int64_t data_version;     /* the store thread's (the loop's before start) */
+    bool is_poll_in_flight;   /* loop */
+    bool has_admin;           /* read at open */
     void (*on_reconciled)(void *arg);
     void *on_reconciled_arg;
+    void (*on_access)(void *arg, vg_access_t *snap);
+    void *on_access_arg;
     bool is_started, is_closing;
+    int open_parts; /* while closing: the timer and the store thread */
     fleet_cam_t *cams; /* what runs, with the fingerprints it was built from */
     size_t cam_count;
     uint8_t fp_key[crypto_generichash_KEYBYTES];
 };
+
+/* What the store thread reads for the loop to apply. */
+typedef struct fleet_snap {
+    vg_config_t *want; /* the enabled cameras as streams are built from them */
+    json_t *disabled;  /* ids of the disabled ones */
+    vg_access_t *access;
+    size_t total;
+} fleet_snap_t;
 
 /* A file camera as the database keeps it: its URLs without credentials and no password
  * (those stay in the file; see load_camera). */
@@ -382,46 +403,65 @@ static bool is_in(const vg_config_t *c, const char *id)
     return false;
 }
 
-void vg__fleet_reconcile(vg__fleet_t *f)
+static void snap_free(fleet_snap_t *sn)
 {
-    vg_store_err_t err;
-    json_t *all = NULL;
-    size_t total;
-    f->data_version = vg_store_data_version(f->store);
-    if (vg_store_list(f->store, "cameras", 0, MAX_LIST, &all, &total, &err) < 0) {
-        VG_LOG_ERROR("store", "cannot read the cameras: %s (kept as they are)", err.message);
-        return;
+    if (sn->want) {
+        vg_config_deinit(sn->want);
+        free(sn->want);
     }
-    vg_config_t *want = vg_xmalloc(sizeof(*want));
-    vg_config_init(want);
-    json_t *disabled = json_object();
+    json_decref(sn->disabled);
+    vg_access_free(&sn->access);
+    memset(sn, 0, sizeof(*sn));
+}
+
+/* Store thread (or the loop before start): reads everything a reconcile applies. */
+static int load_snapshot(const vg__fleet_t *f, vg_store_t *s, fleet_snap_t *out,
+                         vg_store_err_t *err)
+{
+    json_t *all = NULL;
+    memset(out, 0, sizeof(*out));
+    if (vg_store_list(s, "cameras", 0, MAX_LIST, &all, &out->total, err) < 0)
+        return VG_EINVAL;
+    out->want = vg_xmalloc(sizeof(*out->want));
+    vg_config_init(out->want);
+    out->disabled = json_object();
     size_t i;
     json_t *cam;
     json_array_foreach(all, i, cam) {
         const char *id = str(cam, "id");
         if (json_is_false(json_object_get(cam, "enabled"))) {
-            json_object_set_new(disabled, id, json_true());
+            json_object_set_new(out->disabled, id, json_true());
             continue;
         }
-        if (want->camera_count == VG_CONFIG_MAX_CAMERAS) {
-            VG_LOG_WARN("store", "%zu cameras: this server serves the first %d (by id)", total,
-                        VG_CONFIG_MAX_CAMERAS);
+        if (out->want->camera_count == VG_CONFIG_MAX_CAMERAS)
             break;
-        }
-        size_t before = want->camera_count;
-        if (load_camera(f->store, f->cfg, cam, want) < 0 && want->camera_count > before) {
+        size_t before = out->want->camera_count;
+        if (load_camera(s, f->cfg, cam, out->want) < 0 && out->want->camera_count > before) {
             /* Its password cannot be unsealed: served as failed, saying so, rather than
              * dialled without it. */
-            vg_camera_cfg_t *cc = vg_config_last_camera(want);
+            vg_camera_cfg_t *cc = vg_config_last_camera(out->want);
             cc->dial_error = vg_xstrdup("password cannot be unsealed");
         }
     }
     json_decref(all);
+    if (vg_store_access_load(s, vg_wall_us(), &out->access, err) < 0) {
+        snap_free(out);
+        return VG_EINVAL;
+    }
+    return 0;
+}
 
+/* Loop: brings the hub in line with a snapshot (taking it). */
+static void apply_snapshot(vg__fleet_t *f, fleet_snap_t *sn)
+{
+    vg_config_t *want = sn->want;
+    if (want->camera_count == VG_CONFIG_MAX_CAMERAS && sn->total > VG_CONFIG_MAX_CAMERAS)
+        VG_LOG_WARN("store", "%zu cameras: this server serves the first %d (by id)", sn->total,
+                    VG_CONFIG_MAX_CAMERAS);
     for (size_t k = vg_hub_count(f->hub); k-- > 0;) {
         vg_stream_t *st = vg_hub_at(f->hub, k);
         if (!is_in(want, vg_stream_id(st))) {
-            bool is_disabled = json_object_get(disabled, vg_stream_id(st)) != NULL;
+            bool is_disabled = json_object_get(sn->disabled, vg_stream_id(st)) != NULL;
             remove_stream(f, st, is_disabled ? "camera disabled" : "camera deleted");
         }
     }
@@ -439,11 +479,29 @@ void vg__fleet_reconcile(vg__fleet_t *f)
             update_stream(f, st, cc, dial, allfp);
         }
     }
-    json_decref(disabled);
-    vg_config_deinit(want);
-    free(want);
+    if (f->on_access) {
+        f->on_access(f->on_access_arg, sn->access);
+        sn->access = NULL;
+    }
+    snap_free(sn);
     if (f->on_reconciled)
         f->on_reconciled(f->on_reconciled_arg);
+}
+
+void vg__fleet_reconcile(vg__fleet_t *f)
+{
+    vg_store_err_t err;
+    fleet_snap_t sn;
+    if (f->store == NULL) { /* started: the thread has the store */
+        vg__fleet_changed(f);
+        return;
+    }
+    f->data_version = vg_store_data_version(f->store);
+    if (load_snapshot(f, f->store, &sn, &err) < 0) {
+        VG_LOG_ERROR("store", "cannot read the cameras: %s (kept as they are)", err.message);
+        return;
+    }
+    apply_snapshot(f, &sn);
 }
 
 void vg__fleet_on_reconciled(vg__fleet_t *f, void (*fn)(void *arg), void *arg)
@@ -452,11 +510,99 @@ void vg__fleet_on_reconciled(vg__fleet_t *f, void (*fn)(void *arg), void *arg)
     f->on_reconciled_arg = arg;
 }
 
+void vg__fleet_on_access(vg__fleet_t *f, void (*fn)(void *arg, vg_access_t *snap), void *arg)
+{
+    f->on_access = fn;
+    f->on_access_arg = arg;
+}
+
+/* ---- jobs: polls, and the API's writes followed by a snapshot ---- */
+
+typedef struct fleet_job {
+    vg__fleet_t *f;
+    bool is_forced;            /* read a snapshot whatever the data version says */
+    vg_store_run_fn write;     /* NULL: a poll */
+    vg_store_done_fn done;
+    void *arg;
+    bool has_snap;
+    fleet_snap_t snap;
+} fleet_job_t;
+
+static int job_run(vg_store_t *s, void *arg, vg_store_err_t *err)
+{
+    fleet_job_t *j = arg;
+    vg__fleet_t *f = j->f;
+    if (j->write) {
+        int rc = j->write(s, j->arg, err);
+        if (rc < 0)
+            return rc;
+    }
+    int64_t v = vg_store_data_version(s);
+    /* data_version counts other connections' commits only: our own writes force it. */
+    if (v == f->data_version && !j->is_forced && j->write == NULL)
+        return 0;
+    vg_store_err_t lerr;
+    if (load_snapshot(f, s, &j->snap, &lerr) < 0) {
+        if (j->write == NULL) {
+            *err = lerr;
+            return VG_EINVAL;
+        }
+        /* The write is done; the next poll catches up. */
+        return 0;
+    }
+    f->data_version = v;
+    j->has_snap = true;
+    return 0;
+}
+
+static void job_done(void *arg, int rc, const vg_store_err_t *err)
+{
+    fleet_job_t *j = arg;
+    vg__fleet_t *f = j->f;
+    if (j->write == NULL)
+        f->is_poll_in_flight = false;
+    if (j->has_snap) {
+        if (f->is_closing)
+            snap_free(&j->snap);
+        else
+            apply_snapshot(f, &j->snap);
+    }
+    if (rc < 0 && j->write == NULL && rc != VG_ECLOSED)
+        VG_LOG_DEBUG("store", "reload: %s (the next poll retries)", err->message);
+    if (j->done)
+        j->done(j->arg, rc, err);
+    free(j);
+}
+
+static int submit(vg__fleet_t *f, fleet_job_t *j, int max_wait_ms)
+{
+    int rc = vg_store_async_submit(f->async, job_run, job_done, j, max_wait_ms);
+    if (rc < 0)
+        free(j);
+    return rc;
+}
+
+int vg__fleet_write(vg__fleet_t *f, vg_store_run_fn write, vg_store_done_fn done, void *arg)
+{
+    fleet_job_t *j = vg_xcalloc(1, sizeof(*j));
+    *j = (fleet_job_t){.f = f, .is_forced = true, .write = write, .done = done, .arg = arg};
+    return submit(f, j, VG_STORE_WAIT_MS);
+}
+
+int vg__fleet_read(vg__fleet_t *f, vg_store_run_fn read, vg_store_done_fn done, void *arg)
+{
+    return vg_store_async_submit(f->async, read, done, arg, VG_STORE_WAIT_MS);
+}
+
 static void on_poll(uv_timer_t *t)
 {
     vg__fleet_t *f = t->data;
-    if (vg_store_data_version(f->store) != f->data_version)
-        vg__fleet_reconcile(f);
+    if (f->is_poll_in_flight || f->is_closing)
+        return;
+    fleet_job_t *j = vg_xcalloc(1, sizeof(*j));
+    j->f = f;
+    if (submit(f, j, POLL_MS * 8) == 0)
+        f->is_poll_in_flight = true;
 }
 
 int vg__fleet_open(vg__fleet_t **out, const vg_config_t *cfg, uv_loop_t *loop, vg_hub_t *hub)
@@ -489,12 +635,29 @@ int vg__fleet_open(vg__fleet_t **out, const vg_config_t *cfg, uv_loop_t *loop, v
     }
     if (sync_file_cameras(f->store, cfg) < 0)
         return VG_ECONFIG;
+    if (vg_store_has_admin(f->store, &f->has_admin, &err) < 0) {
+        VG_LOG_ERROR("store", "%s: %s", cfg->db_path, err.message);
+        return VG_ECONFIG;
+    }
     VG_LOG_INFO("store", "%s (schema %d)", cfg->db_path, vg_store_schema_version(f->store));
     return 0;
 }
 
 void vg__fleet_set_outputs(vg__fleet_t *f, vg_outputs_t *outputs) { f->outputs = outputs; }
 vg_store_t *vg__fleet_store(vg__fleet_t *f) { return f->store; }
+vg_store_async_t *vg__fleet_async(vg__fleet_t *f) { return f->async; }
+const vg_secrets_t *vg__fleet_secrets(vg__fleet_t *f) { return f->secrets; }
+bool vg__fleet_has_admin(vg__fleet_t *f) { return f->has_admin; }
+
+int vg__fleet_start_store(vg__fleet_t *f)
+{
+    if (f->async)
+        return 0;
+    if (vg_store_async_start(&f->async, f->loop, f->store) < 0)
+        return VG_ECONFIG;
+    f->store = NULL; /* the store thread's from now on */
+    return 0;
+}
 
 void vg__fleet_start(vg__fleet_t *f)
 {
@@ -507,18 +670,28 @@ void vg__fleet_start(vg__fleet_t *f)
 void vg__fleet_changed(void *fleet)
 {
     vg__fleet_t *f = fleet;
-    if (!f->is_closing)
-        vg__fleet_reconcile(f);
+    if (f->is_closing || f->async == NULL)
+        return;
+    fleet_job_t *j = vg_xcalloc(1, sizeof(*j));
+    *j = (fleet_job_t){.f = f, .is_forced = true};
+    submit(f, j, VG_STORE_WAIT_MS);
 }
 
-static void on_fleet_closed(uv_handle_t *h)
+/* The last of the poll timer and the store thread to close frees the fleet: the thread's
+ * jobs borrow the secrets and name the fleet until then. */
+static void fleet_closed_part(vg__fleet_t *f)
 {
-    vg__fleet_t *f = h->data;
+    if (--f->open_parts > 0)
+        return;
+    vg_secrets_free(&f->secrets);
     for (size_t i = 0; i < f->cam_count; i++)
         free(f->cams[i].id);
     free(f->cams);
     free(f);
 }
+
+static void on_timer_closed(uv_handle_t *h) { fleet_closed_part(h->data); }
+static void on_store_closed(void *arg) { fleet_closed_part(arg); }
 
 void vg__fleet_close(vg__fleet_t **fp)
 {
@@ -527,7 +700,9 @@ void vg__fleet_close(vg__fleet_t **fp)
         return;
     *fp = NULL;
     f->is_closing = true;
+    f->open_parts = 2;
+    /* Jobs still queued complete with VG_ECLOSED; their done callbacks name f. */
+    vg_store_async_close(&f->async, on_store_closed, f);
     vg_store_close(&f->store);
-    vg_secrets_free(&f->secrets);
-    uv_close((uv_handle_t *)&f->poll_timer, on_fleet_closed);
+    uv_close((uv_handle_t *)&f->poll_timer, on_timer_closed);
 }

@@ -93,6 +93,8 @@ int vg__body_receive(vg_conn_t *c, const void *in, size_t len)
         c->discard_left -= len < c->discard_left ? len : c->discard_left;
         return 0;
     }
+    if (len == 0) /* lws reports an empty body ("Content-Length: 0") as a piece of nothing */
+        return 0;
     if (!c->is_awaiting_body) /* a body without a Content-Length where none is taken */
         return c->resp == RESP_NONE
                    ? vg_conn_error(c, 413, "too_large", "request bodies are not accepted here")

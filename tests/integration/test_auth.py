@@ -173,6 +173,9 @@ ROUTES = {
     ("GET", "/api/v1/grants"): ("admin", False, False, 200),
     ("POST", "/api/v1/grants"): ("admin", False, False, 201),
     ("DELETE", "/api/v1/grants"): ("admin", False, False, 200),
+    ("GET", "/api/v1/keys"): ("admin", False, False, 200),
+    ("POST", "/api/v1/keys"): ("admin", False, False, 201),
+    ("DELETE", "/api/v1/keys/{}"): ("admin", False, False, 200),
     ("GET", "/api/v1/audit"): ("admin", False, False, 200),
     ("GET", "/api/v1/openapi.json"): ("public", False, False, 200),
 }
@@ -225,6 +228,8 @@ def request_for(w, method, pattern, cam):
         if pattern.startswith("/api/v1/cameras/{}") or pattern.startswith("/cameras/") or \
                 pattern.startswith("/api/v1/streams/"):
             arg = cam
+        elif kind == "keys":
+            arg = admin_api(w, "POST", "/api/v1/keys", json={"user_id": "av"}).json()["id"]
         elif method == "DELETE":
             arg = fresh_record(w, kind)
         else:
@@ -254,6 +259,8 @@ def request_for(w, method, pattern, cam):
         path += "?tenant_id=globex&camera_id=spare-cam"
     elif pattern.endswith("/token"):
         body = {"ttl_s": 60}
+    elif pattern == "/api/v1/keys" and method == "POST":
+        body = {"user_id": "av", "name": "nvr"}
     return path, body
 
 
