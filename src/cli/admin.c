@@ -582,10 +582,12 @@ int vg_cli_rekey(int argc, char **argv)
         rc = 1;
     } else if (vg_store_rekey(s, next, &err) < 0) {
         fprintf(stderr, "vigil rekey: %s (nothing was changed)\n", err.message);
+        audit_cli(s, "master-key.rotate", o.db, "failed", err.message);
         rc = 1;
     } else {
         char fp[24];
         vg_secrets_fingerprint(next, fp);
+        audit_cli(s, "master-key.rotate", o.db, "ok", fp);
         fprintf(stderr, "vigil rekey: %s now uses the key %s; restart vigil with it (stream "
                 "tokens and\nintegration keys made before stop working: the signing keys "
                 "follow the master key)\n", o.db, fp);
