@@ -304,8 +304,9 @@ json_t *vg_auth_visible(vg_auth_t *a, const vg_principal_t *p)
                                                p->tenant_id[0] ? p->tenant_id : NULL);
     size_t i;
     json_t *v;
+    if (p->via == VG_VIA_KEY && p->cameras == NULL)
+        return ids; /* the user's own view */
     if (p->via == VG_VIA_KEY) {
-        json_t *all = is_admin_user ? vg_access_cache_visible_list(a->cache, NULL, NULL) : NULL;
         json_t *out = json_array();
         json_array_foreach(p->cameras, i, v)
         {
@@ -314,7 +315,6 @@ json_t *vg_auth_visible(vg_auth_t *a, const vg_principal_t *p)
                 !list_has(out, id))
                 json_array_append(out, v);
         }
-        json_decref(all);
         json_decref(ids);
         return out;
     }

@@ -577,7 +577,12 @@ static int serve_main(int argc, char **argv, bool is_demo)
                 cfg.listen_host);
         goto out;
     }
+    /* Flags, else the environment, else the file: a list is taken whole from one place. */
     const char *proxies_env = getenv("VIGIL_TRUSTED_PROXIES");
+    if (ao.proxy_count == 0 && !(proxies_env && *proxies_env)) {
+        for (size_t i = 0; i < cfg.trusted_proxy_count; i++)
+            ao.proxies[ao.proxy_count++] = cfg.trusted_proxies[i];
+    }
     if (ao.proxy_count == 0 && proxies_env && *proxies_env) {
         ao.proxies_env = vg_xstrdup(proxies_env);
         for (char *tok = ao.proxies_env, *next; tok && *tok; tok = next) {

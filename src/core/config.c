@@ -112,6 +112,8 @@ void vg_config_deinit(vg_config_t *cfg)
     free(cfg->log_level);
     free(cfg->db_path);
     free(cfg->master_key_file);
+    for (size_t i = 0; i < cfg->trusted_proxy_count; i++)
+        free(cfg->trusted_proxies[i]);
     for (size_t i = 0; i < cfg->camera_count; i++) {
         free(cfg->cameras[i].id);
         free(cfg->cameras[i].name);
@@ -233,6 +235,8 @@ typedef struct yaml_root {
     char *listen, *web_root, *log_level, *db, *master_key_file;
     unsigned idle_timeout_s, snapshot_wait_ms, stall_timeout_s;
     int *max_conns_per_ip; /* NULL: absent (0 means no cap) */
+    char **trusted_proxies;
+    unsigned trusted_proxies_count;
     yaml_tier_t *tiers;
     unsigned tiers_count;
     yaml_camera_t *cameras;
@@ -276,6 +280,10 @@ static const cyaml_schema_value_t camera_schema = {
     CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, yaml_camera_t, camera_fields),
 };
 
+static const cyaml_schema_value_t proxy_schema = {
+    CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 1, 64),
+};
+
 static const cyaml_schema_field_t root_fields[] = {
     OPT_STR("listen", yaml_root_t, listen),
     OPT_STR("web_root", yaml_root_t, web_root),
@@ -287,6 +295,8 @@ static const cyaml_schema_field_t root_fields[] = {
     CYAML_FIELD_UINT("stall_timeout_s", CYAML_FLAG_OPTIONAL, yaml_root_t, stall_timeout_s),
     CYAML_FIELD_INT_PTR("max_conns_per_ip", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, yaml_root_t,
                         max_conns_per_ip),
+    CYAML_FIELD_SEQUENCE("trusted_proxies", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, yaml_root_t,
+                         trusted_proxies, &proxy_schema, 0, VG_CONFIG_MAX_PROXIES),
     CYAML_FIELD_SEQUENCE("tiers", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, yaml_root_t, tiers,
                          &tier_schema, 1, VG_CONFIG_MAX_TIERS),
     CYAML_FIELD_SEQUENCE("cameras", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, yaml_root_t,
@@ -382,6 +392,8 @@ int vg_config_load_file(vg_config_t *cfg, const char *path)
     } else if (root->max_conns_per_ip) {
         cfg->max_conns_per_ip = *root->max_conns_per_ip;
     }
+    for (unsigned i = 0; i < root->trusted_proxies_count; i++)
+        cfg->trusted_proxies[cfg->trusted_proxy_count++] = vg_xstrdup(root->trusted_proxies[i]);
     if (root->tiers_count)
         tiers_copy(cfg->tiers, &cfg->tier_count, root->tiers, root->tiers_count);
     for (unsigned i = 0; rc == 0 && i < root->cameras_count; i++) {

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #define VG_CONFIG_MAX_CAMERAS 256
+#define VG_CONFIG_MAX_PROXIES 16
 #define VG_CONFIG_MAX_TIERS 8
 
 /* One rung of a JPEG ladder as written in the file (checked by the media layer). */
@@ -48,6 +49,8 @@ typedef struct vg_config {
     int stall_timeout_ms; /* restart a source that sent nothing for this long */
     int snapshot_wait_ms; /* how long a snapshot waits for a first picture */
     int max_conns_per_ip; /* open connections one peer address may hold; 0: no cap */
+    char *trusted_proxies[VG_CONFIG_MAX_PROXIES]; /* CIDRs whose X-Forwarded-For is believed */
+    size_t trusted_proxy_count;
     vg_tier_cfg_t tiers[VG_CONFIG_MAX_TIERS]; /* default ladder for every camera; none: built in */
     size_t tier_count;
     vg_camera_cfg_t cameras[VG_CONFIG_MAX_CAMERAS];
