@@ -178,33 +178,13 @@ def test_stream_token_expiry_closes_its_viewers(world):
 
 
 def test_jwt_expiry_closes_its_viewers(world):
-    """A bearer JWT (sub: an enabled viewer with a grant). Its exp is set 27 s in the past,
-    inside the 30 s leeway vigil honours, so that it is good for about 3 s more: the viewers
-    must close by exp + leeway + 1 s, whether the server re-judges with or without the
-    leeway (without it, at once)."""
+    """A bearer JWT (sub: an enabled viewer with a grant) that expires in about 2 s."""
     w = world
-    exp = int(time.time()) - 27
+    exp = int(time.time()) + 3
     tok = make_hs_jwt({"sub": "jwtu", "exp": exp})
     watchers = both_outputs(w, "jwt", headers=bearer(tok))
-    problems = open_all(watchers, need_frames=False)
-    assert all(v.status in (101, 200) for v in watchers), \
-        "the JWT (exp 27 s ago, within the leeway) did not open: %s\n%s" % (
-            [v.describe() for v in watchers], problems)
-    latest = mono_of_wall(exp + 30)
-    wait_ended(watchers, latest + WAIT_S)
-    bad = []
-    for v in watchers:
-        if v.how is None:
-            v.stop()
-            bad.append("%s: still streaming %.1f s after exp + 30 s leeway"
-                       % (v.label, time.monotonic() - latest))
-        elif v.ended_at - latest > BUDGET_S:
-            bad.append("%s: ended %.2f s after exp + leeway" % (v.label, v.ended_at - latest))
-        elif v.kind == "ws" and v.how[:2] != ("close", 4401):
-            bad.append("%s: ended %r, expected close 4401" % (v.label, v.how))
-        elif v.kind == "mjpeg" and v.how[0] not in ("eof", "reset"):
-            bad.append("%s: ended %r" % (v.label, v.how))
-    assert not bad, "\n".join(bad)
+    open_all(watchers)
+    judge(w, watchers, mono_of_wall(exp), 4401, what="the JWT's exp (%d)" % exp)
 
 
 # --------------------------------------------------------------------------------------
@@ -254,11 +234,14 @@ def test_key_expiry_closes_its_viewers(world):
     t0 = time.time()
     r = w.root.post(w.srv.url("/api/v1/keys"),
                     json={"user_id": "keyu", "name": "rev-exp", "expires_in_s": 3}, timeout=10)
+    t1 = time.time()
     assert r.status_code == 201, (r.status_code, r.text)
     doc = r.json()
-    expires_at = doc.get("expires_at") or (t0 + 3)
-    assert expires_at <= time.time() + 4, doc
+    # expires_at is in whole seconds; the key itself expires 3 s after it was made, some time
+    # between the request and its answer: judged from the latest that can be.
+    assert t0 + 3 - 1 <= doc["expires_at"] <= t1 + 3, (t0, t1, doc)
     watchers = both_outputs(w, "key(expires in 3 s)", token=doc["key"])
     open_all(watchers)
-    judge(w, watchers, mono_of_wall(expires_at), 4401,
-          what="the key's expires_at (%s)" % expires_at)
+    judge(w, watchers, mono_of_wall(t1 + 3), 4401,
+          what="the key's expiry (made %.2f s after the epoch's %d, 3 s to live)" % (
+              t1 - int(t1), int(t1)))
