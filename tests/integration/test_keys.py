@@ -49,20 +49,27 @@ def b64url(raw):
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def forge_token(key, cam, user, expires):
-    """A stream token as vigil signs one (src/auth/auth.c token_mac)."""
+# How vigil signs (src/auth/auth.c token_mac, vg__auth_csrf_token). v2 (issue 12) puts the
+# user's auth_epoch, 8 bytes little-endian, under the MAC; v1 was the format before, tried
+# too so that a key found in the database would be caught whichever format the server uses.
+def token_mac(key, signed, epoch=0, version=2):
+    if version == 1:
+        msg = b"vigil-stream-token-v1:" + signed.encode()
+    else:
+        msg = b"vigil-stream-token-v2:" + epoch.to_bytes(8, "little", signed=True) + \
+            signed.encode()
+    return b64url(hmac.new(key, msg, hashlib.sha256).digest())
+
+
+def forge_tokens(key, cam, user, expires, epoch=0):
+    """The token for (cam, expires, user) under key, in each format."""
     signed = "%s.%d.%s" % (cam, expires, user)
-    return signed + "." + token_mac(key, signed)
+    return [signed + "." + token_mac(key, signed, epoch, v) for v in (1, 2)]
 
 
-def token_mac(key, signed):
-    return b64url(hmac.new(key, b"vigil-stream-token-v1:" + signed.encode(),
-                           hashlib.sha256).digest())
-
-
-def csrf_for(key, session_hash):
-    """A session's CSRF token as vigil makes one (vg__auth_csrf_token)."""
-    return b64url(hmac.new(key, b"vigil-csrf-v1:" + session_hash, hashlib.sha256).digest())
+def csrf_for(key, session_hash, version=2):
+    label = b"vigil-csrf-v%d:" % version
+    return b64url(hmac.new(key, label + session_hash, hashlib.sha256).digest())
 
 
 def derive(root, purpose):
@@ -141,15 +148,16 @@ for f in files:
 statuses = []
 for c in sorted(candidates)[:100]:
     signed = "globex-cam.%d.root" % (int(time.time()) + 600)
-    mac = hmac.new(bytes.fromhex(c), b"vigil-stream-token-v1:" + signed.encode(),
-                   hashlib.sha256).digest()
-    tok = signed + "." + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
-    try:
-        code = urllib.request.urlopen(base + "/cameras/globex-cam/snapshot.jpg?token=" + tok,
-                                      timeout=10).status
-    except urllib.error.HTTPError as e:
-        code = e.code
-    statuses.append(code)
+    # The token formats before and after issue 12 (epoch 0: the admin never changed).
+    for prefix in (b"vigil-stream-token-v1:", b"vigil-stream-token-v2:" + bytes(8)):
+        mac = hmac.new(bytes.fromhex(c), prefix + signed.encode(), hashlib.sha256).digest()
+        tok = signed + "." + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+        try:
+            code = urllib.request.urlopen(base + "/cameras/globex-cam/snapshot.jpg?token=" +
+                                          tok, timeout=10).status
+        except urllib.error.HTTPError as e:
+            code = e.code
+        statuses.append(code)
 print(json.dumps({"readable": readable, "candidates": len(candidates), "statuses": statuses}))
 """
 
@@ -191,6 +199,9 @@ def test_issue12_nobody_cannot_forge_a_stream_token(shared_dir, tmp_path):
             meta = c.execute("SELECT key, value FROM meta").fetchall()
             av_session = c.execute("SELECT token_hash FROM sessions WHERE user_id = 'av'"
                                    ).fetchone()[0]
+            epoch = dict(c.execute("SELECT id, auth_epoch FROM users").fetchall()) \
+                if "auth_epoch" in [r[1] for r in c.execute("PRAGMA table_info(users)")] \
+                else {}
         assert "stream_token_key" not in [k for k, _ in meta], meta
         candidates = {bytes.fromhex(OLD_KEY)}
         for _, value in meta:
@@ -209,19 +220,25 @@ def test_issue12_nobody_cannot_forge_a_stream_token(shared_dir, tmp_path):
 
         # The test's model of signing is right: the keys derived from the key file reproduce
         # what the server made (so a key in the database would have been found).
-        signed = real.rsplit(".", 1)[0]
-        assert token_mac(derive(root, "stream-token"), signed) == real.rsplit(".", 1)[1]
+        signed, real_mac = real.rsplit(".", 1)
+        av_epoch = epoch.get("av", 0)
+        assert token_mac(derive(root, "stream-token"), signed, av_epoch) == real_mac, \
+            "the test's model of stream tokens no longer matches src/auth/auth.c"
+        assert csrf_for(derive(root, "csrf"), av_session) == av.csrf, \
+            "the test's model of CSRF tokens no longer matches src/auth/auth.c"
         exp = int(time.time()) + 600
         for key in candidates:
-            assert token_mac(key, signed) != real.rsplit(".", 1)[1], "the token key is in the db"
-            assert csrf_for(key, av_session) != av.csrf, "the CSRF key is in the db"
-            forged = forge_token(key, "globex-cam", "root", exp)
-            assert snapshot_status(srv, "globex-cam", forged) == 401
+            for v in (1, 2):
+                assert token_mac(key, signed, av_epoch, v) != real_mac, "token key in the db"
+                assert csrf_for(key, av_session, v) != av.csrf, "CSRF key in the db"
+            for forged in forge_tokens(key, "globex-cam", "root", exp, epoch.get("root", 0)):
+                assert snapshot_status(srv, "globex-cam", forged) == 401
             # A state-changing request with a CSRF token made from the candidate.
-            r = requests.post(srv.url("/api/v1/cameras/acme-cam/token"), json={"ttl_s": 60},
-                              cookies=av.cookies, timeout=10,
-                              headers={"X-CSRF-Token": csrf_for(key, av_session)})
-            assert r.status_code == 403, (r.status_code, r.text)
+            for v in (1, 2):
+                r = requests.post(srv.url("/api/v1/cameras/acme-cam/token"),
+                                  json={"ttl_s": 60}, cookies=av.cookies, timeout=10,
+                                  headers={"X-CSRF-Token": csrf_for(key, av_session, v)})
+                assert r.status_code == 403, (r.status_code, r.text)
     finally:
         problems = fac.teardown()
     assert not problems, problems
@@ -229,8 +246,7 @@ def test_issue12_nobody_cannot_forge_a_stream_token(shared_dir, tmp_path):
 
 def test_issue12_csrf_and_stream_tokens_use_separate_keys(shared_dir, tmp_path):
     """Separate keys for separate purposes: the CSRF token is made with the key derived for
-    CSRF, not the stream-token key. (Passes once src/auth/auth.c takes its keys from
-    vg_auth_keys_load; until then auth signs both with the stream-token key.)"""
+    CSRF, not with the stream-token key (before issue 12 one key signed both)."""
     db = os.path.join(shared_dir, "vigil.db")
     cli(db, "user", "add", "id=root", "role=admin", "--password-stdin", stdin=ROOT_PW)
     fac = _Factory(tmp_path)
@@ -240,7 +256,8 @@ def test_issue12_csrf_and_stream_tokens_use_separate_keys(shared_dir, tmp_path):
         with contextlib.closing(sqlite3.connect(db)) as c:
             h = c.execute("SELECT token_hash FROM sessions WHERE user_id = 'root'").fetchone()[0]
         root = key_file_root(db + ".authkey")
-        assert root_s.csrf != csrf_for(derive(root, "stream-token"), h)
+        for v in (1, 2):
+            assert root_s.csrf != csrf_for(derive(root, "stream-token"), h, v)
         assert root_s.csrf == csrf_for(derive(root, "csrf"), h)
     finally:
         problems = fac.teardown()
