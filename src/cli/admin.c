@@ -493,8 +493,8 @@ static int rekey_auth_keys(const admin_opts_t *o)
     vg_auth_keys_path(o->db, path, sizeof(path));
     fprintf(stderr,
             "vigil rekey: wrote new signing keys to %s (mode 0600). Restart vigil: stream "
-            "tokens\nand integration keys made before stop working, and browsers need a new "
-            "CSRF token (reload).\n", path);
+            "tokens\nmade before stop working, and browsers need a new CSRF token (reload).\n",
+            path);
     if (vg_store_has_sealed_secrets(s))
         fprintf(stderr, "vigil rekey: note: %s holds sealed camera passwords, so vigil runs "
                 "with a master key,\nwhich its signing keys come from instead of this file "
@@ -518,9 +518,9 @@ static void rekey_usage(FILE *out)
             "                          every site key under it, in one transaction. The current\n"
             "                          key comes from --master-key-file, VIGIL_MASTER_KEY_FILE\n"
             "                          or VIGIL_MASTER_KEY. Camera passwords themselves are not\n"
-            "                          touched. The signing keys of stream tokens, CSRF tokens\n"
-            "                          and integration keys are derived from the master key, so\n"
-            "                          they change with it.\n"
+            "                          touched. The signing keys of stream tokens and CSRF\n"
+            "                          tokens are derived from the master key, so they change\n"
+            "                          with it.\n"
             "  --auth-keys             new signing keys when vigil runs without a master key:\n"
             "                          replaces the random root in DB" VG_AUTH_KEYS_SUFFIX
             " (mode 0600).\n"
@@ -528,8 +528,8 @@ static void rekey_usage(FILE *out)
             "      --master-key-file FILE  the current master key\n"
             "  -h, --help              show this help\n"
             "\n"
-            "New signing keys end every stream token and integration key made before, and the\n"
-            "CSRF tokens of signed-in browsers (which reload); sessions stay signed in.\n");
+            "New signing keys end every stream token made before, and the CSRF tokens of\n"
+            "signed-in browsers (which reload); sessions and integration keys (vigil key) stay.\n");
 }
 
 int vg_cli_rekey(int argc, char **argv)
@@ -589,8 +589,8 @@ int vg_cli_rekey(int argc, char **argv)
         vg_secrets_fingerprint(next, fp);
         audit_cli(s, "master-key.rotate", o.db, "ok", fp);
         fprintf(stderr, "vigil rekey: %s now uses the key %s; restart vigil with it (stream "
-                "tokens and\nintegration keys made before stop working: the signing keys "
-                "follow the master key)\n", o.db, fp);
+                "tokens made\nbefore stop working: the signing keys follow the master key)\n",
+                o.db, fp);
     }
     vg_store_close(&s);
     vg_secrets_free(&cur);

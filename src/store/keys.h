@@ -2,7 +2,9 @@
  *
  *   token    HMAC key of stream tokens (?token= on snapshot, MJPEG, WebSocket, HLS)
  *   csrf     HMAC key of a session's CSRF token
- *   api_key  key of the keyed hash under which integration keys are stored
+ *   api_key  reserved for a keyed hash of integration keys (src/store/apikeys.c stores
+ *            them as plain BLAKE2b-256 hashes today, which their 256 random bits allow,
+ *            so that the CLI can add one without the master key or the key file)
  *
  * Each is vg_kdf(root, "vigil auth v1 <purpose>"), so no two purposes share a key and none
  * reveals the root. The root is:
@@ -33,7 +35,7 @@
 typedef struct vg_auth_keys {
     uint8_t token[32];   /* stream tokens */
     uint8_t csrf[32];    /* CSRF tokens */
-    uint8_t api_key[32]; /* hashes of integration keys */
+    uint8_t api_key[32]; /* reserved: integration keys (see above) */
 } vg_auth_keys_t;
 
 /* Fills *out (caller's storage; put it in sodium_malloc'd memory and sodium_free it, which
@@ -47,7 +49,7 @@ int vg_auth_keys_load(vg_auth_keys_t *out, const vg_secrets_t *master, const cha
 
 /* Replaces db_path's key file with a new random root (atomically: a reader sees the old
  * file or the new one). Every stream token and CSRF token made before stops working once
- * the server restarts, and so does every integration key hashed under the old api_key key.
+ * the server restarts (integration keys, stored unkeyed, stay).
  * Returns 0 or < 0 with a message in err. Blocks. */
 int vg_auth_keys_rotate(const char *db_path, char *err, size_t err_len);
 
