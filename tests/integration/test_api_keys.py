@@ -157,6 +157,27 @@ def test_key_scoped_to_cameras(world):
     assert snap_status(w, "a", key) == 200
 
 
+def test_key_role_is_at_most_its_users(world):
+    w = world
+    # An admin's key is a viewer's unless it says otherwise.
+    plain = api_key(w, user_id="root", name="root-plain")["key"]
+    assert requests.get(w.srv.url("/api/v1/tenants"), headers=bearer(plain),
+                        timeout=10).status_code == 403
+    assert visible(w, plain) == ["a", "b", "c"]
+    admin = api_key(w, user_id="root", name="root-admin", role="admin")["key"]
+    assert requests.get(w.srv.url("/api/v1/tenants"), headers=bearer(admin),
+                        timeout=10).status_code == 200
+    # A viewer's key never rises above the viewer: refused, or made and still a viewer.
+    r = w.root.post(w.srv.url("/api/v1/keys"), json={"user_id": "kv", "role": "admin"},
+                    timeout=10)
+    if r.status_code == 201:
+        w.keys.append(r.json()["key"])
+        assert requests.get(w.srv.url("/api/v1/tenants"), headers=bearer(r.json()["key"]),
+                            timeout=10).status_code == 403
+    else:
+        assert r.status_code == 400, (r.status_code, r.text)
+
+
 def test_expired_key_is_refused(world):
     w = world
     doc = api_key(w, user_id="kv", name="short", expires_in_s=1)
