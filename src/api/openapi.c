@@ -140,7 +140,7 @@ static json_t *body_of(json_t *schema)
     return json_pack("{s:b,s:o}", "required", 1, "content", json_content(schema));
 }
 
-/* Sign-in, stream tokens, grants and the audit log. */
+/* Sign-in, stream tokens, grants, the audit log and integration keys. */
 static void add_access_paths(json_t *paths, json_t *any)
 {
     json_t *login = op("access", "Sign in: sets the session cookie, returns the CSRF token",
@@ -210,6 +210,30 @@ static void add_access_paths(json_t *paths, json_t *any)
                                 "query", "schema", "type", "integer", "name", "limit", "in",
                                 "query", "schema", "type", "integer"));
     json_object_set_new(paths, "/api/v1/audit", json_pack("{s:o}", "get", audit));
+
+    /* Integration keys. */
+    json_t *kschema = json_pack(
+        "{s:s,s:[s],s:{s:{s:s},s:{s:s},s:{s:s,s:[sss]},s:{s:s,s:{s:s}},s:{s:s,s:i}}}", "type",
+        "object", "required", "user_id", "properties", "user_id", "type", "string", "name",
+        "type", "string", "role", "type", "string", "enum", "viewer", "operator", "admin",
+        "cameras", "type", "array", "items", "type", "string", "expires_in_s", "type",
+        "integer", "minimum", 1);
+    json_t *klist = op("access", "Integration keys (never the keys themselves)",
+                       json_pack("{s:o}", "200", response("keys", json_incref(any))));
+    add_params(klist, json_pack("[{s:s,s:s,s:{s:s}}]", "name", "user_id", "in", "query",
+                                "schema", "type", "string"));
+    json_t *kadd = op("access", "Make an integration key: the key is in this response only",
+                      json_pack("{s:o,s:o,s:o}", "201", response("the key and its record",
+                                                                 json_incref(any)),
+                                "400", error_response("invalid (the error names the field)"),
+                                "404", error_response("no such user or camera")));
+    json_object_set_new(kadd, "requestBody", body_of(kschema));
+    json_object_set_new(paths, "/api/v1/keys", json_pack("{s:o,s:o}", "get", klist, "post", kadd));
+    json_t *kdel = op("access", "Remove an integration key (its open streams close)",
+                      json_pack("{s:o,s:o}", "200", response("removed", json_incref(any)), "404",
+                                error_response("no such key")));
+    json_object_set_new(paths, "/api/v1/keys/{id}",
+                        json_pack("{s:[o],s:o}", "parameters", id_param(), "delete", kdel));
 }
 
 static json_t *build(void)

@@ -206,19 +206,3 @@ int vg_auth_keys_rotate(const char *db_path, char *err, size_t err_len)
     }
     return write_root(path, true, err, err_len);
 }
-
-/* TODO(lead): remove once src/auth/auth.c calls vg_auth_keys_load (issue 12). Until then the
- * token key auth reads comes from the same derivation, never from the meta table. */
-int vg_store_token_key(vg_store_t *s, uint8_t key[32], vg_store_err_t *err)
-{
-    const char *path = sqlite3_db_filename(s->db, "main"); /* "" for :memory: */
-    vg_auth_keys_t *k = sodium_malloc(sizeof(*k));
-    char msg[256] = "out of memory";
-    int rc = k ? vg_auth_keys_load(k, s->secrets, path, msg, sizeof(msg)) : VG_ENOMEM;
-    if (rc == 0)
-        memcpy(key, k->token, 32);
-    else
-        vg__store_err(err, 500, "internal", "", "%s", msg);
-    sodium_free(k);
-    return rc;
-}

@@ -247,8 +247,4 @@ bool vg_api_key_is_key(const char *s);
 /* Appends several audit entries in one transaction. */
 int vg_store_audit_many(vg_store_t *s, const vg_audit_entry_t *e, size_t n, vg_store_err_t *err);
 
-/* A random 32-byte key kept in the database for signing stream tokens, made on first use,
- * so that every instance on the database and every restart honour the same tokens. */
-int vg_store_token_key(vg_store_t *s, uint8_t key[32], vg_store_err_t *err);
-
 #endif
