@@ -20,6 +20,15 @@ CAM = "test://?width=160&height=120&fps=15"
 HS_SECRET = "hs256-hardening-secret-0123456789abcdef-0123456789"
 
 
+def write_secret(path, text=HS_SECRET):
+    """A secret file as vigil wants it: mode 0600 (it refuses one others can read)."""
+    fd = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text + "\n")
+    os.chmod(str(path), 0o600)
+    return str(path)
+
+
 def cli(db, *args, stdin=None, check=True, timeout=30):
     """Runs `vigil ARGS` against db (VIGIL_DB) as another process; returns the result."""
     env = dict(os.environ, VIGIL_DB=db)

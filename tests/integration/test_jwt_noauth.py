@@ -9,7 +9,7 @@ import requests
 
 from conftest import VIGIL_BIN, free_port
 from hardening_lib import (CAM, HS_SECRET, add_user, bearer, cli, finish, make_hs_jwt,
-                           start_server, status_line_of)
+                           start_server, status_line_of, write_secret)
 
 PW = {"root": "root-jwt-pw-1", "jv": "jv-jwt-pw-2", "jd": "jd-jwt-pw-3"}
 
@@ -22,7 +22,7 @@ def srv(tmp_path_factory):
     add_user(db, "root", "admin", PW["root"])
     add_user(db, "jv", "viewer", PW["jv"], grants=["cam"])
     add_user(db, "jd", "viewer", PW["jd"], grants=["cam"], enabled=False)
-    (tmp / "hs.secret").write_text(HS_SECRET + "\n")
+    write_secret(tmp / "hs.secret")  # 0600: vigil refuses a secret others may read
     fac, s = start_server(tmp, db, ["--jwt-secret-file", str(tmp / "hs.secret")])
     yield s
     finish(fac)

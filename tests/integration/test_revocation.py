@@ -14,9 +14,9 @@ import time
 import pytest
 import requests
 
-from hardening_lib import (CAM, HS_SECRET, Watcher, add_user, bearer, cli, finish,
-                           login, make_hs_jwt, mjpeg_path, snapshot_path, start_server,
-                           start_watchers, stream_token, wait_ended, wait_for, ws_path)
+from hardening_lib import (CAM, Watcher, add_user, bearer, cli, finish, login, make_hs_jwt,
+                           mjpeg_path, snapshot_path, start_server, start_watchers,
+                           stream_token, wait_ended, wait_for, write_secret, ws_path)
 
 BUDGET_S = 1.0      # the close must come this soon after the change
 WAIT_S = 2.5        # how long the test waits for it before judging
@@ -37,7 +37,8 @@ def world(tmp_path_factory):
     for u in ("pw", "dis", "del", "exp", "jwtu", "keyu"):
         add_user(db, u, "viewer", PW[u], grants=["cam"])
     add_user(db, "dem", "admin", PW["dem"])  # sees cam as an admin, through no grant
-    (tmp / "hs.secret").write_text(HS_SECRET + "\n")
+    write_secret(tmp / "hs.secret")
+    (tmp / "hs.secret").chmod(0o600)  # vigil refuses a secret others may read
     fac, srv = start_server(tmp, db, ["--jwt-secret-file", str(tmp / "hs.secret")])
     w = World()
     w.db, w.srv, w.tmp = db, srv, tmp
