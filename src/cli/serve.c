@@ -11,6 +11,7 @@
 #include <sodium.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,6 +244,13 @@ static int open_auth(app_t *app, const vg_config_t *cfg, const auth_opts_t *ao, 
     char secret[512] = "";
     const char *secret_env = getenv("VIGIL_JWT_SECRET");
     if (ao->jwt_secret_file) {
+        /* Whoever reads an HS256 secret can sign admin tokens: refused when others may. */
+        struct stat st;
+        if (stat(ao->jwt_secret_file, &st) == 0 && (st.st_mode & 077)) {
+            VG_LOG_ERROR("main", "--jwt-secret-file %s: readable by group or others (mode %03o): "
+                         "chmod 600 it", ao->jwt_secret_file, (unsigned)(st.st_mode & 0777));
+            return VG_ECONFIG;
+        }
         FILE *fp = fopen(ao->jwt_secret_file, "r");
         size_t n = fp ? fread(secret, 1, sizeof(secret) - 1, fp) : 0;
         if (fp)

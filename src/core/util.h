@@ -38,4 +38,8 @@ int vg_url_with_credentials(const char *url, const char *user, const char *passw
 /* Copies src into dst (always NUL-terminated); returns false when it was truncated. */
 bool vg_strlcpy(char *dst, const char *src, size_t dst_len);
 
+/* Makes jansson clear every allocation it frees (parsed request bodies hold passwords).
+ * Call once at start, before any JSON is made. */
+void vg_json_wipe_on_free(void);
+
 #endif

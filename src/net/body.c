@@ -104,6 +104,10 @@ int vg__body_receive(vg_conn_t *c, const void *in, size_t len)
         return vg_conn_error(c, 400, "bad_request", "body longer than its Content-Length");
     }
     memcpy(c->req_body + c->req_body_len, in, len);
+    /* A body may carry a password (sign-in). libwebsockets hands it from its own buffers
+     * (the service buffer, or a list of chunks it frees without clearing), and does not
+     * read them again once delivered: clear them here, so ours is the one copy. */
+    explicit_bzero((void *)in, len);
     c->req_body_len += len;
     c->req_body[c->req_body_len] = '\0';
     return 0;

@@ -91,6 +91,7 @@ def world(request, tmp_path_factory):
     ]}
     (tmp / "jwks.json").write_text(json.dumps(jwks))
     (tmp / "hs.secret").write_text(HS_SECRET + "\n")
+    (tmp / "hs.secret").chmod(0o600)  # vigil refuses a secret others may read
     fac = _Factory(tmp)
     w.srv = fac(cameras={}, auth=True, binary=binary, env=env, extra_args=[
         "--db", db, "--jwks", str(tmp / "jwks.json"), "--jwt-secret-file", str(tmp / "hs.secret"),
@@ -720,18 +721,21 @@ def test_no_auth_warns_and_stays_on_loopback(vigil_server, tmp_path):
 
 
 def test_demo_prints_an_admin_password_that_signs_in(tmp_path):
-    from conftest import free_port
-    port = free_port()
-    proc = subprocess.Popen([VIGIL_BIN, "demo", "--listen", "127.0.0.1:%d" % port],
+    # Port 0: the demo prints the port it got ("open http://127.0.0.1:PORT/").
+    proc = subprocess.Popen([VIGIL_BIN, "demo", "--listen", "127.0.0.1:0"],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
-        password = None
+        password = port = None
         deadline = time.monotonic() + 15
         while password is None and time.monotonic() < deadline:
             line = proc.stdout.readline()
+            m = re.search(r"open https?://127\.0\.0\.1:(\d+)/", line)
+            if m:
+                port = int(m.group(1))
             m = re.search(r"sign in as user admin, password (\S+)", line)
             if m:
                 password = m.group(1)
+        assert port, "the demo printed no port"
         assert password and len(password) >= 12, password
         base = "http://127.0.0.1:%d" % port
         assert requests.get(base + "/api/v1/cameras", timeout=10).status_code == 401

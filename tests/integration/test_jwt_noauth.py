@@ -22,7 +22,8 @@ def srv(tmp_path_factory):
     add_user(db, "root", "admin", PW["root"])
     add_user(db, "jv", "viewer", PW["jv"], grants=["cam"])
     add_user(db, "jd", "viewer", PW["jd"], grants=["cam"], enabled=False)
-    write_secret(tmp / "hs.secret")  # 0600: vigil refuses a secret others may read
+    write_secret(tmp / "hs.secret")
+    (tmp / "hs.secret").chmod(0o600)  # vigil refuses a secret others may read
     fac, s = start_server(tmp, db, ["--jwt-secret-file", str(tmp / "hs.secret")])
     yield s
     finish(fac)
@@ -97,3 +98,24 @@ def test_no_auth_refuses_to_listen_beyond_loopback(tmp_path):
                     + err[-2000:])
     assert proc.returncode == 2, (proc.returncode, err)
     assert "127.0.0.1 only" in err and "--no-auth" in err, err
+
+
+def test_a_jwt_secret_file_others_may_read_is_refused(tmp_path):
+    """Whoever reads an HS256 secret signs admin tokens: vigil will not start on one that
+    group or others may read, and says how to fix it."""
+    secret = tmp_path / "hs.secret"
+    secret.write_text(HS_SECRET + "\n")
+    secret.chmod(0o644)
+    db = str(tmp_path / "s.db")
+    add_user(db, "admin", "admin", "an-admin-password-1")
+    proc = subprocess.Popen([VIGIL_BIN, "serve", "--db", db, "--listen",
+                             "127.0.0.1:%d" % free_port(), "--jwt-secret-file", str(secret)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate(timeout=5)
+        pytest.fail("vigil started with a 0644 --jwt-secret-file\n" + err[-2000:])
+    assert proc.returncode != 0, err
+    assert "chmod 600" in err and "hs.secret" in err, err
