@@ -220,10 +220,10 @@ static int load_camera(vg_store_t *s, const vg_config_t *file_cfg, json_t *cam,
     }
     if (file_cc) { /* the file is the truth: its URLs may carry credentials the database
                     * does not hold, its password is not sealed there */
-        vg_config_set_str(&cc->url, file_cc->url);
-        vg_config_set_str(&cc->substream_url, file_cc->substream_url);
-        vg_config_set_str(&cc->snapshot_url, file_cc->snapshot_url);
-        vg_config_set_str(&cc->password, file_cc->password);
+        vg_config_set_secret(&cc->url, file_cc->url);
+        vg_config_set_secret(&cc->substream_url, file_cc->substream_url);
+        vg_config_set_secret(&cc->snapshot_url, file_cc->snapshot_url);
+        vg_config_set_secret(&cc->password, file_cc->password);
         cc->stall_timeout_ms = file_cc->stall_timeout_ms;
     } else if (json_is_true(json_object_get(cam, "has_password"))) {
         char *pw = NULL;
@@ -231,7 +231,7 @@ static int load_camera(vg_store_t *s, const vg_config_t *file_cfg, json_t *cam,
             VG_LOG_ERROR("store", "camera '%s': %s", id, err.message);
             return VG_ECONFIG;
         }
-        vg_config_set_str(&cc->password, pw);
+        vg_config_set_secret(&cc->password, pw);
         vg_store_secret_free(&pw);
     }
     json_t *tiers = json_object_get(cam, "tiers");
