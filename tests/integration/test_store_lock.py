@@ -150,6 +150,8 @@ def test_viewer_keeps_its_pace_while_another_process_holds_the_database(tmp_path
                             % (n, LOCK_S))
         summary = ["%s: %s in %.2f s" % (name, r.status_code if r is not None else err, took)
                    for name, ok, r, took, err in results]
+        print("\nlock %.0f s: largest frame gap %.0f ms over %d frames; %s"
+              % (LOCK_S, gap * 1000, n, "; ".join(summary)))
         assert not problems, "\n".join(problems) + "\n--- calls ---\n" + "\n".join(summary)
     finally:
         finish(fac)
