@@ -552,14 +552,23 @@ VG_TEST(kid_selects_a_key_of_the_right_type)
     EXPECT_STREQ(check(v, tok_pk("{\"alg\":\"ES256\",\"kid\":\"EC1\"}", c, g_ec)),
                  "unknown key");
     EXPECT_STREQ(check(v, tok_pk("{\"alg\":\"RS256\",\"kid\":7}", c, g_rsa)), "malformed");
-    /* A key in the token itself (RFC 7515 §4.1.3 "jwk") is never trusted. */
+    /* A token that carries or points at a key of its own (RFC 7515 §4.1.2-4.1.6: "jku",
+     * "jwk", "x5u", "x5c") is refused outright, whether or not a configured key verifies
+     * it. */
     char *attacker = jwk(g_ec_other, "evil", "");
     char *h = fmt("{\"alg\":\"ES256\",\"kid\":\"evil\",\"jwk\":%s}", attacker);
-    EXPECT_STREQ(check(v, tok_pk(h, c, g_ec_other)), "unknown key");
+    EXPECT_STREQ(check(v, tok_pk(h, c, g_ec_other)), "key in the token refused");
     free(h);
     h = fmt("{\"alg\":\"ES256\",\"jwk\":%s}", attacker);
-    EXPECT_STREQ(check(v, tok_pk(h, c, g_ec_other)), "bad signature");
+    EXPECT_STREQ(check(v, tok_pk(h, c, g_ec_other)), "key in the token refused");
     free(h);
+    static const char *const pointing[] = {
+        "{\"alg\":\"ES256\",\"kid\":\"ec1\",\"jku\":\"https://evil.example/jwks\"}",
+        "{\"alg\":\"ES256\",\"kid\":\"ec1\",\"x5u\":\"https://evil.example/cert\"}",
+        "{\"alg\":\"ES256\",\"kid\":\"ec1\",\"x5c\":[\"MIIB\"]}",
+    };
+    for (size_t i = 0; i < sizeof(pointing) / sizeof(pointing[0]); i++) /* signed by ec1 */
+        EXPECT_STREQ(check(v, tok_pk(pointing[i], c, g_ec)), "key in the token refused");
     free(attacker);
     free(c);
     vg_jwt_free(&v);
