@@ -89,6 +89,7 @@ int vg_auth_new(vg_auth_t **out, const vg_auth_cfg_t *cfg, char *err, size_t err
         randombytes_buf(a->csrf_key, VG_AUTH_KEY_LEN);
     if (cfg->jwt && vg_jwt_new(&a->jwt, cfg->jwt, err, err_len) < 0)
         goto fail;
+    a->jwt_leeway_s = cfg->jwt ? cfg->jwt->leeway_s : 0;
     vg__auth_session_init(a);
     *out = a;
     return 0;
@@ -351,11 +352,14 @@ static int principal_from_claims(vg_auth_t *a, json_t *claims, vg_principal_t *p
     if (!json_is_object(meta))
         meta = NULL;
     json_t *exp = json_object_get(claims, "exp");
+    /* The leeway the verifier allowed on exp holds for the stream too: a token it took is
+     * not then refused, or closed, for the same few seconds of skew. */
+    int64_t leeway_us = (int64_t)a->jwt_leeway_s * 1000000;
     if (json_is_integer(exp) && json_integer_value(exp) > 0 &&
-        json_integer_value(exp) < (json_int_t)(INT64_MAX / 1000000))
-        p->expires_us = (int64_t)json_integer_value(exp) * 1000000;
+        json_integer_value(exp) < (json_int_t)(INT64_MAX / 2000000))
+        p->expires_us = (int64_t)json_integer_value(exp) * 1000000 + leeway_us;
     else if (json_is_real(exp) && json_real_value(exp) > 0 && json_real_value(exp) < 1e12)
-        p->expires_us = (int64_t)(json_real_value(exp) * 1e6);
+        p->expires_us = (int64_t)(json_real_value(exp) * 1e6) + leeway_us;
     const char *sub = json_string_value(json_object_get(claims, "sub"));
     if (sub && vg_slug_is_valid(sub) && vg_access_cache_user(a->cache, sub)) {
         if (live_user(a, sub) == NULL) {
@@ -622,7 +626,8 @@ static int identify(vg_auth_t *a, vg_conn_t *c, unsigned access, const char *con
         p->via = VG_VIA_JWT;
         if (vg_jwt_verify(a->jwt, buf + 7, now / 1000000, &claims, why, sizeof(why)) < 0 ||
             principal_from_claims(a, claims, p, why, sizeof(why)) < 0 ||
-            (resolve(a, p, now) < 0 && snprintf(why, sizeof(why), "its user is disabled"))) {
+            (resolve(a, p, now) < 0 &&
+             snprintf(why, sizeof(why), "its user is disabled or gone"))) {
             json_decref(claims);
             VG_LOG_INFO("auth", "peer=%s bearer token refused: %s", vg_conn_peer(c), why);
             deny(v, 401, "invalid_token", "bearer token refused: %s", why);

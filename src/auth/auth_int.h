@@ -24,6 +24,7 @@ struct vg_auth {
     int session_ttl_s;
     uint8_t *token_key, *csrf_key; /* sodium_malloc'd, VG_AUTH_KEY_LEN each */
     vg_jwt_t *jwt;
+    int jwt_leeway_s;
     char *origins[VG_AUTH_MAX_ORIGINS];
     int origin_count;
     vg_cidr_t proxies[VG_PROXY_MAX];

@@ -116,6 +116,7 @@ typedef struct login_job {
     char *password;  /* sodium_malloc'd */
     char hash[VG_PASSWORD_HASH_MAX];
     bool is_known, is_enabled, is_ok;
+    int64_t deadline_us; /* monotonic: one bound for the whole login, whatever its steps */
     /* the session, once the password matched */
     uint8_t session_hash[VG_SESSION_HASH_LEN];
     char token[64];
@@ -235,10 +236,11 @@ static void login_after(uv_work_t *w, int status)
                        strlen(j->token), NULL, 0);
     j->expires_us = vg_wall_us() + (int64_t)a->session_ttl_s * 1000000;
     vg_store_err_t err;
-    if (vg_store_async_submit(a->store, session_store_run, session_store_done, j,
-                              VG_STORE_WAIT_MS) < 0) {
+    int64_t left_ms = (j->deadline_us - vg_mono_us()) / 1000;
+    if (left_ms < 1 || vg_store_async_submit(a->store, session_store_run, session_store_done, j,
+                                             (int)left_ms) < 0) {
         err = (vg_store_err_t){.status = 503};
-        vg_strlcpy(err.message, "too many requests wait for the database", sizeof(err.message));
+        vg_strlcpy(err.message, "the database did not answer in time", sizeof(err.message));
         if (c)
             unavailable(c, &err, "cannot start a session now");
         login_free(j);
@@ -333,6 +335,7 @@ static int login(vg_conn_t *c, const char *const *params, void *user)
     j->conn = c;
     j->work.data = j;
     a->logins_in_flight++;
+    j->deadline_us = vg_mono_us() + (int64_t)VG_STORE_WAIT_MS * 1000;
     vg_strlcpy(j->user_id, name, sizeof(j->user_id));
     vg_strlcpy(j->client_ip, ip, sizeof(j->client_ip));
     vg_auth_audit_peer(a, c, j->peer, sizeof(j->peer));

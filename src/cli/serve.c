@@ -111,6 +111,8 @@ static void print_usage(FILE *out, bool is_demo)
             "                           (env VIGIL_JWKS; re-read on SIGHUP)\n"
             "      --jwt-issuer ISS     required iss claim (env VIGIL_JWT_ISSUER)\n"
             "      --jwt-audience AUD   required aud claim (env VIGIL_JWT_AUDIENCE)\n"
+            "      --jwt-leeway SEC     clock skew allowed on exp, nbf, iat (default 30;\n"
+            "                           env VIGIL_JWT_LEEWAY); streams close at exp + SEC\n"
             "      --tls-cert FILE      serve HTTPS/WSS with this PEM certificate chain\n"
             "                           (env VIGIL_TLS_CERT; re-read on SIGHUP)\n"
             "      --tls-key FILE       its PEM private key (env VIGIL_TLS_KEY)\n"
@@ -236,7 +238,7 @@ static int open_auth(app_t *app, const vg_config_t *cfg, const auth_opts_t *ao, 
     bool has_admin = false;
     if (!ao->is_open && !list_routes && vg_store_has_admin(store, &has_admin, &serr) == 0 &&
         !has_admin) {
-        VG_LOG_ERROR("main", "%s has no admin user: add one with `vigil user add admin "
+        VG_LOG_ERROR("main", "%s has no admin user: add one with `vigil user add id=admin "
                      "role=admin --password-stdin --db %s`, or run with --no-auth (no sign-in, "
                      "127.0.0.1 only)", cfg->db_path, cfg->db_path);
         return VG_ECONFIG;
@@ -379,7 +381,12 @@ static int run(const vg_config_t *cfg, const auth_opts_t *ao, bool is_demo, bool
     uv_signal_init(&app.loop, &app.sigterm);
     uv_signal_init(&app.loop, &app.sighup);
     app.sigint.data = app.sigterm.data = app.sighup.data = &app;
-    if (vg_server_start(app.server) < 0) {
+    int start_rc = vg_server_start(app.server);
+    if (start_rc < 0) {
+        if (start_rc == -EADDRINUSE) /* logged below us; say what to change */
+            VG_LOG_ERROR("main", "%s:%d is taken by another program: choose another address "
+                         "with --listen HOST:PORT or VIGIL_LISTEN (port 0 picks a free one)",
+                         cfg->listen_host, cfg->listen_port);
         app.is_stopping = true;
         vg_server_shutdown(app.server, on_server_down, &app);
         uv_run(&app.loop, UV_RUN_DEFAULT);
@@ -426,7 +433,8 @@ static int serve_main(int argc, char **argv, bool is_demo)
     enum { OPT_CAMERA = 256, OPT_IDLE, OPT_SNAPWAIT, OPT_WEBROOT, OPT_LOGLEVEL, OPT_DB,
            OPT_MAXCONNS,
            OPT_KEYFILE, OPT_ROUTES, OPT_NOAUTH, OPT_JWTSECRET, OPT_JWKS, OPT_JWTISS,
-           OPT_JWTAUD, OPT_TLSCERT, OPT_TLSKEY, OPT_ORIGIN, OPT_SESSIONTTL, OPT_PROXY };
+           OPT_JWTAUD, OPT_TLSCERT, OPT_TLSKEY, OPT_ORIGIN, OPT_SESSIONTTL, OPT_PROXY,
+           OPT_JWTLEEWAY };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"listen", required_argument, NULL, 'l'},
@@ -449,11 +457,13 @@ static int serve_main(int argc, char **argv, bool is_demo)
         {"allow-origin", required_argument, NULL, OPT_ORIGIN},
         {"session-ttl", required_argument, NULL, OPT_SESSIONTTL},
         {"trusted-proxy", required_argument, NULL, OPT_PROXY},
+        {"jwt-leeway", required_argument, NULL, OPT_JWTLEEWAY},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
     bool list_routes = false;
     const char *session_ttl = NULL;
+    const char *jwt_leeway = getenv("VIGIL_JWT_LEEWAY");
     auth_opts_t ao = {
         .jwks = getenv("VIGIL_JWKS"),
         .jwt_issuer = getenv("VIGIL_JWT_ISSUER"),
@@ -503,6 +513,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
             ao.origins[ao.origin_count++] = optarg;
             break;
         case OPT_SESSIONTTL: session_ttl = optarg; break;
+        case OPT_JWTLEEWAY: jwt_leeway = optarg; break;
         case OPT_PROXY:
             if (ao.proxy_count == VG_PROXY_MAX) {
                 fprintf(stderr, "vigil: at most %d --trusted-proxy\n", VG_PROXY_MAX);
@@ -571,6 +582,13 @@ static int serve_main(int argc, char **argv, bool is_demo)
             goto out;
         }
         ao.session_ttl_s = (int)n;
+    }
+    if (jwt_leeway && *jwt_leeway) {
+        if (vg_parse_int(jwt_leeway, 0, 300, &n) < 0) {
+            fprintf(stderr, "vigil: --jwt-leeway '%s': expected seconds 0..300\n", jwt_leeway);
+            goto out;
+        }
+        ao.jwt_leeway_s = (int)n;
     }
     if ((ao.tls_cert == NULL) != (ao.tls_key == NULL)) {
         fprintf(stderr, "vigil: --tls-cert and --tls-key go together\n");

@@ -39,7 +39,10 @@ def world(tmp_path_factory):
     add_user(db, "dem", "admin", PW["dem"])  # sees cam as an admin, through no grant
     write_secret(tmp / "hs.secret")
     (tmp / "hs.secret").chmod(0o600)  # vigil refuses a secret others may read
-    fac, srv = start_server(tmp, db, ["--jwt-secret-file", str(tmp / "hs.secret")])
+    # No leeway on exp, so that a JWT's viewers close at its exp (the default 30 s of skew
+    # would hold them that much longer, by design).
+    fac, srv = start_server(tmp, db, ["--jwt-secret-file", str(tmp / "hs.secret"),
+                                      "--jwt-leeway", "0"])
     w = World()
     w.db, w.srv, w.tmp = db, srv, tmp
     w.root = login(srv, "root", PW["root"])
