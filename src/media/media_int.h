@@ -20,6 +20,7 @@ typedef struct vg_media_counters {
     atomic_ullong frames_decoded, decode_us; /* both sources */
     atomic_ullong sub_frames_decoded;       /* of which from the substream */
     atomic_ullong packets_dropped; /* the worker fell behind: dropped until a keyframe */
+    atomic_int pic_width, pic_height; /* the main source's last decoded picture, 0: none yet */
     vg_tier_counters_t tier[VG_TIER_MAX];
 } vg_media_counters_t;
 

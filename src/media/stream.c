@@ -19,6 +19,7 @@
 #include "core/util.h"
 #include "core/wire.h"
 #include "media/card.h"
+#include "media/lifecycle.h"
 #include "media/media_int.h"
 
 #define EVENT_PACKET 0x1 /* first packet since start */
@@ -55,10 +56,25 @@ struct vg_stream {
     /* lifecycle, loop */
     const char *reason;
     int64_t state_since_us;
-    unsigned attempts;
-    int64_t live_since_mono_us;
+    unsigned attempts;         /* a copy of retry.attempts */
+    vg_retry_t retry;          /* the retry policy's state (lifecycle.h) */
     uint64_t last_packets, last_bytes; /* counters at the previous check */
     double input_fps, input_kbps;
+    double known_fps;          /* the last rate measured while live */
+    uint64_t last_decoded;     /* main-source pictures decoded at the previous check */
+    int64_t decode_progress_mono_us; /* the last check that saw a picture (or needed none) */
+    bool is_decode_stalled;    /* stalled while packets flow: nothing decodes */
+    char reason_buf[96];       /* a reason composed here (reason points to it) */
+    vg_tier_t shown_tiers[VG_TIER_MAX]; /* tiers with sizes resolved from the picture's */
+    int shown_w, shown_h;      /* the picture size shown_tiers were resolved for */
+
+    /* health, loop: the last look at the camera (idle check, probe, or the source) */
+    vg_check_t *check;         /* a check in flight, or NULL */
+    bool is_check_probe;       /* it is a probe between attempts, not the idle check */
+    bool has_health, is_reachable;
+    char health_reason[128];
+    int64_t health_checked_us; /* wall clock */
+    int64_t health_due_mono_us; /* the next idle check */
 
     const vg_producer_ops_t *producer;
     void *producer_ctx;
@@ -128,19 +144,34 @@ struct vg_hub {
     bool is_closing;
     int handles_open;
     uint64_t rng; /* backoff jitter; xorshift64, seeded from the clock */
+    vg_retry_cfg_t retry_cfg;
+    int health_interval_ms; /* idle checks; 0: off */
+    uv_timer_t health_timer; /* 1 Hz while idle checks are on: starts the due ones */
+    bool has_health_timer;
 };
 
 #define HANDLES_PER_STREAM 6
-#define BACKOFF_FIRST_MS 500
-#define BACKOFF_CAP_MS 30000
-#define GOOD_VIDEO_RESET_US (60 * 1000000LL)
 #define DEFAULT_STALL_TIMEOUT_MS 5000
+#define DEFAULT_HEALTH_INTERVAL_MS 60000
+/* An idle check waits this long for the camera (less when the interval is shorter). */
+#define HEALTH_TIMEOUT_MS 5000
+/* A probe between attempts: a loopback or LAN connect answers in milliseconds; a camera
+ * that needs longer is not "back" for viewers anyway. */
+#define PROBE_TIMEOUT_MS 1000
+/* Idle checks started per second at most, so that hundreds of cameras are spread out. */
+#define HEALTH_CHECKS_PER_TICK 16
 
 vg_hub_t *vg_hub_new(uv_loop_t *loop)
 {
     vg_hub_t *hub = vg_xcalloc(1, sizeof(*hub));
     hub->loop = loop;
     hub->rng = (uint64_t)vg_wall_us() | 1;
+    hub->retry_cfg = VG_RETRY_CFG_DEFAULT;
+    hub->health_interval_ms = DEFAULT_HEALTH_INTERVAL_MS;
+    uv_timer_init(loop, &hub->health_timer);
+    hub->health_timer.data = hub;
+    hub->handles_open++; /* the health timer */
+    vg_hub_set_health_interval(hub, hub->health_interval_ms);
     return hub;
 }
 
@@ -380,6 +411,84 @@ static void stream_set_state(vg_stream_t *st, vg_stream_state_t state, const cha
     }
 }
 
+/* Feeds the retry policy (lifecycle.h) with the loop's clock and the hub's jitter state. */
+static vg_retry_action_t retry_step(vg_stream_t *st, vg_retry_event_t ev, int status)
+{
+    vg_retry_action_t a = vg_retry_step(&st->retry, &st->hub->retry_cfg, ev, status,
+                                        vg_mono_us(), &st->hub->rng);
+    st->attempts = st->retry.attempts;
+    return a;
+}
+
+/* What the last look at the camera said: an idle check, a probe, or the source. */
+static void health_set(vg_stream_t *st, bool is_reachable, const char *reason)
+{
+    if (!st->has_health || st->is_reachable != is_reachable ||
+        strcmp(st->health_reason, reason) != 0) {
+        if (is_reachable)
+            VG_LOG_INFO("stream", "cam=%s reachable%s%s", st->id, *reason ? ": " : "", reason);
+        else
+            VG_LOG_WARN("stream", "cam=%s unreachable: %s", st->id, reason);
+    }
+    st->has_health = true;
+    st->is_reachable = is_reachable;
+    vg_strlcpy(st->health_reason, reason, sizeof(st->health_reason));
+    st->health_checked_us = vg_wall_us();
+}
+
+static void check_cancel(vg_stream_t *st)
+{
+    if (st->check == NULL)
+        return;
+    st->producer->cancel_check(st->check);
+    st->check = NULL;
+    if (st->is_check_probe) /* the policy waits for an answer that will not come */
+        st->retry.is_probing = false;
+}
+
+/* Pictures decoded from the main source (the substream's are counted apart). */
+static uint64_t main_decoded(const vg_stream_t *st)
+{
+    return atomic_load_explicit(&st->counters.frames_decoded, memory_order_relaxed) -
+           atomic_load_explicit(&st->counters.sub_frames_decoded, memory_order_relaxed);
+}
+
+/* The ladder as shown (API, WebSocket tiers message): each tier's size from the picture's
+ * once known, as the worker sizes it, instead of 0x0. */
+/* The picture's size: as the source said, else as configured, else as decoded, else 0. */
+static void known_size(const vg_stream_t *st, int *w, int *h)
+{
+    vg_stream_t *mst = (vg_stream_t *)st; /* the lock is not part of the logical state */
+    uv_mutex_lock(&mst->info_lock);
+    *w = st->info[0].width;
+    *h = st->info[0].height;
+    uv_mutex_unlock(&mst->info_lock);
+    if (*w <= 0 || *h <= 0) {
+        *w = st->width;
+        *h = st->height;
+    }
+    if (*w <= 0 || *h <= 0) {
+        *w = atomic_load_explicit(&st->counters.pic_width, memory_order_relaxed);
+        *h = atomic_load_explicit(&st->counters.pic_height, memory_order_relaxed);
+    }
+}
+
+static void refresh_shown_tiers(vg_stream_t *st)
+{
+    int w, h;
+    known_size(st, &w, &h);
+    memcpy(st->shown_tiers, st->tiers, sizeof(st->tiers));
+    st->shown_w = w;
+    st->shown_h = h;
+    if (w <= 0 || h <= 0)
+        return;
+    for (int t = 0; t < st->tier_count; t++) {
+        if (st->shown_tiers[t].width == 0 || st->shown_tiers[t].height == 0)
+            vg_tier_resolve(&st->tiers[t], w, h, &st->shown_tiers[t].width,
+                            &st->shown_tiers[t].height);
+    }
+}
+
 static int worker_new(vg_stream_t *st, vg_worker_t **out, bool is_sub)
 {
     vg_worker_cfg_t wcfg = {
@@ -506,6 +615,7 @@ static void stream_stop_threads(vg_stream_t *st)
     st->is_running = false;
     uv_timer_stop(&st->check_timer);
     worker_release(st);
+    st->is_decode_stalled = false;
     atomic_store(&st->events, 0);
     st->input_fps = st->input_kbps = 0;
     memset(st->tier_fps, 0, sizeof(st->tier_fps));
@@ -524,24 +634,15 @@ static void stream_go_idle(vg_stream_t *st)
     stream_stop_threads(st);
     fallback_stop(st);
     uv_timer_stop(&st->retry_timer);
+    check_cancel(st);
     for (int t = 0; t < VG_TIER_MAX; t++)
         vg_frame_unref(&st->latest[t]);
-    st->attempts = 0;
+    retry_step(st, VG_RETRY_RESET, 0);
     stream_set_state(st, VG_STREAM_IDLE, NULL);
 }
 
 static void on_check(uv_timer_t *t);
 static void stream_start(vg_stream_t *st);
-
-static void on_retry(uv_timer_t *t)
-{
-    vg_stream_t *st = t->data;
-    if (stream_is_wanted(st)) {
-        st->reconnects++;
-        stream_start(st);
-    } else
-        stream_go_idle(st);
-}
 
 static bool is_permanent(int status)
 {
@@ -549,28 +650,82 @@ static bool is_permanent(int status)
            status == VG_EURL;
 }
 
-/* The source failed or stalled: stop it and try again after an exponential, jittered
- * backoff (0.5 s doubling to 30 s). Viewers stay attached throughout. */
-static void stream_fail(vg_stream_t *st, int status)
+static void on_retry(uv_timer_t *t);
+
+/* Sets the stream's timer to when the retry policy wants to hear from it next. */
+static void retry_arm(vg_stream_t *st)
 {
-    stream_stop_threads(st);
-    st->attempts++;
+    int64_t at = vg_retry_wake_at(&st->retry, &st->hub->retry_cfg);
+    if (at == 0) {
+        uv_timer_stop(&st->retry_timer);
+        return;
+    }
+    int64_t ms = (at - vg_mono_us() + 999) / 1000;
+    uv_timer_start(&st->retry_timer, on_retry, ms > 0 ? (uint64_t)ms : 0, 0);
+}
+
+static void on_probe_done(void *arg, const vg_check_result_t *r);
+
+/* Does what the policy answered. */
+static void retry_act(vg_stream_t *st, vg_retry_action_t a)
+{
+    if (a == VG_RETRY_ATTEMPT) {
+        st->reconnects++;
+        stream_start(st);
+        return;
+    }
+    if (a == VG_RETRY_PROBE) {
+        if (st->check == NULL && st->producer && st->producer->check)
+            st->check = st->producer->check(st->producer_ctx, st->hub->loop, VG_CHECK_CONNECT,
+                                            PROBE_TIMEOUT_MS, on_probe_done, st);
+        if (st->check == NULL) { /* nothing to probe (a file): say "up", which waits */
+            retry_act(st, retry_step(st, VG_RETRY_PROBE_UP, 0));
+            return;
+        }
+        st->is_check_probe = true;
+    }
+    retry_arm(st);
+}
+
+static void on_retry(uv_timer_t *t)
+{
+    vg_stream_t *st = t->data;
     if (!stream_is_wanted(st)) {
         stream_go_idle(st);
         return;
     }
-    uint64_t delay = BACKOFF_FIRST_MS;
-    for (unsigned i = 1; i < st->attempts && delay < BACKOFF_CAP_MS; i++)
-        delay *= 2;
-    if (delay > BACKOFF_CAP_MS)
-        delay = BACKOFF_CAP_MS;
-    /* ±20% so that cameras that fell together do not all come back in the same instant. */
-    uint64_t x = st->hub->rng;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    st->hub->rng = x;
-    delay = delay * (80 + x % 41) / 100;
+    retry_act(st, retry_step(st, VG_RETRY_TIMER, 0));
+}
+
+static void on_probe_done(void *arg, const vg_check_result_t *r)
+{
+    vg_stream_t *st = arg;
+    st->check = NULL;
+    health_set(st, r->is_reachable, r->reason);
+    VG_LOG_DEBUG("stream", "cam=%s probe: %s%s%s", st->id, r->is_reachable ? "up" : "down",
+                 *r->reason ? ", " : "", r->reason);
+    if (!stream_is_wanted(st)) {
+        stream_go_idle(st);
+        return;
+    }
+    retry_act(st, retry_step(st, r->is_reachable ? VG_RETRY_PROBE_UP : VG_RETRY_PROBE_DOWN, 0));
+}
+
+/* The source failed or stalled: stop it and try again when the retry policy says (an
+ * exponential, jittered backoff from 0.5 s to 30 s, cut short when a probe sees a camera
+ * that was down come back: lifecycle.h). Viewers stay attached throughout. */
+static void stream_fail(vg_stream_t *st, int status)
+{
+    stream_stop_threads(st);
+    retry_step(st, VG_RETRY_FAILED, status);
+    if (!stream_is_wanted(st)) {
+        stream_go_idle(st);
+        return;
+    }
+    if (status == VG_EUNREACHABLE)
+        health_set(st, false, vg_strerror(status));
+    else if (status == VG_EUNAUTHORIZED || status == VG_EUNSUPPORTED || status == VG_ENOVIDEO)
+        health_set(st, true, vg_strerror(status)); /* it answered */
     /* In fallback viewers have pictures: stay there while the video is retried behind. */
     if (!st->is_fallback_running && st->fallback && st->attempts >= FALLBACK_AFTER_ATTEMPTS)
         fallback_start(st, vg_strerror(status));
@@ -581,9 +736,9 @@ static void stream_fail(vg_stream_t *st, int status)
                                                          : VG_STREAM_BACKOFF;
     if (!st->is_fallback_running)
         stream_set_state(st, waiting, vg_strerror(status));
-    VG_LOG_DEBUG("stream", "cam=%s attempt %u failed; retrying in %llu ms", st->id,
-                 st->attempts, (unsigned long long)delay);
-    uv_timer_start(&st->retry_timer, on_retry, delay, 0);
+    VG_LOG_DEBUG("stream", "cam=%s attempt %u failed; retrying in %lld ms", st->id,
+                 st->attempts, (long long)st->retry.last_delay_ms);
+    retry_arm(st);
 }
 
 static void stream_start(vg_stream_t *st)
@@ -595,6 +750,7 @@ static void stream_start(vg_stream_t *st)
         return;
     }
     uv_timer_stop(&st->retry_timer);
+    check_cancel(st);
     int rc = worker_ensure(st);
     if (rc < 0) {
         stream_fail(st, rc);
@@ -605,6 +761,8 @@ static void stream_start(vg_stream_t *st)
     atomic_store(&st->last_packet_mono_us, vg_mono_us());
     st->last_packets = atomic_load(&st->packets_in);
     st->last_bytes = atomic_load(&st->bytes_in);
+    st->last_decoded = main_decoded(st);
+    st->decode_progress_mono_us = vg_mono_us();
     st->is_running = true;
     if (!st->is_fallback_running) /* in fallback, the state changes when video returns */
         stream_set_state(st, VG_STREAM_CONNECTING, st->reason);
@@ -617,6 +775,35 @@ static void stream_start(vg_stream_t *st)
         return;
     }
     sub_maybe_start(st);
+}
+
+/* Packets that flow but never decode (a broken encoder, a proxy mangling NAL units) leave
+ * viewers with nothing while the input looks fine: after the stall time-out without a
+ * picture the stream is "stalled" with that reason, and "live" again with the next picture.
+ * The source keeps running (restarting it would not mend the video and would cost the
+ * camera a session); if its packets stop too, the silence path below restarts it. Only
+ * while some tier needs the main stream decoded: otherwise nothing is decoded on purpose. */
+static void check_decoding(vg_stream_t *st, int64_t now)
+{
+    uint64_t decoded = main_decoded(st);
+    bool is_needed = atomic_load(&st->main_needed) != 0;
+    if (decoded != st->last_decoded || !is_needed) {
+        st->last_decoded = decoded;
+        st->decode_progress_mono_us = now;
+        if (st->is_decode_stalled) {
+            st->is_decode_stalled = false;
+            retry_step(st, VG_RETRY_LIVE, 0);
+            stream_set_state(st, VG_STREAM_LIVE, NULL);
+        }
+        return;
+    }
+    if (st->state != VG_STREAM_LIVE || now - st->decode_progress_mono_us <= st->stall_timeout_ms * 1000LL)
+        return;
+    st->is_decode_stalled = true;
+    snprintf(st->reason_buf, sizeof(st->reason_buf), "no decodable picture for %d s",
+             (st->stall_timeout_ms + 999) / 1000);
+    VG_LOG_WARN("stream", "cam=%s packets arrive but none decodes", st->id);
+    stream_set_state(st, VG_STREAM_STALLED, st->reason_buf);
 }
 
 /* 1 Hz while running: input rates, stall detection, and forgiving old failures once the
@@ -637,15 +824,21 @@ static void on_check(uv_timer_t *t)
         st->last_tier_encoded[tier] = enc;
         st->last_tier_bytes[tier] = b;
     }
+    if (st->state == VG_STREAM_LIVE && st->input_fps > 0)
+        st->known_fps = st->input_fps;
+    int w, h;
+    known_size(st, &w, &h);
+    if (w != st->shown_w || h != st->shown_h)
+        refresh_shown_tiers(st);
     int64_t now = vg_mono_us();
     int64_t silent_ms = (now - atomic_load(&st->last_packet_mono_us)) / 1000;
-    if (st->state == VG_STREAM_LIVE && silent_ms > st->stall_timeout_ms) {
+    if ((st->state == VG_STREAM_LIVE || st->is_decode_stalled) &&
+        silent_ms > st->stall_timeout_ms) {
         stream_fail(st, VG_ETIMEDOUT);
         return;
     }
-    if (st->state == VG_STREAM_LIVE && st->attempts > 0 &&
-        now - st->live_since_mono_us > GOOD_VIDEO_RESET_US)
-        st->attempts = 0;
+    check_decoding(st, now);
+    retry_step(st, VG_RETRY_TIMER, 0); /* forgives old failures after a good minute */
 }
 
 static void on_idle_timeout(uv_timer_t *t)
@@ -674,7 +867,9 @@ static void on_wakeup(uv_async_t *h)
     if ((events & EVENT_PACKET) && st->is_running &&
         (st->state == VG_STREAM_CONNECTING || st->state == VG_STREAM_FALLBACK)) {
         fallback_stop(st); /* the video is back */
-        st->live_since_mono_us = vg_mono_us();
+        retry_step(st, VG_RETRY_LIVE, 0);
+        health_set(st, true, "");
+        st->decode_progress_mono_us = vg_mono_us(); /* the stall time-out runs from here */
         stream_set_state(st, VG_STREAM_LIVE, NULL);
     }
 
@@ -805,6 +1000,7 @@ int vg_hub_add_stream(vg_hub_t *hub, const vg_stream_cfg_t *cfg, vg_stream_t **o
     }
     st->default_tier = default_tier;
     take_sources(st, cfg);
+    refresh_shown_tiers(st);
     uv_async_init(hub->loop, &st->wakeup, on_wakeup);
     st->wakeup.data = st;
     uv_timer_init(hub->loop, &st->idle_timer);
@@ -826,6 +1022,54 @@ int vg_hub_add_stream(vg_hub_t *hub, const vg_stream_cfg_t *cfg, vg_stream_t **o
     return 0;
 }
 
+/* Idle checks (issue 13): a camera nobody watches runs no source, so nothing would notice it
+ * is gone until someone opens it. Once per health interval each idle camera gets an RTSP
+ * OPTIONS or HTTP HEAD (src/sources/check.c: non-blocking, on the loop, bounded by a
+ * time-out), at most HEALTH_CHECKS_PER_TICK started per second. Running cameras need no
+ * check: their source, and the probes between attempts, say the same. */
+static void on_health_done(void *arg, const vg_check_result_t *r)
+{
+    vg_stream_t *st = arg;
+    st->check = NULL;
+    health_set(st, r->is_reachable, r->reason);
+}
+
+static void on_health_tick(uv_timer_t *t)
+{
+    vg_hub_t *hub = t->data;
+    int64_t now = vg_mono_us();
+    int started = 0;
+    for (size_t i = 0; i < hub->count && started < HEALTH_CHECKS_PER_TICK; i++) {
+        vg_stream_t *st = hub->streams[i];
+        if (st->state != VG_STREAM_IDLE || st->is_running || st->check != NULL ||
+            st->producer == NULL || st->producer->check == NULL || now < st->health_due_mono_us)
+            continue;
+        st->health_due_mono_us = now + (int64_t)hub->health_interval_ms * 1000;
+        int timeout = hub->health_interval_ms < HEALTH_TIMEOUT_MS ? hub->health_interval_ms
+                                                                  : HEALTH_TIMEOUT_MS;
+        st->check = st->producer->check(st->producer_ctx, hub->loop, VG_CHECK_PROTOCOL, timeout,
+                                        on_health_done, st);
+        st->is_check_probe = false;
+        started += st->check != NULL;
+    }
+}
+
+void vg_hub_set_health_interval(vg_hub_t *hub, int interval_ms)
+{
+    hub->health_interval_ms = interval_ms > 0 ? interval_ms : 0;
+    if (hub->health_interval_ms > 0 && !hub->is_closing)
+        uv_timer_start(&hub->health_timer, on_health_tick, 0, 1000);
+    else
+        uv_timer_stop(&hub->health_timer);
+}
+
+static void on_hub_timer_closed(uv_handle_t *h)
+{
+    vg_hub_t *hub = h->data;
+    hub->handles_open--;
+    hub_maybe_free(hub);
+}
+
 static void stream_close_handles(vg_stream_t *st)
 {
     uv_close((uv_handle_t *)&st->wakeup, on_handle_closed);
@@ -843,6 +1087,7 @@ void vg_hub_close(vg_hub_t **hp)
         return;
     *hp = NULL;
     hub->is_closing = true;
+    uv_close((uv_handle_t *)&hub->health_timer, on_hub_timer_closed);
     for (size_t i = 0; i < hub->count; i++) {
         vg_stream_t *st = hub->streams[i];
         /* Outputs detach their consumers as their connections close; any left are cut. */
@@ -886,6 +1131,7 @@ static void replace_sources(vg_stream_t *st, const vg_stream_cfg_t *cfg)
     stream_stop_threads(st);
     fallback_stop(st);
     uv_timer_stop(&st->retry_timer);
+    check_cancel(st); /* while the producer it came from is still there */
     free_sources(st);
     take_sources(st, cfg);
     /* What the old source said about its video says nothing about the new one. */
@@ -896,7 +1142,11 @@ static void replace_sources(vg_stream_t *st, const vg_stream_cfg_t *cfg)
     }
     uv_mutex_unlock(&st->info_lock);
     atomic_store(&st->sub_packets_in, 0);
-    st->attempts = 0;
+    atomic_store(&st->counters.pic_width, 0);
+    atomic_store(&st->counters.pic_height, 0);
+    retry_step(st, VG_RETRY_RESET, 0);
+    st->has_health = false;
+    refresh_shown_tiers(st);
 }
 
 /* Installs a new ladder while the stream's threads are stopped: consumers keep the tier of
@@ -922,6 +1172,7 @@ static void replace_ladder(vg_stream_t *st, const vg_tier_t *tiers, int n, int d
     st->tier_count = n;
     st->default_tier = default_tier;
     st->sub_tiers = substream_tiers(st);
+    refresh_shown_tiers(st);
     memset(&st->counters.tier, 0, sizeof(st->counters.tier));
     memset(st->last_tier_encoded, 0, sizeof(st->last_tier_encoded));
     memset(st->last_tier_bytes, 0, sizeof(st->last_tier_bytes));
@@ -1001,14 +1252,13 @@ const char *vg_stream_state_name(vg_stream_state_t state)
 
 void vg_stream_size(const vg_stream_t *st, int *width, int *height, int *fps)
 {
-    *width = st->width;
-    *height = st->height;
-    *fps = st->fps;
+    known_size(st, width, height);
+    *fps = st->fps > 0 ? st->fps : (int)(st->known_fps + 0.5);
 }
 
 int vg_stream_tiers(const vg_stream_t *st, const vg_tier_t **out)
 {
-    *out = st->tiers;
+    *out = st->shown_tiers;
     return st->tier_count;
 }
 
@@ -1156,9 +1406,13 @@ void vg_stream_get_status(const vg_stream_t *st, vg_stream_status_t *out)
     vg_stream_t *mst = (vg_stream_t *)st; /* the lock is not part of the logical state */
     uv_mutex_lock(&mst->info_lock);
     out->codec_id = st->info[0].codec_id;
-    out->width = st->info[0].width ? st->info[0].width : st->width;
-    out->height = st->info[0].height ? st->info[0].height : st->height;
     uv_mutex_unlock(&mst->info_lock);
+    known_size(st, &out->width, &out->height);
+    out->known_fps = st->known_fps;
+    out->has_health = st->has_health;
+    out->is_reachable = st->is_reachable;
+    out->health_reason = st->health_reason;
+    out->health_checked_us = st->health_checked_us;
     out->state = st->state;
     out->reason = st->reason;
     out->since_us = st->state_since_us;

@@ -31,7 +31,9 @@ typedef struct vg_consumer vg_consumer_t;
  *                 └──────────────────────→ backoff / failed (with a reason)
  *
  * failed is a backoff whose reason will not go away by itself (unauthorized, unsupported
- * codec, no video track): it is still retried, at the backoff cap. */
+ * codec, no video track): it is still retried, at the backoff cap. stalled is also a
+ * source that sends packets of which nothing decodes for the stall time-out (the reason
+ * says so); it stays running and turns live again with the next picture. */
 typedef enum vg_stream_state {
     VG_STREAM_IDLE,       /* no source running, nobody watching */
     VG_STREAM_CONNECTING, /* source started, no packet yet */
@@ -65,6 +67,20 @@ struct vg_consumer {
     vg_consumer_t *prev, *next;   /* private: the stream's list for this tier */
 };
 
+/* A look at a camera without starting its source (issue 13): is it there? The sources layer
+ * does the I/O (src/sources/check.c); the stream decides when. */
+typedef struct vg_check vg_check_t;
+typedef enum vg_check_depth {
+    VG_CHECK_CONNECT,  /* a TCP connect to the camera's host:port, then closed */
+    VG_CHECK_PROTOCOL, /* and an RTSP OPTIONS or HTTP HEAD, reading the status line */
+} vg_check_depth_t;
+typedef struct vg_check_result {
+    bool is_reachable;
+    char reason[128]; /* "connection refused", "RTSP 401 Unauthorized", ... ("" when fine) */
+} vg_check_result_t;
+/* Runs once on the loop thread with the answer, unless the check was cancelled. */
+typedef void (*vg_check_cb)(void *arg, const vg_check_result_t *r);
+
 /* A producer feeds a stream: the sources layer implements it, so that media stays below
  * sources. start() launches whatever thread calls vg_stream_push_packet(); stop() makes it
  * return and joins it. Both on the loop thread. */
@@ -73,6 +89,13 @@ typedef struct vg_producer_ops {
     int (*start)(void *ctx, vg_stream_t *st);
     void (*stop)(void *ctx);
     void (*free)(void *ctx);
+    /* Optional (NULL: cannot be checked): starts a non-blocking check of the camera, bounded
+     * by timeout_ms. Returns the check, or NULL when this source has nothing to check (a
+     * file, the test pattern). Loop thread; cb runs on the loop. */
+    vg_check_t *(*check)(void *ctx, uv_loop_t *loop, vg_check_depth_t depth, int timeout_ms,
+                         vg_check_cb cb, void *arg);
+    /* Cancels a check from check(): its callback will not run. Loop thread. */
+    void (*cancel_check)(vg_check_t *c);
 } vg_producer_ops_t;
 
 /* Tiers whose size class is at most this many lines come from the substream when a camera
@@ -116,8 +139,9 @@ typedef struct vg_stream_status {
     int64_t since_us;       /* wall clock: when it entered this state */
     unsigned attempts;      /* failed attempts since the last good minute */
     int codec_id;           /* AVCodecID, 0 when unknown */
-    int width, height;      /* of the source, 0 when unknown */
+    int width, height;      /* of the source (as decoded when it says nothing), 0: unknown */
     double input_fps;       /* packets per second over the last second */
+    double known_fps;       /* the last rate measured while live (0: never live) */
     double input_kbps;
     int viewers;
     const char *url;        /* redacted */
@@ -125,6 +149,12 @@ typedef struct vg_stream_status {
     const char *sub_state;  /* "off" (not needed yet), "running" or "failed" */
     const char *sub_reason; /* why it failed, or "" */
     uint64_t sub_packets;   /* packets from the substream */
+    /* The last look at the camera (issue 13): the idle check (RTSP OPTIONS / HTTP HEAD every
+     * health interval), a probe between attempts, or the source itself. */
+    bool has_health;        /* false until the first look: the API shows nulls */
+    bool is_reachable;
+    const char *health_reason; /* "" when fine */
+    int64_t health_checked_us; /* wall clock */
 } vg_stream_status_t;
 
 /* Encode-time histogram: bucket b counts encodes taking at most
@@ -154,6 +184,9 @@ typedef struct vg_stream_stats {
 } vg_stream_stats_t;
 
 vg_hub_t *vg_hub_new(uv_loop_t *loop);
+/* How often cameras nobody watches are checked (RTSP OPTIONS, HTTP HEAD); 0: never. The
+ * default is 60 s. Loop thread. */
+void vg_hub_set_health_interval(vg_hub_t *hub, int interval_ms);
 /* Stops every stream (joining their threads) and closes the hub's handles; the hub frees
  * itself once the loop has run their close callbacks. Sets *hp to NULL. */
 void vg_hub_close(vg_hub_t **hp);
@@ -182,8 +215,11 @@ const char *vg_stream_id(const vg_stream_t *st);
 const char *vg_stream_name(const vg_stream_t *st);
 vg_stream_state_t vg_stream_state(const vg_stream_t *st);
 const char *vg_stream_state_name(vg_stream_state_t state);
+/* The camera's size and rate: as configured, else as measured once known, else 0. */
 void vg_stream_size(const vg_stream_t *st, int *width, int *height, int *fps);
-/* The ladder: *out is borrowed, valid as long as the stream. Returns the tier count. */
+/* The ladder, each tier's size resolved once the picture's is known (tiers of a camera whose
+ * size is not configured read 0x0 until then): *out is borrowed, valid as long as the stream
+ * (its sizes may change on the loop). Returns the tier count. */
 int vg_stream_tiers(const vg_stream_t *st, const vg_tier_t **out);
 int vg_stream_default_tier(const vg_stream_t *st);
 

@@ -372,6 +372,12 @@ static void decode_one(vg_worker_t *w, vg_frame_t *f)
             atomic_fetch_add_explicit(&w->cfg.counters->sub_frames_decoded, 1,
                                       memory_order_relaxed);
         w->pic_no++;
+        if (!w->cfg.is_sub) { /* the real size, for cameras that do not say it in advance */
+            atomic_store_explicit(&w->cfg.counters->pic_width, w->pic->width,
+                                  memory_order_relaxed);
+            atomic_store_explicit(&w->cfg.counters->pic_height, w->pic->height,
+                                  memory_order_relaxed);
+        }
         handle_picture(w);
         av_frame_unref(w->pic);
     }

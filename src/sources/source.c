@@ -246,11 +246,20 @@ static void producer_free(void *ctx)
     free(sp);
 }
 
+static vg_check_t *producer_check(void *ctx, uv_loop_t *loop, vg_check_depth_t depth,
+                                  int timeout_ms, vg_check_cb cb, void *arg)
+{
+    source_producer_t *sp = ctx;
+    return vg__source_check_start(loop, sp->url_redacted, depth, timeout_ms, cb, arg);
+}
+
 static const vg_producer_ops_t source_producer_ops = {
     .name = "source",
     .start = producer_start,
     .stop = producer_stop,
     .free = producer_free,
+    .check = producer_check,
+    .cancel_check = vg__source_check_cancel,
 };
 
 static void *source_new(const vg_source_ops_t *so, const char *url, const char *camera_id,

@@ -54,4 +54,10 @@ int vg_source_producer_new(const char *url, const char *camera_id,
                            const vg_producer_ops_t **ops, void **ctx, int *width, int *height,
                            int *fps, char *err, size_t err_len);
 
+/* check.c: a non-blocking check of the camera at url (credentials are not sent: pass the
+ * redacted URL). NULL when the scheme has nothing to check. Loop thread. */
+vg_check_t *vg__source_check_start(uv_loop_t *loop, const char *url, vg_check_depth_t depth,
+                                   int timeout_ms, vg_check_cb cb, void *arg);
+void vg__source_check_cancel(vg_check_t *c);
+
 #endif
