@@ -237,6 +237,10 @@ static int metrics(vg_conn_t *c, const char *const *params, void *user)
     fprintf(f, "vigil_build_info{version=\"%s\"} 1\n", VIGIL_VERSION);
     family(f, "vigil_cameras", "gauge", "Cameras configured");
     fprintf(f, "vigil_cameras %zu\n", vg_hub_count(ctx->hub));
+    family(f, "vigil_http_connections", "gauge",
+           "Requests being answered and open streams and WebSockets, this scrape included "
+           "(a kept-alive socket between requests is not counted)");
+    fprintf(f, "vigil_http_connections %d\n", vg_server_conn_count(vg_conn_server(c)));
     stream_metrics(f, ctx->hub);
     output_metrics(f, ctx->outputs);
     fclose(f);

@@ -25,6 +25,7 @@ vg_conn_t *vg__conn_new(vg_server_t *s, struct lws *wsi)
     if (c->next)
         c->next->prev = c;
     s->conns = c;
+    s->conn_count++;
     char *ip = c->peer_ip;
     lws_get_peer_simple(wsi, ip, sizeof(c->peer_ip));
     int port = 0;
@@ -74,10 +75,36 @@ void vg__conn_free(vg_conn_t *c)
         s->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    s->conn_count--;
     free(c);
     if (s->is_shutting_down && s->conns == NULL)
         uv_timer_start(&s->grace_timer, vg__server_finish_shutdown, 0, 0); /* the last is gone */
 }
+
+vg_conn_t *vg__conn_of(struct lws *wsi)
+{
+    vg__sock_t *k = vg__sock_of(wsi);
+    return k ? k->conn : NULL;
+}
+
+void vg__conn_attach(struct lws *wsi, vg_conn_t *c)
+{
+    vg__sock_t *k = vg__sock_of(wsi);
+    VG_ASSERT(k != NULL && k->conn == NULL);
+    k->conn = c;
+}
+
+void vg__conn_release(struct lws *wsi)
+{
+    vg__sock_t *k = vg__sock_of(wsi);
+    if (k == NULL || k->conn == NULL)
+        return;
+    vg_conn_t *c = k->conn;
+    k->conn = NULL; /* first: on_close may end in libwebsockets calling us again */
+    vg__conn_free(c);
+}
+
+int vg_server_conn_count(const vg_server_t *s) { return s->conn_count; }
 
 void vg_conn_set_data(vg_conn_t *c, void *data) { c->data = data; }
 void *vg_conn_data(const vg_conn_t *c) { return c->data; }

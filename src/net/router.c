@@ -132,12 +132,14 @@ const route_t *vg__find_route(vg_server_t *s, const char *method, const char *pa
     return NULL;
 }
 
-int vg__http_request(vg_server_t *s, struct lws *wsi, pss_t *pss, const char *uri)
+int vg__http_request(vg_server_t *s, struct lws *wsi, const char *uri)
 {
     vg__sock_header_done(wsi);
-    if (pss->conn) /* keep-alive: the previous request on this socket is finished */
-        vg__conn_free(pss->conn);
-    vg_conn_t *c = pss->conn = vg__conn_new(s, wsi);
+    if (vg__sock_of(wsi) == NULL) /* not accepted by listen.c: nowhere to keep its conn */
+        return -1;
+    vg__conn_release(wsi); /* none: the previous request went when its transaction completed */
+    vg_conn_t *c = vg__conn_new(s, wsi);
+    vg__conn_attach(wsi, c);
     vg_strlcpy(c->path, uri, sizeof(c->path));
     const char *method = request_method(wsi);
     VG_LOG_DEBUG("http", "peer=%s %s %s", c->peer, method, c->path);

@@ -51,56 +51,62 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 {
     struct lws_context *ctx = lws_get_context(wsi);
     vg_server_t *s = ctx ? lws_context_user(ctx) : NULL;
-    pss_t *pss = user;
+    vg_conn_t *c = vg__conn_of(wsi);
 
     switch (reason) {
     case LWS_CALLBACK_HTTP:
-        return vg__http_request(s, wsi, pss, in ? (const char *)in : "/");
+        return vg__http_request(s, wsi, in ? (const char *)in : "/");
     case LWS_CALLBACK_HTTP_BODY:
-        return pss && pss->conn ? vg__body_receive(pss->conn, in, len) : 0;
+        return c ? vg__body_receive(c, in, len) : 0;
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        return pss && pss->conn ? vg__body_complete(pss->conn) : 0;
+        return c ? vg__body_complete(c) : 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
-        return pss && pss->conn ? vg__http_writable(pss->conn) : 0;
+        return c ? vg__http_writable(c) : 0;
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        /* The request is done: lws_http_transaction_completed() re-binds the protocol on a
+         * kept-alive connection (and a WebSocket upgrade does, before any request of ours
+         * is on it). Its connection goes now, with its body and principal, instead of
+         * lingering until the socket closes. */
+        vg__conn_release(wsi);
+        return 0;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         vg__sock_header_done(wsi);
         return vg__ws_filter_upgrade(s, wsi);
     case LWS_CALLBACK_ESTABLISHED:
-        return vg__ws_open(s, wsi, pss);
+        return vg__ws_open(s, wsi);
     case LWS_CALLBACK_SERVER_WRITEABLE:
-        if (pss == NULL || pss->conn == NULL)
+        if (c == NULL)
             return 0;
-        if (pss->conn->is_closing)
-            return vg__ws_send_close(pss->conn);
-        return pss->conn->route->ops->on_writable ? pss->conn->route->ops->on_writable(pss->conn)
-                                                  : 0;
+        if (c->is_closing)
+            return vg__ws_send_close(c);
+        return c->route->ops->on_writable ? c->route->ops->on_writable(c) : 0;
     case LWS_CALLBACK_RECEIVE:
-        return pss && pss->conn ? vg__ws_receive(pss->conn, in, len) : -1;
+        return c ? vg__ws_receive(c, in, len) : -1;
     case LWS_CALLBACK_RECEIVE_PONG:
-        if (pss && pss->conn && !pss->conn->is_closing && pss->conn->route->ops->on_ws_pong)
-            pss->conn->route->ops->on_ws_pong(pss->conn, in, len);
-        return 0;
-    case LWS_CALLBACK_WSI_DESTROY:
-        vg__ws_drop_pending(wsi);
-        vg__sock_destroyed(wsi);
+        if (c && !c->is_closing && c->route->ops->on_ws_pong)
+            c->route->ops->on_ws_pong(c, in, len);
         return 0;
     case LWS_CALLBACK_CLOSED:
     case LWS_CALLBACK_CLOSED_HTTP:
-        if (pss && pss->conn) {
-            vg__conn_free(pss->conn);
-            pss->conn = NULL;
-        }
+        vg__conn_release(wsi);
+        return 0;
+    case LWS_CALLBACK_WSI_DESTROY: /* whatever libwebsockets told us before, the wsi is gone */
+        vg__ws_drop_pending(wsi);
+        vg__conn_release(wsi);
+        vg__sock_destroyed(wsi);
         return 0;
     default:
         return 0;
     }
 }
 
+/* No per-session data: what vigil keeps per connection hangs on its sock record (listen.c),
+ * which lives from accept to LWS_CALLBACK_WSI_DESTROY (see vg__conn_of). */
 static const struct lws_protocols protocols[] = {
     {
         .name = "vigil",
         .callback = callback,
-        .per_session_data_size = sizeof(pss_t),
+        .per_session_data_size = 0,
         .rx_buffer_size = WS_RX_MAX,
         .tx_packet_size = TX_PACKET_SIZE,
     },

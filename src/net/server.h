@@ -109,6 +109,9 @@ int vg_server_reload_tls(vg_server_t *s);
 bool vg_server_is_tls(const vg_server_t *s);
 /* Creates the libwebsockets context on the loop and binds. 0 or < 0 (logged). */
 int vg_server_start(vg_server_t *s);
+/* Connections holding a vg_conn_t: requests being answered, open WebSockets and streams
+ * (kept-alive sockets between requests hold none). For the vigil_http_connections gauge. */
+int vg_server_conn_count(const vg_server_t *s);
 int vg_server_port(const vg_server_t *s);
 /* Sends close frames to WebSocket viewers and ends streams, then destroys the context once
  * they are gone (or after a short grace period) and calls done(arg). */

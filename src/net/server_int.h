@@ -44,6 +44,7 @@ typedef struct route {
  *                     │ peer ──> peer_t { count } in srv->peers (one per address)
  *                     │ wsi  ──> struct lws, once adopted; lws_get_opaque_user_data(wsi)
  *                     │          points back here
+ *                     │ conn ──> vg_conn_t of the request or WebSocket it serves (or NULL)
  *                     └ poll ──> uv_poll_t while waiting for the first bytes (not adopted)
  *
  * A sock is on srv->waiting until its first request header is complete (or its deadline
@@ -56,6 +57,7 @@ typedef struct vg__sock {
     uint64_t deadline_ms;     /* uv_now() by which the first request header must be in */
     uv_poll_t *poll;          /* waiting for the first bytes; NULL once adopted */
     struct lws *wsi;          /* NULL until adopted */
+    vg_conn_t *conn;          /* the request (or WebSocket) being served: see vg__conn_of */
     vg_conn_t *upgrade;       /* an upgrade between filter_upgrade and handle_ws_open */
     bool is_waiting;          /* on srv->waiting */
     struct vg__sock *prev, *next; /* on srv->waiting */
@@ -73,6 +75,7 @@ struct vg_server {
     route_t routes[MAX_ROUTES];
     int route_count;
     vg_conn_t *conns; /* every live connection, for shutdown */
+    int conn_count;   /* on conns */
     bool is_shutting_down;
     uv_timer_t grace_timer;
     void (*shutdown_done)(void *);
@@ -149,21 +152,26 @@ struct vg_conn {
     vg_conn_t *prev, *next;
 };
 
-typedef struct pss {
-    vg_conn_t *conn;
-} pss_t;
-
-
 /* conn.c */
 vg_conn_t *vg__conn_new(vg_server_t *s, struct lws *wsi);
 void vg__conn_free(vg_conn_t *c);
+/* The connection a wsi is serving (a request from LWS_CALLBACK_HTTP until its transaction
+ * completes, or an open WebSocket), or NULL. It hangs on the wsi's sock record, not in
+ * libwebsockets' per-session data: libwebsockets 4.1 frees and reallocates that data when a
+ * kept-alive request completes (lws_http_transaction_completed re-binds the protocol), so a
+ * pointer kept there was lost and its connection leaked until shutdown. */
+vg_conn_t *vg__conn_of(struct lws *wsi);
+/* Makes c the connection wsi serves (it must serve none). */
+void vg__conn_attach(struct lws *wsi, vg_conn_t *c);
+/* Frees the connection wsi serves, if any: its request is done or its socket is closing. */
+void vg__conn_release(struct lws *wsi);
 void vg__resp_reset(vg_conn_t *c);
 /* The WRITEABLE callback of a plain HTTP connection: headers, then body, or the stream. */
 int vg__http_writable(vg_conn_t *c);
 
 /* router.c */
 /* LWS_CALLBACK_HTTP: routes one request (uri is its path) and runs its handler. */
-int vg__http_request(vg_server_t *s, struct lws *wsi, pss_t *pss, const char *uri);
+int vg__http_request(vg_server_t *s, struct lws *wsi, const char *uri);
 const route_t *vg__find_route(vg_server_t *s, const char *method, const char *path,
                               char **params, bool *method_mismatch);
 /* Asks the gate about c on route r; 0 to go on, or the verdict's status. */
@@ -187,7 +195,7 @@ int vg__serve_static(vg_conn_t *c, const char *path);
 
 /* upgrade.c */
 int vg__ws_filter_upgrade(vg_server_t *s, struct lws *wsi);
-int vg__ws_open(vg_server_t *s, struct lws *wsi, pss_t *pss);
+int vg__ws_open(vg_server_t *s, struct lws *wsi);
 void vg__ws_drop_pending(struct lws *wsi);
 int vg__ws_receive(vg_conn_t *c, const void *in, size_t len);
 int vg__ws_send_close(vg_conn_t *c);

@@ -9,14 +9,15 @@
 #include "core/util.h"
 #include "net/server_int.h"
 
-int vg__ws_open(vg_server_t *s, struct lws *wsi, pss_t *pss)
+int vg__ws_open(vg_server_t *s, struct lws *wsi)
 {
-    if (pss->conn)
-        vg__conn_free(pss->conn);
+    vg__conn_release(wsi); /* none: an upgrade is never a kept-alive request's */
     vg__sock_t *k = vg__sock_of(wsi);
-    vg_conn_t *c = pss->conn = k ? k->upgrade : NULL; /* from filter_upgrade */
-    if (k)
+    vg_conn_t *c = k ? k->upgrade : NULL; /* from filter_upgrade */
+    if (c) {
         k->upgrade = NULL;
+        vg__conn_attach(wsi, c); /* freed at LWS_CALLBACK_CLOSED (or WSI_DESTROY) */
+    }
     if (c == NULL || s->is_shutting_down) {
         lws_close_reason(wsi, LWS_CLOSE_STATUS_GOINGAWAY, (unsigned char *)"shutting down", 13);
         return -1;
