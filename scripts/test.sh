@@ -27,14 +27,20 @@ echo "== fuzz targets (15 s each)"
 meson test -C build-fuzz --suite fuzz --print-errorlogs
 cp build-fuzz/meson-logs/testlog.json "$results/fuzz.json" 2>/dev/null
 
-echo "== integration tests"
-VIGIL_BIN="$PWD/build/vigil" VIGIL_ASAN_BIN="$PWD/build-asan/vigil" \
-    VIGIL_TSAN_BIN="$PWD/build-tsan/vigil" \
-    /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration \
-    --junitxml="$results/integration.xml"
+# Two parts: the tests marked serial (timing at tight bounds, or loading both cores: see
+# SERIAL in tests/integration/conftest.py) run alone, one after the other; the rest run on
+# up to two cores (pytest-xdist), a module's tests on one worker (its fixtures start once).
+export VIGIL_BIN="$PWD/build/vigil" VIGIL_ASAN_BIN="$PWD/build-asan/vigil" \
+    VIGIL_TSAN_BIN="$PWD/build-tsan/vigil"
+echo "== integration tests (in parallel)"
+/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration -m "not serial" \
+    -n auto --maxprocesses=2 --dist loadgroup --junitxml="$results/integration.xml"
+echo "== integration tests (serial: timing-sensitive and heavy ones, alone)"
+/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration -m serial \
+    --junitxml="$results/integration-serial.xml"
 
 echo "== browser tests (the dashboard in Chromium; the OpenAPI document)"
 (cd tests/browser && VIGIL_BIN="$PWD/../../build/vigil" node --test --test-reporter=tap \
-    dashboard.test.mjs openapi.test.mjs login.test.mjs) | tee "$results/browser.tap"
+    dashboard.test.mjs basics.test.mjs openapi.test.mjs login.test.mjs) | tee "$results/browser.tap"
 
 /usr/bin/python3 scripts/summarize.py "$results"
