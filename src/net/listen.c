@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -235,6 +236,12 @@ static void on_listen_readable(uv_poll_t *h, int status, int events)
         socklen_t sl = sizeof(sa);
         int fd = accept4(s->listen_fd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
+            /* Headers and body leave in separate writes; with Nagle the second waits for
+             * the client's delayed ACK, which costs every request after the first on a
+             * kept-alive socket about 40 ms (measured). Nothing here benefits from
+             * coalescing small writes: frames are written whole. */
+            int one = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
             accept_one(s, fd, &sa);
             continue;
         }
