@@ -9,6 +9,7 @@ import { SingleView } from './single.js';
 
 const TICK_MS = 1000;             // stats refresh period
 const LIST_REFRESH_MS = 15000;    // re-read the camera list (names, states, new cameras)
+const STATES_REFRESH_MS = 5000;   // re-read /api/v1/streams (states, reasons, health)
 
 
 class App {
@@ -50,7 +51,18 @@ class App {
     document.addEventListener('visibilitychange', () => this.updateAll());
     document.addEventListener('keydown', (ev) => {
       if (this.route.view !== 'camera') return;
-      if (ev.key === 'Escape') location.hash = '#/';
+      const typing = ev.target.closest?.('input, select, textarea, [contenteditable]');
+      if (ev.key === 'Escape') {
+        // Esc leaves fullscreen first (when the browser did not take it), the view next.
+        if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
+        else location.hash = '#/';
+        return;
+      }
+      if ((ev.key === 'f' || ev.key === 'F') && !ev.ctrlKey && !ev.metaKey && !ev.altKey && !typing) {
+        ev.preventDefault();
+        this.single.toggleFullscreen();
+        return;
+      }
       // 's' toggles the statistics overlay, unless typing into a control.
       if ((ev.key === 's' || ev.key === 'S') && !ev.ctrlKey && !ev.metaKey && !ev.altKey
           && !ev.target.closest?.('input, select, textarea, [contenteditable]')) {
@@ -60,6 +72,7 @@ class App {
     });
     setInterval(() => this.tick(), TICK_MS);
     setInterval(() => this.loadCameras(), LIST_REFRESH_MS);
+    setInterval(() => { if (this.loaded) this.refreshStates(); }, STATES_REFRESH_MS);
   }
 
   async start() {
@@ -89,7 +102,9 @@ class App {
       document.getElementById('who-name').textContent =
         `${this.session.user} · ${this.session.role}${this.session.tenant ? ' · ' + this.session.tenant : ''}`;
       document.getElementById('who').hidden = false;
-      document.getElementById('sign-out').addEventListener('click', () => this.signOut());
+      const out = document.getElementById('sign-out');
+      out.title = `Sign out ${this.session.user}`;
+      out.addEventListener('click', () => this.signOut());
     }
     return true;
   }
@@ -127,28 +142,79 @@ class App {
       return;
     }
     // Reasons and fresher states for sockets not open (best effort).
+    await this.readStates(list);
+    this.loaded = true;
+    this.setCameras(list);
+  }
+
+  // State, reason and health of each camera in `list` from GET /api/v1/streams (best
+  // effort; a server without the health check has no "health").
+  async readStates(list) {
     try {
       const r = await fetch(new URL('api/v1/streams', location.href), {
         headers: { Accept: 'application/json' },
         cache: 'no-store',
       });
-      if (r.ok) {
-        const body = await r.json();
-        const byId = new Map((Array.isArray(body.streams) ? body.streams : [])
-          .filter((s) => s && typeof s.id === 'string').map((s) => [s.id, s]));
-        for (const c of list) {
-          const s = c && byId.get(c.id);
-          if (s && typeof s.state === 'string') {
-            c.state = s.state;
-            c.reason = typeof s.reason === 'string' ? s.reason : '';
-          }
+      if (r.status === 401) { signIn(); return false; }
+      if (!r.ok) return false;
+      const body = await r.json();
+      const byId = new Map((Array.isArray(body.streams) ? body.streams : [])
+        .filter((s) => s && typeof s.id === 'string').map((s) => [s.id, s]));
+      for (const c of list) {
+        const s = c && byId.get(c.id);
+        if (s && typeof s.state === 'string') {
+          c.state = s.state;
+          c.reason = typeof s.reason === 'string' ? s.reason : '';
+          c.health = s.health && typeof s.health === 'object' ? s.health : null;
         }
       }
+      return true;
     } catch (e) {
       console.warn('vigil: stream list', e);
+      return false;
     }
-    this.loaded = true;
-    this.setCameras(list);
+  }
+
+  // Between camera list reads: fresher states for the tiles and the count.
+  async refreshStates() {
+    const list = this.cameras;
+    if (!(await this.readStates(list)) || list !== this.cameras) return;
+    for (const c of list) {
+      const tile = this.tiles.get(c.id);
+      if (!tile) continue;
+      tile.viewer.setKnownState(c.state, c.reason, c.health);
+      tile.render();
+    }
+  }
+
+  // The freshest state known for a camera: an open socket's (single view, then tile),
+  // else the last listing's or stream poll's.
+  knownState(id) {
+    const c = this.byId.get(id);
+    const out = { state: c?.state || null, reason: c?.reason || '', health: c?.health ?? null };
+    for (const v of [this.single.viewer, this.tiles.get(id)?.viewer]) {
+      if (v && v.cameraId === id && v.conn === 'open' && v.state) {
+        out.state = v.state;
+        out.reason = v.reason;
+        break;
+      }
+    }
+    return out;
+  }
+
+  // The single view learned a state: the camera's record and its tile take it too.
+  noteState(id, state, reason, health) {
+    const c = this.byId.get(id);
+    if (!c || !state) return;
+    c.state = state;
+    c.reason = reason || '';
+    if (health !== undefined) c.health = health;
+    const tile = this.tiles.get(id);
+    if (tile && tile.viewer.conn !== 'open') {
+      tile.viewer.setKnownState(state, reason, health);
+      const b = tile.viewer.status().badge;
+      if (tile.badge.textContent !== b.text) tile.render();
+    }
   }
 
   showGridMsg(text) {
@@ -266,14 +332,11 @@ class App {
       fps += sv.fps;
       this.single.render();
     }
-    // Freshest known state per camera: an open socket's, else the listing's.
+    // M counts the cameras whose server state is live, from the freshest source (an open
+    // socket's, else the last listing or poll); this page's own sockets opening, retrying
+    // or failing say nothing about the camera.
     for (const c of this.cameras) {
-      const tv = this.tiles.get(c.id)?.viewer;
-      let st = c.state;
-      if (sv && sv.cameraId === c.id && sv.conn === 'open') st = sv.state;
-      else if (tv && tv.conn === 'open') st = tv.state;
-      else if (tv && (tv.conn === 'connecting' || tv.conn === 'waiting')) st = null;
-      if (st === 'live') live++;
+      if (this.knownState(c.id).state === 'live') live++;
     }
     const n = this.cameras.length;
     this.hdrCams.textContent = this.loaded ? `${n} camera${n === 1 ? '' : 's'} · ${live} live` : '– cameras';

@@ -2,7 +2,7 @@
 
 import { el, fmtFps, fmtMs } from './util.js';
 import { Viewer } from './player.js';
-import { setStateBadge, setStateData, setOverlay } from './state.js';
+import { renderState, setOverlay } from './state.js';
 
 const PAUSE_DELAY_MS = 1500;      // a tile off screen this long closes its socket
 export const TILE_MIN_W = 320;           // below this the grid scrolls instead of shrinking
@@ -75,7 +75,7 @@ export class Tile {
     this.nameEl.textContent = cam.name || cam.id;
     this.nameEl.title = `${cam.name || cam.id} (${cam.id})`;
     this.root.setAttribute('aria-label', `Open camera ${cam.name || cam.id}`);
-    this.viewer.setKnownState(cam.state, cam.reason);
+    this.viewer.setKnownState(cam.state, cam.reason, cam.health);
     this.render();
   }
 
@@ -118,8 +118,7 @@ export class Tile {
   render() {
     const v = this.viewer;
     const s = v.status();
-    setStateBadge(this.badge, s.badge);
-    setStateData(this.root, s, v.conn);
+    renderState(this.badge, [this.root], s, v.conn);
     setOverlay(this.overlay, s.overlay);
     const showStats = v.conn === 'open' && (s.state === 'live' || s.state === 'fallback');
     const stats = showStats ? `${fmtFps(v.fps)} fps · ${fmtMs(v.latency)} ms` : '';

@@ -36,6 +36,7 @@ export class Viewer {
     this.tiers = [];
     this.state = null;              // server stream state
     this.reason = '';               // server's reason for that state ('' if none)
+    this.health = null;             // the server's health check of an idle camera, if any
     this.conn = 'idle';             // idle|connecting|open|waiting|paused
     this.on = on;
     this.wanted = false;
@@ -391,7 +392,8 @@ export class Viewer {
 
   // Known server state: from this socket when open, else whatever the owner
   // last learned (listing, stream poll).
-  setKnownState(state, reason) {
+  setKnownState(state, reason, health) {
+    if (health !== undefined) this.health = health && typeof health === 'object' ? health : null;
     if (!state || (this.ws && this.conn === 'open')) return;
     this.state = state;
     this.reason = reason || '';
@@ -403,11 +405,12 @@ export class Viewer {
   status() {
     const state = this.state || 'idle';
     const reason = this.reason || '';
-    const d = describeState(state, reason);
+    const health = state === 'idle' ? this.health : null;
+    const d = describeState(state, reason, health);
     const badge = {
       text: d.detail ? `${d.label}: ${d.detail}` : d.label,
       cls: d.cls,
-      title: stateSentence(state, reason),
+      title: stateSentence(state, reason, health),
     };
     const out = { state, reason, badge, overlay: '', dim: !d.current };
     switch (this.conn) {
@@ -438,7 +441,7 @@ export class Viewer {
         out.overlay = state === 'fallback' ? 'waiting for snapshot…' : 'waiting for picture…';
       }
     } else if (!this.frames) {
-      out.overlay = stateSentence(state, reason);
+      out.overlay = stateSentence(state, reason, health);
     }
     return out;
   }

@@ -3,7 +3,7 @@
 
 import { $, el, fmtFps, fmtMs, fmtLatency, fmtDur, fmtKbps, known } from './util.js';
 import { Viewer, AUTO } from './player.js';
-import { setStateBadge, setStateData, setOverlay } from './state.js';
+import { renderState, setStateBadge, setOverlay } from './state.js';
 
 const STREAM_POLL_MS = 2000;      // single view: re-read /api/v1/streams/{id}
 const MOVE_SHOW_MS = 6000;        // how long a server tier move stays named in the overlay
@@ -41,10 +41,24 @@ export class SingleView {
       this.render();
     });
     this.statsBtn.addEventListener('click', () => this.toggleStats());
+    // Double-click on the picture (or f) puts it fullscreen; Esc or another double-click leaves.
+    $('#fullscreen').addEventListener('click', () => this.toggleFullscreen());
+    this.stage.addEventListener('dblclick', (ev) => {
+      ev.preventDefault();
+      this.toggleFullscreen();
+    });
     this.showStats(this.statsOn);
   }
 
   toggleStats() { this.showStats(!this.statsOn); }
+
+  toggleFullscreen() {
+    if (document.fullscreenElement) {
+      document.exitFullscreen().catch(() => {});
+    } else if (this.stage.requestFullscreen) {
+      this.stage.requestFullscreen({ navigationUI: 'hide' }).catch((e) => console.warn('vigil: fullscreen', e));
+    }
+  }
 
   // The overlay and the server's statistics go together: hidden, the
   // server stops sending them.
@@ -91,7 +105,8 @@ export class SingleView {
       },
     });
     this.viewer.setStats(this.statsOn);
-    this.viewer.setKnownState(cam.state, cam.reason);
+    const known = this.app.knownState(cam.id);
+    this.viewer.setKnownState(known.state, known.reason, known.health);
     this.viewer.start();
     this.startPoll(cam.id);
     this.render();
@@ -116,7 +131,7 @@ export class SingleView {
       if (gen !== this.pollGen) return;
       if (body && typeof body === 'object') {
         this.stream = body;
-        this.viewer?.setKnownState(body.state, body.reason);
+        this.viewer?.setKnownState(body.state, body.reason, body.health);
         this.render();
       }
     };
@@ -148,6 +163,7 @@ export class SingleView {
   }
 
   close() {
+    if (document.fullscreenElement === this.stage) document.exitFullscreen().catch(() => {});
     this.stopPoll();
     this.stream = null;
     if (this.viewer) this.viewer.stop();
@@ -179,9 +195,9 @@ export class SingleView {
     const v = this.viewer;
     if (!v) return;
     const s = v.status();
-    setStateBadge(this.badge, s.badge);
-    setStateData(this.stage, s, v.conn);
-    setStateData(this.section, s, v.conn);
+    renderState(this.badge, [this.stage, this.section], s, v.conn);
+    // The camera's tile (hidden behind this view) follows, so both always say the same.
+    this.app.noteState(v.cameraId, v.state, v.reason, v.health);
     setOverlay(this.overlay, s.overlay);
     this.renderStream(s);
     this.renderTier();

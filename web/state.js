@@ -3,27 +3,34 @@
 
 // How a server stream state (docs/protocol.md) is shown: badge label, colour
 // class, detail after the label, and whether the picture counts as current.
-// A "connecting" that carries a reason is a retry after a failure, shown as
-// reconnecting so the badge does not flicker blue on every attempt.
-export function describeState(state, reason) {
+// The label is the API's state by name, so that the badge, the stream line and
+// GET /api/v1/streams all say the same thing; the detail is its reason. An idle
+// camera that the server's health check found unreachable says so, with why.
+export function describeState(state, reason, health) {
   const r = reason || '';
   switch (state) {
     case 'live': return { label: 'live', cls: 'st-live', detail: '', current: true };
     case 'connecting':
-      return r ? { label: 'reconnecting', cls: 'st-reconnecting', detail: r, current: false }
-        : { label: 'connecting', cls: 'st-connecting', detail: '', current: false };
+      return { label: 'connecting', cls: r ? 'st-reconnecting' : 'st-connecting', detail: r, current: false };
     case 'stalled':
-    case 'backoff': return { label: 'reconnecting', cls: 'st-reconnecting', detail: r, current: false };
+    case 'backoff': return { label: state, cls: 'st-reconnecting', detail: r, current: false };
     case 'fallback': return { label: 'fallback', cls: 'st-fallback', detail: 'snapshots', current: true };
     case 'failed': return { label: 'failed', cls: 'st-failed', detail: r, current: false };
-    case 'idle': return { label: 'idle', cls: 'st-idle', detail: '', current: false };
+    case 'idle':
+      if (health && health.reachable === false) {
+        return { label: 'unreachable', cls: 'st-failed', detail: health.reason || r, current: false };
+      }
+      return { label: 'idle', cls: 'st-idle', detail: r, current: false };
     default: return { label: state || 'unknown', cls: 'st-idle', detail: r, current: false };
   }
 }
 
 // Long, human text for a state (overlay when there is no picture, tooltips).
-export function stateSentence(state, reason) {
+export function stateSentence(state, reason, health) {
   const r = reason ? ` (${reason})` : '';
+  if (state === 'idle' && health && health.reachable === false) {
+    return `idle, camera unreachable${health.reason ? ` (${health.reason})` : r}`;
+  }
   switch (state) {
     case 'live': return 'live';
     case 'connecting': return reason ? `reconnecting…${r}` : 'connecting…';
@@ -55,4 +62,12 @@ export function setStateData(node, s, conn) {
 export function setOverlay(ov, text) {
   if (ov.textContent !== text) ov.textContent = text;
   ov.hidden = !text;
+}
+
+// The one place a state is put on the page: the badge, and data-state/data-reason/data-conn
+// with the dimming on each node. Tiles and the single view's card both call this with
+// Viewer.status(), so they cannot show the same camera differently.
+export function renderState(badge, nodes, s, conn) {
+  setStateBadge(badge, s.badge);
+  for (const n of nodes) setStateData(n, s, conn);
 }
