@@ -65,6 +65,9 @@ int vg__api_store_error(vg_conn_t *c, const vg_store_err_t *err);
  * admin: its addresses (URLs, even without credentials, name hosts on the site's network),
  * user name, PTZ address and owner are removed, from the record and from its "live" part. */
 void vg__api_redact_camera(json_t *doc);
+/* A stream's "health" object: {"reachable","reason","checked_at"}, all null before the first
+ * look at the camera (streams.c; also in a camera's "live"). */
+json_t *vg__api_health_json(const vg_stream_status_t *s);
 /* Whether the caller of c may see camera id (listings filter with it). */
 bool vg__api_can_see(const vg_api_ctx_t *ctx, vg_conn_t *c, const char *id);
 

@@ -155,6 +155,16 @@ static void stream_metrics(FILE *f, vg_hub_t *hub)
                     all_states[k] == snaps[i].status.state);
         }
     }
+    family(f, "vigil_camera_reachable", "gauge",
+           "1 when the last look at the camera (idle check, probe or its source) reached it, "
+           "0 when not; absent until the first");
+    for (size_t i = 0; i < n; i++) {
+        if (!snaps[i].status.has_health)
+            continue;
+        fprintf(f, "vigil_camera_reachable{camera=");
+        put_label(f, snaps[i].id);
+        fprintf(f, "} %d\n", snaps[i].status.is_reachable);
+    }
     for (size_t k = 0; k < sizeof(stream_families) / sizeof(stream_families[0]); k++) {
         const family_def_t *d = &stream_families[k];
         family(f, d->name, d->type, d->help);

@@ -48,10 +48,14 @@ static json_t *camera_live(const vg_api_ctx_t *ctx, const char *id)
     int n = vg_stream_tiers(st, &tiers);
     int w, h, fps;
     vg_stream_size(st, &w, &h, &fps);
-    return json_pack("{s:s,s:s,s:i,s:i,s:i,s:s,s:o,s:s}", "state",
+    /* Sizes and rates are the camera's real ones once known (as decoded for a camera that
+     * does not say them in advance), 0 until then. */
+    return json_pack("{s:s,s:s,s:i,s:i,s:i,s:f,s:s,s:o,s:s,s:o}", "state",
                      vg_stream_state_name(s.state), "reason", s.reason, "width", w, "height", h,
-                     "fps", fps, "default_tier", tiers[vg_stream_default_tier(st)].name, "tiers",
-                     vg_tier_ladder_json(tiers, n), "url", s.url);
+                     "fps", fps, "input_fps", s.input_fps, "default_tier",
+                     tiers[vg_stream_default_tier(st)].name, "tiers",
+                     vg_tier_ladder_json(tiers, n), "url", s.url, "health",
+                     vg__api_health_json(&s));
 }
 
 static json_t *decorate(const kind_route_t *kr, vg_conn_t *c, json_t *rec)

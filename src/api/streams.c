@@ -12,6 +12,14 @@ static double avg_ms(uint64_t total_us, uint64_t count)
     return count ? (double)total_us / (double)count / 1000.0 : 0.0;
 }
 
+json_t *vg__api_health_json(const vg_stream_status_t *s)
+{
+    if (!s->has_health)
+        return json_pack("{s:n,s:n,s:n}", "reachable", "reason", "checked_at");
+    return json_pack("{s:b,s:s,s:I}", "reachable", s->is_reachable, "reason", s->health_reason,
+                     "checked_at", (json_int_t)(s->health_checked_us / 1000000));
+}
+
 static json_t *stream_json(const vg_stream_t *st)
 {
     vg_stream_status_t s;
@@ -37,6 +45,7 @@ static json_t *stream_json(const vg_stream_t *st)
                             s.codec_id ? avcodec_get_name((enum AVCodecID)s.codec_id) : NULL,
                             "width", s.width, "height", s.height, "input_fps", s.input_fps,
                             "input_kbps", s.input_kbps, "viewers", s.viewers, "url", s.url);
+    json_object_set_new(doc, "health", vg__api_health_json(&s));
     json_object_set_new(doc, "reconnects", json_integer((json_int_t)ss.reconnects));
     json_object_set_new(doc, "frames_decoded", json_integer((json_int_t)ss.frames_decoded));
     json_object_set_new(doc, "decode_ms_avg", json_real(avg_ms(ss.decode_us, ss.frames_decoded)));

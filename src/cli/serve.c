@@ -86,6 +86,9 @@ static void print_usage(FILE *out, bool is_demo)
             "                           --camera porch='test://?width=1280&height=720&fps=30'\n"
             "      --idle-timeout SEC   stop a source this long after its last viewer\n"
             "                           (env VIGIL_IDLE_TIMEOUT; default 30)\n"
+            "      --health-interval SEC  check cameras nobody watches this often (RTSP\n"
+            "                           OPTIONS, HTTP HEAD; env VIGIL_HEALTH_INTERVAL;\n"
+            "                           default 60; 0: off)\n"
             "      --snapshot-wait-ms MS  how long a snapshot waits for a first picture\n"
             "                           (env VIGIL_SNAPSHOT_WAIT_MS; default 3000)\n"
             "      --max-conns-per-ip N  connections one client address may hold open\n"
@@ -317,6 +320,7 @@ static int run(const vg_config_t *cfg, const auth_opts_t *ao, bool is_demo, bool
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
     app.hub = vg_hub_new(&app.loop);
+    vg_hub_set_health_interval(app.hub, cfg->health_interval_ms);
     if (vg__fleet_open(&app.fleet, cfg, &app.loop, app.hub) < 0) {
         vg__fleet_close(&app.fleet);
         vg_hub_close(&app.hub);
@@ -434,12 +438,13 @@ static int serve_main(int argc, char **argv, bool is_demo)
            OPT_MAXCONNS,
            OPT_KEYFILE, OPT_ROUTES, OPT_NOAUTH, OPT_JWTSECRET, OPT_JWKS, OPT_JWTISS,
            OPT_JWTAUD, OPT_TLSCERT, OPT_TLSKEY, OPT_ORIGIN, OPT_SESSIONTTL, OPT_PROXY,
-           OPT_JWTLEEWAY };
+           OPT_JWTLEEWAY, OPT_HEALTH };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"listen", required_argument, NULL, 'l'},
         {"camera", required_argument, NULL, OPT_CAMERA},
         {"idle-timeout", required_argument, NULL, OPT_IDLE},
+        {"health-interval", required_argument, NULL, OPT_HEALTH},
         {"snapshot-wait-ms", required_argument, NULL, OPT_SNAPWAIT},
         {"web-root", required_argument, NULL, OPT_WEBROOT},
         {"max-conns-per-ip", required_argument, NULL, OPT_MAXCONNS},
@@ -473,7 +478,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
         .tls_key = getenv("VIGIL_TLS_KEY"),
     };
     const char *config_path = getenv("VIGIL_CONFIG"), *listen = NULL, *web_root = NULL,
-               *log_level = NULL, *idle = NULL, *snapwait = NULL, *db = NULL, *key_file = NULL;
+               *log_level = NULL, *idle = NULL, *health = NULL, *snapwait = NULL, *db = NULL, *key_file = NULL;
     const char *max_conns = NULL;
     const char *cameras[VG_CONFIG_MAX_CAMERAS];
     size_t camera_count = 0;
@@ -491,6 +496,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
             cameras[camera_count++] = optarg;
             break;
         case OPT_IDLE: idle = optarg; break;
+        case OPT_HEALTH: health = optarg; break;
         case OPT_SNAPWAIT: snapwait = optarg; break;
         case OPT_WEBROOT: web_root = optarg; break;
         case OPT_MAXCONNS: max_conns = optarg; break;
@@ -560,6 +566,13 @@ static int serve_main(int argc, char **argv, bool is_demo)
             goto out;
         }
         cfg.idle_timeout_ms = (int)n * 1000;
+    }
+    if (health) {
+        if (vg_parse_int(health, 0, 86400, &n) < 0) {
+            fprintf(stderr, "vigil: --health-interval '%s': expected seconds 0..86400\n", health);
+            goto out;
+        }
+        cfg.health_interval_ms = (int)n * 1000;
     }
     if (snapwait) {
         if (vg_parse_int(snapwait, 0, 60000, &n) < 0) {

@@ -650,6 +650,11 @@ def start_sim_process(**kw):
     return SimProcess(**kw)
 
 
+# 48 zero bits (written with emulation prevention, so no start code appears): an Exp-Golomb
+# first_mb_in_slice longer than 32 bits, which every H.264 decoder refuses.
+BAD_SLICE_HEADER = b'\x00\x00\x03' * 3
+
+
 class NalBreakingProxy:
     """A TCP proxy in front of an RTSP camera (RTP interleaved over TCP) that breaks the H.264
     in every nth video packet: the RTP payload's first byte (the NAL unit header, or the
@@ -660,9 +665,15 @@ class NalBreakingProxy:
         with NalBreakingProxy(cam.url, every=4) as px:
             px.url  # dial this instead of cam.url
             px.broken  # packets broken so far
+
+    With garble_slices=True, it instead overwrites the start of every picture slice's header
+    (NAL types 1 and 5, alone or in the first FU-A fragment) with zero bits, which no slice
+    header can start with: every packet still arrives whole, and none decodes — a camera
+    whose video flows but gives no picture (issue 13).
     """
 
-    def __init__(self, target_url, every=4, host='127.0.0.1'):
+    def __init__(self, target_url, every=4, host='127.0.0.1', garble_slices=False):
+        self.garble_slices = garble_slices
         rest = target_url.split('://', 1)[1]
         hostport, _, path = rest.partition('/')
         self.target = (hostport.rsplit(':', 1)[0], int(hostport.rsplit(':', 1)[1]))
@@ -722,6 +733,18 @@ class NalBreakingProxy:
         if off >= len(rtp):
             return
         self.video_packets += 1
+        if self.garble_slices:
+            nal = rtp[off] & 0x1f
+            at = None
+            if nal in (1, 5):
+                at = off + 1
+            elif nal == 28 and off + 1 < len(rtp) and (rtp[off + 1] & 0x1f) in (1, 5) \
+                    and rtp[off + 1] & 0x80:  # the first fragment of a slice
+                at = off + 2
+            if at is not None and at + len(BAD_SLICE_HEADER) <= len(rtp):
+                rtp[at:at + len(BAD_SLICE_HEADER)] = BAD_SLICE_HEADER
+                self.broken += 1
+            return
         if self.video_packets % self.every == 0:
             rtp[off] = (rtp[off] & 0xe0) | 30
             self.broken += 1
