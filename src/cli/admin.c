@@ -8,10 +8,12 @@
  */
 #include <getopt.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "core/util.h"
@@ -204,12 +206,23 @@ static const char *plural(const char *kind)
     return NULL;
 }
 
+void vg__cli_actor(char *out, size_t out_len)
+{
+    /* The real uid: $USER is the caller's to set, so USER=root vigil ... would put someone
+     * else's name in the audit trail. */
+    uid_t uid = getuid();
+    struct passwd *pw = getpwuid(uid);
+    if (pw && pw->pw_name && *pw->pw_name)
+        snprintf(out, out_len, "cli:%.60s", pw->pw_name);
+    else
+        snprintf(out, out_len, "cli:uid:%lu", (unsigned long)uid);
+}
+
 static void audit_cli(vg_store_t *s, const char *action, const char *target,
                       const char *outcome, const char *detail)
 {
     char actor[80];
-    const char *who = getenv("USER");
-    snprintf(actor, sizeof(actor), "cli:%.60s", who && *who ? who : "?");
+    vg__cli_actor(actor, sizeof(actor));
     vg_audit_entry_t e = {.actor = actor, .action = action, .target = target,
                           .outcome = outcome, .detail = detail};
     vg_store_err_t err;

@@ -4,6 +4,8 @@
 #ifndef VG_CLI_H
 #define VG_CLI_H
 
+#include <stddef.h>
+
 int vg_cli_serve(int argc, char **argv);
 int vg_cli_demo(int argc, char **argv);
 int vg_cli_probe(int argc, char **argv);
@@ -13,5 +15,9 @@ int vg_cli_keygen(int argc, char **argv);
 int vg_cli_rekey(int argc, char **argv);
 /* key add|list|rm: integration keys (keys.c). */
 int vg_cli_key(int argc, char **argv);
+
+/* The audit actor of a CLI change, "cli:NAME", NAME the real user's login (getpwuid(getuid()),
+ * not $USER, which anyone can set), else "uid:N" (admin.c). */
+void vg__cli_actor(char *out, size_t out_len);
 
 #endif

@@ -49,8 +49,7 @@ static void audit(vg_store_t *s, const char *action, const char *target, int rc,
                   const vg_store_err_t *err)
 {
     char actor[80];
-    const char *who = getenv("USER");
-    snprintf(actor, sizeof(actor), "cli:%.60s", who && *who ? who : "?");
+    vg__cli_actor(actor, sizeof(actor));
     vg_audit_entry_t e = {.actor = actor, .action = action, .target = target,
                           .outcome = rc < 0 ? "failed" : "ok",
                           .detail = rc < 0 ? err->message : NULL};

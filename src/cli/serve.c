@@ -48,8 +48,23 @@ typedef struct auth_opts {
     char *proxies_env;                     /* the copy VIGIL_TRUSTED_PROXIES was split in */
 } auth_opts_t;
 
+/* The flags that make the configuration: kept, so that SIGHUP reads the file again and
+ * puts the same flags over it. */
+typedef struct cfg_flags {
+    const char *config_path, *listen, *web_root, *log_level, *idle, *snapwait, *db;
+    const char *key_file;
+    const char *max_conns;
+    const char *cameras[VG_CONFIG_MAX_CAMERAS];
+    size_t camera_count;
+    bool is_demo, list_routes;
+} cfg_flags_t;
+
 typedef struct app {
     uv_loop_t loop;
+    const cfg_flags_t *flags;
+    const vg_config_t *cfg;  /* the configuration running */
+    vg_config_t *cfg_owned;  /* cfg when a reload made it (the first is serve_main's) */
+    vg_config_t *cfg_next;   /* a reload being applied */
     uv_signal_t sigint, sigterm, sighup;
     vg_auth_t *auth;
     char demo_password[32]; /* shown once in the demo's banner, then wiped */
@@ -86,9 +101,6 @@ static void print_usage(FILE *out, bool is_demo)
             "                           --camera porch='test://?width=1280&height=720&fps=30'\n"
             "      --idle-timeout SEC   stop a source this long after its last viewer\n"
             "                           (env VIGIL_IDLE_TIMEOUT; default 30)\n"
-            "      --health-interval SEC  check cameras nobody watches this often (RTSP\n"
-            "                           OPTIONS, HTTP HEAD; env VIGIL_HEALTH_INTERVAL;\n"
-            "                           default 60; 0: off)\n"
             "      --snapshot-wait-ms MS  how long a snapshot waits for a first picture\n"
             "                           (env VIGIL_SNAPSHOT_WAIT_MS; default 3000)\n"
             "      --max-conns-per-ip N  connections one client address may hold open\n"
@@ -179,13 +191,115 @@ static void print_route(const char *method, const char *pattern, unsigned access
            access & VG_ACCESS_CAMERA ? "+camera" : "", access & VG_ACCESS_TOKEN ? "+token" : "");
 }
 
+static int build_config(vg_config_t *cfg, const cfg_flags_t *fl);
+
+static void config_free(vg_config_t **cp)
+{
+    if (*cp) {
+        vg_config_deinit(*cp);
+        free(*cp);
+        *cp = NULL;
+    }
+}
+
+static void on_reloaded(void *arg, int rc, const vg_store_err_t *err)
+{
+    app_t *app = arg;
+    if (rc < 0 && rc != VG_ECLOSED) {
+        VG_LOG_ERROR("main", "SIGHUP: %s; the cameras follow the database as it is",
+                     err->message);
+        vg__fleet_changed(app->fleet);
+    }
+    config_free(&app->cfg_owned); /* the store thread has switched to the new one */
+    app->cfg_owned = app->cfg_next;
+    app->cfg = app->cfg_next;
+    app->cfg_next = NULL;
+    if (rc == 0)
+        VG_LOG_INFO("main", "SIGHUP: %s applied", app->cfg->file_path);
+}
+
+/* Settings the running server cannot take without a restart: said, and left as they are. */
+static void note_restart_settings(const vg_config_t *old, const vg_config_t *cur)
+{
+    const struct {
+        const char *name, *was, *now;
+    } strs[] = {
+        {"listen address", old->listen_host, cur->listen_host},
+        {"db", old->db_path, cur->db_path},
+        {"master_key_file", old->master_key_file, cur->master_key_file},
+        {"web_root", old->web_root, cur->web_root},
+    };
+    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+        const char *a = strs[i].was ? strs[i].was : "", *b = strs[i].now ? strs[i].now : "";
+        if (strcmp(a, b) != 0)
+            VG_LOG_WARN("main", "SIGHUP: %s changed from '%s' to '%s': needs a restart (still "
+                        "'%s' until then)", strs[i].name, a, b, a);
+    }
+    const struct {
+        const char *name;
+        int was, now;
+    } ints[] = {
+        {"listen port", old->listen_port, cur->listen_port},
+        {"max_conns_per_ip", old->max_conns_per_ip, cur->max_conns_per_ip},
+        {"snapshot_wait_ms", old->snapshot_wait_ms, cur->snapshot_wait_ms},
+    };
+    for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+        if (ints[i].was != ints[i].now)
+            VG_LOG_WARN("main", "SIGHUP: %s changed from %d to %d: needs a restart (still %d "
+                        "until then)", ints[i].name, ints[i].was, ints[i].now, ints[i].was);
+    }
+    bool is_proxies_changed = old->trusted_proxy_count != cur->trusted_proxy_count;
+    for (size_t i = 0; !is_proxies_changed && i < cur->trusted_proxy_count; i++)
+        is_proxies_changed = strcmp(old->trusted_proxies[i], cur->trusted_proxies[i]) != 0;
+    if (is_proxies_changed)
+        VG_LOG_WARN("main", "SIGHUP: trusted_proxies changed: needs a restart");
+}
+
+/* SIGHUP: the config file read again, the flags put over it as at start. A file with an
+ * error changes nothing (said in one line); otherwise its cameras are applied as database
+ * changes are (added, restarted or updated in place, removed), the log level at once, and
+ * what needs a restart is said. */
+static void reload_config(app_t *app)
+{
+    if (app->flags->config_path == NULL)
+        return;
+    if (app->cfg_next) {
+        VG_LOG_WARN("main", "SIGHUP: the last reload is still being applied; send SIGHUP "
+                    "again in a moment");
+        return;
+    }
+    vg_config_t *next = vg_xmalloc(sizeof(*next));
+    vg_config_init(next);
+    next->is_quiet = true; /* one line below says it all */
+    if (build_config(next, app->flags) < 0) {
+        VG_LOG_ERROR("main", "SIGHUP: %s; the configuration running is kept", next->error);
+        config_free(&next);
+        return;
+    }
+    next->is_quiet = false;
+    note_restart_settings(app->cfg, next);
+    vg_log_level_t lvl;
+    if (vg_log_level_parse(next->log_level, &lvl) == 0)
+        vg_log_set_level(lvl);
+    app->cfg_next = next;
+    if (vg__fleet_reload(app->fleet, next, on_reloaded, app) < 0) {
+        VG_LOG_ERROR("main", "SIGHUP: the store is busy: configuration not reloaded; send "
+                     "SIGHUP again");
+        app->cfg_next = NULL;
+        config_free(&next);
+    }
+}
+
 static void on_sighup(uv_signal_t *h, int signum)
 {
     (void)signum;
     app_t *app = h->data;
-    VG_LOG_INFO("main", "SIGHUP: reloading the TLS certificate and the JWKS");
+    VG_LOG_INFO("main", "SIGHUP: reloading %s%sthe TLS certificate and the JWKS",
+                app->flags->config_path ? app->flags->config_path : "",
+                app->flags->config_path ? ", " : "");
     vg_server_reload_tls(app->server);
     vg_auth_reload(app->auth);
+    reload_config(app);
 }
 
 static int api_write(void *fleet, vg_store_run_fn run, vg_store_done_fn done, void *arg)
@@ -312,15 +426,15 @@ static int open_auth(app_t *app, const vg_config_t *cfg, const auth_opts_t *ao, 
     return 0;
 }
 
-static int run(const vg_config_t *cfg, const auth_opts_t *ao, bool is_demo, bool list_routes)
+static int run(const vg_config_t *cfg, const auth_opts_t *ao, const cfg_flags_t *fl)
 {
-    app_t app = {0};
+    app_t app = {.flags = fl, .cfg = cfg};
+    bool is_demo = fl->is_demo, list_routes = fl->list_routes;
     int rc = 1;
     uv_loop_init(&app.loop);
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
     app.hub = vg_hub_new(&app.loop);
-    vg_hub_set_health_interval(app.hub, cfg->health_interval_ms);
     if (vg__fleet_open(&app.fleet, cfg, &app.loop, app.hub) < 0) {
         vg__fleet_close(&app.fleet);
         vg_hub_close(&app.hub);
@@ -423,6 +537,8 @@ out:
     vg_auth_free(&app.auth);
     uv_run(&app.loop, UV_RUN_DEFAULT); /* let the last close callbacks run */
     vg_outputs_free(&app.outputs);
+    config_free(&app.cfg_next); /* a reload cut short by the stop */
+    config_free(&app.cfg_owned);
     if (uv_loop_close(&app.loop) != 0) {
         VG_LOG_ERROR("main", "handles left open at exit");
         rc = 1;
@@ -438,13 +554,12 @@ static int serve_main(int argc, char **argv, bool is_demo)
            OPT_MAXCONNS,
            OPT_KEYFILE, OPT_ROUTES, OPT_NOAUTH, OPT_JWTSECRET, OPT_JWKS, OPT_JWTISS,
            OPT_JWTAUD, OPT_TLSCERT, OPT_TLSKEY, OPT_ORIGIN, OPT_SESSIONTTL, OPT_PROXY,
-           OPT_JWTLEEWAY, OPT_HEALTH };
+           OPT_JWTLEEWAY };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"listen", required_argument, NULL, 'l'},
         {"camera", required_argument, NULL, OPT_CAMERA},
         {"idle-timeout", required_argument, NULL, OPT_IDLE},
-        {"health-interval", required_argument, NULL, OPT_HEALTH},
         {"snapshot-wait-ms", required_argument, NULL, OPT_SNAPWAIT},
         {"web-root", required_argument, NULL, OPT_WEBROOT},
         {"max-conns-per-ip", required_argument, NULL, OPT_MAXCONNS},
@@ -478,7 +593,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
         .tls_key = getenv("VIGIL_TLS_KEY"),
     };
     const char *config_path = getenv("VIGIL_CONFIG"), *listen = NULL, *web_root = NULL,
-               *log_level = NULL, *idle = NULL, *health = NULL, *snapwait = NULL, *db = NULL, *key_file = NULL;
+               *log_level = NULL, *idle = NULL, *snapwait = NULL, *db = NULL, *key_file = NULL;
     const char *max_conns = NULL;
     const char *cameras[VG_CONFIG_MAX_CAMERAS];
     size_t camera_count = 0;
@@ -496,7 +611,6 @@ static int serve_main(int argc, char **argv, bool is_demo)
             cameras[camera_count++] = optarg;
             break;
         case OPT_IDLE: idle = optarg; break;
-        case OPT_HEALTH: health = optarg; break;
         case OPT_SNAPWAIT: snapwait = optarg; break;
         case OPT_WEBROOT: web_root = optarg; break;
         case OPT_MAXCONNS: max_conns = optarg; break;
@@ -537,57 +651,24 @@ static int serve_main(int argc, char **argv, bool is_demo)
         return 2;
     }
 
+    cfg_flags_t *fl = vg_xcalloc(1, sizeof(*fl));
+    *fl = (cfg_flags_t){.config_path = config_path, .listen = listen, .web_root = web_root,
+                        .log_level = log_level, .idle = idle, .snapwait = snapwait, .db = db,
+                        .key_file = key_file, .max_conns = max_conns,
+                        .camera_count = camera_count, .is_demo = is_demo,
+                        .list_routes = list_routes};
+    memcpy(fl->cameras, cameras, camera_count * sizeof(cameras[0]));
     vg_config_t cfg;
     vg_config_init(&cfg);
     int rc = 2;
+    long long n;
     /* The level is needed before the file is read, so that its errors are shown. */
     vg_log_level_t lvl;
     const char *early = log_level ? log_level : getenv("VIGIL_LOG_LEVEL");
     if (early && vg_log_level_parse(early, &lvl) == 0)
         vg_log_set_level(lvl);
-    if (config_path && vg_config_load_file(&cfg, config_path) < 0)
+    if (build_config(&cfg, fl) < 0)
         goto out;
-    if (vg_config_apply_env(&cfg) < 0)
-        goto out;
-    if (listen && vg_config_set_listen(&cfg, listen) < 0)
-        goto out;
-    if (web_root)
-        vg_config_set_str(&cfg.web_root, web_root);
-    if (log_level)
-        vg_config_set_str(&cfg.log_level, log_level);
-    if (db)
-        vg_config_set_str(&cfg.db_path, db);
-    if (key_file)
-        vg_config_set_str(&cfg.master_key_file, key_file);
-    long long n;
-    if (idle) {
-        if (vg_parse_int(idle, 0, 86400, &n) < 0) {
-            fprintf(stderr, "vigil: --idle-timeout '%s': expected seconds 0..86400\n", idle);
-            goto out;
-        }
-        cfg.idle_timeout_ms = (int)n * 1000;
-    }
-    if (health) {
-        if (vg_parse_int(health, 0, 86400, &n) < 0) {
-            fprintf(stderr, "vigil: --health-interval '%s': expected seconds 0..86400\n", health);
-            goto out;
-        }
-        cfg.health_interval_ms = (int)n * 1000;
-    }
-    if (snapwait) {
-        if (vg_parse_int(snapwait, 0, 60000, &n) < 0) {
-            fprintf(stderr, "vigil: --snapshot-wait-ms '%s': expected 0..60000\n", snapwait);
-            goto out;
-        }
-        cfg.snapshot_wait_ms = (int)n;
-    }
-    if (max_conns) {
-        if (vg_parse_int(max_conns, 0, 1000000, &n) < 0) {
-            fprintf(stderr, "vigil: --max-conns-per-ip '%s': expected 0..1000000\n", max_conns);
-            goto out;
-        }
-        cfg.max_conns_per_ip = (int)n;
-    }
     if (session_ttl) {
         if (vg_parse_int(session_ttl, 60, 30 * 86400, &n) < 0) {
             fprintf(stderr, "vigil: --session-ttl '%s': expected seconds 60..2592000\n",
@@ -647,33 +728,76 @@ static int serve_main(int argc, char **argv, bool is_demo)
             goto out;
         }
     }
-    for (size_t i = 0; i < camera_count; i++) {
-        if (vg_config_add_camera_spec(&cfg, cameras[i]) < 0)
-            goto out;
-    }
-    if (is_demo) {
-        for (size_t i = 0; i < sizeof(demo_cameras) / sizeof(demo_cameras[0]); i++) {
-            if (vg_config_add_camera(&cfg, demo_cameras[i][0], demo_cameras[i][1],
-                                     demo_cameras[i][2], "low", -1) < 0)
-                goto out;
-        }
-    }
-    if (vg_config_validate(&cfg) < 0)
-        goto out;
     vg_log_level_parse(cfg.log_level, &lvl);
     vg_log_set_level(lvl);
     vg_log_route_libraries();
-    if (cfg.db_path == NULL) /* a demo keeps nothing; a server keeps its cameras */
-        vg_config_set_str(&cfg.db_path, is_demo ? ":memory:" : "vigil.db");
-    if (list_routes)
-        vg_config_set_str(&cfg.db_path, ":memory:");
-    rc = run(&cfg, &ao, is_demo, list_routes);
+    rc = run(&cfg, &ao, fl);
     if (list_routes && rc == 1)
         rc = 0;
 out:
     vg_config_deinit(&cfg);
     free(ao.proxies_env);
+    free(fl);
     return rc;
+}
+
+/* The configuration from defaults, the file, the environment and the flags, each over the one
+ * before, checked whole: every camera as the sources and the media layer would take it. At
+ * start and on SIGHUP. 0, or VG_ECONFIG (one line, logged unless cfg->is_quiet, in
+ * cfg->error). */
+static int build_config(vg_config_t *cfg, const cfg_flags_t *fl)
+{
+    long long n;
+    if (fl->config_path && vg_config_load_file(cfg, fl->config_path) < 0)
+        return VG_ECONFIG;
+    if (vg_config_apply_env(cfg) < 0)
+        return VG_ECONFIG;
+    if (fl->listen && vg_config_set_listen(cfg, fl->listen) < 0)
+        return VG_ECONFIG;
+    if (fl->web_root)
+        vg_config_set_str(&cfg->web_root, fl->web_root);
+    if (fl->log_level)
+        vg_config_set_str(&cfg->log_level, fl->log_level);
+    if (fl->db)
+        vg_config_set_str(&cfg->db_path, fl->db);
+    if (fl->key_file)
+        vg_config_set_str(&cfg->master_key_file, fl->key_file);
+    if (fl->idle) {
+        if (vg_parse_int(fl->idle, 0, 86400, &n) < 0)
+            return vg_config_error(cfg, "--idle-timeout '%s': expected seconds 0..86400",
+                                   fl->idle);
+        cfg->idle_timeout_ms = (int)n * 1000;
+    }
+    if (fl->snapwait) {
+        if (vg_parse_int(fl->snapwait, 0, 60000, &n) < 0)
+            return vg_config_error(cfg, "--snapshot-wait-ms '%s': expected 0..60000",
+                                   fl->snapwait);
+        cfg->snapshot_wait_ms = (int)n;
+    }
+    if (fl->max_conns) {
+        if (vg_parse_int(fl->max_conns, 0, 1000000, &n) < 0)
+            return vg_config_error(cfg, "--max-conns-per-ip '%s': expected 0..1000000",
+                                   fl->max_conns);
+        cfg->max_conns_per_ip = (int)n;
+    }
+    for (size_t i = 0; i < fl->camera_count; i++) {
+        if (vg_config_add_camera_spec(cfg, fl->cameras[i]) < 0)
+            return VG_ECONFIG;
+    }
+    if (fl->is_demo) {
+        for (size_t i = 0; i < sizeof(demo_cameras) / sizeof(demo_cameras[0]); i++) {
+            if (vg_config_add_camera(cfg, demo_cameras[i][0], demo_cameras[i][1],
+                                     demo_cameras[i][2], "low", -1) < 0)
+                return VG_ECONFIG;
+        }
+    }
+    if (vg_config_validate(cfg) < 0 || vg__config_check_cameras(cfg) < 0)
+        return VG_ECONFIG;
+    if (cfg->db_path == NULL) /* a demo keeps nothing; a server keeps its cameras */
+        vg_config_set_str(&cfg->db_path, fl->is_demo ? ":memory:" : "vigil.db");
+    if (fl->list_routes)
+        vg_config_set_str(&cfg->db_path, ":memory:");
+    return 0;
 }
 
 int vg_cli_serve(int argc, char **argv) { return serve_main(argc, argv, false); }

@@ -2,7 +2,9 @@
  * (main stream, snapshot fallback, substream), its ladder and the redacted URLs operators
  * see. Used at start for every camera and again by live reload when a camera changes. */
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/serve_int.h"
@@ -31,23 +33,60 @@ static void scrub_stack(void)
     sodium_stackzero(64 * 1024);
 }
 
-/* The camera's ladder, else the file's, else (0 tiers) the built-in one for its size. */
-static int camera_ladder(const vg_config_t *cfg, const vg_camera_cfg_t *cc, int w, int h,
-                         int fps, vg_tier_t ladder[VG_TIER_MAX])
+__attribute__((format(printf, 3, 4))) static void problem(vg__camera_build_t *b,
+                                                         const char *field, const char *fmt,
+                                                         ...)
+{
+    if (b->field[0])
+        return; /* the first one is reported */
+    vg_strlcpy(b->field, field, sizeof(b->field));
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(b->why, sizeof(b->why), fmt, ap);
+    va_end(ap);
+}
+
+/* The camera's ladder, else the file's, else (0 tiers) the built-in one for its size. A tier
+ * the media layer refuses is reported with its field ("tiers[1].fps"). */
+static int camera_ladder(vg__camera_build_t *b, const vg_config_t *cfg,
+                         const vg_camera_cfg_t *cc, int w, int h, int fps,
+                         vg_tier_t ladder[VG_TIER_MAX])
 {
     const vg_tier_cfg_t *tc = cc->tier_count ? cc->tiers : cfg->tiers;
     size_t tn = cc->tier_count ? cc->tier_count : cfg->tier_count;
     if (tn == 0)
-        return 0;
+        return vg_tier_default_ladder(w, h, fps, ladder);
     vg_tier_spec_t specs[VG_TIER_MAX];
     for (size_t k = 0; k < tn && k < VG_TIER_MAX; k++)
         specs[k] = (vg_tier_spec_t){.name = tc[k].name, .size = tc[k].size, .fps = tc[k].fps,
                                     .quality = tc[k].quality};
-    char err[160];
+    char err[160], field[64];
+    b->is_root_field = cc->tier_count == 0;
+    for (size_t k = 0; k < tn && k < VG_TIER_MAX; k++) { /* each alone, to name its field */
+        if (vg_tier_ladder_from_specs(&specs[k], 1, w, h, fps, ladder, err, sizeof(err)) >= 0)
+            continue;
+        const char *which = strstr(err, "size") ? "size" : strstr(err, "fps") ? "fps"
+                            : strstr(err, "quality") ? "quality" : "name";
+        const char *colon = strstr(err, ": ");
+        snprintf(field, sizeof(field), "tiers[%zu].%s", k, which);
+        problem(b, field, "%s", colon ? colon + 2 : err);
+        return -1;
+    }
     int n = vg_tier_ladder_from_specs(specs, (int)tn, w, h, fps, ladder, err, sizeof(err));
     if (n < 0)
-        VG_LOG_ERROR("config", "camera '%s': tiers: %s", cc->id, err);
+        problem(b, "tiers", "%s", err);
     return n;
+}
+
+/* Whatever b holds is dropped and the stream is served failed with the reason. */
+static void serve_failed(vg__camera_build_t *b)
+{
+    vg__camera_build_drop(b);
+    b->scfg.tier_count = 0;
+    b->scfg.tiers = NULL;
+    b->scfg.default_tier = NULL;
+    snprintf(b->err, sizeof(b->err), "%s%s%s", b->is_root_field ? "" : b->field,
+             b->is_root_field ? "" : ": ", b->why);
 }
 
 int vg__camera_build(vg__camera_build_t *b, const vg_config_t *cfg, const vg_camera_cfg_t *cc)
@@ -66,35 +105,34 @@ int vg__camera_build(vg__camera_build_t *b, const vg_config_t *cfg, const vg_cam
         .config_error = b->err,
     };
     if (url_with_camera_credentials(cc, cc->url, url, sizeof(url)) < 0) {
-        VG_LOG_ERROR("config", "camera '%s': URL too long with its credentials", cc->id);
-        return VG_ECONFIG;
+        vg_strlcpy(url, "", sizeof(url));
+        problem(b, "url", "too long with its credentials");
     }
     vg_url_redact(url, b->shown, sizeof(b->shown));
-    if (cc->dial_error) {
+    if (b->field[0]) {
+        /* reported below */
+    } else if (cc->dial_error) {
         vg_strlcpy(b->err, cc->dial_error, sizeof(b->err));
-        VG_LOG_ERROR("config", "camera '%s' (%s): %s", cc->id, b->shown, b->err);
     } else if (vg_source_producer_new(url, cc->id, &b->scfg.producer, &b->scfg.producer_ctx,
                                       &b->scfg.width, &b->scfg.height, &b->scfg.fps, b->err,
                                       sizeof(b->err)) < 0) {
         /* One bad camera must not keep the others down: it is served as "failed" with the
          * reason. The redacted URL is safe to show. */
-        VG_LOG_ERROR("config", "camera '%s' (%s): %s", cc->id, b->shown, b->err);
+        problem(b, "url", "%s", b->err);
         b->scfg.producer = NULL;
     }
     vg_secrets_wipe(url, sizeof(url));
     char err[256];
-    if (cc->snapshot_url) {
+    if (cc->snapshot_url && !b->field[0]) {
         char snap[4096] = "";
         url_with_camera_credentials(cc, cc->snapshot_url, snap, sizeof(snap));
         int rc = vg_source_snapshot_producer_new(snap, cc->id, &b->scfg.fallback,
                                                  &b->scfg.fallback_ctx, err, sizeof(err));
         vg_secrets_wipe(snap, sizeof(snap));
-        if (rc < 0) {
-            VG_LOG_ERROR("config", "camera '%s': snapshot URL: %s", cc->id, err);
-            goto fail;
-        }
+        if (rc < 0)
+            problem(b, "snapshot_url", "%s", err);
     }
-    if (cc->substream_url) {
+    if (cc->substream_url && !b->field[0]) {
         char sub_url[4096] = "";
         int sw, sh, sfps;
         url_with_camera_credentials(cc, cc->substream_url, sub_url, sizeof(sub_url));
@@ -102,24 +140,57 @@ int vg__camera_build(vg__camera_build_t *b, const vg_config_t *cfg, const vg_cam
         int rc = vg_source_producer_new(sub_url, cc->id, &b->scfg.sub, &b->scfg.sub_ctx, &sw,
                                         &sh, &sfps, err, sizeof(err));
         vg_secrets_wipe(sub_url, sizeof(sub_url));
-        if (rc < 0) {
-            VG_LOG_ERROR("config", "camera '%s': substream URL (%s): %s", cc->id, b->sub_shown,
-                         err);
-            goto fail;
-        }
-        b->scfg.sub_url_redacted = b->sub_shown;
+        if (rc < 0)
+            problem(b, "substream_url", "%s", err);
+        else
+            b->scfg.sub_url_redacted = b->sub_shown;
     }
-    b->scfg.tier_count = camera_ladder(cfg, cc, b->scfg.width, b->scfg.height, b->scfg.fps,
-                                       b->ladder);
-    if (b->scfg.tier_count < 0)
-        goto fail;
-    b->scfg.tiers = b->ladder;
+    if (!b->field[0]) {
+        int n = camera_ladder(b, cfg, cc, b->scfg.width, b->scfg.height, b->scfg.fps,
+                              b->ladder);
+        if (n > 0 && cc->default_tier && vg_tier_find(b->ladder, n, cc->default_tier) < 0) {
+            char names[VG_TIER_MAX * (VG_TIER_NAME_MAX + 2)] = "";
+            for (int k = 0; k < n; k++) {
+                strncat(names, k ? ", " : "", sizeof(names) - strlen(names) - 1);
+                strncat(names, b->ladder[k].name, sizeof(names) - strlen(names) - 1);
+            }
+            b->is_root_field = false;
+            problem(b, "default_tier", "'%s' is not in its ladder (%s)", cc->default_tier,
+                    names);
+        }
+        /* Only its own or the file's tiers are passed: the stream picks the built-in
+         * ladder itself (0 tiers), as it always has. */
+        b->scfg.tier_count = n > 0 && (cc->tier_count || cfg->tier_count) ? n : 0;
+        b->scfg.tiers = b->ladder;
+    }
+    if (b->field[0])
+        serve_failed(b);
     scrub_stack();
     return 0;
-fail:
-    vg__camera_build_drop(b);
-    scrub_stack();
-    return VG_ECONFIG;
+}
+
+int vg__config_check_cameras(vg_config_t *cfg)
+{
+    vg__camera_build_t *b = vg_xmalloc(sizeof(*b));
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < cfg->camera_count; i++) {
+        const vg_camera_cfg_t *cc = &cfg->cameras[i];
+        vg__camera_build(b, cfg, cc);
+        vg__camera_build_drop(b);
+        if (!b->field[0])
+            continue;
+        char where[256];
+        if (b->is_root_field) {
+            int line = vg_config_line(cfg, b->field);
+            snprintf(where, sizeof(where), "%s:%d: %s", cfg->file_path ? cfg->file_path : "?",
+                     line, b->field);
+        } else {
+            vg_config_where(cfg, cc, b->field, where, sizeof(where));
+        }
+        rc = vg_config_error(cfg, "%s: %s", where, b->why);
+    }
+    free(b);
+    return rc;
 }
 
 void vg__camera_build_taken(vg__camera_build_t *b)

@@ -15,14 +15,22 @@
 
 typedef struct vg__camera_build {
     vg_stream_cfg_t scfg; /* points into the fields below: do not move the struct */
-    char err[256], shown[512], sub_shown[512];
+    char err[320], shown[512], sub_shown[512];
+    char field[64];  /* the field at fault ("url", "tiers[1].size", "default_tier"), or "" */
+    char why[200];   /* what is wrong with it */
+    bool is_root_field; /* field is the file's (its default tiers), not the camera's */
     vg_tier_t ladder[VG_TIER_MAX];
 } vg__camera_build_t;
 
-/* Builds cc's stream configuration: producers (a URL the sources refuse makes a stream that
- * is failed with the reason, not an error), ladder, redacted URLs. 0, or VG_ECONFIG (logged;
- * nothing to drop). */
+/* Builds cc's stream configuration: producers, ladder, redacted URLs. A field the sources or
+ * the media layer refuse (URL scheme or parameters, snapshot or substream URL, ladder,
+ * default tier) makes a stream that is failed with "FIELD: reason" (b->field, b->why), not an
+ * error: a camera edited in the database never stops the server. Logs nothing. Always 0. */
 int vg__camera_build(vg__camera_build_t *b, const vg_config_t *cfg, const vg_camera_cfg_t *cc);
+/* Checks every camera of cfg as vg__camera_build would (opens nothing): 0, or VG_ECONFIG
+ * with one line naming the file, line and field (or the --camera flag) logged and kept in
+ * cfg->error. Loop thread. */
+int vg__config_check_cameras(vg_config_t *cfg);
 /* The hub took b's producers. */
 void vg__camera_build_taken(vg__camera_build_t *b);
 /* Frees the producers the hub did not take. */
@@ -54,6 +62,12 @@ void vg__fleet_changed(void *fleet);
  * change runs before done answers. 0, or < 0 (the queue is full or closed: done not
  * called). */
 int vg__fleet_write(vg__fleet_t *f, vg_store_run_fn write, vg_store_done_fn done, void *arg);
+/* SIGHUP: cfg (a new reading of the config file and flags, outliving the fleet or the next
+ * reload) replaces the one the fleet was opened with: its cameras are put in the database and
+ * file cameras it no longer declares removed, on the store thread; then the snapshot is
+ * applied as any database change is, then done(arg, rc, err) on the loop. The previous config
+ * may be freed from done on. 0, or < 0 (done not called; nothing changed). Loop thread. */
+int vg__fleet_reload(vg__fleet_t *f, const vg_config_t *cfg, vg_store_done_fn done, void *arg);
 /* A read through the store thread. 0 or < 0 as above. */
 int vg__fleet_read(vg__fleet_t *f, vg_store_run_fn read, vg_store_done_fn done, void *arg);
 /* fn(arg) runs after every reconcile. */

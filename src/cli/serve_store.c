@@ -42,10 +42,13 @@
 typedef struct fleet_cam {
     char *id;
     uint8_t dial_fp[FP_LEN], all_fp[FP_LEN];
+    bool is_config_failed; /* served failed for a field its configuration got wrong */
 } fleet_cam_t;
 
 struct vg__fleet {
-    const vg_config_t *cfg;
+    const vg_config_t *cfg;       /* loop: what streams are built with */
+    const vg_config_t *store_cfg; /* store thread: the file's cameras (the loop's before start;
+                                   * a reload switches it in its job) */
     uv_loop_t *loop;
     vg_hub_t *hub;
     vg_outputs_t *outputs;
@@ -281,14 +284,18 @@ static void fingerprints(const vg__fleet_t *f, const vg_camera_cfg_t *cc,
     crypto_generichash_final(&h, dial, FP_LEN);
     fp_str(&h_all, cc->name);
     fp_str(&h_all, cc->default_tier);
-    fp_int(&h_all, cc->idle_timeout_ms);
-    fp_int(&h_all, cc->stall_timeout_ms);
+    /* What it takes from the file's defaults too, so that a reload changing them reaches
+     * the cameras that use them. */
+    fp_int(&h_all, cc->idle_timeout_ms >= 0 ? cc->idle_timeout_ms : f->cfg->idle_timeout_ms);
+    fp_int(&h_all, cc->stall_timeout_ms >= 0 ? cc->stall_timeout_ms : f->cfg->stall_timeout_ms);
     fp_int(&h_all, cc->is_always_on);
-    for (size_t t = 0; t < cc->tier_count; t++) {
-        fp_str(&h_all, cc->tiers[t].name);
-        fp_str(&h_all, cc->tiers[t].size);
-        fp_int(&h_all, cc->tiers[t].fps);
-        fp_int(&h_all, cc->tiers[t].quality);
+    const vg_tier_cfg_t *tiers = cc->tier_count ? cc->tiers : f->cfg->tiers;
+    size_t tier_count = cc->tier_count ? cc->tier_count : f->cfg->tier_count;
+    for (size_t t = 0; t < tier_count; t++) {
+        fp_str(&h_all, tiers[t].name);
+        fp_str(&h_all, tiers[t].size);
+        fp_int(&h_all, tiers[t].fps);
+        fp_int(&h_all, tiers[t].quality);
     }
     crypto_generichash_final(&h_all, all, FP_LEN);
 }
@@ -303,7 +310,7 @@ static fleet_cam_t *cam_find(vg__fleet_t *f, const char *id)
 }
 
 static void cam_set(vg__fleet_t *f, const char *id, const uint8_t dial[FP_LEN],
-                    const uint8_t all[FP_LEN])
+                    const uint8_t all[FP_LEN], bool is_config_failed)
 {
     fleet_cam_t *c = cam_find(f, id);
     if (c == NULL) {
@@ -313,6 +320,7 @@ static void cam_set(vg__fleet_t *f, const char *id, const uint8_t dial[FP_LEN],
     }
     memcpy(c->dial_fp, dial, FP_LEN);
     memcpy(c->all_fp, all, FP_LEN);
+    c->is_config_failed = is_config_failed;
 }
 
 static void cam_forget(vg__fleet_t *f, const char *id)
@@ -346,19 +354,27 @@ static void add_built(vg__fleet_t *f, vg__camera_build_t *b, const uint8_t dial[
         return;
     }
     vg__camera_build_taken(b);
-    cam_set(f, b->scfg.id, dial, all);
+    cam_set(f, b->scfg.id, dial, all, b->field[0] != '\0');
     if (f->is_started)
         vg_stream_start_always_on(st);
+}
+
+/* A camera served failed: said once, when it is built. */
+static void log_failed(const vg__camera_build_t *b)
+{
+    if (b->scfg.producer == NULL && b->err[0])
+        VG_LOG_ERROR("store", "camera '%s' (%s) is served failed: %s", b->scfg.id, b->shown,
+                     b->err);
 }
 
 static void add_stream(vg__fleet_t *f, const vg_camera_cfg_t *cc, const uint8_t dial[FP_LEN],
                        const uint8_t all[FP_LEN])
 {
     vg__camera_build_t *b = vg_xmalloc(sizeof(*b));
-    if (vg__camera_build(b, f->cfg, cc) == 0) {
-        add_built(f, b, dial, all);
-        vg__camera_build_drop(b);
-    }
+    vg__camera_build(b, f->cfg, cc);
+    log_failed(b);
+    add_built(f, b, dial, all);
+    vg__camera_build_drop(b);
     free(b);
 }
 
@@ -367,14 +383,14 @@ static void update_stream(vg__fleet_t *f, vg_stream_t *st, const vg_camera_cfg_t
                           const uint8_t dial[FP_LEN], const uint8_t all[FP_LEN])
 {
     fleet_cam_t *known = cam_find(f, cc->id);
-    bool is_dial_changed = known == NULL || memcmp(known->dial_fp, dial, FP_LEN) != 0;
     vg__camera_build_t *b = vg_xmalloc(sizeof(*b));
-    if (vg__camera_build(b, f->cfg, cc) < 0) {
-        VG_LOG_ERROR("store", "camera '%s': the change cannot be applied (see above); it keeps "
-                     "running as it was", cc->id);
-        free(b);
-        return;
-    }
+    vg__camera_build(b, f->cfg, cc);
+    log_failed(b);
+    /* Failing for a field, or recovering from one, replaces its sources (there are none on
+     * the failed side). */
+    bool is_config_failed = b->field[0] != '\0';
+    bool is_dial_changed = known == NULL || memcmp(known->dial_fp, dial, FP_LEN) != 0 ||
+                           is_config_failed || known->is_config_failed;
     int rc = vg_stream_reconfigure(st, &b->scfg, is_dial_changed);
     if (rc == VG_EBUSY) { /* a new ladder: the stream restarts on it, its viewers moved */
         is_dial_changed = true;
@@ -383,7 +399,7 @@ static void update_stream(vg__fleet_t *f, vg_stream_t *st, const vg_camera_cfg_t
     if (rc == 0) {
         if (is_dial_changed)
             vg__camera_build_taken(b);
-        cam_set(f, cc->id, dial, all);
+        cam_set(f, cc->id, dial, all, is_config_failed);
         VG_LOG_INFO("store", "camera '%s' changed: %s", cc->id,
                     is_dial_changed ? "restarted on its new configuration" : "updated in place");
     } else { /* a default tier its new ladder lacks (logged) */
@@ -436,7 +452,7 @@ static int load_snapshot(const vg__fleet_t *f, vg_store_t *s, fleet_snap_t *out,
         if (out->want->camera_count == VG_CONFIG_MAX_CAMERAS)
             break;
         size_t before = out->want->camera_count;
-        if (load_camera(s, f->cfg, cam, out->want) < 0 && out->want->camera_count > before) {
+        if (load_camera(s, f->store_cfg, cam, out->want) < 0 && out->want->camera_count > before) {
             /* Its password cannot be unsealed: served as failed, saying so, rather than
              * dialled without it. */
             vg_camera_cfg_t *cc = vg_config_last_camera(out->want);
@@ -518,6 +534,12 @@ void vg__fleet_on_access(vg__fleet_t *f, void (*fn)(void *arg, vg_access_t *snap
 
 /* ---- jobs: polls, and the API's writes followed by a snapshot ---- */
 
+/* A reload of the config file: its cameras put in the database on the store thread. */
+typedef struct fleet_reload {
+    vg__fleet_t *f;
+    const vg_config_t *cfg;
+} fleet_reload_t;
+
 typedef struct fleet_job {
     vg__fleet_t *f;
     bool is_forced;            /* read a snapshot whatever the data version says */
@@ -526,6 +548,7 @@ typedef struct fleet_job {
     void *arg;
     bool has_snap;
     fleet_snap_t snap;
+    fleet_reload_t *reload; /* a reload's: write's arg, freed with the job */
 } fleet_job_t;
 
 static int job_run(vg_store_t *s, void *arg, vg_store_err_t *err)
@@ -533,7 +556,7 @@ static int job_run(vg_store_t *s, void *arg, vg_store_err_t *err)
     fleet_job_t *j = arg;
     vg__fleet_t *f = j->f;
     if (j->write) {
-        int rc = j->write(s, j->arg, err);
+        int rc = j->write(s, j->reload ? (void *)j->reload : j->arg, err);
         if (rc < 0)
             return rc;
     }
@@ -571,6 +594,7 @@ static void job_done(void *arg, int rc, const vg_store_err_t *err)
         VG_LOG_DEBUG("store", "reload: %s (the next poll retries)", err->message);
     if (j->done)
         j->done(j->arg, rc, err);
+    free(j->reload);
     free(j);
 }
 
@@ -594,6 +618,37 @@ int vg__fleet_read(vg__fleet_t *f, vg_store_run_fn read, vg_store_done_fn done, 
     return vg_store_async_submit(f->async, read, done, arg, VG_STORE_WAIT_MS);
 }
 
+static int reload_run(vg_store_t *s, void *arg, vg_store_err_t *err)
+{
+    fleet_reload_t *r = arg;
+    r->f->store_cfg = r->cfg; /* the snapshot read next takes the file's cameras from it */
+    if (sync_file_cameras(s, r->cfg) < 0) {
+        snprintf(err->message, sizeof(err->message), "the database refused a camera of the "
+                 "file (see above)");
+        return VG_ECONFIG;
+    }
+    return 0;
+}
+
+int vg__fleet_reload(vg__fleet_t *f, const vg_config_t *cfg, vg_store_done_fn done, void *arg)
+{
+    if (f->async == NULL || f->is_closing)
+        return VG_ECLOSED;
+    fleet_reload_t *r = vg_xmalloc(sizeof(*r));
+    *r = (fleet_reload_t){.f = f, .cfg = cfg};
+    fleet_job_t *j = vg_xcalloc(1, sizeof(*j));
+    *j = (fleet_job_t){.f = f, .is_forced = true, .write = reload_run, .done = done,
+                       .arg = arg, .reload = r};
+    int rc = vg_store_async_submit(f->async, job_run, job_done, j, VG_STORE_WAIT_MS);
+    if (rc < 0) {
+        free(r);
+        free(j);
+        return rc;
+    }
+    f->cfg = cfg; /* the loop builds with it from now on; the store thread once it runs */
+    return 0;
+}
+
 static void on_poll(uv_timer_t *t)
 {
     vg__fleet_t *f = t->data;
@@ -609,7 +664,7 @@ int vg__fleet_open(vg__fleet_t **out, const vg_config_t *cfg, uv_loop_t *loop, v
 {
     char msg[256];
     vg__fleet_t *f = vg_xcalloc(1, sizeof(*f));
-    f->cfg = cfg;
+    f->cfg = f->store_cfg = cfg;
     f->loop = loop;
     f->hub = hub;
     uv_timer_init(loop, &f->poll_timer);

@@ -3,8 +3,11 @@
 #include "core/config.h"
 
 #include <cyaml/cyaml.h>
+#include <yaml.h>
+#include <errno.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,8 +96,195 @@ void vg_config_init(vg_config_t *cfg)
     cfg->idle_timeout_ms = 30000;
     cfg->stall_timeout_ms = 5000;
     cfg->snapshot_wait_ms = 3000;
-    cfg->health_interval_ms = 60000;
     cfg->max_conns_per_ip = 256;
+}
+
+/* ---- where each key of the file is: a second pass over the file with libyaml, because
+ * libcyaml only tells where it was when it gave up, not where the offending key is ---- */
+
+typedef struct loc {
+    char *path; /* "cameras[2].url" */
+    int line;   /* 1-based */
+} loc_t;
+
+struct vg_config_locs {
+    loc_t *v;
+    size_t n, cap;
+};
+
+static void locs_free(vg_config_locs_t **lp)
+{
+    vg_config_locs_t *l = *lp;
+    if (l == NULL)
+        return;
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i].path);
+    free(l->v);
+    free(l);
+    *lp = NULL;
+}
+
+static void locs_add(vg_config_locs_t *l, const char *path, int line)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 64;
+        l->v = vg_xrealloc(l->v, l->cap * sizeof(*l->v));
+    }
+    l->v[l->n++] = (loc_t){.path = vg_xstrdup(path), .line = line};
+}
+
+int vg_config_line(const vg_config_t *cfg, const char *path)
+{
+    for (size_t i = 0; cfg->locs && i < cfg->locs->n; i++) {
+        if (strcmp(cfg->locs->v[i].path, path) == 0)
+            return cfg->locs->v[i].line;
+    }
+    return 0;
+}
+
+int vg_config_error(vg_config_t *cfg, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cfg->error, sizeof(cfg->error), fmt, ap);
+    va_end(ap);
+    if (!cfg->is_quiet)
+        VG_LOG_ERROR("config", "%s", cfg->error);
+    return VG_ECONFIG;
+}
+
+/* "FILE:LINE: PATH: " + message; the line is PATH's, else its nearest parent's. */
+__attribute__((format(printf, 3, 4))) static int file_error(vg_config_t *cfg, const char *path,
+                                                           const char *fmt, ...)
+{
+    char msg[400], p[160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    vg_strlcpy(p, path, sizeof(p));
+    int line = 0;
+    while ((line = vg_config_line(cfg, p)) == 0) {
+        char *cut = strrchr(p, '.'), *br = strrchr(p, '[');
+        cut = cut > br ? cut : br;
+        if (cut == NULL)
+            break;
+        *cut = '\0';
+    }
+    if (line > 0)
+        return vg_config_error(cfg, "%s:%d: %s: %s", cfg->file_path, line, path, msg);
+    return vg_config_error(cfg, "%s: %s: %s", cfg->file_path, path, msg);
+}
+
+void vg_config_where(const vg_config_t *cfg, const vg_camera_cfg_t *cc, const char *field,
+                     char *out, size_t out_len)
+{
+    const char *dot = *field ? "." : "";
+    if (cc->file_index >= 0 && cfg->file_path) {
+        char path[160];
+        snprintf(path, sizeof(path), "cameras[%d]%s%s", cc->file_index, dot, field);
+        int line = vg_config_line(cfg, path);
+        if (line == 0) {
+            char entry[32];
+            snprintf(entry, sizeof(entry), "cameras[%d]", cc->file_index);
+            line = vg_config_line(cfg, entry);
+        }
+        snprintf(out, out_len, "%s:%d: %s", cfg->file_path, line, path);
+    } else if (cc->is_flag) {
+        snprintf(out, out_len, "--camera %s%s%s", cc->id, *field ? ": " : "", field);
+    } else {
+        snprintf(out, out_len, "camera '%s'%s%s", cc->id, *field ? ": " : "", field);
+    }
+}
+
+typedef struct walk_frame {
+    char path[160];
+    bool is_seq, is_value_next; /* mapping: a key was read, its value comes next */
+    char key[64];
+    int index;
+} walk_frame_t;
+
+/* The path of the node the top frame is about to read. */
+static void walk_child(const walk_frame_t *f, char *out, size_t n)
+{
+    if (f->is_seq)
+        snprintf(out, n, "%s[%d]", f->path, f->index);
+    else
+        snprintf(out, n, "%s%s%s", f->path, f->path[0] ? "." : "", f->key);
+}
+
+/* Reads every key's line into cfg->locs. 0, or VG_ECONFIG on a YAML syntax error (logged,
+ * with its line). */
+static int locs_read(vg_config_t *cfg, FILE *fp)
+{
+    yaml_parser_t p;
+    yaml_event_t ev;
+    walk_frame_t st[16];
+    int depth = 0, rc = 0;
+    char child[256];
+    locs_free(&cfg->locs);
+    cfg->locs = vg_xcalloc(1, sizeof(*cfg->locs));
+    yaml_parser_initialize(&p);
+    yaml_parser_set_input_file(&p, fp);
+    for (bool done = false; !done;) {
+        if (!yaml_parser_parse(&p, &ev)) {
+            rc = vg_config_error(cfg, "%s:%zu: YAML syntax: %s%s%s", cfg->file_path,
+                                 p.problem_mark.line + 1, p.problem ? p.problem : "error",
+                                 p.context ? " " : "", p.context ? p.context : "");
+            break;
+        }
+        walk_frame_t *top = depth > 0 ? &st[depth - 1] : NULL;
+        int line = (int)ev.start_mark.line + 1;
+        bool is_value = top && (top->is_seq || top->is_value_next);
+        if (is_value)
+            walk_child(top, child, sizeof(child));
+        switch (ev.type) {
+        case YAML_STREAM_END_EVENT: done = true; break;
+        case YAML_SCALAR_EVENT:
+        case YAML_ALIAS_EVENT:
+            if (top && !top->is_seq && !top->is_value_next) { /* a key */
+                snprintf(top->key, sizeof(top->key), "%s",
+                         ev.type == YAML_SCALAR_EVENT ? (char *)ev.data.scalar.value : "*");
+                walk_child(top, child, sizeof(child));
+                locs_add(cfg->locs, child, line);
+                top->is_value_next = true;
+            } else if (top && top->is_seq) {
+                locs_add(cfg->locs, child, line);
+                top->index++;
+            } else if (top) {
+                top->is_value_next = false;
+            }
+            break;
+        case YAML_MAPPING_START_EVENT:
+        case YAML_SEQUENCE_START_EVENT:
+            if (top && top->is_seq)
+                locs_add(cfg->locs, child, line);
+            if (depth == (int)(sizeof(st) / sizeof(st[0]))) {
+                rc = vg_config_error(cfg, "%s:%d: nested too deeply", cfg->file_path, line);
+                done = true;
+                break;
+            }
+            st[depth] = (walk_frame_t){.is_seq = ev.type == YAML_SEQUENCE_START_EVENT};
+            vg_strlcpy(st[depth].path, top ? child : "", sizeof(st[depth].path));
+            depth++;
+            break;
+        case YAML_MAPPING_END_EVENT:
+        case YAML_SEQUENCE_END_EVENT:
+            depth--;
+            if (depth > 0) {
+                top = &st[depth - 1];
+                if (top->is_seq)
+                    top->index++;
+                else
+                    top->is_value_next = false;
+            }
+            break;
+        default: break;
+        }
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&p);
+    return rc;
 }
 
 static void tiers_free(vg_tier_cfg_t *t, size_t n)
@@ -115,6 +305,8 @@ void vg_config_deinit(vg_config_t *cfg)
     free(cfg->master_key_file);
     for (size_t i = 0; i < cfg->trusted_proxy_count; i++)
         free(cfg->trusted_proxies[i]);
+    free(cfg->file_path);
+    locs_free(&cfg->locs);
     for (size_t i = 0; i < cfg->camera_count; i++) {
         free(cfg->cameras[i].id);
         free(cfg->cameras[i].name);
@@ -131,22 +323,19 @@ void vg_config_deinit(vg_config_t *cfg)
     memset(cfg, 0, sizeof(*cfg));
 }
 
-int vg_config_set_listen(vg_config_t *cfg, const char *hostport)
+/* "host:port", ":port" or "port" into cfg; NULL, or what is wrong. */
+static const char *listen_set(vg_config_t *cfg, const char *hostport)
 {
     const char *colon = strrchr(hostport, ':');
     const char *port_str = colon ? colon + 1 : hostport;
     long long port;
-    if (vg_parse_int(port_str, 0, 65535, &port) < 0) {
-        VG_LOG_ERROR("config", "listen address '%s': port must be 0..65535", hostport);
-        return VG_ECONFIG;
-    }
+    if (vg_parse_int(port_str, 0, 65535, &port) < 0)
+        return "port must be 0..65535";
     if (colon && colon != hostport) {
         size_t n = (size_t)(colon - hostport);
         char host[256];
-        if (n >= sizeof(host)) {
-            VG_LOG_ERROR("config", "listen address '%s': host too long", hostport);
-            return VG_ECONFIG;
-        }
+        if (n >= sizeof(host))
+            return "host too long";
         memcpy(host, hostport, n);
         host[n] = '\0';
         /* Accept "[::1]:8080" as well as "::1" style hosts. */
@@ -157,31 +346,49 @@ int vg_config_set_listen(vg_config_t *cfg, const char *hostport)
         vg_config_set_str(&cfg->listen_host, host);
     }
     cfg->listen_port = (int)port;
+    return NULL;
+}
+
+int vg_config_set_listen(vg_config_t *cfg, const char *hostport)
+{
+    const char *why = listen_set(cfg, hostport);
+    if (why)
+        return vg_config_error(cfg, "listen address '%s': %s", hostport, why);
     return 0;
 }
 
-int vg_config_add_camera(vg_config_t *cfg, const char *id, const char *name, const char *url,
-                         const char *default_tier, int idle_timeout_ms)
+/* What is wrong with a camera's id or URL for cfg, or NULL. *field gets "id" or "url". */
+static const char *camera_refusal(const vg_config_t *cfg, const char *id, const char *url,
+                                  const char **field, char *buf, size_t len)
 {
+    *field = "id";
     if (id == NULL || !vg_slug_is_valid(id)) {
-        VG_LOG_ERROR("config", "camera id '%s' is not valid: use 1-64 of a-z 0-9 - _",
-                     id ? id : "");
-        return VG_ECONFIG;
-    }
-    if (url == NULL || strstr(url, "://") == NULL) {
-        VG_LOG_ERROR("config", "camera '%s': url must look like scheme://...", id);
-        return VG_ECONFIG;
+        snprintf(buf, len, "'%.80s' is not a valid camera id: use 1-64 of a-z 0-9 - _",
+                 id ? id : "");
+        return buf;
     }
     for (size_t i = 0; i < cfg->camera_count; i++) {
         if (strcmp(cfg->cameras[i].id, id) == 0) {
-            VG_LOG_ERROR("config", "camera id '%s' is declared twice", id);
-            return VG_ECONFIG;
+            snprintf(buf, len, "camera id '%s' is declared twice", id);
+            return buf;
         }
     }
     if (cfg->camera_count == VG_CONFIG_MAX_CAMERAS) {
-        VG_LOG_ERROR("config", "too many cameras (at most %d)", VG_CONFIG_MAX_CAMERAS);
-        return VG_ECONFIG;
+        snprintf(buf, len, "too many cameras (at most %d)", VG_CONFIG_MAX_CAMERAS);
+        return buf;
     }
+    *field = "url";
+    if (url == NULL || strstr(url, "://") == NULL) {
+        snprintf(buf, len, "must look like scheme://... (rtsp://, http://, test://, ...)");
+        return buf;
+    }
+    return NULL;
+}
+
+static vg_camera_cfg_t *camera_append(vg_config_t *cfg, const char *id, const char *name,
+                                      const char *url, const char *default_tier,
+                                      int idle_timeout_ms)
+{
     vg_camera_cfg_t *c = &cfg->cameras[cfg->camera_count++];
     c->id = vg_xstrdup(id);
     c->name = vg_xstrdup(name && *name ? name : id);
@@ -189,6 +396,21 @@ int vg_config_add_camera(vg_config_t *cfg, const char *id, const char *name, con
     c->default_tier = default_tier && *default_tier ? vg_xstrdup(default_tier) : NULL;
     c->idle_timeout_ms = idle_timeout_ms;
     c->stall_timeout_ms = -1;
+    c->file_index = -1;
+    return c;
+}
+
+int vg_config_add_camera(vg_config_t *cfg, const char *id, const char *name, const char *url,
+                         const char *default_tier, int idle_timeout_ms)
+{
+    char buf[200];
+    const char *field;
+    const char *why = camera_refusal(cfg, id, url, &field, buf, sizeof(buf));
+    if (why) {
+        VG_LOG_ERROR("config", "camera '%s': %s: %s", id ? id : "", field, why);
+        return VG_ECONFIG;
+    }
+    camera_append(cfg, id, name, url, default_tier, idle_timeout_ms);
     return 0;
 }
 
@@ -200,19 +422,21 @@ vg_camera_cfg_t *vg_config_last_camera(vg_config_t *cfg)
 int vg_config_add_camera_spec(vg_config_t *cfg, const char *spec)
 {
     const char *eq = strchr(spec, '=');
-    if (eq == NULL || eq == spec) {
-        VG_LOG_ERROR("config", "--camera '%s': expected ID=URL", spec);
-        return VG_ECONFIG;
-    }
-    char id[80];
+    if (eq == NULL || eq == spec)
+        return vg_config_error(cfg, "--camera '%.80s': expected ID=URL", spec);
+    char id[80], buf[200];
     size_t n = (size_t)(eq - spec);
-    if (n >= sizeof(id)) {
-        VG_LOG_ERROR("config", "--camera: id too long");
-        return VG_ECONFIG;
-    }
+    if (n >= sizeof(id))
+        return vg_config_error(cfg, "--camera: id too long");
     memcpy(id, spec, n);
     id[n] = '\0';
-    return vg_config_add_camera(cfg, id, NULL, eq + 1, NULL, -1);
+    const char *field;
+    const char *why = camera_refusal(cfg, id, eq + 1, &field, buf, sizeof(buf));
+    if (why)
+        return vg_config_error(cfg, "--camera %s: %s: %s", id, field, why);
+    vg_config_set_secret(&camera_append(cfg, id, NULL, eq + 1, NULL, -1)->url, eq + 1);
+    vg_config_last_camera(cfg)->is_flag = true;
+    return 0;
 }
 
 /* ---- YAML file ---- */
@@ -235,7 +459,6 @@ typedef struct yaml_camera {
 typedef struct yaml_root {
     char *listen, *web_root, *log_level, *db, *master_key_file;
     unsigned idle_timeout_s, snapshot_wait_ms, stall_timeout_s;
-    unsigned *health_interval_s; /* NULL: absent (0 turns the idle checks off) */
     int *max_conns_per_ip; /* NULL: absent (0 means no cap) */
     char **trusted_proxies;
     unsigned trusted_proxies_count;
@@ -295,8 +518,6 @@ static const cyaml_schema_field_t root_fields[] = {
     CYAML_FIELD_UINT("idle_timeout_s", CYAML_FLAG_OPTIONAL, yaml_root_t, idle_timeout_s),
     CYAML_FIELD_UINT("snapshot_wait_ms", CYAML_FLAG_OPTIONAL, yaml_root_t, snapshot_wait_ms),
     CYAML_FIELD_UINT("stall_timeout_s", CYAML_FLAG_OPTIONAL, yaml_root_t, stall_timeout_s),
-    CYAML_FIELD_UINT_PTR("health_interval_s", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
-                         yaml_root_t, health_interval_s),
     CYAML_FIELD_INT_PTR("max_conns_per_ip", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, yaml_root_t,
                         max_conns_per_ip),
     CYAML_FIELD_SEQUENCE("trusted_proxies", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, yaml_root_t,
@@ -312,14 +533,119 @@ static const cyaml_schema_value_t root_schema = {
     CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER, yaml_root_t, root_fields),
 };
 
+/* libcyaml's messages during a load: its reason, then a backtrace (innermost first). They
+ * are collected here and turned into one line (load_error), never logged as they are. */
+typedef struct cyaml_capture {
+    char text[2048];
+    size_t len;
+} cyaml_capture_t;
+
 __attribute__((format(printf, 3, 0))) static void cyaml_log_cb(cyaml_log_t level, void *ctx,
                                                               const char *fmt, va_list args)
 {
-    if (level < CYAML_LOG_ERROR)
+    cyaml_capture_t *c = ctx;
+    if (level < CYAML_LOG_ERROR || c->len >= sizeof(c->text) - 1)
         return;
-    char msg[512];
-    vsnprintf(msg, sizeof(msg), fmt, args);
-    VG_LOG_ERROR("config", "%s", msg);
+    int n = vsnprintf(c->text + c->len, sizeof(c->text) - c->len, fmt, args);
+    if (n > 0)
+        c->len = c->len + (size_t)n < sizeof(c->text) ? c->len + (size_t)n : sizeof(c->text) - 1;
+}
+
+static const char *const root_keys = "listen, web_root, log_level, db, master_key_file, "
+                                     "idle_timeout_s, snapshot_wait_ms, stall_timeout_s, "
+                                     "max_conns_per_ip, trusted_proxies, tiers, cameras";
+static const char *const camera_keys = "id, name, url, default_tier, substream_url, "
+                                       "snapshot_url, username, password, idle_timeout_s, "
+                                       "stall_timeout_s, always_on, tiers";
+static const char *const tier_keys = "name, size, fps, quality";
+
+/* Turns what libcyaml said into "FILE:LINE: PATH: reason". */
+static int load_error(vg_config_t *cfg, const cyaml_capture_t *c, cyaml_err_t err)
+{
+    /* Frames, innermost first: "  in mapping field 'K' (line: L, column: C)",
+     * "  in sequence entry 'N' (...)", "  in mapping (...)". */
+    char reason[256] = "", path[160] = "", seg[8][96];
+    int nseg = 0, cy_line = 0;
+    bool is_innermost_field = false, is_first = true;
+    const char *p = c->text;
+    while (*p) {
+        const char *eol = strchr(p, '\n');
+        size_t n = eol ? (size_t)(eol - p) : strlen(p);
+        char l[300];
+        size_t ln = n < sizeof(l) ? n : sizeof(l) - 1;
+        memcpy(l, p, ln);
+        l[ln] = '\0';
+        char name[80];
+        int line = 0;
+        const char *at = strstr(l, "(line: ");
+        if (at)
+            line = atoi(at + 7);
+        if (strncmp(l, "Load: ", 6) == 0 && reason[0] == '\0' &&
+            strcmp(l, "Load: Backtrace:") != 0) {
+            vg_strlcpy(reason, l + 6, sizeof(reason));
+        } else if (nseg < 8 && sscanf(l, "  in mapping field '%79[^']'", name) == 1) {
+            snprintf(seg[nseg++], sizeof(seg[0]), ".%s", name);
+            if (is_first) {
+                is_innermost_field = true;
+                cy_line = line;
+            }
+            is_first = false;
+        } else if (nseg < 8 && sscanf(l, "  in sequence entry '%79[^']'", name) == 1) {
+            snprintf(seg[nseg++], sizeof(seg[0]), "[%d]", atoi(name) - 1);
+            if (is_first)
+                cy_line = line;
+            is_first = false;
+        } else if (strncmp(l, "  in mapping", 12) == 0 && is_first) {
+            cy_line = line;
+            is_first = false;
+        }
+        p = eol ? eol + 1 : p + n;
+    }
+    char key[80] = "", msg[400];
+    bool is_missing = sscanf(reason, "Missing required mapping field: %79s", key) == 1;
+    if (is_missing && is_innermost_field) /* that frame is the field read before */
+        memmove(seg[0], seg[1], sizeof(seg[0]) * (size_t)--nseg);
+    for (int i = nseg; i-- > 0;)
+        strncat(path, seg[i][0] == '.' && path[0] == '\0' ? seg[i] + 1 : seg[i],
+                sizeof(path) - strlen(path) - 1);
+    char unknown[80];
+    if (sscanf(reason, "Unexpected key: %79s", unknown) == 1) {
+        const char *known = strstr(path, "tiers") ? tier_keys
+                            : strstr(path, "cameras") ? camera_keys : root_keys;
+        snprintf(msg, sizeof(msg), "unknown key (expected one of: %s)", known);
+        if (path[0])
+            strncat(path, ".", sizeof(path) - strlen(path) - 1);
+        strncat(path, unknown, sizeof(path) - strlen(path) - 1);
+    } else if (is_missing) {
+        snprintf(msg, sizeof(msg), "'%s' is required", key);
+    } else if (strncmp(reason, "Invalid ", 8) == 0 && strstr(reason, "value: ")) {
+        const char *v = strstr(reason, "value: ") + 7;
+        bool is_bool = strstr(reason, "BOOL") || strstr(reason, "bool");
+        snprintf(msg, sizeof(msg), "%s is not %s", v,
+                 is_bool ? "true or false" : "a whole number (0 or more)");
+    } else if (strncmp(reason, "Expecting ", 10) == 0) {
+        char want[32] = "", got[32] = "";
+        sscanf(reason, "Expecting %31[^,], got event: %31s", want, got);
+        const char *g = strncmp(got, "SEQUENCE", 8) == 0  ? "a list"
+                        : strncmp(got, "MAPPING", 7) == 0 ? "a mapping"
+                                                          : "a single value";
+        for (char *w = want; *w; w++)
+            *w = (char)(*w >= 'A' && *w <= 'Z' ? *w - 'A' + 'a' : *w);
+        snprintf(msg, sizeof(msg), "expected %s, found %s",
+                 strstr(want, "int")              ? "a whole number"
+                 : strstr(want, "bool")           ? "true or false"
+                 : strcmp(want, "mapping") == 0   ? "a mapping"
+                 : strcmp(want, "sequence") == 0  ? "a list"
+                                                  : "a single value", g);
+    } else {
+        snprintf(msg, sizeof(msg), "%s", reason[0] ? reason : cyaml_strerror(err));
+    }
+    if (path[0] == '\0')
+        return cy_line ? vg_config_error(cfg, "%s:%d: %s", cfg->file_path, cy_line, msg)
+                       : vg_config_error(cfg, "%s: %s", cfg->file_path, msg);
+    if (vg_config_line(cfg, path) == 0 && cy_line > 0 && !is_missing)
+        return vg_config_error(cfg, "%s:%d: %s: %s", cfg->file_path, cy_line, path, msg);
+    return file_error(cfg, path, "%s", msg);
 }
 
 /* Values too large for an int are kept out of range, for the media layer to refuse. */
@@ -341,12 +667,10 @@ static void tiers_copy(vg_tier_cfg_t *dst, size_t *dst_n, const yaml_tier_t *src
 
 /* A duration in seconds from the file as milliseconds: 0 (absent) leaves *ms alone, more
  * than a day is an error (and would overflow an int). */
-static int seconds_ms(const char *key, unsigned seconds, int *ms)
+static int seconds_ms(vg_config_t *cfg, const char *key, unsigned seconds, int *ms)
 {
-    if (seconds > 86400) {
-        VG_LOG_ERROR("config", "%s: %u is not 0..86400 seconds", key, seconds);
-        return VG_ECONFIG;
-    }
+    if (seconds > 86400)
+        return file_error(cfg, key, "%u is not 0..86400 seconds", seconds);
     if (seconds)
         *ms = (int)seconds * 1000;
     return 0;
@@ -354,52 +678,57 @@ static int seconds_ms(const char *key, unsigned seconds, int *ms)
 
 int vg_config_load_file(vg_config_t *cfg, const char *path)
 {
+    cyaml_capture_t capture = {.len = 0};
     const cyaml_config_t cy = {
         .log_fn = cyaml_log_cb,
+        .log_ctx = &capture,
         .mem_fn = cyaml_mem,
         .log_level = CYAML_LOG_ERROR,
         .flags = CYAML_CFG_DEFAULT,
     };
+    cfg->error[0] = '\0';
+    vg_config_set_str(&cfg->file_path, path);
+    FILE *fp = fopen(path, "rb");
+    if (fp == NULL)
+        return vg_config_error(cfg, "cannot read config file %s: %s", path, strerror(errno));
+    int rc = locs_read(cfg, fp);
+    fclose(fp);
+    if (rc < 0)
+        return rc;
     yaml_root_t *root = NULL;
     cyaml_err_t err = cyaml_load_file(path, &cy, &root_schema, (cyaml_data_t **)&root, NULL);
-    if (err != CYAML_OK) {
-        VG_LOG_ERROR("config", "cannot load %s: %s", path, cyaml_strerror(err));
-        return VG_ECONFIG;
-    }
+    if (err != CYAML_OK)
+        return load_error(cfg, &capture, err);
     if (root == NULL) /* an empty file is an empty config (found by tests/fuzz/fuzz_config) */
         return 0;
-    int rc = 0;
-    if (root->listen && vg_config_set_listen(cfg, root->listen) < 0)
-        rc = VG_ECONFIG;
+    const char *why_listen = root->listen ? listen_set(cfg, root->listen) : NULL;
+    if (why_listen)
+        rc = file_error(cfg, "listen", "'%s': %s", root->listen, why_listen);
     if (root->web_root)
         vg_config_set_str(&cfg->web_root, root->web_root);
-    if (root->log_level)
+    if (root->log_level) {
+        vg_log_level_t lvl;
+        if (vg_log_level_parse(root->log_level, &lvl) < 0)
+            rc = file_error(cfg, "log_level", "'%s' is not error, warn, info, debug or trace",
+                            root->log_level);
         vg_config_set_str(&cfg->log_level, root->log_level);
+    }
     if (root->db)
         vg_config_set_str(&cfg->db_path, root->db);
     if (root->master_key_file)
         vg_config_set_str(&cfg->master_key_file, root->master_key_file);
-    if (seconds_ms("idle_timeout_s", root->idle_timeout_s, &cfg->idle_timeout_ms) < 0 ||
-        seconds_ms("stall_timeout_s", root->stall_timeout_s, &cfg->stall_timeout_ms) < 0)
+    if (seconds_ms(cfg, "idle_timeout_s", root->idle_timeout_s, &cfg->idle_timeout_ms) < 0 ||
+        seconds_ms(cfg, "stall_timeout_s", root->stall_timeout_s, &cfg->stall_timeout_ms) < 0)
         rc = VG_ECONFIG;
-    if (root->health_interval_s && *root->health_interval_s > 86400) {
-        VG_LOG_ERROR("config", "health_interval_s: %u is not 0..86400",
-                     *root->health_interval_s);
-        rc = VG_ECONFIG;
-    } else if (root->health_interval_s) {
-        cfg->health_interval_ms = (int)*root->health_interval_s * 1000;
-    }
     if (root->snapshot_wait_ms > 60000) {
-        VG_LOG_ERROR("config", "snapshot_wait_ms: %u is not 0..60000", root->snapshot_wait_ms);
-        rc = VG_ECONFIG;
+        rc = file_error(cfg, "snapshot_wait_ms", "%u is not 0..60000", root->snapshot_wait_ms);
     } else if (root->snapshot_wait_ms) {
         cfg->snapshot_wait_ms = (int)root->snapshot_wait_ms;
     }
     if (root->max_conns_per_ip && (*root->max_conns_per_ip < 0 ||
                                    *root->max_conns_per_ip > 1000000)) {
-        VG_LOG_ERROR("config", "max_conns_per_ip: %d is not 0..1000000",
-                     *root->max_conns_per_ip);
-        rc = VG_ECONFIG;
+        rc = file_error(cfg, "max_conns_per_ip", "%d is not 0..1000000",
+                        *root->max_conns_per_ip);
     } else if (root->max_conns_per_ip) {
         cfg->max_conns_per_ip = *root->max_conns_per_ip;
     }
@@ -409,15 +738,24 @@ int vg_config_load_file(vg_config_t *cfg, const char *path)
         tiers_copy(cfg->tiers, &cfg->tier_count, root->tiers, root->tiers_count);
     for (unsigned i = 0; rc == 0 && i < root->cameras_count; i++) {
         yaml_camera_t *c = &root->cameras[i];
+        char key[64], buf[200];
+        const char *field;
         int idle_ms = -1, stall_ms = -1;
-        rc = seconds_ms("idle_timeout_s", c->idle_timeout_s, &idle_ms);
+        snprintf(key, sizeof(key), "cameras[%u].idle_timeout_s", i);
+        rc = seconds_ms(cfg, key, c->idle_timeout_s, &idle_ms);
+        snprintf(key, sizeof(key), "cameras[%u].stall_timeout_s", i);
         if (rc == 0)
-            rc = seconds_ms("stall_timeout_s", c->stall_timeout_s, &stall_ms);
-        if (rc == 0)
-            rc = vg_config_add_camera(cfg, c->id, c->name, c->url, c->default_tier, idle_ms);
+            rc = seconds_ms(cfg, key, c->stall_timeout_s, &stall_ms);
+        const char *why = camera_refusal(cfg, c->id, c->url, &field, buf, sizeof(buf));
+        if (rc == 0 && why) {
+            snprintf(key, sizeof(key), "cameras[%u].%s", i, field);
+            rc = file_error(cfg, key, "%s", why);
+        }
         if (rc < 0)
             break;
-        vg_camera_cfg_t *cc = vg_config_last_camera(cfg);
+        vg_camera_cfg_t *cc = camera_append(cfg, c->id, c->name, c->url, c->default_tier,
+                                            idle_ms);
+        cc->file_index = (int)i;
         /* URLs may carry credentials (rtsp://user:pw@host/...); all three are kept as
          * secrets, like the password. */
         vg_config_set_secret(&cc->url, c->url);
@@ -429,8 +767,6 @@ int vg_config_load_file(vg_config_t *cfg, const char *path)
         cc->is_always_on = c->always_on;
         tiers_copy(cc->tiers, &cc->tier_count, c->tiers, c->tiers_count);
     }
-    if (rc < 0)
-        VG_LOG_ERROR("config", "in %s", path);
     /* libcyaml frees without wiping: clear the file's secrets first. */
     for (unsigned i = 0; i < root->cameras_count; i++) {
         char *secret[] = {root->cameras[i].url, root->cameras[i].substream_url,
@@ -471,23 +807,14 @@ int vg_config_apply_env(vg_config_t *cfg)
         }
         cfg->snapshot_wait_ms = (int)n;
     }
-    if ((v = getenv("VIGIL_HEALTH_INTERVAL")) && *v) {
-        if (vg_parse_int(v, 0, 86400, &n) < 0) {
-            VG_LOG_ERROR("config", "VIGIL_HEALTH_INTERVAL='%s': expected seconds 0..86400", v);
-            return VG_ECONFIG;
-        }
-        cfg->health_interval_ms = (int)n * 1000;
-    }
     return 0;
 }
 
-int vg_config_validate(const vg_config_t *cfg)
+int vg_config_validate(vg_config_t *cfg)
 {
     vg_log_level_t lvl;
-    if (vg_log_level_parse(cfg->log_level, &lvl) < 0) {
-        VG_LOG_ERROR("config", "log level '%s': use error, warn, info, debug or trace",
-                     cfg->log_level);
-        return VG_ECONFIG;
-    }
+    if (vg_log_level_parse(cfg->log_level, &lvl) < 0)
+        return vg_config_error(cfg, "log level '%s': use error, warn, info, debug or trace",
+                               cfg->log_level);
     return 0;
 }

@@ -36,7 +36,11 @@ typedef struct vg_camera_cfg {
     vg_tier_cfg_t tiers[VG_CONFIG_MAX_TIERS]; /* the ladder; none: the default ladder */
     size_t tier_count;
     char *dial_error;   /* why the camera cannot be dialled (e.g. no gateway mapping), or NULL */
+    int file_index;     /* its entry in the config file's cameras list; -1: not from the file */
+    bool is_flag;       /* from --camera */
 } vg_camera_cfg_t;
+
+typedef struct vg_config_locs vg_config_locs_t; /* where each key of the file is (private) */
 
 typedef struct vg_config {
     char *listen_host;    /* default 127.0.0.1 */
@@ -48,7 +52,6 @@ typedef struct vg_config {
     int idle_timeout_ms;  /* stop an on-demand source this long after its last viewer */
     int stall_timeout_ms; /* restart a source that sent nothing for this long */
     int snapshot_wait_ms; /* how long a snapshot waits for a first picture */
-    int health_interval_ms; /* idle cameras are checked this often; 0: never */
     int max_conns_per_ip; /* open connections one peer address may hold; 0: no cap */
     char *trusted_proxies[VG_CONFIG_MAX_PROXIES]; /* CIDRs whose X-Forwarded-For is believed */
     size_t trusted_proxy_count;
@@ -56,6 +59,10 @@ typedef struct vg_config {
     size_t tier_count;
     vg_camera_cfg_t cameras[VG_CONFIG_MAX_CAMERAS];
     size_t camera_count;
+    char *file_path;        /* the config file read, or NULL */
+    vg_config_locs_t *locs; /* its keys' lines, for messages */
+    char error[512];        /* the last error, one line as logged ("" when none) */
+    bool is_quiet;          /* errors are only kept in error, not logged (a reload says them) */
 } vg_config_t;
 
 /* Fills cfg with the defaults. Release with vg_config_deinit. */
@@ -63,8 +70,24 @@ void vg_config_init(vg_config_t *cfg);
 void vg_config_deinit(vg_config_t *cfg);
 
 /* Reads a YAML file over cfg (keys it sets replace the current values; cameras are appended).
- * Returns 0, or VG_ECONFIG after logging a message that names the file and the problem. */
+ * Returns 0, or VG_ECONFIG after logging one line that names the file, the line and the field,
+ * e.g. "vigil.yaml:12: cameras[2].idle_timeout_s: 'ten' is not a whole number" (also kept
+ * in cfg->error). libcyaml's own messages are turned into such a line, never passed on. */
 int vg_config_load_file(vg_config_t *cfg, const char *path);
+
+/* The line of the file where the key at path ("cameras[2].url", "tiers[0]", "listen") is,
+ * or 0 when the file does not have it. */
+int vg_config_line(const vg_config_t *cfg, const char *path);
+
+/* Where a camera's field comes from, for messages: "vigil.yaml:12: cameras[2].url" for a
+ * file's camera (its entry's line when the key is absent), "--camera porch: url" for a flag,
+ * "camera 'porch': url" otherwise. field may be "" (the camera itself). */
+void vg_config_where(const vg_config_t *cfg, const vg_camera_cfg_t *cc, const char *field,
+                     char *out, size_t out_len);
+
+/* Logs one error line (context "config") and keeps it in cfg->error. Returns VG_ECONFIG. */
+__attribute__((format(printf, 2, 3))) int vg_config_error(vg_config_t *cfg, const char *fmt,
+                                                          ...);
 
 /* Applies VIGIL_LISTEN, VIGIL_WEB_ROOT, VIGIL_LOG_LEVEL, VIGIL_IDLE_TIMEOUT (seconds) and
  * VIGIL_SNAPSHOT_WAIT_MS. Returns 0 or VG_ECONFIG (logged). */
@@ -99,6 +122,6 @@ int vg_config_add_camera(vg_config_t *cfg, const char *id, const char *name, con
 vg_camera_cfg_t *vg_config_last_camera(vg_config_t *cfg);
 
 /* Checks the whole config (log level known, port in range, ...). 0 or VG_ECONFIG (logged). */
-int vg_config_validate(const vg_config_t *cfg);
+int vg_config_validate(vg_config_t *cfg);
 
 #endif

@@ -309,6 +309,12 @@ int vg_source_producer_new(const char *url, const char *camera_id,
         *ctx = source_new(so, url, camera_id, "");
         return 0;
     }
-    snprintf(err, err_len, "unsupported URL scheme '%.*s'", (int)scheme_len, url);
+    char known[96] = "";
+    for (size_t i = 0; i < sizeof(registry) / sizeof(registry[0]); i++) {
+        strncat(known, i ? ", " : "", sizeof(known) - strlen(known) - 1);
+        strncat(known, registry[i]->scheme, sizeof(known) - strlen(known) - 1);
+    }
+    snprintf(err, err_len, "scheme '%.*s' is not supported (%s)",
+             (int)(scheme_len > 32 ? 32 : scheme_len), url, known);
     return VG_EURL;
 }
