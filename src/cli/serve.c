@@ -94,7 +94,9 @@ static void print_usage(FILE *out, bool is_demo)
                      "Serves the cameras of the config file and of --camera.\n\n");
     fprintf(out,
             "options:\n"
-            "  -c, --config FILE        YAML config file (env VIGIL_CONFIG)\n"
+            "  -c, --config FILE        YAML config file (env VIGIL_CONFIG); a mistake stops\n"
+            "                           the start (exit 2) naming FILE:LINE and the field;\n"
+            "                           re-read on SIGHUP (a bad file is kept out)\n"
             "  -l, --listen HOST:PORT   address to listen on (env VIGIL_LISTEN;\n"
             "                           default 127.0.0.1:8080; port 0 picks a free one)\n"
             "      --camera ID=URL      add a camera (repeatable), e.g.\n"

@@ -106,3 +106,63 @@ VG_TEST(durations_out_of_range_are_errors)
     EXPECT_EQ(cfg.idle_timeout_ms, 86400000);
     vg_config_deinit(&cfg);
 }
+
+/* Issue 13: each mistake in a file is one line naming the file, the line and the field, made
+ * from libcyaml's report (never its backtrace) or from vigil's own checks. */
+VG_TEST(errors_name_file_line_and_field)
+{
+    static const struct {
+        const char *text, *where, *why;
+    } cases[] = {
+        {"cameras:\n  - id: a\n    url: \"test://\"\n    colour: red\n", ":4: cameras[0].colour: ",
+         "unknown key"},
+        {"log_level: info\nidle_timeout_s: ten\n", ":2: idle_timeout_s: ", "'ten' is not a whole"},
+        {"cameras:\n  - id: a\n    url: \"test://\"\n  - id: b\n    name: B\n", ":4: cameras[1]: ",
+         "'url' is required"},
+        {"cameras:\n  - id: a\n    url: \"test://\"\n    tiers:\n      - size: low\n        fps: [1]\n",
+         ":6: cameras[0].tiers[0].fps: ", "expected a whole number, found a list"},
+        {"cameras:\n  - id: a\n    url: \"test://\"\n  - id: a\n    url: \"test://\"\n",
+         ":4: cameras[1].id: ", "declared twice"},
+        {"cameras:\n  - id: a\n    url: nourl\n", ":3: cameras[0].url: ", "scheme://"},
+        {"listen: \"h:99999\"\n", ":1: listen: ", "port must be 0..65535"},
+        {"cameras: [\n", ":2: YAML syntax: ", "did not find expected node content"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        vg_config_t cfg;
+        vg_config_init(&cfg);
+        char *path = write_tmp(cases[i].text);
+        EXPECT_EQ(vg_config_load_file(&cfg, path), VG_ECONFIG);
+        char want[128];
+        snprintf(want, sizeof(want), "%s%s", path, cases[i].where);
+        EXPECT_TRUE(strncmp(cfg.error, want, strlen(want)) == 0);
+        EXPECT_TRUE(strstr(cfg.error, cases[i].why) != NULL);
+        EXPECT_TRUE(strstr(cfg.error, "Backtrace") == NULL && strchr(cfg.error, '\n') == NULL);
+        if (strncmp(cfg.error, want, strlen(want)) != 0 || !strstr(cfg.error, cases[i].why))
+            fprintf(stderr, "case %zu: %s\n", i, cfg.error);
+        unlink(path);
+        vg_config_deinit(&cfg);
+    }
+}
+
+VG_TEST(lines_of_keys_and_where_a_camera_field_is)
+{
+    vg_config_t cfg;
+    vg_config_init(&cfg);
+    char *path = write_tmp("# comment\ncameras:\n  - id: a\n    url: \"test://\"\n"
+                           "  - id: b\n    url: \"test://\"\n    tiers:\n      - size: low\n");
+    EXPECT_EQ(vg_config_load_file(&cfg, path), 0);
+    EXPECT_EQ(vg_config_line(&cfg, "cameras"), 2);
+    EXPECT_EQ(vg_config_line(&cfg, "cameras[1]"), 5);
+    EXPECT_EQ(vg_config_line(&cfg, "cameras[1].url"), 6);
+    EXPECT_EQ(vg_config_line(&cfg, "cameras[1].tiers[0].size"), 8);
+    EXPECT_EQ(vg_config_line(&cfg, "cameras[1].default_tier"), 0);
+    char where[256], want[256];
+    vg_config_where(&cfg, &cfg.cameras[1], "default_tier", where, sizeof(where));
+    snprintf(want, sizeof(want), "%s:5: cameras[1].default_tier", path);
+    EXPECT_STREQ(where, want);
+    EXPECT_EQ(vg_config_add_camera_spec(&cfg, "c=test://"), 0);
+    vg_config_where(&cfg, vg_config_last_camera(&cfg), "url", where, sizeof(where));
+    EXPECT_STREQ(where, "--camera c: url");
+    unlink(path);
+    vg_config_deinit(&cfg);
+}
