@@ -99,9 +99,11 @@ def test_cli_add_list_rm(world):
                 assert h not in text, "the list shows a key's hash"
         assert "hash" not in text.lower(), text
 
-    # A running server takes them (it notices the change within about 250 ms).
-    assert wait_for(lambda: requests.get(w.srv.url("/api/v1/cameras"), headers=bearer(key1),
-                                         timeout=10).status_code == 200, 3.0, 0.1)
+    # A running server takes them (it notices the change within about 250 ms). Wait for both:
+    # the server may have re-read the database between the two `key add` commands.
+    assert wait_for(lambda: all(requests.get(w.srv.url("/api/v1/cameras"), headers=bearer(k),
+                                             timeout=10).status_code == 200
+                                for k in (key1, key2)), 3.0, 0.1)
     assert visible(w, key1) == ["a", "b"]
     assert visible(w, key2) == ["a"]
     assert snap_status(w, "b", key2) == 404
