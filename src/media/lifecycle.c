@@ -44,6 +44,7 @@ static void plan_probe(vg_retry_t *s, const vg_retry_cfg_t *cfg, int64_t now_us)
 static vg_retry_action_t attempt_now(vg_retry_t *s, bool is_early)
 {
     s->retry_at_us = s->probe_at_us = 0;
+    s->was_down = s->seen_down;
     s->seen_down = false;
     s->was_early = is_early;
     return VG_RETRY_ATTEMPT;
@@ -58,6 +59,7 @@ vg_retry_action_t vg_retry_step(vg_retry_t *s, const vg_retry_cfg_t *cfg, vg_ret
         return VG_RETRY_WAIT;
     case VG_RETRY_LIVE:
         s->live_since_us = now_us;
+        s->was_down = false;
         s->retry_at_us = s->probe_at_us = 0;
         s->was_early = false;
         return VG_RETRY_WAIT;
@@ -67,8 +69,12 @@ vg_retry_action_t vg_retry_step(vg_retry_t *s, const vg_retry_cfg_t *cfg, vg_ret
         s->last_delay_ms = backoff_ms(cfg, s->attempts, rng);
         s->retry_at_us = now_us + s->last_delay_ms * 1000;
         /* Only a probe counts as seeing the camera down: FFmpeg reports a refusal, a 404
-         * and garbage alike as unreachable, and a camera that answers garbage is up. */
-        s->seen_down = false;
+         * and garbage alike as unreachable, and a camera that answers garbage is up. But a
+         * camera probes saw down, whose plain attempt then found it unreachable, is still
+         * down: the next probe that connects may attempt at once (else a camera back just
+         * after an attempt would wait out the whole step). */
+        s->seen_down = status == VG_EUNREACHABLE && s->was_down && !s->was_early;
+        s->was_down = false;
         s->was_early = false;
         s->is_probing = false;
         if (is_reachability(status))

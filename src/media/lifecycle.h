@@ -11,9 +11,10 @@
  * An early attempt needs the camera to have been seen down and then up, so a camera that
  * accepts connections but keeps failing (wrong path, broken firmware) never gets more than
  * the plain exponential backoff: probes alone cannot make vigil hammer it. Only a probe
- * counts as "seen down" (a failed attempt does not: FFmpeg reports a refusal and a camera
- * answering garbage alike), so a failed early attempt needs a probe to see the camera down
- * again before the next one.
+ * counts as "seen down" (a failed attempt alone does not: FFmpeg reports a refusal and a
+ * camera answering garbage alike); a plain attempt that finds unreachable a camera the
+ * probes had seen down keeps it "seen down". A failed early attempt needs a probe to see
+ * the camera down again before the next one.
  *
  * Pure: no clock, no globals, no I/O; the caller passes now (monotonic µs) and the jitter
  * state (xorshift64). Any thread. Unit tests: tests/unit/test_lifecycle.c.
@@ -60,6 +61,7 @@ typedef struct vg_retry {
     bool is_probing;       /* a probe is out: wait for its answer */
     bool seen_down;        /* a probe saw the camera unreachable since the last attempt */
     bool was_early;        /* the running attempt was started by a probe */
+    bool was_down;         /* probes had seen the camera down before the running attempt */
 } vg_retry_t;
 
 /* Feeds ev to the policy. status is the failure's VG_E* code for VG_RETRY_FAILED (ignored

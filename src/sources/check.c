@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* getaddrinfo_a */
 /* check: a look at a camera without starting its source (issue 13) — a TCP connect to its
  * host:port, or that plus an RTSP OPTIONS / HTTP HEAD whose status line is read.
  *
@@ -7,12 +8,16 @@
  * (STYLE §7: "never a blocking camera read" there), and libcurl speaks no RTSP OPTIONS worth
  * having here. A HEAD needs only the status line too, so it shares the code; https and
  * rtsps get a TCP connect only (reachability, not a TLS handshake). A timer bounds every
- * check. Only host names are resolved on the uv pool (uv_getaddrinfo, a short job); IP
- * literals are not. The request carries the URL without its credentials (url_redacted): a
+ * check. Host names are resolved with glibc's getaddrinfo_a, polled by a timer, not on the uv
+ * pool: a camera whose DNS hangs would hold a pool thread (and the loop's shutdown) for the
+ * resolver's whole time-out (test_sources.py's stuck-DNS case). A lookup still running when
+ * its check ends is cancelled, or left to finish on glibc's thread with its request leaked
+ * (a few hundred bytes, once per hung lookup). IP literals are not resolved at all. The request carries the URL without its credentials (url_redacted): a
  * 401 answer still proves the camera is there.
  *
  * Threads: loop only.
  */
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +27,8 @@
 #include "sources/source.h"
 
 struct vg_check {
-    uv_getaddrinfo_t gai;
+    struct gaicb *gai;  /* a lookup in flight (getaddrinfo_a), or NULL */
+    uv_timer_t gai_poll;
     uv_connect_t connect;
     uv_write_t write;
     uv_tcp_t tcp;
@@ -33,7 +39,6 @@ struct vg_check {
     int timeout_ms;
     bool is_rtsp;
     bool is_done;       /* answered, timed out or cancelled: cb will not run (again) */
-    bool is_gai_pending;
     bool has_tcp;
     int handles_open;
     char host[256], port[8];
@@ -45,7 +50,7 @@ struct vg_check {
 
 static void check_maybe_free(vg_check_t *c)
 {
-    if (c->handles_open == 0 && !c->is_gai_pending)
+    if (c->handles_open == 0)
         free(c);
 }
 
@@ -62,8 +67,15 @@ static void close_all(vg_check_t *c)
         uv_close((uv_handle_t *)&c->timer, on_closed);
     if (c->has_tcp && !uv_is_closing((uv_handle_t *)&c->tcp))
         uv_close((uv_handle_t *)&c->tcp, on_closed);
-    if (c->is_gai_pending)
-        uv_cancel((uv_req_t *)&c->gai); /* else on_resolved frees it */
+    if (!uv_is_closing((uv_handle_t *)&c->gai_poll))
+        uv_close((uv_handle_t *)&c->gai_poll, on_closed);
+    if (c->gai != NULL) {
+        if (gai_cancel(c->gai) == EAI_CANCELED || gai_error(c->gai) != EAI_INPROGRESS) {
+            freeaddrinfo(c->gai->ar_result);
+            free(c->gai);
+        } /* else glibc's thread still writes into it: leave it (see the top) */
+        c->gai = NULL;
+    }
 }
 
 static void finish(vg_check_t *c, bool is_reachable, const char *reason)
@@ -147,6 +159,16 @@ static void on_connect(uv_connect_t *req, int status)
         finish(c, false, uv_strerror(status));
         return;
     }
+    /* A connect to a free port in the ephemeral range can be given that very port as its own
+     * and "succeed" with itself (TCP simultaneous open): nobody is there. */
+    struct sockaddr_storage me, peer;
+    int me_len = sizeof(me), peer_len = sizeof(peer);
+    if (uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&me, &me_len) == 0 &&
+        uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&peer, &peer_len) == 0 &&
+        me_len == peer_len && memcmp(&me, &peer, (size_t)me_len) == 0) {
+        finish(c, false, "connection refused (connected to itself)");
+        return;
+    }
     if (c->depth == VG_CHECK_CONNECT) {
         finish(c, true, "");
         return;
@@ -176,23 +198,29 @@ static void connect_to(vg_check_t *c, uv_loop_t *loop, const struct sockaddr *ad
         finish(c, false, uv_strerror(rc));
 }
 
-static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai)
+typedef struct gai_req {
+    struct gaicb cb; /* first: a gai_req_t is freed through its gaicb */
+    char host[256], port[8];
+} gai_req_t;
+
+static void on_gai_poll(uv_timer_t *t)
 {
-    vg_check_t *c = req->data;
-    c->is_gai_pending = false;
-    if (c->is_done) {
-        uv_freeaddrinfo(ai);
-        check_maybe_free(c);
+    vg_check_t *c = t->data;
+    int rc = gai_error(c->gai);
+    if (rc == EAI_INPROGRESS || c->is_done)
         return;
-    }
-    if (status < 0) {
+    uv_timer_stop(&c->gai_poll);
+    struct gaicb *g = c->gai;
+    c->gai = NULL;
+    if (rc != 0 || g->ar_result == NULL) {
         char reason[128];
-        snprintf(reason, sizeof(reason), "cannot resolve %.64s: %s", c->host, uv_strerror(status));
+        snprintf(reason, sizeof(reason), "cannot resolve %.64s: %s", c->host, gai_strerror(rc));
         finish(c, false, reason);
     } else {
-        connect_to(c, req->loop, ai->ai_addr);
+        connect_to(c, t->loop, g->ar_result->ai_addr);
     }
-    uv_freeaddrinfo(ai);
+    freeaddrinfo(g->ar_result);
+    free(g);
 }
 
 static void on_begin(uv_timer_t *t)
@@ -209,14 +237,24 @@ static void on_begin(uv_timer_t *t)
         connect_to(c, loop, (const struct sockaddr *)&addr);
         return;
     }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    c->gai.data = c;
-    c->is_gai_pending = true;
-    int rc = uv_getaddrinfo(loop, &c->gai, on_resolved, c->host, c->port, &hints);
-    if (rc < 0) {
-        c->is_gai_pending = false;
-        finish(c, false, uv_strerror(rc));
+    static const struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    /* The request owns its strings: an abandoned lookup outlives c. */
+    gai_req_t *req = vg_xcalloc(1, sizeof(*req));
+    memcpy(req->host, c->host, sizeof(req->host));
+    memcpy(req->port, c->port, sizeof(req->port));
+    struct gaicb *g = &req->cb;
+    g->ar_name = req->host;
+    g->ar_service = req->port;
+    g->ar_request = &hints;
+    struct gaicb *list[1] = {g};
+    int rc = getaddrinfo_a(GAI_NOWAIT, list, 1, NULL);
+    if (rc != 0) {
+        free(g);
+        finish(c, false, gai_strerror(rc));
+        return;
     }
+    c->gai = g;
+    uv_timer_start(&c->gai_poll, on_gai_poll, 10, 10);
 }
 
 /* Splits scheme://[userinfo@]host[:port]/path of an URL without credentials. */
@@ -290,6 +328,9 @@ vg_check_t *vg__source_check_start(uv_loop_t *loop, const char *url, vg_check_de
                  *path ? path : "/", c->host, c->port);
     uv_timer_init(loop, &c->timer);
     c->timer.data = c;
+    c->handles_open++;
+    uv_timer_init(loop, &c->gai_poll);
+    c->gai_poll.data = c;
     c->handles_open++;
     /* The work begins on the next loop turn, so that cb never runs before this returns. */
     uv_timer_start(&c->timer, on_begin, 0, 0);

@@ -192,3 +192,47 @@ VG_TEST(reset_forgets_everything_and_stale_probe_answers_are_ignored)
     EXPECT_EQ(vg_retry_wake_at(&s, &no_jitter), 0);
     EXPECT_EQ(vg_retry_step(&s, &no_jitter, VG_RETRY_PROBE_UP, 0, 0, &rng), VG_RETRY_WAIT);
 }
+
+/* Found in the integration test under ASan: the camera came back 0.6 s after a plain attempt
+ * had found it still down; the probes had seen it down before that attempt, so the first
+ * probe that connects must attempt at once rather than wait out the 16 s step. */
+VG_TEST(camera_back_just_after_a_plain_attempt_is_retried_at_the_next_probe)
+{
+    vg_retry_t s = {0};
+    uint64_t rng = 1;
+    int64_t now = fail_n(&s, &no_jitter, 5, VG_EUNREACHABLE, 0, &rng); /* waiting 8 s */
+    /* every probe of this step sees the camera down */
+    while (vg_retry_wake_at(&s, &no_jitter) == s.probe_at_us && s.probe_at_us != 0) {
+        now = s.probe_at_us;
+        EXPECT_EQ(vg_retry_step(&s, &no_jitter, VG_RETRY_TIMER, 0, now, &rng), VG_RETRY_PROBE);
+        EXPECT_EQ(vg_retry_step(&s, &no_jitter, VG_RETRY_PROBE_DOWN, 0, now, &rng), VG_RETRY_WAIT);
+    }
+    now = s.retry_at_us;
+    EXPECT_EQ(vg_retry_step(&s, &no_jitter, VG_RETRY_TIMER, 0, now, &rng), VG_RETRY_ATTEMPT);
+    EXPECT_EQ(vg_retry_step(&s, &no_jitter, VG_RETRY_FAILED, VG_EUNREACHABLE, now, &rng),
+              VG_RETRY_WAIT);
+    EXPECT_EQ(s.last_delay_ms, 16000);
+    /* the camera is back before the first probe of the 16 s step */
+    now = s.probe_at_us;
+    EXPECT_EQ(vg_retry_step(&s, &no_jitter, VG_RETRY_TIMER, 0, now, &rng), VG_RETRY_PROBE);
+    EXPECT_EQ(vg_retry_step(&s, &no_jitter, VG_RETRY_PROBE_UP, 0, now, &rng), VG_RETRY_ATTEMPT);
+}
+
+/* ...but a camera the probes always reach (up, failing) never carries "seen down". */
+VG_TEST(no_carry_without_a_probe_that_saw_it_down)
+{
+    vg_retry_t s = {0};
+    uint64_t rng = 1;
+    int64_t now = fail_n(&s, &no_jitter, 5, VG_EUNREACHABLE, 0, &rng);
+    while (vg_retry_wake_at(&s, &no_jitter) == s.probe_at_us && s.probe_at_us != 0) {
+        now = s.probe_at_us;
+        EXPECT_EQ(vg_retry_step(&s, &no_jitter, VG_RETRY_TIMER, 0, now, &rng), VG_RETRY_PROBE);
+        EXPECT_EQ(vg_retry_step(&s, &no_jitter, VG_RETRY_PROBE_UP, 0, now, &rng), VG_RETRY_WAIT);
+    }
+    now = s.retry_at_us;
+    EXPECT_EQ(vg_retry_step(&s, &no_jitter, VG_RETRY_TIMER, 0, now, &rng), VG_RETRY_ATTEMPT);
+    vg_retry_step(&s, &no_jitter, VG_RETRY_FAILED, VG_EUNREACHABLE, now, &rng);
+    now = s.probe_at_us;
+    EXPECT_EQ(vg_retry_step(&s, &no_jitter, VG_RETRY_TIMER, 0, now, &rng), VG_RETRY_PROBE);
+    EXPECT_EQ(vg_retry_step(&s, &no_jitter, VG_RETRY_PROBE_UP, 0, now, &rng), VG_RETRY_WAIT);
+}
