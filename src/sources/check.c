@@ -5,8 +5,11 @@
  * Why on the loop and not on a thread or libcurl: the whole exchange is one connect, one
  * small write and one line read, which libuv does without blocking and with nothing to join;
  * a uv pool job would hold one of the pool's four threads for up to the time-out per camera
- * (STYLE §7: "never a blocking camera read" there), and libcurl speaks no RTSP OPTIONS worth
- * having here. A HEAD needs only the status line too, so it shares the code; https and
+ * (STYLE §7: "never a blocking camera read" there). libcurl could send both (it speaks RTSP
+ * OPTIONS too), but its multi interface needs a socket/timer bridge to libuv that vigil does
+ * not have yet (TODO: use it once one exists, e.g. for HTTPS HEAD); for one status line that
+ * is more machinery than the exchange. A HEAD needs only the status line too, so it shares
+ * the code; https and
  * rtsps get a TCP connect only (reachability, not a TLS handshake). A timer bounds every
  * check. Host names are resolved with glibc's getaddrinfo_a, polled by a timer, not on the uv
  * pool: a camera whose DNS hangs would hold a pool thread (and the loop's shutdown) for the
