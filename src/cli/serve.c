@@ -51,7 +51,7 @@ typedef struct auth_opts {
 /* The flags that make the configuration: kept, so that SIGHUP reads the file again and
  * puts the same flags over it. */
 typedef struct cfg_flags {
-    const char *config_path, *listen, *web_root, *log_level, *idle, *snapwait, *db;
+    const char *config_path, *listen, *web_root, *log_level, *idle, *health, *snapwait, *db;
     const char *key_file;
     const char *max_conns;
     const char *cameras[VG_CONFIG_MAX_CAMERAS];
@@ -103,6 +103,9 @@ static void print_usage(FILE *out, bool is_demo)
             "                           --camera porch='test://?width=1280&height=720&fps=30'\n"
             "      --idle-timeout SEC   stop a source this long after its last viewer\n"
             "                           (env VIGIL_IDLE_TIMEOUT; default 30)\n"
+            "      --health-interval SEC  check cameras nobody watches this often (RTSP\n"
+            "                           OPTIONS, HTTP HEAD; env VIGIL_HEALTH_INTERVAL;\n"
+            "                           default 60; 0: off)\n"
             "      --snapshot-wait-ms MS  how long a snapshot waits for a first picture\n"
             "                           (env VIGIL_SNAPSHOT_WAIT_MS; default 3000)\n"
             "      --max-conns-per-ip N  connections one client address may hold open\n"
@@ -437,6 +440,7 @@ static int run(const vg_config_t *cfg, const auth_opts_t *ao, const cfg_flags_t 
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
     app.hub = vg_hub_new(&app.loop);
+    vg_hub_set_health_interval(app.hub, cfg->health_interval_ms);
     if (vg__fleet_open(&app.fleet, cfg, &app.loop, app.hub) < 0) {
         vg__fleet_close(&app.fleet);
         vg_hub_close(&app.hub);
@@ -556,12 +560,13 @@ static int serve_main(int argc, char **argv, bool is_demo)
            OPT_MAXCONNS,
            OPT_KEYFILE, OPT_ROUTES, OPT_NOAUTH, OPT_JWTSECRET, OPT_JWKS, OPT_JWTISS,
            OPT_JWTAUD, OPT_TLSCERT, OPT_TLSKEY, OPT_ORIGIN, OPT_SESSIONTTL, OPT_PROXY,
-           OPT_JWTLEEWAY };
+           OPT_JWTLEEWAY, OPT_HEALTH };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"listen", required_argument, NULL, 'l'},
         {"camera", required_argument, NULL, OPT_CAMERA},
         {"idle-timeout", required_argument, NULL, OPT_IDLE},
+        {"health-interval", required_argument, NULL, OPT_HEALTH},
         {"snapshot-wait-ms", required_argument, NULL, OPT_SNAPWAIT},
         {"web-root", required_argument, NULL, OPT_WEBROOT},
         {"max-conns-per-ip", required_argument, NULL, OPT_MAXCONNS},
@@ -595,7 +600,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
         .tls_key = getenv("VIGIL_TLS_KEY"),
     };
     const char *config_path = getenv("VIGIL_CONFIG"), *listen = NULL, *web_root = NULL,
-               *log_level = NULL, *idle = NULL, *snapwait = NULL, *db = NULL, *key_file = NULL;
+               *log_level = NULL, *idle = NULL, *health = NULL, *snapwait = NULL, *db = NULL, *key_file = NULL;
     const char *max_conns = NULL;
     const char *cameras[VG_CONFIG_MAX_CAMERAS];
     size_t camera_count = 0;
@@ -613,6 +618,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
             cameras[camera_count++] = optarg;
             break;
         case OPT_IDLE: idle = optarg; break;
+        case OPT_HEALTH: health = optarg; break;
         case OPT_SNAPWAIT: snapwait = optarg; break;
         case OPT_WEBROOT: web_root = optarg; break;
         case OPT_MAXCONNS: max_conns = optarg; break;
@@ -655,7 +661,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
 
     cfg_flags_t *fl = vg_xcalloc(1, sizeof(*fl));
     *fl = (cfg_flags_t){.config_path = config_path, .listen = listen, .web_root = web_root,
-                        .log_level = log_level, .idle = idle, .snapwait = snapwait, .db = db,
+                        .log_level = log_level, .idle = idle, .health = health, .snapwait = snapwait, .db = db,
                         .key_file = key_file, .max_conns = max_conns,
                         .camera_count = camera_count, .is_demo = is_demo,
                         .list_routes = list_routes};
@@ -769,6 +775,12 @@ static int build_config(vg_config_t *cfg, const cfg_flags_t *fl)
             return vg_config_error(cfg, "--idle-timeout '%s': expected seconds 0..86400",
                                    fl->idle);
         cfg->idle_timeout_ms = (int)n * 1000;
+    }
+    if (fl->health) {
+        if (vg_parse_int(fl->health, 0, 86400, &n) < 0)
+            return vg_config_error(cfg, "--health-interval '%s': expected seconds 0..86400 "
+                                   "(0: off)", fl->health);
+        cfg->health_interval_ms = (int)n * 1000;
     }
     if (fl->snapwait) {
         if (vg_parse_int(fl->snapwait, 0, 60000, &n) < 0)

@@ -96,6 +96,7 @@ void vg_config_init(vg_config_t *cfg)
     cfg->idle_timeout_ms = 30000;
     cfg->stall_timeout_ms = 5000;
     cfg->snapshot_wait_ms = 3000;
+    cfg->health_interval_ms = 60000;
     cfg->max_conns_per_ip = 256;
 }
 
@@ -459,6 +460,7 @@ typedef struct yaml_camera {
 typedef struct yaml_root {
     char *listen, *web_root, *log_level, *db, *master_key_file;
     unsigned idle_timeout_s, snapshot_wait_ms, stall_timeout_s;
+    unsigned *health_interval_s; /* NULL: absent (0 turns the idle checks off) */
     int *max_conns_per_ip; /* NULL: absent (0 means no cap) */
     char **trusted_proxies;
     unsigned trusted_proxies_count;
@@ -518,6 +520,8 @@ static const cyaml_schema_field_t root_fields[] = {
     CYAML_FIELD_UINT("idle_timeout_s", CYAML_FLAG_OPTIONAL, yaml_root_t, idle_timeout_s),
     CYAML_FIELD_UINT("snapshot_wait_ms", CYAML_FLAG_OPTIONAL, yaml_root_t, snapshot_wait_ms),
     CYAML_FIELD_UINT("stall_timeout_s", CYAML_FLAG_OPTIONAL, yaml_root_t, stall_timeout_s),
+    CYAML_FIELD_UINT_PTR("health_interval_s", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
+                         yaml_root_t, health_interval_s),
     CYAML_FIELD_INT_PTR("max_conns_per_ip", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, yaml_root_t,
                         max_conns_per_ip),
     CYAML_FIELD_SEQUENCE("trusted_proxies", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, yaml_root_t,
@@ -552,7 +556,7 @@ __attribute__((format(printf, 3, 0))) static void cyaml_log_cb(cyaml_log_t level
 }
 
 static const char *const root_keys = "listen, web_root, log_level, db, master_key_file, "
-                                     "idle_timeout_s, snapshot_wait_ms, stall_timeout_s, "
+                                     "idle_timeout_s, snapshot_wait_ms, stall_timeout_s, health_interval_s, "
                                      "max_conns_per_ip, trusted_proxies, tiers, cameras";
 static const char *const camera_keys = "id, name, url, default_tier, substream_url, "
                                        "snapshot_url, username, password, idle_timeout_s, "
@@ -720,6 +724,11 @@ int vg_config_load_file(vg_config_t *cfg, const char *path)
     if (seconds_ms(cfg, "idle_timeout_s", root->idle_timeout_s, &cfg->idle_timeout_ms) < 0 ||
         seconds_ms(cfg, "stall_timeout_s", root->stall_timeout_s, &cfg->stall_timeout_ms) < 0)
         rc = VG_ECONFIG;
+    if (root->health_interval_s && *root->health_interval_s > 86400)
+        rc = file_error(cfg, "health_interval_s", "%u is not 0..86400",
+                        *root->health_interval_s);
+    else if (root->health_interval_s)
+        cfg->health_interval_ms = (int)*root->health_interval_s * 1000;
     if (root->snapshot_wait_ms > 60000) {
         rc = file_error(cfg, "snapshot_wait_ms", "%u is not 0..60000", root->snapshot_wait_ms);
     } else if (root->snapshot_wait_ms) {
@@ -806,6 +815,13 @@ int vg_config_apply_env(vg_config_t *cfg)
             return VG_ECONFIG;
         }
         cfg->snapshot_wait_ms = (int)n;
+    }
+    if ((v = getenv("VIGIL_HEALTH_INTERVAL")) && *v) {
+        if (vg_parse_int(v, 0, 86400, &n) < 0) {
+            VG_LOG_ERROR("config", "VIGIL_HEALTH_INTERVAL='%s': expected seconds 0..86400", v);
+            return VG_ECONFIG;
+        }
+        cfg->health_interval_ms = (int)n * 1000;
     }
     return 0;
 }
