@@ -1,5 +1,6 @@
 /* api: GET /healthz, and the registration of every API route. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "api/api.h"
 #include "core/err.h"
@@ -25,8 +26,104 @@ int vg__api_store_error(vg_conn_t *c, const vg_store_err_t *err)
                                 json_pack("{s:o}", "error", e));
 }
 
+/* The host of a URL ("rtsp://user:pw@host:554/x" -> "host"), into out; false if none. */
+static bool url_host(const char *url, char *out, size_t len)
+{
+    const char *p = url ? strstr(url, "://") : NULL;
+    if (p == NULL)
+        return false;
+    p += 3;
+    const char *end = p + strcspn(p, "/?#");
+    const char *at = memchr(p, '@', (size_t)(end - p));
+    if (at)
+        p = at + 1;
+    const char *stop;
+    if (*p == '[') { /* [v6]:port */
+        stop = memchr(p, ']', (size_t)(end - p));
+        if (stop == NULL)
+            return false;
+        p++;
+    } else {
+        stop = memchr(p, ':', (size_t)(end - p));
+        if (stop == NULL)
+            stop = end;
+    }
+    size_t n = (size_t)(stop - p);
+    if (n == 0 || n >= len)
+        return false;
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return true;
+}
+
+static void collect_hosts(json_t *doc, json_t *hosts)
+{
+    static const char *const urls[] = {"url", "substream_url", "snapshot_url"};
+    char host[256];
+    for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+        if (url_host(json_string_value(json_object_get(doc, urls[i])), host, sizeof(host)))
+            json_array_append_new(hosts, json_string(host));
+    }
+    json_t *child;
+    const char *key;
+    json_object_foreach(doc, key, child) {
+        if (json_is_object(child))
+            collect_hosts(child, hosts);
+    }
+}
+
+/* Reasons name what failed ("cannot resolve cam7.site.lan"): the same hosts go from them. */
+static void scrub_hosts(json_t *doc, json_t *hosts)
+{
+    const char *key;
+    json_t *v;
+    void *tmp;
+    json_object_foreach_safe(doc, tmp, key, v) {
+        if (json_is_object(v)) {
+            scrub_hosts(v, hosts);
+        } else if (json_is_string(v)) {
+            const char *text = json_string_value(v);
+            size_t i;
+            json_t *h;
+            char *out = NULL;
+            json_array_foreach(hosts, i, h) {
+                const char *host = json_string_value(h);
+                const char *cur = out ? out : text;
+                const char *hit = strstr(cur, host);
+                if (hit == NULL)
+                    continue;
+                size_t hl = strlen(host), cl = strlen(cur);
+                char *next = vg_xmalloc(cl * 2 + 32);
+                size_t o = 0;
+                for (const char *p = cur; *p;) {
+                    const char *m = strstr(p, host);
+                    if (m == NULL) {
+                        memcpy(next + o, p, strlen(p));
+                        o += strlen(p);
+                        break;
+                    }
+                    memcpy(next + o, p, (size_t)(m - p));
+                    o += (size_t)(m - p);
+                    memcpy(next + o, "(camera)", 8);
+                    o += 8;
+                    p = m + hl;
+                }
+                next[o] = '\0';
+                free(out);
+                out = next;
+            }
+            if (out) {
+                json_object_set_new(doc, key, json_string(out));
+                free(out);
+            }
+        }
+    }
+}
+
 void vg__api_redact_camera(json_t *doc)
 {
+    json_t *hosts = json_array();
+    collect_hosts(doc, hosts);
     static const char *const hidden[] = {"url",      "substream_url", "snapshot_url",
                                          "username", "has_password",  "ptz_address", "owner"};
     for (size_t i = 0; i < sizeof(hidden) / sizeof(hidden[0]); i++)
@@ -37,6 +134,8 @@ void vg__api_redact_camera(json_t *doc)
     json_t *sub = json_object_get(doc, "substream");
     if (json_is_object(sub))
         json_object_del(sub, "url");
+    scrub_hosts(doc, hosts);
+    json_decref(hosts);
 }
 
 static void job_done(void *arg, int rc, const vg_store_err_t *err)

@@ -63,7 +63,9 @@ void vg__api_keys_register(vg_server_t *srv, const vg_api_ctx_t *ctx);
 int vg__api_store_error(vg_conn_t *c, const vg_store_err_t *err);
 /* The one redaction rule for every route that shows a camera to a caller who is not an
  * admin: its addresses (URLs, even without credentials, name hosts on the site's network),
- * user name, PTZ address and owner are removed, from the record and from its "live" part. */
+ * user name, PTZ address and owner are removed, from the record and from its "live" part,
+ * and the hosts of those URLs are replaced by "(camera)" in every text left (a state's or a
+ * health check's reason names what it could not reach). */
 void vg__api_redact_camera(json_t *doc);
 /* A stream's "health" object: {"reachable","reason","checked_at"}, all null before the first
  * look at the camera (streams.c; also in a camera's "live"). */

@@ -5,6 +5,7 @@ bucket, with a small receive buffer so the kernel cannot hide the throttle), so 
 sees exactly what a viewer behind a slow link looks like: its frames pile up and get
 replaced."""
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -258,7 +259,8 @@ def test_configured_ladder(vigil_server):
     bad.proc.wait(10)
     bad.exit_checked = True
     assert bad.proc.returncode != 0
-    assert "fps" in bad.log and "thumb" in bad.log, bad.log
+    # One line naming the file, its line and the field (issue 13).
+    assert re.search(r"\.yaml:\d+: cameras\[0\]\.tiers\[\d\]\.fps", bad.log), bad.log
 
 
 def test_substream_feeds_the_low_tiers(vigil_server):
