@@ -1415,6 +1415,12 @@ void vg_stream_get_status(const vg_stream_t *st, vg_stream_status_t *out)
     out->health_checked_us = st->health_checked_us;
     out->state = st->state;
     out->reason = st->reason;
+    if (st->producer == NULL && st->state == VG_STREAM_IDLE) {
+        /* Nothing can be dialled (a configuration the sources refused): failed, with why,
+         * whether or not anybody has asked for it yet. */
+        out->state = VG_STREAM_FAILED;
+        out->reason = st->config_error ? st->config_error : "no source";
+    }
     out->since_us = st->state_since_us;
     out->attempts = st->attempts;
     out->input_fps = st->input_fps;

@@ -93,6 +93,10 @@ def insert_bad(db):
 
 def assert_failed_with_reasons(srv):
     for cid, _, _, _, reason in BAD_DB_CAMERAS:
+        # Failed with the reason before anybody asks for it (not "idle"): the API, the
+        # metrics and the dashboard show it to whoever looks.
+        st = srv.get("/api/v1/streams/" + cid).json()
+        assert st["state"] == "failed" and reason in (st.get("reason") or ""), (cid, st)
         srv.get("/cameras/%s/snapshot.jpg" % cid)  # a viewer asks: the stream tries to start
         deadline = time.monotonic() + 5
         while True:
