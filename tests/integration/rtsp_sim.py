@@ -667,7 +667,7 @@ class NalBreakingProxy:
             px.broken  # packets broken so far
 
     With garble_slices=True, it instead overwrites the start of every picture slice's header
-    (NAL types 1 and 5, alone or in the first FU-A fragment) with zero bits, which no slice
+    (NAL types 1 and 5, alone, in the first FU-A fragment or inside a STAP-A) with zero bits, which no slice
     header can start with: every packet still arrives whole, and none decodes — a camera
     whose video flows but gives no picture (issue 13).
     """
@@ -744,6 +744,17 @@ class NalBreakingProxy:
             if at is not None and at + len(BAD_SLICE_HEADER) <= len(rtp):
                 rtp[at:at + len(BAD_SLICE_HEADER)] = BAD_SLICE_HEADER
                 self.broken += 1
+            if nal == 24:  # STAP-A (RFC 6184 5.7.1): a small slice may ride with SPS/PPS
+                pos = off + 1
+                while pos + 2 < len(rtp):
+                    size = (rtp[pos] << 8) | rtp[pos + 1]
+                    start, end = pos + 2, pos + 2 + size
+                    if size == 0 or end > len(rtp):
+                        break
+                    if rtp[start] & 0x1f in (1, 5) and start + 1 + len(BAD_SLICE_HEADER) <= end:
+                        rtp[start + 1:start + 1 + len(BAD_SLICE_HEADER)] = BAD_SLICE_HEADER
+                        self.broken += 1
+                    pos = end
             return
         if self.video_packets % self.every == 0:
             rtp[off] = (rtp[off] & 0xe0) | 30
