@@ -349,6 +349,8 @@ static void on_card(uv_timer_t *t)
     }
     if (watched == 0)
         return;
+    if (st->down_since_us == 0) /* down from the start: since it has been in this state */
+        st->down_since_us = st->state_since_us ? st->state_since_us : vg_wall_us();
     const char *lines[CARD_LINES] = {
         "CAMERA OFFLINE",
         st->state == VG_STREAM_FAILED ? "FAILED, RETRYING" : "RECONNECTING",
