@@ -493,6 +493,34 @@ def ws_frame(opcode, payload, mask=True, fin=True, fake_len=None):
     return hdr + payload
 
 
+def split_ws_frame(buf):
+    """The first whole WebSocket frame of buf (RFC 6455 5.2): (opcode, payload, rest), or
+    None while it is incomplete. A masked frame is unmasked."""
+    if len(buf) < 2:
+        return None
+    b0, b1 = buf[0], buf[1]
+    n, off = b1 & 0x7F, 2
+    if n == 126:
+        if len(buf) < 4:
+            return None
+        n, off = struct.unpack(">H", buf[2:4])[0], 4
+    elif n == 127:
+        if len(buf) < 10:
+            return None
+        n, off = struct.unpack(">Q", buf[2:10])[0], 10
+    mask = None
+    if b1 & 0x80:
+        if len(buf) < off + 4:
+            return None
+        mask, off = buf[off:off + 4], off + 4
+    if len(buf) < off + n:
+        return None
+    payload = buf[off:off + n]
+    if mask:
+        payload = bytes(c ^ mask[k % 4] for k, c in enumerate(payload))
+    return b0 & 0x0F, payload, buf[off + n:]
+
+
 def _xor_big(payload, key):
     n = len(payload)
     k = int.from_bytes((key * ((n + 3) // 4))[:n], "big")
@@ -596,21 +624,11 @@ class RawViewer(threading.Thread):
 
     def _parse(self):
         buf = self.buf
-        while len(buf) >= 2:
-            b0, b1 = buf[0], buf[1]
-            n, off = b1 & 0x7F, 2
-            if n == 126:
-                if len(buf) < 4:
-                    break
-                n, off = struct.unpack(">H", buf[2:4])[0], 4
-            elif n == 127:
-                if len(buf) < 10:
-                    break
-                n, off = struct.unpack(">Q", buf[2:10])[0], 10
-            if len(buf) < off + n:
+        while True:
+            frame = split_ws_frame(buf)
+            if frame is None:
                 break
-            payload, buf = buf[off:off + n], buf[off + n:]
-            op = b0 & 0x0F
+            op, payload, buf = frame
             now = time.monotonic()
             if op == 2:
                 self.frames.append(now)
@@ -755,3 +773,17 @@ def pytest_collection_modifyitems(config, items):
         for name in names - {"*"}:
             if f in files and (f, name) not in seen:
                 warnings.warn("conftest.SERIAL names %s::%s, which no longer exists" % (f, name))
+
+
+def core_dump_count(pid, needle, tmp_path):
+    """How many times the bytes of needle are in a core dump of process pid (gdb's gcore),
+    for tests that secrets are held once or not at all."""
+    prefix = os.path.join(str(tmp_path), "core")
+    subprocess.run(["gcore", "-o", prefix, str(pid)], check=True, timeout=60,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    path = "%s.%d" % (prefix, pid)
+    try:
+        with open(path, "rb") as f:
+            return f.read().count(needle.encode())
+    finally:
+        os.unlink(path)

@@ -14,7 +14,7 @@ import urllib.parse
 
 import requests
 
-from conftest import VIGIL_BIN, _Factory, read_http_head, ws_frame
+from conftest import VIGIL_BIN, _Factory, read_http_head, split_ws_frame, ws_frame
 
 CAM = "test://?width=160&height=120&fps=15"
 HS_SECRET = "hs256-hardening-secret-0123456789abcdef-0123456789"
@@ -238,24 +238,10 @@ class Watcher(threading.Thread):
 
     def _parse_ws(self, sock, buf):
         for _ in range(100000):
-            if len(buf) < 2:
+            frame = split_ws_frame(buf)
+            if frame is None:
                 break
-            b0, b1 = buf[0], buf[1]
-            n, off = b1 & 0x7F, 2
-            if n == 126:
-                if len(buf) < 4:
-                    break
-                n, off = struct.unpack(">H", buf[2:4])[0], 4
-            elif n == 127:
-                if len(buf) < 10:
-                    break
-                n, off = struct.unpack(">Q", buf[2:10])[0], 10
-            if b1 & 0x80:
-                off += 4
-            if len(buf) < off + n:
-                break
-            payload, buf = buf[off:off + n], buf[off + n:]
-            op = b0 & 0x0F
+            op, payload, buf = frame
             if op == 2:
                 self.frames.append(time.monotonic())
                 if len(self.frames) >= 2:

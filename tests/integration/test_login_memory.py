@@ -7,13 +7,12 @@ memory and clears the parsed string, and every JSON allocation is cleared when f
 (vg_json_wipe_on_free). libwebsockets' own receive buffer is reused by the next request on
 the connection or another, so the test sends a few more requests after the logins.
 """
-import os
 import shutil
-import subprocess
 
 import pytest
 import requests
 
+from conftest import core_dump_count
 from hardening_lib import add_user
 
 PASSWORD = "Zp4kSignInPw77Qm"
@@ -35,13 +34,5 @@ def test_sign_in_password_not_in_core_dump(vigil_server, tmp_path):
         assert bad.status_code == 401, bad.text
     for _ in range(20):  # other traffic reuses the receive buffers
         assert requests.get(srv.url("/healthz"), timeout=10).status_code == 200
-    core_prefix = os.path.join(str(tmp_path), "core")
-    subprocess.run(["gcore", "-o", core_prefix, str(srv.pid)], check=True, timeout=60,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    path = "%s.%d" % (core_prefix, srv.pid)
-    try:
-        with open(path, "rb") as f:
-            count = f.read().count(PASSWORD.encode())
-    finally:
-        os.unlink(path)
+    count = core_dump_count(srv.pid, PASSWORD, tmp_path)
     assert count == 0, "the sign-in password is in the core dump %d times" % count

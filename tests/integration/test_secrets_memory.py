@@ -12,29 +12,19 @@ digest challenge on every later request (PLAY, keep-alives, TEARDOWN); FFmpeg ha
 hand it a credential otherwise. Before this, the dump held it 7 times (6 with the URL form).
 """
 import asyncio
-import os
 import shutil
-import subprocess
 import time
 
 import pytest
 
-from conftest import ws_connect
+from conftest import core_dump_count, ws_connect
 from rtsp_sim import start_sim_process
 
 PASSWORD = "Qx7mVigilCamPw93K"  # URL-safe, so the URL form spells it the same
 
 
 def _dump_count(srv, tmp_path):
-    core_prefix = os.path.join(str(tmp_path), "core")
-    subprocess.run(["gcore", "-o", core_prefix, str(srv.pid)], check=True, timeout=60,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    path = "%s.%d" % (core_prefix, srv.pid)
-    try:
-        with open(path, "rb") as f:
-            return f.read().count(PASSWORD.encode())
-    finally:
-        os.unlink(path)
+    return core_dump_count(srv.pid, PASSWORD, tmp_path)
 
 
 @pytest.mark.parametrize("form", ["fields", "url"])
