@@ -1,6 +1,6 @@
-/* auth: the gate, callers, visibility, CSRF and Origin checks, stream tokens, integration
- * keys, the re-checking of open streams, and the audit queue (see auth.h). Login, logout
- * and the session routes are in session.c.
+/* auth: the gate, callers, visibility, CSRF and Origin checks, integration keys, and the
+ * re-checking of open streams (see auth.h). Login, logout and the session routes are in
+ * session.c, stream tokens in token.c, the audit queue in audit.c.
  *
  * Every decision reads the loop's cache (cache.h), never the database: a locked or slow
  * database cannot stall a request or a stream. A caller's principal keeps only the
@@ -98,17 +98,6 @@ fail:
     return VG_EINVAL;
 }
 
-static void audit_rec_free(vg__audit_rec_t *r)
-{
-    free(r->actor);
-    free(r->action);
-    free(r->target);
-    free(r->outcome);
-    free(r->detail);
-    free(r->peer);
-    memset(r, 0, sizeof(*r));
-}
-
 static void auth_release(vg_auth_t *a)
 {
     vg__auth_session_deinit(a);
@@ -119,10 +108,7 @@ static void auth_release(vg_auth_t *a)
         sodium_free(a->csrf_key);
     for (int i = 0; i < a->origin_count; i++)
         free(a->origins[i]);
-    for (size_t i = 0; i < a->audit_count; i++)
-        audit_rec_free(&a->audit[i]);
-    free(a->audit);
-    free(a->used_keys);
+    vg__auth_audit_free(a);
     vg_access_cache_free(&a->cache);
     free(a);
 }
@@ -388,113 +374,19 @@ static int principal_from_claims(vg_auth_t *a, json_t *claims, vg_principal_t *p
     return 0;
 }
 
-/* ---- stream tokens ---- */
-
-static void token_mac(const vg_auth_t *a, const char *msg, size_t len, int64_t epoch,
-                      uint8_t mac[crypto_auth_hmacsha256_BYTES])
-{
-    crypto_auth_hmacsha256_state st;
-    uint8_t epoch_le[8];
-    for (int i = 0; i < 8; i++)
-        epoch_le[i] = (uint8_t)((uint64_t)epoch >> (8 * i));
-    crypto_auth_hmacsha256_init(&st, a->token_key, VG_AUTH_KEY_LEN);
-    crypto_auth_hmacsha256_update(&st, (const uint8_t *)"vigil-stream-token-v2:", 22);
-    crypto_auth_hmacsha256_update(&st, epoch_le, sizeof(epoch_le));
-    crypto_auth_hmacsha256_update(&st, (const uint8_t *)msg, len);
-    crypto_auth_hmacsha256_final(&st, mac);
-}
-
-static int64_t user_epoch(vg_auth_t *a, const char *user_id)
-{
-    const vg_access_user_t *u = vg_access_cache_user(a->cache, user_id);
-    return u ? u->auth_epoch : 0;
-}
-
-int vg_auth_token_make(vg_auth_t *a, const char *camera_id, const char *user_id,
-                       int64_t expires_s, char out[VG_STREAM_TOKEN_MAX])
-{
-    if (!vg_slug_is_valid(camera_id) || !vg_slug_is_valid(user_id))
-        return VG_EINVAL;
-    int n = snprintf(out, VG_STREAM_TOKEN_MAX, "%s.%lld.%s", camera_id, (long long)expires_s,
-                     user_id);
-    if (n < 0 || n + 1 + 44 >= VG_STREAM_TOKEN_MAX)
-        return VG_EINVAL;
-    uint8_t mac[crypto_auth_hmacsha256_BYTES];
-    token_mac(a, out, (size_t)n, user_epoch(a, user_id), mac);
-    out[n] = '.';
-    sodium_bin2base64(out + n + 1, VG_STREAM_TOKEN_MAX - (size_t)n - 1, mac, sizeof(mac),
-                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    return 0;
-}
-
-/* As vg_auth_token_check, also giving the token's expiry. */
-static int token_check(vg_auth_t *a, const char *token, const char *camera_id,
-                       char user_id[64], int64_t *expires_us)
-{
-    user_id[0] = '\0';
-    const char *mac_dot = strrchr(token, '.');
-    if (mac_dot == NULL || (size_t)(mac_dot - token) >= VG_STREAM_TOKEN_MAX)
-        return VG_EINVAL;
-    char signed_part[VG_STREAM_TOKEN_MAX];
-    size_t signed_len = (size_t)(mac_dot - token);
-    memcpy(signed_part, token, signed_len);
-    signed_part[signed_len] = '\0';
-    uint8_t want[crypto_auth_hmacsha256_BYTES], got[crypto_auth_hmacsha256_BYTES];
-    size_t got_len = 0;
-    if (sodium_base642bin(got, sizeof(got), mac_dot + 1, strlen(mac_dot + 1), NULL, &got_len,
-                          NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
-        got_len != sizeof(got))
-        return VG_EINVAL;
-    /* Only the one spelling we write: libsodium's decoder takes some bytes outside the
-     * alphabet (found by fuzz_token), and a token must not have several spellings. */
-    char canonical[64];
-    sodium_bin2base64(canonical, sizeof(canonical), got, sizeof(got),
-                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    if (strcmp(canonical, mac_dot + 1) != 0)
-        return VG_EINVAL;
-    /* The user part (after the second dot) picks the epoch the MAC must include; a forged
-     * user part only picks another epoch, and the MAC still fails. */
-    const char *d1 = strchr(signed_part, '.'), *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
-    if (d2 == NULL)
-        return VG_EINVAL;
-    token_mac(a, signed_part, signed_len, user_epoch(a, d2 + 1), want);
-    if (sodium_memcmp(want, got, sizeof(want)) != 0)
-        return VG_EINVAL;
-    /* Signed by us: the parts are what vg_auth_token_make wrote. */
-    char *cam = signed_part, *exp = strchr(cam, '.'), *user = exp ? strchr(exp + 1, '.') : NULL;
-    if (user == NULL)
-        return VG_EINVAL;
-    *exp++ = '\0';
-    *user++ = '\0';
-    long long expires;
-    if (vg_parse_int(exp, 0, 100000000000LL, &expires) < 0 || expires * 1000000LL <= vg_wall_us())
-        return VG_ETIMEDOUT;
-    if (strcmp(cam, camera_id) != 0)
-        return VG_ENOENT;
-    if (expires_us)
-        *expires_us = expires * 1000000LL;
-    return vg_strlcpy(user_id, user, 64) ? 0 : VG_EINVAL;
-}
-
-int vg_auth_token_check(vg_auth_t *a, const char *token, const char *camera_id,
-                        char user_id[64])
-{
-    return token_check(a, token, camera_id, user_id, NULL);
-}
-
 /* A stream token's caller: the user it names, who must still be enabled (and whose epoch
  * the token was signed with). Visibility is checked afterwards like any caller's. */
 static int principal_from_token(vg_auth_t *a, const char *token, const char *camera_id,
                                 vg_principal_t *p)
 {
     char user[64];
-    int rc = token_check(a, token, camera_id, user, &p->expires_us);
+    int rc = vg__auth_token_check(a, token, camera_id, user, &p->expires_us);
     if (rc < 0)
         return rc;
     vg_strlcpy(p->user_id, user, sizeof(p->user_id));
     vg_strlcpy(p->actor, user, sizeof(p->actor));
     p->via = VG_VIA_TOKEN;
-    p->token_epoch = user_epoch(a, user);
+    p->token_epoch = vg__auth_user_epoch(a, user);
     return resolve(a, p, vg_wall_us()) < 0 ? VG_EINVAL : 0;
 }
 
@@ -735,138 +627,6 @@ static void gate(vg_conn_t *c, unsigned access, const char *const *params, bool 
         return;
     }
 }
-
-/* ---- audit ---- */
-
-static char *dup_or_null(const char *s) { return s ? vg_xstrdup(s) : NULL; }
-
-void vg__auth_audit_entry(vg_auth_t *a, const vg_audit_entry_t *e)
-{
-    if (a->audit_count == VG_AUTH_AUDIT_MAX) {
-        /* The database has been unavailable for long: keep the newest, say what was lost. */
-        audit_rec_free(&a->audit[0]);
-        memmove(a->audit, a->audit + 1, (a->audit_count - 1) * sizeof(*a->audit));
-        a->audit_count--;
-        if (a->audit_dropped++ % 1000 == 0)
-            VG_LOG_WARN("auth", "audit entries lost: the database has not taken them (%llu so "
-                        "far)", (unsigned long long)a->audit_dropped);
-    }
-    if ((a->audit_count & (a->audit_count - 1)) == 0)
-        a->audit = vg_xrealloc(a->audit, (a->audit_count ? a->audit_count * 2 : 1) *
-                                             sizeof(*a->audit));
-    a->audit[a->audit_count++] = (vg__audit_rec_t){
-        .actor = vg_xstrdup(e->actor ? e->actor : "-"),
-        .action = vg_xstrdup(e->action),
-        .target = dup_or_null(e->target),
-        .outcome = vg_xstrdup(e->outcome ? e->outcome : "ok"),
-        .detail = dup_or_null(e->detail),
-        .peer = dup_or_null(e->peer),
-    };
-}
-
-void vg_auth_audit(vg_auth_t *a, vg_conn_t *c, const char *action, const char *target,
-                   const char *outcome, const char *detail)
-{
-    const vg_principal_t *p = c ? vg_auth_caller(c) : NULL;
-    char ip[80] = "";
-    if (c)
-        vg_auth_audit_peer(a, c, ip, sizeof(ip));
-    vg_audit_entry_t e = {
-        .actor = p ? p->actor : "-",
-        .action = action,
-        .target = target,
-        .outcome = outcome,
-        .detail = detail,
-        .peer = c ? ip : NULL,
-    };
-    vg__auth_audit_entry(a, &e);
-    vg__auth_audit_flush(a);
-}
-
-typedef struct audit_job {
-    vg_auth_t *a;
-    vg__audit_rec_t *recs;
-    size_t count;
-    char (*keys)[64];
-    size_t key_count;
-    int64_t now_us;
-} audit_job_t;
-
-static int audit_run(vg_store_t *s, void *arg, vg_store_err_t *err)
-{
-    audit_job_t *j = arg;
-    vg_audit_entry_t *e = vg_xcalloc(j->count ? j->count : 1, sizeof(*e));
-    for (size_t i = 0; i < j->count; i++)
-        e[i] = (vg_audit_entry_t){.actor = j->recs[i].actor, .action = j->recs[i].action,
-                                  .target = j->recs[i].target, .outcome = j->recs[i].outcome,
-                                  .detail = j->recs[i].detail, .peer = j->recs[i].peer};
-    int rc = vg_store_audit_many(s, e, j->count, err);
-    free(e);
-    for (size_t i = 0; rc == 0 && i < j->key_count; i++)
-        vg_store_key_touch(s, j->keys[i], j->now_us, err); /* best effort */
-    return rc;
-}
-
-static void audit_done(void *arg, int rc, const vg_store_err_t *err)
-{
-    audit_job_t *j = arg;
-    vg_auth_t *a = j->a;
-    a->is_audit_in_flight = false;
-    if (rc < 0 && rc != VG_ECLOSED) {
-        /* Put them back in front of what came since; the next tick retries. */
-        VG_LOG_DEBUG("auth", "audit flush of %zu entries: %s (retried)", j->count, err->message);
-        size_t total = j->count + a->audit_count;
-        vg__audit_rec_t *all = vg_xcalloc(total ? total : 1, sizeof(*all));
-        memcpy(all, j->recs, j->count * sizeof(*all));
-        memcpy(all + j->count, a->audit, a->audit_count * sizeof(*all));
-        free(a->audit);
-        free(j->recs);
-        a->audit = all;
-        a->audit_count = total;
-        /* keep the realloc-doubling invariant: grow to a power of two */
-        size_t cap = 1;
-        while (cap < total)
-            cap *= 2;
-        a->audit = vg_xrealloc(a->audit, cap * sizeof(*a->audit));
-        while (a->audit_count > VG_AUTH_AUDIT_MAX) {
-            audit_rec_free(&a->audit[0]);
-            memmove(a->audit, a->audit + 1, (a->audit_count - 1) * sizeof(*a->audit));
-            a->audit_count--;
-            a->audit_dropped++;
-        }
-    } else {
-        for (size_t i = 0; i < j->count; i++)
-            audit_rec_free(&j->recs[i]);
-        free(j->recs);
-    }
-    free(j->keys);
-    free(j);
-}
-
-void vg__auth_audit_flush(vg_auth_t *a)
-{
-    if (a->store == NULL || a->is_audit_in_flight ||
-        (a->audit_count == 0 && a->used_key_count == 0))
-        return;
-    audit_job_t *j = vg_xcalloc(1, sizeof(*j));
-    j->a = a;
-    j->recs = a->audit;
-    j->count = a->audit_count;
-    j->keys = a->used_keys;
-    j->key_count = a->used_key_count;
-    j->now_us = vg_wall_us();
-    if (vg_store_async_submit(a->store, audit_run, audit_done, j, 1000) < 0) {
-        free(j);
-        return; /* kept; the next tick tries again */
-    }
-    a->audit = NULL;
-    a->audit_count = 0;
-    a->used_keys = NULL;
-    a->used_key_count = 0;
-    a->is_audit_in_flight = true;
-}
-
-void vg_auth_audit_flush(vg_auth_t *a) { vg__auth_audit_flush(a); }
 
 void vg_auth_set_store(vg_auth_t *a, vg_store_async_t *store) { a->store = store; }
 

@@ -50,6 +50,14 @@ struct vg_auth {
 void vg__auth_csrf_token(const vg_auth_t *a, const uint8_t session_hash[VG_SESSION_HASH_LEN],
                          char out[VG_AUTH_CSRF_LEN]);
 
+/* The user's auth epoch (0 for a user the cache does not know). */
+int64_t vg__auth_user_epoch(vg_auth_t *a, const char *user_id);
+/* vg_auth_token_check, also giving the token's expiry (expires_us may be NULL). */
+int vg__auth_token_check(vg_auth_t *a, const char *token, const char *camera_id,
+                         char user_id[64], int64_t *expires_us);
+/* Frees the queued audit entries (the handle is going). */
+void vg__auth_audit_free(vg_auth_t *a);
+
 /* Queues an audit entry for the store thread (never blocks, never fails the caller). */
 void vg__auth_audit_entry(vg_auth_t *a, const vg_audit_entry_t *e);
 /* Writes queued audit entries now (when none are in flight). */
