@@ -30,6 +30,7 @@ typedef struct vg_worker_cfg {
     bool is_sub;               /* fed by the substream: its own codec set-up */
     vg_tier_t tiers[VG_TIER_MAX];
     int tier_count;
+    unsigned gen;              /* the stream's worker generation: tags its pictures */
     atomic_uint *tiers_needed; /* bit t: some consumer wants tier t */
     vg_media_counters_t *counters; /* the stream's; outlives the worker */
 } vg_worker_cfg_t;
@@ -38,7 +39,8 @@ typedef struct vg_worker_cfg {
 int vg__worker_start(vg_worker_t **out, const vg_worker_cfg_t *cfg);
 /* Source thread: queue a packet (takes pkt; dropped when the worker is behind). */
 void vg__worker_push(vg_worker_t *w, vg_frame_t *pkt);
-/* Stops and joins the thread, frees the worker, sets *wp to NULL. Loop. */
+/* Tells the thread to stop and sets *wp to NULL without waiting: the thread drops what is
+ * queued, posts its exit (vg_stream_post_exit) and is joined and freed on the loop. Loop. */
 void vg__worker_stop(vg_worker_t **wp);
 
 /* Worker thread: the codec set-up the source reported (extradata copied into *out, which
@@ -46,7 +48,8 @@ void vg__worker_stop(vg_worker_t **wp);
 bool vg__stream_get_info(vg_stream_t *st, bool is_sub, int *codec_id, uint8_t **extradata,
                          size_t *len, bool *has_reordering);
 
-/* Worker thread: publish a JPEG of tier t (takes f). Latest wins. */
-void vg__stream_publish(vg_stream_t *st, int tier, vg_frame_t *f);
+/* Worker thread: publish a JPEG of tier t (takes f). Latest wins. Dropped when gen is not
+ * the stream's current one for that worker (the worker was stopped meanwhile). */
+void vg__stream_publish(vg_stream_t *st, bool is_sub, unsigned gen, int tier, vg_frame_t *f);
 
 #endif

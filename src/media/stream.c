@@ -3,8 +3,13 @@
  * Hand-offs:
  *   - source thread → worker: vg__worker_push (bounded queue inside the worker);
  *   - source thread → loop: atomic counters, and an "event" bit + uv_async_send for state;
- *   - worker → loop: one latest-wins slot per tier (mbox) + uv_async_send when it was empty.
- * The loop drains everything in on_wakeup, because async sends coalesce.
+ *   - worker → loop: one latest-wins slot per tier (mbox) + uv_async_send when it was empty;
+ *     a worker's pictures carry its generation, so a stopped worker still finishing cannot
+ *     publish into a restarted stream;
+ *   - any stream thread → loop, as its last act: its exit, on the hub's exit list + the hub's
+ *     exits async. The loop joins it there (vg_thread_exit_t in stream.h), never where it
+ *     was stopped, and the stream and hub wait for every exit as for a handle.
+ * The loop drains everything in on_wakeup and on_exits, because async sends coalesce.
  */
 #include "media/stream.h"
 
@@ -122,6 +127,7 @@ struct vg_stream {
     uv_mutex_t mbox_lock;
     vg_frame_t *mbox[VG_TIER_MAX]; /* mbox_lock */
     bool mbox_has_any;             /* mbox_lock */
+    unsigned worker_gen[2];        /* mbox_lock: [is_sub] the current worker's generation */
 
     uv_async_t wakeup;
     uv_timer_t idle_timer;
@@ -133,7 +139,8 @@ struct vg_stream {
     char *card_key;         /* loop: the size and text it shows, to reuse it */
     bool is_card_encoding;  /* loop: a card job is on the uv pool */
     int64_t down_since_us;  /* loop: wall-clock time the camera went down; the card shows it */
-    int handles_open;       /* loop: of the HANDLES_PER_STREAM, plus a card job in flight */
+    int handles_open;       /* loop: of the HANDLES_PER_STREAM, plus a card job in flight and
+                               each thread not yet reaped */
     bool is_removed;        /* loop: out of the hub, freed when its handles have closed */
 };
 
@@ -148,6 +155,13 @@ struct vg_hub {
     int health_interval_ms; /* idle checks; 0: off */
     uv_timer_t health_timer; /* 1 Hz while idle checks are on: starts the due ones */
     bool has_health_timer;
+    uv_async_t exits_async;   /* threads post their exit here */
+    uv_mutex_t exits_lock;
+    vg_thread_exit_t *exits;  /* exits_lock: posted, not yet reaped */
+    vg_thread_exit_t *held;   /* loop: started and not yet reaped (held_next) */
+    int threads_held;         /* loop: how many */
+    bool is_exits_closed;     /* loop */
+    uv_timer_t stop_timer;    /* loop: 10 Hz while a stopped thread has not exited */
 };
 
 #define HANDLES_PER_STREAM 6
@@ -161,6 +175,8 @@ struct vg_hub {
 /* Idle checks started per second at most, so that hundreds of cameras are spread out. */
 #define HEALTH_CHECKS_PER_TICK 16
 
+static void on_exits(uv_async_t *h);
+
 vg_hub_t *vg_hub_new(uv_loop_t *loop)
 {
     vg_hub_t *hub = vg_xcalloc(1, sizeof(*hub));
@@ -171,6 +187,13 @@ vg_hub_t *vg_hub_new(uv_loop_t *loop)
     uv_timer_init(loop, &hub->health_timer);
     hub->health_timer.data = hub;
     hub->handles_open++; /* the health timer */
+    uv_mutex_init(&hub->exits_lock);
+    uv_async_init(loop, &hub->exits_async, on_exits);
+    hub->exits_async.data = hub;
+    uv_timer_init(loop, &hub->stop_timer);
+    hub->stop_timer.data = hub;
+    hub->handles_open += 2; /* the exits async and the stop timer, closed once the hub closes
+                               and no thread runs */
     vg_hub_set_health_interval(hub, hub->health_interval_ms);
     return hub;
 }
@@ -215,6 +238,7 @@ static void hub_maybe_free(vg_hub_t *hub)
     for (size_t i = 0; i < hub->count; i++)
         stream_free(hub->streams[i]);
     free(hub->streams);
+    uv_mutex_destroy(&hub->exits_lock);
     free(hub);
 }
 
@@ -230,6 +254,113 @@ static void stream_release(vg_stream_t *st)
 }
 
 static void on_handle_closed(uv_handle_t *h) { stream_release(h->data); }
+
+static void on_hub_timer_closed(uv_handle_t *h);
+
+/* The exits async goes last: once the hub is closing and every thread has been reaped. */
+static void hub_maybe_close_exits(vg_hub_t *hub)
+{
+    if (!hub->is_closing || hub->threads_held > 0 || hub->is_exits_closed)
+        return;
+    hub->is_exits_closed = true;
+    uv_close((uv_handle_t *)&hub->exits_async, on_hub_timer_closed);
+    uv_close((uv_handle_t *)&hub->stop_timer, on_hub_timer_closed);
+}
+
+void vg_stream_thread_started(vg_thread_exit_t *e)
+{
+    vg_stream_t *st = e->st;
+    st->handles_open++; /* the stream and the hub wait for its exit as for a handle */
+    st->hub->handles_open++;
+    st->hub->threads_held++;
+    e->stopped_mono_us = 0;
+    e->is_warned = false;
+    e->held_next = st->hub->held;
+    st->hub->held = e;
+}
+
+static void hub_unhold(vg_hub_t *hub, vg_thread_exit_t *e)
+{
+    for (vg_thread_exit_t **p = &hub->held; *p; p = &(*p)->held_next) {
+        if (*p == e) {
+            *p = e->held_next;
+            break;
+        }
+    }
+    hub->threads_held--;
+}
+
+/* 10 Hz while some stopped thread has not exited: reports one slow to stop, and once the hub
+ * closes, leaves one stuck past the wait to finish on its own so that shutdown is bounded. */
+static void on_stop_timer(uv_timer_t *t)
+{
+    vg_hub_t *hub = t->data;
+    int64_t now = vg_mono_us();
+    bool is_pending = false;
+    for (vg_thread_exit_t *e = hub->held, *next; e; e = next) {
+        next = e->held_next;
+        if (e->stopped_mono_us == 0)
+            continue;
+        is_pending = true;
+        if (now - e->stopped_mono_us < VG_THREAD_STOP_WAIT_MS * 1000LL)
+            continue;
+        if (!e->is_warned) {
+            e->is_warned = true;
+            VG_LOG_WARN(e->log_ctx, "thread did not stop within %d ms; the loop goes on and "
+                        "joins it when it finishes (blocked where no interrupt reaches, e.g. "
+                        "a DNS lookup)", VG_THREAD_STOP_WAIT_MS);
+        }
+        if (hub->is_closing && e->abandon && e->abandon(e)) {
+            VG_LOG_WARN(e->log_ctx, "shutting down without it: it finishes on its own");
+            vg_stream_t *st = e->st;
+            hub_unhold(hub, e);
+            stream_release(st); /* the stop timer, still open, keeps the hub */
+        }
+    }
+    if (!is_pending)
+        uv_timer_stop(t);
+    hub_maybe_close_exits(hub);
+}
+
+void vg_stream_thread_stopping(vg_thread_exit_t *e)
+{
+    vg_hub_t *hub = e->st->hub;
+    e->stopped_mono_us = vg_mono_us();
+    if (!hub->is_exits_closed && !uv_is_active((uv_handle_t *)&hub->stop_timer))
+        uv_timer_start(&hub->stop_timer, on_stop_timer, 100, 100);
+}
+
+void vg_stream_post_exit(vg_thread_exit_t *e)
+{
+    vg_hub_t *hub = e->st->hub; /* held until this exit is reaped */
+    uv_mutex_lock(&hub->exits_lock);
+    bool was_empty = hub->exits == NULL;
+    e->next = hub->exits;
+    hub->exits = e;
+    uv_mutex_unlock(&hub->exits_lock);
+    if (was_empty)
+        uv_async_send(&hub->exits_async);
+}
+
+/* Loop thread: joins the threads that have posted their exit. Each has returned, or is
+ * returning from the uv_async_send just after posting, so no join here waits. */
+static void on_exits(uv_async_t *h)
+{
+    vg_hub_t *hub = h->data;
+    uv_mutex_lock(&hub->exits_lock);
+    vg_thread_exit_t *e = hub->exits;
+    hub->exits = NULL;
+    uv_mutex_unlock(&hub->exits_lock);
+    while (e != NULL) {
+        vg_thread_exit_t *next = e->next;
+        vg_stream_t *st = e->st;
+        hub_unhold(hub, e);
+        e->reap(e); /* joins and frees e's owner */
+        stream_release(st); /* the exits async, still open, keeps the hub */
+        e = next;
+    }
+    hub_maybe_close_exits(hub);
+}
 
 static void fanout(vg_stream_t *st, int tier, vg_frame_t *f);
 static void update_needed(vg_stream_t *st);
@@ -493,7 +624,11 @@ static void refresh_shown_tiers(vg_stream_t *st)
 
 static int worker_new(vg_stream_t *st, vg_worker_t **out, bool is_sub)
 {
+    uv_mutex_lock(&st->mbox_lock);
+    unsigned gen = ++st->worker_gen[is_sub];
+    uv_mutex_unlock(&st->mbox_lock);
     vg_worker_cfg_t wcfg = {
+        .gen = gen,
         .stream_id = st->id,
         .stream = st,
         .is_sub = is_sub,
@@ -506,6 +641,18 @@ static int worker_new(vg_stream_t *st, vg_worker_t **out, bool is_sub)
     if (rc < 0)
         VG_LOG_ERROR("stream", "cam=%s cannot start media worker: %s", st->id, vg_strerror(rc));
     return rc;
+}
+
+/* Stops a worker without waiting for it: from here on its pictures are dropped (it may
+ * still be finishing one), and its thread is joined when it posts its exit. */
+static void worker_stop(vg_stream_t *st, vg_worker_t **wp, bool is_sub)
+{
+    if (*wp == NULL)
+        return;
+    vg__worker_stop(wp);
+    uv_mutex_lock(&st->mbox_lock);
+    st->worker_gen[is_sub]++;
+    uv_mutex_unlock(&st->mbox_lock);
 }
 
 static int worker_ensure(vg_stream_t *st)
@@ -530,7 +677,7 @@ static void sub_stop(vg_stream_t *st)
     st->sub->stop(st->sub_ctx); /* after this no packet reaches the sub worker */
     st->is_sub_running = false;
     publish_needed(st);
-    vg__worker_stop(&st->sub_worker);
+    worker_stop(st, &st->sub_worker, true);
 }
 
 static void on_sub_retry(uv_timer_t *t);
@@ -544,7 +691,7 @@ static void sub_maybe_start(vg_stream_t *st)
     if (worker_new(st, &st->sub_worker, true) < 0)
         return;
     if (st->sub->start(st->sub_ctx, st) < 0) {
-        vg__worker_stop(&st->sub_worker);
+        worker_stop(st, &st->sub_worker, true);
         return;
     }
     st->is_sub_running = true;
@@ -574,7 +721,7 @@ static void worker_release(vg_stream_t *st)
 {
     if (st->is_running || st->is_fallback_running || st->worker == NULL)
         return;
-    vg__worker_stop(&st->worker);
+    worker_stop(st, &st->worker, false);
     uv_mutex_lock(&st->mbox_lock);
     for (int t = 0; t < VG_TIER_MAX; t++)
         vg_frame_unref(&st->mbox[t]);
@@ -1100,6 +1247,7 @@ void vg_hub_close(vg_hub_t **hp)
         stream_go_idle(st);
         stream_close_handles(st);
     }
+    hub_maybe_close_exits(hub); /* else when the last thread's exit is reaped */
     hub_maybe_free(hub);
 }
 
@@ -1175,7 +1323,16 @@ static void replace_ladder(vg_stream_t *st, const vg_tier_t *tiers, int n, int d
     st->default_tier = default_tier;
     st->sub_tiers = substream_tiers(st);
     refresh_shown_tiers(st);
-    memset(&st->counters.tier, 0, sizeof(st->counters.tier));
+    /* A stopped worker may still be finishing a picture: atomic stores, not memset. */
+    for (int t = 0; t < VG_TIER_MAX; t++) {
+        vg_tier_counters_t *c = &st->counters.tier[t];
+        atomic_store(&c->encoded, 0);
+        atomic_store(&c->encode_us, 0);
+        atomic_store(&c->scale_us, 0);
+        atomic_store(&c->bytes, 0);
+        for (int b = 0; b < VG_ENCODE_HIST_BUCKETS; b++)
+            atomic_store(&c->encode_hist[b], 0);
+    }
     memset(st->last_tier_encoded, 0, sizeof(st->last_tier_encoded));
     memset(st->last_tier_bytes, 0, sizeof(st->last_tier_bytes));
     for (vg_consumer_t *c = moving, *next; c; c = next) {
@@ -1477,9 +1634,14 @@ void vg_stream_source_ended(vg_stream_t *st, const void *producer, int status)
     uv_async_send(&st->wakeup);
 }
 
-void vg__stream_publish(vg_stream_t *st, int tier, vg_frame_t *f)
+void vg__stream_publish(vg_stream_t *st, bool is_sub, unsigned gen, int tier, vg_frame_t *f)
 {
     uv_mutex_lock(&st->mbox_lock);
+    if (gen != st->worker_gen[is_sub]) { /* a stopped worker's late picture */
+        uv_mutex_unlock(&st->mbox_lock);
+        vg_frame_unref(&f);
+        return;
+    }
     vg_frame_t *old = st->mbox[tier];
     st->mbox[tier] = f;
     bool was_empty = !st->mbox_has_any;

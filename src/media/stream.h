@@ -82,8 +82,43 @@ typedef struct vg_check_result {
 typedef void (*vg_check_cb)(void *arg, const vg_check_result_t *r);
 
 /* A producer feeds a stream: the sources layer implements it, so that media stays below
- * sources. start() launches whatever thread calls vg_stream_push_packet(); stop() makes it
- * return and joins it. Both on the loop thread. */
+ * sources. start() launches whatever thread calls vg_stream_push_packet(); stop() tells it
+ * to stop and cuts it off from the stream (no packet or event of that run reaches the stream
+ * after stop() returns) without waiting for it: the thread finishes on its own and is joined
+ * on the loop when its exit is posted (vg_stream_post_exit). Both on the loop thread. */
+/* A thread working for a stream (a source run, a media worker) is never joined where it is
+ * stopped, which would block the loop for as long as the thread takes to notice (a slow
+ * RTSP TEARDOWN, a read waiting for its interrupt poll). Its owner fills this in before
+ * starting the thread and calls vg_stream_thread_started() after; the thread's last act is
+ * vg_stream_post_exit(). The hub then calls reap() on the loop, where the join cannot wait
+ * (the thread has returned), and only then lets the stream and the hub be freed: whatever
+ * the thread uses stays alive until its exit is seen. */
+typedef struct vg_thread_exit {
+    struct vg_thread_exit *next;             /* the hub's exit list (its lock) */
+    vg_stream_t *st;                         /* set before the thread starts */
+    const char *log_ctx;                     /* set before the thread starts */
+    void (*reap)(struct vg_thread_exit *e);  /* loop: join the thread, free what it used */
+    /* Optional, loop, when the hub closes and the thread has not exited within
+     * VG_THREAD_STOP_WAIT_MS of being stopped: detach it if it has not posted its exit yet
+     * (it then never does, and frees itself). Returns whether it was detached. */
+    bool (*abandon)(struct vg_thread_exit *e);
+    struct vg_thread_exit *held_next;        /* loop: the hub's threads not yet reaped */
+    int64_t stopped_mono_us;                 /* loop: when it was stopped, 0: running */
+    bool is_warned;                          /* loop */
+} vg_thread_exit_t;
+
+/* A stopped thread not gone after this long is reported (a read where no interrupt reaches,
+ * such as a DNS lookup inside libavformat), and at shutdown is left to finish on its own. */
+#define VG_THREAD_STOP_WAIT_MS 500
+
+/* Loop thread, right after starting the thread of e (e->st, e->log_ctx and e->reap set): the
+ * stream and the hub wait for its exit. */
+void vg_stream_thread_started(vg_thread_exit_t *e);
+/* Loop thread: the thread of e has been told to stop (for the report above). */
+void vg_stream_thread_stopping(vg_thread_exit_t *e);
+/* The thread's last act (it must not touch what reap() frees afterwards). Any thread. */
+void vg_stream_post_exit(vg_thread_exit_t *e);
+
 typedef struct vg_producer_ops {
     const char *name;
     int (*start)(void *ctx, vg_stream_t *st);

@@ -4,7 +4,9 @@
  * planes (libjpeg-turbo), only for tiers some consumer wants, each at its own frame rate.
  *
  * Threads: vg__worker_start/stop on the loop; vg__worker_push on the source thread; the rest
- * on the worker's own thread, which owns the decoder, scalers and encoder. The packet queue
+ * on the worker's own thread, which owns the decoder, scalers and encoder. Stopping does not
+ * wait: the thread drops what is queued, posts its exit to the hub, and worker_reap joins it
+ * and frees the worker on the loop (vg_thread_exit_t in stream.h). The packet queue
  * is the only thing shared; it is bounded, and when the worker falls behind, packets are
  * dropped and decoding resumes at the next keyframe (latest wins, never growing delay).
  */
@@ -12,6 +14,7 @@
 #include <libavutil/imgutils.h>
 #include <libswscale/swscale.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <turbojpeg.h>
@@ -49,6 +52,8 @@ struct vg_worker {
     pthread_t thread;
     vg_queue_t *packets;
     atomic_bool is_behind; /* any: set by the pusher when it dropped; worker resyncs */
+    atomic_bool is_stopping; /* any: atomic; set by stop, queued packets are dropped */
+    vg_thread_exit_t exit;   /* posted by the thread as its last act */
 
     /* worker thread only: */
     AVCodecContext *dec;
@@ -231,7 +236,7 @@ static void encode_tier(vg_worker_t *w, int t, int64_t capture_us, int64_t inges
     atomic_fetch_add_explicit(&c->encode_us, (uint64_t)took_us, memory_order_relaxed);
     atomic_fetch_add_explicit(&c->bytes, len, memory_order_relaxed);
     atomic_fetch_add_explicit(&c->encode_hist[bucket], 1, memory_order_relaxed);
-    vg__stream_publish(w->cfg.stream, t, f);
+    vg__stream_publish(w->cfg.stream, w->cfg.is_sub, w->cfg.gen, t, f);
 }
 
 /* Whether tier t is due for a picture captured at capture_us, advancing its schedule.
@@ -397,9 +402,11 @@ static void *worker_main(void *arg)
         if (rc < 0)
             continue;
         vg_frame_t *f = item;
-        decode_packet(w, f);
+        if (!atomic_load(&w->is_stopping))
+            decode_packet(w, f);
         vg_frame_unref(&f);
     }
+    vg_stream_post_exit(&w->exit); /* the last touch of w: the loop joins and frees it */
     return NULL;
 }
 
@@ -420,6 +427,14 @@ static void worker_free(vg_worker_t *w)
     free(w);
 }
 
+/* Loop thread, once the worker's thread has posted its exit. */
+static void worker_reap(vg_thread_exit_t *e)
+{
+    vg_worker_t *w = (vg_worker_t *)((char *)e - offsetof(vg_worker_t, exit));
+    pthread_join(w->thread, NULL);
+    worker_free(w);
+}
+
 int vg__worker_start(vg_worker_t **out, const vg_worker_cfg_t *cfg)
 {
     vg_worker_t *w = vg_xcalloc(1, sizeof(*w));
@@ -432,8 +447,12 @@ int vg__worker_start(vg_worker_t **out, const vg_worker_cfg_t *cfg)
     w->wait_key = true;
     if (w->pkt == NULL || w->pic == NULL || w->tj == NULL)
         goto fail;
+    w->exit.st = cfg->stream;
+    w->exit.log_ctx = w->log_ctx;
+    w->exit.reap = worker_reap;
     if (vg_thread_start(&w->thread, worker_main, w) < 0)
         goto fail;
+    vg_stream_thread_started(&w->exit);
     *out = w;
     return 0;
 fail:
@@ -447,7 +466,7 @@ void vg__worker_stop(vg_worker_t **wp)
     if (w == NULL)
         return;
     *wp = NULL;
-    vg_queue_close(w->packets);
-    pthread_join(w->thread, NULL);
-    worker_free(w);
+    atomic_store(&w->is_stopping, true);
+    vg_queue_close(w->packets); /* wakes the thread; it exits once the queue is empty */
+    vg_stream_thread_stopping(&w->exit);
 }

@@ -2,9 +2,12 @@
 /* source: the registry of source implementations and the thread that runs one.
  *
  * The runner thread opens the source, reads packets until it is told to stop or the source
- * fails, and hands each packet to the stream. stop() runs on the loop thread, so it must not
- * block for long: it sets an atomic flag, interrupts a blocked read, waits a bounded time for
- * the thread, and then cuts the thread off from the stream whether or not it has finished.
+ * fails, and hands each packet to the stream. stop() runs on the loop thread, so it never
+ * waits for the thread: it sets an atomic flag, interrupts a blocked read, and cuts the run off
+ * from the stream (under cb_lock, held only around each quick call into the stream). The
+ * thread finishes on its own (a slow RTSP TEARDOWN runs there, not on the loop), posts its
+ * exit to the hub, and run_reap joins it on the loop (vg_thread_exit_t in media/stream.h).
+ * A restart makes a new run at once: the old one, cut off, can no longer reach the stream.
  * Credentials in URLs never reach the logs: only the camera id does. A URL with credentials
  * is kept only in guarded memory (vg_config_secret_dup: locked, out of core dumps, wiped when
  * freed), once by the producer and once by each run.
@@ -13,6 +16,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,13 +54,14 @@ struct vg_source {
     pthread_t thread;
     atomic_bool should_stop; /* any: atomic */
     /* cb_lock guards stream and is held around every call into the stream, so that once
-     * stop() has cleared stream no packet or event can reach it: the loop may then free
+     * stop() has cleared stream no packet or event can reach it: the loop may then stop
      * the stream's worker even if this thread has not finished. */
     pthread_mutex_t cb_lock;
-    pthread_cond_t exited_cond;
     vg_stream_t *stream;     /* cb_lock; NULL once detached */
-    bool has_exited;         /* cb_lock */
-    int refs;                /* cb_lock: the thread's and the producer's */
+    int refs;                /* cb_lock: the thread's (then its reaper's) and the producer's */
+    bool has_posted;         /* cb_lock: the thread posted its exit; it will be joined */
+    bool is_abandoned;       /* cb_lock: detached at shutdown; the thread frees itself */
+    vg_thread_exit_t exit;   /* posted by the thread as its last act */
 };
 
 /* The producer: one per configured URL, restarting runs. Loop thread. */
@@ -68,11 +73,6 @@ typedef struct source_producer {
     char thread_name[16];
     vg_source_t *run; /* the current run, or NULL when stopped */
 } source_producer_t;
-
-/* How long stop() waits for a run's thread before leaving it to finish on its own. The
- * interrupt callbacks make every read and close return within ~0.1 s, so reaching this
- * means the thread is stuck somewhere no interrupt reaches. */
-#define STOP_WAIT_MS 500
 
 const char *vg_source_url(const vg_source_t *src) { return src->url; }
 void *vg_source_priv(const vg_source_t *src) { return src->priv; }
@@ -116,7 +116,6 @@ static void run_unref(vg_source_t *run)
     pthread_mutex_unlock(&run->cb_lock);
     if (!is_last)
         return;
-    pthread_cond_destroy(&run->exited_cond);
     pthread_mutex_destroy(&run->cb_lock);
     vg_config_secret_free(&run->url);
     free(run);
@@ -165,11 +164,36 @@ static void *source_main(void *arg)
     run_ended(run, rc < 0 ? rc : VG_ECLOSED);
 out:
     pthread_mutex_lock(&run->cb_lock);
-    run->has_exited = true;
-    pthread_cond_signal(&run->exited_cond);
+    bool is_abandoned = run->is_abandoned;
+    if (!is_abandoned) {
+        run->has_posted = true;
+        vg_stream_post_exit(&run->exit); /* the loop joins this thread, then frees run */
+    }
     pthread_mutex_unlock(&run->cb_lock);
-    run_unref(run);
+    if (is_abandoned)
+        run_unref(run); /* nobody joins a detached thread: its reference is its own */
     return NULL;
+}
+
+/* Loop thread, at shutdown, for a run stuck past VG_THREAD_STOP_WAIT_MS. */
+static bool run_abandon(vg_thread_exit_t *e)
+{
+    vg_source_t *run = (vg_source_t *)((char *)e - offsetof(vg_source_t, exit));
+    pthread_mutex_lock(&run->cb_lock);
+    bool can = !run->has_posted;
+    run->is_abandoned = can;
+    pthread_mutex_unlock(&run->cb_lock);
+    if (can)
+        pthread_detach(run->thread);
+    return can;
+}
+
+/* Loop thread, once the run's thread has posted its exit. */
+static void run_reap(vg_thread_exit_t *e)
+{
+    vg_source_t *run = (vg_source_t *)((char *)e - offsetof(vg_source_t, exit));
+    pthread_join(run->thread, NULL);
+    run_unref(run); /* the thread's */
 }
 
 static int producer_start(void *ctx, vg_stream_t *st)
@@ -188,17 +212,17 @@ static int producer_start(void *ctx, vg_stream_t *st)
     run->refs = 2;
     atomic_init(&run->should_stop, false);
     pthread_mutex_init(&run->cb_lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&run->exited_cond, &ca);
-    pthread_condattr_destroy(&ca);
+    run->exit.st = st;
+    run->exit.log_ctx = run->log_ctx;
+    run->exit.reap = run_reap;
+    run->exit.abandon = run_abandon;
     int rc = vg_thread_start(&run->thread, source_main, run);
     if (rc < 0) {
         run->refs = 1;
         run_unref(run);
         return rc;
     }
+    vg_stream_thread_started(&run->exit);
     sp->run = run;
     return 0;
 }
@@ -213,27 +237,11 @@ static void producer_stop(void *ctx)
     atomic_store(&run->should_stop, true);
     if (run->ops->interrupt)
         run->ops->interrupt(run);
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_nsec += (long)STOP_WAIT_MS * 1000000L;
-    until.tv_sec += until.tv_nsec / 1000000000L;
-    until.tv_nsec %= 1000000000L;
     pthread_mutex_lock(&run->cb_lock);
-    while (!run->has_exited) {
-        if (pthread_cond_timedwait(&run->exited_cond, &run->cb_lock, &until) != 0)
-            break;
-    }
-    bool has_exited = run->has_exited;
     run->stream = NULL; /* no callback is running (we hold the lock) and none will reach it */
     pthread_mutex_unlock(&run->cb_lock);
-    if (has_exited) {
-        pthread_join(run->thread, NULL);
-    } else {
-        VG_LOG_WARN(sp->log_ctx, "source thread did not stop within %d ms; it finishes on its "
-                    "own (blocked where no interrupt reaches, e.g. a DNS lookup)", STOP_WAIT_MS);
-        pthread_detach(run->thread);
-    }
-    run_unref(run);
+    vg_stream_thread_stopping(&run->exit);
+    run_unref(run); /* the producer's; the run's thread is joined when it posts its exit */
 }
 
 static void producer_free(void *ctx)
