@@ -1,4 +1,4 @@
-#define _GNU_SOURCE /* getaddrinfo_a */
+#define _GNU_SOURCE
 /* check: a look at a camera without starting its source (issue 13) — a TCP connect to its
  * host:port, or that plus an RTSP OPTIONS / HTTP HEAD whose status line is read.
  *
@@ -11,16 +11,20 @@
  * is more machinery than the exchange. A HEAD needs only the status line too, so it shares
  * the code; https and
  * rtsps get a TCP connect only (reachability, not a TLS handshake). A timer bounds every
- * check. Host names are resolved with glibc's getaddrinfo_a, polled by a timer, not on the uv
- * pool: a camera whose DNS hangs would hold a pool thread (and the loop's shutdown) for the
- * resolver's whole time-out (test_sources.py's stuck-DNS case). A lookup still running when
- * its check ends is cancelled, or left to finish on glibc's thread with its request leaked
- * (a few hundred bytes, once per hung lookup). IP literals are not resolved at all. The request carries the URL without its credentials (url_redacted): a
+ * check. Host names are resolved on a detached thread of their own per lookup (at most
+ * MAX_LOOKUPS at once), polled by a timer, not on the uv pool: a camera whose DNS hangs
+ * would hold a pool thread (and the loop's shutdown) for the resolver's whole time-out
+ * (test_sources.py's stuck-DNS case). Not glibc's getaddrinfo_a either: it starts its helper
+ * thread inside libc, which ThreadSanitizer does not see, and a TSan build crashed on the
+ * first host name. A lookup still running when its check ends is abandoned: whichever of the
+ * loop and the thread comes second frees it. IP literals are not resolved at all. The request carries the URL without its credentials (url_redacted): a
  * 401 answer still proves the camera is there.
  *
  * Threads: loop only.
  */
 #include <netdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +34,7 @@
 #include "sources/source.h"
 
 struct vg_check {
-    struct gaicb *gai;  /* a lookup in flight (getaddrinfo_a), or NULL */
+    struct lookup *gai; /* a name lookup in flight, or NULL */
     uv_timer_t gai_poll;
     uv_connect_t connect;
     uv_write_t write;
@@ -50,6 +54,73 @@ struct vg_check {
     char answer[256];
     size_t answer_len;
 };
+
+/* ---- name lookups on threads of their own ----
+ *
+ * state: RUNNING until the thread has its answer (DONE), or the loop gave up (ABANDONED).
+ * The one to move it second frees the lookup: the thread when it was abandoned, the loop
+ * when it was done. */
+#define MAX_LOOKUPS 16
+enum { LOOKUP_RUNNING, LOOKUP_DONE, LOOKUP_ABANDONED };
+
+typedef struct lookup {
+    atomic_int state;
+    char host[256], port[8];
+    struct addrinfo *result; /* the thread's until DONE */
+    int rc;
+} lookup_t;
+
+static atomic_int lookups_running; /* any thread: bounds the threads a DNS outage can pile up */
+
+static void lookup_free(lookup_t *l)
+{
+    if (l->result)
+        freeaddrinfo(l->result);
+    free(l);
+}
+
+static void *lookup_thread(void *arg)
+{
+    lookup_t *l = arg;
+    static const struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    l->rc = getaddrinfo(l->host, l->port, &hints, &l->result);
+    atomic_fetch_sub(&lookups_running, 1);
+    if (atomic_exchange(&l->state, LOOKUP_DONE) == LOOKUP_ABANDONED)
+        lookup_free(l);
+    return NULL;
+}
+
+/* A lookup started, or NULL (too many already running, or no thread). */
+static lookup_t *lookup_start(const char *host, const char *port)
+{
+    if (atomic_fetch_add(&lookups_running, 1) >= MAX_LOOKUPS) {
+        atomic_fetch_sub(&lookups_running, 1);
+        return NULL;
+    }
+    lookup_t *l = vg_xcalloc(1, sizeof(*l));
+    vg_strlcpy(l->host, host, sizeof(l->host));
+    vg_strlcpy(l->port, port, sizeof(l->port));
+    atomic_init(&l->state, LOOKUP_RUNNING);
+    pthread_attr_t attr;
+    pthread_t th;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    int rc = pthread_create(&th, &attr, lookup_thread, l);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        atomic_fetch_sub(&lookups_running, 1);
+        free(l);
+        return NULL;
+    }
+    return l;
+}
+
+static void lookup_abandon(lookup_t *l)
+{
+    if (atomic_exchange(&l->state, LOOKUP_ABANDONED) == LOOKUP_DONE)
+        lookup_free(l);
+}
 
 static void check_maybe_free(vg_check_t *c)
 {
@@ -73,10 +144,7 @@ static void close_all(vg_check_t *c)
     if (!uv_is_closing((uv_handle_t *)&c->gai_poll))
         uv_close((uv_handle_t *)&c->gai_poll, on_closed);
     if (c->gai != NULL) {
-        if (gai_cancel(c->gai) == EAI_CANCELED || gai_error(c->gai) != EAI_INPROGRESS) {
-            freeaddrinfo(c->gai->ar_result);
-            free(c->gai);
-        } /* else glibc's thread still writes into it: leave it (see the top) */
+        lookup_abandon(c->gai);
         c->gai = NULL;
     }
 }
@@ -201,29 +269,23 @@ static void connect_to(vg_check_t *c, uv_loop_t *loop, const struct sockaddr *ad
         finish(c, false, uv_strerror(rc));
 }
 
-typedef struct gai_req {
-    struct gaicb cb; /* first: a gai_req_t is freed through its gaicb */
-    char host[256], port[8];
-} gai_req_t;
-
 static void on_gai_poll(uv_timer_t *t)
 {
     vg_check_t *c = t->data;
-    int rc = gai_error(c->gai);
-    if (rc == EAI_INPROGRESS || c->is_done)
+    if (c->is_done || atomic_load(&c->gai->state) != LOOKUP_DONE)
         return;
     uv_timer_stop(&c->gai_poll);
-    struct gaicb *g = c->gai;
+    lookup_t *l = c->gai;
     c->gai = NULL;
-    if (rc != 0 || g->ar_result == NULL) {
+    if (l->rc != 0 || l->result == NULL) {
         char reason[128];
-        snprintf(reason, sizeof(reason), "cannot resolve %.64s: %s", c->host, gai_strerror(rc));
+        snprintf(reason, sizeof(reason), "cannot resolve %.64s: %s", c->host,
+                 l->rc ? gai_strerror(l->rc) : "no address");
         finish(c, false, reason);
     } else {
-        connect_to(c, t->loop, g->ar_result->ai_addr);
+        connect_to(c, t->loop, l->result->ai_addr);
     }
-    freeaddrinfo(g->ar_result);
-    free(g);
+    lookup_free(l);
 }
 
 static void on_begin(uv_timer_t *t)
@@ -240,23 +302,12 @@ static void on_begin(uv_timer_t *t)
         connect_to(c, loop, (const struct sockaddr *)&addr);
         return;
     }
-    static const struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    /* The request owns its strings: an abandoned lookup outlives c. */
-    gai_req_t *req = vg_xcalloc(1, sizeof(*req));
-    memcpy(req->host, c->host, sizeof(req->host));
-    memcpy(req->port, c->port, sizeof(req->port));
-    struct gaicb *g = &req->cb;
-    g->ar_name = req->host;
-    g->ar_service = req->port;
-    g->ar_request = &hints;
-    struct gaicb *list[1] = {g};
-    int rc = getaddrinfo_a(GAI_NOWAIT, list, 1, NULL);
-    if (rc != 0) {
-        free(g);
-        finish(c, false, gai_strerror(rc));
+    lookup_t *l = lookup_start(c->host, c->port);
+    if (l == NULL) {
+        finish(c, false, "too many name lookups waiting (DNS unavailable?)");
         return;
     }
-    c->gai = g;
+    c->gai = l;
     uv_timer_start(&c->gai_poll, on_gai_poll, 10, 10);
 }
 
