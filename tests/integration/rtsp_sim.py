@@ -599,12 +599,32 @@ class SimProcess:
         return count
 
     def kill(self):
-        """SIGKILL: the camera dies without a word."""
+        """SIGKILL: the camera dies without a word. Its port stays reserved (bound, not
+        listening: a connect is refused, as to a dead camera) until restart(), so that
+        another process cannot take it meanwhile (a parallel test's outgoing connection
+        can get any free port as its local one)."""
         if self.alive():
             self.proc.kill()
         if self.proc is not None:
             self.proc.wait(timeout=5)
+        self._hold_port()
         return self.proc.returncode
+
+    def _hold_port(self):
+        if getattr(self, '_held', None) is not None or not self.port:
+            return
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(('127.0.0.1', self.port))
+            self._held = s
+        except OSError:
+            s.close()
+
+    def _release_port(self):
+        held, self._held = getattr(self, '_held', None), None
+        if held is not None:
+            held.close()
 
     def terminate(self, timeout=5.0):
         """SIGTERM; returns the exit status (0 when it shut down cleanly)."""
@@ -629,11 +649,13 @@ class SimProcess:
         """Stops (SIGKILL if still running) and starts again on the same ports."""
         self.kill()
         self._drop_log()
+        self._release_port()
         self._start()
         return self
 
     def close(self):
         self.terminate()
+        self._release_port()
         self._drop_log()
 
     def __enter__(self):
