@@ -72,6 +72,46 @@ static void collect_hosts(json_t *doc, json_t *hosts)
     }
 }
 
+static bool is_host_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '.' || c == '_';
+}
+
+/* The next place host stands as a whole name in p (not inside a longer name: host "cam"
+ * in "camera", or "10.0.0.1" in "10.0.0.10"), or NULL. */
+static const char *find_host(const char *text, const char *p, const char *host, size_t hl)
+{
+    for (const char *m = strstr(p, host); m; m = strstr(m + 1, host)) {
+        if ((m == text || !is_host_char(m[-1])) && !is_host_char(m[hl]))
+            return m;
+    }
+    return NULL;
+}
+
+/* text with host replaced by with wherever it stands as a name (new string), or NULL when
+ * it does not. */
+static char *replace_host(const char *text, const char *host, const char *with)
+{
+    size_t hl = strlen(host), wl = strlen(with), hits = 0;
+    if (hl == 0)
+        return NULL;
+    for (const char *m = find_host(text, text, host, hl); m; m = find_host(text, m + hl, host, hl))
+        hits++;
+    if (hits == 0)
+        return NULL;
+    char *out = vg_xmalloc(strlen(text) - hits * hl + hits * wl + 1), *o = out;
+    const char *p = text;
+    for (const char *m; (m = find_host(text, p, host, hl)) != NULL; p = m + hl) {
+        memcpy(o, p, (size_t)(m - p));
+        o += m - p;
+        memcpy(o, with, wl);
+        o += wl;
+    }
+    memcpy(o, p, strlen(p) + 1); /* the tail after the last hit */
+    return out;
+}
+
 /* Reasons name what failed ("cannot resolve cam7.site.lan"): the same hosts go from them. */
 static void scrub_hosts(json_t *doc, json_t *hosts)
 {
@@ -81,39 +121,17 @@ static void scrub_hosts(json_t *doc, json_t *hosts)
     json_object_foreach_safe(doc, tmp, key, v) {
         if (json_is_object(v)) {
             scrub_hosts(v, hosts);
-        } else if (json_is_string(v)) {
-            const char *text = json_string_value(v);
-            size_t i;
-            json_t *h;
-            char *out = NULL;
-            json_array_foreach(hosts, i, h) {
-                const char *host = json_string_value(h);
-                const char *cur = out ? out : text;
-                const char *hit = strstr(cur, host);
-                if (hit == NULL)
-                    continue;
-                size_t hl = strlen(host), cl = strlen(cur);
-                char *next = vg_xmalloc(cl * 2 + 32);
-                size_t o = 0;
-                for (const char *p = cur; *p;) {
-                    const char *m = strstr(p, host);
-                    if (m == NULL) {
-                        memcpy(next + o, p, strlen(p));
-                        o += strlen(p);
-                        break;
-                    }
-                    memcpy(next + o, p, (size_t)(m - p));
-                    o += (size_t)(m - p);
-                    memcpy(next + o, "(camera)", 8);
-                    o += 8;
-                    p = m + hl;
-                }
-                next[o] = '\0';
-                free(out);
-                out = next;
-            }
+            continue;
+        }
+        size_t i;
+        json_t *h;
+        json_array_foreach(hosts, i, h) {
+            char *out = json_is_string(v) ? replace_host(json_string_value(v),
+                                                         json_string_value(h), "(camera)")
+                                          : NULL;
             if (out) {
                 json_object_set_new(doc, key, json_string(out));
+                v = json_object_get(doc, key);
                 free(out);
             }
         }
