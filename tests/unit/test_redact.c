@@ -39,7 +39,7 @@ VG_TEST(a_short_host_is_replaced_as_a_name_only)
 {
     /* A one-letter host: replaced where it stands alone, never inside words. (A first
      * version sized its buffer at twice the text and replaced every substring: each hit of
-     * "a" adds 7 bytes, 27 hits here, far past that buffer.) */
+     * "a" adds 7 bytes: 22 hits here need 212 bytes of its 146.) */
     json_t *doc = json_loads("{\"url\":\"rtsp://a:554/x\",\"reason\":"
                              "\"a a a a a a a a a a a a a a a a: cannot reach a, a camera\"}",
                              0, NULL);
