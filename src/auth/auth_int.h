@@ -63,8 +63,6 @@ void vg__auth_audit_entry(vg_auth_t *a, const vg_audit_entry_t *e);
 /* Writes queued audit entries now (when none are in flight). */
 void vg__auth_audit_flush(vg_auth_t *a);
 
-/* Closes every viewer of session hash (signed out): WebSocket 4401. */
-void vg__auth_close_session_viewers(vg_auth_t *a, const uint8_t hash[VG_SESSION_HASH_LEN]);
 /* Retries the removal of sign-outs the database has not confirmed. */
 void vg__auth_retry_revokes(vg_auth_t *a);
 

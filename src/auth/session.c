@@ -372,7 +372,7 @@ static void close_session_viewer(vg_conn_t *c, void *arg)
         vg_conn_close(c, 4401, "signed out");
 }
 
-void vg__auth_close_session_viewers(vg_auth_t *a, const uint8_t hash[VG_SESSION_HASH_LEN])
+static void close_session_viewers(vg_auth_t *a, const uint8_t hash[VG_SESSION_HASH_LEN])
 {
     if (a->srv)
         vg_server_each_viewer(a->srv, close_session_viewer, (void *)hash);
@@ -464,7 +464,7 @@ static int logout(vg_conn_t *c, const char *const *params, void *user)
         return vg_conn_respond_json(c, 200, json_pack("{s:b}", "signed_out", 1));
     /* Dead here at once, whatever the database says next. */
     vg_access_cache_revoke_session(a->cache, p->session_hash, vg_wall_us());
-    vg__auth_close_session_viewers(a, p->session_hash);
+    close_session_viewers(a, p->session_hash);
     vg_auth_audit(a, c, "logout", p->user_id, "ok", NULL);
     if (a->store == NULL || submit_revoke(a, p->session_hash, c) < 0) {
         vg_conn_add_header(c, "retry-after", "1");

@@ -70,16 +70,12 @@ int vg__fleet_write(vg__fleet_t *f, vg_store_run_fn write, vg_store_done_fn done
 int vg__fleet_reload(vg__fleet_t *f, const vg_config_t *cfg, vg_store_done_fn done, void *arg);
 /* A read through the store thread. 0 or < 0 as above. */
 int vg__fleet_read(vg__fleet_t *f, vg_store_run_fn read, vg_store_done_fn done, void *arg);
-/* fn(arg) runs after every reconcile. */
-void vg__fleet_on_reconciled(vg__fleet_t *f, void (*fn)(void *arg), void *arg);
-/* fn(arg, snap) gets every access snapshot (taking it), before on_reconciled. */
+/* fn(arg, snap) gets every access snapshot (taking it), after the cameras are applied. */
 void vg__fleet_on_access(vg__fleet_t *f, void (*fn)(void *arg, vg_access_t *snap), void *arg);
 /* The store handle, before vg__fleet_start_store only (start-up checks). */
 vg_store_t *vg__fleet_store(vg__fleet_t *f);
 vg_store_async_t *vg__fleet_async(vg__fleet_t *f);
 const vg_secrets_t *vg__fleet_secrets(vg__fleet_t *f);
-/* Whether an enabled admin existed when the fleet opened. */
-bool vg__fleet_has_admin(vg__fleet_t *f);
 /* Stops watching and closes the store; the fleet frees itself once its timer and the store
  * thread have closed. */
 void vg__fleet_close(vg__fleet_t **fp);

@@ -58,9 +58,6 @@ struct vg__fleet {
     uv_timer_t poll_timer;
     int64_t data_version;     /* the store thread's (the loop's before start) */
     bool is_poll_in_flight;   /* loop */
-    bool has_admin;           /* read at open */
-    void (*on_reconciled)(void *arg);
-    void *on_reconciled_arg;
     void (*on_access)(void *arg, vg_access_t *snap);
     void *on_access_arg;
     bool is_started, is_closing;
@@ -500,8 +497,6 @@ static void apply_snapshot(vg__fleet_t *f, fleet_snap_t *sn)
         sn->access = NULL;
     }
     snap_free(sn);
-    if (f->on_reconciled)
-        f->on_reconciled(f->on_reconciled_arg);
 }
 
 void vg__fleet_reconcile(vg__fleet_t *f)
@@ -518,12 +513,6 @@ void vg__fleet_reconcile(vg__fleet_t *f)
         return;
     }
     apply_snapshot(f, &sn);
-}
-
-void vg__fleet_on_reconciled(vg__fleet_t *f, void (*fn)(void *arg), void *arg)
-{
-    f->on_reconciled = fn;
-    f->on_reconciled_arg = arg;
 }
 
 void vg__fleet_on_access(vg__fleet_t *f, void (*fn)(void *arg, vg_access_t *snap), void *arg)
@@ -690,10 +679,6 @@ int vg__fleet_open(vg__fleet_t **out, const vg_config_t *cfg, uv_loop_t *loop, v
     }
     if (sync_file_cameras(f->store, cfg) < 0)
         return VG_ECONFIG;
-    if (vg_store_has_admin(f->store, &f->has_admin, &err) < 0) {
-        VG_LOG_ERROR("store", "%s: %s", cfg->db_path, err.message);
-        return VG_ECONFIG;
-    }
     VG_LOG_INFO("store", "%s (schema %d)", cfg->db_path, vg_store_schema_version(f->store));
     return 0;
 }
@@ -702,7 +687,6 @@ void vg__fleet_set_outputs(vg__fleet_t *f, vg_outputs_t *outputs) { f->outputs =
 vg_store_t *vg__fleet_store(vg__fleet_t *f) { return f->store; }
 vg_store_async_t *vg__fleet_async(vg__fleet_t *f) { return f->async; }
 const vg_secrets_t *vg__fleet_secrets(vg__fleet_t *f) { return f->secrets; }
-bool vg__fleet_has_admin(vg__fleet_t *f) { return f->has_admin; }
 
 int vg__fleet_start_store(vg__fleet_t *f)
 {

@@ -27,7 +27,6 @@
 /* The labels are part of the derivation: changing one changes that key. */
 #define LABEL_TOKEN "vigil auth v1 stream-token"
 #define LABEL_CSRF "vigil auth v1 csrf"
-#define LABEL_API_KEY "vigil auth v1 api-key"
 
 #define FILE_HEADER                                                                           \
     "# vigil: the root of this database's signing keys (stream tokens, CSRF tokens,\n"       \
@@ -46,7 +45,6 @@ static void derive(const uint8_t root[VG_KEY_LEN], vg_auth_keys_t *out)
 {
     vg_kdf(root, LABEL_TOKEN, out->token);
     vg_kdf(root, LABEL_CSRF, out->csrf);
-    vg_kdf(root, LABEL_API_KEY, out->api_key);
 }
 
 /* The root in path: 0, VG_ENOENT when there is no file, or VG_EINVAL with a message. */
@@ -178,7 +176,6 @@ int vg_auth_keys_load(vg_auth_keys_t *out, const vg_secrets_t *master, const cha
     if (master != NULL) {
         vg_secrets_derive(master, LABEL_TOKEN, out->token);
         vg_secrets_derive(master, LABEL_CSRF, out->csrf);
-        vg_secrets_derive(master, LABEL_API_KEY, out->api_key);
         return 0;
     }
     if (!vg_auth_keys_path(db_path, path, sizeof(path))) {

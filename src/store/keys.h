@@ -2,9 +2,10 @@
  *
  *   token    HMAC key of stream tokens (?token= on snapshot, MJPEG, WebSocket, HLS)
  *   csrf     HMAC key of a session's CSRF token
- *   api_key  reserved for a keyed hash of integration keys (src/store/apikeys.c stores
- *            them as plain BLAKE2b-256 hashes today, which their 256 random bits allow,
- *            so that the CLI can add one without the master key or the key file)
+ *
+ * (Integration keys need no key: src/store/apikeys.c stores them as plain BLAKE2b-256
+ * hashes, which their 256 random bits allow, so that the CLI adds one without the master
+ * key or the key file.)
  *
  * Each is vg_kdf(root, "vigil auth v1 <purpose>"), so no two purposes share a key and none
  * reveals the root. The root is:
@@ -33,9 +34,8 @@
 #define VG_AUTH_KEYS_SUFFIX ".authkey"
 
 typedef struct vg_auth_keys {
-    uint8_t token[32];   /* stream tokens */
-    uint8_t csrf[32];    /* CSRF tokens */
-    uint8_t api_key[32]; /* reserved: integration keys (see above) */
+    uint8_t token[32]; /* stream tokens */
+    uint8_t csrf[32];  /* CSRF tokens */
 } vg_auth_keys_t;
 
 /* Fills *out (caller's storage; put it in sodium_malloc'd memory and sodium_free it, which

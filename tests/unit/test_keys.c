@@ -53,8 +53,6 @@ static bool same(const uint8_t *a, const uint8_t *b) { return memcmp(a, b, 32) =
 static void expect_distinct(const vg_auth_keys_t *k)
 {
     EXPECT_TRUE(!same(k->token, k->csrf));
-    EXPECT_TRUE(!same(k->token, k->api_key));
-    EXPECT_TRUE(!same(k->csrf, k->api_key));
 }
 
 VG_TEST(key_file_keys_are_distinct_stable_private_and_rotate)
@@ -81,14 +79,12 @@ VG_TEST(key_file_keys_are_distinct_stable_private_and_rotate)
     EXPECT_TRUE(strstr(text, hex) == NULL);
     /* Stable across loads. */
     EXPECT_EQ(vg_auth_keys_load(k2, NULL, db, err, sizeof(err)), 0);
-    EXPECT_TRUE(same(k1->token, k2->token) && same(k1->csrf, k2->csrf) &&
-                same(k1->api_key, k2->api_key));
-    /* Rotation changes all three, and leaves the file private. */
+    EXPECT_TRUE(same(k1->token, k2->token) && same(k1->csrf, k2->csrf));
+    /* Rotation changes both, and leaves the file private. */
     EXPECT_EQ(vg_auth_keys_rotate(db, err, sizeof(err)), 0);
     EXPECT_EQ(mode_of(path), 0600);
     EXPECT_EQ(vg_auth_keys_load(k2, NULL, db, err, sizeof(err)), 0);
-    EXPECT_TRUE(!same(k1->token, k2->token) && !same(k1->csrf, k2->csrf) &&
-                !same(k1->api_key, k2->api_key));
+    EXPECT_TRUE(!same(k1->token, k2->token) && !same(k1->csrf, k2->csrf));
     expect_distinct(k2);
     sodium_free(k1);
     sodium_free(k2);
@@ -111,17 +107,15 @@ VG_TEST(master_key_keys_are_distinct_stable_and_follow_the_master_key)
     EXPECT_TRUE(vg_auth_keys_path(db, path, sizeof(path)));
     EXPECT_TRUE(access(path, F_OK) != 0);
     EXPECT_EQ(vg_auth_keys_load(ka2, a, "/elsewhere/other.db", err, sizeof(err)), 0);
-    EXPECT_TRUE(same(ka->token, ka2->token) && same(ka->csrf, ka2->csrf) &&
-                same(ka->api_key, ka2->api_key));
+    EXPECT_TRUE(same(ka->token, ka2->token) && same(ka->csrf, ka2->csrf));
     /* A new master key (vigil rekey --new-key-file) gives new keys. */
     EXPECT_EQ(vg_auth_keys_load(kb, b, db, err, sizeof(err)), 0);
-    EXPECT_TRUE(!same(ka->token, kb->token) && !same(ka->csrf, kb->csrf) &&
-                !same(ka->api_key, kb->api_key));
+    EXPECT_TRUE(!same(ka->token, kb->token) && !same(ka->csrf, kb->csrf));
     /* And none of them is the master key itself. */
     uint8_t raw[32];
     size_t got;
     sodium_hex2bin(raw, sizeof(raw), KEY_A, 64, NULL, &got, NULL);
-    EXPECT_TRUE(!same(ka->token, raw) && !same(ka->csrf, raw) && !same(ka->api_key, raw));
+    EXPECT_TRUE(!same(ka->token, raw) && !same(ka->csrf, raw));
     /* Without the master key, the key file's root: other keys again. */
     EXPECT_EQ(vg_auth_keys_load(kf, NULL, db, err, sizeof(err)), 0);
     EXPECT_TRUE(!same(kf->token, ka->token) && !same(kf->csrf, ka->csrf));
