@@ -1,10 +1,9 @@
 /* access: the store's side of access control (see store.h): grants, what login reads of a
- * user, which cameras a user or tenant sees, sessions and the audit log.
+ * user, sessions, the audit log, and the snapshot the gate decides with. The visibility rule
+ * itself is applied to that snapshot, in one place: auth/cache.c.
  *
  * The SQL here is plain enough for SQLite and PostgreSQL alike (?n parameters, which a
- * PostgreSQL backend rewrites to $n). Visibility is one query, so that the rule lives in
- * one place: granted to the user or their tenant, the camera itself or its site, or on a
- * site the tenant owns. */
+ * PostgreSQL backend rewrites to $n). */
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -200,45 +199,6 @@ int vg_store_has_admin(vg_store_t *s, bool *out, vg_store_err_t *err)
     return rc;
 }
 
-/* ---- visibility ---- */
-
-#define VISIBLE_WHERE                                                                          \
-    "EXISTS (SELECT 1 FROM grants g WHERE (g.user_id = ?1 OR g.tenant_id = ?2)"                \
-    "          AND (g.camera_id = c.id OR g.site_id = c.site_id))"                              \
-    " OR EXISTS (SELECT 1 FROM sites t WHERE t.id = c.site_id AND t.tenant_id = ?2)"
-
-int vg_store_camera_visible(vg_store_t *s, const char *user_id, const char *tenant_id,
-                            const char *camera_id, bool *out, vg_store_err_t *err)
-{
-    vg_val_t v[3] = {text_or_null(user_id), text_or_null(tenant_id), text_or_null(camera_id)};
-    int64_t n;
-    int rc = count(s, "SELECT count(*) FROM cameras c WHERE c.id = ?3 AND (" VISIBLE_WHERE ")",
-                   v, 3, &n, err);
-    *out = rc == 0 && n > 0;
-    return rc;
-}
-
-static int take_id(const vg_val_t *vals, int n, void *arg)
-{
-    if (n > 0 && vals[0].type == VG_VAL_TEXT)
-        json_array_append_new(arg, json_string(vals[0].text));
-    return 0;
-}
-
-int vg_store_visible_cameras(vg_store_t *s, const char *user_id, const char *tenant_id,
-                             json_t **out, vg_store_err_t *err)
-{
-    json_t *ids = json_array();
-    vg_val_t v[2] = {text_or_null(user_id), text_or_null(tenant_id)};
-    if (query(s, "SELECT c.id FROM cameras c WHERE " VISIBLE_WHERE " ORDER BY c.id", v, 2,
-              take_id, ids, NULL, err) < 0) {
-        json_decref(ids);
-        return VG_EINVAL;
-    }
-    *out = ids;
-    return 0;
-}
-
 /* ---- sessions ---- */
 
 int vg_store_session_add(vg_store_t *s, const uint8_t hash[VG_SESSION_HASH_LEN],
@@ -251,27 +211,6 @@ int vg_store_session_add(vg_store_t *s, const uint8_t hash[VG_SESSION_HASH_LEN],
                  "INSERT INTO sessions (token_hash, user_id, created_us, expires_us, peer) "
                  "VALUES (?1, ?2, ?3, ?4, ?5)",
                  v, 5, NULL, NULL, NULL, err);
-}
-
-static int take_text(const vg_val_t *vals, int n, void *arg)
-{
-    if (n > 0 && vals[0].type == VG_VAL_TEXT)
-        vg_strlcpy(arg, vals[0].text, 64);
-    return 1;
-}
-
-int vg_store_session_user(vg_store_t *s, const uint8_t hash[VG_SESSION_HASH_LEN],
-                          int64_t now_us, char user_id[64], vg_store_err_t *err)
-{
-    user_id[0] = '\0';
-    vg_val_t v[2] = {blob(hash, VG_SESSION_HASH_LEN), int_val(now_us)};
-    int rc = query(s,
-                   "SELECT u.id FROM sessions x JOIN users u ON u.id = x.user_id "
-                   "WHERE x.token_hash = ?1 AND x.expires_us > ?2 AND u.enabled = 1",
-                   v, 2, take_text, user_id, NULL, err);
-    if (rc < 0)
-        return rc;
-    return user_id[0] ? 0 : VG_ENOENT;
 }
 
 int vg_store_session_remove(vg_store_t *s, const uint8_t hash[VG_SESSION_HASH_LEN],

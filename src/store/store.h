@@ -99,11 +99,12 @@ bool vg_store_has_sealed_secrets(vg_store_t *s);
 /* Re-wraps every site key under a new master key, in one transaction. */
 int vg_store_rekey(vg_store_t *s, vg_secrets_t *new_master, vg_store_err_t *err);
 
-/* ---- Access (access.c): grants, login credentials, visibility, sessions, audit ----
+/* ---- Access (access.c): grants, login credentials, sessions, audit ----
  *
  * A grant gives a tenant or one user a camera or a whole site. A user sees a camera granted
  * to them or to their tenant, directly or through its site, and every camera of a site their
- * tenant owns (sites.tenant_id). Admins see everything (decided by the caller: auth/). */
+ * tenant owns (sites.tenant_id); admins see everything. The rule is applied to the access
+ * snapshot below, in one place (auth/cache.c). */
 typedef struct vg_grant {
     const char *tenant_id, *user_id; /* exactly one */
     const char *camera_id, *site_id; /* exactly one */
@@ -132,23 +133,11 @@ int vg_store_user_login(vg_store_t *s, const char *user_id, vg_store_login_t *ou
 /* Whether any enabled admin user exists. */
 int vg_store_has_admin(vg_store_t *s, bool *out, vg_store_err_t *err);
 
-/* Whether user_id (may be NULL) or tenant_id (may be NULL) sees camera_id, per the rule
- * above (not counting admin rights). */
-int vg_store_camera_visible(vg_store_t *s, const char *user_id, const char *tenant_id,
-                            const char *camera_id, bool *out, vg_store_err_t *err);
-/* The ids of every camera they see, sorted (new JSON array of strings). */
-int vg_store_visible_cameras(vg_store_t *s, const char *user_id, const char *tenant_id,
-                             json_t **out, vg_store_err_t *err);
-
 /* Sessions, keyed by a hash of the token (the token itself is never stored). */
 #define VG_SESSION_HASH_LEN 32
 int vg_store_session_add(vg_store_t *s, const uint8_t hash[VG_SESSION_HASH_LEN],
                          const char *user_id, int64_t expires_us, const char *peer,
                          vg_store_err_t *err);
-/* The session's user when it exists, is unexpired at now_us and its user is enabled:
- * 0 with user_id filled, VG_ENOENT otherwise. */
-int vg_store_session_user(vg_store_t *s, const uint8_t hash[VG_SESSION_HASH_LEN],
-                          int64_t now_us, char user_id[64], vg_store_err_t *err);
 int vg_store_session_remove(vg_store_t *s, const uint8_t hash[VG_SESSION_HASH_LEN],
                             vg_store_err_t *err);
 /* Ends every session of a user (password changed, disabled); and expired ones of anybody. */
