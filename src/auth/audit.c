@@ -30,27 +30,45 @@ void vg__auth_audit_free(vg_auth_t *a)
     free(a->audit);
     free(a->used_keys);
     a->audit = NULL;
-    a->audit_count = 0;
+    a->audit_count = a->audit_cap = 0;
     a->used_keys = NULL;
     a->used_key_count = 0;
 }
 
 static char *dup_or_null(const char *s) { return s ? vg_xstrdup(s) : NULL; }
 
+/* Room for n entries in the queue. */
+static void audit_reserve(vg_auth_t *a, size_t n)
+{
+    if (n <= a->audit_cap)
+        return;
+    size_t cap = a->audit_cap ? a->audit_cap : 16;
+    while (cap < n)
+        cap *= 2;
+    a->audit = vg_xrealloc(a->audit, cap * sizeof(*a->audit));
+    a->audit_cap = cap;
+}
+
+/* The database has been unavailable for long: keep the newest, say what was lost. */
+static void audit_trim(vg_auth_t *a, size_t max)
+{
+    if (a->audit_count <= max)
+        return;
+    size_t drop = a->audit_count - max;
+    for (size_t i = 0; i < drop; i++)
+        audit_rec_free(&a->audit[i]);
+    memmove(a->audit, a->audit + drop, max * sizeof(*a->audit));
+    a->audit_count = max;
+    if (a->audit_dropped / 1000 != (a->audit_dropped + drop) / 1000 || a->audit_dropped == 0)
+        VG_LOG_WARN("auth", "audit entries lost: the database has not taken them (%llu so "
+                    "far)", (unsigned long long)(a->audit_dropped + drop));
+    a->audit_dropped += drop;
+}
+
 void vg__auth_audit_entry(vg_auth_t *a, const vg_audit_entry_t *e)
 {
-    if (a->audit_count == VG_AUTH_AUDIT_MAX) {
-        /* The database has been unavailable for long: keep the newest, say what was lost. */
-        audit_rec_free(&a->audit[0]);
-        memmove(a->audit, a->audit + 1, (a->audit_count - 1) * sizeof(*a->audit));
-        a->audit_count--;
-        if (a->audit_dropped++ % 1000 == 0)
-            VG_LOG_WARN("auth", "audit entries lost: the database has not taken them (%llu so "
-                        "far)", (unsigned long long)a->audit_dropped);
-    }
-    if ((a->audit_count & (a->audit_count - 1)) == 0)
-        a->audit = vg_xrealloc(a->audit, (a->audit_count ? a->audit_count * 2 : 1) *
-                                             sizeof(*a->audit));
+    audit_trim(a, VG_AUTH_AUDIT_MAX - 1);
+    audit_reserve(a, a->audit_count + 1);
     a->audit[a->audit_count++] = (vg__audit_rec_t){
         .actor = vg_xstrdup(e->actor ? e->actor : "-"),
         .action = vg_xstrdup(e->action),
@@ -112,25 +130,12 @@ static void audit_done(void *arg, int rc, const vg_store_err_t *err)
     if (rc < 0 && rc != VG_ECLOSED) {
         /* Put them back in front of what came since; the next tick retries. */
         VG_LOG_DEBUG("auth", "audit flush of %zu entries: %s (retried)", j->count, err->message);
-        size_t total = j->count + a->audit_count;
-        vg__audit_rec_t *all = vg_xcalloc(total ? total : 1, sizeof(*all));
-        memcpy(all, j->recs, j->count * sizeof(*all));
-        memcpy(all + j->count, a->audit, a->audit_count * sizeof(*all));
-        free(a->audit);
+        audit_reserve(a, a->audit_count + j->count);
+        memmove(a->audit + j->count, a->audit, a->audit_count * sizeof(*a->audit));
+        memcpy(a->audit, j->recs, j->count * sizeof(*a->audit));
+        a->audit_count += j->count;
         free(j->recs);
-        a->audit = all;
-        a->audit_count = total;
-        /* keep the realloc-doubling invariant: grow to a power of two */
-        size_t cap = 1;
-        while (cap < total)
-            cap *= 2;
-        a->audit = vg_xrealloc(a->audit, cap * sizeof(*a->audit));
-        while (a->audit_count > VG_AUTH_AUDIT_MAX) {
-            audit_rec_free(&a->audit[0]);
-            memmove(a->audit, a->audit + 1, (a->audit_count - 1) * sizeof(*a->audit));
-            a->audit_count--;
-            a->audit_dropped++;
-        }
+        audit_trim(a, VG_AUTH_AUDIT_MAX);
     } else {
         for (size_t i = 0; i < j->count; i++)
             audit_rec_free(&j->recs[i]);
@@ -157,7 +162,7 @@ void vg__auth_audit_flush(vg_auth_t *a)
         return; /* kept; the next tick tries again */
     }
     a->audit = NULL;
-    a->audit_count = 0;
+    a->audit_count = a->audit_cap = 0;
     a->used_keys = NULL;
     a->used_key_count = 0;
     a->is_audit_in_flight = true;

@@ -35,7 +35,7 @@ struct vg_auth {
     /* the audit entries not yet written, oldest first, and the keys used since the last
      * flush */
     vg__audit_rec_t *audit;
-    size_t audit_count;
+    size_t audit_count, audit_cap;
     bool is_audit_in_flight;
     uint64_t audit_dropped;
     char (*used_keys)[64];

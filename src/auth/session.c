@@ -136,11 +136,16 @@ static void login_free(login_job_t *j)
     free(j);
 }
 
-static void limit_keys(const login_job_t *j, char ua[140], char addr[140], char acct[140])
+/* The three counters a login of user from ip is judged by (ratelimit.h). */
+typedef struct limit_keys {
+    char account_address[140], address[140], account[140];
+} limit_keys_t;
+
+static void limit_keys(const char *user, const char *ip, limit_keys_t *k)
 {
-    snprintf(ua, 140, "u:%s@%s", j->user_id, j->client_ip);
-    snprintf(addr, 140, "a:%s", j->client_ip);
-    snprintf(acct, 140, "u:%s", j->user_id);
+    snprintf(k->account_address, sizeof(k->account_address), "u:%s@%s", user, ip);
+    snprintf(k->address, sizeof(k->address), "a:%s", ip);
+    snprintf(k->account, sizeof(k->account), "u:%s", user);
 }
 
 static int session_store_run(vg_store_t *s, void *arg, vg_store_err_t *err)
@@ -208,13 +213,13 @@ static void login_after(uv_work_t *w, int status)
         login_free(j);
         return;
     }
-    char ua[140], addr[140], acct[140];
-    limit_keys(j, ua, addr, acct);
+    limit_keys_t k;
+    limit_keys(j->user_id, j->client_ip, &k);
     int64_t now = vg_mono_us();
     if (!j->is_ok) {
-        vg_ratelimit_fail(a->limits, ua, now);
-        vg_ratelimit_fail(a->limits, addr, now);
-        vg_ratelimit_fail(a->limits, acct, now);
+        vg_ratelimit_fail(a->limits, k.account_address, now);
+        vg_ratelimit_fail(a->limits, k.address, now);
+        vg_ratelimit_fail(a->limits, k.account, now);
         const char *why = !j->is_known     ? "no such user"
                           : !j->is_enabled ? "user disabled"
                                            : "wrong password";
@@ -225,8 +230,8 @@ static void login_after(uv_work_t *w, int status)
         login_free(j);
         return;
     }
-    vg_ratelimit_clear(a->limits, ua);
-    vg_ratelimit_clear(a->limits, acct);
+    vg_ratelimit_clear(a->limits, k.account_address);
+    vg_ratelimit_clear(a->limits, k.account);
     uint8_t raw[32];
     randombytes_buf(raw, sizeof(raw));
     sodium_bin2base64(j->token, sizeof(j->token), raw, sizeof(raw),
@@ -304,14 +309,12 @@ static int login(vg_conn_t *c, const char *const *params, void *user)
     }
     char ip[64];
     vg_auth_client_ip(a, c, ip, sizeof(ip));
-    char ua[140], addr[140], acct[140];
-    snprintf(ua, sizeof(ua), "u:%s@%s", name, ip);
-    snprintf(addr, sizeof(addr), "a:%s", ip);
-    snprintf(acct, sizeof(acct), "u:%s", name);
+    limit_keys_t k;
+    limit_keys(name, ip, &k);
     int64_t now = vg_mono_us();
-    int wait_s = vg_ratelimit_wait_s(a->limits, &per_account_address, ua, now);
-    int w2 = vg_ratelimit_wait_s(a->limits, &per_address, addr, now);
-    int w3 = vg_ratelimit_wait_s(a->limits, &per_account, acct, now);
+    int wait_s = vg_ratelimit_wait_s(a->limits, &per_account_address, k.account_address, now);
+    int w2 = vg_ratelimit_wait_s(a->limits, &per_address, k.address, now);
+    int w3 = vg_ratelimit_wait_s(a->limits, &per_account, k.account, now);
     wait_s = w2 > wait_s ? w2 : wait_s;
     wait_s = w3 > wait_s ? w3 : wait_s;
     if (wait_s > 0 || a->logins_in_flight >= LOGINS_IN_FLIGHT_MAX || a->store == NULL) {
