@@ -18,16 +18,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { startVigil, waitHealthy, stopVigil, launchChromium } from './lib.mjs';
+import { VIGIL_BIN, CHROMIUM, SHOTS, WEB_ARGS, startVigil, waitHealthy, stopVigil, launchChromium } from './lib.mjs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const VIGIL_BIN = process.env.VIGIL_BIN || path.resolve(here, '../../build/vigil');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const SHOTS = process.env.DASH_SCREENSHOTS || '';
-const WEB_ROOT = process.env.DASH_WEB_ROOT || path.resolve(here, '../../web');
-const WEB_ARGS = WEB_ROOT === 'embedded' ? [] : ['--web-root', WEB_ROOT];
 const WAIT = 15000;
 const TEST_CAM = 'test://?width=320&height=180&fps=10';
 const LONG = 'loading-dock-north-entrance';

@@ -3,8 +3,21 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+
+// What every browser test reads of its environment (see README): the server binary, the
+// browser (never downloaded), where to save screenshots ('' for none), and the flags that
+// make the server serve the dashboard from DASH_WEB_ROOT (default ../../web; 'embedded' for
+// the files built into the binary).
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const VIGIL_BIN = process.env.VIGIL_BIN || path.resolve(here, '../../build/vigil');
+export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+export const SHOTS = process.env.DASH_SCREENSHOTS || '';
+const WEB_ROOT = process.env.DASH_WEB_ROOT || path.resolve(here, '../../web');
+export const WEB_ARGS = WEB_ROOT === 'embedded' ? [] : ['--web-root', WEB_ROOT];
 
 // A port free on 127.0.0.1 right now (the server is started on it next).
 export function freePort() {

@@ -21,15 +21,9 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { startVigil, waitHealthy, stopVigil, launchChromium } from './lib.mjs';
+import { VIGIL_BIN, CHROMIUM, WEB_ARGS, startVigil, waitHealthy, stopVigil, launchChromium } from './lib.mjs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const VIGIL_BIN = process.env.VIGIL_BIN || path.resolve(here, '../../build/vigil');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const WEB_ROOT = process.env.DASH_WEB_ROOT || path.resolve(here, '../../web');
-const WEB_ARGS = WEB_ROOT === 'embedded' ? [] : ['--web-root', WEB_ROOT];
 const WAIT = 15000;               // bound for any single wait in the page
 const CLI_WAIT = 30000;           // bound for one CLI command (a password is hashed with Argon2id)
 
