@@ -10,6 +10,7 @@
  * (start_time_realtime: the wall-clock time of pts 0), else from arrival. Credentials never
  * reach logs or errors: only the camera id and the redacted URL do.
  */
+#include <libavcodec/bsf.h>
 #include <libavdevice/avdevice.h>
 #include <libavformat/avformat.h>
 #include <libavutil/time.h>
@@ -43,6 +44,10 @@ typedef struct av_source {
     int64_t first_pts_us;    /* pts of the loop's first packet */
     uint32_t seq;
     AVPacket *reading; /* source: the packet av_read_frame is filling, or NULL */
+    /* MP4/MKV files store H.264/H.265 length-prefixed with the parameter sets in the
+     * container: FFmpeg's mp4toannexb filter gives the Annex B access units (parameter sets
+     * in band on keyframes) that the packet lane and its viewers expect. */
+    AVBSFContext *to_annexb;
 } av_source_t;
 
 /* FFmpeg 5.1's RTP demuxer leaks packet side data when a camera sends an RTP payload its
@@ -121,6 +126,7 @@ static void av_close(vg_source_t *src)
     atomic_store(&as->is_closing, true);
     arm(as, CLOSE_TIMEOUT_US);
     avformat_close_input(&as->ic);
+    av_bsf_free(&as->to_annexb);
     free(as);
     vg_source_set_priv(src, NULL);
 }
@@ -240,6 +246,27 @@ static int av_open(vg_source_t *src)
         rc = VG_EUNSUPPORTED;
         goto fail;
     }
+    /* avcC/hvcC extradata (its first byte is the record's version, 1) means length-prefixed
+     * packets. */
+    bool is_h26x = par->codec_id == AV_CODEC_ID_H264 || par->codec_id == AV_CODEC_ID_HEVC;
+    if (is_h26x && par->extradata_size > 0 && par->extradata[0] == 1) {
+        const AVBitStreamFilter *bsf = av_bsf_get_by_name(
+            par->codec_id == AV_CODEC_ID_H264 ? "h264_mp4toannexb" : "hevc_mp4toannexb");
+        int brc = bsf ? av_bsf_alloc(bsf, &as->to_annexb) : AVERROR_BSF_NOT_FOUND;
+        if (brc >= 0)
+            brc = avcodec_parameters_copy(as->to_annexb->par_in, par);
+        if (brc >= 0) {
+            as->to_annexb->time_base_in = as->ic->streams[as->video_index]->time_base;
+            brc = av_bsf_init(as->to_annexb);
+        }
+        if (brc < 0) {
+            VG_LOG_ERROR(vg_source_log_ctx(src), "cannot convert %s to Annex B",
+                         avcodec_get_name(par->codec_id));
+            rc = VG_ECODEC;
+            goto fail;
+        }
+        par = as->to_annexb->par_out; /* Annex B extradata */
+    }
     vg_stream_info_t info = {
         .codec_id = par->codec_id,
         .width = par->width,
@@ -292,6 +319,12 @@ static int av_read(vg_source_t *src, vg_frame_t **out)
         return rc == VG_EUNREACHABLE ? VG_ETIMEDOUT : rc;
     }
     if (pkt->stream_index != as->video_index) {
+        av_packet_free(&pkt);
+        return VG_EAGAIN;
+    }
+    /* The filter gives one packet out per packet in. */
+    if (as->to_annexb && (av_bsf_send_packet(as->to_annexb, pkt) < 0 ||
+                          av_bsf_receive_packet(as->to_annexb, pkt) < 0)) {
         av_packet_free(&pkt);
         return VG_EAGAIN;
     }
