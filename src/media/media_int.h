@@ -5,6 +5,8 @@
 #include <stdatomic.h>
 
 #include "core/frame.h"
+#include "core/queue.h"
+#include "media/h26x.h"
 #include "media/stream.h"
 
 typedef struct vg_worker vg_worker_t;
@@ -33,7 +35,63 @@ typedef struct vg_worker_cfg {
     unsigned gen;              /* the stream's worker generation: tags its pictures */
     atomic_uint *tiers_needed; /* bit t: some consumer wants tier t */
     vg_media_counters_t *counters; /* the stream's; outlives the worker */
+    /* Access units to decode before the first packet pushed (taken: the worker unrefs them):
+     * the packet lane's GOP cache, so a worker started on a running camera has a picture at
+     * once. Only the last one is encoded. */
+    vg_frame_t **prime;
+    size_t prime_count;
 } vg_worker_cfg_t;
+
+/* The kinds of input a stream has (vg_stream_input_t). */
+typedef enum vg_input_kind {
+    VG_INPUT_MAIN,     /* the camera's main stream: the packet lane, through the loop */
+    VG_INPUT_SUB,      /* the substream: straight to its own worker */
+    VG_INPUT_FALLBACK, /* snapshots while the video is down: straight to the main worker */
+    VG_INPUT_KINDS,
+} vg_input_kind_t;
+
+/* Packets of the main input wait for the loop in a bounded queue; one that finds it full is
+ * dropped and the lane waits for the next keyframe (a loop that far behind has bigger
+ * problems; the queue must never grow with it). */
+#define VG_INPUT_QUEUE 256
+
+struct vg_stream_input {
+    vg_stream_t *st;            /* the stream it feeds; set once */
+    vg_input_kind_t kind;       /* set once */
+    uv_mutex_t lock;            /* guards worker */
+    struct vg_worker *worker;   /* lock: where SUB/FALLBACK packets go; NULL drops them */
+    vg_queue_t *lane_queue;     /* MAIN: source thread → loop, access units and gap marks */
+    /* source thread (one run at a time: a stopped run is cut off before the next starts) */
+    bool has_pending_gap;       /* a packet was dropped: queue a gap mark first */
+    vg_h26x_params_t params;    /* MAIN: the last parameter sets seen (SDP or in band) */
+    uint8_t ps_annexb[3 * (VG_H26X_PS_MAX + 4)]; /* the same, ready to prepend */
+    int ps_annexb_len;          /* 0: incomplete */
+    int width, height;          /* from the SPS (0: unknown) */
+    uint32_t seq;               /* access units handed over, for the wire header */
+};
+
+/* The gap mark in a lane queue. */
+extern vg_frame_t vg__lane_gap_mark;
+
+/* input.c: sets up / tears down the input of a stream. Loop thread. */
+void vg__input_init(vg_stream_input_t *in, vg_stream_t *st, vg_input_kind_t kind);
+void vg__input_destroy(vg_stream_input_t *in);
+/* Loop thread: where SUB/FALLBACK packets go from now on. */
+void vg__input_set_worker(vg_stream_input_t *in, struct vg_worker *w);
+/* Source thread, MAIN: the source's description (SDP parameter sets). */
+void vg__input_take_info(vg_stream_input_t *in, const vg_stream_info_t *info);
+/* Source thread, MAIN: turns a packet into what the packet lane carries — for H.264/H.265 an
+ * Annex B access unit in a frame with headroom, parameter sets in band on every keyframe,
+ * the wire header written; other codecs as they are. Takes pkt; returns the frame. */
+vg_frame_t *vg__input_normalize(vg_stream_input_t *in, vg_frame_t *pkt);
+
+/* stream.c, for input.c (any thread): the main input saw a packet / a producer ended. */
+void vg__stream_input_packet(vg_stream_t *st, vg_input_kind_t kind, size_t bytes);
+void vg__stream_input_ended(vg_stream_t *st, vg_input_kind_t kind, int status);
+/* stream.c, for input.c (any thread): the lane queue has something for the loop. */
+void vg__stream_wake(vg_stream_t *st);
+/* stream.c, for input.c: the source's description, kept for the workers. */
+void vg__stream_keep_info(vg_stream_t *st, bool is_sub, const vg_stream_info_t *info);
 
 /* Starts the worker thread (decoder opened lazily on the first keyframe). 0 or < 0. Loop. */
 int vg__worker_start(vg_worker_t **out, const vg_worker_cfg_t *cfg);

@@ -24,6 +24,7 @@
 #include "core/util.h"
 #include "core/wire.h"
 #include "media/card.h"
+#include "media/lane.h"
 #include "media/lifecycle.h"
 #include "media/media_int.h"
 
@@ -39,6 +40,13 @@
 
 /* A cached picture older than this is not shown to a new viewer (the camera may be gone). */
 #define LATEST_MAX_AGE_US 2000000
+
+/* Consumer lists: one per JPEG tier, and the packet lane's (VG_TIER_SOURCE). */
+#define LISTS (VG_TIER_MAX + 1)
+
+/* The media worker runs while some JPEG tier is wanted; it lingers this many seconds once
+ * none is, so an adaptive viewer stepping between source and JPEG does not restart it. */
+#define WORKER_LINGER_S 3
 
 typedef struct source_info {
     int codec_id;
@@ -88,9 +96,10 @@ struct vg_stream {
     bool is_running;              /* loop: the primary producer runs */
     bool is_fallback_running;     /* loop */
     vg_stream_state_t state;      /* loop */
-    vg_worker_t *worker;          /* loop starts/stops; source thread pushes while running */
-    vg_consumer_t *consumers[VG_TIER_MAX]; /* loop */
-    int consumer_count[VG_TIER_MAX];       /* loop */
+    vg_worker_t *worker;          /* loop starts/stops: while JPEG tiers are wanted */
+    int worker_unneeded_s;        /* loop: checks since no tier needed the worker */
+    vg_consumer_t *consumers[LISTS]; /* loop */
+    int consumer_count[LISTS];       /* loop */
     int total_consumers;                   /* loop */
     vg_frame_t *latest[VG_TIER_MAX];       /* loop */
     int64_t latest_mono_us[VG_TIER_MAX];   /* loop */
@@ -98,6 +107,18 @@ struct vg_stream {
     uint64_t last_tier_encoded[VG_TIER_MAX], last_tier_bytes[VG_TIER_MAX]; /* loop */
     double tier_fps[VG_TIER_MAX], tier_kbps[VG_TIER_MAX];                 /* loop */
     vg_media_counters_t counters; /* the worker adds, the loop reads */
+    vg_stream_input_t inputs[VG_INPUT_KINDS]; /* handed to the producers */
+
+    /* the packet lane, loop: the camera's own access units (lane.h), and what they are */
+    vg_lane_t *lane;
+    vg_codec_t codec;             /* of the last access unit; NONE until one arrives */
+    vg_h26x_params_t params;      /* as last seen on a keyframe */
+    bool is_passthrough;          /* H.264/H.265 with complete parameter sets */
+    char codec_string[64];
+    uint8_t description[3 * VG_H26X_PS_MAX + 64];
+    size_t description_len;
+    int lane_width, lane_height;
+    uint64_t packets_to_worker;
 
     atomic_uint tiers_needed; /* any: atomic */
     atomic_uint events;       /* any: atomic */
@@ -176,6 +197,7 @@ struct vg_hub {
 #define HEALTH_CHECKS_PER_TICK 16
 
 static void on_exits(uv_async_t *h);
+static void lane_reset(vg_stream_t *st);
 
 vg_hub_t *vg_hub_new(uv_loop_t *loop)
 {
@@ -219,6 +241,9 @@ static void stream_free(vg_stream_t *st)
         vg_frame_unref(&st->mbox[t]);
     }
     free_sources(st);
+    for (int k = 0; k < VG_INPUT_KINDS; k++)
+        vg__input_destroy(&st->inputs[k]);
+    vg_lane_free(&st->lane);
     uv_mutex_destroy(&st->mbox_lock);
     uv_mutex_destroy(&st->info_lock);
     free(st->info[0].extradata);
@@ -535,7 +560,7 @@ static void stream_set_state(vg_stream_t *st, vg_stream_state_t state, const cha
         st->down_since_us = st->state_since_us;
     if (is_down(st) && !uv_is_active((uv_handle_t *)&st->card_timer))
         uv_timer_start(&st->card_timer, on_card, 0, 1000);
-    for (int t = 0; t < st->tier_count; t++) {
+    for (int t = 0; t < LISTS; t++) {
         for (vg_consumer_t *c = st->consumers[t], *next; c; c = next) {
             next = c->next;
             if (c->ops->on_state)
@@ -622,7 +647,8 @@ static void refresh_shown_tiers(vg_stream_t *st)
     }
 }
 
-static int worker_new(vg_stream_t *st, vg_worker_t **out, bool is_sub)
+static int worker_new(vg_stream_t *st, vg_worker_t **out, bool is_sub, vg_frame_t **prime,
+                      size_t prime_count)
 {
     uv_mutex_lock(&st->mbox_lock);
     unsigned gen = ++st->worker_gen[is_sub];
@@ -635,6 +661,8 @@ static int worker_new(vg_stream_t *st, vg_worker_t **out, bool is_sub)
         .tier_count = st->tier_count,
         .tiers_needed = is_sub ? &st->sub_needed : &st->main_needed,
         .counters = &st->counters,
+        .prime = prime,
+        .prime_count = prime_count,
     };
     memcpy(wcfg.tiers, st->tiers, sizeof(st->tiers));
     int rc = vg__worker_start(out, &wcfg);
@@ -655,9 +683,48 @@ static void worker_stop(vg_stream_t *st, vg_worker_t **wp, bool is_sub)
     uv_mutex_unlock(&st->mbox_lock);
 }
 
+static bool worker_is_wanted(const vg_stream_t *st)
+{
+    return st->is_fallback_running ||
+           (st->is_running && atomic_load(&st->main_needed) != 0);
+}
+
+/* Starts the main worker, primed with the packet lane's GOP cache so that a viewer asking
+ * for JPEG of a camera watched until now only as `source` gets a picture at once, not at
+ * the next keyframe. The loop feeds it every access unit after those (on_wakeup). */
 static int worker_ensure(vg_stream_t *st)
 {
-    return st->worker ? 0 : worker_new(st, &st->worker, false);
+    if (st->worker)
+        return 0;
+    size_t n = st->codec == VG_CODEC_H264 || st->codec == VG_CODEC_H265
+                   ? vg_lane_gop_count(st->lane)
+                   : 0;
+    vg_frame_t **prime = n ? vg_xcalloc(n, sizeof(*prime)) : NULL;
+    for (size_t i = 0; i < n; i++)
+        prime[i] = vg_frame_ref(vg_lane_gop_at(st->lane, i));
+    int rc = worker_new(st, &st->worker, false, prime, n);
+    free(prime); /* the worker took the references (or dropped them on failure) */
+    if (rc < 0)
+        return rc;
+    vg__input_set_worker(&st->inputs[VG_INPUT_FALLBACK], st->worker);
+    st->worker_unneeded_s = 0;
+    st->last_decoded = atomic_load(&st->counters.frames_decoded) -
+                       atomic_load(&st->counters.sub_frames_decoded);
+    st->decode_progress_mono_us = vg_mono_us(); /* the decode stall time-out runs from here */
+    return 0;
+}
+
+static void worker_release(vg_stream_t *st);
+
+/* Starts the main worker when some JPEG tier wants it (a camera watched only through the
+ * packet lane is never decoded); stopping waits WORKER_LINGER_S (on_check). */
+static void worker_sync(vg_stream_t *st)
+{
+    if (!worker_is_wanted(st))
+        return;
+    st->worker_unneeded_s = 0;
+    if (worker_ensure(st) < 0)
+        VG_LOG_WARN("stream", "cam=%s JPEG tiers get no pictures: no media worker", st->id);
 }
 
 /* Splits the wanted tiers between the two workers: the substream's tiers go to it while it
@@ -677,7 +744,9 @@ static void sub_stop(vg_stream_t *st)
     st->sub->stop(st->sub_ctx); /* after this no packet reaches the sub worker */
     st->is_sub_running = false;
     publish_needed(st);
+    vg__input_set_worker(&st->inputs[VG_INPUT_SUB], NULL);
     worker_stop(st, &st->sub_worker, true);
+    worker_sync(st); /* its tiers come from the main stream now */
 }
 
 static void on_sub_retry(uv_timer_t *t);
@@ -688,9 +757,11 @@ static void sub_maybe_start(vg_stream_t *st)
     if (st->sub == NULL || st->is_sub_running || !st->is_running || st->sub_reason ||
         (atomic_load(&st->tiers_needed) & st->sub_tiers) == 0)
         return;
-    if (worker_new(st, &st->sub_worker, true) < 0)
+    if (worker_new(st, &st->sub_worker, true, NULL, 0) < 0)
         return;
-    if (st->sub->start(st->sub_ctx, st) < 0) {
+    vg__input_set_worker(&st->inputs[VG_INPUT_SUB], st->sub_worker);
+    if (st->sub->start(st->sub_ctx, &st->inputs[VG_INPUT_SUB]) < 0) {
+        vg__input_set_worker(&st->inputs[VG_INPUT_SUB], NULL);
         worker_stop(st, &st->sub_worker, true);
         return;
     }
@@ -715,12 +786,14 @@ static void on_sub_retry(uv_timer_t *t)
     sub_maybe_start(st);
 }
 
-/* Stops the worker once neither producer feeds it. Producers first: after their stop()
- * returns no thread pushes packets, so the worker can go. */
+/* Stops the main worker at once when nothing wants it (the source stopped, or the linger
+ * ran out). The fallback's producer is stopped first: after its stop() returns no thread
+ * pushes to the worker, and the loop feeds the rest. */
 static void worker_release(vg_stream_t *st)
 {
-    if (st->is_running || st->is_fallback_running || st->worker == NULL)
+    if (worker_is_wanted(st) || st->worker == NULL)
         return;
+    vg__input_set_worker(&st->inputs[VG_INPUT_FALLBACK], NULL);
     worker_stop(st, &st->worker, false);
     uv_mutex_lock(&st->mbox_lock);
     for (int t = 0; t < VG_TIER_MAX; t++)
@@ -743,7 +816,7 @@ static void fallback_start(vg_stream_t *st, const char *reason)
 {
     if (st->fallback == NULL || st->is_fallback_running || worker_ensure(st) < 0)
         return;
-    if (st->fallback->start(st->fallback_ctx, st) < 0) {
+    if (st->fallback->start(st->fallback_ctx, &st->inputs[VG_INPUT_FALLBACK]) < 0) {
         worker_release(st);
         return;
     }
@@ -763,6 +836,7 @@ static void stream_stop_threads(vg_stream_t *st)
     st->producer->stop(st->producer_ctx);
     st->is_running = false;
     uv_timer_stop(&st->check_timer);
+    lane_reset(st); /* the next run starts at its first keyframe */
     worker_release(st);
     st->is_decode_stalled = false;
     atomic_store(&st->events, 0);
@@ -900,11 +974,6 @@ static void stream_start(vg_stream_t *st)
     }
     uv_timer_stop(&st->retry_timer);
     check_cancel(st);
-    int rc = worker_ensure(st);
-    if (rc < 0) {
-        stream_fail(st, rc);
-        return;
-    }
     atomic_store(&st->events, 0);
     atomic_store(&st->saw_packet, false);
     atomic_store(&st->last_packet_mono_us, vg_mono_us());
@@ -916,7 +985,11 @@ static void stream_start(vg_stream_t *st)
     if (!st->is_fallback_running) /* in fallback, the state changes when video returns */
         stream_set_state(st, VG_STREAM_CONNECTING, st->reason);
     uv_timer_start(&st->check_timer, on_check, 1000, 1000);
-    rc = st->producer->start(st->producer_ctx, st);
+    if (worker_is_wanted(st) && worker_ensure(st) < 0) {
+        stream_fail(st, VG_ENOMEM);
+        return;
+    }
+    int rc = st->producer->start(st->producer_ctx, &st->inputs[VG_INPUT_MAIN]);
     if (rc < 0) {
         VG_LOG_ERROR("stream", "cam=%s cannot start %s source: %s", st->id, st->producer->name,
                      vg_strerror(rc));
@@ -987,6 +1060,8 @@ static void on_check(uv_timer_t *t)
         return;
     }
     check_decoding(st, now);
+    if (st->worker && !worker_is_wanted(st) && ++st->worker_unneeded_s >= WORKER_LINGER_S)
+        worker_release(st);
     retry_step(st, VG_RETRY_TIMER, 0); /* forgives old failures after a good minute */
 }
 
@@ -1007,10 +1082,124 @@ static void fanout(vg_stream_t *st, int tier, vg_frame_t *f)
     }
 }
 
+/* The packet lane (lane.h, input.c) ------------------------------------------------------ */
+
+static void fanout_all(vg_stream_t *st, void (*call)(vg_consumer_t *c))
+{
+    for (int t = 0; t < LISTS; t++) {
+        for (vg_consumer_t *c = st->consumers[t], *next; c; c = next) {
+            next = c->next; /* a consumer may move or detach itself */
+            call(c);
+        }
+    }
+}
+
+static void tell_codec(vg_consumer_t *c)
+{
+    if (c->ops->on_codec)
+        c->ops->on_codec(c);
+}
+
+/* The parameter sets changed (or the codec did): what `source` viewers are told. */
+static void codec_changed(vg_stream_t *st)
+{
+    st->is_passthrough = false;
+    st->codec_string[0] = '\0';
+    st->description_len = 0;
+    if ((st->codec == VG_CODEC_H264 || st->codec == VG_CODEC_H265) &&
+        vg_h26x_params_complete(&st->params) &&
+        vg_h26x_codec_string(&st->params, st->codec_string, sizeof(st->codec_string)) == 0) {
+        int n = vg_h26x_description(&st->params, st->description, sizeof(st->description));
+        int w, h;
+        if (n > 0 && vg_h26x_picture_size(&st->params, &w, &h) == 0) {
+            st->description_len = (size_t)n;
+            st->lane_width = w;
+            st->lane_height = h;
+            st->is_passthrough = true;
+            VG_LOG_INFO("stream", "cam=%s packet lane: %s %dx%d", st->id, st->codec_string, w,
+                        h);
+        }
+    }
+    if (!st->is_passthrough)
+        st->codec_string[0] = '\0';
+    fanout_all(st, tell_codec);
+}
+
+static void mark_waiting(vg_stream_t *st)
+{
+    for (vg_consumer_t *c = st->consumers[VG_TIER_SOURCE]; c; c = c->next)
+        c->is_waiting_key = true;
+}
+
+/* Drops what the lane holds and what waits for the loop (the source stopped: the next run
+ * starts at its first keyframe). */
+static void lane_reset(vg_stream_t *st)
+{
+    void *item;
+    while (vg_queue_pop(st->inputs[VG_INPUT_MAIN].lane_queue, &item, 0) == 0) {
+        vg_frame_t *f = item;
+        if (f != &vg__lane_gap_mark)
+            vg_frame_unref(&f);
+    }
+    vg_lane_clear(st->lane);
+    mark_waiting(st);
+}
+
+/* One access unit of the main source, in order: kept, handed to `source` consumers, and to
+ * the media worker while it runs. */
+static void lane_take(vg_stream_t *st, vg_frame_t *f)
+{
+    bool is_h26x = f->meta.codec == VG_CODEC_H264 || f->meta.codec == VG_CODEC_H265;
+    if (f->meta.codec != st->codec) {
+        st->codec = f->meta.codec;
+        memset(&st->params, 0, sizeof(st->params));
+        st->params.codec = st->codec;
+        vg_lane_clear(st->lane);
+        mark_waiting(st);
+        if (!is_h26x)
+            codec_changed(st); /* `source` consumers learn it cannot be had */
+    }
+    if (is_h26x) {
+        /* Keyframes carry the parameter sets (input.c puts them there). */
+        if (f->meta.is_key && vg_h26x_params_update(&st->params, f->data, f->len) > 0)
+            codec_changed(st);
+        if (vg_lane_push(st->lane, f) && st->is_passthrough) {
+            for (vg_consumer_t *c = st->consumers[VG_TIER_SOURCE], *next; c; c = next) {
+                next = c->next;
+                if (c->is_waiting_key && !f->meta.is_key)
+                    continue;
+                c->is_waiting_key = false;
+                c->ops->on_frame(c, f);
+            }
+        }
+    }
+    if (st->worker) {
+        vg__worker_push(st->worker, vg_frame_ref(f));
+        st->packets_to_worker++;
+    }
+}
+
+static void lane_drain(vg_stream_t *st)
+{
+    void *item;
+    while (vg_queue_pop(st->inputs[VG_INPUT_MAIN].lane_queue, &item, 0) == 0) {
+        vg_frame_t *f = item;
+        if (f == &vg__lane_gap_mark) {
+            vg_lane_gap(st->lane);
+            mark_waiting(st);
+            continue;
+        }
+        if (st->is_running)
+            lane_take(st, f);
+        vg_frame_unref(&f);
+    }
+}
+
 static void on_wakeup(uv_async_t *h)
 {
     vg_stream_t *st = h->data;
     unsigned events = atomic_exchange(&st->events, 0);
+    lane_drain(st);
     if (!st->is_running && !st->is_fallback_running)
         return;
     if ((events & EVENT_PACKET) && st->is_running &&
@@ -1141,6 +1330,10 @@ int vg_hub_add_stream(vg_hub_t *hub, const vg_stream_cfg_t *cfg, vg_stream_t **o
     st->tier_count = cfg_ladder(cfg, st->tiers, &default_tier);
     uv_mutex_init(&st->mbox_lock);
     uv_mutex_init(&st->info_lock);
+    for (int k = 0; k < VG_INPUT_KINDS; k++)
+        vg__input_init(&st->inputs[k], st, (vg_input_kind_t)k);
+    st->lane = vg_lane_new(&(vg_lane_cfg_t){.history_us = VG_LANE_DEFAULT_HISTORY_US,
+                                            .max_bytes = VG_LANE_DEFAULT_MAX_BYTES});
     if (default_tier < 0) { /* before taking the producers: the caller keeps them */
         VG_LOG_ERROR("stream", "camera '%s': default tier '%s' is not in its ladder", cfg->id,
                      cfg->default_tier);
@@ -1240,7 +1433,7 @@ void vg_hub_close(vg_hub_t **hp)
     for (size_t i = 0; i < hub->count; i++) {
         vg_stream_t *st = hub->streams[i];
         /* Outputs detach their consumers as their connections close; any left are cut. */
-        for (int t = 0; t < VG_TIER_MAX; t++) {
+        for (int t = 0; t < LISTS; t++) {
             while (st->consumers[t])
                 vg_stream_detach(st->consumers[t]);
         }
@@ -1263,7 +1456,7 @@ void vg_hub_remove_stream(vg_hub_t *hub, vg_stream_t *st, const char *reason)
     }
     VG_LOG_INFO("stream", "cam=%s removed: %s", st->id, reason);
     st->is_removed = true;
-    for (int t = 0; t < VG_TIER_MAX; t++) {
+    for (int t = 0; t < LISTS; t++) {
         vg_consumer_t *c;
         while ((c = st->consumers[t]) != NULL) {
             vg_stream_detach(c);
@@ -1292,6 +1485,8 @@ static void replace_sources(vg_stream_t *st, const vg_stream_cfg_t *cfg)
     }
     uv_mutex_unlock(&st->info_lock);
     atomic_store(&st->sub_packets_in, 0);
+    st->codec = VG_CODEC_NONE; /* the new camera's first access unit says */
+    st->is_passthrough = false;
     atomic_store(&st->counters.pic_width, 0);
     atomic_store(&st->counters.pic_height, 0);
     retry_step(st, VG_RETRY_RESET, 0);
@@ -1340,7 +1535,7 @@ static void replace_ladder(vg_stream_t *st, const vg_tier_t *tiers, int n, int d
         list_insert(st, c);
     }
     update_needed(st);
-    for (int t = 0; t < st->tier_count; t++) {
+    for (int t = 0; t < LISTS; t++) {
         for (vg_consumer_t *c = st->consumers[t], *next; c; c = next) {
             next = c->next;
             if (c->ops->on_ladder)
@@ -1434,6 +1629,15 @@ void vg_stream_get_stats(const vg_stream_t *st, vg_stream_stats_t *out)
     out->sub_frames_decoded = atomic_load_explicit(&c->sub_frames_decoded, memory_order_relaxed);
     out->packets_dropped = atomic_load_explicit(&c->packets_dropped, memory_order_relaxed);
     out->reconnects = st->reconnects;
+    vg_lane_stats_t ls;
+    vg_lane_get_stats(st->lane, &ls);
+    out->gop_bytes = ls.gop_bytes;
+    out->gop_count = ls.gop_count;
+    out->history_bytes = ls.bytes;
+    out->history_oldest_us = ls.oldest_us;
+    out->lane_gaps = ls.gaps;
+    out->packets_decoded_for = st->packets_to_worker;
+    out->source_viewers = st->consumer_count[VG_TIER_SOURCE];
     out->tier_count = st->tier_count;
     unsigned needed = atomic_load(&st->tiers_needed);
     for (int t = 0; t < st->tier_count; t++) {
@@ -1462,6 +1666,25 @@ static void update_needed(vg_stream_t *st)
     atomic_store(&st->tiers_needed, mask);
     publish_needed(st);
     sub_maybe_start(st);
+    worker_sync(st);
+}
+
+/* A new `source` consumer: told the codec, then the GOP cache from its keyframe, so its
+ * first access unit decodes; else it waits for the next keyframe. */
+static void link_source(vg_stream_t *st, vg_consumer_t *c)
+{
+    c->is_waiting_key = true;
+    if (st->codec != VG_CODEC_NONE && c->ops->on_codec) {
+        c->ops->on_codec(c); /* may move c to a JPEG tier: the codec cannot be passed on */
+        if (c->stream != st || c->tier != VG_TIER_SOURCE)
+            return;
+    }
+    size_t n = st->is_passthrough ? vg_lane_gop_count(st->lane) : 0;
+    if (n == 0)
+        return;
+    c->is_waiting_key = false;
+    for (size_t i = 0; i < n && c->stream == st && c->tier == VG_TIER_SOURCE; i++)
+        c->ops->on_frame(c, vg_lane_gop_at(st->lane, i));
 }
 
 static void link_consumer(vg_stream_t *st, vg_consumer_t *c, int tier)
@@ -1470,6 +1693,10 @@ static void link_consumer(vg_stream_t *st, vg_consumer_t *c, int tier)
     c->tier = tier;
     list_insert(st, c);
     update_needed(st);
+    if (tier == VG_TIER_SOURCE) {
+        link_source(st, c);
+        return;
+    }
     /* A new viewer gets the tier's last picture at once, if it is recent. */
     if (st->latest[tier] && vg_mono_us() - st->latest_mono_us[tier] < LATEST_MAX_AGE_US)
         c->ops->on_frame(c, st->latest[tier]);
@@ -1491,7 +1718,7 @@ static void unlink_consumer(vg_consumer_t *c)
 
 void vg_stream_attach(vg_stream_t *st, vg_consumer_t *c, int tier)
 {
-    VG_ASSERT(c->stream == NULL && tier >= 0 && tier < st->tier_count);
+    VG_ASSERT(c->stream == NULL && tier >= 0 && (tier < st->tier_count || tier == VG_TIER_SOURCE));
     st->total_consumers++;
     uv_timer_stop(&st->idle_timer);
     if (!st->is_running && !st->hub->is_closing &&
@@ -1505,7 +1732,7 @@ void vg_stream_set_tier(vg_consumer_t *c, int tier)
     vg_stream_t *st = c->stream;
     if (st == NULL || tier == c->tier)
         return;
-    VG_ASSERT(tier >= 0 && tier < st->tier_count);
+    VG_ASSERT(tier >= 0 && (tier < st->tier_count || tier == VG_TIER_SOURCE));
     unlink_consumer(c);
     link_consumer(st, c, tier);
 }
@@ -1522,10 +1749,10 @@ void vg_stream_detach(vg_consumer_t *c)
         uv_timer_start(&st->idle_timer, on_idle_timeout, (uint64_t)st->idle_timeout_ms, 0);
 }
 
-void vg_stream_set_info(vg_stream_t *st, const void *producer, const vg_stream_info_t *info)
+void vg__stream_keep_info(vg_stream_t *st, bool is_sub, const vg_stream_info_t *info)
 {
     uv_mutex_lock(&st->info_lock);
-    source_info_t *si = &st->info[producer != NULL && producer == st->sub_ctx];
+    source_info_t *si = &st->info[is_sub];
     si->codec_id = info->codec_id;
     si->width = info->width;
     si->height = info->height;
@@ -1598,40 +1825,47 @@ void vg_stream_start_always_on(vg_stream_t *st)
         stream_start(st);
 }
 
-void vg_stream_push_packet(vg_stream_t *st, const void *producer, vg_frame_t *pkt)
+void vg__stream_input_packet(vg_stream_t *st, vg_input_kind_t kind, size_t bytes)
 {
-    if (producer == st->sub_ctx && producer != NULL) {
+    if (kind == VG_INPUT_SUB) {
         atomic_fetch_add_explicit(&st->sub_packets_in, 1, memory_order_relaxed);
-        vg__worker_push(st->sub_worker, pkt);
         return;
     }
-    if (producer != st->producer_ctx) { /* a fallback picture */
-        vg__worker_push(st->worker, pkt);
-        return;
-    }
-    atomic_fetch_add_explicit(&st->bytes_in, pkt->len, memory_order_relaxed);
+    atomic_fetch_add_explicit(&st->bytes_in, bytes, memory_order_relaxed);
     atomic_fetch_add_explicit(&st->packets_in, 1, memory_order_relaxed);
     atomic_store_explicit(&st->last_packet_mono_us, vg_mono_us(), memory_order_relaxed);
     if (!atomic_exchange(&st->saw_packet, true)) {
         atomic_fetch_or(&st->events, EVENT_PACKET);
         uv_async_send(&st->wakeup);
     }
-    vg__worker_push(st->worker, pkt);
 }
 
-void vg_stream_source_ended(vg_stream_t *st, const void *producer, int status)
+void vg__stream_wake(vg_stream_t *st) { uv_async_send(&st->wakeup); }
+
+void vg__stream_input_ended(vg_stream_t *st, vg_input_kind_t kind, int status)
 {
-    if (producer == st->sub_ctx && producer != NULL) {
-        atomic_store(&st->sub_ended_status, status);
-        atomic_fetch_or(&st->events, EVENT_SUB_ENDED);
-        uv_async_send(&st->wakeup);
-        return;
-    }
-    if (producer != st->producer_ctx)
-        return; /* the snapshot poller never gives up on its own */
-    atomic_store(&st->ended_status, status);
-    atomic_fetch_or(&st->events, EVENT_ENDED);
+    bool is_sub = kind == VG_INPUT_SUB;
+    atomic_store(is_sub ? &st->sub_ended_status : &st->ended_status, status);
+    atomic_fetch_or(&st->events, is_sub ? EVENT_SUB_ENDED : EVENT_ENDED);
     uv_async_send(&st->wakeup);
+}
+
+const char *vg_stream_tier_name(const vg_stream_t *st, int t)
+{
+    return t == VG_TIER_SOURCE ? "source" : st->shown_tiers[t].name;
+}
+
+void vg_stream_codec(const vg_stream_t *st, vg_stream_codec_t *out)
+{
+    out->codec = st->codec;
+    out->is_passthrough = st->is_passthrough;
+    out->codec_string = st->codec_string;
+    out->description = st->description;
+    out->description_len = st->description_len;
+    out->width = st->lane_width;
+    out->height = st->lane_height;
+    out->fps = st->input_fps > 0 ? st->input_fps : st->known_fps;
+    out->kbps = st->input_kbps;
 }
 
 void vg__stream_publish(vg_stream_t *st, bool is_sub, unsigned gen, int tier, vg_frame_t *f)

@@ -24,6 +24,14 @@
 typedef struct vg_hub vg_hub_t;
 typedef struct vg_stream vg_stream_t;
 typedef struct vg_consumer vg_consumer_t;
+/* What a producer feeds: one per producer of a stream (main source, substream, snapshot
+ * fallback), with its own counters and hand-off, so the stream never has to tell producers
+ * apart by comparing pointers. Owned by the stream; a producer keeps it from start to stop. */
+typedef struct vg_stream_input vg_stream_input_t;
+
+/* The consumer "tier" of the packet lane: the camera's own access units (docs/protocol.md,
+ * "The camera's own video"), not a JPEG tier. */
+#define VG_TIER_SOURCE VG_TIER_MAX
 
 /* The lifecycle (docs/streams.md):
  *
@@ -45,8 +53,13 @@ typedef enum vg_stream_state {
 } vg_stream_state_t;
 
 typedef struct vg_consumer_ops {
-    /* A new JPEG of the consumer's tier. f is borrowed: take a ref to keep it. Loop. */
+    /* A new JPEG of the consumer's tier, or for VG_TIER_SOURCE the camera's next access unit
+     * (the first a consumer gets is a keyframe; then none is skipped unless the consumer
+     * skips itself). f is borrowed: take a ref to keep it. Loop. */
     void (*on_frame)(vg_consumer_t *c, vg_frame_t *f);
+    /* The camera's codec became known or changed (vg_stream_codec): sent to every consumer,
+     * before the first access unit of the new parameters. May be NULL. Loop. */
+    void (*on_codec)(vg_consumer_t *c);
     /* The stream's state changed. May be NULL. Loop. */
     void (*on_state)(vg_consumer_t *c, vg_stream_state_t state);
     /* The camera was removed (deleted, disabled, reconfigured): c is already detached and
@@ -63,7 +76,8 @@ struct vg_consumer {
     const vg_consumer_ops_t *ops; /* public */
     void *user;                   /* public */
     vg_stream_t *stream;          /* private: NULL when detached */
-    int tier;                     /* private */
+    int tier;                     /* private: 0..VG_TIER_MAX-1, or VG_TIER_SOURCE */
+    bool is_waiting_key;          /* private: source consumers, until a keyframe */
     vg_consumer_t *prev, *next;   /* private: the stream's list for this tier */
 };
 
@@ -121,7 +135,7 @@ void vg_stream_post_exit(vg_thread_exit_t *e);
 
 typedef struct vg_producer_ops {
     const char *name;
-    int (*start)(void *ctx, vg_stream_t *st);
+    int (*start)(void *ctx, vg_stream_input_t *in);
     void (*stop)(void *ctx);
     void (*free)(void *ctx);
     /* Optional (NULL: cannot be checked): starts a non-blocking check of the camera, bounded
@@ -214,6 +228,13 @@ typedef struct vg_stream_stats {
     uint64_t sub_frames_decoded;        /* of which from the substream */
     uint64_t packets_dropped; /* the decoder fell behind and skipped to a keyframe */
     uint64_t reconnects;      /* source restarts after a failure or stall */
+    /* the packet lane */
+    size_t gop_bytes, gop_count;  /* the GOP cache: from the last keyframe */
+    size_t history_bytes;         /* everything held (GOP cache included) */
+    int64_t history_oldest_us;    /* capture time of the oldest held, 0: none */
+    uint64_t lane_gaps;           /* access units lost before the loop: waited for a key */
+    uint64_t packets_decoded_for; /* packets handed to the media worker */
+    int source_viewers;
     int tier_count;
     vg_stream_tier_stats_t tier[VG_TIER_MAX];
 } vg_stream_stats_t;
@@ -271,12 +292,28 @@ void vg_stream_set_tier(vg_consumer_t *c, int tier);
 /* Detaches c; no-op when not attached. Never calls c's callbacks. */
 void vg_stream_detach(vg_consumer_t *c);
 
-/* Source thread: describe the video before the first packet. producer as for push_packet. */
-void vg_stream_set_info(vg_stream_t *st, const void *producer, const vg_stream_info_t *info);
-/* Source thread: hand over one compressed packet (takes pkt). producer is the ctx the
- * stream's producer or fallback was started with. Never blocks. */
-void vg_stream_push_packet(vg_stream_t *st, const void *producer, vg_frame_t *pkt);
+/* The name of tier t of st ("source" for VG_TIER_SOURCE). */
+const char *vg_stream_tier_name(const vg_stream_t *st, int t);
+
+/* The camera's own video as the packet lane knows it (loop thread). */
+typedef struct vg_stream_codec {
+    vg_codec_t codec;          /* VG_CODEC_NONE until the first packet */
+    bool is_passthrough;       /* H.264/H.265 with complete parameter sets: `source` works */
+    const char *codec_string;  /* WebCodecs ("avc1.64001f"), "" when not passthrough */
+    const uint8_t *description; /* avcC/hvcC, borrowed */
+    size_t description_len;
+    int width, height;
+    double fps, kbps;          /* input over the last second */
+} vg_stream_codec_t;
+void vg_stream_codec(const vg_stream_t *st, vg_stream_codec_t *out);
+
+/* Source thread: describe the video before the first packet. */
+void vg_stream_set_info(vg_stream_input_t *in, const vg_stream_info_t *info);
+/* Source thread: hand over one compressed packet (takes pkt). Never blocks. */
+void vg_stream_push_packet(vg_stream_input_t *in, vg_frame_t *pkt);
 /* Source thread: the source stopped on its own (status < 0: failure). */
-void vg_stream_source_ended(vg_stream_t *st, const void *producer, int status);
+void vg_stream_source_ended(vg_stream_input_t *in, int status);
+/* The stream an input feeds (for vg_thread_exit_t.st). Any thread. */
+vg_stream_t *vg_stream_input_stream(const vg_stream_input_t *in);
 
 #endif

@@ -30,9 +30,6 @@
 
 #define WORKER_QUEUE_PACKETS 64
 #define TS_RING 32
-/* Packets kept from the last keyframe, so a viewer arriving while the camera runs without
- * decoding gets a picture at once instead of after the next keyframe. */
-#define GOP_MAX 600
 
 const int64_t vg_encode_hist_bounds_us[VG_ENCODE_HIST_BUCKETS - 1] = {
     1000, 2000, 5000, 10000, 20000, 50000, 100000,
@@ -63,11 +60,8 @@ struct vg_worker {
     uint8_t *jpeg_buf;
     unsigned long jpeg_cap;
     bool wait_key;
-    bool is_replaying; /* decoding the GOP cache: pictures are not encoded */
-    bool needs_replay; /* decoding was skipped while nobody watched: replay the cache */
+    bool is_replaying; /* decoding the primer (cfg.prime): pictures are not encoded */
     uint64_t pic_no;   /* decoded pictures so far: tells whose scaled copy is current */
-    vg_frame_t *gop[GOP_MAX];
-    int gop_len; /* -1: the cache overflowed; empty until the next keyframe */
     tier_state_t tiers[VG_TIER_MAX];
     struct {
         int64_t capture_us, ingest_us;
@@ -282,60 +276,27 @@ static void handle_picture(vg_worker_t *w)
 
 static void decode_one(vg_worker_t *w, vg_frame_t *f);
 
-static void gop_clear(vg_worker_t *w)
-{
-    for (int i = 0; i < w->gop_len; i++)
-        vg_frame_unref(&w->gop[i]);
-    w->gop_len = 0;
-}
-
-static void gop_add(vg_worker_t *w, vg_frame_t *f)
-{
-    if (f->meta.is_key) {
-        gop_clear(w);
-    } else if (w->gop_len < 0) {
-        return; /* overflowed: wait for the next keyframe */
-    } else if (w->gop_len == 0) {
-        return; /* no keyframe yet */
-    }
-    if (w->gop_len == GOP_MAX) {
-        gop_clear(w);
-        w->gop_len = -1;
-        return;
-    }
-    w->gop[w->gop_len++] = vg_frame_ref(f);
-}
-
 static void decode_packet(vg_worker_t *w, vg_frame_t *f)
 {
-    if (atomic_exchange(&w->is_behind, false)) {
-        w->wait_key = true;
-        gop_clear(w); /* packets were dropped: the cache has a hole */
-        w->gop_len = f->meta.is_key ? 0 : -1;
-    }
-    gop_add(w, f);
-    /* Nobody needs pictures (an always-on camera without JPEG viewers): don't decode. */
-    if (atomic_load(w->cfg.tiers_needed) == 0) {
-        w->wait_key = true;
-        w->needs_replay = true; /* the cache can bring the decoder up to here later */
-        return;
-    }
-    if (w->wait_key && !f->meta.is_key) {
-        /* Only a skip is caught up from the cache: after a decode error the same packets
-         * would fail again, so that waits for the next keyframe. */
-        if (!w->needs_replay || w->gop_len < 1)
-            return;
-        /* Catch up from the cached keyframe without encoding, then go on with this one. */
-        w->needs_replay = false;
-        w->wait_key = false;
-        w->is_replaying = true;
-        for (int i = 0; i + 1 < w->gop_len && !w->wait_key; i++)
-            decode_one(w, w->gop[i]);
-        w->is_replaying = false;
-        if (w->wait_key)
-            return;
-    }
+    if (atomic_exchange(&w->is_behind, false))
+        w->wait_key = true; /* packets were dropped: nothing decodes until a keyframe */
     decode_one(w, f);
+}
+
+/* The packet lane's GOP cache, handed over at start: decoded to bring the decoder up to the
+ * present, and only the last picture encoded. */
+static void decode_prime(vg_worker_t *w)
+{
+    for (size_t i = 0; i < w->cfg.prime_count; i++) {
+        w->is_replaying = i + 1 < w->cfg.prime_count;
+        if (!atomic_load(&w->is_stopping))
+            decode_one(w, w->cfg.prime[i]);
+        vg_frame_unref(&w->cfg.prime[i]);
+    }
+    w->is_replaying = false;
+    free(w->cfg.prime);
+    w->cfg.prime = NULL;
+    w->cfg.prime_count = 0;
 }
 
 static void decode_one(vg_worker_t *w, vg_frame_t *f)
@@ -394,6 +355,7 @@ static void *worker_main(void *arg)
     char name[16];
     snprintf(name, sizeof(name), "vg-%s-%.8s", w->cfg.is_sub ? "msb" : "med", w->cfg.stream_id);
     pthread_setname_np(pthread_self(), name);
+    decode_prime(w);
     for (;;) {
         void *item;
         int rc = vg_queue_pop(w->packets, &item, -1);
@@ -412,7 +374,9 @@ static void *worker_main(void *arg)
 
 static void worker_free(vg_worker_t *w)
 {
-    gop_clear(w);
+    for (size_t i = 0; i < w->cfg.prime_count; i++)
+        vg_frame_unref(&w->cfg.prime[i]);
+    free(w->cfg.prime);
     vg_queue_free(&w->packets, drop_packet);
     avcodec_free_context(&w->dec);
     av_packet_free(&w->pkt);
@@ -439,6 +403,14 @@ int vg__worker_start(vg_worker_t **out, const vg_worker_cfg_t *cfg)
 {
     vg_worker_t *w = vg_xcalloc(1, sizeof(*w));
     w->cfg = *cfg;
+    /* The primer's references are the worker's from here, in an array of its own. */
+    w->cfg.prime = NULL;
+    w->cfg.prime_count = 0;
+    if (cfg->prime_count > 0) {
+        w->cfg.prime = vg_xcalloc(cfg->prime_count, sizeof(*w->cfg.prime));
+        memcpy(w->cfg.prime, cfg->prime, cfg->prime_count * sizeof(*w->cfg.prime));
+        w->cfg.prime_count = cfg->prime_count;
+    }
     snprintf(w->log_ctx, sizeof(w->log_ctx), "media: cam=%s", cfg->stream_id);
     w->packets = vg_queue_new(WORKER_QUEUE_PACKETS);
     w->pkt = av_packet_alloc();

@@ -49,15 +49,14 @@ struct vg_source {
     char url_redacted[512];
     char log_ctx[80];
     char thread_name[16];
-    const void *stream_producer; /* what the stream knows this source by */
     void *priv;              /* source thread */
     pthread_t thread;
     atomic_bool should_stop; /* any: atomic */
-    /* cb_lock guards stream and is held around every call into the stream, so that once
-     * stop() has cleared stream no packet or event can reach it: the loop may then stop
-     * the stream's worker even if this thread has not finished. */
+    /* cb_lock guards input and is held around every call into the stream, so that once
+     * stop() has cleared input no packet or event can reach the stream: the loop may then
+     * stop the stream's worker even if this thread has not finished. */
     pthread_mutex_t cb_lock;
-    vg_stream_t *stream;     /* cb_lock; NULL once detached */
+    vg_stream_input_t *input; /* cb_lock; NULL once detached */
     int refs;                /* cb_lock: the thread's (then its reaper's) and the producer's */
     bool has_posted;         /* cb_lock: the thread posted its exit; it will be joined */
     bool is_abandoned;       /* cb_lock: detached at shutdown; the thread frees itself */
@@ -83,8 +82,8 @@ bool vg_source_should_stop(const vg_source_t *src) { return atomic_load(&src->sh
 void vg_source_set_info(vg_source_t *src, const vg_stream_info_t *info)
 {
     pthread_mutex_lock(&src->cb_lock);
-    if (src->stream)
-        vg_stream_set_info(src->stream, src->stream_producer, info);
+    if (src->input)
+        vg_stream_set_info(src->input, info);
     pthread_mutex_unlock(&src->cb_lock);
 }
 
@@ -124,8 +123,8 @@ static void run_unref(vg_source_t *run)
 static void run_push(vg_source_t *run, vg_frame_t *pkt)
 {
     pthread_mutex_lock(&run->cb_lock);
-    if (run->stream) {
-        vg_stream_push_packet(run->stream, run->stream_producer, pkt);
+    if (run->input) {
+        vg_stream_push_packet(run->input, pkt);
         pkt = NULL;
     }
     pthread_mutex_unlock(&run->cb_lock);
@@ -135,8 +134,8 @@ static void run_push(vg_source_t *run, vg_frame_t *pkt)
 static void run_ended(vg_source_t *run, int status)
 {
     pthread_mutex_lock(&run->cb_lock);
-    if (run->stream && !atomic_load(&run->should_stop))
-        vg_stream_source_ended(run->stream, run->stream_producer, status);
+    if (run->input && !atomic_load(&run->should_stop))
+        vg_stream_source_ended(run->input, status);
     pthread_mutex_unlock(&run->cb_lock);
 }
 
@@ -196,8 +195,9 @@ static void run_reap(vg_thread_exit_t *e)
     run_unref(run); /* the thread's */
 }
 
-static int producer_start(void *ctx, vg_stream_t *st)
+static int producer_start(void *ctx, vg_stream_input_t *in)
 {
+    vg_stream_t *st = vg_stream_input_stream(in);
     source_producer_t *sp = ctx;
     if (sp->run)
         return VG_EINVAL;
@@ -207,8 +207,7 @@ static int producer_start(void *ctx, vg_stream_t *st)
     memcpy(run->url_redacted, sp->url_redacted, sizeof(run->url_redacted));
     memcpy(run->log_ctx, sp->log_ctx, sizeof(run->log_ctx));
     memcpy(run->thread_name, sp->thread_name, sizeof(run->thread_name));
-    run->stream = st;
-    run->stream_producer = sp;
+    run->input = in;
     run->refs = 2;
     atomic_init(&run->should_stop, false);
     pthread_mutex_init(&run->cb_lock, NULL);
@@ -238,7 +237,7 @@ static void producer_stop(void *ctx)
     if (run->ops->interrupt)
         run->ops->interrupt(run);
     pthread_mutex_lock(&run->cb_lock);
-    run->stream = NULL; /* no callback is running (we hold the lock) and none will reach it */
+    run->input = NULL; /* no callback is running (we hold the lock) and none will reach it */
     pthread_mutex_unlock(&run->cb_lock);
     vg_stream_thread_stopping(&run->exit);
     run_unref(run); /* the producer's; the run's thread is joined when it posts its exit */
