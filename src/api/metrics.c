@@ -105,6 +105,8 @@ static double v_decoded(const snap_t *p, int t) { return (double)p->stats.frames
 static double v_decode_s(const snap_t *p, int t) { return (double)p->stats.decode_us / 1e6; }
 static double v_dec_drops(const snap_t *p, int t) { return (double)p->stats.packets_dropped; }
 static double v_viewers(const snap_t *p, int t) { return p->status.viewers; }
+static double v_gop_bytes(const snap_t *p, int t) { return (double)p->stats.gop_bytes; }
+static double v_history_bytes(const snap_t *p, int t) { return (double)p->stats.history_bytes; }
 static double v_active(const snap_t *p, int t) { return p->stats.tier[t].is_active; }
 static double v_encoded(const snap_t *p, int t) { return (double)p->stats.tier[t].encoded; }
 static double v_enc_bytes(const snap_t *p, int t) { return (double)p->stats.tier[t].bytes; }
@@ -124,6 +126,11 @@ static const family_def_t stream_families[] = {
     {"vigil_stream_decoder_dropped_packets_total", "counter",
      "Packets skipped because the decoder fell behind", false, v_dec_drops},
     {"vigil_stream_viewers", "gauge", "Viewers attached to the stream", false, v_viewers},
+    {"vigil_stream_gop_cache_bytes", "gauge",
+     "The packet lane's GOP cache: the camera's access units since its last keyframe", false,
+     v_gop_bytes},
+    {"vigil_stream_packet_history_bytes", "gauge",
+     "The packet lane's history of recent GOPs (GOP cache included)", false, v_history_bytes},
     {"vigil_tier_active", "gauge", "1 while the tier is encoded (some viewer wants it)", true,
      v_active},
     {"vigil_tier_encoded_frames_total", "counter", "JPEG pictures encoded", true, v_encoded},
@@ -193,6 +200,7 @@ static double o_viewers(const vg_output_counters_t *c) { return c->viewers; }
 static double o_frames(const vg_output_counters_t *c) { return (double)c->frames; }
 static double o_bytes(const vg_output_counters_t *c) { return (double)c->bytes; }
 static double o_drops(const vg_output_counters_t *c) { return (double)c->drops; }
+static double o_skips(const vg_output_counters_t *c) { return (double)c->skips; }
 static double o_changes(const vg_output_counters_t *c) { return (double)c->tier_changes; }
 
 /* value NULL: the latency histogram. */
@@ -205,6 +213,8 @@ static const struct output_family {
     {"vigil_output_bytes_total", "counter", "Bytes sent to viewers", o_bytes},
     {"vigil_output_dropped_frames_total", "counter",
      "Frames replaced before a slow viewer could take them", o_drops},
+    {"vigil_output_keyframe_skips_total", "counter",
+     "Times a `source` viewer fell behind and resumed at the next keyframe", o_skips},
     {"vigil_output_tier_changes_total", "counter", "Adaptive viewers moved into this tier",
      o_changes},
     {"vigil_output_latency_seconds", "histogram",

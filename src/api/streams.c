@@ -51,6 +51,13 @@ static json_t *stream_json(const vg_stream_t *st)
     json_object_set_new(doc, "decode_ms_avg", json_real(avg_ms(ss.decode_us, ss.frames_decoded)));
     json_object_set_new(doc, "decoder_drops", json_integer((json_int_t)ss.packets_dropped));
     json_object_set_new(doc, "tiers", tier_arr);
+    json_object_set_new(
+        doc, "packet_lane",
+        json_pack("{s:I,s:I,s:I,s:I,s:I,s:i}", "gop_cache_bytes", (json_int_t)ss.gop_bytes,
+                  "gop_cache_packets", (json_int_t)ss.gop_count, "history_bytes",
+                  (json_int_t)ss.history_bytes, "history_oldest_us",
+                  (json_int_t)ss.history_oldest_us, "gaps", (json_int_t)ss.lane_gaps,
+                  "source_viewers", ss.source_viewers));
     if (s.sub_url)
         json_object_set_new(doc, "substream",
                             json_pack("{s:s,s:s,s:s,s:I,s:I}", "url", s.sub_url, "state",
@@ -69,6 +76,7 @@ static void append_viewer(const vg_viewer_info_t *v, void *arg)
                           "since_us", (json_int_t)v->since_us, "frames",
                           (json_int_t)v->frames_sent, "bytes", (json_int_t)v->bytes_sent,
                           "drops", (json_int_t)v->drops, "fps", v->fps, "kbps", v->kbps);
+    json_object_set_new(o, "skips", json_integer((json_int_t)v->skips));
     /* Unknown measurements are null rather than a sentinel number. */
     json_object_set_new(o, "latency_ms", v->latency_us < 0 ? json_null()
                                                            : json_real((double)v->latency_us / 1e3));

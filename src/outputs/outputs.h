@@ -22,7 +22,14 @@ typedef struct vg_outputs_cfg {
     uv_loop_t *loop;
     vg_hub_t *hub;        /* must outlive the server's connections */
     int snapshot_wait_ms; /* how long a snapshot waits for a first picture */
+    /* A `source` viewer further behind than this resumes at the next keyframe (0: 1000 ms,
+     * 2 MiB). */
+    int source_max_lag_ms;
+    size_t source_max_lag_bytes;
 } vg_outputs_cfg_t;
+
+#define VG_SOURCE_MAX_LAG_MS_DEFAULT 1000
+#define VG_SOURCE_MAX_LAG_BYTES_DEFAULT ((size_t)2 << 20)
 
 /* Registers /api/v1/cameras/{id}/ws, /cameras/{id}/mjpeg and /cameras/{id}/snapshot.jpg and
  * starts the 1 Hz statistics timer. Returns the outputs' shared state. */
@@ -43,6 +50,7 @@ typedef struct vg_viewer_info {
     const char *user;        /* NULL: not logged in */
     int64_t since_us;        /* wall clock */
     uint64_t frames_sent, bytes_sent, drops;
+    uint64_t skips; /* `source`: times its queue was emptied to wait for a keyframe */
     double fps, kbps;        /* over the last second */
     int64_t latency_us;      /* capture to send of the last frame sent; -1 unknown */
     int64_t rtt_us;          /* WebSocket ping round trip; -1 unknown */
@@ -64,6 +72,7 @@ typedef struct vg_output_counters {
     const char *camera, *tier, *output;
     int viewers;                 /* connected now */
     uint64_t frames, bytes, drops;
+    uint64_t skips;              /* `source` viewers: queues emptied to the next keyframe */
     uint64_t latency_hist[VG_LATENCY_BUCKETS];
     uint64_t latency_sum_us;
     uint64_t tier_changes;       /* adaptive moves into this tier */

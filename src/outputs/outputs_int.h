@@ -21,6 +21,7 @@ typedef struct vg__viewer {
     int64_t since_us;
     bool is_auto;
     uint64_t frames_sent, bytes_sent, drops, offered;
+    uint64_t skips; /* `source`: queue emptied, resumed at the next keyframe */
     int64_t latency_us, rtt_us;
     double client_fps, client_decode_ms;
     /* the last 1 Hz window: totals at its start, and what happened during it */
@@ -58,6 +59,7 @@ void vg__viewer_set_tier(vg__viewer_t *v, int tier, bool is_adaptive);
  * wire). */
 void vg__viewer_offered(vg__viewer_t *v);
 void vg__viewer_dropped(vg__viewer_t *v);
+void vg__viewer_skipped(vg__viewer_t *v);
 void vg__viewer_sent(vg__viewer_t *v, const vg_frame_t *f, size_t bytes);
 
 void vg__viewers_start(vg_outputs_t *o);

@@ -27,9 +27,7 @@ struct out_counters {
 static out_counters_t *counters_for(vg_outputs_t *o, vg_stream_t *st, int tier,
                                     const char *output)
 {
-    const vg_tier_t *tiers;
-    vg_stream_tiers(st, &tiers);
-    const char *camera = vg_stream_id(st), *tier_name = tiers[tier].name;
+    const char *camera = vg_stream_id(st), *tier_name = vg_stream_tier_name(st, tier);
     for (out_counters_t *c = o->counters; c; c = c->next) {
         if (strcmp(c->camera, camera) == 0 && strcmp(c->tier, tier_name) == 0 &&
             strcmp(c->output, output) == 0)
@@ -131,6 +129,12 @@ void vg__viewer_dropped(vg__viewer_t *v)
     v->counters->pub.drops++;
 }
 
+void vg__viewer_skipped(vg__viewer_t *v)
+{
+    v->skips++;
+    v->counters->pub.skips++;
+}
+
 void vg__viewer_sent(vg__viewer_t *v, const vg_frame_t *f, size_t bytes)
 {
     vg_output_counters_t *c = &v->counters->pub;
@@ -202,19 +206,18 @@ void vg__viewers_free(vg_outputs_t *o)
 
 static void viewer_info(const vg__viewer_t *v, vg_viewer_info_t *out)
 {
-    const vg_tier_t *tiers;
-    vg_stream_tiers(v->st, &tiers);
     *out = (vg_viewer_info_t){
         .id = v->id,
         .output = v->output,
         .camera = vg_stream_id(v->st),
-        .tier = tiers[v->cons.tier].name,
+        .tier = vg_stream_tier_name(v->st, v->cons.tier),
         .is_auto = v->is_auto,
         .peer = vg_conn_peer(v->conn),
         .since_us = v->since_us,
         .frames_sent = v->frames_sent,
         .bytes_sent = v->bytes_sent,
         .drops = v->drops,
+        .skips = v->skips,
         .fps = v->fps,
         .kbps = v->kbps,
         .latency_us = v->latency_us,

@@ -17,8 +17,18 @@
  * oscillating. The socket's send queue is not a signal of its own: with TCP_NOTSENT_LOWAT
  * and one frame in flight per viewer it cannot grow, and what would have grown shows up as
  * replaced frames.
+ *
+ * `source` viewers (the camera's own H.264/H.265, docs/protocol.md) cannot lose an access
+ * unit between keyframes, so instead of a latest-wins slot each has a queue of shared frame
+ * references (nothing is copied per viewer): when the oldest has waited longer than the lag
+ * bound, or the queue holds more bytes than the byte bound, it is emptied and the viewer
+ * resumes at the next keyframe (a skip, counted). Memory per viewer is bounded by the byte
+ * bound whatever the viewer does. For adaptive viewers that named codecs they decode,
+ * `source` is the top rung: a skip counts as a bad second, and a step down goes to the
+ * largest JPEG tier smaller than the camera's picture.
  */
 #include <libwebsockets.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,10 +54,22 @@ _Static_assert(LWS_PRE + VG_WIRE_HDR_LEN <= VG_FRAME_HEADROOM,
 #define PROBE_WINDOW_S 6         /* a step down this soon after a step up: the probe failed */
 #define CLIENT_REPORT_FRESH_US 3000000
 #define CLIENT_FPS_RATIO_BAD 0.7
+/* A `source` viewer's queue never holds more access units than this (10 s at 60 fps, plus a
+ * GOP cache burst): the lag and byte bounds normally act first. */
+#define AU_QUEUE_MAX 1024
 
 typedef struct ws_viewer {
     vg__viewer_t base; /* first: statistics see it */
+    vg_outputs_t *outputs;
     vg_frame_t *pending;
+    /* source: access units waiting for the socket, oldest first, and when each arrived */
+    vg_frame_t **aus;
+    int64_t *au_since_us;
+    size_t au_cap, au_head, au_count, au_bytes;
+    bool is_waiting_key; /* after a skip: until the next keyframe */
+    bool accepts_h264, accepts_h265; /* ?codecs=: auto may use `source` */
+    uint64_t tick_skips; /* skips at the start of the last second */
+    uint64_t win_skips;  /* skips during it */
     char *ctrl[CTRL_QUEUE]; /* JSON texts, each with LWS_PRE bytes in front */
     size_t ctrl_len[CTRL_QUEUE];
     int ctrl_head, ctrl_count;
@@ -92,14 +114,142 @@ static void queue_error(ws_viewer_t *v, const char *code, const char *message)
 
 static const char *tier_name(const ws_viewer_t *v, int t)
 {
+    return vg_stream_tier_name(v->base.st, t);
+}
+
+/* The source queue ------------------------------------------------------------------------ */
+
+static void au_clear(ws_viewer_t *v)
+{
+    for (size_t i = 0; i < v->au_count; i++)
+        vg_frame_unref(&v->aus[(v->au_head + i) % v->au_cap]);
+    v->au_head = v->au_count = v->au_bytes = 0;
+}
+
+static void au_push(ws_viewer_t *v, vg_frame_t *f)
+{
+    if (v->au_count == v->au_cap) {
+        size_t cap = v->au_cap ? v->au_cap * 2 : 64;
+        vg_frame_t **aus = vg_xcalloc(cap, sizeof(*aus));
+        int64_t *since = vg_xcalloc(cap, sizeof(*since));
+        for (size_t i = 0; i < v->au_count; i++) {
+            aus[i] = v->aus[(v->au_head + i) % v->au_cap];
+            since[i] = v->au_since_us[(v->au_head + i) % v->au_cap];
+        }
+        free(v->aus);
+        free(v->au_since_us);
+        v->aus = aus;
+        v->au_since_us = since;
+        v->au_cap = cap;
+        v->au_head = 0;
+    }
+    size_t slot = (v->au_head + v->au_count++) % v->au_cap;
+    v->aus[slot] = vg_frame_ref(f);
+    v->au_since_us[slot] = vg_mono_us();
+    v->au_bytes += f->len;
+}
+
+static vg_frame_t *au_pop(ws_viewer_t *v)
+{
+    vg_frame_t *f = v->aus[v->au_head];
+    v->aus[v->au_head] = NULL;
+    v->au_head = (v->au_head + 1) % v->au_cap;
+    v->au_count--;
+    v->au_bytes -= f->len;
+    return f;
+}
+
+/* How long the oldest queued access unit has waited for the socket. */
+static int64_t au_wait_us(const ws_viewer_t *v)
+{
+    return v->au_count ? vg_mono_us() - v->au_since_us[v->au_head] : 0;
+}
+
+static int max_lag_ms(const ws_viewer_t *v)
+{
+    int ms = v->outputs->cfg.source_max_lag_ms;
+    return ms > 0 ? ms : VG_SOURCE_MAX_LAG_MS_DEFAULT;
+}
+
+static size_t max_lag_bytes(const ws_viewer_t *v)
+{
+    size_t b = v->outputs->cfg.source_max_lag_bytes;
+    return b > 0 ? b : VG_SOURCE_MAX_LAG_BYTES_DEFAULT;
+}
+
+static void on_source_frame(ws_viewer_t *v, vg_frame_t *f)
+{
+    vg__viewer_offered(&v->base);
+    if (v->is_waiting_key && !f->meta.is_key)
+        return;
+    if (v->au_count > 0 && (au_wait_us(v) > max_lag_ms(v) * 1000LL ||
+                            v->au_bytes + f->len > max_lag_bytes(v) ||
+                            v->au_count == AU_QUEUE_MAX)) {
+        au_clear(v); /* too far behind: what is queued would only add delay */
+        vg__viewer_skipped(&v->base);
+        if (!f->meta.is_key) {
+            v->is_waiting_key = true;
+            return;
+        }
+    }
+    v->is_waiting_key = false;
+    au_push(v, f);
+    vg_conn_want_write(v->base.conn);
+}
+
+/* The ladder as the client sees it: the JPEG tiers, then `source` once the camera's video
+ * can be passed on. */
+static json_t *ladder_json(const ws_viewer_t *v)
+{
     const vg_tier_t *tiers;
-    vg_stream_tiers(v->base.st, &tiers);
-    return tiers[t].name;
+    int n = vg_stream_tiers(v->base.st, &tiers);
+    json_t *arr = vg_tier_ladder_json(tiers, n);
+    vg_stream_codec_t sc;
+    vg_stream_codec(v->base.st, &sc);
+    if (sc.is_passthrough)
+        json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:i,s:i,s:i,s:i}", "name", "source",
+                                             "size", "source", "codec", sc.codec_string,
+                                             "width", sc.width, "height", sc.height, "fps",
+                                             (int)(sc.fps + 0.5), "kbps", (int)(sc.kbps + 0.5)));
+    return arr;
+}
+
+static bool accepts(const ws_viewer_t *v, vg_codec_t codec)
+{
+    return (codec == VG_CODEC_H264 && v->accepts_h264) ||
+           (codec == VG_CODEC_H265 && v->accepts_h265);
+}
+
+/* Whether this adaptive viewer may be on `source` now. */
+static bool auto_may_use_source(const ws_viewer_t *v)
+{
+    vg_stream_codec_t sc;
+    vg_stream_codec(v->base.st, &sc);
+    return v->base.is_auto && sc.is_passthrough && accepts(v, sc.codec);
+}
+
+/* Where an adaptive viewer goes from `source`: the largest JPEG tier smaller than the
+ * camera's picture (tiers are ordered by cost). */
+static int below_source(const ws_viewer_t *v)
+{
+    const vg_tier_t *tiers;
+    int n = vg_stream_tiers(v->base.st, &tiers);
+    vg_stream_codec_t sc;
+    vg_stream_codec(v->base.st, &sc);
+    for (int t = n - 1; t >= 0; t--) {
+        if (tiers[t].height > 0 && tiers[t].height < sc.height)
+            return t;
+    }
+    return n > 1 ? n - 2 : 0;
 }
 
 static void on_frame(vg_consumer_t *c, vg_frame_t *f)
 {
     ws_viewer_t *v = c->user;
+    if (c->tier == VG_TIER_SOURCE) {
+        on_source_frame(v, f);
+        return;
+    }
     vg__viewer_offered(&v->base);
     if (v->pending) {
         vg_frame_unref(&v->pending); /* latest wins */
@@ -130,6 +280,7 @@ static void on_removed(vg_consumer_t *c, const char *reason)
     ws_viewer_t *v = c->user;
     vg__viewer_stream_removed(&v->base);
     vg_frame_unref(&v->pending);
+    au_clear(v);
     vg_conn_close(v->base.conn, VG_WS_CLOSE_CAMERA_REMOVED, reason);
 }
 
@@ -140,21 +291,69 @@ static void on_ladder(vg_consumer_t *c)
     vg__viewer_ladder_changed(&v->base);
     vg_frame_unref(&v->pending);
     restart_judging(v);
-    const vg_tier_t *tiers;
-    int n = vg_stream_tiers(v->base.st, &tiers);
-    queue_text(v, json_pack("{s:s,s:s,s:b,s:o}", "type", "tiers", "tier", tiers[c->tier].name,
-                            "auto", v->base.is_auto, "tiers", vg_tier_ladder_json(tiers, n)));
+    queue_text(v, json_pack("{s:s,s:s,s:b,s:o}", "type", "tiers", "tier", tier_name(v, c->tier),
+                            "auto", v->base.is_auto, "tiers", ladder_json(v)));
+}
+
+static void change_tier(ws_viewer_t *v, int t, const char *reason);
+
+static json_t *codec_json(const vg_stream_codec_t *sc)
+{
+    size_t b64_len = sodium_base64_encoded_len(sc->description_len,
+                                               sodium_base64_VARIANT_ORIGINAL);
+    char *b64 = vg_xmalloc(b64_len);
+    sodium_bin2base64(b64, b64_len, sc->description, sc->description_len,
+                      sodium_base64_VARIANT_ORIGINAL);
+    json_t *msg = json_pack("{s:s,s:s,s:s,s:i,s:i,s:s}", "type", "codec", "codec",
+                            sc->codec_string, "format", "annexb", "width", sc->width, "height",
+                            sc->height, "description", b64);
+    free(b64);
+    return msg;
+}
+
+/* The camera's codec became known or changed. A `source` viewer gets the codec message (its
+ * queued access units are of the old parameters: dropped, it resumes at the keyframe that
+ * follows), or is moved to JPEG when the codec cannot be passed on; every other viewer gets
+ * the ladder with `source` in it, and an adaptive one that decodes the codec moves up. */
+static void on_codec(vg_consumer_t *c)
+{
+    ws_viewer_t *v = c->user;
+    vg_stream_codec_t sc;
+    vg_stream_codec(v->base.st, &sc);
+    bool is_h26x = sc.codec == VG_CODEC_H264 || sc.codec == VG_CODEC_H265;
+    if (c->tier == VG_TIER_SOURCE) {
+        if (!is_h26x || (v->base.is_auto && !accepts(v, sc.codec))) {
+            if (!v->base.is_auto)
+                queue_error(v, "unsupported", "this camera's video is not H.264 or H.265: "
+                                              "JPEG tiers only");
+            change_tier(v, vg_stream_default_tier(v->base.st), "unsupported");
+            return;
+        }
+        if (!sc.is_passthrough)
+            return; /* its parameter sets come with the next keyframe */
+        au_clear(v);
+        v->is_waiting_key = true;
+        queue_text(v, codec_json(&sc));
+        return;
+    }
+    queue_text(v, json_pack("{s:s,s:s,s:b,s:o}", "type", "tiers", "tier", tier_name(v, c->tier),
+                            "auto", v->base.is_auto, "tiers", ladder_json(v)));
+    if (auto_may_use_source(v))
+        change_tier(v, VG_TIER_SOURCE, "source");
 }
 
 static const vg_consumer_ops_t consumer_ops = {
     .on_frame = on_frame, .on_state = on_state, .on_removed = on_removed,
-    .on_ladder = on_ladder};
+    .on_ladder = on_ladder, .on_codec = on_codec};
 
 /* Moves the viewer to tier t and tells it why. */
 static void change_tier(ws_viewer_t *v, int t, const char *reason)
 {
-    if (t != v->base.cons.tier)
+    if (t != v->base.cons.tier) {
         vg_frame_unref(&v->pending); /* the old tier's picture */
+        au_clear(v);
+        v->is_waiting_key = false;
+    }
     vg__viewer_set_tier(&v->base, t, reason != NULL);
     restart_judging(v);
     if (reason)
@@ -168,14 +367,18 @@ static void adapt(ws_viewer_t *v)
     const vg_tier_t *tiers;
     int n = vg_stream_tiers(b->st, &tiers);
     int t = b->cons.tier;
+    bool is_source = t == VG_TIER_SOURCE;
     if (b->win_offered == 0) /* the camera sent nothing (down, or the tier just started) */
         return;
     if (v->settle_s > 0) {
         v->settle_s--;
         return;
     }
-    bool is_socket_behind = b->win_offered >= 3 &&
-                            (double)b->win_drops > DROP_RATIO_BAD * (double)b->win_offered;
+    /* On `source` nothing is replaced: a skip, or a queue half way to one, is the sign. */
+    bool is_socket_behind =
+        is_source ? v->win_skips > 0 || au_wait_us(v) > max_lag_ms(v) * 500LL
+                  : b->win_offered >= 3 &&
+                        (double)b->win_drops > DROP_RATIO_BAD * (double)b->win_offered;
     bool is_client_behind = b->client_fps >= 0 && b->fps >= 5 &&
                             vg_mono_us() - v->report_us < CLIENT_REPORT_FRESH_US &&
                             b->client_fps < CLIENT_FPS_RATIO_BAD * b->fps;
@@ -183,6 +386,7 @@ static void adapt(ws_viewer_t *v)
         v->clean_s = 0;
         if (++v->bad_s < BAD_SECONDS_TO_STEP_DOWN || t == 0)
             return;
+        int down = is_source ? below_source(v) : t - 1;
         if (v->last_up_us && vg_mono_us() - v->last_up_us < PROBE_WINDOW_S * 1000000LL) {
             v->up_hold_s *= 2; /* the last step up did not hold: probe less often */
             if (v->up_hold_s > UP_HOLD_MAX_S)
@@ -190,19 +394,24 @@ static void adapt(ws_viewer_t *v)
         }
         v->last_up_us = 0;
         v->has_stepped_down = true;
-        change_tier(v, t - 1, is_socket_behind ? "congested" : "client");
+        change_tier(v, down, is_socket_behind ? "congested" : "client");
         return;
     }
     v->bad_s = 0;
-    if (b->win_drops > 0)
+    if (b->win_drops > 0 || v->win_skips > 0)
         return; /* neither bad nor clean */
     if (v->last_up_us && vg_mono_us() - v->last_up_us > PROBE_WINDOW_S * 1000000LL) {
         v->up_hold_s = UP_HOLD_MIN_S; /* the last step up held */
         v->last_up_us = 0;
     }
-    if (++v->clean_s >= v->up_hold_s && t + 1 < n) {
+    /* Above the JPEG tier just below the camera's own picture comes `source`. */
+    int up = is_source                                         ? -1
+             : auto_may_use_source(v) && t >= below_source(v) ? VG_TIER_SOURCE
+             : t + 1 < n                                       ? t + 1
+                                                               : -1;
+    if (++v->clean_s >= v->up_hold_s && up >= 0) {
         v->last_up_us = vg_mono_us();
-        change_tier(v, t + 1, v->has_stepped_down ? "recovered" : "headroom");
+        change_tier(v, up, v->has_stepped_down ? "recovered" : "headroom");
         v->settle_s = 0; /* nothing queued to drain: judge the new tier at once */
     }
 }
@@ -222,10 +431,10 @@ static json_t *stats_json(ws_viewer_t *v)
                                                   tiers[t].name, "active", ss.tier[t].is_active,
                                                   "fps", ss.tier[t].fps, "kbps", ss.tier[t].kbps,
                                                   "viewers", ss.tier[t].viewers));
-    return json_pack("{s:s,s:s,s:b,s:f,s:f,s:I,s:I,s:f,s:f,s:{s:s,s:f,s:f,s:I,s:o}}", "type",
-                     "stats", "tier", tier_name(v, b->cons.tier), "auto", b->is_auto, "fps",
-                     b->fps, "kbps", b->kbps, "frames", (json_int_t)b->frames_sent, "drops",
-                     (json_int_t)b->drops, "latency_ms",
+    return json_pack("{s:s,s:s,s:b,s:f,s:f,s:I,s:I,s:I,s:f,s:f,s:{s:s,s:f,s:f,s:I,s:o}}",
+                     "type", "stats", "tier", tier_name(v, b->cons.tier), "auto", b->is_auto,
+                     "fps", b->fps, "kbps", b->kbps, "frames", (json_int_t)b->frames_sent,
+                     "drops", (json_int_t)b->drops, "skips", (json_int_t)b->skips, "latency_ms",
                      b->latency_us < 0 ? -1.0 : (double)b->latency_us / 1000.0, "rtt_ms",
                      b->rtt_us < 0 ? -1.0 : (double)b->rtt_us / 1000.0, "stream", "state",
                      vg_stream_state_name(s.state), "input_fps", s.input_fps, "input_kbps",
@@ -237,6 +446,8 @@ static void on_tick(vg__viewer_t *b)
     ws_viewer_t *v = (ws_viewer_t *)b;
     if (vg_conn_is_closing(b->conn))
         return;
+    v->win_skips = b->skips - v->tick_skips;
+    v->tick_skips = b->skips;
     if (++v->ticks % PING_EVERY_S == 0) {
         v->is_ping_due = true;
         vg_conn_want_write(b->conn);
@@ -247,11 +458,13 @@ static void on_tick(vg__viewer_t *b)
         queue_text(v, stats_json(v));
 }
 
-/* The tier a name asks for: -2 for "auto", -1 unknown. */
+/* The tier a name asks for: -2 for "auto", -1 unknown, VG_TIER_SOURCE for "source". */
 static int parse_tier(const ws_viewer_t *v, const char *name)
 {
     if (strcmp(name, "auto") == 0)
         return -2;
+    if (strcmp(name, "source") == 0)
+        return VG_TIER_SOURCE;
     const vg_tier_t *tiers;
     int n = vg_stream_tiers(v->base.st, &tiers);
     return vg_tier_find(tiers, n, name);
@@ -271,20 +484,29 @@ static int ws_open(vg_conn_t *c, const char *const *params, void *user)
     v->base.cons.ops = &consumer_ops;
     v->base.cons.user = v;
     v->base.on_tick = on_tick;
+    v->outputs = o;
     v->up_hold_s = UP_HOLD_MIN_S;
     vg_conn_set_data(c, v);
+    char codecs[64];
+    if (vg_conn_query(c, "codecs", codecs, sizeof(codecs)) >= 0) {
+        char *save = NULL;
+        for (char *tok = strtok_r(codecs, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            v->accepts_h264 |= strcmp(tok, "avc1") == 0 || strcmp(tok, "avc3") == 0;
+            v->accepts_h265 |= strcmp(tok, "hvc1") == 0 || strcmp(tok, "hev1") == 0;
+        }
+    }
 
-    const vg_tier_t *tiers;
-    int n = vg_stream_tiers(st, &tiers);
     int tier = vg_stream_default_tier(st);
     char name[VG_TIER_NAME_MAX + 1];
     bool bad_tier = false;
     int rc = vg_conn_query(c, "tier", name, sizeof(name));
     if (rc >= 0) {
         int t = parse_tier(v, name);
-        if (t == -2)
+        if (t == -2) {
             v->base.is_auto = true; /* starts at the default tier and climbs from there */
-        else if (t >= 0)
+            if (auto_may_use_source(v))
+                tier = VG_TIER_SOURCE; /* a decoder for the camera's own video: the top */
+        } else if (t >= 0)
             tier = t;
         else
             bad_tier = true;
@@ -292,9 +514,9 @@ static int ws_open(vg_conn_t *c, const char *const *params, void *user)
         bad_tier = true; /* present but too long to be any tier's name */
     }
     queue_text(v, json_pack("{s:s,s:s,s:s,s:b,s:s,s:o}", "type", "hello", "camera",
-                            vg_stream_id(st), "tier", tiers[tier].name, "auto", v->base.is_auto,
-                            "state", vg_stream_state_name(vg_stream_state(st)), "tiers",
-                            vg_tier_ladder_json(tiers, n)));
+                            vg_stream_id(st), "tier", vg_stream_tier_name(st, tier), "auto",
+                            v->base.is_auto, "state", vg_stream_state_name(vg_stream_state(st)),
+                            "tiers", ladder_json(v)));
     if (bad_tier)
         queue_error(v, "bad_request", "unknown tier; using the camera's default");
     vg__viewer_add(o, &v->base, "ws", tier);
@@ -328,21 +550,28 @@ static int ws_writable(vg_conn_t *c)
         v->ctrl[slot] = NULL;
         if (rc < 0)
             return -1;
-        if (v->ctrl_count > 0 || v->pending || v->is_ping_due)
+        if (v->ctrl_count > 0 || v->pending || v->au_count || v->is_ping_due)
             vg_conn_want_write(c);
         return 0;
     }
     if (v->is_ping_due) {
         if (write_ping(v, wsi) < 0)
             return -1;
-        if (v->pending)
+        if (v->pending || v->au_count)
             vg_conn_want_write(c);
         return 0;
     }
-    if (v->pending == NULL)
+    vg_frame_t *f;
+    if (v->au_count > 0) {
+        f = au_pop(v);
+        if (v->au_count > 0)
+            vg_conn_want_write(c);
+    } else if (v->pending) {
+        f = v->pending;
+        v->pending = NULL;
+    } else {
         return 0;
-    vg_frame_t *f = v->pending;
-    v->pending = NULL;
+    }
     /* libwebsockets either sends it all or keeps the remainder and holds back the next
      * WRITEABLE until it is flushed: that remainder is this viewer's one frame in flight. */
     int rc = lws_write(wsi, f->data - VG_WIRE_HDR_LEN, f->len + VG_WIRE_HDR_LEN,
@@ -379,6 +608,8 @@ static void handle_subscribe(ws_viewer_t *v, json_t *msg)
     v->base.is_auto = t == -2;
     if (t >= 0)
         change_tier(v, t, NULL);
+    else if (auto_may_use_source(v) && v->base.cons.tier != VG_TIER_SOURCE)
+        change_tier(v, VG_TIER_SOURCE, NULL);
     v->up_hold_s = UP_HOLD_MIN_S;
     v->last_up_us = 0;
     queue_text(v, json_pack("{s:s,s:s,s:b}", "type", "subscribed", "tier",
@@ -444,6 +675,9 @@ static void ws_close(vg_conn_t *c)
         return;
     vg__viewer_remove(&v->base);
     vg_frame_unref(&v->pending);
+    au_clear(v);
+    free(v->aus);
+    free(v->au_since_us);
     for (int i = 0; i < v->ctrl_count; i++)
         free(v->ctrl[(v->ctrl_head + i) % CTRL_QUEUE]);
     free(v);
