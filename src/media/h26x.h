@@ -15,7 +15,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/err.h"
 #include "core/frame.h"
+
+/* TODO(lead): move into core/err.h's enum (this module may not touch core). -ENOSPC fits, so
+ * vg_strerror() already has its text. */
+enum { VG_ENOSPC = -ENOSPC };
 
 /* The longest parameter set kept. Real SPS/PPS are tens of bytes; PPS with scaling lists a
  * few hundred; a "parameter set" longer than this is refused rather than truncated. */
@@ -57,9 +62,14 @@ bool vg_h26x_params_complete(const vg_h26x_params_t *ps);
  * or VG_ENOSPC when cap is too small. */
 int vg_h26x_params_annexb(const vg_h26x_params_t *ps, uint8_t *out, size_t cap);
 
-/* The WebCodecs codec string ("avc1.64001f", "hvc1.1.6.L93.B0"). Returns 0, or VG_EPROTO
- * when the SPS is missing or too short. */
+/* The WebCodecs codec string ("avc1.64001f", "hvc1.1.6.L93.B0"). Returns 0, VG_EPROTO
+ * when the SPS is missing or too short, or VG_ENOSPC when cap is too small. */
 int vg_h26x_codec_string(const vg_h26x_params_t *ps, char *out, size_t cap);
+
+/* The displayed picture size from the SPS: the coded size less the cropping (H.264
+ * frame_crop_*_offset) or conformance window (H.265 conf_win_*_offset). Returns 0, or
+ * VG_EPROTO when the SPS is missing, truncated or malformed. */
+int vg_h26x_picture_size(const vg_h26x_params_t *ps, int *width, int *height);
 
 /* The AVCDecoderConfigurationRecord (avcC) or HEVCDecoderConfigurationRecord (hvcC), with
  * 4-byte NAL lengths. Returns the length, VG_EPROTO when ps is incomplete, VG_ENOSPC when cap
