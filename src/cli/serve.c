@@ -54,6 +54,7 @@ typedef struct cfg_flags {
     const char *config_path, *listen, *web_root, *log_level, *idle, *health, *snapwait, *db;
     const char *key_file;
     const char *max_conns;
+    const char *lag_ms, *lag_kb;
     const char *cameras[VG_CONFIG_MAX_CAMERAS];
     size_t camera_count;
     bool is_demo, list_routes;
@@ -108,6 +109,11 @@ static void print_usage(FILE *out, bool is_demo)
             "                           default 60; 0: off)\n"
             "      --snapshot-wait-ms MS  how long a snapshot waits for a first picture\n"
             "                           (env VIGIL_SNAPSHOT_WAIT_MS; default 3000)\n"
+            "      --source-max-lag-ms MS  a `source` viewer (the camera's own video) this far\n"
+            "                           behind resumes at the next keyframe (env\n"
+            "                           VIGIL_SOURCE_MAX_LAG_MS; default 1000)\n"
+            "      --source-max-lag-kb KB  the same bound in queued kilobytes (env\n"
+            "                           VIGIL_SOURCE_MAX_LAG_KB; default 2048)\n"
             "      --max-conns-per-ip N  connections one client address may hold open\n"
             "                           (default 256; 0: no cap; docs/security.md)\n"
             "      --web-root DIR       serve the dashboard from DIR instead of the\n"
@@ -247,6 +253,8 @@ static void note_restart_settings(const vg_config_t *old, const vg_config_t *cur
         {"listen port", old->listen_port, cur->listen_port},
         {"max_conns_per_ip", old->max_conns_per_ip, cur->max_conns_per_ip},
         {"snapshot_wait_ms", old->snapshot_wait_ms, cur->snapshot_wait_ms},
+        {"source_max_lag_ms", old->source_max_lag_ms, cur->source_max_lag_ms},
+        {"source_max_lag_kb", old->source_max_lag_kb, cur->source_max_lag_kb},
     };
     for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
         if (ints[i].was != ints[i].now)
@@ -479,6 +487,8 @@ static int run(const vg_config_t *cfg, const auth_opts_t *ao, const cfg_flags_t 
         .loop = &app.loop,
         .hub = app.hub,
         .snapshot_wait_ms = cfg->snapshot_wait_ms,
+        .source_max_lag_ms = cfg->source_max_lag_ms,
+        .source_max_lag_bytes = (size_t)cfg->source_max_lag_kb * 1024,
     };
     app.outputs = vg_outputs_new(app.server, &ocfg);
     vg__fleet_set_outputs(app.fleet, app.outputs);
@@ -560,7 +570,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
            OPT_MAXCONNS,
            OPT_KEYFILE, OPT_ROUTES, OPT_NOAUTH, OPT_JWTSECRET, OPT_JWKS, OPT_JWTISS,
            OPT_JWTAUD, OPT_TLSCERT, OPT_TLSKEY, OPT_ORIGIN, OPT_SESSIONTTL, OPT_PROXY,
-           OPT_JWTLEEWAY, OPT_HEALTH };
+           OPT_JWTLEEWAY, OPT_HEALTH, OPT_LAGMS, OPT_LAGKB };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"listen", required_argument, NULL, 'l'},
@@ -568,6 +578,8 @@ static int serve_main(int argc, char **argv, bool is_demo)
         {"idle-timeout", required_argument, NULL, OPT_IDLE},
         {"health-interval", required_argument, NULL, OPT_HEALTH},
         {"snapshot-wait-ms", required_argument, NULL, OPT_SNAPWAIT},
+        {"source-max-lag-ms", required_argument, NULL, OPT_LAGMS},
+        {"source-max-lag-kb", required_argument, NULL, OPT_LAGKB},
         {"web-root", required_argument, NULL, OPT_WEBROOT},
         {"max-conns-per-ip", required_argument, NULL, OPT_MAXCONNS},
         {"log-level", required_argument, NULL, OPT_LOGLEVEL},
@@ -601,7 +613,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
     };
     const char *config_path = getenv("VIGIL_CONFIG"), *listen = NULL, *web_root = NULL,
                *log_level = NULL, *idle = NULL, *health = NULL, *snapwait = NULL, *db = NULL, *key_file = NULL;
-    const char *max_conns = NULL;
+    const char *max_conns = NULL, *lag_ms = NULL, *lag_kb = NULL;
     const char *cameras[VG_CONFIG_MAX_CAMERAS];
     size_t camera_count = 0;
     int c;
@@ -620,6 +632,8 @@ static int serve_main(int argc, char **argv, bool is_demo)
         case OPT_IDLE: idle = optarg; break;
         case OPT_HEALTH: health = optarg; break;
         case OPT_SNAPWAIT: snapwait = optarg; break;
+        case OPT_LAGMS: lag_ms = optarg; break;
+        case OPT_LAGKB: lag_kb = optarg; break;
         case OPT_WEBROOT: web_root = optarg; break;
         case OPT_MAXCONNS: max_conns = optarg; break;
         case OPT_LOGLEVEL: log_level = optarg; break;
@@ -662,7 +676,8 @@ static int serve_main(int argc, char **argv, bool is_demo)
     cfg_flags_t *fl = vg_xcalloc(1, sizeof(*fl));
     *fl = (cfg_flags_t){.config_path = config_path, .listen = listen, .web_root = web_root,
                         .log_level = log_level, .idle = idle, .health = health, .snapwait = snapwait, .db = db,
-                        .key_file = key_file, .max_conns = max_conns,
+                        .key_file = key_file, .max_conns = max_conns, .lag_ms = lag_ms,
+                        .lag_kb = lag_kb,
                         .camera_count = camera_count, .is_demo = is_demo,
                         .list_routes = list_routes};
     memcpy(fl->cameras, cameras, camera_count * sizeof(cameras[0]));
@@ -787,6 +802,18 @@ static int build_config(vg_config_t *cfg, const cfg_flags_t *fl)
             return vg_config_error(cfg, "--snapshot-wait-ms '%s': expected 0..60000",
                                    fl->snapwait);
         cfg->snapshot_wait_ms = (int)n;
+    }
+    if (fl->lag_ms) {
+        if (vg_parse_int(fl->lag_ms, 1, 60000, &n) < 0)
+            return vg_config_error(cfg, "--source-max-lag-ms '%s': expected 1..60000",
+                                   fl->lag_ms);
+        cfg->source_max_lag_ms = (int)n;
+    }
+    if (fl->lag_kb) {
+        if (vg_parse_int(fl->lag_kb, 1, 1048576, &n) < 0)
+            return vg_config_error(cfg, "--source-max-lag-kb '%s': expected 1..1048576",
+                                   fl->lag_kb);
+        cfg->source_max_lag_kb = (int)n;
     }
     if (fl->max_conns) {
         if (vg_parse_int(fl->max_conns, 0, 1000000, &n) < 0)

@@ -96,6 +96,8 @@ void vg_config_init(vg_config_t *cfg)
     cfg->idle_timeout_ms = 30000;
     cfg->stall_timeout_ms = 5000;
     cfg->snapshot_wait_ms = 3000;
+    cfg->source_max_lag_ms = 1000;
+    cfg->source_max_lag_kb = 2048;
     cfg->health_interval_ms = 60000;
     cfg->max_conns_per_ip = 256;
 }
@@ -460,6 +462,7 @@ typedef struct yaml_camera {
 typedef struct yaml_root {
     char *listen, *web_root, *log_level, *db, *master_key_file;
     unsigned idle_timeout_s, snapshot_wait_ms, stall_timeout_s;
+    unsigned source_max_lag_ms, source_max_lag_kb;
     unsigned *health_interval_s; /* NULL: absent (0 turns the idle checks off) */
     int *max_conns_per_ip; /* NULL: absent (0 means no cap) */
     char **trusted_proxies;
@@ -520,6 +523,8 @@ static const cyaml_schema_field_t root_fields[] = {
     CYAML_FIELD_UINT("idle_timeout_s", CYAML_FLAG_OPTIONAL, yaml_root_t, idle_timeout_s),
     CYAML_FIELD_UINT("snapshot_wait_ms", CYAML_FLAG_OPTIONAL, yaml_root_t, snapshot_wait_ms),
     CYAML_FIELD_UINT("stall_timeout_s", CYAML_FLAG_OPTIONAL, yaml_root_t, stall_timeout_s),
+    CYAML_FIELD_UINT("source_max_lag_ms", CYAML_FLAG_OPTIONAL, yaml_root_t, source_max_lag_ms),
+    CYAML_FIELD_UINT("source_max_lag_kb", CYAML_FLAG_OPTIONAL, yaml_root_t, source_max_lag_kb),
     CYAML_FIELD_UINT_PTR("health_interval_s", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
                          yaml_root_t, health_interval_s),
     CYAML_FIELD_INT_PTR("max_conns_per_ip", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, yaml_root_t,
@@ -557,6 +562,7 @@ __attribute__((format(printf, 3, 0))) static void cyaml_log_cb(cyaml_log_t level
 
 static const char *const root_keys = "listen, web_root, log_level, db, master_key_file, "
                                      "idle_timeout_s, snapshot_wait_ms, stall_timeout_s, health_interval_s, "
+                                     "source_max_lag_ms, source_max_lag_kb, "
                                      "max_conns_per_ip, trusted_proxies, tiers, cameras";
 static const char *const camera_keys = "id, name, url, default_tier, substream_url, "
                                        "snapshot_url, username, password, idle_timeout_s, "
@@ -734,6 +740,15 @@ int vg_config_load_file(vg_config_t *cfg, const char *path)
     } else if (root->snapshot_wait_ms) {
         cfg->snapshot_wait_ms = (int)root->snapshot_wait_ms;
     }
+    if (root->source_max_lag_ms > 60000)
+        rc = file_error(cfg, "source_max_lag_ms", "%u is not 1..60000", root->source_max_lag_ms);
+    else if (root->source_max_lag_ms)
+        cfg->source_max_lag_ms = (int)root->source_max_lag_ms;
+    if (root->source_max_lag_kb > 1048576)
+        rc = file_error(cfg, "source_max_lag_kb", "%u is not 1..1048576",
+                        root->source_max_lag_kb);
+    else if (root->source_max_lag_kb)
+        cfg->source_max_lag_kb = (int)root->source_max_lag_kb;
     if (root->max_conns_per_ip && (*root->max_conns_per_ip < 0 ||
                                    *root->max_conns_per_ip > 1000000)) {
         rc = file_error(cfg, "max_conns_per_ip", "%d is not 0..1000000",
@@ -815,6 +830,20 @@ int vg_config_apply_env(vg_config_t *cfg)
             return VG_ECONFIG;
         }
         cfg->snapshot_wait_ms = (int)n;
+    }
+    if ((v = getenv("VIGIL_SOURCE_MAX_LAG_MS")) && *v) {
+        if (vg_parse_int(v, 1, 60000, &n) < 0) {
+            VG_LOG_ERROR("config", "VIGIL_SOURCE_MAX_LAG_MS='%s': expected 1..60000", v);
+            return VG_ECONFIG;
+        }
+        cfg->source_max_lag_ms = (int)n;
+    }
+    if ((v = getenv("VIGIL_SOURCE_MAX_LAG_KB")) && *v) {
+        if (vg_parse_int(v, 1, 1048576, &n) < 0) {
+            VG_LOG_ERROR("config", "VIGIL_SOURCE_MAX_LAG_KB='%s': expected 1..1048576", v);
+            return VG_ECONFIG;
+        }
+        cfg->source_max_lag_kb = (int)n;
     }
     if ((v = getenv("VIGIL_HEALTH_INTERVAL")) && *v) {
         if (vg_parse_int(v, 0, 86400, &n) < 0) {

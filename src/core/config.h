@@ -52,6 +52,9 @@ typedef struct vg_config {
     int idle_timeout_ms;  /* stop an on-demand source this long after its last viewer */
     int stall_timeout_ms; /* restart a source that sent nothing for this long */
     int snapshot_wait_ms; /* how long a snapshot waits for a first picture */
+    /* A `source` viewer this far behind resumes at the next keyframe (docs/protocol.md). */
+    int source_max_lag_ms;
+    int source_max_lag_kb;
     int health_interval_ms; /* idle cameras are checked this often; 0: never */
     int max_conns_per_ip; /* open connections one peer address may hold; 0: no cap */
     char *trusted_proxies[VG_CONFIG_MAX_PROXIES]; /* CIDRs whose X-Forwarded-For is believed */

@@ -1,0 +1,275 @@
+"""The packet lane end to end (issue 14): `tier=source` WebSocket viewers get the camera's own
+H.264/H.265 (docs/protocol.md, "The camera's own video"), checked with real decoders.
+
+Cameras: the GStreamer RTSP simulator (H.264, H.265, MJPEG) and the built-in test camera.
+"""
+import asyncio
+import base64
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+import requests
+
+import rtsp_sim
+from conftest import CAM_SMALL, RawViewer, parse_header, ws_connect
+
+SOURCE_TIER = 255
+
+
+def decode_errors(path, fmt):
+    """Decodes a raw H.264/H.265 file with ffmpeg: (exit code, error text, frames)."""
+    p = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", fmt, "-i", path,
+                        "-f", "null", "-"], capture_output=True, text=True, timeout=120)
+    q = subprocess.run(["ffprobe", "-v", "error", "-f", fmt, "-count_frames", "-select_streams",
+                        "v:0", "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", path],
+                       capture_output=True, text=True, timeout=120)
+    frames = int(q.stdout.strip() or 0) if q.returncode == 0 else 0
+    return p.returncode, p.stderr.strip(), frames
+
+
+class SourceViewer:
+    """Reads a `source` viewer: text messages, then access units with their headers."""
+
+    def __init__(self):
+        self.texts = []
+        self.aus = []      # (monotonic arrival, header dict, payload bytes)
+        self.connected = None
+
+    async def run(self, url, duration, max_aus=100000):
+        self.connected = time.monotonic()
+        async with ws_connect(url) as ws:
+            deadline = time.monotonic() + duration
+            while time.monotonic() < deadline and len(self.aus) < max_aus:
+                try:
+                    msg = await asyncio.wait_for(ws.recv(), deadline - time.monotonic())
+                except asyncio.TimeoutError:
+                    break
+                if isinstance(msg, str):
+                    self.texts.append(json.loads(msg))
+                    continue
+                h = parse_header(msg[:32])
+                self.aus.append((time.monotonic(), h, msg[32:]))
+        return self
+
+    def codec_messages(self):
+        return [m for m in self.texts if m.get("type") == "codec"]
+
+    def write(self, path):
+        with open(path, "wb") as f:
+            for _, _, payload in self.aus:
+                f.write(payload)
+
+
+def viewers(srv):
+    return requests.get(srv.url("/api/v1/viewers"), timeout=5).json()["viewers"]
+
+
+def stream(srv, cam):
+    return requests.get(srv.url("/api/v1/streams/%s" % cam), timeout=5).json()
+
+
+@pytest.fixture(scope="module")
+def h264_sim():
+    p = rtsp_sim.start_sim_process(codec="h264", width=1280, height=720, fps=30)
+    yield p
+    p.close()
+
+
+def test_source_viewer_gets_codec_then_decodable_annexb_keyframe_first(vigil_server, h264_sim,
+                                                                      tmp_path):
+    srv = vigil_server(cameras={"cam": h264_sim.url})
+    v = asyncio.run(SourceViewer().run(srv.ws_url("cam", "source"), 4.0))
+    hello = v.texts[0]
+    assert hello["type"] == "hello" and hello["tier"] == "source", hello
+    codecs = v.codec_messages()
+    assert len(codecs) == 1, v.texts
+    c = codecs[0]
+    assert c["codec"].startswith("avc1.") and len(c["codec"]) == len("avc1.42c01f"), c
+    assert (c["width"], c["height"], c["format"]) == (1280, 720, "annexb"), c
+    avcc = base64.b64decode(c["description"])
+    assert avcc[0] == 1 and avcc[1:4].hex() == c["codec"][5:], (avcc[:4].hex(), c["codec"])
+    # The codec message came before the first access unit (texts are read in order with
+    # the binary messages, so compare positions via arrival: it is in texts before any AU).
+    assert len(v.aus) >= 60, "only %d access units in 4 s" % len(v.aus)
+    first = v.aus[0][1]
+    assert first["flags"] & 1, "the first access unit is not a keyframe: %r" % first
+    assert all(h["codec"] == 2 and h["tier_idx"] == SOURCE_TIER for _, h, _ in v.aus)
+    seqs = [h["seq"] for _, h, _ in v.aus]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), "a gap in seq: %r" % seqs[:50]
+    assert all((h["width"], h["height"]) == (1280, 720) for _, h, _ in v.aus)
+    # Every keyframe carries its parameter sets in band (SPS NAL type 7 then PPS 8).
+    for _, h, payload in v.aus:
+        if (h["flags"] & 1):
+            assert b"\x00\x00\x01\x67" in payload[:64] or b"\x00\x00\x00\x01\x67" in payload[:64]
+    path = str(tmp_path / "viewer.h264")
+    v.write(path)
+    code, err, frames = decode_errors(path, "h264")
+    assert code == 0 and err == "", err[:2000]
+    assert frames == len(v.aus), (frames, len(v.aus))
+
+
+def test_new_viewer_of_warm_camera_starts_at_a_keyframe_whatever_the_gop_position(vigil_server):
+    # 2 s GOP: viewers joining at 0.5 s steps land at every position in it.
+    srv = vigil_server(cameras={"c1": CAM_SMALL.replace("fps=15", "fps=30") + "&gop=60"})
+
+    async def main():
+        warm = asyncio.ensure_future(SourceViewer().run(srv.ws_url("c1", "source"), 6.0))
+        await asyncio.sleep(1.5)
+        late = []
+        for _ in range(5):
+            late.append(await SourceViewer().run(srv.ws_url("c1", "source"), 0.6))
+            await asyncio.sleep(0.23)
+        return await warm, late
+
+    warm, late = asyncio.run(main())
+    assert warm.aus and (warm.aus[0][1]["flags"] & 1)
+    positions = set()
+    for v in late:
+        assert v.aus, "a late viewer got nothing in 0.6 s: %r" % v.texts
+        t, h, _ = v.aus[0]
+        assert (h["flags"] & 1), "first access unit of a late viewer is not a keyframe: %r" % h
+        assert t - v.connected < 0.5, "first keyframe after %.0f ms" % ((t - v.connected) * 1e3)
+        # The burst is the GOP so far: its length tells where in the GOP the viewer joined.
+        burst = sum(1 for when, _, _ in v.aus if when - t < 0.02)
+        positions.add(burst // 10)
+        assert v.codec_messages(), v.texts
+    assert len(positions) >= 2, "all late viewers joined at one GOP position: %r" % positions
+
+
+def test_camera_watched_only_as_source_is_never_decoded_and_jpeg_primes_from_gop(vigil_server):
+    srv = vigil_server(cameras={"c1": "test://?width=1280&height=720&fps=30&gop=90"})
+
+    async def main():
+        vs = [asyncio.ensure_future(SourceViewer().run(srv.ws_url("c1", "source"), 7.0))
+              for _ in range(5)]
+        await asyncio.sleep(2.0)
+        s0 = stream(srv, "c1")
+        b0 = {v["id"]: v["bytes"] for v in viewers(srv)}
+        await asyncio.sleep(4.0)
+        s1 = stream(srv, "c1")
+        b1 = {v["id"]: v["bytes"] for v in viewers(srv)}
+        return await asyncio.gather(*vs), s0, s1, b0, b1
+
+    got, s0, s1, b0, b1 = asyncio.run(main())
+    assert s1["frames_decoded"] == 0, "a camera watched only as source was decoded"
+    assert s1["packet_lane"]["source_viewers"] == 5
+    assert s1["packet_lane"]["gop_cache_bytes"] > 0
+    input_bytes = s1["bytes_in"] - s0["bytes_in"]
+    assert input_bytes > 0
+    for vid, b in b1.items():
+        sent = b - b0[vid]
+        # The same access units plus 32 bytes of header each: within 10 % of the input.
+        assert abs(sent - input_bytes) <= 0.10 * input_bytes, (sent, input_bytes)
+    for v in got:
+        assert len(v.aus) > 150, len(v.aus)
+        assert (v.aus[0][1]["flags"] & 1)
+
+    # A JPEG viewer now: the worker starts primed from the GOP cache, so the first picture
+    # comes at once rather than at the next keyframe (up to 3 s away).
+    async def jpeg_first():
+        t0 = time.monotonic()
+        async with ws_connect(srv.ws_url("c1", "medium")) as ws:
+            while True:
+                msg = await asyncio.wait_for(ws.recv(), 5)
+                if isinstance(msg, bytes):
+                    return time.monotonic() - t0, parse_header(msg[:32])
+
+    asyncio.run(SourceViewer().run(srv.ws_url("c1", "source"), 0.1))  # keeps it warm
+    took, h = asyncio.run(jpeg_first())
+    assert h["codec"] == 1
+    assert took < 1.0, "first JPEG after %.0f ms" % (took * 1e3)
+    assert stream(srv, "c1")["frames_decoded"] > 0
+
+
+def test_throttled_source_viewer_skips_to_keyframes_while_another_keeps_30fps(vigil_server):
+    srv = vigil_server(cameras={"c1": "test://?width=1280&height=720&fps=30&gop=30&bitrate=4000"},
+                       extra_args=["--source-max-lag-ms", "500"])
+    slow = RawViewer(srv, "c1", tier="source", rate=150_000, rcvbuf=16384, duration=20)
+    fast = RawViewer(srv, "c1", tier="source", duration=20)
+    slow.start()
+    fast.start()
+    time.sleep(8.0)
+    by_tier = {}
+    for v in viewers(srv):
+        by_tier.setdefault(v["tier"], []).append(v)
+    t_end = time.monotonic()
+    slow.stop()
+    fast.stop()
+    assert slow.error is None and fast.error is None, (slow.error, fast.error)
+    fps = fast.fps_series(t_end - 5, t_end)
+    assert min(fps) >= 27, "the reading viewer's fps beside a throttled one: %r" % fps
+    skips = sorted(v["skips"] for v in by_tier["source"])
+    assert skips[0] == 0 and skips[1] >= 2, skips
+    # The throttled viewer resumed at keyframes: after each gap in seq comes a keyframe.
+    hs = [h for _, _, h in slow.headers]
+    assert hs and (hs[0]["flags"] & 1)
+    gaps = 0
+    for a, b in zip(hs, hs[1:]):
+        if b["seq"] != a["seq"] + 1:
+            gaps += 1
+            assert (b["flags"] & 1), "resumed at a non-keyframe after a skip: %r -> %r" % (a, b)
+    assert gaps >= 2, "no skip seen by the throttled viewer"
+    metrics = requests.get(srv.url("/metrics"), timeout=5).text
+    line = [l for l in metrics.splitlines()
+            if l.startswith("vigil_output_keyframe_skips_total") and 'tier="source"' in l]
+    assert line and float(line[0].split()[-1]) >= 2, line
+
+
+def test_auto_with_codecs_climbs_to_source_and_without_never(vigil_server):
+    srv = vigil_server(cameras={"c1": CAM_SMALL})
+
+    async def main():
+        with_codecs = asyncio.ensure_future(
+            SourceViewer().run(srv.ws_url("c1", "auto") + "&codecs=avc1", 3.0))
+        without = asyncio.ensure_future(SourceViewer().run(srv.ws_url("c1", "auto"), 3.0))
+        hevc_only = asyncio.ensure_future(
+            SourceViewer().run(srv.ws_url("c1", "auto") + "&codecs=hvc1", 3.0))
+        return await with_codecs, await without, await hevc_only
+
+    a, b, c = asyncio.run(main())
+    assert any(h["tier_idx"] == SOURCE_TIER and h["codec"] == 2 for _, h, _ in a.aus), a.texts
+    assert a.codec_messages()
+    tiers_msgs = [m for m in a.texts if m.get("type") in ("hello", "tiers")]
+    assert any(t["name"] == "source" and t["codec"].startswith("avc1.")
+               for m in tiers_msgs for t in m["tiers"]), tiers_msgs
+    assert b.aus and all(h["codec"] == 1 for _, h, _ in b.aus)
+    assert c.aus and all(h["codec"] == 1 for _, h, _ in c.aus)
+    assert not b.codec_messages() and not c.codec_messages()
+
+
+def test_mjpeg_camera_source_viewer_gets_unsupported_and_jpeg(vigil_server):
+    sim = rtsp_sim.start_sim_process(codec="mjpeg", width=640, height=360, fps=15)
+    try:
+        srv = vigil_server(cameras={"m": sim.url})
+        v = asyncio.run(SourceViewer().run(srv.ws_url("m", "source"), 4.0))
+    finally:
+        sim.close()
+    errors = [m for m in v.texts if m.get("type") == "error"]
+    assert errors and errors[0]["code"] == "unsupported", v.texts
+    assert any(m.get("type") == "tier" and m["tier"] != "source" for m in v.texts), v.texts
+    assert v.aus and all(h["codec"] == 1 for _, h, _ in v.aus)
+
+
+def test_h265_camera_as_source_decodes(vigil_server, tmp_path):
+    if not rtsp_sim.have_element("x265enc"):
+        pytest.skip("GStreamer's x265enc (gstreamer1.0-plugins-bad) is not installed")
+    sim = rtsp_sim.start_sim_process(codec="h265", width=640, height=360, fps=15)
+    try:
+        srv = vigil_server(cameras={"h": sim.url})
+        v = asyncio.run(SourceViewer().run(srv.ws_url("h", "source"), 4.0))
+    finally:
+        sim.close()
+    codecs = v.codec_messages()
+    assert codecs and codecs[0]["codec"].startswith(("hvc1.", "hev1.")), v.texts
+    hvcc = base64.b64decode(codecs[0]["description"])
+    assert hvcc[0] == 1 and len(hvcc) > 23
+    assert len(v.aus) >= 30 and (v.aus[0][1]["flags"] & 1) and v.aus[0][1]["codec"] == 3
+    path = str(tmp_path / "viewer.hevc")
+    v.write(path)
+    code, err, frames = decode_errors(path, "hevc")
+    assert code == 0 and err == "", err[:2000]
+    assert frames == len(v.aus)
