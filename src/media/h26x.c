@@ -155,23 +155,36 @@ static uint8_t *ps_slot(vg_h26x_params_t *ps, int type, size_t **len)
 
 int vg_h26x_params_update(vg_h26x_params_t *ps, const uint8_t *buf, size_t len)
 {
-    size_t pos = 0, n, *slot_len;
+    /* Only the last set of each kind counts, so that a buffer repeating an old SPS before the
+     * current one is no change; and all are checked before any is taken, so that a refusal
+     * leaves ps as it was. */
+    enum { N_KINDS = 3 };
+    uint8_t *slots[N_KINDS] = {NULL};
+    size_t *slot_lens[N_KINDS] = {NULL};
+    const uint8_t *last[N_KINDS] = {NULL};
+    size_t last_lens[N_KINDS] = {0};
+    size_t pos = 0, n;
     const uint8_t *nal;
-
-    /* Check them all before taking any, so that a refusal leaves ps as it was. */
     while (vg_h26x_next_nal(buf, len, &pos, &nal, &n)) {
-        if (ps_slot(ps, vg_h26x_nal_type(ps->codec, nal, n), &slot_len) != NULL &&
-            n > VG_H26X_PS_MAX)
+        size_t *slot_len;
+        uint8_t *slot = ps_slot(ps, vg_h26x_nal_type(ps->codec, nal, n), &slot_len);
+        if (slot == NULL)
+            continue;
+        if (n > VG_H26X_PS_MAX)
             return VG_EPROTO;
+        int k = slot == ps->vps ? 0 : slot == ps->sps ? 1 : 2;
+        slots[k] = slot;
+        slot_lens[k] = slot_len;
+        last[k] = nal;
+        last_lens[k] = n;
     }
     int is_changed = 0;
-    pos = 0;
-    while (vg_h26x_next_nal(buf, len, &pos, &nal, &n)) {
-        uint8_t *slot = ps_slot(ps, vg_h26x_nal_type(ps->codec, nal, n), &slot_len);
-        if (slot == NULL || (*slot_len == n && memcmp(slot, nal, n) == 0))
+    for (int k = 0; k < N_KINDS; k++) {
+        if (last[k] == NULL || (*slot_lens[k] == last_lens[k] &&
+                                memcmp(slots[k], last[k], last_lens[k]) == 0))
             continue;
-        memcpy(slot, nal, n);
-        *slot_len = n;
+        memcpy(slots[k], last[k], last_lens[k]);
+        *slot_lens[k] = last_lens[k];
         is_changed = 1;
     }
     return is_changed;

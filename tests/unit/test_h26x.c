@@ -523,6 +523,18 @@ VG_TEST(params_update_reports_only_changes)
     EXPECT_STREQ(s, "avc1.7a001e");
     EXPECT_EQ(vg_h26x_params_update(&ps, h422_au1, sizeof(h422_au1)), 0);
 
+    /* An old SPS repeated before the current one in the same buffer is no change: only the
+     * last of each kind counts (found by fuzzing: this once returned 1 for every repeat). */
+    uint8_t two[sizeof(h362_au1) + sizeof(h422_au1)];
+    memcpy(two, h362_au1, sizeof(h362_au1));
+    memcpy(two + sizeof(h362_au1), h422_au1, sizeof(h422_au1));
+    EXPECT_EQ(vg_h26x_params_update(&ps, two, sizeof(two)), 0); /* h422's SPS already held */
+    EXPECT_EQ(vg_h26x_params_update(&ps, two, sizeof(two)), 0);
+    EXPECT_EQ(vg_h26x_params_update(&ps, h362_au1, sizeof(h362_au1)), 1);
+    EXPECT_EQ(vg_h26x_params_update(&ps, two, sizeof(two)), 1);
+    EXPECT_EQ(vg_h26x_codec_string(&ps, s, sizeof(s)), 0);
+    EXPECT_STREQ(s, "avc1.7a001e");
+
     /* H.265 needs its VPS too. */
     vg_h26x_params_t hp = {.codec = VG_CODEC_H265};
     /* From the SPS start code on: no VPS. */
@@ -597,4 +609,67 @@ VG_TEST(hvc1_string_fields)
         EXPECT_EQ(vg_h26x_codec_string(&ps, s, sizeof(s)), 0);
         EXPECT_STREQ(s, cases[i].want);
     }
+}
+
+/* x264 writes scaling lists only into the PPS and always uses pic_order_cnt_type 0 (2 for
+ * baseline), so these SPS are h362's rewritten by tests/unit/h26x_sps_rewrite.py (run next
+ * to h362.h264): seq_scaling_matrix_present_flag with an explicit 4x4 list and an 8x8
+ * "use default" list; the second also with pic_order_cnt_type 1 and a 3-entry cycle.
+ * Independent checks: ffprobe -show_entries stream=width,height h362sl.h264 says 642x362
+ * (and ffmpeg decodes both frames without error); for h362slpoc1.h264 (its slices no longer
+ * match, so ffprobe cannot size it) `-bsf:v trace_headers` reads pic_order_cnt_type 1,
+ * pic_width_in_mbs_minus1 40, pic_height_in_map_units_minus1 22 and crop right 7 / bottom 3:
+ * h362's fields, hence h362's 642x362. */
+static const uint8_t h362sl_sps[] = {
+    0x67, 0x64, 0x00, 0x1e, 0xad, 0x8a, 0x39, 0x14, 0x70, 0x4c, 0x41, 0x88,
+    0x93, 0x28, 0xc8, 0x21, 0x16, 0xca, 0x05, 0x21, 0x7f, 0x11, 0x26, 0x02,
+    0x20, 0x00, 0x00, 0x03, 0x00, 0x20, 0x00, 0x00, 0x06, 0x41, 0xe2, 0xc5,
+    0xb2, 0xc0,
+};
+static const uint8_t h362slpoc1_sps[] = {
+    0x67, 0x64, 0x00, 0x1e, 0xad, 0x8a, 0x39, 0x14, 0x70, 0x4c, 0x41, 0x88,
+    0x93, 0x28, 0xc8, 0x21, 0x15, 0x4a, 0x62, 0x11, 0x81, 0x40, 0xa0, 0x52,
+    0x17, 0xf1, 0x12, 0x60, 0x22, 0x00, 0x00, 0x03, 0x00, 0x02, 0x00, 0x00,
+    0x03, 0x00, 0x64, 0x1e, 0x2c, 0x5b, 0x2c,
+};
+
+VG_TEST(h264_sps_with_scaling_lists_and_poc_type_1)
+{
+    const uint8_t *sets[] = {h362sl_sps, h362slpoc1_sps};
+    const size_t lens[] = {sizeof(h362sl_sps), sizeof(h362slpoc1_sps)};
+    for (int i = 0; i < 2; i++) {
+        vg_h26x_params_t full;
+        params_from(&full, &clips[1]); /* h362 */
+        memcpy(full.sps, sets[i], lens[i]);
+        full.sps_len = lens[i];
+        int w = -1, h = -1;
+        EXPECT_EQ(vg_h26x_picture_size(&full, &w, &h), 0);
+        EXPECT_EQ(w, 642);
+        EXPECT_EQ(h, 362);
+        uint8_t rec[256];
+        int n = vg_h26x_description(&full, rec, sizeof(rec));
+        EXPECT_EQ(n, (int)(6 + 2 + lens[i] + 3 + full.pps_len + 4));
+        if (n > 4)
+            EXPECT_TRUE(memcmp(rec + n - 4, "\xfd\xf8\xf8\x00", 4) == 0); /* 4:2:0, 8 bits */
+        int refusals = 0;
+        for (size_t cut = 0; cut < lens[i]; cut++) {
+            vg_h26x_params_t *ps = malloc(sizeof(*ps));
+            memcpy(ps, &full, sizeof(*ps));
+            ps->sps_len = cut;
+            w = h = -1;
+            int rc = vg_h26x_picture_size(ps, &w, &h);
+            EXPECT_TRUE(rc == VG_EPROTO || (rc == 0 && w == 642 && h == 362));
+            refusals += rc == VG_EPROTO;
+            free(ps);
+        }
+        EXPECT_TRUE(refusals >= 20); /* the crop fields sit past byte 20 */
+    }
+    /* 48 zero bits inside the lists: no ue(v)/se(v) has more than 31 leading zeros. */
+    vg_h26x_params_t bad;
+    params_from(&bad, &clips[1]);
+    memcpy(bad.sps, h362sl_sps, sizeof(h362sl_sps));
+    bad.sps_len = sizeof(h362sl_sps);
+    memset(bad.sps + 5, 0, 6);
+    int w = 0, h = 0;
+    EXPECT_EQ(vg_h26x_picture_size(&bad, &w, &h), VG_EPROTO);
 }
