@@ -11,6 +11,7 @@ enum {
     VG_EINVAL = -EINVAL,
     VG_ENOENT = -ENOENT,
     VG_EBUSY = -EBUSY,
+    VG_ENOSPC = -ENOSPC, /* the caller's buffer is too small */
     VG_EBASE = -10000,
     VG_ESTAMP = VG_EBASE - 1,  /* no valid timestamp bar in a picture */
     VG_ECONFIG = VG_EBASE - 2, /* configuration error (message already logged) */

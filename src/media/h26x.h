@@ -18,10 +18,6 @@
 #include "core/err.h"
 #include "core/frame.h"
 
-/* TODO(lead): move into core/err.h's enum (this module may not touch core). -ENOSPC fits, so
- * vg_strerror() already has its text. */
-enum { VG_ENOSPC = -ENOSPC };
-
 /* The longest parameter set kept. Real SPS/PPS are tens of bytes; PPS with scaling lists a
  * few hundred; a "parameter set" longer than this is refused rather than truncated. */
 #define VG_H26X_PS_MAX 1024
