@@ -10,6 +10,85 @@
 
 #include "core/err.h"
 
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian), without the C library's time zone. */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+/* n decimal digits at *p into *out; advances *p. */
+static bool take_digits(const char **p, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if ((*p)[i] < '0' || (*p)[i] > '9')
+            return false;
+        v = v * 10 + ((*p)[i] - '0');
+    }
+    *p += n;
+    *out = v;
+    return true;
+}
+
+int vg_parse_time(const char *s, int64_t *out_us)
+{
+    size_t len = strlen(s);
+    if (len > 0 && strspn(s, "0123456789") == len) {
+        long long ms;
+        if (vg_parse_int(s, 0, 253402300799999LL, &ms) < 0) /* up to 9999-12-31 */
+            return VG_EINVAL;
+        *out_us = (int64_t)ms * 1000;
+        return 0;
+    }
+    const char *p = s;
+    int y, mo, d, h, mi, sec;
+    if (!take_digits(&p, 4, &y) || *p++ != '-' || !take_digits(&p, 2, &mo) || *p++ != '-' ||
+        !take_digits(&p, 2, &d) || (*p != 'T' && *p != 't' && *p != ' '))
+        return VG_EINVAL;
+    p++;
+    if (!take_digits(&p, 2, &h) || *p++ != ':' || !take_digits(&p, 2, &mi) || *p++ != ':' ||
+        !take_digits(&p, 2, &sec))
+        return VG_EINVAL;
+    static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool is_leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 && !is_leap) ||
+        h > 23 || mi > 59 || sec > 60)
+        return VG_EINVAL;
+    int64_t frac_us = 0;
+    if (*p == '.') {
+        p++;
+        int digits = 0;
+        for (int64_t scale = 100000; *p >= '0' && *p <= '9'; p++, digits++) {
+            frac_us += (*p - '0') * scale;
+            scale /= 10;
+        }
+        if (digits == 0)
+            return VG_EINVAL;
+    }
+    int64_t offset_s = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int sign = *p++ == '-' ? -1 : 1, oh, om;
+        if (!take_digits(&p, 2, &oh) || *p++ != ':' || !take_digits(&p, 2, &om) || oh > 23 ||
+            om > 59)
+            return VG_EINVAL;
+        offset_s = sign * (oh * 3600 + om * 60);
+    } else {
+        return VG_EINVAL; /* RFC 3339 always says its offset */
+    }
+    if (*p != '\0')
+        return VG_EINVAL;
+    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset_s;
+    *out_us = secs * 1000000 + frac_us;
+    return 0;
+}
+
 static _Noreturn void out_of_memory(size_t n)
 {
     fprintf(stderr, "vigil: out of memory allocating %zu bytes\n", n);

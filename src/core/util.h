@@ -15,6 +15,11 @@ char *vg_xstrdup(const char *s);
 /* Parses a whole decimal integer in [min, max]; returns 0 or VG_EINVAL. */
 int vg_parse_int(const char *s, long long min, long long max, long long *out);
 
+/* A point in time as Unix milliseconds ("1764915762728") or RFC 3339
+ * ("2026-12-05T06:22:42.728Z", "2026-12-05T07:22:42+01:00"; fractions to the microsecond),
+ * into Unix microseconds. Returns 0 or VG_EINVAL. Pure. */
+int vg_parse_time(const char *s, int64_t *out_us);
+
 /* Finds name in a URL query ("a=1&b=x%20y", no leading '?'), percent-decodes its value into
  * out (NUL-terminated). Returns the value length, VG_ENOENT when absent, or VG_EINVAL when it
  * does not fit or is badly encoded. */

@@ -1850,6 +1850,23 @@ void vg__stream_input_ended(vg_stream_t *st, vg_input_kind_t kind, int status)
     uv_async_send(&st->wakeup);
 }
 
+int vg_stream_history(const vg_stream_t *st, int64_t at_us, vg_frame_t ***aus, size_t *n,
+                      int64_t *oldest_us)
+{
+    size_t key, idx;
+    *aus = NULL;
+    *n = 0;
+    int rc = st->is_passthrough ? vg_lane_find(st->lane, at_us, &key, &idx, oldest_us)
+                                : (*oldest_us = 0, VG_ENOENT);
+    if (rc < 0)
+        return rc;
+    *n = idx - key + 1;
+    *aus = vg_xcalloc(*n, sizeof(**aus));
+    for (size_t i = 0; i < *n; i++)
+        (*aus)[i] = vg_frame_ref(vg_lane_at(st->lane, key + i));
+    return 0;
+}
+
 const char *vg_stream_tier_name(const vg_stream_t *st, int t)
 {
     return t == VG_TIER_SOURCE ? "source" : st->shown_tiers[t].name;

@@ -307,6 +307,14 @@ typedef struct vg_stream_codec {
 } vg_stream_codec_t;
 void vg_stream_codec(const vg_stream_t *st, vg_stream_codec_t *out);
 
+/* The access units to decode for the picture captured nearest at_us, from the packet lane's
+ * history: *aus (malloc'd, each a reference: the caller unrefs them and frees the array) holds
+ * *n access units from a keyframe to that picture. Returns 0; VG_ENOENT when at_us is before
+ * the oldest held (*oldest_us says which, 0 when nothing is held); VG_EAGAIN when at_us is
+ * after the newest (wait for it). Loop thread. */
+int vg_stream_history(const vg_stream_t *st, int64_t at_us, vg_frame_t ***aus, size_t *n,
+                      int64_t *oldest_us);
+
 /* Source thread: describe the video before the first packet. */
 void vg_stream_set_info(vg_stream_input_t *in, const vg_stream_info_t *info);
 /* Source thread: hand over one compressed packet (takes pkt). Never blocks. */

@@ -114,3 +114,64 @@ def test_snapshot_no_picture_in_time_503(vigil_server):
     assert r.status_code == 200, "snapshot while a viewer watches: %d %s" % (r.status_code,
                                                                               r.text[:200])
     assert jpeg_size(r.content) == (tier["width"], tier["height"])
+
+
+def test_snapshot_at_a_time_in_the_past_future_too_old_and_malformed(vigil_server):
+    """?at=T: the picture captured nearest T from the packet lane's history (the test camera
+    draws its capture time into the picture; its frame interval at 15 fps is 66.7 ms)."""
+    srv = vigil_server(cameras={"c1": CAM_SMALL + "&gop=30"})
+    interval_us = 1_000_000 // 15
+
+    async def keep_watching():
+        # A source viewer keeps the camera running (and never makes it decode).
+        async with ws_connect(srv.ws_url("c1", "source")) as ws:
+            t_end = time.monotonic() + 8
+            while time.monotonic() < t_end:
+                try:
+                    await asyncio.wait_for(ws.recv(), 1)
+                except asyncio.TimeoutError:
+                    pass
+
+    def run():
+        asyncio.run(keep_watching())
+
+    import threading
+    watcher = threading.Thread(target=run, daemon=True)
+    watcher.start()
+    time.sleep(5.0)
+    now_ms = time.time_ns() // 1_000_000
+    # Three seconds ago, as Unix ms and as RFC 3339 with an offset.
+    for at in (str(now_ms - 3000),
+               time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime((now_ms - 3000) // 1000 + 3600))
+               + ".%03d+01:00" % ((now_ms - 3000) % 1000)):
+        r = requests.get(srv.url("/cameras/c1/snapshot.jpg"), params={"at": at}, timeout=10)
+        assert r.status_code == 200, (at, r.status_code, r.text[:300])
+        assert r.headers["content-type"].startswith("image/jpeg")
+        stamp = decode_stamp(r.content)
+        assert stamp is not None, "no timestamp bar in the picture"
+        want_us = (now_ms - 3000) * 1000
+        assert abs(stamp - want_us) <= interval_us, (at, stamp - want_us)
+        assert abs(int(r.headers["X-Capture-Time"]) * 1000 - stamp) < 1000, r.headers
+    # Half a second ahead: waits for it.
+    t0 = time.monotonic()
+    want_us = (time.time_ns() // 1000) + 500_000
+    r = requests.get(srv.url("/cameras/c1/snapshot.jpg"), params={"at": str(want_us // 1000)},
+                     timeout=10)
+    took = time.monotonic() - t0
+    assert r.status_code == 200, (r.status_code, r.text[:300])
+    assert abs(decode_stamp(r.content) - want_us) <= interval_us
+    assert 0.35 < took < 2.5, took
+    # Older than the history (10 s by default; the camera ran for about 5 s): 404, saying
+    # the oldest time held.
+    r = requests.get(srv.url("/cameras/c1/snapshot.jpg"), params={"at": str(now_ms - 60000)},
+                     timeout=10)
+    assert_json_error(r, 404, "not_found")
+    oldest = int(r.json()["error"]["message"].split("captured at ")[1].split()[0])
+    assert now_ms - 7000 < oldest < now_ms - 3000, (now_ms, oldest)
+    for bad in ("yesterday", "2026-12-05", "2026-12-05T06:00:00", "-1", "12.5"):
+        assert_json_error(requests.get(srv.url("/cameras/c1/snapshot.jpg"), params={"at": bad},
+                                       timeout=10), 400, "bad_request")
+    far = str(time.time_ns() // 1_000_000 + 600_000)
+    assert_json_error(requests.get(srv.url("/cameras/c1/snapshot.jpg"), params={"at": far},
+                                   timeout=10), 400, "bad_request")
+    watcher.join(10)

@@ -77,3 +77,31 @@ VG_TEST(query_remove_matches_whole_names)
     vg_query_remove(q4, "transport");
     EXPECT_STREQ(q4, "a=1&b=2");
 }
+
+VG_TEST(parse_time_unix_ms_and_rfc3339)
+{
+    int64_t us = 0;
+    EXPECT_EQ(vg_parse_time("1764915762728", &us), 0);
+    EXPECT_EQ(us, 1764915762728000LL);
+    /* date -u -d @1764915762.728 +%FT%T.%3NZ → 2025-12-05T06:22:42.728Z */
+    EXPECT_EQ(vg_parse_time("2025-12-05T06:22:42.728Z", &us), 0);
+    EXPECT_EQ(us, 1764915762728000LL);
+    EXPECT_EQ(vg_parse_time("2025-12-05T07:22:42.728+01:00", &us), 0);
+    EXPECT_EQ(us, 1764915762728000LL);
+    EXPECT_EQ(vg_parse_time("2025-12-05t01:52:42.728123-04:30", &us), 0);
+    EXPECT_EQ(us, 1764915762728123LL);
+    EXPECT_EQ(vg_parse_time("1970-01-01T00:00:00Z", &us), 0);
+    EXPECT_EQ(us, 0);
+    EXPECT_EQ(vg_parse_time("2024-02-29T12:00:00Z", &us), 0);
+    EXPECT_EQ(us, 1709208000000000LL);
+    const char *bad[] = {"", "abc", "-5", "2025-12-05", "2025-12-05T06:22:42", "2025-13-01T00:00:00Z",
+                         "2023-02-29T00:00:00Z", "2025-12-05T24:00:00Z", "2025-12-05T06:22:42.Z",
+                         "2025-12-05T06:22:42Zjunk", "2025-12-05T06:22:42+1:00",
+                         "99999999999999999999", "1e9"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (vg_parse_time(bad[i], &us) != VG_EINVAL) {
+            fprintf(stderr, "accepted '%s'\n", bad[i]);
+            vg__test_failed = 1;
+        }
+    }
+}
