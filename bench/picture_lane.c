@@ -13,7 +13,8 @@
  *       -yuv encodes from YUV planes already in memory;
  * and, for the scaled tiers (854x480 and 568x320, the default ladder of a 720p camera):
  *   (s1) swscale scaling and expanding the range in one call (yuvj420p out), against
- *   (s2) swscale scaling in limited range (yuv420p out), then the range pass.
+ *   (s2) swscale scaling in limited range (yuv420p out), then the range pass;
+ * and the range pass again through its plain C path (what a CPU without AVX2 runs).
  * Prints a table and one JSON line (bench/picture_lane.sh takes medians over runs). With
  * PPM_OUT, also writes the middle picture there (RGB, for tjbench).
  *
@@ -81,6 +82,16 @@ static void range_pass(AVFrame *dst, const AVFrame *src)
                         src->linesize, src->width, src->height);
 }
 
+static void range_pass_portable(AVFrame *dst, const AVFrame *src)
+{
+    int cw = (src->width + 1) / 2, ch = (src->height + 1) / 2;
+    vg_range_expand_plane(dst->data[0], dst->linesize[0], src->data[0], src->linesize[0],
+                          src->width, src->height, VG_RANGE_LUMA, VG_RANGE_PORTABLE);
+    for (int p = 1; p < 3; p++)
+        vg_range_expand_plane(dst->data[p], dst->linesize[p], src->data[p], src->linesize[p],
+                              cw, ch, VG_RANGE_CHROMA, VG_RANGE_PORTABLE);
+}
+
 static void write_ppm(const char *path, const AVFrame *full)
 {
     struct SwsContext *s = sws_getContext(full->width, full->height, AV_PIX_FMT_YUVJ420P,
@@ -103,11 +114,11 @@ static void write_ppm(const char *path, const AVFrame *full)
 }
 
 enum { A_DECODE, B_PASS, B_ENCODE, C_SWS, C_ENCODE, D_ENCODE, S1_LOW, S2_LOW, S1_MED, S2_MED,
-       STEPS };
+       PORTABLE_PASS, STEPS };
 static const char *const step_names[STEPS] = {
     "decode", "range_pass", "encode_after_pass", "swscale_range", "encode_after_swscale",
     "encode_floor", "scale_range_568x320", "scale_then_pass_568x320", "scale_range_854x480",
-    "scale_then_pass_854x480",
+    "scale_then_pass_854x480", "range_pass_portable",
 };
 
 int main(int argc, char **argv)
@@ -229,6 +240,8 @@ int main(int argc, char **argv)
             ns[S2_LOW] += s2 - s1;
             ns[S1_MED] += s3 - s2;
             ns[S2_MED] += s4 - s3;
+            range_pass_portable(old, pic); /* the plain C path, for machines without AVX2 */
+            ns[PORTABLE_PASS] += now_ns() - s4;
 
             bytes_limited += encode(&lane, pic); /* untimed: only its size is reported */
             if (ppm != NULL && pictures == 150)
