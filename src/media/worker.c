@@ -200,9 +200,12 @@ static const AVFrame *tier_picture(vg_worker_t *w, int t)
         vg_range_expand_420(dst->data, dst->linesize, (const uint8_t *const *)src->data,
                             src->linesize, width, height);
     } else {
-        /* Limited 4:2:0 scales to yuv420p (the range stays as it is); the rest to yuvj420p,
-         * which makes swscale expand what is not full range yet. */
-        enum AVPixelFormat out = is_limited_420 ? AV_PIX_FMT_YUV420P : AV_PIX_FMT_YUVJ420P;
+        /* yuv420p scales to yuv420p, its range kept as it is: limited then gets the pass,
+         * and full range said only by color_range (which swscale, given formats, would not
+         * see, and would expand a second time) stays full. The rest goes to yuvj420p, which
+         * makes swscale expand what is not full range yet. */
+        enum AVPixelFormat out = src->format == AV_PIX_FMT_YUV420P ? AV_PIX_FMT_YUV420P
+                                                                    : AV_PIX_FMT_YUVJ420P;
         ts->sws = sws_getCachedContext(ts->sws, src->width, src->height, src->format, width,
                                        height, out, SWS_BILINEAR, NULL, NULL, NULL);
         if (ts->sws == NULL)
