@@ -20,6 +20,7 @@ bench:
 	bash bench/ws_fanout.sh
 	bash bench/ingest.sh
 	bash bench/tiers.sh
+	bash bench/picture_lane.sh
 
 clean:
 	rm -rf build build-asan

@@ -27,6 +27,7 @@
 #include "core/util.h"
 #include "core/wire.h"
 #include "media/media_int.h"
+#include "media/range.h"
 
 #define WORKER_QUEUE_PACKETS 64
 #define TS_RING 32
@@ -140,15 +141,42 @@ static bool is_full_range_420(const AVFrame *f)
            (f->format == AV_PIX_FMT_YUV420P && f->color_range == AVCOL_RANGE_JPEG);
 }
 
-/* The picture for tier t: the decoded one when it fits as is, else a scaled (and, for
- * limited-range input, range-expanded) copy, made once per size per picture: tiers of one
- * resolution class share it. */
+/* The tier's own picture buffer, (re)made at width x height. NULL when out of memory. */
+static AVFrame *tier_buffer(tier_state_t *ts, int width, int height)
+{
+    if (ts->scaled && ts->scaled->width == width && ts->scaled->height == height)
+        return ts->scaled;
+    av_frame_free(&ts->scaled);
+    ts->scaled = av_frame_alloc();
+    if (ts->scaled == NULL)
+        return NULL;
+    ts->scaled->format = AV_PIX_FMT_YUVJ420P; /* what it holds once ready: full range */
+    ts->scaled->width = width;
+    ts->scaled->height = height;
+    if (av_frame_get_buffer(ts->scaled, 32) < 0)
+        av_frame_free(&ts->scaled);
+    return ts->scaled;
+}
+
+/* The picture for tier t: the decoded one when it fits as is, else a scaled and/or
+ * range-expanded copy in the tier's buffer, made once per size per picture: tiers of one
+ * resolution class share it.
+ *
+ * JPEG wants full range. Limited-range 4:2:0 (what H.264 cameras send) goes through the
+ * range pass (range.h) into the tier's buffer, never in place: the decoded picture belongs
+ * to libavcodec and may be a reference for the next ones. When the tier is smaller, swscale
+ * scales in limited range and the pass then runs in place on the smaller copy: at 720p in,
+ * that costs 0.53 ms against 0.99 ms for swscale doing the range while scaling to 568x320,
+ * and 0.57 against 1.24 ms to 854x480; at the same size the pass costs 0.09 ms against
+ * swscale's 1.83 ms, with the same bytes out (bench/picture_lane.sh, docs/benchmarks.md).
+ * Anything else (4:2:2 MJPEG, full range to scale) stays with swscale to yuvj420p. */
 static const AVFrame *tier_picture(vg_worker_t *w, int t)
 {
     AVFrame *src = w->pic;
     int width, height;
     vg_tier_resolve(&w->cfg.tiers[t], src->width, src->height, &width, &height);
-    if (src->width == width && src->height == height && is_full_range_420(src))
+    bool is_same_size = src->width == width && src->height == height;
+    if (is_same_size && is_full_range_420(src))
         return src;
     for (int o = 0; o < t; o++) {
         const tier_state_t *other = &w->tiers[o];
@@ -157,29 +185,35 @@ static const AVFrame *tier_picture(vg_worker_t *w, int t)
             return other->scaled;
     }
     tier_state_t *ts = &w->tiers[t];
-    /* JPEG wants full range: asking swscale for yuvj420p expands limited-range input. */
-    ts->sws = sws_getCachedContext(ts->sws, src->width, src->height, src->format, width, height,
-                                   AV_PIX_FMT_YUVJ420P, SWS_BILINEAR, NULL, NULL, NULL);
-    if (ts->sws == NULL)
+    AVFrame *dst = tier_buffer(ts, width, height);
+    if (dst == NULL)
         return NULL;
-    if (ts->scaled == NULL || ts->scaled->width != width || ts->scaled->height != height) {
-        av_frame_free(&ts->scaled);
-        ts->scaled = av_frame_alloc();
-        ts->scaled->format = AV_PIX_FMT_YUVJ420P;
-        ts->scaled->width = width;
-        ts->scaled->height = height;
-        if (av_frame_get_buffer(ts->scaled, 32) < 0) {
-            av_frame_free(&ts->scaled);
-            return NULL;
-        }
-    }
+    bool is_limited_420 = src->format == AV_PIX_FMT_YUV420P && !is_full_range_420(src);
     int64_t t0 = vg_mono_us();
-    sws_scale(ts->sws, (const uint8_t *const *)src->data, src->linesize, 0, src->height,
-              ts->scaled->data, ts->scaled->linesize);
+    if (is_limited_420 && is_same_size) {
+        vg_range_expand_420(dst->data, dst->linesize, (const uint8_t *const *)src->data,
+                            src->linesize, width, height);
+    } else {
+        /* yuv420p scales to yuv420p, its range kept as it is: limited then gets the pass,
+         * and full range said only by color_range (which swscale, given formats, would not
+         * see, and would expand a second time) stays full. The rest goes to yuvj420p, which
+         * makes swscale expand what is not full range yet. */
+        enum AVPixelFormat out = src->format == AV_PIX_FMT_YUV420P ? AV_PIX_FMT_YUV420P
+                                                                    : AV_PIX_FMT_YUVJ420P;
+        ts->sws = sws_getCachedContext(ts->sws, src->width, src->height, src->format, width,
+                                       height, out, SWS_BILINEAR, NULL, NULL, NULL);
+        if (ts->sws == NULL)
+            return NULL;
+        sws_scale(ts->sws, (const uint8_t *const *)src->data, src->linesize, 0, src->height,
+                  dst->data, dst->linesize);
+        if (is_limited_420)
+            vg_range_expand_420(dst->data, dst->linesize, (const uint8_t *const *)dst->data,
+                                dst->linesize, width, height);
+    }
     atomic_fetch_add_explicit(&w->cfg.counters->tier[t].scale_us, (uint64_t)(vg_mono_us() - t0),
                               memory_order_relaxed);
     ts->scaled_pic = w->pic_no;
-    return ts->scaled;
+    return dst;
 }
 
 static void encode_tier(vg_worker_t *w, int t, int64_t capture_us, int64_t ingest_us)

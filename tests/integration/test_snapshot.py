@@ -1,6 +1,8 @@
 """Snapshot endpoint: a JPEG of the tier's size, JSON errors otherwise."""
 import asyncio
+import io
 import os
+import subprocess
 import time
 
 import pytest
@@ -175,3 +177,50 @@ def test_snapshot_at_a_time_in_the_past_future_too_old_and_malformed(vigil_serve
     assert_json_error(requests.get(srv.url("/cameras/c1/snapshot.jpg"), params={"at": far},
                                    timeout=10), 400, "bad_request")
     watcher.join(10)
+
+
+def test_limited_range_camera_gives_full_range_jpeg(vigil_server, tmp_path):
+    """Issue 14 item 5: H.264 in limited range (Y 16..235, as most cameras and ffmpeg send
+    it) is expanded to the full range JPEG expects, by the range pass at the camera's size and
+    by scaling then the pass below it. Without the expansion black reads 16 and white 235."""
+    from PIL import Image
+    clip = tmp_path / "limited.mp4"
+    # Left half black, top right white, bottom right mid grey (Y 126: 128 once expanded).
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+                    "color=c=black:s=640x360:r=10,"
+                    "drawbox=x=320:y=0:w=320:h=180:color=white:t=fill,"
+                    "drawbox=x=320:y=180:w=320:h=180:color=0x808080:t=fill",
+                    "-t", "2", "-c:v", "libx264", "-g", "10", "-pix_fmt", "yuv420p",
+                    "-color_range", "tv", "-colorspace", "bt709", "-color_primaries", "bt709",
+                    "-color_trc", "bt709", str(clip)], check=True, timeout=60)
+    probe = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v",
+                            "-show_entries", "stream=color_range", "-of", "csv=p=0", str(clip)],
+                           check=True, capture_output=True, text=True, timeout=30)
+    assert probe.stdout.strip() == "tv", "the clip is not limited range: %r" % probe.stdout
+    srv = vigil_server(cameras={"lim": "file://%s" % clip})
+    r = requests.get(srv.snapshot_url("lim"), timeout=20)  # starts the camera
+    assert r.status_code == 200, (r.status_code, r.text[:300])
+    tiers = srv.tiers("lim")
+    sizes = set()
+    for t in tiers:
+        r = requests.get(srv.snapshot_url("lim", t["name"]), timeout=20)
+        assert r.status_code == 200, (t["name"], r.status_code, r.text[:300])
+        im = Image.open(io.BytesIO(r.content))
+        im.load()
+        w, h = im.size
+        sizes.add(im.size)
+        rgb = im.convert("RGB")
+
+        def mean(fx, fy):  # the region's middle, away from edges and chroma bleeding
+            x0, y0, x1, y1 = int(w * fx) - w // 16, int(h * fy) - h // 16, \
+                int(w * fx) + w // 16, int(h * fy) + h // 16
+            px = [rgb.getpixel((x, y)) for y in range(y0, y1) for x in range(x0, x1)]
+            return tuple(sum(p[i] for p in px) / len(px) for i in range(3))
+        black, white, grey = mean(0.25, 0.5), mean(0.75, 0.25), mean(0.75, 0.75)
+        where = "tier %s %dx%d: black %r white %r grey %r" % (t["name"], w, h, black, white, grey)
+        assert all(c <= 3 for c in black), where
+        assert all(c >= 252 for c in white), where
+        assert all(abs(c - 128) <= 3 for c in grey), where
+    # Both ways through the lane: the camera's own size (the pass alone) and a smaller one
+    # (swscale, then the pass).
+    assert (640, 360) in sizes and len(sizes) >= 2, (sizes, tiers)
