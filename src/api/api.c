@@ -205,6 +205,7 @@ void vg_api_register(vg_server_t *srv, vg_api_ctx_t *ctx)
     vg__api_metrics_register(srv, ctx);
     vg__api_access_register(srv, ctx);
     vg__api_keys_register(srv, ctx);
+    vg__api_status_register(srv, ctx);
     vg__api_openapi_register(srv, ctx);
 }
 

@@ -3,6 +3,7 @@
 #define VG_API_H
 
 #include "auth/auth.h"
+#include "core/looplag.h"
 #include "media/stream.h"
 #include "net/server.h"
 #include "outputs/outputs.h"
@@ -22,6 +23,7 @@ typedef struct vg_api_ctx {
     vg_auth_t *auth; /* who may see what (the gate is already installed) */
     void *fleet;
     vg_api_job_fn write, read;
+    const vg_looplag_t *looplag; /* the loop-stall probe, or NULL (figures read as zero) */
     void *priv; /* the routes' own state: vg_api_register makes it, vg_api_release frees it */
 } vg_api_ctx_t;
 
@@ -44,7 +46,8 @@ int vg__api_submit(vg_conn_t *c, vg__api_job_t *j, bool is_write, vg_store_run_f
 void vg__api_conn_closed(vg_conn_t *c);
 
 /* Registers /healthz, /metrics, the configuration records under /api/v1 (tenants, sites,
- * gateways, cameras), /api/v1/streams[/{id}], /api/v1/viewers and /api/v1/openapi.json.
+ * gateways, cameras), /api/v1/streams[/{id}], /api/v1/viewers, /api/v1/status and
+ * /api/v1/openapi.json.
  * ctx (and what it points to) outlives srv: the routes keep the pointer. */
 void vg_api_register(vg_server_t *srv, vg_api_ctx_t *ctx);
 /* After the server is freed. */
@@ -57,6 +60,7 @@ void vg__api_streams_register(vg_server_t *srv, const vg_api_ctx_t *ctx);
 void vg__api_metrics_register(vg_server_t *srv, const vg_api_ctx_t *ctx);
 void vg__api_access_register(vg_server_t *srv, const vg_api_ctx_t *ctx);
 void vg__api_keys_register(vg_server_t *srv, const vg_api_ctx_t *ctx);
+void vg__api_status_register(vg_server_t *srv, const vg_api_ctx_t *ctx);
 
 /* Responds with a store error: its status, {"error":{code,message,field}}; a 503 (the
  * database did not answer in time) with Retry-After. */

@@ -245,6 +245,25 @@ static void output_metrics(FILE *f, vg_outputs_t *o)
     }
 }
 
+static void loop_metrics(FILE *f, const vg_looplag_t *lp)
+{
+    vg_looplag_stats_t ls;
+    vg_looplag_read(lp, &ls);
+    family(f, "vigil_loop_lag_seconds", "histogram",
+           "How late the event loop's probe timer fired (every 2 ms): how long the loop "
+           "was kept from serving anyone");
+    histogram(f, "vigil_loop_lag_seconds", NULL, NULL, NULL, ls.buckets, vg_looplag_bounds_us,
+              VG_LOOPLAG_BUCKETS, (double)ls.sum_us / 1e6);
+    family(f, "vigil_loop_lag_max_seconds", "gauge",
+           "The event loop's longest stall over the last 10 s (to 11 s)");
+    sample(f, "vigil_loop_lag_max_seconds", NULL, NULL, NULL, NULL, NULL,
+           (double)ls.max_window_us / 1e6);
+    family(f, "vigil_loop_lag_max_since_start_seconds", "gauge",
+           "The event loop's longest stall since the server started");
+    sample(f, "vigil_loop_lag_max_since_start_seconds", NULL, NULL, NULL, NULL, NULL,
+           (double)ls.max_us / 1e6);
+}
+
 static int metrics(vg_conn_t *c, const char *const *params, void *user)
 {
     const vg_api_ctx_t *ctx = user;
@@ -261,6 +280,7 @@ static int metrics(vg_conn_t *c, const char *const *params, void *user)
            "Requests being answered and open streams and WebSockets, this scrape included "
            "(a kept-alive socket between requests is not counted)");
     fprintf(f, "vigil_http_connections %d\n", vg_server_conn_count(vg_conn_server(c)));
+    loop_metrics(f, ctx->looplag);
     stream_metrics(f, ctx->hub);
     output_metrics(f, ctx->outputs);
     fclose(f);

@@ -236,6 +236,27 @@ static void add_access_paths(json_t *paths, json_t *any)
                         json_pack("{s:[o],s:o}", "parameters", id_param(), "delete", kdel));
 }
 
+/* GET /api/v1/status (status.c). Lags in milliseconds, fractional. */
+static json_t *status_schema(void)
+{
+    json_t *bucket = json_pack(
+        "{s:s,s:[s,s],s:{s:{s:s,s:b,s:s},s:{s:s}}}", "type", "object", "required", "le_ms",
+        "count", "properties", "le_ms", "type", "number", "nullable", 1, "description",
+        "upper bound (inclusive); null: +Inf", "count", "type", "integer");
+    json_t *lag = json_pack(
+        "{s:s,s:[s,s,s,s,s,s,s],s:{s:{s:s,s:s},s:{s:s},s:{s:s},s:{s:s},s:{s:s},s:{s:s},"
+        "s:{s:s,s:o,s:s}}}",
+        "type", "object", "required", "max_10s", "max", "mean", "samples", "interval_ms",
+        "window_s", "buckets", "properties", "max_10s", "type", "number", "description",
+        "the longest stall over the last 10 s (to 11 s)", "max", "type", "number", "mean",
+        "type", "number", "samples", "type", "integer", "interval_ms", "type", "integer",
+        "window_s", "type", "integer", "buckets", "type", "array", "items", bucket,
+        "description", "histogram of the timer's lateness, one count per bucket (not "
+        "cumulative)");
+    return json_pack("{s:s,s:[s],s:{s:o}}", "type", "object", "required", "loop_lag_ms",
+                     "properties", "loop_lag_ms", lag);
+}
+
 static json_t *build(void)
 {
     json_t *schemas = json_object(), *paths = json_object();
@@ -267,6 +288,12 @@ static json_t *build(void)
                                    "text exposition format 0.0.4", "content",
                                    "text/plain", "schema", "type", "string"));
     json_object_set_new(paths, "/metrics", json_pack("{s:o}", "get", metrics));
+    json_object_set_new(schemas, "Status", status_schema());
+    json_t *status = op("operations", "The server's own health: the event loop's stalls, "
+                        "from a timer's lateness (admins)",
+                        json_pack("{s:o,s:o}", "200", response("status", ref("Status")), "403",
+                                  error_response("not an admin")));
+    json_object_set_new(paths, "/api/v1/status", json_pack("{s:o}", "get", status));
     json_object_set_new(paths, "/api/v1/openapi.json",
                         json_pack("{s:o}", "get", op("operations", "This document",
                                                      json_pack("{s:o}", "200",

@@ -25,6 +25,7 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/looplag.h"
 #include "core/util.h"
 #include "media/stream.h"
 #include "net/server.h"
@@ -74,6 +75,7 @@ typedef struct app {
     vg_server_t *server;
     vg_outputs_t *outputs;
     vg_api_ctx_t api; /* the API routes point here */
+    vg_looplag_t *looplag; /* the loop's stalls, for /metrics and /api/v1/status */
     bool is_stopping;
 } app_t;
 
@@ -160,6 +162,8 @@ static void on_handle_closed(uv_handle_t *h) { (void)h; }
 static void on_server_down(void *arg)
 {
     app_t *app = arg;
+    app->api.looplag = NULL;
+    vg_looplag_close(&app->looplag);
     vg_outputs_stop(app->outputs);
     vg__fleet_close(&app->fleet); /* no reload may touch the hub from here on */
     vg_hub_close(&app->hub);
@@ -529,6 +533,8 @@ static int run(const vg_config_t *cfg, const auth_opts_t *ao, const cfg_flags_t 
     uv_signal_start(&app.sigint, on_signal, SIGINT);
     uv_signal_start(&app.sigterm, on_signal, SIGTERM);
     uv_signal_start(&app.sighup, on_sighup, SIGHUP);
+    if (vg_looplag_open(&app.looplag, &app.loop) == 0)
+        app.api.looplag = app.looplag;
     vg__fleet_start(app.fleet);
 
     const char *host = strchr(cfg->listen_host, ':') ? "[::1]" : cfg->listen_host;

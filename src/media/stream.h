@@ -111,7 +111,10 @@ typedef struct vg_thread_exit {
     struct vg_thread_exit *next;             /* the hub's exit list (its lock) */
     vg_stream_t *st;                         /* set before the thread starts */
     const char *log_ctx;                     /* set before the thread starts */
-    void (*reap)(struct vg_thread_exit *e);  /* loop: join the thread, free what it used */
+    /* Loop: join the thread if it has returned, without waiting, and free what it used.
+     * Returns false when it has posted its exit but not returned yet (it is between the
+     * post and its return): reap is then called again on the next exits pass. */
+    bool (*reap)(struct vg_thread_exit *e);
     /* Optional, loop, when the hub closes and the thread has not exited within
      * VG_THREAD_STOP_WAIT_MS of being stopped: detach it if it has not posted its exit yet
      * (it then never does, and frees itself). Returns whether it was detached. */

@@ -14,6 +14,7 @@
  */
 #include "sources/source.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -187,12 +188,15 @@ static bool run_abandon(vg_thread_exit_t *e)
     return can;
 }
 
-/* Loop thread, once the run's thread has posted its exit. */
-static void run_reap(vg_thread_exit_t *e)
+/* Loop thread, once the run's thread has posted its exit: false while it has not returned
+ * (the hub asks again; a join would block the loop). */
+static bool run_reap(vg_thread_exit_t *e)
 {
     vg_source_t *run = (vg_source_t *)((char *)e - offsetof(vg_source_t, exit));
-    pthread_join(run->thread, NULL);
+    if (pthread_tryjoin_np(run->thread, NULL) == EBUSY)
+        return false;
     run_unref(run); /* the thread's */
+    return true;
 }
 
 static int producer_start(void *ctx, vg_stream_input_t *in)

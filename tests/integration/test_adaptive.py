@@ -161,6 +161,13 @@ def test_metrics_parse_strictly_and_move(vigil_server):
                                             tier="medium")
         assert promparse.value(m2, "vigil_stream_input_packets_total", camera="cam") > \
             promparse.value(m1, "vigil_stream_input_packets_total", camera="cam")
+        # The loop-stall probe fires every 2 ms: over the 1.5 s between scrapes it counted
+        # hundreds of samples, and the worst in the window is no more than the worst ever.
+        lag1 = promparse.value(m1, "vigil_loop_lag_seconds_count")
+        lag2 = promparse.value(m2, "vigil_loop_lag_seconds_count")
+        assert lag2 - lag1 >= 200, (lag1, lag2)
+        assert promparse.value(m2, "vigil_loop_lag_max_seconds") <= \
+            promparse.value(m2, "vigil_loop_lag_max_since_start_seconds")
         # Labels stay bounded: no viewer ids, addresses or ports anywhere.
         assert "127.0.0.1" not in text2
         for fam in m2.values():

@@ -171,6 +171,7 @@ ROUTES = {
     ("GET", "/api/v1/streams/{}"): ("viewer", True, False, 200),
     ("GET", "/api/v1/viewers"): ("admin", False, False, 200),
     ("GET", "/metrics"): ("admin", False, False, 200),
+    ("GET", "/api/v1/status"): ("admin", False, False, 200),
     ("GET", "/api/v1/grants"): ("admin", False, False, 200),
     ("POST", "/api/v1/grants"): ("admin", False, False, 201),
     ("DELETE", "/api/v1/grants"): ("admin", False, False, 200),
