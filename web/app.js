@@ -6,6 +6,8 @@ import { $ } from './util.js';
 import { signIn } from './api.js';
 import { Tile, TILE_MIN_W, GRID_GAP, TILE_CAPTION_H } from './grid.js';
 import { SingleView } from './single.js';
+import { decodableCodecs } from './webcodecs.js';
+import { delayFromQuery } from './jitter.js';
 
 const TICK_MS = 1000;             // stats refresh period
 const LIST_REFRESH_MS = 15000;    // re-read the camera list (names, states, new cameras)
@@ -19,6 +21,8 @@ class App {
     this.tiles = new Map();
     this.route = { view: 'grid' };
     this.loaded = false;
+    this.codecs = [];                  // what players offer the server (decodableCodecs)
+    this.jitterMs = delayFromQuery(location.search);
     this.grid = $('#grid');
     this.gridView = $('#grid-view');
     this.gridMsg = $('#grid-msg');
@@ -77,6 +81,7 @@ class App {
 
   async start() {
     if (!(await this.loadSession())) return;
+    this.codecs = await decodableCodecs(location.search);
     this.applyRoute();
     await this.loadCameras();
     this.tick();

@@ -1,7 +1,8 @@
-// The camera grid: one tile per camera, each with its own low-tier player.
+// The camera grid: one tile per camera, each with its own player: the camera's own video
+// where this page decodes it (an auto viewer offering its codecs), else a low JPEG tier.
 
 import { el, fmtFps, fmtMs } from './util.js';
-import { Viewer } from './player.js';
+import { Viewer, AUTO } from './player.js';
 import { renderState, setOverlay } from './state.js';
 
 const PAUSE_DELAY_MS = 1500;      // a tile off screen this long closes its socket
@@ -12,7 +13,8 @@ export const TILE_CAPTION_H = 30;
 // Tier for a grid tile: "low", or "medium" when the tile is clearly wider
 // (in device pixels) than the low tier.
 function tileTier(tiers, pxWidth) {
-  if (!tiers || !tiers.length) return 'low';
+  tiers = (tiers || []).filter((t) => t.name !== 'source');
+  if (!tiers.length) return 'low';
   const byName = new Map(tiers.map((t) => [t.name, t]));
   const low = byName.get('low');
   const med = byName.get('medium');
@@ -65,6 +67,9 @@ export class Tile {
       canvas,
       cameraId: cam.id,
       tier: 'low',
+      codecs: app.codecs || [],
+      jpegTier: () => this.jpegTier(),
+      jitterMs: app.jitterMs,
       on: { status: () => this.render(), hello: () => this.render() },
     });
     this.setCam(cam);
@@ -79,7 +84,13 @@ export class Tile {
     this.render();
   }
 
+  // The camera's own video (auto, offering codecs: the server places it on source when
+  // the link carries it), else the JPEG tier that fits the tile.
   chooseTier() {
+    return this.viewer.codecs.length ? AUTO : this.jpegTier();
+  }
+
+  jpegTier() {
     const px = (this.media.clientWidth || 0) * (window.devicePixelRatio || 1);
     return tileTier(this.viewer.tiers.length ? this.viewer.tiers : this.cam.tiers, px);
   }
@@ -121,7 +132,8 @@ export class Tile {
     renderState(this.badge, [this.root], s, v.conn);
     setOverlay(this.overlay, s.overlay);
     const showStats = v.conn === 'open' && (s.state === 'live' || s.state === 'fallback');
-    const stats = showStats ? `${fmtFps(v.fps)} fps · ${fmtMs(v.latency)} ms` : '';
+    const path = v.pathLabel();
+    const stats = showStats ? `${path ? path + ' · ' : ''}${fmtFps(v.fps)} fps · ${fmtMs(v.latency)} ms` : '';
     if (this.statsEl.textContent !== stats) this.statsEl.textContent = stats;
   }
 

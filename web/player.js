@@ -1,7 +1,9 @@
-// The JPEG player: one WebSocket viewer (docs/protocol.md) drawing into one canvas.
+// The player: one WebSocket viewer (docs/protocol.md) drawing into one canvas, either the
+// camera's own video through WebCodecs (webcodecs.js) or the server's JPEG tiers.
 
 import { signIn } from './api.js';
 import { describeState, stateSentence } from './state.js';
+import { VideoPipe, CODEC_H264, CODEC_H265, codecName, wallMs } from './webcodecs.js';
 
 const RECONNECT_MIN_MS = 500;     // first reconnect delay; doubles per failure
 const RECONNECT_MAX_MS = 10000;
@@ -10,25 +12,43 @@ const STATS_STALE_MS = 3500;      // server statistics older than this are not s
 export const AUTO = 'auto';              // tier name asking the server to choose (docs/protocol.md)
 const HEADER_LEN = 32;
 const CODEC_JPEG = 1;
+const FLAG_KEY = 1;
+const SOURCE = 'source';                  // the camera's own video (docs/protocol.md)
+const SOURCE_TIER_INDEX = 255;
 
-function wsUrl(cameraId, tier) {
+// codecs: the codec families this page decodes (?codecs=), [] for JPEG only.
+function wsUrl(cameraId, tier, codecs) {
   const u = new URL(`api/v1/cameras/${encodeURIComponent(cameraId)}/ws`, location.href);
   u.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
   u.hash = '';
   u.search = '';
   u.searchParams.set('tier', tier);
+  if (codecs.length) u.searchParams.set('codecs', codecs.join(','));
   return u;
 }
 
 
 // One WebSocket viewer drawing into one canvas. Owns reconnection, decoding
-// (at most one decode in flight, newest pending frame wins) and statistics.
+// (JPEG: at most one decode in flight, newest pending frame wins; the camera's own
+// video: every access unit, through a VideoPipe), the fall back from the one to the
+// other, and statistics.
 export class Viewer {
-  constructor({ root, canvas, cameraId, tier, on = {} }) {
-    this.root = root;               // element carrying data-frames
+  // codecs: codec families to ask the server for (decodableCodecs()), [] for JPEG only;
+  // jpegTier(): the tier to ask for once fallen back to JPEG; jitterMs: the jitter
+  // buffer's delay for the camera's own video.
+  constructor({ root, canvas, cameraId, tier, codecs = [], jpegTier = null, jitterMs, on = {} }) {
+    this.root = root;               // element carrying data-frames, data-path, data-decoded, data-latency
     this.canvas = canvas;
     this.ctx = canvas.getContext('2d', { alpha: false });
     this.cameraId = cameraId;
+    this.codecs = codecs.slice();   // emptied for good when WebCodecs fails here
+    this.jpegTier = jpegTier;
+    this.jitterMs = jitterMs;
+    this.pipe = null;               // VideoPipe while on the camera's own video
+    this.codec = null;              // last codec message
+    this.fallback = '';             // why this viewer plays JPEG although it could decode video
+    this.path = null;               // what was drawn last: 'webcodecs' | 'jpeg' | null
+    this.decoded = { webcodecs: 0, jpeg: 0 };
     this.wantTier = tier;           // requested tier or AUTO (used on reconnect)
     this.tier = null;               // tier the server says we get
     this.auto = false;              // whether the server chooses that tier for us
@@ -95,6 +115,7 @@ export class Viewer {
     this.pending = null;
     this.lastSeq = null;
     this.closeSocket();
+    this.closePipe();
     this.serverStats = null;
     this.fps = 0;
     this.kBps = 0;
@@ -122,7 +143,7 @@ export class Viewer {
     this.retryTimer = null;
     let ws;
     try {
-      ws = new WebSocket(wsUrl(this.cameraId, this.wantTier));
+      ws = new WebSocket(wsUrl(this.cameraId, this.wantTier, this.codecs));
     } catch (e) {
       console.warn('vigil: websocket', e);
       this.scheduleReconnect();
@@ -150,6 +171,7 @@ export class Viewer {
       this.pending = null;
       this.lastSeq = null;
       this.serverStats = null;
+      this.closePipe();
       if (ev.code === 4401) { signIn(); return; } // signed out elsewhere
       if (ev.code !== 1000 && ev.code !== 1005 && ev.code !== 1006) {
         this.lastError = `closed ${ev.code}${ev.reason ? ' ' + ev.reason : ''}`;
@@ -186,6 +208,14 @@ export class Viewer {
     this.wantStats = on;
     if (!on) this.serverStats = null;
     this.send({ type: 'stats', enable: on });
+  }
+
+  // How the picture comes: "H.264" (the camera's own video, WebCodecs) or "JPEG medium";
+  // '' before the first picture.
+  pathLabel() {
+    if (this.path === 'webcodecs') return codecName(this.codec?.codec || this.tiers.find((t) => t.name === SOURCE)?.codec);
+    if (this.path === 'jpeg') return `JPEG ${this.tier || ''}`.trim();
+    return '';
   }
 
   // Label of what we receive: "auto · medium" or "low".
@@ -267,10 +297,17 @@ export class Viewer {
         this.reason = typeof m.reason === 'string' ? m.reason : '';
         this.on.status?.(this);
         break;
+      case 'codec':                   // the camera's own video: what its access units are
+        if (!this.codecs.length) break;
+        this.codec = m;
+        this.openPipe()?.configure(m);
+        this.on.status?.(this);
+        break;
       case 'error':
         this.lastError = `${m.code || 'error'}: ${m.message || ''}`;
         console.warn(`vigil: camera ${this.cameraId}: ${this.lastError}`);
         this.on.error?.(this, m);
+        if (m.code === 'unsupported' && this.codecs.length) this.fallBack(`camera codec unsupported`);
         break;
       default:
         break;
@@ -284,20 +321,28 @@ export class Viewer {
     const hlen = dv.getUint8(1);
     if (version !== 1 || hlen < HEADER_LEN || hlen > buf.byteLength) return;
     const codec = dv.getUint8(2);
+    const flags = dv.getUint8(3);
     const seq = dv.getUint32(4, true);
     const captureUs = dv.getBigUint64(8, true);
     const tierIdx = dv.getUint8(28);
     this.winBytes += buf.byteLength;
-    if (this.lastSeq !== null && tierIdx === this.lastTierIdx) {
+    let contiguous = this.lastSeq !== null && tierIdx === this.lastTierIdx;
+    if (contiguous) {
       const gap = (seq - this.lastSeq - 1) >>> 0;
       if (gap > 0 && gap < 1e6) this.dropped += gap;
+      contiguous = gap === 0;
     }
     this.lastSeq = seq;
     this.lastTierIdx = tierIdx;
+    if (codec === CODEC_H264 || codec === CODEC_H265) {
+      this.onAccessUnit(dv, buf, hlen, (flags & FLAG_KEY) !== 0, contiguous);
+      return;
+    }
     if (codec !== CODEC_JPEG) {
       this.unsupported = true;
       return;
     }
+    if (this.pipe) this.pipe.dropHeld();   // moved to a JPEG tier: no older video over it
     const frame = { data: new Uint8Array(buf, hlen), captureUs, tierIdx };
     if (this.decoding) {
       if (this.pending) this.skipped++;
@@ -336,6 +381,73 @@ export class Viewer {
     }
   }
 
+  // One access unit of the camera's own video (codec 2/3). contiguous: it follows the
+  // previous binary message without a gap in seq.
+  onAccessUnit(dv, buf, hlen, key, contiguous) {
+    if (!this.codecs.length) {       // asked for no video: this page cannot show it
+      this.unsupported = true;
+      return;
+    }
+    const pipe = this.openPipe();
+    if (!pipe) return;
+    // Without a codec message on this socket yet, the source tier's codec string stands in
+    // (the parameter sets are in band).
+    if (!pipe.configured) pipe.configure(this.codec || this.tiers.find((t) => t.name === SOURCE));
+    if (!contiguous) pipe.resync();
+    pipe.decode({
+      key,
+      captureUs: Number(dv.getBigUint64(8, true)),
+      data: new Uint8Array(buf, hlen),
+      arrivalMs: wallMs(),
+    });
+  }
+
+  openPipe() {
+    if (this.pipe) return this.pipe;
+    if (!this.codecs.length) return null;
+    const gen = this.gen;
+    try {
+      this.pipe = new VideoPipe({
+        canvas: this.canvas,
+        ctx: this.ctx,
+        delayMs: this.jitterMs,
+        onDecoded: (ms) => {
+          this.decoded.webcodecs++;
+          if (this.path === 'webcodecs') this.root.dataset.decoded = String(this.decoded.webcodecs);
+          this.winDecodeSum += ms;
+          this.winDecodeN++;
+        },
+        onDrawn: (f) => { if (gen === this.gen) this.drawn('webcodecs', f.captureUs, f.width, f.height); },
+        onError: (e) => { if (gen === this.gen) this.fallBack(`video decoder: ${e?.message || e}`); },
+      });
+    } catch (e) {
+      this.fallBack(`video decoder: ${e?.message || e}`);
+      return null;
+    }
+    return this.pipe;
+  }
+
+  closePipe() {
+    if (!this.pipe) return;
+    this.pipe.close();
+    this.pipe = null;
+    this.codec = null;
+  }
+
+  // WebCodecs cannot play this camera here: play JPEG from now on, on a new socket that
+  // does not offer codecs (the server would place an auto viewer on source again).
+  fallBack(why) {
+    if (!this.codecs.length) return;
+    console.warn(`vigil: camera ${this.cameraId}: ${why}; playing JPEG`);
+    this.codecs = [];
+    this.fallback = why;
+    this.closePipe();
+    if (this.wantTier === AUTO || this.wantTier === SOURCE) this.wantTier = this.jpegTier?.() || AUTO;
+    if (!this.wanted) return;
+    this.closeSocket();
+    this.connect();
+  }
+
   draw(bmp, frame) {
     const c = this.canvas;
     if (c.width !== bmp.width || c.height !== bmp.height) {
@@ -343,11 +455,23 @@ export class Viewer {
       c.height = bmp.height;
     }
     this.ctx.drawImage(bmp, 0, 0);
-    this.width = bmp.width;
-    this.height = bmp.height;
+    this.decoded.jpeg++;
+    this.drawn('jpeg', frame.captureUs, bmp.width, bmp.height);
+  }
+
+  // A picture is on the canvas: by which path, when it was captured (µs, Number or BigInt).
+  drawn(path, captureUs, width, height) {
+    this.width = width;
+    this.height = height;
     this.frames++;
+    if (this.path !== path) {
+      this.path = path;
+      this.root.dataset.path = path;
+      this.on.status?.(this);
+    }
     this.root.dataset.frames = String(this.frames);
-    const lat = (Date.now() * 1000 - Number(frame.captureUs)) / 1000;
+    this.root.dataset.decoded = String(this.decoded[path]);
+    const lat = wallMs() - Number(captureUs) / 1000;
     this.winFrames++;
     this.winLatSum += lat;
     this.winLatN++;
@@ -368,7 +492,10 @@ export class Viewer {
     if (this.conn === 'open') {
       this.fps = this.winFrames / dt;
       this.kBps = this.winBytes / 1024 / dt;
-      if (this.winLatN) this.latency = this.winLatSum / this.winLatN;
+      if (this.winLatN) {
+        this.latency = this.winLatSum / this.winLatN;
+        this.root.dataset.latency = String(Math.round(this.latency));
+      }
       if (this.winDecodeN) this.decodeMs = this.winDecodeSum / this.winDecodeN;
       this.report();
     } else {

@@ -3,6 +3,7 @@
 
 import { $, el, fmtFps, fmtMs, fmtLatency, fmtDur, fmtKbps, known } from './util.js';
 import { Viewer, AUTO } from './player.js';
+import { codecName } from './webcodecs.js';
 import { renderState, setStateBadge, setOverlay } from './state.js';
 
 const STREAM_POLL_MS = 2000;      // single view: re-read /api/v1/streams/{id}
@@ -85,6 +86,9 @@ export class SingleView {
       canvas: this.canvas,
       cameraId: cam.id,
       tier,
+      codecs: this.app.codecs || [],
+      jpegTier: () => this.tierChoice.get(cam.id) || AUTO,
+      jitterMs: this.app.jitterMs,
       on: {
         status: () => this.render(),
         hello: (v) => {
@@ -145,7 +149,10 @@ export class SingleView {
     this.pollGen++;
   }
 
+  // The tier menu; `source` (the camera's own video) only where this viewer decodes it.
   fillTiers(tiers, selected) {
+    const video = this.viewer ? this.viewer.codecs.length > 0 : (this.app.codecs || []).length > 0;
+    tiers = tiers.filter((t) => t.name !== 'source' || video);
     const sel = this.select;
     sel.replaceChildren();
     if (tiers.length) {
@@ -154,7 +161,8 @@ export class SingleView {
       sel.append(o);
     }
     for (const t of tiers) {
-      const o = el('option', '', `${t.name} · ${t.width}×${t.height} @ ${t.fps}`);
+      const what = t.name === 'source' ? `source · ${codecName(t.codec)}` : t.name;
+      const o = el('option', '', `${what} · ${t.width}×${t.height} @ ${t.fps}`);
       o.value = t.name;
       sel.append(o);
     }
@@ -203,6 +211,7 @@ export class SingleView {
     this.renderTier();
     this.renderOverlay();
     const parts = [
+      v.pathLabel() || '–',
       `${fmtFps(v.fps)} fps`,
       `${fmtMs(v.latency)} ms`,
       `tier ${v.tierLabel()}`,
@@ -212,6 +221,7 @@ export class SingleView {
     ];
     if (v.skipped) parts.push(`skipped ${v.skipped}`);
     if (v.decodeErrors) parts.push(`decode errors ${v.decodeErrors}`);
+    if (v.fallback) parts.push(`JPEG: ${v.fallback}`);
     if (v.lastError) parts.push(v.lastError);
     this.statsEl.textContent = parts.join(' · ');
   }

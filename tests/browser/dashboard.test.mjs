@@ -35,6 +35,7 @@ let browser = null;
 let page = null;
 const consoleErrors = [];
 const wsLog = [];                 // { at, dir: 'in'|'out', camera, msg } JSON control messages
+const wsUrls = [];                // { camera, url } of every socket the page opened
 
 function watchConsole(pg, errors) {
   pg.on('console', (m) => {
@@ -71,6 +72,7 @@ function differingPixels(a, b) {
 function recordSockets(pg, log) {
   pg.on('websocket', (ws) => {
     const camera = decodeURIComponent(/\/cameras\/([^/]+)\/ws/.exec(ws.url())?.[1] || '');
+    if (log === wsLog) wsUrls.push({ camera, url: new URL(ws.url()) });
     const keep = (dir) => ({ payload }) => {
       if (typeof payload !== 'string') return;
       try { log.push({ at: Date.now(), dir, camera, msg: JSON.parse(payload) }); } catch { /* not JSON */ }
@@ -382,12 +384,15 @@ test('back returns to the grid and tiles resume', async () => {
   }, f1, { timeout: WAIT });
 });
 
-test('grid tiles report their render rate and stay on fixed tiers', async () => {
+// A tile that offers codecs (WebCodecs decodes them here) is an auto viewer, so that the
+// server may give it the camera's own video; a JPEG-only tile stays on a fixed tier.
+test('grid tiles report their render rate; fixed tiers unless they offer codecs', async () => {
   const ids = await page.$$eval('#grid .tile', (els) => els.map((e) => e.dataset.camera));
+  const offers = (id) => !!wsUrls.filter((w) => w.camera === id).at(-1)?.url.searchParams.get('codecs');
   await until('every tile viewer has client_fps', async () => {
     const rows = await Promise.all(ids.map((id) => serverViewers(id)));
-    const ok = rows.every((vs) => vs.length === 1 && vs[0].client_fps > 0 && vs[0].auto === false);
-    return { ok, why: JSON.stringify(rows.map((vs) => vs.map((v) => [v.camera, v.tier, v.auto, v.client_fps]))) };
+    const ok = rows.every((vs, i) => vs.length === 1 && vs[0].client_fps > 0 && vs[0].auto === offers(ids[i]));
+    return { ok, why: JSON.stringify(rows.map((vs) => vs.map((v) => [v.camera, v.tier, v.auto, v.client_fps, offers(v.camera)]))) };
   });
 });
 
