@@ -13,7 +13,7 @@
 // second in data-latency (ms).
 //
 // - the real server: the tile asks for tier=auto&codecs=avc1 and plays the camera's own
-//   video through WebCodecs (this needs the server's `source` tier);
+//   video through WebCodecs;
 // - without VideoDecoder (deleted before the page loads), and with ?webcodecs=0, the tile
 //   asks for no codecs and plays JPEG;
 // - a scripted server (Playwright's routeWebSocket) speaking the documented protocol with an
@@ -205,7 +205,7 @@ after(async () => {
   assert.deepEqual(errors, [], 'no uncaught page errors');
 });
 
-test('the camera\'s own H.264 plays through WebCodecs (needs the server\'s source tier)', async () => {
+test('the camera\'s own H.264 plays through WebCodecs', async () => {
   const { pg, context, sockets } = await newPage();
   try {
     const t = await waitTile(pg, 'tile on WebCodecs with >30 pictures decoded and a latency',
