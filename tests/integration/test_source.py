@@ -273,3 +273,60 @@ def test_h265_camera_as_source_decodes(vigil_server, tmp_path):
     code, err, frames = decode_errors(path, "hevc")
     assert code == 0 and err == "", err[:2000]
     assert frames == len(v.aus)
+
+
+@pytest.mark.serial
+def test_100_source_viewers_share_the_camera_undecoded(vigil_server, h264_sim, tmp_path):
+    """Issue 14's acceptance: 100 `source` viewers of a 720p30 H.264 RTSP camera; nothing is
+    decoded; each viewer gets the camera's bitrate; each one's access units decode."""
+    srv = vigil_server(cameras={"cam": h264_sim.url},
+                       config=None, extra_args=["--max-conns-per-ip", "0"])
+    n = 100
+
+    async def main():
+        vs = [SourceViewer() for _ in range(n)]
+        tasks = [asyncio.ensure_future(v.run(srv.ws_url("cam", "source"), 9.0)) for v in vs]
+        await asyncio.sleep(3.0)
+        s0 = await asyncio.to_thread(stream, srv, "cam")
+        b0 = {v["id"]: v["bytes"] for v in await asyncio.to_thread(viewers, srv)}
+        await asyncio.sleep(5.0)
+        s1 = await asyncio.to_thread(stream, srv, "cam")
+        b1 = {v["id"]: v["bytes"] for v in await asyncio.to_thread(viewers, srv)}
+        await asyncio.gather(*tasks)
+        return vs, s0, s1, b0, b1
+
+    vs, s0, s1, b0, b1 = asyncio.run(main())
+    assert s1["frames_decoded"] == 0, s1["frames_decoded"]
+    assert s1["packet_lane"]["source_viewers"] == n
+    input_bytes = s1["bytes_in"] - s0["bytes_in"]
+    assert input_bytes > 100_000, input_bytes
+    sent = [b1[i] - b0[i] for i in b1 if i in b0]
+    assert len(sent) == n
+    off = [abs(x - input_bytes) / input_bytes for x in sent]
+    assert max(off) <= 0.10, "a viewer's bytes differ from the input by %.1f %%" % (max(off) * 100)
+    # Every viewer's stream starts at a keyframe, has no gap, and holds exactly the shared
+    # access units: by seq, every viewer got the same bytes.
+    by_seq = {}
+    for v in vs:
+        assert len(v.aus) > 150, len(v.aus)
+        assert v.aus[0][1]["flags"] & 1, "a viewer's first access unit is not a keyframe"
+        seqs = [h["seq"] for _, h, _ in v.aus]
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), "gap in a viewer's seq"
+        for _, h, payload in v.aus:
+            ref = by_seq.setdefault(h["seq"], payload)
+            assert ref == payload, "viewers got different bytes for seq %d" % h["seq"]
+    # The union decodes from the earliest first keyframe on, and a few viewers' own streams
+    # decode on their own (each starts at a keyframe of that same stream).
+    first = min(by_seq)
+    union = str(tmp_path / "union.h264")
+    with open(union, "wb") as f:
+        for s in range(first, max(by_seq) + 1):
+            f.write(by_seq[s])
+    code, err, frames = decode_errors(union, "h264")
+    assert code == 0 and err == "", err[:2000]
+    assert frames == max(by_seq) - first + 1
+    for v in vs[::25]:
+        path = str(tmp_path / "one.h264")
+        v.write(path)
+        code, err, frames = decode_errors(path, "h264")
+        assert code == 0 and err == "" and frames == len(v.aus), (err[:500], frames, len(v.aus))
