@@ -39,13 +39,15 @@
 #define STOP_GRACE_US 1500000
 
 static const char usage_text[] =
-    "usage: vigil probe [options] URL\n"
+    "usage: vigil probe [options] URL [URL...]\n"
     "\n"
     "Opens viewers on a vigil camera and measures what they receive: fps, latency from\n"
     "the frame headers and from the timestamp drawn in the picture, bytes, drops, errors.\n"
     "\n"
     "URL  ws://HOST[:PORT]/api/v1/cameras/ID/ws[?tier=T]    WebSocket viewers\n"
     "     http://HOST[:PORT]/cameras/ID/mjpeg[?tier=T]      MJPEG viewers\n"
+    "With several URLs (one server: same scheme, host and port), viewer i opens URL\n"
+    "number i modulo their count: -n 100 with 100 camera URLs is one viewer each.\n"
     "\n"
     "  -n, --viewers N       viewers to open (default 1)\n"
     "  -d, --duration S      length of the measuring window, seconds (default 10)\n"
@@ -278,13 +280,24 @@ static int parse_opts(vg_probe_t *p, int argc, char **argv)
             return 2;
         }
     }
-    if (optind != argc - 1)
-        return usage_error("%s", optind >= argc ? "no URL given" : "more than one URL given");
+    if (optind >= argc)
+        return usage_error("no URL given");
     o->url = argv[optind];
-    if (url_parse(&p->url, o->url) < 0)
-        return usage_error("'%s' is not a ws:// or http:// URL", o->url);
-    if (o->tier != NULL && url_add_tier(&p->url, o->tier) < 0)
-        return usage_error("--tier %s: the URL already names a tier, or is too long", o->tier);
+    o->urls = argv + optind;
+    o->url_count = argc - optind;
+    p->targets = vg_xcalloc((size_t)o->url_count, sizeof(*p->targets));
+    for (int i = 0; i < o->url_count; i++) {
+        vg_probe_url_t other, *u = i == 0 ? &p->url : &other;
+        if (url_parse(u, o->urls[i]) < 0)
+            return usage_error("'%s' is not a ws:// or http:// URL", o->urls[i]);
+        if (o->tier != NULL && url_add_tier(u, o->tier) < 0)
+            return usage_error("--tier %s: '%s' already names a tier, or is too long", o->tier,
+                               o->urls[i]);
+        if (i > 0 && (u->kind != p->url.kind || strcmp(u->host_header, p->url.host_header) != 0))
+            return usage_error("'%s': every URL must have the first one's scheme, host and "
+                               "port", o->urls[i]);
+        p->targets[i] = vg_xstrdup(u->target);
+    }
     return 0;
 }
 
@@ -817,6 +830,9 @@ out:
         }
     }
     free(p->viewers);
+    for (int i = 0; p->targets != NULL && i < p->opts.url_count; i++)
+        free(p->targets[i]);
+    free(p->targets);
     free(p->rx_buf);
     vg__probe_stats_deinit(&p->stats);
     free(r);

@@ -35,7 +35,9 @@ typedef enum vg_probe_kind {
 } vg_probe_kind_t;
 
 typedef struct vg_probe_opts {
-    const char *url;
+    const char *url;          /* the first URL */
+    char *const *urls;        /* every URL given (argv): viewer i opens urls[i % url_count] */
+    int url_count;
     int viewers;
     double duration_s;
     double warmup_s;
@@ -214,6 +216,9 @@ struct vg_probe {
     uv_loop_t *loop;
     vg_probe_opts_t opts;
     vg_probe_url_t url;
+    /* Request targets, one per URL (same scheme, host and port): viewer i asks for
+     * targets[i % opts.url_count]. */
+    char **targets;
     struct sockaddr_storage addr;
 
     vg_probe_viewer_t *viewers;
