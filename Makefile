@@ -20,6 +20,9 @@ bench:
 	bash bench/ws_fanout.sh
 	bash bench/ingest.sh
 	bash bench/tiers.sh
+	bash bench/passthrough_fanout.sh
+	bash bench/cameras_per_core.sh
+	bash bench/glass_to_glass.sh
 
 clean:
 	rm -rf build build-asan

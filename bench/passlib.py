@@ -28,9 +28,10 @@ SIM_CPU = os.environ.get("SIM_CPU", PROBE_CPU)
 env_num = wf.env_num
 log = wf.log
 fmt = wf.fmt
-# The ladder of bench/ws_fanout.py (native at quality 80), so JPEG figures compare with its
-# results, and no cap on connections per address.
-CONFIG = "max_conns_per_ip: 0\n" + wf.LADDER
+# bench/ws_fanout.py's config: its ladder (native at quality 80), so JPEG figures compare
+# with its results, and no cap on connections per address (every viewer is 127.0.0.1).
+CONFIG = wf.LADDER
+assert "max_conns_per_ip: 0" in CONFIG
 
 
 def loadavg():
