@@ -10,6 +10,7 @@
 #                 that fails)
 #   TIER          what each viewer asks for (default source; a JPEG tier measures decoding)
 #   MIN_FPS       median fps a step needs (default 29.5)
+#   STOP_AT_FAIL  1 (default): stop after the first failing step; 0: measure every count
 #   DURATION, WARMUP, CONNECT_RATE   probe window, warm-up (s), connects/s (8, 4, 100)
 #   RESULTS       JSON-lines file to append to (default build/bench/cameras_per_core-DATE.jsonl)
 #   SERVER_CPU, PROBE_CPU, SIM_CPU   cores (default 0, 1, and PROBE_CPU)

@@ -224,8 +224,10 @@ def packets_seen(res):
 
 
 def source_check(server, cam):
-    """A 3 s, 1-viewer `source` probe: None when the server sends access units, else why not."""
-    r = run_probe(server, [server.ws_url(cam)], 1, "source", 2, 1, record=False)
+    """A 1-viewer `source` probe of 4.5 s (long enough for a cold camera to connect and send
+    a keyframe, 2 s apart in the clip): None when the server sends access units, else why
+    not."""
+    r = run_probe(server, [server.ws_url(cam)], 1, "source", 4, 0.5, record=False)
     if packets_seen(r["probe"]) > 0:
         return None
     return ("server side not landed: tier=source gave %d JPEG frames, %d error messages, "
