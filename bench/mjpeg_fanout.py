@@ -136,7 +136,9 @@ def main():
     port = free_port()
     log = open(os.path.join(tmp, "vigil.log"), "wb")
     env = dict(os.environ, VIGIL_DB=os.path.join(tmp, "vigil.db"))
+    # --max-conns-per-ip 0: every viewer comes from 127.0.0.1 (the default cap is 256).
     srv = subprocess.Popen(["taskset", "-c", args.server_cpu, args.vigil, "serve", "--no-auth",
+                            "--max-conns-per-ip", "0",
                             "--listen", "127.0.0.1:%d" % port, "--camera", "cam=" + args.camera],
                            stdout=log, stderr=subprocess.STDOUT, env=env)
     try:

@@ -3,7 +3,8 @@
  * last connect, then counts for --duration seconds: per-viewer fps, latency from the frame
  * headers (arrival minus capture_us, and minus ingest_us for the server's own share), the
  * latency read from the timestamp bar in a bounded sample of pictures, bytes, seq gaps and
- * errors. It prints text, or one JSON line with --json.
+ * errors; for the camera's own video (tier=source) also keyframes, skips, codec messages and
+ * whether each viewer began with a keyframe. It prints text, or one JSON line with --json.
  *
  *   timeline  |-- ramp: connects --|-- warmup --|====== window (--duration) ======|-- close
  *
@@ -38,13 +39,15 @@
 #define STOP_GRACE_US 1500000
 
 static const char usage_text[] =
-    "usage: vigil probe [options] URL\n"
+    "usage: vigil probe [options] URL [URL...]\n"
     "\n"
     "Opens viewers on a vigil camera and measures what they receive: fps, latency from\n"
     "the frame headers and from the timestamp drawn in the picture, bytes, drops, errors.\n"
     "\n"
     "URL  ws://HOST[:PORT]/api/v1/cameras/ID/ws[?tier=T]    WebSocket viewers\n"
     "     http://HOST[:PORT]/cameras/ID/mjpeg[?tier=T]      MJPEG viewers\n"
+    "With several URLs (one server: same scheme, host and port), viewer i opens URL\n"
+    "number i modulo their count: -n 100 with 100 camera URLs is one viewer each.\n"
     "\n"
     "  -n, --viewers N       viewers to open (default 1)\n"
     "  -d, --duration S      length of the measuring window, seconds (default 10)\n"
@@ -53,12 +56,20 @@ static const char usage_text[] =
     "      --timeout S       limit for each viewer's connect and handshake (default 5)\n"
     "      --stamp-rate R    pictures per second, over all viewers, whose timestamp bar\n"
     "                        is decoded (default 20, 0 for none)\n"
-    "      --save DIR        save received JPEGs as DIR/VIEWER-SEQ.jpg\n"
-    "      --save-max N      save at most N frames (default 100)\n"
+    "      --tier T          ask for tier T (adds tier=T to the URL's query); with\n"
+    "                        'source', the camera's own H.264/H.265 access units\n"
+    "      --save DIR        save received JPEGs as DIR/VIEWER-SEQ.jpg, and each viewer's\n"
+    "                        H.264/H.265 access units, one after another, as\n"
+    "                        DIR/VIEWER.h264 (or .h265): a raw stream ffmpeg plays\n"
+    "      --save-max N      save at most N JPEGs, or the access units of at most N\n"
+    "                        viewers (default 100)\n"
     "      --rcvbuf BYTES    SO_RCVBUF for each connection (default: kernel autotuning)\n"
     "      --json            print one JSON line on stdout instead of text\n"
     "  -h, --help            show this text\n"
     "\n"
+    "With H.264/H.265 frames (tier=source) it also counts keyframes, skips (gaps in seq:\n"
+    "the server emptied a viewer's queue and resumed at a keyframe), codec messages, and\n"
+    "whether each viewer's first frame was a keyframe.\n"
     "Connects ramp up at --connect-rate; the window opens --warmup seconds after the last\n"
     "one and lasts --duration seconds; only frames arriving inside it count. Ctrl-C ends\n"
     "the window early and reports what was measured.\n"
@@ -163,11 +174,29 @@ static int url_parse(vg_probe_url_t *u, const char *url)
     return 0;
 }
 
+/* Adds tier=NAME to the target's query. VG_EINVAL when the query has a tier already (two
+ * would leave the server to pick one) or the target would be too long. */
+static int url_add_tier(vg_probe_url_t *u, const char *name)
+{
+    const char *q = strchr(u->target, '?');
+    for (const char *k = q; k != NULL; k = strchr(k + 1, '&'))
+        if (strncmp(k + 1, "tier=", 5) == 0)
+            return VG_EINVAL;
+    size_t len = strlen(u->target);
+    int n = snprintf(u->target + len, sizeof(u->target) - len, "%stier=%s",
+                     q == NULL ? "?" : q[1] == '\0' ? "" : "&", name);
+    if (n < 0 || (size_t)n >= sizeof(u->target) - len) {
+        u->target[len] = '\0';
+        return VG_EINVAL;
+    }
+    return 0;
+}
+
 /* Returns 0 to run, 1 after --help, 2 for a usage error. */
 static int parse_opts(vg_probe_t *p, int argc, char **argv)
 {
     enum { O_WARMUP = 256, O_JSON, O_SAVE, O_SAVE_MAX, O_STAMP_RATE, O_CONNECT_RATE, O_TIMEOUT,
-           O_RCVBUF };
+           O_RCVBUF, O_TIER };
     static const struct option longopts[] = {
         {"viewers", required_argument, NULL, 'n'},
         {"duration", required_argument, NULL, 'd'},
@@ -179,6 +208,7 @@ static int parse_opts(vg_probe_t *p, int argc, char **argv)
         {"connect-rate", required_argument, NULL, O_CONNECT_RATE},
         {"timeout", required_argument, NULL, O_TIMEOUT},
         {"rcvbuf", required_argument, NULL, O_RCVBUF},
+        {"tier", required_argument, NULL, O_TIER},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -235,6 +265,13 @@ static int parse_opts(vg_probe_t *p, int argc, char **argv)
                 return usage_error("--rcvbuf wants 0..1073741824 bytes, not '%s'", optarg);
             o->rcvbuf_bytes = (int)n;
             break;
+        case O_TIER:
+            if (optarg[0] == '\0' || strspn(optarg, "abcdefghijklmnopqrstuvwxyz"
+                                                    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") !=
+                                          strlen(optarg))
+                return usage_error("--tier wants a tier name, not '%s'", optarg);
+            o->tier = optarg;
+            break;
         case 'h':
             fputs(usage_text, stdout);
             return 1;
@@ -243,11 +280,24 @@ static int parse_opts(vg_probe_t *p, int argc, char **argv)
             return 2;
         }
     }
-    if (optind != argc - 1)
-        return usage_error("%s", optind >= argc ? "no URL given" : "more than one URL given");
+    if (optind >= argc)
+        return usage_error("no URL given");
     o->url = argv[optind];
-    if (url_parse(&p->url, o->url) < 0)
-        return usage_error("'%s' is not a ws:// or http:// URL", o->url);
+    o->urls = argv + optind;
+    o->url_count = argc - optind;
+    p->targets = vg_xcalloc((size_t)o->url_count, sizeof(*p->targets));
+    for (int i = 0; i < o->url_count; i++) {
+        vg_probe_url_t other, *u = i == 0 ? &p->url : &other;
+        if (url_parse(u, o->urls[i]) < 0)
+            return usage_error("'%s' is not a ws:// or http:// URL", o->urls[i]);
+        if (o->tier != NULL && url_add_tier(u, o->tier) < 0)
+            return usage_error("--tier %s: '%s' already names a tier, or is too long", o->tier,
+                               o->urls[i]);
+        if (i > 0 && (u->kind != p->url.kind || strcmp(u->host_header, p->url.host_header) != 0))
+            return usage_error("'%s': every URL must have the first one's scheme, host and "
+                               "port", o->urls[i]);
+        p->targets[i] = vg_xstrdup(u->target);
+    }
     return 0;
 }
 
@@ -443,7 +493,71 @@ static spread_t spread_of(double *vals, int n)
     return (spread_t){vals[0], (vals[(n - 1) / 2] + vals[n / 2]) / 2, vals[n - 1]};
 }
 
+/* The value at percentile pct (nearest rank) of sorted vals[0..n). */
+static double sorted_pct(const double *vals, int n, double pct)
+{
+    int rank = (int)ceil(pct / 100.0 * n);
+    return vals[rank < 1 ? 0 : rank > n ? n - 1 : rank - 1];
+}
+
 static double round_to(double x, double unit) { return round(x / unit) * unit; }
+
+/* What the viewers of the camera's own video received, over the window. */
+typedef struct packet_report {
+    uint64_t codec_frames[4];
+    uint64_t keys, skips, codec_msgs, frames_before_codec;
+    int first_key, first_not_key;   /* viewers by their first binary frame */
+    int with_lat;                   /* viewers with a latency in the window */
+    spread_t lat_mean_ms, lat_max_ms; /* per-viewer mean and max, across viewers */
+    double lat_mean_p99_ms, lat_max_p99_ms;
+    double fps_p1;                  /* the fps that 99% of viewers reached */
+} packet_report_t;
+
+static void packet_report_of(const vg_probe_t *p, const double *fps_sorted,
+                             packet_report_t *pr)
+{
+    int n = p->opts.viewers;
+    double *mean = vg_xcalloc((size_t)n, sizeof(*mean));
+    double *mx = vg_xcalloc((size_t)n, sizeof(*mx));
+
+    *pr = (packet_report_t){0};
+    for (int i = 0; i < n; i++) {
+        const vg_probe_viewer_t *v = &p->viewers[i];
+        for (int c = 0; c < 4; c++)
+            pr->codec_frames[c] += v->codec_frames_win[c];
+        pr->keys += v->keys_win;
+        pr->skips += v->skips_win;
+        pr->codec_msgs += v->codec_msgs;
+        pr->frames_before_codec += v->frames_before_codec;
+        pr->first_key += v->first_frame > 0;
+        pr->first_not_key += v->first_frame < 0;
+        if (v->lat_n > 0) {
+            mean[pr->with_lat] = (double)v->lat_sum_us / (double)v->lat_n / 1000;
+            mx[pr->with_lat] = (double)v->lat_max_us / 1000;
+            pr->with_lat++;
+        }
+    }
+    if (pr->with_lat > 0) {
+        pr->lat_mean_ms = spread_of(mean, pr->with_lat);
+        pr->lat_max_ms = spread_of(mx, pr->with_lat);
+        pr->lat_mean_p99_ms = sorted_pct(mean, pr->with_lat, 99);
+        pr->lat_max_p99_ms = sorted_pct(mx, pr->with_lat, 99);
+    }
+    /* The slowest 1%: p1 of fps is the 99th percentile of "how bad" across viewers. */
+    pr->fps_p1 = sorted_pct(fps_sorted, n, 1);
+    free(mean);
+    free(mx);
+}
+
+static json_t *json_spread(spread_t sp, double p99, double unit)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "min", json_real(round_to(sp.min, unit)));
+    json_object_set_new(o, "median", json_real(round_to(sp.median, unit)));
+    json_object_set_new(o, "p99", json_real(round_to(p99, unit)));
+    json_object_set_new(o, "max", json_real(round_to(sp.max, unit)));
+    return o;
+}
 
 static json_t *json_num(double x, double unit)
 {
@@ -508,6 +622,9 @@ static int report(probe_run_t *r)
     for (int k = 0; k < VG_PROBE_ERR_KINDS; k++)
         errors += s->errors[k];
     spread_t f = spread_of(fps, n), b = spread_of(bps, n);
+    packet_report_t pr;
+    packet_report_of(p, fps, &pr); /* fps is sorted now */
+    double bps_p1 = sorted_pct(bps, n, 1);
     double bytes_per_s = win_s > 0 ? (double)bytes / win_s : 0;
     /* getrusage ticks are coarse: a stretch shorter than 0.2 s says nothing. */
     double cpu_pct = r->cpu_win_us >= 200000
@@ -519,6 +636,7 @@ static int report(probe_run_t *r)
     if (p->opts.is_json) {
         json_t *o = json_object(), *det = json_object(), *vb = json_object();
         json_object_set_new(o, "url", json_string(p->opts.url));
+        json_object_set_new(o, "target", json_string(p->url.target));
         json_object_set_new(o, "transport",
                             json_string(p->url.kind == VG_PROBE_WS ? "ws" : "mjpeg"));
         json_object_set_new(o, "viewers", json_integer(n));
@@ -551,6 +669,33 @@ static int report(probe_run_t *r)
         json_object_set_new(o, "text_messages", json_integer((json_int_t)texts));
         json_object_set_new(o, "text_errors", json_integer((json_int_t)s->text_errors));
         json_object_set_new(o, "saved", json_integer(s->saved));
+        json_object_set_new(o, "fps_p1", json_real(round_to(pr.fps_p1, 0.01)));
+        json_object_set_new(vb, "p1", json_real(round(bps_p1)));
+        json_t *cf = json_object(), *vl = json_object();
+        json_object_set_new(cf, "jpeg", json_integer((json_int_t)pr.codec_frames[VG_CODEC_JPEG]));
+        json_object_set_new(cf, "h264", json_integer((json_int_t)pr.codec_frames[VG_CODEC_H264]));
+        json_object_set_new(cf, "h265", json_integer((json_int_t)pr.codec_frames[VG_CODEC_H265]));
+        json_object_set_new(cf, "other", json_integer((json_int_t)pr.codec_frames[0]));
+        json_object_set_new(o, "codec_frames", cf);
+        json_object_set_new(o, "keyframes", json_integer((json_int_t)pr.keys));
+        json_object_set_new(o, "skips", json_integer((json_int_t)pr.skips));
+        json_object_set_new(o, "codec_messages", json_integer((json_int_t)pr.codec_msgs));
+        json_object_set_new(o, "frames_before_codec",
+                            json_integer((json_int_t)pr.frames_before_codec));
+        json_object_set_new(o, "first_frame_key", json_integer(pr.first_key));
+        json_object_set_new(o, "first_frame_not_key", json_integer(pr.first_not_key));
+        if (pr.with_lat > 0) {
+            json_object_set_new(vl, "mean", json_spread(pr.lat_mean_ms, pr.lat_mean_p99_ms, 0.01));
+            json_object_set_new(vl, "max", json_spread(pr.lat_max_ms, pr.lat_max_p99_ms, 0.01));
+            json_object_set_new(vl, "viewers", json_integer(pr.with_lat));
+            json_object_set_new(o, "viewer_latency_ms", vl);
+        } else {
+            json_decref(vl);
+            json_object_set_new(o, "viewer_latency_ms", json_null());
+        }
+        json_object_set_new(o, "saved_streams", json_integer(s->au_files));
+        json_object_set_new(o, "saved_access_units", json_integer((json_int_t)s->au_saved));
+        json_object_set_new(o, "save_failures", json_integer(s->save_failed));
         json_object_set_new(o, "probe_cpu_pct", json_num(cpu_pct, 0.1));
         char *line = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
         if (line == NULL) {
@@ -578,6 +723,23 @@ static int report(probe_run_t *r)
                "throughput", bytes_per_s / 1e6, b.min / 1e6, b.median / 1e6, b.max / 1e6);
         printf("%-14s %llu received, %llu dropped (seq gaps)\n", "frames",
                (unsigned long long)frames, (unsigned long long)drops);
+        if (pr.codec_frames[VG_CODEC_H264] + pr.codec_frames[VG_CODEC_H265] > 0) {
+            printf("%-14s H.264 %llu, H.265 %llu, JPEG %llu frames; %llu keyframes, %llu skips "
+                   "to a keyframe, %llu codec messages (%llu frames came before one)\n",
+                   "source", (unsigned long long)pr.codec_frames[VG_CODEC_H264],
+                   (unsigned long long)pr.codec_frames[VG_CODEC_H265],
+                   (unsigned long long)pr.codec_frames[VG_CODEC_JPEG],
+                   (unsigned long long)pr.keys, (unsigned long long)pr.skips,
+                   (unsigned long long)pr.codec_msgs,
+                   (unsigned long long)pr.frames_before_codec);
+            printf("%-14s %d viewers began with a keyframe, %d did not\n", "first frame",
+                   pr.first_key, pr.first_not_key);
+        }
+        if (pr.with_lat > 0)
+            printf("%-14s mean: median %.1f  p99 %.1f ms; max: median %.1f  p99 %.1f ms "
+                   "(across %d viewers); fps p1 %.2f\n",
+                   "per viewer", pr.lat_mean_ms.median, pr.lat_mean_p99_ms,
+                   pr.lat_max_ms.median, pr.lat_max_p99_ms, pr.with_lat, pr.fps_p1);
         printf("%-14s %llu  (connect %llu, timeout %llu, handshake %llu, closed %llu, "
                "protocol %llu, bad frame %llu)\n",
                "errors", (unsigned long long)errors,
@@ -590,7 +752,8 @@ static int report(probe_run_t *r)
         printf("%-14s %llu (%llu errors)\n", "text messages", (unsigned long long)texts,
                (unsigned long long)s->text_errors);
         if (p->opts.save_dir != NULL)
-            printf("%-14s %d frames in %s\n", "saved", s->saved, p->opts.save_dir);
+            printf("%-14s %d frames, %d streams (%llu access units) in %s\n", "saved",
+                   s->saved, s->au_files, (unsigned long long)s->au_saved, p->opts.save_dir);
         if (cpu_pct >= 0)
             printf("%-14s %.0f%% of one core during the window%s\n", "probe cpu", cpu_pct,
                    cpu_pct > 90 ? ": the probe itself may be the bottleneck" : "");
@@ -653,16 +816,23 @@ int vg_cli_probe(int argc, char **argv)
     uv_timer_start(&p->tick, on_tick, 0, TICK_MS);
 
     uv_run(&loop, UV_RUN_DEFAULT);
+    for (int i = 0; i < p->opts.viewers; i++)
+        vg__probe_viewer_save_close(&p->viewers[i]); /* flushed before the report counts */
     status = report(r);
 
 out:
     if (is_loop_open && uv_loop_close(&loop) != 0)
         fprintf(stderr, "vigil probe: handles left open at exit\n");
     if (p->viewers != NULL) {
-        for (int i = 0; i < p->opts.viewers; i++)
+        for (int i = 0; i < p->opts.viewers; i++) {
             vg__probe_buf_free(&p->viewers[i].copy);
+            vg__probe_viewer_save_close(&p->viewers[i]);
+        }
     }
     free(p->viewers);
+    for (int i = 0; p->targets != NULL && i < p->opts.url_count; i++)
+        free(p->targets[i]);
+    free(p->targets);
     free(p->rx_buf);
     vg__probe_stats_deinit(&p->stats);
     free(r);

@@ -916,6 +916,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 static int send_request(vg_probe_viewer_t *v)
 {
     const vg_probe_url_t *u = &v->probe->url;
+    const char *target = v->probe->targets[v->id % v->probe->opts.url_count];
     char req[sizeof(u->target) + sizeof(u->host_header) + 512];
     int n;
 
@@ -929,12 +930,12 @@ static int send_request(vg_probe_viewer_t *v)
                      "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: vigil-probe\r\n"
                      "Upgrade: websocket\r\nConnection: Upgrade\r\n"
                      "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                     u->target, u->host_header, v->ws_key);
+                     target, u->host_header, v->ws_key);
     } else {
         n = snprintf(req, sizeof(req),
                      "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: vigil-probe\r\n"
                      "Accept: multipart/x-mixed-replace, */*\r\n\r\n",
-                     u->target, u->host_header);
+                     target, u->host_header);
     }
     if (n < 0 || (size_t)n >= sizeof(req))
         return VG_EINVAL;

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <uv.h>
 
 #include "core/frame.h"
@@ -34,7 +35,9 @@ typedef enum vg_probe_kind {
 } vg_probe_kind_t;
 
 typedef struct vg_probe_opts {
-    const char *url;
+    const char *url;          /* the first URL */
+    char *const *urls;        /* every URL given (argv): viewer i opens urls[i % url_count] */
+    int url_count;
     int viewers;
     double duration_s;
     double warmup_s;
@@ -43,7 +46,8 @@ typedef struct vg_probe_opts {
     double stamp_rate;    /* stamp decodes per second over all viewers; 0 = none */
     bool is_json;
     const char *save_dir; /* NULL: do not save */
-    int save_max;
+    int save_max;         /* JPEG frames saved, or viewers whose access units are saved */
+    const char *tier;     /* --tier: added to the URL's query; NULL: the URL's own */
     int rcvbuf_bytes;     /* 0: leave the kernel's autotuning alone */
 } vg_probe_opts_t;
 
@@ -171,6 +175,19 @@ typedef struct vg_probe_viewer {
     uint64_t text_msgs;
     uint32_t last_seq;
     bool has_last_seq;
+
+    /* The camera's own video (tier=source) and what every viewer is told about codecs. */
+    uint64_t codec_frames_win[4]; /* by vg_codec_t: 0 none, 1 JPEG, 2 H.264, 3 H.265 */
+    uint64_t keys_win;
+    uint64_t skips_win;          /* seq gaps in H.264/H.265: each a skip to a keyframe */
+    uint64_t codec_msgs;         /* {"type":"codec"} messages */
+    uint64_t frames_before_codec; /* H.264/H.265 frames before any codec message */
+    int first_frame;             /* 0 none yet, 1 the first binary frame was a key, -1 not */
+    int64_t lat_sum_us;          /* arrival - capture_us over the window, this viewer */
+    uint64_t lat_n;
+    int64_t lat_max_us;
+    FILE *au_file;               /* --save: this viewer's access units, one after another */
+    bool is_au_save_refused;     /* over --save-max viewers, or the file would not open */
     bool is_failed; /* some error ended or prevented this connection */
 } vg_probe_viewer_t;
 
@@ -184,6 +201,8 @@ typedef struct vg_probe_stats {
     double stamp_tokens;
     int64_t stamp_tokens_mono_us;
     int saved;
+    int au_files;     /* viewers whose access units go to DIR/VIEWER.h264|h265 */
+    uint64_t au_saved; /* access units written to those files */
     int save_pending; /* frames being received that hold a --save slot */
     int save_failed;
     bool is_save_err_logged;
@@ -197,6 +216,9 @@ struct vg_probe {
     uv_loop_t *loop;
     vg_probe_opts_t opts;
     vg_probe_url_t url;
+    /* Request targets, one per URL (same scheme, host and port): viewer i asks for
+     * targets[i % opts.url_count]. */
+    char **targets;
     struct sockaddr_storage addr;
 
     vg_probe_viewer_t *viewers;
@@ -248,6 +270,8 @@ void vg__probe_frame_begin(vg_probe_viewer_t *v);
 /* A frame arrived whole (its last byte in this read): counts it and measures latency.
  * payload is the copy when the frame was sampled or saved, else NULL. */
 void vg__probe_frame_end(vg_probe_viewer_t *v, const uint8_t *payload, size_t len);
+/* The probe is over: closes viewer v's --save file of access units, if any. */
+void vg__probe_viewer_save_close(vg_probe_viewer_t *v);
 /* A frame was cut short (connection gone): releases a --save slot it held. */
 void vg__probe_frame_abort(vg_probe_viewer_t *v);
 /* A text message arrived whole. */

@@ -7,7 +7,8 @@
  * DCT scale to greyscale and stops, which costs about 1/50 of a full decode of a 720p
  * picture (0.07 ms against 3.9 ms for TurboJPEG's whole-picture decode at 1/4 scale, which
  * must still entropy-decode every row). Saved frames are written synchronously: there are at
- * most --save-max of them.
+ * most --save-max of them. Access units (tier=source) are appended to one file per viewer, for
+ * at most --save-max viewers, so that the file plays as a raw H.264/H.265 stream.
  *
  * Loop thread only.
  */
@@ -244,6 +245,51 @@ static bool take_stamp_token(vg_probe_t *p)
     return true;
 }
 
+static void au_file_open(vg_probe_viewer_t *v)
+{
+    vg_probe_t *p = v->probe;
+    char path[4096];
+
+    v->is_au_save_refused = true; /* one try per viewer */
+    if (p->stats.au_files >= p->opts.save_max)
+        return;
+    int n = snprintf(path, sizeof(path), "%s/%d.%s", p->opts.save_dir, v->id,
+                     v->cur.meta.codec == VG_CODEC_H265 ? "h265" : "h264");
+    v->au_file = n > 0 && (size_t)n < sizeof(path) ? fopen(path, "wb") : NULL;
+    if (v->au_file == NULL) {
+        p->stats.save_failed++;
+        if (!p->stats.is_save_err_logged) {
+            p->stats.is_save_err_logged = true;
+            fprintf(stderr, "probe: cannot write %s: %s\n", path, strerror(errno));
+        }
+        return;
+    }
+    v->is_au_save_refused = false;
+    p->stats.au_files++;
+}
+
+static void au_save(vg_probe_viewer_t *v, const uint8_t *au, size_t len)
+{
+    vg_probe_stats_t *s = &v->probe->stats;
+    if (fwrite(au, 1, len, v->au_file) == len) {
+        s->au_saved++;
+        return;
+    }
+    s->save_failed++;
+    if (!s->is_save_err_logged) {
+        s->is_save_err_logged = true;
+        fprintf(stderr, "probe: viewer %d: cannot write an access unit: %s\n", v->id,
+                strerror(errno));
+    }
+}
+
+void vg__probe_viewer_save_close(vg_probe_viewer_t *v)
+{
+    if (v->au_file != NULL && fclose(v->au_file) != 0)
+        v->probe->stats.save_failed++;
+    v->au_file = NULL;
+}
+
 void vg__probe_frame_begin(vg_probe_viewer_t *v)
 {
     vg_probe_t *p = v->probe;
@@ -251,6 +297,14 @@ void vg__probe_frame_begin(vg_probe_viewer_t *v)
 
     cur->is_sampled = false;
     cur->is_saved = false;
+    if (cur->meta.codec == VG_CODEC_H264 || cur->meta.codec == VG_CODEC_H265) {
+        /* A decode check needs every access unit from the first one on, so a saving viewer
+         * saves all of them; --save-max bounds the number of such viewers. */
+        if (p->opts.save_dir != NULL && v->au_file == NULL && !v->is_au_save_refused)
+            au_file_open(v);
+        cur->is_saved = v->au_file != NULL;
+        return;
+    }
     if (cur->meta.codec != VG_CODEC_JPEG)
         return;
     if (vg__probe_in_window(p, p->now_mono_us) && take_stamp_token(p))
@@ -263,7 +317,7 @@ void vg__probe_frame_begin(vg_probe_viewer_t *v)
 
 void vg__probe_frame_abort(vg_probe_viewer_t *v)
 {
-    if (v->cur.is_saved)
+    if (v->cur.is_saved && v->cur.meta.codec == VG_CODEC_JPEG)
         v->probe->stats.save_pending--;
     v->cur.is_saved = false;
     v->cur.is_sampled = false;
@@ -319,24 +373,44 @@ void vg__probe_frame_end(vg_probe_viewer_t *v, const uint8_t *payload, size_t le
     vg_probe_frame_t *cur = &v->cur;
     bool is_in = vg__probe_in_window(p, p->now_mono_us);
 
+    bool is_packet = cur->meta.codec == VG_CODEC_H264 || cur->meta.codec == VG_CODEC_H265;
     v->frames_total++;
+    if (v->first_frame == 0)
+        v->first_frame = cur->meta.is_key ? 1 : -1;
+    if (is_packet && v->codec_msgs == 0)
+        v->frames_before_codec++;
     if (cur->has_seq) {
         uint32_t gap = cur->meta.seq - v->last_seq - 1; /* wraps: backwards is huge */
-        if (is_in && v->has_last_seq && gap <= DROP_GAP_MAX)
+        if (is_in && v->has_last_seq && gap <= DROP_GAP_MAX) {
             v->drops_win += gap;
+            /* Access units are never replaced, only skipped to the next keyframe. */
+            if (is_packet && gap > 0)
+                v->skips_win++;
+        }
         v->last_seq = cur->meta.seq;
         v->has_last_seq = true;
     }
     if (is_in) {
         v->frames_win++;
-        if (cur->has_capture)
-            hist_add(&p->stats.lat, p->now_wall_us - cur->meta.capture_us);
+        v->codec_frames_win[cur->meta.codec <= VG_CODEC_H265 ? cur->meta.codec : 0]++;
+        v->keys_win += cur->meta.is_key;
+        if (cur->has_capture) {
+            int64_t lat_us = p->now_wall_us - cur->meta.capture_us;
+            hist_add(&p->stats.lat, lat_us);
+            v->lat_sum_us += lat_us;
+            v->lat_n++;
+            if (lat_us > v->lat_max_us)
+                v->lat_max_us = lat_us;
+        }
         if (cur->has_ingest)
             hist_add(&p->stats.server, p->now_wall_us - cur->meta.ingest_us);
     }
     if (payload != NULL && cur->is_sampled)
         stamp_check(v, payload, len);
-    if (cur->is_saved) {
+    if (is_packet) {
+        if (cur->is_saved && payload != NULL)
+            au_save(v, payload, len);
+    } else if (cur->is_saved) {
         p->stats.save_pending--;
         if (payload != NULL)
             save_frame(v, payload, len);
@@ -353,6 +427,8 @@ void vg__probe_text(vg_probe_viewer_t *v, const uint8_t *msg, size_t len)
         return;
     json_t *root = json_loadb((const char *)msg, len, 0, NULL);
     const char *type = json_string_value(json_object_get(root, "type"));
+    if (type != NULL && strcmp(type, "codec") == 0)
+        v->codec_msgs++;
     if (type != NULL && strcmp(type, "error") == 0) {
         if (p->stats.text_errors++ == 0)
             fprintf(stderr, "probe: viewer %d: server said: %.*s\n", v->id,

@@ -11,10 +11,23 @@ on stdout once listening; exits 0 on SIGTERM or SIGINT):
 
     /usr/bin/python3 tests/integration/rtsp_sim.py --port 8554 --path /cam --codec h264 \\
         --width 640 --height 360 --fps 15 [--user U --password P --auth basic|digest|both] \\
-        [--control-port 0]
+        [--control-port 0] [--kbps K] [--gop FRAMES]
+
+Replay (many cheap cameras): encodes one clip at start (--width/--height/--fps, --kbps
+default 4000, --gop default 2 s, --clip-seconds 10; a scrolling detailed texture, a band of
+fresh noise, the bar and the box) or reads --clip FILE (raw H.264 Annex B), and serves it,
+looping, on --mounts paths PATH0..PATHN-1 from one shared media: one appsrc pushing the
+stored access units with live timestamps, one rtph264pay (config-interval=1), no encoder
+running. The bar in replayed pictures holds the clip's time, not the present: capture_us
+comes from the RTCP sender reports (live). Prints 'MOUNTS N LAST_URL' before READY.
+
+    /usr/bin/python3 tests/integration/rtsp_sim.py --replay --mounts 100 --width 1280 \
+        --height 720 --fps 30 [--write-clip /tmp/clip.h264 | --clip /tmp/clip.h264]
 
 Control endpoint: GET http://127.0.0.1:CPORT/stats answers JSON
-    {"sessions": N, "clients": N, "medias": N, "frames": N, "teardowns": N, "url": "rtsp://..."}
+    {"sessions": N, "clients": N, "medias": N, "frames": N, "teardowns": N, "url": "rtsp://...",
+     "codec": C, "mounts": N, "cpu_s": S}
+(cpu_s: the simulator's own CPU time so far, every thread)
 where sessions is the number of live RTSP sessions (SETUP done, no TEARDOWN yet; an RTSP/TCP
 session also ends when its connection closes, a UDP one only by timeout), clients the number of open RTSP connections, medias the number of
 pipelines (at most 1: the media factory is shared), frames the frames pushed so far.
@@ -205,19 +218,22 @@ def have_element(name):
     return Gst.ElementFactory.find(name) is not None
 
 
-def launch_string(codec, width, height, fps):
-    """The media factory's pipeline for a codec (appsrc named 'src', payloader 'pay0')."""
+def launch_string(codec, width, height, fps, kbps=None, gop=None):
+    """The media factory's pipeline for a codec (appsrc named 'src', payloader 'pay0'):
+    kbps is the H.264/H.265 bitrate (None: the encoder's default), gop the keyframe
+    interval in frames (None: two seconds)."""
     caps = ('video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1,'
             'colorimetry=(string)1:4:5:4,interlace-mode=progressive' % (width, height, fps))
     src = ('appsrc name=src is-live=true do-timestamp=true format=time max-buffers=2 '
            'leaky-type=downstream caps="%s"' % caps)
-    gop = max(1, fps * 2)
+    gop = max(1, fps * 2) if gop is None else int(gop)
+    rate = '' if kbps is None else 'bitrate=%d ' % int(kbps)
     if codec == 'h264':
-        enc = ('x264enc tune=zerolatency speed-preset=ultrafast key-int-max=%d '
+        enc = ('x264enc tune=zerolatency speed-preset=ultrafast ' + rate + 'key-int-max=%d '
                '! video/x-h264,profile=constrained-baseline '
                '! rtph264pay name=pay0 pt=96 config-interval=1' % gop)
     elif codec == 'h265':
-        enc = ('x265enc tune=zerolatency speed-preset=ultrafast key-int-max=%d '
+        enc = ('x265enc tune=zerolatency speed-preset=ultrafast ' + rate + 'key-int-max=%d '
                '! rtph265pay name=pay0 pt=96 config-interval=1' % gop)
     elif codec == 'mjpeg':
         enc = 'jpegenc quality=85 ! rtpjpegpay name=pay0 pt=26'
@@ -227,6 +243,173 @@ def launch_string(codec, width, height, fps):
     else:
         raise ValueError('unknown codec %r (one of %s)' % (codec, ', '.join(CODECS)))
     return '( %s ! %s )' % (src, enc)
+
+
+# --------------------------------------------------------------------------------------
+# Replay: one pre-encoded clip served on many mounts from one shared media
+# --------------------------------------------------------------------------------------
+
+class ReplayDrawer(FrameDrawer):
+    """FrameDrawer with a detailed body, so that the clip costs an encoder real bits: a
+    blocky random texture scrolling left (what motion search finds), with a band of fresh
+    noise every frame (what it cannot), under the same bar, text band and box."""
+
+    def __init__(self, width, height, noise_rows=None):
+        super().__init__(width, height)
+        rnd = os.urandom(width * 2 // 4 * (height // 4 + 1))
+        shade = bytes(40 + (b * 160) // 255 for b in range(256))
+        rnd = rnd.translate(shade)
+        cols = width * 2 // 4
+        self.tex = []
+        for r in range(height // 4 + 1):
+            row = bytes(b for b in rnd[r * cols:(r + 1) * cols] for _ in range(4))
+            self.tex += [row] * 4
+        self.noise_rows = height // 6 if noise_rows is None else noise_rows
+        self.noise_shade = bytes(96 + (b * 64) // 255 for b in range(256))
+        self.band = range(self.ty - 2, min(height, self.ty + self.dh + 2))
+
+    def draw(self, frame_no, capture_us):
+        w, h = self.w, self.h
+        off = (frame_no * 4) % w
+        noise0 = h - self.box - 8 - self.noise_rows
+        noise = os.urandom(w * self.noise_rows).translate(self.noise_shade)
+        body = bytearray()
+        dark = bytes([16]) * w
+        for r in range(self.rows, h):
+            if r in self.band:
+                body += dark
+            elif noise0 <= r < noise0 + self.noise_rows:
+                k = r - noise0
+                body += noise[k * w:(k + 1) * w]
+            else:
+                body += self.tex[r][off:off + w]
+        self.body = bytes(body)
+        return super().draw(frame_no, capture_us)
+
+
+def _nal_types(au):
+    """Types of the H.264 NAL units in an Annex B access unit."""
+    out, i, n = [], 0, len(au)
+    while True:
+        i = au.find(b'\x00\x00\x01', i)
+        if i < 0 or i + 3 >= n:
+            return out
+        out.append(au[i + 3] & 0x1f)
+        i += 3
+
+
+def split_annexb_h264(data):
+    """Splits a raw H.264 Annex B stream into access units (H.264 7.4.1.2.3): a new one
+    starts at an AUD, SPS, PPS or SEI after a slice, or at a slice whose first_mb_in_slice
+    is 0 (its first bit after the NAL header is 1) after a slice."""
+    starts = []
+    i = 0
+    while True:
+        i = data.find(b'\x00\x00\x01', i)
+        if i < 0:
+            break
+        s = i - 1 if i > 0 and data[i - 1] == 0 else i
+        if i + 3 < len(data):
+            starts.append((s, i + 3))
+        i += 3
+    aus, cur_start, seen_slice = [], None, False
+    for s, h in starts:
+        t = data[h] & 0x1f
+        is_slice = t in (1, 5)
+        first_mb0 = is_slice and h + 1 < len(data) and data[h + 1] & 0x80
+        if cur_start is None:
+            cur_start = s
+        elif seen_slice and (t in (6, 7, 8, 9) or first_mb0):
+            aus.append(data[cur_start:s])
+            cur_start, seen_slice = s, False
+        seen_slice = seen_slice or is_slice
+    if cur_start is not None:
+        aus.append(data[cur_start:])
+    return aus
+
+
+def encode_clip(width=1280, height=720, fps=30, kbps=4000, gop=60, seconds=10, log=None):
+    """Encodes `seconds` of ReplayDrawer pictures (whole GOPs) with x264 at kbps, one IDR
+    every gop frames, no B-frames, SPS/PPS before each IDR. Returns a list of (access unit
+    bytes, is_key)."""
+    _, Gst, _, _ = _gst()
+    frames = max(1, int(round(seconds * fps / gop))) * gop
+    pipe = Gst.parse_launch(
+        'appsrc name=src format=time caps="video/x-raw,format=I420,width=%d,height=%d,'
+        'framerate=%d/1" ! x264enc bitrate=%d vbv-buf-capacity=1000 speed-preset=veryfast '
+        'bframes=0 key-int-max=%d option-string="keyint=%d:min-keyint=%d:scenecut=0:'
+        'repeat-headers=1" ! video/x-h264,stream-format=byte-stream,alignment=au,'
+        'profile=high ! appsink name=sink sync=false' % (width, height, fps, kbps, gop, gop,
+                                                          gop))
+    src, sink = pipe.get_by_name('src'), pipe.get_by_name('sink')
+    pipe.set_state(Gst.State.PLAYING)
+    drawer = ReplayDrawer(width, height)
+    aus = []
+
+    def pull(timeout_ns):
+        sample = sink.emit('try-pull-sample', timeout_ns)
+        if sample is None:
+            return False
+        buf = sample.get_buffer()
+        ok, info = buf.map(Gst.MapFlags.READ)
+        data = bytes(info.data)
+        buf.unmap(info)
+        aus.append((data, not buf.has_flags(Gst.BufferFlags.DELTA_UNIT)))
+        return True
+
+    t0 = now_us()
+    for n in range(frames):
+        buf = Gst.Buffer.new_wrapped(drawer.draw(n, t0 + n * 1000000 // fps))
+        buf.pts = n * Gst.SECOND // fps
+        buf.duration = Gst.SECOND // fps
+        src.emit('push-buffer', buf)
+        while pull(0):
+            pass
+    src.emit('end-of-stream')
+    while len(aus) < frames and pull(5 * Gst.SECOND):
+        pass
+    pipe.set_state(Gst.State.NULL)
+    if len(aus) != frames:
+        raise RuntimeError('encoder gave %d access units for %d frames' % (len(aus), frames))
+    if log:
+        total = sum(len(a) for a, _ in aus)
+        log('clip: %d frames %dx%d@%d, %d keyframes, %.0f kbit/s, encoded in %.1f s' % (
+            frames, width, height, fps, sum(k for _, k in aus), total * 8 * fps / frames / 1000,
+            (now_us() - t0) / 1e6))
+    return aus
+
+
+def load_clip(path):
+    """A raw H.264 Annex B file as [(access unit, is_key)], starting at its first IDR (its
+    parameter sets included)."""
+    with open(path, 'rb') as f:
+        aus = split_annexb_h264(f.read())
+    out = [(au, 5 in _nal_types(au)) for au in aus]
+    first = next((i for i, (_, k) in enumerate(out) if k), None)
+    if first is None:
+        raise ValueError('%s: no IDR access unit' % path)
+    return out[first:]
+
+
+_REPLAY_FACTORY = None
+
+
+def _replay_factory_class(GstRtspServer):
+    """A media factory whose every mount maps to one media key, so that with set_shared all
+    mounts share one pipeline: one appsrc and one payloader for N cameras."""
+    global _REPLAY_FACTORY
+    if _REPLAY_FACTORY is None:
+        class ReplayMediaFactory(GstRtspServer.RTSPMediaFactory):
+            def do_gen_key(self, url):
+                return 'replay'
+        _REPLAY_FACTORY = ReplayMediaFactory
+    return _REPLAY_FACTORY
+
+
+def replay_launch_string():
+    src = ('appsrc name=src is-live=true do-timestamp=true format=time max-bytes=4000000 '
+           'caps="video/x-h264,stream-format=byte-stream,alignment=au"')
+    return '( %s ! rtph264pay name=pay0 pt=96 config-interval=1 )' % src
 
 
 def _set_auth_methods(auth, mask):
@@ -248,7 +431,8 @@ class RtspSim:
 
     def __init__(self, port=0, path='/cam', codec='h264', width=640, height=360, fps=15,
                  user=None, password=None, auth='basic', host='127.0.0.1',
-                 session_timeout=10):
+                 session_timeout=10, kbps=None, gop=None, replay=False, mounts=1, clip=None,
+                 clip_seconds=10, log=None):
         self.GLib, self.Gst, self.GstRtsp, self.GstRtspServer = _gst()
         if codec not in CODECS:
             raise ValueError('unknown codec %r' % codec)
@@ -261,6 +445,20 @@ class RtspSim:
         self.user, self.password, self.auth_mode, self.host = user, password, auth, host
         self.session_timeout = session_timeout
         self.drawer = FrameDrawer(self.width, self.height)
+        self.kbps, self.gop = kbps, gop
+        # Replay: one clip encoded (or read) now, then only copied out per frame.
+        self.replay, self.mounts = bool(replay), max(1, int(mounts))
+        self.clip = None
+        if self.replay:
+            if codec != 'h264':
+                raise ValueError('--replay serves H.264 only')
+            if clip:
+                self.clip = load_clip(clip)
+            else:
+                self.clip = encode_clip(self.width, self.height, self.fps,
+                                        4000 if kbps is None else int(kbps),
+                                        self.fps * 2 if gop is None else int(gop),
+                                        clip_seconds, log=log)
         self.frames = 0
         self.teardowns = 0  # TEARDOWN requests received
         self._lock = threading.Lock()
@@ -279,8 +477,13 @@ class RtspSim:
         server = GstRtspServer.RTSPServer()
         server.set_address(self.host)
         server.set_service(str(self.port))
-        factory = GstRtspServer.RTSPMediaFactory()
-        factory.set_launch(launch_string(self.codec, self.width, self.height, self.fps))
+        if self.replay:
+            factory = _replay_factory_class(GstRtspServer)()
+            factory.set_launch(replay_launch_string())
+        else:
+            factory = GstRtspServer.RTSPMediaFactory()
+            factory.set_launch(launch_string(self.codec, self.width, self.height, self.fps,
+                                             self.kbps, self.gop))
         factory.set_shared(True)
         factory.set_protocols(GstRtsp.RTSPLowerTrans.TCP | GstRtsp.RTSPLowerTrans.UDP)
         factory.connect('media-configure', self._on_media_configure)
@@ -304,7 +507,8 @@ class RtspSim:
             factory.add_role_from_structure(Gst.Structure.new_from_string(
                 'user, media.factory.access=(boolean)true, '
                 'media.factory.construct=(boolean)true'))
-        server.get_mount_points().add_factory(self.path, factory)
+        for path in self.paths():
+            server.get_mount_points().add_factory(path, factory)
         server.connect('client-connected', self._on_client_connected)
         self._server, self._factory = server, factory
 
@@ -318,7 +522,8 @@ class RtspSim:
         if not self._source_id:
             raise OSError('cannot listen on %s:%d' % (self.host, self.port))
         self.port = self._server.get_bound_port()
-        self.url = 'rtsp://%s:%d%s' % (self.host, self.port, self.path)
+        self.urls = ['rtsp://%s:%d%s' % (self.host, self.port, p) for p in self.paths()]
+        self.url = self.urls[0]
         pool = self._server.get_session_pool()
         tick = GLib.timeout_source_new(250)
         tick.set_callback(lambda *_: (pool.cleanup(), True)[1])
@@ -327,6 +532,12 @@ class RtspSim:
         self._thread = threading.Thread(target=self._run, name='rtsp-sim', daemon=True)
         self._thread.start()
         return self
+
+    def paths(self):
+        """The mount paths: the path itself, or with --replay PATH0..PATH{mounts-1}."""
+        if not self.replay:
+            return [self.path]
+        return ['%s%d' % (self.path, i) for i in range(self.mounts)]
 
     def _run(self):
         self._ctx.push_thread_default()
@@ -406,7 +617,8 @@ class RtspSim:
         return {'sessions': self.session_count(), 'clients': self.client_count(),
                 'medias': medias, 'frames': self.frames, 'url': self.url,
                 'teardowns': self.teardowns,
-                'codec': self.codec}
+                'codec': self.codec, 'mounts': len(self.paths()),
+                'cpu_s': round(time.process_time(), 3)}
 
     # Frames -----------------------------------------------------------------------------
     def _on_media_configure(self, factory, media):
@@ -415,8 +627,40 @@ class RtspSim:
         with self._lock:
             self._medias[media] = stop
         media.connect('unprepared', lambda m: stop.set())
-        threading.Thread(target=self._produce, args=(appsrc, stop), name='rtsp-sim-frames',
-                         daemon=True).start()
+        threading.Thread(target=self._produce_replay if self.replay else self._produce,
+                         args=(appsrc, stop), name='rtsp-sim-frames', daemon=True).start()
+
+    def _produce_replay(self, appsrc, stop):
+        """Pushes the clip's access units at fps, looping; appsrc stamps them with the
+        running time as they go in, so the RTP timestamps (and the RTCP sender reports'
+        wall clock) are live even though the pictures are not."""
+        Gst = self.Gst
+        period = 1.0 / self.fps
+        t0 = time.monotonic()
+        n = 0
+        flushing_since = None
+        while not stop.is_set():
+            due = t0 + n * period
+            now = time.monotonic()
+            if due > now and stop.wait(due - now):
+                break
+            au, is_key = self.clip[n % len(self.clip)]
+            buf = Gst.Buffer.new_wrapped(au)
+            buf.duration = Gst.SECOND // self.fps
+            if not is_key:
+                buf.set_flags(Gst.BufferFlags.DELTA_UNIT)
+            ret = appsrc.emit('push-buffer', buf)
+            n += 1  # never skip: access units depend on each other
+            if ret == Gst.FlowReturn.OK:
+                self.frames += 1
+                flushing_since = None
+            elif ret == Gst.FlowReturn.FLUSHING:
+                flushing_since = flushing_since or time.monotonic()
+                if time.monotonic() - flushing_since > 10:
+                    break
+            else:
+                break
+        stop.set()
 
     def _produce(self, appsrc, stop):
         Gst = self.Gst
@@ -488,13 +732,31 @@ def main(argv=None):
     ap.add_argument('--user')
     ap.add_argument('--password')
     ap.add_argument('--auth', default='basic', choices=('basic', 'digest', 'both'))
+    ap.add_argument('--kbps', type=int, help='H.264/H.265 bitrate (default: the encoder\'s; '
+                    '4000 with --replay)')
+    ap.add_argument('--gop', type=int, help='keyframe interval, frames (default 2 s)')
+    ap.add_argument('--replay', action='store_true',
+                    help='encode one clip at start (or read --clip) and serve it, looping, on '
+                    '--mounts paths PATH0..PATHN-1 from one shared media')
+    ap.add_argument('--mounts', type=int, default=1, help='with --replay: mount count')
+    ap.add_argument('--clip', help='with --replay: a raw H.264 Annex B file to serve')
+    ap.add_argument('--clip-seconds', type=float, default=10,
+                    help='with --replay: length of the encoded clip (whole GOPs)')
+    ap.add_argument('--write-clip', help='with --replay: also write the clip here')
     ap.add_argument('--control-port', type=int, default=0,
                     help='HTTP port answering GET /stats (0: pick one; -1: none)')
     args = ap.parse_args(argv)
 
     sim = RtspSim(port=args.port, path=args.path, codec=args.codec, width=args.width,
                   height=args.height, fps=args.fps, user=args.user, password=args.password,
-                  auth=args.auth, host=args.host)
+                  auth=args.auth, host=args.host, kbps=args.kbps, gop=args.gop,
+                  replay=args.replay, mounts=args.mounts, clip=args.clip,
+                  clip_seconds=args.clip_seconds,
+                  log=lambda m: print(m, file=sys.stderr, flush=True))
+    if args.write_clip and sim.clip:
+        with open(args.write_clip, 'wb') as f:
+            for au, _ in sim.clip:
+                f.write(au)
     try:
         sim.start()
     except OSError as e:
@@ -504,6 +766,8 @@ def main(argv=None):
     if args.control_port >= 0:
         ctl = _control_server(sim, args.control_port)
         print('CONTROL http://127.0.0.1:%d' % ctl.server_address[1], flush=True)
+    if sim.replay:
+        print('MOUNTS %d %s' % (len(sim.urls), sim.urls[-1]), flush=True)
     print('READY %s' % sim.url, flush=True)
 
     quit_ev = threading.Event()

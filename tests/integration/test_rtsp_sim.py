@@ -229,3 +229,46 @@ def test_snapshot_http_server():
         assert None not in stamps and stamps[0] < stamps[1], stamps
         assert abs(rtsp_sim.now_us() - stamps[1]) < 2_000_000
         assert cam.requests == 2
+
+
+def test_replay_serves_one_clip_on_many_mounts_from_one_media(tmp_path):
+    """--replay: one clip encoded at start, three mounts, one shared media; what each client
+    records is the clip's access units (the same bytes on every mount) and decodes cleanly,
+    starting at a keyframe."""
+    if not rtsp_sim.have_element('x264enc'):
+        pytest.skip('GStreamer x264enc is missing')
+    sim = rtsp_sim.RtspSim(port=0, path='/cam', width=320, height=180, fps=30, kbps=400,
+                           gop=30, replay=True, mounts=3, clip_seconds=2)
+    assert len(sim.clip) == 60 and sum(k for _, k in sim.clip) == 2
+    assert all(5 in rtsp_sim._nal_types(au) and 7 in rtsp_sim._nal_types(au)
+               for au, k in sim.clip if k)  # SPS with every IDR
+    sim.start()
+    try:
+        assert sim.urls == ['rtsp://127.0.0.1:%d/cam%d' % (sim.port, i) for i in range(3)]
+        outs = [tmp_path / ('m%d.h264' % i) for i in range(3)]
+        clients = [subprocess.Popen(
+            ['ffmpeg', '-nostdin', '-v', 'error', '-rtsp_transport', 'tcp', '-timeout',
+             '5000000', '-i', url, '-frames:v', '45', '-c', 'copy', '-f', 'h264', '-y', str(o)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for url, o in zip(sim.urls, outs)]
+        deadline = time.monotonic() + 8
+        while sim.session_count() < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        st = sim.stats()
+        assert st['sessions'] == 3 and st['medias'] == 1 and st['mounts'] == 3, st
+        for c in clients:
+            c.wait(timeout=15)
+            assert c.returncode == 0, c.stderr.read()
+    finally:
+        sim.stop()
+    clip_aus = {au for au, _ in sim.clip}
+    for o in outs:
+        aus = rtsp_sim.split_annexb_h264(o.read_bytes())
+        assert len(aus) >= 40
+        assert 5 in rtsp_sim._nal_types(aus[0])  # starts at a keyframe
+        # Slices as encoded (the payloader may add SPS/PPS or AUDs; the slice bytes are the
+        # clip's): the last NAL unit of each access unit is found in the clip.
+        tails = [au[au.rfind(b'\x00\x00\x01') + 3:] for au in aus[1:-1]]
+        assert all(any(t in c for c in clip_aus) for t in tails[:20])
+        dec = subprocess.run(['ffmpeg', '-nostdin', '-v', 'error', '-f', 'h264', '-i', str(o),
+                              '-f', 'null', '-'], capture_output=True, text=True, timeout=30)
+        assert dec.returncode == 0 and dec.stderr.strip() == '', dec.stderr
