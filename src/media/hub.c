@@ -214,13 +214,17 @@ static void on_exits(uv_async_t *h)
     while (e != NULL) {
         vg_thread_exit_t *next = e->next;
         vg_stream_t *st = e->st;
-        if (!e->reap(e)) { /* has not returned yet */
+        /* Out of the held list first: a successful reap frees e's owner. */
+        hub_unhold(hub, e);
+        if (!e->reap(e)) { /* has not returned yet: held again, reaped on the next pass */
+            e->held_next = hub->held;
+            hub->held = e;
+            hub->threads_held++;
             e->next = again;
             again = e;
             e = next;
             continue;
         }
-        hub_unhold(hub, e);
         vg__stream_release(st); /* the exits async, still open, keeps the hub */
         e = next;
     }
