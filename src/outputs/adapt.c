@@ -1,0 +1,133 @@
+/* adapt: see adapt.h. */
+#include "outputs/adapt.h"
+
+#include <string.h>
+
+/* The link's rate is the best delivery sample of the last few seconds: a max filter, as BBR
+ * keeps its bottleneck estimate, since a sample limited by what we sent reads low. */
+#define RATE_WINDOW_US 4000000LL
+/* A queue is tolerated up to this plus a quarter of the path's own round trip. */
+#define QUEUE_MIN_MS 40.0
+#define QUEUE_RTT_SHARE 0.25
+/* A queue this deep is acted on at once, and by enough that it drains. */
+#define QUEUE_DEEP_MS 250.0
+/* A queue over its bound for this long is acted on. */
+#define BAD_FOR_US 500000LL
+/* After a change, mild signs are left alone this long (what was queued drains). */
+#define SETTLE_US 1000000LL
+/* Share of the rate a rung may use after a step down: most of it, or half while a deep
+ * queue drains. */
+#define FIT_SHARE 0.8
+#define DRAIN_SHARE 0.5
+/* A step up needs a rate this much above the next rung's bitrate. */
+#define HEADROOM 1.3
+#define UP_HOLD_MIN_US 3000000LL
+#define UP_HOLD_MAX_US 24000000LL
+/* A step down this soon after a step up: the probe failed. */
+#define PROBATION_US 6000000LL
+#define DROP_RATIO_BAD 0.15
+#define CLIENT_FPS_RATIO_BAD 0.7
+
+void vg_adapt_init(vg_adapt_t *a)
+{
+    memset(a, 0, sizeof(*a));
+    a->up_hold_us = UP_HOLD_MIN_US;
+}
+
+static void rate_add(vg_adapt_t *a, int64_t now, double kbps)
+{
+    if (a->rate_count == VG_ADAPT_RATE_SAMPLES) {
+        memmove(&a->rate[0], &a->rate[1], sizeof(a->rate[0]) * (VG_ADAPT_RATE_SAMPLES - 1));
+        a->rate_count--;
+    }
+    a->rate[a->rate_count].at_us = now;
+    a->rate[a->rate_count].kbps = kbps;
+    a->rate_count++;
+}
+
+static double rate_max(const vg_adapt_t *a, int64_t now)
+{
+    double best = 0;
+    for (int i = 0; i < a->rate_count; i++) {
+        if (now - a->rate[i].at_us <= RATE_WINDOW_US && a->rate[i].kbps > best)
+            best = a->rate[i].kbps;
+    }
+    return best;
+}
+
+/* The richest rung below `from` whose bitrate fits share x rate (rungs of unknown bitrate
+ * are passed over); at least one step down. */
+static int fitting_rung(const vg_adapt_input_t *in, int from, double rate, double share)
+{
+    int r = from - 1;
+    if (rate <= 0)
+        return r;
+    while (r > 0 && (in->rung_kbps[r] <= 0 || in->rung_kbps[r] > share * rate))
+        r--;
+    return r;
+}
+
+vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
+{
+    int64_t now = in->now_us;
+    vg_adapt_decision_t d = {.rung = in->rung};
+    double latest = 0;
+    if (in->has_tcp && in->delivery_kbps > 0) {
+        rate_add(a, now, in->delivery_kbps);
+        latest = in->delivery_kbps;
+    }
+    d.rate_kbps = rate_max(a, now);
+    if (in->has_tcp) {
+        double standing = in->rtt_ms - in->min_rtt_ms;
+        d.queue_ms = standing > 0 ? standing : 0;
+        if (d.rate_kbps > 0)
+            d.queue_ms += (double)in->unsent_bytes * 8 / d.rate_kbps;
+    }
+    double bound = QUEUE_MIN_MS + QUEUE_RTT_SHARE * (in->has_tcp ? in->min_rtt_ms : 0);
+    bool is_local_bad = (in->offered >= 3 && in->replaced > DROP_RATIO_BAD * in->offered) ||
+                        in->skips > 0;
+    bool is_over = d.queue_ms > bound || is_local_bad;
+    bool is_client_bad = in->client_fps >= 0 && in->sent_fps >= 5 &&
+                         in->client_fps < CLIENT_FPS_RATIO_BAD * in->sent_fps;
+    if (!is_over)
+        a->bad_since_us = 0;
+    else if (a->bad_since_us == 0)
+        a->bad_since_us = now;
+    bool is_settling = a->last_change_us && now - a->last_change_us < SETTLE_US;
+    bool is_deep = d.queue_ms > QUEUE_DEEP_MS;
+    bool is_down = is_deep || (!is_settling && ((is_over && now - a->bad_since_us >= BAD_FOR_US) ||
+                                                is_client_bad));
+    if (is_down && in->rung > 0) {
+        /* While the queue builds we send more than the link takes, so the latest sample is
+         * the link's present rate (the max filter may still hold a better past). */
+        double rate = latest > 0 ? latest : d.rate_kbps;
+        d.rung = fitting_rung(in, in->rung, rate, is_deep ? DRAIN_SHARE : FIT_SHARE);
+        d.reason = is_over || is_deep ? "congested" : "client";
+        if (a->last_up_us && now - a->last_up_us < PROBATION_US) {
+            a->up_hold_us *= 2; /* the last step up did not hold: probe less often */
+            if (a->up_hold_us > UP_HOLD_MAX_US)
+                a->up_hold_us = UP_HOLD_MAX_US;
+        }
+        a->last_up_us = 0;
+        a->has_stepped_down = true;
+        a->last_change_us = now;
+        a->bad_since_us = 0;
+        /* What was measured on the old rung says little about the new one's queue. */
+        return d;
+    }
+    if (a->last_up_us && now - a->last_up_us > PROBATION_US) {
+        a->up_hold_us = UP_HOLD_MIN_US; /* the last step up held */
+        a->last_up_us = 0;
+    }
+    int next = in->rung + 1;
+    bool is_clean = !is_over && !is_client_bad;
+    if (next < in->rung_count && is_clean &&
+        now - (a->last_change_us ? a->last_change_us : 0) >= a->up_hold_us &&
+        in->rung_kbps[next] > 0 && d.rate_kbps >= HEADROOM * in->rung_kbps[next]) {
+        d.rung = next;
+        d.reason = a->has_stepped_down ? "recovered" : "headroom";
+        a->last_up_us = now;
+        a->last_change_us = now;
+    }
+    return d;
+}

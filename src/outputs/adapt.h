@@ -1,0 +1,63 @@
+/* adapt: the adaptive viewer's policy — which rung of its ladder it should be on — as a pure
+ * function of what was measured (docs/protocol.md, "Adaptive tier").
+ *
+ * Signals, each sampled a few times a second:
+ *   - delay building up in the network: the kernel's smoothed RTT above its minimum RTT
+ *     (the path without queues), plus what waits unsent in our socket at the delivery rate;
+ *   - the rate the link delivers: the kernel's delivery-rate samples (a sample limited by
+ *     what we sent is a lower bound; a burst of a frame often shows the link's rate anyway);
+ *   - local signs: frames replaced before the socket took them, `source` keyframe skips, a
+ *     client that reports rendering far fewer frames than it was sent.
+ * Moves:
+ *   - down as soon as the queue passes its bound (at once, and far enough that the queue
+ *     drains, when it is deep), to the richest rung whose measured bitrate fits the rate;
+ *   - up only when the measured rate shows headroom for the next rung's measured bitrate,
+ *     after a clean hold; an up-step that fails soon doubles the hold (3 s up to 24 s).
+ * Pure: the caller passes the time and every measurement; no clock, no I/O. */
+#ifndef VG_OUTPUTS_ADAPT_H
+#define VG_OUTPUTS_ADAPT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define VG_ADAPT_RATE_SAMPLES 16
+
+typedef struct vg_adapt {
+    int64_t last_change_us;   /* when the rung last changed (0: never) */
+    int64_t last_up_us;       /* the last step up, while it is on probation (0: none) */
+    int64_t up_hold_us;       /* clean time needed before the next step up */
+    int64_t bad_since_us;     /* the queue has been over its bound since (0: it is not) */
+    bool has_stepped_down;
+    /* delivery-rate samples, newest last (a max filter over the rate window) */
+    struct {
+        int64_t at_us;
+        double kbps;
+    } rate[VG_ADAPT_RATE_SAMPLES];
+    int rate_count;
+} vg_adapt_t;
+
+typedef struct vg_adapt_input {
+    int64_t now_us;
+    int rung, rung_count;    /* where the viewer is; rungs ordered by cost */
+    const double *rung_kbps; /* each rung's expected bitrate (measured; 0: unknown) */
+    /* the kernel (tcpinfo.h); has_tcp false when it could not be read */
+    bool has_tcp;
+    double rtt_ms, min_rtt_ms, delivery_kbps;
+    uint32_t unsent_bytes;
+    /* since the previous sample */
+    uint32_t offered, replaced, skips;
+    /* the client's report (client_fps < 0: none fresh) against what was sent */
+    double client_fps, sent_fps;
+} vg_adapt_input_t;
+
+typedef struct vg_adapt_decision {
+    int rung;           /* the rung to be on (== input rung: stay) */
+    const char *reason; /* "congested", "client", "recovered", "headroom"; NULL when staying */
+    double queue_ms;    /* the delay in the network and our socket, as estimated */
+    double rate_kbps;   /* the link's rate, as estimated (0: unknown) */
+} vg_adapt_decision_t;
+
+void vg_adapt_init(vg_adapt_t *a);
+vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in);
+
+#endif

@@ -1,0 +1,193 @@
+/* adapt: the adaptive viewer's policy on traces — a steady fast link, a link that degrades
+ * live, a deep queue, a failed probe, a client that cannot keep up. Each trace is a series of
+ * 250 ms samples as the viewer tick takes them; no clock. */
+#include "outputs/adapt.h"
+#include "vg_test.h"
+
+/* The ladder of a detailed 720p30 camera (kbps as measured): tiny1, tiny5, tiny, low,
+ * medium, native. */
+static const double LADDER[] = {60, 250, 700, 2400, 5200, 34000};
+#define RUNGS 6
+
+typedef struct link {
+    double kbps, rtt_ms;
+} link_t;
+
+/* One sample of a viewer on `rung` over `l`: what it sends beyond the link queues up. */
+static vg_adapt_decision_t sample(vg_adapt_t *a, int64_t t_us, int rung, const link_t *l,
+                                  double *queue_ms)
+{
+    double send = LADDER[rung];
+    if (send > l->kbps)
+        *queue_ms += (send - l->kbps) * 0.25 / l->kbps * 1000; /* this 250 ms's backlog */
+    else if (*queue_ms > 0)
+        *queue_ms -= (l->kbps - send) * 0.25 / l->kbps * 1000;
+    if (*queue_ms < 0)
+        *queue_ms = 0;
+    vg_adapt_input_t in = {
+        .now_us = t_us,
+        .rung = rung,
+        .rung_count = RUNGS,
+        .rung_kbps = LADDER,
+        .has_tcp = true,
+        .rtt_ms = l->rtt_ms + *queue_ms,
+        .min_rtt_ms = l->rtt_ms,
+        /* frames go out as bursts at the link's rate: samples show it, app-limited or not */
+        .delivery_kbps = l->kbps,
+        .offered = 8,
+        .client_fps = -1,
+    };
+    return vg_adapt_step(a, &in);
+}
+
+/* Runs seconds of a link from rung; returns the rung at the end, counts up-steps that were
+ * followed by a step down within 6 s (failed probes) and the worst queue seen after warmup. */
+static int run(vg_adapt_t *a, int64_t *t, int rung, const link_t *l, double secs,
+               double *queue_ms, int *failed_ups, double *worst_queue, double warmup_s)
+{
+    int64_t last_up = -1;
+    int64_t start = *t;
+    for (int i = 0; i < (int)(secs * 4); i++) {
+        *t += 250000;
+        vg_adapt_decision_t d = sample(a, *t, rung, l, queue_ms);
+        if (d.rung > rung)
+            last_up = *t;
+        if (d.rung < rung && last_up >= 0 && *t - last_up < 6000000 && failed_ups)
+            (*failed_ups)++;
+        rung = d.rung;
+        if (worst_queue && *t - start > warmup_s * 1e6 && *queue_ms > *worst_queue)
+            *worst_queue = *queue_ms;
+    }
+    return rung;
+}
+
+VG_TEST(fast_link_climbs_to_the_best_fitting_rung_and_never_tries_above)
+{
+    vg_adapt_t a;
+    vg_adapt_init(&a);
+    int64_t t = 0;
+    double q = 0, worst = 0;
+    int failed = 0;
+    link_t fast = {20000, 20};
+    int rung = run(&a, &t, 4, &fast, 30, &q, &failed, &worst, 0);
+    EXPECT_EQ(rung, 4); /* medium fits 20 Mbit/s; native (34 Mbit/s) never does */
+    EXPECT_EQ(failed, 0);
+    EXPECT_TRUE(worst < 1);
+    /* From the bottom too, without a blind try. */
+    vg_adapt_init(&a);
+    rung = run(&a, &t, 0, &fast, 30, &q, &failed, NULL, 0);
+    EXPECT_EQ(rung, 4);
+    EXPECT_EQ(failed, 0);
+}
+
+VG_TEST(live_degrade_steps_down_far_and_fast_then_recovers)
+{
+    vg_adapt_t a;
+    vg_adapt_init(&a);
+    int64_t t = 0;
+    double q = 0;
+    int failed = 0;
+    link_t fast = {20000, 20}, thin = {2000, 100};
+    int rung = run(&a, &t, 4, &fast, 10, &q, &failed, NULL, 0);
+    EXPECT_EQ(rung, 4);
+    /* The link drops to 2 Mbit/s: within 1.5 s the viewer is on a rung that fits, and the
+     * queue has drained within 3 s. */
+    int64_t switched = t;
+    int64_t fitted_at = 0, drained_at = 0;
+    for (int i = 0; i < 40; i++) {
+        t += 250000;
+        vg_adapt_decision_t d = sample(&a, t, rung, &thin, &q);
+        rung = d.rung;
+        if (!fitted_at && LADDER[rung] <= thin.kbps)
+            fitted_at = t;
+        if (fitted_at && !drained_at && q < 400)
+            drained_at = t;
+    }
+    EXPECT_TRUE(fitted_at && fitted_at - switched <= 1500000);
+    EXPECT_TRUE(drained_at && drained_at - switched <= 3000000);
+    EXPECT_TRUE(LADDER[rung] <= thin.kbps);
+    /* Back to 20 Mbit/s: the best rung that fits within 10 s. */
+    int64_t back = t;
+    int64_t best_at = 0;
+    for (int i = 0; i < 60 && !best_at; i++) {
+        t += 250000;
+        rung = sample(&a, t, rung, &fast, &q).rung;
+        if (rung == 4)
+            best_at = t;
+    }
+    EXPECT_TRUE(best_at && best_at - back <= 10000000);
+}
+
+VG_TEST(thin_links_settle_on_a_rung_they_carry)
+{
+    const link_t links[] = {{5000, 40}, {2000, 100}, {1000, 200}};
+    const int want[] = {3, 2, 2}; /* low, tiny, tiny: the richest under 80 % of the rate */
+    for (int k = 0; k < 3; k++) {
+        vg_adapt_t a;
+        vg_adapt_init(&a);
+        int64_t t = 0;
+        double q = 0, worst = 0;
+        int failed = 0;
+        int rung = run(&a, &t, 4, &links[k], 30, &q, &failed, &worst, 5);
+        EXPECT_EQ(rung, want[k]);
+        EXPECT_EQ(failed, 0);
+        EXPECT_TRUE(worst < 100);
+    }
+}
+
+VG_TEST(a_failed_probe_doubles_the_hold)
+{
+    /* A ladder whose measured bitrate under-reads the next rung (it costs more than said):
+     * the step up fails, and the next try waits longer. */
+    vg_adapt_t a;
+    vg_adapt_init(&a);
+    vg_adapt_input_t in = {.rung_count = RUNGS, .rung_kbps = LADDER, .has_tcp = true,
+                           .rtt_ms = 50, .min_rtt_ms = 50, .delivery_kbps = 3500,
+                           .client_fps = -1, .offered = 8};
+    int64_t t = 0;
+    int rung = 2, ups = 0;
+    int64_t ups_at[8];
+    for (int i = 0; i < 4 * 60; i++) {
+        t += 250000;
+        in.now_us = t;
+        in.rung = rung;
+        in.rtt_ms = rung == 3 ? 50 + 300 : 50; /* low does not fit after all */
+        vg_adapt_decision_t d = vg_adapt_step(&a, &in);
+        if (d.rung > rung && ups < 8)
+            ups_at[ups++] = t;
+        rung = d.rung;
+    }
+    EXPECT_TRUE(ups >= 3);
+    EXPECT_TRUE(ups_at[2] - ups_at[1] > ups_at[1] - ups_at[0]);
+    EXPECT_TRUE(a.up_hold_us > 3000000);
+}
+
+VG_TEST(client_that_cannot_keep_up_moves_down_and_local_drops_count)
+{
+    vg_adapt_t a;
+    vg_adapt_init(&a);
+    vg_adapt_input_t in = {.rung = 4, .rung_count = RUNGS, .rung_kbps = LADDER, .has_tcp = true,
+                           .rtt_ms = 20, .min_rtt_ms = 20, .delivery_kbps = 50000,
+                           .client_fps = 12, .sent_fps = 30, .offered = 8};
+    in.now_us = 250000;
+    vg_adapt_decision_t d = vg_adapt_step(&a, &in);
+    EXPECT_EQ(d.rung, 3);
+    EXPECT_TRUE(d.reason && d.reason[0] == 'c');
+    /* Frames replaced locally (no TCP_INFO at all): over the bound for 0.5 s, then down. */
+    vg_adapt_init(&a);
+    vg_adapt_input_t local = {.rung = 2, .rung_count = RUNGS, .rung_kbps = LADDER,
+                              .has_tcp = false, .client_fps = -1, .offered = 8, .replaced = 4};
+    local.now_us = 250000;
+    EXPECT_EQ(vg_adapt_step(&a, &local).rung, 2);
+    local.now_us = 500000;
+    EXPECT_EQ(vg_adapt_step(&a, &local).rung, 2);
+    local.now_us = 750000;
+    EXPECT_EQ(vg_adapt_step(&a, &local).rung, 1);
+    /* No rate known: never a step up. */
+    local.replaced = 0;
+    for (int i = 0; i < 100; i++) {
+        local.now_us += 250000;
+        local.rung = 1;
+        EXPECT_EQ(vg_adapt_step(&a, &local).rung, 1);
+    }
+}
