@@ -45,7 +45,7 @@ static json_t *camera_live(const vg_api_ctx_t *ctx, const char *id)
     vg_stream_status_t s;
     vg_stream_get_status(st, &s);
     const vg_tier_t *tiers;
-    int n = vg_stream_tiers(st, &tiers);
+    vg_stream_tiers(st, &tiers);
     int w, h, fps;
     vg_stream_size(st, &w, &h, &fps);
     /* Sizes and rates are the camera's real ones once known (as decoded for a camera that
@@ -54,7 +54,7 @@ static json_t *camera_live(const vg_api_ctx_t *ctx, const char *id)
                      vg_stream_state_name(s.state), "reason", s.reason, "width", w, "height", h,
                      "fps", fps, "input_fps", s.input_fps, "default_tier",
                      tiers[vg_stream_default_tier(st)].name, "tiers",
-                     vg_tier_ladder_json(tiers, n), "url", s.url, "health",
+                     vg_stream_ladder_json(st), "url", s.url, "health",
                      vg__api_health_json(&s));
 }
 

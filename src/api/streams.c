@@ -79,6 +79,13 @@ static void append_viewer(const vg_viewer_info_t *v, void *arg)
                           (json_int_t)v->frames_sent, "bytes", (json_int_t)v->bytes_sent,
                           "drops", (json_int_t)v->drops, "fps", v->fps, "kbps", v->kbps);
     json_object_set_new(o, "skips", json_integer((json_int_t)v->skips));
+    /* Adaptive viewers: the link as adaptation sees it (null until measured). */
+    json_object_set_new(o, "queue_ms", v->queue_ms < 0 ? json_null() : json_real(v->queue_ms));
+    json_object_set_new(o, "link_kbps", v->link_kbps < 0 ? json_null() : json_real(v->link_kbps));
+    json_object_set_new(o, "tcp_rtt_ms",
+                        v->tcp_rtt_ms < 0 ? json_null() : json_real(v->tcp_rtt_ms));
+    json_object_set_new(o, "congestion_control",
+                        v->congestion && *v->congestion ? json_string(v->congestion) : json_null());
     /* Unknown measurements are null rather than a sentinel number. */
     json_object_set_new(o, "latency_ms", v->latency_us < 0 ? json_null()
                                                            : json_real((double)v->latency_us / 1e3));

@@ -55,7 +55,7 @@ typedef struct cfg_flags {
     const char *config_path, *listen, *web_root, *log_level, *idle, *health, *snapwait, *db;
     const char *key_file;
     const char *max_conns;
-    const char *lag_ms, *lag_kb;
+    const char *lag_ms, *lag_kb, *viewer_cc;
     const char *cameras[VG_CONFIG_MAX_CAMERAS];
     size_t camera_count;
     bool is_demo, list_routes;
@@ -116,6 +116,9 @@ static void print_usage(FILE *out, bool is_demo)
             "                           VIGIL_SOURCE_MAX_LAG_MS; default 1000)\n"
             "      --source-max-lag-kb KB  the same bound in queued kilobytes (env\n"
             "                           VIGIL_SOURCE_MAX_LAG_KB; default 2048)\n"
+            "      --viewer-congestion-control CC  bbr (default, when the kernel has it),\n"
+            "                           cubic, another the kernel offers, or system (env\n"
+            "                           VIGIL_VIEWER_CONGESTION_CONTROL)\n"
             "      --max-conns-per-ip N  connections one client address may hold open\n"
             "                           (default 256; 0: no cap; docs/security.md)\n"
             "      --web-root DIR       serve the dashboard from DIR instead of the\n"
@@ -484,6 +487,7 @@ static int run(const vg_config_t *cfg, const auth_opts_t *ao, const cfg_flags_t 
         .port = cfg->listen_port,
         .web_root = cfg->web_root,
         .max_conns_per_ip = cfg->max_conns_per_ip > 0 ? cfg->max_conns_per_ip : -1,
+        .viewer_cc = cfg->viewer_cc,
         .tls = {.cert_path = ao->tls_cert, .key_path = ao->tls_key},
     };
     vg_server_new(&app.server, &scfg);
@@ -576,7 +580,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
            OPT_MAXCONNS,
            OPT_KEYFILE, OPT_ROUTES, OPT_NOAUTH, OPT_JWTSECRET, OPT_JWKS, OPT_JWTISS,
            OPT_JWTAUD, OPT_TLSCERT, OPT_TLSKEY, OPT_ORIGIN, OPT_SESSIONTTL, OPT_PROXY,
-           OPT_JWTLEEWAY, OPT_HEALTH, OPT_LAGMS, OPT_LAGKB };
+           OPT_JWTLEEWAY, OPT_HEALTH, OPT_LAGMS, OPT_LAGKB, OPT_VIEWERCC };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"listen", required_argument, NULL, 'l'},
@@ -586,6 +590,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
         {"snapshot-wait-ms", required_argument, NULL, OPT_SNAPWAIT},
         {"source-max-lag-ms", required_argument, NULL, OPT_LAGMS},
         {"source-max-lag-kb", required_argument, NULL, OPT_LAGKB},
+        {"viewer-congestion-control", required_argument, NULL, OPT_VIEWERCC},
         {"web-root", required_argument, NULL, OPT_WEBROOT},
         {"max-conns-per-ip", required_argument, NULL, OPT_MAXCONNS},
         {"log-level", required_argument, NULL, OPT_LOGLEVEL},
@@ -619,7 +624,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
     };
     const char *config_path = getenv("VIGIL_CONFIG"), *listen = NULL, *web_root = NULL,
                *log_level = NULL, *idle = NULL, *health = NULL, *snapwait = NULL, *db = NULL, *key_file = NULL;
-    const char *max_conns = NULL, *lag_ms = NULL, *lag_kb = NULL;
+    const char *max_conns = NULL, *lag_ms = NULL, *lag_kb = NULL, *viewer_cc = NULL;
     const char *cameras[VG_CONFIG_MAX_CAMERAS];
     size_t camera_count = 0;
     int c;
@@ -640,6 +645,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
         case OPT_SNAPWAIT: snapwait = optarg; break;
         case OPT_LAGMS: lag_ms = optarg; break;
         case OPT_LAGKB: lag_kb = optarg; break;
+        case OPT_VIEWERCC: viewer_cc = optarg; break;
         case OPT_WEBROOT: web_root = optarg; break;
         case OPT_MAXCONNS: max_conns = optarg; break;
         case OPT_LOGLEVEL: log_level = optarg; break;
@@ -683,7 +689,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
     *fl = (cfg_flags_t){.config_path = config_path, .listen = listen, .web_root = web_root,
                         .log_level = log_level, .idle = idle, .health = health, .snapwait = snapwait, .db = db,
                         .key_file = key_file, .max_conns = max_conns, .lag_ms = lag_ms,
-                        .lag_kb = lag_kb,
+                        .lag_kb = lag_kb, .viewer_cc = viewer_cc,
                         .camera_count = camera_count, .is_demo = is_demo,
                         .list_routes = list_routes};
     memcpy(fl->cameras, cameras, camera_count * sizeof(cameras[0]));
@@ -808,6 +814,13 @@ static int build_config(vg_config_t *cfg, const cfg_flags_t *fl)
             return vg_config_error(cfg, "--snapshot-wait-ms '%s': expected 0..60000",
                                    fl->snapwait);
         cfg->snapshot_wait_ms = (int)n;
+    }
+    if (fl->viewer_cc) {
+        if (vg_config_check_cc(fl->viewer_cc) < 0)
+            return vg_config_error(cfg, "--viewer-congestion-control '%s': expected system or "
+                                   "one the kernel offers (%s)", fl->viewer_cc,
+                                   "/proc/sys/net/ipv4/tcp_available_congestion_control");
+        vg_config_set_str(&cfg->viewer_cc, fl->viewer_cc);
     }
     if (fl->lag_ms) {
         if (vg_parse_int(fl->lag_ms, 1, 60000, &n) < 0)

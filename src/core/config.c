@@ -87,12 +87,30 @@ void vg_config_set_secret(char **field, const char *value)
     *field = vg_config_secret_dup(value);
 }
 
+int vg_config_check_cc(const char *name)
+{
+    if (strcmp(name, "system") == 0 || strcmp(name, "bbr") == 0)
+        return 0; /* bbr falls back to the system's when the kernel lacks it (logged) */
+    FILE *f = fopen("/proc/sys/net/ipv4/tcp_available_congestion_control", "r");
+    char line[256] = "";
+    int rc = VG_EINVAL;
+    if (f && fgets(line, sizeof(line), f)) {
+        for (char *save = NULL, *tok = strtok_r(line, " \n", &save); tok;
+             tok = strtok_r(NULL, " \n", &save))
+            rc = strcmp(tok, name) == 0 ? 0 : rc;
+    }
+    if (f)
+        fclose(f);
+    return rc;
+}
+
 void vg_config_init(vg_config_t *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
     vg_config_set_str(&cfg->listen_host, "127.0.0.1");
     cfg->listen_port = 8080;
     vg_config_set_str(&cfg->log_level, "info");
+    vg_config_set_str(&cfg->viewer_cc, "bbr");
     cfg->idle_timeout_ms = 30000;
     cfg->stall_timeout_ms = 5000;
     cfg->snapshot_wait_ms = 3000;
@@ -304,6 +322,7 @@ void vg_config_deinit(vg_config_t *cfg)
     free(cfg->listen_host);
     free(cfg->web_root);
     free(cfg->log_level);
+    free(cfg->viewer_cc);
     free(cfg->db_path);
     free(cfg->master_key_file);
     for (size_t i = 0; i < cfg->trusted_proxy_count; i++)
@@ -460,7 +479,7 @@ typedef struct yaml_camera {
 } yaml_camera_t;
 
 typedef struct yaml_root {
-    char *listen, *web_root, *log_level, *db, *master_key_file;
+    char *listen, *web_root, *log_level, *db, *master_key_file, *viewer_cc;
     unsigned idle_timeout_s, snapshot_wait_ms, stall_timeout_s;
     unsigned source_max_lag_ms, source_max_lag_kb;
     unsigned *health_interval_s; /* NULL: absent (0 turns the idle checks off) */
@@ -518,6 +537,7 @@ static const cyaml_schema_field_t root_fields[] = {
     OPT_STR("listen", yaml_root_t, listen),
     OPT_STR("web_root", yaml_root_t, web_root),
     OPT_STR("log_level", yaml_root_t, log_level),
+    OPT_STR("viewer_congestion_control", yaml_root_t, viewer_cc),
     OPT_STR("db", yaml_root_t, db),
     OPT_STR("master_key_file", yaml_root_t, master_key_file),
     CYAML_FIELD_UINT("idle_timeout_s", CYAML_FLAG_OPTIONAL, yaml_root_t, idle_timeout_s),
@@ -561,6 +581,7 @@ __attribute__((format(printf, 3, 0))) static void cyaml_log_cb(cyaml_log_t level
 }
 
 static const char *const root_keys = "listen, web_root, log_level, db, master_key_file, "
+                                     "viewer_congestion_control, "
                                      "idle_timeout_s, snapshot_wait_ms, stall_timeout_s, health_interval_s, "
                                      "source_max_lag_ms, source_max_lag_kb, "
                                      "max_conns_per_ip, trusted_proxies, tiers, cameras";
@@ -723,6 +744,13 @@ int vg_config_load_file(vg_config_t *cfg, const char *path)
                             root->log_level);
         vg_config_set_str(&cfg->log_level, root->log_level);
     }
+    if (root->viewer_cc) {
+        if (vg_config_check_cc(root->viewer_cc) < 0)
+            rc = file_error(cfg, "viewer_congestion_control",
+                            "'%s' is not system or one the kernel offers (%s)", root->viewer_cc,
+                            "/proc/sys/net/ipv4/tcp_available_congestion_control");
+        vg_config_set_str(&cfg->viewer_cc, root->viewer_cc);
+    }
     if (root->db)
         vg_config_set_str(&cfg->db_path, root->db);
     if (root->master_key_file)
@@ -830,6 +858,14 @@ int vg_config_apply_env(vg_config_t *cfg)
             return VG_ECONFIG;
         }
         cfg->snapshot_wait_ms = (int)n;
+    }
+    if ((v = getenv("VIGIL_VIEWER_CONGESTION_CONTROL")) && *v) {
+        if (vg_config_check_cc(v) < 0) {
+            VG_LOG_ERROR("config", "VIGIL_VIEWER_CONGESTION_CONTROL='%s': expected system or "
+                         "one the kernel offers", v);
+            return VG_ECONFIG;
+        }
+        vg_config_set_str(&cfg->viewer_cc, v);
     }
     if ((v = getenv("VIGIL_SOURCE_MAX_LAG_MS")) && *v) {
         if (vg_parse_int(v, 1, 60000, &n) < 0) {

@@ -47,6 +47,9 @@ typedef struct vg_config {
     int listen_port;      /* default 8080 */
     char *web_root;       /* NULL: serve the embedded dashboard */
     char *log_level;      /* error|warn|info|debug|trace */
+    /* Viewer sockets' TCP congestion control: "bbr" (the default: it keeps bottleneck queues
+     * short), "cubic", any the kernel offers, or "system" (leave the kernel's default). */
+    char *viewer_cc;
     char *db_path;        /* the configuration database; NULL: cameras from the file only */
     char *master_key_file; /* NULL: VIGIL_MASTER_KEY, or none */
     int idle_timeout_ms;  /* stop an on-demand source this long after its last viewer */
@@ -71,6 +74,9 @@ typedef struct vg_config {
 
 /* Fills cfg with the defaults. Release with vg_config_deinit. */
 void vg_config_init(vg_config_t *cfg);
+/* Whether name is a viewer congestion control the configuration accepts: "system", "bbr", or
+ * one the kernel lists as available. 0 or VG_EINVAL. */
+int vg_config_check_cc(const char *name);
 void vg_config_deinit(vg_config_t *cfg);
 
 /* Reads a YAML file over cfg (keys it sets replace the current values; cameras are appended).

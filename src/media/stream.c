@@ -15,6 +15,7 @@
  */
 #include "media/stream.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -482,6 +483,56 @@ int vg_stream_history(const vg_stream_t *st, int64_t at_us, vg_frame_t ***aus, s
     for (size_t i = 0; i < *n; i++)
         (*aus)[i] = vg_frame_ref(vg_lane_at(st->lane, key + i));
     return 0;
+}
+
+/* JPEG size against quality, roughly: libjpeg scales its tables by S = 5000/q below 50,
+ * 200 - 2q above, and sizes go about as S^-0.7 on camera pictures. Only an estimate until
+ * the tier is encoded and measured. */
+static double quality_factor(int q)
+{
+    double s = q < 50 ? 5000.0 / q : 200.0 - 2.0 * q;
+    return pow(s < 1 ? 1 : s, -0.7);
+}
+
+static double tier_rate(const vg_stream_t *st, int t, double frame_bytes)
+{
+    int fps = st->tiers[t].fps;
+    double cam = st->input_fps > 0 ? st->input_fps : st->known_fps;
+    double rate = cam > 0 && cam < fps ? cam : fps;
+    return frame_bytes * rate * 8 / 1000;
+}
+
+double vg_stream_tier_kbps(const vg_stream_t *st, int t)
+{
+    if (t == VG_TIER_SOURCE)
+        return st->input_kbps;
+    if (st->tier_frame_bytes[t] > 0)
+        return tier_rate(st, t, st->tier_frame_bytes[t]);
+    const vg_tier_t *tt = &st->shown_tiers[t];
+    double best = 0;
+    int best_k = -1;
+    for (int k = 0; k < st->tier_count; k++) { /* the nearest measured tier */
+        const vg_tier_t *tk = &st->shown_tiers[k];
+        if (st->tier_frame_bytes[k] <= 0 || tk->width <= 0 || tt->width <= 0)
+            continue;
+        double pix = (double)tt->width * tt->height / ((double)tk->width * tk->height);
+        double bytes = st->tier_frame_bytes[k] * pix * quality_factor(tt->quality) /
+                       quality_factor(tk->quality);
+        if (best_k < 0 || abs(k - t) < abs(best_k - t)) {
+            best = bytes;
+            best_k = k;
+        }
+    }
+    return best > 0 ? tier_rate(st, t, best) : 0;
+}
+
+json_t *vg_stream_ladder_json(const vg_stream_t *st)
+{
+    json_t *arr = vg_tier_ladder_json(st->shown_tiers, st->tier_count);
+    for (int t = 0; t < st->tier_count; t++)
+        json_object_set_new(json_array_get(arr, (size_t)t), "kbps",
+                            json_integer((json_int_t)(vg_stream_tier_kbps(st, t) + 0.5)));
+    return arr;
 }
 
 const char *vg_stream_tier_name(const vg_stream_t *st, int t)

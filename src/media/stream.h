@@ -295,6 +295,15 @@ void vg_stream_set_tier(vg_consumer_t *c, int tier);
 /* Detaches c; no-op when not attached. Never calls c's callbacks. */
 void vg_stream_detach(vg_consumer_t *c);
 
+/* What tier t costs a viewer, in kbit/s at the tier's rate: measured while it is encoded,
+ * else estimated from a measured tier by pixels and quality, else 0 (unknown). For
+ * VG_TIER_SOURCE the camera's input bitrate. */
+double vg_stream_tier_kbps(const vg_stream_t *st, int t);
+
+/* The ladder as shown to clients and the API: vg_tier_ladder_json's fields plus each tier's
+ * "kbps" (vg_stream_tier_kbps, rounded; 0 while unknown). New reference. */
+json_t *vg_stream_ladder_json(const vg_stream_t *st);
+
 /* The name of tier t of st ("source" for VG_TIER_SOURCE). */
 const char *vg_stream_tier_name(const vg_stream_t *st, int t);
 

@@ -524,6 +524,11 @@ static void on_check(uv_timer_t *t)
         uint64_t b = atomic_load_explicit(&st->counters.tier[tier].bytes, memory_order_relaxed);
         st->tier_fps[tier] = (double)(enc - st->last_tier_encoded[tier]);
         st->tier_kbps[tier] = (double)(b - st->last_tier_bytes[tier]) * 8 / 1000;
+        if (enc > st->last_tier_encoded[tier]) { /* a moving mean of what the tier costs */
+            double mean = (double)(b - st->last_tier_bytes[tier]) / (double)(enc - st->last_tier_encoded[tier]);
+            double *fb = &st->tier_frame_bytes[tier];
+            *fb = *fb > 0 ? 0.7 * *fb + 0.3 * mean : mean;
+        }
         st->last_tier_encoded[tier] = enc;
         st->last_tier_bytes[tier] = b;
     }

@@ -88,6 +88,7 @@ typedef struct vg_server_cfg {
     vg_server_tls_t tls;
     int max_conns_per_ip;  /* open connections one peer address may hold; 0: 256; < 0: no cap */
     int header_timeout_ms; /* a request header must be complete this soon; 0: 5000 */
+    const char *viewer_cc; /* viewer sockets' congestion control; NULL or "system": as is */
 } vg_server_cfg_t;
 
 int vg_server_new(vg_server_t **out, const vg_server_cfg_t *cfg);

@@ -68,6 +68,7 @@ typedef struct vg__sock {
 struct vg_server {
     vg_server_cfg_t cfg;
     char *host, *web_root;
+    char viewer_cc[16]; /* viewer sockets' congestion control; "": the kernel's default */
     struct lws_context *ctx;
     bool is_ctx_destroying; /* the first of the two lws_context_destroy() calls was made */
     struct lws_vhost *vhost;

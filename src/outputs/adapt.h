@@ -21,6 +21,8 @@
 #include <stdint.h>
 
 #define VG_ADAPT_RATE_SAMPLES 16
+/* How often an adaptive viewer is sampled (the caller's timer). */
+#define VG_ADAPT_SAMPLE_MS 250
 
 typedef struct vg_adapt {
     int64_t last_change_us;   /* when the rung last changed (0: never) */

@@ -51,6 +51,9 @@ typedef struct vg_viewer_info {
     int64_t since_us;        /* wall clock */
     uint64_t frames_sent, bytes_sent, drops;
     uint64_t skips; /* `source`: times its queue was emptied to wait for a keyframe */
+    /* adaptive viewers: what adaptation measured last (-1: not measured) */
+    double queue_ms, link_kbps, tcp_rtt_ms;
+    const char *congestion; /* the socket's congestion control ("" unknown) */
     double fps, kbps;        /* over the last second */
     int64_t latency_us;      /* capture to send of the last frame sent; -1 unknown */
     int64_t rtt_us;          /* WebSocket ping round trip; -1 unknown */

@@ -32,12 +32,18 @@ typedef struct vg__viewer {
     out_counters_t *counters;    /* of (camera, current tier, output) */
     /* 1 Hz, after the window is measured; NULL: nothing to do. */
     void (*on_tick)(struct vg__viewer *v);
+    /* 4 Hz for adaptive viewers (is_auto): the adaptation's sample. NULL: none. */
+    void (*on_sample)(struct vg__viewer *v);
+    /* what adaptation measured last (adaptive viewers; -1: not measured) */
+    double queue_ms, link_kbps, tcp_rtt_ms;
+    const char *congestion; /* the socket's congestion control, "" when unknown */
     struct vg__viewer *prev, *next;
 } vg__viewer_t;
 
 struct vg_outputs {
     vg_outputs_cfg_t cfg;
     uv_timer_t tick_timer;
+    uv_timer_t sample_timer; /* 4 Hz: adaptive viewers' samples */
     vg__viewer_t *viewers;
     size_t viewer_count;
     uint64_t next_viewer_id;

@@ -7,6 +7,7 @@
 
 #include "core/clock.h"
 #include "core/util.h"
+#include "outputs/adapt.h"
 #include "outputs/outputs_int.h"
 
 const int64_t vg_latency_bounds_us[VG_LATENCY_BUCKETS - 1] = {
@@ -67,6 +68,8 @@ void vg__viewer_add(vg_outputs_t *o, vg__viewer_t *v, const char *output, int ti
     v->since_us = vg_wall_us();
     v->tick_mono_us = vg_mono_us();
     v->latency_us = v->rtt_us = -1;
+    v->queue_ms = v->link_kbps = v->tcp_rtt_ms = -1;
+    v->congestion = "";
     v->client_fps = v->client_decode_ms = -1;
     v->counters = counters_for(o, v->st, tier, output);
     v->counters->pub.viewers++;
@@ -181,17 +184,34 @@ static void on_tick(uv_timer_t *t)
     }
 }
 
+/* Adaptation samples faster than the statistics window: a queue building on a thin link
+ * must be seen within a fraction of a second, not after a whole one. */
+static void on_sample(uv_timer_t *t)
+{
+    vg_outputs_t *o = t->data;
+    for (vg__viewer_t *v = o->viewers, *next; v; v = next) {
+        next = v->next;
+        if (v->is_auto && v->on_sample && v->st)
+            v->on_sample(v);
+    }
+}
+
 void vg__viewers_start(vg_outputs_t *o)
 {
     uv_timer_init(o->cfg.loop, &o->tick_timer);
     o->tick_timer.data = o;
     uv_timer_start(&o->tick_timer, on_tick, 1000, 1000);
+    uv_timer_init(o->cfg.loop, &o->sample_timer);
+    o->sample_timer.data = o;
+    uv_timer_start(&o->sample_timer, on_sample, VG_ADAPT_SAMPLE_MS, VG_ADAPT_SAMPLE_MS);
 }
 
 void vg_outputs_stop(vg_outputs_t *o)
 {
-    if (o && !uv_is_closing((uv_handle_t *)&o->tick_timer))
+    if (o && !uv_is_closing((uv_handle_t *)&o->tick_timer)) {
         uv_close((uv_handle_t *)&o->tick_timer, NULL);
+        uv_close((uv_handle_t *)&o->sample_timer, NULL);
+    }
 }
 
 void vg__viewers_free(vg_outputs_t *o)
@@ -218,6 +238,10 @@ static void viewer_info(const vg__viewer_t *v, vg_viewer_info_t *out)
         .bytes_sent = v->bytes_sent,
         .drops = v->drops,
         .skips = v->skips,
+        .queue_ms = v->queue_ms,
+        .link_kbps = v->link_kbps,
+        .tcp_rtt_ms = v->tcp_rtt_ms,
+        .congestion = v->congestion,
         .fps = v->fps,
         .kbps = v->kbps,
         .latency_us = v->latency_us,

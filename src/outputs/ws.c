@@ -7,16 +7,12 @@
  * of that frame (server frames are unmasked and the length is the same), written on the loop
  * thread only, which is the one sanctioned write to a published frame.
  *
- * Adaptive viewers (tier "auto") are steered once a second from what their last second
- * showed: frames replaced before they could be sent mean the socket cannot keep up, a
- * reported render rate well below the send rate means the client cannot; either, for two
- * seconds running, moves the viewer one tier down (then two seconds to drain before judging
- * again). A clean stretch moves it one tier up; an up-step that fails soon after doubles the
- * stretch required next time (3 s up to 8 s), so a viewer on a link between two tiers probes
- * upward now and then, losing about two seconds of fluidity each time, instead of
- * oscillating. The socket's send queue is not a signal of its own: with TCP_NOTSENT_LOWAT
- * and one frame in flight per viewer it cannot grow, and what would have grown shows up as
- * replaced frames.
+ * Adaptive viewers (tier "auto") are steered by the policy in adapt.h, sampled 4 times a
+ * second: the delay building in the network (TCP_INFO's RTT over its minimum, plus what
+ * waits unsent), the rate the link delivers, frames replaced before the socket took them,
+ * and the client's own report. They move down as soon as a queue builds, to the richest rung
+ * whose measured bitrate fits the link, and up only when the measured rate shows headroom
+ * for the next rung's measured bitrate.
  *
  * `source` viewers (the camera's own H.264/H.265, docs/protocol.md) cannot lose an access
  * unit between keyframes, so instead of a latest-wins slot each has a queue of shared frame
@@ -38,6 +34,8 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "core/wire.h"
+#include "net/tcpinfo.h"
+#include "outputs/adapt.h"
 #include "outputs/outputs_int.h"
 
 _Static_assert(LWS_PRE + VG_WIRE_HDR_LEN <= VG_FRAME_HEADROOM,
@@ -46,14 +44,7 @@ _Static_assert(LWS_PRE + VG_WIRE_HDR_LEN <= VG_FRAME_HEADROOM,
 #define CTRL_QUEUE 16
 #define PING_EVERY_S 2
 /* Adaptation (see the file comment). */
-#define DROP_RATIO_BAD 0.15      /* more than this share of frames replaced: congested */
-#define BAD_SECONDS_TO_STEP_DOWN 2
-#define SETTLE_SECONDS 2         /* after a change, the queue drains before we judge */
-#define UP_HOLD_MIN_S 3
-#define UP_HOLD_MAX_S 8
-#define PROBE_WINDOW_S 6         /* a step down this soon after a step up: the probe failed */
 #define CLIENT_REPORT_FRESH_US 3000000
-#define CLIENT_FPS_RATIO_BAD 0.7
 /* A `source` viewer's queue never holds more access units than this (10 s at 60 fps, plus a
  * GOP cache burst): the lag and byte bounds normally act first. */
 #define AU_QUEUE_MAX 1024
@@ -68,8 +59,6 @@ typedef struct ws_viewer {
     size_t au_cap, au_head, au_count, au_bytes;
     bool is_waiting_key; /* after a skip: until the next keyframe */
     bool accepts_h264, accepts_h265; /* ?codecs=: auto may use `source` */
-    uint64_t tick_skips; /* skips at the start of the last second */
-    uint64_t win_skips;  /* skips during it */
     char *ctrl[CTRL_QUEUE]; /* JSON texts, each with LWS_PRE bytes in front */
     size_t ctrl_len[CTRL_QUEUE];
     int ctrl_head, ctrl_count;
@@ -79,9 +68,9 @@ typedef struct ws_viewer {
     bool is_ping_due;
     int64_t ping_sent_us;
     /* adaptation */
-    int bad_s, clean_s, settle_s, up_hold_s;
-    bool has_stepped_down; /* a step up is a recovery, not the first climb */
-    int64_t last_up_us;
+    vg_adapt_t adapt;
+    uint64_t smp_offered, smp_drops, smp_skips; /* at the previous sample */
+    char congestion[16];
     int64_t report_us; /* when the client last reported its rendering */
 } ws_viewer_t;
 
@@ -201,9 +190,7 @@ static void on_source_frame(ws_viewer_t *v, vg_frame_t *f)
  * can be passed on. */
 static json_t *ladder_json(const ws_viewer_t *v)
 {
-    const vg_tier_t *tiers;
-    int n = vg_stream_tiers(v->base.st, &tiers);
-    json_t *arr = vg_tier_ladder_json(tiers, n);
+    json_t *arr = vg_stream_ladder_json(v->base.st);
     vg_stream_codec_t sc;
     vg_stream_codec(v->base.st, &sc);
     if (sc.is_passthrough)
@@ -268,13 +255,6 @@ static void on_state(vg_consumer_t *c, vg_stream_state_t state)
                             "reason", s.reason));
 }
 
-/* After a tier change the queue drains before the viewer's link is judged again. */
-static void restart_judging(ws_viewer_t *v)
-{
-    v->bad_s = v->clean_s = 0;
-    v->settle_s = SETTLE_SECONDS;
-}
-
 static void on_removed(vg_consumer_t *c, const char *reason)
 {
     ws_viewer_t *v = c->user;
@@ -290,7 +270,7 @@ static void on_ladder(vg_consumer_t *c)
     ws_viewer_t *v = c->user;
     vg__viewer_ladder_changed(&v->base);
     vg_frame_unref(&v->pending);
-    restart_judging(v);
+    vg_adapt_init(&v->adapt); /* measurements of the old ladder's rungs */
     queue_text(v, json_pack("{s:s,s:s,s:b,s:o}", "type", "tiers", "tier", tier_name(v, c->tier),
                             "auto", v->base.is_auto, "tiers", ladder_json(v)));
 }
@@ -355,65 +335,87 @@ static void change_tier(ws_viewer_t *v, int t, const char *reason)
         v->is_waiting_key = false;
     }
     vg__viewer_set_tier(&v->base, t, reason != NULL);
-    restart_judging(v);
     if (reason)
         queue_text(v, json_pack("{s:s,s:s,s:b,s:s}", "type", "tier", "tier", tier_name(v, t),
                                 "auto", v->base.is_auto, "reason", reason));
 }
 
-static void adapt(ws_viewer_t *v)
+/* The adaptive viewer's ladder, cheapest first: the JPEG tiers, and for a viewer that decodes
+ * the camera's codec `source` on top in place of the JPEG tiers that cost more than it
+ * (they would be worse pictures at a higher bitrate). Returns the rung count; *cur is the
+ * viewer's rung (the nearest below when its tier is not a rung). */
+static int auto_rungs(const ws_viewer_t *v, int rungs[VG_TIER_MAX + 1], double kbps[VG_TIER_MAX + 1],
+                      int *cur)
 {
-    const vg__viewer_t *b = &v->base;
     const vg_tier_t *tiers;
-    int n = vg_stream_tiers(b->st, &tiers);
-    int t = b->cons.tier;
-    bool is_source = t == VG_TIER_SOURCE;
-    if (b->win_offered == 0) /* the camera sent nothing (down, or the tier just started) */
+    int n = vg_stream_tiers(v->base.st, &tiers);
+    bool with_source = auto_may_use_source(v);
+    double source_kbps = with_source ? vg_stream_tier_kbps(v->base.st, VG_TIER_SOURCE) : 0;
+    int count = 0, at = v->base.cons.tier;
+    *cur = 0;
+    for (int t = 0; t < n; t++) {
+        double k = vg_stream_tier_kbps(v->base.st, t);
+        if (with_source && (t > below_source(v) || (source_kbps > 0 && k >= source_kbps)))
+            break;
+        if (t <= at || at == VG_TIER_SOURCE)
+            *cur = count;
+        rungs[count] = t;
+        kbps[count++] = k;
+    }
+    if (with_source) {
+        if (at == VG_TIER_SOURCE)
+            *cur = count;
+        rungs[count] = VG_TIER_SOURCE;
+        kbps[count++] = source_kbps;
+    }
+    return count;
+}
+
+/* 4 Hz (adaptive viewers): one sample of the link for the policy in adapt.h. */
+static void on_sample(vg__viewer_t *b)
+{
+    ws_viewer_t *v = (ws_viewer_t *)b;
+    if (vg_conn_is_closing(b->conn))
         return;
-    if (v->settle_s > 0) {
-        v->settle_s--;
+    vg_adapt_input_t in = {.now_us = vg_mono_us(), .client_fps = -1};
+    vg_tcp_stats_t tcp;
+    int fd = lws_get_socket_fd(vg_conn_wsi(b->conn));
+    if (fd >= 0 && vg_tcp_stats_read(fd, &tcp) == 0) {
+        in.has_tcp = true;
+        in.rtt_ms = tcp.rtt_ms;
+        in.min_rtt_ms = tcp.min_rtt_ms;
+        in.delivery_kbps = tcp.delivery_kbps;
+        in.unsent_bytes = tcp.unsent_bytes;
+        b->tcp_rtt_ms = tcp.rtt_ms;
+        vg_strlcpy(v->congestion, tcp.congestion, sizeof(v->congestion));
+        b->congestion = v->congestion;
+    }
+    in.offered = (uint32_t)(b->offered - v->smp_offered);
+    in.replaced = (uint32_t)(b->drops - v->smp_drops);
+    in.skips = (uint32_t)(b->skips - v->smp_skips);
+    v->smp_offered = b->offered;
+    v->smp_drops = b->drops;
+    v->smp_skips = b->skips;
+    /* A `source` queue half way to its lag bound is as bad as replaced frames. */
+    if (b->cons.tier == VG_TIER_SOURCE && au_wait_us(v) > max_lag_ms(v) * 500LL)
+        in.skips++;
+    if (b->client_fps >= 0 && in.now_us - v->report_us < CLIENT_REPORT_FRESH_US) {
+        in.client_fps = b->client_fps;
+        in.sent_fps = b->fps;
+    }
+    int rungs[VG_TIER_MAX + 1];
+    double kbps[VG_TIER_MAX + 1];
+    in.rung_count = auto_rungs(v, rungs, kbps, &in.rung);
+    in.rung_kbps = kbps;
+    if (in.rung_count == 0)
         return;
-    }
-    /* On `source` nothing is replaced: a skip, or a queue half way to one, is the sign. */
-    bool is_socket_behind =
-        is_source ? v->win_skips > 0 || au_wait_us(v) > max_lag_ms(v) * 500LL
-                  : b->win_offered >= 3 &&
-                        (double)b->win_drops > DROP_RATIO_BAD * (double)b->win_offered;
-    bool is_client_behind = b->client_fps >= 0 && b->fps >= 5 &&
-                            vg_mono_us() - v->report_us < CLIENT_REPORT_FRESH_US &&
-                            b->client_fps < CLIENT_FPS_RATIO_BAD * b->fps;
-    if (is_socket_behind || is_client_behind) {
-        v->clean_s = 0;
-        if (++v->bad_s < BAD_SECONDS_TO_STEP_DOWN || t == 0)
-            return;
-        int down = is_source ? below_source(v) : t - 1;
-        if (v->last_up_us && vg_mono_us() - v->last_up_us < PROBE_WINDOW_S * 1000000LL) {
-            v->up_hold_s *= 2; /* the last step up did not hold: probe less often */
-            if (v->up_hold_s > UP_HOLD_MAX_S)
-                v->up_hold_s = UP_HOLD_MAX_S;
-        }
-        v->last_up_us = 0;
-        v->has_stepped_down = true;
-        change_tier(v, down, is_socket_behind ? "congested" : "client");
-        return;
-    }
-    v->bad_s = 0;
-    if (b->win_drops > 0 || v->win_skips > 0)
-        return; /* neither bad nor clean */
-    if (v->last_up_us && vg_mono_us() - v->last_up_us > PROBE_WINDOW_S * 1000000LL) {
-        v->up_hold_s = UP_HOLD_MIN_S; /* the last step up held */
-        v->last_up_us = 0;
-    }
-    /* Above the JPEG tier just below the camera's own picture comes `source`. */
-    int up = is_source                                         ? -1
-             : auto_may_use_source(v) && t >= below_source(v) ? VG_TIER_SOURCE
-             : t + 1 < n                                       ? t + 1
-                                                               : -1;
-    if (++v->clean_s >= v->up_hold_s && up >= 0) {
-        v->last_up_us = vg_mono_us();
-        change_tier(v, up, v->has_stepped_down ? "recovered" : "headroom");
-        v->settle_s = 0; /* nothing queued to drain: judge the new tier at once */
-    }
+    vg_adapt_decision_t d = vg_adapt_step(&v->adapt, &in);
+    b->queue_ms = in.has_tcp ? d.queue_ms : -1;
+    b->link_kbps = d.rate_kbps > 0 ? d.rate_kbps : -1;
+    if (in.offered == 0 && d.rung < in.rung)
+        return; /* the camera sent nothing: no sign of the link either way */
+    if (d.rung != in.rung || rungs[d.rung] != b->cons.tier)
+        change_tier(v, rungs[d.rung], d.reason ? d.reason : "ladder");
 }
 
 static json_t *stats_json(ws_viewer_t *v)
@@ -446,14 +448,10 @@ static void on_tick(vg__viewer_t *b)
     ws_viewer_t *v = (ws_viewer_t *)b;
     if (vg_conn_is_closing(b->conn))
         return;
-    v->win_skips = b->skips - v->tick_skips;
-    v->tick_skips = b->skips;
     if (++v->ticks % PING_EVERY_S == 0) {
         v->is_ping_due = true;
         vg_conn_want_write(b->conn);
     }
-    if (b->is_auto)
-        adapt(v);
     if (v->wants_stats)
         queue_text(v, stats_json(v));
 }
@@ -484,8 +482,9 @@ static int ws_open(vg_conn_t *c, const char *const *params, void *user)
     v->base.cons.ops = &consumer_ops;
     v->base.cons.user = v;
     v->base.on_tick = on_tick;
+    v->base.on_sample = on_sample;
     v->outputs = o;
-    v->up_hold_s = UP_HOLD_MIN_S;
+    vg_adapt_init(&v->adapt);
     vg_conn_set_data(c, v);
     char codecs[64];
     if (vg_conn_query(c, "codecs", codecs, sizeof(codecs)) >= 0) {
@@ -610,8 +609,7 @@ static void handle_subscribe(ws_viewer_t *v, json_t *msg)
         change_tier(v, t, NULL);
     else if (auto_may_use_source(v) && v->base.cons.tier != VG_TIER_SOURCE)
         change_tier(v, VG_TIER_SOURCE, NULL);
-    v->up_hold_s = UP_HOLD_MIN_S;
-    v->last_up_us = 0;
+    vg_adapt_init(&v->adapt);
     queue_text(v, json_pack("{s:s,s:s,s:b}", "type", "subscribed", "tier",
                             tier_name(v, v->base.cons.tier), "auto", v->base.is_auto));
 }

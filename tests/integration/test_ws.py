@@ -141,7 +141,11 @@ def test_hello_first_and_tiers_720p(vigil_server):
     assert hello["camera"] == "c1"
     assert hello["tier"] == cam["default_tier"], (hello, cam)
     assert hello["state"] in STATES, hello
-    assert hello["tiers"] == cam["tiers"], "hello tiers differ from the listing"
+    # The same ladder; each tier's measured kbps may move between the two reads.
+    def shape(tiers):
+        return [{k: v for k, v in t.items() if k != "kbps"} for t in tiers]
+    assert shape(hello["tiers"]) == shape(cam["tiers"]), "hello tiers differ from the listing"
+    assert all(isinstance(t["kbps"], int) and t["kbps"] >= 0 for t in hello["tiers"]), hello
     got = {t["name"]: (t["width"], t["height"], t["fps"]) for t in hello["tiers"]}
     assert got == LADDER_720, "default ladder of a 1280x720 30 fps camera"
 
