@@ -10,6 +10,7 @@ static const struct {
     const char *name;
     int height, quality;
 } classes[] = {
+    {"tiny", 240, 50},
     {"low", 320, 60},
     {"medium", 480, 70},
     {"high", 720, 80},
@@ -19,6 +20,17 @@ static const struct {
 #define CLASS_COUNT (int)(sizeof(classes) / sizeof(classes[0]))
 #define NATIVE_CLASS (CLASS_COUNT - 1)
 #define DEFAULT_FPS_CAP 30
+#define TINY_CLASS 0
+/* Below low, the default ladder cuts frame rate and quality before the picture becomes
+ * useless: what a 1 Mbit/s or thinner uplink carries of a detailed 720p scene (issue 19). */
+static const struct {
+    const char *name;
+    int fps, quality;
+} thin_rungs[] = {
+    {"tiny1", 1, 40},
+    {"tiny5", 5, 45},
+    {"tiny", 15, 50},
+};
 
 static int even(int v) { return v < 2 ? 2 : v & ~1; }
 
@@ -61,7 +73,14 @@ int vg_tier_default_ladder(int width, int height, int fps, vg_tier_t out[VG_TIER
 {
     int n = 0;
     bool is_known = width > 0 && height > 0;
-    for (int i = 0; i < NATIVE_CLASS; i++) {
+    if (!is_known || classes[TINY_CLASS].height < height) {
+        for (size_t r = 0; r < sizeof(thin_rungs) / sizeof(thin_rungs[0]); r++) {
+            int rate = default_fps(fps) < thin_rungs[r].fps ? default_fps(fps) : thin_rungs[r].fps;
+            tier_fill(&out[n++], thin_rungs[r].name, TINY_CLASS, width, height, rate,
+                      thin_rungs[r].quality);
+        }
+    }
+    for (int i = TINY_CLASS + 1; i < NATIVE_CLASS; i++) {
         if (is_known && classes[i].height >= height)
             continue;
         tier_fill(&out[n++], classes[i].name, i, width, height, default_fps(fps),
@@ -101,7 +120,7 @@ int vg_tier_ladder_from_specs(const vg_tier_spec_t *specs, int n, int width, int
         const vg_tier_spec_t *s = &specs[i];
         int cls = s->size ? class_find(s->size) : -1;
         if (cls < 0) {
-            snprintf(err, err_len, "tier %d: size must be low, medium, high, ultra or native",
+            snprintf(err, err_len, "tier %d: size must be tiny, low, medium, high, ultra or native",
                      i + 1);
             return -1;
         }
@@ -142,7 +161,9 @@ int vg_tier_find(const vg_tier_t *ladder, int n, const char *name)
 int vg_tier_default_index(const vg_tier_t *ladder, int n)
 {
     int i = vg_tier_find(ladder, n, "medium");
-    return i >= 0 ? i : 0;
+    if (i < 0)
+        i = vg_tier_find(ladder, n, "low");
+    return i >= 0 ? i : n - 1; /* the thin rungs are for thin links, not a first picture */
 }
 
 static const char *class_name(int class_height)

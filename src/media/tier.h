@@ -15,7 +15,7 @@
 
 typedef struct vg_tier {
     char name[VG_TIER_NAME_MAX]; /* unique in its ladder, e.g. low, medium, high, native */
-    int class_height;            /* 320, 480, 720, 1080, or 0 for native */
+    int class_height;            /* 240, 320, 480, 720, 1080, or 0 for native */
     int width, height;           /* resolved size (even); 0 while the camera's is unknown */
     int fps;                     /* 1..60 */
     int quality;                 /* JPEG quality 1..100 */
@@ -24,15 +24,17 @@ typedef struct vg_tier {
 /* A tier as configured: every field optional (NULL / 0: the class's default). */
 typedef struct vg_tier_spec {
     const char *name;   /* default: the class name */
-    const char *size;   /* "low", "medium", "high", "ultra" or "native" (required) */
+    const char *size;   /* "tiny", "low", "medium", "high", "ultra" or "native" (required) */
     int fps;            /* 1..60; default: the camera's, at most 30 */
     int quality;        /* 1..100; default per class (60, 70, 80, 80, 85) */
 } vg_tier_spec_t;
 
 /* Fills out[] with the default ladder for a camera of width x height at fps (0 when
- * unknown): the classes strictly below its height (all four when unknown), then native.
- * Every tier runs at the camera's rate up to 30 fps: a weak link loses resolution and
- * quality before it loses fluid motion. Returns the number of tiers (1..VG_TIER_MAX). */
+ * unknown): the classes strictly below its height (all when unknown), then native. Every
+ * tier from low up runs at the camera's rate up to 30 fps: a link loses resolution and
+ * quality before it loses fluid motion. Below low, for thin links, three 240-line rungs cut
+ * the rate too: tiny (15 fps, quality 50), tiny5 (5 fps, 45), tiny1 (1 fps, 40). Returns
+ * the number of tiers (1..VG_TIER_MAX). */
 int vg_tier_default_ladder(int width, int height, int fps, vg_tier_t out[VG_TIER_MAX]);
 
 /* Builds a ladder from n specs (1..VG_TIER_MAX), sorted by cost. Returns the tier count, or
@@ -48,8 +50,8 @@ void vg_tier_resolve(const vg_tier_t *t, int src_w, int src_h, int *w, int *h);
 /* Index of the tier named name in ladder[0..n), or -1. */
 int vg_tier_find(const vg_tier_t *ladder, int n, const char *name);
 
-/* The ladder's default tier for viewers that name none: "medium" when offered, else the
- * lowest. */
+/* The ladder's default tier for viewers that name none: "medium" when offered, else "low",
+ * else the richest. */
 int vg_tier_default_index(const vg_tier_t *ladder, int n);
 
 #include <jansson.h>
