@@ -12,7 +12,7 @@
 
 #define VG_CONFIG_MAX_CAMERAS 256
 #define VG_CONFIG_MAX_PROXIES 16
-#define VG_CONFIG_MAX_TIERS 8
+#define VG_CONFIG_MAX_TIERS 10
 
 /* One rung of a JPEG ladder as written in the file (checked by the media layer). */
 typedef struct vg_tier_cfg {

@@ -10,6 +10,7 @@ static const struct {
     const char *name;
     int height, quality;
 } classes[] = {
+    {"thin", 180, 40},
     {"tiny", 240, 50},
     {"low", 320, 60},
     {"medium", 480, 70},
@@ -20,16 +21,20 @@ static const struct {
 #define CLASS_COUNT (int)(sizeof(classes) / sizeof(classes[0]))
 #define NATIVE_CLASS (CLASS_COUNT - 1)
 #define DEFAULT_FPS_CAP 30
-#define TINY_CLASS 0
-/* Below low, the default ladder cuts frame rate and quality before the picture becomes
- * useless: what a 1 Mbit/s or thinner uplink carries of a detailed 720p scene (issue 19). */
+#define THIN_CLASS 0
+#define TINY_CLASS 1
+/* Below low, the default ladder cuts resolution, then frame rate and quality, before the
+ * picture becomes useless: rungs that 5, 2 and 1 Mbit/s uplinks and thinner carry of a
+ * detailed 720p scene (issue 19; their measured cost is in docs/protocol.md, "Tiers"). */
 static const struct {
     const char *name;
-    int fps, quality;
+    int cls, fps, quality;
 } thin_rungs[] = {
-    {"tiny1", 1, 40},
-    {"tiny5", 5, 45},
-    {"tiny", 15, 50},
+    {"thin1", THIN_CLASS, 1, 40},
+    {"thin5", THIN_CLASS, 5, 40},
+    {"thin", THIN_CLASS, 12, 40},
+    {"tiny15", TINY_CLASS, 15, 40},
+    {"tiny", TINY_CLASS, 30, 50},
 };
 
 static int even(int v) { return v < 2 ? 2 : v & ~1; }
@@ -73,12 +78,14 @@ int vg_tier_default_ladder(int width, int height, int fps, vg_tier_t out[VG_TIER
 {
     int n = 0;
     bool is_known = width > 0 && height > 0;
-    if (!is_known || classes[TINY_CLASS].height < height) {
-        for (size_t r = 0; r < sizeof(thin_rungs) / sizeof(thin_rungs[0]); r++) {
-            int rate = default_fps(fps) < thin_rungs[r].fps ? default_fps(fps) : thin_rungs[r].fps;
-            tier_fill(&out[n++], thin_rungs[r].name, TINY_CLASS, width, height, rate,
-                      thin_rungs[r].quality);
-        }
+    for (size_t r = 0; r < sizeof(thin_rungs) / sizeof(thin_rungs[0]); r++) {
+        int cls = thin_rungs[r].cls;
+        if (is_known && classes[cls].height >= height)
+            continue;
+        int rate = default_fps(fps) < thin_rungs[r].fps ? default_fps(fps) : thin_rungs[r].fps;
+        if (n > 0 && out[n - 1].class_height == classes[cls].height && out[n - 1].fps == rate)
+            continue; /* a slow camera: the same rung twice */
+        tier_fill(&out[n++], thin_rungs[r].name, cls, width, height, rate, thin_rungs[r].quality);
     }
     for (int i = TINY_CLASS + 1; i < NATIVE_CLASS; i++) {
         if (is_known && classes[i].height >= height)
@@ -120,7 +127,8 @@ int vg_tier_ladder_from_specs(const vg_tier_spec_t *specs, int n, int width, int
         const vg_tier_spec_t *s = &specs[i];
         int cls = s->size ? class_find(s->size) : -1;
         if (cls < 0) {
-            snprintf(err, err_len, "tier %d: size must be tiny, low, medium, high, ultra or native",
+            snprintf(err, err_len,
+                     "tier %d: size must be thin, tiny, low, medium, high, ultra or native",
                      i + 1);
             return -1;
         }

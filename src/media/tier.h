@@ -10,12 +10,12 @@
 
 #include <stddef.h>
 
-#define VG_TIER_MAX 8
+#define VG_TIER_MAX 10
 #define VG_TIER_NAME_MAX 16
 
 typedef struct vg_tier {
     char name[VG_TIER_NAME_MAX]; /* unique in its ladder, e.g. low, medium, high, native */
-    int class_height;            /* 240, 320, 480, 720, 1080, or 0 for native */
+    int class_height;            /* 180, 240, 320, 480, 720, 1080, or 0 for native */
     int width, height;           /* resolved size (even); 0 while the camera's is unknown */
     int fps;                     /* 1..60 */
     int quality;                 /* JPEG quality 1..100 */
@@ -24,7 +24,7 @@ typedef struct vg_tier {
 /* A tier as configured: every field optional (NULL / 0: the class's default). */
 typedef struct vg_tier_spec {
     const char *name;   /* default: the class name */
-    const char *size;   /* "tiny", "low", "medium", "high", "ultra" or "native" (required) */
+    const char *size;   /* "thin", "tiny", "low", "medium", "high", "ultra" or "native" */
     int fps;            /* 1..60; default: the camera's, at most 30 */
     int quality;        /* 1..100; default per class (60, 70, 80, 80, 85) */
 } vg_tier_spec_t;
@@ -32,9 +32,9 @@ typedef struct vg_tier_spec {
 /* Fills out[] with the default ladder for a camera of width x height at fps (0 when
  * unknown): the classes strictly below its height (all when unknown), then native. Every
  * tier from low up runs at the camera's rate up to 30 fps: a link loses resolution and
- * quality before it loses fluid motion. Below low, for thin links, three 240-line rungs cut
- * the rate too: tiny (15 fps, quality 50), tiny5 (5 fps, 45), tiny1 (1 fps, 40). Returns
- * the number of tiers (1..VG_TIER_MAX). */
+ * quality before it loses fluid motion. Below low, for thin links: tiny (240 lines, 30 fps,
+ * quality 50), tiny15 (240, 15 fps, 40), thin (180, 12 fps, 40), thin5 and thin1 (180, 5 and
+ * 1 fps, 40). Returns the number of tiers (1..VG_TIER_MAX). */
 int vg_tier_default_ladder(int width, int height, int fps, vg_tier_t out[VG_TIER_MAX]);
 
 /* Builds a ladder from n specs (1..VG_TIER_MAX), sorted by cost. Returns the tier count, or
