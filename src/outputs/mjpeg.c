@@ -76,11 +76,37 @@ static void on_ladder(vg_consumer_t *c)
 static const vg_consumer_ops_t consumer_ops = {
     .on_frame = on_frame, .on_removed = on_removed, .on_ladder = on_ladder};
 
+/* 4 Hz for `tier=auto`: a plain <img> cannot ask for a tier, so the server walks the JPEG
+ * ladder for it on the same measurements as for WebSocket viewers (adapt.h). */
+static void on_sample(vg__viewer_t *b)
+{
+    if (vg_conn_is_closing(b->conn))
+        return;
+    const vg_tier_t *tiers;
+    int n = vg_stream_tiers(b->st, &tiers);
+    int rungs[VG_TIER_MAX];
+    double kbps[VG_TIER_MAX];
+    for (int t = 0; t < n; t++) {
+        rungs[t] = t;
+        kbps[t] = vg_stream_tier_kbps(b->st, t);
+    }
+    const char *reason = NULL;
+    int t = vg__viewer_adapt(b, rungs, kbps, n, b->cons.tier, 0, &reason);
+    if (t >= 0) {
+        mjpeg_viewer_t *v = (mjpeg_viewer_t *)b;
+        vg_frame_unref(&v->pending); /* the old tier's picture */
+        vg__viewer_set_tier(b, t, true);
+    }
+}
+
 static int mjpeg_request(vg_conn_t *c, const char *const *params, void *user)
 {
     vg_outputs_t *o = user;
     vg_stream_t *st;
     int tier = vg__outputs_resolve(c, o->cfg.hub, params[0], &st);
+    bool is_auto = tier == VG__TIER_AUTO;
+    if (is_auto)
+        tier = vg_stream_default_tier(st);
     if (tier < 0)
         return 0;
     mjpeg_viewer_t *v = vg_xcalloc(1, sizeof(*v));
@@ -88,6 +114,8 @@ static int mjpeg_request(vg_conn_t *c, const char *const *params, void *user)
     v->base.st = st;
     v->base.cons.ops = &consumer_ops;
     v->base.cons.user = v;
+    v->base.is_auto = is_auto;
+    v->base.on_sample = on_sample;
     vg_conn_set_data(c, v);
     vg_conn_stream_begin(c, 200, "multipart/x-mixed-replace;boundary=" BOUNDARY);
     vg__viewer_add(o, &v->base, "mjpeg", tier);

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/err.h"
 #include "core/util.h"
@@ -40,6 +41,8 @@ int vg__outputs_resolve(vg_conn_t *c, vg_hub_t *hub, const char *camera_id, vg_s
     int rc = vg_conn_query(c, "tier", name, sizeof(name));
     if (rc == VG_ENOENT)
         return vg_stream_default_tier(*st);
+    if (rc >= 0 && strcmp(name, "auto") == 0)
+        return VG__TIER_AUTO;
     int t = rc >= 0 ? vg_tier_find(tiers, n, name) : -1;
     if (t < 0) {
         char list[160] = "";

@@ -2,6 +2,7 @@
 #ifndef VG_OUTPUTS_INT_H
 #define VG_OUTPUTS_INT_H
 
+#include "outputs/adapt.h"
 #include "outputs/outputs.h"
 
 /* Every stream output: a viewer of the camera named in the path, or a stream token for it
@@ -37,6 +38,11 @@ typedef struct vg__viewer {
     /* what adaptation measured last (adaptive viewers; -1: not measured) */
     double queue_ms, link_kbps, tcp_rtt_ms;
     const char *congestion; /* the socket's congestion control, "" when unknown */
+    /* adaptation's state (vg__viewer_adapt) */
+    vg_adapt_t adapt;
+    uint64_t smp_offered, smp_drops, smp_skips; /* at the previous sample */
+    char congestion_buf[16];
+    int64_t report_us; /* when the client last reported its rendering (0: never) */
     struct vg__viewer *prev, *next;
 } vg__viewer_t;
 
@@ -66,13 +72,22 @@ void vg__viewer_set_tier(vg__viewer_t *v, int tier, bool is_adaptive);
 void vg__viewer_offered(vg__viewer_t *v);
 void vg__viewer_dropped(vg__viewer_t *v);
 void vg__viewer_skipped(vg__viewer_t *v);
+/* One adaptation sample of an adaptive viewer (from its on_sample): reads the socket's
+ * TCP_INFO and what happened since the last sample, and asks the policy (adapt.h) where on
+ * rungs[0..n) (tier indices, cheapest first, kbps[] their cost) the viewer should be; cur is
+ * its rung now, extra_skips a further sign of its own (a `source` queue half full). Returns
+ * the tier to move to, or -1 to stay; *reason says why. */
+int vg__viewer_adapt(vg__viewer_t *v, const int *rungs, const double *kbps, int n, int cur,
+                     uint32_t extra_skips, const char **reason);
 void vg__viewer_sent(vg__viewer_t *v, const vg_frame_t *f, size_t bytes);
 
 void vg__viewers_start(vg_outputs_t *o);
 void vg__viewers_free(vg_outputs_t *o);
 
 /* Shared by the outputs: the tier a request names in ?tier= (or the default). Returns the
- * index, or -1 after responding 400/404 on c (HTTP) — *st is set when the camera exists. */
+ * index, VG__TIER_AUTO for "auto", or -1 after responding 400/404 on c (HTTP) — *st is set
+ * when the camera exists. */
+#define VG__TIER_AUTO (-2)
 int vg__outputs_resolve(vg_conn_t *c, vg_hub_t *hub, const char *camera_id, vg_stream_t **st);
 
 void vg__ws_register(vg_server_t *srv, vg_outputs_t *o);

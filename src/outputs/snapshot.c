@@ -173,6 +173,8 @@ static int snapshot_request(vg_conn_t *c, const char *const *params, void *user)
     }
     vg_stream_t *st;
     int tier = vg__outputs_resolve(c, o->cfg.hub, params[0], &st);
+    if (tier == VG__TIER_AUTO)
+        tier = vg_stream_default_tier(st); /* one picture: nothing to adapt */
     if (tier < 0)
         return 0;
     snap_waiter_t *w = vg_xcalloc(1, sizeof(*w));

@@ -2,11 +2,13 @@
  * /metrics. A 1 Hz timer measures each viewer's last second and lets its output act on it
  * (the WebSocket output adapts tiers and pushes statistics there). Loop thread only.
  */
+#include <libwebsockets.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/clock.h"
 #include "core/util.h"
+#include "net/tcpinfo.h"
 #include "outputs/adapt.h"
 #include "outputs/outputs_int.h"
 
@@ -69,6 +71,7 @@ void vg__viewer_add(vg_outputs_t *o, vg__viewer_t *v, const char *output, int ti
     v->tick_mono_us = vg_mono_us();
     v->latency_us = v->rtt_us = -1;
     v->queue_ms = v->link_kbps = v->tcp_rtt_ms = -1;
+    vg_adapt_init(&v->adapt);
     v->congestion = "";
     v->client_fps = v->client_decode_ms = -1;
     v->counters = counters_for(o, v->st, tier, output);
@@ -136,6 +139,48 @@ void vg__viewer_skipped(vg__viewer_t *v)
 {
     v->skips++;
     v->counters->pub.skips++;
+}
+
+#define CLIENT_REPORT_FRESH_US 3000000
+
+int vg__viewer_adapt(vg__viewer_t *v, const int *rungs, const double *kbps, int n, int cur,
+                     uint32_t extra_skips, const char **reason)
+{
+    vg_adapt_input_t in = {.now_us = vg_mono_us(), .client_fps = -1, .rung = cur,
+                           .rung_count = n, .rung_kbps = kbps};
+    vg_tcp_stats_t tcp;
+    int fd = lws_get_socket_fd(vg_conn_wsi(v->conn));
+    if (fd >= 0 && vg_tcp_stats_read(fd, &tcp) == 0) {
+        in.has_tcp = true;
+        in.rtt_ms = tcp.rtt_ms;
+        in.min_rtt_ms = tcp.min_rtt_ms;
+        in.delivery_kbps = tcp.delivery_kbps;
+        in.unsent_bytes = tcp.unsent_bytes;
+        v->tcp_rtt_ms = tcp.rtt_ms;
+        vg_strlcpy(v->congestion_buf, tcp.congestion, sizeof(v->congestion_buf));
+        v->congestion = v->congestion_buf;
+    }
+    in.offered = (uint32_t)(v->offered - v->smp_offered);
+    in.replaced = (uint32_t)(v->drops - v->smp_drops);
+    in.skips = (uint32_t)(v->skips - v->smp_skips) + extra_skips;
+    v->smp_offered = v->offered;
+    v->smp_drops = v->drops;
+    v->smp_skips = v->skips;
+    if (v->client_fps >= 0 && v->report_us && in.now_us - v->report_us < CLIENT_REPORT_FRESH_US) {
+        in.client_fps = v->client_fps;
+        in.sent_fps = v->fps;
+    }
+    if (n == 0)
+        return -1;
+    vg_adapt_decision_t d = vg_adapt_step(&v->adapt, &in);
+    v->queue_ms = in.has_tcp ? d.queue_ms : -1;
+    v->link_kbps = d.rate_kbps > 0 ? d.rate_kbps : -1;
+    if (in.offered == 0 && d.rung < cur)
+        return -1; /* the camera sent nothing: no sign of the link either way */
+    if (d.rung == cur && rungs[d.rung] == v->cons.tier)
+        return -1;
+    *reason = d.reason ? d.reason : "ladder";
+    return rungs[d.rung];
 }
 
 void vg__viewer_sent(vg__viewer_t *v, const vg_frame_t *f, size_t bytes)

@@ -34,8 +34,6 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "core/wire.h"
-#include "net/tcpinfo.h"
-#include "outputs/adapt.h"
 #include "outputs/outputs_int.h"
 
 _Static_assert(LWS_PRE + VG_WIRE_HDR_LEN <= VG_FRAME_HEADROOM,
@@ -43,8 +41,6 @@ _Static_assert(LWS_PRE + VG_WIRE_HDR_LEN <= VG_FRAME_HEADROOM,
 
 #define CTRL_QUEUE 16
 #define PING_EVERY_S 2
-/* Adaptation (see the file comment). */
-#define CLIENT_REPORT_FRESH_US 3000000
 /* A `source` viewer's queue never holds more access units than this (10 s at 60 fps, plus a
  * GOP cache burst): the lag and byte bounds normally act first. */
 #define AU_QUEUE_MAX 1024
@@ -67,11 +63,7 @@ typedef struct ws_viewer {
     int ticks;
     bool is_ping_due;
     int64_t ping_sent_us;
-    /* adaptation */
-    vg_adapt_t adapt;
-    uint64_t smp_offered, smp_drops, smp_skips; /* at the previous sample */
-    char congestion[16];
-    int64_t report_us; /* when the client last reported its rendering */
+
 } ws_viewer_t;
 
 static void queue_text(ws_viewer_t *v, json_t *msg)
@@ -270,7 +262,7 @@ static void on_ladder(vg_consumer_t *c)
     ws_viewer_t *v = c->user;
     vg__viewer_ladder_changed(&v->base);
     vg_frame_unref(&v->pending);
-    vg_adapt_init(&v->adapt); /* measurements of the old ladder's rungs */
+    vg_adapt_init(&v->base.adapt); /* measurements of the old ladder's rungs */
     queue_text(v, json_pack("{s:s,s:s,s:b,s:o}", "type", "tiers", "tier", tier_name(v, c->tier),
                             "auto", v->base.is_auto, "tiers", ladder_json(v)));
 }
@@ -377,45 +369,15 @@ static void on_sample(vg__viewer_t *b)
     ws_viewer_t *v = (ws_viewer_t *)b;
     if (vg_conn_is_closing(b->conn))
         return;
-    vg_adapt_input_t in = {.now_us = vg_mono_us(), .client_fps = -1};
-    vg_tcp_stats_t tcp;
-    int fd = lws_get_socket_fd(vg_conn_wsi(b->conn));
-    if (fd >= 0 && vg_tcp_stats_read(fd, &tcp) == 0) {
-        in.has_tcp = true;
-        in.rtt_ms = tcp.rtt_ms;
-        in.min_rtt_ms = tcp.min_rtt_ms;
-        in.delivery_kbps = tcp.delivery_kbps;
-        in.unsent_bytes = tcp.unsent_bytes;
-        b->tcp_rtt_ms = tcp.rtt_ms;
-        vg_strlcpy(v->congestion, tcp.congestion, sizeof(v->congestion));
-        b->congestion = v->congestion;
-    }
-    in.offered = (uint32_t)(b->offered - v->smp_offered);
-    in.replaced = (uint32_t)(b->drops - v->smp_drops);
-    in.skips = (uint32_t)(b->skips - v->smp_skips);
-    v->smp_offered = b->offered;
-    v->smp_drops = b->drops;
-    v->smp_skips = b->skips;
-    /* A `source` queue half way to its lag bound is as bad as replaced frames. */
-    if (b->cons.tier == VG_TIER_SOURCE && au_wait_us(v) > max_lag_ms(v) * 500LL)
-        in.skips++;
-    if (b->client_fps >= 0 && in.now_us - v->report_us < CLIENT_REPORT_FRESH_US) {
-        in.client_fps = b->client_fps;
-        in.sent_fps = b->fps;
-    }
-    int rungs[VG_TIER_MAX + 1];
+    int rungs[VG_TIER_MAX + 1], cur;
     double kbps[VG_TIER_MAX + 1];
-    in.rung_count = auto_rungs(v, rungs, kbps, &in.rung);
-    in.rung_kbps = kbps;
-    if (in.rung_count == 0)
-        return;
-    vg_adapt_decision_t d = vg_adapt_step(&v->adapt, &in);
-    b->queue_ms = in.has_tcp ? d.queue_ms : -1;
-    b->link_kbps = d.rate_kbps > 0 ? d.rate_kbps : -1;
-    if (in.offered == 0 && d.rung < in.rung)
-        return; /* the camera sent nothing: no sign of the link either way */
-    if (d.rung != in.rung || rungs[d.rung] != b->cons.tier)
-        change_tier(v, rungs[d.rung], d.reason ? d.reason : "ladder");
+    int n = auto_rungs(v, rungs, kbps, &cur);
+    /* A `source` queue half way to its lag bound is as bad as replaced frames. */
+    uint32_t extra = b->cons.tier == VG_TIER_SOURCE && au_wait_us(v) > max_lag_ms(v) * 500LL;
+    const char *reason = NULL;
+    int t = vg__viewer_adapt(b, rungs, kbps, n, cur, extra, &reason);
+    if (t >= 0)
+        change_tier(v, t, reason);
 }
 
 static json_t *stats_json(ws_viewer_t *v)
@@ -484,7 +446,7 @@ static int ws_open(vg_conn_t *c, const char *const *params, void *user)
     v->base.on_tick = on_tick;
     v->base.on_sample = on_sample;
     v->outputs = o;
-    vg_adapt_init(&v->adapt);
+    vg_adapt_init(&v->base.adapt);
     vg_conn_set_data(c, v);
     char codecs[64];
     if (vg_conn_query(c, "codecs", codecs, sizeof(codecs)) >= 0) {
@@ -609,7 +571,7 @@ static void handle_subscribe(ws_viewer_t *v, json_t *msg)
         change_tier(v, t, NULL);
     else if (auto_may_use_source(v) && v->base.cons.tier != VG_TIER_SOURCE)
         change_tier(v, VG_TIER_SOURCE, NULL);
-    vg_adapt_init(&v->adapt);
+    vg_adapt_init(&v->base.adapt);
     queue_text(v, json_pack("{s:s,s:s,s:b}", "type", "subscribed", "tier",
                             tier_name(v, v->base.cons.tier), "auto", v->base.is_auto));
 }
@@ -632,7 +594,7 @@ static void handle_report(ws_viewer_t *v, json_t *msg)
     }
     v->base.client_fps = fps < 0 ? -1 : fps;
     v->base.client_decode_ms = decode_ms < 0 ? -1 : decode_ms;
-    v->report_us = vg_mono_us();
+    v->base.report_us = vg_mono_us();
 }
 
 static int ws_message(vg_conn_t *c, const char *text, size_t len)
