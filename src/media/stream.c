@@ -515,7 +515,8 @@ double vg_stream_tier_kbps(const vg_stream_t *st, int t)
         const vg_tier_t *tk = &st->shown_tiers[k];
         if (st->tier_frame_bytes[k] <= 0 || tk->width <= 0 || tt->width <= 0)
             continue;
-        double pix = (double)tt->width * tt->height / ((double)tk->width * tk->height);
+        /* JPEG bytes grow about as pixels^0.75 (measured on the default ladder) */
+        double pix = pow((double)tt->width * tt->height / ((double)tk->width * tk->height), 0.75);
         double bytes = st->tier_frame_bytes[k] * pix * quality_factor(tt->quality) /
                        quality_factor(tk->quality);
         if (best_k < 0 || abs(k - t) < abs(best_k - t)) {

@@ -20,11 +20,14 @@
 #define FIT_SHARE 0.8
 #define DRAIN_SHARE 0.5
 /* A step up needs a rate this much above the next rung's bitrate. */
-#define HEADROOM 1.3
-#define UP_HOLD_MIN_US 3000000LL
+#define HEADROOM (1.0 / FIT_SHARE) /* the same fit as a step down uses: no ping-pong, no gap */
+#define UP_HOLD_MIN_US 2000000LL
 #define UP_HOLD_MAX_US 24000000LL
 /* A step down this soon after a step up: the probe failed. */
 #define PROBATION_US 6000000LL
+/* A probe past what the rate shows, when the rate is only a lower bound, costs at most this
+ * times the current rung. */
+#define PROBE_STEP_MAX 2.5
 #define DROP_RATIO_BAD 0.15
 #define CLIENT_FPS_RATIO_BAD 0.7
 
@@ -55,14 +58,14 @@ static double rate_max(const vg_adapt_t *a, int64_t now)
     return best;
 }
 
-/* The richest rung below `from` whose bitrate fits share x rate (rungs of unknown bitrate
- * are passed over); at least one step down. */
+/* The richest rung below `from` whose bitrate fits share x rate; at least one step down, and
+ * no further than a rung whose bitrate is unknown (nothing says it would not fit). */
 static int fitting_rung(const vg_adapt_input_t *in, int from, double rate, double share)
 {
     int r = from - 1;
     if (rate <= 0)
         return r;
-    while (r > 0 && (in->rung_kbps[r] <= 0 || in->rung_kbps[r] > share * rate))
+    while (r > 0 && in->rung_kbps[r] > 0 && in->rung_kbps[r] > share * rate)
         r--;
     return r;
 }
@@ -94,7 +97,10 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
     else if (a->bad_since_us == 0)
         a->bad_since_us = now;
     bool is_settling = a->last_change_us && now - a->last_change_us < SETTLE_US;
-    bool is_deep = d.queue_ms > QUEUE_DEEP_MS;
+    /* After a step down what was queued before it drains at the link's rate: a queue still
+     * smaller than at that step is not a reason to step again. */
+    bool is_draining = now < a->drain_until_us && d.queue_ms < a->queue_at_change_ms;
+    bool is_deep = d.queue_ms > QUEUE_DEEP_MS && !is_draining;
     bool is_down = is_deep || (!is_settling && ((is_over && now - a->bad_since_us >= BAD_FOR_US) ||
                                                 is_client_bad));
     if (is_down && in->rung > 0) {
@@ -112,6 +118,9 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
         a->has_stepped_down = true;
         a->last_change_us = now;
         a->bad_since_us = 0;
+        a->queue_at_change_ms = d.queue_ms;
+        a->drain_until_us = now + SETTLE_US +
+                            (int64_t)((2 * d.queue_ms + 2 * (in->has_tcp ? in->min_rtt_ms : 0)) * 1000);
         /* What was measured on the old rung says little about the new one's queue. */
         return d;
     }
@@ -121,9 +130,25 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
     }
     int next = in->rung + 1;
     bool is_clean = !is_over && !is_client_bad;
-    if (next < in->rung_count && is_clean &&
-        now - (a->last_change_us ? a->last_change_us : 0) >= a->up_hold_us &&
-        in->rung_kbps[next] > 0 && d.rate_kbps >= HEADROOM * in->rung_kbps[next]) {
+    bool is_held = now - (a->last_change_us ? a->last_change_us : 0) >= a->up_hold_us;
+    bool is_shown = next < in->rung_count && in->rung_kbps[next] > 0 &&
+                    d.rate_kbps >= HEADROOM * in->rung_kbps[next];
+    bool is_probe = !is_shown && next < in->rung_count && in->is_app_limited &&
+                    in->rung_kbps[next] > 0 && in->rung_kbps[in->rung] > 0 &&
+                    in->rung_kbps[next] <= PROBE_STEP_MAX * in->rung_kbps[in->rung];
+    if (is_probe && is_clean && is_held && !is_draining) {
+        d.rung = next;
+        d.reason = a->has_stepped_down ? "recovered" : "headroom";
+        a->last_up_us = now;
+        a->last_change_us = now;
+        return d;
+    }
+    if (next < in->rung_count && is_clean && is_held && is_shown) {
+        /* As far up as the rate shows headroom for, in one step: a viewer back on a good
+         * link should not climb a rung per hold. */
+        while (next + 1 < in->rung_count && in->rung_kbps[next + 1] > 0 &&
+               d.rate_kbps >= HEADROOM * in->rung_kbps[next + 1])
+            next++;
         d.rung = next;
         d.reason = a->has_stepped_down ? "recovered" : "headroom";
         a->last_up_us = now;

@@ -12,7 +12,10 @@
  *   - down as soon as the queue passes its bound (at once, and far enough that the queue
  *     drains, when it is deep), to the richest rung whose measured bitrate fits the rate;
  *   - up only when the measured rate shows headroom for the next rung's measured bitrate,
- *     after a clean hold; an up-step that fails soon doubles the hold (3 s up to 24 s).
+ *     after a clean hold, as far up as that headroom reaches; or, when the rate samples are
+ *     limited by what we sent (small frames on a paced connection never show the link's
+ *     rate), one rung that costs at most 2.5 times the current one, after the hold; an
+ *     up-step that fails soon doubles the hold (2 s up to 24 s).
  * Pure: the caller passes the time and every measurement; no clock, no I/O. */
 #ifndef VG_OUTPUTS_ADAPT_H
 #define VG_OUTPUTS_ADAPT_H
@@ -29,6 +32,8 @@ typedef struct vg_adapt {
     int64_t last_up_us;       /* the last step up, while it is on probation (0: none) */
     int64_t up_hold_us;       /* clean time needed before the next step up */
     int64_t bad_since_us;     /* the queue has been over its bound since (0: it is not) */
+    double queue_at_change_ms; /* the queue when the rung last went down */
+    int64_t drain_until_us;   /* until then a queue smaller than that one is left to drain */
     bool has_stepped_down;
     /* delivery-rate samples, newest last (a max filter over the rate window) */
     struct {
@@ -45,6 +50,7 @@ typedef struct vg_adapt_input {
     /* the kernel (tcpinfo.h); has_tcp false when it could not be read */
     bool has_tcp;
     double rtt_ms, min_rtt_ms, delivery_kbps;
+    bool is_app_limited; /* that sample was limited by what we sent: a lower bound */
     uint32_t unsent_bytes;
     /* since the previous sample */
     uint32_t offered, replaced, skips;

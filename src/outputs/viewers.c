@@ -2,11 +2,13 @@
  * /metrics. A 1 Hz timer measures each viewer's last second and lets its output act on it
  * (the WebSocket output adapts tiers and pushes statistics there). Loop thread only.
  */
+#include <inttypes.h>
 #include <libwebsockets.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/log.h"
 #include "core/util.h"
 #include "net/tcpinfo.h"
 #include "outputs/adapt.h"
@@ -155,6 +157,7 @@ int vg__viewer_adapt(vg__viewer_t *v, const int *rungs, const double *kbps, int 
         in.rtt_ms = tcp.rtt_ms;
         in.min_rtt_ms = tcp.min_rtt_ms;
         in.delivery_kbps = tcp.delivery_kbps;
+        in.is_app_limited = tcp.is_app_limited;
         in.unsent_bytes = tcp.unsent_bytes;
         v->tcp_rtt_ms = tcp.rtt_ms;
         vg_strlcpy(v->congestion_buf, tcp.congestion, sizeof(v->congestion_buf));
@@ -180,6 +183,11 @@ int vg__viewer_adapt(vg__viewer_t *v, const int *rungs, const double *kbps, int 
     if (d.rung == cur && rungs[d.rung] == v->cons.tier)
         return -1;
     *reason = d.reason ? d.reason : "ladder";
+    VG_LOG_DEBUG("adapt", "viewer=%" PRIu64 " rung %d -> %d (%s): queue %.0f ms (rtt %.1f, min "
+                 "%.1f, unsent %u), rate %.0f kbps (latest %.0f), replaced %u/%u, skips %u",
+                 v->id, cur, d.rung, *reason, d.queue_ms, in.rtt_ms, in.min_rtt_ms,
+                 in.unsent_bytes, d.rate_kbps, in.delivery_kbps, in.replaced, in.offered,
+                 in.skips);
     return rungs[d.rung];
 }
 

@@ -4,10 +4,11 @@
 #include "outputs/adapt.h"
 #include "vg_test.h"
 
-/* The ladder of a detailed 720p30 camera (kbps as measured): tiny1, tiny5, tiny, low,
- * medium, native. */
-static const double LADDER[] = {60, 250, 700, 2400, 5200, 34000};
-#define RUNGS 6
+/* The default ladder of a detailed 720p30 camera, kbps as measured (docs/protocol.md,
+ * "Tiers"): thin1, thin5, thin, tiny15, tiny, low, medium, native. */
+static const double LADDER[] = {64, 323, 778, 1491, 3385, 5768, 11979, 35570};
+#define RUNGS 8
+#define MEDIUM 6
 
 typedef struct link {
     double kbps, rtt_ms;
@@ -69,14 +70,18 @@ VG_TEST(fast_link_climbs_to_the_best_fitting_rung_and_never_tries_above)
     double q = 0, worst = 0;
     int failed = 0;
     link_t fast = {20000, 20};
-    int rung = run(&a, &t, 4, &fast, 30, &q, &failed, &worst, 0);
-    EXPECT_EQ(rung, 4); /* medium fits 20 Mbit/s; native (34 Mbit/s) never does */
+    int rung = run(&a, &t, MEDIUM, &fast, 30, &q, &failed, &worst, 0);
+    EXPECT_EQ(rung, MEDIUM); /* medium fits 20 Mbit/s; native (36 Mbit/s) never does */
     EXPECT_EQ(failed, 0);
     EXPECT_TRUE(worst < 1);
     /* From the bottom too, without a blind try. */
     vg_adapt_init(&a);
-    rung = run(&a, &t, 0, &fast, 30, &q, &failed, NULL, 0);
-    EXPECT_EQ(rung, 4);
+    int64_t t0 = t;
+    rung = run(&a, &t, 0, &fast, 3, &q, &failed, NULL, 0);
+    EXPECT_EQ(rung, MEDIUM); /* in one step, within the first hold */
+    EXPECT_TRUE(t - t0 <= 3000000);
+    rung = run(&a, &t, rung, &fast, 27, &q, &failed, NULL, 0);
+    EXPECT_EQ(rung, MEDIUM);
     EXPECT_EQ(failed, 0);
 }
 
@@ -88,8 +93,8 @@ VG_TEST(live_degrade_steps_down_far_and_fast_then_recovers)
     double q = 0;
     int failed = 0;
     link_t fast = {20000, 20}, thin = {2000, 100};
-    int rung = run(&a, &t, 4, &fast, 10, &q, &failed, NULL, 0);
-    EXPECT_EQ(rung, 4);
+    int rung = run(&a, &t, MEDIUM, &fast, 10, &q, &failed, NULL, 0);
+    EXPECT_EQ(rung, MEDIUM);
     /* The link drops to 2 Mbit/s: within 1.5 s the viewer is on a rung that fits, and the
      * queue has drained within 3 s. */
     int64_t switched = t;
@@ -112,7 +117,7 @@ VG_TEST(live_degrade_steps_down_far_and_fast_then_recovers)
     for (int i = 0; i < 60 && !best_at; i++) {
         t += 250000;
         rung = sample(&a, t, rung, &fast, &q).rung;
-        if (rung == 4)
+        if (rung == MEDIUM)
             best_at = t;
     }
     EXPECT_TRUE(best_at && best_at - back <= 10000000);
@@ -121,14 +126,14 @@ VG_TEST(live_degrade_steps_down_far_and_fast_then_recovers)
 VG_TEST(thin_links_settle_on_a_rung_they_carry)
 {
     const link_t links[] = {{5000, 40}, {2000, 100}, {1000, 200}};
-    const int want[] = {3, 2, 2}; /* low, tiny, tiny: the richest under 80 % of the rate */
+    const int want[] = {4, 3, 2}; /* tiny, tiny15, thin: the richest under 80 % of the rate */
     for (int k = 0; k < 3; k++) {
         vg_adapt_t a;
         vg_adapt_init(&a);
         int64_t t = 0;
         double q = 0, worst = 0;
         int failed = 0;
-        int rung = run(&a, &t, 4, &links[k], 30, &q, &failed, &worst, 5);
+        int rung = run(&a, &t, MEDIUM, &links[k], 30, &q, &failed, &worst, 5);
         EXPECT_EQ(rung, want[k]);
         EXPECT_EQ(failed, 0);
         EXPECT_TRUE(worst < 100);
@@ -142,7 +147,7 @@ VG_TEST(a_failed_probe_doubles_the_hold)
     vg_adapt_t a;
     vg_adapt_init(&a);
     vg_adapt_input_t in = {.rung_count = RUNGS, .rung_kbps = LADDER, .has_tcp = true,
-                           .rtt_ms = 50, .min_rtt_ms = 50, .delivery_kbps = 3500,
+                           .rtt_ms = 50, .min_rtt_ms = 50, .delivery_kbps = 2000,
                            .client_fps = -1, .offered = 8};
     int64_t t = 0;
     int rung = 2, ups = 0;
@@ -151,7 +156,7 @@ VG_TEST(a_failed_probe_doubles_the_hold)
         t += 250000;
         in.now_us = t;
         in.rung = rung;
-        in.rtt_ms = rung == 3 ? 50 + 300 : 50; /* low does not fit after all */
+        in.rtt_ms = rung == 3 ? 50 + 300 : 50; /* tiny15 does not fit after all */
         vg_adapt_decision_t d = vg_adapt_step(&a, &in);
         if (d.rung > rung && ups < 8)
             ups_at[ups++] = t;
@@ -166,12 +171,13 @@ VG_TEST(client_that_cannot_keep_up_moves_down_and_local_drops_count)
 {
     vg_adapt_t a;
     vg_adapt_init(&a);
-    vg_adapt_input_t in = {.rung = 4, .rung_count = RUNGS, .rung_kbps = LADDER, .has_tcp = true,
-                           .rtt_ms = 20, .min_rtt_ms = 20, .delivery_kbps = 50000,
-                           .client_fps = 12, .sent_fps = 30, .offered = 8};
+    vg_adapt_input_t in = {.rung = MEDIUM, .rung_count = RUNGS, .rung_kbps = LADDER,
+                           .has_tcp = true, .rtt_ms = 20, .min_rtt_ms = 20,
+                           .delivery_kbps = 50000, .client_fps = 12, .sent_fps = 30,
+                           .offered = 8};
     in.now_us = 250000;
     vg_adapt_decision_t d = vg_adapt_step(&a, &in);
-    EXPECT_EQ(d.rung, 3);
+    EXPECT_EQ(d.rung, MEDIUM - 1);
     EXPECT_TRUE(d.reason && d.reason[0] == 'c');
     /* Frames replaced locally (no TCP_INFO at all): over the bound for 0.5 s, then down. */
     vg_adapt_init(&a);
@@ -190,4 +196,22 @@ VG_TEST(client_that_cannot_keep_up_moves_down_and_local_drops_count)
         local.rung = 1;
         EXPECT_EQ(vg_adapt_step(&a, &local).rung, 1);
     }
+}
+
+VG_TEST(unknown_costs_step_down_one_rung_only)
+{
+    /* Before any tier has been measured (a viewer's first second), a deep queue moves it
+     * one rung, not to the bottom. */
+    static const double unknown[RUNGS] = {0};
+    vg_adapt_t a;
+    vg_adapt_init(&a);
+    vg_adapt_input_t in = {.now_us = 250000, .rung = MEDIUM, .rung_count = RUNGS,
+                           .rung_kbps = unknown, .has_tcp = true, .rtt_ms = 400,
+                           .min_rtt_ms = 80, .delivery_kbps = 4800, .client_fps = -1,
+                           .offered = 8};
+    EXPECT_EQ(vg_adapt_step(&a, &in).rung, MEDIUM - 1);
+    /* And with the costs known, as far as the rate needs. */
+    vg_adapt_init(&a);
+    in.rung_kbps = LADDER;
+    EXPECT_EQ(vg_adapt_step(&a, &in).rung, 3); /* deep: half of 4.8 Mbit/s, tiny15 */
 }
