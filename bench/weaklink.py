@@ -75,7 +75,7 @@ def cpu_seconds(pid):
 class Testbed:
     """Namespaces vgA-PID / vgB-PID joined by linkemu. close() undoes everything."""
 
-    def __init__(self, linkemu, rate_kbit=0, delay_ms=0, loss_pct=0, queue=1000):
+    def __init__(self, linkemu, rate_kbit=0, delay_ms=0, loss_pct=0, queue=1000, rt_priority=10):
         tag = os.getpid()
         self.ns_a, self.ns_b = "vgA-%d" % tag, "vgB-%d" % tag
         self.emu = None
@@ -89,7 +89,10 @@ class Testbed:
             self.emu = subprocess.Popen(
                 [linkemu, "--netns-a", self.ns_a, "--netns-b", self.ns_b, "--dev", DEV,
                  "--rate-kbit", str(rate_kbit), "--delay-ms", str(delay_ms),
-                 "--loss-pct", str(loss_pct), "--queue", str(queue)],
+                 "--loss-pct", str(loss_pct), "--queue", str(queue),
+                 # Real-time, so the server and viewer it carries (and the neighbours on
+                 # a shared machine) do not delay its releases (see the late_* counters).
+                 "--rt-priority", str(rt_priority)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
             line = self._readline(5.0)
             if line != "ready":
@@ -124,16 +127,31 @@ class Testbed:
         self.command("set rate_kbit=%s delay_ms=%s loss_pct=%s queue=%d"
                      % (rate_kbit, delay_ms, loss_pct, queue))
 
-    def stats(self):
-        return self.command("stats")
+    def stats(self, reset=False):
+        out = self.command("stats")
+        if reset:
+            self.command("reset")
+        return out
 
     def popen(self, ns, cmd, **kw):
         p = subprocess.Popen(["ip", "netns", "exec", ns] + cmd, **kw)
         self.procs.append(p)
         return p
 
-    def sysctl(self, ns, key, value):
-        run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w", "%s=%s" % (key, value)])
+    def set_server_cc(self, cc):
+        """The congestion control of namespace A's connections to B. Not the sysctl
+        net.ipv4.tcp_congestion_control: outside the initial namespace the kernel lets it
+        name only what net.ipv4.tcp_allowed_congestion_control lists (EPERM for cubic
+        here), and that list is the machine's. The route's congctl applies to every
+        connection over it, accepted ones too (a socket's own TCP_CONGESTION overrides it)."""
+        run(["ip", "-n", self.ns_a, "route", "replace", NET, "dev", DEV, "src", ADDR_A,
+             "congctl", cc])
+
+    def tcp_info(self):
+        """`ss -tin` of the server's established connections (congestion control, rtt,
+        cwnd, delivery rate), as text."""
+        return run(["ip", "netns", "exec", self.ns_a, "ss", "-tin", "state", "established",
+                    "( sport = :%d )" % PORT], check=False).stdout
 
     def close(self):
         for p in self.procs:
@@ -302,7 +320,8 @@ def viewer_mjpeg(host, port, path, seconds):
             texts.append((time.time_ns() // 1000, json.dumps({"type": "http", "status": status})))
             buf = buf[i + 4:]
             if " 200 " not in status:
-                break
+                return {"frames": frames, "texts": texts, "error": status + " " +
+                        buf[:300].decode("utf-8", "replace")}
         # Parts: --boundary\r\nheaders\r\n\r\nJPEG\r\n
         for _ in range(1000):
             i = buf.find(b"\r\n\r\n")
@@ -327,7 +346,7 @@ def viewer_mjpeg(host, port, path, seconds):
 
 
 def helper_viewer(mode, port, seconds):
-    path = MODES[mode]
+    path = MODES[mode] + "&token=" + sys.stdin.readline().strip()
     out = None
     deadline = time.monotonic() + 15
     for _ in range(100):  # the server may still be starting
@@ -425,12 +444,26 @@ def recovery_time(frames, t_switch_us, t_end_us, limit_ms=500, hold_s=2.0):
 # Runs
 # ---------------------------------------------------------------------------------------
 
+def make_db(vigil, workdir):
+    """A database with an admin and an integration key for the viewer: --no-auth listens on
+    127.0.0.1 only, and the server must listen on 198.18.0.1. Returns (db path, key)."""
+    db = os.path.join(workdir, "vigil.db")
+    env = dict(os.environ, VIGIL_DB=db)
+    subprocess.run([vigil, "user", "add", "id=bench", "role=admin", "--password-stdin"],
+                   input=os.urandom(12).hex(), text=True, env=env, check=True, timeout=30,
+                   stdout=subprocess.DEVNULL)
+    out = subprocess.run([vigil, "key", "add", "user=bench", "name=weaklink", "--json"],
+                         text=True, env=env, check=True, timeout=30,
+                         stdout=subprocess.PIPE).stdout
+    return db, json.loads(out)["key"]
+
+
 def start_server(bed, vigil, workdir, tag):
     logp = os.path.join(workdir, "vigil-%s.log" % tag)
-    env = dict(os.environ, VIGIL_DB=os.path.join(workdir, "vigil-%s.db" % tag))
+    env = dict(os.environ, VIGIL_DB=bed.db)
     with open(logp, "wb") as logf:
         p = bed.popen(bed.ns_a, [vigil, "serve", "--listen", "%s:%d" % (ADDR_A, PORT),
-                                 "--camera", "cam=" + CAMERA, "--no-auth"],
+                                 "--camera", "cam=" + CAMERA],
                       stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
     deadline = time.monotonic() + 15
     for _ in range(300):
@@ -451,16 +484,16 @@ def stop_server(bed, p):
     return code
 
 
-def viewer_cmd(mode, seconds):
-    return ["/usr/bin/python3", "-B", os.path.abspath(__file__), "_viewer", mode, str(PORT),
-            str(seconds)]
-
-
 def run_viewer(bed, mode, seconds, during=None):
     """Runs the viewer in B for `seconds`; `during(t_start_wall)` runs meanwhile (switches).
     Returns (result dict, wall time the viewer was started)."""
     t_start = time.time()
-    p = bed.popen(bed.ns_b, viewer_cmd(mode, seconds), stdout=subprocess.PIPE, text=True)
+    cmd = ["/usr/bin/python3", "-B", os.path.abspath(__file__), "_viewer", mode, str(PORT),
+           str(seconds)]
+    # The key goes on stdin, not the command line (ps would show it).
+    p = bed.popen(bed.ns_b, cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    p.stdin.write(bed.key + "\n")
+    p.stdin.flush()  # communicate() closes it
     extra = during(t_start) if during else None
     try:
         out, _ = p.communicate(timeout=seconds + 40)
@@ -475,12 +508,16 @@ def run_viewer(bed, mode, seconds, during=None):
 def measure_profile(bed, args, profile, cc, mode, workdir):
     prof = PROFILES[profile]
     bed.set_link(**prof)
-    bed.sysctl(bed.ns_a, "net.ipv4.tcp_congestion_control", cc)
+    bed.set_server_cc(cc)
     srv, logp = start_server(bed, args.vigil, workdir, "%s-%s-%s" % (profile, cc, mode))
-    emu0, cpu0 = bed.stats(), cpu_seconds(bed.emu.pid)
+    emu0, cpu0 = bed.stats(reset=True), cpu_seconds(bed.emu.pid)
     srv_cpu0 = cpu_seconds(srv.pid)
+    def during(_t_start):
+        time.sleep(args.seconds / 2)
+        return bed.tcp_info()
+
     try:
-        res, t_start, _ = run_viewer(bed, mode, args.seconds)
+        res, t_start, ss = run_viewer(bed, mode, args.seconds, during)
     finally:
         emu1, cpu1 = bed.stats(), cpu_seconds(bed.emu.pid)
         srv_cpu = cpu_seconds(srv.pid) - srv_cpu0 if srv.poll() is None else None
@@ -497,18 +534,20 @@ def measure_profile(bed, args, profile, cc, mode, workdir):
     row["tiers_offered"] = [t.get("name") for t in (hello or {}).get("tiers", [])]
     row["timeline"] = [(round((t - t_start * 1e6) / 1e6, 2), tier, why)
                        for t, tier, why in tier_timeline(res["texts"])[0]][:200]
+    row["server_tcp_midway"] = " ".join(ss.split()) if ss else None
     row["emulator"] = emu_delta(emu0, emu1)
     row["emulator_cpu_pct"] = round((cpu1 - cpu0) / args.seconds * 100, 1)
     row["server_cpu_pct"] = round(srv_cpu / args.seconds * 100, 1) if srv_cpu is not None else None
     return row
 
 
-def emu_delta(a, b):
+def emu_delta(a, b):  # b: counted since a was taken (stats(reset=True))
     out = {}
     for d in ("ab", "ba"):
-        out[d] = {k: b[d][k] - a[d][k] for k in ("received", "forwarded", "dropped_loss",
+        out[d] = {k: b[d][k] for k in ("received", "forwarded", "dropped_loss",
                                                   "dropped_queue", "dropped_full")}
-        out[d]["late_max_us"] = b[d]["late_max_us"]
+        for k in ("late_max_us", "late_mean_us", "late_p50_le_us"):
+            out[d][k] = b[d][k]  # since the last reset
         out[d]["late_p99_le_us"] = b[d]["late_p99_le_us"]
     return out
 
@@ -519,7 +558,7 @@ def measure_recovery(bed, args, cc, mode, workdir):
     warm, bad_s, back_s = args.recovery_phases
     total = warm + bad_s + back_s
     bed.set_link(**good)
-    bed.sysctl(bed.ns_a, "net.ipv4.tcp_congestion_control", cc)
+    bed.set_server_cc(cc)
     srv, _ = start_server(bed, args.vigil, workdir, "recovery-%s-%s" % (cc, mode))
     switches = {}
 
@@ -576,7 +615,7 @@ def check_link(bed, profile, seconds=6, samples=10):
     time.sleep(0.3)
     p = bed.popen(bed.ns_b, ["/usr/bin/python3", "-B", here, "_probe", "5201", str(samples),
                              str(seconds)], stdout=subprocess.PIPE, text=True)
-    s0 = bed.stats()
+    s0 = bed.stats(reset=True)
     try:
         out, _ = p.communicate(timeout=seconds + 40)
     finally:
@@ -632,6 +671,8 @@ def main():
     ap.add_argument("--no-profiles", action="store_true")
     ap.add_argument("--check", action="store_true", help="check the emulated links first")
     ap.add_argument("--json", default="")
+    ap.add_argument("--rt-priority", type=int, default=10,
+                    help="the emulator's SCHED_FIFO priority (0: ordinary scheduling)")
     ap.add_argument("--vigil", default=os.environ.get("VIGIL", os.path.join(REPO, "build/vigil")))
     ap.add_argument("--linkemu", default=os.environ.get("LINKEMU",
                                                         os.path.join(REPO, "build/linkemu")))
@@ -651,9 +692,10 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     rows = []
-    bed = Testbed(args.linkemu)
+    bed = Testbed(args.linkemu, rt_priority=args.rt_priority)
     workdir = tempfile.mkdtemp(prefix="weaklink-")
     try:
+        bed.db, bed.key = make_db(args.vigil, workdir)
         if args.check:
             for profile in args.profiles.split(","):
                 c = check_link(bed, profile)
