@@ -633,15 +633,19 @@ def fmt(v, unit=""):
     return "-" if v is None else ("%.0f%s" % (v, unit))
 
 
+def fmt1(v):
+    return "never" if v is None else "%.1f" % v
+
+
 def row_md(r):
     if r.get("scenario") == "recovery":
         d = r.get("degraded", {})
         return ("| recovery 20→2→20 Mbit/s | %s | %s | under 500 ms %s s after the drop "
                 "(p50/p95 while degraded %s / %s ms, longest gap %s ms); best rung `%s` "
                 "again %s s after the return |"
-                % (r["cc"], r["mode"], fmt(r.get("under_500ms_after_s"), ""),
+                % (r["cc"], r["mode"], fmt1(r.get("under_500ms_after_s")),
                    fmt(d.get("lat_p50")), fmt(d.get("lat_p95")), fmt(d.get("max_gap_ms")),
-                   r.get("best_rung"), fmt(r.get("best_rung_after_s"))))
+                   r.get("best_rung"), fmt1(r.get("best_rung_after_s"))))
     tiers = ", ".join("%s %s s" % (k, v) for k, v in
                       sorted(r.get("tier_seconds", {}).items(), key=lambda kv: -kv[1]))
     e = r.get("emulator", {}).get("ab", {})
@@ -717,6 +721,12 @@ def main():
         if args.recovery:
             for cc in ccs:
                 for mode in args.modes.split(","):
+                    runs = [r for r in rows if r.get("mode") == mode and "profile" in r]
+                    if runs and all(r.get("error") for r in runs):
+                        # e.g. MJPEG ?tier=auto before the server offered it (HTTP 400)
+                        log("recovery %s %s: skipped, every run failed: %s"
+                            % (cc, mode, runs[0]["error"][:200]))
+                        continue
                     r = measure_recovery(bed, args, cc, mode, workdir)
                     rows.append(r)
                     print(row_md(r), flush=True)
