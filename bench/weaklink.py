@@ -419,7 +419,24 @@ def summarize(frames, texts, t0_us, t1_us):
         "max_gap_ms": gap,
         "tier_seconds": {k: round(v, 1) for k, v in shares.items()},
         "tier_changes": sum(1 for t, _, r in timeline if t0_us < t < t1_us and r != "hello"),
+        "failed_up_tries": failed_up_tries(timeline, t0_us, t1_us),
     }
+
+
+UP_REASONS = ("headroom", "recovered")
+DOWN_REASONS = ("congested", "client")
+
+
+def failed_up_tries(timeline, t0_us, t1_us, within_s=6.0):
+    """Moves up (reasons headroom/recovered) in [t0, t1) undone by a move down within
+    `within_s` (the server's own verdict on a failed step, docs/protocol.md)."""
+    n = 0
+    for i, (t, _, why) in enumerate(timeline):
+        if not (t0_us <= t < t1_us) or why not in UP_REASONS:
+            continue
+        if any(w in DOWN_REASONS and 0 < t2 - t <= within_s * 1e6 for t2, _, w in timeline[i + 1:]):
+            n += 1
+    return n
 
 
 def recovery_time(frames, t_switch_us, t_end_us, limit_ms=500, hold_s=2.0):
@@ -648,6 +665,8 @@ def row_md(r):
                    r.get("best_rung"), fmt1(r.get("best_rung_after_s"))))
     tiers = ", ".join("%s %s s" % (k, v) for k, v in
                       sorted(r.get("tier_seconds", {}).items(), key=lambda kv: -kv[1]))
+    if r.get("failed_up_tries"):
+        tiers += "; %d failed up" % r["failed_up_tries"]
     e = r.get("emulator", {}).get("ab", {})
     return ("| %s | %s | %s | %s | %s / %s / %s ms | %s | %s ms | %s | %s / %s |"
             % (r["link"], r["cc"], r["mode"], fmt(r.get("fps_median")),
