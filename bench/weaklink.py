@@ -625,8 +625,10 @@ def measure_recovery(bed, args, cc, mode, workdir):
 
 
 def check_link(bed, profile, seconds=6, samples=10):
-    """RTT (TCP connects) and a bulk download through the emulated link."""
-    bed.set_link(**PROFILES[profile])
+    """RTT (TCP connects) and a bulk download through the emulated link (profile: a name in
+    PROFILES or a dict of linkemu settings), and the emulator's CPU meanwhile."""
+    bed.set_link(**(PROFILES[profile] if isinstance(profile, str) else profile))
+    cpu0, t0 = cpu_seconds(bed.emu.pid), time.monotonic()
     here = os.path.abspath(__file__)
     sink = bed.popen(bed.ns_a, ["/usr/bin/python3", "-B", here, "_sink", "5201", str(seconds)])
     time.sleep(0.3)
@@ -642,6 +644,8 @@ def check_link(bed, profile, seconds=6, samples=10):
         bed.procs.remove(sink)
     res = json.loads(out)
     res["emulator"] = emu_delta(s0, bed.stats())
+    res["emulator_cpu_pct"] = round((cpu_seconds(bed.emu.pid) - cpu0) /
+                                    (time.monotonic() - t0) * 100, 1)
     res["profile"] = profile
     return res
 
@@ -693,6 +697,8 @@ def main():
                     help="seconds on 20 Mbit/s, then 2 Mbit/s, then 20 Mbit/s again")
     ap.add_argument("--no-profiles", action="store_true")
     ap.add_argument("--check", action="store_true", help="check the emulated links first")
+    ap.add_argument("--check-rates", default="",
+                    help="also check the emulator at RATE_KBIT:DELAY_MS,... (0: unlimited)")
     ap.add_argument("--json", default="")
     ap.add_argument("--rt-priority", type=int, default=10,
                     help="the emulator's SCHED_FIFO priority (0: ordinary scheduling)")
@@ -729,6 +735,16 @@ def main():
                        c["kbit_s"], prof["rate_kbit"], c["emulator"]["ab"]["dropped_queue"],
                        c["emulator"]["ab"]["dropped_loss"]))
                 rows.append(dict(c, kind="check"))
+        for spec in filter(None, args.check_rates.split(",")):
+            rate, delay = (float(x) for x in spec.split(":"))
+            c = check_link(bed, dict(rate_kbit=rate, delay_ms=delay, loss_pct=0), seconds=5)
+            ab = c["emulator"]["ab"]
+            log("emulator at %g kbit/s, %g ms: RTT %.2f ms, download %.0f kbit/s, emulator CPU "
+                "%.1f%% of a core, late p50/p99 <= %s/%s us, max %.0f us"
+                % (rate, delay, statistics.median(c["rtt_ms"]), c["kbit_s"],
+                   c["emulator_cpu_pct"], ab["late_p50_le_us"], ab["late_p99_le_us"],
+                   ab["late_max_us"]))
+            rows.append(dict(c, kind="check_rate"))
         print(MD_HEAD, flush=True)
         if not args.no_profiles:
             for profile in args.profiles.split(","):
