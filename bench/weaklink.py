@@ -655,15 +655,15 @@ def fmt(v, unit=""):
 
 
 def fmt1(v):
-    return "never" if v is None else "%.1f" % v
+    return "never" if v is None else "%.1f s" % v
 
 
 def row_md(r):
     if r.get("scenario") == "recovery":
         d = r.get("degraded", {})
-        return ("| recovery 20→2→20 Mbit/s | %s | %s | under 500 ms %s s after the drop "
+        return ("| recovery 20→2→20 Mbit/s | %s | %s | under 500 ms after the drop: %s "
                 "(p50/p95 while degraded %s / %s ms, longest gap %s ms); best rung `%s` "
-                "again %s s after the return |"
+                "again after the return: %s |"
                 % (r["cc"], r["mode"], fmt1(r.get("under_500ms_after_s")),
                    fmt(d.get("lat_p50")), fmt(d.get("lat_p95")), fmt(d.get("max_gap_ms")),
                    r.get("best_rung"), fmt1(r.get("best_rung_after_s"))))
