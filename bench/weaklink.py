@@ -475,12 +475,15 @@ def make_db(vigil, workdir):
     return db, json.loads(out)["key"]
 
 
-def start_server(bed, vigil, workdir, tag):
+def start_server(bed, vigil, workdir, tag, cc):
     logp = os.path.join(workdir, "vigil-%s.log" % tag)
     env = dict(os.environ, VIGIL_DB=bed.db)
     with open(logp, "wb") as logf:
         p = bed.popen(bed.ns_a, [vigil, "serve", "--listen", "%s:%d" % (ADDR_A, PORT),
-                                 "--camera", "cam=" + CAMERA],
+                                 "--camera", "cam=" + CAMERA,
+                                 # vigil sets its viewer sockets' congestion control itself
+                                 # (default bbr): ask for the one measured.
+                                 "--viewer-congestion-control", cc],
                       stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
     deadline = time.monotonic() + 15
     for _ in range(300):
@@ -526,7 +529,7 @@ def measure_profile(bed, args, profile, cc, mode, workdir):
     prof = PROFILES[profile]
     bed.set_link(**prof)
     bed.set_server_cc(cc)
-    srv, logp = start_server(bed, args.vigil, workdir, "%s-%s-%s" % (profile, cc, mode))
+    srv, logp = start_server(bed, args.vigil, workdir, "%s-%s-%s" % (profile, cc, mode), cc)
     emu0, cpu0 = bed.stats(reset=True), cpu_seconds(bed.emu.pid)
     srv_cpu0 = cpu_seconds(srv.pid)
     def during(_t_start):
@@ -576,7 +579,7 @@ def measure_recovery(bed, args, cc, mode, workdir):
     total = warm + bad_s + back_s
     bed.set_link(**good)
     bed.set_server_cc(cc)
-    srv, _ = start_server(bed, args.vigil, workdir, "recovery-%s-%s" % (cc, mode))
+    srv, _ = start_server(bed, args.vigil, workdir, "recovery-%s-%s" % (cc, mode), cc)
     switches = {}
 
     def during(t_start):

@@ -6,6 +6,11 @@
 /* The link's rate is the best delivery sample of the last few seconds: a max filter, as BBR
  * keeps its bottleneck estimate, since a sample limited by what we sent reads low. */
 #define RATE_WINDOW_US 4000000LL
+/* A sample the link limited says what the link carries; it is believed this long (a link
+ * that got worse since shows it as a queue, which acts at once). */
+#define CAPACITY_WINDOW_US 30000000LL
+/* ... and it forbids probing past it this long. */
+#define CAPACITY_TRUSTED_US 8000000LL
 /* A queue is tolerated up to this plus a quarter of the path's own round trip. */
 #define QUEUE_MIN_MS 40.0
 #define QUEUE_RTT_SHARE 0.25
@@ -75,19 +80,33 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
     int64_t now = in->now_us;
     vg_adapt_decision_t d = {.rung = in->rung};
     double latest = 0;
-    if (in->has_tcp && in->delivery_kbps > 0) {
+    bool is_fresh = in->delivery_kbps != a->last_delivery_kbps;
+    a->last_delivery_kbps = in->delivery_kbps;
+    if (in->has_tcp && in->delivery_kbps > 0 && is_fresh) {
         rate_add(a, now, in->delivery_kbps);
         latest = in->delivery_kbps;
+        if (!in->is_app_limited &&
+            (in->delivery_kbps > a->capacity_kbps || now - a->capacity_us > CAPACITY_WINDOW_US)) {
+            a->capacity_kbps = in->delivery_kbps;
+            a->capacity_us = now;
+        }
     }
+    bool has_capacity = a->capacity_us && now - a->capacity_us <= CAPACITY_WINDOW_US;
     d.rate_kbps = rate_max(a, now);
-    if (in->has_tcp) {
+    if (has_capacity && a->capacity_kbps > d.rate_kbps)
+        d.rate_kbps = a->capacity_kbps;
+    /* The smoothed RTT is the last one measured: with nothing in flight it is stale, and
+     * nothing is queued. */
+    if (in->has_tcp && (in->inflight_bytes > 0 || in->unsent_bytes > 0)) {
         double standing = in->rtt_ms - in->min_rtt_ms;
-        d.queue_ms = standing > 0 ? standing : 0;
+        d.queue_ms = standing > 0 && now >= a->rtt_stale_until_us ? standing : 0;
         if (d.rate_kbps > 0)
             d.queue_ms += (double)in->unsent_bytes * 8 / d.rate_kbps;
     }
     double bound = QUEUE_MIN_MS + QUEUE_RTT_SHARE * (in->has_tcp ? in->min_rtt_ms : 0);
-    bool is_local_bad = (in->offered >= 3 && in->replaced > DROP_RATIO_BAD * in->offered) ||
+    /* One frame replaced of the three a slow rung offers in a sample is noise (a
+     * retransmission on a lossy link); two, and a fair share of them, is a sign. */
+    bool is_local_bad = (in->replaced >= 2 && in->replaced > DROP_RATIO_BAD * in->offered) ||
                         in->skips > 0;
     bool is_over = d.queue_ms > bound || is_local_bad;
     bool is_client_bad = in->client_fps >= 0 && in->sent_fps >= 5 &&
@@ -99,14 +118,23 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
     bool is_settling = a->last_change_us && now - a->last_change_us < SETTLE_US;
     /* After a step down what was queued before it drains at the link's rate: a queue still
      * smaller than at that step is not a reason to step again. */
-    bool is_draining = now < a->drain_until_us && d.queue_ms < a->queue_at_change_ms;
+    bool is_draining = now < a->drain_until_us && d.queue_ms < 2 * a->queue_at_change_ms;
     bool is_deep = d.queue_ms > QUEUE_DEEP_MS && !is_draining;
     bool is_down = is_deep || (!is_settling && ((is_over && now - a->bad_since_us >= BAD_FOR_US) ||
                                                 is_client_bad));
+    /* A deep queue: nothing more should join it until it has drained (the caller holds
+     * frames back; latest wins meanwhile). */
+    d.is_draining = d.queue_ms > QUEUE_DEEP_MS;
+    if (a->was_draining && !d.is_draining && in->has_tcp) /* the RTT lags: a few round trips */
+        a->rtt_stale_until_us = now + (int64_t)(4 * (in->rtt_ms > 0 ? in->rtt_ms : 100) * 1000);
+    a->was_draining = d.is_draining;
     if (is_down && in->rung > 0) {
-        /* While the queue builds we send more than the link takes, so the latest sample is
-         * the link's present rate (the max filter may still hold a better past). */
+        /* While the queue builds we send more than the link takes, so what the peer
+         * acknowledged is the link's present rate. The kernel's delivery-rate sample may
+         * still hold a better past (it is replaced only by a better or unlimited one). */
         double rate = latest > 0 ? latest : d.rate_kbps;
+        if (in->acked_kbps > 0 && (rate <= 0 || in->acked_kbps < rate))
+            rate = in->acked_kbps;
         d.rung = fitting_rung(in, in->rung, rate, is_deep ? DRAIN_SHARE : FIT_SHARE);
         d.reason = is_over || is_deep ? "congested" : "client";
         if (a->last_up_us && now - a->last_up_us < PROBATION_US) {
@@ -119,6 +147,14 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
         a->last_change_us = now;
         a->bad_since_us = 0;
         a->queue_at_change_ms = d.queue_ms;
+        /* What the link carried before it got worse must not take the viewer back up. */
+        a->rate_count = 0;
+        a->capacity_us = 0;
+        if (rate > 0 && !is_client_bad) {
+            rate_add(a, now, rate);
+            a->capacity_kbps = rate;
+            a->capacity_us = now;
+        }
         a->drain_until_us = now + SETTLE_US +
                             (int64_t)((2 * d.queue_ms + 2 * (in->has_tcp ? in->min_rtt_ms : 0)) * 1000);
         /* What was measured on the old rung says little about the new one's queue. */
@@ -133,7 +169,10 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
     bool is_held = now - (a->last_change_us ? a->last_change_us : 0) >= a->up_hold_us;
     bool is_shown = next < in->rung_count && in->rung_kbps[next] > 0 &&
                     d.rate_kbps >= HEADROOM * in->rung_kbps[next];
-    bool is_probe = !is_shown && next < in->rung_count && in->is_app_limited &&
+    /* A capacity measured a while ago may be out of date (a link that got better shows no
+     * sign of it to a viewer that sends little): probe past it after a few seconds. */
+    bool is_capacity_fresh = has_capacity && now - a->capacity_us < CAPACITY_TRUSTED_US;
+    bool is_probe = !is_shown && !is_capacity_fresh && next < in->rung_count && in->is_app_limited &&
                     in->rung_kbps[next] > 0 && in->rung_kbps[in->rung] > 0 &&
                     in->rung_kbps[next] <= PROBE_STEP_MAX * in->rung_kbps[in->rung];
     if (is_probe && is_clean && is_held && !is_draining) {

@@ -12,10 +12,12 @@
  *   - down as soon as the queue passes its bound (at once, and far enough that the queue
  *     drains, when it is deep), to the richest rung whose measured bitrate fits the rate;
  *   - up only when the measured rate shows headroom for the next rung's measured bitrate,
- *     after a clean hold, as far up as that headroom reaches; or, when the rate samples are
- *     limited by what we sent (small frames on a paced connection never show the link's
- *     rate), one rung that costs at most 2.5 times the current one, after the hold; an
- *     up-step that fails soon doubles the hold (2 s up to 24 s).
+ *     after a clean hold, as far up as that headroom reaches; a sample the link limited
+ *     (not what we sent) is remembered for 30 s as its capacity. When no such measurement
+ *     is known and the samples are limited by what we sent (small frames on a paced
+ *     connection never show the link's rate), one rung that costs at most 2.5 times the
+ *     current one is tried after the hold. An up-step that fails soon doubles the hold (2 s
+ *     up to 24 s).
  * Pure: the caller passes the time and every measurement; no clock, no I/O. */
 #ifndef VG_OUTPUTS_ADAPT_H
 #define VG_OUTPUTS_ADAPT_H
@@ -41,6 +43,14 @@ typedef struct vg_adapt {
         double kbps;
     } rate[VG_ADAPT_RATE_SAMPLES];
     int rate_count;
+    /* the best sample not limited by what we sent (the link's measured capacity), and when */
+    double capacity_kbps;
+    int64_t capacity_us;
+    double last_delivery_kbps; /* the kernel keeps its last sample until a better one comes:
+                                  the same value again is no news */
+    bool was_draining;
+    int64_t rtt_stale_until_us; /* after a drain the smoothed RTT still holds the queue's
+                                   delay for a few round trips: not read until then */
 } vg_adapt_t;
 
 typedef struct vg_adapt_input {
@@ -51,7 +61,9 @@ typedef struct vg_adapt_input {
     bool has_tcp;
     double rtt_ms, min_rtt_ms, delivery_kbps;
     bool is_app_limited; /* that sample was limited by what we sent: a lower bound */
-    uint32_t unsent_bytes;
+    double acked_kbps;   /* bytes the peer acknowledged since the last sample, as a rate
+                            (0: unknown); while a queue stands this is the link's rate now */
+    uint32_t unsent_bytes, inflight_bytes;
     /* since the previous sample */
     uint32_t offered, replaced, skips;
     /* the client's report (client_fps < 0: none fresh) against what was sent */
@@ -62,6 +74,7 @@ typedef struct vg_adapt_decision {
     int rung;           /* the rung to be on (== input rung: stay) */
     const char *reason; /* "congested", "client", "recovered", "headroom"; NULL when staying */
     double queue_ms;    /* the delay in the network and our socket, as estimated */
+    bool is_draining;   /* hold frames back: the queue is deep, let it drain first */
     double rate_kbps;   /* the link's rate, as estimated (0: unknown) */
 } vg_adapt_decision_t;
 

@@ -136,8 +136,8 @@ static int mjpeg_writable(vg_conn_t *c)
             vg_conn_want_write(c);
         return 0;
     }
-    if (v->pending == NULL)
-        return 0;
+    if (v->pending == NULL || v->base.is_draining)
+        return 0; /* a deep queue drains first; the sample that ends it asks to write again */
     vg_frame_t *part = v->pending;
     v->pending = NULL;
     int rc = lws_write(wsi, part->data, part->len, LWS_WRITE_HTTP);

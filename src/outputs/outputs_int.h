@@ -41,6 +41,9 @@ typedef struct vg__viewer {
     /* adaptation's state (vg__viewer_adapt) */
     vg_adapt_t adapt;
     uint64_t smp_offered, smp_drops, smp_skips; /* at the previous sample */
+    uint64_t smp_acked;      /* TCP bytes acknowledged at the previous sample */
+    int64_t smp_us;          /* when the previous sample was taken (0: none yet) */
+    bool is_draining;        /* adaptation: hold frames back until the queue drains */
     char congestion_buf[16];
     int64_t report_us; /* when the client last reported its rendering (0: never) */
     struct vg__viewer *prev, *next;

@@ -158,7 +158,13 @@ int vg__viewer_adapt(vg__viewer_t *v, const int *rungs, const double *kbps, int 
         in.min_rtt_ms = tcp.min_rtt_ms;
         in.delivery_kbps = tcp.delivery_kbps;
         in.is_app_limited = tcp.is_app_limited;
+        if (v->smp_us && tcp.bytes_acked >= v->smp_acked && in.now_us > v->smp_us)
+            in.acked_kbps = (double)(tcp.bytes_acked - v->smp_acked) * 8 * 1000 /
+                            (double)(in.now_us - v->smp_us);
+        v->smp_acked = tcp.bytes_acked;
+        v->smp_us = in.now_us;
         in.unsent_bytes = tcp.unsent_bytes;
+        in.inflight_bytes = tcp.inflight_bytes;
         v->tcp_rtt_ms = tcp.rtt_ms;
         vg_strlcpy(v->congestion_buf, tcp.congestion, sizeof(v->congestion_buf));
         v->congestion = v->congestion_buf;
@@ -166,6 +172,8 @@ int vg__viewer_adapt(vg__viewer_t *v, const int *rungs, const double *kbps, int 
     in.offered = (uint32_t)(v->offered - v->smp_offered);
     in.replaced = (uint32_t)(v->drops - v->smp_drops);
     in.skips = (uint32_t)(v->skips - v->smp_skips) + extra_skips;
+    if (v->is_draining)
+        in.replaced = in.skips = 0; /* held back on purpose, not lost to a slow socket */
     v->smp_offered = v->offered;
     v->smp_drops = v->drops;
     v->smp_skips = v->skips;
@@ -176,6 +184,10 @@ int vg__viewer_adapt(vg__viewer_t *v, const int *rungs, const double *kbps, int 
     if (n == 0)
         return -1;
     vg_adapt_decision_t d = vg_adapt_step(&v->adapt, &in);
+    bool was_draining = v->is_draining;
+    v->is_draining = d.is_draining;
+    if (was_draining && !v->is_draining)
+        vg_conn_want_write(v->conn); /* what was held back may go now */
     v->queue_ms = in.has_tcp ? d.queue_ms : -1;
     v->link_kbps = d.rate_kbps > 0 ? d.rate_kbps : -1;
     if (in.offered == 0 && d.rung < cur)

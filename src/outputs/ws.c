@@ -523,6 +523,8 @@ static int ws_writable(vg_conn_t *c)
         return 0;
     }
     vg_frame_t *f;
+    if (v->base.is_draining && (v->au_count > 0 || v->pending))
+        return 0; /* a deep queue drains first; the sample that ends it asks to write again */
     if (v->au_count > 0) {
         f = au_pop(v);
         if (v->au_count > 0)

@@ -73,11 +73,13 @@ def test_auto_viewer_over_2mbit_100ms_1pct_loss(bed, record_property):
     assert row["server_exit"] == 0, row
     assert "bbr" in (row["server_tcp_midway"] or ""), row
     assert row["frames"] > 0, row
-    # What the server does today (see the module's docstring), with margin for a loaded
-    # machine: frames keep coming, and latency stays about a second at worst.
-    assert row["fps_median"] >= 4, row
-    assert row["lat_p50"] <= 800, row
-    assert row["lat_p95"] <= 2000, row
+    # With delay-based adaptation (adapt.h) the viewer settles on a rung the link carries:
+    # before it, this link gave 10 fps at p50 304-315 ms, p95 818-1,209 ms. Now (20 s runs of
+    # bench/weaklink.py): 13-15 fps, p50 141-160 ms, p95 366-875 ms. The bounds leave room for
+    # a loaded machine and the short run's first seconds (it starts at medium, 12 Mbit/s).
+    assert row["fps_median"] >= 8, row
+    assert row["lat_p50"] <= 300, row
+    assert row["lat_p95"] <= 1500, row
     # The viewer cannot receive more than the link carries.
     assert row["kbit_s"] <= PROFILE["rate_kbit"], row
     assert row["emulator"]["ab"]["dropped_loss"] >= 1, row

@@ -33,8 +33,10 @@ static vg_adapt_decision_t sample(vg_adapt_t *a, int64_t t_us, int rung, const l
         .has_tcp = true,
         .rtt_ms = l->rtt_ms + *queue_ms,
         .min_rtt_ms = l->rtt_ms,
-        /* frames go out as bursts at the link's rate: samples show it, app-limited or not */
-        .delivery_kbps = l->kbps,
+        /* frames go out as bursts at the link's rate: samples show it, app-limited or not;
+         * each sample differs a little, as the kernel's do (a repeated value is stale) */
+        .delivery_kbps = l->kbps * (0.98 + 0.01 * (double)((t_us / 250000) % 3)),
+        .inflight_bytes = 20000,
         .offered = 8,
         .client_fps = -1,
     };
@@ -148,7 +150,7 @@ VG_TEST(a_failed_probe_doubles_the_hold)
     vg_adapt_init(&a);
     vg_adapt_input_t in = {.rung_count = RUNGS, .rung_kbps = LADDER, .has_tcp = true,
                            .rtt_ms = 50, .min_rtt_ms = 50, .delivery_kbps = 2000,
-                           .client_fps = -1, .offered = 8};
+                           .inflight_bytes = 20000, .client_fps = -1, .offered = 8};
     int64_t t = 0;
     int rung = 2, ups = 0;
     int64_t ups_at[8];
@@ -156,6 +158,7 @@ VG_TEST(a_failed_probe_doubles_the_hold)
         t += 250000;
         in.now_us = t;
         in.rung = rung;
+        in.delivery_kbps = 2000 + (double)(i % 3); /* fresh samples */
         in.rtt_ms = rung == 3 ? 50 + 300 : 50; /* tiny15 does not fit after all */
         vg_adapt_decision_t d = vg_adapt_step(&a, &in);
         if (d.rung > rung && ups < 8)
@@ -173,8 +176,8 @@ VG_TEST(client_that_cannot_keep_up_moves_down_and_local_drops_count)
     vg_adapt_init(&a);
     vg_adapt_input_t in = {.rung = MEDIUM, .rung_count = RUNGS, .rung_kbps = LADDER,
                            .has_tcp = true, .rtt_ms = 20, .min_rtt_ms = 20,
-                           .delivery_kbps = 50000, .client_fps = 12, .sent_fps = 30,
-                           .offered = 8};
+                           .delivery_kbps = 50000, .inflight_bytes = 20000,
+                           .client_fps = 12, .sent_fps = 30, .offered = 8};
     in.now_us = 250000;
     vg_adapt_decision_t d = vg_adapt_step(&a, &in);
     EXPECT_EQ(d.rung, MEDIUM - 1);
@@ -207,11 +210,46 @@ VG_TEST(unknown_costs_step_down_one_rung_only)
     vg_adapt_init(&a);
     vg_adapt_input_t in = {.now_us = 250000, .rung = MEDIUM, .rung_count = RUNGS,
                            .rung_kbps = unknown, .has_tcp = true, .rtt_ms = 400,
-                           .min_rtt_ms = 80, .delivery_kbps = 4800, .client_fps = -1,
-                           .offered = 8};
+                           .min_rtt_ms = 80, .delivery_kbps = 4800, .inflight_bytes = 60000,
+                           .client_fps = -1, .offered = 8};
     EXPECT_EQ(vg_adapt_step(&a, &in).rung, MEDIUM - 1);
     /* And with the costs known, as far as the rate needs. */
     vg_adapt_init(&a);
     in.rung_kbps = LADDER;
     EXPECT_EQ(vg_adapt_step(&a, &in).rung, 3); /* deep: half of 4.8 Mbit/s, tiny15 */
+}
+
+VG_TEST(nothing_in_flight_means_no_queue_and_stale_rates_are_ignored)
+{
+    vg_adapt_t a;
+    vg_adapt_init(&a);
+    /* Frames held back while a queue drained: the RTT is the last one measured, nothing is
+     * in flight, so nothing is queued. */
+    vg_adapt_input_t in = {.now_us = 250000, .rung = 3, .rung_count = RUNGS,
+                           .rung_kbps = LADDER, .has_tcp = true, .rtt_ms = 900,
+                           .min_rtt_ms = 200, .delivery_kbps = 1900, .client_fps = -1};
+    vg_adapt_decision_t d = vg_adapt_step(&a, &in);
+    EXPECT_TRUE(d.queue_ms == 0 && !d.is_draining);
+    /* With bytes in flight the same RTT is a 700 ms queue: drain, and step down. */
+    in.now_us += 250000;
+    in.inflight_bytes = 100000;
+    in.delivery_kbps = 1901;
+    d = vg_adapt_step(&a, &in);
+    EXPECT_TRUE(d.is_draining);
+    EXPECT_TRUE(d.rung < 3);
+    /* The kernel repeating a 20 Mbit/s sample from before the link got worse is no news: it
+     * takes nobody back up. */
+    vg_adapt_init(&a);
+    in = (vg_adapt_input_t){.rung = 2, .rung_count = RUNGS, .rung_kbps = LADDER,
+                            .has_tcp = true, .rtt_ms = 200, .min_rtt_ms = 200,
+                            .delivery_kbps = 20000, .inflight_bytes = 10000, .client_fps = -1,
+                            .offered = 8};
+    in.now_us = 250000;
+    vg_adapt_step(&a, &in); /* the first sight of it counts */
+    vg_adapt_init(&a);
+    a.last_delivery_kbps = 20000; /* seen before */
+    for (int i = 0; i < 40; i++) {
+        in.now_us += 250000;
+        EXPECT_EQ(vg_adapt_step(&a, &in).rung, 2);
+    }
 }
