@@ -277,6 +277,9 @@ export class SingleView {
     set('drops', num('drops'), String);
     note('skipped', v?.skipped ? `· ${v.skipped} skipped here` : '');
     set('rtt', num('rtt_ms'), ms);
+    // The link as the server's adaptation estimates it (adaptive viewers only).
+    set('link', num('link_kbps'), fmtKbps);
+    set('queue', num('queue_ms'), ms);
     set('decode', open ? v.decodeMs : null, (x) => `${x.toFixed(1)} ms`);
     set('frames', num('frames'), String);
     this.panel.dataset.updates = String(v?.statsCount || 0);

@@ -203,22 +203,27 @@ static double o_drops(const vg_output_counters_t *c) { return (double)c->drops; 
 static double o_skips(const vg_output_counters_t *c) { return (double)c->skips; }
 static double o_changes(const vg_output_counters_t *c) { return (double)c->tier_changes; }
 
-/* value NULL: the latency histogram. */
+/* value NULL: a histogram, is_queue says which. */
 static const struct output_family {
     const char *name, *type, *help;
     double (*value)(const vg_output_counters_t *c);
+    bool is_queue;
 } output_families[] = {
-    {"vigil_output_viewers", "gauge", "Viewers connected now", o_viewers},
-    {"vigil_output_frames_total", "counter", "Frames sent to viewers", o_frames},
-    {"vigil_output_bytes_total", "counter", "Bytes sent to viewers", o_bytes},
+    {"vigil_output_viewers", "gauge", "Viewers connected now", o_viewers, false},
+    {"vigil_output_frames_total", "counter", "Frames sent to viewers", o_frames, false},
+    {"vigil_output_bytes_total", "counter", "Bytes sent to viewers", o_bytes, false},
     {"vigil_output_dropped_frames_total", "counter",
-     "Frames replaced before a slow viewer could take them", o_drops},
+     "Frames replaced before a slow viewer could take them", o_drops, false},
     {"vigil_output_keyframe_skips_total", "counter",
-     "Times a `source` viewer fell behind and resumed at the next keyframe", o_skips},
+     "Times a `source` viewer fell behind and resumed at the next keyframe", o_skips, false},
     {"vigil_output_tier_changes_total", "counter", "Adaptive viewers moved into this tier",
-     o_changes},
+     o_changes, false},
     {"vigil_output_latency_seconds", "histogram",
-     "From capture to the write of the frame to the viewer's socket", NULL},
+     "From capture to the write of the frame to the viewer's socket", NULL, false},
+    {"vigil_output_queue_seconds", "histogram",
+     "Adaptive viewers' delay queued in the network (RTT over its minimum, plus unsent "
+     "bytes), sampled 4 times a second",
+     NULL, true},
 };
 
 typedef struct output_pass {
@@ -231,6 +236,9 @@ static void output_sample(const vg_output_counters_t *c, void *arg)
     const output_pass_t *p = arg;
     if (p->fam->value)
         sample(p->f, p->fam->name, NULL, c->camera, c->tier, c->output, NULL, p->fam->value(c));
+    else if (p->fam->is_queue)
+        histogram(p->f, p->fam->name, c->camera, c->tier, c->output, c->queue_hist,
+                  vg_latency_bounds_us, VG_LATENCY_BUCKETS, (double)c->queue_sum_us / 1e6);
     else
         histogram(p->f, p->fam->name, c->camera, c->tier, c->output, c->latency_hist,
                   vg_latency_bounds_us, VG_LATENCY_BUCKETS, (double)c->latency_sum_us / 1e6);

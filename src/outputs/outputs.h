@@ -78,6 +78,10 @@ typedef struct vg_output_counters {
     uint64_t skips;              /* `source` viewers: queues emptied to the next keyframe */
     uint64_t latency_hist[VG_LATENCY_BUCKETS];
     uint64_t latency_sum_us;
+    /* adaptive viewers' queue delay in the network, as adaptation estimated it, sampled
+     * 4 times a second (same buckets) */
+    uint64_t queue_hist[VG_LATENCY_BUCKETS];
+    uint64_t queue_sum_us;
     uint64_t tier_changes;       /* adaptive moves into this tier */
 } vg_output_counters_t;
 

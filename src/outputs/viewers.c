@@ -189,6 +189,14 @@ int vg__viewer_adapt(vg__viewer_t *v, const int *rungs, const double *kbps, int 
     if (was_draining && !v->is_draining)
         vg_conn_want_write(v->conn); /* what was held back may go now */
     v->queue_ms = in.has_tcp ? d.queue_ms : -1;
+    if (in.has_tcp) {
+        int64_t q_us = (int64_t)(d.queue_ms * 1000);
+        int qb = 0;
+        while (qb < VG_LATENCY_BUCKETS - 1 && q_us > vg_latency_bounds_us[qb])
+            qb++;
+        v->counters->pub.queue_hist[qb]++;
+        v->counters->pub.queue_sum_us += (uint64_t)q_us;
+    }
     v->link_kbps = d.rate_kbps > 0 ? d.rate_kbps : -1;
     if (in.offered == 0 && d.rung < cur)
         return -1; /* the camera sent nothing: no sign of the link either way */

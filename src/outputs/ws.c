@@ -395,7 +395,8 @@ static json_t *stats_json(ws_viewer_t *v)
                                                   tiers[t].name, "active", ss.tier[t].is_active,
                                                   "fps", ss.tier[t].fps, "kbps", ss.tier[t].kbps,
                                                   "viewers", ss.tier[t].viewers));
-    return json_pack("{s:s,s:s,s:b,s:f,s:f,s:I,s:I,s:I,s:f,s:f,s:{s:s,s:f,s:f,s:I,s:o}}",
+    json_t *msg = json_pack(
+        "{s:s,s:s,s:b,s:f,s:f,s:I,s:I,s:I,s:f,s:f,s:{s:s,s:f,s:f,s:I,s:o}}",
                      "type", "stats", "tier", tier_name(v, b->cons.tier), "auto", b->is_auto,
                      "fps", b->fps, "kbps", b->kbps, "frames", (json_int_t)b->frames_sent,
                      "drops", (json_int_t)b->drops, "skips", (json_int_t)b->skips, "latency_ms",
@@ -403,6 +404,11 @@ static json_t *stats_json(ws_viewer_t *v)
                      b->rtt_us < 0 ? -1.0 : (double)b->rtt_us / 1000.0, "stream", "state",
                      vg_stream_state_name(s.state), "input_fps", s.input_fps, "input_kbps",
                      s.input_kbps, "reconnects", (json_int_t)ss.reconnects, "tiers", tier_arr);
+    /* The link as adaptation sees it (adaptive viewers; -1 until measured). */
+    json_object_set_new(msg, "queue_ms", json_real(b->queue_ms));
+    json_object_set_new(msg, "link_kbps", json_real(b->link_kbps));
+    json_object_set_new(msg, "tcp_rtt_ms", json_real(b->tcp_rtt_ms));
+    return msg;
 }
 
 static void on_tick(vg__viewer_t *b)
