@@ -45,6 +45,10 @@ vg_hub_t *vg_hub_new(uv_loop_t *loop)
     hub->stop_timer.data = hub;
     hub->handles_open += 2; /* the exits async and the stop timer, closed once the hub closes
                                and no thread runs */
+    uv_idle_init(loop, &hub->retire_idle);
+    hub->retire_idle.data = hub;
+    hub->handles_open++;
+    hub->retiring_tail = &hub->retiring;
     vg_hub_set_health_interval(hub, hub->health_interval_ms);
     return hub;
 }
@@ -425,6 +429,32 @@ static void stream_close_handles(vg_stream_t *st)
     uv_close((uv_handle_t *)&st->sub_retry_timer, on_handle_closed);
 }
 
+/* Stops one removed stream: its threads told to stop (never waited for), its handles
+ * closed; it is freed once they have closed and its threads have exited. */
+static void retire_one(vg_hub_t *hub)
+{
+    vg_stream_t *st = hub->retiring;
+    hub->retiring = st->retire_next;
+    if (hub->retiring == NULL)
+        hub->retiring_tail = &hub->retiring;
+    vg__stream_go_idle(st);
+    stream_close_handles(st);
+}
+
+/* Each loop pass stops removed streams for at most this long (each takes 10 us to 1 ms:
+ * a source thread may hold the lock its stop takes). */
+#define RETIRE_SLICE_US 1000
+
+static void on_retire(uv_idle_t *h)
+{
+    vg_hub_t *hub = h->data;
+    int64_t t0 = vg_mono_us();
+    while (hub->retiring && vg_mono_us() - t0 < RETIRE_SLICE_US)
+        retire_one(hub);
+    if (hub->retiring == NULL)
+        uv_idle_stop(h);
+}
+
 void vg_hub_close(vg_hub_t **hp)
 {
     vg_hub_t *hub = *hp;
@@ -432,6 +462,9 @@ void vg_hub_close(vg_hub_t **hp)
         return;
     *hp = NULL;
     hub->is_closing = true;
+    while (hub->retiring) /* shutting down: no viewer left to stall */
+        retire_one(hub);
+    uv_close((uv_handle_t *)&hub->retire_idle, on_hub_timer_closed);
     uv_close((uv_handle_t *)&hub->health_timer, on_hub_timer_closed);
     for (size_t i = 0; i < hub->count; i++) {
         vg_stream_t *st = hub->streams[i];
@@ -467,8 +500,12 @@ void vg_hub_remove_stream(vg_hub_t *hub, vg_stream_t *st, const char *reason)
                 c->ops->on_removed(c, reason);
         }
     }
-    vg__stream_go_idle(st);
-    stream_close_handles(st);
+    /* Out of the hub and told at once; stopped on the next loop passes. */
+    st->retire_next = NULL;
+    *hub->retiring_tail = st;
+    hub->retiring_tail = &st->retire_next;
+    if (!uv_is_active((uv_handle_t *)&hub->retire_idle))
+        uv_idle_start(&hub->retire_idle, on_retire);
 }
 
 /* Swaps in cfg's producers (taken), the old ones stopped first and freed. */

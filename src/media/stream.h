@@ -97,9 +97,11 @@ typedef void (*vg_check_cb)(void *arg, const vg_check_result_t *r);
 
 /* A producer feeds a stream: the sources layer implements it, so that media stays below
  * sources. start() launches whatever thread calls vg_stream_push_packet(); stop() tells it
- * to stop and cuts it off from the stream (no packet or event of that run reaches the stream
- * after stop() returns) without waiting for it: the thread finishes on its own and is joined
- * on the loop when its exit is posted (vg_stream_post_exit). Both on the loop thread. */
+ * to stop and cuts it off from the stream without waiting for it: a call into its input that
+ * is in progress completes (every input call is safe after the stop: a queue hand-off, a
+ * worker pointer under the input's lock, atomics), no later one reaches the stream. The
+ * thread finishes on its own and is joined on the loop when its exit is posted
+ * (vg_stream_post_exit). Both on the loop thread. */
 /* A thread working for a stream (a source run, a media worker) is never joined where it is
  * stopped, which would block the loop for as long as the thread takes to notice (a slow
  * RTSP TEARDOWN, a read waiting for its interrupt poll). Its owner fills this in before

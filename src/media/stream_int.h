@@ -156,6 +156,7 @@ struct vg_stream {
     int handles_open;       /* loop: of the HANDLES_PER_STREAM, plus a card job in flight and
                                each thread not yet reaped */
     bool is_removed;        /* loop: out of the hub, freed when its handles have closed */
+    struct vg_stream *retire_next; /* loop: the hub's removed streams still to stop */
 };
 
 struct vg_hub {
@@ -176,6 +177,10 @@ struct vg_hub {
     int threads_held;         /* loop: how many */
     bool is_exits_closed;     /* loop */
     uv_timer_t stop_timer;    /* loop: 10 Hz while a stopped thread has not exited */
+    /* Removed streams are stopped a few per loop pass (vg_hub_remove_stream): a site that
+     * drops 30 cameras at once must not stall every viewer for their sum. */
+    vg_stream_t *retiring, **retiring_tail; /* loop */
+    uv_idle_t retire_idle;    /* loop: runs while streams wait to be stopped */
 };
 
 #define HANDLES_PER_STREAM 6

@@ -3,8 +3,9 @@
  *
  * The runner thread opens the source, reads packets until it is told to stop or the source
  * fails, and hands each packet to the stream. stop() runs on the loop thread, so it never
- * waits for the thread: it sets an atomic flag, interrupts a blocked read, and cuts the run off
- * from the stream (under cb_lock, held only around each quick call into the stream). The
+ * waits for the thread: it sets atomic flags, interrupts a blocked read, and cuts the run off
+ * from the stream (cb_lock is held around each quick call into the stream; stop only tries it,
+ * and a thread found inside a call cuts itself off before its next one). The
  * thread finishes on its own (a slow RTSP TEARDOWN runs there, not on the loop), posts its
  * exit to the hub, and run_reap joins it on the loop (vg_thread_exit_t in media/stream.h).
  * A restart makes a new run at once: the old one, cut off, can no longer reach the stream.
@@ -53,6 +54,7 @@ struct vg_source {
     void *priv;              /* source thread */
     pthread_t thread;
     atomic_bool should_stop; /* any: atomic */
+    atomic_bool is_cut;      /* any: stop() found cb_lock taken; the thread cuts itself off */
     /* cb_lock guards input and is held around every call into the stream, so that once
      * stop() has cleared input no packet or event can reach the stream: the loop may then
      * stop the stream's worker even if this thread has not finished. */
@@ -83,6 +85,8 @@ bool vg_source_should_stop(const vg_source_t *src) { return atomic_load(&src->sh
 void vg_source_set_info(vg_source_t *src, const vg_stream_info_t *info)
 {
     pthread_mutex_lock(&src->cb_lock);
+    if (atomic_load(&src->is_cut))
+        src->input = NULL;
     if (src->input)
         vg_stream_set_info(src->input, info);
     pthread_mutex_unlock(&src->cb_lock);
@@ -124,6 +128,8 @@ static void run_unref(vg_source_t *run)
 static void run_push(vg_source_t *run, vg_frame_t *pkt)
 {
     pthread_mutex_lock(&run->cb_lock);
+    if (atomic_load(&run->is_cut))
+        run->input = NULL;
     if (run->input) {
         vg_stream_push_packet(run->input, pkt);
         pkt = NULL;
@@ -135,6 +141,8 @@ static void run_push(vg_source_t *run, vg_frame_t *pkt)
 static void run_ended(vg_source_t *run, int status)
 {
     pthread_mutex_lock(&run->cb_lock);
+    if (atomic_load(&run->is_cut))
+        run->input = NULL;
     if (run->input && !atomic_load(&run->should_stop))
         vg_stream_source_ended(run->input, status);
     pthread_mutex_unlock(&run->cb_lock);
@@ -240,9 +248,15 @@ static void producer_stop(void *ctx)
     atomic_store(&run->should_stop, true);
     if (run->ops->interrupt)
         run->ops->interrupt(run);
-    pthread_mutex_lock(&run->cb_lock);
-    run->input = NULL; /* no callback is running (we hold the lock) and none will reach it */
-    pthread_mutex_unlock(&run->cb_lock);
+    /* The loop never waits for the source thread: if it is inside a call into the stream
+     * (a push: a queue hand-off, safe after the stop), it finishes that one and cuts itself
+     * off before the next. Waiting here could stall the loop for as long as the scheduler
+     * keeps a preempted source thread off its core while it holds the lock. */
+    atomic_store(&run->is_cut, true);
+    if (pthread_mutex_trylock(&run->cb_lock) == 0) {
+        run->input = NULL;
+        pthread_mutex_unlock(&run->cb_lock);
+    }
     vg_stream_thread_stopping(&run->exit);
     run_unref(run); /* the producer's; the run's thread is joined when it posts its exit */
 }
