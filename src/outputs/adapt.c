@@ -27,7 +27,7 @@
 /* A step up needs a rate this much above the next rung's bitrate. */
 #define HEADROOM (1.0 / FIT_SHARE) /* the same fit as a step down uses: no ping-pong, no gap */
 #define UP_HOLD_MIN_US 2000000LL
-#define UP_HOLD_MAX_US 24000000LL
+#define UP_HOLD_MAX_US 12000000LL
 /* A step down this soon after a step up: the probe failed. */
 #define PROBATION_US 6000000LL
 /* A probe past what the rate shows, when the rate is only a lower bound, costs at most this
@@ -167,11 +167,16 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
     int next = in->rung + 1;
     bool is_clean = !is_over && !is_client_bad;
     bool is_held = now - (a->last_change_us ? a->last_change_us : 0) >= a->up_hold_us;
-    bool is_shown = next < in->rung_count && in->rung_kbps[next] > 0 &&
-                    d.rate_kbps >= HEADROOM * in->rung_kbps[next];
     /* A capacity measured a while ago may be out of date (a link that got better shows no
-     * sign of it to a viewer that sends little): probe past it after a few seconds. */
+     * sign of it to a viewer that sends little): probe past it after a few seconds. Until
+     * then it caps what the samples say (bursts into a receiver's window read far above what
+     * the receiver takes). */
     bool is_capacity_fresh = has_capacity && now - a->capacity_us < CAPACITY_TRUSTED_US;
+    double up_rate = d.rate_kbps;
+    if (is_capacity_fresh && a->capacity_kbps < up_rate)
+        up_rate = a->capacity_kbps;
+    bool is_shown = next < in->rung_count && in->rung_kbps[next] > 0 &&
+                    up_rate >= HEADROOM * in->rung_kbps[next];
     bool is_probe = !is_shown && !is_capacity_fresh && next < in->rung_count && in->is_app_limited &&
                     in->rung_kbps[next] > 0 && in->rung_kbps[in->rung] > 0 &&
                     in->rung_kbps[next] <= PROBE_STEP_MAX * in->rung_kbps[in->rung];
@@ -186,7 +191,7 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
         /* As far up as the rate shows headroom for, in one step: a viewer back on a good
          * link should not climb a rung per hold. */
         while (next + 1 < in->rung_count && in->rung_kbps[next + 1] > 0 &&
-               d.rate_kbps >= HEADROOM * in->rung_kbps[next + 1])
+               up_rate >= HEADROOM * in->rung_kbps[next + 1])
             next++;
         d.rung = next;
         d.reason = a->has_stepped_down ? "recovered" : "headroom";

@@ -17,7 +17,7 @@
  *     is known and the samples are limited by what we sent (small frames on a paced
  *     connection never show the link's rate), one rung that costs at most 2.5 times the
  *     current one is tried after the hold. An up-step that fails soon doubles the hold (2 s
- *     up to 24 s).
+ *     up to 12 s).
  * Pure: the caller passes the time and every measurement; no clock, no I/O. */
 #ifndef VG_OUTPUTS_ADAPT_H
 #define VG_OUTPUTS_ADAPT_H
