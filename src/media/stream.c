@@ -138,10 +138,8 @@ static void lane_take(vg_stream_t *st, vg_frame_t *f)
             }
         }
     }
-    if (st->worker) {
+    if (st->worker)
         vg__worker_push(st->worker, vg_frame_ref(f));
-        st->packets_to_worker++;
-    }
 }
 
 static void lane_drain(vg_stream_t *st)
@@ -254,7 +252,6 @@ void vg_stream_get_stats(const vg_stream_t *st, vg_stream_stats_t *out)
     out->history_bytes = ls.bytes;
     out->history_oldest_us = ls.oldest_us;
     out->lane_gaps = ls.gaps;
-    out->packets_decoded_for = st->packets_to_worker;
     out->source_viewers = st->consumer_count[VG_TIER_SOURCE];
     out->tier_count = st->tier_count;
     unsigned needed = atomic_load(&st->tiers_needed);

@@ -238,7 +238,6 @@ typedef struct vg_stream_stats {
     size_t history_bytes;         /* everything held (GOP cache included) */
     int64_t history_oldest_us;    /* capture time of the oldest held, 0: none */
     uint64_t lane_gaps;           /* access units lost before the loop: waited for a key */
-    uint64_t packets_decoded_for; /* packets handed to the media worker */
     int source_viewers;
     int tier_count;
     vg_stream_tier_stats_t tier[VG_TIER_MAX];

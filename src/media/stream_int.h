@@ -111,7 +111,6 @@ struct vg_stream {
     uint8_t description[3 * VG_H26X_PS_MAX + 64];
     size_t description_len;
     int lane_width, lane_height;
-    uint64_t packets_to_worker;
 
     atomic_uint tiers_needed; /* any: atomic */
     atomic_uint events;       /* any: atomic */

@@ -145,6 +145,15 @@ void vg__viewer_skipped(vg__viewer_t *v)
 
 #define CLIENT_REPORT_FRESH_US 3000000
 
+/* The bucket of vg_latency_bounds_us a delay falls in (the last: longer). */
+static int latency_bucket(int64_t us)
+{
+    int b = 0;
+    while (b < VG_LATENCY_BUCKETS - 1 && us > vg_latency_bounds_us[b])
+        b++;
+    return b;
+}
+
 int vg__viewer_adapt(vg__viewer_t *v, const int *rungs, const double *kbps, int n, int cur,
                      uint32_t extra_skips, const char **reason)
 {
@@ -191,10 +200,7 @@ int vg__viewer_adapt(vg__viewer_t *v, const int *rungs, const double *kbps, int 
     v->queue_ms = in.has_tcp ? d.queue_ms : -1;
     if (in.has_tcp) {
         int64_t q_us = (int64_t)(d.queue_ms * 1000);
-        int qb = 0;
-        while (qb < VG_LATENCY_BUCKETS - 1 && q_us > vg_latency_bounds_us[qb])
-            qb++;
-        v->counters->pub.queue_hist[qb]++;
+        v->counters->pub.queue_hist[latency_bucket(q_us)]++;
         v->counters->pub.queue_sum_us += (uint64_t)q_us;
     }
     v->link_kbps = d.rate_kbps > 0 ? d.rate_kbps : -1;
@@ -224,10 +230,7 @@ void vg__viewer_sent(vg__viewer_t *v, const vg_frame_t *f, size_t bytes)
     if (lat < 0)
         lat = 0;
     v->latency_us = lat;
-    int b = 0;
-    while (b < VG_LATENCY_BUCKETS - 1 && lat > vg_latency_bounds_us[b])
-        b++;
-    c->latency_hist[b]++;
+    c->latency_hist[latency_bucket(lat)]++;
     c->latency_sum_us += (uint64_t)lat;
 }
 

@@ -344,10 +344,11 @@ static int auto_rungs(const ws_viewer_t *v, int rungs[VG_TIER_MAX + 1], double k
     bool with_source = auto_may_use_source(v);
     double source_kbps = with_source ? vg_stream_tier_kbps(v->base.st, VG_TIER_SOURCE) : 0;
     int count = 0, at = v->base.cons.tier;
+    int below = with_source ? below_source(v) : n - 1;
     *cur = 0;
     for (int t = 0; t < n; t++) {
         double k = vg_stream_tier_kbps(v->base.st, t);
-        if (with_source && (t > below_source(v) || (source_kbps > 0 && k >= source_kbps)))
+        if (with_source && (t > below || (source_kbps > 0 && k >= source_kbps)))
             break;
         if (t <= at || at == VG_TIER_SOURCE)
             *cur = count;
