@@ -84,6 +84,7 @@ static void append_viewer(const vg_viewer_info_t *v, void *arg)
     json_object_set_new(o, "link_kbps", v->link_kbps < 0 ? json_null() : json_real(v->link_kbps));
     json_object_set_new(o, "tcp_rtt_ms",
                         v->tcp_rtt_ms < 0 ? json_null() : json_real(v->tcp_rtt_ms));
+    json_object_set_new(o, "loss_pct", v->loss_pct < 0 ? json_null() : json_real(v->loss_pct));
     json_object_set_new(o, "congestion_control",
                         v->congestion && *v->congestion ? json_string(v->congestion) : json_null());
     /* Unknown measurements are null rather than a sentinel number. */

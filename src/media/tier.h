@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-#define VG_TIER_MAX 10
+#define VG_TIER_MAX 12
 #define VG_TIER_NAME_MAX 16
 
 typedef struct vg_tier {
@@ -33,8 +33,8 @@ typedef struct vg_tier_spec {
  * unknown): the classes strictly below its height (all when unknown), then native. Every
  * tier from low up runs at the camera's rate up to 30 fps: a link loses resolution and
  * quality before it loses fluid motion. Below low, for thin links: tiny (240 lines, 30 fps,
- * quality 50), tiny15 (240, 15 fps, 40), thin (180, 12 fps, 40), thin5 and thin1 (180, 5 and
- * 1 fps, 40). Returns the number of tiers (1..VG_TIER_MAX). */
+ * quality 50), tiny15 (240, 15 fps, 40), thin (180, 15 fps, 40), thin10 (180, 10 fps, 30),
+ * thin5 and thin1 (180, 5 and 1 fps, 40). Returns the number of tiers (1..VG_TIER_MAX). */
 int vg_tier_default_ladder(int width, int height, int fps, vg_tier_t out[VG_TIER_MAX]);
 
 /* Builds a ladder from n specs (1..VG_TIER_MAX), sorted by cost. Returns the tier count, or

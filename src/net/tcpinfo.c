@@ -35,6 +35,8 @@ int vg_tcp_stats_read(int fd, vg_tcp_stats_t *out)
     out->inflight_bytes = ti.tcpi_unacked * ti.tcpi_snd_mss;
     out->cwnd_bytes = ti.tcpi_snd_cwnd * ti.tcpi_snd_mss;
     out->retransmits = ti.tcpi_total_retrans;
+    if (len >= offsetof(struct tcp_info, tcpi_segs_out) + sizeof(ti.tcpi_segs_out))
+        out->segs_out = ti.tcpi_segs_out;
     char cc[16] = "";
     len = sizeof(cc);
     if (getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, cc, &len) == 0)

@@ -24,8 +24,6 @@
  * queue drains. */
 #define FIT_SHARE 0.8
 #define DRAIN_SHARE 0.5
-/* A step up needs a rate this much above the next rung's bitrate. */
-#define HEADROOM (1.0 / FIT_SHARE) /* the same fit as a step down uses: no ping-pong, no gap */
 #define UP_HOLD_MIN_US 2000000LL
 #define UP_HOLD_MAX_US 12000000LL
 /* A step down this soon after a step up: the probe failed. */
@@ -33,6 +31,16 @@
 /* A probe past what the rate shows, when the rate is only a lower bound, costs at most this
  * times the current rung. */
 #define PROBE_STEP_MAX 2.5
+/* ... or at most this much: from the bottom rungs (1 fps costs a fifth of 5 fps) a ratio
+ * alone would never let a viewer back up. */
+#define PROBE_FLOOR_KBPS 400.0
+/* Loss: the fit share loses this much per unit of loss, down to LOSS_FIT_MIN; the counts
+ * decay by LOSS_DECAY a sample (4 Hz: about 5 s). */
+#define LOSS_FIT_WEIGHT 10.0
+#define LOSS_FIT_MIN 0.5
+#define LOSS_DECAY 0.95
+/* From this loss on, the rate that allows a step up is the median sample, not the best. */
+#define LOSS_ROBUST 0.003
 #define DROP_RATIO_BAD 0.15
 #define CLIENT_FPS_RATIO_BAD 0.7
 
@@ -51,6 +59,40 @@ static void rate_add(vg_adapt_t *a, int64_t now, double kbps)
     a->rate[a->rate_count].at_us = now;
     a->rate[a->rate_count].kbps = kbps;
     a->rate_count++;
+}
+
+static double loss_share(const vg_adapt_t *a)
+{
+    return a->segs_sum >= 1 ? a->retrans_sum / a->segs_sum : 0;
+}
+
+/* The share of the rate a rung may use, less on a lossy link. */
+static double fit_share(const vg_adapt_t *a, double share)
+{
+    double s = share * (1 - LOSS_FIT_WEIGHT * loss_share(a));
+    double floor = share < LOSS_FIT_MIN ? share : LOSS_FIT_MIN;
+    return s < floor ? floor : s;
+}
+
+/* The median fresh sample of the rate window (0: none). */
+static double rate_median(const vg_adapt_t *a, int64_t now)
+{
+    double v[VG_ADAPT_RATE_SAMPLES];
+    int n = 0;
+    for (int i = 0; i < a->rate_count; i++) {
+        if (now - a->rate[i].at_us <= RATE_WINDOW_US)
+            v[n++] = a->rate[i].kbps;
+    }
+    for (int i = 1; i < n; i++) { /* at most 16: insertion sort */
+        double x = v[i];
+        int j = i - 1;
+        while (j >= 0 && v[j] > x) {
+            v[j + 1] = v[j];
+            j--;
+        }
+        v[j + 1] = x;
+    }
+    return n ? v[n / 2] : 0;
 }
 
 static double rate_max(const vg_adapt_t *a, int64_t now)
@@ -82,15 +124,31 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
     double latest = 0;
     bool is_fresh = in->delivery_kbps != a->last_delivery_kbps;
     a->last_delivery_kbps = in->delivery_kbps;
+    if (in->has_tcp) {
+        /* what the peer acknowledged over about a second: a stall does not read as zero */
+        if (in->acked_kbps > 0)
+            a->acked_1s_kbps = a->acked_1s_kbps > 0 ? 0.75 * a->acked_1s_kbps + 0.25 * in->acked_kbps
+                                                    : in->acked_kbps;
+        a->segs_sum = a->segs_sum * LOSS_DECAY + in->sent_segs;
+        a->retrans_sum = a->retrans_sum * LOSS_DECAY + in->retrans_segs;
+        if (in->retrans_segs > 0) /* the stall lasts about a round trip after the sample */
+            a->recovering_until_us = now + (int64_t)((2 * in->min_rtt_ms + 250) * 1000);
+    }
     if (in->has_tcp && in->delivery_kbps > 0 && is_fresh) {
-        rate_add(a, now, in->delivery_kbps);
         latest = in->delivery_kbps;
-        if (!in->is_app_limited &&
+        /* The acknowledgement that fills a retransmitted hole covers everything the peer
+         * had already received past it: a rate sample taken then reads far above the link
+         * (2 Mbit/s links with 1% loss showed 5). It may say the link got worse, not better. */
+        bool is_inflated = in->retrans_segs > 0 || now < a->recovering_until_us;
+        if (!is_inflated || in->delivery_kbps < rate_max(a, now))
+            rate_add(a, now, in->delivery_kbps);
+        if (!in->is_app_limited && !is_inflated &&
             (in->delivery_kbps > a->capacity_kbps || now - a->capacity_us > CAPACITY_WINDOW_US)) {
             a->capacity_kbps = in->delivery_kbps;
             a->capacity_us = now;
         }
     }
+    d.loss = loss_share(a);
     bool has_capacity = a->capacity_us && now - a->capacity_us <= CAPACITY_WINDOW_US;
     d.rate_kbps = rate_max(a, now);
     if (has_capacity && a->capacity_kbps > d.rate_kbps)
@@ -104,6 +162,11 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
             d.queue_ms += (double)in->unsent_bytes * 8 / d.rate_kbps;
     }
     double bound = QUEUE_MIN_MS + QUEUE_RTT_SHARE * (in->has_tcp ? in->min_rtt_ms : 0);
+    /* A retransmission holds back what follows it for a round trip: that much backlog is
+     * the loss, not a queue, and a lower rung would not make it shorter. */
+    bool is_recovering = now < a->recovering_until_us;
+    double recovery_ms = is_recovering && in->has_tcp ? in->min_rtt_ms : 0;
+    bound += recovery_ms;
     /* One frame replaced of the three a slow rung offers in a sample is noise (a
      * retransmission on a lossy link); two, and a fair share of them, is a sign. */
     bool is_local_bad = (in->replaced >= 2 && in->replaced > DROP_RATIO_BAD * in->offered) ||
@@ -119,12 +182,12 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
     /* After a step down what was queued before it drains at the link's rate: a queue still
      * smaller than at that step is not a reason to step again. */
     bool is_draining = now < a->drain_until_us && d.queue_ms < 2 * a->queue_at_change_ms;
-    bool is_deep = d.queue_ms > QUEUE_DEEP_MS && !is_draining;
+    bool is_deep = d.queue_ms > QUEUE_DEEP_MS + recovery_ms && !is_draining;
     bool is_down = is_deep || (!is_settling && ((is_over && now - a->bad_since_us >= BAD_FOR_US) ||
                                                 is_client_bad));
     /* A deep queue: nothing more should join it until it has drained (the caller holds
      * frames back; latest wins meanwhile). */
-    d.is_draining = d.queue_ms > QUEUE_DEEP_MS;
+    d.is_draining = d.queue_ms > QUEUE_DEEP_MS + recovery_ms;
     if (a->was_draining && !d.is_draining && in->has_tcp) /* the RTT lags: a few round trips */
         a->rtt_stale_until_us = now + (int64_t)(4 * (in->rtt_ms > 0 ? in->rtt_ms : 100) * 1000);
     a->was_draining = d.is_draining;
@@ -133,9 +196,11 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
          * acknowledged is the link's present rate. The kernel's delivery-rate sample may
          * still hold a better past (it is replaced only by a better or unlimited one). */
         double rate = latest > 0 ? latest : d.rate_kbps;
-        if (in->acked_kbps > 0 && (rate <= 0 || in->acked_kbps < rate))
-            rate = in->acked_kbps;
-        d.rung = fitting_rung(in, in->rung, rate, is_deep ? DRAIN_SHARE : FIT_SHARE);
+        /* ... but a retransmission stalls it for a round trip: then the last second's. */
+        double acked = is_recovering ? a->acked_1s_kbps : in->acked_kbps;
+        if (acked > 0 && (rate <= 0 || acked < rate))
+            rate = acked;
+        d.rung = fitting_rung(in, in->rung, rate, fit_share(a, is_deep ? DRAIN_SHARE : FIT_SHARE));
         d.reason = is_over || is_deep ? "congested" : "client";
         if (a->last_up_us && now - a->last_up_us < PROBATION_US) {
             a->up_hold_us *= 2; /* the last step up did not hold: probe less often */
@@ -172,14 +237,20 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
      * then it caps what the samples say (bursts into a receiver's window read far above what
      * the receiver takes). */
     bool is_capacity_fresh = has_capacity && now - a->capacity_us < CAPACITY_TRUSTED_US;
-    double up_rate = d.rate_kbps;
+    /* On a lossy link single samples read high (see is_inflated): the median of the
+     * window's speaks for the link. */
+    double up_rate = loss_share(a) >= LOSS_ROBUST ? rate_median(a, now) : d.rate_kbps;
+    if (has_capacity && a->capacity_kbps > up_rate && loss_share(a) >= LOSS_ROBUST)
+        up_rate = a->capacity_kbps;
     if (is_capacity_fresh && a->capacity_kbps < up_rate)
         up_rate = a->capacity_kbps;
+    double headroom = 1.0 / fit_share(a, FIT_SHARE); /* the fit a step down uses: no ping-pong */
     bool is_shown = next < in->rung_count && in->rung_kbps[next] > 0 &&
-                    up_rate >= HEADROOM * in->rung_kbps[next];
+                    up_rate >= headroom * in->rung_kbps[next];
     bool is_probe = !is_shown && !is_capacity_fresh && next < in->rung_count && in->is_app_limited &&
                     in->rung_kbps[next] > 0 && in->rung_kbps[in->rung] > 0 &&
-                    in->rung_kbps[next] <= PROBE_STEP_MAX * in->rung_kbps[in->rung];
+                    (in->rung_kbps[next] <= PROBE_STEP_MAX * in->rung_kbps[in->rung] ||
+                     in->rung_kbps[next] <= PROBE_FLOOR_KBPS);
     if (is_probe && is_clean && is_held && !is_draining) {
         d.rung = next;
         d.reason = a->has_stepped_down ? "recovered" : "headroom";
@@ -191,7 +262,7 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
         /* As far up as the rate shows headroom for, in one step: a viewer back on a good
          * link should not climb a rung per hold. */
         while (next + 1 < in->rung_count && in->rung_kbps[next + 1] > 0 &&
-               up_rate >= HEADROOM * in->rung_kbps[next + 1])
+               up_rate >= headroom * in->rung_kbps[next + 1])
             next++;
         d.rung = next;
         d.reason = a->has_stepped_down ? "recovered" : "headroom";

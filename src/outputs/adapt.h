@@ -18,6 +18,11 @@
  *     connection never show the link's rate), one rung that costs at most 2.5 times the
  *     current one is tried after the hold. An up-step that fails soon doubles the hold (2 s
  *     up to 12 s).
+ * Loss: on a lossy link every retransmission stalls the stream for a round trip, and a rung
+ * near the link's rate never catches up. So the share of the rate a rung may use shrinks with
+ * the measured loss (80% at none, 10 points less per 1% lost, at least half), and for a round
+ * trip after a retransmission the backlog it causes is not read as a queue: a lower rung does
+ * not make a lossy link lose less.
  * Pure: the caller passes the time and every measurement; no clock, no I/O. */
 #ifndef VG_OUTPUTS_ADAPT_H
 #define VG_OUTPUTS_ADAPT_H
@@ -51,6 +56,10 @@ typedef struct vg_adapt {
     bool was_draining;
     int64_t rtt_stale_until_us; /* after a drain the smoothed RTT still holds the queue's
                                    delay for a few round trips: not read until then */
+    /* loss: segments sent and retransmitted, each a sum decaying over a few seconds */
+    double segs_sum, retrans_sum;
+    double acked_1s_kbps; /* the acknowledged rate, smoothed over about a second */
+    int64_t recovering_until_us; /* a retransmission was seen: its stall is not a queue */
 } vg_adapt_t;
 
 typedef struct vg_adapt_input {
@@ -64,6 +73,7 @@ typedef struct vg_adapt_input {
     double acked_kbps;   /* bytes the peer acknowledged since the last sample, as a rate
                             (0: unknown); while a queue stands this is the link's rate now */
     uint32_t unsent_bytes, inflight_bytes;
+    uint32_t sent_segs, retrans_segs; /* TCP segments since the previous sample */
     /* since the previous sample */
     uint32_t offered, replaced, skips;
     /* the client's report (client_fps < 0: none fresh) against what was sent */
@@ -76,6 +86,7 @@ typedef struct vg_adapt_decision {
     double queue_ms;    /* the delay in the network and our socket, as estimated */
     bool is_draining;   /* hold frames back: the queue is deep, let it drain first */
     double rate_kbps;   /* the link's rate, as estimated (0: unknown) */
+    double loss;        /* share of segments retransmitted, over the last few seconds */
 } vg_adapt_decision_t;
 
 void vg_adapt_init(vg_adapt_t *a);

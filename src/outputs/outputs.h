@@ -53,6 +53,7 @@ typedef struct vg_viewer_info {
     uint64_t skips; /* `source`: times its queue was emptied to wait for a keyframe */
     /* adaptive viewers: what adaptation measured last (-1: not measured) */
     double queue_ms, link_kbps, tcp_rtt_ms;
+    double loss_pct; /* TCP segments retransmitted, % over the last few seconds; -1: unknown */
     const char *congestion; /* the socket's congestion control ("" unknown) */
     double fps, kbps;        /* over the last second */
     int64_t latency_us;      /* capture to send of the last frame sent; -1 unknown */

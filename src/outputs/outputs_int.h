@@ -36,12 +36,13 @@ typedef struct vg__viewer {
     /* 4 Hz for adaptive viewers (is_auto): the adaptation's sample. NULL: none. */
     void (*on_sample)(struct vg__viewer *v);
     /* what adaptation measured last (adaptive viewers; -1: not measured) */
-    double queue_ms, link_kbps, tcp_rtt_ms;
+    double queue_ms, link_kbps, tcp_rtt_ms, loss_pct;
     const char *congestion; /* the socket's congestion control, "" when unknown */
     /* adaptation's state (vg__viewer_adapt) */
     vg_adapt_t adapt;
     uint64_t smp_offered, smp_drops, smp_skips; /* at the previous sample */
     uint64_t smp_acked;      /* TCP bytes acknowledged at the previous sample */
+    uint32_t smp_segs, smp_retrans; /* TCP segments sent and retransmitted, same */
     int64_t smp_us;          /* when the previous sample was taken (0: none yet) */
     bool is_draining;        /* adaptation: hold frames back until the queue drains */
     char congestion_buf[16];

@@ -72,7 +72,7 @@ void vg__viewer_add(vg_outputs_t *o, vg__viewer_t *v, const char *output, int ti
     v->since_us = vg_wall_us();
     v->tick_mono_us = vg_mono_us();
     v->latency_us = v->rtt_us = -1;
-    v->queue_ms = v->link_kbps = v->tcp_rtt_ms = -1;
+    v->queue_ms = v->link_kbps = v->tcp_rtt_ms = v->loss_pct = -1;
     vg_adapt_init(&v->adapt);
     v->congestion = "";
     v->client_fps = v->client_decode_ms = -1;
@@ -171,6 +171,12 @@ int vg__viewer_adapt(vg__viewer_t *v, const int *rungs, const double *kbps, int 
             in.acked_kbps = (double)(tcp.bytes_acked - v->smp_acked) * 8 * 1000 /
                             (double)(in.now_us - v->smp_us);
         v->smp_acked = tcp.bytes_acked;
+        if (tcp.segs_out >= v->smp_segs && tcp.retransmits >= v->smp_retrans) {
+            in.sent_segs = tcp.segs_out - v->smp_segs;
+            in.retrans_segs = tcp.retransmits - v->smp_retrans;
+        }
+        v->smp_segs = tcp.segs_out;
+        v->smp_retrans = tcp.retransmits;
         v->smp_us = in.now_us;
         in.unsent_bytes = tcp.unsent_bytes;
         in.inflight_bytes = tcp.inflight_bytes;
@@ -198,6 +204,7 @@ int vg__viewer_adapt(vg__viewer_t *v, const int *rungs, const double *kbps, int 
     if (was_draining && !v->is_draining)
         vg_conn_want_write(v->conn); /* what was held back may go now */
     v->queue_ms = in.has_tcp ? d.queue_ms : -1;
+    v->loss_pct = in.has_tcp ? 100 * d.loss : -1;
     if (in.has_tcp) {
         int64_t q_us = (int64_t)(d.queue_ms * 1000);
         v->counters->pub.queue_hist[latency_bucket(q_us)]++;
@@ -317,6 +324,7 @@ static void viewer_info(const vg__viewer_t *v, vg_viewer_info_t *out)
         .queue_ms = v->queue_ms,
         .link_kbps = v->link_kbps,
         .tcp_rtt_ms = v->tcp_rtt_ms,
+        .loss_pct = v->loss_pct,
         .congestion = v->congestion,
         .fps = v->fps,
         .kbps = v->kbps,

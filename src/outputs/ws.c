@@ -409,6 +409,7 @@ static json_t *stats_json(ws_viewer_t *v)
     json_object_set_new(msg, "queue_ms", json_real(b->queue_ms));
     json_object_set_new(msg, "link_kbps", json_real(b->link_kbps));
     json_object_set_new(msg, "tcp_rtt_ms", json_real(b->tcp_rtt_ms));
+    json_object_set_new(msg, "loss_pct", json_real(b->loss_pct));
     return msg;
 }
 

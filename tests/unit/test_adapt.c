@@ -4,8 +4,9 @@
 #include "outputs/adapt.h"
 #include "vg_test.h"
 
-/* The default ladder of a detailed 720p30 camera, kbps as measured (docs/protocol.md,
- * "Tiers"): thin1, thin5, thin, tiny15, tiny, low, medium, native. */
+/* A ladder of a detailed 720p30 camera, kbps as measured before thin10 was added
+ * (docs/protocol.md, "Tiers"): thin1, thin5, thin (12 fps), tiny15, tiny, low, medium,
+ * native. */
 static const double LADDER[] = {64, 323, 778, 1491, 3385, 5768, 11979, 35570};
 #define RUNGS 8
 #define MEDIUM 6
@@ -252,4 +253,88 @@ VG_TEST(nothing_in_flight_means_no_queue_and_stale_rates_are_ignored)
         in.now_us += 250000;
         EXPECT_EQ(vg_adapt_step(&a, &in).rung, 2);
     }
+}
+
+/* A lossy link: every 100th segment (1%) is retransmitted, and the sample that sees one also
+ * sees the stall it causes (a round trip of frames waiting unsent). */
+static int run_lossy(vg_adapt_t *a, int64_t *t, int rung, const link_t *l, double loss,
+                     double secs, int *downs_after_warmup, double warmup_s)
+{
+    int64_t start = *t;
+    double q = 0, segs_carry = 0;
+    for (int i = 0; i < (int)(secs * 4); i++) {
+        *t += 250000;
+        double send = LADDER[rung];
+        if (send > l->kbps)
+            q += (send - l->kbps) * 0.25 / l->kbps * 1000;
+        else if (q > 0)
+            q -= (l->kbps - send) * 0.25 / l->kbps * 1000;
+        if (q < 0)
+            q = 0;
+        double segs = send * 250 / 8 / 1448; /* kbit/s x 250 ms / bits per segment */
+        segs_carry += segs * loss;
+        uint32_t retrans = 0;
+        if (segs_carry >= 1) {
+            retrans = (uint32_t)segs_carry;
+            segs_carry -= retrans;
+        }
+        vg_adapt_input_t in = {
+            .now_us = *t,
+            .rung = rung,
+            .rung_count = RUNGS,
+            .rung_kbps = LADDER,
+            .has_tcp = true,
+            .rtt_ms = l->rtt_ms + q,
+            .min_rtt_ms = l->rtt_ms,
+            .delivery_kbps = l->kbps * (0.98 + 0.01 * (double)((*t / 250000) % 3)),
+            .inflight_bytes = 20000,
+            /* a retransmission: what was written during the round trip waits behind it */
+            .unsent_bytes = retrans ? (uint32_t)(send * l->rtt_ms / 8) : 0,
+            .acked_kbps = retrans ? send * 0.3 : send,
+            .sent_segs = (uint32_t)segs + retrans,
+            .retrans_segs = retrans,
+            .offered = 8,
+            .client_fps = -1,
+        };
+        vg_adapt_decision_t d = vg_adapt_step(a, &in);
+        if (d.rung < rung && *t - start > warmup_s * 1e6)
+            (*downs_after_warmup)++;
+        rung = d.rung;
+    }
+    return rung;
+}
+
+VG_TEST(lossy_links_keep_room_for_retransmissions_and_do_not_flee_their_stalls)
+{
+    /* 2 Mbit/s, 100 ms each way, 1% loss: tiny15 (1.5 Mbit/s, 75%) would fit a clean link,
+     * but the measured loss shrinks the share to 72%: thin (778 kbit/s) is what stays. */
+    const link_t two = {2000, 200}, one = {1000, 400};
+    vg_adapt_t a;
+    vg_adapt_init(&a);
+    int64_t t = 0;
+    int downs = 0;
+    int rung = run_lossy(&a, &t, MEDIUM, &two, 0.01, 40, &downs, 15);
+    EXPECT_EQ(rung, 2);
+    EXPECT_EQ(downs, 0);
+    /* The same link without loss: tiny15 fits under 80%. */
+    vg_adapt_init(&a);
+    t = 0;
+    downs = 0;
+    rung = run_lossy(&a, &t, MEDIUM, &two, 0, 40, &downs, 15);
+    EXPECT_EQ(rung, 3);
+    /* 1 Mbit/s, 200 ms each way, 2% loss: the retransmission stalls (a 400 ms backlog each
+     * time) do not push the viewer below thin5, and it does not keep stepping down. */
+    vg_adapt_init(&a);
+    t = 0;
+    downs = 0;
+    rung = run_lossy(&a, &t, MEDIUM, &one, 0.02, 40, &downs, 15);
+    EXPECT_TRUE(rung >= 1 && rung <= 2);
+    EXPECT_EQ(downs, 0);
+    vg_adapt_decision_t d;
+    vg_adapt_input_t in = {.now_us = t + 250000, .rung = rung, .rung_count = RUNGS,
+                           .rung_kbps = LADDER, .has_tcp = true, .rtt_ms = 400,
+                           .min_rtt_ms = 400, .delivery_kbps = 950, .client_fps = -1,
+                           .sent_segs = 20};
+    d = vg_adapt_step(&a, &in);
+    EXPECT_TRUE(d.loss > 0.01 && d.loss < 0.04); /* visible as measured */
 }

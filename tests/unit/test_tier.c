@@ -8,14 +8,14 @@ VG_TEST(default_ladder_never_upscales)
 {
     vg_tier_t t[VG_TIER_MAX];
     int n = vg_tier_default_ladder(1280, 720, 30, t);
-    EXPECT_EQ(n, 8);
-    /* Thin-link rungs first: 180 lines at 1, 5 and 12 fps, 240 at 15 and 30. */
+    EXPECT_EQ(n, 9);
+    /* Thin-link rungs first: 180 lines at 1, 5, 10 and 15 fps, 240 at 15 and 30. */
     static const struct {
         const char *name;
         int w, h, fps, q;
     } want[] = {
-        {"thin1", 320, 180, 1, 40},   {"thin5", 320, 180, 5, 40}, {"thin", 320, 180, 12, 40},
-        {"tiny15", 426, 240, 15, 40}, {"tiny", 426, 240, 30, 50}, {"low", 568, 320, 30, 60},
+        {"thin1", 320, 180, 1, 40},   {"thin5", 320, 180, 5, 40}, {"thin10", 320, 180, 10, 30},
+        {"thin", 320, 180, 15, 40},   {"tiny15", 426, 240, 15, 40}, {"tiny", 426, 240, 30, 50}, {"low", 568, 320, 30, 60},
         {"medium", 854, 480, 30, 70}, {"native", 1280, 720, 30, 85},
     };
     for (int i = 0; i < n; i++) {
@@ -27,41 +27,41 @@ VG_TEST(default_ladder_never_upscales)
     }
     EXPECT_STREQ(t[vg_tier_default_index(t, n)].name, "medium");
     n = vg_tier_default_ladder(640, 360, 10, t);
-    EXPECT_EQ(n, 6); /* thin1, thin5, thin (10 fps: capped), tiny15 as tiny (10), low, native */
-    EXPECT_STREQ(t[2].name, "thin");
+    EXPECT_EQ(n, 6); /* thin1, thin5, thin10 (thin at 10 fps is the same), tiny15 at 10, low, native */
+    EXPECT_STREQ(t[2].name, "thin10");
     EXPECT_EQ(t[2].fps, 10);
     EXPECT_STREQ(t[3].name, "tiny15");
     EXPECT_EQ(t[3].fps, 10);
     EXPECT_STREQ(t[4].name, "low");
     EXPECT_STREQ(t[vg_tier_default_index(t, n)].name, "low"); /* no medium: not a thin rung */
     n = vg_tier_default_ladder(320, 240, 15, t);
-    EXPECT_EQ(n, 4); /* thin1, thin5, thin, native */
+    EXPECT_EQ(n, 5); /* thin1, thin5, thin10, thin, native */
     EXPECT_STREQ(t[vg_tier_default_index(t, n)].name, "native");
     EXPECT_EQ(vg_tier_find(t, n, "ultra"), -1);
     n = vg_tier_default_ladder(240, 180, 15, t);
     EXPECT_EQ(n, 1);
     n = vg_tier_default_ladder(1920, 1080, 60, t);
-    EXPECT_EQ(n, 9);
-    EXPECT_EQ(t[7].fps, 30);
-    EXPECT_EQ(t[8].fps, 60);
+    EXPECT_EQ(n, 10);
+    EXPECT_EQ(t[8].fps, 30);
+    EXPECT_EQ(t[9].fps, 60);
 }
 
 VG_TEST(unknown_size_resolves_per_picture)
 {
     vg_tier_t t[VG_TIER_MAX];
     int n = vg_tier_default_ladder(0, 0, 0, t);
-    EXPECT_EQ(n, 10); /* the five thin-link rungs, low, medium, high, ultra, native */
-    EXPECT_STREQ(t[5].name, "low");
-    EXPECT_EQ(t[5].width, 0);
-    EXPECT_EQ(t[5].fps, 30);
+    EXPECT_EQ(n, 11); /* the six thin-link rungs, low, medium, high, ultra, native */
+    EXPECT_STREQ(t[6].name, "low");
+    EXPECT_EQ(t[6].width, 0);
+    EXPECT_EQ(t[6].fps, 30);
     int w, h;
-    vg_tier_resolve(&t[5], 1920, 1080, &w, &h);
+    vg_tier_resolve(&t[6], 1920, 1080, &w, &h);
     EXPECT_EQ(w, 568);
     EXPECT_EQ(h, 320);
-    vg_tier_resolve(&t[8], 1280, 720, &w, &h); /* ultra on a 720p camera: not upscaled */
+    vg_tier_resolve(&t[9], 1280, 720, &w, &h); /* ultra on a 720p camera: not upscaled */
     EXPECT_EQ(w, 1280);
     EXPECT_EQ(h, 720);
-    vg_tier_resolve(&t[6], 704, 576, &w, &h); /* 4CIF keeps its aspect */
+    vg_tier_resolve(&t[7], 704, 576, &w, &h); /* 4CIF keeps its aspect */
     EXPECT_EQ(h, 480);
     EXPECT_EQ(w, 586);
 }
