@@ -233,11 +233,11 @@ static void write_sample_entry(writer_t *w, vg_codec_t codec, int width, int hei
     box_end(w, entry);
 }
 
-static void write_empty_table(writer_t *w, const char *type)
+static void write_empty_table(writer_t *w, const char *type, bool has_sample_size)
 {
     uint8_t *box = full_box_begin(w, type, 0, 0);
-    if (strcmp(type, "stsz") == 0)
-        put_u32(w, 0); /* sample_size */
+    if (has_sample_size)
+        put_u32(w, 0); /* stsz sample_size */
     put_u32(w, 0);     /* entry_count / sample_count */
     box_end(w, box);
 }
@@ -294,10 +294,10 @@ vg_frame_t *vg_fmp4_init_segment(const vg_fmp4_track_t *t, int *err)
     write_sample_entry(&w, t->params->codec, width, height, record, (size_t)record_len);
     box_end(&w, stsd);
     /* The sample tables are empty: the samples are in the fragments (8.8.1). */
-    write_empty_table(&w, "stts");
-    write_empty_table(&w, "stsc");
-    write_empty_table(&w, "stsz");
-    write_empty_table(&w, "stco");
+    write_empty_table(&w, "stts", false);
+    write_empty_table(&w, "stsc", false);
+    write_empty_table(&w, "stsz", true);
+    write_empty_table(&w, "stco", false);
     box_end(&w, stbl);
     box_end(&w, minf);
     box_end(&w, mdia);
@@ -437,6 +437,11 @@ vg_frame_t *vg_fmp4_fragment(uint32_t sequence_number, uint64_t base_decode_time
     }
     f->len = (size_t)(w.p - f->data);
     VG_ASSERT(f->len == moof_size + mdat_size);
+    const vg_frame_meta_t *first = &samples[0].au->meta;
+    f->meta.codec = first->codec;
+    f->meta.is_key = first->is_key; /* LL-HLS: INDEPENDENT=YES */
+    f->meta.capture_us = first->capture_us;
+    f->meta.ingest_us = first->ingest_us;
     *err = 0;
     return f;
 }

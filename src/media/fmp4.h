@@ -54,7 +54,9 @@ typedef struct vg_fmp4_sample {
  * the others non-sync (sample_depends_on 1, sample_is_non_sync_sample 1).
  *
  * sequence_number should start at 1 and grow by one per fragment. Returns a new frame (one
- * reference; len is the fragment's size), or NULL with *err set to VG_EINVAL: n == 0, an
+ * reference; len is the fragment's size; meta.codec, is_key, capture_us and ingest_us are the
+ * first sample's, so meta.is_key tells an independent part), or NULL with *err set to
+ * VG_EINVAL: n == 0, an
  * access unit that is empty or holds nothing but parameter sets and delimiters, a codec other
  * than H.264/H.265, or a fragment that would not fit the 32-bit box sizes (4 GiB). */
 vg_frame_t *vg_fmp4_fragment(uint32_t sequence_number, uint64_t base_decode_time,

@@ -394,12 +394,18 @@ VG_TEST(fragment_h264)
         au_frame(VG_CODEC_H264, false, h362_au2, sizeof(h362_au2)),
     };
     vg_fmp4_sample_t samples[3] = {{aus[0], 3000}, {aus[1], 3003}, {aus[2], 2997}};
+    aus[0]->meta.capture_us = 1700000000123456;
+    aus[0]->meta.ingest_us = 1700000000124000;
     uint64_t base = (UINT64_C(1) << 33) + 5; /* past 32 bits: tfdt must be version 1 */
     int err = 1;
     vg_frame_t *f = vg_fmp4_fragment(7, base, samples, 3, &err);
     EXPECT_TRUE(f != NULL);
     if (f != NULL) {
         EXPECT_EQ(err, 0);
+        EXPECT_EQ(f->meta.codec, VG_CODEC_H264);
+        EXPECT_TRUE(f->meta.is_key);
+        EXPECT_EQ(f->meta.capture_us, 1700000000123456);
+        EXPECT_EQ(f->meta.ingest_us, 1700000000124000);
         check_fragment(f, 7, base, samples, 3);
         int counts[64];
         EXPECT_TRUE(mdat_nal_types(VG_CODEC_H264, f, counts));
@@ -428,12 +434,23 @@ VG_TEST(fragment_h265)
     EXPECT_TRUE(f != NULL);
     if (f != NULL) {
         EXPECT_EQ(err, 0);
+        EXPECT_EQ(f->meta.codec, VG_CODEC_H265);
         check_fragment(f, 1, 0, samples, 2);
         int counts[64];
         EXPECT_TRUE(mdat_nal_types(VG_CODEC_H265, f, counts));
         EXPECT_EQ(counts[32] + counts[33] + counts[34] + counts[35], 0);
         EXPECT_EQ(counts[20], 1); /* IDR_N_LP */
         EXPECT_EQ(counts[1], 1);  /* TRAIL_R */
+    }
+    vg_frame_unref(&f);
+
+    /* A part that starts with a P picture is not independent. */
+    vg_fmp4_sample_t p_only[1] = {{aus[1], 3600}};
+    f = vg_fmp4_fragment(2, 7200, p_only, 1, &err);
+    EXPECT_TRUE(f != NULL);
+    if (f != NULL) {
+        EXPECT_TRUE(!f->meta.is_key);
+        check_fragment(f, 2, 7200, p_only, 1);
     }
     vg_frame_unref(&f);
     for (int i = 0; i < 2; i++)
