@@ -21,6 +21,7 @@ bench:
 	bash bench/ingest.sh
 	bash bench/tiers.sh
 	bash bench/picture_lane.sh
+	bash bench/fmp4_mux.sh
 	bash bench/passthrough_fanout.sh
 	bash bench/cameras_per_core.sh
 	bash bench/glass_to_glass.sh
