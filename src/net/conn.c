@@ -43,6 +43,11 @@ void vg__resp_reset(vg_conn_t *c)
     free(c->body_owned);
     c->body_owned = NULL;
     vg_frame_unref(&c->body_frame);
+    for (int i = 0; i < c->body_frame_count; i++)
+        vg_frame_unref(&c->body_frames[i]);
+    free(c->body_frames);
+    c->body_frames = NULL;
+    c->body_frame_count = c->body_frame_next = 0;
     c->body = NULL;
     c->body_len = 0;
     c->resp = RESP_NONE;
@@ -288,6 +293,23 @@ int vg_conn_respond_frame(vg_conn_t *c, int status, const char *content_type, vg
     return queue_response(c, status, content_type);
 }
 
+int vg_conn_respond_frames(vg_conn_t *c, int status, const char *content_type,
+                           vg_frame_t *const *frames, int n)
+{
+    if (n <= 0)
+        return vg_conn_respond(c, status, content_type, "", 0);
+    vg__resp_reset(c);
+    c->body_frames = vg_xcalloc((size_t)n, sizeof(*c->body_frames));
+    for (int i = 0; i < n; i++) {
+        VG_ASSERT(frames[i]->headroom >= LWS_PRE);
+        c->body_frames[i] = vg_frame_ref(frames[i]);
+        c->body_len += frames[i]->len;
+    }
+    c->body_frame_count = n;
+    c->is_open_ended = false;
+    return queue_response(c, status, content_type);
+}
+
 int vg_conn_respond_json(vg_conn_t *c, int status, json_t *doc)
 {
     char *text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(7));
@@ -340,7 +362,11 @@ static int write_headers(vg_conn_t *c)
     static const char *const extra[][2] = {
         {"cache-control:", "no-store"},
     };
-    for (size_t i = 0; i < sizeof(extra) / sizeof(extra[0]); i++) {
+    /* A handler that says how its answer may be cached (HLS parts) overrides no-store. */
+    bool has_cache_control = false;
+    for (int i = 0; i < MAX_EXTRA_HEADERS && c->extra_headers[i][0]; i++)
+        has_cache_control |= strcmp(c->extra_headers[i][0], "cache-control:") == 0;
+    for (size_t i = has_cache_control ? 1 : 0; i < sizeof(extra) / sizeof(extra[0]); i++) {
         if (lws_add_http_header_by_name(c->wsi, (const unsigned char *)extra[i][0],
                                         (const unsigned char *)extra[i][1],
                                         (int)strlen(extra[i][1]), &p, end))
@@ -389,6 +415,22 @@ int vg__http_writable(vg_conn_t *c)
     case RESP_HEADERS:
         return write_headers(c);
     case RESP_BODY: {
+        if (c->body_frames) {
+            /* One frame per writable callback: libwebsockets buffers what the socket does not
+             * take and calls back once it has. */
+            vg_frame_t *f = c->body_frames[c->body_frame_next++];
+            bool is_last = c->body_frame_next >= c->body_frame_count;
+            if (f->len > 0 && lws_write(c->wsi, f->data, f->len,
+                                        is_last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < 0)
+                return -1;
+            if (!is_last) {
+                lws_callback_on_writable(c->wsi);
+                return 0;
+            }
+            vg__resp_reset(c);
+            c->resp = RESP_DONE;
+            return lws_http_transaction_completed(c->wsi) ? -1 : 0;
+        }
         c->resp = RESP_DONE;
         if (c->body_len > 0 &&
             lws_write(c->wsi, (unsigned char *)c->body, c->body_len, LWS_WRITE_HTTP_FINAL) < 0)

@@ -168,6 +168,10 @@ int vg_conn_respond(vg_conn_t *c, int status, const char *content_type, const vo
 /* Responds with f's payload without copying (takes a reference). */
 int vg_conn_respond_frame(vg_conn_t *c, int status, const char *content_type, vg_frame_t *f);
 /* Responds with a JSON document (takes doc). */
+/* Responds with the frames' payloads one after another (takes a reference to each; each needs
+ * LWS_PRE headroom): a body made of shared parts is never copied. */
+int vg_conn_respond_frames(vg_conn_t *c, int status, const char *content_type,
+                           vg_frame_t *const *frames, int n);
 int vg_conn_respond_json(vg_conn_t *c, int status, json_t *doc);
 /* Responds {"error":{"code":code,"message":...}}. */
 int vg_conn_error(vg_conn_t *c, int status, const char *code, const char *fmt, ...)

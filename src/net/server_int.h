@@ -133,6 +133,8 @@ struct vg_conn {
     const char *content_type;
     uint8_t *body_owned; /* LWS_PRE + len bytes */
     vg_frame_t *body_frame;
+    vg_frame_t **body_frames; /* a body of several frames, written one after another */
+    int body_frame_count, body_frame_next;
     const uint8_t *body;
     size_t body_len;
     bool is_open_ended;

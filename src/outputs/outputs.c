@@ -15,6 +15,7 @@ vg_outputs_t *vg_outputs_new(vg_server_t *srv, const vg_outputs_cfg_t *cfg)
     vg__ws_register(srv, o);
     vg__mjpeg_register(srv, o);
     vg__snapshot_register(srv, o);
+    vg__hls_register(srv, o);
     vg__viewers_start(o);
     return o;
 }
@@ -24,6 +25,7 @@ void vg_outputs_free(vg_outputs_t **op)
     if (*op == NULL)
         return;
     vg__viewers_free(*op);
+    vg__hls_free(*op);
     free(*op);
     *op = NULL;
 }

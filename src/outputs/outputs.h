@@ -86,6 +86,16 @@ typedef struct vg_output_counters {
     uint64_t tier_changes;       /* adaptive moves into this tier */
 } vg_output_counters_t;
 
+/* HLS (hls.c), per camera, since start: clients are the peer addresses that fetched in the
+ * last 10 s; blocked counts requests held until a part arrived (blocking playlist reloads,
+ * preload hints). */
+typedef struct vg_hls_counters {
+    const char *camera;
+    int clients;
+    uint64_t requests, blocked, bytes, parts;
+} vg_hls_counters_t;
+void vg_outputs_each_hls(vg_outputs_t *o, void (*fn)(const vg_hls_counters_t *c, void *arg),
+                         void *arg);
 /* The camera is gone for good (deleted or disabled): drops its counters (its viewers were
  * unregistered when its stream was removed, so none is left counting). */
 void vg_outputs_forget_camera(vg_outputs_t *o, const char *camera_id);

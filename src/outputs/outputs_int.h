@@ -58,7 +58,14 @@ struct vg_outputs {
     size_t viewer_count;
     uint64_t next_viewer_id;
     out_counters_t *counters; /* list */
+    struct hls_cam *hls;      /* hls.c: one muxer per camera HLS clients fetch */
+    struct vg__hls_stats *hls_stats; /* list */
 };
+
+typedef struct vg__hls_stats {
+    vg_hls_counters_t pub;
+    struct vg__hls_stats *next;
+} vg__hls_stats_t;
 
 /* Registers v (conn, st, cons.ops/user set by the caller) and attaches it at tier. */
 void vg__viewer_add(vg_outputs_t *o, vg__viewer_t *v, const char *output, int tier);
@@ -97,5 +104,9 @@ int vg__outputs_resolve(vg_conn_t *c, vg_hub_t *hub, const char *camera_id, vg_s
 void vg__ws_register(vg_server_t *srv, vg_outputs_t *o);
 void vg__mjpeg_register(vg_server_t *srv, vg_outputs_t *o);
 void vg__snapshot_register(vg_server_t *srv, vg_outputs_t *o);
+void vg__hls_register(vg_server_t *srv, vg_outputs_t *o);
+/* Stops every HLS muxer (shutdown, loop still running) / frees the HLS counters. */
+void vg__hls_stop(vg_outputs_t *o);
+void vg__hls_free(vg_outputs_t *o);
 
 #endif

@@ -291,6 +291,8 @@ void vg__viewers_start(vg_outputs_t *o)
 
 void vg_outputs_stop(vg_outputs_t *o)
 {
+    if (o)
+        vg__hls_stop(o);
     if (o && !uv_is_closing((uv_handle_t *)&o->tick_timer)) {
         uv_close((uv_handle_t *)&o->tick_timer, NULL);
         uv_close((uv_handle_t *)&o->sample_timer, NULL);
