@@ -5,6 +5,8 @@
  * (camera, tier, output) outlive the viewers that made them.
  */
 #include <inttypes.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,6 +255,46 @@ static void output_metrics(FILE *f, vg_outputs_t *o)
     }
 }
 
+static const struct hls_family {
+    const char *name, *type, *help;
+    size_t offset; /* of a uint64_t in vg_hls_counters_t; SIZE_MAX: clients */
+} hls_families[] = {
+    {"vigil_hls_clients", "gauge", "HLS clients: peer addresses that fetched in the last 10 s",
+     SIZE_MAX},
+    {"vigil_hls_requests_total", "counter", "HLS requests (playlists, parts, segments, inits)",
+     offsetof(vg_hls_counters_t, requests)},
+    {"vigil_hls_blocked_total", "counter",
+     "HLS requests held until a part arrived (blocking playlist reloads, preload hints)",
+     offsetof(vg_hls_counters_t, blocked)},
+    {"vigil_hls_bytes_total", "counter", "HLS bytes sent (bodies)",
+     offsetof(vg_hls_counters_t, bytes)},
+    {"vigil_hls_parts_total", "counter", "HLS partial segments made",
+     offsetof(vg_hls_counters_t, parts)},
+};
+
+typedef struct hls_pass {
+    FILE *f;
+    const struct hls_family *fam;
+} hls_pass_t;
+
+static void hls_sample(const vg_hls_counters_t *h, void *arg)
+{
+    const hls_pass_t *p = arg;
+    double v = p->fam->offset == SIZE_MAX
+                   ? h->clients
+                   : (double)*(const uint64_t *)((const char *)h + p->fam->offset);
+    sample(p->f, p->fam->name, NULL, h->camera, NULL, NULL, NULL, v);
+}
+
+static void hls_metrics(FILE *f, vg_outputs_t *o)
+{
+    for (size_t k = 0; k < sizeof(hls_families) / sizeof(hls_families[0]); k++) {
+        hls_pass_t pass = {.f = f, .fam = &hls_families[k]};
+        family(f, pass.fam->name, pass.fam->type, pass.fam->help);
+        vg_outputs_each_hls(o, hls_sample, &pass);
+    }
+}
+
 static void loop_metrics(FILE *f, const vg_looplag_t *lp)
 {
     vg_looplag_stats_t ls;
@@ -291,6 +333,7 @@ static int metrics(vg_conn_t *c, const char *const *params, void *user)
     loop_metrics(f, ctx->looplag);
     stream_metrics(f, ctx->hub);
     output_metrics(f, ctx->outputs);
+    hls_metrics(f, ctx->outputs);
     fclose(f);
     int rc = vg_conn_respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", buf, len);
     free(buf);

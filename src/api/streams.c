@@ -3,6 +3,7 @@
  * (without credentials); everybody else gets them redacted like every route that shows a
  * camera (vg__api_redact_camera). */
 #include <libavcodec/avcodec.h>
+#include <string.h>
 
 #include "api/api.h"
 #include "core/err.h"
@@ -99,6 +100,32 @@ static void append_viewer(const vg_viewer_info_t *v, void *arg)
     json_array_append_new(arr, o);
 }
 
+typedef struct hls_find {
+    const char *camera;
+    json_t *doc;
+} hls_find_t;
+
+static void hls_one(const vg_hls_counters_t *h, void *arg)
+{
+    hls_find_t *f = arg;
+    if (strcmp(h->camera, f->camera) == 0)
+        json_object_set_new(f->doc, "hls",
+                            json_pack("{s:i,s:I,s:I,s:I,s:I}", "clients", h->clients, "requests",
+                                      (json_int_t)h->requests, "blocked",
+                                      (json_int_t)h->blocked, "bytes", (json_int_t)h->bytes,
+                                      "parts", (json_int_t)h->parts));
+}
+
+/* The camera's HLS counters (all 0 until a client fetched its playlist). */
+static void add_hls(const vg_api_ctx_t *ctx, const char *camera, json_t *doc)
+{
+    json_object_set_new(doc, "hls",
+                        json_pack("{s:i,s:i,s:i,s:i,s:i}", "clients", 0, "requests", 0,
+                                  "blocked", 0, "bytes", 0, "parts", 0));
+    hls_find_t f = {.camera = camera, .doc = doc};
+    vg_outputs_each_hls(ctx->outputs, hls_one, &f);
+}
+
 static int list_streams(vg_conn_t *c, const char *const *params, void *user)
 {
     const vg_api_ctx_t *ctx = user;
@@ -108,6 +135,7 @@ static int list_streams(vg_conn_t *c, const char *const *params, void *user)
         if (!vg__api_can_see(ctx, c, vg_stream_id(st)))
             continue;
         json_t *doc = stream_json(st);
+        add_hls(ctx, vg_stream_id(st), doc);
         if (vg_auth_caller(c)->role != VG_ROLE_ADMIN)
             vg__api_redact_camera(doc);
         json_array_append_new(arr, doc);
@@ -122,6 +150,7 @@ static int get_stream(vg_conn_t *c, const char *const *params, void *user)
     if (st == NULL)
         return vg_conn_error(c, 404, "not_found", "no stream '%s'", params[0]);
     json_t *doc = stream_json(st);
+    add_hls(ctx, vg_stream_id(st), doc);
     /* Addresses, and who else watches from where, are for admins only. */
     if (vg_auth_caller(c)->role != VG_ROLE_ADMIN) {
         vg__api_redact_camera(doc);

@@ -411,7 +411,21 @@ static void on_removed(vg_consumer_t *c, const char *reason)
     cam_free(cam);
 }
 
-static const vg_consumer_ops_t consumer_ops = {.on_frame = on_frame, .on_removed = on_removed};
+/* A camera whose video is not H.264/H.265 never sends its consumers an access unit: only this
+ * says so. */
+static void on_codec(vg_consumer_t *c)
+{
+    hls_cam_t *cam = c->user;
+    vg_stream_codec_t sc;
+    vg_stream_codec(c->stream, &sc);
+    cam->is_unsupported = sc.codec != VG_CODEC_NONE && sc.codec != VG_CODEC_H264 &&
+                          sc.codec != VG_CODEC_H265;
+    if (cam->is_unsupported)
+        wake_waits(cam);
+}
+
+static const vg_consumer_ops_t consumer_ops = {
+    .on_frame = on_frame, .on_codec = on_codec, .on_removed = on_removed};
 
 static void idle_closed(uv_handle_t *h) { free(h->data); }
 
@@ -470,6 +484,7 @@ static hls_cam_t *cam_get(vg_outputs_t *o, vg_stream_t *st, const char *camera)
     cam->next = o->hls;
     o->hls = cam;
     vg_stream_attach(st, &cam->cons, VG_TIER_SOURCE); /* may deliver the GOP cache at once */
+    on_codec(&cam->cons); /* a camera already known not to be H.26x */
     return cam;
 }
 
