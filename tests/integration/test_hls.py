@@ -179,3 +179,25 @@ def test_key_in_the_playlist_url_reaches_every_uri_and_revoking_it_stops_the_pla
         assert status == 401, status
     finally:
         finish(fac)
+
+
+def test_h265_camera_is_served_as_hvc1(vigil_server):
+    """Safari plays H.265 in fMP4 only as 'hvc1' (parameter sets in the sample entry)."""
+    if not rtsp_sim.have_element("x265enc"):
+        pytest.skip("GStreamer's x265enc is not installed: no H.265 simulator")
+    sim = rtsp_sim.start_sim_process(codec="h265", width=640, height=360, fps=30)
+    try:
+        srv = vigil_server(cameras={"cam": sim.url})
+        # FFmpeg's HLS reader plays complete segments only: wait for one (1 s or more).
+        text = live_playlist(srv, 2.5).text
+        assert "#EXTINF:" in text, text
+        init = get(srv, "/cameras/cam/hls/" + URI_RE.search(text).group(1)).content
+        assert b"hvc1" in init and b"hvcC" in init and b"avc1" not in init
+        probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries",
+                                "stream=codec_name,codec_tag_string,width", "-of", "json",
+                                srv.url(PLAYLIST)], capture_output=True, text=True, timeout=60)
+        streams = json.loads(probe.stdout or "{}").get("streams") or [{}]
+        assert (streams[0].get("codec_name"), streams[0].get("codec_tag_string"),
+                streams[0].get("width")) == ("hevc", "hvc1", 640), (probe.stdout, probe.stderr)
+    finally:
+        sim.close()
