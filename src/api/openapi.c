@@ -342,6 +342,34 @@ static json_t *build(void)
     add_params(snap, json_pack("[o]", tier_param()));
     json_object_set_new(paths, "/cameras/{id}/snapshot.jpg",
                         json_pack("{s:[o],s:o}", "parameters", id_param(), "get", snap));
+    json_t *hls = op("outputs",
+                     "LL-HLS media playlist of the camera's own H.264/H.265 (docs/hls.md): the "
+                     "first request starts the camera; _HLS_msn/_HLS_part hold the request "
+                     "until that part exists",
+                     json_pack("{s:{s:s,s:{s:{s:{s:s}}}},s:o,s:o,s:o,s:o}", "200", "description",
+                               "the playlist", "content", "application/vnd.apple.mpegurl",
+                               "schema", "type", "string", "400",
+                               error_response("a directive too far ahead, or malformed"), "404",
+                               error_response("no such camera"), "415",
+                               error_response("the camera's video is not H.264/H.265"), "503",
+                               error_response("no part within the wait")));
+    add_params(hls, json_pack("[{s:s,s:s,s:{s:s}},{s:s,s:s,s:{s:s}},{s:s,s:s,s:{s:s}}]", "name",
+                              "_HLS_msn", "in", "query", "schema", "type", "integer", "name",
+                              "_HLS_part", "in", "query", "schema", "type", "integer", "name",
+                              "_HLS_skip", "in", "query", "schema", "type", "string"));
+    json_object_set_new(paths, "/cameras/{id}/hls/index.m3u8",
+                        json_pack("{s:[o],s:o}", "parameters", id_param(), "get", hls));
+    json_t *hls_file = op(
+        "outputs", "An LL-HLS init segment, segment or part, named by the playlist",
+        json_pack("{s:{s:s,s:{s:{s:{s:s,s:s}}}},s:o,s:o}", "200", "description",
+                  "fMP4 (init: video/mp4; segments and parts: video/iso.segment)", "content",
+                  "video/mp4", "schema", "type", "string", "format", "binary", "404",
+                  error_response("not held (left the window, or the stream restarted)"), "503",
+                  error_response("the hinted part did not come within the wait")));
+    json_object_set_new(
+        paths, "/cameras/{id}/hls/{name}",
+        json_pack("{s:[o,{s:s,s:s,s:b,s:{s:s}}],s:o}", "parameters", id_param(), "name", "name",
+                  "in", "path", "required", 1, "schema", "type", "string", "get", hls_file));
     add_access_paths(paths, any);
     /* The routes anyone may call say so (the document's default is "signed in"). */
     json_object_set_new(json_object_get(json_object_get(paths, "/healthz"), "get"), "security",

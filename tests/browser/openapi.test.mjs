@@ -53,8 +53,11 @@ test('every route the server registers is in the document, and nothing else', as
   let n = 0;
   for (const line of routes) {
     const [method, pattern] = line.split(' ');
-    // {} in the server's patterns is a path parameter; the document names it {id}.
-    fromServer.add(`${method.toLowerCase()} ${pattern.replaceAll('{}', '{id}')}`);
+    // {} in the server's patterns is a path parameter; the document names the first {id}
+    // and a second one {name} (an HLS file).
+    const names = ['{id}', '{name}'];
+    let k = 0;
+    fromServer.add(`${method.toLowerCase()} ${pattern.replace(/\{\}/g, () => names[k++] || '{x}')}`);
     n++;
   }
   assert.equal(fromServer.size, n, 'duplicate routes');

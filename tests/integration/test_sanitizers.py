@@ -4,6 +4,7 @@ by ThreadSanitizer (build-tsan: the source, worker and loop hand-offs)."""
 import asyncio
 import json
 import os
+import re
 import time
 
 import pytest
@@ -79,6 +80,22 @@ def test_sanitizer_session(vigil_server, kind):
     r = requests.get(srv.snapshot_url("c2"), timeout=20)
     assert r.status_code == 200
     assert requests.get(srv.snapshot_url("nope"), timeout=10).status_code == 404
+    # LL-HLS: the held first playlist, a blocking reload, a part, a held request whose client
+    # leaves, and a muxer still running at shutdown
+    hls = "/cameras/c1/hls/"
+    text = requests.get(srv.url(hls + "index.m3u8"), timeout=20).text
+    m = re.search(r'PRELOAD-HINT:TYPE=PART,URI="part(\d+)\.(\d+)\.m4s\?v=(\d+)', text)
+    assert m, text
+    r = requests.get(srv.url(hls + "index.m3u8?_HLS_msn=%s&_HLS_part=%s" % m.group(1, 2)),
+                     timeout=20)
+    assert r.status_code == 200
+    part = requests.get(srv.url(hls + "part%s.%s.m4s?v=%s" % m.group(1, 2, 3)), timeout=20)
+    assert part.status_code == 200 and part.content[4:8] == b"moof"
+    leaver = raw_connect(srv)
+    leaver.sendall(("GET %sindex.m3u8?_HLS_msn=%d HTTP/1.1\r\nHost: x\r\n\r\n"
+                    % (hls, int(m.group(1)) + 1)).encode())
+    time.sleep(0.2)
+    rst_close(leaver)
     # live reload under watch: a camera created, given another source (another ladder: its
     # viewers are moved), then deleted (its viewers closed) — the hub's remove/replace paths
     def api(method, path, body=None):
