@@ -8,8 +8,7 @@
  * the GOP cache) that cuts the camera's own access units into fMP4 parts of at most 200 ms
  * (media/fmp4.h: one moof+mdat each, never transcoded) and hands them to the window
  * (hls_window.h), which all clients share: nothing is copied per client, nothing is written
- * to disk. A segment starts at a keyframe once the open one is a second long (one per GOP
- * on most cameras); a GOP longer than 4 s is cut at a part boundary.
+ * to disk. Where parts and segments end is hls_cut.h's pure rule.
  *
  * Requests that cannot be answered yet — a blocking playlist reload for a part still to come,
  * the part the preload hint names, the first playlist of a camera just started — are held on
@@ -34,6 +33,7 @@
 #include "core/util.h"
 #include "media/fmp4.h"
 #include "media/h26x.h"
+#include "outputs/hls_cut.h"
 #include "outputs/hls_window.h"
 #include "outputs/outputs_int.h"
 
@@ -373,15 +373,18 @@ static void on_frame(vg_consumer_t *c, vg_frame_t *f)
         is_changed = vg_h26x_params_update(&cam->ps, f->data, f->len) == 1 &&
                      vg_h26x_params_complete(&cam->ps);
     }
-    bool is_seg_start = f->meta.is_key && cam->segment_us + cam->pending_us >= SEGMENT_MIN_US;
-    bool is_cap = cam->segment_us + cam->pending_us >= SEGMENT_CAP_US;
-    /* A part ends where the next frame would take it past the target, and at every
-     * keyframe (so that a part that starts with one is independent). */
-    bool is_part_full = cam->pending_us + cam->last_delta_us > PART_TARGET_US ||
-                        cam->n_pending == MAX_PART_AUS;
-    if (cam->n_pending && (f->meta.is_key || is_part_full || is_cap || is_changed)) {
+    static const vg_hls_cut_cfg_t cut_cfg = {.part_target_us = PART_TARGET_US,
+                                             .segment_min_us = SEGMENT_MIN_US,
+                                             .segment_cap_us = SEGMENT_CAP_US,
+                                             .max_part_aus = MAX_PART_AUS};
+    vg_hls_cut_state_t cut_state = {.n_pending = cam->n_pending,
+                                    .pending_us = cam->pending_us,
+                                    .segment_us = cam->segment_us,
+                                    .frame_us = cam->last_delta_us};
+    vg_hls_cut_t cut = vg_hls_cut_decide(&cut_cfg, &cut_state, f->meta.is_key, is_changed);
+    if (cut.is_part_end) {
         flush_part(cam);
-        if (is_seg_start || is_cap) {
+        if (cut.is_segment_end) {
             vg_hlsw_close_segment(cam->win);
             cam->segment_us = 0;
         }
