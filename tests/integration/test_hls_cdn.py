@@ -62,7 +62,7 @@ class Nginx:
             conf = f.read()
         conf = substitute_once(conf, "server 127.0.0.1:8080;",
                                "server 127.0.0.1:%d;" % upstream_port)
-        conf = substitute_once(conf, "/var/cache/nginx/vigil-hls", os.path.join(self.dir, "cache"))
+        conf = substitute_once(conf, "/var/lib/nginx/vigil-hls", os.path.join(self.dir, "cache"))
         conf = substitute_once(conf, "/var/log/nginx/vigil-hls.log", self.access_log)
         conf = substitute_once(conf, "listen 127.0.0.1:8081;", "listen 127.0.0.1:%d;" % self.port)
         with open(os.path.join(self.dir, "vigil-hls.conf"), "w") as f:
@@ -288,12 +288,13 @@ def test_token_is_part_of_the_cache_key_and_errors_are_not_cached(vigil_server, 
         seen.append((r.headers.get("x-cache-status"), hashlib.sha256(r.content).hexdigest()))
     assert [s for s, _ in seen] == ["MISS", "HIT", "MISS", "HIT"], seen
     assert len({d for _, d in seen}) == 1, seen
-    # A part of another (wrong) epoch: vigil's 404 carries no Cache-Control, nginx keeps none.
+    # A part of another (wrong) epoch: vigil's 404 is no-store, nginx keeps none.
     stale = re.sub(r"v=\d+", "v=1", uri)
     for _ in range(2):
         r = requests.get(ngx.url(base + stale), timeout=REQUEST_TIMEOUT_S)
         assert r.status_code == 404, (r.status_code, r.text)
         assert r.headers.get("x-cache-status") == "MISS", r.headers
+        assert "no-store" in r.headers.get("cache-control", ""), r.headers
 
 
 def test_ffmpeg_reads_hls_through_nginx_without_errors(vigil_server, h264_sim, nginx_factory):
