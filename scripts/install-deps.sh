@@ -11,7 +11,8 @@ LIBS=(libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libavcodec-dev libavfo
 TEST=(python3-pytest python3-pytest-xdist python3-websockets python3-requests python3-pil
       python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
       gstreamer1.0-plugins-ugly gstreamer1.0-libav ffmpeg chromium valgrind
-      clang libclang-rt-14-dev sqlite3 python3-jsonschema python3-jwt python3-cryptography openssl)
+      clang libclang-rt-14-dev sqlite3 python3-jsonschema python3-jwt python3-cryptography openssl
+      nginx)
 
 want=("${BUILD[@]}" "${LIBS[@]}")
 if [ "${1:-}" = "--test" ]; then

@@ -227,6 +227,11 @@ static bool wait_try(hls_wait_t *w)
         vg_hlsw_next(cam->win, &next_msn, &next_part);
         if (!cam->has_init || (next_msn == 0 && next_part == 0))
             return false; /* the camera is starting: nothing to list yet */
+        /* A playlist of parts alone has no EXTINF: players that read segments only (ffmpeg,
+         * most non-LL players) find no media in it and give up. A blocking reload names a
+         * part it saw in such a playlist, so only the plain one waits for a first segment. */
+        if (w->msn < 0 && next_msn == 0)
+            return false;
         switch (vg_hlsw_block(cam->win, w->msn, w->part)) {
         case VG_HLSW_BAD:
             vg_conn_error(w->conn, 400, "bad_request",
