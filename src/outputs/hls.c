@@ -39,7 +39,10 @@
 
 #define PART_TARGET_US 200000
 #define SEGMENT_MIN_US 1000000
-#define SEGMENT_CAP_US 4000000
+/* EXT-X-TARGETDURATION must not change while a playlist lives (rfc8216bis 4.4.3.1): it is
+ * this from the start, and a longer GOP is cut at a part boundary so no segment rounds above
+ * it (the cut lands within a part of the cap: at most 2.2 s, which rounds to 2). */
+#define SEGMENT_CAP_US 2000000
 #define WINDOW_SEGMENTS 7
 #define IDLE_US 30000000LL
 #define FIRST_PART_WAIT_MS 10000
@@ -479,7 +482,7 @@ static hls_cam_t *cam_get(vg_outputs_t *o, vg_stream_t *st, const char *camera)
     cam->camera = vg_xstrdup(camera);
     cam->stats = stats_for(o, camera);
     vg_hlsw_cfg_t wcfg = {.part_target_us = PART_TARGET_US,
-                          .segment_target_us = SEGMENT_MIN_US,
+                          .segment_target_us = SEGMENT_CAP_US,
                           .window_segments = WINDOW_SEGMENTS};
     cam->win = vg_hlsw_new(&wcfg);
     cam->epoch_ms = vg_wall_us() / 1000;

@@ -16,7 +16,7 @@
 typedef struct vg_hls_cut_cfg {
     int64_t part_target_us;  /* 200000 */
     int64_t segment_min_us;  /* 1000000 */
-    int64_t segment_cap_us;  /* 4000000 */
+    int64_t segment_cap_us;  /* 2000000 */
     int max_part_aus;        /* access units a part may hold */
 } vg_hls_cut_cfg_t;
 

@@ -66,6 +66,15 @@ static int64_t to_steps(int64_t us, bool is_ceil)
     return is_ceil ? (us + 9) / 10 : (us + 5) / 10;
 }
 
+/* rfc8216bis 4.4.3.1: each EXTINF "rounded to the nearest integer" must not exceed the target
+ * duration, which must not change: a segment of 2.2 s fits a target of 2. */
+static int nearest_seconds(int64_t us)
+{
+    int64_t steps = to_steps(us, false); /* what EXTINF will say */
+    int64_t s = (steps + 50000) / 100000;
+    return s < 1 ? 1 : s > 86400 ? 86400 : (int)s;
+}
+
 static int ceil_seconds(int64_t us)
 {
     int64_t steps = to_steps(us, false); /* what EXTINF will say */
@@ -117,7 +126,7 @@ void vg_hlsw_close_segment(vg_hlsw_t *w)
     if (!w->is_open)
         return;
     w->is_open = false;
-    int s = ceil_seconds(seg_at(w, w->count - 1)->duration_us);
+    int s = nearest_seconds(seg_at(w, w->count - 1)->duration_us);
     if (s > w->target_s)
         w->target_s = s;
     while (w->count > w->cfg.window_segments) {

@@ -459,14 +459,22 @@ VG_TEST(targets_grow_to_fit_and_never_shrink)
     EXPECT_EQ(count_of(t, "#EXT-X-TARGETDURATION:1\n"), 1);
     EXPECT_EQ(count_of(t, "PART-TARGET=0.20000\n"), 1);
     /* A part of 250 ms: PART-TARGET must cover it (4.4.4.9), PART-HOLD-BACK follows. A
-     * segment of 2.3 s: TARGETDURATION 3, CAN-SKIP-UNTIL six times that. */
+     * segment of 2.3 s rounds to 2 (4.4.3.1: to the nearest integer): TARGETDURATION 2. */
     add_part(w, 250000, true, pdt);
     for (int i = 0; i < 10; i++)
         add_part(w, 205000, false, pdt);
     vg_hlsw_close_segment(w);
     t = playlist(w, NULL, false);
-    EXPECT_EQ(count_of(t, "#EXT-X-TARGETDURATION:3\n"), 1);
+    EXPECT_EQ(count_of(t, "#EXT-X-TARGETDURATION:2\n"), 1);
     EXPECT_EQ(count_of(t, "#EXTINF:2.30000,\n"), 1);
+    /* One of 2.71 s rounds to 3: TARGETDURATION 3, CAN-SKIP-UNTIL six times that. */
+    add_part(w, 250000, true, pdt);
+    for (int i = 0; i < 12; i++)
+        add_part(w, 205000, false, pdt);
+    vg_hlsw_close_segment(w);
+    t = playlist(w, NULL, false);
+    EXPECT_EQ(count_of(t, "#EXT-X-TARGETDURATION:3\n"), 1);
+    EXPECT_EQ(count_of(t, "#EXTINF:2.71000,\n"), 1);
     EXPECT_EQ(count_of(t, "PART-TARGET=0.25000\n"), 1);
     EXPECT_EQ(count_of(t, "PART-HOLD-BACK=0.75000,CAN-SKIP-UNTIL=18.00000\n"), 1);
     EXPECT_EQ(vg_hlsw_target_duration_s(w), 3);
