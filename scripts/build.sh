@@ -5,6 +5,14 @@
 # libFuzzer targets) for the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# meson looks for web/node_modules's hls.js when it configures (meson.build): a build
+# directory configured before `npm ci` ran in web/ configures again to embed it.
+for d in build build-asan build-tsan build-fuzz; do
+    if [ -f "$d/build.ninja" ] && [ -f web/node_modules/hls.js/dist/hls.light.min.js ] &&
+       ! grep -q 'hls.light.min.js' "$d/build.ninja"; then
+        meson setup --reconfigure "$d" >/dev/null
+    fi
+done
 [ -f build/build.ninja ] || meson setup build -Dwerror=true -Dbuildtype=debugoptimized >/dev/null
 ninja -C build
 if [ "${1:-}" = "--asan" ]; then

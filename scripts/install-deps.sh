@@ -18,16 +18,32 @@ want=("${BUILD[@]}" "${LIBS[@]}")
 if [ "${1:-}" = "--test" ]; then
     want+=("${TEST[@]}")
 fi
-# Node.js and npm drive the browser tests; a machine may already have them from elsewhere.
-if [ "${1:-}" = "--test" ] && ! command -v npm >/dev/null 2>&1; then
+# Node.js and npm drive the browser tests and fetch the dashboard's hls.js (web/package.json,
+# which Debian does not package); a machine may already have them from elsewhere.
+web_dir="$(cd "$(dirname "$0")/../web" && pwd)"
+need_web=false
+if [ ! -f "$web_dir/node_modules/hls.js/dist/hls.light.min.js" ]; then
+    need_web=true
+fi
+if { [ "${1:-}" = "--test" ] || $need_web; } && ! command -v npm >/dev/null 2>&1; then
     want+=(nodejs npm)
 fi
+
+# hls.js, pinned by web/package-lock.json, for the dashboard's HLS player (as the current
+# user: root is only needed for apt).
+install_web() {
+    if $need_web; then
+        echo "install-deps: installing web/ npm packages (hls.js)"
+        (cd "$web_dir" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+}
 
 missing=()
 for p in "${want[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then
+    install_web
     exit 0
 fi
 echo "install-deps: installing ${missing[*]}"
@@ -38,3 +54,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+install_web

@@ -42,6 +42,6 @@ echo "== integration tests (serial: timing-sensitive and heavy ones, alone)"
 echo "== browser tests (the dashboard in Chromium; the OpenAPI document)"
 (cd tests/browser && VIGIL_BIN="$PWD/../../build/vigil" node --test --test-reporter=tap \
     dashboard.test.mjs basics.test.mjs openapi.test.mjs login.test.mjs webcodecs.test.mjs \
-    jitter.test.mjs) | tee "$results/browser.tap"
+    jitter.test.mjs hls.test.mjs) | tee "$results/browser.tap"
 
 /usr/bin/python3 scripts/summarize.py "$results"

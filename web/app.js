@@ -8,6 +8,7 @@ import { Tile, TILE_MIN_W, GRID_GAP, TILE_CAPTION_H } from './grid.js';
 import { SingleView } from './single.js';
 import { decodableCodecs } from './webcodecs.js';
 import { delayFromQuery } from './jitter.js';
+import { wantsHls } from './hlsplayer.js';
 
 const TICK_MS = 1000;             // stats refresh period
 const LIST_REFRESH_MS = 15000;    // re-read the camera list (names, states, new cameras)
@@ -23,6 +24,7 @@ class App {
     this.loaded = false;
     this.codecs = [];                  // what players offer the server (decodableCodecs)
     this.jitterMs = delayFromQuery(location.search);
+    this.useHls = wantsHls(location.search);   // grid tiles play LL-HLS (?path=hls)
     this.grid = $('#grid');
     this.gridView = $('#grid-view');
     this.gridMsg = $('#grid-msg');
@@ -327,8 +329,7 @@ class App {
     let fps = 0;
     let live = 0;
     for (const t of this.tiles.values()) {
-      t.viewer.tick(now);
-      fps += t.viewer.fps;
+      fps += t.tick(now);
       t.render();
     }
     const sv = this.single.viewer;

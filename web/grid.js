@@ -1,8 +1,11 @@
-// The camera grid: one tile per camera, each with its own player: the camera's own video
-// where this page decodes it (an auto viewer offering its codecs), else a low JPEG tier.
+// The camera grid: one tile per camera, each with its own player: LL-HLS when the page asks
+// for it (?path=hls, hlsplayer.js), else the camera's own video where this page decodes it
+// (an auto viewer offering its codecs), else a low JPEG tier; a tile whose HLS fails plays
+// the WebSocket way and says why.
 
 import { el, fmtFps, fmtMs } from './util.js';
 import { Viewer, AUTO } from './player.js';
+import { HlsPlayer } from './hlsplayer.js';
 import { renderState, setOverlay } from './state.js';
 
 const PAUSE_DELAY_MS = 1500;      // a tile off screen this long closes its socket
@@ -72,6 +75,16 @@ export class Tile {
       jitterMs: app.jitterMs,
       on: { status: () => this.render(), hello: () => this.render() },
     });
+    // The HLS player while it plays; the viewer above takes over if it fails.
+    this.hls = app.useHls ? new HlsPlayer({
+      root,
+      media,
+      cameraId: cam.id,
+      on: {
+        status: () => this.render(),
+        failed: () => { this.update(); this.render(); },
+      },
+    }) : null;
     this.setCam(cam);
   }
 
@@ -95,33 +108,41 @@ export class Tile {
     return tileTier(this.viewer.tiers.length ? this.viewer.tiers : this.cam.tiers, px);
   }
 
-  // Run the viewer iff the grid is shown, the tile is on screen and the page visible.
+  // The player in charge: HLS unless it was not asked for or failed, else the viewer.
+  player() {
+    return this.hls && !this.hls.failed ? this.hls : this.viewer;
+  }
+
+  // Run the player iff the grid is shown, the tile is on screen and the page visible.
   update() {
     const want = this.app.route.view === 'grid' && this.visible && !document.hidden;
+    const player = this.player();
     if (want) {
       clearTimeout(this.pauseTimer);
       this.pauseTimer = null;
-      if (!this.viewer.wanted) {
+      if (player === this.hls) {
+        this.hls.start();
+      } else if (!this.viewer.wanted) {
         this.viewer.wantTier = this.chooseTier();
         this.viewer.start();
       }
-    } else if (this.viewer.wanted) {
+    } else if (player.wanted) {
       // Leaving the grid stops at once; scrolling away waits a little.
       if (this.app.route.view !== 'grid' || document.hidden) {
         clearTimeout(this.pauseTimer);
         this.pauseTimer = null;
-        this.viewer.stop();
+        player.stop();
       } else if (!this.pauseTimer) {
         this.pauseTimer = setTimeout(() => {
           this.pauseTimer = null;
-          this.viewer.stop();
+          this.player().stop();
         }, PAUSE_DELAY_MS);
       }
     }
   }
 
   retier() {
-    if (!this.viewer.wanted) return;
+    if (!this.viewer.wanted || this.player() !== this.viewer) return;
     const t = this.chooseTier();
     if (t !== this.viewer.wantTier) this.viewer.subscribe(t);
   }
@@ -129,16 +150,35 @@ export class Tile {
   render() {
     const v = this.viewer;
     const s = v.status();
-    renderState(this.badge, [this.root], s, v.conn);
-    setOverlay(this.overlay, s.overlay);
-    const showStats = v.conn === 'open' && (s.state === 'live' || s.state === 'fallback');
-    const path = v.pathLabel();
-    const stats = showStats ? `${path ? path + ' · ' : ''}${fmtFps(v.fps)} fps · ${fmtMs(v.latency)} ms` : '';
+    const hls = this.player() === this.hls ? this.hls : null;
+    let stats = '';
+    if (hls) {
+      // No socket: the state is the camera list's, the picture is the video's.
+      renderState(this.badge, [this.root], s, hls.playing ? 'open' : v.conn);
+      setOverlay(this.overlay, hls.wanted && !hls.playing ? 'opening HLS…' : s.overlay);
+      if (hls.playing) stats = `hls · ${fmtFps(hls.fps)} fps · ${fmtMs(hls.latency)} ms`;
+    } else {
+      renderState(this.badge, [this.root], s, v.conn);
+      setOverlay(this.overlay, s.overlay);
+      const showStats = v.conn === 'open' && (s.state === 'live' || s.state === 'fallback');
+      const path = v.pathLabel();
+      if (showStats) stats = `${path ? path + ' · ' : ''}${fmtFps(v.fps)} fps · ${fmtMs(v.latency)} ms`;
+      if (this.hls?.failed) stats = `${stats ? stats + ' · ' : ''}HLS failed: ${this.hls.failed}`;
+    }
     if (this.statsEl.textContent !== stats) this.statsEl.textContent = stats;
+    if (this.statsEl.title !== stats) this.statsEl.title = stats;
+  }
+
+  // Statistics of the last second, whichever player runs.
+  tick(now) {
+    const p = this.player();
+    p.tick(now);
+    return p.fps;
   }
 
   destroy() {
     clearTimeout(this.pauseTimer);
+    this.hls?.stop();
     this.viewer.stop();
     this.root.remove();
   }

@@ -350,15 +350,39 @@ void vg_conn_close(vg_conn_t *c, int ws_status, const char *reason)
 }
 
 
+/* What LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE sent, written here
+ * because its fixed policy falls back to default-src 'none' for media: Chromium then refuses
+ * the MediaSource a dashboard <video> plays from a blob: URL ("Loading media from 'blob:…'
+ * violates … default-src 'none'"), which is how hls.js plays LL-HLS (web/hlsplayer.js). */
+int vg__add_security_headers(struct lws *wsi, uint8_t **p, uint8_t *end)
+{
+    static const char *const hdrs[][2] = {
+        {"content-security-policy:",
+         "default-src 'none'; img-src 'self' data: ; script-src 'self'; font-src 'self'; "
+         "style-src 'self'; connect-src 'self' ws: wss:; media-src 'self' blob:; "
+         "frame-ancestors 'none'; base-uri 'none';form-action 'self';"},
+        {"x-content-type-options:", "nosniff"},
+        {"x-xss-protection:", "1; mode=block"},
+        {"x-frame-options:", "deny"},
+        {"referrer-policy:", "no-referrer"},
+    };
+    for (size_t i = 0; i < sizeof(hdrs) / sizeof(hdrs[0]); i++) {
+        if (lws_add_http_header_by_name(wsi, (const unsigned char *)hdrs[i][0],
+                                        (const unsigned char *)hdrs[i][1],
+                                        (int)strlen(hdrs[i][1]), p, end))
+            return -1;
+    }
+    return 0;
+}
+
 static int write_headers(vg_conn_t *c)
 {
     uint8_t buf[LWS_PRE + HEADER_BUF];
     uint8_t *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
     lws_filepos_t len = c->is_open_ended ? LWS_ILLEGAL_HTTP_CONTENT_LEN : c->body_len;
-    if (lws_add_http_common_headers(c->wsi, (unsigned)c->status, c->content_type, len, &p, end))
+    if (lws_add_http_common_headers(c->wsi, (unsigned)c->status, c->content_type, len, &p, end) ||
+        vg__add_security_headers(c->wsi, &p, end))
         return -1;
-    /* x-content-type-options and friends come from
-     * LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE. */
     static const char *const extra[][2] = {
         {"cache-control:", "no-store"},
     };

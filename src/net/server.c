@@ -172,8 +172,9 @@ int vg_server_start(vg_server_t *s)
     memset(&info, 0, sizeof(info));
     void *loops[1] = {s->cfg.loop};
     info.foreign_loops = loops;
-    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8 |
-                   LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
+    /* The security headers are vigil's own (vg__add_security_headers), not libwebsockets's
+     * best-practice set, whose fixed CSP refuses media from blob: URLs. */
+    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8;
     if (strchr(s->host, ':') == NULL)
         info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
     /* listen.c accepts and hands connections over with lws_adopt_socket_vhost(). That also

@@ -169,6 +169,9 @@ void vg__conn_attach(struct lws *wsi, vg_conn_t *c);
 /* Frees the connection wsi serves, if any: its request is done or its socket is closing. */
 void vg__conn_release(struct lws *wsi);
 void vg__resp_reset(vg_conn_t *c);
+/* Appends the security headers every response carries (CSP, nosniff, framing, referrer) at
+ * *p, before end. Returns 0, or -1 when they do not fit. Loop thread. */
+int vg__add_security_headers(struct lws *wsi, uint8_t **p, uint8_t *end);
 /* The WRITEABLE callback of a plain HTTP connection: headers, then body, or the stream. */
 int vg__http_writable(vg_conn_t *c);
 

@@ -15,6 +15,17 @@
 
 #define WEB_ROOT_FILE_MAX (16 * 1024 * 1024)
 
+/* Browser libraries from npm (web/package.json), served as published: each URL maps to one
+ * file of web/node_modules, which holds far more (sources, maps, other builds) than the page
+ * needs, so nothing else under node_modules is served. The embedded copy keeps the file's
+ * node_modules path (tools/embed_web.py), and the same table finds it. */
+static const struct {
+    const char *url;
+    const char *file;
+} vendor_files[] = {
+    {"/vendor/hls.light.min.js", "/node_modules/hls.js/dist/hls.light.min.js"},
+};
+
 /* A --web-root file read on the uv thread pool, so that a slow disk never stalls the loop.
  * The files are read per request rather than cached at start because --web-root exists for
  * editing the dashboard while vigil runs (the embedded copy serves everyone else). */
@@ -77,6 +88,14 @@ int vg__serve_static(vg_conn_t *c, const char *path)
 {
     if (strcmp(path, "/") == 0)
         path = "/index.html";
+    if (strncmp(path, "/node_modules/", 14) == 0)
+        return vg_conn_error(c, 404, "not_found", "no such file");
+    for (size_t i = 0; i < sizeof(vendor_files) / sizeof(vendor_files[0]); i++) {
+        if (strcmp(path, vendor_files[i].url) == 0) {
+            path = vendor_files[i].file;
+            break;
+        }
+    }
     if (c->srv->web_root) {
         static_job_t *job = vg_xcalloc(1, sizeof(*job));
         if (strstr(path, "..") != NULL ||

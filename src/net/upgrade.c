@@ -44,6 +44,7 @@ static void refuse_upgrade(struct lws *wsi, const vg_gate_verdict_t *v, const ch
     uint8_t *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
     if (lws_add_http_common_headers(wsi, (unsigned)v->status, "application/json",
                                     (lws_filepos_t)blen, &p, end) ||
+        vg__add_security_headers(wsi, &p, end) ||
         (v->www_authenticate &&
          lws_add_http_header_by_name(wsi, (const unsigned char *)"www-authenticate:",
                                      (const unsigned char *)v->www_authenticate,
