@@ -100,8 +100,9 @@ int vg_rtp_sdp_media(const vg_h26x_params_t *ps, int payload_type, int port, con
 int vg_rtp_sender_report(uint32_t ssrc, int64_t wall_us, uint32_t rtp_ts, uint32_t packet_count,
                          uint32_t octet_count, const char *cname, uint8_t *out, size_t cap);
 
-/* An RTCP BYE for ssrc (RFC 3550 §6.6, no reason): the stream ends. Returns
- * VG_RTCP_BYE_LEN, or VG_ENOSPC. */
+/* An RTCP BYE for ssrc (RFC 3550 §6.6, no reason): the stream ends. Send it after a sender
+ * report in one compound packet (§6.1): FFmpeg drops an RTCP datagram shorter than 12 bytes,
+ * so a BYE alone never ends its stream. Returns VG_RTCP_BYE_LEN, or VG_ENOSPC. */
 int vg_rtp_bye(uint32_t ssrc, uint8_t *out, size_t cap);
 
 #endif
