@@ -8,6 +8,12 @@
  *   frame: [ headroom (>= 4: RTSP interleaved "$ ch len") | RTP header (12) | payload ]
  *                                                          ^ data
  *
+ * The headroom lets an RTSP output write the 4-byte interleaved prefix in place, but the frame
+ * is shared: the channel byte is the reader's (chosen in its SETUP), so writing in place is
+ * only safe while every reader of the frame uses the same channel and the bytes are rewritten
+ * identically (as outputs/ws.c does with WebSocket framing). A reader with another channel
+ * sends its own 4-byte buffer ahead of the packet in the same uv_write instead.
+ *
  * Small NAL units next to each other (SPS, PPS, SEI, VPS, a small slice) travel aggregated in
  * one STAP-A/AP packet when they fit; a NAL unit over the payload size is cut into FU-A/FU
  * fragments; access unit delimiters are dropped (RFC 6184 §5.1 lets a sender leave them out;
