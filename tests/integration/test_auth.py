@@ -157,6 +157,10 @@ ROUTES = {
     ("GET", "/api/v1/cameras/{}/ws"): ("viewer", True, True, 101),
     ("GET", "/cameras/{}/mjpeg"): ("viewer", True, True, 200),
     ("GET", "/cameras/{}/snapshot.jpg"): ("viewer", True, True, 200),
+    ("GET", "/cameras/{}/hls/index.m3u8"): ("viewer", True, True, 200),
+    # An HLS file is served while its camera's muxer runs: the playlist's row, just before,
+    # started it (the matrix goes row by row, in this order).
+    ("GET", "/cameras/{}/hls/{}"): ("viewer", True, True, 200),
     ("POST", "/api/v1/login"): ("public", False, False, 400),  # {} is not a login
     ("POST", "/api/v1/logout"): ("viewer", False, False, 200),
     ("GET", "/api/v1/session"): ("viewer", False, False, 200),
@@ -238,7 +242,7 @@ def request_for(w, method, pattern, cam):
             arg = {"tenants": "acme", "sites": "default", "gateways": None}[kind]
             if arg is None:
                 arg = fresh_record(w, kind)
-        path = pattern.replace("{}", arg)
+        path = pattern.replace("{}", arg, 1).replace("{}", "init1.mp4")
     else:
         path = pattern
     if method == "POST" and pattern in ("/api/v1/tenants", "/api/v1/sites", "/api/v1/gateways",
