@@ -64,7 +64,8 @@ typedef struct hls_wait {
     vg_conn_t *conn; /* NULL once answered or gone */
     hls_cam_t *cam;  /* NULL once the camera's muxer is gone */
     uv_timer_t timer;
-    bool is_playlist, is_skip, is_counted;
+    bool is_playlist, is_skip;
+    bool is_epoch_named; /* a file asked for with v=: the current muxer's, immutable */
     int64_t msn, part; /* -1: absent */
     char query[QUERY_MAX];
     char name[64];
@@ -253,7 +254,7 @@ static bool wait_try(hls_wait_t *w)
     vg_hlsw_file_t f = {0};
     switch (vg_hlsw_find(cam->win, w->name, &f)) {
     case VG_HLSW_FOUND:
-        respond_file(w, &f, strstr(w->query, "v=") != NULL);
+        respond_file(w, &f, w->is_epoch_named);
         return true;
     case VG_HLSW_FUTURE:
         return false;
@@ -390,6 +391,8 @@ static void on_frame(vg_consumer_t *c, vg_frame_t *f)
                                     .segment_us = cam->segment_us,
                                     .frame_us = cam->last_delta_us};
     vg_hls_cut_t cut = vg_hls_cut_decide(&cut_cfg, &cut_state, f->meta.is_key, is_changed);
+    /* Held requests are looked at again only when the window changed, not per frame. */
+    bool is_window_changed = cut.is_part_end;
     if (cut.is_part_end) {
         flush_part(cam);
         if (cut.is_segment_end) {
@@ -397,15 +400,18 @@ static void on_frame(vg_consumer_t *c, vg_frame_t *f)
             cam->segment_us = 0;
         }
     }
-    if (is_changed || (!cam->has_init && f->meta.is_key && vg_h26x_params_complete(&cam->ps)))
+    if (is_changed || (!cam->has_init && f->meta.is_key && vg_h26x_params_complete(&cam->ps))) {
         new_init(cam);
+        is_window_changed = true;
+    }
     if (cam->has_init && f->meta.is_key)
         cam->is_cutting = true;
     if (cam->is_cutting) {
         cam->pending[cam->n_pending++] = vg_frame_ref(f);
         cam->last_capture_us = f->meta.capture_us;
     }
-    wake_waits(cam);
+    if (is_window_changed)
+        wake_waits(cam);
 }
 
 /* ---- muxers ---- */
@@ -471,13 +477,23 @@ static void on_idle_check(uv_timer_t *t)
     }
 }
 
-static hls_cam_t *cam_get(vg_outputs_t *o, vg_stream_t *st, const char *camera)
+/* The camera's running muxer, or NULL. */
+static hls_cam_t *cam_find(vg_outputs_t *o, const vg_stream_t *st, const char *camera)
 {
     for (hls_cam_t *cam = o->hls; cam; cam = cam->next) {
         if (strcmp(cam->camera, camera) == 0 && cam->cons.stream == st)
             return cam;
     }
-    hls_cam_t *cam = vg_xcalloc(1, sizeof(*cam));
+    return NULL;
+}
+
+/* The camera's muxer, started (and the camera with it) when none runs. */
+static hls_cam_t *cam_get(vg_outputs_t *o, vg_stream_t *st, const char *camera)
+{
+    hls_cam_t *cam = cam_find(o, st, camera);
+    if (cam)
+        return cam;
+    cam = vg_xcalloc(1, sizeof(*cam));
     cam->o = o;
     cam->camera = vg_xstrdup(camera);
     cam->stats = stats_for(o, camera);
@@ -612,11 +628,7 @@ static int file_request(vg_conn_t *c, const char *const *params, void *user)
                              "no such HLS resource '%s' (index.m3u8, initN.mp4, segN.m4s, "
                              "partN.I.m4s)",
                              params[1]);
-    hls_cam_t *cam = NULL;
-    for (hls_cam_t *k = o->hls; k; k = k->next) {
-        if (strcmp(k->camera, params[0]) == 0 && k->cons.stream == st)
-            cam = k;
-    }
+    hls_cam_t *cam = cam_find(o, st, params[0]);
     int64_t v;
     bool has_v = query_number(c, "v", &v) == 0 && v >= 0;
     if (cam == NULL || (has_v && v != cam->epoch_ms))
@@ -627,8 +639,7 @@ static int file_request(vg_conn_t *c, const char *const *params, void *user)
     touch(cam, c);
     hls_wait_t *w = vg_xcalloc(1, sizeof(*w));
     vg_strlcpy(w->name, params[1], sizeof(w->name));
-    if (has_v)
-        vg_strlcpy(w->query, "v=", sizeof(w->query));
+    w->is_epoch_named = has_v;
     w->msn = w->part = -1;
     return hold_or_answer(cam, c, w);
 }
