@@ -628,6 +628,64 @@ static void gate(vg_conn_t *c, unsigned access, const char *const *params, bool 
     }
 }
 
+/* ---- callers without HTTP ---- */
+
+int vg_auth_stream_admit(vg_auth_t *a, const char *credential, const char *camera_id,
+                         vg_principal_t **out)
+{
+    *out = NULL;
+    vg_principal_t *p = vg_xcalloc(1, sizeof(*p));
+    if (a->is_open) {
+        *p = (vg_principal_t){.via = VG_VIA_OPEN, .role = VG_ROLE_ADMIN, .actor = "open"};
+        if (!vg_auth_camera_exists(a, camera_id)) {
+            principal_free(p);
+            return VG_ENOENT;
+        }
+        *out = p;
+        return 0;
+    }
+    int rc = VG_EUNAUTHORIZED;
+    if (credential == NULL || credential[0] == '\0' || strlen(credential) >= VG_STREAM_TOKEN_MAX)
+        goto refused;
+    int r = vg_api_key_is_key(credential) ? principal_from_key(a, credential, p)
+                                          : principal_from_token(a, credential, camera_id, p);
+    if (r < 0) {
+        rc = r == VG_ENOENT ? VG_ENOENT : VG_EUNAUTHORIZED;
+        goto refused;
+    }
+    if (p->role < VG_ROLE_VIEWER || !vg_auth_camera_exists(a, camera_id) ||
+        !vg_auth_can_see(a, p, camera_id)) {
+        rc = VG_ENOENT;
+        goto refused;
+    }
+    *out = p;
+    return 0;
+refused:
+    principal_free(p);
+    return rc;
+}
+
+bool vg_auth_stream_holds(vg_auth_t *a, vg_principal_t *p, const char *camera_id)
+{
+    if (p == NULL)
+        return false;
+    if (p->via == VG_VIA_OPEN)
+        return vg_auth_camera_exists(a, camera_id);
+    return resolve(a, p, vg_wall_us()) == 0 && p->role >= VG_ROLE_VIEWER &&
+           vg_auth_camera_exists(a, camera_id) && vg_auth_can_see(a, p, camera_id);
+}
+
+void vg_auth_principal_free(vg_principal_t *p) { principal_free(p); }
+
+void vg_auth_audit_as(vg_auth_t *a, const vg_principal_t *p, const char *peer,
+                      const char *action, const char *target, const char *outcome,
+                      const char *detail)
+{
+    vg_audit_entry_t e = {.actor = p && p->actor[0] ? p->actor : "-", .action = action,
+                          .target = target, .outcome = outcome, .detail = detail, .peer = peer};
+    vg__auth_audit_entry(a, &e);
+}
+
 void vg_auth_set_store(vg_auth_t *a, vg_store_async_t *store) { a->store = store; }
 
 /* ---- re-checking open streams ---- */

@@ -122,6 +122,22 @@ void vg_auth_audit(vg_auth_t *a, vg_conn_t *c, const char *action, const char *t
  * (4403 "access revoked"). vg_auth_set_access calls it; a timer does for expiries. */
 void vg_auth_recheck(vg_auth_t *a, vg_server_t *srv);
 
+/* Callers that come without HTTP (the RTSP server): a credential — an integration key or a
+ * stream token, "" or NULL for none — for camera_id. Returns 0 with *out (free with
+ * vg_auth_principal_free); VG_EUNAUTHORIZED when there is no credential or it is not valid
+ * (answer 401); VG_ENOENT when the camera does not exist or the caller may not see it (404:
+ * the same answer for both, as on every other output). With --no-auth everyone is admitted. */
+int vg_auth_stream_admit(vg_auth_t *a, const char *credential, const char *camera_id,
+                         vg_principal_t **out);
+/* Whether p's credential still holds now and still sees camera_id (a revoked or expired key,
+ * a removed grant, a deleted camera: false). Updates p's role and tenant. */
+bool vg_auth_stream_holds(vg_auth_t *a, vg_principal_t *p, const char *camera_id);
+void vg_auth_principal_free(vg_principal_t *p);
+/* Queues an audit entry for what p did from peer ("ip:port"). */
+void vg_auth_audit_as(vg_auth_t *a, const vg_principal_t *p, const char *peer,
+                      const char *action, const char *target, const char *outcome,
+                      const char *detail);
+
 /* Stream tokens: "<camera>.<expiry>.<user>.<mac>", HMAC-SHA-256 over the first three parts
  * and the user's auth epoch, with the token key: a new password or a disable (which bump
  * the epoch) ends every token of the user. vg_auth_token_make is for tests and the route. */

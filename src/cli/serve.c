@@ -30,6 +30,7 @@
 #include "media/stream.h"
 #include "net/server.h"
 #include "outputs/outputs.h"
+#include "outputs/rtsp.h"
 #include "sources/source.h"
 #include "store/keys.h"
 #include "store/secrets.h"
@@ -52,7 +53,7 @@ typedef struct auth_opts {
 /* The flags that make the configuration: kept, so that SIGHUP reads the file again and
  * puts the same flags over it. */
 typedef struct cfg_flags {
-    const char *config_path, *listen, *web_root, *log_level, *idle, *health, *snapwait, *db;
+    const char *config_path, *listen, *rtsp_listen, *web_root, *log_level, *idle, *health, *snapwait, *db;
     const char *key_file;
     const char *max_conns;
     const char *lag_ms, *lag_kb, *viewer_cc;
@@ -74,6 +75,7 @@ typedef struct app {
     vg__fleet_t *fleet; /* the cameras, from the configuration database, kept live */
     vg_server_t *server;
     vg_outputs_t *outputs;
+    vg_rtsp_t *rtsp;  /* NULL: no RTSP server (rtsp_listen none, or its port was taken) */
     vg_api_ctx_t api; /* the API routes point here */
     vg_looplag_t *looplag; /* the loop's stalls, for /metrics and /api/v1/status */
     bool is_stopping;
@@ -102,6 +104,8 @@ static void print_usage(FILE *out, bool is_demo)
             "                           re-read on SIGHUP (a bad file is kept out)\n"
             "  -l, --listen HOST:PORT   address to listen on (env VIGIL_LISTEN;\n"
             "                           default 127.0.0.1:8080; port 0 picks a free one)\n"
+            "      --rtsp-listen HOST:PORT  the RTSP server's address (env VIGIL_RTSP_LISTEN;\n"
+            "                           default 127.0.0.1:8554; none: off; docs/rtsp.md)\n"
             "      --camera ID=URL      add a camera (repeatable), e.g.\n"
             "                           --camera porch='test://?width=1280&height=720&fps=30'\n"
             "      --idle-timeout SEC   stop a source this long after its last viewer\n"
@@ -184,6 +188,7 @@ static void on_signal(uv_signal_t *h, int signum)
     }
     app->is_stopping = true;
     VG_LOG_INFO("main", "%s: shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    vg_rtsp_close(&app->rtsp);
     vg_server_shutdown(app->server, on_server_down, app);
 }
 
@@ -243,6 +248,7 @@ static void note_restart_settings(const vg_config_t *old, const vg_config_t *cur
         const char *name, *was, *now;
     } strs[] = {
         {"listen address", old->listen_host, cur->listen_host},
+        {"RTSP listen address", old->rtsp_listen_host, cur->rtsp_listen_host},
         {"db", old->db_path, cur->db_path},
         {"master_key_file", old->master_key_file, cur->master_key_file},
         {"web_root", old->web_root, cur->web_root},
@@ -258,6 +264,7 @@ static void note_restart_settings(const vg_config_t *old, const vg_config_t *cur
         int was, now;
     } ints[] = {
         {"listen port", old->listen_port, cur->listen_port},
+        {"RTSP listen port", old->rtsp_listen_port, cur->rtsp_listen_port},
         {"max_conns_per_ip", old->max_conns_per_ip, cur->max_conns_per_ip},
         {"snapshot_wait_ms", old->snapshot_wait_ms, cur->snapshot_wait_ms},
         {"source_max_lag_ms", old->source_max_lag_ms, cur->source_max_lag_ms},
@@ -446,6 +453,65 @@ static int open_auth(app_t *app, const vg_config_t *cfg, const auth_opts_t *ao, 
     return 0;
 }
 
+/* ---- the RTSP server's gate: auth.h behind vg_rtsp_gate_t ---- */
+
+static int rtsp_admit(void *user, const char *credential, const char *camera, void **principal)
+{
+    vg_principal_t *p = NULL;
+    int rc = vg_auth_stream_admit(user, credential, camera, &p);
+    *principal = p;
+    return rc == 0 ? 0 : rc == VG_ENOENT ? 404 : 401;
+}
+
+static bool rtsp_holds(void *user, void *principal, const char *camera)
+{
+    return vg_auth_stream_holds(user, principal, camera);
+}
+
+static void rtsp_release_principal(void *user, void *principal)
+{
+    (void)user;
+    vg_auth_principal_free(principal);
+}
+
+static void rtsp_audit(void *user, void *principal, const char *peer, const char *action,
+                       const char *camera, const char *outcome, const char *detail)
+{
+    vg_auth_audit_as(user, principal, peer, action, camera, outcome, detail);
+}
+
+/* The RTSP server, unless it is off. A taken port leaves HTTP serving and says what to do. */
+static void start_rtsp(app_t *app, const vg_config_t *cfg)
+{
+    if (cfg->rtsp_listen_port < 0)
+        return;
+    vg_rtsp_cfg_t rcfg = {
+        .loop = &app->loop,
+        .hub = app->hub,
+        .outputs = app->outputs,
+        .host = cfg->rtsp_listen_host,
+        .port = cfg->rtsp_listen_port,
+        .gate = {.admit = rtsp_admit, .holds = rtsp_holds, .release = rtsp_release_principal,
+                 .audit = rtsp_audit, .user = app->auth},
+        .max_lag_ms = cfg->source_max_lag_ms,
+        .max_lag_bytes = (size_t)cfg->source_max_lag_kb * 1024,
+    };
+    char err[256];
+    int rc = vg_rtsp_start(&app->rtsp, &rcfg, err, sizeof(err));
+    if (rc < 0) {
+        VG_LOG_ERROR("main", "RTSP server not started: %s%s", err,
+                     rc == UV_EADDRINUSE ? " (taken by another program: choose another with "
+                                           "--rtsp-listen HOST:PORT, or none)"
+                                         : "");
+        return;
+    }
+    const char *host = strchr(cfg->rtsp_listen_host, ':') ? "[::1]" : cfg->rtsp_listen_host;
+    int rtp, rtcp;
+    vg_rtsp_udp_ports(app->rtsp, &rtp, &rtcp);
+    VG_LOG_INFO("main", "rtsp listening on rtsp://%s:%d/ (RTP/RTCP over UDP from ports %d-%d)",
+                host, vg_rtsp_port(app->rtsp), rtp, rtcp);
+}
+
 static int run(const vg_config_t *cfg, const auth_opts_t *ao, const cfg_flags_t *fl)
 {
     app_t app = {.flags = fl, .cfg = cfg};
@@ -540,6 +606,7 @@ static int run(const vg_config_t *cfg, const auth_opts_t *ao, const cfg_flags_t 
     if (vg_looplag_open(&app.looplag, &app.loop) == 0)
         app.api.looplag = app.looplag;
     vg__fleet_start(app.fleet);
+    start_rtsp(&app, cfg);
 
     const char *host = strchr(cfg->listen_host, ':') ? "[::1]" : cfg->listen_host;
     size_t cams = vg_hub_count(app.hub);
@@ -580,10 +647,11 @@ static int serve_main(int argc, char **argv, bool is_demo)
            OPT_MAXCONNS,
            OPT_KEYFILE, OPT_ROUTES, OPT_NOAUTH, OPT_JWTSECRET, OPT_JWKS, OPT_JWTISS,
            OPT_JWTAUD, OPT_TLSCERT, OPT_TLSKEY, OPT_ORIGIN, OPT_SESSIONTTL, OPT_PROXY,
-           OPT_JWTLEEWAY, OPT_HEALTH, OPT_LAGMS, OPT_LAGKB, OPT_VIEWERCC };
+           OPT_JWTLEEWAY, OPT_HEALTH, OPT_LAGMS, OPT_LAGKB, OPT_VIEWERCC, OPT_RTSPLISTEN };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"listen", required_argument, NULL, 'l'},
+        {"rtsp-listen", required_argument, NULL, OPT_RTSPLISTEN},
         {"camera", required_argument, NULL, OPT_CAMERA},
         {"idle-timeout", required_argument, NULL, OPT_IDLE},
         {"health-interval", required_argument, NULL, OPT_HEALTH},
@@ -625,6 +693,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
     const char *config_path = getenv("VIGIL_CONFIG"), *listen = NULL, *web_root = NULL,
                *log_level = NULL, *idle = NULL, *health = NULL, *snapwait = NULL, *db = NULL, *key_file = NULL;
     const char *max_conns = NULL, *lag_ms = NULL, *lag_kb = NULL, *viewer_cc = NULL;
+    const char *rtsp_listen = NULL;
     const char *cameras[VG_CONFIG_MAX_CAMERAS];
     size_t camera_count = 0;
     int c;
@@ -640,6 +709,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
             }
             cameras[camera_count++] = optarg;
             break;
+        case OPT_RTSPLISTEN: rtsp_listen = optarg; break;
         case OPT_IDLE: idle = optarg; break;
         case OPT_HEALTH: health = optarg; break;
         case OPT_SNAPWAIT: snapwait = optarg; break;
@@ -686,7 +756,8 @@ static int serve_main(int argc, char **argv, bool is_demo)
     }
 
     cfg_flags_t *fl = vg_xcalloc(1, sizeof(*fl));
-    *fl = (cfg_flags_t){.config_path = config_path, .listen = listen, .web_root = web_root,
+    *fl = (cfg_flags_t){.config_path = config_path, .listen = listen,
+                        .rtsp_listen = rtsp_listen, .web_root = web_root,
                         .log_level = log_level, .idle = idle, .health = health, .snapwait = snapwait, .db = db,
                         .key_file = key_file, .max_conns = max_conns, .lag_ms = lag_ms,
                         .lag_kb = lag_kb, .viewer_cc = viewer_cc,
@@ -788,6 +859,8 @@ static int build_config(vg_config_t *cfg, const cfg_flags_t *fl)
     if (vg_config_apply_env(cfg) < 0)
         return VG_ECONFIG;
     if (fl->listen && vg_config_set_listen(cfg, fl->listen) < 0)
+        return VG_ECONFIG;
+    if (fl->rtsp_listen && vg_config_set_rtsp_listen(cfg, fl->rtsp_listen) < 0)
         return VG_ECONFIG;
     if (fl->web_root)
         vg_config_set_str(&cfg->web_root, fl->web_root);

@@ -109,6 +109,8 @@ void vg_config_init(vg_config_t *cfg)
     memset(cfg, 0, sizeof(*cfg));
     vg_config_set_str(&cfg->listen_host, "127.0.0.1");
     cfg->listen_port = 8080;
+    vg_config_set_str(&cfg->rtsp_listen_host, "127.0.0.1");
+    cfg->rtsp_listen_port = 8554;
     vg_config_set_str(&cfg->log_level, "info");
     vg_config_set_str(&cfg->viewer_cc, "bbr");
     cfg->idle_timeout_ms = 30000;
@@ -320,6 +322,7 @@ void vg_config_deinit(vg_config_t *cfg)
 {
     tiers_free(cfg->tiers, cfg->tier_count);
     free(cfg->listen_host);
+    free(cfg->rtsp_listen_host);
     free(cfg->web_root);
     free(cfg->log_level);
     free(cfg->viewer_cc);
@@ -345,8 +348,8 @@ void vg_config_deinit(vg_config_t *cfg)
     memset(cfg, 0, sizeof(*cfg));
 }
 
-/* "host:port", ":port" or "port" into cfg; NULL, or what is wrong. */
-static const char *listen_set(vg_config_t *cfg, const char *hostport)
+/* "host:port", ":port" or "port" into *host and *port; NULL, or what is wrong. */
+static const char *hostport_set(char **host_out, int *port_out, const char *hostport)
 {
     const char *colon = strrchr(hostport, ':');
     const char *port_str = colon ? colon + 1 : hostport;
@@ -365,10 +368,32 @@ static const char *listen_set(vg_config_t *cfg, const char *hostport)
             memmove(host, host + 1, n - 2);
             host[n - 2] = '\0';
         }
-        vg_config_set_str(&cfg->listen_host, host);
+        vg_config_set_str(host_out, host);
     }
-    cfg->listen_port = (int)port;
+    *port_out = (int)port;
     return NULL;
+}
+
+static const char *listen_set(vg_config_t *cfg, const char *hostport)
+{
+    return hostport_set(&cfg->listen_host, &cfg->listen_port, hostport);
+}
+
+static const char *rtsp_listen_set(vg_config_t *cfg, const char *hostport)
+{
+    if (strcmp(hostport, "none") == 0) {
+        cfg->rtsp_listen_port = -1;
+        return NULL;
+    }
+    return hostport_set(&cfg->rtsp_listen_host, &cfg->rtsp_listen_port, hostport);
+}
+
+int vg_config_set_rtsp_listen(vg_config_t *cfg, const char *hostport)
+{
+    const char *why = rtsp_listen_set(cfg, hostport);
+    if (why)
+        return vg_config_error(cfg, "RTSP listen address '%s': %s (or none)", hostport, why);
+    return 0;
 }
 
 int vg_config_set_listen(vg_config_t *cfg, const char *hostport)
@@ -479,7 +504,7 @@ typedef struct yaml_camera {
 } yaml_camera_t;
 
 typedef struct yaml_root {
-    char *listen, *web_root, *log_level, *db, *master_key_file, *viewer_cc;
+    char *listen, *rtsp_listen, *web_root, *log_level, *db, *master_key_file, *viewer_cc;
     unsigned idle_timeout_s, snapshot_wait_ms, stall_timeout_s;
     unsigned source_max_lag_ms, source_max_lag_kb;
     unsigned *health_interval_s; /* NULL: absent (0 turns the idle checks off) */
@@ -535,6 +560,7 @@ static const cyaml_schema_value_t proxy_schema = {
 
 static const cyaml_schema_field_t root_fields[] = {
     OPT_STR("listen", yaml_root_t, listen),
+    OPT_STR("rtsp_listen", yaml_root_t, rtsp_listen),
     OPT_STR("web_root", yaml_root_t, web_root),
     OPT_STR("log_level", yaml_root_t, log_level),
     OPT_STR("viewer_congestion_control", yaml_root_t, viewer_cc),
@@ -580,8 +606,8 @@ __attribute__((format(printf, 3, 0))) static void cyaml_log_cb(cyaml_log_t level
         c->len = c->len + (size_t)n < sizeof(c->text) ? c->len + (size_t)n : sizeof(c->text) - 1;
 }
 
-static const char *const root_keys = "listen, web_root, log_level, db, master_key_file, "
-                                     "viewer_congestion_control, "
+static const char *const root_keys = "listen, rtsp_listen, web_root, log_level, db, "
+                                     "master_key_file, viewer_congestion_control, "
                                      "idle_timeout_s, snapshot_wait_ms, stall_timeout_s, health_interval_s, "
                                      "source_max_lag_ms, source_max_lag_kb, "
                                      "max_conns_per_ip, trusted_proxies, tiers, cameras";
@@ -735,6 +761,9 @@ int vg_config_load_file(vg_config_t *cfg, const char *path)
     const char *why_listen = root->listen ? listen_set(cfg, root->listen) : NULL;
     if (why_listen)
         rc = file_error(cfg, "listen", "'%s': %s", root->listen, why_listen);
+    const char *why_rtsp = root->rtsp_listen ? rtsp_listen_set(cfg, root->rtsp_listen) : NULL;
+    if (why_rtsp)
+        rc = file_error(cfg, "rtsp_listen", "'%s': %s (or none)", root->rtsp_listen, why_rtsp);
     if (root->web_root)
         vg_config_set_str(&cfg->web_root, root->web_root);
     if (root->log_level) {
@@ -835,6 +864,8 @@ int vg_config_apply_env(vg_config_t *cfg)
 {
     const char *v;
     if ((v = getenv("VIGIL_LISTEN")) && *v && vg_config_set_listen(cfg, v) < 0)
+        return VG_ECONFIG;
+    if ((v = getenv("VIGIL_RTSP_LISTEN")) && *v && vg_config_set_rtsp_listen(cfg, v) < 0)
         return VG_ECONFIG;
     if ((v = getenv("VIGIL_WEB_ROOT")) && *v)
         vg_config_set_str(&cfg->web_root, v);

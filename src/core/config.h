@@ -45,6 +45,8 @@ typedef struct vg_config_locs vg_config_locs_t; /* where each key of the file is
 typedef struct vg_config {
     char *listen_host;    /* default 127.0.0.1 */
     int listen_port;      /* default 8080 */
+    char *rtsp_listen_host; /* the RTSP server's address; default 127.0.0.1 */
+    int rtsp_listen_port;   /* default 8554; 0: a free one; -1: no RTSP server ("none") */
     char *web_root;       /* NULL: serve the embedded dashboard */
     char *log_level;      /* error|warn|info|debug|trace */
     /* Viewer sockets' TCP congestion control: "bbr" (the default: it keeps bottleneck queues
@@ -105,6 +107,8 @@ int vg_config_apply_env(vg_config_t *cfg);
 
 /* Sets listen_host/listen_port from "host:port" or ":port" or "port". 0 or VG_ECONFIG. */
 int vg_config_set_listen(vg_config_t *cfg, const char *hostport);
+/* The same for the RTSP server; "none" turns it off. */
+int vg_config_set_rtsp_listen(vg_config_t *cfg, const char *hostport);
 
 /* Sets a string setting, freeing the old value (wiped first: a URL may carry credentials).
  * value may be NULL. */

@@ -42,7 +42,8 @@ void vg_outputs_free(vg_outputs_t **op);
 /* One connected streaming viewer, as the API shows it. Strings are borrowed for the call. */
 typedef struct vg_viewer_info {
     uint64_t id;             /* unique while the server runs */
-    const char *output;      /* "ws" or "mjpeg" */
+    const char *output;      /* "ws", "mjpeg" or "rtsp" */
+    const char *transport;   /* RTSP: "tcp" or "udp"; NULL for the others */
     const char *camera;
     const char *tier;        /* the tier it receives now */
     bool is_auto;            /* the server picks its tier */

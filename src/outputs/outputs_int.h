@@ -15,9 +15,11 @@ typedef struct out_counters out_counters_t;
 typedef struct vg__viewer {
     vg_consumer_t cons;          /* cons.user points at the protocol's viewer */
     vg_outputs_t *outputs;
-    vg_conn_t *conn;
+    vg_conn_t *conn;             /* NULL for viewers outside the HTTP server (RTSP) */
+    const char *peer;            /* "ip:port" when conn is NULL */
+    const char *transport;       /* RTSP: "tcp" or "udp"; NULL otherwise */
     vg_stream_t *st;             /* NULL once the camera was removed */
-    const char *output;          /* "ws", "mjpeg" */
+    const char *output;          /* "ws", "mjpeg", "rtsp" */
     uint64_t id;
     int64_t since_us;
     bool is_auto;

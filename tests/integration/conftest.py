@@ -61,6 +61,7 @@ def free_port():
 
 
 LISTENING_RE = re.compile(r"listening on (https?)://\S+?:(\d+)/")
+RTSP_LISTENING_RE = re.compile(r"rtsp listening on rtsp://\S+?:(\d+)/")
 
 
 class VigilServer:
@@ -96,6 +97,18 @@ class VigilServer:
                 break
             time.sleep(0.02)
         return "no \"listening on\" line in the log within %.0f s" % timeout
+
+    @property
+    def rtsp_port(self):
+        """The RTSP server's port, from its log line (waits for the HTTP one first)."""
+        self.port  # noqa: B018  the RTSP line comes before the HTTP one
+        with open(self.log_path, "r", errors="replace") as f:
+            m = RTSP_LISTENING_RE.search(f.read())
+        assert m, "no \"rtsp listening on\" line in %s" % self.log_path
+        return int(m.group(1))
+
+    def rtsp_url(self, cam, track=""):
+        return "rtsp://127.0.0.1:%d/cameras/%s%s" % (self.rtsp_port, cam, track)
 
     @property
     def port(self):
@@ -265,6 +278,8 @@ class _Factory:
             full_env.update(env)
         # Each server its own database (the default, ./vigil.db, would be shared by every
         # server of the run, and each would load the others' cameras).
+        # The RTSP server on a free port too (its default, 8554, would be fought over).
+        full_env.setdefault("VIGIL_RTSP_LISTEN", "127.0.0.1:0")
         if "--db" not in args and not full_env.get("VIGIL_DB"):
             full_env["VIGIL_DB"] = os.path.join(str(self.tmp_path), "vigil-%d.db" % idx)
         logf = open(log_path, "wb")
