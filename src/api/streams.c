@@ -61,6 +61,17 @@ static json_t *stream_json(const vg_stream_t *st)
                   (json_int_t)ss.history_bytes, "history_oldest_us",
                   (json_int_t)ss.history_oldest_us, "gaps", (json_int_t)ss.lane_gaps,
                   "source_viewers", ss.source_viewers));
+    /* The camera's audio that the packet lane passes on (AAC), or null. */
+    vg_stream_audio_t audio;
+    json_object_set_new(doc, "audio",
+                        vg_stream_audio(st, &audio) < 0
+                            ? json_null()
+                            : json_pack("{s:s,s:i,s:i,s:I,s:I,s:I}", "codec", "aac",
+                                        "sample_rate", audio.sample_rate, "channels",
+                                        audio.channels, "packets_in",
+                                        (json_int_t)ss.audio_packets_in, "bytes_in",
+                                        (json_int_t)ss.audio_bytes_in, "dropped",
+                                        (json_int_t)ss.audio_dropped));
     if (s.sub_url)
         json_object_set_new(doc, "substream",
                             json_pack("{s:s,s:s,s:s,s:I,s:I}", "url", s.sub_url, "state",

@@ -29,6 +29,7 @@ typedef enum vg_codec {
     VG_CODEC_JPEG = 1,
     VG_CODEC_H264 = 2,
     VG_CODEC_H265 = 3,
+    VG_CODEC_AAC = 4, /* one raw AAC frame (no ADTS header): an access unit of the audio */
 } vg_codec_t;
 
 typedef struct vg_frame_meta {

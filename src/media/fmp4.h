@@ -25,20 +25,36 @@
 #include "core/frame.h"
 #include "media/h26x.h"
 
-/* The one track of the file: its ID in tkhd/tfhd/trex. */
+/* The video track of the file: its ID in tkhd/tfhd/trex. */
 #define VG_FMP4_TRACK_ID 1
+/* The audio track, when there is one. */
+#define VG_FMP4_AUDIO_TRACK_ID 2
+/* The longest AudioSpecificConfig written (its descriptor lengths then fit one byte). */
+#define VG_FMP4_AUDIO_CONFIG_MAX 64
+
+/* An AAC track: raw AAC frames (no ADTS), each a sample; its timescale is the sample rate,
+ * so an AAC-LC frame lasts 1024 units. */
+typedef struct vg_fmp4_audio {
+    const uint8_t *config; /* AudioSpecificConfig (ISO/IEC 14496-3 1.6.2.1), borrowed */
+    size_t config_len;     /* 2..VG_FMP4_AUDIO_CONFIG_MAX */
+    uint32_t sample_rate;  /* Hz: the track's timescale */
+    int channels;          /* 1..255 */
+} vg_fmp4_audio_t;
 
 typedef struct vg_fmp4_track {
     const vg_h26x_params_t *params; /* complete parameter sets; the sample entry and
                                        avcC/hvcC come from them (borrowed for the call) */
     uint32_t timescale;             /* units per second of durations and decode times: 90000 */
+    const vg_fmp4_audio_t *audio;   /* NULL: video only; else a second trak (borrowed) */
 } vg_fmp4_track_t;
 
 /* The init segment: ftyp + moov with one video trak (sample entry 'avc1' with avcC for
- * H.264, 'hvc1' with hvcC, array_completeness 1, for H.265: Safari plays only hvc1) and
- * mvex/trex. Returns a new frame (one reference; len is the segment's size), or NULL with *err
- * set: VG_EPROTO when the parameter sets are incomplete or their SPS unreadable, VG_EINVAL for
- * a timescale of 0. */
+ * H.264, 'hvc1' with hvcC, array_completeness 1, for H.265: Safari plays only hvc1), with
+ * t->audio a second trak (track ID 2, sample entry 'mp4a' with an esds holding the
+ * AudioSpecificConfig, object type 0x40: what hls.js, Safari and FFmpeg read the codec
+ * from), and mvex/trex for each. Returns a new frame (one reference; len is the segment's
+ * size), or NULL with *err set: VG_EPROTO when the parameter sets are incomplete or their SPS
+ * unreadable, VG_EINVAL for a timescale of 0 or an audio description out of bounds. */
 vg_frame_t *vg_fmp4_init_segment(const vg_fmp4_track_t *t, int *err);
 
 typedef struct vg_fmp4_sample {
@@ -61,5 +77,22 @@ typedef struct vg_fmp4_sample {
  * than H.264/H.265, or a fragment that would not fit the 32-bit box sizes (4 GiB). */
 vg_frame_t *vg_fmp4_fragment(uint32_t sequence_number, uint64_t base_decode_time,
                              const vg_fmp4_sample_t *samples, size_t n, int *err);
+
+/* The samples of one track in a fragment, from base_decode_time on (in the track's
+ * timescale). */
+typedef struct vg_fmp4_run {
+    uint64_t base_decode_time;
+    const vg_fmp4_sample_t *samples; /* borrowed for the call */
+    size_t n;
+} vg_fmp4_run_t;
+
+/* One fragment of a file whose init segment has the audio track: as vg_fmp4_fragment for the
+ * video, then, when audio->n > 0, a second traf (track ID 2; tfdt audio->base_decode_time;
+ * trun: each AAC frame's duration and size, every one a sync sample) whose samples follow
+ * the video's in the same mdat, each raw AAC frame as it is (meta.codec VG_CODEC_AAC). audio
+ * NULL or empty: the same bytes as vg_fmp4_fragment. Errors as there, and VG_EINVAL for an
+ * audio sample that is empty or not AAC. */
+vg_frame_t *vg_fmp4_fragment_av(uint32_t sequence_number, const vg_fmp4_run_t *video,
+                                const vg_fmp4_run_t *audio, int *err);
 
 #endif

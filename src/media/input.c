@@ -139,8 +139,30 @@ void vg_stream_set_info(vg_stream_input_t *in, const vg_stream_info_t *info)
         vg__input_take_info(in, info);
 }
 
+/* An AAC frame of the main input: queued for the loop as it came (the AVPacket's bytes, not
+ * copied: outputs repackage audio, none sends it as it is). A full queue drops it alone; the
+ * video lane has no gap for it. */
+static void push_audio(vg_stream_input_t *in, vg_frame_t *pkt)
+{
+    pkt->meta.tier = -1;
+    size_t len = pkt->len;
+    bool is_dropped = vg_queue_push(in->lane_queue, pkt) < 0;
+    if (is_dropped)
+        vg_frame_unref(&pkt);
+    vg__stream_input_audio(in->st, len, is_dropped);
+    if (!is_dropped)
+        vg__stream_wake(in->st);
+}
+
 void vg_stream_push_packet(vg_stream_input_t *in, vg_frame_t *pkt)
 {
+    if (pkt->meta.codec == VG_CODEC_AAC) {
+        if (in->kind == VG_INPUT_MAIN)
+            push_audio(in, pkt);
+        else
+            vg_frame_unref(&pkt); /* a substream's audio: the main stream's is the one */
+        return;
+    }
     if (in->kind != VG_INPUT_MAIN) {
         if (in->kind == VG_INPUT_SUB)
             vg__stream_input_packet(in->st, in->kind, pkt->len);

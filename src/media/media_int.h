@@ -87,6 +87,10 @@ vg_frame_t *vg__input_normalize(vg_stream_input_t *in, vg_frame_t *pkt);
 
 /* stream.c, for input.c (any thread): the main input saw a packet / a producer ended. */
 void vg__stream_input_packet(vg_stream_t *st, vg_input_kind_t kind, size_t bytes);
+/* stream.c, for input.c (any thread): the main input saw an audio frame, queued or dropped
+ * (the queue was full). Audio is counted apart: the video's rate, bitrate and stall time-out
+ * must not move with it. */
+void vg__stream_input_audio(vg_stream_t *st, size_t bytes, bool is_dropped);
 void vg__stream_input_ended(vg_stream_t *st, vg_input_kind_t kind, int status);
 /* stream.c, for input.c (any thread): the lane queue has something for the loop. */
 void vg__stream_wake(vg_stream_t *st);

@@ -13,6 +13,7 @@
 
 #include "core/err.h"
 #include "core/util.h"
+#include "media/stream.h"
 
 /* NAL unit types (H.264 Table 7-1, H.265 Table 7-1) and RTP payload types of the RFCs. */
 #define H264_AUD 9
@@ -65,7 +66,8 @@ static inline void put_be32(uint8_t *b, uint32_t v)
 int vg_rtp_packetizer_new(const vg_rtp_cfg_t *cfg, vg_rtp_packetizer_t **out)
 {
     size_t payload_max = cfg->payload_max ? cfg->payload_max : VG_RTP_DEFAULT_PAYLOAD_MAX;
-    if ((cfg->codec != VG_CODEC_H264 && cfg->codec != VG_CODEC_H265) || cfg->payload_type < 0 ||
+    if ((cfg->codec != VG_CODEC_H264 && cfg->codec != VG_CODEC_H265 &&
+         cfg->codec != VG_CODEC_AAC) || cfg->payload_type < 0 ||
         cfg->payload_type > 127 || payload_max < VG_RTP_PAYLOAD_MIN ||
         payload_max > VG_RTP_PAYLOAD_MAX)
         return VG_EINVAL;
@@ -196,6 +198,25 @@ static size_t collect_nals(const vg_rtp_packetizer_t *p, const vg_frame_t *au, n
     return n;
 }
 
+/* RFC 3640 AAC-hbr: AU-headers-length 16 (bits: one header), then the AU header, 13 bits of
+ * size and 3 of index (0: the first AU of the packet, §3.2.1.1), then the frame or, when it
+ * does not fit, a fragment of it with the same header (§3.2.3). */
+static void packetize_aac(burst_t *b, const vg_frame_t *au)
+{
+    size_t chunk_max = b->p->cfg.payload_max - VG_RTP_AAC_HEADERS_LEN;
+    const uint8_t *src = au->data;
+    size_t left = au->len;
+    while (left > 0) {
+        size_t chunk = left < chunk_max ? left : chunk_max;
+        uint8_t *w = burst_add(b, VG_RTP_AAC_HEADERS_LEN + chunk);
+        put_be16(w, 16);
+        put_be16(w + 2, (uint16_t)(au->len << 3)); /* AU-size; AU-Index 0 */
+        memcpy(w + VG_RTP_AAC_HEADERS_LEN, src, chunk);
+        src += chunk;
+        left -= chunk;
+    }
+}
+
 int vg_rtp_packetize(vg_rtp_packetizer_t *p, const vg_frame_t *au, uint32_t rtp_ts,
                      vg_frame_t ***out, size_t *n)
 {
@@ -203,6 +224,18 @@ int vg_rtp_packetize(vg_rtp_packetizer_t *p, const vg_frame_t *au, uint32_t rtp_
     *n = 0;
     if (au->meta.codec != p->cfg.codec)
         return VG_EINVAL;
+    if (p->cfg.codec == VG_CODEC_AAC) {
+        if (au->len > VG_RTP_AAC_AU_MAX)
+            return VG_EINVAL;
+        burst_t b = {.p = p, .au = au, .rtp_ts = rtp_ts, .seq = p->next_seq};
+        packetize_aac(&b, au);
+        if (b.n > 0)
+            b.pkts[b.n - 1]->data[1] |= 0x80; /* marker: the AU's last fragment (§3.2.3) */
+        p->next_seq = b.seq;
+        *out = b.pkts;
+        *n = b.n;
+        return 0;
+    }
     nal_span_t *nals = NULL;
     size_t count = collect_nals(p, au, &nals);
     burst_t b = {.p = p, .au = au, .rtp_ts = rtp_ts, .seq = p->next_seq};
@@ -245,6 +278,16 @@ uint32_t vg_rtp_timestamp(int64_t capture_us, int64_t base_us, uint32_t base_rtp
 {
     int64_t scaled = (capture_us - base_us) * 9; /* µs * 90000 / 1000000 = µs * 9 / 100 */
     int64_t ticks = scaled / 100 - (scaled % 100 < 0); /* rounded down, also below base */
+    return base_rtp_ts + (uint32_t)(uint64_t)ticks;
+}
+
+uint32_t vg_rtp_timestamp_hz(int64_t capture_us, int64_t base_us, uint32_t base_rtp_ts,
+                             uint32_t clock_hz)
+{
+    /* Exact in 64 bits for a difference of up to 2^63 / 10^6 µs (106 days at 1 MHz); then
+     * modulo 2^32 like every RTP timestamp. */
+    int64_t scaled = (capture_us - base_us) * (int64_t)clock_hz;
+    int64_t ticks = scaled / 1000000 - (scaled % 1000000 < 0); /* rounded down */
     return base_rtp_ts + (uint32_t)(uint64_t)ticks;
 }
 
@@ -306,6 +349,38 @@ int vg_rtp_sdp_media(const vg_h26x_params_t *ps, int payload_type, int port, con
         text_add(&t, ";sprop-pps=");
         text_base64(&t, ps->pps, ps->pps_len);
     }
+    text_add(&t, "\r\n");
+    if (control != NULL)
+        text_add(&t, "a=control:%s\r\n", control);
+    if (t.is_full) {
+        out[0] = '\0';
+        return VG_ENOSPC;
+    }
+    return (int)t.len;
+}
+
+int vg_rtp_sdp_aac(const vg_stream_audio_t *a, int payload_type, int port, const char *control,
+                   char *out, size_t cap)
+{
+    if (payload_type < 0 || payload_type > 127 || port < 0 || port > 65535)
+        return VG_EINVAL;
+    if (a->codec != VG_CODEC_AAC || a->config_len == 0 || a->config_len > sizeof(a->config) ||
+        a->sample_rate <= 0 || a->channels <= 0)
+        return VG_EPROTO;
+    if (cap == 0)
+        return VG_ENOSPC;
+    text_t t = {.buf = out, .cap = cap};
+    text_add(&t, "m=audio %d RTP/AVP %d\r\n", port, payload_type);
+    /* RFC 3640 §4.1: the encoding parameter is the channel count; §3.3.6 fixes the field
+     * sizes of AAC-hbr; profile-level-id 1 is what the mode's example uses (§4.1: the value
+     * is of the MPEG-4 Audio profile, and receivers do not refuse on it). */
+    text_add(&t, "a=rtpmap:%d mpeg4-generic/%d/%d\r\n", payload_type, a->sample_rate,
+             a->channels);
+    text_add(&t, "a=fmtp:%d streamtype=5;profile-level-id=1;mode=AAC-hbr;sizelength=13;"
+                 "indexlength=3;indexdeltalength=3;config=",
+             payload_type);
+    for (size_t i = 0; i < a->config_len; i++)
+        text_add(&t, "%02x", a->config[i]);
     text_add(&t, "\r\n");
     if (control != NULL)
         text_add(&t, "a=control:%s\r\n", control);

@@ -142,6 +142,17 @@ static void lane_take(vg_stream_t *st, vg_frame_t *f)
         vg__worker_push(st->worker, vg_frame_ref(f));
 }
 
+/* One audio access unit of the main source: to the `source` consumers that want audio and
+ * already play video (from a keyframe). Not kept: the lane's history is the video's. */
+static void audio_take(vg_stream_t *st, vg_frame_t *f)
+{
+    for (vg_consumer_t *c = st->consumers[VG_TIER_SOURCE], *next; c; c = next) {
+        next = c->next; /* a consumer may detach itself */
+        if (c->ops->on_audio != NULL && !c->is_waiting_key && st->is_passthrough)
+            c->ops->on_audio(c, f);
+    }
+}
+
 static void lane_drain(vg_stream_t *st)
 {
     void *item;
@@ -152,7 +163,9 @@ static void lane_drain(vg_stream_t *st)
             mark_waiting(st);
             continue;
         }
-        if (st->is_running)
+        if (st->is_running && f->meta.codec == VG_CODEC_AAC)
+            audio_take(st, f);
+        else if (st->is_running)
             lane_take(st, f);
         vg_frame_unref(&f);
     }
@@ -240,6 +253,9 @@ void vg_stream_get_stats(const vg_stream_t *st, vg_stream_stats_t *out)
     const vg_media_counters_t *c = &st->counters;
     out->packets_in = atomic_load(&st->packets_in);
     out->bytes_in = atomic_load(&st->bytes_in);
+    out->audio_packets_in = atomic_load(&st->audio_packets_in);
+    out->audio_bytes_in = atomic_load(&st->audio_bytes_in);
+    out->audio_dropped = atomic_load(&st->audio_dropped);
     out->frames_decoded = atomic_load_explicit(&c->frames_decoded, memory_order_relaxed);
     out->decode_us = atomic_load_explicit(&c->decode_us, memory_order_relaxed);
     out->sub_frames_decoded = atomic_load_explicit(&c->sub_frames_decoded, memory_order_relaxed);
@@ -372,6 +388,7 @@ void vg__stream_keep_info(vg_stream_t *st, bool is_sub, const vg_stream_info_t *
     si->width = info->width;
     si->height = info->height;
     si->has_reordering = info->has_reordering;
+    si->audio = info->audio;
     free(si->extradata);
     si->extradata = NULL;
     si->extradata_len = 0;
@@ -453,6 +470,14 @@ void vg__stream_input_packet(vg_stream_t *st, vg_input_kind_t kind, size_t bytes
         atomic_fetch_or(&st->events, EVENT_PACKET);
         uv_async_send(&st->wakeup);
     }
+}
+
+void vg__stream_input_audio(vg_stream_t *st, size_t bytes, bool is_dropped)
+{
+    atomic_fetch_add_explicit(&st->audio_packets_in, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&st->audio_bytes_in, bytes, memory_order_relaxed);
+    if (is_dropped)
+        atomic_fetch_add_explicit(&st->audio_dropped, 1, memory_order_relaxed);
 }
 
 void vg__stream_wake(vg_stream_t *st) { uv_async_send(&st->wakeup); }
@@ -549,6 +574,20 @@ void vg_stream_codec(const vg_stream_t *st, vg_stream_codec_t *out)
     out->height = st->lane_height;
     out->fps = st->input_fps > 0 ? st->input_fps : st->known_fps;
     out->kbps = st->input_kbps;
+}
+
+int vg_stream_audio(const vg_stream_t *st, vg_stream_audio_t *out)
+{
+    vg_stream_t *mst = (vg_stream_t *)st; /* the lock is not part of the logical state */
+    uv_mutex_lock(&mst->info_lock);
+    *out = st->info[0].audio;
+    uv_mutex_unlock(&mst->info_lock);
+    if (out->codec == VG_CODEC_NONE || out->config_len == 0 || out->sample_rate <= 0 ||
+        out->channels <= 0) {
+        memset(out, 0, sizeof(*out));
+        return VG_ENOENT;
+    }
+    return 0;
 }
 
 void vg__stream_publish(vg_stream_t *st, bool is_sub, unsigned gen, int tier, vg_frame_t *f)

@@ -69,6 +69,12 @@ typedef struct vg_consumer_ops {
      * the tier of the same name, else the default; c->tier is its new index. May be NULL
      * for consumers that read nothing of the ladder after attaching. Loop. */
     void (*on_ladder)(vg_consumer_t *c);
+    /* VG_TIER_SOURCE consumers only: the camera's next audio access unit (one raw AAC frame,
+     * meta.codec VG_CODEC_AAC, meta.capture_us on the video's clock; vg_stream_audio says
+     * what it is), in order, from the consumer's first video keyframe on. Audio is not kept
+     * in the GOP cache: a new consumer gets none from before it attached. f is borrowed:
+     * take a ref to keep it. NULL: the consumer gets no audio. Loop. */
+    void (*on_audio)(vg_consumer_t *c, vg_frame_t *f);
 } vg_consumer_ops_t;
 
 /* Embedded by each output's viewer. ops and user are the output's; the rest is the hub's. */
@@ -177,6 +183,20 @@ typedef struct vg_stream_cfg {
     const char *sub_url_redacted;
 } vg_stream_cfg_t;
 
+/* The longest AudioSpecificConfig kept: AAC-LC needs 2 bytes, HE-AAC v2 with explicit
+ * signalling a handful; anything longer is not an AAC a camera sends. */
+#define VG_AUDIO_CONFIG_MAX 64
+
+/* The camera's audio that the packet lane passes on (only AAC: other codecs are left out by
+ * the source, with a log line). */
+typedef struct vg_stream_audio {
+    vg_codec_t codec;         /* VG_CODEC_AAC, or VG_CODEC_NONE: no audio */
+    int sample_rate;          /* Hz, as the AudioSpecificConfig says (the RTP clock rate) */
+    int channels;
+    uint8_t config[VG_AUDIO_CONFIG_MAX]; /* AudioSpecificConfig (ISO/IEC 14496-3 1.6.2.1) */
+    size_t config_len;
+} vg_stream_audio_t;
+
 /* What a source learned about its video (source thread, before its first packet). */
 typedef struct vg_stream_info {
     int codec_id; /* an AVCodecID */
@@ -184,6 +204,7 @@ typedef struct vg_stream_info {
     const uint8_t *extradata; /* codec set-up (H.264 SPS/PPS from the SDP), copied */
     size_t extradata_len;
     bool has_reordering; /* B-frames: the decoder must be allowed to delay pictures */
+    vg_stream_audio_t audio; /* codec VG_CODEC_NONE: the source passes on no audio */
 } vg_stream_info_t;
 
 /* A snapshot of a stream's health for the API (loop thread). */
@@ -238,6 +259,9 @@ typedef struct vg_stream_stats {
     size_t history_bytes;         /* everything held (GOP cache included) */
     int64_t history_oldest_us;    /* capture time of the oldest held, 0: none */
     uint64_t lane_gaps;           /* access units lost before the loop: waited for a key */
+    uint64_t audio_packets_in, audio_bytes_in; /* AAC frames from the camera (not in the
+                                                  video's packets_in, bytes_in) */
+    uint64_t audio_dropped;       /* AAC frames that found the loop's queue full */
     int source_viewers;
     int tier_count;
     vg_stream_tier_stats_t tier[VG_TIER_MAX];
@@ -319,6 +343,12 @@ typedef struct vg_stream_codec {
     double fps, kbps;          /* input over the last second */
 } vg_stream_codec_t;
 void vg_stream_codec(const vg_stream_t *st, vg_stream_codec_t *out);
+
+/* The camera's audio as its source described it (copied into *out). Returns 0, or VG_ENOENT
+ * when the current source passes on no audio (out->codec is then VG_CODEC_NONE). Known before
+ * the first access unit of a run reaches the loop, so a consumer that sets up a container on
+ * its first keyframe can include the audio. Loop thread. */
+int vg_stream_audio(const vg_stream_t *st, vg_stream_audio_t *out);
 
 /* The access units to decode for the picture captured nearest at_us, from the packet lane's
  * history: *aus (malloc'd, each a reference: the caller unrefs them and frees the array) holds

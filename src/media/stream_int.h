@@ -46,6 +46,7 @@ typedef struct source_info {
     uint8_t *extradata;
     size_t extradata_len;
     bool has_reordering;
+    vg_stream_audio_t audio;
 } source_info_t;
 
 struct vg_stream {
@@ -119,6 +120,7 @@ struct vg_stream {
     atomic_ullong packets_in; /* any: atomic */
     atomic_ullong bytes_in;   /* any: atomic */
     atomic_ullong sub_packets_in; /* any: atomic */
+    atomic_ullong audio_packets_in, audio_bytes_in, audio_dropped; /* any: atomic */
     atomic_bool saw_packet;   /* any: atomic; reset by the loop at each start */
     atomic_llong last_packet_mono_us; /* any: atomic */
 

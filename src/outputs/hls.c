@@ -10,6 +10,14 @@
  * (hls_window.h), which all clients share: nothing is copied per client, nothing is written
  * to disk. Where parts and segments end is hls_cut.h's pure rule.
  *
+ * Audio: when the camera sends AAC (vg_stream_audio), the init segment has a second track and
+ * each part carries, after its video, the AAC frames captured before the part's video ends
+ * (the capture time of the access unit that ends it). The audio's decode times follow the
+ * video's: a part's first AAC frame is placed at the part's video decode time plus its
+ * capture-time offset from the part's first access unit, and later frames follow at 1024
+ * samples each (AAC-LC) while they stay within 100 ms of that (else the audio is placed
+ * anew: a gap in the camera's audio). Audio waits at most MAX_PART_AUDIO frames for its part.
+ *
  * Requests that cannot be answered yet — a blocking playlist reload for a part still to come,
  * the part the preload hint names, the first playlist of a camera just started — are held on
  * the loop (hls_wait_t) and answered when the window changes, or with 503 after a bound.
@@ -47,6 +55,10 @@
 #define IDLE_US 30000000LL
 #define FIRST_PART_WAIT_MS 15000
 #define MAX_PART_AUS 64
+/* AAC frames waiting for their part: 2.7 s at 48 kHz, more than a part and a frame. */
+#define MAX_PART_AUDIO 128
+/* Samples per AAC-LC frame (ISO/IEC 14496-3 4.5.1.1: 1024 per raw_data_block). */
+#define AAC_FRAME_SAMPLES 1024
 #define TIMESCALE 90000
 #define NOMINAL_FRAME_US 33333
 /* A gap between access units beyond this is a jump in the camera's clock, not a duration. */
@@ -90,6 +102,13 @@ struct hls_cam {
     int64_t pending_us, segment_us, last_capture_us, last_delta_us;
     uint64_t next_dts;
     uint32_t next_seq;
+    /* audio (has_audio: the init segment has the track) */
+    bool has_audio;
+    uint32_t audio_rate;
+    vg_frame_t *audio_pending[MAX_PART_AUDIO]; /* captured after the part's first AU */
+    int n_audio;
+    uint64_t audio_next_dts; /* in audio_rate units */
+    bool has_audio_dts;
     hls_wait_t *waits;
     int64_t last_fetch_us; /* monotonic */
     uv_timer_t idle_timer;
@@ -307,8 +326,54 @@ static void pending_clear(hls_cam_t *cam)
     cam->pending_us = 0;
 }
 
-/* Emits the pending access units (every duration known) as one part. */
-static void flush_part(hls_cam_t *cam)
+static void audio_clear(hls_cam_t *cam)
+{
+    for (int i = 0; i < cam->n_audio; i++)
+        vg_frame_unref(&cam->audio_pending[i]);
+    cam->n_audio = 0;
+}
+
+/* The AAC frames captured before end_us, as the part's audio run (*n of them, taken from the
+ * front of audio_pending; the caller unrefs them). Their decode times follow the part's
+ * video: see the file comment. */
+static void take_audio(hls_cam_t *cam, int64_t end_us, vg_fmp4_sample_t *samples,
+                       vg_fmp4_run_t *run)
+{
+    int n = 0;
+    while (n < cam->n_audio && cam->audio_pending[n]->meta.capture_us < end_us)
+        n++;
+    run->samples = samples;
+    run->n = (size_t)n;
+    if (n == 0)
+        return;
+    int64_t offset_us = cam->audio_pending[0]->meta.capture_us - cam->pending[0]->meta.capture_us;
+    uint64_t rate = cam->audio_rate;
+    uint64_t placed = cam->next_dts * rate / TIMESCALE + (uint64_t)offset_us * rate / 1000000;
+    uint64_t drift = placed > cam->audio_next_dts ? placed - cam->audio_next_dts
+                                                  : cam->audio_next_dts - placed;
+    if (!cam->has_audio_dts || drift > rate / 10)
+        cam->audio_next_dts = placed;
+    cam->has_audio_dts = true;
+    run->base_decode_time = cam->audio_next_dts;
+    for (int i = 0; i < n; i++)
+        samples[i] = (vg_fmp4_sample_t){.au = cam->audio_pending[i],
+                                        .duration = AAC_FRAME_SAMPLES};
+    cam->audio_next_dts += (uint64_t)n * AAC_FRAME_SAMPLES;
+}
+
+/* Drops the first n pending AAC frames (written, or not wanted). */
+static void audio_consume(hls_cam_t *cam, int n)
+{
+    for (int i = 0; i < n; i++)
+        vg_frame_unref(&cam->audio_pending[i]);
+    memmove(cam->audio_pending, cam->audio_pending + n,
+            (size_t)(cam->n_audio - n) * sizeof(cam->audio_pending[0]));
+    cam->n_audio -= n;
+}
+
+/* Emits the pending access units (every duration known) as one part, with the audio captured
+ * before end_us (the capture time of the access unit after them). */
+static void flush_part(hls_cam_t *cam, int64_t end_us)
 {
     if (cam->n_pending == 0)
         return;
@@ -319,9 +384,15 @@ static void flush_part(hls_cam_t *cam)
         samples[i].duration = cam->pending_ticks[i];
         ticks += cam->pending_ticks[i];
     }
+    vg_fmp4_run_t video = {.base_decode_time = cam->next_dts, .samples = samples,
+                           .n = (size_t)cam->n_pending};
+    vg_fmp4_sample_t audio_samples[MAX_PART_AUDIO];
+    vg_fmp4_run_t audio = {0};
+    if (cam->has_audio)
+        take_audio(cam, end_us, audio_samples, &audio);
     int err = 0;
-    vg_frame_t *part = vg_fmp4_fragment(++cam->next_seq, cam->next_dts, samples,
-                                        (size_t)cam->n_pending, &err);
+    vg_frame_t *part = vg_fmp4_fragment_av(++cam->next_seq, &video, &audio, &err);
+    audio_consume(cam, (int)audio.n);
     if (part == NULL) {
         VG_LOG_WARN("hls", "camera=%s part of %d access units dropped: %s", cam->camera,
                     cam->n_pending, vg_strerror(err));
@@ -340,6 +411,26 @@ static void flush_part(hls_cam_t *cam)
 static void new_init(hls_cam_t *cam)
 {
     vg_fmp4_track_t track = {.params = &cam->ps, .timescale = TIMESCALE};
+    vg_stream_audio_t sa;
+    vg_fmp4_audio_t audio;
+    bool had_audio = cam->has_audio;
+    cam->has_audio = vg_stream_audio(cam->cons.stream, &sa) == 0 &&
+                     sa.config_len <= VG_FMP4_AUDIO_CONFIG_MAX;
+    if (cam->has_audio) {
+        audio = (vg_fmp4_audio_t){.config = sa.config,
+                                  .config_len = sa.config_len,
+                                  .sample_rate = (uint32_t)sa.sample_rate,
+                                  .channels = sa.channels};
+        track.audio = &audio;
+        if (cam->audio_rate != (uint32_t)sa.sample_rate)
+            cam->has_audio_dts = false; /* another timescale: placed anew */
+        cam->audio_rate = (uint32_t)sa.sample_rate;
+    } else {
+        audio_clear(cam);
+    }
+    if (cam->has_audio != had_audio)
+        VG_LOG_INFO("hls", "camera=%s %s", cam->camera,
+                    cam->has_audio ? "audio: AAC track in the init segment" : "no audio");
     int err = 0;
     vg_frame_t *init = vg_fmp4_init_segment(&track, &err);
     if (init == NULL) {
@@ -394,7 +485,7 @@ static void on_frame(vg_consumer_t *c, vg_frame_t *f)
     /* Held requests are looked at again only when the window changed, not per frame. */
     bool is_window_changed = cut.is_part_end;
     if (cut.is_part_end) {
-        flush_part(cam);
+        flush_part(cam, f->meta.capture_us);
         if (cut.is_segment_end) {
             vg_hlsw_close_segment(cam->win);
             cam->segment_us = 0;
@@ -412,6 +503,18 @@ static void on_frame(vg_consumer_t *c, vg_frame_t *f)
     }
     if (is_window_changed)
         wake_waits(cam);
+}
+
+/* An AAC frame: kept for the part whose video it falls in. Audio from before the part being
+ * cut (its part was written) or before the first keyframe is dropped. */
+static void on_audio(vg_consumer_t *c, vg_frame_t *f)
+{
+    hls_cam_t *cam = c->user;
+    if (!cam->has_audio || !cam->is_cutting || cam->n_pending == 0 ||
+        f->meta.capture_us < cam->pending[0]->meta.capture_us ||
+        cam->n_audio == MAX_PART_AUDIO)
+        return;
+    cam->audio_pending[cam->n_audio++] = vg_frame_ref(f);
 }
 
 /* ---- muxers ---- */
@@ -442,7 +545,7 @@ static void on_codec(vg_consumer_t *c)
 }
 
 static const vg_consumer_ops_t consumer_ops = {
-    .on_frame = on_frame, .on_codec = on_codec, .on_removed = on_removed};
+    .on_frame = on_frame, .on_codec = on_codec, .on_removed = on_removed, .on_audio = on_audio};
 
 static void idle_closed(uv_handle_t *h) { free(h->data); }
 
@@ -459,6 +562,7 @@ static void cam_free(hls_cam_t *cam)
         wait_finish(cam->waits);
     vg_stream_detach(&cam->cons);
     pending_clear(cam);
+    audio_clear(cam);
     vg_hlsw_free(&cam->win);
     cam->stats->pub.clients = 0;
     free(cam->camera);

@@ -9,6 +9,12 @@
  * capture_us comes from the camera's clock when the RTSP demuxer has an RTCP sender report
  * (start_time_realtime: the wall-clock time of pts 0), else from arrival. Credentials never
  * reach logs or errors: only the camera id and the redacted URL do.
+ *
+ * Audio: the first AAC stream with an AudioSpecificConfig (the config= of an RTSP camera's
+ * mpeg4-generic SDP, RFC 3640; an MP4 file's esds) is passed on as raw AAC frames beside
+ * the video, its capture_us on the same clock (libavformat gives every RTSP stream of a
+ * session one time base origin, which start_time_realtime dates). Other audio codecs (G.711,
+ * G.726, Opus, ADTS without a config) are left out, with one log line naming the codec.
  */
 #include <libavcodec/bsf.h>
 #include <libavdevice/avdevice.h>
@@ -36,6 +42,7 @@ typedef struct av_source {
     vg_source_t *src;
     AVFormatContext *ic;
     int video_index;
+    int audio_index; /* the AAC stream passed on, or -1 */
     atomic_llong deadline_us; /* monotonic; the interrupt callback's limit */
     atomic_bool is_closing;   /* closing: only the deadline interrupts, so TEARDOWN goes out */
     bool is_file;
@@ -146,6 +153,33 @@ static void forget_credentials(AVFormatContext *ic)
     sodium_memzero(ic->url, strlen(ic->url));
     av_free(ic->url);
     ic->url = redacted;
+}
+
+/* The first audio stream, if it is AAC with its AudioSpecificConfig: described in *out, its
+ * index returned; else -1 (and a log line naming what is left out). */
+static int find_audio(av_source_t *as, vg_stream_audio_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    int index = av_find_best_stream(as->ic, AVMEDIA_TYPE_AUDIO, -1, as->video_index, NULL, 0);
+    if (index < 0)
+        return -1;
+    const AVCodecParameters *p = as->ic->streams[index]->codecpar;
+    int channels = p->ch_layout.nb_channels;
+    if (p->codec_id != AV_CODEC_ID_AAC || p->extradata_size < 2 ||
+        (size_t)p->extradata_size > sizeof(out->config) || p->sample_rate <= 0 ||
+        channels <= 0) {
+        VG_LOG_INFO(vg_source_log_ctx(as->src), "audio %s left out: only AAC with its "
+                    "AudioSpecificConfig is passed on", avcodec_get_name(p->codec_id));
+        return -1;
+    }
+    out->codec = VG_CODEC_AAC;
+    out->sample_rate = p->sample_rate;
+    out->channels = channels;
+    memcpy(out->config, p->extradata, (size_t)p->extradata_size);
+    out->config_len = (size_t)p->extradata_size;
+    VG_LOG_INFO(vg_source_log_ctx(as->src), "audio aac %d Hz, %d channels", p->sample_rate,
+                channels);
+    return index;
 }
 
 static int av_open(vg_source_t *src)
@@ -275,6 +309,7 @@ static int av_open(vg_source_t *src)
         .extradata_len = (size_t)par->extradata_size,
         .has_reordering = par->video_delay > 0,
     };
+    as->audio_index = find_audio(as, &info.audio);
     vg_source_set_info(src, &info);
     VG_LOG_INFO(vg_source_log_ctx(src), "%s %dx%d", avcodec_get_name(par->codec_id), par->width,
                 par->height);
@@ -318,17 +353,18 @@ static int av_read(vg_source_t *src, vg_frame_t **out)
         rc = map_error(as, rc);
         return rc == VG_EUNREACHABLE ? VG_ETIMEDOUT : rc;
     }
-    if (pkt->stream_index != as->video_index) {
+    bool is_audio = pkt->stream_index == as->audio_index && as->audio_index >= 0;
+    if ((pkt->stream_index != as->video_index && !is_audio) || pkt->size <= 0) {
         av_packet_free(&pkt);
         return VG_EAGAIN;
     }
     /* The filter gives one packet out per packet in. */
-    if (as->to_annexb && (av_bsf_send_packet(as->to_annexb, pkt) < 0 ||
+    if (!is_audio && as->to_annexb && (av_bsf_send_packet(as->to_annexb, pkt) < 0 ||
                           av_bsf_receive_packet(as->to_annexb, pkt) < 0)) {
         av_packet_free(&pkt);
         return VG_EAGAIN;
     }
-    AVStream *stream = as->ic->streams[as->video_index];
+    AVStream *stream = as->ic->streams[pkt->stream_index];
     int64_t ts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
     int64_t pts_us = ts != AV_NOPTS_VALUE ? av_rescale_q(ts, stream->time_base, AV_TIME_BASE_Q)
                                           : 0;
@@ -350,8 +386,8 @@ static int av_read(vg_source_t *src, vg_frame_t **out)
             capture_us = cam;
     }
     vg_frame_t *f = vg_frame_wrap(pkt->data, (size_t)pkt->size, vg_source_packet_release, pkt);
-    f->meta.codec = vg_codec_of(stream->codecpar->codec_id);
-    f->meta.is_key = (pkt->flags & AV_PKT_FLAG_KEY) != 0;
+    f->meta.codec = is_audio ? VG_CODEC_AAC : vg_codec_of(stream->codecpar->codec_id);
+    f->meta.is_key = is_audio || (pkt->flags & AV_PKT_FLAG_KEY) != 0; /* every AAC frame */
     f->meta.seq = ++as->seq;
     f->meta.width = stream->codecpar->width;
     f->meta.height = stream->codecpar->height;

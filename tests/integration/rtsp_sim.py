@@ -11,7 +11,10 @@ on stdout once listening; exits 0 on SIGTERM or SIGINT):
 
     /usr/bin/python3 tests/integration/rtsp_sim.py --port 8554 --path /cam --codec h264 \\
         --width 640 --height 360 --fps 15 [--user U --password P --auth basic|digest|both] \\
-        [--control-port 0] [--kbps K] [--gop FRAMES]
+        [--control-port 0] [--kbps K] [--gop FRAMES] [--audio aac]
+
+--audio aac adds a second stream to the mount: a 440 Hz tone, 48 kHz stereo AAC-LC, sent
+per RFC 3640 (mpeg4-generic, AAC-hbr). The default is video only.
 
 Replay (many cheap cameras): encodes one clip at start (--width/--height/--fps, --kbps
 default 4000, --gop default 2 s, --clip-seconds 10; a scrolling detailed texture, a band of
@@ -53,10 +56,12 @@ import base64
 import http.server
 import io
 import json
+import math
 import os
 import select
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -218,10 +223,42 @@ def have_element(name):
     return Gst.ElementFactory.find(name) is not None
 
 
-def launch_string(codec, width, height, fps, kbps=None, gop=None):
+AUDIO = ('none', 'aac')
+AUDIO_RATE = 48000
+AUDIO_CHANNELS = 2
+
+
+def audio_launch_string(audio):
+    """The audio branch of the media ('' for none), payloader 'pay1': a live 440 Hz tone
+    (pushed by the simulator into appsrc 'asrc') encoded to AAC-LC (voaacenc, else FFmpeg's
+    avenc_aac) and sent per RFC 3640 (mpeg4-generic, mode AAC-hbr: rtpmp4gpay), as cameras
+    with a microphone do. An appsrc rather than audiotestsrc: audiotestsrc answers seeking
+    queries, which makes the whole media seekable, and the RTSP server then fails every PLAY
+    with a Range header (the appsrc of the video cannot seek)."""
+    if audio in (None, 'none'):
+        return ''
+    if audio != 'aac':
+        raise ValueError('unknown audio %r (one of %s)' % (audio, ', '.join(AUDIO)))
+    enc = 'voaacenc bitrate=64000' if have_element('voaacenc') else 'avenc_aac bitrate=64000'
+    caps = 'audio/x-raw,format=S16LE,layout=interleaved,rate=%d,channels=%d' % (
+        AUDIO_RATE, AUDIO_CHANNELS)
+    return (' appsrc name=asrc is-live=true do-timestamp=true format=time max-buffers=4 '
+            'leaky-type=downstream caps="%s" ! audioconvert ! %s '
+            '! rtpmp4gpay name=pay1 pt=97' % (caps, enc))
+
+
+def tone_s16(freq=440, rate=AUDIO_RATE, channels=AUDIO_CHANNELS):
+    """One second of a sine at a quarter of full scale, interleaved S16LE: a whole number of
+    periods for a whole-Hz tone, so it loops without a click."""
+    one = [int(8191 * math.sin(2 * math.pi * freq * i / rate)) for i in range(rate)]
+    return struct.pack('<%dh' % (rate * channels), *[v for v in one for _ in range(channels)])
+
+
+def launch_string(codec, width, height, fps, kbps=None, gop=None, audio=None):
     """The media factory's pipeline for a codec (appsrc named 'src', payloader 'pay0'):
     kbps is the H.264/H.265 bitrate (None: the encoder's default), gop the keyframe
-    interval in frames (None: two seconds)."""
+    interval in frames (None: two seconds), audio 'aac' for a second stream (pay1) of the
+    same mount (None or 'none': video only)."""
     caps = ('video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1,'
             'colorimetry=(string)1:4:5:4,interlace-mode=progressive' % (width, height, fps))
     src = ('appsrc name=src is-live=true do-timestamp=true format=time max-buffers=2 '
@@ -242,7 +279,7 @@ def launch_string(codec, width, height, fps, kbps=None, gop=None):
                'target-bitrate=1000000 ! rtpvp8pay name=pay0 pt=96' % gop)
     else:
         raise ValueError('unknown codec %r (one of %s)' % (codec, ', '.join(CODECS)))
-    return '( %s ! %s )' % (src, enc)
+    return '( %s ! %s%s )' % (src, enc, audio_launch_string(audio))
 
 
 # --------------------------------------------------------------------------------------
@@ -432,7 +469,7 @@ class RtspSim:
     def __init__(self, port=0, path='/cam', codec='h264', width=640, height=360, fps=15,
                  user=None, password=None, auth='basic', host='127.0.0.1',
                  session_timeout=10, kbps=None, gop=None, replay=False, mounts=1, clip=None,
-                 clip_seconds=10, log=None):
+                 clip_seconds=10, log=None, audio=None):
         self.GLib, self.Gst, self.GstRtsp, self.GstRtspServer = _gst()
         if codec not in CODECS:
             raise ValueError('unknown codec %r' % codec)
@@ -446,6 +483,11 @@ class RtspSim:
         self.session_timeout = session_timeout
         self.drawer = FrameDrawer(self.width, self.height)
         self.kbps, self.gop = kbps, gop
+        self.audio = None if audio in (None, 'none') else audio
+        if self.audio is not None and self.audio not in AUDIO:
+            raise ValueError('unknown audio %r' % audio)
+        if self.audio is not None and replay:
+            raise ValueError('--audio is not served with --replay')
         # Replay: one clip encoded (or read) now, then only copied out per frame.
         self.replay, self.mounts = bool(replay), max(1, int(mounts))
         self.clip = None
@@ -483,7 +525,7 @@ class RtspSim:
         else:
             factory = GstRtspServer.RTSPMediaFactory()
             factory.set_launch(launch_string(self.codec, self.width, self.height, self.fps,
-                                             self.kbps, self.gop))
+                                             self.kbps, self.gop, self.audio))
         factory.set_shared(True)
         factory.set_protocols(GstRtsp.RTSPLowerTrans.TCP | GstRtsp.RTSPLowerTrans.UDP)
         factory.connect('media-configure', self._on_media_configure)
@@ -617,7 +659,7 @@ class RtspSim:
         return {'sessions': self.session_count(), 'clients': self.client_count(),
                 'medias': medias, 'frames': self.frames, 'url': self.url,
                 'teardowns': self.teardowns,
-                'codec': self.codec, 'mounts': len(self.paths()),
+                'codec': self.codec, 'audio': self.audio or 'none', 'mounts': len(self.paths()),
                 'cpu_s': round(time.process_time(), 3)}
 
     # Frames -----------------------------------------------------------------------------
@@ -629,6 +671,43 @@ class RtspSim:
         media.connect('unprepared', lambda m: stop.set())
         threading.Thread(target=self._produce_replay if self.replay else self._produce,
                          args=(appsrc, stop), name='rtsp-sim-frames', daemon=True).start()
+        asrc = media.get_element().get_by_name('asrc')
+        if asrc is not None:
+            threading.Thread(target=self._produce_audio, args=(asrc, stop),
+                             name='rtsp-sim-audio', daemon=True).start()
+
+    def _produce_audio(self, asrc, stop):
+        """Pushes the tone in 1024-sample buffers (one AAC frame each) at the sample rate."""
+        Gst = self.Gst
+        tone = tone_s16()
+        frame_bytes = 1024 * AUDIO_CHANNELS * 2
+        period = 1024 / AUDIO_RATE
+        t0 = time.monotonic()
+        n = 0
+        flushing_since = None
+        while not stop.is_set():
+            due = t0 + n * period
+            now = time.monotonic()
+            if due > now:
+                if stop.wait(due - now):
+                    break
+            elif now - due > 4 * period:  # fell behind: skip, do not burst
+                n = int((now - t0) / period)
+            off = (n * frame_bytes) % len(tone)
+            chunk = (tone + tone)[off:off + frame_bytes] if off + frame_bytes > len(tone) \
+                else tone[off:off + frame_bytes]
+            buf = Gst.Buffer.new_wrapped(chunk)
+            buf.duration = Gst.SECOND * 1024 // AUDIO_RATE
+            ret = asrc.emit('push-buffer', buf)
+            n += 1
+            if ret == Gst.FlowReturn.FLUSHING:
+                flushing_since = flushing_since or time.monotonic()
+                if time.monotonic() - flushing_since > 10:
+                    break
+            elif ret != Gst.FlowReturn.OK:
+                break
+            else:
+                flushing_since = None
 
     def _produce_replay(self, appsrc, stop):
         """Pushes the clip's access units at fps, looping; appsrc stamps them with the
@@ -745,13 +824,16 @@ def main(argv=None):
     ap.add_argument('--write-clip', help='with --replay: also write the clip here')
     ap.add_argument('--control-port', type=int, default=0,
                     help='HTTP port answering GET /stats (0: pick one; -1: none)')
+    ap.add_argument('--audio', default='none', choices=AUDIO,
+                    help='aac: a second stream of the mount, a 48 kHz stereo AAC-LC tone '
+                         'per RFC 3640 (default: video only)')
     args = ap.parse_args(argv)
 
     sim = RtspSim(port=args.port, path=args.path, codec=args.codec, width=args.width,
                   height=args.height, fps=args.fps, user=args.user, password=args.password,
                   auth=args.auth, host=args.host, kbps=args.kbps, gop=args.gop,
                   replay=args.replay, mounts=args.mounts, clip=args.clip,
-                  clip_seconds=args.clip_seconds,
+                  clip_seconds=args.clip_seconds, audio=args.audio,
                   log=lambda m: print(m, file=sys.stderr, flush=True))
     if args.write_clip and sim.clip:
         with open(args.write_clip, 'wb') as f:
@@ -932,7 +1014,7 @@ class SimProcess:
 def start_sim_process(**kw):
     """Starts rtsp_sim.py in its own process and waits for READY. Keywords: port (0 picks
     one, kept by restart()), control_port, path, codec, width, height, fps, user, password,
-    auth ('basic', 'digest', 'both'), host, ready_timeout. Returns a SimProcess."""
+    auth ('basic', 'digest', 'both'), host, audio ('aac' or None), ready_timeout. Returns a SimProcess."""
     return SimProcess(**kw)
 
 

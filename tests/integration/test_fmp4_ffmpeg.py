@@ -101,3 +101,60 @@ def test_ffmpeg_reads_fragments(tmp_path, codec, part_ms):
             assert data[at + 12:at + 16] == b"mfhd"
             seqs.append(struct.unpack(">I", data[at + 20:at + 24])[0])
     assert seqs == list(range(1, parts + 1))
+
+
+def packet_md5s(path, stream):
+    """The MD5 of each packet's data of one stream, as FFmpeg reads it (copied, not decoded;
+    the side data's hash that may follow, such as the encoder delay, is not looked at)."""
+    p = run(["ffmpeg", "-v", "error", "-i", path, "-map", "0:" + stream, "-c", "copy",
+             "-f", "framemd5", "-"])
+    assert p.returncode == 0, p.stderr
+    return [line.split(",")[5].strip() for line in p.stdout.splitlines()
+            if line and not line.startswith("#")]
+
+
+def test_ffmpeg_reads_the_audio_track(tmp_path):
+    """An AAC track beside the video (an init segment with mp4a/esds, fragments with a second
+    traf): FFmpeg finds both streams, every AAC frame intact and in order at 1024-sample steps,
+    and decodes both without an error."""
+    assert os.access(FMP4_WRITE, os.X_OK), "%s is not built (set FMP4_WRITE)" % FMP4_WRITE
+    src = str(tmp_path / "in.h264")
+    aac = str(tmp_path / "in.m4a")
+    out = str(tmp_path / "out.mp4")
+    p = run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=640x360:r=%d" % FPS,
+             "-t", str(SECONDS), "-c:v", "libx264", "-bf", "0", "-g", str(FPS), "-f", "h264",
+             src])
+    assert p.returncode == 0, p.stderr
+    p = run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+             "-ac", "2", "-t", str(SECONDS), "-c:a", "aac", aac])
+    assert p.returncode == 0, p.stderr
+    p = run([FMP4_WRITE, src, out, str(FPS), "200", aac])
+    assert p.returncode == 0, p.stderr
+
+    streams = probe(out, "stream=codec_type,codec_name,codec_tag_string,sample_rate,channels")
+    assert streams == ["h264,video,avc1", "aac,audio,mp4a,48000,2"], streams
+    src_audio = packet_md5s(aac, "a")
+    assert len(src_audio) >= SECONDS * 48000 // 1024
+    # Every frame that starts before the video ends (the last may start after it).
+    out_audio = packet_md5s(out, "a")
+    assert len(out_audio) >= len(src_audio) - 1 and out_audio == src_audio[:len(out_audio)]
+    pts = [int(x) for x in probe(out, "packet=pts", "-select_streams", "a")]
+    assert pts == [i * 1024 for i in range(len(out_audio))], pts[:10]
+    assert frame_md5s_video(out) == frame_md5s(src)
+    err = run(["ffmpeg", "-v", "error", "-i", out, "-f", "null", "-"])
+    assert err.returncode == 0 and err.stderr == "", err.stderr
+
+    # Each fragment: a video traf, then an audio traf while there is audio left for it.
+    data = open(out, "rb").read()
+    boxes = top_level_boxes(data)
+    assert [kind for kind, _, _ in boxes[:2]] == ["ftyp", "moov"]
+    assert data.count(b"mp4a") == 1 and data.count(b"esds") == 1
+    trafs = [data[at:at + size].count(b"traf") for kind, at, size in boxes if kind == "moof"]
+    assert trafs[0] == 2 and all(n in (1, 2) for n in trafs), trafs
+
+
+def frame_md5s_video(path):
+    p = run(["ffmpeg", "-v", "error", "-i", path, "-map", "0:v", "-f", "framemd5", "-"])
+    assert p.returncode == 0, p.stderr
+    return [line.rsplit(",", 1)[1].strip() for line in p.stdout.splitlines()
+            if line and not line.startswith("#")]

@@ -202,3 +202,37 @@ def test_h265_camera_is_served_as_hvc1(vigil_server):
                 streams[0].get("width")) == ("hevc", "hvc1", 640), (probe.stdout, probe.stderr)
     finally:
         sim.close()
+
+
+def test_aac_audio_is_passed_through(vigil_server):
+    """A camera with AAC (RFC 3640): the init segment has an mp4a track with the camera's
+    AudioSpecificConfig, ffprobe finds both streams on the playlist URL, and ffmpeg decodes
+    4 s of each without an error and without holes (AAC-LC at 48 kHz: 46.9 frames/s)."""
+    sim = rtsp_sim.start_sim_process(codec="h264", width=640, height=360, fps=30, audio="aac")
+    try:
+        srv = vigil_server(cameras={"cam": sim.url})
+        text = live_playlist(srv, 2.5).text
+        assert "#EXTINF:" in text, text
+        init = get(srv, "/cameras/cam/hls/" + URI_RE.search(text).group(1)).content
+        # DecoderSpecificInfo (tag 5, 2 bytes): the simulator's config=1190 (LC, 48 kHz, 2 ch).
+        assert b"mp4a" in init and b"esds" in init and b"\x05\x02\x11\x90" in init, init
+        url = srv.url(PLAYLIST)
+        probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries",
+                                "stream=codec_name,codec_tag_string,sample_rate,channels,width",
+                                "-of", "json", url], capture_output=True, text=True, timeout=60)
+        streams = {s["codec_name"]: s for s in json.loads(probe.stdout or "{}").get("streams", [])}
+        assert set(streams) == {"h264", "aac"}, (probe.stdout, probe.stderr)
+        assert (streams["aac"]["codec_tag_string"], streams["aac"]["sample_rate"],
+                streams["aac"]["channels"]) == ("mp4a", "48000", 2), streams["aac"]
+        assert streams["h264"]["width"] == 640, streams["h264"]
+        dec = subprocess.run(["ffmpeg", "-v", "error", "-i", url, "-t", "4", "-f", "framemd5",
+                              "-"], capture_output=True, text=True, timeout=60)
+        assert dec.returncode == 0 and dec.stderr.strip() == "", dec.stderr[-2000:]
+        frames = [l.split(",")[0].strip() for l in dec.stdout.splitlines()
+                  if l and not l.startswith("#")]
+        video, audio = frames.count("0"), frames.count("1")
+        assert video >= 110 and audio >= 180, (video, audio)  # 4 s: 120 and 187.5
+        doc = get(srv, "/api/v1/streams/cam").json()
+        assert doc["audio"]["codec"] == "aac" and doc["audio"]["packets_in"] > 100, doc["audio"]
+    finally:
+        sim.close()

@@ -482,3 +482,242 @@ VG_TEST(fragment_refuses_4gib)
     vg_frame_unref(&big);
     munmap(au, len);
 }
+
+/* ---- the audio track ---------------------------------------------------------------------- */
+
+/* AAC-LC, 48 kHz, stereo: object type 2, frequency index 3, channel configuration 2 (ISO/IEC
+ * 14496-3 1.6.2.1), the config= the simulator's rtpmp4gpay sends. */
+static const uint8_t aac_lc_48k_stereo[] = {0x11, 0x90};
+
+/* The n-th child box of type `type` inside [p, end), 0-based. */
+static bool child_nth(const uint8_t *p, const uint8_t *end, const char *type, int n, box_t *out)
+{
+    while (p < end) {
+        box_t b;
+        if (!box_at(p, end, &b))
+            return false;
+        if (strcmp(b.type, type) == 0 && n-- == 0) {
+            *out = b;
+            return true;
+        }
+        p = b.end;
+    }
+    return false;
+}
+
+VG_TEST(init_segment_with_audio)
+{
+    vg_h26x_params_t ps;
+    params_from(&ps, VG_CODEC_H264, h362_au1, sizeof(h362_au1));
+    vg_fmp4_audio_t audio = {.config = aac_lc_48k_stereo,
+                             .config_len = sizeof(aac_lc_48k_stereo),
+                             .sample_rate = 48000,
+                             .channels = 2};
+    vg_fmp4_track_t video_only = {.params = &ps, .timescale = 90000};
+    vg_fmp4_track_t both = {.params = &ps, .timescale = 90000, .audio = &audio};
+    int err = 1;
+    vg_frame_t *v = vg_fmp4_init_segment(&video_only, &err);
+    vg_frame_t *f = vg_fmp4_init_segment(&both, &err);
+    EXPECT_TRUE(v != NULL && f != NULL);
+    if (v == NULL || f == NULL)
+        return;
+    EXPECT_EQ(err, 0);
+    const uint8_t *p = f->data, *end = f->data + f->len;
+    EXPECT_TRUE(boxes_tile(p, end));
+    box_t moov, b, vtrak, vtrak_only, atrak;
+    EXPECT_TRUE(box_find(p, end, "moov", &moov));
+    EXPECT_TRUE(box_find(p, end, "moov/mvhd", &b));
+    EXPECT_EQ(rd32(b.end - 4), 3); /* next_track_ID */
+    /* The video trak is byte for byte the one of the video-only file. */
+    EXPECT_TRUE(child_nth(moov.body, moov.end, "trak", 0, &vtrak));
+    EXPECT_TRUE(box_find(v->data, v->data + v->len, "moov/trak", &vtrak_only));
+    EXPECT_EQ(vtrak.end - vtrak.start, vtrak_only.end - vtrak_only.start);
+    EXPECT_TRUE(memcmp(vtrak.start, vtrak_only.start, (size_t)(vtrak.end - vtrak.start)) == 0);
+
+    EXPECT_TRUE(child_nth(moov.body, moov.end, "trak", 1, &atrak));
+    EXPECT_TRUE(box_find(atrak.body, atrak.end, "tkhd", &b));
+    EXPECT_EQ(rd32(b.body + 4 + 8), 2);               /* track_ID */
+    EXPECT_EQ(b.body[4 + 32] << 8 | b.body[4 + 33], 0x0100); /* volume 1.0 */
+    EXPECT_EQ(rd32(b.end - 8), 0);                    /* no width, height */
+    EXPECT_TRUE(box_find(atrak.body, atrak.end, "mdia/mdhd", &b));
+    EXPECT_EQ(rd32(b.body + 4 + 8), 48000);           /* timescale: the sample rate */
+    EXPECT_TRUE(box_find(atrak.body, atrak.end, "mdia/hdlr", &b));
+    EXPECT_TRUE(memcmp(b.body + 8, "soun", 4) == 0);
+    EXPECT_TRUE(box_find(atrak.body, atrak.end, "mdia/minf/smhd", &b));
+    EXPECT_EQ(b.end - b.start, 16);
+    box_t stsd, mp4a, esds;
+    EXPECT_TRUE(box_find(atrak.body, atrak.end, "mdia/minf/stbl/stsd", &stsd));
+    EXPECT_EQ(rd32(stsd.body + 4), 1);
+    EXPECT_TRUE(box_at(stsd.body + 8, stsd.end, &mp4a) && mp4a.end == stsd.end);
+    EXPECT_STREQ(mp4a.type, "mp4a");
+    /* AudioSampleEntry (14496-12 12.2.3): reserved 6, data_reference_index, reserved 8,
+     * channelcount, samplesize, pre_defined, reserved, samplerate 16.16. */
+    EXPECT_EQ(mp4a.body[6] << 8 | mp4a.body[7], 1);
+    EXPECT_EQ(mp4a.body[16] << 8 | mp4a.body[17], 2);
+    EXPECT_EQ(mp4a.body[18] << 8 | mp4a.body[19], 16);
+    EXPECT_EQ(rd32(mp4a.body + 24), 48000u << 16);
+    EXPECT_TRUE(box_at(mp4a.body + 28, mp4a.end, &esds) && esds.end == mp4a.end);
+    EXPECT_STREQ(esds.type, "esds");
+    /* The descriptors (14496-1 7.2.6.5, 7.2.6.6, 7.2.6.7), each tag then a one-byte size. */
+    const uint8_t *d = esds.body + 4;
+    size_t esds_len = (size_t)(esds.end - d);
+    EXPECT_EQ(esds_len, 25 + sizeof(aac_lc_48k_stereo));
+    if (esds_len == 25 + sizeof(aac_lc_48k_stereo)) {
+        EXPECT_EQ(d[0], 0x03);              /* ES_Descriptor */
+        EXPECT_EQ(d[1], esds_len - 2);
+        EXPECT_EQ(d[5], 0x04);              /* DecoderConfigDescriptor */
+        EXPECT_EQ(d[6], 13 + 2 + sizeof(aac_lc_48k_stereo));
+        EXPECT_EQ(d[7], 0x40);              /* MPEG-4 audio */
+        EXPECT_EQ(d[8] >> 2, 5);            /* streamType audio */
+        EXPECT_EQ(d[20], 0x05);             /* DecoderSpecificInfo */
+        EXPECT_EQ(d[21], sizeof(aac_lc_48k_stereo));
+        EXPECT_TRUE(memcmp(d + 22, aac_lc_48k_stereo, sizeof(aac_lc_48k_stereo)) == 0);
+        EXPECT_EQ(d[24], 0x06);             /* SLConfigDescriptor */
+        EXPECT_EQ(d[25], 1);
+        EXPECT_EQ(d[26], 2);
+    }
+    box_t mvex, trex;
+    EXPECT_TRUE(box_find(p, end, "moov/mvex", &mvex));
+    EXPECT_TRUE(child_nth(mvex.body, mvex.end, "trex", 0, &trex));
+    EXPECT_EQ(rd32(trex.body + 4), 1);
+    EXPECT_TRUE(child_nth(mvex.body, mvex.end, "trex", 1, &trex));
+    EXPECT_EQ(rd32(trex.body + 4), 2);
+    vg_frame_unref(&v);
+    vg_frame_unref(&f);
+}
+
+VG_TEST(init_segment_refuses_bad_audio)
+{
+    vg_h26x_params_t ps;
+    params_from(&ps, VG_CODEC_H264, h362_au1, sizeof(h362_au1));
+    uint8_t long_config[VG_FMP4_AUDIO_CONFIG_MAX + 1] = {0x11, 0x90};
+    vg_fmp4_audio_t bad[] = {
+        {.config = long_config, .config_len = 1, .sample_rate = 48000, .channels = 2},
+        {.config = long_config, .config_len = sizeof(long_config), .sample_rate = 48000,
+         .channels = 2},
+        {.config = NULL, .config_len = 2, .sample_rate = 48000, .channels = 2},
+        {.config = long_config, .config_len = 2, .sample_rate = 0, .channels = 2},
+        {.config = long_config, .config_len = 2, .sample_rate = 48000, .channels = 0},
+        {.config = long_config, .config_len = 2, .sample_rate = 48000, .channels = 256},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        vg_fmp4_track_t track = {.params = &ps, .timescale = 90000, .audio = &bad[i]};
+        int err = 0;
+        EXPECT_TRUE(vg_fmp4_init_segment(&track, &err) == NULL);
+        EXPECT_EQ(err, VG_EINVAL);
+    }
+    /* The longest config allowed is written. */
+    vg_fmp4_audio_t longest = {.config = long_config, .config_len = VG_FMP4_AUDIO_CONFIG_MAX,
+                               .sample_rate = 96000, .channels = 8};
+    vg_fmp4_track_t track = {.params = &ps, .timescale = 90000, .audio = &longest};
+    int err = 1;
+    vg_frame_t *f = vg_fmp4_init_segment(&track, &err);
+    EXPECT_TRUE(f != NULL && err == 0);
+    if (f != NULL)
+        EXPECT_TRUE(boxes_tile(f->data, f->data + f->len));
+    vg_frame_unref(&f);
+}
+
+static vg_frame_t *aac_frame(size_t len, uint8_t fill)
+{
+    vg_frame_t *f = vg_frame_new(len);
+    memset(f->data, fill, len);
+    f->len = len;
+    f->meta.codec = VG_CODEC_AAC;
+    f->meta.is_key = true;
+    return f;
+}
+
+VG_TEST(fragment_with_audio)
+{
+    vg_frame_t *au1 = au_frame(VG_CODEC_H264, true, h362_au1, sizeof(h362_au1));
+    vg_frame_t *au2 = au_frame(VG_CODEC_H264, false, h362_au2, sizeof(h362_au2));
+    vg_frame_t *aac[3] = {aac_frame(5, 0xa1), aac_frame(371, 0xb2), aac_frame(7, 0xc3)};
+    vg_fmp4_sample_t vs[2] = {{au1, 3000}, {au2, 3000}};
+    vg_fmp4_sample_t as[3] = {{aac[0], 1024}, {aac[1], 1024}, {aac[2], 1000}};
+    vg_fmp4_run_t video = {.base_decode_time = 90000ull << 33, .samples = vs, .n = 2};
+    vg_fmp4_run_t audio = {.base_decode_time = 48000ull * 7, .samples = as, .n = 3};
+    int err = 1;
+    vg_frame_t *only = vg_fmp4_fragment(9, video.base_decode_time, vs, 2, &err);
+    vg_frame_t *f = vg_fmp4_fragment_av(9, &video, &audio, &err);
+    EXPECT_TRUE(only != NULL && f != NULL);
+    if (only == NULL || f == NULL)
+        return;
+    EXPECT_EQ(err, 0);
+    EXPECT_TRUE(f->meta.is_key && f->meta.codec == VG_CODEC_H264);
+    const uint8_t *p = f->data, *end = f->data + f->len;
+    EXPECT_TRUE(boxes_tile(p, end));
+    box_t moof, mdat, vtraf, atraf, b, only_moof, only_mdat;
+    EXPECT_TRUE(box_at(p, end, &moof) && strcmp(moof.type, "moof") == 0);
+    EXPECT_TRUE(box_at(moof.end, end, &mdat) && mdat.end == end);
+    EXPECT_TRUE(box_at(only->data, only->data + only->len, &only_moof));
+    EXPECT_TRUE(box_at(only_moof.end, only->data + only->len, &only_mdat));
+    size_t video_bytes = (size_t)(only_mdat.end - only_mdat.body);
+    EXPECT_EQ(mdat.end - mdat.body, video_bytes + 5 + 371 + 7);
+
+    EXPECT_TRUE(child_nth(moof.body, moof.end, "traf", 0, &vtraf));
+    EXPECT_TRUE(box_find(vtraf.body, vtraf.end, "tfhd", &b));
+    EXPECT_EQ(rd32(b.body + 4), 1);
+    EXPECT_TRUE(box_find(vtraf.body, vtraf.end, "tfdt", &b));
+    EXPECT_TRUE(rd64(b.body + 4) == video.base_decode_time);
+    EXPECT_TRUE(box_find(vtraf.body, vtraf.end, "trun", &b));
+    EXPECT_EQ(rd32(b.body + 4), 2);
+    EXPECT_TRUE(moof.start + rd32(b.body + 8) == mdat.body);
+    /* The video samples are those of the video-only fragment, first in the mdat. */
+    EXPECT_TRUE(memcmp(mdat.body, only_mdat.body, video_bytes) == 0);
+
+    EXPECT_TRUE(child_nth(moof.body, moof.end, "traf", 1, &atraf));
+    EXPECT_TRUE(box_find(atraf.body, atraf.end, "tfhd", &b));
+    EXPECT_EQ(rd32(b.body), 0x020000);
+    EXPECT_EQ(rd32(b.body + 4), 2);
+    EXPECT_TRUE(box_find(atraf.body, atraf.end, "tfdt", &b));
+    EXPECT_EQ(b.body[0], 1);
+    EXPECT_TRUE(rd64(b.body + 4) == audio.base_decode_time);
+    box_t trun;
+    EXPECT_TRUE(box_find(atraf.body, atraf.end, "trun", &trun));
+    EXPECT_EQ(rd32(trun.body), 0x000701);
+    EXPECT_EQ(rd32(trun.body + 4), 3);
+    EXPECT_EQ(trun.end - trun.body, 12 + 12 * 3);
+    const uint8_t *at = moof.start + rd32(trun.body + 8);
+    EXPECT_TRUE(at == mdat.body + video_bytes);
+    const uint8_t *entry = trun.body + 12;
+    for (int i = 0; i < 3 && entry + 12 <= trun.end; i++, entry += 12) {
+        EXPECT_EQ(rd32(entry), as[i].duration);
+        EXPECT_EQ(rd32(entry + 4), aac[i]->len);
+        EXPECT_EQ(rd32(entry + 8), 0x02000000); /* every AAC frame is a sync sample */
+        if (at + aac[i]->len <= mdat.end)
+            EXPECT_TRUE(memcmp(at, aac[i]->data, aac[i]->len) == 0);
+        at += aac[i]->len;
+    }
+    EXPECT_TRUE(at == mdat.end);
+
+    /* No audio, or none in this part: the video-only bytes. */
+    vg_fmp4_run_t none = {.base_decode_time = 5, .samples = as, .n = 0};
+    vg_frame_t *g = vg_fmp4_fragment_av(9, &video, &none, &err);
+    EXPECT_TRUE(g != NULL && g->len == only->len && memcmp(g->data, only->data, g->len) == 0);
+    vg_frame_unref(&g);
+
+    /* An empty AAC frame, or a sample that is not AAC, is refused. */
+    vg_frame_t *empty = aac_frame(0, 0);
+    vg_fmp4_sample_t bad1[2] = {{aac[0], 1024}, {empty, 1024}};
+    vg_fmp4_sample_t bad2[2] = {{aac[0], 1024}, {au2, 1024}};
+    vg_fmp4_run_t bad_runs[2] = {{.samples = bad1, .n = 2}, {.samples = bad2, .n = 2}};
+    for (int i = 0; i < 2; i++) {
+        err = 0;
+        EXPECT_TRUE(vg_fmp4_fragment_av(9, &video, &bad_runs[i], &err) == NULL);
+        EXPECT_EQ(err, VG_EINVAL);
+    }
+    /* No video: refused (a part always starts with video). */
+    vg_fmp4_run_t no_video = {.samples = vs, .n = 0};
+    err = 0;
+    EXPECT_TRUE(vg_fmp4_fragment_av(9, &no_video, &audio, &err) == NULL);
+    EXPECT_EQ(err, VG_EINVAL);
+
+    vg_frame_unref(&empty);
+    for (int i = 0; i < 3; i++)
+        vg_frame_unref(&aac[i]);
+    vg_frame_unref(&au1);
+    vg_frame_unref(&au2);
+    vg_frame_unref(&only);
+    vg_frame_unref(&f);
+}

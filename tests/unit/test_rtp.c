@@ -17,6 +17,7 @@
 #include "h26x_streams.h"
 #include "media/h26x.h"
 #include "media/rtp.h"
+#include "media/stream.h"
 #include "vg_test.h"
 
 
@@ -552,4 +553,150 @@ VG_TEST(bye)
     EXPECT_EQ(be16(b + 2), 1);
     EXPECT_EQ(be32(b + 4), 0x11223344);
     EXPECT_EQ(vg_rtp_bye(1, b, 7), VG_ENOSPC);
+}
+
+/* ---- AAC, RFC 3640 AAC-hbr ---- */
+
+/* A depacketizer from RFC 3640 §3.2-3.3.6, independent of rtp.c: checks the AU header
+ * section of each packet (AU-headers-length 16, one header: 13-bit size, index 0), and joins
+ * fragments (§3.2.3: same AU-size in each, marker on the last) into out. Returns the number of
+ * AUs completed, -1 on any violation. */
+static int aac_depack(vg_frame_t **pkts, size_t n, uint8_t *out, size_t *out_len,
+                      uint16_t first_seq, uint32_t ts, int pt)
+{
+    int aus = 0;
+    size_t have = 0, au_size = 0;
+    *out_len = 0;
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *h = pkts[i]->data;
+        size_t len = pkts[i]->len;
+        bool marker = h[1] & 0x80;
+        if (len < 12 + 4 || h[0] != 0x80 || (h[1] & 0x7f) != pt ||
+            be16(h + 2) != (uint16_t)(first_seq + i) || be32(h + 4) != ts ||
+            pkts[i]->headroom < VG_RTP_INTERLEAVED_LEN)
+            return -1;
+        const uint8_t *pl = h + 12;
+        if (be16(pl) != 16 || (pl[3] & 7) != 0)
+            return -1;
+        size_t size = be16(pl + 2) >> 3, chunk = len - 16;
+        if (have == 0)
+            au_size = size;
+        else if (size != au_size)
+            return -1;
+        memcpy(out + *out_len, pl + 4, chunk);
+        *out_len += chunk;
+        have += chunk;
+        if (have > au_size || marker != (have == au_size))
+            return -1;
+        if (marker) {
+            aus++;
+            have = 0;
+        }
+    }
+    return have == 0 ? aus : -1;
+}
+
+VG_TEST(aac_one_frame_per_packet_and_fragments)
+{
+    vg_rtp_cfg_t cfg = {.codec = VG_CODEC_AAC, .payload_type = 97, .ssrc = 0x1234,
+                        .first_seq = 65534, .payload_max = 200};
+    vg_rtp_packetizer_t *p = NULL;
+    EXPECT_EQ(vg_rtp_packetizer_new(&cfg, &p), 0);
+    static uint8_t frame[VG_RTP_AAC_AU_MAX + 1];
+    for (size_t i = 0; i < sizeof(frame); i++)
+        frame[i] = (uint8_t)(i * 7 + 3);
+    /* 196 bytes fill one packet exactly (4 header bytes + 196 = 200), 197 need two. */
+    struct {
+        size_t len, packets;
+    } cases[] = {{1, 1}, {196, 1}, {197, 2}, {392, 2}, {393, 3}, {VG_RTP_AAC_AU_MAX, 42}};
+    uint16_t seq = 65534;
+    static uint8_t got[VG_RTP_AAC_AU_MAX];
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        vg_frame_t *au = au_frame(VG_CODEC_AAC, frame, cases[c].len);
+        vg_frame_t **pkts = NULL;
+        size_t n = 0;
+        uint32_t ts = 48000u * (uint32_t)c;
+        EXPECT_EQ(vg_rtp_packetize(p, au, ts, &pkts, &n), 0);
+        EXPECT_EQ(n, cases[c].packets);
+        size_t got_len = 0;
+        EXPECT_EQ(aac_depack(pkts, n, got, &got_len, seq, ts, 97), 1);
+        EXPECT_EQ(got_len, cases[c].len);
+        EXPECT_TRUE(got_len == cases[c].len && memcmp(got, frame, got_len) == 0);
+        for (size_t i = 0; i < n; i++) {
+            EXPECT_EQ(be32(pkts[i]->data + 8), 0x1234);
+            EXPECT_TRUE(pkts[i]->len <= 12 + 200);
+        }
+        seq = (uint16_t)(seq + n); /* wraps past 65535 */
+        EXPECT_EQ(vg_rtp_packetizer_next_seq(p), seq);
+        vg_rtp_packets_free(&pkts, n);
+        vg_frame_unref(&au);
+    }
+    /* The exact bytes of a small one: V=2, marker|97, seq, ts, ssrc, 00 10, size 3 << 3. */
+    vg_frame_t *au = au_frame(VG_CODEC_AAC, (const uint8_t *)"\x21\x10\x05", 3);
+    vg_frame_t **pkts = NULL;
+    size_t n = 0;
+    EXPECT_EQ(vg_rtp_packetize(p, au, 1024, &pkts, &n), 0);
+    static const uint8_t want[] = {0x80, 0xe1, 0, 0, 0, 0, 0x04, 0x00, 0, 0, 0x12, 0x34,
+                                   0x00, 0x10, 0x00, 0x18, 0x21, 0x10, 0x05};
+    uint8_t want_seq[sizeof(want)];
+    memcpy(want_seq, want, sizeof(want));
+    want_seq[2] = (uint8_t)(seq >> 8);
+    want_seq[3] = (uint8_t)seq;
+    EXPECT_EQ(n, 1);
+    EXPECT_TRUE(n == 1 && pkts[0]->len == sizeof(want) &&
+                memcmp(pkts[0]->data, want_seq, sizeof(want)) == 0);
+    vg_rtp_packets_free(&pkts, n);
+    vg_frame_unref(&au);
+
+    /* Too long for a 13-bit AU-size, an empty frame, a video AU: refused or nothing. */
+    au = au_frame(VG_CODEC_AAC, frame, VG_RTP_AAC_AU_MAX + 1);
+    EXPECT_EQ(vg_rtp_packetize(p, au, 0, &pkts, &n), VG_EINVAL);
+    EXPECT_TRUE(pkts == NULL && n == 0);
+    vg_frame_unref(&au);
+    au = au_frame(VG_CODEC_AAC, frame, 0);
+    EXPECT_EQ(vg_rtp_packetize(p, au, 0, &pkts, &n), 0);
+    EXPECT_TRUE(pkts == NULL && n == 0);
+    vg_frame_unref(&au);
+    au = au_frame(VG_CODEC_H264, b720_au1, sizeof(b720_au1));
+    EXPECT_EQ(vg_rtp_packetize(p, au, 0, &pkts, &n), VG_EINVAL);
+    vg_frame_unref(&au);
+    vg_rtp_packetizer_free(&p);
+}
+
+VG_TEST(aac_timestamps_count_samples)
+{
+    int64_t base = 1700000000000000;
+    EXPECT_EQ(vg_rtp_timestamp_hz(base, base, 7, 48000), 7);
+    EXPECT_EQ(vg_rtp_timestamp_hz(base + 1000000, base, 0, 48000), 48000);
+    EXPECT_EQ(vg_rtp_timestamp_hz(base + 21333, base, 0, 48000), 1023); /* 1023.98: floor */
+    EXPECT_EQ(vg_rtp_timestamp_hz(base + 21334, base, 0, 48000), 1024);
+    EXPECT_EQ(vg_rtp_timestamp_hz(base - 1, base, 10, 48000), 9);
+    EXPECT_EQ(vg_rtp_timestamp_hz(base + 1000000, base, 0, 90000),
+              vg_rtp_timestamp(base + 1000000, base, 0));
+    EXPECT_EQ(vg_rtp_timestamp_hz(base + 86400000000, base, 0, 44100),
+              (86400ull * 44100) % 4294967296);
+}
+
+VG_TEST(aac_sdp)
+{
+    vg_stream_audio_t a = {.codec = VG_CODEC_AAC, .sample_rate = 48000, .channels = 2,
+                           .config = {0x11, 0x90}, .config_len = 2};
+    char sdp[512];
+    int n = vg_rtp_sdp_aac(&a, 97, 0, "trackID=1", sdp, sizeof(sdp));
+    const char *want = "m=audio 0 RTP/AVP 97\r\n"
+                       "a=rtpmap:97 mpeg4-generic/48000/2\r\n"
+                       "a=fmtp:97 streamtype=5;profile-level-id=1;mode=AAC-hbr;sizelength=13;"
+                       "indexlength=3;indexdeltalength=3;config=1190\r\n"
+                       "a=control:trackID=1\r\n";
+    EXPECT_STREQ(sdp, want);
+    EXPECT_EQ(n, (int)strlen(want));
+    EXPECT_EQ(vg_rtp_sdp_aac(&a, 97, 0, "trackID=1", sdp, strlen(want)), VG_ENOSPC);
+    EXPECT_EQ(vg_rtp_sdp_aac(&a, 128, 0, NULL, sdp, sizeof(sdp)), VG_EINVAL);
+    EXPECT_EQ(vg_rtp_sdp_aac(&a, 97, 65536, NULL, sdp, sizeof(sdp)), VG_EINVAL);
+    vg_stream_audio_t none = a;
+    none.config_len = 0;
+    EXPECT_EQ(vg_rtp_sdp_aac(&none, 97, 0, NULL, sdp, sizeof(sdp)), VG_EPROTO);
+    none = a;
+    none.codec = VG_CODEC_NONE;
+    EXPECT_EQ(vg_rtp_sdp_aac(&none, 97, 0, NULL, sdp, sizeof(sdp)), VG_EPROTO);
 }
