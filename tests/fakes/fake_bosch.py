@@ -23,12 +23,11 @@ import argparse
 import math
 import os
 import sys
-import threading
 import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fakehttp import DigestRealm, Faults, FakeServer  # noqa: E402
+from fakehttp import DigestRealm, Faults, FakeServer, serve_until_interrupted  # noqa: E402
 
 LEVELS = {"service": 2, "user": 1, "live": 3}      # <auth> values, sheet §4
 
@@ -353,14 +352,8 @@ def main(argv=None):
         accounts = {a.user: a.password or ""}
     fake = FakeBosch(accounts=accounts, qop=not a.no_qop, allow_basic=a.basic)
     fake.start(port=a.port)
-    print(f"fake-bosch listening on {fake.base_url}/rcp.xml (state: {fake.base_url}/__fake/state)",
-          flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        fake.stop()
+    serve_until_interrupted(fake, f"fake-bosch listening on {fake.base_url}/rcp.xml "
+                            f"(state: {fake.base_url}/__fake/state)")
 
 
 if __name__ == "__main__":

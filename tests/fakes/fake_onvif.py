@@ -40,7 +40,7 @@ import uuid
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fakehttp import DigestRealm, Faults, FakeServer  # noqa: E402
+from fakehttp import DigestRealm, Faults, FakeServer, serve_until_interrupted  # noqa: E402
 
 NS = {
     "s": "http://www.w3.org/2003/05/soap-envelope",
@@ -804,17 +804,11 @@ def main(argv=None):
     accounts = {a.user: (a.password or "", "Administrator")} if a.user else None
     fake = FakeOnvif(accounts=accounts, auth=a.auth, clock_offset_s=a.clock_offset)
     fake.start(port=a.port)
-    print(f"fake-onvif listening on {fake.base_url}/onvif/device_service "
-          f"(state: {fake.base_url}/__fake/state)", flush=True)
+    lines = [f"fake-onvif listening on {fake.base_url}/onvif/device_service "
+             f"(state: {fake.base_url}/__fake/state)"]
     if a.discovery_port is not None:
-        print(f"fake-onvif WS-Discovery on UDP {fake.start_discovery(port=a.discovery_port)}",
-              flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        fake.stop()
+        lines.append(f"fake-onvif WS-Discovery on UDP {fake.start_discovery(port=a.discovery_port)}")
+    serve_until_interrupted(fake, *lines)
 
 
 if __name__ == "__main__":

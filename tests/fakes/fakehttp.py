@@ -121,6 +121,19 @@ class Faults:
         return {"mode": self.mode, "delay_s": self.delay_s}
 
 
+def serve_until_interrupted(fake, *lines):
+    """Script mode: print where the fake listens (the first line first: tests read it), then
+    serve until ^C or SIGTERM."""
+    for line in lines:
+        print(line, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fake.stop()
+
+
 class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True

@@ -305,6 +305,16 @@ static void finish_loop(uv_loop_t *loop, srv_t *s, vg_http_client_t **c)
     EXPECT_EQ(uv_loop_close(loop), 0);
 }
 
+/* A loop, the test server on it, and a client with opts (NULL: defaults). */
+static vg_http_client_t *setup(uv_loop_t *loop, srv_t *s, const vg_http_client_opts_t *opts)
+{
+    uv_loop_init(loop);
+    srv_start(s, loop);
+    vg_http_client_t *c = NULL;
+    EXPECT_EQ(vg_http_client_new(&c, loop, opts), 0);
+    return c;
+}
+
 /* One static buffer: a request copies its URL, so build each just before submitting it. */
 static char *url(const srv_t *s, const char *path)
 {
@@ -318,11 +328,8 @@ static char *url(const srv_t *s, const char *path)
 VG_TEST(get_with_body)
 {
     uv_loop_t loop;
-    uv_loop_init(&loop);
     srv_t s;
-    srv_start(&s, &loop);
-    vg_http_client_t *c = NULL;
-    EXPECT_EQ(vg_http_client_new(&c, &loop, NULL), 0);
+    vg_http_client_t *c = setup(&loop, &s, NULL);
     result_t r = {0};
     EXPECT_EQ(vg_http_request(c, &(vg_http_request_t){.url = url(&s, "/hello")}, on_done, &r,
                               NULL),
@@ -343,11 +350,8 @@ VG_TEST(get_with_body)
 VG_TEST(post_with_headers)
 {
     uv_loop_t loop;
-    uv_loop_init(&loop);
     srv_t s;
-    srv_start(&s, &loop);
-    vg_http_client_t *c = NULL;
-    EXPECT_EQ(vg_http_client_new(&c, &loop, NULL), 0);
+    vg_http_client_t *c = setup(&loop, &s, NULL);
     const char *headers[] = {"X-Test: yes", "Content-Type: application/soap+xml", NULL};
     char body[] = "<a>1</a>";
     result_t r[2] = {0};
@@ -370,11 +374,8 @@ VG_TEST(post_with_headers)
 VG_TEST(timeout_against_a_silent_server)
 {
     uv_loop_t loop;
-    uv_loop_init(&loop);
     srv_t s;
-    srv_start(&s, &loop);
-    vg_http_client_t *c = NULL;
-    EXPECT_EQ(vg_http_client_new(&c, &loop, NULL), 0);
+    vg_http_client_t *c = setup(&loop, &s, NULL);
     result_t r = {0};
     vg_http_request_t rq = {.url = url(&s, "/never"), .timeout_ms = 200};
     EXPECT_EQ(vg_http_request(c, &rq, on_done, &r, NULL), 0);
@@ -392,12 +393,8 @@ VG_TEST(timeout_against_a_silent_server)
 VG_TEST(body_cap)
 {
     uv_loop_t loop;
-    uv_loop_init(&loop);
     srv_t s;
-    srv_start(&s, &loop);
-    vg_http_client_t *c = NULL;
-    EXPECT_EQ(vg_http_client_new(&c, &loop, &(vg_http_client_opts_t){.default_max_body_bytes = 10000}),
-              0);
+    vg_http_client_t *c = setup(&loop, &s, &(vg_http_client_opts_t){.default_max_body_bytes = 10000});
     result_t r[2] = {0};
     EXPECT_EQ(vg_http_request(c, &(vg_http_request_t){.url = url(&s, "/big")}, on_done, &r[0],
                               NULL),
@@ -448,11 +445,8 @@ VG_TEST(unreachable)
 VG_TEST(per_key_bound_and_fifo)
 {
     uv_loop_t loop;
-    uv_loop_init(&loop);
     srv_t s;
-    srv_start(&s, &loop);
-    vg_http_client_t *c = NULL;
-    EXPECT_EQ(vg_http_client_new(&c, &loop, &(vg_http_client_opts_t){.max_per_key = 2}), 0);
+    vg_http_client_t *c = setup(&loop, &s, &(vg_http_client_opts_t){.max_per_key = 2});
     result_t a[6] = {0}, b[2] = {0};
     completions = 0;
     for (int i = 0; i < 6; i++) {
@@ -486,11 +480,8 @@ VG_TEST(per_key_bound_and_fifo)
 VG_TEST(overall_bound)
 {
     uv_loop_t loop;
-    uv_loop_init(&loop);
     srv_t s;
-    srv_start(&s, &loop);
-    vg_http_client_t *c = NULL;
-    EXPECT_EQ(vg_http_client_new(&c, &loop, &(vg_http_client_opts_t){.max_in_flight = 3}), 0);
+    vg_http_client_t *c = setup(&loop, &s, &(vg_http_client_opts_t){.max_in_flight = 3});
     result_t r[7] = {0};
     for (int i = 0; i < 7; i++) {
         char k[16];
@@ -511,13 +502,8 @@ VG_TEST(overall_bound)
 VG_TEST(queue_full)
 {
     uv_loop_t loop;
-    uv_loop_init(&loop);
     srv_t s;
-    srv_start(&s, &loop);
-    vg_http_client_t *c = NULL;
-    EXPECT_EQ(vg_http_client_new(&c, &loop,
-                                 &(vg_http_client_opts_t){.max_per_key = 1, .max_queued = 2}),
-              0);
+    vg_http_client_t *c = setup(&loop, &s, &(vg_http_client_opts_t){.max_per_key = 1, .max_queued = 2});
     result_t r[4] = {0};
     for (int i = 0; i < 3; i++)
         EXPECT_EQ(vg_http_request(c, &(vg_http_request_t){.url = url(&s, "/hello"), .key = "k"},
@@ -536,11 +522,8 @@ VG_TEST(queue_full)
 VG_TEST(deadline_counts_the_wait_in_the_queue)
 {
     uv_loop_t loop;
-    uv_loop_init(&loop);
     srv_t s;
-    srv_start(&s, &loop);
-    vg_http_client_t *c = NULL;
-    EXPECT_EQ(vg_http_client_new(&c, &loop, &(vg_http_client_opts_t){.max_per_key = 1}), 0);
+    vg_http_client_t *c = setup(&loop, &s, &(vg_http_client_opts_t){.max_per_key = 1});
     result_t r[2] = {0};
     completions = 0;
     vg_http_request_t hang = {.url = url(&s, "/never"), .key = "cam", .timeout_ms = 1000};
@@ -573,11 +556,8 @@ static void cancel_later(uv_timer_t *t)
 VG_TEST(cancel_in_flight_and_queued)
 {
     uv_loop_t loop;
-    uv_loop_init(&loop);
     srv_t s;
-    srv_start(&s, &loop);
-    vg_http_client_t *c = NULL;
-    EXPECT_EQ(vg_http_client_new(&c, &loop, &(vg_http_client_opts_t){.max_per_key = 1}), 0);
+    vg_http_client_t *c = setup(&loop, &s, &(vg_http_client_opts_t){.max_per_key = 1});
     result_t r[3] = {0};
     vg_http_req_t *hang = NULL, *queued = NULL;
     vg_http_request_t rq = {.url = url(&s, "/never"), .key = "cam", .timeout_ms = 3000};
@@ -604,11 +584,8 @@ VG_TEST(cancel_in_flight_and_queued)
 VG_TEST(free_with_requests_in_flight)
 {
     uv_loop_t loop;
-    uv_loop_init(&loop);
     srv_t s;
-    srv_start(&s, &loop);
-    vg_http_client_t *c = NULL;
-    EXPECT_EQ(vg_http_client_new(&c, &loop, &(vg_http_client_opts_t){.max_per_key = 2}), 0);
+    vg_http_client_t *c = setup(&loop, &s, &(vg_http_client_opts_t){.max_per_key = 2});
     result_t r[5] = {0};
     for (int i = 0; i < 5; i++)
         EXPECT_EQ(vg_http_request(c,
