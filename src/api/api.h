@@ -24,6 +24,7 @@ typedef struct vg_api_ctx {
     void *fleet;
     vg_api_job_fn write, read;
     const vg_looplag_t *looplag; /* the loop-stall probe, or NULL (figures read as zero) */
+    const struct vg_rtsp *rtsp;  /* the RTSP server, or NULL (none: no vigil_rtsp_*) */
     void *priv; /* the routes' own state: vg_api_register makes it, vg_api_release frees it */
 } vg_api_ctx_t;
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "outputs/rtsp.h"
 #include "core/util.h"
 
 typedef struct out {
@@ -295,6 +296,34 @@ static void hls_metrics(FILE *f, vg_outputs_t *o)
     }
 }
 
+static void rtsp_metrics(FILE *f, const vg_rtsp_t *r)
+{
+    vg_rtsp_counters_t c;
+    vg_rtsp_counters(r, &c);
+    const struct {
+        const char *name, *type, *help;
+        double v;
+    } fams[] = {
+        {"vigil_rtsp_sessions", "gauge", "RTSP sessions open (set up, playing or paused)",
+         c.sessions},
+        {"vigil_rtsp_sessions_total", "counter", "RTSP sessions set up", (double)c.sessions_total},
+        {"vigil_rtsp_requests_total", "counter", "RTSP requests answered", (double)c.requests},
+        {"vigil_rtsp_refused_total", "counter",
+         "RTSP requests refused for access (401 no or bad credential, 404 unknown or not granted)",
+         (double)c.refused},
+        {"vigil_rtsp_packets_total", "counter", "RTP packets sent to RTSP readers",
+         (double)c.packets},
+        {"vigil_rtsp_bytes_total", "counter", "RTP bytes sent to RTSP readers (with framing)",
+         (double)c.bytes},
+        {"vigil_rtsp_udp_drops_total", "counter",
+         "RTP packets a UDP reader's socket refused (dropped)", (double)c.udp_drops},
+    };
+    for (size_t k = 0; k < sizeof(fams) / sizeof(fams[0]); k++) {
+        family(f, fams[k].name, fams[k].type, fams[k].help);
+        sample(f, fams[k].name, NULL, NULL, NULL, NULL, NULL, fams[k].v);
+    }
+}
+
 static void loop_metrics(FILE *f, const vg_looplag_t *lp)
 {
     vg_looplag_stats_t ls;
@@ -334,6 +363,8 @@ static int metrics(vg_conn_t *c, const char *const *params, void *user)
     stream_metrics(f, ctx->hub);
     output_metrics(f, ctx->outputs);
     hls_metrics(f, ctx->outputs);
+    if (ctx->rtsp)
+        rtsp_metrics(f, ctx->rtsp);
     fclose(f);
     int rc = vg_conn_respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", buf, len);
     free(buf);

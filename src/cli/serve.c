@@ -188,6 +188,7 @@ static void on_signal(uv_signal_t *h, int signum)
     }
     app->is_stopping = true;
     VG_LOG_INFO("main", "%s: shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    app->api.rtsp = NULL;
     vg_rtsp_close(&app->rtsp);
     vg_server_shutdown(app->server, on_server_down, app);
 }
@@ -508,6 +509,7 @@ static void start_rtsp(app_t *app, const vg_config_t *cfg)
     const char *host = strchr(cfg->rtsp_listen_host, ':') ? "[::1]" : cfg->rtsp_listen_host;
     int rtp, rtcp;
     vg_rtsp_udp_ports(app->rtsp, &rtp, &rtcp);
+    app->api.rtsp = app->rtsp;
     VG_LOG_INFO("main", "rtsp listening on rtsp://%s:%d/ (RTP/RTCP over UDP from ports %d-%d)",
                 host, vg_rtsp_port(app->rtsp), rtp, rtcp);
 }
