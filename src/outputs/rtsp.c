@@ -36,6 +36,9 @@
 #include "outputs/outputs_int.h"
 
 #define PAYLOAD_TYPE 96
+#define AUDIO_PAYLOAD_TYPE 97
+#define TRACK_VIDEO 0
+#define TRACK_AUDIO 1
 #define DESCRIBE_WAIT_MS_DEFAULT 10000
 #define SESSION_TIMEOUT_S_DEFAULT 60
 #define SR_EVERY_US 5000000
@@ -60,6 +63,15 @@ typedef struct rtp_au {
     uint32_t rtp_ts;
 } rtp_au_t;
 
+/* One media of a session: video (trackID=0) or the camera's AAC (trackID=1). */
+typedef struct rtsp_track {
+    bool is_set; /* named by a SETUP */
+    int channels[2];
+    struct sockaddr_storage rtp_to, rtcp_to;
+    int64_t last_sr_us;       /* monotonic */
+    uint32_t packets, octets; /* for sender reports (mod 2^32) */
+} rtsp_track_t;
+
 typedef struct rtsp_session {
     vg__viewer_t base; /* first: statistics see it */
     rtsp_conn_t *conn;
@@ -67,11 +79,10 @@ typedef struct rtsp_session {
     void *principal;
     char id[17];
     bool is_tcp, is_playing, is_waiting_key, is_registered;
-    int channels[2];
-    struct sockaddr_storage rtp_to, rtcp_to;
+    bool has_video_started; /* audio goes once the reader has its first keyframe */
+    rtsp_track_t track[2];
     socklen_t to_len;
-    int64_t last_seen_us, last_sr_us; /* monotonic */
-    uint32_t packets, octets;        /* for sender reports (mod 2^32) */
+    int64_t last_seen_us; /* monotonic */
 } rtsp_session_t;
 
 struct rtsp_conn {
@@ -116,6 +127,13 @@ struct rtsp_cam {
     bool has_key;
     uint16_t key_seq; /* the first packet of the latest keyframe */
     uint32_t key_ts;
+    /* the camera's AAC, when it has some (read at DESCRIBE) */
+    bool has_audio;
+    vg_stream_audio_t audio;
+    vg_rtp_packetizer_t *pk_audio;
+    uint32_t ssrc_audio, base_ts_audio;
+    uint64_t gen_audio;
+    int64_t base_us_audio;
     rtsp_cam_t *next;
 };
 
@@ -302,11 +320,11 @@ static int64_t conn_lag_us(const rtsp_conn_t *c)
 
 /* ---- sending to readers ---- */
 
-static void send_rtcp_tcp(rtsp_session_t *s, const uint8_t *pkt, size_t len)
+static void send_rtcp_tcp(rtsp_session_t *s, int t, const uint8_t *pkt, size_t len)
 {
     tcp_write_t *w = write_new(s->conn, 1, 0, 4 + len);
     w->text[0] = '$';
-    w->text[1] = (uint8_t)s->channels[1];
+    w->text[1] = (uint8_t)s->track[t].channels[1];
     w->text[2] = (uint8_t)(len >> 8);
     w->text[3] = (uint8_t)len;
     memcpy(w->text + 4, pkt, len);
@@ -315,43 +333,60 @@ static void send_rtcp_tcp(rtsp_session_t *s, const uint8_t *pkt, size_t len)
     write_go(s->conn, w);
 }
 
-static void send_rtcp(rtsp_session_t *s, const uint8_t *pkt, size_t len)
+static void send_rtcp(rtsp_session_t *s, int t, const uint8_t *pkt, size_t len)
 {
     if (s->is_tcp) {
-        send_rtcp_tcp(s, pkt, len);
+        send_rtcp_tcp(s, t, pkt, len);
         return;
     }
     uv_os_fd_t fd;
     if (uv_fileno((uv_handle_t *)&s->conn->r->rtcp_udp, &fd) == 0)
-        (void)sendto(fd, pkt, len, MSG_DONTWAIT,
-                 (const struct sockaddr *)&s->rtcp_to, s->to_len);
+        (void)sendto(fd, pkt, len, MSG_DONTWAIT, (const struct sockaddr *)&s->track[t].rtcp_to,
+                     s->to_len);
 }
 
-/* A sender report (and BYE when the stream ends for this reader). */
-static void send_report(rtsp_session_t *s, int64_t capture_us, uint32_t rtp_ts, bool with_bye)
+/* A sender report for track t (and BYE when the stream ends for this reader). */
+static void send_report(rtsp_session_t *s, int t, int64_t capture_us, uint32_t rtp_ts,
+                        bool with_bye)
 {
+    rtsp_track_t *tr = &s->track[t];
+    uint32_t ssrc = t == TRACK_AUDIO ? s->cam->ssrc_audio : s->cam->ssrc;
     uint8_t buf[VG_RTCP_SR_MAX + VG_RTCP_BYE_LEN];
-    int n = vg_rtp_sender_report(s->cam->ssrc, capture_us, rtp_ts, s->packets, s->octets, "vigil",
-                                 buf, sizeof(buf));
+    int n = vg_rtp_sender_report(ssrc, capture_us, rtp_ts, tr->packets, tr->octets, "vigil", buf,
+                                 sizeof(buf));
     if (n < 0)
         return;
     if (with_bye) {
-        int b = vg_rtp_bye(s->cam->ssrc, buf + n, sizeof(buf) - (size_t)n);
+        int b = vg_rtp_bye(ssrc, buf + n, sizeof(buf) - (size_t)n);
         if (b > 0)
             n += b;
     }
-    send_rtcp(s, buf, (size_t)n);
-    s->last_sr_us = vg_mono_us();
+    send_rtcp(s, t, buf, (size_t)n);
+    tr->last_sr_us = vg_mono_us();
 }
 
-static size_t send_tcp(rtsp_session_t *s, vg_frame_t *f, const rtp_au_t *au)
+/* The end of the stream for this reader: a sender report and BYE on each of its tracks. */
+static void send_byes(rtsp_session_t *s)
+{
+    rtsp_cam_t *cam = s->cam;
+    int64_t now = vg_wall_us();
+    if (s->track[TRACK_VIDEO].is_set)
+        send_report(s, TRACK_VIDEO, now, vg_rtp_timestamp(now, cam->base_us, cam->base_ts), true);
+    if (s->track[TRACK_AUDIO].is_set && cam->pk_audio)
+        send_report(s, TRACK_AUDIO, now,
+                    vg_rtp_timestamp_hz(now, cam->base_us_audio, cam->base_ts_audio,
+                                        (uint32_t)cam->audio.sample_rate),
+                    true);
+}
+
+static size_t send_tcp(rtsp_session_t *s, int t, vg_frame_t *f, const rtp_au_t *au)
 {
     tcp_write_t *w = write_new(s->conn, 2 * au->n, au->n, 0);
     for (size_t i = 0; i < au->n; i++) {
         uint8_t *h = w->hdrs + 4 * i;
         size_t len = au->pkts[i]->len;
         h[0] = '$';
-        h[1] = (uint8_t)s->channels[0];
+        h[1] = (uint8_t)s->track[t].channels[0];
         h[2] = (uint8_t)(len >> 8);
         h[3] = (uint8_t)len;
         w->bufs[2 * i] = uv_buf_init((char *)h, 4);
@@ -364,7 +399,7 @@ static size_t send_tcp(rtsp_session_t *s, vg_frame_t *f, const rtp_au_t *au)
 }
 
 /* One sendmmsg per batch; what the socket refuses is dropped. Returns the bytes sent. */
-static size_t send_udp(rtsp_session_t *s, const rtp_au_t *au)
+static size_t send_udp(rtsp_session_t *s, int t, const rtp_au_t *au)
 {
     vg_rtsp_t *r = s->conn->r;
     struct mmsghdr msgs[MMSG_BATCH];
@@ -374,7 +409,7 @@ static size_t send_udp(rtsp_session_t *s, const rtp_au_t *au)
         size_t batch = au->n - i < MMSG_BATCH ? au->n - i : MMSG_BATCH;
         for (size_t k = 0; k < batch; k++) {
             iov[k] = (struct iovec){au->pkts[i + k]->data, au->pkts[i + k]->len};
-            msgs[k] = (struct mmsghdr){.msg_hdr = {.msg_name = &s->rtp_to,
+            msgs[k] = (struct mmsghdr){.msg_hdr = {.msg_name = &s->track[t].rtp_to,
                                                    .msg_namelen = s->to_len,
                                                    .msg_iov = &iov[k],
                                                    .msg_iovlen = 1}};
@@ -396,8 +431,6 @@ static size_t send_udp(rtsp_session_t *s, const rtp_au_t *au)
     return sent_bytes;
 }
 
-static const rtp_au_t *cam_touch(rtsp_cam_t *cam, vg_frame_t *f);
-
 static int max_lag_ms(const vg_rtsp_t *r)
 {
     return r->cfg.max_lag_ms > 0 ? r->cfg.max_lag_ms : VG_SOURCE_MAX_LAG_MS_DEFAULT;
@@ -406,6 +439,32 @@ static int max_lag_ms(const vg_rtsp_t *r)
 static size_t max_lag_bytes(const vg_rtsp_t *r)
 {
     return r->cfg.max_lag_bytes > 0 ? r->cfg.max_lag_bytes : VG_SOURCE_MAX_LAG_BYTES_DEFAULT;
+}
+
+static const rtp_au_t *cam_touch(rtsp_cam_t *cam, vg_frame_t *f);
+static const rtp_au_t *cam_touch_audio(rtsp_cam_t *cam, vg_frame_t *f);
+
+/* Sends an access unit's packets on track t; counts them. */
+static void send_au(rtsp_session_t *s, int t, vg_frame_t *f, const rtp_au_t *au)
+{
+    rtsp_conn_t *c = s->conn;
+    size_t bytes = s->is_tcp ? send_tcp(s, t, f, au) : send_udp(s, t, au);
+    rtsp_track_t *tr = &s->track[t];
+    tr->packets += (uint32_t)au->n;
+    tr->octets += (uint32_t)(au->bytes - au->n * VG_RTP_HEADER_LEN);
+    c->r->counters.packets += au->n;
+    c->r->counters.bytes += bytes;
+    if (t == TRACK_VIDEO)
+        vg__viewer_sent(&s->base, f, bytes);
+    if (tr->last_sr_us == 0 || vg_mono_us() - tr->last_sr_us >= SR_EVERY_US)
+        send_report(s, t, f->meta.capture_us, au->rtp_ts, false);
+}
+
+static bool conn_is_lagging(const rtsp_conn_t *c, size_t more)
+{
+    const vg_rtsp_t *r = c->r;
+    size_t queued = uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
+    return queued + more > max_lag_bytes(r) || conn_lag_us(c) > max_lag_ms(r) * 1000LL;
 }
 
 static void reader_on_frame(vg_consumer_t *cons, vg_frame_t *f)
@@ -420,25 +479,32 @@ static void reader_on_frame(vg_consumer_t *cons, vg_frame_t *f)
         return;
     if (s->is_waiting_key && !f->meta.is_key)
         return;
-    if (s->is_tcp) {
-        vg_rtsp_t *r = c->r;
-        size_t queued = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
-        if (queued + au->bytes > max_lag_bytes(r) || conn_lag_us(c) > max_lag_ms(r) * 1000LL) {
-            if (!s->is_waiting_key)
-                vg__viewer_skipped(&s->base); /* what is queued is sent; then the next key */
-            s->is_waiting_key = true;
-            return;
-        }
+    if (!s->track[TRACK_VIDEO].is_set)
+        return;
+    if (s->is_tcp && conn_is_lagging(c, au->bytes)) {
+        if (!s->is_waiting_key)
+            vg__viewer_skipped(&s->base); /* what is queued is sent; then the next key */
+        s->is_waiting_key = true;
+        return;
     }
     s->is_waiting_key = false;
-    size_t bytes = s->is_tcp ? send_tcp(s, f, au) : send_udp(s, au);
-    s->packets += (uint32_t)au->n;
-    s->octets += (uint32_t)(au->bytes - au->n * VG_RTP_HEADER_LEN);
-    c->r->counters.packets += au->n;
-    c->r->counters.bytes += bytes;
-    vg__viewer_sent(&s->base, f, bytes);
-    if (s->last_sr_us == 0 || vg_mono_us() - s->last_sr_us >= SR_EVERY_US)
-        send_report(s, f->meta.capture_us, au->rtp_ts, false);
+    s->has_video_started = true;
+    send_au(s, TRACK_VIDEO, f, au);
+}
+
+static void reader_on_audio(vg_consumer_t *cons, vg_frame_t *f)
+{
+    rtsp_session_t *s = cons->user;
+    rtsp_conn_t *c = s->conn;
+    if (c->is_closing || !s->is_playing || !s->track[TRACK_AUDIO].is_set ||
+        (s->track[TRACK_VIDEO].is_set && (!s->has_video_started || s->is_waiting_key)))
+        return;
+    const rtp_au_t *au = cam_touch_audio(s->cam, f);
+    if (au == NULL || au->n == 0 || au->gen != s->cam->gen_audio)
+        return;
+    if (s->is_tcp && conn_is_lagging(c, au->bytes))
+        return; /* the video's skip follows; audio alone is not worth a queue */
+    send_au(s, TRACK_AUDIO, f, au);
 }
 
 static void reader_on_removed(vg_consumer_t *cons, const char *reason)
@@ -450,8 +516,8 @@ static void reader_on_removed(vg_consumer_t *cons, const char *reason)
     conn_close(s->conn, reason);
 }
 
-static const vg_consumer_ops_t reader_ops = {.on_frame = reader_on_frame,
-                                             .on_removed = reader_on_removed};
+static const vg_consumer_ops_t reader_ops = {
+    .on_frame = reader_on_frame, .on_audio = reader_on_audio, .on_removed = reader_on_removed};
 
 /* ---- sessions ---- */
 
@@ -502,8 +568,7 @@ static void cam_end_readers(rtsp_cam_t *cam, const char *why)
         if (c->cam != cam || c->is_closing)
             continue;
         if (c->session && c->session->is_playing)
-            send_report(c->session, vg_wall_us(),
-                        vg_rtp_timestamp(vg_wall_us(), cam->base_us, cam->base_ts), true);
+            send_byes(c->session);
         conn_close_flushed(c, why);
     }
 }
@@ -570,6 +635,27 @@ static const rtp_au_t *cam_touch(rtsp_cam_t *cam, vg_frame_t *f)
 
 static void cam_on_frame(vg_consumer_t *cons, vg_frame_t *f) { (void)cam_touch(cons->user, f); }
 
+/* The same for an AAC frame: one packetizer per camera at the sample rate announced. */
+static const rtp_au_t *cam_touch_audio(rtsp_cam_t *cam, vg_frame_t *f)
+{
+    const rtp_au_t *had = au_packets(f);
+    if (had && had->gen == cam->gen_audio)
+        return had;
+    if (!cam->has_audio || f->meta.codec != VG_CODEC_AAC)
+        return NULL;
+    vg_frame_unref(&f->derived);
+    rtp_au_t *au = vg_xcalloc(1, sizeof(*au));
+    au->gen = cam->gen_audio;
+    au->rtp_ts = vg_rtp_timestamp_hz(f->meta.capture_us, cam->base_us_audio, cam->base_ts_audio,
+                                     (uint32_t)cam->audio.sample_rate);
+    if (vg_rtp_packetize(cam->pk_audio, f, au->rtp_ts, &au->pkts, &au->n) < 0)
+        au->n = 0;
+    for (size_t i = 0; i < au->n; i++)
+        au->bytes += au->pkts[i]->len;
+    f->derived = vg_frame_wrap(NULL, 0, rtp_au_release, au);
+    return au;
+}
+
 static void cam_on_codec(vg_consumer_t *cons)
 {
     rtsp_cam_t *cam = cons->user;
@@ -631,6 +717,7 @@ static void cam_release(rtsp_cam_t *cam)
     }
     vg_stream_detach(&cam->cons);
     vg_rtp_packetizer_free(&cam->pk);
+    vg_rtp_packetizer_free(&cam->pk_audio);
     free(cam->camera);
     free(cam);
 }
@@ -673,6 +760,27 @@ static void held_answer_error(rtsp_conn_t *c, int status, const char *why)
     resume_soon(c);
 }
 
+/* Whether the camera passes on AAC, read when a DESCRIBE is answered; the audio's SSRC is
+ * drawn then, as SETUP names it before any audio is packetized. */
+static void cam_audio_prepare(rtsp_cam_t *cam)
+{
+    if (cam->has_audio || cam->st == NULL)
+        return;
+    if (vg_stream_audio(cam->st, &cam->audio) < 0 || cam->audio.sample_rate <= 0)
+        return;
+    uint16_t seq;
+    randombytes_buf(&seq, sizeof(seq));
+    cam->ssrc_audio = randombytes_random();
+    cam->base_ts_audio = randombytes_random();
+    cam->base_us_audio = vg_wall_us();
+    vg_rtp_cfg_t cfg = {.codec = VG_CODEC_AAC, .payload_type = AUDIO_PAYLOAD_TYPE,
+                        .ssrc = cam->ssrc_audio, .first_seq = seq};
+    if (vg_rtp_packetizer_new(&cfg, &cam->pk_audio) < 0)
+        return;
+    cam->gen_audio = ++cam->r->next_gen;
+    cam->has_audio = true;
+}
+
 static void answer_describe(rtsp_conn_t *c)
 {
     rtsp_cam_t *cam = c->cam;
@@ -686,6 +794,16 @@ static void answer_describe(rtsp_conn_t *c)
         return;
     }
     cam->announced = cam->ps;
+    cam_audio_prepare(cam);
+    if (cam->has_audio) {
+        char audio[1024];
+        snprintf(control, sizeof(control), "%strackID=1%s%s", c->held_base,
+                 c->held_query[0] ? "?" : "", c->held_query);
+        int an = vg_rtp_sdp_aac(&cam->audio, AUDIO_PAYLOAD_TYPE, 0, control, audio,
+                                sizeof(audio));
+        if (an > 0 && (size_t)n + (size_t)an < sizeof(media))
+            memcpy(media + n, audio, (size_t)an + 1);
+    }
     const char *family = strchr(c->local_ip, ':') ? "IP6" : "IP4";
     char sdp[4096 + 1024];
     snprintf(sdp, sizeof(sdp),
@@ -825,10 +943,11 @@ static void on_setup(rtsp_conn_t *c, const vg_rtsp_request_t *req)
     vg_rtsp_t *r = c->r;
     vg_rtsp_target_t t;
     if (vg_rtsp_target_parse(req->uri, &t) < 0 ||
-        (t.track[0] && strcmp(t.track, "trackID=0") != 0)) {
+        (t.track[0] && strcmp(t.track, "trackID=0") != 0 && strcmp(t.track, "trackID=1") != 0)) {
         respond_error(c, req->cseq, 404, "no such camera or track");
         return;
     }
+    int ti = strcmp(t.track, "trackID=1") == 0 ? TRACK_AUDIO : TRACK_VIDEO;
     vg_rtsp_transport_t tr;
     int trc = vg_rtsp_transport_parse(vg_rtsp_header(req, "Transport"), &tr);
     if (trc == VG_EINVAL) {
@@ -847,7 +966,11 @@ static void on_setup(rtsp_conn_t *c, const vg_rtsp_request_t *req)
             respond_error(c, req->cseq, 459, "a session reads one camera");
             return;
         }
-        /* A second SETUP of the one track: a new transport for it. */
+        if (tr.is_tcp != c->session->is_tcp) {
+            respond_error(c, req->cseq, 461, "the tracks of a session share one transport");
+            return;
+        }
+        /* The other track, or the same one again (a new transport for it). */
     } else if (c->session) {
         respond_error(c, req->cseq, 459, "this connection has a session; send its Session");
         return;
@@ -856,6 +979,11 @@ static void on_setup(rtsp_conn_t *c, const vg_rtsp_request_t *req)
     void *principal;
     if (admit(c, req, &t, &st, &principal) < 0)
         return;
+    if (ti == TRACK_AUDIO && (c->cam == NULL || c->cam->st != st || !c->cam->has_audio)) {
+        r->cfg.gate.release(r->cfg.gate.user, principal);
+        respond_error(c, req->cseq, 404, "this camera has no audio track (DESCRIBE first)");
+        return;
+    }
     rtsp_session_t *s = c->session;
     bool is_new = s == NULL;
     if (is_new) {
@@ -880,30 +1008,34 @@ static void on_setup(rtsp_conn_t *c, const vg_rtsp_request_t *req)
     }
     s->last_seen_us = vg_mono_us();
     s->is_tcp = tr.is_tcp;
+    rtsp_track_t *track = &s->track[ti];
+    track->is_set = true;
+    uint32_t ssrc = ti == TRACK_AUDIO ? c->cam->ssrc_audio : c->cam->ssrc;
     char transport[256];
     if (tr.is_tcp) {
-        s->channels[0] = tr.channels[0] >= 0 ? tr.channels[0] : 0;
-        s->channels[1] = tr.channels[0] >= 0 ? tr.channels[1] : 1;
+        track->channels[0] = tr.channels[0] >= 0 ? tr.channels[0] : 2 * ti;
+        track->channels[1] = tr.channels[0] >= 0 ? tr.channels[1] : 2 * ti + 1;
         snprintf(transport, sizeof(transport),
-                 "RTP/AVP/TCP;unicast;interleaved=%d-%d;ssrc=%08" PRIX32, s->channels[0],
-                 s->channels[1], c->cam->ssrc);
+                 "RTP/AVP/TCP;unicast;interleaved=%d-%d;ssrc=%08" PRIX32, track->channels[0],
+                 track->channels[1], ssrc);
         s->base.transport = "tcp";
     } else {
         s->to_len = c->peer_addr.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
                                                        : sizeof(struct sockaddr_in);
-        memcpy(&s->rtp_to, &c->peer_addr, s->to_len);
-        memcpy(&s->rtcp_to, &c->peer_addr, s->to_len);
+        memcpy(&track->rtp_to, &c->peer_addr, s->to_len);
+        memcpy(&track->rtcp_to, &c->peer_addr, s->to_len);
+        uint16_t rtp = htons((uint16_t)tr.client_ports[0]);
+        uint16_t rtcp = htons((uint16_t)tr.client_ports[1]);
         if (c->peer_addr.ss_family == AF_INET6) {
-            ((struct sockaddr_in6 *)&s->rtp_to)->sin6_port = htons((uint16_t)tr.client_ports[0]);
-            ((struct sockaddr_in6 *)&s->rtcp_to)->sin6_port = htons((uint16_t)tr.client_ports[1]);
+            ((struct sockaddr_in6 *)&track->rtp_to)->sin6_port = rtp;
+            ((struct sockaddr_in6 *)&track->rtcp_to)->sin6_port = rtcp;
         } else {
-            ((struct sockaddr_in *)&s->rtp_to)->sin_port = htons((uint16_t)tr.client_ports[0]);
-            ((struct sockaddr_in *)&s->rtcp_to)->sin_port = htons((uint16_t)tr.client_ports[1]);
+            ((struct sockaddr_in *)&track->rtp_to)->sin_port = rtp;
+            ((struct sockaddr_in *)&track->rtcp_to)->sin_port = rtcp;
         }
         snprintf(transport, sizeof(transport),
                  "RTP/AVP;unicast;client_port=%d-%d;server_port=%d-%d;ssrc=%08" PRIX32,
-                 tr.client_ports[0], tr.client_ports[1], r->rtp_port, r->rtcp_port,
-                 c->cam->ssrc);
+                 tr.client_ports[0], tr.client_ports[1], r->rtp_port, r->rtcp_port, ssrc);
         s->base.transport = "udp";
     }
     char extra[512];
@@ -941,6 +1073,7 @@ static void on_play(rtsp_conn_t *c, const vg_rtsp_request_t *req)
         return;
     s->is_playing = true;
     s->is_waiting_key = false;
+    s->has_video_started = false;
     s->base.st = cam->st;
     s->is_registered = true;
     vg__viewer_add(c->r->cfg.outputs, &s->base, "rtsp", VG_TIER_SOURCE); /* GOP cache now */
@@ -1212,7 +1345,8 @@ static void on_rtcp_in(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct
         return;
     for (rtsp_conn_t *c = r->conns; c; c = c->next) {
         rtsp_session_t *s = c->session;
-        if (s && !s->is_tcp && same_addr(&s->rtcp_to, from))
+        if (s && !s->is_tcp && (same_addr(&s->track[0].rtcp_to, from) ||
+                                same_addr(&s->track[1].rtcp_to, from)))
             s->last_seen_us = vg_mono_us();
     }
 }
@@ -1289,9 +1423,7 @@ static void on_tick(uv_timer_t *t)
             VG_LOG_INFO("rtsp", "peer=%s camera=%s access ended: closing its session", c->peer,
                         s->cam->camera);
             if (s->is_playing)
-                send_report(s, vg_wall_us(),
-                            vg_rtp_timestamp(vg_wall_us(), s->cam->base_us, s->cam->base_ts),
-                            true);
+                send_byes(s);
             conn_close_flushed(c, "access revoked");
             continue;
         }
@@ -1387,8 +1519,7 @@ void vg_rtsp_close(vg_rtsp_t **rp)
     for (rtsp_conn_t *c = r->conns; c; c = c->next) {
         rtsp_session_t *s = c->session;
         if (s && s->is_playing)
-            send_report(s, vg_wall_us(),
-                        vg_rtp_timestamp(vg_wall_us(), s->cam->base_us, s->cam->base_ts), true);
+            send_byes(s);
         conn_close(c, "server stopping");
         if (s)
             session_free(s, "server stopping");
