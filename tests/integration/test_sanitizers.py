@@ -5,6 +5,8 @@ import asyncio
 import json
 import os
 import re
+import socket
+import subprocess
 import time
 
 import pytest
@@ -96,6 +98,25 @@ def test_sanitizer_session(vigil_server, kind):
                     % (hls, int(m.group(1)) + 1)).encode())
     time.sleep(0.2)
     rst_close(leaver)
+    # RTSP: ffmpeg over TCP and UDP, garbage, and a raw reader left playing at shutdown
+    for transport in ("tcp", "udp"):
+        out = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-rtsp_transport", transport,
+                              "-i", srv.rtsp_url("c1"), "-t", "2", "-f", "null", "-"],
+                             capture_output=True, timeout=60)
+        assert out.returncode == 0, (transport, out.stderr[-500:])
+    junk = socket.create_connection(("127.0.0.1", srv.rtsp_port), timeout=10)
+    junk.sendall(b"\x16\x03\x01garbage\r\n\r\n")
+    assert junk.recv(200).startswith(b"RTSP/1.0 400")
+    junk.close()
+    rtsp_reader = socket.create_connection(("127.0.0.1", srv.rtsp_port), timeout=10)
+    url = srv.rtsp_url("c2")
+    rtsp_reader.sendall(("SETUP %s/trackID=0 RTSP/1.0\r\nCSeq: 1\r\nTransport: "
+                         "RTP/AVP/TCP;unicast;interleaved=0-1\r\n\r\n" % url).encode())
+    head = rtsp_reader.recv(1000).decode()
+    sid = re.search(r"Session: ([0-9a-f]+)", head).group(1)
+    rtsp_reader.sendall(("PLAY %s RTSP/1.0\r\nCSeq: 2\r\nSession: %s\r\n\r\n"
+                         % (url, sid)).encode())
+    assert rtsp_reader.recv(1000).startswith(b"RTSP/1.0 200")
     # live reload under watch: a camera created, given another source (another ladder: its
     # viewers are moved), then deleted (its viewers closed) — the hub's remove/replace paths
     def api(method, path, body=None):
@@ -137,6 +158,7 @@ def test_sanitizer_session(vigil_server, kind):
     srv.exit_checked = True
     stuck.close()
     mj[1].close()
+    rtsp_reader.close()
     log = srv.log
     problems = []
     for marker in markers:
