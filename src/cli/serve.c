@@ -494,6 +494,7 @@ static void start_rtsp(app_t *app, const vg_config_t *cfg)
         .port = cfg->rtsp_listen_port,
         .gate = {.admit = rtsp_admit, .holds = rtsp_holds, .release = rtsp_release_principal,
                  .audit = rtsp_audit, .user = app->auth},
+        .max_conns_per_ip = cfg->max_conns_per_ip,
         .max_lag_ms = cfg->source_max_lag_ms,
         .max_lag_bytes = (size_t)cfg->source_max_lag_kb * 1024,
     };

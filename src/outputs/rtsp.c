@@ -50,6 +50,10 @@
  * lag bounds see them. */
 #define NOTSENT_LOWAT (128 * 1024)
 #define MMSG_BATCH 64
+/* A client that holds a request half-sent this long (slowloris), or a connection with no
+ * session and no request this long, is closed. */
+#define PARTIAL_REQUEST_US 10000000LL
+#define IDLE_CONN_US 60000000LL
 #define CREDENTIAL_MAX 256
 
 typedef struct rtsp_cam rtsp_cam_t;
@@ -93,6 +97,8 @@ struct rtsp_conn {
     char local_ip[48];
     uint8_t *rbuf;
     size_t rlen;
+    int64_t partial_since_us; /* monotonic: when the unfinished bytes in rbuf started, 0 none */
+    int64_t last_request_us;  /* monotonic */
     rtsp_cam_t *cam;
     rtsp_session_t *session;
     /* a held DESCRIBE, answered when the camera's parameter sets are known */
@@ -1150,12 +1156,16 @@ static void conn_process(rtsp_conn_t *c)
                 c->session->last_seen_us = vg_mono_us();
             continue;
         }
+        c->last_request_us = vg_mono_us();
         conn_handle(c, &req);
     }
     if (off && !c->is_closing) {
         memmove(c->rbuf, c->rbuf + off, c->rlen - off);
         c->rlen -= off;
+        c->partial_since_us = 0;
     }
+    if (c->rlen > 0 && c->partial_since_us == 0)
+        c->partial_since_us = vg_mono_us();
 }
 
 /* ---- connections ---- */
@@ -1295,11 +1305,22 @@ static void on_connection(uv_stream_t *server, int status)
     addr_text(&c->peer_addr, c->peer_ip, sizeof(c->peer_ip), &port);
     snprintf(c->peer, sizeof(c->peer), strchr(c->peer_ip, ':') ? "[%s]:%d" : "%s:%d",
              c->peer_ip, port);
+    if (r->cfg.max_conns_per_ip > 0) {
+        int same = 0;
+        for (rtsp_conn_t *o = r->conns; o; o = o->next)
+            same += !o->is_closing && strcmp(o->peer_ip, c->peer_ip) == 0;
+        if (same > r->cfg.max_conns_per_ip) {
+            VG_LOG_INFO("rtsp", "peer=%s has %d connections open: refused", c->peer, same - 1);
+            conn_close(c, "too many connections from one address");
+            return;
+        }
+    }
     struct sockaddr_storage local;
     len = sizeof(local);
     uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&local, &len);
     addr_text(&local, c->local_ip, sizeof(c->local_ip), &port);
     uv_tcp_nodelay(&c->tcp, 1);
+    c->last_request_us = vg_mono_us();
     uv_os_fd_t fd = -1;
     uv_fileno((uv_handle_t *)&c->tcp, &fd);
     int v = NOTSENT_LOWAT;
@@ -1417,8 +1438,19 @@ static void on_tick(uv_timer_t *t)
                                                  : SESSION_TIMEOUT_S_DEFAULT;
     for (rtsp_conn_t *c = r->conns; c; c = c->next) {
         rtsp_session_t *s = c->session;
-        if (s == NULL || c->is_closing)
+        if (c->is_closing)
             continue;
+        if (c->partial_since_us && !c->is_held && now - c->partial_since_us > PARTIAL_REQUEST_US) {
+            VG_LOG_INFO("rtsp", "peer=%s sent half a request for %lld s: closed", c->peer,
+                        PARTIAL_REQUEST_US / 1000000);
+            conn_close(c, "request not finished in time");
+            continue;
+        }
+        if (s == NULL) {
+            if (!c->is_held && now - c->last_request_us > IDLE_CONN_US)
+                conn_close(c, "idle without a session");
+            continue;
+        }
         if (!r->cfg.gate.holds(r->cfg.gate.user, s->principal, s->cam->camera)) {
             VG_LOG_INFO("rtsp", "peer=%s camera=%s access ended: closing its session", c->peer,
                         s->cam->camera);

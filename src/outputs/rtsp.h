@@ -51,6 +51,7 @@ typedef struct vg_rtsp_cfg {
     vg_rtsp_gate_t gate;
     int describe_wait_ms;      /* how long DESCRIBE waits for a starting camera (0: 10 s) */
     int session_timeout_s;     /* a UDP session with no sign of its reader (0: 60) */
+    int max_conns_per_ip;      /* connections one address may hold (0: no cap) */
     int max_lag_ms;            /* a TCP reader this far behind skips (0: the outputs' default) */
     size_t max_lag_bytes;
 } vg_rtsp_cfg_t;

@@ -236,3 +236,31 @@ def test_upgrade_to_no_endpoint_is_an_http_404(vigil_server):
         s.close()
         assert status == 404, (path, status)
     assert_serving(srv)
+
+
+def test_rtsp_slow_and_flooding_clients_are_cut_off(srv):
+    """RTSP: a request left half-sent is closed after 10 s; one that never ends its head is
+    refused at 8 KiB; meanwhile a well-behaved DESCRIBE is answered."""
+    port = srv.rtsp_port
+    slow = socket.create_connection(("127.0.0.1", port), timeout=15)
+    slow.sendall(b"DESCRIBE rtsp://127.0.0.1/cameras/c1 RTSP/1.0\r\nCSeq: 1\r\nX-Slow: ")
+    flood = socket.create_connection(("127.0.0.1", port), timeout=15)
+    flood.sendall(b"OPTIONS * RTSP/1.0\r\n" + b"X-A: " + b"a" * 9000)
+    assert flood.recv(100).startswith(b"RTSP/1.0 431"), "a head over 8 KiB is refused"
+    flood.close()
+    good = socket.create_connection(("127.0.0.1", port), timeout=15)
+    good.sendall(("DESCRIBE %s RTSP/1.0\r\nCSeq: 2\r\n\r\n" % srv.rtsp_url("c1")).encode())
+    reply = good.recv(4096)
+    assert reply.startswith(b"RTSP/1.0 200") and b"m=video" in reply, reply[:300]
+    good.close()
+    t0 = time.monotonic()
+    slow.settimeout(15)
+    try:
+        got = slow.recv(100)
+    except ConnectionResetError:
+        got = b""
+    took = time.monotonic() - t0
+    assert got == b"", "the half-sent request got %r instead of a close" % got
+    assert took < 13, "closed only after %.1f s" % took
+    slow.close()
+    assert_serving(srv)
