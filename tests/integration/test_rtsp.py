@@ -1,0 +1,380 @@
+"""Issue 16: the RTSP server (src/outputs/rtsp.c). Real clients read simulator cameras
+through vigil over RTSP: ffprobe/ffmpeg and GStreamer's rtspsrc over TCP and UDP, fifty
+readers on one camera session, a throttled reader that skips to keyframes beside one that
+keeps the camera's rate, access with keys, stream tokens and revocation, protocol errors,
+and a camera that dies and comes back.
+
+The servers and the 720p30 camera start once for the module; most readers are raw sockets
+speaking RTSP (RFC 2326) and reading RTP (RFC 3550) interleaved (§10.12) or over UDP."""
+import base64
+import json
+import os
+import re
+import selectors
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+import pytest
+import requests
+
+import rtsp_sim
+from conftest import _Factory
+from hardening_lib import add_user, cli, finish, login, stream_token
+
+FPS = 30
+RTCP_BYE = 203
+
+
+# --------------------------------------------------------------------------------------
+# A raw RTSP client
+# --------------------------------------------------------------------------------------
+
+class RtspError(AssertionError):
+    pass
+
+
+def nal_starts_keyframe(payload):
+    """Whether an H.264 RTP payload (RFC 6184) starts an access unit with SPS, PPS or IDR."""
+    if not payload:
+        return False
+    t = payload[0] & 0x1F
+    if t == 24 and len(payload) > 3:      # STAP-A: the first aggregated NAL unit
+        t = payload[3] & 0x1F
+    elif t == 28 and len(payload) > 1:    # FU-A: its start fragment
+        if not payload[1] & 0x80:
+            return False
+        t = payload[1] & 0x1F
+    return t in (5, 7, 8)
+
+
+def rtp_fields(pkt):
+    """(seq, marker, payload) of an RTP packet; AssertionError unless it is RTP version 2."""
+    assert len(pkt) >= 12 and pkt[0] >> 6 == 2, "not RTP: %r" % pkt[:16]
+    cc = pkt[0] & 0x0F
+    return struct.unpack(">H", pkt[2:4])[0], bool(pkt[1] & 0x80), pkt[12 + 4 * cc:]
+
+
+def has_bye(rtcp):
+    """Whether a compound RTCP packet holds a BYE."""
+    off = 0
+    for _ in range(16):
+        if off + 4 > len(rtcp):
+            return False
+        if rtcp[off + 1] == RTCP_BYE:
+            return True
+        off += 4 * (struct.unpack(">H", rtcp[off + 2:off + 4])[0] + 1)
+    return False
+
+
+class Rtsp:
+    """One RTSP connection. request() sends a request and returns (status, headers, body),
+    skipping interleaved frames that arrive before the answer (kept for read_tcp)."""
+
+    def __init__(self, port, rcvbuf=None, timeout=10.0):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(timeout)
+        self.sock.connect(("127.0.0.1", port))
+        self.timeout = timeout
+        self.cseq = 0
+        self.buf = b""
+        self.session = None
+        self.udp = None
+        self.is_tcp = True
+        # What read_tcp/read_udp saw: (monotonic, seq, marker, payload head) per RTP packet.
+        self.packets = []
+        self.bye = False
+        self.eof = False
+
+    def close(self):
+        self.sock.close()
+        for s in self.udp or ():
+            s.close()
+
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    def request(self, method, url, headers=None, auth=None):
+        self.cseq += 1
+        lines = ["%s %s RTSP/1.0" % (method, url), "CSeq: %d" % self.cseq,
+                 "User-Agent: vigil-test"]
+        if self.session and method not in ("DESCRIBE", "OPTIONS"):
+            lines.append("Session: " + self.session)
+        if auth is not None:
+            user, pw = auth
+            lines.append("Authorization: Basic " +
+                         base64.b64encode(("%s:%s" % (user, pw)).encode()).decode())
+        for k, v in (headers or {}).items():
+            lines.append("%s: %s" % (k, v))
+        self.send_raw(("\r\n".join(lines) + "\r\n\r\n").encode())
+        return self.response()
+
+    def _fill(self, deadline):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise RtspError("no whole answer within %.0f s (have %r)" % (self.timeout,
+                                                                         self.buf[:200]))
+        self.sock.settimeout(left)
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            self.eof = True
+            raise RtspError("EOF before a whole answer (have %r)" % self.buf[:200])
+        self.buf += chunk
+
+    def response(self):
+        deadline = time.monotonic() + self.timeout
+        for _ in range(100000):
+            if self.buf[:1] == b"$":
+                if len(self.buf) < 4:
+                    self._fill(deadline)
+                    continue
+                n = struct.unpack(">H", self.buf[2:4])[0]
+                if len(self.buf) < 4 + n:
+                    self._fill(deadline)
+                    continue
+                self._frame(self.buf[1], self.buf[4:4 + n])
+                self.buf = self.buf[4 + n:]
+                continue
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                self._fill(deadline)
+                continue
+            head = self.buf[:end].decode("latin-1").split("\r\n")
+            assert head[0].startswith("RTSP/1.0 "), "not an RTSP answer: %r" % head[0]
+            status = int(head[0].split(" ")[1])
+            headers = {}
+            for line in head[1:]:
+                k, _, v = line.partition(":")
+                headers[k.strip().lower()] = v.strip()
+            n = int(headers.get("content-length", "0"))
+            for _ in range(1000):
+                if len(self.buf) >= end + 4 + n:
+                    break
+                self._fill(deadline)
+            body = self.buf[end + 4:end + 4 + n].decode("latin-1")
+            self.buf = self.buf[end + 4 + n:]
+            return status, headers, body
+        raise RtspError("response: loop bound hit")
+
+    def _frame(self, channel, data):
+        if channel == 0:
+            seq, marker, payload = rtp_fields(data)
+            self.packets.append((time.monotonic(), seq, marker, payload[:4]))
+        elif channel == 1 and has_bye(data):
+            self.bye = True
+
+    def play(self, url, transport="tcp", auth=None):
+        """DESCRIBE, SETUP of the SDP's track, PLAY; asserts each answers 200."""
+        status, headers, sdp = self.request("DESCRIBE", url, {"Accept": "application/sdp"},
+                                            auth=auth)
+        if status != 200:
+            raise RtspError("DESCRIBE %s: %d %r" % (url, status, headers))
+        self.sdp = sdp
+        m = re.search(r"^m=video .*?^a=control:(\S+)", sdp, re.M | re.S)
+        assert m, sdp
+        track = m.group(1)
+        if not track.startswith("rtsp://"):
+            track = headers["content-base"] + track
+        self.is_tcp = transport == "tcp"
+        if self.is_tcp:
+            spec = "RTP/AVP/TCP;unicast;interleaved=0-1"
+        else:
+            self.udp = udp_pair()
+            spec = "RTP/AVP;unicast;client_port=%d-%d" % (
+                self.udp[0].getsockname()[1], self.udp[1].getsockname()[1])
+        status, headers, _ = self.request("SETUP", track, {"Transport": spec}, auth=auth)
+        if status != 200:
+            raise RtspError("SETUP %s: %d %r" % (track, status, headers))
+        self.transport = headers["transport"]
+        self.session = headers["session"].split(";")[0]
+        status, headers, _ = self.request("PLAY", url, {"Range": "npt=now-"}, auth=auth)
+        if status != 200:
+            raise RtspError("PLAY %s: %d %r" % (url, status, headers))
+        return self
+
+    def read_tcp(self, seconds, stop_at_eof=True):
+        """Reads interleaved frames for `seconds` (or until EOF); records RTP packets."""
+        deadline = time.monotonic() + seconds
+        for _ in range(1000000):
+            for _ in range(100000):
+                if len(self.buf) < 4:
+                    break
+                assert self.buf[:1] == b"$", "not an interleaved frame: %r" % self.buf[:32]
+                n = struct.unpack(">H", self.buf[2:4])[0]
+                if len(self.buf) < 4 + n:
+                    break
+                self._frame(self.buf[1], self.buf[4:4 + n])
+                self.buf = self.buf[4 + n:]
+            left = deadline - time.monotonic()
+            if left <= 0 or self.eof:
+                return
+            self.sock.settimeout(min(left, 0.5))
+            try:
+                chunk = self.sock.recv(262144)
+            except socket.timeout:
+                continue
+            except (ConnectionResetError, BrokenPipeError):
+                self.eof = True
+                return
+            if not chunk:
+                self.eof = True
+                if stop_at_eof:
+                    return
+            self.buf += chunk
+
+    def read_udp(self, seconds):
+        deadline = time.monotonic() + seconds
+        sel = selectors.DefaultSelector()
+        for i, s in enumerate(self.udp):
+            s.setblocking(False)
+            sel.register(s, selectors.EVENT_READ, i)
+        try:
+            for _ in range(1000000):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                for key, _ in sel.select(min(left, 0.5)):
+                    for _ in range(64):
+                        try:
+                            data = key.fileobj.recv(65536)
+                        except BlockingIOError:
+                            break
+                        self._frame(key.data, data)
+        finally:
+            sel.close()
+
+    def read(self, seconds):
+        return self.read_tcp(seconds) if self.is_tcp else self.read_udp(seconds)
+
+    def frames_between(self, t0, t1):
+        """Access units completed (RTP marker bit) in [t0, t1)."""
+        return sum(1 for t, _, marker, _ in self.packets if marker and t0 <= t < t1)
+
+
+def udp_pair():
+    """Two UDP sockets on 127.0.0.1, an even port for RTP and the next for RTCP."""
+    for _ in range(100):
+        a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        a.bind(("127.0.0.1", 0))
+        port = a.getsockname()[1]
+        if port % 2 == 0:
+            b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                b.bind(("127.0.0.1", port + 1))
+            except OSError:
+                b.close()
+                a.close()
+                continue
+            a.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            return a, b
+        a.close()
+    raise AssertionError("no pair of free UDP ports")
+
+
+def raw_status(port, data, timeout=5.0):
+    """Sends data on a new connection; returns (status line's code, headers, whether the
+    server closed the connection afterwards)."""
+    c = Rtsp(port, timeout=timeout)
+    try:
+        c.send_raw(data)
+        status, headers, _ = c.response()
+        closed = False
+        c.sock.settimeout(3.0)
+        try:
+            closed = c.sock.recv(4096) == b""
+        except socket.timeout:
+            closed = False
+        except ConnectionResetError:
+            closed = True
+        return status, headers, closed
+    finally:
+        c.close()
+
+
+# --------------------------------------------------------------------------------------
+# Fixtures: the cameras and servers start once
+# --------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def cam720():
+    # One keyframe a second: readers that skip get back within a second.
+    p = rtsp_sim.start_sim_process(codec="h264", width=1280, height=720, fps=FPS, gop=FPS,
+                                   kbps=2000)
+    yield p
+    p.close()
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory, cam720):
+    fac = _Factory(tmp_path_factory.mktemp("rtsp"))
+    s = fac(cameras={"cam": cam720.url})
+    yield s
+    finish(fac)
+
+
+def viewers(srv, **params):
+    r = requests.get(srv.url("/api/v1/viewers"), params=params, timeout=10)
+    assert r.status_code == 200, (r.status_code, r.text)
+    return [v for v in r.json()["viewers"] if v["output"] == "rtsp"]
+
+
+def viewer_of(srv, conn):
+    """The /api/v1/viewers entry of a raw reader, by its address."""
+    me = "127.0.0.1:%d" % conn.sock.getsockname()[1]
+    found = [v for v in viewers(srv) if v["remote"] == me]
+    assert len(found) == 1, (me, viewers(srv))
+    return found[0]
+
+
+def sim_fps(cam, seconds):
+    """The simulator's own frame rate over `seconds` (the load of this machine can slow it)."""
+    a = cam.stats()
+    t0 = time.monotonic()
+    time.sleep(seconds)
+    b = cam.stats()
+    return (b["frames"] - a["frames"]) / (time.monotonic() - t0)
+
+
+def run(args, timeout=60):
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+
+
+def ffprobe_stream(url, transport):
+    p = run(["ffprobe", "-v", "error", "-rtsp_transport", transport, "-show_entries",
+             "stream=codec_name,width,height", "-of", "json", url])
+    assert p.returncode == 0, (transport, p.returncode, p.stderr[-2000:])
+    streams = json.loads(p.stdout)["streams"]
+    assert len(streams) == 1, p.stdout
+    return streams[0]
+
+
+# --------------------------------------------------------------------------------------
+# 1-3: FFmpeg and GStreamer
+# --------------------------------------------------------------------------------------
+
+def test_ffprobe_reads_h264_720p_over_tcp_and_udp(srv):
+    url = srv.rtsp_url("cam")
+    for transport in ("tcp", "udp"):
+        s = ffprobe_stream(url, transport)
+        assert (s["codec_name"], s["width"], s["height"]) == ("h264", 1280, 720), (transport, s)
+    # The alias path names the same camera.
+    s = ffprobe_stream("rtsp://127.0.0.1:%d/cam" % srv.rtsp_port, "tcp")
+    assert (s["codec_name"], s["width"]) == ("h264", 1280), s
+
+
+def test_ffprobe_reads_h265_over_tcp_and_udp(vigil_server):
+    if not rtsp_sim.have_element("x265enc"):
+        pytest.skip("GStreamer's x265enc is not installed: no H.265 simulator")
+    sim = rtsp_sim.start_sim_process(codec="h265", width=640, height=360, fps=15)
+    try:
+        s265 = vigil_server(cameras={"cam": sim.url})
+        for transport in ("tcp", "udp"):
+            s = ffprobe_stream(s265.rtsp_url("cam"), transport)
+            assert (s["codec_name"], s["width"], s["height"]) == ("hevc", 640, 360), (
+                transport, s)
+    finally:
+        sim.close()
