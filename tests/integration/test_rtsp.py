@@ -276,14 +276,16 @@ def udp_pair():
     raise AssertionError("no pair of free UDP ports")
 
 
-def raw_status(port, data, timeout=5.0):
-    """Sends data on a new connection; returns (status line's code, headers, whether the
-    server closed the connection afterwards)."""
+def raw_status(port, data, timeout=5.0, wait_close=False):
+    """Sends data on a new connection; returns (status line's code, headers, and with
+    wait_close whether the server closed the connection within 3 s after answering)."""
     c = Rtsp(port, timeout=timeout)
     try:
         c.send_raw(data)
         status, headers, _ = c.response()
-        closed = False
+        closed = None
+        if not wait_close:
+            return status, headers, closed
         c.sock.settimeout(3.0)
         try:
             closed = c.sock.recv(4096) == b""
@@ -544,3 +546,238 @@ def test_viewers_api_tells_each_readers_transport(srv):
     finally:
         tcp.close()
         udp.close()
+
+
+# --------------------------------------------------------------------------------------
+# 5: a throttled reader skips to keyframes; another keeps the camera's rate
+# --------------------------------------------------------------------------------------
+
+def test_throttled_tcp_reader_skips_to_a_keyframe_while_another_keeps_the_rate(srv, cam720):
+    url = srv.rtsp_url("cam")
+    slow = Rtsp(srv.rtsp_port, rcvbuf=4096).play(url, "tcp")
+    good = Rtsp(srv.rtsp_port).play(url, "tcp")
+    try:
+        a = cam720.stats()
+        t0 = time.monotonic()
+        good.read_tcp(5.0)    # slow reads nothing meanwhile: its socket fills, then vigil's queue
+        t1 = time.monotonic()
+        b = cam720.stats()
+        row = viewer_of(srv, slow)
+        good_row = viewer_of(srv, good)
+        slow.read_tcp(3.0)   # drains what was queued, then gets live packets again
+    finally:
+        slow.close()
+        good.close()
+    camera_fps = (b["frames"] - a["frames"]) / (t1 - t0)
+    good_fps = good.frames_between(t0 + 1.0, t1) / (t1 - t0 - 1.0)
+    assert good_fps >= 0.9 * min(camera_fps, FPS), (good_fps, camera_fps)
+    assert row["skips"] > 0, row
+    assert good_row["skips"] == 0 and good_row["fps"] >= 0.8 * min(camera_fps, FPS), good_row
+    # Where the slow reader's sequence numbers jump, the packets it gets next start a keyframe.
+    seqs = [(seq, head) for _, seq, _, head in slow.packets]
+    gaps = [k for k in range(1, len(seqs)) if (seqs[k][0] - seqs[k - 1][0]) & 0xFFFF != 1]
+    assert gaps, "the throttled reader's packets have no gap (%d packets)" % len(seqs)
+    assert all(nal_starts_keyframe(seqs[k][1]) for k in gaps), [
+        (seqs[k - 1][0], seqs[k][0], seqs[k][1].hex()) for k in gaps]
+
+
+# --------------------------------------------------------------------------------------
+# 7: protocol errors
+# --------------------------------------------------------------------------------------
+
+def test_protocol_errors_get_their_status_and_the_server_keeps_serving(srv):
+    port, url = srv.rtsp_port, srv.rtsp_url("cam")
+    watcher = Rtsp(port).play(url, "tcp")
+    try:
+        cases = [
+            ("PLAY without SETUP", "PLAY %s RTSP/1.0\r\nCSeq: 1\r\n\r\n" % url, 454),
+            ("multicast only", "SETUP %s/trackID=0 RTSP/1.0\r\nCSeq: 1\r\nTransport: "
+             "RTP/AVP;multicast;destination=232.0.0.1;port=5000-5001\r\n\r\n" % url, 461),
+            ("unknown method", "FROBNICATE %s RTSP/1.0\r\nCSeq: 1\r\n\r\n" % url, 501),
+            ("no CSeq", "OPTIONS %s RTSP/1.0\r\n\r\n" % url, 400),
+        ]
+        for name, text, want in cases:
+            status, headers, _ = raw_status(port, text.encode())
+            assert status == want, (name, status, headers)
+        status, headers, closed = raw_status(port, b"\x16\x03\x01\x02\x00garbage \x00\xff\r\n\r\n",
+                                             wait_close=True)
+        assert status == 400 and closed, ("garbage", status, headers, closed)
+        big = ("OPTIONS %s RTSP/1.0\r\nCSeq: 1\r\nX-Padding: %s\r\n\r\n"
+               % (url, "a" * 9000)).encode()
+        status, headers, closed = raw_status(port, big, wait_close=True)
+        assert status == 431 and closed, ("head over 8 KiB", status, headers, closed)
+        # Others are served: a new connection, and the reader that was playing all along.
+        status, headers, _ = raw_status(port, ("OPTIONS %s RTSP/1.0\r\nCSeq: 7\r\n\r\n"
+                                               % url).encode())
+        assert status == 200 and "DESCRIBE" in headers.get("public", ""), (status, headers)
+        before = len(watcher.packets)
+        watcher.read_tcp(1.0)
+        assert len(watcher.packets) - before > 30, len(watcher.packets) - before
+    finally:
+        watcher.close()
+
+
+# --------------------------------------------------------------------------------------
+# 6: access with sign-in on
+# --------------------------------------------------------------------------------------
+
+PW = {"root": "root-rtsp-pw-1", "kv": "kv-rtsp-pw-2", "kg": "kg-rtsp-pw-3",
+      "other": "other-rtsp-pw-4"}
+
+
+class World:
+    pass
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    cam = rtsp_sim.start_sim_process(codec="h264", width=320, height=240, fps=15)
+    tmp = tmp_path_factory.mktemp("rtsp-auth")
+    db = str(tmp / "rtsp.db")
+    cli(db, "camera", "add", "id=cam", "url=" + cam.url)
+    add_user(db, "root", "admin", PW["root"])
+    add_user(db, "kv", "viewer", PW["kv"], grants=["cam"])
+    add_user(db, "kg", "viewer", PW["kg"], grants=["cam"])
+    add_user(db, "other", "viewer", PW["other"])
+    fac = _Factory(tmp)
+    try:
+        srv = fac(cameras={}, auth=True, extra_args=["--db", db])
+        w = World()
+        w.srv, w.cam = srv, cam
+        w.root = login(srv, "root", PW["root"])
+        yield w
+    finally:
+        finish(fac)
+        cam.close()
+
+
+def make_key(w, user):
+    r = w.root.post(w.srv.url("/api/v1/keys"), json={"user_id": user, "name": "rtsp-" + user},
+                    timeout=10)
+    assert r.status_code == 201, (r.status_code, r.text)
+    return r.json()
+
+
+def describe(port, url, auth=None):
+    c = Rtsp(port)
+    try:
+        return c.request("DESCRIBE", url, {"Accept": "application/sdp"}, auth=auth)
+    finally:
+        c.close()
+
+
+def ended_within(conn, seconds):
+    """Reads until the server closes the connection; returns the seconds it took (None if
+    it did not within `seconds`)."""
+    t0 = time.monotonic()
+    conn.read_tcp(seconds)
+    return time.monotonic() - t0 if conn.eof else None
+
+
+def test_access_needs_a_key_or_token_of_a_granted_user(world):
+    w = world
+    port = w.srv.rtsp_port
+    url = w.srv.rtsp_url("cam")
+    kv, other = make_key(w, "kv"), make_key(w, "other")
+    status, headers, _ = describe(port, url)
+    assert status == 401 and headers.get("www-authenticate", "").startswith("Basic"), (
+        status, headers)
+    status, headers, _ = describe(port, url, auth=("nvr", "vk_not-a-key-at-all"))
+    assert status == 401 and "www-authenticate" in headers, (status, headers)
+    status, _, _ = describe(port, url + "?token=wrong")
+    assert status == 401, status
+    # Not granted and not there answer alike.
+    status, _, _ = describe(port, url, auth=("nvr", other["key"]))
+    assert status == 404, status
+    status, _, _ = describe(port, w.srv.rtsp_url("nope"), auth=("nvr", kv["key"]))
+    assert status == 404, status
+    # The key as the Basic password (any user name): a playing session.
+    c = Rtsp(port).play(url, "tcp", auth=("anyone", kv["key"]))
+    try:
+        c.read_tcp(2.0)
+        assert c.frames_between(0, time.monotonic() + 1) >= 10 and not c.eof, len(c.packets)
+    finally:
+        c.close()
+    # A stream token in the URL (SETUP and PLAY carry it in the SDP's control URL).
+    tok = stream_token(w.srv, login(w.srv, "kv", PW["kv"]), "cam")["token"]
+    c = Rtsp(port).play(url + "?token=" + tok, "udp")
+    try:
+        c.read_udp(2.0)
+        assert c.frames_between(0, time.monotonic() + 1) >= 10, len(c.packets)
+    finally:
+        c.close()
+
+
+def test_revoked_key_and_removed_grant_end_open_sessions(world):
+    w = world
+    port, url = w.srv.rtsp_port, w.srv.rtsp_url("cam")
+    kv, kg = make_key(w, "kv"), make_key(w, "kg")
+    by_key = Rtsp(port).play(url, "tcp", auth=("nvr", kv["key"]))
+    by_grant = Rtsp(port).play(url, "tcp", auth=("nvr", kg["key"]))
+    try:
+        by_key.read_tcp(1.0)
+        by_grant.read_tcp(0.2)
+        assert by_key.packets and not by_key.eof, len(by_key.packets)
+        r = w.root.delete(w.srv.url("/api/v1/keys/%s" % kv["id"]), timeout=10)
+        assert r.status_code in (200, 204), (r.status_code, r.text)
+        took = ended_within(by_key, 6.0)
+        assert took is not None and took <= 3.5, took
+        assert by_key.bye, "no RTCP BYE before the connection closed"
+        status, _, _ = describe(port, url, auth=("nvr", kv["key"]))
+        assert status == 401, status
+        # The other session read on meanwhile; its user loses the camera now.
+        r = w.root.delete(w.srv.url("/api/v1/grants"),
+                          params={"user_id": "kg", "camera_id": "cam"}, timeout=10)
+        assert r.status_code == 200, (r.status_code, r.text)
+        took = ended_within(by_grant, 6.0)
+        assert took is not None and took <= 3.5, took
+        assert by_grant.bye, "no RTCP BYE before the connection closed"
+        status, _, _ = describe(port, url, auth=("nvr", kg["key"]))
+        assert status == 404, status
+    finally:
+        by_key.close()
+        by_grant.close()
+
+
+# --------------------------------------------------------------------------------------
+# 8: the camera dies and comes back (last: it restarts the module's camera)
+# --------------------------------------------------------------------------------------
+
+def test_camera_restart_with_the_same_parameters_resumes_or_cleanly_ends_readers(srv, cam720):
+    url = srv.rtsp_url("cam")
+    c = Rtsp(srv.rtsp_port).play(url, "tcp")
+    try:
+        c.read_tcp(1.5)
+        assert c.packets and not c.eof, len(c.packets)
+        t_kill = time.monotonic()
+        cam720.restart()  # SIGKILL, then the same arguments on the same port
+        t_up = time.monotonic()
+        before = len(c.packets)
+        deadline = t_up + 25.0
+        for _ in range(1000):
+            c.read_tcp(0.5)
+            resumed = c.frames_between(t_up, time.monotonic() + 1)
+            if c.eof or resumed >= 2 * FPS or time.monotonic() > deadline:
+                break
+        resumed = c.frames_between(t_up, time.monotonic() + 1)
+        outcome = "ended" if c.eof else "resumed" if resumed >= 2 * FPS else "stalled"
+        times = [t for t, *_ in c.packets[max(0, before - 1):]]
+        gap = max((b - a for a, b in zip(times, times[1:])), default=-1)
+        print("camera restart: reader %s (camera down %.1f s, longest gap in the reader's "
+              "packets %.2f s, %d access units since, BYE %s)"
+              % (outcome, t_up - t_kill, gap, resumed, c.bye))
+        assert outcome != "stalled", ("the reader neither got packets nor an end within 25 s",
+                                      resumed, srv.log_tail(3000))
+        if outcome == "ended":
+            assert c.bye, "the connection closed without an RTCP BYE"
+    finally:
+        c.close()
+    # Either way, a new reader plays, and the camera holds one session.
+    again = Rtsp(srv.rtsp_port).play(url, "tcp")
+    try:
+        again.read_tcp(1.5)
+        assert again.frames_between(0, time.monotonic() + 1) >= 10, len(again.packets)
+    finally:
+        again.close()
+    assert cam720.stats()["sessions"] == 1
+    assert srv.alive()
