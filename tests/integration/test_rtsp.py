@@ -14,7 +14,6 @@ import selectors
 import socket
 import struct
 import subprocess
-import threading
 import time
 
 import pytest
