@@ -529,8 +529,6 @@ def test_fifty_readers_share_one_camera_session(srv, cam720):
     assert len(listed) >= len(raw), len(listed)
 
 
-@pytest.mark.xfail(strict=True, reason="GET /api/v1/viewers has no \"transport\" field: "
-                   "src/api/streams.c append_viewer does not emit vg_viewer_info_t.transport")
 def test_viewers_api_tells_each_readers_transport(srv):
     url = srv.rtsp_url("cam")
     tcp = Rtsp(srv.rtsp_port).play(url, "tcp")
