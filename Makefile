@@ -23,6 +23,7 @@ bench:
 	bash bench/picture_lane.sh
 	bash bench/fmp4_mux.sh
 	bash bench/passthrough_fanout.sh
+	bash bench/rtsp_fanout.sh
 	bash bench/cameras_per_core.sh
 	bash bench/glass_to_glass.sh
 	bash bench/weaklink.sh
