@@ -14,16 +14,18 @@ bash scripts/build.sh --asan || exit 1
 results=build/test-results
 rm -rf "$results" && mkdir -p "$results"
 
-echo "== unit tests (ASan+UBSan)"
+SECONDS=0
+stamp() { echo "== [${SECONDS}s] $*"; }
+stamp "unit tests (ASan+UBSan)"
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
     meson test -C build-asan --suite unit --print-errorlogs
 cp build-asan/meson-logs/testlog.json "$results/unit.json" 2>/dev/null
 
-echo "== unit tests (ThreadSanitizer)"
+stamp "unit tests (ThreadSanitizer)"
 TSAN_OPTIONS=halt_on_error=1 meson test -C build-tsan --suite unit --print-errorlogs
 cp build-tsan/meson-logs/testlog.json "$results/unit-tsan.json" 2>/dev/null
 
-echo "== fuzz targets (15 s each)"
+stamp "fuzz targets (15 s each)"
 meson test -C build-fuzz --suite fuzz --print-errorlogs
 cp build-fuzz/meson-logs/testlog.json "$results/fuzz.json" 2>/dev/null
 
@@ -32,16 +34,17 @@ cp build-fuzz/meson-logs/testlog.json "$results/fuzz.json" 2>/dev/null
 # up to two cores (pytest-xdist), a module's tests on one worker (its fixtures start once).
 export VIGIL_BIN="$PWD/build/vigil" VIGIL_ASAN_BIN="$PWD/build-asan/vigil" \
     VIGIL_TSAN_BIN="$PWD/build-tsan/vigil"
-echo "== integration tests (in parallel)"
+stamp "integration tests (in parallel)"
 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration -m "not serial" \
-    -n auto --maxprocesses=2 --dist loadgroup --junitxml="$results/integration.xml"
-echo "== integration tests (serial: timing-sensitive and heavy ones, alone)"
+    -n auto --maxprocesses=2 --dist loadgroup --durations=25 --junitxml="$results/integration.xml"
+stamp "integration tests (serial: timing-sensitive and heavy ones, alone)"
 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration -m serial \
-    --junitxml="$results/integration-serial.xml"
+    --durations=25 --junitxml="$results/integration-serial.xml"
 
-echo "== browser tests (the dashboard in Chromium; the OpenAPI document)"
+stamp "browser tests (the dashboard in Chromium; the OpenAPI document)"
 (cd tests/browser && VIGIL_BIN="$PWD/../../build/vigil" node --test --test-reporter=tap \
     dashboard.test.mjs basics.test.mjs openapi.test.mjs login.test.mjs webcodecs.test.mjs \
     jitter.test.mjs hls.test.mjs) | tee "$results/browser.tap"
 
+stamp "done"
 /usr/bin/python3 scripts/summarize.py "$results"
