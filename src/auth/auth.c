@@ -713,7 +713,7 @@ static void recheck_viewer(vg_conn_t *c, void *arg)
         vg_conn_close(c, 4401, why);
         return;
     }
-    if (!(vg_conn_access(c) & VG_ACCESS_CAMERA))
+    if (!(vg_conn_policy(c) & VG_ACCESS_CAMERA))
         return;
     if (vg_auth_camera_exists(a, cam) && vg_auth_can_see(a, p, cam))
         return;

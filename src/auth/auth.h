@@ -23,6 +23,7 @@
 #include <uv.h>
 
 #include "auth/jwt.h"
+#include "auth/policy.h"
 #include "net/server.h"
 #include "store/async.h"
 #include "store/store.h"

@@ -118,7 +118,7 @@ vg_server_t *vg_conn_server(const vg_conn_t *c) { return c->srv; }
 const char *vg_conn_peer(const vg_conn_t *c) { return c->peer; }
 const char *vg_conn_peer_ip(const vg_conn_t *c) { return c->peer_ip; }
 const char *vg_conn_method(const vg_conn_t *c) { return c->method; }
-unsigned vg_conn_access(const vg_conn_t *c) { return c->route ? c->route->access : 0; }
+unsigned vg_conn_policy(const vg_conn_t *c) { return c->route ? c->route->policy : 0; }
 bool vg_conn_is_tls(const vg_conn_t *c) { return lws_is_ssl(c->wsi) != 0; }
 void *vg_conn_principal(const vg_conn_t *c) { return c->principal; }
 

@@ -11,25 +11,25 @@
 
 /* ---- routing ---- */
 
-void vg_server_route(vg_server_t *s, const char *method, const char *pattern, unsigned access,
+void vg_server_route(vg_server_t *s, const char *method, const char *pattern, unsigned policy,
                      const vg_handler_ops_t *ops, void *user)
 {
     VG_ASSERT(s->route_count < MAX_ROUTES);
     route_t *r = &s->routes[s->route_count++];
     vg_strlcpy(r->method, method, sizeof(r->method));
     vg_strlcpy(r->pattern, pattern, sizeof(r->pattern));
-    r->access = access;
+    r->policy = policy;
     r->ops = ops;
     r->user = user;
 }
 
 void vg_server_each_route(const vg_server_t *s,
-                          void (*fn)(const char *method, const char *pattern, unsigned access,
+                          void (*fn)(const char *method, const char *pattern, unsigned policy,
                                      void *arg),
                           void *arg)
 {
     for (int i = 0; i < s->route_count; i++)
-        fn(s->routes[i].method, s->routes[i].pattern, s->routes[i].access, arg);
+        fn(s->routes[i].method, s->routes[i].pattern, s->routes[i].policy, arg);
 }
 
 void vg_server_set_gate(vg_server_t *s, vg_gate_cb gate, void *user)
@@ -45,7 +45,7 @@ int vg__pass_gate(vg_conn_t *c, const route_t *r, bool is_upgrade, vg_gate_verdi
     if (c->srv->gate == NULL)
         return 0;
     c->route = r;
-    c->srv->gate(c, r->access, (const char *const *)c->params, is_upgrade, v,
+    c->srv->gate(c, r->policy, (const char *const *)c->params, is_upgrade, v,
                  c->srv->gate_user);
     return v->status;
 }

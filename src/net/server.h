@@ -46,19 +46,10 @@ typedef struct vg_handler_ops {
     size_t max_body;
 } vg_handler_ops_t;
 
-/* Who may use a route. The low bits are the least role the caller needs; the flags say that
- * params[0] names a camera the caller must be allowed to see (else 404, as if it did not
- * exist), and that a stream token for that camera (?token=) is enough. The server enforces
- * nothing itself: it asks the gate (vg_server_set_gate) before every request and upgrade. */
-enum {
-    VG_ACCESS_PUBLIC = 0,
-    VG_ACCESS_VIEWER = 1,
-    VG_ACCESS_OPERATOR = 2,
-    VG_ACCESS_ADMIN = 3,
-    VG_ACCESS_ROLE_MASK = 0x3,
-    VG_ACCESS_CAMERA = 0x10,
-    VG_ACCESS_TOKEN = 0x20,
-};
+/* Who may use a route is a policy word the server never reads: it stores the word a route
+ * was registered with and hands it to the gate (vg_server_set_gate) before every request
+ * and upgrade. Only src/auth/ knows what its bits mean (auth/policy.h), so the HTTP layer
+ * enforces nothing and knows no roles. */
 
 /* The gate's decision on one request. */
 typedef struct vg_gate_verdict {
@@ -69,10 +60,10 @@ typedef struct vg_gate_verdict {
     int retry_after_s;            /* 429: seconds, or 0 */
 } vg_gate_verdict_t;
 
-/* Decides whether c may use a route with access (params captured from its path); attaches
+/* Decides whether c may use a route with policy (params captured from its path); attaches
  * whatever the handlers need to know about the caller with vg_conn_set_principal. Called for
  * every routed request and WebSocket upgrade (is_upgrade), before any body is read. */
-typedef void (*vg_gate_cb)(vg_conn_t *c, unsigned access, const char *const *params,
+typedef void (*vg_gate_cb)(vg_conn_t *c, unsigned policy, const char *const *params,
                            bool is_upgrade, vg_gate_verdict_t *out, void *user);
 
 typedef struct vg_server_tls {
@@ -93,13 +84,13 @@ typedef struct vg_server_cfg {
 
 int vg_server_new(vg_server_t **out, const vg_server_cfg_t *cfg);
 /* Adds a route. method "GET", "POST", "PATCH", "PUT" or "DELETE"; pattern segments "{}"
- * capture one path segment; access is VG_ACCESS_* (see above). */
-void vg_server_route(vg_server_t *s, const char *method, const char *pattern, unsigned access,
+ * capture one path segment; policy is handed to the gate unread (see above). */
+void vg_server_route(vg_server_t *s, const char *method, const char *pattern, unsigned policy,
                      const vg_handler_ops_t *ops, void *user);
 /* Calls fn for each registered route, in registration order ("{}" marks a captured
  * segment). */
 void vg_server_each_route(const vg_server_t *s,
-                          void (*fn)(const char *method, const char *pattern, unsigned access,
+                          void (*fn)(const char *method, const char *pattern, unsigned policy,
                                      void *arg),
                           void *arg);
 /* Sets the gate every routed request passes (NULL: none, every route is open). */
@@ -152,8 +143,8 @@ void vg_conn_add_header(vg_conn_t *c, const char *name, const char *value);
 /* What the gate attached about the caller (NULL: nothing), freed with the connection. */
 void vg_conn_set_principal(vg_conn_t *c, void *principal, void (*free_fn)(void *));
 void *vg_conn_principal(const vg_conn_t *c);
-/* The matched route's access (VG_ACCESS_*). */
-unsigned vg_conn_access(const vg_conn_t *c);
+/* The matched route's policy word, as registered. */
+unsigned vg_conn_policy(const vg_conn_t *c);
 /* The i-th segment the route's pattern captured, or NULL. */
 const char *vg_conn_param(const vg_conn_t *c, int i);
 /* Calls fn for every open WebSocket and open-ended stream (the viewers). fn may

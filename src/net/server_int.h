@@ -33,7 +33,7 @@
 typedef struct route {
     char method[8];
     char pattern[128];
-    unsigned access;
+    unsigned policy;
     const vg_handler_ops_t *ops;
     void *user;
 } route_t;

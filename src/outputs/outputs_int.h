@@ -2,6 +2,7 @@
 #ifndef VG_OUTPUTS_INT_H
 #define VG_OUTPUTS_INT_H
 
+#include "auth/policy.h"
 #include "outputs/adapt.h"
 #include "outputs/outputs.h"
 
