@@ -326,6 +326,9 @@ static void on_sighup(uv_signal_t *h, int signum)
                 app->flags->config_path ? app->flags->config_path : "",
                 app->flags->config_path ? ", " : "");
     vg_server_reload_tls(app->server);
+    char err[256];
+    if (app->rtsp && vg_rtsp_reload_tls(app->rtsp, err, sizeof(err)) < 0)
+        VG_LOG_ERROR("main", "rtsps: keeping the old certificate: %s", err);
     vg_auth_reload(app->auth);
     reload_config(app);
 }
@@ -482,7 +485,7 @@ static void rtsp_audit(void *user, void *principal, const char *peer, const char
 }
 
 /* The RTSP server, unless it is off. A taken port leaves HTTP serving and says what to do. */
-static void start_rtsp(app_t *app, const vg_config_t *cfg)
+static void start_rtsp(app_t *app, const vg_config_t *cfg, const auth_opts_t *ao)
 {
     if (cfg->rtsp_listen_port < 0)
         return;
@@ -497,6 +500,8 @@ static void start_rtsp(app_t *app, const vg_config_t *cfg)
         .max_conns_per_ip = cfg->max_conns_per_ip,
         .max_lag_ms = cfg->source_max_lag_ms,
         .max_lag_bytes = (size_t)cfg->source_max_lag_kb * 1024,
+        .tls_cert = ao->tls_cert,
+        .tls_key = ao->tls_key,
     };
     char err[256];
     int rc = vg_rtsp_start(&app->rtsp, &rcfg, err, sizeof(err));
@@ -511,8 +516,16 @@ static void start_rtsp(app_t *app, const vg_config_t *cfg)
     int rtp, rtcp;
     vg_rtsp_udp_ports(app->rtsp, &rtp, &rtcp);
     app->api.rtsp = app->rtsp;
-    VG_LOG_INFO("main", "rtsp listening on rtsp://%s:%d/ (RTP/RTCP over UDP from ports %d-%d)",
-                host, vg_rtsp_port(app->rtsp), rtp, rtcp);
+    int port = vg_rtsp_port(app->rtsp);
+    if (vg_rtsp_is_tls(app->rtsp))
+        VG_LOG_INFO("main",
+                    "rtsp listening on rtsp://%s:%d/ and rtsps://%s:%d/ (RTP/RTCP over UDP "
+                    "from ports %d-%d)",
+                    host, port, host, port, rtp, rtcp);
+    else
+        VG_LOG_INFO("main", "rtsp listening on rtsp://%s:%d/ (RTP/RTCP over UDP from ports "
+                            "%d-%d)",
+                    host, port, rtp, rtcp);
 }
 
 static int run(const vg_config_t *cfg, const auth_opts_t *ao, const cfg_flags_t *fl)
@@ -609,7 +622,7 @@ static int run(const vg_config_t *cfg, const auth_opts_t *ao, const cfg_flags_t 
     if (vg_looplag_open(&app.looplag, &app.loop) == 0)
         app.api.looplag = app.looplag;
     vg__fleet_start(app.fleet);
-    start_rtsp(&app, cfg);
+    start_rtsp(&app, cfg, ao);
 
     const char *host = strchr(cfg->listen_host, ':') ? "[::1]" : cfg->listen_host;
     size_t cams = vg_hub_count(app.hub);

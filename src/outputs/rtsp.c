@@ -33,6 +33,7 @@
 #include "media/h26x.h"
 #include "media/rtp.h"
 #include "net/rtsp_msg.h"
+#include "net/tls.h"
 #include "outputs/outputs_int.h"
 
 #define PAYLOAD_TYPE 96
@@ -97,6 +98,9 @@ struct rtsp_conn {
     char local_ip[48];
     uint8_t *rbuf;
     size_t rlen;
+    /* rtsps://: the TLS session, made when the first bytes open a handshake; NULL: plain */
+    vg_tls_t *tls;
+    bool is_sniffed;
     int64_t partial_since_us; /* monotonic: when the unfinished bytes in rbuf started, 0 none */
     int64_t last_request_us;  /* monotonic */
     rtsp_cam_t *cam;
@@ -147,6 +151,7 @@ struct vg_rtsp {
     vg_rtsp_cfg_t cfg;
     char *host;
     uv_tcp_t listener;
+    vg_tls_ctx_t *tls; /* NULL: plain RTSP only */
     uv_udp_t rtp_udp, rtcp_udp;
     int rtp_port, rtcp_port;
     uv_timer_t tick;
@@ -168,6 +173,7 @@ typedef struct tcp_write {
     size_t nbufs;
     uv_buf_t *bufs;
     uint8_t *hdrs;   /* 4 bytes per packet: "$" channel length */
+    uint8_t *cipher; /* TLS: what goes out instead of bufs (owned) */
     uint8_t text[];  /* a response or an RTCP packet */
 } tcp_write_t;
 
@@ -227,6 +233,7 @@ static void on_written(uv_write_t *req, int status)
             c->w_tail = NULL;
     }
     vg_frame_unref(&w->pkts);
+    free(w->cipher);
     free(w);
     if (status < 0 && status != UV_ECANCELED && !c->is_closing)
         conn_close(c, uv_strerror(status));
@@ -245,19 +252,40 @@ static tcp_write_t *write_new(rtsp_conn_t *c, size_t nbufs, size_t npkts, size_t
     return w;
 }
 
+/* TLS: w's plaintext becomes one ciphertext buffer, and the packets it borrowed go back. */
+static int write_encrypt(rtsp_conn_t *c, tcp_write_t *w)
+{
+    if (vg_tls_write(c->tls, w->bufs, w->nbufs) < 0)
+        return UV_EPROTO;
+    size_t n = vg_tls_take_output(c->tls, &w->cipher);
+    vg_frame_unref(&w->pkts);
+    w->nbufs = 1;
+    w->bufs[0] = uv_buf_init((char *)w->cipher, (unsigned)n);
+    return 0;
+}
+
 static void write_go(rtsp_conn_t *c, tcp_write_t *w)
 {
     w->queued_us = vg_mono_us();
+    int rc = c->tls ? write_encrypt(c, w) : 0;
+    if (rc < 0) {
+        vg_frame_unref(&w->pkts);
+        free(w->cipher);
+        free(w);
+        conn_close(c, "TLS write failed");
+        return;
+    }
     if (c->w_tail)
         c->w_tail->next = w;
     else
         c->w_head = w;
     c->w_tail = w;
-    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, w->bufs, (unsigned)w->nbufs, on_written);
+    rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, w->bufs, (unsigned)w->nbufs, on_written);
     if (rc < 0) { /* never queued: undo and close */
         if (c->w_head == w)
             c->w_head = c->w_tail = NULL;
         vg_frame_unref(&w->pkts);
+        free(w->cipher);
         free(w);
         conn_close(c, uv_strerror(rc));
     }
@@ -1179,6 +1207,54 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init((char *)c->rbuf + c->rlen, (unsigned)(READ_MAX - c->rlen));
 }
 
+/* Sends what the TLS session has for the peer (handshake records, alerts). */
+static void tls_flush(rtsp_conn_t *c)
+{
+    uint8_t *cipher;
+    size_t n = vg_tls_take_output(c->tls, &cipher);
+    if (n == 0 || c->is_closing) {
+        free(cipher);
+        return;
+    }
+    tcp_write_t *w = write_new(c, 1, 0, 0);
+    w->cipher = cipher;
+    w->bufs[0] = uv_buf_init((char *)cipher, (unsigned)n);
+    w->queued_us = vg_mono_us();
+    if (c->w_tail)
+        c->w_tail->next = w;
+    else
+        c->w_head = w;
+    c->w_tail = w;
+    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, w->bufs, 1, on_written);
+    if (rc < 0) {
+        if (c->w_head == w)
+            c->w_head = c->w_tail = NULL;
+        free(w->cipher);
+        free(w);
+        conn_close(c, uv_strerror(rc));
+    }
+}
+
+/* rtsps://: the n ciphertext bytes just read (at rbuf + rlen) become plaintext in rbuf. */
+static bool tls_read(rtsp_conn_t *c, size_t n)
+{
+    static uint8_t cipher[READ_MAX]; /* loop thread only */
+    memcpy(cipher, c->rbuf + c->rlen, n);
+    size_t plain = 0;
+    char err[256];
+    int rc = vg_tls_feed(c->tls, cipher, n, c->rbuf + c->rlen, READ_MAX - c->rlen, &plain, err,
+                         sizeof(err));
+    c->rlen += plain;
+    tls_flush(c);
+    if (rc != 0) {
+        if (rc < 0)
+            VG_LOG_INFO("rtsp", "peer=%s %s", c->peer, err);
+        conn_close_flushed(c, rc > 0 ? "TLS closed by the reader" : err);
+        return false;
+    }
+    return true;
+}
+
 static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
 {
     (void)buf;
@@ -1187,7 +1263,22 @@ static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
         conn_close(c, n == UV_EOF ? "closed by the reader" : uv_strerror((int)n));
         return;
     }
-    c->rlen += (size_t)n;
+    if (!c->is_sniffed && n > 0) {
+        c->is_sniffed = true;
+        if (c->r->tls && vg_tls_is_client_hello(c->rbuf + c->rlen, (size_t)n)) {
+            c->tls = vg_tls_new(c->r->tls);
+            if (c->tls == NULL) {
+                conn_close(c, "out of memory for TLS");
+                return;
+            }
+        }
+    }
+    if (c->tls) {
+        if (!tls_read(c, (size_t)n))
+            return;
+    } else {
+        c->rlen += (size_t)n;
+    }
     conn_process(c);
     if (!c->is_closing && c->rlen == READ_MAX) /* a held DESCRIBE and a flood behind it */
         conn_close(c, "too much sent ahead of an answer");
@@ -1210,6 +1301,7 @@ static void on_conn_closed(uv_handle_t *h)
     if (c->next)
         c->next->prev = c->prev;
     free(c->rbuf);
+    vg_tls_free(c->tls);
     free(c);
     rtsp_release(r);
 }
@@ -1474,6 +1566,7 @@ static void rtsp_release(vg_rtsp_t *r)
 {
     if (--r->open_handles > 0)
         return;
+    vg_tls_ctx_free(&r->tls);
     free(r->host);
     free(r);
 }
@@ -1495,6 +1588,15 @@ int vg_rtsp_start(vg_rtsp_t **out, const vg_rtsp_cfg_t *cfg, char *err, size_t e
         free(r);
         return rc;
     }
+    if (cfg->tls_cert && *cfg->tls_cert) {
+        rc = vg_tls_ctx_new(&r->tls, cfg->tls_cert, cfg->tls_key, err, err_len);
+        if (rc < 0) {
+            free(r->host);
+            free(r);
+            return rc;
+        }
+    }
+    r->cfg.tls_cert = r->cfg.tls_key = NULL; /* the context keeps its own copies */
     uv_tcp_init(cfg->loop, &r->listener);
     r->listener.data = r;
     r->open_handles = 1;
@@ -1538,6 +1640,13 @@ void vg_rtsp_udp_ports(const vg_rtsp_t *r, int *rtp, int *rtcp)
 }
 
 void vg_rtsp_counters(const vg_rtsp_t *r, vg_rtsp_counters_t *out) { *out = r->counters; }
+
+bool vg_rtsp_is_tls(const vg_rtsp_t *r) { return r->tls != NULL; }
+
+int vg_rtsp_reload_tls(vg_rtsp_t *r, char *err, size_t err_len)
+{
+    return r->tls ? vg_tls_ctx_reload(r->tls, err, err_len) : 0;
+}
 
 void vg_rtsp_close(vg_rtsp_t **rp)
 {

@@ -54,6 +54,9 @@ typedef struct vg_rtsp_cfg {
     int max_conns_per_ip;      /* connections one address may hold (0: no cap) */
     int max_lag_ms;            /* a TCP reader this far behind skips (0: the outputs' default) */
     size_t max_lag_bytes;
+    /* The HTTPS certificate and key: with them, the port also speaks rtsps:// (a client
+     * whose first bytes open a TLS handshake gets TLS; others plain RTSP). NULL: plain. */
+    const char *tls_cert, *tls_key;
 } vg_rtsp_cfg_t;
 
 /* Binds and listens. Returns 0 with *out, or < 0 (-EADDRINUSE, ...) with what went wrong in
@@ -73,5 +76,11 @@ typedef struct vg_rtsp_counters {
     uint64_t packets, bytes, udp_drops;
 } vg_rtsp_counters_t;
 void vg_rtsp_counters(const vg_rtsp_t *r, vg_rtsp_counters_t *out);
+
+/* Whether the port also serves rtsps://. */
+bool vg_rtsp_is_tls(const vg_rtsp_t *r);
+/* Reloads the certificate and key (SIGHUP, after a renewal); sessions already open keep
+ * theirs. 0, or < 0 with err when the files do not load (the old ones stay). */
+int vg_rtsp_reload_tls(vg_rtsp_t *r, char *err, size_t err_len);
 
 #endif

@@ -1,0 +1,107 @@
+"""Issue 16: RTSP over TLS (rtsps://) on the RTSP port, with the HTTPS certificate, and a
+camera with AAC audio (RFC 3640 as the second track). Real clients: ffprobe and ffmpeg
+(rtsps:// over TCP; plain rtsp:// over UDP on the same port), GStreamer's rtspsrc."""
+import json
+import os
+import socket
+import ssl
+import subprocess
+import time
+
+import pytest
+
+import rtsp_sim
+from test_tls import make_cert
+
+
+def run(args, timeout=60):
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+
+
+def probe(url, transport):
+    p = run(["ffprobe", "-v", "error", "-rtsp_transport", transport, "-show_entries",
+             "stream=codec_name,width,sample_rate", "-of", "json", url])
+    assert p.returncode == 0, (url, transport, p.stderr[-2000:])
+    return sorted((s["codec_name"], s.get("width") or int(s.get("sample_rate", 0)))
+                  for s in json.loads(p.stdout)["streams"])
+
+
+@pytest.fixture(scope="module")
+def aac_cam():
+    p = rtsp_sim.start_sim_process(codec="h264", width=640, height=360, fps=30, gop=30,
+                                   audio="aac")
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def tls_rtsp(vigil_server, tmp_path, aac_cam):
+    cert, key = make_cert(str(tmp_path), "rtsps")
+    # The readiness probe speaks plain HTTP, and HTTP is HTTPS here: wait for the RTSP line.
+    srv = vigil_server(cameras={"cam": aac_cam.url}, expect_ready=False,
+                       extra_args=["--tls-cert", cert, "--tls-key", key])
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and "rtsps://" not in srv.log_tail():
+        time.sleep(0.1)
+    assert "rtsps://" in srv.log_tail(), srv.log_tail()
+    srv.cert = cert
+    return srv
+
+
+def test_rtsps_and_plain_rtsp_share_the_port_and_carry_h264_and_aac(tls_rtsp, tmp_path):
+    srv = tls_rtsp
+    port = srv.rtsp_port
+    want = [("aac", 48000), ("h264", 640)]
+    tls_url = "rtsps://127.0.0.1:%d/cameras/cam" % port
+    assert probe(tls_url, "tcp") == want
+    assert probe("rtsp://127.0.0.1:%d/cameras/cam" % port, "udp") == want
+
+    # The handshake shows the HTTPS certificate.
+    ctx = ssl.create_default_context(cafile=srv.cert)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+            s.sendall(b"OPTIONS rtsps://127.0.0.1/cameras/cam RTSP/1.0\r\nCSeq: 7\r\n\r\n")
+            answer = s.recv(4096).decode()
+    assert answer.startswith("RTSP/1.0 200 OK\r\n") and "CSeq: 7" in answer, answer
+
+    # 4 s copied over TLS: both tracks arrive and decode.
+    out = str(tmp_path / "out.mkv")
+    p = run(["ffmpeg", "-v", "error", "-rtsp_transport", "tcp", "-i", tls_url, "-c", "copy",
+             "-t", "4", "-y", out], timeout=60)
+    assert p.returncode == 0 and os.path.getsize(out) > 0, p.stderr[-2000:]
+    pk = run(["ffprobe", "-v", "error", "-count_packets", "-show_entries",
+              "stream=codec_name,nb_read_packets", "-of", "json", out])
+    counts = {s["codec_name"]: int(s["nb_read_packets"]) for s in json.loads(pk.stdout)["streams"]}
+    assert counts.get("h264", 0) >= 3 * 30 * 0.7, counts  # 30 fps for 4 s, give or take
+    assert counts.get("aac", 0) >= 3 * 48000 / 1024 * 0.7, counts  # 1024 samples a frame
+    dec = run(["ffmpeg", "-v", "error", "-i", out, "-f", "null", "-"], timeout=60)
+    assert dec.returncode == 0 and "rror" not in dec.stderr, dec.stderr[-2000:]
+
+
+def test_gstreamer_plays_rtsps(tls_rtsp):
+    gi = pytest.importorskip("gi")
+    gi.require_version("Gst", "1.0")
+    from gi.repository import GLib, Gst
+    Gst.init(None)
+    url = "rtsps://127.0.0.1:%d/cameras/cam" % tls_rtsp.rtsp_port
+    pipe = Gst.parse_launch(
+        "rtspsrc location=%s protocols=tcp tls-validation-flags=0 latency=0 ! rtph264depay "
+        "! avdec_h264 ! fakesink name=sink signal-handoffs=true" % url)
+    frames, errors = [0], []
+    pipe.get_by_name("sink").connect("handoff", lambda *a: frames.__setitem__(0, frames[0] + 1))
+    loop = GLib.MainLoop()
+
+    def on_message(_bus, msg):
+        if msg.type == Gst.MessageType.ERROR:
+            errors.append(str(msg.parse_error()))
+            loop.quit()
+    bus = pipe.get_bus()
+    bus.add_signal_watch()
+    bus.connect("message", on_message)
+    pipe.set_state(Gst.State.PLAYING)
+    GLib.timeout_add(5000, loop.quit)
+    loop.run()
+    pipe.set_state(Gst.State.NULL)
+    bus.remove_signal_watch()
+    assert not errors, errors
+    assert frames[0] >= 5 * 30 * 0.6, frames[0]
