@@ -1,6 +1,10 @@
 """Issue 16: RTSP over TLS (rtsps://) on the RTSP port, with the HTTPS certificate, and a
 camera with AAC audio (RFC 3640 as the second track). Real clients: ffprobe and ffmpeg
-(rtsps:// over TCP; plain rtsp:// over UDP on the same port), GStreamer's rtspsrc."""
+(rtsps:// over TCP; plain rtsp:// over UDP on the same port), GStreamer's rtspsrc.
+
+The server is the AddressSanitizer build where there is one (make test builds it): the TLS
+paths, the AAC track and a camera that dies and comes back run under ASan and LeakSanitizer,
+and the server must exit cleanly with no report."""
 import json
 import os
 import socket
@@ -11,7 +15,10 @@ import time
 import pytest
 
 import rtsp_sim
+from conftest import VIGIL_ASAN_BIN, VIGIL_BIN
 from test_tls import make_cert
+
+ASAN_MARKERS = ("ERROR: AddressSanitizer", "LeakSanitizer", "runtime error:")
 
 
 def run(args, timeout=60):
@@ -38,8 +45,13 @@ def aac_cam():
 def tls_rtsp(vigil_server, tmp_path, aac_cam):
     cert, key = make_cert(str(tmp_path), "rtsps")
     # The readiness probe speaks plain HTTP, and HTTP is HTTPS here: wait for the RTSP line.
+    asan = os.path.exists(VIGIL_ASAN_BIN)
     srv = vigil_server(cameras={"cam": aac_cam.url}, expect_ready=False,
-                       extra_args=["--tls-cert", cert, "--tls-key", key])
+                       extra_args=["--tls-cert", cert, "--tls-key", key],
+                       binary=VIGIL_ASAN_BIN if asan else VIGIL_BIN,
+                       env={"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:halt_on_error=1"}
+                       if asan else None)
+    srv.asan = asan
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and "rtsps://" not in srv.log_tail():
         time.sleep(0.1)
@@ -48,7 +60,19 @@ def tls_rtsp(vigil_server, tmp_path, aac_cam):
     return srv
 
 
-def test_rtsps_and_plain_rtsp_share_the_port_and_carry_h264_and_aac(tls_rtsp, tmp_path):
+def stop_clean(srv):
+    """Stops the server; under ASan, no report and a clean exit."""
+    code, took = srv.stop(timeout=20)
+    srv.exit_checked = True
+    log = srv.log
+    problems = ["%r in the log" % m for m in ASAN_MARKERS if m in log]
+    if code != 0:
+        problems.append("exit status %r after %.1f s" % (code, took))
+    assert not problems, "; ".join(problems) + "\n--- log ---\n" + log[-8000:]
+
+
+def test_rtsps_and_plain_rtsp_share_the_port_and_carry_h264_and_aac(tls_rtsp, tmp_path,
+                                                                    aac_cam):
     srv = tls_rtsp
     port = srv.rtsp_port
     want = [("aac", 48000), ("h264", 640)]
@@ -76,6 +100,22 @@ def test_rtsps_and_plain_rtsp_share_the_port_and_carry_h264_and_aac(tls_rtsp, tm
     assert counts.get("aac", 0) >= 3 * 48000 / 1024 * 0.7, counts  # 1024 samples a frame
     dec = run(["ffmpeg", "-v", "error", "-i", out, "-f", "null", "-"], timeout=60)
     assert dec.returncode == 0 and "rror" not in dec.stderr, dec.stderr[-2000:]
+
+    # The camera dies and comes back with the same parameters: a TLS reader started before
+    # keeps reading (or is ended cleanly), and a new one plays both tracks.
+    reader = subprocess.Popen(["ffmpeg", "-v", "error", "-rtsp_transport", "tcp", "-i", tls_url,
+                               "-c", "copy", "-t", "8", "-f", "null", "-"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        time.sleep(1.5)
+        aac_cam.restart()
+        reader.wait(timeout=45)
+    finally:
+        if reader.poll() is None:
+            reader.kill()
+            reader.wait()
+    assert probe(tls_url, "tcp") == want
+    stop_clean(srv)
 
 
 def test_gstreamer_plays_rtsps(tls_rtsp):
@@ -105,3 +145,4 @@ def test_gstreamer_plays_rtsps(tls_rtsp):
     bus.remove_signal_watch()
     assert not errors, errors
     assert frames[0] >= 5 * 30 * 0.6, frames[0]
+    stop_clean(tls_rtsp)
