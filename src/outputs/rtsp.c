@@ -1004,6 +1004,11 @@ static void on_setup(rtsp_conn_t *c, const vg_rtsp_request_t *req)
             respond_error(c, req->cseq, 461, "the tracks of a session share one transport");
             return;
         }
+        /* RFC 2326 10.4 lets a server refuse to change transports while playing. */
+        if (c->session->is_playing) {
+            respond_error(c, req->cseq, 455, "SETUP while playing: PAUSE first");
+            return;
+        }
         /* The other track, or the same one again (a new transport for it). */
     } else if (c->session) {
         respond_error(c, req->cseq, 459, "this connection has a session; send its Session");

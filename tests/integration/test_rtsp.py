@@ -603,6 +603,11 @@ def test_protocol_errors_get_their_status_and_the_server_keeps_serving(srv):
                % (url, "a" * 9000)).encode()
         status, headers, closed = raw_status(port, big, wait_close=True)
         assert status == 431 and closed, ("head over 8 KiB", status, headers, closed)
+        # A playing session does not change its transport (RFC 2326 10.4): 455, and it
+        # goes on playing.
+        status, headers, _ = watcher.request("SETUP", url + "/trackID=0",
+                                             {"Transport": "RTP/AVP/TCP;unicast;interleaved=0-1"})
+        assert status == 455, ("SETUP while playing", status, headers)
         # Others are served: a new connection, and the reader that was playing all along.
         status, headers, _ = raw_status(port, ("OPTIONS %s RTSP/1.0\r\nCSeq: 7\r\n\r\n"
                                                % url).encode())
