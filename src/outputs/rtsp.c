@@ -137,6 +137,8 @@ struct rtsp_cam {
     bool has_key;
     uint16_t key_seq; /* the first packet of the latest keyframe */
     uint32_t key_ts;
+    uint32_t last_ts; /* the latest access unit's RTP timestamp */
+    bool has_last_ts;
     /* the camera's AAC, when it has some (read at DESCRIBE) */
     bool has_audio;
     vg_stream_audio_t audio;
@@ -219,6 +221,7 @@ static void cam_new_packetizer(rtsp_cam_t *cam, vg_codec_t codec, int64_t captur
     cam->codec = codec;
     cam->gen = ++cam->r->next_gen;
     cam->has_key = false;
+    cam->has_last_ts = false;
 }
 
 /* ---- writing to a connection ---- */
@@ -650,6 +653,14 @@ static const rtp_au_t *cam_touch(rtsp_cam_t *cam, vg_frame_t *f)
         rtp_au_t *au = vg_xcalloc(1, sizeof(*au));
         au->gen = cam->gen;
         au->rtp_ts = vg_rtp_timestamp(f->meta.capture_us, cam->base_us, cam->base_ts);
+        /* Each access unit's timestamp must come after the last one's. capture_us can step
+         * back once, when the camera's first RTCP sender report replaces arrival times with
+         * its own clock (bench/rtsp_glass.py saw 2-31 ms on every cold start), and readers
+         * then see non-monotonic DTS: keep the order, a tick apart. */
+        if (cam->has_last_ts && (int32_t)(au->rtp_ts - cam->last_ts) <= 0)
+            au->rtp_ts = cam->last_ts + 1;
+        cam->last_ts = au->rtp_ts;
+        cam->has_last_ts = true;
         uint16_t first_seq = vg_rtp_packetizer_next_seq(cam->pk);
         if (vg_rtp_packetize(cam->pk, f, au->rtp_ts, &au->pkts, &au->n) < 0)
             au->n = 0;
