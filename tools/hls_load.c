@@ -111,10 +111,12 @@ typedef struct client {
     int want_part;
     double want_end_wall;
     bool has_part;
+    uint64_t got_msn; /* the last part had, when has_part */
+    int got_part;
     /* counts; *_win inside the window (requests and bytes by completion; parts by
      * publication) */
     long requests_win, reloads_win, bytes_win, parts_win, late_win;
-    long parts_total, skipped, resyncs, reconnects, errors;
+    long parts_total, skipped, resyncs, reconnects, errors, repeats;
     int last_error_status;
     double max_lag_win;
     char fail_why[96];
@@ -134,7 +136,6 @@ typedef struct load {
     double lag_limit_s; /* 0: PART-HOLD-BACK */
     double part_hold_back_s;
     double win_start, win_end, grace_end; /* 0 until the ramp ended */
-    bool is_in_window;
     bool has_base;
     uint64_t msn_base;
     part_rec_t *parts;
@@ -435,7 +436,11 @@ static void on_part(load_t *L, client_t *c, double t)
 {
     part_rec_t *r = part_rec(L, c->want_msn, c->want_part);
     c->parts_total++;
+    if (c->has_part && !is_before(c->got_msn, c->got_part, c->want_msn, c->want_part))
+        c->repeats++; /* not after the last one: a bug here, or the muxer restarted */
     c->has_part = true;
+    c->got_msn = c->want_msn;
+    c->got_part = c->want_part;
     if (r != NULL) {
         if (r->first_at == 0)
             r->first_at = t;
@@ -679,7 +684,7 @@ static void report(load_t *L, double ramp_s, double warmup_s, double cpu_s, doub
     int failed = 0, kept_up = 0, with_skips = 0, with_errors = 0;
     int failed_by[P_FAILED] = {0};
     long requests = 0, reloads = 0, bytes = 0, parts = 0, late = 0, skipped = 0, resyncs = 0,
-         reconnects = 0, errors = 0;
+         reconnects = 0, errors = 0, repeats = 0;
     const char *first_why = NULL;
     double *pps = calloc((size_t)L->n + 1, sizeof(double));
     double *maxlag = calloc((size_t)L->n + 1, sizeof(double));
@@ -694,6 +699,7 @@ static void report(load_t *L, double ramp_s, double warmup_s, double cpu_s, doub
         resyncs += c->resyncs;
         reconnects += c->reconnects;
         errors += c->errors;
+        repeats += c->repeats;
         with_skips += c->skipped > 0;
         with_errors += c->errors > 0;
         if (c->phase == P_FAILED) {
@@ -719,7 +725,7 @@ static void report(load_t *L, double ramp_s, double warmup_s, double cpu_s, doub
            "\"parts\": %ld, \"late_parts\": %ld, \"requests\": %ld, \"reloads\": %ld, "
            "\"bytes\": %ld, \"requests_per_s\": %.1f, \"bytes_per_s\": %.0f, "
            "\"skipped\": %ld, \"clients_with_skips\": %d, \"resyncs\": %ld, "
-           "\"reconnects\": %ld, \"error_responses\": %ld, \"clients_with_errors\": %d, "
+           "\"reconnects\": %ld, \"repeats\": %ld, \"error_responses\": %ld, \"clients_with_errors\": %d, "
            "\"client_max_lag_ms\": {\"p50\": %.1f, \"p99\": %.1f, \"max\": %.1f}, ",
            L->url, L->n, L->is_delta ? "true" : "false", failed, failed_by[P_CONNECT],
            failed_by[P_PLAYLIST], failed_by[P_RELOAD], failed_by[P_PART],
@@ -727,7 +733,7 @@ static void report(load_t *L, double ramp_s, double warmup_s, double cpu_s, doub
            win > 0 ? (double)published / win : 0, kept_up, 1000 * limit,
            1000 * L->part_hold_back_s, percentile(pps, L->n, 0.5), percentile(pps, L->n, 0.01),
            pps[0], parts, late, requests, reloads, bytes, win > 0 ? (double)requests / win : 0,
-           win > 0 ? (double)bytes / win : 0, skipped, with_skips, resyncs, reconnects, errors,
+           win > 0 ? (double)bytes / win : 0, skipped, with_skips, resyncs, reconnects, repeats, errors,
            with_errors, 1000 * percentile(maxlag, L->n, 0.5),
            1000 * percentile(maxlag, L->n, 0.99), 1000 * maxlag[L->n - 1]);
     print_dist("publish_lag_ms", L->lags, L->n_lags, 1000);
@@ -837,13 +843,6 @@ int main(int argc, char **argv)
                 L.win_end = L.win_start + duration_s;
                 L.grace_end = L.win_end + GRACE_S;
             }
-        }
-        if (L.win_start > 0 && !L.is_in_window && t >= L.win_start) {
-            /* The window is the loop's, to within one epoll_wait (5 ms). */
-            L.is_in_window = true;
-            L.win_start = t;
-            L.win_end = t + duration_s;
-            L.grace_end = L.win_end + GRACE_S;
         }
         if (L.win_start > 0 && t >= L.grace_end)
             break;
