@@ -76,6 +76,17 @@ def parse_json(text, errtext, status):
         raise SystemExit(f"hls_load gave no JSON (status {status}): {text!r}")
 
 
+def runqueue_wait_s(pid):
+    """Seconds the loop thread (tid = pid) has waited on a run queue: the second field of
+    /proc/PID/task/PID/schedstat. On a machine shared with other work this says how much of
+    a stall was vigil waiting for its core rather than working."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/schedstat") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def run_load(server, url, n):
     """One hls_load pinned to PROBE_CPU while the server is sampled; the row has the client's
     JSON and the server's CPU over the client's window, per request and per MB."""
@@ -84,6 +95,7 @@ def run_load(server, url, n):
     load0 = pl.loadavg()
     m0 = metrics(server)
     samples, system = [], []
+    rq_start, win_guess = None, n / CONNECT_RATE + 1 + WARMUP  # about when the window opens
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         t0 = time.monotonic()
         pr = subprocess.Popen(cmd, stdout=out, stderr=err)
@@ -96,6 +108,9 @@ def run_load(server, url, n):
                 system.append((time.monotonic(), wf.all_tasks()))
             i += 1
             time.sleep(wf.SAMPLE_S)
+            if rq_start is None and samples and time.monotonic() >= t0 + win_guess:
+                rq_start = (time.monotonic(), runqueue_wait_s(server.pid))
+        rq_end = (time.monotonic(), runqueue_wait_s(server.pid))
         if pr.poll() is None:
             pl.log(f"hls_load still running after {limit:.0f} s: stopping it")
             pr.kill()
@@ -118,6 +133,8 @@ def run_load(server, url, n):
            "window_bytes": next((v for k, v in m1.items()
                                  if k.startswith("vigil_hls_window_bytes")), None),
            "other_processes": wf.others(system, ws, we, {server.pid, pr.pid, os.getpid()})}
+    if rq_start and rq_start[1] is not None and rq_end[1] is not None:
+        row["loop_runqueue_wait_pct"] = 100 * (rq_end[1] - rq_start[1]) / (rq_end[0] - rq_start[0])
     if cpu is not None:
         loop = cpu["threads"].get("loop", {"cpu_s": 0.0})
         req, mb = res["requests"], res["bytes"] / 1e6
@@ -146,6 +163,8 @@ def fanout(clip):
                    f"{pl.fmt(r.get('cpu_ms_per_mb'))} ms/MB, server "
                    f"{pl.fmt(r.get('server_pct_core'), '{:.0f}')}% core, client "
                    f"{L['client_cpu_pct']}%, failed {L['failed']} ({L['first_failure']}), "
+                   f"loop waited for its core {pl.fmt(r.get('loop_runqueue_wait_pct'), '{:.0f}')}%, "
+                   f"errors {L['error_statuses']}, "
                    f"lag p50/p95/max {L['publish_lag_ms']['p50']}/{L['publish_lag_ms']['p95']}/"
                    f"{L['publish_lag_ms']['max']} ms, RSS {r['rss_kb_max']} kB, other processes "
                    f"{pl.others_text(r['other_processes'])}")

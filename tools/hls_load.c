@@ -142,6 +142,7 @@ typedef struct load {
     /* every (client, part) lag in the window, for percentiles */
     double *lags, *capture_lags, *fetch_ms;
     long n_lags, n_capture_lags, n_fetch;
+    long status_400, status_404, status_503, status_other; /* error answers, all clients */
 } load_t;
 
 static double now_s(void)
@@ -477,6 +478,14 @@ static void on_error_status(load_t *L, client_t *c)
 {
     c->errors++;
     c->last_error_status = c->status;
+    if (c->status == 400)
+        L->status_400++;
+    else if (c->status == 404)
+        L->status_404++;
+    else if (c->status == 503)
+        L->status_503++;
+    else
+        L->status_other++;
     if (c->errors > ERRORS_MAX) {
         char why[96];
         snprintf(why, sizeof(why), "%d errors, the last %d to a %s request", ERRORS_MAX,
@@ -741,6 +750,8 @@ static void report(load_t *L, double ramp_s, double warmup_s, double cpu_s, doub
     print_dist("capture_lag_ms", L->capture_lags, L->n_capture_lags, 1000);
     printf(", ");
     print_dist("part_fetch_ms", L->fetch_ms, L->n_fetch, 1);
+    printf(", \"error_statuses\": {\"400\": %ld, \"404\": %ld, \"503\": %ld, \"other\": %ld}",
+           L->status_400, L->status_404, L->status_503, L->status_other);
     printf(", \"client_cpu_pct\": %.1f}\n", 100 * cpu_s / total_s);
     free(pps);
     free(maxlag);
