@@ -93,7 +93,7 @@ def run_load(server, url, n):
     cmd = load_cmd(url, n, DURATION, WARMUP)
     limit = n / CONNECT_RATE + 15 + WARMUP + DURATION + 15
     load0 = pl.loadavg()
-    m0 = metrics(server)
+    m0, tm0 = metrics(server), time.monotonic()
     samples, system = [], []
     rq_start, win_guess = None, n / CONNECT_RATE + 1 + WARMUP  # about when the window opens
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
@@ -118,7 +118,7 @@ def run_load(server, url, n):
         out.seek(0)
         err.seek(0)
         res = parse_json(out.read(), err.read().strip(), pr.returncode)
-    m1 = metrics(server)
+    m1, tm1 = metrics(server), time.monotonic()
     ws = t0 + res["ramp_s"] + res["warmup_s"]
     we = ws + res["duration_s"]
     inwin = [s for s in samples if ws <= s["t"] <= we]
@@ -130,6 +130,8 @@ def run_load(server, url, n):
            "load_after": pl.loadavg(), "server_cpu": cpu,
            "rss_kb_max": max((s["rss_kb"] for s in inwin if s["rss_kb"]), default=None),
            "metrics_delta": {k: v - m0.get(k, 0) for k, v in m1.items()},
+           "server_parts_per_s": sum(v - m0.get(k, 0) for k, v in m1.items()
+                                     if k.startswith("vigil_hls_parts_total")) / (tm1 - tm0),
            "window_bytes": next((v for k, v in m1.items()
                                  if k.startswith("vigil_hls_window_bytes")), None),
            "other_processes": wf.others(system, ws, we, {server.pid, pr.pid, os.getpid()})}
@@ -158,7 +160,8 @@ def fanout(clip):
             r = run_load(server, url, n)
             L = r["load"]
             pl.log(f"hls n={n}: kept up {L['kept_up']}/{n}, parts/s {L['parts_per_s_median']} "
-                   f"(published {L['parts_published_per_s']}), {L['requests_per_s']} req/s, "
+                   f"(published {L['parts_published_per_s']}; vigil made {r['server_parts_per_s']:.2f}/s), "
+                   f"{L['requests_per_s']} req/s, "
                    f"{pl.fmt(r.get('cpu_us_per_request'))} µs/request, "
                    f"{pl.fmt(r.get('cpu_ms_per_mb'))} ms/MB, server "
                    f"{pl.fmt(r.get('server_pct_core'), '{:.0f}')}% core, client "
@@ -268,7 +271,7 @@ def line(r, base):
     lag = L["publish_lag_ms"]
     return (f"| {n} | {L['kept_up']} / {n} | {L['failed']} "
             f"| {L['parts_per_s_median']:.2f} ({L['parts_per_s_p1']:.2f}) "
-            f"/ {L['parts_published_per_s']:.2f} "
+            f"/ {L['parts_published_per_s']:.2f} ({r['server_parts_per_s']:.2f}) "
             f"| {lag['p50']:.0f} / {lag['p95']:.0f} / {lag['max']:.0f} "
             f"| {L['requests_per_s']:.0f} | {L['bytes_per_s'] / 1e6:.1f} "
             f"| {pl.fmt(r.get('server_pct_core'), '{:.0f}')} "
@@ -283,6 +286,7 @@ def main():
     if not os.access(LOAD, os.X_OK):
         raise SystemExit(f"hls_fanout: no {LOAD}; build first (ninja -C build hls_load)")
     results = pl.results_path("hls_fanout")
+    rows, mem = [], None
     clip = tempfile.NamedTemporaryFile(prefix="vigil-bench-clip-", suffix=".h264", delete=False)
     clip.close()
     try:
@@ -297,8 +301,20 @@ def main():
     finally:
         os.unlink(clip.name)
     base = next((r for r in rows if r["clients"] == 1), None)
-    print("| clients | kept up | failed | parts/s per client: median (p1) / published "
-          "| lag behind the first client ms: p50 / p95 / max | requests/s | MB/s "
+    if rows:
+        table(rows, base)
+    if mem:
+        print(f"\nmemory: {mem['cameras']} cameras, VmRSS max {mem['rss_kb_base']} kB with a "
+              f"`source` viewer each, {mem['rss_kb_hls']} kB with one HLS player each too: "
+              f"{mem['rss_kb_per_camera']:.0f} kB per camera; vigil_hls_window_bytes mean "
+              f"{pl.fmt((mem['window_bytes_mean'] or 0) / 1024, '{:.0f}')} KiB; players kept "
+              f"up {mem['players_kept_up']}/{mem['cameras']}")
+    print(f"\ncamera: {kbps} kbit/s replayed clip, GOP {GOP}; raw results: {results}")
+
+
+def table(rows, base):
+    print("| clients | kept up | failed | parts/s per client: median (p1) / published (made) "
+          "| lag behind publication ms: p50 / p95 / max | requests/s | MB/s "
           "| server % core | server CPU µs per request: all / above 1 player "
           "| server CPU ms per MB "
           "| VmRSS MiB | RSS per client KiB | load avg (1/5/15 min) |")
@@ -314,13 +330,6 @@ def main():
               f"reconnects {L['reconnects']}, repeats {L['repeats']}, late parts {L['late_parts']} (limit "
               f"{L['lag_limit_ms']} ms), client {L['client_cpu_pct']}% CPU, window "
               f"{pl.fmt((r['window_bytes'] or 0) / 1024, '{:.0f}')} KiB")
-    if mem:
-        print(f"\nmemory: {mem['cameras']} cameras, VmRSS max {mem['rss_kb_base']} kB with a "
-              f"`source` viewer each, {mem['rss_kb_hls']} kB with one HLS player each too: "
-              f"{mem['rss_kb_per_camera']:.0f} kB per camera; vigil_hls_window_bytes mean "
-              f"{pl.fmt((mem['window_bytes_mean'] or 0) / 1024, '{:.0f}')} KiB; players kept "
-              f"up {mem['players_kept_up']}/{mem['cameras']}")
-    print(f"\ncamera: {kbps} kbit/s replayed clip, GOP {GOP}; raw results: {results}")
 
 
 if __name__ == "__main__":

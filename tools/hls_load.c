@@ -14,9 +14,12 @@
  * A part that left the playlist before the client asked for it counts as skipped; a 404 for a
  * part (the muxer restarted) sends the client back to the plain playlist (a resync).
  *
- * Lag: a part's publication is estimated as the moment the first client had it whole (the
- * server answers every held reload for a part together, so the first client is within a
- * loop turn of it); a client's lag for a part is when it had the part whole minus that.
+ * Lag: a part's publication is estimated as the moment a playlist answer first listed it, to
+ * any client (the server answers the held reloads for a part as soon as it exists, so the
+ * first of them arrives within a loop turn of that; a later playlist lists every part up to
+ * the edge, so an overloaded server cannot hide parts by answering late: they are dated by
+ * whichever playlist listed them first). A client's lag for a part is when it had the part
+ * whole minus that.
  * The capture lag is when the client had it minus the part's end on the camera's clock
  * (EXT-X-PROGRAM-DATE-TIME plus the durations of the segment's parts up to and including it;
  * this machine's wall clock, like bench/hls_latency.py, whose figure is this minus one frame).
@@ -25,7 +28,7 @@
  * opens WARMUP_S later and lasts DURATION_S; the loop then runs GRACE_S more so that parts
  * published late in the window can still arrive. Counted in the window: requests and bytes
  * completed in it (for the server's CPU per request and per byte over the same span), and,
- * per client, the parts published in it (first had by anyone in the window) it had. A client
+ * per client, the parts published in it (first listed in the window) it had. A client
  * keeps up when it had every part published in the window, each within LAG_MS of its
  * publication (default: the playlist's PART-HOLD-BACK, the hold-back at which a player
  * plays; a part later than that stalls it).
@@ -71,8 +74,8 @@ enum phase { P_CONNECT, P_PLAYLIST, P_RELOAD, P_PART, P_FAILED };
 static const char *const PHASE_NAMES[] = {"connect", "playlist", "reload", "part", "failed"};
 
 typedef struct part_rec {
-    double first_at; /* monotonic: the first client had it whole; 0: nobody yet */
-    int got;         /* clients that had it */
+    double published_at; /* monotonic: a playlist answer first listed it; 0: none yet */
+    int got;             /* clients that had it */
 } part_rec_t;
 
 /* A part as a playlist lists it. */
@@ -296,6 +299,8 @@ static void request_part(load_t *L, client_t *c, const listed_t *p)
     send_request(L, c, P_PART);
 }
 
+static part_rec_t *part_rec(load_t *L, uint64_t msn, int part);
+
 /* "2026-12-05T18:11:22.123Z" as Unix seconds; 0 when it is not that. */
 static double parse_pdt(const char *s)
 {
@@ -330,7 +335,7 @@ static int parse_playlist(load_t *L, client_t *c)
     c->body = NULL;
     c->n_listed = 0;
     c->has_hint = false;
-    double seg_t = 0;
+    double seg_t = 0, now = now_s();
     for (char *line = c->playlist; line && *line;) {
         char *nl = strchr(line, '\n');
         if (nl)
@@ -360,6 +365,9 @@ static int parse_playlist(load_t *L, client_t *c)
             p->uri_len = (size_t)(q - p->uri);
             p->end_wall = seg_t;
             c->n_listed++;
+            part_rec_t *r = part_rec(L, p->msn, p->part);
+            if (r != NULL && r->published_at == 0)
+                r->published_at = now;
         } else if (strncmp(line, "#EXT-X-PRELOAD-HINT:", 20) == 0) {
             const char *u = strstr(line, "URI=\"");
             if (u && part_name(u + 5, &c->hint_msn, &c->hint_part))
@@ -442,12 +450,10 @@ static void on_part(load_t *L, client_t *c, double t)
     c->has_part = true;
     c->got_msn = c->want_msn;
     c->got_part = c->want_part;
-    if (r != NULL) {
-        if (r->first_at == 0)
-            r->first_at = t;
+    if (r != NULL && r->published_at > 0) {
         r->got++;
-        double lag = t - r->first_at;
-        if (in_window(L, r->first_at)) {
+        double lag = t - r->published_at;
+        if (in_window(L, r->published_at)) {
             double limit = L->lag_limit_s > 0 ? L->lag_limit_s : L->part_hold_back_s;
             c->parts_win++;
             if (limit > 0 && lag > limit)
@@ -689,7 +695,7 @@ static void report(load_t *L, double ramp_s, double warmup_s, double cpu_s, doub
     double win = L->win_end - L->win_start;
     long published = 0;
     for (long i = 0; i < (long)SEGS_MAX * PARTS_PER_SEG; i++)
-        published += L->parts[i].first_at > 0 && in_window(L, L->parts[i].first_at);
+        published += L->parts[i].published_at > 0 && in_window(L, L->parts[i].published_at);
     int failed = 0, kept_up = 0, with_skips = 0, with_errors = 0;
     int failed_by[P_FAILED] = {0};
     long requests = 0, reloads = 0, bytes = 0, parts = 0, late = 0, skipped = 0, resyncs = 0,
