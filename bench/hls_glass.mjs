@@ -22,7 +22,9 @@
 //   decoder → compositor: glass to glass but for the display's own scan-out.
 // - page: what the tile shows (data-latency, once a second: now minus hls.js's playingDate,
 //   from EXT-X-PROGRAM-DATE-TIME, i.e. the capture time vigil got from the camera's RTCP).
-// Also: pictures presented, how many bars did not decode, hls.js stalls (waiting events).
+// Also: pictures presented, how many bars did not decode, the <video>'s waiting events, hls.js's
+// errors since it started (BUFFER_STALLED_ERROR raises its target latency), its target latency
+// and the buffer ahead of the playhead, once a second.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -169,7 +171,12 @@ try {
       get: () => wrapped,
       set: (H) => {
         wrapped = class extends H {
-          constructor(cfg) { super({ ...cfg, ...override }); (window.__hlsInstances ||= []).push(this); }
+          constructor(cfg) {
+            super({ ...cfg, ...override });
+            (window.__hlsInstances ||= []).push(this);
+            const errs = (window.__hlsErrors ||= {});
+            this.on(H.Events.ERROR, (ev, d) => { const k = `${d.details}${d.fatal ? ' (fatal)' : ''}`; errs[k] = (errs[k] || 0) + 1; });
+          }
         };
       },
     });
@@ -193,6 +200,7 @@ try {
   await sleep(WARMUP * 1000);
   await page.evaluate(() => { const g = window.__g2g; g.samples = []; g.bad = 0; g.frames = 0; g.waiting = 0; });
   const pageLat = [], ahead = [], targets = [], rates = [];
+  let maxRanges = 0;
   const paths = new Set();
   const load0 = (await import('node:os')).loadavg().map((x) => Math.round(x * 100) / 100);
   for (let i = 0; i < SECONDS; i++) {
@@ -202,12 +210,14 @@ try {
       const h = (window.__hlsInstances || []).at(-1);
       const b = v && v.buffered.length ? v.buffered.end(v.buffered.length - 1) - v.currentTime : null;
       return { lat: e.dataset.latency, path: e.dataset.path, ahead: b, rate: v ? v.playbackRate : null,
+        ranges: v ? v.buffered.length : 0,
         target: h ? h.targetLatency : null, hlsLatency: h ? h.latency : null };
     });
     paths.add(t.path);
     if (t.ahead != null) ahead.push(1000 * t.ahead);
     if (t.target != null) targets.push(1000 * t.target);
     if (t.rate != null) rates.push(t.rate);
+    maxRanges = Math.max(maxRanges, t.ranges);
     if (t.lat !== undefined) pageLat.push(Number(t.lat));
   }
   const g = await page.evaluate(() => window.__g2g);
@@ -217,6 +227,7 @@ try {
     glass_ms: dist(glass), page_latency_ms: dist(pageLat),
     buffer_ahead_ms: dist(ahead), hlsjs_target_latency_ms: dist(targets),
     playback_rate_max: rates.length ? Math.max(...rates) : null,
+    buffered_ranges_max: maxRanges, hlsjs_errors: await page.evaluate(() => window.__hlsErrors),
     frames_presented: g.frames, fps: Math.round(10 * g.frames / SECONDS) / 10,
     bars_unreadable: g.bad, waiting_events: g.waiting, page_errors: pageErrors,
     hlsjs_config_override: HLSJS_OVERRIDE, chromium_cpu: CHROMIUM_CPU || 'any', loadavg_before: load0,
