@@ -271,6 +271,9 @@ static const struct hls_family {
      offsetof(vg_hls_counters_t, bytes)},
     {"vigil_hls_parts_total", "counter", "HLS partial segments made",
      offsetof(vg_hls_counters_t, parts)},
+    {"vigil_hls_window_bytes", "gauge",
+     "Bytes the camera's HLS window holds (parts and init segments, shared by all clients)",
+     offsetof(vg_hls_counters_t, window_bytes)},
 };
 
 typedef struct hls_pass {

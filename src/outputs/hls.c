@@ -401,6 +401,7 @@ static void flush_part(hls_cam_t *cam, int64_t end_us)
                              cam->pending[0]->meta.capture_us) == 0) {
             cam->segment_us += cam->pending_us;
             cam->stats->pub.parts++;
+            cam->stats->pub.window_bytes = vg_hlsw_bytes(cam->win);
         }
         vg_frame_unref(&part);
     }
@@ -565,6 +566,7 @@ static void cam_free(hls_cam_t *cam)
     audio_clear(cam);
     vg_hlsw_free(&cam->win);
     cam->stats->pub.clients = 0;
+    cam->stats->pub.window_bytes = 0;
     free(cam->camera);
     uv_timer_stop(&cam->idle_timer);
     uv_close((uv_handle_t *)&cam->idle_timer, idle_closed);

@@ -196,6 +196,23 @@ void vg_hlsw_next(const vg_hlsw_t *w, uint64_t *msn, int *part)
     }
 }
 
+size_t vg_hlsw_bytes(const vg_hlsw_t *w)
+{
+    size_t n = w->init ? w->init->len : 0;
+    const vg_frame_t *counted = w->init;
+    for (int i = 0; i < w->count; i++) {
+        const hlsw_seg_t *s = seg_at(w, i);
+        /* Segments hold references to their init: consecutive ones share it. */
+        if (s->init && s->init != counted && s->init != w->init) {
+            n += s->init->len;
+            counted = s->init;
+        }
+        for (int p = 0; p < s->n_parts; p++)
+            n += s->parts[p].bytes->len;
+    }
+    return n;
+}
+
 int vg_hlsw_target_duration_s(const vg_hlsw_t *w)
 {
     return w->target_s;

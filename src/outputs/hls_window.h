@@ -83,6 +83,10 @@ vg_hlsw_block_t vg_hlsw_block(const vg_hlsw_t *w, int64_t msn, int64_t part);
 /* EXT-X-TARGETDURATION as rendered now, in seconds (never decreases). */
 int vg_hlsw_target_duration_s(const vg_hlsw_t *w);
 
+/* The bytes the window holds: every part of its segments and each init segment they (or the
+ * next segment) need, counted once. Segments are their parts, so they add nothing. */
+size_t vg_hlsw_bytes(const vg_hlsw_t *w);
+
 /* Renders the media playlist into out[0 .. cap) with a terminating NUL. query: appended as
  * "?query" to every URI in it (init, segments, parts, preload hint) so that a stream token in
  * the playlist URL reaches every request; NULL or "" for none. It is not escaped: it must be

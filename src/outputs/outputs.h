@@ -89,11 +89,13 @@ typedef struct vg_output_counters {
 
 /* HLS (hls.c), per camera, since start: clients are the peer addresses that fetched in the
  * last 10 s; blocked counts requests held until a part arrived (blocking playlist reloads,
- * preload hints). */
+ * preload hints). window_bytes is a gauge: what the camera's window holds now (parts and init
+ * segments, shared by every client; 0 while no muxer runs). */
 typedef struct vg_hls_counters {
     const char *camera;
     int clients;
     uint64_t requests, blocked, bytes, parts;
+    uint64_t window_bytes;
 } vg_hls_counters_t;
 void vg_outputs_each_hls(vg_outputs_t *o, void (*fn)(const vg_hls_counters_t *c, void *arg),
                          void *arg);

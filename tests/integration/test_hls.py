@@ -136,6 +136,8 @@ def test_blocking_reload_and_preload_hint_answer_when_the_part_arrives(vigil_ser
     metrics = get(srv, "/metrics").text
     m = re.search(r'^vigil_hls_parts_total\{camera="cam"\} (\d+)', metrics, re.M)
     assert m and int(m.group(1)) >= 5, metrics[-2000:]
+    m = re.search(r'^vigil_hls_window_bytes\{camera="cam"\} (\d+)', metrics, re.M)
+    assert m and int(m.group(1)) > 0, metrics[-2000:]
 
 
 def test_non_h26x_camera_is_refused_with_a_reason(vigil_server):
