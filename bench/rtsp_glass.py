@@ -3,25 +3,35 @@
 side in one run; run by bench/rtsp_glass.sh (docs/benchmarks.md, issue 16's Benchmarks:
 "vigil adds at most 5 ms p50").
 
-The camera is the live simulator (tests/integration/rtsp_sim.py: 1280x720, 30 fps, 4 Mbit/s,
+The camera is the live simulator (tests/integration/rtsp_sim.py: 1280x720, FPS 30, 4 Mbit/s,
 x264 zerolatency), which draws its wall-clock time into each picture as the timestamp bar
-(docs/test-camera.md) before encoding it. vigil (on SERVER_CPU) reads it over RTSP/TCP and
-re-streams it on --rtsp-listen. Two reader processes, identical but for the URL, run at the
-same time on PROBE_CPU (with the simulator, SIM_CPU):
+(docs/test-camera.md) before encoding it. vigil (on SERVER_CPU) reads it as two cameras, `cam`
+over RTSP/TCP and `cam_udp` over RTSP/UDP, and re-streams them on --rtsp-listen. For each
+transport, two reader processes, identical but for the URL, run at the same time on PROBE_CPU
+(with the simulator, SIM_CPU):
 
     rtspsrc latency=0 protocols=P ! rtph264depay ! avdec_h264 max-threads=1 ! appsink sync=false
 
-one reading rtsp://SIM/cam, the other rtsp://vigil/cameras/cam. For each decoded picture a
-reader takes its arrival wall-clock time and reads the bar; latency = arrival - bar. The
-jitter buffer (latency=0), the depayloader, the decoder (one thread: frame threads add a
-frame each) and the sink are the same for both, so the difference of the two distributions
-is vigil's share: its ingest (libavformat's RTSP demuxer), the hub, the packetizer and the
-second loopback hop.
+one reading the simulator, the other vigil's camera read over the same transport. For each
+decoded picture a reader takes its arrival wall-clock time and reads the bar; latency =
+arrival - bar. The jitter buffer (latency=0), the depayloader, the decoder (one thread: frame
+threads add a frame each) and the sink are the same for both, so the difference is vigil's
+share: its ingest (libavformat's RTSP demuxer), the hub, the packetizer and the second
+loopback hop. The same picture seen by both readers also gives a paired difference.
 
 Each reader also notes when each access unit left the depayloader (its pts as the key), so
-the table splits the latency into "AU complete" (depayloader output - bar) and the decode
-after it, and it counts, from the RTP packets themselves, access units (marker bits) whose
-RTP timestamp equals the previous one's, and the gaps in sequence numbers.
+the latency splits into "AU complete" (depayloader output - bar) and the decode after it. From
+the RTP packets themselves, over its whole run, it counts access units (marker bits) whose
+RTP timestamp equals or is behind the previous one's, steps off the frame interval by more
+than a quarter, and sequence gaps. A reader that starts the camera (cold, WARMUP_COLD_S) shows
+the same for a camera's first seconds.
+
+To split vigil's share, one WebSocket `source` viewer (`vigil probe`, WS=1) watches beside the
+readers: its arrival - capture_us and arrival - ingest_us give ingest - capture_us; and
+/metrics gives vigil's capture-to-socket-write mean per output (RTSP against WebSocket) over
+the window. Last, build/av_read_hold reads the simulator through libavformat with its
+parsers (as vigil's av_source does) and without, at once: the difference is how long the
+demuxer holds an access unit (HOLD_S seconds, 0 to skip).
 
 Standard library plus Debian's python3-gi (GStreamer 1.22) only. Every wait has a deadline.
 """
@@ -46,7 +56,9 @@ KBPS = int(os.environ.get("KBPS", "") or 4000)
 REPEAT = int(os.environ.get("REPEAT", "") or 1)
 FPS = int(os.environ.get("FPS", "") or 30)
 WITH_WS = os.environ.get("WS", "1") != "0"
-# The caps the two readers decode with; they are given the same string.
+WARMUP_COLD_S = 6
+HOLD_S = float(os.environ.get("HOLD_S", "") or 12)
+# The pipeline both readers run, the same string for both.
 READER = ("rtspsrc name=src location={url} latency=0 protocols={proto} "
           "! rtph264depay name=depay ! avdec_h264 name=dec max-threads=1 "
           "! appsink name=sink sync=false emit-signals=true max-buffers=64 drop=false")
@@ -65,8 +77,8 @@ def reader_main(url, proto, seconds, out_path):
     pipe = Gst.parse_launch(READER.format(url=url, proto=proto))
     au_at = {}      # pts -> wall µs when the depayloader pushed the access unit
     pictures = []   # [arrival_us, bar_us or None, au_us or None]
-    rtp = {"packets": 0, "aus": 0, "equal_ts": 0, "seq_gaps": 0, "last_ts": None,
-           "last_seq": None}
+    rtp = {"packets": 0, "aus": 0, "equal_ts": 0, "backward_ts": 0, "seq_gaps": 0,
+           "last_ts": None, "last_seq": None, "last_wall": None, "steps": []}
     lock = threading.Lock()
 
     def on_au(pad, info):
@@ -88,9 +100,16 @@ def reader_main(url, proto, seconds, out_path):
         rtp["last_seq"] = seq
         if head[1] & 0x80:  # marker: the access unit's last packet (RFC 6184 5.1)
             rtp["aus"] += 1
-            if rtp["last_ts"] is not None and ts == rtp["last_ts"]:
-                rtp["equal_ts"] += 1
+            if rtp["last_ts"] is not None:
+                step = (ts - rtp["last_ts"] + (1 << 31)) % (1 << 32) - (1 << 31)
+                rtp["equal_ts"] += step == 0
+                rtp["backward_ts"] += step < 0
+                if rtp["last_wall"] is not None:
+                    # RTP time against arrival time, per access unit: a stamp that stays
+                    # behind (or runs ahead of) the pictures' pace shows here.
+                    rtp["steps"].append([step, int(time.time_ns() // 1000 - rtp["last_wall"])])
             rtp["last_ts"] = ts
+            rtp["last_wall"] = time.time_ns() // 1000
 
     def on_rtp(pad, info):
         if info.type & Gst.PadProbeType.BUFFER_LIST:
@@ -150,8 +169,8 @@ def reader_main(url, proto, seconds, out_path):
     GLib.timeout_add(int(seconds * 1000), loop.quit)
     loop.run()
     pipe.set_state(Gst.State.NULL)
-    rtp.pop("last_ts")
-    rtp.pop("last_seq")
+    for k in ("last_ts", "last_seq", "last_wall"):
+        rtp.pop(k)
     with open(out_path, "w") as f:
         json.dump({"url": url, "proto": proto, "pictures": pictures, "rtp": rtp,
                    "errors": errors}, f)
@@ -177,8 +196,15 @@ def summarize(res, ws_us, we_us):
     au = [(u - b) / 1000 for _, b, u in pics if b is not None and u is not None]
     dec = [(a - u) / 1000 for a, _, u in pics if u is not None]
     span = (we_us - ws_us) / 1e6
-    out = {"pictures": len(pics), "fps": len(pics) / span, "no_bar": sum(b is None for _, b, _ in pics),
-           "rtp": res["rtp"], "errors": res["errors"]}
+    nominal = 90000 / FPS
+    rtp = dict(res["rtp"])
+    steps = rtp.pop("steps", [])
+    odd = [st for st in steps if abs(st[0] - nominal) > nominal / 4]
+    rtp["odd_steps"] = len(odd)           # RTP ts steps off the frame interval by > 25%
+    rtp["odd_steps_first"] = odd[:20]     # [step in 90 kHz ticks, arrival step in µs]
+    out = {"pictures": len(pics), "fps": len(pics) / span,
+           "no_bar": sum(b is None for _, b, _ in pics),
+           "rtp": rtp, "errors": res["errors"]}
     for name, xs in (("latency_ms", lat), ("au_ms", au), ("decode_ms", dec)):
         out[name] = {"n": len(xs), "p50": pct(xs, 50), "p95": pct(xs, 95), "p99": pct(xs, 99),
                      "mean": statistics.fmean(xs) if xs else None}
@@ -282,6 +308,56 @@ def f(x, spec="{:.1f}"):
     return "–" if x is None else spec.format(x)
 
 
+def cold_reader(pl, url, proto, seconds=None):
+    """One reader of a camera that is not running yet (the DESCRIBE starts it): its RTP
+    counts over the whole run and its first pictures' latency."""
+    seconds = seconds or WARMUP_COLD_S
+    out = tempfile.NamedTemporaryFile(prefix="vigil-bench-glass-", suffix=".json", delete=False)
+    out.close()
+    try:
+        t0_us = time.time_ns() // 1000
+        warm = subprocess.run(
+            ["taskset", "-c", pl.PROBE_CPU, "/usr/bin/python3", "-B", os.path.abspath(__file__),
+             "--reader", url, proto, f"{seconds:g}", out.name], stdin=subprocess.DEVNULL,
+            timeout=seconds + 60)
+        if warm.returncode != 0:
+            raise SystemExit("the warm-up reader failed")
+        with open(out.name) as f:
+            res = json.load(f)
+    finally:
+        os.unlink(out.name)
+    s = summarize(res, t0_us, t0_us + int(seconds * 1e6))
+    del s["_by_bar"], s["series"]
+    return s
+
+
+def av_read_hold(pl, url):
+    """build/av_read_hold on the camera with libavformat's parsers and without, at once (as
+    vigil reads a camera, and NAL unit by NAL unit): their JSON lines, or None when the tool
+    is not built or HOLD_S is 0."""
+    tool = os.path.join(os.path.dirname(pl.VIGIL) or ".", "av_read_hold")
+    if HOLD_S <= 0 or not os.access(tool, os.X_OK):
+        return None
+    procs = [subprocess.Popen(["taskset", "-c", pl.PROBE_CPU, tool, url, f"{HOLD_S:g}"] + m,
+                              stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+             for m in ([], ["noparse"])]
+    out = []
+    for p in procs:
+        try:
+            text = p.communicate(timeout=HOLD_S + 30)[0]
+            out.append(json.loads(text.strip().splitlines()[-1]))
+        except (subprocess.TimeoutExpired, ValueError, IndexError):
+            p.kill()
+            p.wait()
+            out.append(None)
+    return out
+
+
+def rtp_text(rtp):
+    return (f"{rtp['equal_ts']} / {rtp.get('backward_ts', 0)} / {rtp.get('odd_steps', 0)} "
+            f"of {rtp['aus']}")
+
+
 def ws_split(row):
     """From the WebSocket `source` viewer: (arrival - capture_us, arrival - ingest_us,
     ingest - capture_us) p50 in ms, or Nones."""
@@ -298,7 +374,7 @@ def main():
 
     results = pl.results_path("rtsp_glass")
     rows = []
-    sim = server = None
+    sim = server = hold = None
     try:
         sim = pl.Sim(["--width", 1280, "--height", 720, "--fps", FPS, "--kbps", KBPS])
         # vigil reads the camera over the transport measured: cam over TCP, cam_udp over UDP,
@@ -311,19 +387,15 @@ def main():
             for proto in TRANSPORTS:
                 cam = "cam" if proto == "tcp" else "cam_udp"
                 vigil_url = f"rtsp://127.0.0.1:{port}/cameras/{cam}"
-                # The camera starts with the first DESCRIBE: a short reader warms it up.
-                warm = subprocess.run(
-                    ["taskset", "-c", pl.PROBE_CPU, "/usr/bin/python3", "-B",
-                     os.path.abspath(__file__), "--reader", vigil_url, proto, "3", os.devnull],
-                    stdin=subprocess.DEVNULL, timeout=60)
-                if warm.returncode != 0:
-                    raise SystemExit("the warm-up reader failed")
+                # The camera starts with the first DESCRIBE: a reader warms it up, and shows
+                # what a reader sees of a camera that just started.
+                cold = cold_reader(pl, vigil_url, proto) if rep == 0 else None
                 time.sleep(1)
                 load0 = pl.loadavg()
                 direct, via, paired, ws_row, send_ms = run_pair(
                     pl, server, cam, sim.urls[0], vigil_url, proto, pl.PROBE_CPU)
-                row = {"bench": "rtsp_glass", "transport": proto, "camera": cam, "rep": rep, "fps": FPS,
-                       "kbps": KBPS, "duration_s": DURATION, "warmup_s": WARMUP,
+                row = {"bench": "rtsp_glass", "transport": proto, "camera": cam, "cold": cold,
+                       "rep": rep, "fps": FPS, "kbps": KBPS, "duration_s": DURATION, "warmup_s": WARMUP,
                        "reader": READER, "direct": direct, "via_vigil": via,
                        "paired_ms": paired, "ws_source": ws_row,
                        "vigil_capture_to_send_ms": send_ms, "load_before": load0,
@@ -334,17 +406,22 @@ def main():
                 pl.log(f"{proto}: direct p50 {f(d['p50'])} ms, via vigil p50 {f(v['p50'])} ms, "
                        f"added p50 {f(v['p50'] - d['p50'] if d['p50'] and v['p50'] else None)} "
                        f"ms, paired p50 {f(paired['p50'])} ms; fps {direct['fps']:.1f} / "
-                       f"{via['fps']:.1f}; equal-ts AUs {direct['rtp']['equal_ts']} / "
-                       f"{via['rtp']['equal_ts']}; ingest - capture {f(ws_split(ws_row)[2])} "
-                       f"ms; capture to send {send_ms}; load {load0}")
+                       f"{via['fps']:.1f}; RTP ts equal/backward/odd {rtp_text(direct['rtp'])}, "
+                       f"{rtp_text(via['rtp'])}, cold "
+                       f"{rtp_text(cold['rtp']) if cold else '-'}; ingest - capture "
+                       f"{f(ws_split(ws_row)[2])} ms; capture to send {send_ms}; load {load0}")
         sim_pct = 100 * (sim.stats()["cpu_s"] - sim_cpu0) / (time.monotonic() - t0)
+        hold = av_read_hold(pl, sim.urls[0])
+        if hold:
+            pl.append(results, {"bench": "rtsp_glass", "av_read_hold": hold, "fps": FPS})
     finally:
         if server:
             server.stop()
         if sim:
             sim.stop()
     print("| transport | reader | pictures (fps) | latency p50 / p95 / p99 ms "
-          "| AU complete p50 ms | decode p50 ms | AUs with equal RTP ts | RTP seq gaps |")
+          "| AU complete p50 ms | decode p50 ms | AUs: RTP ts equal / backward / off the "
+          "frame interval | RTP seq gaps |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         for name, s in (("direct", r["direct"]), ("via vigil", r["via_vigil"])):
@@ -352,7 +429,14 @@ def main():
             print(f"| {r['transport'].upper()} | {name} | {s['pictures']} ({s['fps']:.1f}) "
                   f"| {f(lat['p50'])} / {f(lat['p95'])} / {f(lat['p99'])} "
                   f"| {f(s['au_ms']['p50'])} | {f(s['decode_ms']['p50'])} "
-                  f"| {s['rtp']['equal_ts']} of {s['rtp']['aus']} | {s['rtp']['seq_gaps']} |")
+                  f"| {rtp_text(s['rtp'])} | {s['rtp']['seq_gaps']} |")
+        c = r.get("cold")
+        if c:
+            lat = c["latency_ms"]
+            print(f"| {r['transport'].upper()} | via vigil, cold camera (first "
+                  f"{WARMUP_COLD_S:g} s) | {c['pictures']} | {f(lat['p50'])} / {f(lat['p95'])} / "
+                  f"{f(lat['p99'])} | {f(c['au_ms']['p50'])} | {f(c['decode_ms']['p50'])} "
+                  f"| {rtp_text(c['rtp'])} | {c['rtp']['seq_gaps']} |")
     print()
     print("| transport | vigil adds, p50 / p95 / p99 ms (via - direct) "
           "| same picture, via - direct: p50 / p95 / p99 ms (pictures) | target |")
@@ -375,6 +459,17 @@ def main():
         sm = r["vigil_capture_to_send_ms"]
         print(f"| {r['transport'].upper()} | {1000 / r['fps']:.1f} | {f(pre)} "
               f"| {f(sm.get('rtsp'))} / {f(sm.get('ws'))} | {f(post, '{:.2f}')} |")
+    if hold and all(hold):
+        print()
+        print("| libavformat RTSP demuxer (vigil's ingest), TCP | access units "
+              "| complete - capture p50 / p95 ms |")
+        print("|---|---|---|")
+        for h in hold:
+            what = ("with its parsers (as vigil reads)" if h["mode"] == "parsed"
+                    else "AVFMT_FLAG_NOPARSE (last NAL unit of each)")
+            print(f"| {what} | {h['n']} | {h['p50_ms']:.1f} / {h['p95_ms']:.1f} |")
+        print(f"\nthe parser holds each access unit {hold[0]['p50_ms'] - hold[1]['p50_ms']:.1f} ms"
+              f" (p50); the frame interval is {1000 / FPS:.1f} ms")
     print(f"\ncamera {FPS} fps, {KBPS} kbit/s; simulator {sim_pct:.0f}% of a core; reader: "
           f"{READER}; raw results: {results}")
 
