@@ -395,8 +395,8 @@ def main():
                 direct, via, paired, ws_row, send_ms = run_pair(
                     pl, server, cam, sim.urls[0], vigil_url, proto, pl.PROBE_CPU)
                 row = {"bench": "rtsp_glass", "transport": proto, "camera": cam, "cold": cold,
-                       "rep": rep, "fps": FPS, "kbps": KBPS, "duration_s": DURATION, "warmup_s": WARMUP,
-                       "reader": READER, "direct": direct, "via_vigil": via,
+                       "rep": rep, "fps": FPS, "kbps": KBPS, "duration_s": DURATION,
+                       "warmup_s": WARMUP, "reader": READER, "direct": direct, "via_vigil": via,
                        "paired_ms": paired, "ws_source": ws_row,
                        "vigil_capture_to_send_ms": send_ms, "load_before": load0,
                        "load_after": pl.loadavg()}
