@@ -64,11 +64,33 @@ int main(int argc, char **argv)
     }
     AVRational tb = ic->streams[vi]->time_base;
     int64_t end = av_gettime_relative() + (int64_t)(seconds * 1e6);
-    int64_t cur_pts = AV_NOPTS_VALUE, cur_wall = 0;
+    int64_t cur_pts = AV_NOPTS_VALUE, cur_wall = 0, last_pts = AV_NOPTS_VALUE;
+    int64_t last_real = AV_NOPTS_VALUE;
+    /* What else would move a capture time computed as vigil's av_source does: video packets
+     * without a pts, a pts not after the previous one, start_time_realtime changing. */
+    size_t no_pts = 0, pts_back = 0, pts_equal = 0, real_changes = 0, packets = 0;
+    long last_no_pts_at = -1; /* the video packet's index, from 0 */
     while (av_gettime_relative() < end && n < MAX_AUS) {
         if (av_read_frame(ic, pkt) < 0)
             break;
         int64_t now = av_gettime();
+        if (pkt->stream_index == vi && !noparse) {
+            if (pkt->pts == AV_NOPTS_VALUE) {
+                no_pts++;
+                last_no_pts_at = (long)packets;
+            } else {
+                if (last_pts != AV_NOPTS_VALUE) {
+                    pts_back += pkt->pts < last_pts;
+                    pts_equal += pkt->pts == last_pts;
+                }
+                last_pts = pkt->pts;
+            }
+            if (ic->start_time_realtime != last_real) {
+                real_changes += last_real != AV_NOPTS_VALUE;
+                last_real = ic->start_time_realtime;
+            }
+        }
+        packets += pkt->stream_index == vi;
         if (pkt->stream_index == vi && pkt->pts != AV_NOPTS_VALUE) {
             if (!noparse) {
                 cur_pts = pkt->pts;
@@ -92,9 +114,13 @@ int main(int argc, char **argv)
         av_packet_unref(pkt);
     }
     qsort(lat, n, sizeof(*lat), cmp_i64);
-    printf("{\"mode\": \"%s\", \"n\": %zu, \"p50_ms\": %.2f, \"p95_ms\": %.2f}\n",
+    printf("{\"mode\": \"%s\", \"n\": %zu, \"p50_ms\": %.2f, \"p95_ms\": %.2f, "
+           "\"no_pts\": %zu, \"pts_back\": %zu, \"pts_equal\": %zu, "
+           "\"start_time_realtime_changes\": %zu, \"video_packets\": %zu, "
+           "\"last_no_pts_at\": %ld}\n",
            noparse ? "noparse" : "parsed", n, n ? lat[n / 2] / 1000.0 : -1.0,
-           n ? lat[(n * 95) / 100] / 1000.0 : -1.0);
+           n ? lat[(n * 95) / 100] / 1000.0 : -1.0, no_pts, pts_back, pts_equal, real_changes, packets,
+           last_no_pts_at);
     rc = n ? 0 : 1;
 out:
     av_dict_free(&opts);

@@ -23,8 +23,9 @@ Each reader also notes when each access unit left the depayloader (its pts as th
 the latency splits into "AU complete" (depayloader output - bar) and the decode after it. From
 the RTP packets themselves, over its whole run, it counts access units (marker bits) whose
 RTP timestamp equals or is behind the previous one's, steps off the frame interval by more
-than a quarter, and sequence gaps. A reader that starts the camera (cold, WARMUP_COLD_S) shows
-the same for a camera's first seconds.
+than a quarter, and sequence gaps. Before each pair, a reader that starts vigil's camera (cold,
+WARMUP_COLD_S) shows the same for a camera's first seconds; after it the camera stops (vigil's
+--idle-timeout IDLE_S), so the next pair finds the simulator without it.
 
 To split vigil's share, one WebSocket `source` viewer (`vigil probe`, WS=1) watches beside the
 readers: its arrival - capture_us and arrival - ingest_us give ingest - capture_us; and
@@ -57,6 +58,7 @@ REPEAT = int(os.environ.get("REPEAT", "") or 1)
 FPS = int(os.environ.get("FPS", "") or 30)
 WITH_WS = os.environ.get("WS", "1") != "0"
 WARMUP_COLD_S = 6
+IDLE_S = 5
 HOLD_S = float(os.environ.get("HOLD_S", "") or 12)
 # The pipeline both readers run, the same string for both.
 READER = ("rtspsrc name=src location={url} latency=0 protocols={proto} "
@@ -78,7 +80,8 @@ def reader_main(url, proto, seconds, out_path):
     au_at = {}      # pts -> wall µs when the depayloader pushed the access unit
     pictures = []   # [arrival_us, bar_us or None, au_us or None]
     rtp = {"packets": 0, "aus": 0, "equal_ts": 0, "backward_ts": 0, "seq_gaps": 0,
-           "last_ts": None, "last_seq": None, "last_wall": None, "steps": []}
+           "last_ts": None, "last_seq": None, "last_wall": None, "steps": [],
+           "not_after": []}
     lock = threading.Lock()
 
     def on_au(pad, info):
@@ -104,6 +107,8 @@ def reader_main(url, proto, seconds, out_path):
                 step = (ts - rtp["last_ts"] + (1 << 31)) % (1 << 32) - (1 << 31)
                 rtp["equal_ts"] += step == 0
                 rtp["backward_ts"] += step < 0
+                if step <= 0 and len(rtp["not_after"]) < 20:  # [AU index, step]
+                    rtp["not_after"].append([rtp["aus"] - 1, step])
                 if rtp["last_wall"] is not None:
                     # RTP time against arrival time, per access unit: a stamp that stays
                     # behind (or runs ahead of) the pictures' pace shows here.
@@ -379,8 +384,11 @@ def main():
         sim = pl.Sim(["--width", 1280, "--height", 720, "--fps", FPS, "--kbps", KBPS])
         # vigil reads the camera over the transport measured: cam over TCP, cam_udp over UDP,
         # so that "direct" and "via vigil" cross the same kind of hop from the simulator.
+        # A camera stops IDLE_S after its last reader, so each pair finds the simulator with
+        # no session of the other transport: the simulator's GStreamer server sends later to
+        # every client while one reads over UDP.
         server = pl.Server({"cam": sim.urls[0], "cam_udp": sim.urls[0] + "?transport=udp"},
-                           extra=["--rtsp-listen", "127.0.0.1:0"])
+                           extra=["--rtsp-listen", "127.0.0.1:0", "--idle-timeout", str(IDLE_S)])
         port = rtsp_port(server)
         sim_cpu0, t0 = sim.stats()["cpu_s"], time.monotonic()
         for rep in range(REPEAT):
@@ -389,7 +397,7 @@ def main():
                 vigil_url = f"rtsp://127.0.0.1:{port}/cameras/{cam}"
                 # The camera starts with the first DESCRIBE: a reader warms it up, and shows
                 # what a reader sees of a camera that just started.
-                cold = cold_reader(pl, vigil_url, proto) if rep == 0 else None
+                cold = cold_reader(pl, vigil_url, proto)
                 time.sleep(1)
                 load0 = pl.loadavg()
                 direct, via, paired, ws_row, send_ms = run_pair(
@@ -402,6 +410,7 @@ def main():
                        "load_after": pl.loadavg()}
                 pl.append(results, row)
                 rows.append(row)
+                time.sleep(IDLE_S + 3)  # the camera stops and leaves the simulator
                 d, v = direct["latency_ms"], via["latency_ms"]
                 pl.log(f"{proto}: direct p50 {f(d['p50'])} ms, via vigil p50 {f(v['p50'])} ms, "
                        f"added p50 {f(v['p50'] - d['p50'] if d['p50'] and v['p50'] else None)} "
