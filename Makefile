@@ -24,6 +24,7 @@ bench:
 	bash bench/fmp4_mux.sh
 	bash bench/passthrough_fanout.sh
 	bash bench/rtsp_fanout.sh
+	bash bench/rtsp_glass.sh
 	bash bench/cameras_per_core.sh
 	bash bench/glass_to_glass.sh
 	bash bench/weaklink.sh
