@@ -20,10 +20,10 @@ share: its ingest (libavformat's RTSP demuxer), the hub, the packetizer and the 
 loopback hop. The same picture seen by both readers also gives a paired difference.
 
 Each reader also notes when each access unit left the depayloader (its pts as the key), so
-the latency splits into "AU complete" (depayloader output - bar) and the decode after it. From
-the RTP packets themselves, over its whole run, it counts access units (marker bits) whose
-RTP timestamp equals or is behind the previous one's, steps off the frame interval by more
-than a quarter, and sequence gaps. Before each pair, a reader that starts vigil's camera (cold,
+the latency splits into "AU complete" (depayloader output - bar) and the decode after it.
+From the RTP packets themselves (after rtspsrc's jitter buffer), over its whole run, it
+counts access units (marker bits) whose RTP timestamp equals or is behind the previous
+one's, steps off the frame interval by more than a quarter, and sequence gaps. Before each pair, a reader that starts vigil's camera (cold,
 WARMUP_COLD_S) shows the same for a camera's first seconds; after it the camera stops (vigil's
 --idle-timeout IDLE_S), so the next pair finds the simulator without it.
 
@@ -51,6 +51,8 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 
 DURATION = float(os.environ.get("DURATION", "") or 20)
+# Longer than the camera's GOP (2 s): a reader through vigil starts at the cached keyframe
+# and gets up to a GOP of pictures at once, which the window must not see.
 WARMUP = float(os.environ.get("WARMUP", "") or 4)
 TRANSPORTS = os.environ.get("TRANSPORTS", "tcp udp").replace(",", " ").split()
 KBPS = int(os.environ.get("KBPS", "") or 4000)
