@@ -23,9 +23,10 @@ Each reader also notes when each access unit left the depayloader (its pts as th
 the latency splits into "AU complete" (depayloader output - bar) and the decode after it.
 From the RTP packets themselves (after rtspsrc's jitter buffer), over its whole run, it
 counts access units (marker bits) whose RTP timestamp equals or is behind the previous
-one's, steps off the frame interval by more than a quarter, and sequence gaps. Before each pair, a reader that starts vigil's camera (cold,
-WARMUP_COLD_S) shows the same for a camera's first seconds; after it the camera stops (vigil's
---idle-timeout IDLE_S), so the next pair finds the simulator without it.
+one's, steps off the frame interval by more than a quarter, and sequence gaps. Before each
+pair, a reader that starts vigil's camera (cold, WARMUP_COLD_S) shows the same for a camera's
+first seconds; after it the camera stops (vigil's --idle-timeout IDLE_S), so the next pair
+finds the simulator without it.
 
 To split vigil's share, one WebSocket `source` viewer (`vigil probe`, WS=1) watches beside the
 readers: its arrival - capture_us and arrival - ingest_us give ingest - capture_us; and
