@@ -26,6 +26,7 @@ bench:
 	bash bench/rtsp_fanout.sh
 	bash bench/hls_fanout.sh
 	bash bench/hls_glass.sh
+	bash bench/rtsp_glass.sh
 	bash bench/cameras_per_core.sh
 	bash bench/glass_to_glass.sh
 	bash bench/weaklink.sh
