@@ -20,6 +20,10 @@ const HLS_CONFIG = {
   liveSyncDuration: 0.6,
   liveMaxLatencyDuration: 2.0,
   maxLiveSyncPlaybackRate: 1.5,
+  // hls.js adds this much to its target latency at every stall and never takes it back: 5-6
+  // stalls on a busy machine took the target from 0.6 to 2.6 s (bench/hls_glass.sh: p50
+  // 1.7-2.7 s as it was, 0.72-0.82 s with 0).
+  liveSyncOnStallIncrease: 0,
   backBufferLength: 4,
   // The page's CSP (script-src 'self', from libwebsockets) refuses the blob: worker hls.js
   // would start; transmuxing fMP4 is nothing, so the main thread does without one.
