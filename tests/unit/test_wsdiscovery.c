@@ -92,12 +92,12 @@ VG_TEST(probe_is_the_sheets)
         "xmlns:wsa=\"http://schemas.xmlsoap.org/ws/2004/08/addressing\"",
         "xmlns:d=\"http://schemas.xmlsoap.org/ws/2005/04/discovery\"",
         "xmlns:dn=\"http://www.onvif.org/ver10/network/wsdl\"",
-        "<s:Header><wsa:MessageID>" SHEET_ID "</wsa:MessageID>"
-        "<wsa:To>urn:schemas-xmlsoap-org:ws:2005:04:discovery</wsa:To>"
-        "<wsa:Action>http://schemas.xmlsoap.org/ws/2005/04/discovery/Probe</wsa:Action>"
-        "</s:Header>",
-        "<s:Body><d:Probe><d:Types>dn:NetworkVideoTransmitter</d:Types></d:Probe></s:Body>"
-        "</s:Envelope>",
+        ("<s:Header><wsa:MessageID>" SHEET_ID "</wsa:MessageID>"
+         "<wsa:To>urn:schemas-xmlsoap-org:ws:2005:04:discovery</wsa:To>"
+         "<wsa:Action>http://schemas.xmlsoap.org/ws/2005/04/discovery/Probe</wsa:Action>"
+         "</s:Header>"),
+        ("<s:Body><d:Probe><d:Types>dn:NetworkVideoTransmitter</d:Types></d:Probe></s:Body>"
+         "</s:Envelope>"),
     };
     for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
         if (strstr(buf, parts[i]) == NULL) {
@@ -209,29 +209,29 @@ VG_TEST(garbage_is_ignored)
         "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\">",
         "<x/>",
         /* not SOAP */
-        "<Envelope><Header><RelatesTo>" SHEET_ID "</RelatesTo></Header><Body><ProbeMatches>"
-        "<ProbeMatch><EndpointReference><Address>x</Address></EndpointReference></ProbeMatch>"
-        "</ProbeMatches></Body></Envelope>",
+        ("<Envelope><Header><RelatesTo>" SHEET_ID "</RelatesTo></Header><Body><ProbeMatches>"
+         "<ProbeMatch><EndpointReference><Address>x</Address></EndpointReference></ProbeMatch>"
+         "</ProbeMatches></Body></Envelope>"),
         /* a Probe, not ProbeMatches (another client's probe looped back) */
-        "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\" "
-        "xmlns:wsa=\"http://schemas.xmlsoap.org/ws/2004/08/addressing\" "
-        "xmlns:d=\"http://schemas.xmlsoap.org/ws/2005/04/discovery\"><s:Header><wsa:RelatesTo>"
-        SHEET_ID "</wsa:RelatesTo></s:Header><s:Body><d:Probe/></s:Body></s:Envelope>",
+        ("<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\" "
+         "xmlns:wsa=\"http://schemas.xmlsoap.org/ws/2004/08/addressing\" "
+         "xmlns:d=\"http://schemas.xmlsoap.org/ws/2005/04/discovery\"><s:Header><wsa:RelatesTo>"
+         SHEET_ID "</wsa:RelatesTo></s:Header><s:Body><d:Probe/></s:Body></s:Envelope>"),
         /* ProbeMatches whose only match has no endpoint */
-        "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\" "
-        "xmlns:wsa=\"http://schemas.xmlsoap.org/ws/2004/08/addressing\" "
-        "xmlns:d=\"http://schemas.xmlsoap.org/ws/2005/04/discovery\"><s:Header><wsa:RelatesTo>"
-        SHEET_ID "</wsa:RelatesTo></s:Header><s:Body><d:ProbeMatches><d:ProbeMatch>"
-        "<d:XAddrs>http://x/</d:XAddrs></d:ProbeMatch></d:ProbeMatches></s:Body></s:Envelope>",
+        ("<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\" "
+         "xmlns:wsa=\"http://schemas.xmlsoap.org/ws/2004/08/addressing\" "
+         "xmlns:d=\"http://schemas.xmlsoap.org/ws/2005/04/discovery\"><s:Header><wsa:RelatesTo>"
+         SHEET_ID "</wsa:RelatesTo></s:Header><s:Body><d:ProbeMatches><d:ProbeMatch>"
+         "<d:XAddrs>http://x/</d:XAddrs></d:ProbeMatch></d:ProbeMatches></s:Body></s:Envelope>"),
         /* a DTD with an entity bomb: refused before anything expands */
-        "<?xml version=\"1.0\"?><!DOCTYPE s [<!ENTITY a \"aaaaaaaaaa\">"
-        "<!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\"><!ENTITY c \"&b;&b;&b;&b;&b;&b;&b;&b;\">]>"
-        "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\" "
-        "xmlns:wsa=\"http://schemas.xmlsoap.org/ws/2004/08/addressing\" "
-        "xmlns:d=\"http://schemas.xmlsoap.org/ws/2005/04/discovery\"><s:Header><wsa:RelatesTo>"
-        SHEET_ID "</wsa:RelatesTo></s:Header><s:Body><d:ProbeMatches><d:ProbeMatch>"
-        "<wsa:EndpointReference><wsa:Address>&c;</wsa:Address></wsa:EndpointReference>"
-        "</d:ProbeMatch></d:ProbeMatches></s:Body></s:Envelope>",
+        ("<?xml version=\"1.0\"?><!DOCTYPE s [<!ENTITY a \"aaaaaaaaaa\">"
+         "<!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\"><!ENTITY c \"&b;&b;&b;&b;&b;&b;&b;&b;\">]>"
+         "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\" "
+         "xmlns:wsa=\"http://schemas.xmlsoap.org/ws/2004/08/addressing\" "
+         "xmlns:d=\"http://schemas.xmlsoap.org/ws/2005/04/discovery\"><s:Header><wsa:RelatesTo>"
+         SHEET_ID "</wsa:RelatesTo></s:Header><s:Body><d:ProbeMatches><d:ProbeMatch>"
+         "<wsa:EndpointReference><wsa:Address>&c;</wsa:Address></wsa:EndpointReference>"
+         "</d:ProbeMatch></d:ProbeMatches></s:Body></s:Envelope>"),
     };
     vg_wsd_list_t l;
     vg_wsd_list_init(&l);
