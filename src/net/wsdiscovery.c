@@ -61,6 +61,7 @@ void vg_wsd_message_id(char out[VG_WSD_ID_LEN], const unsigned char rnd[16])
 void vg_wsd_new_message_id(char out[VG_WSD_ID_LEN])
 {
     unsigned char rnd[16];
+    VG_ASSERT(sodium_init() >= 0); /* idempotent; the CLI may not have called it yet */
     randombytes_buf(rnd, sizeof(rnd));
     vg_wsd_message_id(out, rnd);
 }
@@ -385,6 +386,7 @@ int vg_wsd_parse_matches(vg_wsd_list_t *l, const char *message_id, const void *d
         rc = VG_ENOSPC;
         goto out;
     }
+    xmlInitParser(); /* idempotent; here so that no caller has to remember it */
     /* No NOENT (entities stay unexpanded), no DTD loading, no network; errors stay quiet
      * (libxml2 would print them on stderr). */
     xmlDoc *doc = xmlReadMemory(data, (int)len, NULL, NULL,
