@@ -103,6 +103,13 @@ static int post_discover(vg_conn_t *c, const char *const *params, void *user)
                               .wait_ms = (uint32_t)(wait_s * 1000.0 + 0.5),
                               .interface = iface[0] ? iface : NULL};
     int rc = vg_wsd_probe_start(&d->probe, &cfg, on_done, d);
+    /* Audited: a probe makes every camera on the LAN answer the server. */
+    char detail[128];
+    snprintf(detail, sizeof(detail), "wait %u ms%s%s%s%s", cfg.wait_ms, iface[0] ? ", from " : "",
+             iface, rc < 0 ? ": " : "", rc < 0 ? uv_strerror(rc) : "");
+    if (d->ctx->auth)
+        vg_auth_audit(d->ctx->auth, c, "discover", VG_WSD_GROUP ":3702", rc < 0 ? "failed" : "ok",
+                      detail);
     if (rc == VG_EINVAL || rc == UV_EADDRNOTAVAIL)
         return vg_conn_error(c, 400, "invalid", "interface: %s is not an IPv4 address of this "
                              "server", iface);

@@ -331,6 +331,15 @@ def test_api_discover(lan, tmp_path):
         th.join(timeout=10)
         r = sessions["root"].post(base + "/api/v1/discover", json={"wait_s": 11}, timeout=10)
         bad_wait = r.status_code
+        # Audited: who probed, from where, how long.
+        audit = []
+        for _ in range(100):
+            r = sessions["root"].get(base + "/api/v1/audit", timeout=10)
+            assert r.status_code == 200, r.text
+            audit = [e for e in r.json()["audit"] if e.get("action") == "discover"]
+            if audit:
+                break
+            time.sleep(0.05)
 
     assert busy.status_code == 429, (busy.status_code, busy.text)
     assert busy.json()["error"]["code"] == "busy"
@@ -345,6 +354,8 @@ def test_api_discover(lan, tmp_path):
     assert doc["devices"][0]["addresses"] in (["127.0.0.1"], [TEST_ADDR]), doc
     assert doc["ignored"] == 3 and doc["wait_ms"] == 1000, doc
     assert bad_wait == 400
+    assert audit and audit[-1]["outcome"] == "ok" and "wait 1000 ms" in audit[-1]["detail"], audit
+    assert "root" in json.dumps(audit[-1]), audit
 
     srv.send_signal(signal.SIGTERM)
     assert srv.wait(timeout=10) == 0, log_path.read_text(errors="replace")
