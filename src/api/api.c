@@ -202,6 +202,7 @@ void vg_api_register(vg_server_t *srv, vg_api_ctx_t *ctx)
     vg_server_route(srv, "GET", "/healthz", VG_ACCESS_PUBLIC, &health_ops, ctx);
     ctx->priv = vg__api_records_register(srv, ctx);
     vg__api_streams_register(srv, ctx);
+    vg__api_discover_register(srv, ctx);
     vg__api_metrics_register(srv, ctx);
     vg__api_access_register(srv, ctx);
     vg__api_keys_register(srv, ctx);
@@ -211,6 +212,7 @@ void vg_api_register(vg_server_t *srv, vg_api_ctx_t *ctx)
 
 void vg_api_release(vg_api_ctx_t *ctx)
 {
+    vg__api_discover_release(ctx);
     free(ctx->priv);
     ctx->priv = NULL;
 }

@@ -19,6 +19,8 @@ typedef int (*vg_api_job_fn)(void *fleet, vg_store_run_fn run, vg_store_done_fn 
 
 typedef struct vg_api_ctx {
     vg_hub_t *hub;
+    uv_loop_t *loop; /* the loop the server runs on (held requests, discovery), or NULL */
+    void *discover;  /* api/discover.c's state */
     vg_outputs_t *outputs;
     vg_auth_t *auth; /* who may see what (the gate is already installed) */
     void *fleet;
@@ -58,6 +60,9 @@ void vg_api_release(vg_api_ctx_t *ctx);
 void *vg__api_records_register(vg_server_t *srv, const vg_api_ctx_t *ctx);
 void vg__api_openapi_register(vg_server_t *srv, const vg_api_ctx_t *ctx);
 void vg__api_streams_register(vg_server_t *srv, const vg_api_ctx_t *ctx);
+/* POST /api/v1/discover (api/discover.c); its release cancels a discovery still running. */
+void vg__api_discover_register(vg_server_t *srv, vg_api_ctx_t *ctx);
+void vg__api_discover_release(vg_api_ctx_t *ctx);
 void vg__api_metrics_register(vg_server_t *srv, const vg_api_ctx_t *ctx);
 void vg__api_access_register(vg_server_t *srv, const vg_api_ctx_t *ctx);
 void vg__api_keys_register(vg_server_t *srv, const vg_api_ctx_t *ctx);

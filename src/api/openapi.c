@@ -257,6 +257,54 @@ static json_t *status_schema(void)
                      "properties", "loop_lag_ms", lag);
 }
 
+/* POST /api/v1/discover (discover.c, docs/discovery.md). */
+static void add_discover_path(json_t *paths, json_t *schemas)
+{
+    json_t *strings = json_pack("{s:s,s:{s:s}}", "type", "array", "items", "type", "string");
+    json_object_set_new(
+        schemas, "DiscoveredDevice",
+        json_pack("{s:s,s:[sssssssss],s:{s:{s:s,s:s},s:O,s:O,s:O,s:O,s:{s:s,s:b,s:s},"
+                  "s:{s:s,s:b,s:s},s:{s:s,s:b},s:{s:s}}}",
+                  "type", "object", "required", "endpoint", "addresses", "xaddrs", "types",
+                  "scopes", "name", "hardware", "location", "ptz", "properties", "endpoint",
+                  "type", "string", "description",
+                  "WS-Addressing endpoint (urn:uuid:...), the device's stable identity",
+                  "addresses", strings, "xaddrs", strings, "types", strings, "scopes", strings,
+                  "name", "type", "string", "nullable", 1, "description",
+                  "from the onvif://www.onvif.org/name/ scope", "hardware", "type", "string",
+                  "nullable", 1, "description", "the model (hardware/ scope)", "location",
+                  "type", "string", "nullable", 1, "ptz", "type", "boolean"));
+    json_decref(strings);
+    json_object_set_new(
+        schemas, "Discovery",
+        json_pack("{s:s,s:[ssss],s:{s:{s:s,s:{s:s}},s:{s:s},s:{s:s,s:s},s:{s:s}}}", "type",
+                  "object", "required", "devices", "answers", "ignored", "wait_ms", "properties",
+                  "devices", "type", "array", "items", "$ref",
+                  "#/components/schemas/DiscoveredDevice", "answers", "type", "integer",
+                  "ignored", "type", "integer", "description",
+                  "answers dropped: malformed, too large, or for another probe", "wait_ms",
+                  "type", "integer"));
+    json_t *post = op(
+        "discovery",
+        "Find ONVIF devices on the server's LAN (WS-Discovery probe to 239.255.255.250:3702); "
+        "answers when the wait is over. One at a time per server (admins)",
+        json_pack("{s:o,s:o,s:o,s:o,s:o,s:o}", "200", response("what answered", ref("Discovery")),
+                  "400", error_response("bad wait_s or interface"), "403",
+                  error_response("not an admin"), "415", error_response("not application/json"),
+                  "429", error_response("a discovery is already running (Retry-After)"), "503",
+                  error_response("the probe could not be sent (no multicast route)")));
+    json_object_set_new(
+        post, "requestBody",
+        json_pack("{s:b,s:o}", "required", 0, "content",
+                  json_content(json_pack(
+                      "{s:s,s:b,s:{s:{s:s,s:f,s:i,s:i},s:{s:s,s:s,s:s}}}", "type", "object",
+                      "additionalProperties", 0, "properties", "wait_s", "type", "number",
+                      "minimum", 0.05, "maximum", 10, "default", 2, "interface", "type",
+                      "string", "format", "ipv4", "description",
+                      "send from this address of the server (its network)"))));
+    json_object_set_new(paths, "/api/v1/discover", json_pack("{s:o}", "post", post));
+}
+
 static json_t *build(void)
 {
     json_t *schemas = json_object(), *paths = json_object();
@@ -294,6 +342,7 @@ static json_t *build(void)
                         json_pack("{s:o,s:o}", "200", response("status", ref("Status")), "403",
                                   error_response("not an admin")));
     json_object_set_new(paths, "/api/v1/status", json_pack("{s:o}", "get", status));
+    add_discover_path(paths, schemas);
     json_object_set_new(paths, "/api/v1/openapi.json",
                         json_pack("{s:o}", "get", op("operations", "This document",
                                                      json_pack("{s:o}", "200",

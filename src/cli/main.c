@@ -16,6 +16,8 @@ static void usage(FILE *out)
             "  serve   run the server with the cameras from the config file or --camera\n"
             "  demo    run the server on 127.0.0.1:8080 with four built-in test cameras\n"
             "  probe   open N viewers on a vigil stream and measure fps, latency, bytes\n"
+            "  discover\n"
+            "          find ONVIF cameras on the LAN (WS-Discovery) and list them\n"
             "  camera, site, gateway, tenant, user\n"
             "          edit the configuration database (add, list, show, set, rm)\n"
             "  key     integration keys for NVRs and players that cannot sign in (add,\n"
@@ -48,6 +50,8 @@ int main(int argc, char **argv)
         return vg_cli_demo(argc - 1, argv + 1);
     if (strcmp(cmd, "probe") == 0)
         return vg_cli_probe(argc - 1, argv + 1);
+    if (strcmp(cmd, "discover") == 0)
+        return vg_cli_discover(argc - 1, argv + 1);
     if (strcmp(cmd, "keygen") == 0)
         return vg_cli_keygen(argc - 1, argv + 1);
     if (strcmp(cmd, "rekey") == 0)

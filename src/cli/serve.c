@@ -586,6 +586,7 @@ static int run(const vg_config_t *cfg, const auth_opts_t *ao, const cfg_flags_t 
     vg_auth_register(app.auth, app.server);
     app.api = (vg_api_ctx_t){
         .hub = app.hub,
+        .loop = &app.loop,
         .outputs = app.outputs,
         .auth = app.auth,
         .fleet = app.fleet,

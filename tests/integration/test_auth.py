@@ -185,6 +185,8 @@ ROUTES = {
     ("GET", "/api/v1/audit"): ("admin", False, False, 200),
     ("GET", "/api/v1/openapi.json"): ("public", False, False, 200),
 }
+# ONVIF discovery (test_discovery.py); here it probes the host's loopback only, for 0.1 s.
+ROUTES[("POST", "/api/v1/discover")] = ("admin", False, False, 200)
 for _kind in ("tenants", "sites", "gateways"):
     ROUTES[("GET", "/api/v1/" + _kind)] = ("admin", False, False, 200)
     ROUTES[("POST", "/api/v1/" + _kind)] = ("admin", False, False, 201)
@@ -267,6 +269,8 @@ def request_for(w, method, pattern, cam):
         body = {"ttl_s": 60}
     elif pattern == "/api/v1/keys" and method == "POST":
         body = {"user_id": "av", "name": "nvr"}
+    elif pattern == "/api/v1/discover":
+        body = {"wait_s": 0.1, "interface": "127.0.0.1"}
     return path, body
 
 
