@@ -30,19 +30,23 @@ meson test -C build-fuzz --suite fuzz --print-errorlogs
 cp build-fuzz/meson-logs/testlog.json "$results/fuzz.json" 2>/dev/null
 
 # Two parts: the tests marked serial (timing at tight bounds, or loading both cores: see
-# SERIAL in tests/integration/conftest.py) run alone, one after the other; the rest run on
-# up to two cores (pytest-xdist), a module's tests on one worker (its fixtures start once).
+# SERIAL in tests/integration/conftest.py) run alone, one after the other; the rest run in
+# three pytest-xdist workers on the two cores (they mostly wait on real time: the stage used
+# about a third of the two cores with two workers), a module's tests on one worker (its
+# fixtures start once).
 export VIGIL_BIN="$PWD/build/vigil" VIGIL_ASAN_BIN="$PWD/build-asan/vigil" \
     VIGIL_TSAN_BIN="$PWD/build-tsan/vigil"
 stamp "integration tests (in parallel)"
 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration -m "not serial" \
-    -n auto --maxprocesses=2 --dist loadgroup --durations=25 --junitxml="$results/integration.xml"
+    -n 3 --dist loadgroup --durations=25 --junitxml="$results/integration.xml"
 stamp "integration tests (serial: timing-sensitive and heavy ones, alone)"
 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration -m serial \
     --durations=25 --junitxml="$results/integration-serial.xml"
 
 stamp "browser tests (the dashboard in Chromium; the OpenAPI document)"
-(cd tests/browser && VIGIL_BIN="$PWD/../../build/vigil" node --test --test-reporter=tap \
+# Two test files at a time (each starts its own servers on free ports; RTSP on port 0).
+(cd tests/browser && VIGIL_BIN="$PWD/../../build/vigil" VIGIL_RTSP_LISTEN=127.0.0.1:0 \
+    node --test --test-concurrency=2 --test-reporter=tap \
     dashboard.test.mjs basics.test.mjs openapi.test.mjs login.test.mjs webcodecs.test.mjs \
     jitter.test.mjs hls.test.mjs) | tee "$results/browser.tap"
 
