@@ -182,7 +182,15 @@ static void on_done(void *user, int status, const vg_ptz_result_t *res)
     } else if (r->conn) {
         vg_conn_t *c = r->conn;
         vg_conn_set_data(c, NULL);
-        if (status < 0) {
+        if (status < 0 && r->op == VG_PTZ_STATUS) {
+            /* What vigil knows (the lock, the lease, the last health check) is worth having
+             * even when the camera does not answer: 200, its failure in "error". */
+            const char *code;
+            error_http(status, &code);
+            json_t *o = result_json(r, NULL);
+            json_object_set_new(o, "error", json_pack("{s:s,s:s}", "code", code, "message", msg));
+            vg_conn_respond_json(c, 200, o);
+        } else if (status < 0) {
             const char *code;
             int http = error_http(status, &code);
             vg_conn_error(c, http, code, "camera '%s': %s", r->camera, msg);

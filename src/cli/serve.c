@@ -273,6 +273,7 @@ static void note_restart_settings(const vg_config_t *old, const vg_config_t *cur
         {"RTSP listen port", old->rtsp_listen_port, cur->rtsp_listen_port},
         {"max_conns_per_ip", old->max_conns_per_ip, cur->max_conns_per_ip},
         {"snapshot_wait_ms", old->snapshot_wait_ms, cur->snapshot_wait_ms},
+        {"ptz_timeout_ms", old->ptz_timeout_ms, cur->ptz_timeout_ms},
         {"source_max_lag_ms", old->source_max_lag_ms, cur->source_max_lag_ms},
         {"source_max_lag_kb", old->source_max_lag_kb, cur->source_max_lag_kb},
     };
@@ -638,8 +639,7 @@ static int run(const vg_config_t *cfg, const auth_opts_t *ao, const cfg_flags_t 
         app.api.looplag = app.looplag;
     vg__fleet_start(app.fleet);
     if (app.ptz)
-        vg_ptz_ctl_start_health(app.ptz, (uint32_t)(cfg->health_interval_ms > 0
-                                                        ? cfg->health_interval_ms : 60000));
+        vg_ptz_ctl_start_health(app.ptz, (uint32_t)cfg->health_interval_ms); /* 0: once */
     start_rtsp(&app, cfg);
 
     const char *host = strchr(cfg->listen_host, ':') ? "[::1]" : cfg->listen_host;

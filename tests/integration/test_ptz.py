@@ -92,6 +92,8 @@ def w(tmp_path_factory):
         "onvif-g": ("onvif", onvif_addr, "operator", "operator", "globex", None),
         "dead1": ("bosch", w.dead.base_url, "service", "service", "acme", None),
         "nat1": ("bosch", "http://10.99.0.7", "service", "service", "acme", "remote"),
+        "gone1": ("onvif", "http://127.0.0.1:1/onvif/device_service", "operator", "operator",
+                  "acme", None),  # nothing listens there
     }
     cli(db, key, "gateway", "add", "id=gw1", "host=127.0.0.1",
         'mappings:=[{"lan_host":"10.99.0.7","lan_port":80,"port":%d}]' % w.nat_bosch.port)
@@ -470,6 +472,31 @@ def test_access_matrix_every_ptz_and_alarm_route(w):
             failures.append("%s %s anonymous: %d" % (method, rest, r.status_code))
     assert not failures, "%d of %d cells wrong:\n%s" % (len(failures), cells,
                                                           "\n".join(failures))
+
+
+def test_health_in_status_and_metrics(w):
+    """Each PTZ camera is probed at start: Bosch's name read, ONVIF GetDeviceInformation."""
+    def health(cam):
+        return ok(api(w, "root", "GET", cam, "ptz/status"))["health"]
+
+    assert wait_for(lambda: health("gone1") is not None, timeout=5.0)
+    h = health("bosch1")
+    assert h["reachable"] is True and h["device"] == "Camera 1", h
+    h = health("onvif1")
+    assert h["reachable"] is True and h["device"] == "Vigil FakeCam", h
+    h = health("gone1")
+    assert h["reachable"] is False and "cannot reach the camera" in h["reason"], h
+    assert any(e.get("op") == "GetDeviceInformation" for e in w.onvif.log)
+    assert any("command=0x0019&type=P_UNICODE" in (e.get("query") or "") for e in w.bosch.log)
+    m = w.s["root"].get(w.srv.url("/metrics"), timeout=10).text
+    assert 'vigil_ptz_reachable{camera="bosch1"} 1' in m
+    assert 'vigil_ptz_reachable{camera="gone1"} 0' in m
+    assert "# TYPE vigil_ptz_moving gauge" in m
+    # The status of an unreachable camera still says what vigil knows, and why the camera's
+    # own part is missing.
+    st = ok(api(w, "ao", "GET", "gone1", "ptz/status"))
+    assert st["position"] is None and st["error"]["code"] == "camera_unreachable", st
+    assert st["holder"] is None and st["moving"] is False
 
 
 def test_openapi_lists_every_ptz_route(w):
