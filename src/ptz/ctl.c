@@ -317,6 +317,10 @@ void vg_ptz_ctl_set_camera(vg_ptz_ctl_t *c, const char *id, const char *driver,
             VG_LOG_WARN("ptz", "cam=%s: %s", id, cam->error);
         }
     }
+    /* A camera added or changed while the server runs is checked at once, not at the next
+     * round. */
+    if (c->is_health_started && cam->drv && vg_ptz_probe(cam->drv, on_probe, cam) == 0)
+        cam->is_probing = true;
 }
 
 void vg_ptz_ctl_sync_end(vg_ptz_ctl_t *c)
@@ -475,5 +479,6 @@ static void on_health(uv_timer_t *t)
 void vg_ptz_ctl_start_health(vg_ptz_ctl_t *c, uint32_t interval_ms)
 {
     c->health_ms = interval_ms;
+    c->is_health_started = true;
     uv_timer_start(&c->health, on_health, 0, interval_ms);
 }

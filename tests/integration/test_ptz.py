@@ -92,6 +92,7 @@ def w(tmp_path_factory):
         "onvif-g": ("onvif", onvif_addr, "operator", "operator", "globex", None),
         "dead1": ("bosch", w.dead.base_url, "service", "service", "acme", None),
         "nat1": ("bosch", "http://10.99.0.7", "service", "service", "acme", "remote"),
+        "nat-bad": ("bosch", "http://10.99.0.8", "service", "service", "acme", "remote"),
         "gone1": ("onvif", "http://127.0.0.1:1/onvif/device_service", "operator", "operator",
                   "acme", None),  # nothing listens there
     }
@@ -420,6 +421,9 @@ def test_camera_behind_a_nat_gateway_is_steered_through_the_mapping(w):
     ok(api(w, "ao", "POST", "nat1", "ptz/move", {"pan": -0.5}))
     ok(api(w, "ao", "POST", "nat1", "ptz/stop"))
     assert queries(w.nat_bosch, n) == [PAN_LEFT_8, STOP]
+    # An address the gateway does not map is never dialled directly: a clear error.
+    r = api(w, "ao", "POST", "nat-bad", "ptz/move", {"pan": -0.5})
+    assert r.status_code == 502 and "no gateway mapping" in r.json()["error"]["message"], r.text
 
 
 # --------------------------------------------------------------------------------------
