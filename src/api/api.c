@@ -207,6 +207,7 @@ void vg_api_register(vg_server_t *srv, vg_api_ctx_t *ctx)
     vg__api_keys_register(srv, ctx);
     vg__api_status_register(srv, ctx);
     vg__api_ptz_register(srv, ctx);
+    vg__api_discover_register(srv, ctx);
     vg__api_openapi_register(srv, ctx);
 }
 

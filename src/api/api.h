@@ -27,6 +27,7 @@ typedef struct vg_api_ctx {
     const vg_looplag_t *looplag; /* the loop-stall probe, or NULL (figures read as zero) */
     const struct vg_rtsp *rtsp;  /* the RTSP server, or NULL (none: no vigil_rtsp_*) */
     vg_ptz_ctl_t *ptz;           /* PTZ control, or NULL (no PTZ routes) */
+    uv_loop_t *loop;             /* for routes that do their own I/O (discovery); NULL: none */
     void *ptz_priv;              /* api/ptz.c's state */
     void *priv; /* the routes' own state: vg_api_register makes it, vg_api_release frees it */
 } vg_api_ctx_t;
@@ -70,6 +71,8 @@ void vg__api_status_register(vg_server_t *srv, const vg_api_ctx_t *ctx);
 typedef struct vg__api_ptz vg__api_ptz_t;
 void vg__api_ptz_register(vg_server_t *srv, vg_api_ctx_t *ctx);
 void vg__api_ptz_release(vg_api_ctx_t *ctx);
+/* POST /api/v1/discover (api/discover.c); nothing when ctx->loop is NULL. */
+void vg__api_discover_register(vg_server_t *srv, const vg_api_ctx_t *ctx);
 /* Points the control layer's own audit entries (vigil's stops) at ctx's audit log. */
 void vg_api_ptz_audit_hook(vg_ptz_ctl_cfg_t *cfg, const vg_api_ctx_t *ctx);
 

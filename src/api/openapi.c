@@ -211,6 +211,20 @@ static void add_ptz_paths(json_t *paths, json_t *any)
                         body_of(json_pack("{s:s,s:[s],s:{s:{s:s}}}", "type", "object",
                                           "required", "on", "properties", "on", "type",
                                           "boolean")));
+    json_t *disc = op("ptz", "ONVIF WS-Discovery: one probe (239.255.255.250:3702, or \"to\"), "
+                      "answered after the wait with the devices that replied",
+                      json_pack("{s:o,s:o,s:o}", "200", response("{\"devices\": [...]}",
+                                                                 json_incref(any)),
+                                "400", error_response("bad wait_ms, interface or to"), "502",
+                                error_response("the probe could not be sent")));
+    json_object_set_new(
+        disc, "requestBody",
+        json_pack("{s:b,s:o}", "required", 0, "content",
+                  json_content(json_pack("{s:s,s:{s:{s:s,s:i,s:i},s:{s:s},s:{s:s}}}", "type",
+                                         "object", "properties", "wait_ms", "type", "integer",
+                                         "minimum", 1, "maximum", 10000, "interface", "type",
+                                         "string", "to", "type", "string"))));
+    json_object_set_new(paths, "/api/v1/discover", json_pack("{s:o}", "post", disc));
     json_object_set_new(paths, "/api/v1/cameras/{id}/alarms/{n}",
                         json_pack("{s:[o,o],s:o}", "parameters", id_param(),
                                   n_param("alarm number"), "post", alarm));

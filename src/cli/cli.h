@@ -9,6 +9,8 @@
 int vg_cli_serve(int argc, char **argv);
 int vg_cli_demo(int argc, char **argv);
 int vg_cli_probe(int argc, char **argv);
+/* discover: one ONVIF WS-Discovery probe and what answered (discover.c). */
+int vg_cli_discover(int argc, char **argv);
 /* tenant|site|gateway|camera add|list|show|set|rm on the database (admin.c). */
 int vg_cli_admin(const char *kind, int argc, char **argv);
 int vg_cli_keygen(int argc, char **argv);

@@ -20,6 +20,7 @@ static void usage(FILE *out)
             "          edit the configuration database (add, list, show, set, rm)\n"
             "  key     integration keys for NVRs and players that cannot sign in (add,\n"
             "          list, rm)\n"
+            "  discover  find ONVIF cameras on the LAN (WS-Discovery)\n"
             "  keygen  make a master key for sealed camera passwords\n"
             "  rekey   rotate the master key (re-wrapping site keys) or the signing keys\n"
             "\n"
@@ -48,6 +49,8 @@ int main(int argc, char **argv)
         return vg_cli_demo(argc - 1, argv + 1);
     if (strcmp(cmd, "probe") == 0)
         return vg_cli_probe(argc - 1, argv + 1);
+    if (strcmp(cmd, "discover") == 0)
+        return vg_cli_discover(argc - 1, argv + 1);
     if (strcmp(cmd, "keygen") == 0)
         return vg_cli_keygen(argc - 1, argv + 1);
     if (strcmp(cmd, "rekey") == 0)

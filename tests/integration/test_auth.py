@@ -194,6 +194,7 @@ ROUTES = {
     ("DELETE", "/api/v1/cameras/{}/ptz/presets/{}"): ("operator", True, False, 409),
     ("GET", "/api/v1/cameras/{}/ptz/status"): ("operator", True, False, 409),
     ("POST", "/api/v1/cameras/{}/alarms/{}"): ("operator", True, False, 409),
+    ("POST", "/api/v1/discover"): ("admin", False, False, 200),
 }
 for _kind in ("tenants", "sites", "gateways"):
     ROUTES[("GET", "/api/v1/" + _kind)] = ("admin", False, False, 200)
@@ -274,6 +275,8 @@ def request_for(w, method, pattern, cam):
         admin_api(w, "POST", "/api/v1/grants", json={"tenant_id": "globex",
                                                      "camera_id": "spare-cam"})
         path += "?tenant_id=globex&camera_id=spare-cam"
+    elif pattern == "/api/v1/discover":
+        body = {"wait_ms": 50, "to": "127.0.0.1:9"}  # nothing on the LAN, and quick
     elif pattern.endswith("/ptz/move"):
         body = {"pan": 0.1}
     elif "/alarms/" in pattern:

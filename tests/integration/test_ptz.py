@@ -83,6 +83,17 @@ def w(tmp_path_factory):
         if tenant:
             args.append("tenant_id=" + tenant)
         cli(db, key, *args, stdin=PASSWORDS[user])
+    # Users need the CLI (Argon2id hashes); everything else goes through the API of the
+    # running server, which also exercises cameras gaining PTZ while it runs.
+    fac = _Factory(tmp)
+    w.srv = fac(cameras={}, auth=True, extra_args=["--db", db, "--master-key-file", key],
+                env={"VIGIL_PTZ_TIMEOUT_MS": str(PTZ_TIMEOUT_MS)})
+    w.s = {u: login(w.srv, u) for u in PASSWORDS}
+
+    def admin(method, path, body):
+        r = w.s["root"].request(method, w.srv.url(path), json=body, timeout=10)
+        assert r.status_code < 300, (method, path, r.status_code, r.text)
+
     onvif_addr = w.onvif.base_url + "/onvif/device_service"
     cams = {
         # id: (driver, address, user, password, tenant, site)
@@ -96,23 +107,19 @@ def w(tmp_path_factory):
         "gone1": ("onvif", "http://127.0.0.1:1/onvif/device_service", "operator", "operator",
                   "acme", None),  # nothing listens there
     }
-    cli(db, key, "gateway", "add", "id=gw1", "host=127.0.0.1",
-        'mappings:=[{"lan_host":"10.99.0.7","lan_port":80,"port":%d}]' % w.nat_bosch.port)
-    cli(db, key, "site", "add", "id=remote", "tenant_id=acme", "is_local:=false",
-        "gateway_id=gw1")
+    admin("POST", "/api/v1/gateways", {"id": "gw1", "host": "127.0.0.1", "mappings": [
+        {"lan_host": "10.99.0.7", "lan_port": 80, "port": w.nat_bosch.port}]})
+    admin("POST", "/api/v1/sites", {"id": "remote", "tenant_id": "acme", "is_local": False,
+                                    "gateway_id": "gw1"})
     for cid, (drv, addr, user, pw, tenant, site) in cams.items():
-        args = ["camera", "add", "id=" + cid, "url=" + DEAD_RTSP, "ptz_driver=" + drv,
-                "ptz_address=" + addr, "username=" + user, "--password-stdin"]
+        body = {"id": cid, "url": DEAD_RTSP, "ptz_driver": drv, "ptz_address": addr,
+                "username": user, "password": pw}
         if site:
-            args.append("site_id=" + site)
-        cli(db, key, *args, stdin=pw)
-        cli(db, key, "tenant", "grant", tenant, "camera=" + cid)
-    cli(db, key, "camera", "add", "id=noptz", "url=" + DEAD_RTSP)
-    cli(db, key, "tenant", "grant", "acme", "camera=noptz")
-    fac = _Factory(tmp)
-    w.srv = fac(cameras={}, auth=True, extra_args=["--db", db, "--master-key-file", key],
-                env={"VIGIL_PTZ_TIMEOUT_MS": str(PTZ_TIMEOUT_MS)})
-    w.s = {u: login(w.srv, u) for u in PASSWORDS}
+            body["site_id"] = site
+        admin("POST", "/api/v1/cameras", body)
+        admin("POST", "/api/v1/grants", {"tenant_id": tenant, "camera_id": cid})
+    admin("POST", "/api/v1/cameras", {"id": "noptz", "url": DEAD_RTSP})
+    admin("POST", "/api/v1/grants", {"tenant_id": "acme", "camera_id": "noptz"})
     yield w
     for fake in (w.bosch, w.nat_bosch, w.dead, w.onvif):
         fake.stop()
@@ -503,6 +510,54 @@ def test_health_in_status_and_metrics(w):
     assert st["holder"] is None and st["moving"] is False
 
 
+# --------------------------------------------------------------------------------------
+# Discovery
+# --------------------------------------------------------------------------------------
+
+def discover_cli(*args):
+    p = subprocess.run([VIGIL_BIN, "discover", "--json"] + list(args), capture_output=True,
+                       text=True, timeout=15)
+    assert p.returncode == 0, (p.returncode, p.stdout, p.stderr)
+    return json.loads(p.stdout)["devices"]
+
+
+def test_discover_finds_the_fake_onvif_device(w):
+    """WS-Discovery on loopback: unicast to the fake's port, then multicast to
+    239.255.255.250:3702 on the loopback interface where the kernel allows it."""
+    fake = fake_onvif.FakeOnvif().start()
+    try:
+        port = fake.start_discovery(port=0)
+        t = time.monotonic()
+        found = discover_cli("--to", "127.0.0.1:%d" % port, "--wait-ms", "300")
+        assert time.monotonic() - t < 3
+        assert [d["xaddrs"] for d in found] == [[fake.base_url + "/onvif/device_service"]]
+        d = found[0]
+        assert d["model"] == "FakeCam" and d["name"] == "vigil-fake", d
+        assert d["address"] == fake.endpoint and "tds:Device" in d["types"]
+        assert "onvif://www.onvif.org/type/ptz" in d["scopes"]
+        # the same through the API, for admins only
+        r = w.s["root"].post(w.srv.url("/api/v1/discover"),
+                             json={"to": "127.0.0.1:%d" % port, "wait_ms": 300}, timeout=10)
+        assert r.status_code == 200, r.text
+        assert [x["address"] for x in r.json()["devices"]] == [fake.endpoint]
+        r = w.s["ao"].post(w.srv.url("/api/v1/discover"), json={"wait_ms": 100}, timeout=10)
+        assert r.status_code == 403
+        r = w.s["root"].post(w.srv.url("/api/v1/discover"), json={"wait_ms": 20000}, timeout=10)
+        assert r.status_code == 400
+    finally:
+        fake.stop()
+    mfake = fake_onvif.FakeOnvif().start()
+    try:
+        mfake.start_discovery(port=3702, iface="127.0.0.1")
+        if not mfake.discovery_multicast:
+            pytest.skip("no multicast on loopback here: %s" % mfake.discovery_error)
+        found = discover_cli("--interface", "127.0.0.1", "--wait-ms", "500")
+        # Another run's fake may answer too (port 3702 is shared with SO_REUSEADDR).
+        assert mfake.endpoint in [d["address"] for d in found], found
+    finally:
+        mfake.stop()
+
+
 def test_openapi_lists_every_ptz_route(w):
     doc = requests.get(w.srv.url("/api/v1/openapi.json"), timeout=10).json()
     want = {("/api/v1/cameras/{id}/ptz/move", "post"), ("/api/v1/cameras/{id}/ptz/stop", "post"),
@@ -511,7 +566,8 @@ def test_openapi_lists_every_ptz_route(w):
             ("/api/v1/cameras/{id}/ptz/presets/{n}", "put"),
             ("/api/v1/cameras/{id}/ptz/presets/{n}", "delete"),
             ("/api/v1/cameras/{id}/ptz/status", "get"),
-            ("/api/v1/cameras/{id}/alarms/{n}", "post")}
+            ("/api/v1/cameras/{id}/alarms/{n}", "post"), ("/api/v1/discover", "post")}
     for path, method in want:
         assert method in doc["paths"].get(path, {}), (path, method)
-        assert "504" in doc["paths"][path][method]["responses"]
+        if "/cameras/" in path:
+            assert "504" in doc["paths"][path][method]["responses"]

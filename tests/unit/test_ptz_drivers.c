@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "ptz/discover.h"
 #include "ptz/ptz_int.h"
 #include "vg_test.h"
 
@@ -208,4 +209,40 @@ VG_TEST(onvif_replies)
     EXPECT_EQ(vg__onvif_preset_number("Home"), 0);
     EXPECT_EQ(vg__onvif_preset_number("P000"), 0);
     EXPECT_EQ(vg__onvif_preset_number("999"), 0);
+}
+
+VG_TEST(discovery_probe_and_matches)
+{
+    const char *id = "urn:uuid:6f1c2a3e-0000-4000-8000-000000000001";
+    char *probe = vg__discover_probe(id);
+    EXPECT_TRUE(strstr(probe, "<wsa:MessageID>urn:uuid:6f1c2a3e-0000-4000-8000-000000000001"
+                              "</wsa:MessageID>") != NULL);
+    EXPECT_TRUE(strstr(probe, "<d:Types>dn:NetworkVideoTransmitter</d:Types>") != NULL);
+    xmlDoc *doc = vg__xml_parse(probe, strlen(probe));
+    EXPECT_TRUE(doc != NULL); /* well-formed */
+    xmlFreeDoc(doc);
+    free(probe);
+    /* onvif.md §6's ProbeMatches */
+    const char *m =
+        "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\" "
+        "xmlns:wsa=\"http://schemas.xmlsoap.org/ws/2004/08/addressing\" "
+        "xmlns:d=\"http://schemas.xmlsoap.org/ws/2005/04/discovery\"><s:Header>"
+        "<wsa:RelatesTo>urn:uuid:6f1c2a3e-0000-4000-8000-000000000001</wsa:RelatesTo>"
+        "</s:Header><s:Body><d:ProbeMatches><d:ProbeMatch><wsa:EndpointReference>"
+        "<wsa:Address>urn:uuid:0d2f6a50-1b2c-4d3e-8f90-a1b2c3d4e5f6</wsa:Address>"
+        "</wsa:EndpointReference><d:Types>dn:NetworkVideoTransmitter tds:Device</d:Types>"
+        "<d:Scopes>onvif://www.onvif.org/Profile/Streaming onvif://www.onvif.org/type/ptz "
+        "onvif://www.onvif.org/hardware/FakeCam onvif://www.onvif.org/name/vigil%20fake"
+        "</d:Scopes><d:XAddrs>http://192.0.2.20/onvif/device_service</d:XAddrs>"
+        "</d:ProbeMatch></d:ProbeMatches></s:Body></s:Envelope>";
+    vg_discovered_t d;
+    EXPECT_TRUE(vg__discover_parse(m, strlen(m), id, &d));
+    EXPECT_STREQ(d.address, "urn:uuid:0d2f6a50-1b2c-4d3e-8f90-a1b2c3d4e5f6");
+    EXPECT_STREQ(d.xaddrs, "http://192.0.2.20/onvif/device_service");
+    EXPECT_STREQ(d.model, "FakeCam");
+    EXPECT_STREQ(d.name, "vigil fake");
+    /* an answer to somebody else's probe, and garbage, are not matches */
+    EXPECT_TRUE(!vg__discover_parse(m, strlen(m), "urn:uuid:other", &d));
+    EXPECT_TRUE(!vg__discover_parse("<x/>", 4, id, &d));
+    EXPECT_TRUE(!vg__discover_parse("\x01\x02", 2, id, &d));
 }
