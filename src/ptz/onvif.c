@@ -38,6 +38,7 @@
 #include "core/log.h"
 #include "core/err.h"
 #include "core/util.h"
+#include "ptz/onvif.h"
 #include "ptz/ptz_int.h"
 
 #define NS_SOAP "http://www.w3.org/2003/05/soap-envelope"
@@ -318,7 +319,10 @@ bool vg__onvif_device_time(xmlNode *resp, int64_t *unix_ms)
 
 /* ---- the driver ---- */
 
-enum op { OP_MOVE, OP_STOP, OP_GOTO, OP_SET, OP_REMOVE, OP_LIST, OP_ALARM, OP_STATUS, OP_PROBE };
+enum op {
+    OP_MOVE, OP_STOP, OP_GOTO, OP_SET, OP_REMOVE, OP_LIST, OP_ALARM, OP_STATUS, OP_PROBE,
+    OP_MEDIA /* vg_onvif_media_info */
+};
 enum step { S_CLOCK, S_SERVICES, S_PROFILE, S_LOOKUP, S_OP };
 
 typedef struct onvif_call {
@@ -334,6 +338,11 @@ typedef struct onvif_call {
     char token[128]; /* the looked-up preset or relay token ("" when none) */
     vg_ptz_done_cb done;
     void *user;
+    /* OP_MEDIA: GetProfiles, GetStreamUri main (and sub), GetSnapshotUri */
+    vg_onvif_media_cb media_done;
+    vg_onvif_media_t *media;
+    int mstep;
+    char main_profile[128], sub_profile[128];
 } onvif_call_t;
 
 typedef struct onvif {
@@ -346,7 +355,7 @@ typedef struct onvif {
 
 static bool needs_profile(enum op op)
 {
-    return op != OP_ALARM && op != OP_PROBE;
+    return op != OP_ALARM && op != OP_PROBE && op != OP_MEDIA;
 }
 
 static void call_unlink(onvif_t *o, onvif_call_t *c)
@@ -364,6 +373,14 @@ static void call_finish(onvif_call_t *c, int status, const vg_ptz_result_t *res,
                         const char *error)
 {
     call_unlink(c->p->priv, c);
+    if (c->op == OP_MEDIA) {
+        c->media_done(c->user, status,
+                      status < 0 ? (error ? error : vg_strerror(status)) : NULL,
+                      status < 0 ? NULL : c->media);
+        free(c->media);
+        free(c);
+        return;
+    }
     if (res)
         c->done(c->user, status, res);
     else
@@ -408,6 +425,58 @@ static int send_op(onvif_call_t *c, const char *url, const char *body, bool is_s
     return rc;
 }
 
+static int advance_media(onvif_call_t *c)
+{
+    onvif_t *o = c->p->priv;
+    if (c->mstep == 0)
+        return send_op(c, o->media_url, "<trt:GetProfiles/>", true);
+    char *tk = xml_esc(c->mstep == 2 ? c->sub_profile : c->main_profile);
+    char *b = c->mstep == 3
+                  ? fmt("<trt:GetSnapshotUri><trt:ProfileToken>%s</trt:ProfileToken>"
+                        "</trt:GetSnapshotUri>", tk)
+                  : fmt("<trt:GetStreamUri><trt:StreamSetup><tt:Stream>RTP-Unicast</tt:Stream>"
+                        "<tt:Transport><tt:Protocol>RTSP</tt:Protocol></tt:Transport>"
+                        "</trt:StreamSetup><trt:ProfileToken>%s</trt:ProfileToken>"
+                        "</trt:GetStreamUri>", tk);
+    int rc = send_op(c, o->media_url, b, true);
+    free(tk);
+    free(b);
+    return rc;
+}
+
+/* One media step's reply; true when the call is complete. */
+static bool take_media(onvif_call_t *c, xmlNode *resp)
+{
+    vg_onvif_media_t *m = c->media;
+    if (c->mstep == 0) {
+        int k = 0;
+        for (xmlNode *pr = resp->children; pr; pr = pr->next) {
+            if (pr->type != XML_ELEMENT_NODE || strcmp((const char *)pr->name, "Profiles") != 0)
+                continue;
+            if (vg__xml_child(pr, NS_TT, "PTZConfiguration"))
+                m->has_ptz = true;
+            if (k < 2)
+                vg__xml_attr(pr, "token", k == 0 ? c->main_profile : c->sub_profile,
+                             sizeof(c->main_profile));
+            k++;
+        }
+        m->profiles = k;
+        c->mstep = 1;
+        return k == 0; /* no profile: nothing more to ask */
+    }
+    xmlNode *uri = vg__xml_child(vg__xml_child(resp, NS_TRT, "MediaUri"), NS_TT, "Uri");
+    char *dst = c->mstep == 1 ? m->main_uri : c->mstep == 2 ? m->sub_uri : m->snapshot_uri;
+    vg__xml_text(uri, dst, sizeof(m->main_uri));
+    c->mstep = c->mstep == 1 && c->sub_profile[0] == '\0' ? 3 : c->mstep + 1;
+    return c->mstep > 3;
+}
+
+static const char *media_response(const onvif_call_t *c)
+{
+    return c->mstep == 0 ? "GetProfilesResponse"
+           : c->mstep == 3 ? "GetSnapshotUriResponse" : "GetStreamUriResponse";
+}
+
 /* Sends the call's next exchange. 0, or < 0 (nothing sent). */
 static int advance(onvif_call_t *c)
 {
@@ -440,6 +509,8 @@ static int advance(onvif_call_t *c)
         return send_op(c, p->address, "<tds:GetRelayOutputs/>", true);
     }
     c->step = S_OP;
+    if (c->op == OP_MEDIA)
+        return advance_media(c);
     char *b = NULL;
     const char *url = o->ptz_url;
     switch (c->op) {
@@ -467,6 +538,7 @@ static int advance(onvif_call_t *c)
         b = vg_xstrdup("<tds:GetDeviceInformation/>");
         url = p->address;
         break;
+    case OP_MEDIA: break; /* above */
     }
     int rc = send_op(c, url, b, true);
     free(b);
@@ -488,7 +560,7 @@ static const char *step_response(const onvif_call_t *c)
     case S_SERVICES: return "GetServicesResponse";
     case S_PROFILE: return "GetProfilesResponse";
     case S_LOOKUP: return c->op == OP_ALARM ? "GetRelayOutputsResponse" : "GetPresetsResponse";
-    default: return responses[c->op];
+    default: return c->op == OP_MEDIA ? media_response(c) : responses[c->op];
     }
 }
 
@@ -684,6 +756,13 @@ static void on_reply(void *arg, int status, const vg_http_response_t *res)
         xmlFreeDoc(doc);
         if (!go_on)
             return;
+    } else if (c->op == OP_MEDIA) {
+        bool is_done = take_media(c, resp);
+        xmlFreeDoc(doc);
+        if (is_done) {
+            call_finish(c, 0, NULL, NULL);
+            return;
+        }
     } else {
         if (c->op == OP_LIST) {
             presets_result(c, resp);
@@ -751,6 +830,7 @@ static void o_close(vg_ptz_t *p)
         if (c->req)
             vg_http_cancel(c->req);
         free(c->name);
+        free(c->media);
         free(c);
     }
     free(o->media_url);
@@ -816,6 +896,18 @@ static int o_alarm(vg_ptz_t *p, int n, bool is_on, vg_ptz_done_cb done, void *us
 {
     onvif_call_t c = {.op = OP_ALARM, .number = n, .is_on = is_on, .done = done, .user = user};
     return begin(p, &c);
+}
+
+int vg_onvif_media_info(vg_ptz_t *p, vg_onvif_media_cb done, void *user)
+{
+    if (vg_ptz_driver(p) != &vg__ptz_onvif_ops)
+        return VG_EINVAL;
+    onvif_call_t c = {.op = OP_MEDIA, .media_done = done, .user = user,
+                      .media = vg_xcalloc(1, sizeof(vg_onvif_media_t))};
+    int rc = begin(p, &c);
+    if (rc < 0)
+        free(c.media);
+    return rc;
 }
 
 const vg_ptz_ops_t vg__ptz_onvif_ops = {

@@ -558,6 +558,36 @@ def test_discover_finds_the_fake_onvif_device(w):
         mfake.stop()
 
 
+def test_camera_add_onvif_fills_its_urls_from_the_device(tmp_path):
+    fake = fake_onvif.FakeOnvif(clock_offset_s=-90, rtsp_port=8554).start()
+    try:
+        db, key = str(tmp_path / "onb.db"), str(tmp_path / "mk")
+        subprocess.run([VIGIL_BIN, "keygen", "-o", key], check=True, capture_output=True)
+        env = dict(os.environ, VIGIL_DB=db, VIGIL_MASTER_KEY_FILE=key)
+        env.pop("VIGIL_MASTER_KEY", None)
+        dev = fake.base_url + "/onvif/device_service"
+        p = subprocess.run([VIGIL_BIN, "camera", "add", "id=dome", "onvif=" + dev,
+                            "username=admin", "--password-stdin", "--json"], input="admin",
+                           capture_output=True, text=True, env=env, timeout=30)
+        assert p.returncode == 0, (p.stdout, p.stderr)
+        rec = json.loads(p.stdout)
+        assert rec["url"] == "rtsp://127.0.0.1:8554/stream1"            # main profile
+        assert rec["substream_url"] == "rtsp://127.0.0.1:8554/stream2"  # second profile
+        assert rec["snapshot_url"].startswith(fake.base_url + "/onvif/snapshot?profile=prof1")
+        assert rec["ptz_driver"] == "onvif" and rec["ptz_address"] == dev
+        assert rec["has_password"] is True and "onvif" not in rec
+        ops = [e.get("op") for e in fake.log if e.get("status") == 200]
+        assert ops == ["GetSystemDateAndTime", "GetServices", "GetProfiles", "GetStreamUri",
+                       "GetStreamUri", "GetSnapshotUri"], ops
+        # A wrong password: a clear refusal, and no camera.
+        p = subprocess.run([VIGIL_BIN, "camera", "add", "id=dome2", "onvif=" + dev,
+                            "username=admin", "--password-stdin"], input="nope",
+                           capture_output=True, text=True, env=env, timeout=30)
+        assert p.returncode == 1 and "NotAuthorized" in p.stderr, (p.stdout, p.stderr)
+    finally:
+        fake.stop()
+
+
 def test_openapi_lists_every_ptz_route(w):
     doc = requests.get(w.srv.url("/api/v1/openapi.json"), timeout=10).json()
     want = {("/api/v1/cameras/{id}/ptz/move", "post"), ("/api/v1/cameras/{id}/ptz/stop", "post"),
