@@ -24,9 +24,11 @@ static void on_done(void *user, int status, const vg_discovered_t *found, size_t
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++)
             json_array_append_new(arr, vg_discovered_json(&found[i]));
-        char *text = json_dumps(json_pack("{s:o}", "devices", arr), JSON_INDENT(2));
+        json_t *doc = json_pack("{s:o}", "devices", arr);
+        char *text = json_dumps(doc, JSON_INDENT(2));
         printf("%s\n", text ? text : "{}");
         free(text);
+        json_decref(doc);
         return;
     }
     for (size_t i = 0; i < n; i++)

@@ -158,7 +158,7 @@ static void num(double v, char out[16])
     if (*e == '.')
         *e = '\0';
     if (strcmp(out, "-0") == 0)
-        strcpy(out, "0");
+        vg_strlcpy(out, "0", 16);
 }
 
 char *vg__onvif_continuous_move(const char *profile, double pan, double tilt, double zoom,
@@ -294,7 +294,8 @@ static int child_int(xmlNode *n, const char *local)
 {
     char t[32];
     vg__xml_text(vg__xml_child(n, NS_TT, local), t, sizeof(t));
-    return t[0] ? atoi(t) : -1;
+    long long v;
+    return vg_parse_int(t, 0, 9999, &v) == 0 ? (int)v : -1;
 }
 
 bool vg__onvif_device_time(xmlNode *resp, int64_t *unix_ms)

@@ -4,7 +4,7 @@
  *
  * A driver only translates: one call, one or a few HTTP exchanges through the shared
  * net/http_client, keyed by camera so that a slow camera holds up nobody else. What sits
- * above the drivers (not in this header yet) owns the policy: commands to one camera
+ * above the drivers (ptz/ctl.h) owns the policy: commands to one camera
  * serialised and coalesced (a newer move replaces a pending one, a stop is never dropped),
  * the move lease (no refresh for a second: vigil sends stop), the control lock and the audit.
  *
