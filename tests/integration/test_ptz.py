@@ -72,6 +72,7 @@ def w(tmp_path_factory):
     w.dead = fake_bosch.FakeBosch().start()        # made silent or wrong by tests
     # The device's clock runs 2 minutes ahead: vigil must take the offset (onvif.md §4.3).
     w.onvif = fake_onvif.FakeOnvif(clock_offset_s=120).start()
+    w.onvif_digest = fake_onvif.FakeOnvif(auth="digest").start()   # HTTP Digest only
     db, key = str(tmp / "vigil.db"), str(tmp / "mk")
     subprocess.run([VIGIL_BIN, "keygen", "-o", key], check=True, capture_output=True)
     for t in ("acme", "globex"):
@@ -104,6 +105,8 @@ def w(tmp_path_factory):
         "dead1": ("bosch", w.dead.base_url, "service", "service", "acme", None),
         "nat1": ("bosch", "http://10.99.0.7", "service", "service", "acme", "remote"),
         "nat-bad": ("bosch", "http://10.99.0.8", "service", "service", "acme", "remote"),
+        "onvif-d": ("onvif", w.onvif_digest.base_url + "/onvif/device_service", "operator",
+                    "operator", "acme", None),
         "gone1": ("onvif", "http://127.0.0.1:1/onvif/device_service", "operator", "operator",
                   "acme", None),  # nothing listens there
     }
@@ -121,7 +124,7 @@ def w(tmp_path_factory):
     admin("POST", "/api/v1/cameras", {"id": "noptz", "url": DEAD_RTSP})
     admin("POST", "/api/v1/grants", {"tenant_id": "acme", "camera_id": "noptz"})
     yield w
-    for fake in (w.bosch, w.nat_bosch, w.dead, w.onvif):
+    for fake in (w.bosch, w.nat_bosch, w.dead, w.onvif, w.onvif_digest):
         fake.stop()
     problems = fac.teardown()
     if problems:
@@ -248,6 +251,20 @@ def test_onvif_envelopes_with_a_valid_digest(w):
     # PTZ calls went to the PTZ service the device named, not the device service.
     assert {e["path"] for e in log if e.get("op") in ("ContinuousMove", "Stop")} == \
         {"/onvif/ptz_service"}
+
+
+def test_onvif_device_that_wants_http_digest(w):
+    """onvif.md §4.1: a device answering 401 with a Digest challenge gets the same request
+    again with HTTP Digest."""
+    fake = w.onvif_digest
+    n = len(fake.log)
+    ok(api(w, "ao", "POST", "onvif-d", "ptz/move", {"zoom": 0.25}))
+    ok(api(w, "ao", "POST", "onvif-d", "ptz/stop"))
+    done = [e for e in fake.log[n:] if e.get("status") == 200 and
+            e.get("op") in ("ContinuousMove", "Stop")]
+    assert [e["op"] for e in done] == ["ContinuousMove", "Stop"], fake.log[n:]
+    assert all(e["auth"] == "digest" and e["user"] == "operator" for e in done), done
+    assert any(e.get("status") == 401 for e in fake.log[n:])  # challenged first
 
 
 def test_camera_errors_reach_the_caller(w):
