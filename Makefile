@@ -30,6 +30,7 @@ bench:
 	bash bench/cameras_per_core.sh
 	bash bench/glass_to_glass.sh
 	bash bench/weaklink.sh
+	/usr/bin/python3 bench/ptz_latency.py build/vigil
 
 clean:
 	rm -rf build build-asan

@@ -48,7 +48,7 @@ stamp "browser tests (the dashboard in Chromium; the OpenAPI document)"
 (cd tests/browser && VIGIL_BIN="$PWD/../../build/vigil" VIGIL_RTSP_LISTEN=127.0.0.1:0 \
     node --test --test-concurrency=2 --test-reporter=tap \
     dashboard.test.mjs basics.test.mjs openapi.test.mjs login.test.mjs webcodecs.test.mjs \
-    jitter.test.mjs hls.test.mjs) | tee "$results/browser.tap"
+    jitter.test.mjs hls.test.mjs ptz.test.mjs) | tee "$results/browser.tap"
 
 stamp "done"
 /usr/bin/python3 scripts/summarize.py "$results"

@@ -141,7 +141,7 @@ class App {
       // A camera record carries what the server runs for it in "live" (null: disabled).
       list = (Array.isArray(body.cameras) ? body.cameras : [])
         .filter((c) => c && c.live && typeof c.id === 'string')
-        .map((c) => ({ ...c.live, id: c.id, name: c.name || c.id }));
+        .map((c) => ({ ...c.live, id: c.id, name: c.name || c.id, ptz_driver: c.ptz_driver || null }));
     } catch (e) {
       console.warn('vigil: camera list', e);
       if (!this.loaded) this.showGridMsg(`cannot load cameras (${e.message}); retrying…`);

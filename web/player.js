@@ -303,6 +303,9 @@ export class Viewer {
         this.openPipe()?.configure(m);
         this.on.status?.(this);
         break;
+      case 'ptz':                     // a steering command's answer (docs/ptz.md)
+        this.on.ptz?.(this, m);
+        break;
       case 'error':
         this.lastError = `${m.code || 'error'}: ${m.message || ''}`;
         console.warn(`vigil: camera ${this.cameraId}: ${this.lastError}`);

@@ -5,6 +5,7 @@ import { $, el, fmtFps, fmtMs, fmtLatency, fmtDur, fmtKbps, known } from './util
 import { Viewer, AUTO } from './player.js';
 import { codecName } from './webcodecs.js';
 import { renderState, setStateBadge, setOverlay } from './state.js';
+import { PtzControls } from './ptz.js';
 
 const STREAM_POLL_MS = 2000;      // single view: re-read /api/v1/streams/{id}
 const MOVE_SHOW_MS = 6000;        // how long a server tier move stays named in the overlay
@@ -49,6 +50,7 @@ export class SingleView {
       this.toggleFullscreen();
     });
     this.showStats(this.statsOn);
+    this.ptz = new PtzControls(app);
   }
 
   toggleStats() { this.showStats(!this.statsOn); }
@@ -106,12 +108,14 @@ export class SingleView {
         tier: () => this.render(),
         stats: () => this.renderOverlay(),
         error: () => this.render(),
+        ptz: (v, m) => this.ptz.onReply(m),
       },
     });
     this.viewer.setStats(this.statsOn);
     const known = this.app.knownState(cam.id);
     this.viewer.setKnownState(known.state, known.reason, known.health);
     this.viewer.start();
+    this.ptz.open(cam, this.viewer);
     this.startPoll(cam.id);
     this.render();
   }
@@ -173,6 +177,7 @@ export class SingleView {
   close() {
     if (document.fullscreenElement === this.stage) document.exitFullscreen().catch(() => {});
     this.stopPoll();
+    this.ptz?.close();
     this.stream = null;
     if (this.viewer) this.viewer.stop();
     this.viewer = null;

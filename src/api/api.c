@@ -207,6 +207,7 @@ void vg_api_register(vg_server_t *srv, vg_api_ctx_t *ctx)
     vg__api_access_register(srv, ctx);
     vg__api_keys_register(srv, ctx);
     vg__api_status_register(srv, ctx);
+    vg__api_ptz_register(srv, ctx);
     vg__api_openapi_register(srv, ctx);
 }
 
@@ -215,4 +216,5 @@ void vg_api_release(vg_api_ctx_t *ctx)
     vg__api_discover_release(ctx);
     free(ctx->priv);
     ctx->priv = NULL;
+    vg__api_ptz_release(ctx);
 }

@@ -7,6 +7,7 @@
 #include "media/stream.h"
 #include "net/server.h"
 #include "outputs/outputs.h"
+#include "ptz/ctl.h"
 #include "store/async.h"
 #include "store/store.h"
 
@@ -27,6 +28,8 @@ typedef struct vg_api_ctx {
     vg_api_job_fn write, read;
     const vg_looplag_t *looplag; /* the loop-stall probe, or NULL (figures read as zero) */
     const struct vg_rtsp *rtsp;  /* the RTSP server, or NULL (none: no vigil_rtsp_*) */
+    vg_ptz_ctl_t *ptz;           /* PTZ control, or NULL (no PTZ routes) */
+    void *ptz_priv;              /* api/ptz.c's state */
     void *priv; /* the routes' own state: vg_api_register makes it, vg_api_release frees it */
 } vg_api_ctx_t;
 
@@ -67,6 +70,13 @@ void vg__api_metrics_register(vg_server_t *srv, const vg_api_ctx_t *ctx);
 void vg__api_access_register(vg_server_t *srv, const vg_api_ctx_t *ctx);
 void vg__api_keys_register(vg_server_t *srv, const vg_api_ctx_t *ctx);
 void vg__api_status_register(vg_server_t *srv, const vg_api_ctx_t *ctx);
+/* PTZ and alarm routes and the WebSocket's ptz.* messages (api/ptz.c); nothing when
+ * ctx->ptz is NULL. */
+typedef struct vg__api_ptz vg__api_ptz_t;
+void vg__api_ptz_register(vg_server_t *srv, vg_api_ctx_t *ctx);
+void vg__api_ptz_release(vg_api_ctx_t *ctx);
+/* Points the control layer's own audit entries (vigil's stops) at ctx's audit log. */
+void vg_api_ptz_audit_hook(vg_ptz_ctl_cfg_t *cfg, const vg_api_ctx_t *ctx);
 
 /* Responds with a store error: its status, {"error":{code,message,field}}; a 503 (the
  * database did not answer in time) with Retry-After. */

@@ -346,6 +346,38 @@ static void loop_metrics(FILE *f, const vg_looplag_t *lp)
            (double)ls.max_us / 1e6);
 }
 
+typedef struct ptz_pass {
+    FILE *f;
+    int which; /* 0 reachable, 1 moving, 2 queued */
+} ptz_pass_t;
+
+static void ptz_sample(const char *camera, const vg_ptz_ctl_info_t *in, void *arg)
+{
+    ptz_pass_t *p = arg;
+    if (p->which == 0 && in->has_health)
+        sample(p->f, "vigil_ptz_reachable", NULL, camera, NULL, NULL, NULL, in->is_reachable);
+    else if (p->which == 1)
+        sample(p->f, "vigil_ptz_moving", NULL, camera, NULL, NULL, NULL, in->is_moving);
+    else if (p->which == 2)
+        sample(p->f, "vigil_ptz_commands_waiting", NULL, camera, NULL, NULL, NULL, in->queued);
+}
+
+/* docs/ptz.md "Health". */
+static void ptz_metrics(FILE *f, vg_ptz_ctl_t *ptz)
+{
+    static const char *const fam[][2] = {
+        {"vigil_ptz_reachable", "1 when the camera's last PTZ health check (Bosch name read, "
+                                "ONVIF GetDeviceInformation) succeeded, 0 when it failed"},
+        {"vigil_ptz_moving", "1 while a continuous move's lease runs"},
+        {"vigil_ptz_commands_waiting", "PTZ commands queued or in flight for the camera"},
+    };
+    for (int i = 0; i < 3; i++) {
+        family(f, fam[i][0], "gauge", fam[i][1]);
+        ptz_pass_t p = {.f = f, .which = i};
+        vg_ptz_ctl_each(ptz, ptz_sample, &p);
+    }
+}
+
 static int metrics(vg_conn_t *c, const char *const *params, void *user)
 {
     const vg_api_ctx_t *ctx = user;
@@ -368,6 +400,8 @@ static int metrics(vg_conn_t *c, const char *const *params, void *user)
     hls_metrics(f, ctx->outputs);
     if (ctx->rtsp)
         rtsp_metrics(f, ctx->rtsp);
+    if (ctx->ptz)
+        ptz_metrics(f, ctx->ptz);
     fclose(f);
     int rc = vg_conn_respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", buf, len);
     free(buf);

@@ -140,6 +140,82 @@ static json_t *body_of(json_t *schema)
     return json_pack("{s:b,s:o}", "required", 1, "content", json_content(schema));
 }
 
+/* A PTZ operation: what every one of them may answer besides its own 200. */
+static json_t *ptz_op(const char *summary, const char *ok, json_t *any)
+{
+    return op("ptz", summary,
+              json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "200",
+                        response(ok, json_incref(any)), "400",
+                        error_response("bad argument"), "403",
+                        error_response("viewers may not steer"), "404",
+                        error_response("no such camera (or not yours), or no such preset"), "409",
+                        error_response("the camera has no PTZ, or another operator holds its "
+                                       "control lock (\"holder\" names who)"),
+                        "502", error_response("the camera failed: refused the credentials, "
+                                              "unreachable, or a protocol error (the message "
+                                              "says which)"),
+                        "503", error_response("too many commands waiting for this camera"),
+                        "504", error_response("the camera did not answer in time")));
+}
+
+static json_t *n_param(const char *what)
+{
+    return json_pack("{s:s,s:s,s:b,s:s,s:{s:s,s:i,s:i}}", "name", "n", "in", "path", "required",
+                     1, "description", what, "schema", "type", "integer", "minimum", 1,
+                     "maximum", 256);
+}
+
+/* docs/ptz.md */
+static void add_ptz_paths(json_t *paths, json_t *any)
+{
+    json_t *speeds = json_pack(
+        "{s:s,s:{s:{s:s,s:i,s:i},s:{s:s,s:i,s:i},s:{s:s,s:i,s:i}}}", "type", "object",
+        "properties", "pan", "type", "number", "minimum", -1, "maximum", 1, "tilt", "type",
+        "number", "minimum", -1, "maximum", 1, "zoom", "type", "number", "minimum", -1,
+        "maximum", 1);
+    json_t *move = ptz_op("Continuous move at speeds -1..1 (+pan right, +tilt up, +zoom in); "
+                          "a lease: repeat within 1 s or vigil stops the camera",
+                          "moving", any);
+    json_object_set_new(move, "requestBody", body_of(speeds));
+    json_object_set_new(paths, "/api/v1/cameras/{id}/ptz/move",
+                        json_pack("{s:[o],s:o}", "parameters", id_param(), "post", move));
+    json_object_set_new(paths, "/api/v1/cameras/{id}/ptz/stop",
+                        json_pack("{s:[o],s:o}", "parameters", id_param(), "post",
+                                  ptz_op("Stop (releases the control lock)", "stopped", any)));
+    json_object_set_new(paths, "/api/v1/cameras/{id}/ptz/presets",
+                        json_pack("{s:[o],s:o}", "parameters", id_param(), "get",
+                                  ptz_op("Presets with their names", "presets", any)));
+    json_object_set_new(paths, "/api/v1/cameras/{id}/ptz/presets/{n}/goto",
+                        json_pack("{s:[o,o],s:o}", "parameters", id_param(),
+                                  n_param("preset number"), "post",
+                                  ptz_op("Recall a preset", "recalled", any)));
+    json_t *set = ptz_op("Store the current position as a preset", "stored", any);
+    json_object_set_new(set, "requestBody",
+                        json_pack("{s:b,s:o}", "required", 0, "content",
+                                  json_content(json_pack("{s:s,s:{s:{s:s,s:i}}}", "type",
+                                                         "object", "properties", "name", "type",
+                                                         "string", "maxLength", 64))));
+    json_object_set_new(paths, "/api/v1/cameras/{id}/ptz/presets/{n}",
+                        json_pack("{s:[o,o],s:o,s:o}", "parameters", id_param(),
+                                  n_param("preset number"), "put", set, "delete",
+                                  ptz_op("Remove a preset", "removed", any)));
+    json_object_set_new(paths, "/api/v1/cameras/{id}/ptz/status",
+                        json_pack("{s:[o],s:o}", "parameters", id_param(), "get",
+                                  ptz_op("Position, moving or idle, who holds the control lock, "
+                                         "reachability",
+                                         "status", any)));
+    json_t *alarm = ptz_op("Set a virtual alarm on or off (Bosch virtual input; ONVIF relay "
+                           "output)",
+                           "set", any);
+    json_object_set_new(alarm, "requestBody",
+                        body_of(json_pack("{s:s,s:[s],s:{s:{s:s}}}", "type", "object",
+                                          "required", "on", "properties", "on", "type",
+                                          "boolean")));
+    json_object_set_new(paths, "/api/v1/cameras/{id}/alarms/{n}",
+                        json_pack("{s:[o,o],s:o}", "parameters", id_param(),
+                                  n_param("alarm number"), "post", alarm));
+}
+
 /* Sign-in, stream tokens, grants, the audit log and integration keys. */
 static void add_access_paths(json_t *paths, json_t *any)
 {
@@ -420,6 +496,7 @@ static json_t *build(void)
         json_pack("{s:[o,{s:s,s:s,s:b,s:{s:s}}],s:o}", "parameters", id_param(), "name", "name",
                   "in", "path", "required", 1, "schema", "type", "string", "get", hls_file));
     add_access_paths(paths, any);
+    add_ptz_paths(paths, any);
     /* The routes anyone may call say so (the document's default is "signed in"). */
     json_object_set_new(json_object_get(json_object_get(paths, "/healthz"), "get"), "security",
                         json_array());

@@ -52,6 +52,9 @@ static void admin_usage(FILE *out, const char *kind)
             "  camera   id name site_id url substream_url snapshot_url username password\n"
             "           ptz_driver ptz_address always_on:=BOOL idle_timeout_s:=N\n"
             "           tiers:=JSON default_tier priority:=N enabled:=BOOL\n"
+            "           onvif=URL  (the device service: fills url, substream_url,\n"
+            "           snapshot_url and, for a PTZ device, ptz_driver and ptz_address\n"
+            "           from the device; with username and --password-stdin)\n"
             "  user     id name role (admin, operator, viewer) tenant_id password\n"
             "           enabled:=BOOL; the password is kept as an Argon2id hash\n"
             "\n"
@@ -409,6 +412,15 @@ int vg_cli_admin(const char *kind_arg, int argc, char **argv)
         if (fields == NULL) {
             rc = 2;
             goto done;
+        }
+        if (strcmp(kind, "cameras") == 0 && json_object_get(fields, "onvif")) {
+            char why[320];
+            if (vg__cli_onvif_fill(fields, why, sizeof(why)) < 0) {
+                fprintf(stderr, "vigil: camera: the ONVIF device did not tell its URLs: %s\n",
+                        why);
+                rc = 1;
+                goto done;
+            }
         }
         int wr = is_add ? vg_store_create(s, kind, fields, &out, &err)
                         : vg_store_update(s, kind, rest[0], fields, &out, &err);

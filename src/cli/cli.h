@@ -4,6 +4,7 @@
 #ifndef VG_CLI_H
 #define VG_CLI_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 int vg_cli_serve(int argc, char **argv);
@@ -21,5 +22,10 @@ int vg_cli_key(int argc, char **argv);
 /* The audit actor of a CLI change, "cli:NAME", NAME the real user's login (getpwuid(getuid()),
  * not $USER, which anyone can set), else "uid:N" (admin.c). */
 void vg__cli_actor(char *out, size_t out_len);
+
+/* `camera add|set … onvif=URL`: fills url, substream_url, snapshot_url and the PTZ fields
+ * that fields lacks from the ONVIF device at URL (with fields' username and password), and
+ * removes "onvif". 0, or < 0 with err (onvif_add.c). Blocks: the CLI only. */
+int vg__cli_onvif_fill(json_t *fields, char *err, size_t err_len);
 
 #endif

@@ -77,6 +77,8 @@ typedef struct app {
     vg_outputs_t *outputs;
     vg_rtsp_t *rtsp;  /* NULL: no RTSP server (rtsp_listen none, or its port was taken) */
     vg_api_ctx_t api; /* the API routes point here */
+    vg_http_client_t *http; /* outgoing HTTP (PTZ) */
+    vg_ptz_ctl_t *ptz;      /* PTZ control */
     vg_looplag_t *looplag; /* the loop's stalls, for /metrics and /api/v1/status */
     bool is_stopping;
 } app_t;
@@ -174,6 +176,9 @@ static void on_server_down(void *arg)
     vg_looplag_close(&app->looplag);
     vg_outputs_stop(app->outputs);
     vg__fleet_close(&app->fleet); /* no reload may touch the hub from here on */
+    app->api.ptz = NULL;
+    vg_ptz_ctl_free(&app->ptz); /* stops nothing more; cancels what is in flight */
+    vg_http_client_free(&app->http);
     vg_hub_close(&app->hub);
     uv_close((uv_handle_t *)&app->sigint, on_handle_closed);
     uv_close((uv_handle_t *)&app->sigterm, on_handle_closed);
@@ -269,6 +274,7 @@ static void note_restart_settings(const vg_config_t *old, const vg_config_t *cur
         {"RTSP listen port", old->rtsp_listen_port, cur->rtsp_listen_port},
         {"max_conns_per_ip", old->max_conns_per_ip, cur->max_conns_per_ip},
         {"snapshot_wait_ms", old->snapshot_wait_ms, cur->snapshot_wait_ms},
+        {"ptz_timeout_ms", old->ptz_timeout_ms, cur->ptz_timeout_ms},
         {"source_max_lag_ms", old->source_max_lag_ms, cur->source_max_lag_ms},
         {"source_max_lag_kb", old->source_max_lag_kb, cur->source_max_lag_kb},
     };
@@ -485,6 +491,23 @@ static void rtsp_audit(void *user, void *principal, const char *peer, const char
     vg_auth_audit_as(user, principal, peer, action, camera, outcome, detail);
 }
 
+/* The shared HTTP client and the PTZ control layer, told the cameras by the fleet. A client
+ * that cannot be made leaves vigil serving video without PTZ. */
+static void open_ptz(app_t *app, const vg_config_t *cfg)
+{
+    /* Two requests in flight per camera: a command and a health probe side by side. */
+    vg_http_client_opts_t hopts = {.max_in_flight = 64, .max_per_key = 2};
+    if (vg_http_client_new(&app->http, &app->loop, &hopts) < 0) {
+        VG_LOG_ERROR("main", "no HTTP client: PTZ is off");
+        return;
+    }
+    vg_ptz_ctl_cfg_t pcfg = {.loop = &app->loop, .http = app->http,
+                             .timeout_ms = (uint32_t)cfg->ptz_timeout_ms};
+    vg_api_ptz_audit_hook(&pcfg, &app->api);
+    vg_ptz_ctl_new(&app->ptz, &pcfg);
+    vg__fleet_set_ptz(app->fleet, app->ptz);
+}
+
 /* The RTSP server, unless it is off. A taken port leaves HTTP serving and says what to do. */
 static void start_rtsp(app_t *app, const vg_config_t *cfg, const auth_opts_t *ao)
 {
@@ -553,9 +576,12 @@ static int run(const vg_config_t *cfg, const auth_opts_t *ao, const cfg_flags_t 
     /* The first snapshot is read here, before anything is served; from now on the store
      * is its thread's, and the loop never waits on it. */
     vg__fleet_on_access(app.fleet, on_access, &app);
+    open_ptz(&app, cfg);
     vg__fleet_reconcile(app.fleet);
     if (vg__fleet_start_store(app.fleet) < 0) {
         vg__fleet_close(&app.fleet);
+        vg_ptz_ctl_free(&app.ptz);
+        vg_http_client_free(&app.http);
         vg_hub_close(&app.hub);
         uv_run(&app.loop, UV_RUN_DEFAULT);
         goto out;
@@ -592,6 +618,8 @@ static int run(const vg_config_t *cfg, const auth_opts_t *ao, const cfg_flags_t 
         .fleet = app.fleet,
         .write = api_write,
         .read = api_read,
+        .ptz = app.ptz,
+        .loop = &app.loop,
     };
     vg_api_register(app.server, &app.api);
     if (list_routes) { /* for tests and audits: every route this server would answer */
@@ -599,6 +627,8 @@ static int run(const vg_config_t *cfg, const auth_opts_t *ao, const cfg_flags_t 
         fflush(stdout);
         vg_outputs_stop(app.outputs);
         vg__fleet_close(&app.fleet);
+        vg_ptz_ctl_free(&app.ptz);
+        vg_http_client_free(&app.http);
         vg_hub_close(&app.hub);
         uv_run(&app.loop, UV_RUN_DEFAULT);
         goto out;
@@ -624,6 +654,8 @@ static int run(const vg_config_t *cfg, const auth_opts_t *ao, const cfg_flags_t 
     if (vg_looplag_open(&app.looplag, &app.loop) == 0)
         app.api.looplag = app.looplag;
     vg__fleet_start(app.fleet);
+    if (app.ptz)
+        vg_ptz_ctl_start_health(app.ptz, (uint32_t)cfg->health_interval_ms); /* 0: once */
     start_rtsp(&app, cfg, ao);
 
     const char *host = strchr(cfg->listen_host, ':') ? "[::1]" : cfg->listen_host;

@@ -8,6 +8,7 @@
 #include "core/err.h"
 #include "media/stream.h"
 #include "outputs/outputs.h"
+#include "ptz/ctl.h"
 #include "store/async.h"
 #include "store/store.h"
 
@@ -70,6 +71,9 @@ int vg__fleet_write(vg__fleet_t *f, vg_store_run_fn write, vg_store_done_fn done
 int vg__fleet_reload(vg__fleet_t *f, const vg_config_t *cfg, vg_store_done_fn done, void *arg);
 /* A read through the store thread. 0 or < 0 as above. */
 int vg__fleet_read(vg__fleet_t *f, vg_store_run_fn read, vg_store_done_fn done, void *arg);
+/* The PTZ control layer told each snapshot's PTZ cameras (driver, NAT-mapped address,
+ * credentials); may stay NULL. Set before the first reconcile. */
+void vg__fleet_set_ptz(vg__fleet_t *f, vg_ptz_ctl_t *ptz);
 /* fn(arg, snap) gets every access snapshot (taking it), after the cameras are applied. */
 void vg__fleet_on_access(vg__fleet_t *f, void (*fn)(void *arg, vg_access_t *snap), void *arg);
 /* The store handle, before vg__fleet_start_store only (start-up checks). */

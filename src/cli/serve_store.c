@@ -62,6 +62,7 @@ struct vg__fleet {
     void *on_access_arg;
     bool is_started, is_closing;
     int open_parts; /* while closing: the timer and the store thread */
+    vg_ptz_ctl_t *ptz; /* NULL: no PTZ; told every camera's PTZ part on each snapshot */
     fleet_cam_t *cams; /* what runs, with the fingerprints it was built from */
     size_t cam_count;
     uint8_t fp_key[crypto_generichash_KEYBYTES];
@@ -177,6 +178,17 @@ static void route(vg_store_t *s, json_t *cam, vg_camera_cfg_t *cc)
         json_decref(site);
         return;
     }
+    if (cc->ptz_address) { /* steered through the same gateway as its video */
+        char out[4096];
+        int rc = vg_nat_rewrite(cc->ptz_address, str(gw, "host"), json_object_get(gw, "mappings"),
+                                out, sizeof(out));
+        if (rc == 0)
+            vg_config_set_str(&cc->ptz_address, out);
+        else
+            vg_config_set_str(&cc->ptz_error, rc == VG_ENOENT ? "no gateway mapping for the PTZ "
+                                                                "address"
+                                                              : "PTZ address cannot be mapped");
+    }
     char **urls[] = {&cc->url, &cc->substream_url, &cc->snapshot_url};
     for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
         if (*urls[i] == NULL)
@@ -211,6 +223,8 @@ static int load_camera(vg_store_t *s, const vg_config_t *file_cfg, json_t *cam,
     vg_config_set_str(&cc->substream_url, str(cam, "substream_url"));
     vg_config_set_str(&cc->snapshot_url, str(cam, "snapshot_url"));
     vg_config_set_str(&cc->username, str(cam, "username"));
+    vg_config_set_str(&cc->ptz_driver, str(cam, "ptz_driver"));
+    vg_config_set_str(&cc->ptz_address, str(cam, "ptz_address"));
     cc->is_always_on = json_is_true(json_object_get(cam, "always_on"));
     const char *owner = str(cam, "owner");
     const vg_camera_cfg_t *file_cc = NULL;
@@ -492,6 +506,16 @@ static void apply_snapshot(vg__fleet_t *f, fleet_snap_t *sn)
             update_stream(f, st, cc, dial, allfp);
         }
     }
+    if (f->ptz) {
+        vg_ptz_ctl_sync_begin(f->ptz);
+        for (size_t k = 0; k < want->camera_count; k++) {
+            const vg_camera_cfg_t *cc = &want->cameras[k];
+            if (cc->ptz_driver)
+                vg_ptz_ctl_set_camera(f->ptz, cc->id, cc->ptz_driver, cc->ptz_address,
+                                      cc->username, cc->password, cc->ptz_error);
+        }
+        vg_ptz_ctl_sync_end(f->ptz);
+    }
     if (f->on_access) {
         f->on_access(f->on_access_arg, sn->access);
         sn->access = NULL;
@@ -513,6 +537,11 @@ void vg__fleet_reconcile(vg__fleet_t *f)
         return;
     }
     apply_snapshot(f, &sn);
+}
+
+void vg__fleet_set_ptz(vg__fleet_t *f, vg_ptz_ctl_t *ptz)
+{
+    f->ptz = ptz;
 }
 
 void vg__fleet_on_access(vg__fleet_t *f, void (*fn)(void *arg, vg_access_t *snap), void *arg)

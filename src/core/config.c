@@ -116,6 +116,7 @@ void vg_config_init(vg_config_t *cfg)
     cfg->idle_timeout_ms = 30000;
     cfg->stall_timeout_ms = 5000;
     cfg->snapshot_wait_ms = 3000;
+    cfg->ptz_timeout_ms = 3000;
     cfg->source_max_lag_ms = 1000;
     cfg->source_max_lag_kb = 2048;
     cfg->health_interval_ms = 60000;
@@ -343,6 +344,9 @@ void vg_config_deinit(vg_config_t *cfg)
         vg_config_secret_free(&cfg->cameras[i].password);
         free(cfg->cameras[i].default_tier);
         free(cfg->cameras[i].dial_error);
+        free(cfg->cameras[i].ptz_driver);
+        free(cfg->cameras[i].ptz_address);
+        free(cfg->cameras[i].ptz_error);
         tiers_free(cfg->cameras[i].tiers, cfg->cameras[i].tier_count);
     }
     memset(cfg, 0, sizeof(*cfg));
@@ -505,7 +509,7 @@ typedef struct yaml_camera {
 
 typedef struct yaml_root {
     char *listen, *rtsp_listen, *web_root, *log_level, *db, *master_key_file, *viewer_cc;
-    unsigned idle_timeout_s, snapshot_wait_ms, stall_timeout_s;
+    unsigned idle_timeout_s, snapshot_wait_ms, stall_timeout_s, ptz_timeout_ms;
     unsigned source_max_lag_ms, source_max_lag_kb;
     unsigned *health_interval_s; /* NULL: absent (0 turns the idle checks off) */
     int *max_conns_per_ip; /* NULL: absent (0 means no cap) */
@@ -568,6 +572,7 @@ static const cyaml_schema_field_t root_fields[] = {
     OPT_STR("master_key_file", yaml_root_t, master_key_file),
     CYAML_FIELD_UINT("idle_timeout_s", CYAML_FLAG_OPTIONAL, yaml_root_t, idle_timeout_s),
     CYAML_FIELD_UINT("snapshot_wait_ms", CYAML_FLAG_OPTIONAL, yaml_root_t, snapshot_wait_ms),
+    CYAML_FIELD_UINT("ptz_timeout_ms", CYAML_FLAG_OPTIONAL, yaml_root_t, ptz_timeout_ms),
     CYAML_FIELD_UINT("stall_timeout_s", CYAML_FLAG_OPTIONAL, yaml_root_t, stall_timeout_s),
     CYAML_FIELD_UINT("source_max_lag_ms", CYAML_FLAG_OPTIONAL, yaml_root_t, source_max_lag_ms),
     CYAML_FIELD_UINT("source_max_lag_kb", CYAML_FLAG_OPTIONAL, yaml_root_t, source_max_lag_kb),
@@ -609,6 +614,7 @@ __attribute__((format(printf, 3, 0))) static void cyaml_log_cb(cyaml_log_t level
 static const char *const root_keys = "listen, rtsp_listen, web_root, log_level, db, "
                                      "master_key_file, viewer_congestion_control, "
                                      "idle_timeout_s, snapshot_wait_ms, stall_timeout_s, health_interval_s, "
+                                     "ptz_timeout_ms, "
                                      "source_max_lag_ms, source_max_lag_kb, "
                                      "max_conns_per_ip, trusted_proxies, tiers, cameras";
 static const char *const camera_keys = "id, name, url, default_tier, substream_url, "
@@ -792,6 +798,10 @@ int vg_config_load_file(vg_config_t *cfg, const char *path)
                         *root->health_interval_s);
     else if (root->health_interval_s)
         cfg->health_interval_ms = (int)*root->health_interval_s * 1000;
+    if (root->ptz_timeout_ms > 60000)
+        rc = file_error(cfg, "ptz_timeout_ms", "%u is not 0..60000", root->ptz_timeout_ms);
+    else if (root->ptz_timeout_ms)
+        cfg->ptz_timeout_ms = (int)root->ptz_timeout_ms;
     if (root->snapshot_wait_ms > 60000) {
         rc = file_error(cfg, "snapshot_wait_ms", "%u is not 0..60000", root->snapshot_wait_ms);
     } else if (root->snapshot_wait_ms) {
@@ -882,6 +892,13 @@ int vg_config_apply_env(vg_config_t *cfg)
             return VG_ECONFIG;
         }
         cfg->idle_timeout_ms = (int)n * 1000;
+    }
+    if ((v = getenv("VIGIL_PTZ_TIMEOUT_MS")) && *v) {
+        if (vg_parse_int(v, 100, 60000, &n) < 0) {
+            VG_LOG_ERROR("config", "VIGIL_PTZ_TIMEOUT_MS='%s': expected 100..60000", v);
+            return VG_ECONFIG;
+        }
+        cfg->ptz_timeout_ms = (int)n;
     }
     if ((v = getenv("VIGIL_SNAPSHOT_WAIT_MS")) && *v) {
         if (vg_parse_int(v, 0, 60000, &n) < 0) {

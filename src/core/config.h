@@ -36,6 +36,9 @@ typedef struct vg_camera_cfg {
     vg_tier_cfg_t tiers[VG_CONFIG_MAX_TIERS]; /* the ladder; none: the default ladder */
     size_t tier_count;
     char *dial_error;   /* why the camera cannot be dialled (e.g. no gateway mapping), or NULL */
+    char *ptz_driver;   /* "bosch", "onvif", or NULL: no PTZ (from the database only) */
+    char *ptz_address;  /* the PTZ address, through the site's gateway mapping when remote */
+    char *ptz_error;    /* why the PTZ address cannot be reached (no mapping), or NULL */
     int file_index;     /* its entry in the config file's cameras list; -1: not from the file */
     bool is_flag;       /* from --camera */
 } vg_camera_cfg_t;
@@ -57,6 +60,7 @@ typedef struct vg_config {
     int idle_timeout_ms;  /* stop an on-demand source this long after its last viewer */
     int stall_timeout_ms; /* restart a source that sent nothing for this long */
     int snapshot_wait_ms; /* how long a snapshot waits for a first picture */
+    int ptz_timeout_ms;   /* one PTZ exchange with a camera (ptz_timeout_ms, VIGIL_PTZ_TIMEOUT_MS) */
     /* A `source` viewer this far behind resumes at the next keyframe (docs/protocol.md). */
     int source_max_lag_ms;
     int source_max_lag_kb;

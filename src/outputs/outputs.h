@@ -103,6 +103,21 @@ void vg_outputs_each_hls(vg_outputs_t *o, void (*fn)(const vg_hls_counters_t *c,
  * unregistered when its stream was removed, so none is left counting). */
 void vg_outputs_forget_camera(vg_outputs_t *o, const char *camera_id);
 
+/* Control messages on a camera's viewing WebSocket that belong to a layer above the outputs
+ * (PTZ, in src/api/): a text message whose "type" starts with prefix goes to on_message
+ * (msg borrowed for the call); on_close runs when such a WebSocket closes, after which its
+ * conn must not be used. Replies go out with vg_outputs_ws_send. Loop thread. */
+typedef struct vg_ws_hook {
+    const char *prefix; /* e.g. "ptz." */
+    void (*on_message)(void *user, vg_conn_t *c, const char *camera, const char *type,
+                       json_t *msg);
+    void (*on_close)(void *user, vg_conn_t *c);
+    void *user;
+} vg_ws_hook_t;
+void vg_outputs_set_ws_hook(vg_outputs_t *o, const vg_ws_hook_t *hook);
+/* Queues a JSON text message (takes msg) on a WebSocket viewer's connection. */
+void vg_outputs_ws_send(vg_conn_t *c, json_t *msg);
+
 /* WebSocket close status for viewers of a camera that was removed; the close reason says
  * why ("camera deleted", "camera disabled"). A camera given a new source is not removed:
  * its viewers stay. */

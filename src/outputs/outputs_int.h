@@ -63,6 +63,7 @@ struct vg_outputs {
     out_counters_t *counters; /* list */
     struct hls_cam *hls;      /* hls.c: one muxer per camera HLS clients fetch */
     struct vg__hls_stats *hls_stats; /* list */
+    vg_ws_hook_t ws_hook; /* WebSocket control messages for a layer above (PTZ) */
 };
 
 typedef struct vg__hls_stats {

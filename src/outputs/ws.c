@@ -59,6 +59,7 @@ typedef struct ws_viewer {
     size_t ctrl_len[CTRL_QUEUE];
     int ctrl_head, ctrl_count;
     bool wants_stats;
+    bool is_hooked; /* sent a message to the ws hook: it hears of the close */
     /* ping */
     int ticks;
     bool is_ping_due;
@@ -631,6 +632,11 @@ static int ws_message(vg_conn_t *c, const char *text, size_t len)
             v->wants_stats = on == NULL || json_is_true(on);
     } else if (strcmp(type, "report") == 0) {
         handle_report(v, msg);
+    } else if (v->outputs->ws_hook.on_message && v->outputs->ws_hook.prefix &&
+               strncmp(type, v->outputs->ws_hook.prefix, strlen(v->outputs->ws_hook.prefix)) == 0) {
+        v->is_hooked = true;
+        v->outputs->ws_hook.on_message(v->outputs->ws_hook.user, c, vg_stream_id(v->base.st),
+                                       type, msg);
     } else {
         queue_error(v, "bad_request", "unknown message type");
     }
@@ -643,6 +649,8 @@ static void ws_close(vg_conn_t *c)
     ws_viewer_t *v = vg_conn_data(c);
     if (v == NULL)
         return;
+    if (v->is_hooked && v->outputs->ws_hook.on_close)
+        v->outputs->ws_hook.on_close(v->outputs->ws_hook.user, c);
     vg__viewer_remove(&v->base);
     vg_frame_unref(&v->pending);
     au_clear(v);
@@ -662,6 +670,21 @@ static const vg_handler_ops_t ws_ops = {
     .on_ws_pong = ws_pong,
     .on_close = ws_close,
 };
+
+void vg_outputs_set_ws_hook(vg_outputs_t *o, const vg_ws_hook_t *hook)
+{
+    o->ws_hook = *hook;
+}
+
+void vg_outputs_ws_send(vg_conn_t *c, json_t *msg)
+{
+    ws_viewer_t *v = vg_conn_data(c);
+    if (v == NULL || vg_conn_is_closing(c)) {
+        json_decref(msg);
+        return;
+    }
+    queue_text(v, msg);
+}
 
 void vg__ws_register(vg_server_t *srv, vg_outputs_t *o)
 {

@@ -4,7 +4,7 @@
  *
  * A driver only translates: one call, one or a few HTTP exchanges through the shared
  * net/http_client, keyed by camera so that a slow camera holds up nobody else. What sits
- * above the drivers (not in this header yet) owns the policy: commands to one camera
+ * above the drivers (ptz/ctl.h) owns the policy: commands to one camera
  * serialised and coalesced (a newer move replaces a pending one, a stop is never dropped),
  * the move lease (no refresh for a second: vigil sends stop), the control lock and the audit.
  *
@@ -13,8 +13,8 @@
  * 1..7). Presets are numbered 1..256 for the API; a driver maps numbers to what the camera
  * keeps (Bosch objects 0x200 + n - 1; ONVIF device-chosen tokens, matched by name).
  *
- * Loop thread only, every op and every callback; no op blocks.
- * TODO(ptz): the registry, vg_ptz_t's lifecycle and the two drivers. #17
+ * Loop thread only, every op and every callback; no op blocks. The registry (ptz.c) opens
+ * a driver by name; the vg_ptz_* wrappers below call its ops.
  */
 #ifndef VG_PTZ_PTZ_H
 #define VG_PTZ_PTZ_H
@@ -86,5 +86,30 @@ typedef struct vg_ptz_ops {
     /* Reachability for health: Bosch camera-name read, ONVIF GetDeviceInformation. */
     int (*probe)(vg_ptz_t *ptz, vg_ptz_done_cb done, void *user);
 } vg_ptz_ops_t;
+
+
+/* Opens an instance of the driver named driver ("bosch", "onvif") for one camera. Nothing
+ * is sent yet. Returns 0 with *out set, VG_ENOENT (no such driver) or VG_EINVAL (no
+ * address). The instance copies what it keeps of cfg. */
+int vg_ptz_open(vg_ptz_t **out, const char *driver, const vg_ptz_cfg_t *cfg);
+/* Cancels what is in flight (no callback follows) and frees. Accepts NULL; clears *p. */
+void vg_ptz_close(vg_ptz_t **p);
+const vg_ptz_ops_t *vg_ptz_driver(const vg_ptz_t *p);
+/* The driver table by name, or NULL. */
+const vg_ptz_ops_t *vg_ptz_find_driver(const char *name);
+
+/* The ops through the instance: 0 (done follows), -ENOTSUP when the driver has no such
+ * operation, or the driver's immediate error. */
+int vg_ptz_move(vg_ptz_t *p, double pan, double tilt, double zoom, vg_ptz_done_cb done,
+                void *user);
+int vg_ptz_stop(vg_ptz_t *p, vg_ptz_done_cb done, void *user);
+int vg_ptz_goto_preset(vg_ptz_t *p, int number, vg_ptz_done_cb done, void *user);
+int vg_ptz_set_preset(vg_ptz_t *p, int number, const char *name, vg_ptz_done_cb done,
+                      void *user);
+int vg_ptz_remove_preset(vg_ptz_t *p, int number, vg_ptz_done_cb done, void *user);
+int vg_ptz_list_presets(vg_ptz_t *p, vg_ptz_done_cb done, void *user);
+int vg_ptz_set_alarm(vg_ptz_t *p, int n, bool is_on, vg_ptz_done_cb done, void *user);
+int vg_ptz_status(vg_ptz_t *p, vg_ptz_done_cb done, void *user);
+int vg_ptz_probe(vg_ptz_t *p, vg_ptz_done_cb done, void *user);
 
 #endif

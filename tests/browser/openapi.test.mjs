@@ -54,8 +54,8 @@ test('every route the server registers is in the document, and nothing else', as
   for (const line of routes) {
     const [method, pattern] = line.split(' ');
     // {} in the server's patterns is a path parameter; the document names the first {id}
-    // and a second one {name} (an HLS file).
-    const names = ['{id}', '{name}'];
+    // and a second one {name} (an HLS file) or {n} (a preset or alarm number).
+    const names = /\/(ptz\/presets|alarms)\//.test(pattern) ? ['{id}', '{n}'] : ['{id}', '{name}'];
     let k = 0;
     fromServer.add(`${method.toLowerCase()} ${pattern.replace(/\{\}/g, () => names[k++] || '{x}')}`);
     n++;

@@ -184,6 +184,16 @@ ROUTES = {
     ("DELETE", "/api/v1/keys/{}"): ("admin", False, False, 200),
     ("GET", "/api/v1/audit"): ("admin", False, False, 200),
     ("GET", "/api/v1/openapi.json"): ("public", False, False, 200),
+    # PTZ (issue 17): operators and admins; these cameras have no PTZ driver, so a caller who
+    # may steer gets 409 no_ptz (test_ptz.py walks the same routes on PTZ cameras).
+    ("POST", "/api/v1/cameras/{}/ptz/move"): ("operator", True, False, 409),
+    ("POST", "/api/v1/cameras/{}/ptz/stop"): ("operator", True, False, 409),
+    ("GET", "/api/v1/cameras/{}/ptz/presets"): ("operator", True, False, 409),
+    ("POST", "/api/v1/cameras/{}/ptz/presets/{}/goto"): ("operator", True, False, 409),
+    ("PUT", "/api/v1/cameras/{}/ptz/presets/{}"): ("operator", True, False, 409),
+    ("DELETE", "/api/v1/cameras/{}/ptz/presets/{}"): ("operator", True, False, 409),
+    ("GET", "/api/v1/cameras/{}/ptz/status"): ("operator", True, False, 409),
+    ("POST", "/api/v1/cameras/{}/alarms/{}"): ("operator", True, False, 409),
 }
 # ONVIF discovery (test_discovery.py); here it probes the host's loopback only, for 0.1 s.
 ROUTES[("POST", "/api/v1/discover")] = ("admin", False, False, 200)
@@ -244,7 +254,8 @@ def request_for(w, method, pattern, cam):
             arg = {"tenants": "acme", "sites": "default", "gateways": None}[kind]
             if arg is None:
                 arg = fresh_record(w, kind)
-        path = pattern.replace("{}", arg, 1).replace("{}", "init1.mp4")
+        second = "3" if ("/ptz/" in pattern or "/alarms/" in pattern) else "init1.mp4"
+        path = pattern.replace("{}", arg, 1).replace("{}", second)
     else:
         path = pattern
     if method == "POST" and pattern in ("/api/v1/tenants", "/api/v1/sites", "/api/v1/gateways",
@@ -265,6 +276,10 @@ def request_for(w, method, pattern, cam):
         admin_api(w, "POST", "/api/v1/grants", json={"tenant_id": "globex",
                                                      "camera_id": "spare-cam"})
         path += "?tenant_id=globex&camera_id=spare-cam"
+    elif pattern.endswith("/ptz/move"):
+        body = {"pan": 0.1}
+    elif "/alarms/" in pattern:
+        body = {"on": True}
     elif pattern.endswith("/token"):
         body = {"ttl_s": 60}
     elif pattern == "/api/v1/keys" and method == "POST":
