@@ -619,7 +619,6 @@ static int run(const vg_config_t *cfg, const auth_opts_t *ao, const cfg_flags_t 
         .write = api_write,
         .read = api_read,
         .ptz = app.ptz,
-        .loop = &app.loop,
     };
     vg_api_register(app.server, &app.api);
     if (list_routes) { /* for tests and audits: every route this server would answer */
