@@ -18,37 +18,41 @@ SECONDS=0
 stamp() { echo "== [${SECONDS}s] $*"; }
 stamp "unit tests (ASan+UBSan)"
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
-    meson test -C build-asan --suite unit --print-errorlogs
+    meson test -C build-asan --no-rebuild --suite unit --print-errorlogs
 cp build-asan/meson-logs/testlog.json "$results/unit.json" 2>/dev/null
 
 stamp "unit tests (ThreadSanitizer)"
-TSAN_OPTIONS=halt_on_error=1 meson test -C build-tsan --suite unit --print-errorlogs
+TSAN_OPTIONS=halt_on_error=1 meson test -C build-tsan --no-rebuild --suite unit --print-errorlogs
 cp build-tsan/meson-logs/testlog.json "$results/unit-tsan.json" 2>/dev/null
 
-stamp "fuzz targets (8 s each)"
-meson test -C build-fuzz --suite fuzz --print-errorlogs
+stamp "fuzz targets (6 s each)"
+meson test -C build-fuzz --no-rebuild --suite fuzz --print-errorlogs
 cp build-fuzz/meson-logs/testlog.json "$results/fuzz.json" 2>/dev/null
 
 # Two parts: the tests marked serial (timing at tight bounds, or loading both cores: see
 # SERIAL in tests/integration/conftest.py) run alone, one after the other; the rest run in
-# three pytest-xdist workers on the two cores (they mostly wait on real time: the stage used
-# about a third of the two cores with two workers), a module's tests on one worker (its
-# fixtures start once).
+# three pytest-xdist workers on the two cores (they mostly wait on real time), a module's
+# tests on one worker (its fixtures start once).
 export VIGIL_BIN="$PWD/build/vigil" VIGIL_ASAN_BIN="$PWD/build-asan/vigil" \
     VIGIL_TSAN_BIN="$PWD/build-tsan/vigil"
-stamp "integration tests (in parallel)"
+# The browser tests (the dashboard in Chromium; the OpenAPI document) run beside the parallel
+# integration tests: both mostly wait on real time, and the serial tests need the machine
+# alone afterwards. Their TAP output is printed when they end.
+stamp "browser tests (in the background) and integration tests (in parallel)"
+(cd tests/browser && VIGIL_BIN="$PWD/../../build/vigil" VIGIL_RTSP_LISTEN=127.0.0.1:0 \
+    node --test --test-reporter=tap \
+    dashboard.test.mjs basics.test.mjs openapi.test.mjs login.test.mjs webcodecs.test.mjs \
+    jitter.test.mjs hls.test.mjs ptz.test.mjs) > "$results/browser.tap" 2> "$results/browser.err" &
+browser_pid=$!
 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration -m "not serial" \
     -n 3 --dist loadgroup --durations=25 --junitxml="$results/integration.xml"
+stamp "waiting for the browser tests"
+wait "$browser_pid"
+cat "$results/browser.tap"
+cat "$results/browser.err" >&2
 stamp "integration tests (serial: timing-sensitive and heavy ones, alone)"
 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration -m serial \
     --durations=25 --junitxml="$results/integration-serial.xml"
-
-stamp "browser tests (the dashboard in Chromium; the OpenAPI document)"
-# Two test files at a time (each starts its own servers on free ports; RTSP on port 0).
-(cd tests/browser && VIGIL_BIN="$PWD/../../build/vigil" VIGIL_RTSP_LISTEN=127.0.0.1:0 \
-    node --test --test-concurrency=2 --test-reporter=tap \
-    dashboard.test.mjs basics.test.mjs openapi.test.mjs login.test.mjs webcodecs.test.mjs \
-    jitter.test.mjs hls.test.mjs ptz.test.mjs) | tee "$results/browser.tap"
 
 stamp "done"
 /usr/bin/python3 scripts/summarize.py "$results"
