@@ -95,6 +95,22 @@ static double rate_median(const vg_adapt_t *a, int64_t now)
     return n ? v[n / 2] : 0;
 }
 
+/* The median of the last three acknowledged-rate samples (the latest alone until there are
+ * three; 0 when this sample has none). */
+static double acked_median(const vg_adapt_t *a, double latest)
+{
+    if (latest <= 0 || a->acked_count < 3)
+        return latest;
+    double x = a->acked_recent[0], y = a->acked_recent[1], z = a->acked_recent[2];
+    if (x > y) {
+        double t = x;
+        x = y;
+        y = t;
+    }
+    /* with x <= y, the median is z clamped to [x, y] */
+    return z < x ? x : z > y ? y : z;
+}
+
 static double rate_max(const vg_adapt_t *a, int64_t now)
 {
     double best = 0;
@@ -126,9 +142,15 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
     a->last_delivery_kbps = in->delivery_kbps;
     if (in->has_tcp) {
         /* what the peer acknowledged over about a second: a stall does not read as zero */
-        if (in->acked_kbps > 0)
+        if (in->acked_kbps > 0) {
             a->acked_1s_kbps = a->acked_1s_kbps > 0 ? 0.75 * a->acked_1s_kbps + 0.25 * in->acked_kbps
                                                     : in->acked_kbps;
+            if (a->acked_count == 3)
+                memmove(&a->acked_recent[0], &a->acked_recent[1], 2 * sizeof(double));
+            else
+                a->acked_count++;
+            a->acked_recent[a->acked_count - 1] = in->acked_kbps;
+        }
         a->segs_sum = a->segs_sum * LOSS_DECAY + in->sent_segs;
         a->retrans_sum = a->retrans_sum * LOSS_DECAY + in->retrans_segs;
         if (in->retrans_segs > 0) /* the stall lasts about a round trip after the sample */
@@ -196,8 +218,12 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
          * acknowledged is the link's present rate. The kernel's delivery-rate sample may
          * still hold a better past (it is replaced only by a better or unlimited one). */
         double rate = latest > 0 ? latest : d.rate_kbps;
-        /* ... but a retransmission stalls it for a round trip: then the last second's. */
-        double acked = is_recovering ? a->acked_1s_kbps : in->acked_kbps;
+        /* ... but a retransmission stalls it for a round trip: then the last second's. And
+         * one quarter second may hold a stall whose retransmission the kernel counts only
+         * later (a tail loss): the median of the last three samples, so that one such
+         * sample does not send the viewer to the bottom rung (where nothing it sends can
+         * show the link's rate for seconds). */
+        double acked = is_recovering ? a->acked_1s_kbps : acked_median(a, in->acked_kbps);
         if (acked > 0 && (rate <= 0 || acked < rate))
             rate = acked;
         d.rung = fitting_rung(in, in->rung, rate, fit_share(a, is_deep ? DRAIN_SHARE : FIT_SHARE));

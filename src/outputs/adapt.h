@@ -59,6 +59,8 @@ typedef struct vg_adapt {
     /* loss: segments sent and retransmitted, each a sum decaying over a few seconds */
     double segs_sum, retrans_sum;
     double acked_1s_kbps; /* the acknowledged rate, smoothed over about a second */
+    double acked_recent[3]; /* the last three samples of it, newest last */
+    int acked_count;
     int64_t recovering_until_us; /* a retransmission was seen: its stall is not a queue */
 } vg_adapt_t;
 

@@ -276,7 +276,9 @@ test('?jitter=MS holds the camera\'s own video that much longer', async () => {
     // Captured 30 ms before it is sent, held 150 ms past the quickest arrival.
     const t = await waitTile(pg, 'tile on WebCodecs with a latency',
       (x) => x.path === 'webcodecs' && x.decoded > 30 && x.latency !== null);
-    assert.ok(t.latency >= 175 && t.latency < 1000, `latency ${t.latency} ms with ?jitter=150`);
+    // The upper bound only catches pictures held for good: a browser starved of CPU (the
+    // integration tests run beside this file) shows a late second, as the test above allows.
+    assert.ok(t.latency >= 175 && t.latency < 2000, `latency ${t.latency} ms with ?jitter=150`);
   } finally {
     await context.close();
   }

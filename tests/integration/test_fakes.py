@@ -445,11 +445,13 @@ def test_onvif_move_times_out_by_itself(onvif):
 
 
 def test_onvif_presets(onvif):
-    soap(onvif, "ptz_service", cmove(0.8, timeout="PT0.2S"))
+    # A move long enough that a loaded machine cannot see it end before the next request.
+    soap(onvif, "ptz_service", cmove(0.8, timeout="PT5S"))
     status, env = soap(onvif, "ptz_service",
                        f"<tptz:SetPreset>{PROF}<tptz:PresetName>Gate</tptz:PresetName></tptz:SetPreset>")
     assert status == 500 and fault_codes(env) == ["s:Receiver", "ter:Action", "ter:MovingPTZ"]
-    time.sleep(0.25)
+    time.sleep(0.3)
+    assert soap(onvif, "ptz_service", STOP_BODY)[0] == 200
     env = soap(onvif, "ptz_service",
                f"<tptz:SetPreset>{PROF}<tptz:PresetName>Gate</tptz:PresetName></tptz:SetPreset>")[1]
     token = env.findtext(f".//{{{NS['tptz']}}}PresetToken")

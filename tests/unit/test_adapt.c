@@ -338,3 +338,33 @@ VG_TEST(lossy_links_keep_room_for_retransmissions_and_do_not_flee_their_stalls)
     d = vg_adapt_step(&a, &in);
     EXPECT_TRUE(d.loss > 0.01 && d.loss < 0.04); /* visible as measured */
 }
+
+VG_TEST(one_stalled_quarter_second_does_not_send_the_viewer_to_the_bottom)
+{
+    /* tiny15 (1.5 Mbit/s) on a link that carries 1.2: a queue builds, 61 ms a sample; over
+     * its bound (65 ms) from the second sample, acted on half a second later. The sample that
+     * acts holds a stall (a tail loss whose retransmission the kernel counts later): what the
+     * peer acknowledged in it reads 40 kbit/s. The step goes to what the link carried over
+     * the last samples (thin, 778 kbit/s), not to thin1 (64). */
+    vg_adapt_t a;
+    vg_adapt_init(&a);
+    int64_t t = 0;
+    double q = 0;
+    vg_adapt_decision_t d = {.rung = 3};
+    int i;
+    for (i = 0; i < 8; i++) {
+        t += 250000;
+        q += (LADDER[3] - 1200) * 0.25 / 1200 * 1000;
+        vg_adapt_input_t in = {.now_us = t, .rung = 3, .rung_count = RUNGS, .rung_kbps = LADDER,
+                               .has_tcp = true, .rtt_ms = 100 + q, .min_rtt_ms = 100,
+                               .delivery_kbps = 1200 + (i % 3), .inflight_bytes = 20000,
+                               .acked_kbps = i == 3 ? 40 : 1200, .offered = 4,
+                               .client_fps = -1};
+        d = vg_adapt_step(&a, &in);
+        if (d.rung != 3)
+            break;
+    }
+    EXPECT_EQ(i, 3);
+    EXPECT_EQ(d.rung, 2);
+    EXPECT_STREQ(d.reason, "congested");
+}
