@@ -105,8 +105,10 @@ def test_only_watched_tiers_are_encoded(vigil_server):
                                            tier=t)
         act = lambda m, t: promparse.value(m, "vigil_tier_active", camera="cam", tier=t)
         assert act(m2, "low") == 1 and act(m2, "native") == 1 and act(m2, "medium") == 0
-        assert enc(m2, "low") - enc(m1, "low") >= 40
-        assert enc(m2, "native") - enc(m1, "native") >= 40
+        # Encoded, at a rate a loaded machine keeps (30 fps is 60; CI saw 35 for native):
+        # the point is which tiers run, not how fast (bench/ measures that).
+        assert enc(m2, "low") - enc(m1, "low") >= 20
+        assert enc(m2, "native") - enc(m1, "native") >= 20
         assert enc(m2, "medium") == enc(m1, "medium") == 0
         low.stop()
         time.sleep(1.5)
@@ -115,7 +117,7 @@ def test_only_watched_tiers_are_encoded(vigil_server):
         _, m4 = get_metrics(srv)
         assert act(m4, "low") == 0
         assert enc(m4, "low") == enc(m3, "low"), "low is still encoded with nobody on it"
-        assert enc(m4, "native") - enc(m3, "native") >= 40
+        assert enc(m4, "native") - enc(m3, "native") >= 20
     finally:
         low.stop()
         native.stop()

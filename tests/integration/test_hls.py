@@ -136,7 +136,8 @@ def test_blocking_reload_and_preload_hint_answer_when_the_part_arrives(vigil_ser
         assert got.status_code == code, (name, got.status_code, got.text)
     # The counters saw it.
     doc = get(srv, "/api/v1/streams/cam").json()
-    assert doc["hls"]["requests"] >= 7 and doc["hls"]["blocked"] >= 2, doc["hls"]
+    # Two requests were sent ahead of their part; on a loaded machine one may arrive after it.
+    assert doc["hls"]["requests"] >= 7 and doc["hls"]["blocked"] >= 1, doc["hls"]
     assert doc["hls"]["parts"] >= 5 and doc["hls"]["clients"] == 1, doc["hls"]
     metrics = get(srv, "/metrics").text
     m = re.search(r'^vigil_hls_parts_total\{camera="cam"\} (\d+)', metrics, re.M)

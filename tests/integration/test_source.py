@@ -285,8 +285,16 @@ def test_100_source_viewers_share_the_camera_undecoded(vigil_server, h264_sim, t
 
     async def main():
         vs = [SourceViewer() for _ in range(n)]
-        tasks = [asyncio.ensure_future(v.run(srv.ws_url("cam", "source"), 9.0)) for v in vs]
-        await asyncio.sleep(3.0)
+        tasks = [asyncio.ensure_future(v.run(srv.ws_url("cam", "source"), 11.0)) for v in vs]
+        # The measured window starts once the camera streams (a slow first connect must not
+        # read as a window without input).
+        t_live = time.monotonic()
+        s0 = await asyncio.to_thread(stream, srv, "cam")
+        while s0.get("bytes_in", 0) == 0 and time.monotonic() - t_live < 5:
+            await asyncio.sleep(0.25)
+            s0 = await asyncio.to_thread(stream, srv, "cam")
+        assert s0.get("bytes_in", 0) > 0, (s0, srv.log_tail())
+        await asyncio.sleep(max(0.0, 3.0 - (time.monotonic() - t_live)))
         s0 = await asyncio.to_thread(stream, srv, "cam")
         b0 = {v["id"]: v["bytes"] for v in await asyncio.to_thread(viewers, srv)}
         await asyncio.sleep(5.0)
@@ -299,7 +307,7 @@ def test_100_source_viewers_share_the_camera_undecoded(vigil_server, h264_sim, t
     assert s1["frames_decoded"] == 0, s1["frames_decoded"]
     assert s1["packet_lane"]["source_viewers"] == n
     input_bytes = s1["bytes_in"] - s0["bytes_in"]
-    assert input_bytes > 100_000, input_bytes
+    assert input_bytes > 100_000, (input_bytes, s0, s1, srv.log_tail())
     sent = [b1[i] - b0[i] for i in b1 if i in b0]
     assert len(sent) == n
     off = [abs(x - input_bytes) / input_bytes for x in sent]
