@@ -32,7 +32,7 @@ bench:
 	bash bench/weaklink.sh
 	/usr/bin/python3 bench/ptz_latency.py build/vigil
 
-# make test runs each libFuzzer target 4 s; this runs each FUZZ_SECONDS (default 60) on its
+# make test runs each libFuzzer target 3 s; this runs each FUZZ_SECONDS (default 60) on its
 # corpus, new findings kept in build-fuzz/fuzz-corpus/.
 FUZZ_SECONDS ?= 60
 fuzz:

@@ -25,7 +25,7 @@ stamp "unit tests (ThreadSanitizer)"
 TSAN_OPTIONS=halt_on_error=1 meson test -C build-tsan --no-rebuild --suite unit --print-errorlogs
 cp build-tsan/meson-logs/testlog.json "$results/unit-tsan.json" 2>/dev/null
 
-stamp "fuzz targets (4 s each)"
+stamp "fuzz targets (3 s each)"
 meson test -C build-fuzz --no-rebuild --suite fuzz --print-errorlogs
 cp build-fuzz/meson-logs/testlog.json "$results/fuzz.json" 2>/dev/null
 

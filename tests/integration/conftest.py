@@ -779,6 +779,29 @@ SERIAL = {
 }
 
 
+# Seconds each of the longest modules takes on one xdist worker (the parallel stage of CI,
+# 2026-12-05; `--durations` and build/test-results/integration.xml say more). xdist hands
+# whole modules to workers in collection order: with the longest first, the last ones
+# handed out are short and neither worker idles long at the end (alphabetical order put
+# test_rtsp*, test_source* and test_sources, 20-60 s each, last).
+MODULE_SECONDS = {
+    "test_rtsp.py": 59, "test_sources.py": 55, "test_auth.py": 50, "test_rtsp_sim.py": 40,
+    "test_hls.py": 32, "test_source.py": 32, "test_config_errors.py": 28, "test_hostile.py": 25,
+    "test_adaptive.py": 23, "test_keys.py": 22, "test_hls_cdn.py": 21, "test_rtsps.py": 21,
+    "test_login_backoff.py": 20, "test_fmp4_ffmpeg.py": 18, "test_snapshot.py": 16,
+    "test_revocation.py": 16, "test_rtp_ffmpeg.py": 15, "test_store_live.py": 13,
+    "test_login_memory.py": 12, "test_health.py": 11, "test_discovery.py": 11,
+}
+
+
+def _longest_modules_first(items):
+    order = {}
+    for i, item in enumerate(items):
+        order.setdefault(os.path.basename(str(item.fspath)), i)
+    items.sort(key=lambda it: (-MODULE_SECONDS.get(os.path.basename(str(it.fspath)), 5),
+                               order[os.path.basename(str(it.fspath))]))
+
+
 def _is_serial(item):
     if item.get_closest_marker("serial") is not None:
         return True
@@ -788,6 +811,7 @@ def _is_serial(item):
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's hook, which reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
+    _longest_modules_first(items)  # a stable sort: a module's tests keep their order
     seen = set()
     for item in items:
         seen.add((os.path.basename(str(item.fspath)), item.originalname))

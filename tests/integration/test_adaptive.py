@@ -58,12 +58,14 @@ def test_throttled_viewer_adapts_and_recovers_without_hurting_others(vigil_serve
         first_down = next(m for when, m in slow.texts
                           if when > t_throttle and m.get("type") == "tier")
         assert first_down["reason"] == "congested" and first_down["auto"] is True, first_down
-        time.sleep(16)
+        # (the policy's moves on link traces are unit-tested: tests/unit/test_adapt.c; here,
+        # that the real server applies them)
+        time.sleep(11)
         t_lift = time.monotonic()
         # Fluid again at the tier that fits (an occasional probe upward may cost a second).
-        throttled_fps = slow.fps_series(t_lift - 10, t_lift)
+        throttled_fps = slow.fps_series(t_lift - 7, t_lift)
         assert median(throttled_fps) >= 25, (throttled_fps, slow.tiers)
-        fitting = slow.tier_most_of(t_lift - 10, t_lift)
+        fitting = slow.tier_most_of(t_lift - 7, t_lift)
         tiers_now = {t["name"]: t for t in srv.get("/api/v1/streams/cam").json()["tiers"]}
         assert tiers_now[fitting]["kbps"] * 1000 / 8 < throttle, (fitting, tiers_now, throttle,
                                                                   slow.tiers)

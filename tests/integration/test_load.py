@@ -143,7 +143,7 @@ def test_slow_viewer_gets_gaps_not_delay_issue2(vigil_server):
     t0 = time.monotonic()
     viewer.start()
     try:
-        time.sleep(8.0)
+        time.sleep(6.0)
     finally:
         viewer.stop()
     assert viewer.error is None, viewer.error
