@@ -63,7 +63,11 @@ def test_on_demand_one_session_for_many_viewers(vigil_server, sim):
     assert delay < 2.0, "first JPEG after %.2f s" % delay
     h = parse_header(msg)
     stamp = decode_stamp(msg[h["hdr_len"]:])
-    assert stamp is not None and abs(stamp - h["capture_us"]) < 200000, (stamp, h)
+    # The camera's clock once its RTCP sender report is in (within a few ms of the time drawn
+    # in the picture); before it, the frame's arrival (docs/streams.md): later than the
+    # drawn time by the camera's own start-up and encoding delay (under 200 ms on a quiet
+    # machine; 1.1 s once in CI, the simulator starved).
+    assert stamp is not None and -200000 < h["capture_us"] - stamp < 2000000, (stamp, h)
 
     for n in (1, 10, 50):
         async def watch():
