@@ -391,7 +391,12 @@ def test_ffmpeg_copies_10s_to_mp4_that_decodes_and_starts_with_a_keyframe(srv, t
     flags = pk.stdout.split()
     assert pk.returncode == 0 and flags, (pk.stdout[:500], pk.stderr[-1000:])
     assert flags[0].startswith("K"), flags[:5]
-    assert len(flags) >= 9 * FPS * 0.8, len(flags)  # 10 s of a 30 fps camera, give or take
+    # 10 s of a 30 fps camera: the file spans them; the frame count only says the camera's
+    # frames came through (a simulator starved on a loaded machine sent 18 fps once).
+    dur = run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
+               out])
+    assert float(dur.stdout.strip()) >= 9.0, (dur.stdout, dur.stderr[-500:])
+    assert len(flags) >= 9 * FPS * 0.5, len(flags)
     # Passthrough timestamps in the file's own time base: the camera's capture clock jitters
     # by a few ms, which a 1/30 s time base would round into duplicates (a muxer complaint,
     # not a decoding error).
