@@ -57,7 +57,7 @@ typedef struct cfg_flags {
     const char *key_file;
     const char *max_conns;
     const char *lag_ms, *lag_kb, *viewer_cc;
-    const char *cameras[VG_CONFIG_MAX_CAMERAS];
+    const char *cameras[VG_CONFIG_MAX_CAMERA_FLAGS];
     size_t camera_count;
     bool is_demo, list_routes;
 } cfg_flags_t;
@@ -743,7 +743,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
                *log_level = NULL, *idle = NULL, *health = NULL, *snapwait = NULL, *db = NULL, *key_file = NULL;
     const char *max_conns = NULL, *lag_ms = NULL, *lag_kb = NULL, *viewer_cc = NULL;
     const char *rtsp_listen = NULL;
-    const char *cameras[VG_CONFIG_MAX_CAMERAS];
+    const char *cameras[VG_CONFIG_MAX_CAMERA_FLAGS];
     size_t camera_count = 0;
     int c;
     optind = 1;
@@ -752,7 +752,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
         case 'c': config_path = optarg; break;
         case 'l': listen = optarg; break;
         case OPT_CAMERA:
-            if (camera_count == VG_CONFIG_MAX_CAMERAS) {
+            if (camera_count == VG_CONFIG_MAX_CAMERA_FLAGS) {
                 fprintf(stderr, "vigil: too many --camera\n");
                 return 2;
             }

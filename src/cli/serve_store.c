@@ -37,7 +37,7 @@
 
 #define FP_LEN 16
 #define POLL_MS 250
-#define MAX_LIST 1000
+#define LIST_PAGE 1000 /* the store's largest page */
 
 typedef struct fleet_cam {
     char *id;
@@ -73,7 +73,6 @@ typedef struct fleet_snap {
     vg_config_t *want; /* the enabled cameras as streams are built from them */
     json_t *disabled;  /* ids of the disabled ones */
     vg_access_t *access;
-    size_t total;
 } fleet_snap_t;
 
 /* A file camera as the database keeps it: its URLs without credentials and no password
@@ -128,6 +127,28 @@ static const char *str(json_t *o, const char *key)
 
 /* The file's cameras into the database; file cameras it no longer declares out of it. An
  * invalid field (a bad ladder) is a configuration error that stops the start. */
+/* Every camera record, in id order, a page at a time: a fleet has no cap of its own. A
+ * camera written by another process between two pages may be missed or seen twice by this
+ * reading; the write also bumps the database's version, so the next poll reads again. */
+static int list_all_cameras(vg_store_t *s, json_t **out, size_t *total, vg_store_err_t *err)
+{
+    json_t *all = json_array();
+    for (size_t offset = 0;; offset += LIST_PAGE) {
+        json_t *page = NULL;
+        if (vg_store_list(s, "cameras", offset, LIST_PAGE, &page, total, err) < 0) {
+            json_decref(all);
+            return VG_EINVAL;
+        }
+        size_t n = json_array_size(page);
+        json_array_extend(all, page);
+        json_decref(page);
+        if (n < LIST_PAGE || offset + n >= *total)
+            break;
+    }
+    *out = all;
+    return 0;
+}
+
 static int sync_file_cameras(vg_store_t *s, const vg_config_t *cfg)
 {
     vg_store_err_t err;
@@ -143,7 +164,7 @@ static int sync_file_cameras(vg_store_t *s, const vg_config_t *cfg)
     }
     json_t *all;
     size_t total;
-    if (vg_store_list(s, "cameras", 0, 1000, &all, &total, &err) < 0) {
+    if (list_all_cameras(s, &all, &total, &err) < 0) {
         VG_LOG_ERROR("store", "%s", err.message);
         return VG_ECONFIG;
     }
@@ -447,7 +468,8 @@ static int load_snapshot(const vg__fleet_t *f, vg_store_t *s, fleet_snap_t *out,
 {
     json_t *all = NULL;
     memset(out, 0, sizeof(*out));
-    if (vg_store_list(s, "cameras", 0, MAX_LIST, &all, &out->total, err) < 0)
+    size_t total;
+    if (list_all_cameras(s, &all, &total, err) < 0)
         return VG_EINVAL;
     out->want = vg_xmalloc(sizeof(*out->want));
     vg_config_init(out->want);
@@ -460,8 +482,6 @@ static int load_snapshot(const vg__fleet_t *f, vg_store_t *s, fleet_snap_t *out,
             json_object_set_new(out->disabled, id, json_true());
             continue;
         }
-        if (out->want->camera_count == VG_CONFIG_MAX_CAMERAS)
-            break;
         size_t before = out->want->camera_count;
         if (load_camera(s, f->store_cfg, cam, out->want) < 0 && out->want->camera_count > before) {
             /* Its password cannot be unsealed: served as failed, saying so, rather than
@@ -482,9 +502,6 @@ static int load_snapshot(const vg__fleet_t *f, vg_store_t *s, fleet_snap_t *out,
 static void apply_snapshot(vg__fleet_t *f, fleet_snap_t *sn)
 {
     vg_config_t *want = sn->want;
-    if (want->camera_count == VG_CONFIG_MAX_CAMERAS && sn->total > VG_CONFIG_MAX_CAMERAS)
-        VG_LOG_WARN("store", "%zu cameras: this server serves the first %d (by id)", sn->total,
-                    VG_CONFIG_MAX_CAMERAS);
     for (size_t k = vg_hub_count(f->hub); k-- > 0;) {
         vg_stream_t *st = vg_hub_at(f->hub, k);
         if (!is_in(want, vg_stream_id(st))) {

@@ -349,6 +349,7 @@ void vg_config_deinit(vg_config_t *cfg)
         free(cfg->cameras[i].ptz_error);
         tiers_free(cfg->cameras[i].tiers, cfg->cameras[i].tier_count);
     }
+    free(cfg->cameras);
     memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -424,10 +425,6 @@ static const char *camera_refusal(const vg_config_t *cfg, const char *id, const 
             return buf;
         }
     }
-    if (cfg->camera_count == VG_CONFIG_MAX_CAMERAS) {
-        snprintf(buf, len, "too many cameras (at most %d)", VG_CONFIG_MAX_CAMERAS);
-        return buf;
-    }
     *field = "url";
     if (url == NULL || strstr(url, "://") == NULL) {
         snprintf(buf, len, "must look like scheme://... (rtsp://, http://, test://, ...)");
@@ -440,6 +437,12 @@ static vg_camera_cfg_t *camera_append(vg_config_t *cfg, const char *id, const ch
                                       const char *url, const char *default_tier,
                                       int idle_timeout_ms)
 {
+    if (cfg->camera_count == cfg->camera_cap) {
+        size_t cap = cfg->camera_cap ? 2 * cfg->camera_cap : 16;
+        cfg->cameras = vg_xrealloc(cfg->cameras, cap * sizeof(cfg->cameras[0]));
+        memset(&cfg->cameras[cfg->camera_cap], 0, (cap - cfg->camera_cap) * sizeof(cfg->cameras[0]));
+        cfg->camera_cap = cap;
+    }
     vg_camera_cfg_t *c = &cfg->cameras[cfg->camera_count++];
     c->id = vg_xstrdup(id);
     c->name = vg_xstrdup(name && *name ? name : id);
@@ -585,7 +588,7 @@ static const cyaml_schema_field_t root_fields[] = {
     CYAML_FIELD_SEQUENCE("tiers", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, yaml_root_t, tiers,
                          &tier_schema, 1, VG_CONFIG_MAX_TIERS),
     CYAML_FIELD_SEQUENCE("cameras", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, yaml_root_t,
-                         cameras, &camera_schema, 0, VG_CONFIG_MAX_CAMERAS),
+                         cameras, &camera_schema, 0, VG_CONFIG_MAX_FILE_CAMERAS),
     CYAML_FIELD_END,
 };
 

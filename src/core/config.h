@@ -10,7 +10,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define VG_CONFIG_MAX_CAMERAS 256
+/* A config file declares at most this many cameras, and a command line this many --camera
+ * flags; the configuration database holds any number (the fleet serves them all). */
+#define VG_CONFIG_MAX_FILE_CAMERAS 4096
+#define VG_CONFIG_MAX_CAMERA_FLAGS 256
 #define VG_CONFIG_MAX_PROXIES 16
 #define VG_CONFIG_MAX_TIERS 10
 
@@ -70,8 +73,9 @@ typedef struct vg_config {
     size_t trusted_proxy_count;
     vg_tier_cfg_t tiers[VG_CONFIG_MAX_TIERS]; /* default ladder for every camera; none: built in */
     size_t tier_count;
-    vg_camera_cfg_t cameras[VG_CONFIG_MAX_CAMERAS];
-    size_t camera_count;
+    vg_camera_cfg_t *cameras; /* camera_count of them (room for camera_cap); an append may
+                                 move them: hold indexes, not pointers, across one */
+    size_t camera_count, camera_cap;
     char *file_path;        /* the config file read, or NULL */
     vg_config_locs_t *locs; /* its keys' lines, for messages */
     char error[512];        /* the last error, one line as logged ("" when none) */

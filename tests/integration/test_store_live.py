@@ -262,3 +262,28 @@ def test_file_camera_credentials_stay_in_the_file(tmp_path, vigil_server):
         assert r.status_code == 409 and r.json()["error"]["field"] == "owner", r.text
     finally:
         sim.close()
+
+
+def test_a_database_of_1200_cameras_is_served_whole(tmp_path, vigil_server):
+    """Issue 18 groundwork: the fleet reads the database a page at a time and builds any
+    number of cameras (it served the first 256, the config file's cap, and read the first
+    1,000). 1,200 on-demand cameras written by sqlite3 in one transaction: all are streams,
+    the last by id plays, and none is pulled unwatched."""
+    srv, db = db_server(vigil_server, tmp_path)
+    rows = ",".join("('c%04d', 'c%04d', '%s', 0)" % (i, i, SMALL) for i in range(1200))
+    sql(db, "BEGIN; INSERT INTO cameras (id, name, url, always_on) VALUES %s; COMMIT;" % rows)
+
+    def streams():
+        r = srv.get("/api/v1/streams")
+        assert r.status_code == 200, r.text
+        return r.json()["streams"]
+    assert wait_for(lambda: len(streams()) == 1200, 15), (len(streams()), srv.log_tail())
+    ids = sorted(s["id"] for s in streams())
+    assert ids[0] == "c0000" and ids[-1] == "c1199", (ids[:2], ids[-2:])
+    assert all(s["state"] == "idle" for s in streams()), srv.log_tail()
+    assert asyncio.run(count_frames_async(srv.ws_url("c1199"), 3, 10)) >= 3
+    assert srv.get("/api/v1/cameras").json()["total"] == 1200
+    # and they go as they came
+    sql(db, "BEGIN; DELETE FROM cameras WHERE id >= 'c0600'; COMMIT;")
+    assert wait_for(lambda: len(streams()) == 600, 15), (len(streams()), srv.log_tail())
+    assert srv.alive()

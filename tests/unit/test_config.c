@@ -166,3 +166,26 @@ VG_TEST(lines_of_keys_and_where_a_camera_field_is)
     unlink(path);
     vg_config_deinit(&cfg);
 }
+
+VG_TEST(a_configuration_holds_any_number_of_cameras)
+{
+    /* The database's cameras are built into a configuration: no cap of the file's (256
+     * before); the array grows and every camera keeps its fields. */
+    vg_config_t cfg;
+    vg_config_init(&cfg);
+    char id[32], url[64];
+    for (int i = 0; i < 1500; i++) {
+        snprintf(id, sizeof(id), "cam-%04d", i);
+        snprintf(url, sizeof(url), "test://?width=%d", 64 + i);
+        EXPECT_EQ(vg_config_add_camera(&cfg, id, NULL, url, NULL, -1), 0);
+        vg_config_last_camera(&cfg)->is_always_on = i % 2;
+    }
+    EXPECT_EQ((long)cfg.camera_count, 1500);
+    EXPECT_STREQ(cfg.cameras[0].id, "cam-0000");
+    EXPECT_STREQ(cfg.cameras[1499].id, "cam-1499");
+    EXPECT_STREQ(cfg.cameras[1499].url, "test://?width=1563");
+    EXPECT_TRUE(cfg.cameras[1499].is_always_on && !cfg.cameras[1498].is_always_on);
+    EXPECT_EQ(cfg.cameras[700].file_index, -1);
+    EXPECT_EQ(vg_config_add_camera(&cfg, "cam-0700", NULL, "test://", NULL, -1), VG_ECONFIG);
+    vg_config_deinit(&cfg); /* ASan: nothing leaks */
+}
