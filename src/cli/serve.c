@@ -21,7 +21,7 @@
 #include "api/api.h"
 #include "auth/auth.h"
 #include "cli/cli.h"
-#include "cli/serve_int.h"
+#include "fleet/fleet.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -72,7 +72,7 @@ typedef struct app {
     vg_auth_t *auth;
     char demo_password[32]; /* shown once in the demo's banner, then wiped */
     vg_hub_t *hub;
-    vg__fleet_t *fleet; /* the cameras, from the configuration database, kept live */
+    vg_fleet_t *fleet; /* the cameras, from the configuration database, kept live */
     vg_server_t *server;
     vg_outputs_t *outputs;
     vg_rtsp_t *rtsp;  /* NULL: no RTSP server (rtsp_listen none, or its port was taken) */
@@ -175,7 +175,7 @@ static void on_server_down(void *arg)
     app->api.looplag = NULL;
     vg_looplag_close(&app->looplag);
     vg_outputs_stop(app->outputs);
-    vg__fleet_close(&app->fleet); /* no reload may touch the hub from here on */
+    vg_fleet_close(&app->fleet); /* no reload may touch the hub from here on */
     app->api.ptz = NULL;
     vg_ptz_ctl_free(&app->ptz); /* stops nothing more; cancels what is in flight */
     vg_http_client_free(&app->http);
@@ -238,7 +238,7 @@ static void on_reloaded(void *arg, int rc, const vg_store_err_t *err)
     if (rc < 0 && rc != VG_ECLOSED) {
         VG_LOG_ERROR("main", "SIGHUP: %s; the cameras follow the database as it is",
                      err->message);
-        vg__fleet_changed(app->fleet);
+        vg_fleet_changed(app->fleet);
     }
     config_free(&app->cfg_owned); /* the store thread has switched to the new one */
     app->cfg_owned = app->cfg_next;
@@ -317,7 +317,7 @@ static void reload_config(app_t *app)
     if (vg_log_level_parse(next->log_level, &lvl) == 0)
         vg_log_set_level(lvl);
     app->cfg_next = next;
-    if (vg__fleet_reload(app->fleet, next, on_reloaded, app) < 0) {
+    if (vg_fleet_reload(app->fleet, next, on_reloaded, app) < 0) {
         VG_LOG_ERROR("main", "SIGHUP: the store is busy: configuration not reloaded; send "
                      "SIGHUP again");
         app->cfg_next = NULL;
@@ -342,12 +342,12 @@ static void on_sighup(uv_signal_t *h, int signum)
 
 static int api_write(void *fleet, vg_store_run_fn run, vg_store_done_fn done, void *arg)
 {
-    return vg__fleet_write(fleet, run, done, arg);
+    return vg_fleet_write(fleet, run, done, arg);
 }
 
 static int api_read(void *fleet, vg_store_run_fn run, vg_store_done_fn done, void *arg)
 {
-    return vg__fleet_read(fleet, run, done, arg);
+    return vg_fleet_read(fleet, run, done, arg);
 }
 
 /* Every snapshot of the store re-judges the open streams (vg_auth_set_access). */
@@ -386,7 +386,7 @@ static int make_demo_admin(vg_store_t *store, char password[32])
 static int open_auth(app_t *app, const vg_config_t *cfg, const auth_opts_t *ao, bool is_demo,
                      bool list_routes)
 {
-    vg_store_t *store = vg__fleet_store(app->fleet);
+    vg_store_t *store = vg_fleet_store(app->fleet);
     vg_store_err_t serr;
     if (is_demo && !ao->is_open && !list_routes && make_demo_admin(store, app->demo_password) < 0)
         return VG_EINVAL;
@@ -431,7 +431,7 @@ static int open_auth(app_t *app, const vg_config_t *cfg, const auth_opts_t *ao, 
     };
     char err[256];
     vg_auth_keys_t *keys = sodium_malloc(sizeof(*keys));
-    if (keys == NULL || vg_auth_keys_load(keys, vg__fleet_secrets(app->fleet), cfg->db_path, err,
+    if (keys == NULL || vg_auth_keys_load(keys, vg_fleet_secrets(app->fleet), cfg->db_path, err,
                                           sizeof(err)) < 0) {
         VG_LOG_ERROR("main", "signing keys: %s", keys ? err : "out of memory");
         if (keys)
@@ -505,7 +505,7 @@ static void open_ptz(app_t *app, const vg_config_t *cfg)
                              .timeout_ms = (uint32_t)cfg->ptz_timeout_ms};
     vg_api_ptz_audit_hook(&pcfg, &app->api);
     vg_ptz_ctl_new(&app->ptz, &pcfg);
-    vg__fleet_set_ptz(app->fleet, app->ptz);
+    vg_fleet_set_ptz(app->fleet, app->ptz);
 }
 
 /* The RTSP server, unless it is off. A taken port leaves HTTP serving and says what to do. */
@@ -562,31 +562,31 @@ static int run(const vg_config_t *cfg, const auth_opts_t *ao, const cfg_flags_t 
     raise_fd_limit();
     app.hub = vg_hub_new(&app.loop);
     vg_hub_set_health_interval(app.hub, cfg->health_interval_ms);
-    if (vg__fleet_open(&app.fleet, cfg, &app.loop, app.hub) < 0) {
-        vg__fleet_close(&app.fleet);
+    if (vg_fleet_open(&app.fleet, cfg, &app.loop, app.hub) < 0) {
+        vg_fleet_close(&app.fleet);
         vg_hub_close(&app.hub);
         goto out;
     }
     if (open_auth(&app, cfg, ao, is_demo, list_routes) < 0) {
-        vg__fleet_close(&app.fleet);
+        vg_fleet_close(&app.fleet);
         vg_hub_close(&app.hub);
         uv_run(&app.loop, UV_RUN_DEFAULT);
         goto out;
     }
     /* The first snapshot is read here, before anything is served; from now on the store
      * is its thread's, and the loop never waits on it. */
-    vg__fleet_on_access(app.fleet, on_access, &app);
+    vg_fleet_on_access(app.fleet, on_access, &app);
     open_ptz(&app, cfg);
-    vg__fleet_reconcile(app.fleet);
-    if (vg__fleet_start_store(app.fleet) < 0) {
-        vg__fleet_close(&app.fleet);
+    vg_fleet_reconcile(app.fleet);
+    if (vg_fleet_start_store(app.fleet) < 0) {
+        vg_fleet_close(&app.fleet);
         vg_ptz_ctl_free(&app.ptz);
         vg_http_client_free(&app.http);
         vg_hub_close(&app.hub);
         uv_run(&app.loop, UV_RUN_DEFAULT);
         goto out;
     }
-    vg_auth_set_store(app.auth, vg__fleet_async(app.fleet));
+    vg_auth_set_store(app.auth, vg_fleet_async(app.fleet));
     if (vg_hub_count(app.hub) == 0 && !list_routes)
         VG_LOG_WARN("main", "no cameras: add some with --camera, a config file, the API or "
                     "`vigil camera add`");
@@ -608,7 +608,7 @@ static int run(const vg_config_t *cfg, const auth_opts_t *ao, const cfg_flags_t 
         .source_max_lag_bytes = (size_t)cfg->source_max_lag_kb * 1024,
     };
     app.outputs = vg_outputs_new(app.server, &ocfg);
-    vg__fleet_set_outputs(app.fleet, app.outputs);
+    vg_fleet_set_outputs(app.fleet, app.outputs);
     vg_auth_register(app.auth, app.server);
     app.api = (vg_api_ctx_t){
         .hub = app.hub,
@@ -625,7 +625,7 @@ static int run(const vg_config_t *cfg, const auth_opts_t *ao, const cfg_flags_t 
         vg_server_each_route(app.server, print_route, NULL);
         fflush(stdout);
         vg_outputs_stop(app.outputs);
-        vg__fleet_close(&app.fleet);
+        vg_fleet_close(&app.fleet);
         vg_ptz_ctl_free(&app.ptz);
         vg_http_client_free(&app.http);
         vg_hub_close(&app.hub);
@@ -652,7 +652,7 @@ static int run(const vg_config_t *cfg, const auth_opts_t *ao, const cfg_flags_t 
     uv_signal_start(&app.sighup, on_sighup, SIGHUP);
     if (vg_looplag_open(&app.looplag, &app.loop) == 0)
         app.api.looplag = app.looplag;
-    vg__fleet_start(app.fleet);
+    vg_fleet_start(app.fleet);
     if (app.ptz)
         vg_ptz_ctl_start_health(app.ptz, (uint32_t)cfg->health_interval_ms); /* 0: once */
     start_rtsp(&app, cfg, ao);
@@ -973,7 +973,7 @@ static int build_config(vg_config_t *cfg, const cfg_flags_t *fl)
                 return VG_ECONFIG;
         }
     }
-    if (vg_config_validate(cfg) < 0 || vg__config_check_cameras(cfg) < 0)
+    if (vg_config_validate(cfg) < 0 || vg_fleet_check_cameras(cfg) < 0)
         return VG_ECONFIG;
     if (cfg->db_path == NULL) /* a demo keeps nothing; a server keeps its cameras */
         vg_config_set_str(&cfg->db_path, fl->is_demo ? ":memory:" : "vigil.db");

@@ -1,4 +1,4 @@
-/* serve_store: the cameras of the configuration database, kept live (the "fleet").
+/* fleet: the cameras of the configuration database, kept live.
  *
  * At start the config file's cameras (and --camera) are upserted into the database as owned
  * by the file, file cameras no longer declared are removed, and every enabled camera of the
@@ -19,14 +19,14 @@
  * it); one whose other fields changed is updated in place. Passwords are unsealed only to
  * build the URL that is dialled.
  * Threads: the loop (applying, the API), the store thread (load_snapshot, the jobs' run).
- * Before vg__fleet_start, everything runs on the loop thread, before the loop serves.
+ * Before vg_fleet_start, everything runs on the loop thread, before the loop serves.
  */
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/serve_int.h"
+#include "fleet/fleet.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -45,7 +45,7 @@ typedef struct fleet_cam {
     bool is_config_failed; /* served failed for a field its configuration got wrong */
 } fleet_cam_t;
 
-struct vg__fleet {
+struct vg_fleet {
     const vg_config_t *cfg;       /* loop: what streams are built with */
     const vg_config_t *store_cfg; /* store thread: the file's cameras (the loop's before start;
                                    * a reload switches it in its job) */
@@ -53,8 +53,8 @@ struct vg__fleet {
     vg_hub_t *hub;
     vg_outputs_t *outputs;
     vg_secrets_t *secrets;
-    vg_store_t *store;        /* the loop's, until vg__fleet_start hands it to the thread */
-    vg_store_async_t *async;  /* after vg__fleet_start */
+    vg_store_t *store;        /* the loop's, until vg_fleet_start hands it to the thread */
+    vg_store_async_t *async;  /* after vg_fleet_start */
     uv_timer_t poll_timer;
     int64_t data_version;     /* the store thread's (the loop's before start) */
     bool is_poll_in_flight;   /* loop */
@@ -303,7 +303,7 @@ static void fp_int(crypto_generichash_state *h, long long v)
 }
 
 /* dial: what the sources are built from; all: that and everything else. */
-static void fingerprints(const vg__fleet_t *f, const vg_camera_cfg_t *cc,
+static void fingerprints(const vg_fleet_t *f, const vg_camera_cfg_t *cc,
                          uint8_t dial[FP_LEN], uint8_t all[FP_LEN])
 {
     crypto_generichash_state h;
@@ -332,7 +332,7 @@ static void fingerprints(const vg__fleet_t *f, const vg_camera_cfg_t *cc,
     crypto_generichash_final(&h_all, all, FP_LEN);
 }
 
-static fleet_cam_t *cam_find(vg__fleet_t *f, const char *id)
+static fleet_cam_t *cam_find(vg_fleet_t *f, const char *id)
 {
     for (size_t i = 0; i < f->cam_count; i++) {
         if (strcmp(f->cams[i].id, id) == 0)
@@ -341,7 +341,7 @@ static fleet_cam_t *cam_find(vg__fleet_t *f, const char *id)
     return NULL;
 }
 
-static void cam_set(vg__fleet_t *f, const char *id, const uint8_t dial[FP_LEN],
+static void cam_set(vg_fleet_t *f, const char *id, const uint8_t dial[FP_LEN],
                     const uint8_t all[FP_LEN], bool is_config_failed)
 {
     fleet_cam_t *c = cam_find(f, id);
@@ -355,7 +355,7 @@ static void cam_set(vg__fleet_t *f, const char *id, const uint8_t dial[FP_LEN],
     c->is_config_failed = is_config_failed;
 }
 
-static void cam_forget(vg__fleet_t *f, const char *id)
+static void cam_forget(vg_fleet_t *f, const char *id)
 {
     fleet_cam_t *c = cam_find(f, id);
     if (c == NULL)
@@ -366,7 +366,7 @@ static void cam_forget(vg__fleet_t *f, const char *id)
 
 /* ---- reconcile ---- */
 
-static void remove_stream(vg__fleet_t *f, vg_stream_t *st, const char *reason)
+static void remove_stream(vg_fleet_t *f, vg_stream_t *st, const char *reason)
 {
     char *id = vg_xstrdup(vg_stream_id(st));
     vg_hub_remove_stream(f->hub, st, reason);
@@ -377,7 +377,7 @@ static void remove_stream(vg__fleet_t *f, vg_stream_t *st, const char *reason)
 }
 
 /* Adds the stream b describes (taking its producers when the hub accepts it). */
-static void add_built(vg__fleet_t *f, vg__camera_build_t *b, const uint8_t dial[FP_LEN],
+static void add_built(vg_fleet_t *f, vg_camera_build_t *b, const uint8_t dial[FP_LEN],
                       const uint8_t all[FP_LEN])
 {
     vg_stream_t *st;
@@ -385,38 +385,38 @@ static void add_built(vg__fleet_t *f, vg__camera_build_t *b, const uint8_t dial[
         VG_LOG_ERROR("store", "camera '%s' cannot be served (see above)", b->scfg.id);
         return;
     }
-    vg__camera_build_taken(b);
+    vg_camera_build_taken(b);
     cam_set(f, b->scfg.id, dial, all, b->field[0] != '\0');
     if (f->is_started)
         vg_stream_start_always_on(st);
 }
 
 /* A camera served failed: said once, when it is built. */
-static void log_failed(const vg__camera_build_t *b)
+static void log_failed(const vg_camera_build_t *b)
 {
     if (b->scfg.producer == NULL && b->err[0])
         VG_LOG_ERROR("store", "camera '%s' (%s) is served failed: %s", b->scfg.id, b->shown,
                      b->err);
 }
 
-static void add_stream(vg__fleet_t *f, const vg_camera_cfg_t *cc, const uint8_t dial[FP_LEN],
+static void add_stream(vg_fleet_t *f, const vg_camera_cfg_t *cc, const uint8_t dial[FP_LEN],
                        const uint8_t all[FP_LEN])
 {
-    vg__camera_build_t *b = vg_xmalloc(sizeof(*b));
-    vg__camera_build(b, f->cfg, cc);
+    vg_camera_build_t *b = vg_xmalloc(sizeof(*b));
+    vg_camera_build(b, f->cfg, cc);
     log_failed(b);
     add_built(f, b, dial, all);
-    vg__camera_build_drop(b);
+    vg_camera_build_drop(b);
     free(b);
 }
 
 /* A camera that runs and whose configuration changed. */
-static void update_stream(vg__fleet_t *f, vg_stream_t *st, const vg_camera_cfg_t *cc,
+static void update_stream(vg_fleet_t *f, vg_stream_t *st, const vg_camera_cfg_t *cc,
                           const uint8_t dial[FP_LEN], const uint8_t all[FP_LEN])
 {
     fleet_cam_t *known = cam_find(f, cc->id);
-    vg__camera_build_t *b = vg_xmalloc(sizeof(*b));
-    vg__camera_build(b, f->cfg, cc);
+    vg_camera_build_t *b = vg_xmalloc(sizeof(*b));
+    vg_camera_build(b, f->cfg, cc);
     log_failed(b);
     /* Failing for a field, or recovering from one, replaces its sources (there are none on
      * the failed side). */
@@ -430,7 +430,7 @@ static void update_stream(vg__fleet_t *f, vg_stream_t *st, const vg_camera_cfg_t
     }
     if (rc == 0) {
         if (is_dial_changed)
-            vg__camera_build_taken(b);
+            vg_camera_build_taken(b);
         cam_set(f, cc->id, dial, all, is_config_failed);
         VG_LOG_INFO("store", "camera '%s' changed: %s", cc->id,
                     is_dial_changed ? "restarted on its new configuration" : "updated in place");
@@ -438,7 +438,7 @@ static void update_stream(vg__fleet_t *f, vg_stream_t *st, const vg_camera_cfg_t
         VG_LOG_ERROR("store", "camera '%s': the change cannot be applied; it keeps running as "
                      "it was", cc->id);
     }
-    vg__camera_build_drop(b);
+    vg_camera_build_drop(b);
     free(b);
 }
 
@@ -463,7 +463,7 @@ static void snap_free(fleet_snap_t *sn)
 }
 
 /* Store thread (or the loop before start): reads everything a reconcile applies. */
-static int load_snapshot(const vg__fleet_t *f, vg_store_t *s, fleet_snap_t *out,
+static int load_snapshot(const vg_fleet_t *f, vg_store_t *s, fleet_snap_t *out,
                          vg_store_err_t *err)
 {
     json_t *all = NULL;
@@ -499,7 +499,7 @@ static int load_snapshot(const vg__fleet_t *f, vg_store_t *s, fleet_snap_t *out,
 }
 
 /* Loop: brings the hub in line with a snapshot (taking it). */
-static void apply_snapshot(vg__fleet_t *f, fleet_snap_t *sn)
+static void apply_snapshot(vg_fleet_t *f, fleet_snap_t *sn)
 {
     vg_config_t *want = sn->want;
     for (size_t k = vg_hub_count(f->hub); k-- > 0;) {
@@ -540,12 +540,12 @@ static void apply_snapshot(vg__fleet_t *f, fleet_snap_t *sn)
     snap_free(sn);
 }
 
-void vg__fleet_reconcile(vg__fleet_t *f)
+void vg_fleet_reconcile(vg_fleet_t *f)
 {
     vg_store_err_t err;
     fleet_snap_t sn;
     if (f->store == NULL) { /* started: the thread has the store */
-        vg__fleet_changed(f);
+        vg_fleet_changed(f);
         return;
     }
     f->data_version = vg_store_data_version(f->store);
@@ -556,12 +556,12 @@ void vg__fleet_reconcile(vg__fleet_t *f)
     apply_snapshot(f, &sn);
 }
 
-void vg__fleet_set_ptz(vg__fleet_t *f, vg_ptz_ctl_t *ptz)
+void vg_fleet_set_ptz(vg_fleet_t *f, vg_ptz_ctl_t *ptz)
 {
     f->ptz = ptz;
 }
 
-void vg__fleet_on_access(vg__fleet_t *f, void (*fn)(void *arg, vg_access_t *snap), void *arg)
+void vg_fleet_on_access(vg_fleet_t *f, void (*fn)(void *arg, vg_access_t *snap), void *arg)
 {
     f->on_access = fn;
     f->on_access_arg = arg;
@@ -571,12 +571,12 @@ void vg__fleet_on_access(vg__fleet_t *f, void (*fn)(void *arg, vg_access_t *snap
 
 /* A reload of the config file: its cameras put in the database on the store thread. */
 typedef struct fleet_reload {
-    vg__fleet_t *f;
+    vg_fleet_t *f;
     const vg_config_t *cfg;
 } fleet_reload_t;
 
 typedef struct fleet_job {
-    vg__fleet_t *f;
+    vg_fleet_t *f;
     bool is_forced;            /* read a snapshot whatever the data version says */
     vg_store_run_fn write;     /* NULL: a poll */
     vg_store_done_fn done;
@@ -589,7 +589,7 @@ typedef struct fleet_job {
 static int job_run(vg_store_t *s, void *arg, vg_store_err_t *err)
 {
     fleet_job_t *j = arg;
-    vg__fleet_t *f = j->f;
+    vg_fleet_t *f = j->f;
     if (j->write) {
         int rc = j->write(s, j->reload ? (void *)j->reload : j->arg, err);
         if (rc < 0)
@@ -616,7 +616,7 @@ static int job_run(vg_store_t *s, void *arg, vg_store_err_t *err)
 static void job_done(void *arg, int rc, const vg_store_err_t *err)
 {
     fleet_job_t *j = arg;
-    vg__fleet_t *f = j->f;
+    vg_fleet_t *f = j->f;
     if (j->write == NULL)
         f->is_poll_in_flight = false;
     if (j->has_snap) {
@@ -633,7 +633,7 @@ static void job_done(void *arg, int rc, const vg_store_err_t *err)
     free(j);
 }
 
-static int submit(vg__fleet_t *f, fleet_job_t *j, int max_wait_ms)
+static int submit(vg_fleet_t *f, fleet_job_t *j, int max_wait_ms)
 {
     int rc = vg_store_async_submit(f->async, job_run, job_done, j, max_wait_ms);
     if (rc < 0)
@@ -641,14 +641,14 @@ static int submit(vg__fleet_t *f, fleet_job_t *j, int max_wait_ms)
     return rc;
 }
 
-int vg__fleet_write(vg__fleet_t *f, vg_store_run_fn write, vg_store_done_fn done, void *arg)
+int vg_fleet_write(vg_fleet_t *f, vg_store_run_fn write, vg_store_done_fn done, void *arg)
 {
     fleet_job_t *j = vg_xcalloc(1, sizeof(*j));
     *j = (fleet_job_t){.f = f, .is_forced = true, .write = write, .done = done, .arg = arg};
     return submit(f, j, VG_STORE_WAIT_MS);
 }
 
-int vg__fleet_read(vg__fleet_t *f, vg_store_run_fn read, vg_store_done_fn done, void *arg)
+int vg_fleet_read(vg_fleet_t *f, vg_store_run_fn read, vg_store_done_fn done, void *arg)
 {
     return vg_store_async_submit(f->async, read, done, arg, VG_STORE_WAIT_MS);
 }
@@ -665,7 +665,7 @@ static int reload_run(vg_store_t *s, void *arg, vg_store_err_t *err)
     return 0;
 }
 
-int vg__fleet_reload(vg__fleet_t *f, const vg_config_t *cfg, vg_store_done_fn done, void *arg)
+int vg_fleet_reload(vg_fleet_t *f, const vg_config_t *cfg, vg_store_done_fn done, void *arg)
 {
     if (f->async == NULL || f->is_closing)
         return VG_ECLOSED;
@@ -686,7 +686,7 @@ int vg__fleet_reload(vg__fleet_t *f, const vg_config_t *cfg, vg_store_done_fn do
 
 static void on_poll(uv_timer_t *t)
 {
-    vg__fleet_t *f = t->data;
+    vg_fleet_t *f = t->data;
     if (f->is_poll_in_flight || f->is_closing)
         return;
     fleet_job_t *j = vg_xcalloc(1, sizeof(*j));
@@ -695,10 +695,10 @@ static void on_poll(uv_timer_t *t)
         f->is_poll_in_flight = true;
 }
 
-int vg__fleet_open(vg__fleet_t **out, const vg_config_t *cfg, uv_loop_t *loop, vg_hub_t *hub)
+int vg_fleet_open(vg_fleet_t **out, const vg_config_t *cfg, uv_loop_t *loop, vg_hub_t *hub)
 {
     char msg[256];
-    vg__fleet_t *f = vg_xcalloc(1, sizeof(*f));
+    vg_fleet_t *f = vg_xcalloc(1, sizeof(*f));
     f->cfg = f->store_cfg = cfg;
     f->loop = loop;
     f->hub = hub;
@@ -729,12 +729,12 @@ int vg__fleet_open(vg__fleet_t **out, const vg_config_t *cfg, uv_loop_t *loop, v
     return 0;
 }
 
-void vg__fleet_set_outputs(vg__fleet_t *f, vg_outputs_t *outputs) { f->outputs = outputs; }
-vg_store_t *vg__fleet_store(vg__fleet_t *f) { return f->store; }
-vg_store_async_t *vg__fleet_async(vg__fleet_t *f) { return f->async; }
-const vg_secrets_t *vg__fleet_secrets(vg__fleet_t *f) { return f->secrets; }
+void vg_fleet_set_outputs(vg_fleet_t *f, vg_outputs_t *outputs) { f->outputs = outputs; }
+vg_store_t *vg_fleet_store(vg_fleet_t *f) { return f->store; }
+vg_store_async_t *vg_fleet_async(vg_fleet_t *f) { return f->async; }
+const vg_secrets_t *vg_fleet_secrets(vg_fleet_t *f) { return f->secrets; }
 
-int vg__fleet_start_store(vg__fleet_t *f)
+int vg_fleet_start_store(vg_fleet_t *f)
 {
     if (f->async)
         return 0;
@@ -744,7 +744,7 @@ int vg__fleet_start_store(vg__fleet_t *f)
     return 0;
 }
 
-void vg__fleet_start(vg__fleet_t *f)
+void vg_fleet_start(vg_fleet_t *f)
 {
     f->is_started = true;
     for (size_t i = 0; i < vg_hub_count(f->hub); i++)
@@ -752,9 +752,9 @@ void vg__fleet_start(vg__fleet_t *f)
     uv_timer_start(&f->poll_timer, on_poll, POLL_MS, POLL_MS);
 }
 
-void vg__fleet_changed(void *fleet)
+void vg_fleet_changed(void *fleet)
 {
-    vg__fleet_t *f = fleet;
+    vg_fleet_t *f = fleet;
     if (f->is_closing || f->async == NULL)
         return;
     fleet_job_t *j = vg_xcalloc(1, sizeof(*j));
@@ -764,7 +764,7 @@ void vg__fleet_changed(void *fleet)
 
 /* The last of the poll timer and the store thread to close frees the fleet: the thread's
  * jobs borrow the secrets and name the fleet until then. */
-static void fleet_closed_part(vg__fleet_t *f)
+static void fleet_closed_part(vg_fleet_t *f)
 {
     if (--f->open_parts > 0)
         return;
@@ -778,9 +778,9 @@ static void fleet_closed_part(vg__fleet_t *f)
 static void on_timer_closed(uv_handle_t *h) { fleet_closed_part(h->data); }
 static void on_store_closed(void *arg) { fleet_closed_part(arg); }
 
-void vg__fleet_close(vg__fleet_t **fp)
+void vg_fleet_close(vg_fleet_t **fp)
 {
-    vg__fleet_t *f = *fp;
+    vg_fleet_t *f = *fp;
     if (f == NULL)
         return;
     *fp = NULL;

@@ -1,4 +1,4 @@
-/* serve_camera: one camera's configuration turned into what the hub needs — its producers
+/* build: one camera's configuration turned into what the hub needs — its producers
  * (main stream, snapshot fallback, substream), its ladder and the redacted URLs operators
  * see. Used at start for every camera and again by live reload when a camera changes. */
 #include <sodium.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/serve_int.h"
+#include "fleet/fleet.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -33,7 +33,7 @@ static void scrub_stack(void)
     sodium_stackzero(64 * 1024);
 }
 
-__attribute__((format(printf, 3, 4))) static void problem(vg__camera_build_t *b,
+__attribute__((format(printf, 3, 4))) static void problem(vg_camera_build_t *b,
                                                          const char *field, const char *fmt,
                                                          ...)
 {
@@ -48,7 +48,7 @@ __attribute__((format(printf, 3, 4))) static void problem(vg__camera_build_t *b,
 
 /* The camera's ladder, else the file's, else (0 tiers) the built-in one for its size. A tier
  * the media layer refuses is reported with its field ("tiers[1].fps"). */
-static int camera_ladder(vg__camera_build_t *b, const vg_config_t *cfg,
+static int camera_ladder(vg_camera_build_t *b, const vg_config_t *cfg,
                          const vg_camera_cfg_t *cc, int w, int h, int fps,
                          vg_tier_t ladder[VG_TIER_MAX])
 {
@@ -79,9 +79,9 @@ static int camera_ladder(vg__camera_build_t *b, const vg_config_t *cfg,
 }
 
 /* Whatever b holds is dropped and the stream is served failed with the reason. */
-static void serve_failed(vg__camera_build_t *b)
+static void serve_failed(vg_camera_build_t *b)
 {
-    vg__camera_build_drop(b);
+    vg_camera_build_drop(b);
     b->scfg.tier_count = 0;
     b->scfg.tiers = NULL;
     b->scfg.default_tier = NULL;
@@ -89,7 +89,7 @@ static void serve_failed(vg__camera_build_t *b)
              b->is_root_field ? "" : ": ", b->why);
 }
 
-int vg__camera_build(vg__camera_build_t *b, const vg_config_t *cfg, const vg_camera_cfg_t *cc)
+int vg_camera_build(vg_camera_build_t *b, const vg_config_t *cfg, const vg_camera_cfg_t *cc)
 {
     char url[4096];
     memset(b, 0, sizeof(*b));
@@ -169,14 +169,14 @@ int vg__camera_build(vg__camera_build_t *b, const vg_config_t *cfg, const vg_cam
     return 0;
 }
 
-int vg__config_check_cameras(vg_config_t *cfg)
+int vg_fleet_check_cameras(vg_config_t *cfg)
 {
-    vg__camera_build_t *b = vg_xmalloc(sizeof(*b));
+    vg_camera_build_t *b = vg_xmalloc(sizeof(*b));
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < cfg->camera_count; i++) {
         const vg_camera_cfg_t *cc = &cfg->cameras[i];
-        vg__camera_build(b, cfg, cc);
-        vg__camera_build_drop(b);
+        vg_camera_build(b, cfg, cc);
+        vg_camera_build_drop(b);
         if (!b->field[0])
             continue;
         char where[256];
@@ -193,12 +193,12 @@ int vg__config_check_cameras(vg_config_t *cfg)
     return rc;
 }
 
-void vg__camera_build_taken(vg__camera_build_t *b)
+void vg_camera_build_taken(vg_camera_build_t *b)
 {
     b->scfg.producer = b->scfg.fallback = b->scfg.sub = NULL;
 }
 
-void vg__camera_build_drop(vg__camera_build_t *b)
+void vg_camera_build_drop(vg_camera_build_t *b)
 {
     if (b->scfg.producer)
         b->scfg.producer->free(b->scfg.producer_ctx);
@@ -206,5 +206,5 @@ void vg__camera_build_drop(vg__camera_build_t *b)
         b->scfg.fallback->free(b->scfg.fallback_ctx);
     if (b->scfg.sub)
         b->scfg.sub->free(b->scfg.sub_ctx);
-    vg__camera_build_taken(b);
+    vg_camera_build_taken(b);
 }

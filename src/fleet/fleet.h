@@ -1,6 +1,10 @@
-/* serve_int: what the serve subcommand's files share. */
-#ifndef VG_CLI_SERVE_INT_H
-#define VG_CLI_SERVE_INT_H
+/* fleet: the cameras vigil serves, from the configuration database and the config file,
+ * kept in line with the hub as either changes (fleet.c), and each camera's record made into
+ * a stream configuration (build.c). `vigil serve` (src/cli/serve.c) opens one; it is its own
+ * module so that other stores and placement across instances (issue 18) plug in here, not
+ * in the command line code. */
+#ifndef VG_FLEET_FLEET_H
+#define VG_FLEET_FLEET_H
 
 #include <uv.h>
 
@@ -12,76 +16,76 @@
 #include "store/async.h"
 #include "store/store.h"
 
-/* ---- serve_camera.c: a camera's configuration made into a stream ---- */
+/* ---- build.c: a camera's configuration made into a stream ---- */
 
-typedef struct vg__camera_build {
+typedef struct vg_camera_build {
     vg_stream_cfg_t scfg; /* points into the fields below: do not move the struct */
     char err[320], shown[512], sub_shown[512];
     char field[64];  /* the field at fault ("url", "tiers[1].size", "default_tier"), or "" */
     char why[200];   /* what is wrong with it */
     bool is_root_field; /* field is the file's (its default tiers), not the camera's */
     vg_tier_t ladder[VG_TIER_MAX];
-} vg__camera_build_t;
+} vg_camera_build_t;
 
 /* Builds cc's stream configuration: producers, ladder, redacted URLs. A field the sources or
  * the media layer refuse (URL scheme or parameters, snapshot or substream URL, ladder,
  * default tier) makes a stream that is failed with "FIELD: reason" (b->field, b->why), not an
  * error: a camera edited in the database never stops the server. Logs nothing. Always 0. */
-int vg__camera_build(vg__camera_build_t *b, const vg_config_t *cfg, const vg_camera_cfg_t *cc);
-/* Checks every camera of cfg as vg__camera_build would (opens nothing): 0, or VG_ECONFIG
+int vg_camera_build(vg_camera_build_t *b, const vg_config_t *cfg, const vg_camera_cfg_t *cc);
+/* Checks every camera of cfg as vg_camera_build would (opens nothing): 0, or VG_ECONFIG
  * with one line naming the file, line and field (or the --camera flag) logged and kept in
  * cfg->error. Loop thread. */
-int vg__config_check_cameras(vg_config_t *cfg);
+int vg_fleet_check_cameras(vg_config_t *cfg);
 /* The hub took b's producers. */
-void vg__camera_build_taken(vg__camera_build_t *b);
+void vg_camera_build_taken(vg_camera_build_t *b);
 /* Frees the producers the hub did not take. */
-void vg__camera_build_drop(vg__camera_build_t *b);
+void vg_camera_build_drop(vg_camera_build_t *b);
 
-/* ---- serve_store.c: the cameras of the configuration database, kept live ---- */
+/* ---- fleet.c: the cameras of the configuration database, kept live ---- */
 
-typedef struct vg__fleet vg__fleet_t;
+typedef struct vg_fleet vg_fleet_t;
 
 /* Opens cfg->db_path (with the master key, refusing to go on when sealed secrets exist
  * without it) and puts the config file's cameras there, owned by the file; file cameras no
  * longer declared are removed. cfg must outlive the fleet. 0 or VG_ECONFIG (logged). */
-int vg__fleet_open(vg__fleet_t **out, const vg_config_t *cfg, uv_loop_t *loop, vg_hub_t *hub);
+int vg_fleet_open(vg_fleet_t **out, const vg_config_t *cfg, uv_loop_t *loop, vg_hub_t *hub);
 /* Outputs whose counters are dropped with the cameras that leave (may stay NULL). */
-void vg__fleet_set_outputs(vg__fleet_t *f, vg_outputs_t *outputs);
+void vg_fleet_set_outputs(vg_fleet_t *f, vg_outputs_t *outputs);
 /* Brings the hub in line with the database: new cameras are added, changed ones restarted
  * in place (their viewers stay), deleted or disabled ones removed with that reason. Before
- * vg__fleet_start_store it reads on the loop thread (start-up); after, it asks the store
+ * vg_fleet_start_store it reads on the loop thread (start-up); after, it asks the store
  * thread for a snapshot. */
-void vg__fleet_reconcile(vg__fleet_t *f);
+void vg_fleet_reconcile(vg_fleet_t *f);
 /* Hands the store to its own thread (store/async.h). 0 or VG_ECONFIG. */
-int vg__fleet_start_store(vg__fleet_t *f);
+int vg_fleet_start_store(vg_fleet_t *f);
 /* After the server is up: starts the always-on streams and watches the database for
  * changes made by any process (PRAGMA data_version, four times a second, off the loop). */
-void vg__fleet_start(vg__fleet_t *f);
+void vg_fleet_start(vg_fleet_t *f);
 /* The server's own writes: reload now rather than at the next poll. */
-void vg__fleet_changed(void *fleet);
+void vg_fleet_changed(void *fleet);
 /* A write through the store thread, then a snapshot applied, then done (on the loop): the
  * change runs before done answers. 0, or < 0 (the queue is full or closed: done not
  * called). */
-int vg__fleet_write(vg__fleet_t *f, vg_store_run_fn write, vg_store_done_fn done, void *arg);
+int vg_fleet_write(vg_fleet_t *f, vg_store_run_fn write, vg_store_done_fn done, void *arg);
 /* SIGHUP: cfg (a new reading of the config file and flags, outliving the fleet or the next
  * reload) replaces the one the fleet was opened with: its cameras are put in the database and
  * file cameras it no longer declares removed, on the store thread; then the snapshot is
  * applied as any database change is, then done(arg, rc, err) on the loop. The previous config
  * may be freed from done on. 0, or < 0 (done not called; nothing changed). Loop thread. */
-int vg__fleet_reload(vg__fleet_t *f, const vg_config_t *cfg, vg_store_done_fn done, void *arg);
+int vg_fleet_reload(vg_fleet_t *f, const vg_config_t *cfg, vg_store_done_fn done, void *arg);
 /* A read through the store thread. 0 or < 0 as above. */
-int vg__fleet_read(vg__fleet_t *f, vg_store_run_fn read, vg_store_done_fn done, void *arg);
+int vg_fleet_read(vg_fleet_t *f, vg_store_run_fn read, vg_store_done_fn done, void *arg);
 /* The PTZ control layer told each snapshot's PTZ cameras (driver, NAT-mapped address,
  * credentials); may stay NULL. Set before the first reconcile. */
-void vg__fleet_set_ptz(vg__fleet_t *f, vg_ptz_ctl_t *ptz);
+void vg_fleet_set_ptz(vg_fleet_t *f, vg_ptz_ctl_t *ptz);
 /* fn(arg, snap) gets every access snapshot (taking it), after the cameras are applied. */
-void vg__fleet_on_access(vg__fleet_t *f, void (*fn)(void *arg, vg_access_t *snap), void *arg);
-/* The store handle, before vg__fleet_start_store only (start-up checks). */
-vg_store_t *vg__fleet_store(vg__fleet_t *f);
-vg_store_async_t *vg__fleet_async(vg__fleet_t *f);
-const vg_secrets_t *vg__fleet_secrets(vg__fleet_t *f);
+void vg_fleet_on_access(vg_fleet_t *f, void (*fn)(void *arg, vg_access_t *snap), void *arg);
+/* The store handle, before vg_fleet_start_store only (start-up checks). */
+vg_store_t *vg_fleet_store(vg_fleet_t *f);
+vg_store_async_t *vg_fleet_async(vg_fleet_t *f);
+const vg_secrets_t *vg_fleet_secrets(vg_fleet_t *f);
 /* Stops watching and closes the store; the fleet frees itself once its timer and the store
  * thread have closed. */
-void vg__fleet_close(vg__fleet_t **fp);
+void vg_fleet_close(vg_fleet_t **fp);
 
 #endif
