@@ -38,22 +38,45 @@ export VIGIL_BIN="$PWD/build/vigil" VIGIL_ASAN_BIN="$PWD/build-asan/vigil" \
     VIGIL_TSAN_BIN="$PWD/build-tsan/vigil"
 # The browser tests (the dashboard in Chromium; the OpenAPI document) run beside the parallel
 # integration tests: both mostly wait on real time, and the serial tests need the machine
-# alone afterwards. Their TAP output is printed when they end.
+# alone afterwards. Each file writes its own TAP (printed when they end), so that a file can
+# be run again on its own.
+BROWSER_FILES="dashboard basics openapi login webcodecs jitter hls ptz"
+browser_file() { # name, TAP file
+    (cd tests/browser && VIGIL_BIN="$PWD/../../build/vigil" VIGIL_RTSP_LISTEN=127.0.0.1:0 \
+        node --test --test-reporter=tap "$1.test.mjs") > "$2" 2> "${2%.tap}.err"
+}
 stamp "browser tests (in the background) and integration tests (in parallel)"
-(cd tests/browser && VIGIL_BIN="$PWD/../../build/vigil" VIGIL_RTSP_LISTEN=127.0.0.1:0 \
-    node --test --test-reporter=tap \
-    dashboard.test.mjs basics.test.mjs openapi.test.mjs login.test.mjs webcodecs.test.mjs \
-    jitter.test.mjs hls.test.mjs ptz.test.mjs) > "$results/browser.tap" 2> "$results/browser.err" &
+(for f in $BROWSER_FILES; do browser_file "$f" "$results/browser-$f.tap"; done) &
 browser_pid=$!
 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration -m "not serial" \
     -n 2 --dist loadgroup --durations=25 --junitxml="$results/integration.xml"
 stamp "waiting for the browser tests"
 wait "$browser_pid"
-cat "$results/browser.tap"
-cat "$results/browser.err" >&2
+for f in $BROWSER_FILES; do
+    cat "$results/browser-$f.tap"
+    cat "$results/browser-$f.err" >&2
+done
 stamp "integration tests (serial: timing-sensitive and heavy ones, alone)"
 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration -m serial \
     --durations=25 --junitxml="$results/integration-serial.xml"
+
+# A test that failed beside the others runs once more, alone: a fault fails again, a bound
+# that only the load broke does not. Both results are printed, and the summary lists every
+# test that passed only the second time. (More than a few failures are not the load: those
+# are not run again; scripts/summarize.py decides.)
+mapfile -t again < <(/usr/bin/python3 scripts/summarize.py --failed-integration "$results")
+if [ "${#again[@]}" -gt 0 ]; then
+    stamp "failed integration tests, again and alone: ${again[*]}"
+    /usr/bin/python3 -m pytest -q -p no:cacheprovider "${again[@]}" \
+        --junitxml="$results/integration-again.xml"
+fi
+mapfile -t again < <(/usr/bin/python3 scripts/summarize.py --failed-browser "$results")
+for f in "${again[@]}"; do
+    stamp "failed browser test file, again and alone: $f"
+    browser_file "$f" "$results/browser-$f.again.tap"
+    cat "$results/browser-$f.again.tap"
+    cat "$results/browser-$f.again.err" >&2
+done
 
 stamp "done"
 /usr/bin/python3 scripts/summarize.py "$results"

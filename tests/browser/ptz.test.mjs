@@ -149,7 +149,9 @@ check('an operator drags the joystick: the camera gets a move, then a stop on re
   const pan = parseInt(held[held.length - 1].slice(MOVE.length, MOVE.length + 2), 16);
   assert.equal(pan & 0x80, 0, 'pan left (bit 7 clear)');
   assert.ok((pan & 0x0f) >= 10, `pan speed grows with the distance: step ${pan & 0x0f}`);
-  assert.equal(await page.getAttribute('#ptz-holder', 'data-holder').catch(() => ''), 'op');
+  // The lock holder shows once the lock's state reaches the page (a push after the move).
+  await waitFor(async () => (await page.getAttribute('#ptz-holder', 'data-holder').catch(() => '')) === 'op',
+    3000, 'the lock holder shown as op');
   await page.mouse.up();
   await waitFor(async () => (await cameraLog()).slice(before).includes(STOP), 3000, 'the stop');
   const log = (await cameraLog()).slice(before);
