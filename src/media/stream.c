@@ -219,6 +219,13 @@ const char *vg_stream_id(const vg_stream_t *st) { return st->id; }
 const char *vg_stream_name(const vg_stream_t *st) { return st->name; }
 vg_stream_state_t vg_stream_state(const vg_stream_t *st) { return st->state; }
 
+const char *vg_stream_config_error(const vg_stream_t *st)
+{
+    if (st->producer != NULL)
+        return NULL;
+    return st->config_error ? st->config_error : "no source";
+}
+
 const char *vg_stream_state_name(vg_stream_state_t state)
 {
     switch (state) {

@@ -299,6 +299,9 @@ const char *vg_stream_id(const vg_stream_t *st);
 const char *vg_stream_name(const vg_stream_t *st);
 vg_stream_state_t vg_stream_state(const vg_stream_t *st);
 const char *vg_stream_state_name(vg_stream_state_t state);
+/* Why st can never run as configured (its URL or ladder was refused: nothing to dial until
+ * the configuration changes), or NULL when it has a source. */
+const char *vg_stream_config_error(const vg_stream_t *st);
 /* The camera's size and rate: as configured, else as measured once known, else 0. */
 void vg_stream_size(const vg_stream_t *st, int *width, int *height, int *fps);
 /* The ladder, each tier's size resolved once the picture's is known (tiers of a camera whose

@@ -177,6 +177,9 @@ static int snapshot_request(vg_conn_t *c, const char *const *params, void *user)
         tier = vg_stream_default_tier(st); /* one picture: nothing to adapt */
     if (tier < 0)
         return 0;
+    const char *broken = vg_stream_config_error(st);
+    if (broken != NULL) /* no picture will come until someone fixes the camera: say so now */
+        return vg_conn_error(c, 503, "unavailable", "camera cannot run: %s", broken);
     snap_waiter_t *w = vg_xcalloc(1, sizeof(*w));
     w->has_at = at_rc != VG_ENOENT;
     w->loop = o->cfg.loop;

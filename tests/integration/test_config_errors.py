@@ -97,7 +97,12 @@ def assert_failed_with_reasons(srv):
         # metrics and the dashboard show it to whoever looks.
         st = srv.get("/api/v1/streams/" + cid).json()
         assert st["state"] == "failed" and reason in (st.get("reason") or ""), (cid, st)
-        srv.get("/cameras/%s/snapshot.jpg" % cid)  # a viewer asks: the stream tries to start
+        # A viewer asks: the stream tries to start, and the snapshot says at once why it
+        # cannot (it waited out the snapshot wait, 3 s, for a picture that could not come).
+        t0 = time.monotonic()
+        r = srv.get("/cameras/%s/snapshot.jpg" % cid)
+        assert r.status_code == 503 and reason in r.text, (cid, r.text)
+        assert time.monotonic() - t0 < 1.5, (cid, time.monotonic() - t0)
         deadline = time.monotonic() + 5
         while True:
             st = srv.get("/api/v1/streams/" + cid).json()
