@@ -22,7 +22,8 @@ UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
 cp build-asan/meson-logs/testlog.json "$results/unit.json" 2>/dev/null
 
 stamp "unit tests (ThreadSanitizer)"
-TSAN_OPTIONS=halt_on_error=1 meson test -C build-tsan --no-rebuild --suite unit --print-errorlogs
+TSAN_OPTIONS=halt_on_error=1 meson test -C build-tsan --no-rebuild --suite unit \
+    --no-suite single-thread --print-errorlogs
 cp build-tsan/meson-logs/testlog.json "$results/unit-tsan.json" 2>/dev/null
 
 stamp "fuzz targets (3 s each)"
