@@ -781,12 +781,12 @@ SERIAL = {
 # handed out are short and neither worker idles long at the end (alphabetical order put
 # test_rtsp*, test_source* and test_sources, 20-60 s each, last).
 MODULE_SECONDS = {
-    "test_rtsp.py": 59, "test_sources.py": 55, "test_auth.py": 50, "test_rtsp_sim.py": 40,
-    "test_hls.py": 32, "test_source.py": 32, "test_config_errors.py": 28, "test_hostile.py": 25,
+    "test_rtsp.py": 59, "test_sources.py": 45, "test_auth.py": 50, "test_rtsp_sim.py": 40,
+    "test_hls.py": 32, "test_source.py": 32, "test_hostile.py": 25,
     "test_adaptive.py": 23, "test_keys.py": 22, "test_hls_cdn.py": 21, "test_rtsps.py": 21,
     "test_login_backoff.py": 20, "test_fmp4_ffmpeg.py": 18, "test_snapshot.py": 16,
     "test_revocation.py": 16, "test_rtp_ffmpeg.py": 15, "test_store_live.py": 13,
-    "test_login_memory.py": 12, "test_health.py": 11, "test_discovery.py": 11,
+    "test_login_memory.py": 12, "test_health.py": 28, "test_discovery.py": 11,
 }
 
 
