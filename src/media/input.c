@@ -190,6 +190,12 @@ void vg_stream_push_packet(vg_stream_input_t *in, vg_frame_t *pkt)
     vg__stream_wake(in->st);
 }
 
+void vg_stream_input_lost(vg_stream_input_t *in)
+{
+    if (in->kind == VG_INPUT_MAIN)
+        in->has_pending_gap = true; /* marked in the lane before the next access unit */
+}
+
 void vg_stream_source_ended(vg_stream_input_t *in, int status)
 {
     if (in->kind != VG_INPUT_FALLBACK) /* the snapshot poller never gives up on its own */

@@ -365,6 +365,9 @@ int vg_stream_history(const vg_stream_t *st, int64_t at_us, vg_frame_t ***aus, s
 void vg_stream_set_info(vg_stream_input_t *in, const vg_stream_info_t *info);
 /* Source thread: hand over one compressed packet (takes pkt). Never blocks. */
 void vg_stream_push_packet(vg_stream_input_t *in, vg_frame_t *pkt);
+/* Source thread: access units were lost before this point (a camera's packets that never
+ * came): the packet lane makes its viewers wait for the next keyframe. */
+void vg_stream_input_lost(vg_stream_input_t *in);
 /* Source thread: the source stopped on its own (status < 0: failure). */
 void vg_stream_source_ended(vg_stream_input_t *in, int status);
 /* The stream an input feeds (for vg_thread_exit_t.st). Any thread. */

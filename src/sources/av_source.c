@@ -206,6 +206,7 @@ static int av_open(vg_source_t *src)
         char *q = strchr(target, '?');
         if (q && vg_query_get(q + 1, "transport", transport, sizeof(transport)) >= 0) {
             vg_query_remove(q + 1, "transport");
+            vg_query_remove(q + 1, "client"); /* ffmpeg: this one */
             if (q[1] == '\0')
                 *q = '\0'; /* nothing left of the query */
         }

@@ -34,6 +34,7 @@
 #include "core/util.h"
 
 extern const vg_source_ops_t vg_source_snapshot_ops;
+extern const vg_source_ops_t vg_source_rtsp_vigil_ops; /* rtsp://...?client=vigil */
 extern const vg_source_ops_t vg_source_test_ops, vg_source_rtsp_ops, vg_source_rtsps_ops,
     vg_source_http_ops, vg_source_https_ops, vg_source_file_ops, vg_source_v4l2_ops;
 
@@ -89,6 +90,16 @@ void vg_source_set_info(vg_source_t *src, const vg_stream_info_t *info)
         src->input = NULL;
     if (src->input)
         vg_stream_set_info(src->input, info);
+    pthread_mutex_unlock(&src->cb_lock);
+}
+
+void vg_source_packet_lost(vg_source_t *src)
+{
+    pthread_mutex_lock(&src->cb_lock);
+    if (atomic_load(&src->is_cut))
+        src->input = NULL;
+    if (src->input)
+        vg_stream_input_lost(src->input);
     pthread_mutex_unlock(&src->cb_lock);
 }
 
@@ -328,6 +339,26 @@ int vg_source_producer_new(const char *url, const char *camera_id,
         const vg_source_ops_t *so = registry[i];
         if (strlen(so->scheme) != scheme_len || strncmp(so->scheme, url, scheme_len) != 0)
             continue;
+        if (so == &vg_source_rtsp_ops || so == &vg_source_rtsps_ops) {
+            /* ?client=vigil: vigil's own RTSP client (sources/rtsp_source.c); ffmpeg, the
+             * default: libavformat's. */
+            const char *q = strchr(url, '?');
+            char client[16] = "ffmpeg";
+            if (q && vg_query_get(q + 1, "client", client, sizeof(client)) == VG_EINVAL) {
+                snprintf(err, err_len, "client: ffmpeg or vigil");
+                return VG_EURL;
+            }
+            if (strcmp(client, "vigil") == 0) {
+                if (so == &vg_source_rtsps_ops) {
+                    snprintf(err, err_len, "client=vigil does not read rtsps:// (use ffmpeg)");
+                    return VG_EURL;
+                }
+                so = &vg_source_rtsp_vigil_ops;
+            } else if (strcmp(client, "ffmpeg") != 0) {
+                snprintf(err, err_len, "client: '%.16s' is not ffmpeg or vigil", client);
+                return VG_EURL;
+            }
+        }
         if (so->probe && so->probe(url, width, height, fps, err, err_len) < 0)
             return VG_EURL;
         *ops = &source_producer_ops;

@@ -38,6 +38,9 @@ bool vg_source_should_stop(const vg_source_t *src);
 bool vg_source_sleep_until(const vg_source_t *src, int64_t deadline_us);
 /* vg_frame_wrap release for a frame that borrows an AVPacket's data (frees the packet). */
 void vg_source_packet_release(void *opaque);
+/* Source thread: access units were lost since the last packet handed over (decoders and
+ * the packet lane wait for the next keyframe). */
+void vg_source_packet_lost(vg_source_t *src);
 /* Source thread: describe the video to the stream (before the first packet). */
 void vg_source_set_info(vg_source_t *src, const vg_stream_info_t *info);
 
