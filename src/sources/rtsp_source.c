@@ -40,6 +40,8 @@
 #include "net/rtsp_reply.h"
 #include "sources/source.h"
 
+extern const vg_source_ops_t vg_source_rtsp_ops; /* av_source.c: libavformat's client */
+
 #define OPEN_TIMEOUT_US (10 * 1000000)
 #define READ_TIMEOUT_US (10 * 1000000)
 #define POLL_MS 100
@@ -87,6 +89,8 @@ typedef struct rtsp_source {
     size_t ready_head, ready_count;
     uint32_t seq;
     bool is_playing;
+    bool may_hand_over; /* client=auto (the default): what this client does not read goes to
+                           libavformat's */
 } rtsp_source_t;
 
 static const char *ctx(rtsp_source_t *rs)
@@ -522,6 +526,10 @@ static int setup_track(rtsp_source_t *rs, const vg_sdp_media_t *m, int channel)
     int status = exchange(rs, "SETUP", url, transport);
     if (status < 0)
         return status;
+    if (status == 461) {
+        VG_LOG_INFO(ctx(rs), "camera refuses RTP over its RTSP connection (461)");
+        return VG_EPROTO;
+    }
     if (status != 200)
         return status_error(rs, "SETUP", status);
     const char *session = vg_rtsp_reply_header(rs->reply, "Session", NULL);
@@ -596,6 +604,11 @@ static int rtsp_open(vg_source_t *src)
     rs->buf = vg_xmalloc(BUF_CAP);
     rs->reply = vg_xmalloc(sizeof(*rs->reply));
     char host[256], port[8];
+    const char *q = strchr(vg_source_url(src), '?');
+    char client[16] = "auto";
+    if (q)
+        vg_query_get(q + 1, "client", client, sizeof(client));
+    rs->may_hand_over = strcmp(client, "vigil") != 0;
     rc = parse_url(rs, vg_source_url(src), host, sizeof(host), port, sizeof(port));
     if (rc < 0)
         goto fail;
@@ -643,7 +656,7 @@ static int rtsp_open(vg_source_t *src)
             audio = m;
     }
     if (video == NULL) {
-        if (other_video)
+        if (other_video && !rs->may_hand_over)
             VG_LOG_WARN(ctx(rs), "codec %s is not supported by the vigil RTSP client",
                         other_video->encoding[0] ? other_video->encoding : "(unnamed)");
         rc = other_video ? VG_EUNSUPPORTED : VG_ENOVIDEO;
@@ -721,8 +734,15 @@ static int rtsp_open(vg_source_t *src)
     VG_LOG_INFO(ctx(rs), "%s %dx%d (vigil's RTSP client)",
                 rs->video_codec == VG_CODEC_H264 ? "h264" : "hevc", info.width, info.height);
     return 0;
-fail:
+fail:;
+    bool hand_over = rs->may_hand_over && (rc == VG_EUNSUPPORTED || rc == VG_EPROTO);
     rtsp_close(src);
+    if (hand_over) {
+        VG_LOG_INFO(vg_source_log_ctx(src), "%s: read through libavformat instead",
+                    rc == VG_EUNSUPPORTED ? "a codec vigil's RTSP client does not read"
+                                          : "an RTSP exchange vigil's client does not take");
+        return vg_source_hand_over(src, &vg_source_rtsp_ops);
+    }
     return rc;
 }
 

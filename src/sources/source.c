@@ -48,6 +48,8 @@ static const vg_source_ops_t *const registry[] = {
  * libavformat) keeps its own state and can finish later without touching the next run. */
 struct vg_source {
     const vg_source_ops_t *ops;
+    const vg_source_ops_t *io; /* source thread: what reads and closes (ops, or the one it
+                                  handed over to in open: vg_source_hand_over) */
     char *url; /* may hold the camera's credentials: vg_config_secret_dup memory */
     char url_redacted[512];
     char log_ctx[80];
@@ -91,6 +93,12 @@ void vg_source_set_info(vg_source_t *src, const vg_stream_info_t *info)
     if (src->input)
         vg_stream_set_info(src->input, info);
     pthread_mutex_unlock(&src->cb_lock);
+}
+
+int vg_source_hand_over(vg_source_t *src, const vg_source_ops_t *ops)
+{
+    src->io = ops;
+    return ops->open(src);
 }
 
 void vg_source_packet_lost(vg_source_t *src)
@@ -163,6 +171,7 @@ static void *source_main(void *arg)
 {
     vg_source_t *run = arg;
     pthread_setname_np(pthread_self(), run->thread_name);
+    run->io = run->ops;
     int rc = run->ops->open(run);
     if (rc < 0) {
         /* Logged by the stream as its state's reason; repeated failures are not spam. */
@@ -172,14 +181,14 @@ static void *source_main(void *arg)
     }
     while (!atomic_load(&run->should_stop)) {
         vg_frame_t *pkt = NULL;
-        rc = run->ops->read(run, &pkt);
+        rc = run->io->read(run, &pkt);
         if (rc == VG_EAGAIN)
             continue;
         if (rc < 0)
             break;
         run_push(run, pkt);
     }
-    run->ops->close(run);
+    run->io->close(run);
     run_ended(run, rc < 0 ? rc : VG_ECLOSED);
 out:
     pthread_mutex_lock(&run->cb_lock);
@@ -340,24 +349,29 @@ int vg_source_producer_new(const char *url, const char *camera_id,
         if (strlen(so->scheme) != scheme_len || strncmp(so->scheme, url, scheme_len) != 0)
             continue;
         if (so == &vg_source_rtsp_ops || so == &vg_source_rtsps_ops) {
-            /* ?client=vigil: vigil's own RTSP client (sources/rtsp_source.c); ffmpeg, the
-             * default: libavformat's. */
+            /* client=vigil: vigil's own RTSP client (sources/rtsp_source.c); ffmpeg:
+             * libavformat's; auto, the default: vigil's over TCP, handing what it does not
+             * read (other codecs) to libavformat's, and libavformat's for UDP and rtsps. */
             const char *q = strchr(url, '?');
-            char client[16] = "ffmpeg";
+            char client[16] = "auto", transport[8] = "tcp";
             if (q && vg_query_get(q + 1, "client", client, sizeof(client)) == VG_EINVAL) {
-                snprintf(err, err_len, "client: ffmpeg or vigil");
+                snprintf(err, err_len, "client: auto, vigil or ffmpeg");
                 return VG_EURL;
             }
-            if (strcmp(client, "vigil") == 0) {
-                if (so == &vg_source_rtsps_ops) {
-                    snprintf(err, err_len, "client=vigil does not read rtsps:// (use ffmpeg)");
-                    return VG_EURL;
-                }
+            if (q && vg_query_get(q + 1, "transport", transport, sizeof(transport)) == VG_EINVAL)
+                vg_strlcpy(transport, "?", sizeof(transport));
+            bool is_vigil = strcmp(client, "vigil") == 0;
+            if (!is_vigil && strcmp(client, "auto") != 0 && strcmp(client, "ffmpeg") != 0) {
+                snprintf(err, err_len, "client: '%.16s' is not auto, vigil or ffmpeg", client);
+                return VG_EURL;
+            }
+            if (is_vigil && so == &vg_source_rtsps_ops) {
+                snprintf(err, err_len, "client=vigil does not read rtsps:// (use ffmpeg)");
+                return VG_EURL;
+            }
+            if (is_vigil || (strcmp(client, "auto") == 0 && so == &vg_source_rtsp_ops &&
+                             strcmp(transport, "tcp") == 0))
                 so = &vg_source_rtsp_vigil_ops;
-            } else if (strcmp(client, "ffmpeg") != 0) {
-                snprintf(err, err_len, "client: '%.16s' is not ffmpeg or vigil", client);
-                return VG_EURL;
-            }
         }
         if (so->probe && so->probe(url, width, height, fps, err, err_len) < 0)
             return VG_EURL;

@@ -38,6 +38,10 @@ bool vg_source_should_stop(const vg_source_t *src);
 bool vg_source_sleep_until(const vg_source_t *src, int64_t deadline_us);
 /* vg_frame_wrap release for a frame that borrows an AVPacket's data (frees the packet). */
 void vg_source_packet_release(void *opaque);
+/* Source thread, from within open: hands this run over to another implementation (vigil's
+ * RTSP client to libavformat's for a codec it does not read). Runs ops->open and returns its
+ * result; read and close then go to ops. ops must not need interrupt(). */
+int vg_source_hand_over(vg_source_t *src, const vg_source_ops_t *ops);
 /* Source thread: access units were lost since the last packet handed over (decoders and
  * the packet lane wait for the next keyframe). */
 void vg_source_packet_lost(vg_source_t *src);
