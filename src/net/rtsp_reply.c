@@ -325,7 +325,8 @@ int vg_sdp_parse(const char *sdp, size_t len, vg_sdp_t *out)
             m->is_audio = strcmp(kind, "audio") == 0;
             m->payload_type = pt;
             m->channels = 1;
-        } else if (line[0] == 'a') {
+        } else if (line[0] == 'a' && (m != NULL || out->media_count == 0)) {
+            /* session level, or a kept media: not the media past VG_SDP_MEDIA_MAX */
             const char *a = line + 2;
             size_t an = n - 2;
             if (an > 8 && strncmp(a, "control:", 8) == 0) {
