@@ -27,7 +27,9 @@ def test_corrupt_h264_does_not_leak(vigil_server):
         pytest.skip("no ASan build at %s" % VIGIL_ASAN_BIN)
     with start_sim_process(codec="h264", width=320, height=240, fps=15) as cam, \
             NalBreakingProxy(cam.url, every=3) as px:
-        srv = vigil_server(cameras={"c1": px.url}, binary=VIGIL_ASAN_BIN, env=ASAN_ENV)
+        # libavformat's client: the leak is in its RTP demuxer
+        srv = vigil_server(cameras={"c1": px.url + "?client=ffmpeg"}, binary=VIGIL_ASAN_BIN,
+                           env=ASAN_ENV)
 
         async def watch():
             frames = 0
