@@ -55,7 +55,7 @@ DURATION = float(os.environ.get("DURATION", "") or 20)
 # Longer than the camera's GOP (2 s): a reader through vigil starts at the cached keyframe
 # and gets up to a GOP of pictures at once, which the window must not see.
 WARMUP = float(os.environ.get("WARMUP", "") or 4)
-TRANSPORTS = os.environ.get("TRANSPORTS", "tcp udp").replace(",", " ").split()
+TRANSPORTS = os.environ.get("TRANSPORTS", "tcp tcp-ffmpeg udp").replace(",", " ").split()
 KBPS = int(os.environ.get("KBPS", "") or 4000)
 REPEAT = int(os.environ.get("REPEAT", "") or 1)
 FPS = int(os.environ.get("FPS", "") or 30)
@@ -390,21 +390,25 @@ def main():
         # A camera stops IDLE_S after its last reader, so each pair finds the simulator with
         # no session of the other transport: the simulator's GStreamer server sends later to
         # every client while one reads over UDP.
-        server = pl.Server({"cam": sim.urls[0], "cam_udp": sim.urls[0] + "?transport=udp"},
+        # cam is read by vigil's own RTSP client (the default for TCP), cam_ff by libavformat's
+        # (?client=ffmpeg; transport "tcp-ffmpeg"), to compare the two in one run.
+        server = pl.Server({"cam": sim.urls[0], "cam_udp": sim.urls[0] + "?transport=udp",
+                            "cam_ff": sim.urls[0] + "?client=ffmpeg"},
                            extra=["--rtsp-listen", "127.0.0.1:0", "--idle-timeout", str(IDLE_S)])
         port = rtsp_port(server)
         sim_cpu0, t0 = sim.stats()["cpu_s"], time.monotonic()
         for rep in range(REPEAT):
             for proto in TRANSPORTS:
-                cam = "cam" if proto == "tcp" else "cam_udp"
+                cam = {"tcp": "cam", "udp": "cam_udp", "tcp-ffmpeg": "cam_ff"}[proto]
+                hop = "udp" if proto == "udp" else "tcp"
                 vigil_url = f"rtsp://127.0.0.1:{port}/cameras/{cam}"
                 # The camera starts with the first DESCRIBE: a reader warms it up, and shows
                 # what a reader sees of a camera that just started.
-                cold = cold_reader(pl, vigil_url, proto)
+                cold = cold_reader(pl, vigil_url, hop)
                 time.sleep(1)
                 load0 = pl.loadavg()
                 direct, via, paired, ws_row, send_ms = run_pair(
-                    pl, server, cam, sim.urls[0], vigil_url, proto, pl.PROBE_CPU)
+                    pl, server, cam, sim.urls[0], vigil_url, hop, pl.PROBE_CPU)
                 row = {"bench": "rtsp_glass", "transport": proto, "camera": cam, "cold": cold,
                        "rep": rep, "fps": FPS, "kbps": KBPS, "duration_s": DURATION,
                        "warmup_s": WARMUP, "reader": READER, "direct": direct, "via_vigil": via,
