@@ -63,7 +63,7 @@ typedef struct rtsp_source {
     vg_source_t *src;
     int fd;
     uint8_t *buf;
-    size_t len;
+    size_t head, len;   /* unread bytes are buf[head, len) */
     vg_rtsp_reply_t *reply;
     char *user, *pass; /* sodium_malloc'd, CRED_MAX each */
     bool has_challenge;
@@ -268,8 +268,15 @@ static int send_all(rtsp_source_t *rs, const char *data, size_t len)
 /* Reads what has arrived (waiting up to the deadline for something): 0, or an error. */
 static int fill(rtsp_source_t *rs)
 {
-    if (rs->len == BUF_CAP)
+    if (rs->len - rs->head == BUF_CAP)
         return VG_EPROTO; /* a frame bigger than the buffer: not from a sane camera */
+    if (rs->head > 0 && BUF_CAP - rs->len < BUF_CAP / 2) {
+        /* moved down only when room runs short, not after each frame: a backlog of a
+         * thousand small frames would otherwise move the buffer a thousand times */
+        memmove(rs->buf, rs->buf + rs->head, rs->len - rs->head);
+        rs->len -= rs->head;
+        rs->head = 0;
+    }
     for (;;) {
         ssize_t n = recv(rs->fd, rs->buf + rs->len, BUF_CAP - rs->len, 0);
         if (n > 0) {
@@ -288,8 +295,9 @@ static int fill(rtsp_source_t *rs)
 
 static void consume(rtsp_source_t *rs, size_t n)
 {
-    memmove(rs->buf, rs->buf + n, rs->len - n);
-    rs->len -= n;
+    rs->head += n;
+    if (rs->head == rs->len)
+        rs->head = rs->len = 0;
 }
 
 /* ---- units out ---- */
@@ -414,13 +422,14 @@ static int send_request(rtsp_source_t *rs, const char *method, const char *uri,
 static int read_reply(rtsp_source_t *rs)
 {
     for (;;) {
-        vg_rtsp_reply_parsed_t p = vg_rtsp_reply_parse(rs->buf, rs->len, rs->reply);
+        vg_rtsp_reply_parsed_t p = vg_rtsp_reply_parse(rs->buf + rs->head, rs->len - rs->head,
+                                                       rs->reply);
         if (p.kind == VG_RTSPR_BAD) {
             VG_LOG_WARN(ctx(rs), "camera's RTSP: %s", p.why);
             return VG_EPROTO;
         }
         if (p.kind == VG_RTSPR_INTERLEAVED)
-            on_frame(rs, p.channel, rs->buf + 4, p.frame_len);
+            on_frame(rs, p.channel, rs->buf + rs->head + 4, p.frame_len);
         if (p.consumed > 0)
             consume(rs, p.consumed);
         if (p.kind == VG_RTSPR_REPLY && rs->reply->cseq == (long)rs->cseq)
@@ -721,6 +730,10 @@ static int rtsp_open(vg_source_t *src)
             memset(&info.audio, 0, sizeof(info.audio));
         }
     }
+    /* The aggregate URL (PLAY, keep-alives, TEARDOWN): the session's a=control when it is a
+     * URL of its own, else the base (RFC 2326 C.1.1). */
+    if (strncmp(sdp->control, "rtsp://", 7) == 0)
+        vg_strlcpy(rs->base, sdp->control, sizeof(rs->base));
     free(sdp);
     status = exchange(rs, "PLAY", rs->base, "Range: npt=0.000-\r\n");
     if (status < 0 || status != 200) {
@@ -761,13 +774,14 @@ static int rtsp_read(vg_source_t *src, vg_frame_t **out)
                 return rc == VG_ECLOSED ? rc : VG_ETIMEDOUT;
             rs->next_keepalive_us = now + (int64_t)rs->session_timeout_s * 1000000 / 2;
         }
-        vg_rtsp_reply_parsed_t p = vg_rtsp_reply_parse(rs->buf, rs->len, rs->reply);
+        vg_rtsp_reply_parsed_t p = vg_rtsp_reply_parse(rs->buf + rs->head, rs->len - rs->head,
+                                                       rs->reply);
         if (p.kind == VG_RTSPR_BAD) {
             VG_LOG_WARN(ctx(rs), "camera's RTSP: %s", p.why);
             return VG_EPROTO;
         }
         if (p.kind == VG_RTSPR_INTERLEAVED)
-            on_frame(rs, p.channel, rs->buf + 4, p.frame_len);
+            on_frame(rs, p.channel, rs->buf + rs->head + 4, p.frame_len);
         if (p.kind == VG_RTSPR_REPLY && rs->reply->status == 454)
             return VG_ETIMEDOUT; /* the camera forgot the session */
         if (p.consumed > 0)
