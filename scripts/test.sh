@@ -26,7 +26,7 @@ TSAN_OPTIONS=halt_on_error=1 meson test -C build-tsan --no-rebuild --suite unit 
     --no-suite single-thread --print-errorlogs
 cp build-tsan/meson-logs/testlog.json "$results/unit-tsan.json" 2>/dev/null
 
-stamp "fuzz targets (3 s each)"
+stamp "fuzz targets (2 s each)"
 meson test -C build-fuzz --no-rebuild --suite fuzz --print-errorlogs
 cp build-fuzz/meson-logs/testlog.json "$results/fuzz.json" 2>/dev/null
 

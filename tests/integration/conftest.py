@@ -781,7 +781,7 @@ SERIAL = {
 # handed out are short and neither worker idles long at the end (alphabetical order put
 # test_rtsp*, test_source* and test_sources, 20-60 s each, last).
 MODULE_SECONDS = {
-    "test_rtsp.py": 59, "test_sources.py": 45, "test_auth.py": 50, "test_rtsp_sim.py": 40,
+    "test_rtsp.py": 65, "test_rtsp_client.py": 30, "test_sources.py": 45, "test_auth.py": 30, "test_rtsp_sim.py": 40,
     "test_hls.py": 32, "test_source.py": 32, "test_hostile.py": 25,
     "test_adaptive.py": 23, "test_keys.py": 22, "test_hls_cdn.py": 21, "test_rtsps.py": 21,
     "test_login_backoff.py": 20, "test_fmp4_ffmpeg.py": 18, "test_snapshot.py": 16,

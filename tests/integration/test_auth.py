@@ -50,15 +50,16 @@ class World:
     """The server and what the tests know about it."""
 
 
-# The whole module runs twice: on the release build and on the ASan/UBSan build, whose
-# reports make it exit non-zero (the teardown requires 0).
-@pytest.fixture(scope="module", params=["release", "asan"])
+# The module runs on the ASan/UBSan build, whose reports make it exit non-zero (the teardown
+# requires 0): the same access logic as the release build, with memory errors caught too
+# (running it on both took 60 s of the suite). Without an ASan build, on the release one.
+@pytest.fixture(scope="module", params=["asan"])
 def world(request, tmp_path_factory):
-    binary = VIGIL_BIN if request.param == "release" else VIGIL_ASAN_BIN
+    binary = VIGIL_ASAN_BIN if os.path.exists(VIGIL_ASAN_BIN) else VIGIL_BIN
     if not os.path.exists(binary):
-        pytest.skip("no %s build at %s" % (request.param, binary))
+        pytest.skip("no vigil build at %s" % binary)
     env = {"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:halt_on_error=1"} \
-        if request.param == "asan" else None
+        if binary == VIGIL_ASAN_BIN else None
     tmp = tmp_path_factory.mktemp("auth")
     db = str(tmp / "vigil.db")
     w = World()

@@ -45,10 +45,10 @@ def test_h264_with_aac_and_h265_come_through_whole(vigil_server, tmp_path):
         srv = vigil_server(cameras={"a": vigil_url(h264), "b": vigil_url(h265)})
 
         async def both():
-            return await asyncio.gather(SourceViewer().run(srv.ws_url("a", "source"), 3.0),
-                                        SourceViewer().run(srv.ws_url("b", "source"), 3.0))
+            return await asyncio.gather(SourceViewer().run(srv.ws_url("a", "source"), 2.0),
+                                        SourceViewer().run(srv.ws_url("b", "source"), 2.0))
         a, b = asyncio.run(both())
-        for v, codec, fmt, n in ((a, 2, "h264", 60), (b, 3, "hevc", 30)):
+        for v, codec, fmt, n in ((a, 2, "h264", 45), (b, 3, "hevc", 20)):
             assert len(v.aus) >= n, (fmt, len(v.aus))
             assert v.aus[0][1]["flags"] & 1, "%s: the first access unit is no keyframe" % fmt
             assert all(h["codec"] == codec for _, h, _ in v.aus)
@@ -148,15 +148,15 @@ def test_a_camera_that_dies_comes_back(vigil_server):
                         wait_state, srv, "cam", {"backoff", "connecting", "failed", "stalled"})
                     await asyncio.to_thread(sim.restart)
                     back = time.monotonic()
-                    await asyncio.sleep(8)
+                    await asyncio.sleep(5)
                 finally:
                     reader.cancel()
             return before, down, [t - back for t in arrivals if t > back]
         before, down, after = asyncio.run(watch())
         assert before >= 15, before
         assert down["state"] != "live", down
-        assert len(after) >= 30, "%d access units in the 8 s after the restart" % len(after)
-        assert after[0] < 6, "the first access unit came %.1f s after the restart" % after[0]
+        assert len(after) >= 20, "%d access units in the 5 s after the restart" % len(after)
+        assert after[0] < 4, "the first access unit came %.1f s after the restart" % after[0]
         assert wait_state(srv, "cam", {"live"})["reconnects"] >= 1
 
 
@@ -171,7 +171,7 @@ def test_each_access_unit_is_handed_over_at_its_marker_a_frame_before_libavforma
         async def delays(cam):
             out = []
             async with ws_connect(srv.ws_url(cam, "low")) as ws:
-                deadline = time.monotonic() + 6
+                deadline = time.monotonic() + 4.5
                 while time.monotonic() < deadline:
                     try:
                         msg = await asyncio.wait_for(ws.recv(), deadline - time.monotonic())
@@ -188,7 +188,7 @@ def test_each_access_unit_is_handed_over_at_its_marker_a_frame_before_libavforma
         async def both():
             return await asyncio.gather(delays("vigil"), delays("ffmpeg"))
         own, lav = asyncio.run(both())
-    assert len(own) >= 15 and len(lav) >= 15, (len(own), len(lav))
+    assert len(own) >= 12 and len(lav) >= 12, (len(own), len(lav))
     own_p50, lav_p50 = statistics.median(own[3:]), statistics.median(lav[3:])
     print("drawn to viewer p50: vigil's client %.1f ms, libavformat's %.1f ms" % (own_p50,
                                                                                   lav_p50))
