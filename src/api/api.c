@@ -15,6 +15,50 @@ static int healthz(vg_conn_t *c, const char *const *params, void *user)
 
 static const vg_handler_ops_t health_ops = {.name = "healthz", .on_request = healthz};
 
+/* /readyz: whether this instance should be sent traffic (a Kubernetes readiness probe, a load
+ * balancer's check): its database answers a read within the store wait. Without a database
+ * (cameras from a file or flags) it is ready once it listens. /healthz says only that the
+ * process and its loop are alive. */
+static int ready_run(vg_store_t *s, void *arg, vg_store_err_t *err)
+{
+    (void)arg;
+    json_t *out = NULL;
+    size_t total = 0;
+    int rc = vg_store_list(s, "sites", 0, 1, &out, &total, err);
+    json_decref(out);
+    return rc;
+}
+
+static void ready_finish(vg__api_job_t *j, vg_conn_t *c, int rc, const vg_store_err_t *err)
+{
+    if (c != NULL && rc == 0) {
+        vg_conn_respond_json(c, 200, json_pack("{s:s,s:s}", "status", "ready", "store",
+                                               "reachable"));
+    } else if (c != NULL) {
+        vg_conn_add_header(c, "retry-after", "1");
+        vg_conn_respond_json(c, 503, json_pack("{s:s,s:s}", "status", "not ready", "reason",
+                                               err && err->message[0] ? err->message
+                                                                      : "the database did not "
+                                                                        "answer"));
+    }
+    free(j);
+}
+
+static int readyz(vg_conn_t *c, const char *const *params, void *user)
+{
+    (void)params;
+    const vg_api_ctx_t *ctx = user;
+    if (ctx->read == NULL)
+        return vg_conn_respond_json(c, 200, json_pack("{s:s,s:s}", "status", "ready", "store",
+                                                      "none"));
+    vg__api_job_t *j = vg_xcalloc(1, sizeof(*j));
+    j->ctx = ctx;
+    return vg__api_submit(c, j, false, ready_run, ready_finish);
+}
+
+static const vg_handler_ops_t ready_ops = {
+    .name = "readyz", .on_request = readyz, .on_close = vg__api_conn_closed};
+
 int vg__api_store_error(vg_conn_t *c, const vg_store_err_t *err)
 {
     if (err->status == 503)
@@ -200,6 +244,7 @@ bool vg__api_can_see(const vg_api_ctx_t *ctx, vg_conn_t *c, const char *id)
 void vg_api_register(vg_server_t *srv, vg_api_ctx_t *ctx)
 {
     vg_server_route(srv, "GET", "/healthz", VG_ACCESS_PUBLIC, &health_ops, ctx);
+    vg_server_route(srv, "GET", "/readyz", VG_ACCESS_PUBLIC, &ready_ops, ctx);
     ctx->priv = vg__api_records_register(srv, ctx);
     vg__api_streams_register(srv, ctx);
     vg__api_discover_register(srv, ctx);

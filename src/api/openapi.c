@@ -407,6 +407,12 @@ static json_t *build(void)
                         json_pack("{s:o}", "get", op("operations", "Liveness",
                                                      json_pack("{s:o}", "200",
                                                                response("alive", NULL)))));
+    json_object_set_new(
+        paths, "/readyz",
+        json_pack("{s:o}", "get",
+                  op("operations", "Readiness: the database answers (or there is none)",
+                     json_pack("{s:o,s:o}", "200", response("ready", NULL), "503",
+                               response("not ready: the database did not answer", NULL)))));
     json_t *metrics = op("operations", "Prometheus metrics (docs/metrics.md)",
                          json_pack("{s:{s:s,s:{s:{s:{s:s}}}}}", "200", "description",
                                    "text exposition format 0.0.4", "content",
@@ -499,6 +505,8 @@ static json_t *build(void)
     add_ptz_paths(paths, any);
     /* The routes anyone may call say so (the document's default is "signed in"). */
     json_object_set_new(json_object_get(json_object_get(paths, "/healthz"), "get"), "security",
+                        json_array());
+    json_object_set_new(json_object_get(json_object_get(paths, "/readyz"), "get"), "security",
                         json_array());
     json_object_set_new(json_object_get(json_object_get(paths, "/api/v1/openapi.json"), "get"),
                         "security", json_array());

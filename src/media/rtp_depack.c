@@ -19,6 +19,7 @@ struct vg_rtp_depack {
     bool is_damaged;   /* part of it is missing: it is dropped */
     bool in_fragment;  /* an FU's start came, its end not yet */
     bool is_loss_told; /* on_lost already ran for what this access unit lacks */
+    bool is_oversize;  /* over VG_RTP_DEPACK_MAX_AU: dropped whole */
     bool has_seq;
     uint16_t next_seq;
     bool is_skipping;  /* AAC: a loss came; drop fragments up to the next marker */
@@ -62,18 +63,22 @@ static void lost(vg_rtp_depack_t *d)
 /* Ends the access unit being built: handed out whole, or dropped as damaged. */
 static void finish(vg_rtp_depack_t *d)
 {
-    if (d->has_ts && (d->is_damaged || d->in_fragment)) {
-        if (!d->is_loss_told)
-            lost(d);
-    } else if (d->has_ts && d->len > 0) {
+    bool is_damaged = d->is_damaged || d->in_fragment;
+    if (d->has_ts && is_damaged && !d->is_loss_told)
+        lost(d);
+    if (d->has_ts && d->len > 0 && !d->is_oversize) {
+        /* A damaged one too, as far as it came: a decoder conceals the missing slices (a
+         * picture with a smudge), where dropping it would freeze every viewer until a whole
+         * keyframe came, which on a lossy link may be never. */
         uint8_t *data = vg_xmalloc(d->len);
         memcpy(data, d->au, d->len);
         d->stats.units++;
+        d->stats.damaged_units += is_damaged;
         d->cfg.on_unit(d->cfg.arg, data, d->len,
                        d->ts, vg_h26x_has_keyframe(d->cfg.codec, data, d->len));
     }
     d->len = 0;
-    d->has_ts = d->is_damaged = d->in_fragment = d->is_loss_told = false;
+    d->has_ts = d->is_damaged = d->in_fragment = d->is_loss_told = d->is_oversize = false;
 }
 
 static bool append(vg_rtp_depack_t *d, const uint8_t *a, size_t alen, const uint8_t *b,
@@ -81,7 +86,7 @@ static bool append(vg_rtp_depack_t *d, const uint8_t *a, size_t alen, const uint
 {
     size_t need = d->len + alen + blen;
     if (need > VG_RTP_DEPACK_MAX_AU) {
-        d->is_damaged = true;
+        d->is_damaged = d->is_oversize = true;
         return false;
     }
     if (need > d->cap) {

@@ -12,8 +12,12 @@
  * the frame interval, no more).
  *
  * Loss: a sequence number gap, a fragment without its start, or a payload type this does not
- * take damages the access unit being built. A damaged unit is not handed out, and the
- * caller is told (lost) so that decoders wait for the next keyframe.
+ * take damages the access unit being built. The caller is told (on_lost, before the unit)
+ * so that viewers of the camera's own video wait for the next keyframe, and the damaged
+ * unit is still handed out as far as it came, for decoders to conceal what is missing (as
+ * they did with libavformat's client): dropping it froze every picture until a whole
+ * keyframe came, which on a link that loses packets can take long. An access unit over
+ * VG_RTP_DEPACK_MAX_AU is dropped whole.
  *
  * Pure and bounded: no I/O, no clock; an access unit is at most VG_RTP_DEPACK_MAX_AU bytes
  * (more is damage). One depacketizer per RTP stream; any thread, one at a time.
@@ -59,6 +63,7 @@ int vg_rtp_depack_push(vg_rtp_depack_t *d, const uint8_t *pkt, size_t len);
 
 typedef struct vg_rtp_depack_stats {
     uint64_t packets, units, lost_units, seq_gaps, bad_packets;
+    uint64_t damaged_units; /* of units: handed out with a part missing */
 } vg_rtp_depack_stats_t;
 void vg_rtp_depack_stats(const vg_rtp_depack_t *d, vg_rtp_depack_stats_t *out);
 

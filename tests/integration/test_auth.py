@@ -167,6 +167,7 @@ ROUTES = {
     ("GET", "/api/v1/session"): ("viewer", False, False, 200),
     ("POST", "/api/v1/cameras/{}/token"): ("viewer", True, False, 201),
     ("GET", "/healthz"): ("public", False, False, 200),
+    ("GET", "/readyz"): ("public", False, False, 200),
     ("GET", "/api/v1/cameras"): ("viewer", False, False, 200),
     ("POST", "/api/v1/cameras"): ("admin", False, False, 201),
     ("GET", "/api/v1/cameras/{}"): ("viewer", True, False, 200),
