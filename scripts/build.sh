@@ -14,7 +14,13 @@ for d in build build-asan build-tsan build-fuzz; do
     fi
 done
 [ -f build/build.ninja ] || meson setup build -Dwerror=true -Dbuildtype=debugoptimized >/dev/null
-ninja -C build
+if [ "${1:-}" = "--asan" ]; then
+    # For the tests: the server and the tools the integration tests run (the unit tests run
+    # in the sanitizer builds; the benches are built by a plain build): 14 s less.
+    ninja -C build vigil rtp_send linkemu fmp4_write
+else
+    ninja -C build
+fi
 if [ "${1:-}" = "--asan" ]; then
     [ -f build-asan/build.ninja ] || meson setup build-asan -Dwerror=true -Dbuildtype=debug \
         -Db_sanitize=address,undefined -Db_lundef=false >/dev/null

@@ -74,8 +74,8 @@ static void finish(vg_rtp_depack_t *d)
         memcpy(data, d->au, d->len);
         d->stats.units++;
         d->stats.damaged_units += is_damaged;
-        d->cfg.on_unit(d->cfg.arg, data, d->len,
-                       d->ts, vg_h26x_has_keyframe(d->cfg.codec, data, d->len));
+        d->cfg.on_unit(d->cfg.arg, data, d->len, d->ts,
+                       vg_h26x_has_keyframe(d->cfg.codec, data, d->len), is_damaged);
     }
     d->len = 0;
     d->has_ts = d->is_damaged = d->in_fragment = d->is_loss_told = d->is_oversize = false;
@@ -233,7 +233,7 @@ static void payload_aac(vg_rtp_depack_t *d, const uint8_t *p, size_t len, uint32
         uint8_t *frame = vg_xmalloc(first);
         memcpy(frame, d->au, first);
         d->stats.units++;
-        d->cfg.on_unit(d->cfg.arg, frame, first, ts, true);
+        d->cfg.on_unit(d->cfg.arg, frame, first, ts, true, false);
         return;
     }
     for (size_t i = 0; i < count; i++) {
@@ -243,7 +243,8 @@ static void payload_aac(vg_rtp_depack_t *d, const uint8_t *p, size_t len, uint32
         uint8_t *frame = vg_xmalloc(size ? size : 1);
         memcpy(frame, data, size);
         d->stats.units++;
-        d->cfg.on_unit(d->cfg.arg, frame, size, ts + (uint32_t)(i * AAC_FRAME_SAMPLES), true);
+        d->cfg.on_unit(d->cfg.arg, frame, size, ts + (uint32_t)(i * AAC_FRAME_SAMPLES), true,
+                       false);
         data += size;
         left -= size;
     }

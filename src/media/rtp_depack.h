@@ -38,9 +38,10 @@ typedef struct vg_rtp_depack vg_rtp_depack_t;
 
 /* One unit out: data is malloc'd and the callback owns it (free()). rtp_ts is the RTP
  * timestamp of the unit (for AAC, the packet's plus 1024 per frame before it). is_key: an
- * access unit with an IDR/IRAP picture (always true for AAC). */
+ * access unit with an IDR/IRAP picture (always true for AAC). is_damaged: parts of it were
+ * lost (on_lost ran before it). */
 typedef void (*vg_rtp_unit_cb)(void *arg, uint8_t *data, size_t len, uint32_t rtp_ts,
-                               bool is_key);
+                               bool is_key, bool is_damaged);
 /* Units were lost (a damaged access unit dropped, or packets missing between two). */
 typedef void (*vg_rtp_lost_cb)(void *arg);
 

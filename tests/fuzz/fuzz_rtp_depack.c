@@ -15,9 +15,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static vg_codec_t current;
 
-static void on_unit(void *arg, uint8_t *unit, size_t len, uint32_t ts, bool is_key)
+static void on_unit(void *arg, uint8_t *unit, size_t len, uint32_t ts, bool is_key,
+                    bool is_damaged)
 {
     (void)arg;
+    (void)is_damaged;
     (void)ts;
     (void)is_key;
     if (len > VG_RTP_DEPACK_MAX_AU || (current != VG_CODEC_AAC && len == 0))

@@ -165,7 +165,7 @@ def test_camera_watched_only_as_source_is_never_decoded_and_jpeg_primes_from_gop
         # The same access units plus 32 bytes of header each: within 10 % of the input.
         assert abs(sent - input_bytes) <= 0.10 * input_bytes, (sent, input_bytes)
     for v in got:
-        assert len(v.aus) > 150, len(v.aus)
+        assert len(v.aus) > 120, len(v.aus)
         assert (v.aus[0][1]["flags"] & 1)
 
     # A JPEG viewer now: the worker starts primed from the GOP cache, so the first picture
@@ -285,7 +285,7 @@ def test_100_source_viewers_share_the_camera_undecoded(vigil_server, h264_sim, t
 
     async def main():
         vs = [SourceViewer() for _ in range(n)]
-        tasks = [asyncio.ensure_future(v.run(srv.ws_url("cam", "source"), 11.0)) for v in vs]
+        tasks = [asyncio.ensure_future(v.run(srv.ws_url("cam", "source"), 8.0)) for v in vs]
         # The measured window starts once the camera streams (a slow first connect must not
         # read as a window without input).
         t_live = time.monotonic()
@@ -294,10 +294,10 @@ def test_100_source_viewers_share_the_camera_undecoded(vigil_server, h264_sim, t
             await asyncio.sleep(0.25)
             s0 = await asyncio.to_thread(stream, srv, "cam")
         assert s0.get("bytes_in", 0) > 0, (s0, srv.log_tail())
-        await asyncio.sleep(max(0.0, 3.0 - (time.monotonic() - t_live)))
+        await asyncio.sleep(max(0.0, 2.0 - (time.monotonic() - t_live)))
         s0 = await asyncio.to_thread(stream, srv, "cam")
         b0 = {v["id"]: v["bytes"] for v in await asyncio.to_thread(viewers, srv)}
-        await asyncio.sleep(5.0)
+        await asyncio.sleep(4.0)
         s1 = await asyncio.to_thread(stream, srv, "cam")
         b1 = {v["id"]: v["bytes"] for v in await asyncio.to_thread(viewers, srv)}
         await asyncio.gather(*tasks)

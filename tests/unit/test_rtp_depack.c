@@ -12,16 +12,18 @@
 #include "vg_test.h"
 
 typedef struct got {
-    int units, lost;
+    int units, lost, damaged;
     uint8_t *last;
     size_t last_len;
     uint32_t last_ts;
     bool last_key;
 } got_t;
 
-static void on_unit(void *arg, uint8_t *data, size_t len, uint32_t ts, bool is_key)
+static void on_unit(void *arg, uint8_t *data, size_t len, uint32_t ts, bool is_key,
+                    bool is_damaged)
 {
     got_t *g = arg;
+    g->damaged += is_damaged;
     free(g->last);
     g->last = data;
     g->last_len = len;
@@ -185,6 +187,7 @@ VG_TEST(a_lost_fragment_is_told_and_the_rest_handed_out_for_decoders_to_conceal)
     vg_rtp_depack_stats_t st;
     vg_rtp_depack_stats(d, &st);
     EXPECT_EQ(st.damaged_units, 2);
+    EXPECT_EQ(g.damaged, 2);
     /* the next whole one is whole */
     round_trip(VG_CODEC_H264, b720_au1, sizeof(b720_au1), 16, &g, d, p, 6000, 0);
     EXPECT_EQ(g.units, 3);
