@@ -32,16 +32,16 @@ bench:
 	bash bench/weaklink.sh
 	/usr/bin/python3 bench/ptz_latency.py build/vigil
 
-# make test runs each libFuzzer target 3 s; this runs each FUZZ_SECONDS (default 60) on its
+# make test runs each libFuzzer target 2 s; this runs each FUZZ_SECONDS (default 60) on its
 # corpus, new findings kept in build-fuzz/fuzz-corpus/.
 FUZZ_SECONDS ?= 60
 fuzz:
 	bash scripts/install-deps.sh --test
-	bash scripts/build.sh --asan
+	bash scripts/build.sh --tsan-fuzz
 	set -e; for f in build-fuzz/fuzz_*; do [ -f "$$f" ] || continue; t=$${f#build-fuzz/fuzz_}; \
 	    mkdir -p build-fuzz/fuzz-corpus/$$t; \
 	    $$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 -error_exitcode=1 \
 	        build-fuzz/fuzz-corpus/$$t tests/fuzz/corpus/$$t; done
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-tsan build-fuzz

@@ -160,21 +160,20 @@ def test_failures_have_clear_reasons_and_spare_other_streams(vigil_server):
             waiting = [asyncio.ensure_future(count_frames_async(srv.ws_url(c), 1000, 40))
                        for c in ("silent", "badpass", "vp8")]
             try:
-                ok = count_frames_async(srv.ws_url("ok"), 1000, 8)
+                ok = count_frames_async(srv.ws_url("ok"), 1000, 6)
                 failed = asyncio.to_thread(
                     lambda: [wait_state(srv, c, {"failed"}, 25)["reason"]
-                             for c in ("badpass", "vp8")])
+                             for c in ("badpass", "vp8")] + [stream_state(srv, "silent")])
                 return await asyncio.gather(ok, failed)
             finally:
                 for t in waiting:
                     t.cancel()
                 await asyncio.gather(*waiting, return_exceptions=True)
-        ok_frames, (badpass, vp8) = asyncio.run(watch_all())
+        ok_frames, (badpass, vp8, silent) = asyncio.run(watch_all())
         # The healthy camera kept its rate while the others failed around it.
-        assert ok_frames >= 8 * 15 * 0.8, ok_frames
+        assert ok_frames >= 6 * 15 * 0.8, ok_frames
         assert "unauthorized" in badpass, badpass
         assert "unsupported codec" in vp8, vp8
-        silent = stream_state(srv, "silent")
         assert silent["state"] in ("backoff", "connecting", "stalled"), silent
         assert hole.accepted >= 1
         assert srv.get("/healthz").status_code == 200
