@@ -41,8 +41,6 @@ typedef struct vg_frame_meta {
     int64_t ingest_us;  /* wall clock: arrival at vigil */
     int tier;           /* tier index for JPEG frames, -1 otherwise */
     bool is_placeholder; /* a rendered "camera offline" card, not a picture from the camera */
-    bool is_damaged;     /* an access unit with parts lost on the way: decoders take it (they
-                            conceal), the packet lane and its viewers do not */
 } vg_frame_meta_t;
 
 typedef struct vg_frame vg_frame_t;

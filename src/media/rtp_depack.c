@@ -64,18 +64,19 @@ static void lost(vg_rtp_depack_t *d)
 static void finish(vg_rtp_depack_t *d)
 {
     bool is_damaged = d->is_damaged || d->in_fragment;
-    if (d->has_ts && is_damaged && !d->is_loss_told)
-        lost(d);
     if (d->has_ts && d->len > 0 && !d->is_oversize) {
-        /* A damaged one too, as far as it came: a decoder conceals the missing slices (a
-         * picture with a smudge), where dropping it would freeze every viewer until a whole
-         * keyframe came, which on a lossy link may be never. */
+        /* A damaged one too, as far as it came, as libavformat's client handed them on: a
+         * decoder conceals the missing slices. Dropping it, or keeping it from the packet
+         * lane, left every viewer without a picture while a starved camera lost a packet of
+         * each keyframe (seen with the simulator under load). */
         uint8_t *data = vg_xmalloc(d->len);
         memcpy(data, d->au, d->len);
         d->stats.units++;
         d->stats.damaged_units += is_damaged;
         d->cfg.on_unit(d->cfg.arg, data, d->len, d->ts,
                        vg_h26x_has_keyframe(d->cfg.codec, data, d->len), is_damaged);
+    } else if (d->has_ts && is_damaged && !d->is_loss_told) {
+        lost(d); /* nothing of it is left to hand out */
     }
     d->len = 0;
     d->has_ts = d->is_damaged = d->in_fragment = d->is_loss_told = d->is_oversize = false;

@@ -12,12 +12,10 @@
  * the frame interval, no more).
  *
  * Loss: a sequence number gap, a fragment without its start, or a payload type this does not
- * take damages the access unit being built. The caller is told (on_lost, before the unit)
- * so that viewers of the camera's own video wait for the next keyframe, and the damaged
- * unit is still handed out as far as it came, for decoders to conceal what is missing (as
- * they did with libavformat's client): dropping it froze every picture until a whole
- * keyframe came, which on a link that loses packets can take long. An access unit over
- * VG_RTP_DEPACK_MAX_AU is dropped whole.
+ * take damages the access unit being built. A damaged unit is handed out as far as it came
+ * (is_damaged), as libavformat's client did, for decoders to conceal what is missing. on_lost
+ * runs when a whole access unit may be missing: a gap between two, a damaged one with
+ * nothing left, one over VG_RTP_DEPACK_MAX_AU (dropped whole).
  *
  * Pure and bounded: no I/O, no clock; an access unit is at most VG_RTP_DEPACK_MAX_AU bytes
  * (more is damage). One depacketizer per RTP stream; any thread, one at a time.
@@ -39,7 +37,7 @@ typedef struct vg_rtp_depack vg_rtp_depack_t;
 /* One unit out: data is malloc'd and the callback owns it (free()). rtp_ts is the RTP
  * timestamp of the unit (for AAC, the packet's plus 1024 per frame before it). is_key: an
  * access unit with an IDR/IRAP picture (always true for AAC). is_damaged: parts of it were
- * lost (on_lost ran before it). */
+ * lost on the way. */
 typedef void (*vg_rtp_unit_cb)(void *arg, uint8_t *data, size_t len, uint32_t rtp_ts,
                                bool is_key, bool is_damaged);
 /* Units were lost (a damaged access unit dropped, or packets missing between two). */

@@ -124,10 +124,8 @@ static void lane_take(vg_stream_t *st, vg_frame_t *f)
         if (!is_h26x)
             codec_changed(st); /* `source` consumers learn it cannot be had */
     }
-    if (is_h26x && !f->meta.is_damaged) {
-        /* Keyframes carry the parameter sets (input.c puts them there). A damaged access
-         * unit (its source said parts were lost, and marked the gap before it) stays out of
-         * the lane: a keyframe with a hole must not be where viewers resume. */
+    if (is_h26x) {
+        /* Keyframes carry the parameter sets (input.c puts them there). */
         if (f->meta.is_key && vg_h26x_params_update(&st->params, f->data, f->len) > 0)
             codec_changed(st);
         if (vg_lane_push(st->lane, f) && st->is_passthrough) {

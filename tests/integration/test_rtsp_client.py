@@ -45,8 +45,8 @@ def test_h264_with_aac_and_h265_come_through_whole(vigil_server, tmp_path):
         srv = vigil_server(cameras={"a": vigil_url(h264), "b": vigil_url(h265)})
 
         async def both():
-            return await asyncio.gather(SourceViewer().run(srv.ws_url("a", "source"), 2.0),
-                                        SourceViewer().run(srv.ws_url("b", "source"), 2.0))
+            return await asyncio.gather(SourceViewer().run(srv.ws_url("a", "source"), 3.0),
+                                        SourceViewer().run(srv.ws_url("b", "source"), 3.0))
         a, b = asyncio.run(both())
         for v, codec, fmt, n in ((a, 2, "h264", 45), (b, 3, "hevc", 20)):
             assert len(v.aus) >= n, (fmt, len(v.aus))
