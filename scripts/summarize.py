@@ -12,8 +12,11 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-# More failures than this in one runner is not the load: nothing is run again.
-MAX_AGAIN = 8
+# More failures than this in one runner is not the load: nothing is run again. With the
+# sanitizer and fuzz builds in the background (scripts/test.sh), 4 and 5 timing tests of
+# the parallel stage failed beside the others in the runs of 2026-12-06 and passed alone:
+# 12 leaves room for that, and each run again costs about 5 s.
+MAX_AGAIN = 12
 
 
 def junit_cases(xml):
