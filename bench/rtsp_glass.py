@@ -390,9 +390,10 @@ def main():
         # A camera stops IDLE_S after its last reader, so each pair finds the simulator with
         # no session of the other transport: the simulator's GStreamer server sends later to
         # every client while one reads over UDP.
-        # cam is read by vigil's own RTSP client (the default for TCP), cam_ff by libavformat's
+        # cam is read by vigil's own RTSP client (?client=vigil), cam_ff by libavformat's
         # (?client=ffmpeg; transport "tcp-ffmpeg"), to compare the two in one run.
-        server = pl.Server({"cam": sim.urls[0], "cam_udp": sim.urls[0] + "?transport=udp",
+        server = pl.Server({"cam": sim.urls[0] + "?client=vigil",
+                            "cam_udp": sim.urls[0] + "?transport=udp",
                             "cam_ff": sim.urls[0] + "?client=ffmpeg"},
                            extra=["--rtsp-listen", "127.0.0.1:0", "--idle-timeout", str(IDLE_S)])
         port = rtsp_port(server)

@@ -8,7 +8,7 @@
 # Environment (all optional):
 #   VIGIL         binary to run (default build/vigil)
 #   TRANSPORTS    "tcp tcp-ffmpeg udp" (default); vigil reads the camera over the same
-#                 transport (tcp: its own RTSP client, the default; tcp-ffmpeg: libavformat's)
+#                 transport (tcp: its own RTSP client, ?client=vigil; tcp-ffmpeg: libavformat's)
 #   DURATION, WARMUP   measuring window and warm-up, seconds (20, 4)
 #   FPS, KBPS     the camera's frame rate and bitrate (30, 4000)
 #   REPEAT        runs of each transport (default 1)

@@ -1,5 +1,6 @@
 /* rtsp_source: vigil's own RTSP client for H.264/H.265 cameras (with their AAC), over TCP
- * interleaved (RFC 2326 §10.12), chosen per camera with ?client=vigil in an rtsp:// URL.
+ * interleaved (RFC 2326 §10.12), chosen per camera with ?client=vigil (or auto) in an
+ * rtsp:// URL.
  *
  * Why not libavformat here: it hands an access unit over only when the next one starts (its
  * parser cannot see the RTP marker bit), one frame interval late (33 ms at 30 fps, measured
@@ -89,7 +90,7 @@ typedef struct rtsp_source {
     size_t ready_head, ready_count;
     uint32_t seq;
     bool is_playing;
-    bool may_hand_over; /* client=auto (the default): what this client does not read goes to
+    bool may_hand_over; /* client=auto: what this client does not read goes to
                            libavformat's */
 } rtsp_source_t;
 

@@ -349,11 +349,12 @@ int vg_source_producer_new(const char *url, const char *camera_id,
         if (strlen(so->scheme) != scheme_len || strncmp(so->scheme, url, scheme_len) != 0)
             continue;
         if (so == &vg_source_rtsp_ops || so == &vg_source_rtsps_ops) {
-            /* client=vigil: vigil's own RTSP client (sources/rtsp_source.c); ffmpeg:
-             * libavformat's; auto, the default: vigil's over TCP, handing what it does not
-             * read (other codecs) to libavformat's, and libavformat's for UDP and rtsps. */
+            /* client=vigil: vigil's own RTSP client (sources/rtsp_source.c); auto: vigil's over
+             * TCP, handing what it does not read (other codecs) to libavformat's, and
+             * libavformat's for UDP and rtsps; ffmpeg, the default for now: libavformat's
+             * (docs/streams.md says why). */
             const char *q = strchr(url, '?');
-            char client[16] = "auto", transport[8] = "tcp";
+            char client[16] = "ffmpeg", transport[8] = "tcp";
             if (q && vg_query_get(q + 1, "client", client, sizeof(client)) == VG_EINVAL) {
                 snprintf(err, err_len, "client: auto, vigil or ffmpeg");
                 return VG_EURL;
