@@ -289,6 +289,7 @@ class _Factory:
         srv = VigilServer(proc, None, log_path, cameras)
         srv.args = args
         self.servers.append(srv)
+        _started_in_module.append(srv)
         if not expect_ready:
             return srv
         err = _wait_ready(srv)
@@ -732,6 +733,29 @@ class RawViewer(threading.Thread):
 # `-m serial` alone. Under --dist loadgroup every test without an xdist_group of its own is
 # put in its module's group, so that a module runs on one worker and its module-scoped
 # fixtures (a server, a database) start once, as with --dist loadfile.
+
+# The vigil servers the running test module started: a failing test's report ends with the
+# tail of their logs, since the assertion alone rarely says why the server answered as it did.
+_started_in_module = []
+_module_of_started = [None]
+
+
+def pytest_runtest_setup(item):
+    if _module_of_started[0] != item.fspath:
+        _module_of_started[0] = item.fspath
+        del _started_in_module[:]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    for srv in _started_in_module[-3:]:
+        report.sections.append(("vigil log %s (last 4000 characters)" % srv.log_path,
+                                srv.log_tail(4000)))
+
 
 def pytest_configure(config):
     config.addinivalue_line(
