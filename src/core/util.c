@@ -140,7 +140,7 @@ int vg_parse_int(const char *s, long long min, long long max, long long *out)
     return 0;
 }
 
-static int hexval(char c)
+int vg_hex_digit(int c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -149,6 +149,27 @@ static int hexval(char c)
     if (c >= 'A' && c <= 'F')
         return c - 'A' + 10;
     return -1;
+}
+
+bool vg_pct_decode(char *dst, size_t cap, const char *src, size_t n)
+{
+    if (cap == 0)
+        return false;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = src[i];
+        int hi, lo;
+        if (c == '%' && i + 2 < n && (hi = vg_hex_digit(src[i + 1])) >= 0 &&
+            (lo = vg_hex_digit(src[i + 2])) >= 0) {
+            c = (char)(hi * 16 + lo);
+            i += 2;
+        }
+        if (o + 1 >= cap)
+            return false;
+        dst[o++] = c;
+    }
+    dst[o] = '\0';
+    return true;
 }
 
 void vg_query_remove(char *query, const char *name)
@@ -187,7 +208,7 @@ int vg_query_get(const char *query, const char *name, char *out, size_t out_len)
                 if (c == '%') {
                     if (i + 2 >= seg)
                         return VG_EINVAL;
-                    int hi = hexval(p[i + 1]), lo = hexval(p[i + 2]);
+                    int hi = vg_hex_digit(p[i + 1]), lo = vg_hex_digit(p[i + 2]);
                     if (hi < 0 || lo < 0)
                         return VG_EINVAL;
                     c = (char)(hi * 16 + lo);

@@ -20,6 +20,12 @@ int vg_parse_int(const char *s, long long min, long long max, long long *out);
  * into Unix microseconds. Returns 0 or VG_EINVAL. Pure. */
 int vg_parse_time(const char *s, int64_t *out_us);
 
+/* The value of a hexadecimal digit, or -1. */
+int vg_hex_digit(int c);
+/* Percent-decodes src[0..n) into dst (cap bytes, NUL-terminated); a '%' not followed by two
+ * hexadecimal digits stays as it is. False when the result does not fit. */
+bool vg_pct_decode(char *dst, size_t cap, const char *src, size_t n);
+
 /* Finds name in a URL query ("a=1&b=x%20y", no leading '?'), percent-decodes its value into
  * out (NUL-terminated). Returns the value length, VG_ENOENT when absent, or VG_EINVAL when it
  * does not fit or is badly encoded. */

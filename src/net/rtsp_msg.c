@@ -24,8 +24,7 @@ static bool is_token_char(uint8_t c)
            c == '-' || c == '_' || c == '.';
 }
 
-/* Where the head ends (just past its blank line) within buf[0..len), or 0. */
-static size_t head_end(const uint8_t *buf, size_t len)
+size_t vg_rtsp_head_end(const uint8_t *buf, size_t len)
 {
     for (size_t i = 0; i + 1 < len; i++) {
         if (buf[i] != '\n')
@@ -153,7 +152,7 @@ vg_rtsp_parsed_t vg_rtsp_parse(const uint8_t *buf, size_t len, vg_rtsp_request_t
             return bad(400, "not an RTSP request");
     }
     size_t limit = len < VG_RTSP_HEAD_MAX ? len : VG_RTSP_HEAD_MAX;
-    size_t end = head_end(buf, limit);
+    size_t end = vg_rtsp_head_end(buf, limit);
     if (end == 0)
         return len >= VG_RTSP_HEAD_MAX
                    ? bad(431, "request head over 8192 bytes")

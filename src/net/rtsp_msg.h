@@ -51,6 +51,10 @@ typedef struct vg_rtsp_parsed {
 
 /* Looks at the first len bytes of what a client sent. req is written only for
  * VG_RTSP_REQUEST. */
+/* Where a request's or a reply's head ends (just past its blank line) within buf[0..len), or
+ * 0 when it is not all there yet. Bare LF line ends count too: some cameras send them. */
+size_t vg_rtsp_head_end(const uint8_t *buf, size_t len);
+
 vg_rtsp_parsed_t vg_rtsp_parse(const uint8_t *buf, size_t len, vg_rtsp_request_t *req);
 
 /* The value of header name (case-insensitive), or NULL. */

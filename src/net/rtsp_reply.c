@@ -10,26 +10,13 @@
 
 #include "core/err.h"
 #include "core/util.h"
+#include "net/rtsp_msg.h"
 
 static vg_rtsp_reply_parsed_t bad(const char *why)
 {
     return (vg_rtsp_reply_parsed_t){.kind = VG_RTSPR_BAD, .why = why};
 }
 
-/* The end of the head (after its blank line) within len, or 0 when not there yet. Bare LF
- * line ends are taken too: some cameras send them. */
-static size_t head_end(const uint8_t *buf, size_t len)
-{
-    for (size_t i = 0; i + 1 < len; i++) {
-        if (buf[i] != '\n')
-            continue;
-        if (buf[i + 1] == '\n')
-            return i + 2;
-        if (buf[i + 1] == '\r' && i + 2 < len && buf[i + 2] == '\n')
-            return i + 3;
-    }
-    return 0;
-}
 
 static char *trim(char *s)
 {
@@ -60,7 +47,7 @@ vg_rtsp_reply_parsed_t vg_rtsp_reply_parse(const uint8_t *buf, size_t len, vg_rt
     bool is_reply = memcmp(buf, "RTSP/", probe) == 0;
     if (!is_reply && !isupper(buf[0]))
         return bad("neither an RTSP message nor an interleaved frame");
-    size_t end = head_end(buf, len);
+    size_t end = vg_rtsp_head_end(buf, len);
     if (end == 0)
         return len > VG_RTSPR_HEAD_MAX ? bad("reply head over 8 KiB")
                                        : (vg_rtsp_reply_parsed_t){.kind = VG_RTSPR_NEED_MORE};

@@ -135,30 +135,13 @@ static char *clean_text(const char *src, size_t n)
     return out;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (char)tolower((unsigned char)c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
 
 /* A scope's value, %-decoded (RFC 3986 §2.1; ONVIF scopes encode spaces as %20), cleaned. */
 static char *scope_value(const char *s, size_t n)
 {
     char *dec = vg_xmalloc(n + 1);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        int hi, lo;
-        if (s[i] == '%' && i + 2 < n && (hi = hexval(s[i + 1])) >= 0 &&
-            (lo = hexval(s[i + 2])) >= 0) {
-            dec[k++] = (char)(hi * 16 + lo);
-            i += 2;
-        } else {
-            dec[k++] = s[i];
-        }
-    }
-    char *out = clean_text(dec, k);
+    vg_pct_decode(dec, n + 1, s, n); /* never longer than its source */
+    char *out = clean_text(dec, strlen(dec));
     free(dec);
     return out;
 }

@@ -119,16 +119,6 @@ const char *vg__bosch_bicom_err_name(int err)
     }
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 int vg__bosch_parse(const char *body, size_t len, vg__rcp_reply_t *out)
 {
@@ -170,7 +160,7 @@ int vg__bosch_parse(const char *body, size_t len, vg__rcp_reply_t *out)
                 q++;
                 continue;
             }
-            int hi = hexval(q[0]), lo = hi >= 0 ? hexval(q[1]) : -1;
+            int hi = vg_hex_digit(q[0]), lo = hi >= 0 ? vg_hex_digit(q[1]) : -1;
             if (hi < 0 || lo < 0) {
                 out->has_str = false;
                 break;

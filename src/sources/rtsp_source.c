@@ -101,35 +101,6 @@ static const char *ctx(rtsp_source_t *rs)
 
 /* ---- the URL ---- */
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decodes src[0..n) into dst (cap bytes). */
-static bool pct_decode(char *dst, size_t cap, const char *src, size_t n)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = src[i];
-        if (c == '%' && i + 2 < n && hex_value(src[i + 1]) >= 0 && hex_value(src[i + 2]) >= 0) {
-            c = (char)(hex_value(src[i + 1]) * 16 + hex_value(src[i + 2]));
-            i += 2;
-        }
-        if (o + 1 >= cap)
-            return false;
-        dst[o++] = c;
-    }
-    dst[o] = '\0';
-    return true;
-}
-
 /* Splits rtsp://[user[:pass]@]host[:port][/path][?query]: the request URL without the
  * credentials and vigil's own parameters into rs->url, the credentials into rs->user/pass,
  * and host and port. */
@@ -148,9 +119,9 @@ static int parse_url(rtsp_source_t *rs, const char *url, char *host, size_t host
     if (at) {
         const char *colon = memchr(auth_start, ':', (size_t)(at - auth_start));
         const char *user_end = colon ? colon : at;
-        if (!pct_decode(rs->user, CRED_MAX, auth_start, (size_t)(user_end - auth_start)) ||
-            !pct_decode(rs->pass, CRED_MAX, colon ? colon + 1 : at,
-                        colon ? (size_t)(at - colon - 1) : 0))
+        if (!vg_pct_decode(rs->user, CRED_MAX, auth_start, (size_t)(user_end - auth_start)) ||
+            !vg_pct_decode(rs->pass, CRED_MAX, colon ? colon + 1 : at,
+                           colon ? (size_t)(at - colon - 1) : 0))
             return VG_EURL;
     }
     size_t hp_len = (size_t)(path - hostport);
