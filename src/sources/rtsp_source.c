@@ -45,6 +45,10 @@ extern const vg_source_ops_t vg_source_rtsp_ops; /* av_source.c: libavformat's c
 
 #define OPEN_TIMEOUT_US (10 * 1000000)
 #define READ_TIMEOUT_US (10 * 1000000)
+/* A camera sends its first video packet within milliseconds of answering PLAY. One that
+ * sends only RTCP has a stuck encoder behind a live RTSP server (GStreamer's server does this
+ * now and then when PLAY follows SETUP quickly): a new session is what brings it back. */
+#define FIRST_VIDEO_TIMEOUT_US (5 * 1000000)
 #define POLL_MS 100
 #define BUF_CAP (512 * 1024) /* an interleaved frame is at most 64 KiB; room for several */
 #define READY_MAX 256        /* units decoded from the socket, not yet handed over */
@@ -77,7 +81,7 @@ typedef struct rtsp_source {
     bool use_get_parameter;
     unsigned cseq;
     int64_t deadline_us;   /* monotonic: what the current wait may not pass */
-    int64_t last_data_us, next_keepalive_us;
+    int64_t play_us, last_video_us, next_keepalive_us; /* last_video_us: 0 before the first */
     /* tracks */
     vg_codec_t video_codec;
     int video_channel, audio_channel;
@@ -344,8 +348,8 @@ static void on_video_lost(void *arg)
 /* An interleaved frame: RTP to its depacketizer, RTCP for the clock. */
 static void on_frame(rtsp_source_t *rs, int channel, const uint8_t *data, size_t len)
 {
-    rs->last_data_us = vg_mono_us();
     if (channel == rs->video_channel && rs->video) {
+        rs->last_video_us = vg_mono_us();
         vg_rtp_depack_push(rs->video, data, len);
     } else if (channel == rs->audio_channel && rs->audio) {
         vg_rtp_depack_push(rs->audio, data, len);
@@ -394,23 +398,35 @@ static int send_request(rtsp_source_t *rs, const char *method, const char *uri,
     return rc;
 }
 
+/* Takes the next whole thing the buffer holds: an interleaved frame goes to its track, a
+ * reply is left in rs->reply, a request from the camera is skipped. Returns its kind,
+ * VG_RTSPR_NEED_MORE only when nothing was taken (read more), or VG_EPROTO. */
+static int pump(rtsp_source_t *rs)
+{
+    vg_rtsp_reply_parsed_t p = vg_rtsp_reply_parse(rs->buf + rs->head, rs->len - rs->head,
+                                                   rs->reply);
+    if (p.kind == VG_RTSPR_BAD) {
+        VG_LOG_WARN(ctx(rs), "camera's RTSP: %s", p.why);
+        return VG_EPROTO;
+    }
+    if (p.kind == VG_RTSPR_INTERLEAVED)
+        on_frame(rs, p.channel, rs->buf + rs->head + 4, p.frame_len);
+    if (p.consumed == 0)
+        return VG_RTSPR_NEED_MORE;
+    consume(rs, p.consumed);
+    return p.kind == VG_RTSPR_NEED_MORE ? VG_RTSPR_REQUEST : (int)p.kind;
+}
+
 /* Reads up to the reply to the last request (frames before it are handled). */
 static int read_reply(rtsp_source_t *rs)
 {
     for (;;) {
-        vg_rtsp_reply_parsed_t p = vg_rtsp_reply_parse(rs->buf + rs->head, rs->len - rs->head,
-                                                       rs->reply);
-        if (p.kind == VG_RTSPR_BAD) {
-            VG_LOG_WARN(ctx(rs), "camera's RTSP: %s", p.why);
-            return VG_EPROTO;
-        }
-        if (p.kind == VG_RTSPR_INTERLEAVED)
-            on_frame(rs, p.channel, rs->buf + rs->head + 4, p.frame_len);
-        if (p.consumed > 0)
-            consume(rs, p.consumed);
-        if (p.kind == VG_RTSPR_REPLY && rs->reply->cseq == (long)rs->cseq)
+        int kind = pump(rs);
+        if (kind < 0)
+            return kind;
+        if (kind == VG_RTSPR_REPLY && rs->reply->cseq == (long)rs->cseq)
             return 0;
-        if (p.kind == VG_RTSPR_NEED_MORE && p.consumed == 0) {
+        if (kind == VG_RTSPR_NEED_MORE) {
             int rc = fill(rs);
             if (rc < 0)
                 return rc == VG_ETIMEDOUT || rc == VG_EEOF ? VG_EUNREACHABLE : rc;
@@ -717,8 +733,8 @@ static int rtsp_open(vg_source_t *src)
         goto fail;
     }
     rs->is_playing = true;
-    rs->last_data_us = vg_mono_us();
-    rs->next_keepalive_us = rs->last_data_us + (int64_t)rs->session_timeout_s * 1000000 / 2;
+    rs->play_us = vg_mono_us();
+    rs->next_keepalive_us = rs->play_us + (int64_t)rs->session_timeout_s * 1000000 / 2;
     vg_source_set_info(src, &info);
     VG_LOG_INFO(ctx(rs), "%s %dx%d (vigil's RTSP client)",
                 rs->video_codec == VG_CODEC_H264 ? "h264" : "hevc", info.width, info.height);
@@ -735,13 +751,26 @@ fail:;
     return rc;
 }
 
+/* When the video is given up for stalled: within FIRST_VIDEO_TIMEOUT_US of PLAY for the
+ * first packet, READ_TIMEOUT_US of the last one after that. RTCP and audio do not count:
+ * they flow on while an encoder is stuck. */
+static int64_t video_deadline(const rtsp_source_t *rs)
+{
+    return rs->last_video_us ? rs->last_video_us + READ_TIMEOUT_US
+                             : rs->play_us + FIRST_VIDEO_TIMEOUT_US;
+}
+
 static int rtsp_read(vg_source_t *src, vg_frame_t **out)
 {
     rtsp_source_t *rs = vg_source_priv(src);
     while (rs->ready_count == 0) {
         int64_t now = vg_mono_us();
-        if (now - rs->last_data_us > READ_TIMEOUT_US)
+        if (now > video_deadline(rs)) {
+            if (rs->last_video_us == 0)
+                VG_LOG_WARN(ctx(rs), "camera answered PLAY but sent no video in %d s",
+                            FIRST_VIDEO_TIMEOUT_US / 1000000);
             return VG_ETIMEDOUT;
+        }
         if (now >= rs->next_keepalive_us) {
             rs->deadline_us = now + 2 * 1000000;
             int rc = send_request(rs, rs->use_get_parameter ? "GET_PARAMETER" : "OPTIONS",
@@ -750,25 +779,18 @@ static int rtsp_read(vg_source_t *src, vg_frame_t **out)
                 return rc == VG_ECLOSED ? rc : VG_ETIMEDOUT;
             rs->next_keepalive_us = now + (int64_t)rs->session_timeout_s * 1000000 / 2;
         }
-        vg_rtsp_reply_parsed_t p = vg_rtsp_reply_parse(rs->buf + rs->head, rs->len - rs->head,
-                                                       rs->reply);
-        if (p.kind == VG_RTSPR_BAD) {
-            VG_LOG_WARN(ctx(rs), "camera's RTSP: %s", p.why);
-            return VG_EPROTO;
-        }
-        if (p.kind == VG_RTSPR_INTERLEAVED)
-            on_frame(rs, p.channel, rs->buf + rs->head + 4, p.frame_len);
-        if (p.kind == VG_RTSPR_REPLY && rs->reply->status == 454)
+        int kind = pump(rs);
+        if (kind < 0)
+            return kind;
+        if (kind == VG_RTSPR_REPLY && rs->reply->status == 454)
             return VG_ETIMEDOUT; /* the camera forgot the session */
-        if (p.consumed > 0)
-            consume(rs, p.consumed);
-        if (p.kind == VG_RTSPR_NEED_MORE && p.consumed == 0) {
-            rs->deadline_us = rs->last_data_us + READ_TIMEOUT_US;
+        if (kind == VG_RTSPR_NEED_MORE) {
+            rs->deadline_us = video_deadline(rs);
             if (rs->deadline_us > rs->next_keepalive_us)
                 rs->deadline_us = rs->next_keepalive_us;
             int rc = fill(rs);
             if (rc == VG_ETIMEDOUT)
-                continue; /* a keep-alive is due, or the read time-out above decides */
+                continue; /* a keep-alive is due, or the video deadline above decides */
             if (rc < 0)
                 return rc == VG_EEOF ? VG_ETIMEDOUT : rc;
         }

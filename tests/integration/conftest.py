@@ -333,6 +333,27 @@ def vigil_server(tmp_path):
 # Frames
 # --------------------------------------------------------------------------------------
 
+def stream_state(srv, cam):
+    """GET /api/v1/streams/{cam}, which must answer 200."""
+    r = srv.get("/api/v1/streams/" + cam)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def wait_state(srv, cam, states, timeout=15.0):
+    """The camera's stream once its state is one of states; fails after timeout seconds with
+    the last answer."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = stream_state(srv, cam)
+        if last["state"] in states:
+            return last
+        time.sleep(0.1)
+    raise AssertionError("camera %s never reached %s in %.0f s; last %r" % (cam, states, timeout,
+                                                                           last))
+
+
 def parse_header(msg):
     """The 32-byte binary frame header as a dict; payload skips hdr_len bytes."""
     assert isinstance(msg, (bytes, bytearray)), "expected a binary message, got %r" % (msg[:200],)

@@ -4,32 +4,19 @@ Basic challenges are answered and a wrong password is named, other codecs and UD
 refused with the reason, a camera that dies comes back, and each access unit is handed over
 at its RTP marker, a frame interval before libavformat's client hands over the same one."""
 import asyncio
-import os
+import socket
 import statistics
+import struct
 import subprocess
+import threading
 import time
 
 import rtsp_sim
-from conftest import VIGIL_BIN, parse_header, ws_connect
+from conftest import VIGIL_BIN, parse_header, stream_state, wait_state, ws_connect
 from stamp import decode_stamp
 from test_source import SourceViewer, decode_errors
 
 PASSWORD = "pw-Qv7!z"
-
-
-def stream(srv, cam):
-    return srv.get("/api/v1/streams/" + cam).json()
-
-
-def wait_state(srv, cam, states, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    st = None
-    while time.monotonic() < deadline:
-        st = stream(srv, cam)
-        if st["state"] in states:
-            return st
-        time.sleep(0.1)
-    raise AssertionError("camera %s never reached %s: %r" % (cam, states, st))
 
 
 def vigil_url(sim, user=None, password=None):
@@ -57,12 +44,12 @@ def test_h264_with_aac_and_h265_come_through_whole(vigil_server, tmp_path):
             code, err, frames = decode_errors(path, fmt)
             assert code == 0 and err == "", (fmt, err[:2000])
             assert frames == len(v.aus), (fmt, frames, len(v.aus))
-        st = stream(srv, "a")
+        st = stream_state(srv, "a")
         assert (st["codec"], st["width"], st["height"]) == ("h264", 640, 360), st
         assert st["audio"]["codec"] == "aac" and st["audio"]["sample_rate"] == 48000, st
         assert st["audio"]["packets_in"] > 20, st["audio"]
         assert st["packet_lane"]["gaps"] == 0, st["packet_lane"]
-        assert stream(srv, "b")["codec"] in ("hevc", "h265")
+        assert stream_state(srv, "b")["codec"] in ("hevc", "h265")
         assert "vigil's RTSP client" in srv.log
         # Both tracks reach an RTSP reader of vigil.
         p = subprocess.run(["ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-show_entries",
@@ -125,7 +112,7 @@ def test_auto_reads_h26x_itself_and_hands_mjpeg_to_libavformat(vigil_server):
         log = srv.log
         assert log.count("(vigil's RTSP client)") == 1, log
         assert "a codec vigil's RTSP client does not read: read through libavformat" in log, log
-        assert stream(srv, "mjpeg")["codec"] == "mjpeg"
+        assert stream_state(srv, "mjpeg")["codec"] == "mjpeg"
 
 
 def test_a_camera_that_dies_comes_back(vigil_server):
@@ -161,6 +148,98 @@ def test_a_camera_that_dies_comes_back(vigil_server):
         assert wait_state(srv, "cam", {"live"})["reconnects"] >= 1
 
 
+class RtcpOnlyCamera:
+    """An RTSP camera whose encoder is stuck: it answers OPTIONS, DESCRIBE (one H.264 track),
+    SETUP (RTP/AVP/TCP) and PLAY, then sends RTCP sender reports on the RTCP channel and no
+    RTP at all. .describes counts sessions begun; .url, .close()."""
+
+    SDP = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=stuck\r\nt=0 0\r\n"
+           "m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n"
+           "a=fmtp:96 packetization-mode=1\r\na=control:track0\r\n")
+
+    def __init__(self):
+        self.describes = 0
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.url = "rtsp://127.0.0.1:%d/cam" % self.sock.getsockname()[1]
+        self.closed = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.closed.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        buf = b""
+        with conn:
+            conn.settimeout(0.3)
+            playing = False
+            while not self.closed.is_set():
+                try:
+                    if playing:  # a sender report: V=2, PT=200, NTP and RTP time, no packets
+                        conn.sendall(b"$\x01" + struct.pack(">H", 28) + struct.pack(
+                            ">BBHIIIIII", 0x80, 200, 6, 1234, int(time.time()) + 2208988800,
+                            0, 90000, 0, 0))
+                    data = conn.recv(4096)
+                except socket.timeout:
+                    continue
+                except OSError:
+                    return
+                if not data:
+                    return
+                buf += data
+                while b"\r\n\r\n" in buf:
+                    head, buf = buf.split(b"\r\n\r\n", 1)
+                    lines = head.decode("latin-1").split("\r\n")
+                    method = lines[0].split(" ")[0]
+                    cseq = next((ln.split(":", 1)[1].strip() for ln in lines
+                                 if ln.lower().startswith("cseq:")), "0")
+                    extra, body = "", ""
+                    if method == "OPTIONS":
+                        extra = "Public: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN\r\n"
+                    elif method == "DESCRIBE":
+                        self.describes += 1
+                        body = self.SDP
+                        extra = ("Content-Type: application/sdp\r\nContent-Base: %s/\r\n"
+                                 % self.url)
+                    elif method == "SETUP":
+                        extra = ("Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n"
+                                 "Session: 5150;timeout=60\r\n")
+                    elif method == "PLAY":
+                        extra = "Session: 5150\r\n"
+                        playing = True
+                    conn.sendall(("RTSP/1.0 200 OK\r\nCSeq: %s\r\n%sContent-Length: %d\r\n"
+                                  "\r\n%s" % (cseq, extra, len(body), body)).encode())
+
+    def close(self):
+        self.closed.set()
+        self.sock.close()
+
+
+def test_a_camera_that_sends_rtcp_and_no_video_is_read_again(vigil_server):
+    """RTCP keeps flowing while a camera's encoder is stuck: it must not keep the session
+    alive. With no video 5 s after PLAY, vigil's client starts a new session."""
+    cam = RtcpOnlyCamera()
+    try:
+        srv = vigil_server(cameras={"cam": cam.url + "?client=vigil"})
+
+        async def watch():
+            async with ws_connect(srv.ws_url("cam", "source")):
+                deadline = time.monotonic() + 14
+                while time.monotonic() < deadline and cam.describes < 2:
+                    await asyncio.sleep(0.2)
+        asyncio.run(watch())
+        assert cam.describes >= 2, "one session in 14 s: RTCP alone kept it open"
+        assert "camera answered PLAY but sent no video in 5 s" in srv.log, srv.log_tail()
+    finally:
+        cam.close()
+
+
 def test_each_access_unit_is_handed_over_at_its_marker_a_frame_before_libavformat(
         vigil_server):
     """One 5 fps camera (200 ms between pictures), read by both clients at once; a JPEG viewer
@@ -194,4 +273,3 @@ def test_each_access_unit_is_handed_over_at_its_marker_a_frame_before_libavforma
     print("drawn to viewer p50: vigil's client %.1f ms, libavformat's %.1f ms" % (own_p50,
                                                                                   lav_p50))
     assert own_p50 < lav_p50 - 100, (own_p50, lav_p50)
-    assert os.path.exists(VIGIL_BIN)

@@ -10,30 +10,12 @@ import time
 import pytest
 import requests
 
-from conftest import count_frames_async, parse_header, ws_connect
+from conftest import count_frames_async, parse_header, stream_state, wait_state, ws_connect
 from rtsp_sim import (UNSUPPORTED_CODEC, black_hole_server, snapshot_http_server,
                       start_sim_process)
 from stamp import decode_stamp
 
 PASSWORD = "pw-Zq8!x"
-
-
-def stream_state(srv, cam):
-    r = srv.get("/api/v1/streams/" + cam)
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
-def wait_state(srv, cam, states, timeout):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = stream_state(srv, cam)
-        if last["state"] in states:
-            return last
-        time.sleep(0.2)
-    raise AssertionError("camera %s never reached %s in %.0f s; last %r" % (cam, states, timeout,
-                                                                           last))
 
 
 async def first_frame_delay(url, timeout=10.0, log_tail=lambda: ""):
