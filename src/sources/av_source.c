@@ -412,20 +412,34 @@ static int av_probe(const char *url, int *width, int *height, int *fps, char *er
     return 0;
 }
 
-#define AV_SOURCE_OPS(sym, scheme_name)                                                       \
+/* rtsps://: libavformat's client alone (vigil's reads no TLS). */
+static int rtsps_claims(const char *url, char *err, size_t err_len)
+{
+    char client[16];
+    if (vg_source_rtsp_client(url, client, err, err_len) < 0)
+        return VG_EURL;
+    if (strcmp(client, "vigil") == 0) {
+        snprintf(err, err_len, "client=vigil does not read rtsps:// (use ffmpeg)");
+        return VG_EURL;
+    }
+    return 1;
+}
+
+#define AV_SOURCE_OPS(sym, scheme_name, claims_fn)                                            \
     const vg_source_ops_t sym = {                                                             \
         .name = scheme_name,                                                                  \
         .scheme = scheme_name,                                                                \
         .probe = av_probe,                                                                    \
+        .claims = claims_fn,                                                                  \
         .open = av_open,                                                                      \
         .read = av_read,                                                                      \
         .interrupt = NULL, /* the interrupt callback polls the stop flag */                  \
         .close = av_close,                                                                    \
     }
 
-AV_SOURCE_OPS(vg_source_rtsp_ops, "rtsp");
-AV_SOURCE_OPS(vg_source_rtsps_ops, "rtsps");
-AV_SOURCE_OPS(vg_source_http_ops, "http");
-AV_SOURCE_OPS(vg_source_https_ops, "https");
-AV_SOURCE_OPS(vg_source_file_ops, "file");
-AV_SOURCE_OPS(vg_source_v4l2_ops, "v4l2");
+AV_SOURCE_OPS(vg_source_rtsp_ops, "rtsp", NULL); /* what vigil's does not claim */
+AV_SOURCE_OPS(vg_source_rtsps_ops, "rtsps", rtsps_claims);
+AV_SOURCE_OPS(vg_source_http_ops, "http", NULL);
+AV_SOURCE_OPS(vg_source_https_ops, "https", NULL);
+AV_SOURCE_OPS(vg_source_file_ops, "file", NULL);
+AV_SOURCE_OPS(vg_source_v4l2_ops, "v4l2", NULL);

@@ -828,10 +828,25 @@ static int rtsp_probe(const char *url, int *width, int *height, int *fps, char *
     return 0;
 }
 
+/* client=vigil; auto (the default) over TCP. The rest is libavformat's (the next rtsp
+ * implementation in the registry). */
+static int rtsp_claims(const char *url, char *err, size_t err_len)
+{
+    char client[16], transport[8] = "tcp";
+    if (vg_source_rtsp_client(url, client, err, err_len) < 0)
+        return VG_EURL;
+    const char *q = strchr(url, '?');
+    if (q && vg_query_get(q + 1, "transport", transport, sizeof(transport)) == VG_EINVAL)
+        vg_strlcpy(transport, "?", sizeof(transport));
+    return strcmp(client, "vigil") == 0 ||
+           (strcmp(client, "auto") == 0 && strcmp(transport, "tcp") == 0);
+}
+
 const vg_source_ops_t vg_source_rtsp_vigil_ops = {
     .name = "rtsp-vigil",
     .scheme = "rtsp",
     .probe = rtsp_probe,
+    .claims = rtsp_claims,
     .open = rtsp_open,
     .read = rtsp_read,
     .interrupt = NULL, /* every wait polls the stop flag */

@@ -34,14 +34,32 @@
 #include "core/util.h"
 
 extern const vg_source_ops_t vg_source_snapshot_ops;
-extern const vg_source_ops_t vg_source_rtsp_vigil_ops; /* rtsp://...?client=vigil */
+extern const vg_source_ops_t vg_source_rtsp_vigil_ops; /* rtsp:// over TCP, client=auto|vigil */
 extern const vg_source_ops_t vg_source_test_ops, vg_source_rtsp_ops, vg_source_rtsps_ops,
     vg_source_http_ops, vg_source_https_ops, vg_source_file_ops, vg_source_v4l2_ops;
 
+/* In order: of the implementations of one scheme, the first that claims a URL reads it. */
 static const vg_source_ops_t *const registry[] = {
-    &vg_source_test_ops, &vg_source_rtsp_ops, &vg_source_rtsps_ops, &vg_source_http_ops,
-    &vg_source_https_ops, &vg_source_file_ops, &vg_source_v4l2_ops,
+    &vg_source_test_ops,  &vg_source_rtsp_vigil_ops, &vg_source_rtsp_ops,
+    &vg_source_rtsps_ops, &vg_source_http_ops,       &vg_source_https_ops,
+    &vg_source_file_ops,  &vg_source_v4l2_ops,
 };
+
+int vg_source_rtsp_client(const char *url, char client[16], char *err, size_t err_len)
+{
+    const char *q = strchr(url, '?');
+    vg_strlcpy(client, "auto", 16);
+    if (q && vg_query_get(q + 1, "client", client, 16) == VG_EINVAL) {
+        snprintf(err, err_len, "client: auto, vigil or ffmpeg");
+        return VG_EURL;
+    }
+    if (strcmp(client, "auto") != 0 && strcmp(client, "vigil") != 0 &&
+        strcmp(client, "ffmpeg") != 0) {
+        snprintf(err, err_len, "client: '%.16s' is not auto, vigil or ffmpeg", client);
+        return VG_EURL;
+    }
+    return 0;
+}
 
 /* One run of a source: what its thread uses. A new run is made on every start, so a thread
  * that outlives its stop (blocked where no interrupt reaches, such as a DNS lookup inside
@@ -348,31 +366,12 @@ int vg_source_producer_new(const char *url, const char *camera_id,
         const vg_source_ops_t *so = registry[i];
         if (strlen(so->scheme) != scheme_len || strncmp(so->scheme, url, scheme_len) != 0)
             continue;
-        if (so == &vg_source_rtsp_ops || so == &vg_source_rtsps_ops) {
-            /* client=vigil: vigil's own RTSP client (sources/rtsp_source.c); auto: vigil's over
-             * TCP, handing what it does not read (other codecs) to libavformat's, and
-             * libavformat's for UDP and rtsps; ffmpeg, the default for now: libavformat's
-             * (docs/streams.md says why). */
-            const char *q = strchr(url, '?');
-            char client[16] = "ffmpeg", transport[8] = "tcp";
-            if (q && vg_query_get(q + 1, "client", client, sizeof(client)) == VG_EINVAL) {
-                snprintf(err, err_len, "client: auto, vigil or ffmpeg");
+        if (so->claims) {
+            int claimed = so->claims(url, err, err_len);
+            if (claimed < 0)
                 return VG_EURL;
-            }
-            if (q && vg_query_get(q + 1, "transport", transport, sizeof(transport)) == VG_EINVAL)
-                vg_strlcpy(transport, "?", sizeof(transport));
-            bool is_vigil = strcmp(client, "vigil") == 0;
-            if (!is_vigil && strcmp(client, "auto") != 0 && strcmp(client, "ffmpeg") != 0) {
-                snprintf(err, err_len, "client: '%.16s' is not auto, vigil or ffmpeg", client);
-                return VG_EURL;
-            }
-            if (is_vigil && so == &vg_source_rtsps_ops) {
-                snprintf(err, err_len, "client=vigil does not read rtsps:// (use ffmpeg)");
-                return VG_EURL;
-            }
-            if (is_vigil || (strcmp(client, "auto") == 0 && so == &vg_source_rtsp_ops &&
-                             strcmp(transport, "tcp") == 0))
-                so = &vg_source_rtsp_vigil_ops;
+            if (claimed == 0)
+                continue;
         }
         if (so->probe && so->probe(url, width, height, fps, err, err_len) < 0)
             return VG_EURL;
@@ -382,6 +381,8 @@ int vg_source_producer_new(const char *url, const char *camera_id,
     }
     char known[96] = "";
     for (size_t i = 0; i < sizeof(registry) / sizeof(registry[0]); i++) {
+        if (i > 0 && strcmp(registry[i]->scheme, registry[i - 1]->scheme) == 0)
+            continue; /* one scheme, several implementations */
         strncat(known, i ? ", " : "", sizeof(known) - strlen(known) - 1);
         strncat(known, registry[i]->scheme, sizeof(known) - strlen(known) - 1);
     }

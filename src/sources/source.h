@@ -20,11 +20,19 @@ typedef struct vg_source_ops {
     /* Checks the URL without opening anything; fills what it knows (0 when unknown).
      * Returns 0 or VG_EURL (with a message in err). Any thread. */
     int (*probe)(const char *url, int *width, int *height, int *fps, char *err, size_t err_len);
+    /* Where several implementations serve one scheme (rtsp://: vigil's client, then
+     * libavformat's), the first whose claims() answers 1 reads the URL; 0 leaves it to the
+     * next; VG_EURL refuses it (with a message in err). NULL: claims every URL. Any thread. */
+    int (*claims)(const char *url, char *err, size_t err_len);
     int (*open)(vg_source_t *src);                  /* source thread */
     int (*read)(vg_source_t *src, vg_frame_t **out); /* blocks; source thread; takes *out */
     void (*interrupt)(vg_source_t *src);            /* any thread; may be NULL */
     void (*close)(vg_source_t *src);                /* source thread */
 } vg_source_ops_t;
+
+/* An rtsp:// or rtsps:// URL's choice of client (`?client=`: auto, the default; vigil;
+ * ffmpeg) into client (16 bytes). Returns 0 or VG_EURL (with a message in err). */
+int vg_source_rtsp_client(const char *url, char client[16], char *err, size_t err_len);
 
 /* For implementations: the source's URL, its private state, its log context, and whether
  * it has been asked to stop (check it in any wait). */

@@ -103,9 +103,9 @@ def test_other_codecs_and_udp_are_refused_with_the_reason(vigil_server, tmp_path
 def test_auto_reads_h26x_itself_and_hands_mjpeg_to_libavformat(vigil_server):
     with rtsp_sim.start_sim_process(width=320, height=240, fps=15) as h264, \
             rtsp_sim.start_sim_process(codec="mjpeg", width=320, height=240, fps=10) as mjpeg:
-        srv = vigil_server(cameras={"h264": h264.url + "?client=auto",
-                                    "mjpeg": mjpeg.url + "?client=auto",
-                                    "ffmpeg": h264.url})  # the default: libavformat's
+        srv = vigil_server(cameras={"h264": h264.url,  # the default: auto
+                                    "mjpeg": mjpeg.url,
+                                    "ffmpeg": h264.url + "?client=ffmpeg"})
         for cam in ("h264", "mjpeg", "ffmpeg"):
             r = srv.get("/cameras/%s/snapshot.jpg" % cam)
             assert r.status_code == 200 and r.content[:2] == b"\xff\xd8", (cam, r.status_code)
