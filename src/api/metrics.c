@@ -102,6 +102,8 @@ typedef struct family_def {
 
 static double v_packets(const snap_t *p, int t) { return (double)p->stats.packets_in; }
 static double v_bytes(const snap_t *p, int t) { return (double)p->stats.bytes_in; }
+static double v_damaged(const snap_t *p, int t) { return (double)p->stats.packets_damaged; }
+static double v_lane_gaps(const snap_t *p, int t) { return (double)p->stats.lane_gaps; }
 static double v_input_fps(const snap_t *p, int t) { return p->status.input_fps; }
 static double v_reconnects(const snap_t *p, int t) { return (double)p->stats.reconnects; }
 static double v_decoded(const snap_t *p, int t) { return (double)p->stats.frames_decoded; }
@@ -120,6 +122,12 @@ static const family_def_t stream_families[] = {
     {"vigil_stream_input_packets_total", "counter", "Compressed packets received", false,
      v_packets},
     {"vigil_stream_input_bytes_total", "counter", "Compressed bytes received", false, v_bytes},
+    {"vigil_stream_input_damaged_packets_total", "counter",
+     "Packets with parts lost on the way from the camera (passed on; decoders conceal)", false,
+     v_damaged},
+    {"vigil_stream_lane_gaps_total", "counter",
+     "Access units lost before the packet lane (it waited for the next keyframe)", false,
+     v_lane_gaps},
     {"vigil_stream_input_fps", "gauge", "Packets per second over the last second", false,
      v_input_fps},
     {"vigil_stream_reconnects_total", "counter", "Source restarts after a failure or stall",

@@ -50,6 +50,7 @@ static json_t *stream_json(const vg_stream_t *st)
     json_object_set_new(doc, "reconnects", json_integer((json_int_t)ss.reconnects));
     json_object_set_new(doc, "packets_in", json_integer((json_int_t)ss.packets_in));
     json_object_set_new(doc, "bytes_in", json_integer((json_int_t)ss.bytes_in));
+    json_object_set_new(doc, "packets_damaged", json_integer((json_int_t)ss.packets_damaged));
     json_object_set_new(doc, "frames_decoded", json_integer((json_int_t)ss.frames_decoded));
     json_object_set_new(doc, "decode_ms_avg", json_real(avg_ms(ss.decode_us, ss.frames_decoded)));
     json_object_set_new(doc, "decoder_drops", json_integer((json_int_t)ss.packets_dropped));

@@ -41,6 +41,7 @@ typedef struct vg_frame_meta {
     int64_t ingest_us;  /* wall clock: arrival at vigil */
     int tier;           /* tier index for JPEG frames, -1 otherwise */
     bool is_placeholder; /* a rendered "camera offline" card, not a picture from the camera */
+    bool is_damaged;     /* a camera's packet with parts lost on the way (decoders conceal) */
 } vg_frame_meta_t;
 
 typedef struct vg_frame vg_frame_t;

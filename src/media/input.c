@@ -165,13 +165,13 @@ void vg_stream_push_packet(vg_stream_input_t *in, vg_frame_t *pkt)
     }
     if (in->kind != VG_INPUT_MAIN) {
         if (in->kind == VG_INPUT_SUB)
-            vg__stream_input_packet(in->st, in->kind, pkt->len);
+            vg__stream_input_packet(in->st, in->kind, pkt->len, pkt->meta.is_damaged);
         uv_mutex_lock(&in->lock);
         vg__worker_push(in->worker, pkt); /* NULL worker: dropped */
         uv_mutex_unlock(&in->lock);
         return;
     }
-    vg__stream_input_packet(in->st, in->kind, pkt->len);
+    vg__stream_input_packet(in->st, in->kind, pkt->len, pkt->meta.is_damaged);
     vg_frame_t *f = vg__input_normalize(in, pkt);
     if (f == NULL)
         return;

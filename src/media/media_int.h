@@ -86,7 +86,8 @@ void vg__input_take_info(vg_stream_input_t *in, const vg_stream_info_t *info);
 vg_frame_t *vg__input_normalize(vg_stream_input_t *in, vg_frame_t *pkt);
 
 /* stream.c, for input.c (any thread): the main input saw a packet / a producer ended. */
-void vg__stream_input_packet(vg_stream_t *st, vg_input_kind_t kind, size_t bytes);
+void vg__stream_input_packet(vg_stream_t *st, vg_input_kind_t kind, size_t bytes,
+                             bool is_damaged);
 /* stream.c, for input.c (any thread): the main input saw an audio frame, queued or dropped
  * (the queue was full). Audio is counted apart: the video's rate, bitrate and stall time-out
  * must not move with it. */

@@ -259,6 +259,7 @@ void vg_stream_get_stats(const vg_stream_t *st, vg_stream_stats_t *out)
     memset(out, 0, sizeof(*out));
     const vg_media_counters_t *c = &st->counters;
     out->packets_in = atomic_load(&st->packets_in);
+    out->packets_damaged = atomic_load(&st->damaged_in);
     out->bytes_in = atomic_load(&st->bytes_in);
     out->audio_packets_in = atomic_load(&st->audio_packets_in);
     out->audio_bytes_in = atomic_load(&st->audio_bytes_in);
@@ -464,7 +465,8 @@ void vg_stream_start_always_on(vg_stream_t *st)
         vg__stream_start(st);
 }
 
-void vg__stream_input_packet(vg_stream_t *st, vg_input_kind_t kind, size_t bytes)
+void vg__stream_input_packet(vg_stream_t *st, vg_input_kind_t kind, size_t bytes,
+                             bool is_damaged)
 {
     if (kind == VG_INPUT_SUB) {
         atomic_fetch_add_explicit(&st->sub_packets_in, 1, memory_order_relaxed);
@@ -472,6 +474,8 @@ void vg__stream_input_packet(vg_stream_t *st, vg_input_kind_t kind, size_t bytes
     }
     atomic_fetch_add_explicit(&st->bytes_in, bytes, memory_order_relaxed);
     atomic_fetch_add_explicit(&st->packets_in, 1, memory_order_relaxed);
+    if (is_damaged)
+        atomic_fetch_add_explicit(&st->damaged_in, 1, memory_order_relaxed);
     atomic_store_explicit(&st->last_packet_mono_us, vg_mono_us(), memory_order_relaxed);
     if (!atomic_exchange(&st->saw_packet, true)) {
         atomic_fetch_or(&st->events, EVENT_PACKET);

@@ -250,6 +250,7 @@ typedef struct vg_stream_tier_stats {
 /* Counters for statistics and metrics (totals since the server started). Loop thread. */
 typedef struct vg_stream_stats {
     uint64_t packets_in, bytes_in;
+    uint64_t packets_damaged;     /* of packets_in: parts lost on the way (passed on) */
     uint64_t frames_decoded, decode_us; /* main stream and substream */
     uint64_t sub_frames_decoded;        /* of which from the substream */
     uint64_t packets_dropped; /* the decoder fell behind and skipped to a keyframe */

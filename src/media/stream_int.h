@@ -118,6 +118,7 @@ struct vg_stream {
     atomic_int ended_status;  /* any: atomic */
     atomic_int sub_ended_status; /* any: atomic */
     atomic_ullong packets_in; /* any: atomic */
+    atomic_ullong damaged_in; /* any: atomic; of packets_in */
     atomic_ullong bytes_in;   /* any: atomic */
     atomic_ullong sub_packets_in; /* any: atomic */
     atomic_ullong audio_packets_in, audio_bytes_in, audio_dropped; /* any: atomic */

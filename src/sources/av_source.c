@@ -389,6 +389,7 @@ static int av_read(vg_source_t *src, vg_frame_t **out)
     vg_frame_t *f = vg_frame_wrap(pkt->data, (size_t)pkt->size, vg_source_packet_release, pkt);
     f->meta.codec = is_audio ? VG_CODEC_AAC : vg_codec_of(stream->codecpar->codec_id);
     f->meta.is_key = is_audio || (pkt->flags & AV_PKT_FLAG_KEY) != 0; /* every AAC frame */
+    f->meta.is_damaged = (pkt->flags & AV_PKT_FLAG_CORRUPT) != 0;
     f->meta.seq = ++as->seq;
     f->meta.width = stream->codecpar->width;
     f->meta.height = stream->codecpar->height;

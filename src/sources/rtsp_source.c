@@ -313,12 +313,12 @@ static void frame_free(void *opaque)
 static void on_video(void *arg, uint8_t *data, size_t len, uint32_t ts, bool is_key,
                      bool is_damaged)
 {
-    (void)is_damaged; /* counted by the depacketizer; passed on as libavformat's client did */
     rtsp_source_t *rs = arg;
     int64_t now = vg_wall_us();
     vg_frame_t *f = vg_frame_wrap(data, len, frame_free, data);
     f->meta.codec = rs->video_codec;
     f->meta.is_key = is_key;
+    f->meta.is_damaged = is_damaged; /* passed on as libavformat's client did; counted */
     f->meta.seq = ++rs->seq;
     f->meta.capture_us = capture_time(&rs->video_clock, ts, now);
     f->meta.ingest_us = now;

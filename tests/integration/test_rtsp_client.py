@@ -49,6 +49,11 @@ def test_h264_with_aac_and_h265_come_through_whole(vigil_server, tmp_path):
         assert st["audio"]["codec"] == "aac" and st["audio"]["sample_rate"] == 48000, st
         assert st["audio"]["packets_in"] > 20, st["audio"]
         assert st["packet_lane"]["gaps"] == 0, st["packet_lane"]
+        assert st["packets_damaged"] == 0, st  # TCP: nothing lost on the way
+        metrics = srv.get("/metrics").text
+        for family in ("vigil_stream_input_damaged_packets_total",
+                       "vigil_stream_lane_gaps_total"):
+            assert '%s{camera="a"} 0' % family in metrics, family
         assert stream_state(srv, "b")["codec"] in ("hevc", "h265")
         assert "vigil's RTSP client" in srv.log
         # Both tracks reach an RTSP reader of vigil.
