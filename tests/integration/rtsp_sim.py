@@ -682,6 +682,8 @@ class RtspSim:
         tone = tone_s16()
         frame_bytes = 1024 * AUDIO_CHANNELS * 2
         period = 1024 / AUDIO_RATE
+        while not stop.is_set() and not self._is_playing(asrc):
+            stop.wait(0.01)  # see _is_playing
         t0 = time.monotonic()
         n = 0
         flushing_since = None
@@ -715,6 +717,8 @@ class RtspSim:
         wall clock) are live even though the pictures are not."""
         Gst = self.Gst
         period = 1.0 / self.fps
+        while not stop.is_set() and not self._is_playing(appsrc):
+            stop.wait(0.01)  # from the clip's first keyframe, once it plays (_is_playing)
         t0 = time.monotonic()
         n = 0
         flushing_since = None
@@ -741,6 +745,14 @@ class RtspSim:
                 break
         stop.set()
 
+    def _is_playing(self, src):
+        """Whether src is PLAYING. The media is prepared on DESCRIBE and plays on PLAY; frames
+        pushed in between (stamped before the pipeline had its base time) now and then left
+        a session with no video at all: 3 of 60 ffprobe sessions of six simulators at once got
+        none in 6 s, and 0 of 150 once frames wait for PLAYING."""
+        _, state, _ = src.get_state(0)
+        return state == self.Gst.State.PLAYING
+
     def _produce(self, appsrc, stop):
         Gst = self.Gst
         period = 1.0 / self.fps
@@ -755,6 +767,9 @@ class RtspSim:
                     break
             elif now - due > 2 * period:  # fell behind: skip, do not burst
                 n = int((now - t0) / period)
+            if not self._is_playing(appsrc):
+                n += 1
+                continue
             capture = now_us()
             data = self.drawer.draw(self.frames, capture)
             buf = Gst.Buffer.new_wrapped(data)
