@@ -7,12 +7,12 @@ BUILD=(meson ninja-build pkg-config gcc python3)
 LIBS=(libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libavcodec-dev libavformat-dev
       libavutil-dev libswscale-dev libavdevice-dev libturbojpeg0-dev libjpeg62-turbo-dev
       libjansson-dev libcyaml-dev libssl-dev libsodium-dev libsqlite3-dev
-      libcurl4-openssl-dev libxml2-dev)
+      libcurl4-openssl-dev libxml2-dev libpq-dev)
 TEST=(python3-pytest python3-pytest-xdist python3-websockets python3-requests python3-pil
       python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
       gstreamer1.0-plugins-ugly gstreamer1.0-libav ffmpeg chromium valgrind
       clang libclang-rt-14-dev sqlite3 python3-jsonschema python3-jwt python3-cryptography openssl
-      nginx)
+      nginx postgresql postgresql-client)
 
 want=("${BUILD[@]}" "${LIBS[@]}")
 if [ "${1:-}" = "--test" ]; then

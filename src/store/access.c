@@ -394,7 +394,7 @@ int vg_store_access_load(vg_store_t *s, int64_t now_us, vg_access_t **out, vg_st
     vg_access_t *a = vg_xcalloc(1, sizeof(*a));
     vg_val_t now = int_val(now_us);
     /* One read transaction, so the pieces agree with each other. */
-    if (query(s, "BEGIN", NULL, 0, NULL, NULL, NULL, err) < 0)
+    if (s->ops->begin_read(s->db, err) < 0)
         goto fail;
     if (query(s, "SELECT id, role, tenant_id, enabled, auth_epoch FROM users ORDER BY id",
               NULL, 0, take_user_row, a, NULL, err) < 0 ||
@@ -409,11 +409,10 @@ int vg_store_access_load(vg_store_t *s, int64_t now_us, vg_access_t **out, vg_st
         query(s, "SELECT id, key_hash, user_id, role, cameras, expires_us FROM api_keys "
                  "ORDER BY key_hash",
               NULL, 0, take_key_row, a, NULL, err) < 0) {
-        vg_store_err_t ignored;
-        query(s, "ROLLBACK", NULL, 0, NULL, NULL, NULL, &ignored);
+        s->ops->rollback(s->db);
         goto fail;
     }
-    if (query(s, "COMMIT", NULL, 0, NULL, NULL, NULL, err) < 0)
+    if (s->ops->commit(s->db, err) < 0)
         goto fail;
     *out = a;
     return 0;

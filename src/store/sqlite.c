@@ -291,6 +291,8 @@ static int64_t sq_data_version(void *vdb)
 }
 
 static int sq_begin(void *db, vg_store_err_t *err) { return exec(db, "BEGIN IMMEDIATE", err, "begin"); }
+/* One snapshot for the reads until commit or rollback (SQLite's transactions are one). */
+static int sq_begin_read(void *db, vg_store_err_t *err) { return exec(db, "BEGIN", err, "begin"); }
 static int sq_commit(void *db, vg_store_err_t *err) { return exec(db, "COMMIT", err, "commit"); }
 static void sq_rollback(void *db) { sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL); }
 
@@ -545,6 +547,7 @@ const vg_store_backend_ops_t vg_store_sqlite_ops = {
     .migrate = sq_migrate,
     .data_version = sq_data_version,
     .begin = sq_begin,
+    .begin_read = sq_begin_read,
     .commit = sq_commit,
     .rollback = sq_rollback,
     .select = sq_select,

@@ -294,7 +294,7 @@ int vg_store_open(vg_store_t **out, const vg_store_cfg_t *cfg, vg_store_err_t *e
 {
     *out = NULL;
     vg_store_t *s = vg_xcalloc(1, sizeof(*s));
-    s->ops = &vg_store_sqlite_ops;
+    s->ops = vg__store_is_pg_url(cfg->path) ? &vg_store_pg_ops : &vg_store_sqlite_ops;
     s->secrets = cfg->secrets;
     if (s->ops->open(&s->db, cfg->path, cfg->is_read_only, err) < 0) {
         free(s);

@@ -1,6 +1,6 @@
-/* store_int: the backend interface the store's public functions run on (sqlite.c now; a
- * PostgreSQL backend implements the same ops). Rows are flat: a table, named columns and
- * values; validation, JSON and secrets stay in store.c. */
+/* store_int: the backend interface the store's public functions run on (sqlite.c, pg.c).
+ * Rows are flat: a table, named columns and values; validation, JSON and secrets stay in
+ * store.c. */
 #ifndef VG_STORE_INT_H
 #define VG_STORE_INT_H
 
@@ -27,6 +27,9 @@ typedef struct vg_store_backend_ops {
     int (*migrate)(void *db, int *version, vg_store_err_t *err);
     int64_t (*data_version)(void *db);
     int (*begin)(void *db, vg_store_err_t *err);
+    /* A read transaction whose statements all see the same snapshot; ended by commit or
+     * rollback. */
+    int (*begin_read)(void *db, vg_store_err_t *err);
     int (*commit)(void *db, vg_store_err_t *err);
     void (*rollback)(void *db);
     /* Rows of table (all, or the one with id), ordered by id, paged. */
@@ -66,6 +69,9 @@ struct vg_store {
 };
 
 extern const vg_store_backend_ops_t vg_store_sqlite_ops;
+extern const vg_store_backend_ops_t vg_store_pg_ops; /* pg.c */
+/* Whether a --db value names a PostgreSQL database (postgresql:// or postgres://). */
+bool vg__store_is_pg_url(const char *path);
 
 void vg__store_err(vg_store_err_t *err, int status, const char *code, const char *field,
                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
