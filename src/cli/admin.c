@@ -91,7 +91,9 @@ static int open_store(const admin_opts_t *o, vg_store_t **s, vg_secrets_t **sec)
     vg_store_err_t err;
     vg_store_cfg_t cfg = {.path = o->db, .secrets = *sec};
     if (vg_store_open(s, &cfg, &err) < 0) {
-        fprintf(stderr, "vigil: %s: %s\n", o->db, err.message);
+        char shown[512]; /* a PostgreSQL URL may carry a password */
+        vg_url_redact(o->db, shown, sizeof(shown));
+        fprintf(stderr, "vigil: %s: %s\n", shown, err.message);
         vg_secrets_free(sec);
         return 1;
     }

@@ -714,18 +714,20 @@ int vg_fleet_open(vg_fleet_t **out, const vg_config_t *cfg, uv_loop_t *loop, vg_
     randombytes_buf(f->fp_key, sizeof(f->fp_key));
     vg_store_err_t err;
     vg_store_cfg_t scfg = {.path = cfg->db_path, .secrets = f->secrets};
+    char shown[512]; /* a PostgreSQL URL may carry a password */
+    vg_url_redact(cfg->db_path, shown, sizeof(shown));
     if (vg_store_open(&f->store, &scfg, &err) < 0) {
-        VG_LOG_ERROR("store", "%s: %s", cfg->db_path, err.message);
+        VG_LOG_ERROR("store", "%s: %s", shown, err.message);
         return VG_ECONFIG;
     }
     if (f->secrets == NULL && vg_store_has_sealed_secrets(f->store)) {
         VG_LOG_ERROR("store", "%s holds sealed camera passwords: start vigil with its master "
-                     "key (--master-key-file FILE or VIGIL_MASTER_KEY)", cfg->db_path);
+                     "key (--master-key-file FILE or VIGIL_MASTER_KEY)", shown);
         return VG_ECONFIG;
     }
     if (sync_file_cameras(f->store, cfg) < 0)
         return VG_ECONFIG;
-    VG_LOG_INFO("store", "%s (schema %d)", cfg->db_path, vg_store_schema_version(f->store));
+    VG_LOG_INFO("store", "%s (schema %d)", shown, vg_store_schema_version(f->store));
     return 0;
 }
 

@@ -9,6 +9,7 @@
  * Blocking file I/O: start-up and CLI threads only.
  */
 #include "store/keys.h"
+#include "store/store.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -177,6 +178,14 @@ int vg_auth_keys_load(vg_auth_keys_t *out, const vg_secrets_t *master, const cha
         vg_secrets_derive(master, LABEL_TOKEN, out->token);
         vg_secrets_derive(master, LABEL_CSRF, out->csrf);
         return 0;
+    }
+    if (vg_store_is_postgresql(db_path)) {
+        /* Instances share the database and must agree on the keys: a root in a local file
+         * would make each sign tokens the others refuse. */
+        snprintf(err, err_len,
+                 "a PostgreSQL store is shared by vigil instances, which must agree on signing "
+                 "keys: give the master key (--master-key-file or VIGIL_MASTER_KEY)");
+        return VG_EINVAL;
     }
     if (!vg_auth_keys_path(db_path, path, sizeof(path))) {
         /* No file to keep a root beside: keys for this process only. */

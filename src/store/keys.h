@@ -14,7 +14,8 @@
  *     is stored anywhere, every instance holding the master key agrees on the keys, and
  *     `vigil rekey --new-key-file` rotates them with the master key;
  *   - otherwise 32 random bytes in a key file beside the database, "<db>.authkey", mode
- *     0600, made on first use; `vigil rekey --auth-keys` replaces it.
+ *     0600, made on first use; `vigil rekey --auth-keys` replaces it. A PostgreSQL store
+ *     (shared by instances) needs the master key: without it, loading fails and says so.
  *
  * Reading the database alone (a backup, a copy, a file left 0644) gives none of these keys.
  * Before this, a random key sat in the meta table as hex ("stream_token_key") and signed

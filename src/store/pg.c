@@ -671,8 +671,3 @@ const vg_store_backend_ops_t vg_store_pg_ops = {
     .set_busy_timeout = pg_set_busy_timeout,
     .query = pg_query,
 };
-
-bool vg__store_is_pg_url(const char *path)
-{
-    return strncmp(path, "postgresql://", 13) == 0 || strncmp(path, "postgres://", 11) == 0;
-}

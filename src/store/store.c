@@ -290,11 +290,16 @@ static int check_master_key(vg_store_t *s, vg_store_err_t *err)
     return rc;
 }
 
+bool vg_store_is_postgresql(const char *path)
+{
+    return path && (strncmp(path, "postgresql://", 13) == 0 || strncmp(path, "postgres://", 11) == 0);
+}
+
 int vg_store_open(vg_store_t **out, const vg_store_cfg_t *cfg, vg_store_err_t *err)
 {
     *out = NULL;
     vg_store_t *s = vg_xcalloc(1, sizeof(*s));
-    s->ops = vg__store_is_pg_url(cfg->path) ? &vg_store_pg_ops : &vg_store_sqlite_ops;
+    s->ops = vg_store_is_postgresql(cfg->path) ? &vg_store_pg_ops : &vg_store_sqlite_ops;
     s->secrets = cfg->secrets;
     if (s->ops->open(&s->db, cfg->path, cfg->is_read_only, err) < 0) {
         free(s);

@@ -36,7 +36,8 @@ typedef struct vg_store_err {
 bool vg_store_kind_is_valid(const char *kind);
 
 typedef struct vg_store_cfg {
-    const char *path;          /* the database file, e.g. "vigil.db" */
+    const char *path;          /* the database file, e.g. "vigil.db", or a PostgreSQL URL
+                                  (postgresql://user@host:port/db, libpq's conninfo URI) */
     vg_secrets_t *secrets;     /* borrowed; NULL: sealed secrets cannot be read or written */
     bool is_read_only;
 } vg_store_cfg_t;
@@ -47,6 +48,9 @@ typedef struct vg_store_cfg {
  * New reference, or NULL for an unknown kind. */
 typedef enum { VG_SCHEMA_RECORD, VG_SCHEMA_CREATE, VG_SCHEMA_UPDATE } vg_schema_mode_t;
 json_t *vg_store_schema(const char *kind, vg_schema_mode_t mode);
+
+/* Whether path names a PostgreSQL database (postgresql:// or postgres://) rather than a file. */
+bool vg_store_is_postgresql(const char *path);
 
 /* Opens (creating the file and applying migrations when needed). Returns 0, or < 0 with a
  * message in err (a locked or corrupt file, a newer schema than this vigil knows). */

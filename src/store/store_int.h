@@ -70,8 +70,6 @@ struct vg_store {
 
 extern const vg_store_backend_ops_t vg_store_sqlite_ops;
 extern const vg_store_backend_ops_t vg_store_pg_ops; /* pg.c */
-/* Whether a --db value names a PostgreSQL database (postgresql:// or postgres://). */
-bool vg__store_is_pg_url(const char *path);
 
 void vg__store_err(vg_store_err_t *err, int status, const char *code, const char *field,
                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
