@@ -149,6 +149,36 @@ typedef struct pg {
     int lock_timeout_ms;
 } pg_t;
 
+static int exec(pg_t *p, const char *sql, vg_store_err_t *err, const char *what);
+
+/* The session's settings: bytes, UTC, and the store's notifications. */
+static int session_setup(pg_t *p, vg_store_err_t *err)
+{
+    return exec(p, "SET client_encoding = 'UTF8'; SET TIME ZONE 'UTC'; LISTEN vigil_store", err,
+                "connect");
+}
+
+/* A connection that broke (the server restarted, a failover, a network cut) is made again
+ * before the next statement; what changed meanwhile was not notified, so it counts as a
+ * change (the fleet reads everything again). False when the server is still away. */
+static bool connected(pg_t *p)
+{
+    if (PQstatus(p->conn) == CONNECTION_OK)
+        return true;
+    PQreset(p->conn);
+    vg_store_err_t ignored;
+    if (PQstatus(p->conn) != CONNECTION_OK || session_setup(p, &ignored) < 0)
+        return false;
+    if (p->lock_timeout_ms > 0) {
+        char sql[64];
+        snprintf(sql, sizeof(sql), "SET lock_timeout = %d", p->lock_timeout_ms);
+        exec(p, sql, &ignored, "lock timeout");
+    }
+    VG_LOG_INFO("store", "connected to PostgreSQL again");
+    p->changes_seen++;
+    return true;
+}
+
 /* An error from a result (or the connection): unique and foreign-key violations are 409,
  * lock and statement time-outs 503 "busy", the rest 500 with PostgreSQL's words. */
 static int res_err(pg_t *p, PGresult *r, vg_store_err_t *err, const char *what)
@@ -159,7 +189,10 @@ static int res_err(pg_t *p, PGresult *r, vg_store_err_t *err, const char *what)
     char clean[200];
     snprintf(clean, sizeof(clean), "%s", msg);
     clean[strcspn(clean, "\n")] = '\0';
-    if (state && strcmp(state, "23505") == 0)
+    if (PQstatus(p->conn) != CONNECTION_OK)
+        vg__store_err(err, 503, "unavailable", "", "%s: PostgreSQL is unreachable (%s)", what,
+                      clean);
+    else if (state && strcmp(state, "23505") == 0)
         vg__store_err(err, 409, "conflict", "id", "a record with this id exists");
     else if (state && strcmp(state, "23503") == 0)
         vg__store_err(err, 409, "conflict", "", "other records refer to this one");
@@ -174,6 +207,10 @@ static int res_err(pg_t *p, PGresult *r, vg_store_err_t *err, const char *what)
 
 static int exec(pg_t *p, const char *sql, vg_store_err_t *err, const char *what)
 {
+    if (!connected(p)) {
+        vg__store_err(err, 503, "unavailable", "", "%s: PostgreSQL is unreachable", what);
+        return VG_EINVAL;
+    }
     PGresult *r = PQexec(p->conn, sql);
     ExecStatusType st = PQresultStatus(r);
     int rc = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? 0 : res_err(p, r, err, what);
@@ -219,6 +256,10 @@ static PGresult *run(pg_t *p, const char *sql, const vg_val_t *vals, int n, vg_s
             lengths[i] = 0;
             break;
         }
+    }
+    if (!connected(p)) {
+        vg__store_err(err, 503, "unavailable", "", "%s: PostgreSQL is unreachable", what);
+        return NULL;
     }
     PGresult *r = PQexecParams(p->conn, sql, n, types, values, lengths, formats, 1);
     ExecStatusType st = PQresultStatus(r);
@@ -316,7 +357,11 @@ static int pg_open(void **out, const char *url, bool is_read_only, vg_store_err_
         vg__store_err(err, 500, "internal", "", "out of memory");
         return VG_EINVAL;
     }
-    p->conn = PQconnectdb(url);
+    /* The URL's own settings win; these bound how long the store thread can wait on a
+     * server that went away (connecting, or unacknowledged data on a dead link). */
+    const char *const keys[] = {"dbname", "connect_timeout", "tcp_user_timeout", NULL};
+    const char *const values[] = {url, "5", "10000", NULL};
+    p->conn = PQconnectdbParams(keys, values, 1);
     if (PQstatus(p->conn) != CONNECTION_OK) {
         char msg[200];
         snprintf(msg, sizeof(msg), "%s", PQerrorMessage(p->conn));
@@ -326,9 +371,8 @@ static int pg_open(void **out, const char *url, bool is_read_only, vg_store_err_
         free(p);
         return VG_EINVAL;
     }
-    /* Bytes, UTC and the store's own notifications; a read-only handle refuses writes. */
-    if (exec(p, "SET client_encoding = 'UTF8'; SET TIME ZONE 'UTC'; LISTEN vigil_store", err,
-             "connect") < 0 ||
+    /* A read-only handle refuses writes. */
+    if (session_setup(p, err) < 0 ||
         (is_read_only &&
          exec(p, "SET default_transaction_read_only = on", err, "connect") < 0)) {
         PQfinish(p->conn);
@@ -403,8 +447,12 @@ fail:
 static int64_t pg_data_version(void *vp)
 {
     pg_t *p = vp;
-    if (!PQconsumeInput(p->conn))
-        return -1;
+    if (!connected(p))
+        return p->changes_seen;
+    if (!PQconsumeInput(p->conn)) { /* broken now: made again (and counted) next time */
+        p->changes_seen++;
+        return p->changes_seen;
+    }
     int self = PQbackendPID(p->conn);
     PGnotify *n;
     while ((n = PQnotifies(p->conn)) != NULL) {

@@ -47,17 +47,26 @@ class PgServer:
             return subprocess.run(args, **kw)
         return subprocess.run(["su", self.user, "-s", "/bin/sh", "-c", cmd], **kw)
 
+    def _ctl(self, *args):
+        return self._as_user([os.path.join(self.bin, "pg_ctl"), "-D", self.data] + list(args),
+                             check=True, capture_output=True, timeout=90)
+
+    def pause(self):
+        """Stops the server, keeping its data (as a failover or a restart would)."""
+        self._ctl("-m", "fast", "-w", "-t", "30", "stop")
+
+    def resume(self):
+        self._ctl("-o", self.opts, "-l", os.path.join(self.dir, "log"), "-w", "-t", "60", "start")
+
     def start(self):
         shutil.chown(self.dir, user=self.user)
         self._as_user([os.path.join(self.bin, "initdb"), "-D", self.data, "-U", "vigil",
                        "--auth=trust", "--no-locale", "-E", "UTF8", "--no-sync"],
                       check=True, capture_output=True, timeout=120)
-        opts = ("-c listen_addresses=127.0.0.1 -c port=%d -c unix_socket_directories=%s "
-                "-c fsync=off -c full_page_writes=off -c synchronous_commit=off "
-                "-c max_connections=200" % (self.port, self.dir))
-        self._as_user([os.path.join(self.bin, "pg_ctl"), "-D", self.data, "-o", opts, "-l",
-                       os.path.join(self.dir, "log"), "-w", "-t", "60", "start"],
-                      check=True, capture_output=True, timeout=90)
+        self.opts = ("-c listen_addresses=127.0.0.1 -c port=%d -c unix_socket_directories=%s "
+                     "-c fsync=off -c full_page_writes=off -c synchronous_commit=off "
+                     "-c max_connections=200" % (self.port, self.dir))
+        self.resume()
         self.psql("CREATE DATABASE vigil", db="postgres")
         return self
 

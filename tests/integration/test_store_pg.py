@@ -1,7 +1,8 @@
 """Issue 18: the store on PostgreSQL (src/store/pg.c) against a real server the module starts
 (pg_server.py: Debian's postgresql, initdb and pg_ctl in a temporary directory): the store's
 unit tests pass on it as on SQLite; an edit made with psql (a camera added, renamed, removed)
-reaches a running vigil within 1 s through NOTIFY; the CLI and access control work on it;
+reaches a running vigil within 1 s through NOTIFY; /readyz says 503 while the server is
+down and vigil reconnects after; the CLI and access control work on it;
 without the master key it refuses with the reason; a password in the URL never shows."""
 import os
 import subprocess
@@ -84,6 +85,26 @@ def test_psql_edits_reach_a_running_vigil_within_1s(pg, vigil_server, master_key
                       json={"id": "door", "url": "test://?width=320&height=240"})
     assert r.status_code == 201, r.text
     assert pg.psql("SELECT name FROM cameras WHERE id = 'door'", db="live") != ""
+
+
+def test_readyz_follows_the_database_server_and_vigil_reconnects(pg, vigil_server, master_key):
+    url = fresh_database(pg, "ready")
+    srv = vigil_server(cameras={}, extra_args=["--db", url, "--master-key-file", master_key])
+    assert srv.get("/readyz").status_code == 200
+    pg.pause()
+    try:
+        r = srv.get("/readyz")
+        assert r.status_code == 503 and r.headers.get("retry-after"), (r.status_code, r.text)
+        assert "PostgreSQL is unreachable" in r.json()["reason"], r.text
+        assert srv.get("/healthz").status_code == 200  # alive, only not ready
+    finally:
+        pg.resume()
+    assert wait_for(lambda: srv.get("/readyz").status_code == 200, 10) is not None
+    # What changed while it was away is read once it is back (nothing was notified then).
+    pg.psql("INSERT INTO cameras (id, name, url) "
+            "VALUES ('late', 'Late', 'test://?width=320&height=240&fps=5')", db="ready")
+    assert wait_for(lambda: "late" in streams(srv), 2.0) is not None, srv.log_tail()
+    assert "connected to PostgreSQL again" in srv.log
 
 
 def test_cli_users_and_sign_in_work_on_postgresql(pg, tmp_path, master_key):
