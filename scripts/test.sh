@@ -6,7 +6,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh --test || exit 1
 if [ ! -d tests/browser/node_modules/playwright-core ] ||
-   [ ! -d tests/browser/node_modules/@apidevtools/swagger-parser ]; then
+   [ ! -d tests/browser/node_modules/@apidevtools/swagger-parser ] ||
+   [ ! -d tests/browser/node_modules/kubernetes-models ]; then
     (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error) || exit 1
 fi
 bash scripts/build.sh --asan || exit 1
@@ -46,11 +47,11 @@ cp build-asan/meson-logs/testlog.json "$results/unit.json" 2>/dev/null
 # fail by turns.
 export VIGIL_BIN="$PWD/build/vigil" VIGIL_ASAN_BIN="$PWD/build-asan/vigil" \
     VIGIL_TSAN_BIN="$PWD/build-tsan/vigil"
-# The browser tests (the dashboard in Chromium; the OpenAPI document) run beside the parallel
-# integration tests: both mostly wait on real time, and the serial tests need the machine
-# alone afterwards. Each file writes its own TAP (printed when they end), so that a file can
+# The browser tests (the dashboard in Chromium; the OpenAPI document; deploy/k8s against the
+# Kubernetes schemas) run beside the parallel integration tests: both mostly wait on real
+# time, and the serial tests need the machine alone afterwards. Each file writes its own TAP (printed when they end), so that a file can
 # be run again on its own.
-BROWSER_FILES="dashboard basics openapi login webcodecs jitter hls ptz"
+BROWSER_FILES="dashboard basics openapi login webcodecs jitter hls ptz k8s"
 browser_file() { # name, TAP file
     (cd tests/browser && VIGIL_BIN="$PWD/../../build/vigil" VIGIL_RTSP_LISTEN=127.0.0.1:0 \
         node --test --test-reporter=tap "$1.test.mjs") > "$2" 2> "${2%.tap}.err"
