@@ -34,7 +34,8 @@ static void usage(FILE *out)
             "only a hash of it is kept. rm ends the key's open streams within a second.\n"
             "\n"
             "options:\n"
-            "      --db FILE   the database (env VIGIL_DB; default " DEFAULT_DB ")\n"
+            "      --db FILE|URL  the database, a file or postgresql:// (env VIGIL_DB;\n"
+            "                     default " DEFAULT_DB ")\n"
             "      --json      print JSON\n"
             "  -h, --help      show this help\n");
 }
