@@ -140,6 +140,17 @@ static const char *const migrations[] = {
     "  expires_us BIGINT, last_used_us BIGINT);"
     "CREATE INDEX api_keys_user ON api_keys(user_id);"
     NOTIFY_ON("api_keys"),
+    /* 5: instances and camera leases. No NOTIFY: heartbeats and renewals come every few
+     * seconds from every instance and change no camera. */
+    "CREATE TABLE instances ("
+    "  id " T " PRIMARY KEY, urls TEXT NOT NULL DEFAULT '[]',"
+    "  capacity BIGINT NOT NULL DEFAULT 0, load BIGINT NOT NULL DEFAULT 0,"
+    "  draining BIGINT NOT NULL DEFAULT 0 CHECK (draining IN (0, 1)),"
+    "  started_us BIGINT NOT NULL, heartbeat_us BIGINT NOT NULL);"
+    "CREATE TABLE camera_leases ("
+    "  camera_id " T " PRIMARY KEY REFERENCES cameras(id) ON DELETE CASCADE,"
+    "  instance_id " T " NOT NULL, acquired_us BIGINT NOT NULL, expires_us BIGINT NOT NULL);"
+    "CREATE INDEX camera_leases_instance ON camera_leases(instance_id);",
 };
 #define SCHEMA_VERSION (int)(sizeof(migrations) / sizeof(migrations[0]))
 

@@ -117,6 +117,17 @@ static const char *const migrations[] = {
     "  created_us INTEGER NOT NULL DEFAULT (" NOW_US "),"
     "  expires_us INTEGER, last_used_us INTEGER);"
     "CREATE INDEX api_keys_user ON api_keys(user_id);",
+    /* 5: instances sharing the database, and the lease each camera is pulled under (issue
+     * 18): one row per camera, taken by one instance until it expires (store/cluster.c). */
+    "CREATE TABLE instances ("
+    "  id TEXT PRIMARY KEY, urls TEXT NOT NULL DEFAULT '[]',"
+    "  capacity INTEGER NOT NULL DEFAULT 0, load INTEGER NOT NULL DEFAULT 0,"
+    "  draining INTEGER NOT NULL DEFAULT 0 CHECK (draining IN (0, 1)),"
+    "  started_us INTEGER NOT NULL, heartbeat_us INTEGER NOT NULL);"
+    "CREATE TABLE camera_leases ("
+    "  camera_id TEXT PRIMARY KEY REFERENCES cameras(id) ON DELETE CASCADE,"
+    "  instance_id TEXT NOT NULL, acquired_us INTEGER NOT NULL, expires_us INTEGER NOT NULL);"
+    "CREATE INDEX camera_leases_instance ON camera_leases(instance_id);",
 };
 #define SCHEMA_VERSION (int)(sizeof(migrations) / sizeof(migrations[0]))
 

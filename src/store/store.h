@@ -240,4 +240,35 @@ bool vg_api_key_is_key(const char *s);
 /* Appends several audit entries in one transaction. */
 int vg_store_audit_many(vg_store_t *s, const vg_audit_entry_t *e, size_t n, vg_store_err_t *err);
 
+/* ---- Instances and camera leases (cluster.c, issue 18): vigil instances that share one
+ * database register themselves, and each camera is pulled by the one instance that holds
+ * its lease, a row with an expiry that the holder renews. Taking a lease is one statement
+ * that grants it only when it is free, expired or already the taker's: two instances can
+ * never both hold one, on SQLite or PostgreSQL. ---- */
+typedef struct vg_instance_info {
+    const char *id;       /* unique among the instances (e.g. the pod's name) */
+    const char *urls;     /* a JSON array of the URLs it is reached at ("[]": none given) */
+    int64_t capacity;     /* how many cameras it would pull (0: unstated) */
+    int64_t load;         /* how many it pulls now */
+    bool is_draining;     /* handing its cameras over before it exits */
+} vg_instance_info_t;
+/* Registers the instance or renews its heartbeat (now_us; started_us set on the first). */
+int vg_store_instance_beat(vg_store_t *s, const vg_instance_info_t *me, int64_t now_us,
+                           vg_store_err_t *err);
+/* Removes the instance and releases its leases (a clean exit). */
+int vg_store_instance_remove(vg_store_t *s, const char *id, vg_store_err_t *err);
+/* [{id, urls, capacity, load, draining, started_us, heartbeat_us, alive, leases}], by id;
+ * alive: its heartbeat is younger than alive_us. */
+int vg_store_instance_list(vg_store_t *s, int64_t now_us, int64_t alive_us, json_t **out,
+                           vg_store_err_t *err);
+/* Takes or renews camera_id's lease for instance until now_us + ttl_us. owner (64 bytes)
+ * gets who holds it afterwards: instance itself when granted, else the other holder, whose
+ * lease runs until *expires_us. 0 either way; 404 when there is no such camera. */
+int vg_store_lease_take(vg_store_t *s, const char *camera_id, const char *instance,
+                        int64_t now_us, int64_t ttl_us, char owner[64], int64_t *expires_us,
+                        vg_store_err_t *err);
+/* Gives a lease up (only the holder's; another's stays). */
+int vg_store_lease_release(vg_store_t *s, const char *camera_id, const char *instance,
+                           vg_store_err_t *err);
+
 #endif

@@ -95,7 +95,7 @@ VG_TEST(crud_and_validation_name_the_field)
     char *path = temp_db();
     vg_store_t *s = open_with(path, NULL);
     EXPECT_TRUE(s != NULL);
-    EXPECT_EQ(vg_store_schema_version(s), 4);
+    EXPECT_EQ(vg_store_schema_version(s), 5);
     vg_store_err_t err;
     json_t *out = NULL, *in;
 
@@ -537,6 +537,69 @@ VG_TEST(audit_is_newest_first)
     EXPECT_STREQ(json_string_value(json_object_get(json_array_get(list, 0), "target")), "t3");
     EXPECT_TRUE(json_is_null(json_object_get(json_array_get(list, 0), "detail")));
     json_decref(list);
+    vg_store_close(&s);
+    remove_db(path);
+}
+
+VG_TEST(a_camera_lease_has_one_holder_until_it_expires)
+{
+    char *path = temp_db();
+    vg_store_t *s = open_with(path, NULL);
+    vg_store_err_t err;
+    json_t *in = J("{\"id\":\"gate\",\"url\":\"test://?width=320&height=240\"}"), *out;
+    EXPECT_EQ(vg_store_create(s, "cameras", in, NULL, &err), 0);
+    json_decref(in);
+    const int64_t T = 1000000000, TTL = 6000000;
+    vg_instance_info_t a = {.id = "vigil-a", .urls = "[\"http://10.0.0.1:8080\"]", .capacity = 50},
+                       b = {.id = "vigil-b"};
+    EXPECT_EQ(vg_store_instance_beat(s, &a, T, &err), 0);
+    EXPECT_EQ(vg_store_instance_beat(s, &b, T, &err), 0);
+    char owner[64];
+    int64_t until;
+    /* a takes it; b is told a holds it, and until when */
+    EXPECT_EQ(vg_store_lease_take(s, "gate", "vigil-a", T, TTL, owner, &until, &err), 0);
+    EXPECT_STREQ(owner, "vigil-a");
+    EXPECT_EQ(until, T + TTL);
+    EXPECT_EQ(vg_store_lease_take(s, "gate", "vigil-b", T + 1000, TTL, owner, &until, &err), 0);
+    EXPECT_STREQ(owner, "vigil-a");
+    EXPECT_EQ(until, T + TTL);
+    /* a renews; b still cannot take it before the renewed expiry */
+    EXPECT_EQ(vg_store_lease_take(s, "gate", "vigil-a", T + 3000000, TTL, owner, &until, &err), 0);
+    EXPECT_EQ(until, T + 3000000 + TTL);
+    EXPECT_EQ(vg_store_lease_take(s, "gate", "vigil-b", T + TTL + 1, TTL, owner, &until, &err), 0);
+    EXPECT_STREQ(owner, "vigil-a");
+    /* a dies: once its lease expires, b takes it */
+    int64_t later = T + 3000000 + TTL;
+    EXPECT_EQ(vg_store_lease_take(s, "gate", "vigil-b", later, TTL, owner, &until, &err), 0);
+    EXPECT_STREQ(owner, "vigil-b");
+    /* the list shows both, b alive with one lease, a's heartbeat old */
+    EXPECT_EQ(vg_store_instance_beat(s, &b, later, &err), 0);
+    EXPECT_EQ(vg_store_instance_list(s, later, 5000000, &out, &err), 0);
+    EXPECT_EQ(json_array_size(out), 2);
+    json_t *ia = json_array_get(out, 0), *ib = json_array_get(out, 1);
+    EXPECT_STREQ(json_string_value(json_object_get(ia, "id")), "vigil-a");
+    EXPECT_TRUE(json_is_false(json_object_get(ia, "alive")));
+    EXPECT_STREQ(json_string_value(json_array_get(json_object_get(ia, "urls"), 0)),
+                 "http://10.0.0.1:8080");
+    EXPECT_EQ(json_integer_value(json_object_get(ia, "capacity")), 50);
+    EXPECT_TRUE(json_is_true(json_object_get(ib, "alive")));
+    EXPECT_EQ(json_integer_value(json_object_get(ib, "leases")), 1);
+    json_decref(out);
+    /* release is the holder's only */
+    EXPECT_EQ(vg_store_lease_release(s, "gate", "vigil-a", &err), 0);
+    EXPECT_EQ(vg_store_lease_take(s, "gate", "vigil-a", later + 1, TTL, owner, &until, &err), 0);
+    EXPECT_STREQ(owner, "vigil-b");
+    /* a clean exit gives its leases up at once */
+    EXPECT_EQ(vg_store_instance_remove(s, "vigil-b", &err), 0);
+    EXPECT_EQ(vg_store_lease_take(s, "gate", "vigil-a", later + 2, TTL, owner, &until, &err), 0);
+    EXPECT_STREQ(owner, "vigil-a");
+    /* no such camera; and a deleted camera takes its lease with it */
+    EXPECT_EQ(vg_store_lease_take(s, "nope", "vigil-a", later, TTL, owner, &until, &err),
+              VG_ENOENT);
+    EXPECT_EQ(vg_store_delete(s, "cameras", "gate", &err), 0);
+    EXPECT_EQ(vg_store_instance_list(s, later, 5000000, &out, &err), 0);
+    EXPECT_EQ(json_integer_value(json_object_get(json_array_get(out, 0), "leases")), 0);
+    json_decref(out);
     vg_store_close(&s);
     remove_db(path);
 }

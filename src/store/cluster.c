@@ -1,0 +1,152 @@
+/* cluster: instances and camera leases (see store.h). The statements are the same on both
+ * backends; a lease is taken with one INSERT ... ON CONFLICT DO UPDATE ... WHERE, which both
+ * SQLite and PostgreSQL run atomically per row: the row changes hands only when its lease has
+ * expired or is the taker's own. Any thread that owns the store handle. */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/util.h"
+#include "store/store_int.h"
+
+static vg_val_t text(const char *s) { return (vg_val_t){.type = VG_VAL_TEXT, .text = s}; }
+static vg_val_t num(int64_t i) { return (vg_val_t){.type = VG_VAL_INT, .i = i}; }
+
+int vg_store_instance_beat(vg_store_t *s, const vg_instance_info_t *me, int64_t now_us,
+                           vg_store_err_t *err)
+{
+    if (me->id == NULL || !*me->id || strlen(me->id) > 63) {
+        vg__store_err(err, 400, "bad_request", "id", "an instance id is 1-63 characters");
+        return VG_EINVAL;
+    }
+    vg_val_t v[6] = {text(me->id), text(me->urls && *me->urls ? me->urls : "[]"),
+                     num(me->capacity), num(me->load), num(me->is_draining), num(now_us)};
+    return s->ops->query(s->db,
+                         "INSERT INTO instances (id, urls, capacity, load, draining, started_us,"
+                         " heartbeat_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) "
+                         "ON CONFLICT (id) DO UPDATE SET urls = excluded.urls,"
+                         " capacity = excluded.capacity, load = excluded.load,"
+                         " draining = excluded.draining, heartbeat_us = excluded.heartbeat_us",
+                         v, 6, NULL, NULL, NULL, err);
+}
+
+int vg_store_instance_remove(vg_store_t *s, const char *id, vg_store_err_t *err)
+{
+    vg_val_t v = text(id);
+    if (s->ops->begin(s->db, err) < 0)
+        return VG_EINVAL;
+    if (s->ops->query(s->db, "DELETE FROM camera_leases WHERE instance_id = ?1", &v, 1, NULL,
+                      NULL, NULL, err) < 0 ||
+        s->ops->query(s->db, "DELETE FROM instances WHERE id = ?1", &v, 1, NULL, NULL, NULL,
+                      err) < 0) {
+        s->ops->rollback(s->db);
+        return VG_EINVAL;
+    }
+    return s->ops->commit(s->db, err);
+}
+
+typedef struct list_ctx {
+    json_t *list;
+    int64_t now_us, alive_us;
+} list_ctx_t;
+
+static int take_instance(const vg_val_t *v, int n, void *arg)
+{
+    list_ctx_t *ctx = arg;
+    if (n < 8)
+        return 0;
+    json_error_t je;
+    json_t *urls = v[1].type == VG_VAL_TEXT ? json_loads(v[1].text, 0, &je) : NULL;
+    json_t *o = json_pack("{s:s,s:o,s:I,s:I,s:b,s:I,s:I,s:b,s:I}", "id", v[0].text, "urls",
+                          json_is_array(urls) ? urls : json_array(), "capacity",
+                          (json_int_t)v[2].i, "load", (json_int_t)v[3].i, "draining",
+                          v[4].i != 0, "started_us", (json_int_t)v[5].i, "heartbeat_us",
+                          (json_int_t)v[6].i, "alive", ctx->now_us - v[6].i < ctx->alive_us,
+                          "leases", (json_int_t)v[7].i);
+    if (urls && !json_is_array(urls))
+        json_decref(urls);
+    json_array_append_new(ctx->list, o);
+    return 0;
+}
+
+int vg_store_instance_list(vg_store_t *s, int64_t now_us, int64_t alive_us, json_t **out,
+                           vg_store_err_t *err)
+{
+    list_ctx_t ctx = {.list = json_array(), .now_us = now_us, .alive_us = alive_us};
+    vg_val_t v = num(now_us);
+    if (s->ops->query(s->db,
+                      "SELECT i.id, i.urls, i.capacity, i.load, i.draining, i.started_us,"
+                      " i.heartbeat_us, (SELECT count(*) FROM camera_leases l"
+                      "  WHERE l.instance_id = i.id AND l.expires_us > ?1) "
+                      "FROM instances i ORDER BY i.id",
+                      &v, 1, take_instance, &ctx, NULL, err) < 0) {
+        json_decref(ctx.list);
+        return VG_EINVAL;
+    }
+    *out = ctx.list;
+    return 0;
+}
+
+typedef struct lease_row {
+    char owner[64];
+    int64_t expires_us;
+    bool found;
+} lease_row_t;
+
+static int take_lease(const vg_val_t *v, int n, void *arg)
+{
+    lease_row_t *row = arg;
+    if (n >= 2 && v[0].type == VG_VAL_TEXT) {
+        vg_strlcpy(row->owner, v[0].text, sizeof(row->owner));
+        row->expires_us = v[1].i;
+        row->found = true;
+    }
+    return 0;
+}
+
+int vg_store_lease_take(vg_store_t *s, const char *camera_id, const char *instance,
+                        int64_t now_us, int64_t ttl_us, char owner[64], int64_t *expires_us,
+                        vg_store_err_t *err)
+{
+    owner[0] = '\0';
+    *expires_us = 0;
+    vg_val_t v[4] = {text(camera_id), text(instance), num(now_us), num(now_us + ttl_us)};
+    /* A lease whose holder changes starts anew (acquired_us); a renewal keeps it. */
+    int rc = s->ops->query(
+        s->db,
+        "INSERT INTO camera_leases (camera_id, instance_id, acquired_us, expires_us) "
+        "VALUES (?1, ?2, ?3, ?4) "
+        "ON CONFLICT (camera_id) DO UPDATE SET expires_us = excluded.expires_us,"
+        " acquired_us = CASE WHEN camera_leases.instance_id = excluded.instance_id"
+        "  THEN camera_leases.acquired_us ELSE excluded.acquired_us END,"
+        " instance_id = excluded.instance_id "
+        "WHERE camera_leases.instance_id = excluded.instance_id"
+        " OR camera_leases.expires_us <= excluded.acquired_us",
+        v, 4, NULL, NULL, NULL, err);
+    if (rc < 0) {
+        if (err->status == 409) /* the camera is not there (foreign key) */
+            vg__store_err(err, 404, "not_found", "camera_id", "no such camera");
+        return err->status == 404 ? VG_ENOENT : VG_EINVAL;
+    }
+    lease_row_t row = {0};
+    if (s->ops->query(s->db,
+                      "SELECT instance_id, expires_us FROM camera_leases WHERE camera_id = ?1",
+                      v, 1, take_lease, &row, NULL, err) < 0)
+        return VG_EINVAL;
+    if (!row.found) { /* deleted between the two statements */
+        vg__store_err(err, 404, "not_found", "camera_id", "no such camera");
+        return VG_ENOENT;
+    }
+    vg_strlcpy(owner, row.owner, 64);
+    *expires_us = row.expires_us;
+    return 0;
+}
+
+int vg_store_lease_release(vg_store_t *s, const char *camera_id, const char *instance,
+                           vg_store_err_t *err)
+{
+    vg_val_t v[2] = {text(camera_id), text(instance)};
+    return s->ops->query(s->db,
+                         "DELETE FROM camera_leases WHERE camera_id = ?1 AND instance_id = ?2",
+                         v, 2, NULL, NULL, NULL, err);
+}
