@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/util.h"
 
@@ -31,15 +32,19 @@ static int ready_run(vg_store_t *s, void *arg, vg_store_err_t *err)
 
 static void ready_finish(vg__api_job_t *j, vg_conn_t *c, int rc, const vg_store_err_t *err)
 {
-    if (c != NULL && rc == 0) {
+    const char *why = NULL;
+    if (rc == 0 && j->ctx->is_registered && !j->ctx->is_registered(j->ctx->fleet))
+        why = "this instance is not registered in the database yet";
+    if (c != NULL && rc == 0 && why == NULL) {
         vg_conn_respond_json(c, 200, json_pack("{s:s,s:s}", "status", "ready", "store",
                                                "reachable"));
     } else if (c != NULL) {
         vg_conn_add_header(c, "retry-after", "1");
         vg_conn_respond_json(c, 503, json_pack("{s:s,s:s}", "status", "not ready", "reason",
-                                               err && err->message[0] ? err->message
-                                                                      : "the database did not "
-                                                                        "answer"));
+                                               why                          ? why
+                                               : err && err->message[0] ? err->message
+                                                                        : "the database did not "
+                                                                          "answer"));
     }
     free(j);
 }
@@ -58,6 +63,50 @@ static int readyz(vg_conn_t *c, const char *const *params, void *user)
 
 static const vg_handler_ops_t ready_ops = {
     .name = "readyz", .on_request = readyz, .on_close = vg__api_conn_closed};
+
+/* GET /api/v1/instances (admin): the instances sharing the database (issue 18). One is alive
+ * while its heartbeat is younger than three of its periods. */
+#define INSTANCE_ALIVE_US (3 * 2000000LL)
+
+typedef struct instances_job {
+    vg__api_job_t base;
+    json_t *out;
+} instances_job_t;
+
+static int instances_run(vg_store_t *s, void *arg, vg_store_err_t *err)
+{
+    instances_job_t *j = arg;
+    return vg_store_instance_list(s, vg_wall_us(), INSTANCE_ALIVE_US, &j->out, err);
+}
+
+static void instances_finish(vg__api_job_t *base, vg_conn_t *c, int rc,
+                             const vg_store_err_t *err)
+{
+    instances_job_t *j = (instances_job_t *)base;
+    if (c && rc < 0)
+        vg__api_store_error(c, err);
+    else if (c)
+        vg_conn_respond_json(c, 200, json_pack("{s:O,s:s}", "instances", j->out, "self",
+                                               j->base.ctx->instance_id
+                                                   ? j->base.ctx->instance_id(j->base.ctx->fleet)
+                                                   : ""));
+    json_decref(j->out);
+    free(j);
+}
+
+static int list_instances(vg_conn_t *c, const char *const *params, void *user)
+{
+    (void)params;
+    const vg_api_ctx_t *ctx = user;
+    if (ctx->read == NULL)
+        return vg_conn_respond_json(c, 200, json_pack("{s:[],s:s}", "instances", "self", ""));
+    instances_job_t *j = vg_xcalloc(1, sizeof(*j));
+    j->base.ctx = ctx;
+    return vg__api_submit(c, &j->base, false, instances_run, instances_finish);
+}
+
+static const vg_handler_ops_t instances_ops = {
+    .name = "instances", .on_request = list_instances, .on_close = vg__api_conn_closed};
 
 int vg__api_store_error(vg_conn_t *c, const vg_store_err_t *err)
 {
@@ -245,6 +294,7 @@ void vg_api_register(vg_server_t *srv, vg_api_ctx_t *ctx)
 {
     vg_server_route(srv, "GET", "/healthz", VG_ACCESS_PUBLIC, &health_ops, ctx);
     vg_server_route(srv, "GET", "/readyz", VG_ACCESS_PUBLIC, &ready_ops, ctx);
+    vg_server_route(srv, "GET", "/api/v1/instances", VG_ACCESS_ADMIN, &instances_ops, ctx);
     ctx->priv = vg__api_records_register(srv, ctx);
     vg__api_streams_register(srv, ctx);
     vg__api_discover_register(srv, ctx);

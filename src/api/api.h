@@ -26,6 +26,10 @@ typedef struct vg_api_ctx {
     vg_auth_t *auth; /* who may see what (the gate is already installed) */
     void *fleet;
     vg_api_job_fn write, read;
+    /* Instances sharing the database (issue 18): this one's id, and whether its heartbeat
+     * reached the database (/readyz). NULL: no database, nothing to register in. */
+    const char *(*instance_id)(void *fleet);
+    bool (*is_registered)(void *fleet);
     const vg_looplag_t *looplag; /* the loop-stall probe, or NULL (figures read as zero) */
     const struct vg_rtsp *rtsp;  /* the RTSP server, or NULL (none: no vigil_rtsp_*) */
     vg_ptz_ctl_t *ptz;           /* PTZ control, or NULL (no PTZ routes) */

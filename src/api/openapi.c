@@ -410,9 +410,19 @@ static json_t *build(void)
     json_object_set_new(
         paths, "/readyz",
         json_pack("{s:o}", "get",
-                  op("operations", "Readiness: the database answers (or there is none)",
+                  op("operations",
+                     "Readiness: the database answers and this instance is registered in it "
+                     "(or there is no database)",
                      json_pack("{s:o,s:o}", "200", response("ready", NULL), "503",
-                               response("not ready: the database did not answer", NULL)))));
+                               response("not ready: the database did not answer, or the "
+                                        "instance is not registered yet", NULL)))));
+    json_object_set_new(
+        paths, "/api/v1/instances",
+        json_pack("{s:o}", "get",
+                  op("operations",
+                     "The vigil instances sharing the database: id, URLs, capacity, load, "
+                     "heartbeat, whether alive, camera leases held",
+                     json_pack("{s:o}", "200", response("instances", json_incref(any))))));
     json_t *metrics = op("operations", "Prometheus metrics (docs/metrics.md)",
                          json_pack("{s:{s:s,s:{s:{s:{s:s}}}}}", "200", "description",
                                    "text exposition format 0.0.4", "content",

@@ -57,6 +57,7 @@ typedef struct cfg_flags {
     const char *key_file;
     const char *max_conns;
     const char *lag_ms, *lag_kb, *viewer_cc;
+    const char *instance_id, *advertise_url;
     const char *cameras[VG_CONFIG_MAX_CAMERA_FLAGS];
     size_t camera_count;
     bool is_demo, list_routes;
@@ -139,6 +140,10 @@ static void print_usage(FILE *out, bool is_demo)
             "                           (then the master key is required)\n"
             "      --master-key-file FILE  key for sealed camera passwords\n"
             "                           (env VIGIL_MASTER_KEY_FILE or VIGIL_MASTER_KEY)\n"
+            "      --instance-id ID     this instance among those sharing the database\n"
+            "                           (env VIGIL_INSTANCE_ID; default the host name)\n"
+            "      --advertise-url URL  where the other instances reach this one\n"
+            "                           (env VIGIL_ADVERTISE_URL; GET /api/v1/instances)\n"
             "      --list-routes        print every route (METHOD PATTERN ACCESS) and exit\n"
             "\n"
             "access control (docs/security.md):\n"
@@ -351,6 +356,9 @@ static int api_read(void *fleet, vg_store_run_fn run, vg_store_done_fn done, voi
 {
     return vg_fleet_read(fleet, run, done, arg);
 }
+
+static const char *api_instance_id(void *fleet) { return vg_fleet_instance_id(fleet); }
+static bool api_is_registered(void *fleet) { return vg_fleet_is_registered(fleet); }
 
 /* Every snapshot of the store re-judges the open streams (vg_auth_set_access). */
 static void on_access(void *arg, vg_access_t *snap)
@@ -620,6 +628,8 @@ static int run(const vg_config_t *cfg, const auth_opts_t *ao, const cfg_flags_t 
         .fleet = app.fleet,
         .write = api_write,
         .read = api_read,
+        .instance_id = api_instance_id,
+        .is_registered = api_is_registered,
         .ptz = app.ptz,
     };
     vg_api_register(app.server, &app.api);
@@ -698,7 +708,8 @@ static int serve_main(int argc, char **argv, bool is_demo)
            OPT_MAXCONNS,
            OPT_KEYFILE, OPT_ROUTES, OPT_NOAUTH, OPT_JWTSECRET, OPT_JWKS, OPT_JWTISS,
            OPT_JWTAUD, OPT_TLSCERT, OPT_TLSKEY, OPT_ORIGIN, OPT_SESSIONTTL, OPT_PROXY,
-           OPT_JWTLEEWAY, OPT_HEALTH, OPT_LAGMS, OPT_LAGKB, OPT_VIEWERCC, OPT_RTSPLISTEN };
+           OPT_JWTLEEWAY, OPT_HEALTH, OPT_LAGMS, OPT_LAGKB, OPT_VIEWERCC, OPT_RTSPLISTEN,
+           OPT_INSTANCE, OPT_ADVERTISE };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"listen", required_argument, NULL, 'l'},
@@ -715,6 +726,8 @@ static int serve_main(int argc, char **argv, bool is_demo)
         {"log-level", required_argument, NULL, OPT_LOGLEVEL},
         {"db", required_argument, NULL, OPT_DB},
         {"master-key-file", required_argument, NULL, OPT_KEYFILE},
+        {"instance-id", required_argument, NULL, OPT_INSTANCE},
+        {"advertise-url", required_argument, NULL, OPT_ADVERTISE},
         {"list-routes", no_argument, NULL, OPT_ROUTES},
         {"no-auth", no_argument, NULL, OPT_NOAUTH},
         {"jwt-secret-file", required_argument, NULL, OPT_JWTSECRET},
@@ -744,7 +757,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
     const char *config_path = getenv("VIGIL_CONFIG"), *listen = NULL, *web_root = NULL,
                *log_level = NULL, *idle = NULL, *health = NULL, *snapwait = NULL, *db = NULL, *key_file = NULL;
     const char *max_conns = NULL, *lag_ms = NULL, *lag_kb = NULL, *viewer_cc = NULL;
-    const char *rtsp_listen = NULL;
+    const char *rtsp_listen = NULL, *instance_id = NULL, *advertise_url = NULL;
     const char *cameras[VG_CONFIG_MAX_CAMERA_FLAGS];
     size_t camera_count = 0;
     int c;
@@ -772,6 +785,8 @@ static int serve_main(int argc, char **argv, bool is_demo)
         case OPT_LOGLEVEL: log_level = optarg; break;
         case OPT_DB: db = optarg; break;
         case OPT_KEYFILE: key_file = optarg; break;
+        case OPT_INSTANCE: instance_id = optarg; break;
+        case OPT_ADVERTISE: advertise_url = optarg; break;
         case OPT_ROUTES: list_routes = true; break;
         case OPT_NOAUTH: ao.is_open = true; break;
         case OPT_JWTSECRET: ao.jwt_secret_file = optarg; break;
@@ -812,6 +827,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
                         .log_level = log_level, .idle = idle, .health = health, .snapwait = snapwait, .db = db,
                         .key_file = key_file, .max_conns = max_conns, .lag_ms = lag_ms,
                         .lag_kb = lag_kb, .viewer_cc = viewer_cc,
+                        .instance_id = instance_id, .advertise_url = advertise_url,
                         .camera_count = camera_count, .is_demo = is_demo,
                         .list_routes = list_routes};
     memcpy(fl->cameras, cameras, camera_count * sizeof(cameras[0]));
@@ -921,6 +937,10 @@ static int build_config(vg_config_t *cfg, const cfg_flags_t *fl)
         vg_config_set_str(&cfg->db_path, fl->db);
     if (fl->key_file)
         vg_config_set_str(&cfg->master_key_file, fl->key_file);
+    if (fl->instance_id)
+        vg_config_set_str(&cfg->instance_id, fl->instance_id);
+    if (fl->advertise_url)
+        vg_config_set_str(&cfg->advertise_url, fl->advertise_url);
     if (fl->idle) {
         if (vg_parse_int(fl->idle, 0, 86400, &n) < 0)
             return vg_config_error(cfg, "--idle-timeout '%s': expected seconds 0..86400",

@@ -329,6 +329,8 @@ void vg_config_deinit(vg_config_t *cfg)
     free(cfg->viewer_cc);
     free(cfg->db_path);
     free(cfg->master_key_file);
+    free(cfg->instance_id);
+    free(cfg->advertise_url);
     for (size_t i = 0; i < cfg->trusted_proxy_count; i++)
         free(cfg->trusted_proxies[i]);
     free(cfg->file_path);
@@ -512,6 +514,7 @@ typedef struct yaml_camera {
 
 typedef struct yaml_root {
     char *listen, *rtsp_listen, *web_root, *log_level, *db, *master_key_file, *viewer_cc;
+    char *instance_id, *advertise_url;
     unsigned idle_timeout_s, snapshot_wait_ms, stall_timeout_s, ptz_timeout_ms;
     unsigned source_max_lag_ms, source_max_lag_kb;
     unsigned *health_interval_s; /* NULL: absent (0 turns the idle checks off) */
@@ -572,6 +575,8 @@ static const cyaml_schema_field_t root_fields[] = {
     OPT_STR("log_level", yaml_root_t, log_level),
     OPT_STR("viewer_congestion_control", yaml_root_t, viewer_cc),
     OPT_STR("db", yaml_root_t, db),
+    OPT_STR("instance_id", yaml_root_t, instance_id),
+    OPT_STR("advertise_url", yaml_root_t, advertise_url),
     OPT_STR("master_key_file", yaml_root_t, master_key_file),
     CYAML_FIELD_UINT("idle_timeout_s", CYAML_FLAG_OPTIONAL, yaml_root_t, idle_timeout_s),
     CYAML_FIELD_UINT("snapshot_wait_ms", CYAML_FLAG_OPTIONAL, yaml_root_t, snapshot_wait_ms),
@@ -793,6 +798,10 @@ int vg_config_load_file(vg_config_t *cfg, const char *path)
         vg_config_set_str(&cfg->db_path, root->db);
     if (root->master_key_file)
         vg_config_set_str(&cfg->master_key_file, root->master_key_file);
+    if (root->instance_id)
+        vg_config_set_str(&cfg->instance_id, root->instance_id);
+    if (root->advertise_url)
+        vg_config_set_str(&cfg->advertise_url, root->advertise_url);
     if (seconds_ms(cfg, "idle_timeout_s", root->idle_timeout_s, &cfg->idle_timeout_ms) < 0 ||
         seconds_ms(cfg, "stall_timeout_s", root->stall_timeout_s, &cfg->stall_timeout_ms) < 0)
         rc = VG_ECONFIG;
@@ -888,6 +897,10 @@ int vg_config_apply_env(vg_config_t *cfg)
         vg_config_set_str(&cfg->db_path, v);
     if ((v = getenv("VIGIL_MASTER_KEY_FILE")) && *v)
         vg_config_set_str(&cfg->master_key_file, v);
+    if ((v = getenv("VIGIL_INSTANCE_ID")) && *v)
+        vg_config_set_str(&cfg->instance_id, v);
+    if ((v = getenv("VIGIL_ADVERTISE_URL")) && *v)
+        vg_config_set_str(&cfg->advertise_url, v);
     long long n;
     if ((v = getenv("VIGIL_IDLE_TIMEOUT")) && *v) {
         if (vg_parse_int(v, 0, 86400, &n) < 0) {

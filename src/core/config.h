@@ -60,6 +60,10 @@ typedef struct vg_config {
     char *viewer_cc;
     char *db_path;        /* the configuration database; NULL: cameras from the file only */
     char *master_key_file; /* NULL: VIGIL_MASTER_KEY, or none */
+    /* Instances sharing a database (issue 18): this one's id (NULL: the host's name) and the
+     * URL the others reach it at (NULL: none advertised). */
+    char *instance_id;
+    char *advertise_url;
     int idle_timeout_ms;  /* stop an on-demand source this long after its last viewer */
     int stall_timeout_ms; /* restart a source that sent nothing for this long */
     int snapshot_wait_ms; /* how long a snapshot waits for a first picture */

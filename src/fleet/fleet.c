@@ -23,6 +23,7 @@
  */
 #include <sodium.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +38,11 @@
 
 #define FP_LEN 16
 #define POLL_MS 250
+/* The instance's heartbeat in the database (issue 18): another instance counts it gone when
+ * its beat is three periods old. A beat waits at most BEAT_WAIT_MS for the database, so that
+ * a lock held elsewhere does not hold up the jobs behind it. */
+#define BEAT_MS 2000
+#define BEAT_WAIT_MS 500
 #define LIST_PAGE 1000 /* the store's largest page */
 
 typedef struct fleet_cam {
@@ -66,6 +72,11 @@ struct vg_fleet {
     fleet_cam_t *cams; /* what runs, with the fingerprints it was built from */
     size_t cam_count;
     uint8_t fp_key[crypto_generichash_KEYBYTES];
+    /* this instance among those sharing the database */
+    char instance_id[64];
+    char instance_urls[600]; /* a JSON array */
+    bool is_registered, is_beat_in_flight; /* loop */
+    int64_t last_beat_us;                  /* loop, monotonic */
 };
 
 /* What the store thread reads for the loop to apply. */
@@ -684,9 +695,57 @@ int vg_fleet_reload(vg_fleet_t *f, const vg_config_t *cfg, vg_store_done_fn done
     return 0;
 }
 
+typedef struct beat_job {
+    vg_fleet_t *f;
+    int64_t load;
+} beat_job_t;
+
+static int beat_run(vg_store_t *s, void *arg, vg_store_err_t *err)
+{
+    beat_job_t *b = arg;
+    vg_instance_info_t me = {.id = b->f->instance_id, .urls = b->f->instance_urls,
+                             .load = b->load};
+    return vg_store_instance_beat(s, &me, vg_wall_us(), err);
+}
+
+static void beat_done(void *arg, int rc, const vg_store_err_t *err)
+{
+    beat_job_t *b = arg;
+    vg_fleet_t *f = b->f;
+    f->is_beat_in_flight = false;
+    if (rc == 0 && !f->is_registered)
+        VG_LOG_INFO("store", "instance '%s' registered", f->instance_id);
+    else if (rc < 0 && rc != VG_ECLOSED && f->is_registered)
+        VG_LOG_WARN("store", "instance '%s': heartbeat failed: %s", f->instance_id,
+                    err->message);
+    if (rc != VG_ECLOSED)
+        f->is_registered = rc == 0;
+    free(b);
+}
+
+static void beat(vg_fleet_t *f)
+{
+    if (f->is_beat_in_flight || f->is_closing || f->async == NULL)
+        return;
+    beat_job_t *b = vg_xcalloc(1, sizeof(*b));
+    b->f = f;
+    for (size_t i = 0; i < vg_hub_count(f->hub); i++) /* the cameras it pulls now */
+        b->load += vg_stream_state(vg_hub_at(f->hub, i)) != VG_STREAM_IDLE;
+    f->last_beat_us = vg_mono_us();
+    if (vg_store_async_submit(f->async, beat_run, beat_done, b, BEAT_WAIT_MS) == 0)
+        f->is_beat_in_flight = true;
+    else
+        free(b);
+}
+
+bool vg_fleet_is_registered(const vg_fleet_t *f) { return f->is_registered; }
+const char *vg_fleet_instance_id(const vg_fleet_t *f) { return f->instance_id; }
+
 static void on_poll(uv_timer_t *t)
 {
     vg_fleet_t *f = t->data;
+    if (!f->is_closing && vg_mono_us() - f->last_beat_us >= BEAT_MS * 1000LL)
+        beat(f);
     if (f->is_poll_in_flight || f->is_closing)
         return;
     fleet_job_t *j = vg_xcalloc(1, sizeof(*j));
@@ -705,6 +764,29 @@ int vg_fleet_open(vg_fleet_t **out, const vg_config_t *cfg, uv_loop_t *loop, vg_
     uv_timer_init(loop, &f->poll_timer);
     f->poll_timer.data = f;
     *out = f;
+    if (cfg->instance_id && *cfg->instance_id) {
+        if (strlen(cfg->instance_id) >= sizeof(f->instance_id)) {
+            VG_LOG_ERROR("config", "instance_id '%.80s' is longer than %zu characters",
+                         cfg->instance_id, sizeof(f->instance_id) - 1);
+            return VG_ECONFIG;
+        }
+        vg_strlcpy(f->instance_id, cfg->instance_id, sizeof(f->instance_id));
+    } else if (gethostname(f->instance_id, sizeof(f->instance_id) - 1) != 0 ||
+               !*f->instance_id) {
+        vg_strlcpy(f->instance_id, "vigil", sizeof(f->instance_id));
+    }
+    json_t *urls = json_array();
+    if (cfg->advertise_url && *cfg->advertise_url)
+        json_array_append_new(urls, json_string(cfg->advertise_url));
+    char *text = json_dumps(urls, JSON_COMPACT);
+    json_decref(urls);
+    if (text == NULL || strlen(text) >= sizeof(f->instance_urls)) {
+        VG_LOG_ERROR("config", "advertise_url is too long");
+        free(text);
+        return VG_ECONFIG;
+    }
+    vg_strlcpy(f->instance_urls, text, sizeof(f->instance_urls));
+    free(text);
     if (vg_secrets_init() < 0 ||
         vg_secrets_load(&f->secrets, cfg->master_key_file, getenv("VIGIL_MASTER_KEY"), msg,
                         sizeof(msg)) < 0) {
@@ -749,6 +831,7 @@ int vg_fleet_start_store(vg_fleet_t *f)
 void vg_fleet_start(vg_fleet_t *f)
 {
     f->is_started = true;
+    beat(f); /* before any request: the store thread runs jobs in order, so /readyz sees it */
     for (size_t i = 0; i < vg_hub_count(f->hub); i++)
         vg_stream_start_always_on(vg_hub_at(f->hub, i));
     uv_timer_start(&f->poll_timer, on_poll, POLL_MS, POLL_MS);

@@ -84,6 +84,10 @@ void vg_fleet_on_access(vg_fleet_t *f, void (*fn)(void *arg, vg_access_t *snap),
 vg_store_t *vg_fleet_store(vg_fleet_t *f);
 vg_store_async_t *vg_fleet_async(vg_fleet_t *f);
 const vg_secrets_t *vg_fleet_secrets(vg_fleet_t *f);
+/* This instance's id among those sharing the database (--instance-id, else the host name),
+ * and whether its last heartbeat reached the database (loop thread; /readyz). */
+const char *vg_fleet_instance_id(const vg_fleet_t *f);
+bool vg_fleet_is_registered(const vg_fleet_t *f);
 /* Stops watching and closes the store; the fleet frees itself once its timer and the store
  * thread have closed. */
 void vg_fleet_close(vg_fleet_t **fp);

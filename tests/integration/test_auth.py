@@ -185,6 +185,7 @@ ROUTES = {
     ("POST", "/api/v1/keys"): ("admin", False, False, 201),
     ("DELETE", "/api/v1/keys/{}"): ("admin", False, False, 200),
     ("GET", "/api/v1/audit"): ("admin", False, False, 200),
+    ("GET", "/api/v1/instances"): ("admin", False, False, 200),
     ("GET", "/api/v1/openapi.json"): ("public", False, False, 200),
     # PTZ (issue 17): operators and admins; these cameras have no PTZ driver, so a caller who
     # may steer gets 409 no_ptz (test_ptz.py walks the same routes on PTZ cameras).

@@ -1,7 +1,7 @@
 """Issue 18: the store on PostgreSQL (src/store/pg.c) against a real server the module starts
 (pg_server.py: Debian's postgresql, initdb and pg_ctl in a temporary directory): the store's
 unit tests pass on it as on SQLite; an edit made with psql (a camera added, renamed, removed)
-reaches a running vigil within 1 s through NOTIFY; /readyz says 503 while the server is
+reaches a running vigil within 1 s through NOTIFY; instances register, beat and are listed; /readyz says 503 while the server is
 down and vigil reconnects after; the CLI and access control work on it;
 without the master key it refuses with the reason; a password in the URL never shows."""
 import os
@@ -64,6 +64,27 @@ def wait_for(pred, timeout):
             return time.monotonic() - t0
         time.sleep(0.02)
     return None
+
+
+def test_instances_register_and_are_listed(pg, vigil_server, master_key):
+    url = fresh_database(pg, "inst")
+    common = ["--db", url, "--master-key-file", master_key]
+    a = vigil_server(cameras={}, extra_args=common + ["--instance-id", "vigil-a",
+                                                      "--advertise-url", "http://10.9.0.1:8080"])
+    b = vigil_server(cameras={}, extra_args=common + ["--instance-id", "vigil-b"])
+    # Ready means registered: the first heartbeat is in before any request is answered.
+    assert a.get("/readyz").status_code == 200 and b.get("/readyz").status_code == 200
+    r = a.get("/api/v1/instances").json()
+    assert r["self"] == "vigil-a", r
+    got = {i["id"]: i for i in r["instances"]}
+    assert set(got) == {"vigil-a", "vigil-b"}, r
+    assert got["vigil-a"]["urls"] == ["http://10.9.0.1:8080"] and got["vigil-b"]["urls"] == []
+    assert all(i["alive"] for i in got.values()), r
+    beat = got["vigil-b"]["heartbeat_us"]
+    # It beats every 2 s (one whose beat is 6 s old is listed as not alive: test_store.c).
+    assert wait_for(lambda: {i["id"]: i for i in a.get("/api/v1/instances").json()["instances"]}
+                    ["vigil-b"]["heartbeat_us"] > beat, 3.5) is not None
+    assert pg.psql("SELECT count(*) FROM instances", db="inst") == "2"
 
 
 def test_psql_edits_reach_a_running_vigil_within_1s(pg, vigil_server, master_key):
