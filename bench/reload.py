@@ -5,8 +5,11 @@ Starts `vigil serve` on a fresh database and, N times, inserts a camera with the
 command line and polls GET /api/v1/cameras/{id} (every 10 ms) until it is served; then
 changes the URL of a watched camera (a test camera of another size) with sqlite3 and times
 the first frame of the new size on the open WebSocket. Prints median and max of each.
+The same on PostgreSQL (a server started here, as tests/integration/pg_server.py does; the
+edits made with psql, reaching vigil by NOTIFY), one backend after the other.
 
-    bench/reload.py [N]      (default 10; needs build/vigil and sqlite3)
+    bench/reload.py [N] [sqlite,postgresql]   (default 10 and both; needs build/vigil,
+                                               sqlite3, and Debian's postgresql for the second)
 """
 import asyncio
 import json
@@ -24,7 +27,9 @@ import websockets
 HERE = os.path.dirname(os.path.abspath(__file__))
 VIGIL = os.environ.get("VIGIL_BIN", os.path.join(HERE, "..", "build", "vigil"))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 from benchlib import free_port  # noqa: E402
+from pg_server import PgServer  # noqa: E402
 
 
 def get(port, path):
@@ -36,7 +41,11 @@ def get(port, path):
 
 
 def sql(db, statement):
-    subprocess.run(["sqlite3", db, statement], check=True)
+    if db.startswith("postgresql://"):
+        subprocess.run(["psql", "-X", "-q", db, "-c", statement], check=True,
+                       stdout=subprocess.DEVNULL)
+    else:
+        subprocess.run(["sqlite3", db, statement], check=True)
 
 
 async def switch_once(port, db, cam, i):
@@ -60,13 +69,24 @@ async def switch_once(port, db, cam, i):
                 return time.monotonic() - t0
 
 
-def main():
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 10
+def run(n, backend):
     tmp = tempfile.mkdtemp(prefix="vigil-reload-")
-    db = os.path.join(tmp, "bench.db")
+    pg = None
+    args = []
+    if backend == "postgresql":
+        pg = PgServer().start()
+        db = pg.url
+        key = os.path.join(tmp, "master.key")
+        with open(key, "w") as f:
+            f.write(os.urandom(32).hex() + "\n")
+        os.chmod(key, 0o600)
+        args = ["--master-key-file", key]
+    else:
+        db = os.path.join(tmp, "bench.db")
     port = free_port()
     proc = subprocess.Popen([VIGIL, "serve", "--no-auth", "--db", db, "--listen", "127.0.0.1:%d" % port,
-                             "--log-level", "warn"])
+                             "--log-level", "warn"] + args,
+                            env=dict(os.environ, VIGIL_RTSP_LISTEN="none"))
     try:
         for _ in range(200):
             try:
@@ -85,13 +105,23 @@ def main():
                 time.sleep(0.01)
             insert.append(time.monotonic() - t0)
         switch = [asyncio.run(switch_once(port, db, "cam0", i)) for i in range(n)]
-        for name, xs in (("sqlite3 INSERT -> camera served", insert),
-                         ("sqlite3 UPDATE url -> first frame of the new source", switch)):
-            print("%-52s median %4.0f ms  max %4.0f ms  (n=%d)" % (
-                name, statistics.median(xs) * 1000, max(xs) * 1000, len(xs)))
+        tool = "psql" if pg else "sqlite3"
+        for name, xs in (("%s INSERT -> camera served" % tool, insert),
+                         ("%s UPDATE url -> first frame of the new source" % tool, switch)):
+            print("%-11s %-49s median %4.0f ms  max %4.0f ms  (n=%d)" % (
+                backend, name, statistics.median(xs) * 1000, max(xs) * 1000, len(xs)))
     finally:
         proc.terminate()
         proc.wait(10)
+        if pg:
+            pg.stop()
+
+
+def main():
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 10
+    backends = sys.argv[2].split(",") if len(sys.argv) > 2 else ["sqlite", "postgresql"]
+    for backend in backends:
+        run(n, backend)
 
 
 if __name__ == "__main__":
