@@ -65,8 +65,8 @@ static const vg_handler_ops_t ready_ops = {
     .name = "readyz", .on_request = readyz, .on_close = vg__api_conn_closed};
 
 /* GET /api/v1/instances (admin): the instances sharing the database (issue 18). One is alive
- * while its heartbeat is younger than three of its periods. */
-#define INSTANCE_ALIVE_US (3 * 2000000LL)
+ * while its heartbeat (every second) is younger than three. */
+#define INSTANCE_ALIVE_US (3 * 1000000LL)
 
 typedef struct instances_job {
     vg__api_job_t base;

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/keys.h"
 #include "auth/auth_int.h"
 #include "core/clock.h"
 #include "core/err.h"
@@ -87,6 +88,13 @@ int vg_auth_new(vg_auth_t **out, const vg_auth_cfg_t *cfg, char *err, size_t err
         memcpy(a->csrf_key, cfg->csrf_key, VG_AUTH_KEY_LEN);
     else
         randombytes_buf(a->csrf_key, VG_AUTH_KEY_LEN);
+    if (cfg->instance_key) {
+        if ((a->instance_key = sodium_malloc(VG_AUTH_KEY_LEN)) == NULL) {
+            snprintf(err, err_len, "out of memory");
+            goto fail;
+        }
+        memcpy(a->instance_key, cfg->instance_key, VG_AUTH_KEY_LEN);
+    }
     if (cfg->jwt && vg_jwt_new(&a->jwt, cfg->jwt, err, err_len) < 0)
         goto fail;
     a->jwt_leeway_s = cfg->jwt ? cfg->jwt->leeway_s : 0;
@@ -106,6 +114,8 @@ static void auth_release(vg_auth_t *a)
         sodium_free(a->token_key);
     if (a->csrf_key)
         sodium_free(a->csrf_key);
+    if (a->instance_key)
+        sodium_free(a->instance_key);
     for (int i = 0; i < a->origin_count; i++)
         free(a->origins[i]);
     vg__auth_audit_free(a);
@@ -198,7 +208,7 @@ static void take_user(vg_principal_t *p, const vg_access_user_t *u)
  * at now_us, VG_ETIMEDOUT when it expired, VG_ENOENT when it (or its user) is gone. */
 static int resolve(vg_auth_t *a, vg_principal_t *p, int64_t now_us)
 {
-    if (p->via == VG_VIA_OPEN)
+    if (p->via == VG_VIA_OPEN || p->via == VG_VIA_INSTANCE)
         return 0;
     if (p->expires_us && p->expires_us <= now_us)
         return VG_ETIMEDOUT;
@@ -647,6 +657,24 @@ int vg_auth_stream_admit(vg_auth_t *a, const char *credential, const char *camer
     int rc = VG_EUNAUTHORIZED;
     if (credential == NULL || credential[0] == '\0' || strlen(credential) >= VG_STREAM_TOKEN_MAX)
         goto refused;
+    if (strncmp(credential, "vi_", 3) == 0) { /* another instance, relaying (store/keys.h) */
+        char want[VG_INSTANCE_CREDENTIAL_LEN + 1];
+        bool is_instance = false;
+        if (a->instance_key && strlen(credential) == VG_INSTANCE_CREDENTIAL_LEN) {
+            vg_instance_credential(a->instance_key, want);
+            is_instance = sodium_memcmp(want, credential, VG_INSTANCE_CREDENTIAL_LEN) == 0;
+            sodium_memzero(want, sizeof(want));
+        }
+        if (!is_instance)
+            goto refused;
+        *p = (vg_principal_t){.via = VG_VIA_INSTANCE, .role = VG_ROLE_ADMIN, .actor = "instance"};
+        if (!vg_auth_camera_exists(a, camera_id)) {
+            rc = VG_ENOENT;
+            goto refused;
+        }
+        *out = p;
+        return 0;
+    }
     int r = vg_api_key_is_key(credential) ? principal_from_key(a, credential, p)
                                           : principal_from_token(a, credential, camera_id, p);
     if (r < 0) {
@@ -669,7 +697,7 @@ bool vg_auth_stream_holds(vg_auth_t *a, vg_principal_t *p, const char *camera_id
 {
     if (p == NULL)
         return false;
-    if (p->via == VG_VIA_OPEN)
+    if (p->via == VG_VIA_OPEN || p->via == VG_VIA_INSTANCE)
         return vg_auth_camera_exists(a, camera_id);
     return resolve(a, p, vg_wall_us()) == 0 && p->role >= VG_ROLE_VIEWER &&
            vg_auth_camera_exists(a, camera_id) && vg_auth_can_see(a, p, camera_id);

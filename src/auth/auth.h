@@ -47,6 +47,7 @@ typedef enum vg_auth_via {
     VG_VIA_JWT,     /* a bearer JWT */
     VG_VIA_TOKEN,   /* a stream token, for one camera */
     VG_VIA_KEY,     /* an integration key (?token= or bearer) */
+    VG_VIA_INSTANCE, /* another vigil instance relaying a camera (store/keys.h) */
 } vg_auth_via_t;
 
 /* The caller, as the gate found it. Read-only for handlers. Only the credential is kept
@@ -80,6 +81,9 @@ typedef struct vg_auth_cfg {
     const char *const *trusted_proxies;
     /* The stream-token and CSRF keys, 32 bytes each (copied); NULL: random ones (tests). */
     const uint8_t *token_key, *csrf_key;
+    /* The instance key (copied): its credential admits another instance to any camera's
+     * stream (a relay). NULL: no instance is admitted. */
+    const uint8_t *instance_key;
 } vg_auth_cfg_t;
 
 /* 0, or < 0 with a message in err (a JWKS file that does not load, ...). */

@@ -459,6 +459,7 @@ static int open_auth(app_t *app, const vg_config_t *cfg, const auth_opts_t *ao, 
         .trusted_proxies = ao->proxies,
         .token_key = keys->token,
         .csrf_key = keys->csrf,
+        .instance_key = keys->has_instance ? keys->instance : NULL,
     };
     int rc = vg_auth_new(&app->auth, &acfg, err, sizeof(err));
     sodium_free(keys);
@@ -560,6 +561,28 @@ static void start_rtsp(app_t *app, const vg_config_t *cfg, const auth_opts_t *ao
         VG_LOG_INFO("main", "rtsp listening on rtsp://%s:%d/ (RTP/RTCP over UDP from ports "
                             "%d-%d)",
                     host, port, rtp, rtcp);
+    /* Where other instances sharing the database relay this one's cameras from: the
+     * advertised URL's host, else the address it listens on (the host's name for a wildcard). */
+    char adv_host[256] = "";
+    const char *adv = cfg->advertise_url;
+    const char *h = adv ? strstr(adv, "://") : NULL;
+    if (h) {
+        h += 3;
+        size_t n = strcspn(h, "/?#");
+        const char *at = memchr(h, '@', n);
+        if (at) { /* no credentials in what is advertised */
+            n -= (size_t)(at + 1 - h);
+            h = at + 1;
+        }
+        size_t hn = h[0] == '[' ? strcspn(h, "]") + 1 : strcspn(h, ":/?#");
+        if (hn <= n && hn < sizeof(adv_host))
+            snprintf(adv_host, sizeof(adv_host), "%.*s", (int)hn, h);
+    }
+    if (!adv_host[0] && (strcmp(host, "0.0.0.0") == 0 || strcmp(cfg->rtsp_listen_host, "::") == 0))
+        gethostname(adv_host, sizeof(adv_host) - 1);
+    char rtsp_url[320];
+    snprintf(rtsp_url, sizeof(rtsp_url), "rtsp://%s:%d", adv_host[0] ? adv_host : host, port);
+    vg_fleet_set_rtsp_url(app->fleet, rtsp_url);
 }
 
 static int run(const vg_config_t *cfg, const auth_opts_t *ao, const cfg_flags_t *fl)
@@ -664,10 +687,10 @@ static int run(const vg_config_t *cfg, const auth_opts_t *ao, const cfg_flags_t 
     uv_signal_start(&app.sighup, on_sighup, SIGHUP);
     if (vg_looplag_open(&app.looplag, &app.loop) == 0)
         app.api.looplag = app.looplag;
+    start_rtsp(&app, cfg, ao); /* before the fleet's first heartbeat, which advertises it */
     vg_fleet_start(app.fleet);
     if (app.ptz)
         vg_ptz_ctl_start_health(app.ptz, (uint32_t)cfg->health_interval_ms); /* 0: once */
-    start_rtsp(&app, cfg, ao);
 
     const char *host = strchr(cfg->listen_host, ':') ? "[::1]" : cfg->listen_host;
     size_t cams = vg_hub_count(app.hub);

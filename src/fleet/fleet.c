@@ -38,10 +38,11 @@
 
 #define FP_LEN 16
 #define POLL_MS 250
-/* The instance's heartbeat in the database (issue 18): another instance counts it gone when
- * its beat is three periods old. A beat waits at most BEAT_WAIT_MS for the database, so that
+/* The instance's heartbeat in the database (issue 18), which also renews its camera leases
+ * (VG_LEASE_TTL_US, three beats): another instance counts it gone when its beat is three
+ * periods old. A beat waits at most BEAT_WAIT_MS for the database, so that
  * a lock held elsewhere does not hold up the jobs behind it. */
-#define BEAT_MS 2000
+#define BEAT_MS 1000
 #define BEAT_WAIT_MS 500
 #define LIST_PAGE 1000 /* the store's largest page */
 
@@ -75,6 +76,9 @@ struct vg_fleet {
     /* this instance among those sharing the database */
     char instance_id[64];
     char instance_urls[600]; /* a JSON array */
+    char *advertise_url, *rtsp_url; /* what instance_urls is made of */
+    bool is_cluster;        /* PostgreSQL with the master key: cameras pulled under leases */
+    vg_lease_env_t lease;
     bool is_registered, is_beat_in_flight; /* loop */
     int64_t last_beat_us;                  /* loop, monotonic */
 };
@@ -410,11 +414,26 @@ static void log_failed(const vg_camera_build_t *b)
                      b->err);
 }
 
+/* vg_camera_build, and on a shared database the camera's producer under its lease (no
+ * substream there: a relaying instance would dial the camera for it). */
+static void build(vg_fleet_t *f, vg_camera_build_t *b, const vg_camera_cfg_t *cc)
+{
+    vg_camera_build(b, f->cfg, cc);
+    if (!f->is_cluster || b->scfg.producer == NULL)
+        return;
+    vg_lease_wrap(&f->lease, cc->id, &b->scfg.producer, &b->scfg.producer_ctx);
+    if (b->scfg.sub) {
+        b->scfg.sub->free(b->scfg.sub_ctx);
+        b->scfg.sub = NULL;
+        b->scfg.sub_ctx = NULL;
+    }
+}
+
 static void add_stream(vg_fleet_t *f, const vg_camera_cfg_t *cc, const uint8_t dial[FP_LEN],
                        const uint8_t all[FP_LEN])
 {
     vg_camera_build_t *b = vg_xmalloc(sizeof(*b));
-    vg_camera_build(b, f->cfg, cc);
+    build(f, b, cc);
     log_failed(b);
     add_built(f, b, dial, all);
     vg_camera_build_drop(b);
@@ -427,7 +446,7 @@ static void update_stream(vg_fleet_t *f, vg_stream_t *st, const vg_camera_cfg_t 
 {
     fleet_cam_t *known = cam_find(f, cc->id);
     vg_camera_build_t *b = vg_xmalloc(sizeof(*b));
-    vg_camera_build(b, f->cfg, cc);
+    build(f, b, cc);
     log_failed(b);
     /* Failing for a field, or recovering from one, replaces its sources (there are none on
      * the failed side). */
@@ -698,14 +717,19 @@ int vg_fleet_reload(vg_fleet_t *f, const vg_config_t *cfg, vg_store_done_fn done
 typedef struct beat_job {
     vg_fleet_t *f;
     int64_t load;
+    char urls[600];
+    json_t *held; /* the leases it still holds (cluster) */
 } beat_job_t;
 
 static int beat_run(vg_store_t *s, void *arg, vg_store_err_t *err)
 {
     beat_job_t *b = arg;
-    vg_instance_info_t me = {.id = b->f->instance_id, .urls = b->f->instance_urls,
-                             .load = b->load};
-    return vg_store_instance_beat(s, &me, vg_wall_us(), err);
+    vg_instance_info_t me = {.id = b->f->instance_id, .urls = b->urls, .load = b->load};
+    int64_t now = vg_wall_us();
+    int rc = vg_store_instance_beat(s, &me, now, err);
+    if (rc == 0 && b->f->is_cluster)
+        rc = vg_store_leases_renew(s, b->f->instance_id, now, VG_LEASE_TTL_US, &b->held, err);
+    return rc;
 }
 
 static void beat_done(void *arg, int rc, const vg_store_err_t *err)
@@ -720,6 +744,9 @@ static void beat_done(void *arg, int rc, const vg_store_err_t *err)
                     err->message);
     if (rc != VG_ECLOSED)
         f->is_registered = rc == 0;
+    if (rc == 0 && b->held && !f->is_closing)
+        vg_lease_held(&f->lease, b->held);
+    json_decref(b->held);
     free(b);
 }
 
@@ -729,6 +756,7 @@ static void beat(vg_fleet_t *f)
         return;
     beat_job_t *b = vg_xcalloc(1, sizeof(*b));
     b->f = f;
+    vg_strlcpy(b->urls, f->instance_urls, sizeof(b->urls));
     for (size_t i = 0; i < vg_hub_count(f->hub); i++) /* the cameras it pulls now */
         b->load += vg_stream_state(vg_hub_at(f->hub, i)) != VG_STREAM_IDLE;
     f->last_beat_us = vg_mono_us();
@@ -739,6 +767,31 @@ static void beat(vg_fleet_t *f)
 }
 
 bool vg_fleet_is_registered(const vg_fleet_t *f) { return f->is_registered; }
+
+/* instance_urls from advertise_url and rtsp_url. False when they do not fit. */
+static bool make_urls(vg_fleet_t *f)
+{
+    json_t *urls = json_array();
+    if (f->advertise_url)
+        json_array_append_new(urls, json_string(f->advertise_url));
+    if (f->rtsp_url)
+        json_array_append_new(urls, json_string(f->rtsp_url));
+    char *text = json_dumps(urls, JSON_COMPACT);
+    json_decref(urls);
+    bool fits = text && strlen(text) < sizeof(f->instance_urls);
+    if (fits)
+        vg_strlcpy(f->instance_urls, text, sizeof(f->instance_urls));
+    free(text);
+    return fits;
+}
+
+void vg_fleet_set_rtsp_url(vg_fleet_t *f, const char *url)
+{
+    free(f->rtsp_url);
+    f->rtsp_url = url ? vg_xstrdup(url) : NULL;
+    if (!make_urls(f))
+        VG_LOG_WARN("config", "the RTSP URL '%s' is too long to advertise", url);
+}
 const char *vg_fleet_instance_id(const vg_fleet_t *f) { return f->instance_id; }
 
 static void on_poll(uv_timer_t *t)
@@ -775,18 +828,12 @@ int vg_fleet_open(vg_fleet_t **out, const vg_config_t *cfg, uv_loop_t *loop, vg_
                !*f->instance_id) {
         vg_strlcpy(f->instance_id, "vigil", sizeof(f->instance_id));
     }
-    json_t *urls = json_array();
     if (cfg->advertise_url && *cfg->advertise_url)
-        json_array_append_new(urls, json_string(cfg->advertise_url));
-    char *text = json_dumps(urls, JSON_COMPACT);
-    json_decref(urls);
-    if (text == NULL || strlen(text) >= sizeof(f->instance_urls)) {
+        f->advertise_url = vg_xstrdup(cfg->advertise_url);
+    if (!make_urls(f)) {
         VG_LOG_ERROR("config", "advertise_url is too long");
-        free(text);
         return VG_ECONFIG;
     }
-    vg_strlcpy(f->instance_urls, text, sizeof(f->instance_urls));
-    free(text);
     if (vg_secrets_init() < 0 ||
         vg_secrets_load(&f->secrets, cfg->master_key_file, getenv("VIGIL_MASTER_KEY"), msg,
                         sizeof(msg)) < 0) {
@@ -810,6 +857,18 @@ int vg_fleet_open(vg_fleet_t **out, const vg_config_t *cfg, uv_loop_t *loop, vg_
     if (sync_file_cameras(f->store, cfg) < 0)
         return VG_ECONFIG;
     VG_LOG_INFO("store", "%s (schema %d)", shown, vg_store_schema_version(f->store));
+    /* Shared with other instances (the master key is required there, store/keys.h): each
+     * camera is pulled under its lease, by one instance, and relayed by the others. */
+    f->is_cluster = vg_store_is_postgresql(cfg->db_path) && f->secrets != NULL;
+    if (f->is_cluster) {
+        uint8_t key[32];
+        vg_instance_key(f->secrets, key);
+        vg_instance_credential(key, f->lease.credential);
+        sodium_memzero(key, sizeof(key));
+        vg_strlcpy(f->lease.instance_id, f->instance_id, sizeof(f->lease.instance_id));
+        VG_LOG_INFO("store", "instance '%s': cameras are pulled under leases shared with the "
+                    "other instances of this database", f->instance_id);
+    }
     return 0;
 }
 
@@ -824,6 +883,7 @@ int vg_fleet_start_store(vg_fleet_t *f)
         return 0;
     if (vg_store_async_start(&f->async, f->loop, f->store) < 0)
         return VG_ECONFIG;
+    f->lease.async = f->async;
     f->store = NULL; /* the store thread's from now on */
     return 0;
 }
@@ -854,6 +914,8 @@ static void fleet_closed_part(vg_fleet_t *f)
     if (--f->open_parts > 0)
         return;
     vg_secrets_free(&f->secrets);
+    free(f->advertise_url);
+    free(f->rtsp_url);
     for (size_t i = 0; i < f->cam_count; i++)
         free(f->cams[i].id);
     free(f->cams);

@@ -41,6 +41,28 @@ void vg_camera_build_taken(vg_camera_build_t *b);
 /* Frees the producers the hub did not take. */
 void vg_camera_build_drop(vg_camera_build_t *b);
 
+/* ---- lease.c: a camera's producer on an instance sharing its database (issue 18) ---- */
+
+#include "store/keys.h"
+
+/* A lease lasts this long unless renewed (each heartbeat renews it). */
+#define VG_LEASE_TTL_US 3000000LL
+
+typedef struct vg_lease_env {
+    vg_store_async_t *async; /* the fleet's store thread (NULL until it starts) */
+    char instance_id[64];
+    char credential[VG_INSTANCE_CREDENTIAL_LEN + 1]; /* what a relay gives the holder */
+    struct lease_prod *producers;                   /* the wrapped ones, for renewals */
+} vg_lease_env_t;
+
+/* Wraps a camera's producer (*ops, *ctx; taken) so that it runs only while this instance
+ * holds the camera's lease, and relays the holder's re-stream otherwise. */
+void vg_lease_wrap(vg_lease_env_t *env, const char *camera, const vg_producer_ops_t **ops,
+                   void **ctx);
+/* After a renewal: held, the cameras this instance still holds. One pulled here that is not
+ * among them was taken over: its stream restarts, and relays. */
+void vg_lease_held(vg_lease_env_t *env, const json_t *held);
+
 /* ---- fleet.c: the cameras of the configuration database, kept live ---- */
 
 typedef struct vg_fleet vg_fleet_t;
@@ -88,6 +110,9 @@ const vg_secrets_t *vg_fleet_secrets(vg_fleet_t *f);
  * and whether its last heartbeat reached the database (loop thread; /readyz). */
 const char *vg_fleet_instance_id(const vg_fleet_t *f);
 bool vg_fleet_is_registered(const vg_fleet_t *f);
+/* The URL other instances relay this one's cameras from (its RTSP server), registered with
+ * its heartbeat. Loop thread, before vg_fleet_start. */
+void vg_fleet_set_rtsp_url(vg_fleet_t *f, const char *url);
 /* Stops watching and closes the store; the fleet frees itself once its timer and the store
  * thread have closed. */
 void vg_fleet_close(vg_fleet_t **fp);

@@ -150,3 +150,72 @@ int vg_store_lease_release(vg_store_t *s, const char *camera_id, const char *ins
                          "DELETE FROM camera_leases WHERE camera_id = ?1 AND instance_id = ?2",
                          v, 2, NULL, NULL, NULL, err);
 }
+
+static int take_id(const vg_val_t *v, int n, void *arg)
+{
+    if (n >= 1 && v[0].type == VG_VAL_TEXT)
+        json_array_append_new(arg, json_string(v[0].text));
+    return 0;
+}
+
+int vg_store_leases_renew(vg_store_t *s, const char *instance, int64_t now_us, int64_t ttl_us,
+                          json_t **held, vg_store_err_t *err)
+{
+    vg_val_t v[3] = {text(instance), num(now_us + ttl_us), num(now_us)};
+    /* Only unexpired ones: an expired lease may be someone else's by now. */
+    if (s->ops->query(s->db,
+                      "UPDATE camera_leases SET expires_us = ?2 "
+                      "WHERE instance_id = ?1 AND expires_us > ?3",
+                      v, 3, NULL, NULL, NULL, err) < 0)
+        return VG_EINVAL;
+    json_t *ids = json_array();
+    if (s->ops->query(s->db,
+                      "SELECT camera_id FROM camera_leases WHERE instance_id = ?1 "
+                      "AND expires_us > ?2 ORDER BY camera_id",
+                      (vg_val_t[]){v[0], v[2]}, 2, take_id, ids, NULL, err) < 0) {
+        json_decref(ids);
+        return VG_EINVAL;
+    }
+    *held = ids;
+    return 0;
+}
+
+typedef struct url_ctx {
+    char *out;
+    size_t cap;
+    bool found;
+} url_ctx_t;
+
+static int take_rtsp_url(const vg_val_t *v, int n, void *arg)
+{
+    url_ctx_t *u = arg;
+    json_error_t je;
+    json_t *urls = n >= 1 && v[0].type == VG_VAL_TEXT ? json_loads(v[0].text, 0, &je) : NULL;
+    size_t i;
+    json_t *url;
+    json_array_foreach(urls, i, url) {
+        const char *t = json_string_value(url);
+        if (!u->found && t && strncmp(t, "rtsp://", 7) == 0 && strlen(t) < u->cap) {
+            vg_strlcpy(u->out, t, u->cap);
+            u->found = true;
+        }
+    }
+    json_decref(urls);
+    return 0;
+}
+
+int vg_store_instance_rtsp_url(vg_store_t *s, const char *instance, char *out, size_t cap,
+                               vg_store_err_t *err)
+{
+    url_ctx_t u = {.out = out, .cap = cap};
+    vg_val_t v = text(instance);
+    if (s->ops->query(s->db, "SELECT urls FROM instances WHERE id = ?1", &v, 1, take_rtsp_url,
+                      &u, NULL, err) < 0)
+        return VG_EINVAL;
+    if (!u.found) {
+        vg__store_err(err, 404, "not_found", "instance", "instance '%s' advertises no rtsp:// URL",
+                      instance);
+        return VG_ENOENT;
+    }
+    return 0;
+}

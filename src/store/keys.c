@@ -28,6 +28,18 @@
 /* The labels are part of the derivation: changing one changes that key. */
 #define LABEL_TOKEN "vigil auth v1 stream-token"
 #define LABEL_CSRF "vigil auth v1 csrf"
+#define LABEL_INSTANCE "vigil auth v1 instance"
+
+void vg_instance_key(const vg_secrets_t *master, uint8_t out[32])
+{
+    vg_secrets_derive(master, LABEL_INSTANCE, out);
+}
+
+void vg_instance_credential(const uint8_t key[32], char out[VG_INSTANCE_CREDENTIAL_LEN + 1])
+{
+    memcpy(out, "vi_", 3);
+    sodium_bin2hex(out + 3, VG_INSTANCE_CREDENTIAL_LEN + 1 - 3, key, 32);
+}
 
 #define FILE_HEADER                                                                           \
     "# vigil: the root of this database's signing keys (stream tokens, CSRF tokens,\n"       \
@@ -174,9 +186,12 @@ int vg_auth_keys_load(vg_auth_keys_t *out, const vg_secrets_t *master, const cha
     uint8_t root[VG_KEY_LEN];
     char path[PATH_MAX];
     int rc = 0;
+    out->has_instance = false;
     if (master != NULL) {
         vg_secrets_derive(master, LABEL_TOKEN, out->token);
         vg_secrets_derive(master, LABEL_CSRF, out->csrf);
+        vg_instance_key(master, out->instance);
+        out->has_instance = true;
         return 0;
     }
     if (vg_store_is_postgresql(db_path)) {

@@ -37,7 +37,16 @@
 typedef struct vg_auth_keys {
     uint8_t token[32]; /* stream tokens */
     uint8_t csrf[32];  /* CSRF tokens */
+    uint8_t instance[32]; /* instances relaying each other's cameras (issue 18) */
+    bool has_instance;    /* only with the master key, which all instances share */
 } vg_auth_keys_t;
+
+/* The credential one vigil instance gives another to relay a camera from it ("vi_" and 64 hex
+ * digits of the instance key), the RTSP password of the relay (fleet/lease.c). Every instance
+ * holding the master key makes the same one. */
+#define VG_INSTANCE_CREDENTIAL_LEN 67
+void vg_instance_credential(const uint8_t key[32], char out[VG_INSTANCE_CREDENTIAL_LEN + 1]);
+void vg_instance_key(const vg_secrets_t *master, uint8_t out[32]);
 
 /* Fills *out (caller's storage; put it in sodium_malloc'd memory and sodium_free it, which
  * wipes it). master may be NULL: then the root comes from db_path's key file, which is made

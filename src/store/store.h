@@ -267,6 +267,13 @@ int vg_store_instance_list(vg_store_t *s, int64_t now_us, int64_t alive_us, json
 int vg_store_lease_take(vg_store_t *s, const char *camera_id, const char *instance,
                         int64_t now_us, int64_t ttl_us, char owner[64], int64_t *expires_us,
                         vg_store_err_t *err);
+/* Renews every lease instance holds until now_us + ttl_us; *held gets the ids of the cameras
+ * it holds afterwards (a JSON array: one it no longer holds was taken over after expiring). */
+int vg_store_leases_renew(vg_store_t *s, const char *instance, int64_t now_us, int64_t ttl_us,
+                          json_t **held, vg_store_err_t *err);
+/* The first rtsp:// URL instance registered (out, cap bytes): 0, or VG_ENOENT (none). */
+int vg_store_instance_rtsp_url(vg_store_t *s, const char *instance, char *out, size_t cap,
+                               vg_store_err_t *err);
 /* Gives a lease up (only the holder's; another's stays). */
 int vg_store_lease_release(vg_store_t *s, const char *camera_id, const char *instance,
                            vg_store_err_t *err);

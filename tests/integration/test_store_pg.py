@@ -78,7 +78,11 @@ def test_instances_register_and_are_listed(pg, vigil_server, master_key):
     assert r["self"] == "vigil-a", r
     got = {i["id"]: i for i in r["instances"]}
     assert set(got) == {"vigil-a", "vigil-b"}, r
-    assert got["vigil-a"]["urls"] == ["http://10.9.0.1:8080"] and got["vigil-b"]["urls"] == []
+    # The advertised URL, and the RTSP server others relay its cameras from (on the
+    # advertised host, else the one it listens on).
+    assert got["vigil-a"]["urls"] == ["http://10.9.0.1:8080",
+                                      "rtsp://10.9.0.1:%d" % a.rtsp_port], got
+    assert got["vigil-b"]["urls"] == ["rtsp://127.0.0.1:%d" % b.rtsp_port], got
     assert all(i["alive"] for i in got.values()), r
     beat = got["vigil-b"]["heartbeat_us"]
     # It beats every 2 s (one whose beat is 6 s old is listed as not alive: test_store.c).

@@ -1,0 +1,129 @@
+"""Issue 18: three vigil instances on one PostgreSQL database (pg_server.py) share the camera
+of one GStreamer simulator: it has exactly one RTSP session whichever instances viewers
+connect to, the first instance with a viewer holds the camera's lease and the others relay
+its RTSP re-stream (authenticated as an instance), and when the holder is killed (-9) another
+takes the camera over and the viewers of the survivors see frames again, without
+reconnecting."""
+import asyncio
+import os
+import subprocess
+import threading
+import time
+
+import pytest
+
+import rtsp_sim
+from conftest import parse_header, ws_connect
+from hardening_lib import add_user, cli, start_server
+from pg_server import PgServer, pg_bin_dir
+
+pytestmark = pytest.mark.skipif(pg_bin_dir() is None,
+                                reason="no PostgreSQL server installed (scripts/install-deps.sh "
+                                       "--test installs postgresql)")
+
+
+@pytest.fixture(scope="module")
+def pg():
+    with PgServer() as server:
+        yield server
+
+
+def sim_sessions(sim):
+    return sim.stats()["sessions"]
+
+
+class Watcher:
+    """A `low` JPEG viewer: the arrival times of its pictures from the camera (not the
+    "camera offline" cards sent while it is down: flags bit 1)."""
+
+    def __init__(self, url):
+        self.url, self.times, self.captures = url, [], []
+
+    async def run(self, stop):
+        async with ws_connect(self.url) as ws:
+            while not stop.is_set():
+                try:
+                    msg = await asyncio.wait_for(ws.recv(), 0.5)
+                except asyncio.TimeoutError:
+                    continue
+                if isinstance(msg, bytes):
+                    h = parse_header(msg)
+                    if h["codec"] == 1 and not h["flags"] & 2:
+                        self.times.append(time.monotonic())
+                        self.captures.append((time.monotonic(), h["capture_us"]))
+
+    def frames_between(self, t0, t1):
+        return sum(1 for t in self.times if t0 <= t < t1)
+
+
+def test_one_camera_session_for_three_instances_and_failover(pg, tmp_path):
+    pg.psql("DROP DATABASE IF EXISTS cluster", db="postgres")
+    pg.psql("CREATE DATABASE cluster", db="postgres")
+    url = pg.url.rsplit("/", 1)[0] + "/cluster"
+    key_path = tmp_path / "master.key"
+    key_path.write_text(os.urandom(32).hex() + "\n")
+    key_path.chmod(0o600)
+    with rtsp_sim.start_sim_process(width=320, height=240, fps=15) as sim:
+        cli(url, "camera", "add", "id=cam", "url=" + sim.url)
+        add_user(url, "root", "admin", "root-cluster-pw-1")
+        key = next(w for w in cli(url, "key", "add", "user=root", "role=admin").stdout.split()
+                   if w.startswith("vk_"))
+        assert key.startswith("vk_"), key
+        facs, srvs = [], []
+        for name in ("a", "b", "c"):
+            (tmp_path / name).mkdir()
+            fac, srv = start_server(tmp_path / name, url,
+                                    extra_args=["--master-key-file", str(key_path),
+                                                "--instance-id", "vigil-" + name])
+            facs.append(fac)
+            srvs.append(srv)
+        try:
+            # a gets the first viewer: it takes the lease and pulls the camera.
+            async def scenario():
+                stop = threading.Event()
+                watchers = [Watcher(s.ws_url("cam", "low") + "&token=" + key) for s in srvs]
+                tasks = [asyncio.ensure_future(watchers[0].run(stop))]
+                await asyncio.sleep(2.0)
+                tasks += [asyncio.ensure_future(w.run(stop)) for w in watchers[1:]]
+                await asyncio.sleep(4.0)
+                t_all = time.monotonic()
+                sessions = await asyncio.to_thread(sim_sessions, sim)
+                await asyncio.sleep(2.0)
+                before = [w.frames_between(t_all, t_all + 2.0) for w in watchers]
+                # The holder dies without a word.
+                t_kill, kill_us = time.monotonic(), time.time_ns() // 1000
+                srvs[0].proc.kill()
+                await asyncio.sleep(10.0)
+                after = [w.frames_between(t_kill + 8.0, t_kill + 10.0) for w in watchers[1:]]
+                # the first picture captured after the kill, when it arrived
+                first_back = [min((t - t_kill for t, cap in w.captures if cap > kill_us),
+                                  default=None) for w in watchers[1:]]
+                sessions_after = await asyncio.to_thread(sim_sessions, sim)
+                stop.set()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                return sessions, before, after, first_back, sessions_after
+
+            sessions, before, after, first_back, sessions_after = asyncio.run(scenario())
+            logs = "\n".join(s.log_tail(3000) for s in srvs)
+            assert sessions == 1, (sessions, logs)
+            assert all(n >= 10 for n in before), (before, logs)  # 15 fps for 2 s, each
+            assert "this instance holds its lease and pulls it" in srvs[0].log, logs
+            for s in srvs[1:]:
+                assert "relayed from instance 'vigil-a'" in s.log, logs
+            # Back within 10 s of the kill, on the same sockets, from one new session.
+            assert all(fb is not None and fb < 10.0 for fb in first_back), (first_back, logs)
+            assert all(n >= 10 for n in after), (after, logs)
+            assert sessions_after == 1, (sessions_after, logs)
+            holders = [s for s in srvs[1:] if "this instance holds its lease" in s.log]
+            assert len(holders) == 1, logs
+            print("failover: first frame again %.1f / %.1f s after the kill" % tuple(first_back))
+            # A relay's credential is the instances' own: a made-up one is refused.
+            bogus = "rtsp://instance:vi_%s@127.0.0.1:%d/cameras/cam" % ("0" * 64,
+                                                                        srvs[1].rtsp_port)
+            p = subprocess.run(["ffprobe", "-v", "error", "-rtsp_transport", "tcp", bogus],
+                               capture_output=True, text=True, timeout=30)
+            assert p.returncode != 0 and "401" in p.stderr, p.stderr
+        finally:
+            srvs[0].exit_checked = True
+            for fac in facs:
+                fac.teardown()
