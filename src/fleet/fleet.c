@@ -718,7 +718,8 @@ typedef struct beat_job {
     vg_fleet_t *f;
     int64_t load;
     char urls[600];
-    json_t *held; /* the leases it still holds (cluster) */
+    json_t *held;   /* the leases it still holds (cluster) */
+    json_t *leases; /* and every camera's (cluster) */
 } beat_job_t;
 
 static int beat_run(vg_store_t *s, void *arg, vg_store_err_t *err)
@@ -729,6 +730,8 @@ static int beat_run(vg_store_t *s, void *arg, vg_store_err_t *err)
     int rc = vg_store_instance_beat(s, &me, now, err);
     if (rc == 0 && b->f->is_cluster)
         rc = vg_store_leases_renew(s, b->f->instance_id, now, VG_LEASE_TTL_US, &b->held, err);
+    if (rc == 0 && b->f->is_cluster)
+        rc = vg_store_leases_list(s, now, &b->leases, err);
     return rc;
 }
 
@@ -745,8 +748,9 @@ static void beat_done(void *arg, int rc, const vg_store_err_t *err)
     if (rc != VG_ECLOSED)
         f->is_registered = rc == 0;
     if (rc == 0 && b->held && !f->is_closing)
-        vg_lease_held(&f->lease, b->held);
+        vg_lease_held(&f->lease, b->held, b->leases);
     json_decref(b->held);
+    json_decref(b->leases);
     free(b);
 }
 

@@ -60,8 +60,10 @@ typedef struct vg_lease_env {
 void vg_lease_wrap(vg_lease_env_t *env, const char *camera, const vg_producer_ops_t **ops,
                    void **ctx);
 /* After a renewal: held, the cameras this instance still holds. One pulled here that is not
- * among them was taken over: its stream restarts, and relays. */
-void vg_lease_held(vg_lease_env_t *env, const json_t *held);
+ * among them was taken over: its stream restarts, and relays. leases (vg_store_leases_list):
+ * a stream waiting to retry whose camera's lease expired or changed hands retries at once
+ * (its holder died: the first retry after that takes the lease or relays the new holder). */
+void vg_lease_held(vg_lease_env_t *env, const json_t *held, const json_t *leases);
 
 /* ---- fleet.c: the cameras of the configuration database, kept live ---- */
 

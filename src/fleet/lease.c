@@ -35,7 +35,9 @@ typedef struct lease_prod {
     void *relay_ctx;
     char relay_holder[64]; /* whom relay_ctx reads */
     bool is_own_running, is_relay_running;
+    bool was_relaying; /* the last start relayed (a camera it pulled itself is never hurried) */
     vg_stream_input_t *in; /* between start and stop */
+    vg_stream_input_t *last_in; /* the stream's, once started: to retry it at once */
     unsigned gen;          /* moved by every start and stop: an older answer is stale */
     int asks;              /* jobs in flight that point here */
     bool is_freed;
@@ -153,6 +155,7 @@ static void ask_done(void *arg, int rc, const vg_store_err_t *err)
                         p->camera, j->holder);
         vg_strlcpy(p->last_holder, j->holder, sizeof(p->last_holder));
     }
+    p->was_relaying = !is_mine;
     if (is_mine) {
         if (p->own_ops->start(p->own_ctx, p->in) < 0)
             vg_stream_source_ended(p->in, VG_EUNREACHABLE);
@@ -167,7 +170,7 @@ static void ask_done(void *arg, int rc, const vg_store_err_t *err)
 static int lease_start(void *ctx, vg_stream_input_t *in)
 {
     lease_prod_t *p = ctx;
-    p->in = in;
+    p->in = p->last_in = in;
     p->gen++;
     ask_job_t *j = vg_xcalloc(1, sizeof(*j));
     j->p = p;
@@ -256,9 +259,26 @@ void vg_lease_wrap(vg_lease_env_t *env, const char *camera, const vg_producer_op
     *ctx = p;
 }
 
-void vg_lease_held(vg_lease_env_t *env, const json_t *held)
+/* A stopped producer (its stream waits to retry) whose camera the lease says can be had:
+ * free or expired, or held by another than the one it relayed. */
+static bool is_worth_a_retry(const lease_prod_t *p, const json_t *leases)
+{
+    json_t *l = json_object_get(leases, p->camera);
+    if (l == NULL || !json_is_true(json_object_get(l, "valid")))
+        return true;
+    const char *holder = json_string_value(json_object_get(l, "holder"));
+    return holder && strcmp(holder, p->relay_holder) != 0 &&
+           strcmp(holder, p->env->instance_id) != 0;
+}
+
+void vg_lease_held(vg_lease_env_t *env, const json_t *held, const json_t *leases)
 {
     for (lease_prod_t *p = env->producers; p; p = p->next) {
+        if (p->in == NULL && p->last_in && p->was_relaying && leases &&
+            is_worth_a_retry(p, leases)) {
+            vg_stream_input_kick(p->last_in);
+            continue;
+        }
         if (!p->is_own_running || p->in == NULL)
             continue;
         bool is_held = false;

@@ -371,6 +371,10 @@ void vg_stream_push_packet(vg_stream_input_t *in, vg_frame_t *pkt);
 void vg_stream_input_lost(vg_stream_input_t *in);
 /* Source thread: the source stopped on its own (status < 0: failure). */
 void vg_stream_source_ended(vg_stream_input_t *in, int status);
+/* Loop thread: the producer of in knows a new attempt would now succeed (a relayed camera's
+ * lease changed hands, fleet/lease.c): a stream waiting to retry its main source tries at
+ * once, as if new, instead of at the end of its backoff. Otherwise nothing. */
+void vg_stream_input_kick(vg_stream_input_t *in);
 /* The stream an input feeds (for vg_thread_exit_t.st). Any thread. */
 vg_stream_t *vg_stream_input_stream(const vg_stream_input_t *in);
 

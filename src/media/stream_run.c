@@ -391,6 +391,19 @@ static void retry_act(vg_stream_t *st, vg_retry_action_t a)
     retry_arm(st);
 }
 
+void vg_stream_input_kick(vg_stream_input_t *in)
+{
+    vg_stream_t *st = in->st;
+    if (in->kind != VG_INPUT_MAIN || st->is_running || st->state == VG_STREAM_IDLE ||
+        !vg__stream_is_wanted(st))
+        return;
+    VG_LOG_INFO("stream", "cam=%s its source says it can be reached again: retrying now",
+                st->id);
+    vg__stream_retry_step(st, VG_RETRY_RESET, 0);
+    st->reconnects++;
+    vg__stream_start(st); /* cancels the planned retry and any probe */
+}
+
 static void on_retry(uv_timer_t *t)
 {
     vg_stream_t *st = t->data;

@@ -219,3 +219,26 @@ int vg_store_instance_rtsp_url(vg_store_t *s, const char *instance, char *out, s
     }
     return 0;
 }
+
+static int take_lease_row(const vg_val_t *v, int n, void *arg)
+{
+    if (n >= 3 && v[0].type == VG_VAL_TEXT && v[1].type == VG_VAL_TEXT)
+        json_object_set_new(arg, v[0].text,
+                            json_pack("{s:s,s:b}", "holder", v[1].text, "valid", v[2].i != 0));
+    return 0;
+}
+
+int vg_store_leases_list(vg_store_t *s, int64_t now_us, json_t **out, vg_store_err_t *err)
+{
+    json_t *all = json_object();
+    vg_val_t v = num(now_us);
+    if (s->ops->query(s->db,
+                      "SELECT camera_id, instance_id, CASE WHEN expires_us > ?1 THEN 1 ELSE 0 END "
+                      "FROM camera_leases",
+                      &v, 1, take_lease_row, all, NULL, err) < 0) {
+        json_decref(all);
+        return VG_EINVAL;
+    }
+    *out = all;
+    return 0;
+}

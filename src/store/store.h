@@ -271,6 +271,8 @@ int vg_store_lease_take(vg_store_t *s, const char *camera_id, const char *instan
  * it holds afterwards (a JSON array: one it no longer holds was taken over after expiring). */
 int vg_store_leases_renew(vg_store_t *s, const char *instance, int64_t now_us, int64_t ttl_us,
                           json_t **held, vg_store_err_t *err);
+/* Every camera's lease as {camera_id: {"holder": instance, "valid": unexpired at now_us}}. */
+int vg_store_leases_list(vg_store_t *s, int64_t now_us, json_t **out, vg_store_err_t *err);
 /* The first rtsp:// URL instance registered (out, cap bytes): 0, or VG_ENOENT (none). */
 int vg_store_instance_rtsp_url(vg_store_t *s, const char *instance, char *out, size_t cap,
                                vg_store_err_t *err);
