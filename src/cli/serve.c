@@ -192,6 +192,14 @@ static void on_server_down(void *arg)
     uv_close((uv_handle_t *)&app->sighup, on_handle_closed);
 }
 
+static void on_left(void *arg)
+{
+    app_t *app = arg;
+    app->api.rtsp = NULL;
+    vg_rtsp_close(&app->rtsp);
+    vg_server_shutdown(app->server, on_server_down, app);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     app_t *app = h->data;
@@ -201,9 +209,12 @@ static void on_signal(uv_signal_t *h, int signum)
     }
     app->is_stopping = true;
     VG_LOG_INFO("main", "%s: shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
-    app->api.rtsp = NULL;
-    vg_rtsp_close(&app->rtsp);
-    vg_server_shutdown(app->server, on_server_down, app);
+    /* Out of the database first (its cameras' leases free for the instances relaying them),
+     * still serving meanwhile; then the listeners. */
+    if (app->fleet)
+        vg_fleet_leave(app->fleet, on_left, app);
+    else
+        on_left(app);
 }
 
 /* Each viewer is a socket: the default soft limit of 1024 descriptors would refuse the

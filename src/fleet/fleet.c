@@ -80,6 +80,7 @@ struct vg_fleet {
     bool is_cluster;        /* PostgreSQL with the master key: cameras pulled under leases */
     vg_lease_env_t lease;
     bool is_registered, is_beat_in_flight; /* loop */
+    bool is_leaving;                       /* loop: no more heartbeats */
     int64_t last_beat_us;                  /* loop, monotonic */
 };
 
@@ -756,7 +757,7 @@ static void beat_done(void *arg, int rc, const vg_store_err_t *err)
 
 static void beat(vg_fleet_t *f)
 {
-    if (f->is_beat_in_flight || f->is_closing || f->async == NULL)
+    if (f->is_beat_in_flight || f->is_closing || f->is_leaving || f->async == NULL)
         return;
     beat_job_t *b = vg_xcalloc(1, sizeof(*b));
     b->f = f;
@@ -771,6 +772,42 @@ static void beat(vg_fleet_t *f)
 }
 
 bool vg_fleet_is_registered(const vg_fleet_t *f) { return f->is_registered; }
+
+typedef struct leave_job {
+    vg_fleet_t *f;
+    void (*done)(void *arg);
+    void *arg;
+} leave_job_t;
+
+static int leave_run(vg_store_t *s, void *arg, vg_store_err_t *err)
+{
+    leave_job_t *l = arg;
+    return vg_store_instance_remove(s, l->f->instance_id, err);
+}
+
+static void leave_done(void *arg, int rc, const vg_store_err_t *err)
+{
+    leave_job_t *l = arg;
+    if (rc == 0)
+        VG_LOG_INFO("store", "instance '%s' left; its camera leases are free", l->f->instance_id);
+    else if (rc != VG_ECLOSED)
+        VG_LOG_WARN("store", "instance '%s' could not leave: %s (its leases expire instead)",
+                    l->f->instance_id, err->message);
+    l->done(l->arg);
+    free(l);
+}
+
+void vg_fleet_leave(vg_fleet_t *f, void (*done)(void *arg), void *arg)
+{
+    f->is_leaving = true;
+    leave_job_t *l = vg_xmalloc(sizeof(*l));
+    *l = (leave_job_t){.f = f, .done = done, .arg = arg};
+    if (f->async == NULL ||
+        vg_store_async_submit(f->async, leave_run, leave_done, l, 1000) < 0) {
+        free(l);
+        done(arg);
+    }
+}
 
 /* instance_urls from advertise_url and rtsp_url. False when they do not fit. */
 static bool make_urls(vg_fleet_t *f)

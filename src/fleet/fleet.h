@@ -112,6 +112,11 @@ const vg_secrets_t *vg_fleet_secrets(vg_fleet_t *f);
  * and whether its last heartbeat reached the database (loop thread; /readyz). */
 const char *vg_fleet_instance_id(const vg_fleet_t *f);
 bool vg_fleet_is_registered(const vg_fleet_t *f);
+/* A clean exit (SIGTERM): the instance leaves the database and gives its camera leases up, so
+ * that the instances relaying them take them over at once instead of after the lease time;
+ * no heartbeat follows. done(arg) runs on the loop when that is written, or could not be
+ * (at most a second). Loop thread. */
+void vg_fleet_leave(vg_fleet_t *f, void (*done)(void *arg), void *arg);
 /* The URL other instances relay this one's cameras from (its RTSP server), registered with
  * its heartbeat. Loop thread, before vg_fleet_start. */
 void vg_fleet_set_rtsp_url(vg_fleet_t *f, const char *url);

@@ -3,7 +3,7 @@ of one GStreamer simulator: it has exactly one RTSP session whichever instances 
 connect to, the first instance with a viewer holds the camera's lease and the others relay
 its RTSP re-stream (authenticated as an instance), and when the holder is killed (-9) another
 takes the camera over and the viewers of the survivors see frames again, without
-reconnecting."""
+reconnecting; a holder stopped cleanly (SIGTERM) hands the camera over at once."""
 import asyncio
 import os
 import subprocess
@@ -99,11 +99,23 @@ def test_one_camera_session_for_three_instances_and_failover(pg, tmp_path):
                 first_back = [min((t - t_kill for t, cap in w.captures if cap > kill_us),
                                   default=None) for w in watchers[1:]]
                 sessions_after = await asyncio.to_thread(sim_sessions, sim)
+                # A clean exit (SIGTERM) of the new holder hands the camera over at once: it
+                # leaves the database (its lease free) before it closes its listeners.
+                holders = [i for i in (1, 2) if "this instance holds its lease" in srvs[i].log]
+                holder = holders[0]
+                other = 3 - holder
+                t_term, term_us = time.monotonic(), time.time_ns() // 1000
+                srvs[holder].proc.terminate()
+                await asyncio.sleep(4.0)
+                handed = min((t - t_term for t, cap in watchers[other].captures if cap > term_us),
+                             default=None)
                 stop.set()
                 await asyncio.gather(*tasks, return_exceptions=True)
-                return sessions, before, after, first_back, sessions_after
+                return (sessions, before, after, first_back, sessions_after, holders, holder,
+                        handed)
 
-            sessions, before, after, first_back, sessions_after = asyncio.run(scenario())
+            (sessions, before, after, first_back, sessions_after, holders, holder,
+             handed) = asyncio.run(scenario())
             logs = "\n".join(s.log_tail(3000) for s in srvs)
             assert sessions == 1, (sessions, logs)
             assert all(n >= 10 for n in before), (before, logs)  # 15 fps for 2 s, each
@@ -114,9 +126,11 @@ def test_one_camera_session_for_three_instances_and_failover(pg, tmp_path):
             assert all(fb is not None and fb < 10.0 for fb in first_back), (first_back, logs)
             assert all(n >= 10 for n in after), (after, logs)
             assert sessions_after == 1, (sessions_after, logs)
-            holders = [s for s in srvs[1:] if "this instance holds its lease" in s.log]
-            assert len(holders) == 1, logs
+            assert len(holders) == 1, logs  # one survivor took it over, the other relays it
             print("failover: first frame again %.1f / %.1f s after the kill" % tuple(first_back))
+            assert "left; its camera leases are free" in srvs[holder].log, logs
+            assert handed is not None and handed < 2.5, (handed, logs)
+            print("handover on SIGTERM: first frame %.1f s after it" % handed)
             # A relay's credential is the instances' own: a made-up one is refused.
             bogus = "rtsp://instance:vi_%s@127.0.0.1:%d/cameras/cam" % ("0" * 64,
                                                                         srvs[1].rtsp_port)
@@ -126,4 +140,5 @@ def test_one_camera_session_for_three_instances_and_failover(pg, tmp_path):
         finally:
             srvs[0].exit_checked = True
             for fac in facs:
-                fac.teardown()
+                problems = fac.teardown()
+                assert not problems, problems
