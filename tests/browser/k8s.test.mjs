@@ -31,13 +31,19 @@ function validate(obj) {
   new Model(obj).validate(); // throws with the path of what is wrong
 }
 
+// deploy/k8s (one instance on SQLite) and deploy/k8s/cluster (instances sharing PostgreSQL)
+const DIRS = [K8S, path.join(K8S, 'cluster')];
+
 function objects() {
-  const kustomization = YAML.parse(fs.readFileSync(path.join(K8S, 'kustomization.yaml'), 'utf8'));
   const out = [];
-  for (const file of kustomization.resources) {
-    for (const doc of YAML.parseAllDocuments(fs.readFileSync(path.join(K8S, file), 'utf8'))) {
-      const obj = doc.toJSON();
-      if (obj) out.push({ file, obj });
+  for (const dir of DIRS) {
+    const kustomization = YAML.parse(fs.readFileSync(path.join(dir, 'kustomization.yaml'), 'utf8'));
+    for (const file of kustomization.resources) {
+      const where = path.relative(K8S, path.join(dir, file));
+      for (const doc of YAML.parseAllDocuments(fs.readFileSync(path.join(dir, file), 'utf8'))) {
+        const obj = doc.toJSON();
+        if (obj) out.push({ file: where, obj });
+      }
     }
   }
   return out;
@@ -46,9 +52,20 @@ function objects() {
 test('every manifest validates against the Kubernetes schemas', () => {
   const all = objects();
   assert.ok(all.some(({ obj }) => obj.kind === 'Deployment'), 'no Deployment found');
+  assert.ok(all.some(({ obj }) => obj.kind === 'HorizontalPodAutoscaler'), 'no autoscaler found');
   for (const { file, obj } of all) {
     assert.doesNotThrow(() => validate(obj), `${file}: ${obj.kind} ${obj.metadata?.name}`);
   }
+});
+
+test('the cluster instances share PostgreSQL and name themselves', () => {
+  const d = objects().find(({ file, obj }) => file.startsWith('cluster') && obj.kind === 'Deployment').obj;
+  const env = Object.fromEntries(d.spec.template.spec.containers[0].env.map((e) => [e.name, e]));
+  assert.equal(env.VIGIL_DB.valueFrom.secretKeyRef.name, 'vigil-postgres');
+  assert.equal(env.VIGIL_INSTANCE_ID.valueFrom.fieldRef.fieldPath, 'metadata.name');
+  assert.match(env.VIGIL_ADVERTISE_URL.value, /\$\(POD_IP\)/);
+  assert.ok(d.spec.replicas >= 2);
+  assert.ok(!d.spec.template.spec.volumes.some((v) => v.persistentVolumeClaim), 'no shared volume');
 });
 
 test('a broken manifest is refused', () => {
