@@ -405,6 +405,10 @@ static int metrics(vg_conn_t *c, const char *const *params, void *user)
     loop_metrics(f, ctx->looplag);
     stream_metrics(f, ctx->hub);
     output_metrics(f, ctx->outputs);
+    family(f, "vigil_admission_refused_total", "counter",
+           "Viewers refused because this instance served its maximum (max_viewers)");
+    fprintf(f, "vigil_admission_refused_total{reason=\"max_viewers\"} %" PRIu64 "\n",
+            vg_outputs_refused(ctx->outputs));
     hls_metrics(f, ctx->outputs);
     if (ctx->rtsp)
         rtsp_metrics(f, ctx->rtsp);

@@ -58,6 +58,7 @@ typedef struct cfg_flags {
     const char *max_conns;
     const char *lag_ms, *lag_kb, *viewer_cc;
     const char *instance_id, *advertise_url;
+    const char *max_viewers;
     const char *cameras[VG_CONFIG_MAX_CAMERA_FLAGS];
     size_t camera_count;
     bool is_demo, list_routes;
@@ -128,6 +129,9 @@ static void print_usage(FILE *out, bool is_demo)
             "                           VIGIL_VIEWER_CONGESTION_CONTROL)\n"
             "      --max-conns-per-ip N  connections one client address may hold open\n"
             "                           (default 256; 0: no cap; docs/security.md)\n"
+            "      --max-viewers N      streaming viewers (WebSocket, MJPEG, RTSP) this\n"
+            "                           instance serves at once; more get 503 and the\n"
+            "                           reason (env VIGIL_MAX_VIEWERS; default 0: no cap)\n"
             "      --web-root DIR       serve the dashboard from DIR instead of the\n"
             "                           embedded copy (env VIGIL_WEB_ROOT; development)\n"
             "      --log-level LEVEL    error, warn, info, debug or trace\n"
@@ -650,6 +654,7 @@ static int run(const vg_config_t *cfg, const auth_opts_t *ao, const cfg_flags_t 
         .snapshot_wait_ms = cfg->snapshot_wait_ms,
         .source_max_lag_ms = cfg->source_max_lag_ms,
         .source_max_lag_bytes = (size_t)cfg->source_max_lag_kb * 1024,
+        .max_viewers = cfg->max_viewers,
     };
     app.outputs = vg_outputs_new(app.server, &ocfg);
     vg_fleet_set_outputs(app.fleet, app.outputs);
@@ -743,7 +748,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
            OPT_KEYFILE, OPT_ROUTES, OPT_NOAUTH, OPT_JWTSECRET, OPT_JWKS, OPT_JWTISS,
            OPT_JWTAUD, OPT_TLSCERT, OPT_TLSKEY, OPT_ORIGIN, OPT_SESSIONTTL, OPT_PROXY,
            OPT_JWTLEEWAY, OPT_HEALTH, OPT_LAGMS, OPT_LAGKB, OPT_VIEWERCC, OPT_RTSPLISTEN,
-           OPT_INSTANCE, OPT_ADVERTISE };
+           OPT_INSTANCE, OPT_ADVERTISE, OPT_MAXVIEWERS };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"listen", required_argument, NULL, 'l'},
@@ -757,6 +762,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
         {"viewer-congestion-control", required_argument, NULL, OPT_VIEWERCC},
         {"web-root", required_argument, NULL, OPT_WEBROOT},
         {"max-conns-per-ip", required_argument, NULL, OPT_MAXCONNS},
+        {"max-viewers", required_argument, NULL, OPT_MAXVIEWERS},
         {"log-level", required_argument, NULL, OPT_LOGLEVEL},
         {"db", required_argument, NULL, OPT_DB},
         {"master-key-file", required_argument, NULL, OPT_KEYFILE},
@@ -792,6 +798,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
                *log_level = NULL, *idle = NULL, *health = NULL, *snapwait = NULL, *db = NULL, *key_file = NULL;
     const char *max_conns = NULL, *lag_ms = NULL, *lag_kb = NULL, *viewer_cc = NULL;
     const char *rtsp_listen = NULL, *instance_id = NULL, *advertise_url = NULL;
+    const char *max_viewers = NULL;
     const char *cameras[VG_CONFIG_MAX_CAMERA_FLAGS];
     size_t camera_count = 0;
     int c;
@@ -816,6 +823,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
         case OPT_VIEWERCC: viewer_cc = optarg; break;
         case OPT_WEBROOT: web_root = optarg; break;
         case OPT_MAXCONNS: max_conns = optarg; break;
+        case OPT_MAXVIEWERS: max_viewers = optarg; break;
         case OPT_LOGLEVEL: log_level = optarg; break;
         case OPT_DB: db = optarg; break;
         case OPT_KEYFILE: key_file = optarg; break;
@@ -862,6 +870,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
                         .key_file = key_file, .max_conns = max_conns, .lag_ms = lag_ms,
                         .lag_kb = lag_kb, .viewer_cc = viewer_cc,
                         .instance_id = instance_id, .advertise_url = advertise_url,
+                        .max_viewers = max_viewers,
                         .camera_count = camera_count, .is_demo = is_demo,
                         .list_routes = list_routes};
     memcpy(fl->cameras, cameras, camera_count * sizeof(cameras[0]));
@@ -1017,6 +1026,12 @@ static int build_config(vg_config_t *cfg, const cfg_flags_t *fl)
             return vg_config_error(cfg, "--max-conns-per-ip '%s': expected 0..1000000",
                                    fl->max_conns);
         cfg->max_conns_per_ip = (int)n;
+    }
+    if (fl->max_viewers) {
+        if (vg_parse_int(fl->max_viewers, 0, 1000000, &n) < 0)
+            return vg_config_error(cfg, "--max-viewers '%s': expected 0..1000000",
+                                   fl->max_viewers);
+        cfg->max_viewers = (int)n;
     }
     for (size_t i = 0; i < fl->camera_count; i++) {
         if (vg_config_add_camera_spec(cfg, fl->cameras[i]) < 0)

@@ -519,6 +519,7 @@ typedef struct yaml_root {
     unsigned source_max_lag_ms, source_max_lag_kb;
     unsigned *health_interval_s; /* NULL: absent (0 turns the idle checks off) */
     int *max_conns_per_ip; /* NULL: absent (0 means no cap) */
+    unsigned max_viewers;   /* 0: no cap */
     char **trusted_proxies;
     unsigned trusted_proxies_count;
     yaml_tier_t *tiers;
@@ -584,6 +585,7 @@ static const cyaml_schema_field_t root_fields[] = {
     CYAML_FIELD_UINT("stall_timeout_s", CYAML_FLAG_OPTIONAL, yaml_root_t, stall_timeout_s),
     CYAML_FIELD_UINT("source_max_lag_ms", CYAML_FLAG_OPTIONAL, yaml_root_t, source_max_lag_ms),
     CYAML_FIELD_UINT("source_max_lag_kb", CYAML_FLAG_OPTIONAL, yaml_root_t, source_max_lag_kb),
+    CYAML_FIELD_UINT("max_viewers", CYAML_FLAG_OPTIONAL, yaml_root_t, max_viewers),
     CYAML_FIELD_UINT_PTR("health_interval_s", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
                          yaml_root_t, health_interval_s),
     CYAML_FIELD_INT_PTR("max_conns_per_ip", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, yaml_root_t,
@@ -624,7 +626,8 @@ static const char *const root_keys = "listen, rtsp_listen, web_root, log_level, 
                                      "idle_timeout_s, snapshot_wait_ms, stall_timeout_s, health_interval_s, "
                                      "ptz_timeout_ms, "
                                      "source_max_lag_ms, source_max_lag_kb, "
-                                     "max_conns_per_ip, trusted_proxies, tiers, cameras";
+                                     "max_conns_per_ip, max_viewers, instance_id, advertise_url, "
+                                     "trusted_proxies, tiers, cameras";
 static const char *const camera_keys = "id, name, url, default_tier, substream_url, "
                                        "snapshot_url, username, password, idle_timeout_s, "
                                        "stall_timeout_s, always_on, tiers";
@@ -835,6 +838,10 @@ int vg_config_load_file(vg_config_t *cfg, const char *path)
     } else if (root->max_conns_per_ip) {
         cfg->max_conns_per_ip = *root->max_conns_per_ip;
     }
+    if (root->max_viewers > 1000000)
+        rc = file_error(cfg, "max_viewers", "%u is not 0..1000000", root->max_viewers);
+    else if (root->max_viewers)
+        cfg->max_viewers = (int)root->max_viewers;
     for (unsigned i = 0; i < root->trusted_proxies_count; i++)
         cfg->trusted_proxies[cfg->trusted_proxy_count++] = vg_xstrdup(root->trusted_proxies[i]);
     if (root->tiers_count)
@@ -897,6 +904,14 @@ int vg_config_apply_env(vg_config_t *cfg)
         vg_config_set_str(&cfg->db_path, v);
     if ((v = getenv("VIGIL_MASTER_KEY_FILE")) && *v)
         vg_config_set_str(&cfg->master_key_file, v);
+    if ((v = getenv("VIGIL_MAX_VIEWERS")) && *v) {
+        long long mv;
+        if (vg_parse_int(v, 0, 1000000, &mv) < 0) {
+            VG_LOG_ERROR("config", "VIGIL_MAX_VIEWERS='%s': expected 0..1000000", v);
+            return VG_ECONFIG;
+        }
+        cfg->max_viewers = (int)mv;
+    }
     if ((v = getenv("VIGIL_INSTANCE_ID")) && *v)
         vg_config_set_str(&cfg->instance_id, v);
     if ((v = getenv("VIGIL_ADVERTISE_URL")) && *v)

@@ -73,6 +73,9 @@ typedef struct vg_config {
     int source_max_lag_kb;
     int health_interval_ms; /* idle cameras are checked this often; 0: never */
     int max_conns_per_ip; /* open connections one peer address may hold; 0: no cap */
+    /* Streaming viewers (WebSocket, MJPEG, RTSP) this instance serves at once; more are
+     * refused with 503 and the reason (admission control, issue 18). 0: no cap. */
+    int max_viewers;
     char *trusted_proxies[VG_CONFIG_MAX_PROXIES]; /* CIDRs whose X-Forwarded-For is believed */
     size_t trusted_proxy_count;
     vg_tier_cfg_t tiers[VG_CONFIG_MAX_TIERS]; /* default ladder for every camera; none: built in */

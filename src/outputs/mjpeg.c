@@ -109,6 +109,11 @@ static int mjpeg_request(vg_conn_t *c, const char *const *params, void *user)
         tier = vg_stream_default_tier(st);
     if (tier < 0)
         return 0;
+    char why[200];
+    if (!vg__viewers_admit(o, why, sizeof(why))) {
+        vg_conn_add_header(c, "retry-after", "5");
+        return vg_conn_error(c, 503, "unavailable", "%s", why);
+    }
     mjpeg_viewer_t *v = vg_xcalloc(1, sizeof(*v));
     v->base.conn = c;
     v->base.st = st;

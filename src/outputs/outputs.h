@@ -26,6 +26,10 @@ typedef struct vg_outputs_cfg {
      * 2 MiB). */
     int source_max_lag_ms;
     size_t source_max_lag_bytes;
+    /* WebSocket and MJPEG viewers this instance serves at once (0: no cap); one more is
+     * refused with the reason (RTSP readers are not counted: relays between instances and
+     * recorders must not be turned away by browsers). */
+    int max_viewers;
 } vg_outputs_cfg_t;
 
 #define VG_SOURCE_MAX_LAG_MS_DEFAULT 1000
@@ -34,6 +38,8 @@ typedef struct vg_outputs_cfg {
 /* Registers /api/v1/cameras/{id}/ws, /cameras/{id}/mjpeg and /cameras/{id}/snapshot.jpg and
  * starts the 1 Hz statistics timer. Returns the outputs' shared state. */
 vg_outputs_t *vg_outputs_new(vg_server_t *srv, const vg_outputs_cfg_t *cfg);
+/* Viewers refused because the instance served its max_viewers. */
+uint64_t vg_outputs_refused(const vg_outputs_t *o);
 /* Closes the timer (at shutdown, while the loop still runs). */
 void vg_outputs_stop(vg_outputs_t *o);
 /* Frees; after the server and once the loop has run the timer's close callback. */

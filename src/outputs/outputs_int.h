@@ -59,6 +59,8 @@ struct vg_outputs {
     uv_timer_t sample_timer; /* 4 Hz: adaptive viewers' samples */
     vg__viewer_t *viewers;
     size_t viewer_count;
+    size_t capped_count;   /* of viewer_count: the WebSocket and MJPEG ones (max_viewers) */
+    uint64_t refused_full; /* refused at max_viewers */
     uint64_t next_viewer_id;
     out_counters_t *counters; /* list */
     struct hls_cam *hls;      /* hls.c: one muxer per camera HLS clients fetch */
@@ -71,6 +73,9 @@ typedef struct vg__hls_stats {
     struct vg__hls_stats *next;
 } vg__hls_stats_t;
 
+/* Whether one more WebSocket or MJPEG viewer may join (max_viewers); when not, counts the
+ * refusal and writes the reason into why. */
+bool vg__viewers_admit(vg_outputs_t *o, char *why, size_t why_len);
 /* Registers v (conn, st, cons.ops/user set by the caller) and attaches it at tier. */
 void vg__viewer_add(vg_outputs_t *o, vg__viewer_t *v, const char *output, int tier);
 /* Detaches and unregisters v. */

@@ -64,8 +64,28 @@ void vg_outputs_forget_camera(vg_outputs_t *o, const char *camera_id)
     }
 }
 
+static bool is_capped(const char *output)
+{
+    return strcmp(output, "ws") == 0 || strcmp(output, "mjpeg") == 0;
+}
+
+bool vg__viewers_admit(vg_outputs_t *o, char *why, size_t why_len)
+{
+    if (o->cfg.max_viewers <= 0 || o->capped_count < (size_t)o->cfg.max_viewers)
+        return true;
+    o->refused_full++;
+    snprintf(why, why_len,
+             "this instance serves its maximum of %d viewers (max_viewers); try again later "
+             "or another instance", o->cfg.max_viewers);
+    return false;
+}
+
+uint64_t vg_outputs_refused(const vg_outputs_t *o) { return o->refused_full; }
+
 void vg__viewer_add(vg_outputs_t *o, vg__viewer_t *v, const char *output, int tier)
 {
+    if (is_capped(output))
+        o->capped_count++;
     v->outputs = o;
     v->output = output;
     v->id = ++o->next_viewer_id;
@@ -99,6 +119,8 @@ void vg__viewer_remove(vg__viewer_t *v)
         o->viewers = v->next;
     if (v->next)
         v->next->prev = v->prev;
+    if (is_capped(v->output))
+        o->capped_count--;
     o->viewer_count--;
     v->outputs = NULL;
 }

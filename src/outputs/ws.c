@@ -447,6 +447,12 @@ static int ws_open(vg_conn_t *c, const char *const *params, void *user)
         vg_conn_close(c, 4404, "no such camera");
         return 0;
     }
+    char why[200];
+    if (!vg__viewers_admit(o, why, sizeof(why))) {
+        /* 1013 Try Again Later (RFC 6455 §7.4.1, as registered with IANA) */
+        vg_conn_close(c, 1013, "this instance serves its maximum of viewers");
+        return 0;
+    }
     ws_viewer_t *v = vg_xcalloc(1, sizeof(*v));
     v->base.conn = c;
     v->base.st = st;
