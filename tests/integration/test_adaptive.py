@@ -176,7 +176,8 @@ def test_metrics_parse_strictly_and_move(vigil_server):
         assert "127.0.0.1" not in text2
         for fam in m2.values():
             for _, labels, _ in fam["samples"]:
-                assert set(labels) <= {"camera", "tier", "output", "state", "le", "version"}, labels
+                assert set(labels) <= {"camera", "tier", "output", "state", "le", "version",
+                                       "reason"}, labels
     finally:
         v.stop()
     time.sleep(1.2)

@@ -132,8 +132,9 @@ def test_one_camera_session_for_three_instances_and_failover(pg, tmp_path):
             assert handed is not None and handed < 2.5, (handed, logs)
             print("handover on SIGTERM: first frame %.1f s after it" % handed)
             # A relay's credential is the instances' own: a made-up one is refused.
+            survivor = srvs[3 - holder]  # the one still running
             bogus = "rtsp://instance:vi_%s@127.0.0.1:%d/cameras/cam" % ("0" * 64,
-                                                                        srvs[1].rtsp_port)
+                                                                        survivor.rtsp_port)
             p = subprocess.run(["ffprobe", "-v", "error", "-rtsp_transport", "tcp", bogus],
                                capture_output=True, text=True, timeout=30)
             assert p.returncode != 0 and "401" in p.stderr, p.stderr

@@ -43,6 +43,8 @@ def test_systemd_unit_verifies_and_is_confined(tmp_path):
 def test_kubernetes_manifests_probe_what_vigil_serves():
     docs = []
     for name in sorted(os.listdir(os.path.join(DEPLOY, "k8s"))):
+        if os.path.isdir(os.path.join(DEPLOY, "k8s", name)):
+            continue  # cluster/: instances on PostgreSQL (tests/browser/k8s.test.mjs)
         with open(os.path.join(DEPLOY, "k8s", name)) as f:
             docs += [d for d in yaml.safe_load_all(f) if d]
     kinds = {d["kind"]: d for d in docs}
