@@ -974,6 +974,7 @@ void vg_fleet_close(vg_fleet_t **fp)
     *fp = NULL;
     f->is_closing = true;
     f->open_parts = 2;
+    vg_lease_detach_all(&f->lease); /* the hub's streams outlive f */
     /* Jobs still queued complete with VG_ECLOSED; their done callbacks name f. */
     vg_store_async_close(&f->async, on_store_closed, f);
     vg_store_close(&f->store);

@@ -64,6 +64,9 @@ void vg_lease_wrap(vg_lease_env_t *env, const char *camera, const vg_producer_op
  * a stream waiting to retry whose camera's lease expired or changed hands retries at once
  * (its holder died: the first retry after that takes the lease or relays the new holder). */
 void vg_lease_held(vg_lease_env_t *env, const json_t *held, const json_t *leases);
+/* The fleet closes before the hub frees its streams: the wrapped producers let go of env
+ * (they ask and release nothing more; their leases expire). */
+void vg_lease_detach_all(vg_lease_env_t *env);
 
 /* ---- fleet.c: the cameras of the configuration database, kept live ---- */
 

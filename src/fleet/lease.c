@@ -134,7 +134,8 @@ static void ask_done(void *arg, int rc, const vg_store_err_t *err)
         free(j);
         return;
     }
-    if (j->gen != p->gen || p->in == NULL) { /* stopped, or started again, meanwhile */
+    if (j->gen != p->gen || p->in == NULL || p->env == NULL) { /* stopped, restarted, or
+                                                                    the fleet closed */
         free(j);
         return;
     }
@@ -172,6 +173,10 @@ static int lease_start(void *ctx, vg_stream_input_t *in)
     lease_prod_t *p = ctx;
     p->in = p->last_in = in;
     p->gen++;
+    if (p->env == NULL) { /* the fleet closed: nothing to ask */
+        vg_stream_source_ended(in, VG_EUNREACHABLE);
+        return 0;
+    }
     ask_job_t *j = vg_xcalloc(1, sizeof(*j));
     j->p = p;
     j->gen = p->gen;
@@ -210,8 +215,9 @@ static void lease_stop(void *ctx)
         /* Given up at once: another instance whose viewers want it need not wait. */
         release_job_t *r = vg_xcalloc(1, sizeof(*r));
         vg_strlcpy(r->camera, p->camera, sizeof(r->camera));
-        vg_strlcpy(r->instance, p->env->instance_id, sizeof(r->instance));
-        if (p->env->async == NULL ||
+        if (p->env)
+            vg_strlcpy(r->instance, p->env->instance_id, sizeof(r->instance));
+        if (p->env == NULL || p->env->async == NULL ||
             vg_store_async_submit(p->env->async, release_run, release_done, r, 1000) < 0)
             free(r);
     }
@@ -225,7 +231,7 @@ static void lease_stop(void *ctx)
 static void lease_free(void *ctx)
 {
     lease_prod_t *p = ctx;
-    for (lease_prod_t **pp = &p->env->producers; *pp; pp = &(*pp)->next) {
+    for (lease_prod_t **pp = p->env ? &p->env->producers : NULL; pp && *pp; pp = &(*pp)->next) {
         if (*pp == p) {
             *pp = p->next;
             break;
@@ -294,4 +300,15 @@ void vg_lease_held(vg_lease_env_t *env, const json_t *held, const json_t *leases
                     "it is relayed instead", p->camera);
         vg_stream_source_ended(p->in, VG_EUNREACHABLE); /* restarts, and asks again */
     }
+}
+
+void vg_lease_detach_all(vg_lease_env_t *env)
+{
+    for (lease_prod_t *p = env->producers, *next; p; p = next) {
+        next = p->next;
+        p->env = NULL;
+        p->next = NULL;
+    }
+    env->producers = NULL;
+    env->async = NULL;
 }
