@@ -96,8 +96,10 @@ def test_h264_frames_carry_a_fresh_stamp(h264_cam, tmp_path):
     stamps = [decode_stamp(open(f, 'rb').read()) for f in files]
     assert None not in stamps, stamps
     assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps), stamps
-    age = (rtsp_sim.now_us() - stamps[-1]) / 1e6
-    assert -0.1 < age < 2.0, 'last frame stamped %.3f s ago' % age
+    # From the stamp drawn at capture to ffmpeg writing the picture (its file's time), not to
+    # now: ffmpeg's own exit (TEARDOWN, PNG flush) on a loaded machine is no part of it.
+    age = (os.stat(files[-1]).st_mtime_ns // 1000 - stamps[-1]) / 1e6
+    assert -0.1 < age < 2.0, 'last frame written %.3f s after its stamp' % age
     # 15 fps: ten consecutive frames span about 0.6 s.
     span = (stamps[-1] - stamps[0]) / 1e6
     assert 0.4 < span < 1.0, span
