@@ -13,7 +13,6 @@
  */
 #include <endian.h>
 #include <libpq-fe.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -294,7 +293,7 @@ static PGresult *run(pg_t *p, const char *sql, const vg_val_t *vals, int n, vg_s
 }
 
 /* Row i's columns as vg_val_t (valid until the result is cleared). */
-static void row_values(PGresult *r, int row, vg_val_t *vals, int n, int64_t *ints)
+static void row_values(PGresult *r, int row, vg_val_t *vals, int n)
 {
     for (int i = 0; i < n; i++) {
         vg_val_t *v = &vals[i];
@@ -307,9 +306,8 @@ static void row_values(PGresult *r, int row, vg_val_t *vals, int n, int64_t *int
         case OID_INT8: {
             uint64_t be;
             memcpy(&be, data, 8);
-            ints[i] = (int64_t)be64toh(be);
             v->type = VG_VAL_INT;
-            v->i = ints[i];
+            v->i = (int64_t)be64toh(be);
             break;
         }
         case OID_INT4: {
@@ -351,9 +349,8 @@ static int each_row(PGresult *r, vg_row_cb cb, void *arg)
     if (ncols > 32)
         ncols = 32;
     vg_val_t vals[32];
-    int64_t ints[32];
     for (int row = 0; row < PQntuples(r); row++) {
-        row_values(r, row, vals, ncols, ints);
+        row_values(r, row, vals, ncols);
         int rc = cb(vals, ncols, arg);
         if (rc != 0)
             return rc;
@@ -488,33 +485,13 @@ static void pg_rollback(void *p)
     exec(p, "ROLLBACK", &ignored, "rollback");
 }
 
-typedef struct sqlbuf {
-    char s[2048];
-    size_t n;
-} sqlbuf_t;
-
-__attribute__((format(printf, 2, 3))) static void put(sqlbuf_t *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(b->s + b->n, sizeof(b->s) - b->n, fmt, ap);
-    va_end(ap);
-    if (k > 0)
-        b->n = b->n + (size_t)k < sizeof(b->s) ? b->n + (size_t)k : sizeof(b->s) - 1;
-}
 
 static int pg_select(void *vp, const char *table, const char *const *cols, int ncols,
                      const char *id, size_t offset, size_t limit, vg_row_cb cb, void *arg,
                      vg_store_err_t *err)
 {
-    sqlbuf_t q = {0};
-    put(&q, "SELECT ");
-    for (int i = 0; i < ncols; i++)
-        put(&q, "%s%s", i ? ", " : "", cols[i]);
-    put(&q, " FROM %s", table);
-    if (id)
-        put(&q, " WHERE id = $1");
-    put(&q, " ORDER BY id LIMIT %zu OFFSET %zu", limit, offset);
+    vg__sql_t q;
+    vg__sql_select(&q, '$', table, cols, ncols, id != NULL, offset, limit);
     vg_val_t v = {.type = VG_VAL_TEXT, .text = id};
     PGresult *r = run(vp, q.s, &v, id ? 1 : 0, err, "select");
     if (r == NULL)
@@ -532,8 +509,7 @@ static int count_sql(pg_t *p, const char *sql, const char *value, size_t *out,
     if (r == NULL)
         return VG_EINVAL;
     vg_val_t val;
-    int64_t i64;
-    row_values(r, 0, &val, 1, &i64);
+    row_values(r, 0, &val, 1);
     *out = (size_t)val.i;
     PQclear(r);
     return 0;
@@ -541,16 +517,16 @@ static int count_sql(pg_t *p, const char *sql, const char *value, size_t *out,
 
 static int pg_count(void *p, const char *table, size_t *out, vg_store_err_t *err)
 {
-    sqlbuf_t q = {0};
-    put(&q, "SELECT count(*) FROM %s", table);
+    vg__sql_t q;
+    vg__sql_count(&q, '$', table, NULL);
     return count_sql(p, q.s, NULL, out, err);
 }
 
 static int pg_count_where(void *p, const char *table, const char *column, const char *value,
                           size_t *out, vg_store_err_t *err)
 {
-    sqlbuf_t q = {0};
-    put(&q, "SELECT count(*) FROM %s WHERE %s = $1", table, column);
+    vg__sql_t q;
+    vg__sql_count(&q, '$', table, column);
     return count_sql(p, q.s, value, out, err);
 }
 
@@ -570,14 +546,8 @@ static int write_sql(pg_t *p, const char *sql, const vg_val_t *vals, int n, size
 static int pg_insert(void *p, const char *table, const char *const *cols, const vg_val_t *vals,
                      int n, vg_store_err_t *err)
 {
-    sqlbuf_t q = {0};
-    put(&q, "INSERT INTO %s (", table);
-    for (int i = 0; i < n; i++)
-        put(&q, "%s%s", i ? ", " : "", cols[i]);
-    put(&q, ") VALUES (");
-    for (int i = 0; i < n; i++)
-        put(&q, "%s$%d", i ? ", " : "", i + 1);
-    put(&q, ")");
+    vg__sql_t q;
+    vg__sql_insert(&q, '$', table, cols, n);
     return write_sql(p, q.s, vals, n, NULL, err, "insert");
 }
 
@@ -588,11 +558,8 @@ static int pg_update(void *p, const char *table, const char *id, const char *con
         vg__store_err(err, 500, "internal", "", "update: too many columns");
         return VG_EINVAL;
     }
-    sqlbuf_t q = {0};
-    put(&q, "UPDATE %s SET ", table);
-    for (int i = 0; i < n; i++)
-        put(&q, "%s%s = $%d", i ? ", " : "", cols[i], i + 1);
-    put(&q, " WHERE id = $%d", n + 1);
+    vg__sql_t q;
+    vg__sql_update(&q, '$', table, cols, n);
     vg_val_t all[MAX_PARAMS];
     memcpy(all, vals, (size_t)n * sizeof(*vals));
     all[n] = (vg_val_t){.type = VG_VAL_TEXT, .text = id};
@@ -608,8 +575,8 @@ static int pg_update(void *p, const char *table, const char *id, const char *con
 
 static int pg_remove(void *p, const char *table, const char *id, vg_store_err_t *err)
 {
-    sqlbuf_t q = {0};
-    put(&q, "DELETE FROM %s WHERE id = $1", table);
+    vg__sql_t q;
+    vg__sql_delete(&q, '$', table);
     vg_val_t v = {.type = VG_VAL_TEXT, .text = id};
     size_t changes = 0;
     if (write_sql(p, q.s, &v, 1, &changes, err, "delete") < 0)

@@ -9,7 +9,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sqlite3.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -317,21 +316,6 @@ static void bind(sqlite3_stmt *st, int i, const vg_val_t *v)
     }
 }
 
-/* SQL text is built only from the store's own table and column names (never from input). */
-typedef struct sqlbuf {
-    char s[2048];
-    size_t n;
-} sqlbuf_t;
-
-__attribute__((format(printf, 2, 3))) static void put(sqlbuf_t *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(b->s + b->n, sizeof(b->s) - b->n, fmt, ap);
-    va_end(ap);
-    if (k > 0)
-        b->n = b->n + (size_t)k < sizeof(b->s) ? b->n + (size_t)k : sizeof(b->s) - 1;
-}
 
 /* The current row's columns as vg_val_t (valid until the next step). */
 static void row_values(sqlite3_stmt *st, vg_val_t *vals, int n)
@@ -369,14 +353,8 @@ static int sq_select(void *vdb, const char *table, const char *const *cols, int 
                      vg_store_err_t *err)
 {
     sqlite3 *db = vdb;
-    sqlbuf_t q = {0};
-    put(&q, "SELECT ");
-    for (int i = 0; i < ncols; i++)
-        put(&q, "%s%s", i ? ", " : "", cols[i]);
-    put(&q, " FROM %s", table);
-    if (id)
-        put(&q, " WHERE id = ?1");
-    put(&q, " ORDER BY id LIMIT %zu OFFSET %zu", limit, offset);
+    vg__sql_t q;
+    vg__sql_select(&q, '?', table, cols, ncols, id != NULL, offset, limit);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db, q.s, -1, &st, NULL) != SQLITE_OK)
         return sql_err(db, err, "select");
@@ -411,16 +389,16 @@ static int count_sql(sqlite3 *db, const char *sql, const char *value, size_t *ou
 
 static int sq_count(void *db, const char *table, size_t *out, vg_store_err_t *err)
 {
-    sqlbuf_t q = {0};
-    put(&q, "SELECT count(*) FROM %s", table);
+    vg__sql_t q;
+    vg__sql_count(&q, '?', table, NULL);
     return count_sql(db, q.s, NULL, out, err);
 }
 
 static int sq_count_where(void *db, const char *table, const char *column, const char *value,
                           size_t *out, vg_store_err_t *err)
 {
-    sqlbuf_t q = {0};
-    put(&q, "SELECT count(*) FROM %s WHERE %s = ?1", table, column);
+    vg__sql_t q;
+    vg__sql_count(&q, '?', table, column);
     return count_sql(db, q.s, value, out, err);
 }
 
@@ -453,25 +431,16 @@ static int run(sqlite3 *db, const char *sql, const vg_val_t *vals, int n, const 
 static int sq_insert(void *db, const char *table, const char *const *cols, const vg_val_t *vals,
                      int n, vg_store_err_t *err)
 {
-    sqlbuf_t q = {0};
-    put(&q, "INSERT INTO %s (", table);
-    for (int i = 0; i < n; i++)
-        put(&q, "%s%s", i ? ", " : "", cols[i]);
-    put(&q, ") VALUES (");
-    for (int i = 0; i < n; i++)
-        put(&q, "%s?%d", i ? ", " : "", i + 1);
-    put(&q, ")");
+    vg__sql_t q;
+    vg__sql_insert(&q, '?', table, cols, n);
     return run(db, q.s, vals, n, NULL, err, "insert");
 }
 
 static int sq_update(void *db, const char *table, const char *id, const char *const *cols,
                      const vg_val_t *vals, int n, vg_store_err_t *err)
 {
-    sqlbuf_t q = {0};
-    put(&q, "UPDATE %s SET ", table);
-    for (int i = 0; i < n; i++)
-        put(&q, "%s%s = ?%d", i ? ", " : "", cols[i], i + 1);
-    put(&q, " WHERE id = ?%d", n + 1);
+    vg__sql_t q;
+    vg__sql_update(&q, '?', table, cols, n);
     if (run(db, q.s, vals, n, id, err, "update") < 0)
         return VG_EINVAL;
     if (sqlite3_changes(db) == 0) {
@@ -483,8 +452,8 @@ static int sq_update(void *db, const char *table, const char *id, const char *co
 
 static int sq_remove(void *db, const char *table, const char *id, vg_store_err_t *err)
 {
-    sqlbuf_t q = {0};
-    put(&q, "DELETE FROM %s WHERE id = ?1", table);
+    vg__sql_t q;
+    vg__sql_delete(&q, '?', table);
     if (run(db, q.s, NULL, 0, id, err, "delete") < 0)
         return VG_EINVAL;
     if (sqlite3_changes(db) == 0) {

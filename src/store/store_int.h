@@ -71,6 +71,18 @@ struct vg_store {
 extern const vg_store_backend_ops_t vg_store_sqlite_ops;
 extern const vg_store_backend_ops_t vg_store_pg_ops; /* pg.c */
 
+/* sql.c: the generic statements, with the backend's parameter mark ('?' or '$'). */
+typedef struct vg__sql {
+    char s[2048];
+    size_t n;
+} vg__sql_t;
+void vg__sql_select(vg__sql_t *q, char mark, const char *table, const char *const *cols,
+                    int ncols, bool is_by_id, size_t offset, size_t limit);
+void vg__sql_count(vg__sql_t *q, char mark, const char *table, const char *column);
+void vg__sql_insert(vg__sql_t *q, char mark, const char *table, const char *const *cols, int n);
+void vg__sql_update(vg__sql_t *q, char mark, const char *table, const char *const *cols, int n);
+void vg__sql_delete(vg__sql_t *q, char mark, const char *table);
+
 void vg__store_err(vg_store_err_t *err, int status, const char *code, const char *field,
                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
