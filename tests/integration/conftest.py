@@ -333,6 +333,13 @@ def vigil_server(tmp_path):
 # Frames
 # --------------------------------------------------------------------------------------
 
+@pytest.fixture(scope="module")
+def pg():
+    """A real PostgreSQL server for the module (pg_server.py)."""
+    import pg_server
+    yield from pg_server.pg_fixture()
+
+
 def stream_state(srv, cam):
     """GET /api/v1/streams/{cam}, which must answer 200."""
     r = srv.get("/api/v1/streams/" + cam)

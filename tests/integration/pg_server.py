@@ -97,3 +97,14 @@ class PgServer:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def pg_fixture():
+    """The module-scoped `pg` fixture of the tests that need a server (tests/integration
+    conftest.py); skips, saying why, where none is installed."""
+    import pytest
+    if pg_bin_dir() is None:
+        pytest.skip("no PostgreSQL server installed (scripts/install-deps.sh --test installs "
+                    "postgresql)")
+    with PgServer() as server:
+        yield server

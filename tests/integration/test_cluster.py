@@ -10,23 +10,10 @@ import subprocess
 import threading
 import time
 
-import pytest
 
 import rtsp_sim
 from conftest import parse_header, ws_connect
 from hardening_lib import add_user, cli, start_server
-from pg_server import PgServer, pg_bin_dir
-
-pytestmark = pytest.mark.skipif(pg_bin_dir() is None,
-                                reason="no PostgreSQL server installed (scripts/install-deps.sh "
-                                       "--test installs postgresql)")
-
-
-@pytest.fixture(scope="module")
-def pg():
-    with PgServer() as server:
-        yield server
-
 
 def sim_sessions(sim):
     return sim.stats()["sessions"]

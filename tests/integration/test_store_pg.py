@@ -13,18 +13,6 @@ import requests
 
 from conftest import VIGIL_ASAN_BIN, VIGIL_BIN
 from hardening_lib import add_user, cli, finish, login, start_server
-from pg_server import PgServer, pg_bin_dir
-
-pytestmark = pytest.mark.skipif(pg_bin_dir() is None,
-                                reason="no PostgreSQL server installed (scripts/install-deps.sh "
-                                       "--test installs postgresql)")
-
-
-@pytest.fixture(scope="module")
-def pg():
-    with PgServer() as server:
-        yield server
-
 
 @pytest.fixture
 def master_key(tmp_path):
