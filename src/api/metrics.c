@@ -405,10 +405,23 @@ static int metrics(vg_conn_t *c, const char *const *params, void *user)
     loop_metrics(f, ctx->looplag);
     stream_metrics(f, ctx->hub);
     output_metrics(f, ctx->outputs);
+    vg_hub_admission_t adm;
+    vg_hub_admission(ctx->hub, &adm);
     family(f, "vigil_admission_refused_total", "counter",
-           "Viewers refused because this instance served its maximum (max_viewers)");
+           "Viewers refused because this instance served its maximum of viewers "
+           "(max_viewers) or ran its maximum of camera sources (max_sources)");
     fprintf(f, "vigil_admission_refused_total{reason=\"max_viewers\"} %" PRIu64 "\n",
             vg_outputs_refused(ctx->outputs));
+    fprintf(f, "vigil_admission_refused_total{reason=\"max_sources\"} %" PRIu64 "\n",
+            adm.refused);
+    family(f, "vigil_admission_displaced_total", "counter",
+           "Watched cameras stopped to give their place to one of higher priority");
+    fprintf(f, "vigil_admission_displaced_total %" PRIu64 "\n", adm.displaced);
+    family(f, "vigil_sources_running", "gauge",
+           "Cameras whose source runs, connects or waits to retry (max_sources counts these)");
+    fprintf(f, "vigil_sources_running %d\n", adm.sources_running);
+    family(f, "vigil_sources_max", "gauge", "The cap on running sources (0: none)");
+    fprintf(f, "vigil_sources_max %d\n", adm.max_sources);
     hls_metrics(f, ctx->outputs);
     if (ctx->rtsp)
         rtsp_metrics(f, ctx->rtsp);

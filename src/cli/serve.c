@@ -59,6 +59,7 @@ typedef struct cfg_flags {
     const char *lag_ms, *lag_kb, *viewer_cc;
     const char *instance_id, *advertise_url;
     const char *max_viewers;
+    const char *max_sources;
     const char *cameras[VG_CONFIG_MAX_CAMERA_FLAGS];
     size_t camera_count;
     bool is_demo, list_routes;
@@ -132,6 +133,10 @@ static void print_usage(FILE *out, bool is_demo)
             "      --max-viewers N      streaming viewers (WebSocket, MJPEG, RTSP) this\n"
             "                           instance serves at once; more get 503 and the\n"
             "                           reason (env VIGIL_MAX_VIEWERS; default 0: no cap)\n"
+            "      --max-sources N      camera sources this instance runs at once; at the\n"
+            "                           cap a camera of higher priority displaces the\n"
+            "                           lowest one, else viewers get 503 and the reason\n"
+            "                           (env VIGIL_MAX_SOURCES; default 0: no cap)\n"
             "      --web-root DIR       serve the dashboard from DIR instead of the\n"
             "                           embedded copy (env VIGIL_WEB_ROOT; development)\n"
             "      --log-level LEVEL    error, warn, info, debug or trace\n"
@@ -610,6 +615,7 @@ static int run(const vg_config_t *cfg, const auth_opts_t *ao, const cfg_flags_t 
     raise_fd_limit();
     app.hub = vg_hub_new(&app.loop);
     vg_hub_set_health_interval(app.hub, cfg->health_interval_ms);
+    vg_hub_set_max_sources(app.hub, cfg->max_sources);
     if (vg_fleet_open(&app.fleet, cfg, &app.loop, app.hub) < 0) {
         vg_fleet_close(&app.fleet);
         vg_hub_close(&app.hub);
@@ -748,7 +754,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
            OPT_KEYFILE, OPT_ROUTES, OPT_NOAUTH, OPT_JWTSECRET, OPT_JWKS, OPT_JWTISS,
            OPT_JWTAUD, OPT_TLSCERT, OPT_TLSKEY, OPT_ORIGIN, OPT_SESSIONTTL, OPT_PROXY,
            OPT_JWTLEEWAY, OPT_HEALTH, OPT_LAGMS, OPT_LAGKB, OPT_VIEWERCC, OPT_RTSPLISTEN,
-           OPT_INSTANCE, OPT_ADVERTISE, OPT_MAXVIEWERS };
+           OPT_INSTANCE, OPT_ADVERTISE, OPT_MAXVIEWERS, OPT_MAXSOURCES };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"listen", required_argument, NULL, 'l'},
@@ -763,6 +769,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
         {"web-root", required_argument, NULL, OPT_WEBROOT},
         {"max-conns-per-ip", required_argument, NULL, OPT_MAXCONNS},
         {"max-viewers", required_argument, NULL, OPT_MAXVIEWERS},
+        {"max-sources", required_argument, NULL, OPT_MAXSOURCES},
         {"log-level", required_argument, NULL, OPT_LOGLEVEL},
         {"db", required_argument, NULL, OPT_DB},
         {"master-key-file", required_argument, NULL, OPT_KEYFILE},
@@ -799,6 +806,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
     const char *max_conns = NULL, *lag_ms = NULL, *lag_kb = NULL, *viewer_cc = NULL;
     const char *rtsp_listen = NULL, *instance_id = NULL, *advertise_url = NULL;
     const char *max_viewers = NULL;
+    const char *max_sources = NULL;
     const char *cameras[VG_CONFIG_MAX_CAMERA_FLAGS];
     size_t camera_count = 0;
     int c;
@@ -824,6 +832,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
         case OPT_WEBROOT: web_root = optarg; break;
         case OPT_MAXCONNS: max_conns = optarg; break;
         case OPT_MAXVIEWERS: max_viewers = optarg; break;
+        case OPT_MAXSOURCES: max_sources = optarg; break;
         case OPT_LOGLEVEL: log_level = optarg; break;
         case OPT_DB: db = optarg; break;
         case OPT_KEYFILE: key_file = optarg; break;
@@ -871,6 +880,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
                         .lag_kb = lag_kb, .viewer_cc = viewer_cc,
                         .instance_id = instance_id, .advertise_url = advertise_url,
                         .max_viewers = max_viewers,
+                        .max_sources = max_sources,
                         .camera_count = camera_count, .is_demo = is_demo,
                         .list_routes = list_routes};
     memcpy(fl->cameras, cameras, camera_count * sizeof(cameras[0]));
@@ -1032,6 +1042,12 @@ static int build_config(vg_config_t *cfg, const cfg_flags_t *fl)
             return vg_config_error(cfg, "--max-viewers '%s': expected 0..1000000",
                                    fl->max_viewers);
         cfg->max_viewers = (int)n;
+    }
+    if (fl->max_sources) {
+        if (vg_parse_int(fl->max_sources, 0, 100000, &n) < 0)
+            return vg_config_error(cfg, "--max-sources '%s': expected 0..100000",
+                                   fl->max_sources);
+        cfg->max_sources = (int)n;
     }
     for (size_t i = 0; i < fl->camera_count; i++) {
         if (vg_config_add_camera_spec(cfg, fl->cameras[i]) < 0)

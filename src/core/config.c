@@ -508,6 +508,7 @@ typedef struct yaml_camera {
     unsigned idle_timeout_s;  /* absent or 0: the server's default */
     unsigned stall_timeout_s; /* absent or 0: the server's default */
     bool always_on;
+    int priority;
     yaml_tier_t *tiers;
     unsigned tiers_count;
 } yaml_camera_t;
@@ -520,6 +521,7 @@ typedef struct yaml_root {
     unsigned *health_interval_s; /* NULL: absent (0 turns the idle checks off) */
     int *max_conns_per_ip; /* NULL: absent (0 means no cap) */
     unsigned max_viewers;   /* 0: no cap */
+    unsigned max_sources;   /* 0: no cap */
     char **trusted_proxies;
     unsigned trusted_proxies_count;
     yaml_tier_t *tiers;
@@ -556,6 +558,7 @@ static const cyaml_schema_field_t camera_fields[] = {
     CYAML_FIELD_UINT("idle_timeout_s", CYAML_FLAG_OPTIONAL, yaml_camera_t, idle_timeout_s),
     CYAML_FIELD_UINT("stall_timeout_s", CYAML_FLAG_OPTIONAL, yaml_camera_t, stall_timeout_s),
     CYAML_FIELD_BOOL("always_on", CYAML_FLAG_OPTIONAL, yaml_camera_t, always_on),
+    CYAML_FIELD_INT("priority", CYAML_FLAG_OPTIONAL, yaml_camera_t, priority),
     CYAML_FIELD_SEQUENCE("tiers", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, yaml_camera_t, tiers,
                          &tier_schema, 1, VG_CONFIG_MAX_TIERS),
     CYAML_FIELD_END,
@@ -586,6 +589,7 @@ static const cyaml_schema_field_t root_fields[] = {
     CYAML_FIELD_UINT("source_max_lag_ms", CYAML_FLAG_OPTIONAL, yaml_root_t, source_max_lag_ms),
     CYAML_FIELD_UINT("source_max_lag_kb", CYAML_FLAG_OPTIONAL, yaml_root_t, source_max_lag_kb),
     CYAML_FIELD_UINT("max_viewers", CYAML_FLAG_OPTIONAL, yaml_root_t, max_viewers),
+    CYAML_FIELD_UINT("max_sources", CYAML_FLAG_OPTIONAL, yaml_root_t, max_sources),
     CYAML_FIELD_UINT_PTR("health_interval_s", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
                          yaml_root_t, health_interval_s),
     CYAML_FIELD_INT_PTR("max_conns_per_ip", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, yaml_root_t,
@@ -626,11 +630,11 @@ static const char *const root_keys = "listen, rtsp_listen, web_root, log_level, 
                                      "idle_timeout_s, snapshot_wait_ms, stall_timeout_s, health_interval_s, "
                                      "ptz_timeout_ms, "
                                      "source_max_lag_ms, source_max_lag_kb, "
-                                     "max_conns_per_ip, max_viewers, instance_id, advertise_url, "
+                                     "max_conns_per_ip, max_viewers, max_sources, instance_id, advertise_url, "
                                      "trusted_proxies, tiers, cameras";
 static const char *const camera_keys = "id, name, url, default_tier, substream_url, "
                                        "snapshot_url, username, password, idle_timeout_s, "
-                                       "stall_timeout_s, always_on, tiers";
+                                       "stall_timeout_s, always_on, priority, tiers";
 static const char *const tier_keys = "name, size, fps, quality";
 
 /* Turns what libcyaml said into "FILE:LINE: PATH: reason". */
@@ -842,6 +846,10 @@ int vg_config_load_file(vg_config_t *cfg, const char *path)
         rc = file_error(cfg, "max_viewers", "%u is not 0..1000000", root->max_viewers);
     else if (root->max_viewers)
         cfg->max_viewers = (int)root->max_viewers;
+    if (root->max_sources > 100000)
+        rc = file_error(cfg, "max_sources", "%u is not 0..100000", root->max_sources);
+    else if (root->max_sources)
+        cfg->max_sources = (int)root->max_sources;
     for (unsigned i = 0; i < root->trusted_proxies_count; i++)
         cfg->trusted_proxies[cfg->trusted_proxy_count++] = vg_xstrdup(root->trusted_proxies[i]);
     if (root->tiers_count)
@@ -857,6 +865,11 @@ int vg_config_load_file(vg_config_t *cfg, const char *path)
         if (rc == 0)
             rc = seconds_ms(cfg, key, c->stall_timeout_s, &stall_ms);
         const char *why = camera_refusal(cfg, c->id, c->url, &field, buf, sizeof(buf));
+        if (rc == 0 && !why && (c->priority < -1000 || c->priority > 1000)) {
+            field = "priority";
+            snprintf(buf, sizeof(buf), "%d is not -1000..1000", c->priority);
+            why = buf;
+        }
         if (rc == 0 && why) {
             snprintf(key, sizeof(key), "cameras[%u].%s", i, field);
             rc = file_error(cfg, key, "%s", why);
@@ -875,6 +888,7 @@ int vg_config_load_file(vg_config_t *cfg, const char *path)
         vg_config_set_secret(&cc->password, c->password);
         cc->stall_timeout_ms = stall_ms;
         cc->is_always_on = c->always_on;
+        cc->priority = c->priority;
         tiers_copy(cc->tiers, &cc->tier_count, c->tiers, c->tiers_count);
     }
     /* libcyaml frees without wiping: clear the file's secrets first. */
@@ -911,6 +925,14 @@ int vg_config_apply_env(vg_config_t *cfg)
             return VG_ECONFIG;
         }
         cfg->max_viewers = (int)mv;
+    }
+    if ((v = getenv("VIGIL_MAX_SOURCES")) && *v) {
+        long long ms;
+        if (vg_parse_int(v, 0, 100000, &ms) < 0) {
+            VG_LOG_ERROR("config", "VIGIL_MAX_SOURCES='%s': expected 0..100000", v);
+            return VG_ECONFIG;
+        }
+        cfg->max_sources = (int)ms;
     }
     if ((v = getenv("VIGIL_INSTANCE_ID")) && *v)
         vg_config_set_str(&cfg->instance_id, v);

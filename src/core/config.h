@@ -36,6 +36,7 @@ typedef struct vg_camera_cfg {
     int idle_timeout_ms; /* -1: the server default */
     int stall_timeout_ms; /* -1: the server default */
     bool is_always_on;
+    int priority;       /* under a source cap, higher runs first (-1000..1000; 0) */
     vg_tier_cfg_t tiers[VG_CONFIG_MAX_TIERS]; /* the ladder; none: the default ladder */
     size_t tier_count;
     char *dial_error;   /* why the camera cannot be dialled (e.g. no gateway mapping), or NULL */
@@ -76,6 +77,10 @@ typedef struct vg_config {
     /* Streaming viewers (WebSocket, MJPEG, RTSP) this instance serves at once; more are
      * refused with 503 and the reason (admission control, issue 18). 0: no cap. */
     int max_viewers;
+    /* Camera sources this instance runs at once; a camera of higher priority displaces the
+     * lowest-priority one at the cap, else a new viewer is refused with the reason (issue
+     * 18, media/admit.h). 0: no cap. */
+    int max_sources;
     char *trusted_proxies[VG_CONFIG_MAX_PROXIES]; /* CIDRs whose X-Forwarded-For is believed */
     size_t trusted_proxy_count;
     vg_tier_cfg_t tiers[VG_CONFIG_MAX_TIERS]; /* default ladder for every camera; none: built in */

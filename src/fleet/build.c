@@ -102,6 +102,7 @@ int vg_camera_build(vg_camera_build_t *b, const vg_config_t *cfg, const vg_camer
         .stall_timeout_ms = cc->stall_timeout_ms >= 0 ? cc->stall_timeout_ms
                                                       : cfg->stall_timeout_ms,
         .is_always_on = cc->is_always_on,
+        .priority = cc->priority,
         .config_error = b->err,
     };
     if (url_with_camera_credentials(cc, cc->url, url, sizeof(url)) < 0) {

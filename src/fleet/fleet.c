@@ -97,8 +97,8 @@ static json_t *camera_json(const vg_camera_cfg_t *cc)
 {
     char shown[4096];
     vg_url_redact(cc->url, shown, sizeof(shown));
-    json_t *o = json_pack("{s:s,s:s,s:b}", "id", cc->id, "url", shown, "always_on",
-                          cc->is_always_on);
+    json_t *o = json_pack("{s:s,s:s,s:b,s:i}", "id", cc->id, "url", shown, "always_on",
+                          cc->is_always_on, "priority", cc->priority);
     if (cc->name && strcmp(cc->name, cc->id) != 0)
         json_object_set_new(o, "name", json_string(cc->name));
     const struct {
@@ -263,6 +263,7 @@ static int load_camera(vg_store_t *s, const vg_config_t *file_cfg, json_t *cam,
     vg_config_set_str(&cc->ptz_driver, str(cam, "ptz_driver"));
     vg_config_set_str(&cc->ptz_address, str(cam, "ptz_address"));
     cc->is_always_on = json_is_true(json_object_get(cam, "always_on"));
+    cc->priority = (int)json_integer_value(json_object_get(cam, "priority"));
     const char *owner = str(cam, "owner");
     const vg_camera_cfg_t *file_cc = NULL;
     for (size_t k = 0; owner && strcmp(owner, "file") == 0 && k < file_cfg->camera_count; k++) {
@@ -337,6 +338,7 @@ static void fingerprints(const vg_fleet_t *f, const vg_camera_cfg_t *cc,
     fp_int(&h_all, cc->idle_timeout_ms >= 0 ? cc->idle_timeout_ms : f->cfg->idle_timeout_ms);
     fp_int(&h_all, cc->stall_timeout_ms >= 0 ? cc->stall_timeout_ms : f->cfg->stall_timeout_ms);
     fp_int(&h_all, cc->is_always_on);
+    fp_int(&h_all, cc->priority);
     const vg_tier_cfg_t *tiers = cc->tier_count ? cc->tiers : f->cfg->tiers;
     size_t tier_count = cc->tier_count ? cc->tier_count : f->cfg->tier_count;
     for (size_t t = 0; t < tier_count; t++) {

@@ -24,6 +24,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "core/wire.h"
+#include "media/admit.h"
 #include "media/stream_int.h"
 
 static void on_exits(uv_async_t *h);
@@ -295,6 +296,7 @@ static void take_settings(vg_stream_t *st, const vg_stream_cfg_t *cfg)
     st->stall_timeout_ms = cfg->stall_timeout_ms > 0 ? cfg->stall_timeout_ms
                                                      : DEFAULT_STALL_TIMEOUT_MS;
     st->is_always_on = cfg->is_always_on;
+    st->priority = cfg->priority;
     st->width = cfg->width;
     st->height = cfg->height;
     st->fps = cfg->fps;
@@ -626,3 +628,89 @@ vg_stream_t *vg_hub_find(vg_hub_t *hub, const char *id)
 
 size_t vg_hub_count(const vg_hub_t *hub) { return hub->count; }
 vg_stream_t *vg_hub_at(vg_hub_t *hub, size_t i) { return i < hub->count ? hub->streams[i] : NULL; }
+
+/* --- admission: the source cap (admit.h) --- */
+
+void vg_hub_set_max_sources(vg_hub_t *hub, int max) { hub->max_sources = max > 0 ? max : 0; }
+
+/* Whether st has a place under the cap: a source that runs, connects or waits to retry. A
+ * camera whose URL was refused has nothing to run. */
+static bool holds_place(const vg_stream_t *st)
+{
+    return st->state != VG_STREAM_IDLE && st->producer != NULL;
+}
+
+void vg_hub_admission(const vg_hub_t *hub, vg_hub_admission_t *out)
+{
+    int running = 0;
+    for (size_t i = 0; i < hub->count; i++)
+        running += holds_place(hub->streams[i]);
+    *out = (vg_hub_admission_t){.max_sources = hub->max_sources,
+                                .sources_running = running,
+                                .refused = hub->refused_sources,
+                                .displaced = hub->displaced};
+}
+
+/* Stops victim's source now, to give its place to st: its consumers are detached and told
+ * why, the camera stays (a later viewer may start it again when there is room). */
+static void displace(vg_stream_t *victim, const vg_stream_t *st)
+{
+    vg_hub_t *hub = st->hub;
+    char reason[120];
+    snprintf(reason, sizeof(reason),
+             "displaced: camera '%.40s' of higher priority needed this instance's place", st->id);
+    VG_LOG_INFO("stream", "cam=%s stopped (priority %d, %d consumers) for cam=%s (priority %d): "
+                "the instance runs its maximum of %d sources", victim->id, victim->priority,
+                victim->total_consumers, st->id, st->priority, hub->max_sources);
+    if (victim->total_consumers > 0)
+        hub->displaced++;
+    for (int t = 0; t < LISTS; t++) {
+        vg_consumer_t *c;
+        while ((c = victim->consumers[t]) != NULL) {
+            vg_stream_detach(c);
+            if (c->ops->on_displaced)
+                c->ops->on_displaced(c, reason);
+            else if (c->ops->on_removed)
+                c->ops->on_removed(c, reason);
+        }
+    }
+    uv_timer_stop(&victim->idle_timer);
+    vg__stream_go_idle(victim);
+}
+
+int vg_stream_admit(vg_stream_t *st, char *why, size_t why_len)
+{
+    vg_hub_t *hub = st->hub;
+    if (hub->max_sources == 0 || holds_place(st) || st->producer == NULL)
+        return 0;
+    /* Hundreds of cameras at most: a pass over them per new source is cheap, and keeps no
+     * second account of who runs that could drift from the streams' own states. */
+    vg_admit_source_t *running = vg_xcalloc(hub->count ? hub->count : 1, sizeof(*running));
+    vg_stream_t **who = vg_xcalloc(hub->count ? hub->count : 1, sizeof(*who));
+    int n = 0;
+    for (size_t i = 0; i < hub->count; i++) {
+        vg_stream_t *o = hub->streams[i];
+        if (o == st || !holds_place(o))
+            continue;
+        running[n] = (vg_admit_source_t){.priority = o->priority,
+                                         .viewers = o->total_consumers,
+                                         .is_pinned = o->is_always_on,
+                                         .started_us = o->placed_mono_us};
+        who[n++] = o;
+    }
+    int place = vg_admit_place(running, n, hub->max_sources, st->priority);
+    vg_stream_t *victim = place >= 0 ? who[place] : NULL;
+    free(running);
+    free(who);
+    if (victim) {
+        displace(victim, st);
+        return 0;
+    }
+    if (place == VG_ADMIT_FREE)
+        return 0;
+    hub->refused_sources++;
+    snprintf(why, why_len,
+             "this instance runs its maximum of %d cameras (max_sources), none of lower "
+             "priority; try again later", hub->max_sources);
+    return VG_EBUSY;
+}

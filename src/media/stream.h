@@ -65,6 +65,10 @@ typedef struct vg_consumer_ops {
     /* The camera was removed (deleted, disabled, reconfigured): c is already detached and
      * the stream is going away; reason says why ("camera deleted"). May be NULL. Loop. */
     void (*on_removed)(vg_consumer_t *c, const char *reason);
+    /* The instance stopped the camera's source to give its place to a camera of higher
+     * priority (vg_stream_admit): c is already detached and gets nothing more, though the
+     * camera stays; reason says why. NULL: on_removed is called instead. Loop. */
+    void (*on_displaced)(vg_consumer_t *c, const char *reason);
     /* The stream's ladder changed (its new source has another size or rate): c was moved to
      * the tier of the same name, else the default; c->tier is its new index. May be NULL
      * for consumers that read nothing of the ladder after attaching. Loop. */
@@ -169,6 +173,7 @@ typedef struct vg_stream_cfg {
     int idle_timeout_ms;        /* stop the source this long after the last consumer */
     int stall_timeout_ms;       /* restart a live source silent this long (0: 5000) */
     bool is_always_on;          /* run the source with or without consumers */
+    int priority;               /* under a source cap, higher runs first (vg_stream_admit) */
     int width, height, fps;     /* the camera's picture, when known in advance */
     const vg_producer_ops_t *producer; /* NULL: the stream is failed with config_error */
     void *producer_ctx;         /* taken: freed with producer->free */
@@ -315,6 +320,23 @@ void vg_stream_get_status(const vg_stream_t *st, vg_stream_status_t *out);
 void vg_stream_get_stats(const vg_stream_t *st, vg_stream_stats_t *out);
 /* Starts st if it is always-on and idle (after the server is up). */
 void vg_stream_start_always_on(vg_stream_t *st);
+
+/* Admission (issue 18): the most camera sources the hub runs at once; 0 (the default): no
+ * cap. Always-on cameras count and are never stopped for another. Loop thread. */
+void vg_hub_set_max_sources(vg_hub_t *hub, int max);
+typedef struct vg_hub_admission {
+    int max_sources;     /* 0: no cap */
+    int sources_running; /* cameras holding a place: not idle */
+    uint64_t refused;    /* consumers refused for want of a place */
+    uint64_t displaced;  /* watched cameras stopped for one of higher priority */
+} vg_hub_admission_t;
+void vg_hub_admission(const vg_hub_t *hub, vg_hub_admission_t *out);
+/* Before attaching a consumer to st: 0 when st holds a place already or may take one. A
+ * place may be made by stopping a source that lingers with no consumer, or else the
+ * lowest-priority, least-watched camera below st's priority, whose consumers are detached
+ * and told why (on_displaced) — media/admit.h says who goes. VG_EBUSY when there is no
+ * place for st (counted; why gets the reason for the viewer). Loop thread. */
+int vg_stream_admit(vg_stream_t *st, char *why, size_t why_len);
 
 /* Attaches c (ops/user set by the caller) to st at tier; starts the source if it is idle.
  * If the tier has a recent picture, c->ops->on_frame runs before this returns. */

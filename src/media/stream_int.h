@@ -57,11 +57,13 @@ struct vg_stream {
     int tier_count, default_tier;
     int idle_timeout_ms, stall_timeout_ms;
     bool is_always_on;
+    int priority;              /* admission: higher keeps its source first (admit.h) */
     int width, height, fps;
 
     /* lifecycle, loop */
     const char *reason;
     int64_t state_since_us;
+    int64_t placed_mono_us;    /* when it last left idle: its place under the source cap */
     unsigned attempts;         /* a copy of retry.attempts */
     vg_retry_t retry;          /* the retry policy's state (lifecycle.h) */
     uint64_t last_packets, last_bytes; /* counters at the previous check */
@@ -183,6 +185,9 @@ struct vg_hub {
      * drops 30 cameras at once must not stall every viewer for their sum. */
     vg_stream_t *retiring, **retiring_tail; /* loop */
     uv_idle_t retire_idle;    /* loop: runs while streams wait to be stopped */
+    int max_sources;          /* admission: sources running at once, 0: no cap (admit.h) */
+    uint64_t refused_sources; /* viewers refused at max_sources */
+    uint64_t displaced;       /* sources stopped for a camera of higher priority */
 };
 
 #define HANDLES_PER_STREAM 6

@@ -35,6 +35,8 @@ void vg__stream_set_state(vg_stream_t *st, vg_stream_state_t state, const char *
         VG_LOG_INFO("stream", "cam=%s %s -> %s", st->id, vg_stream_state_name(st->state),
                     vg_stream_state_name(state));
     bool was_down = vg__stream_is_down(st);
+    if (st->state == VG_STREAM_IDLE && state != VG_STREAM_IDLE)
+        st->placed_mono_us = vg_mono_us();
     st->state = state;
     st->reason = reason;
     st->state_since_us = vg_wall_us();

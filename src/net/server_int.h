@@ -119,7 +119,7 @@ struct vg_conn {
     bool is_ws, is_closing, has_closed, close_sent;
     bool is_head; /* HEAD: routed as GET, answered with the headers only (RFC 9110 9.3.2) */
     uint16_t close_status;
-    char close_reason[64];
+    char close_reason[124]; /* RFC 6455 5.5: a close frame's reason is at most 123 bytes */
     char path[MAX_PATH];
     char *params[VG_ROUTE_MAX_PARAMS];
     char peer[64], peer_ip[48];

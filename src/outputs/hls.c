@@ -532,6 +532,19 @@ static void on_removed(vg_consumer_t *c, const char *reason)
     cam_free(cam);
 }
 
+/* Another camera of higher priority took the camera's place: players may try again. */
+static void on_displaced(vg_consumer_t *c, const char *reason)
+{
+    hls_cam_t *cam = c->user;
+    for (hls_wait_t *w = cam->waits; w; w = w->next) {
+        if (w->conn) {
+            vg_conn_add_header(w->conn, "retry-after", "5");
+            vg_conn_error(w->conn, 503, "unavailable", "%s", reason);
+        }
+    }
+    cam_free(cam);
+}
+
 /* A camera whose video is not H.264/H.265 never sends its consumers an access unit: only this
  * says so. */
 static void on_codec(vg_consumer_t *c)
@@ -546,7 +559,8 @@ static void on_codec(vg_consumer_t *c)
 }
 
 static const vg_consumer_ops_t consumer_ops = {
-    .on_frame = on_frame, .on_codec = on_codec, .on_removed = on_removed, .on_audio = on_audio};
+    .on_frame = on_frame, .on_codec = on_codec, .on_removed = on_removed,
+    .on_displaced = on_displaced, .on_audio = on_audio};
 
 static void idle_closed(uv_handle_t *h) { free(h->data); }
 
@@ -712,7 +726,14 @@ static int playlist_request(vg_conn_t *c, const char *const *params, void *user)
     }
     int rc = vg_conn_query(c, "_HLS_skip", skip, sizeof(skip));
     w->is_skip = rc > 0 && (strcmp(skip, "YES") == 0 || strcmp(skip, "v2") == 0);
-    hls_cam_t *cam = cam_get(o, st, params[0]);
+    hls_cam_t *cam = cam_find(o, st, params[0]);
+    char why[200];
+    if (cam == NULL && vg_stream_admit(st, why, sizeof(why)) < 0) {
+        free(w);
+        vg_conn_add_header(c, "retry-after", "5");
+        return vg_conn_error(c, 503, "unavailable", "%s", why);
+    }
+    cam = cam_get(o, st, params[0]);
     touch(cam, c);
     if (build_query(c, cam, w->query, sizeof(w->query)) < 0) {
         free(w);

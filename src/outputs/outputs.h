@@ -128,6 +128,10 @@ void vg_outputs_ws_send(vg_conn_t *c, json_t *msg);
  * why ("camera deleted", "camera disabled"). A camera given a new source is not removed:
  * its viewers stay. */
 #define VG_WS_CLOSE_CAMERA_REMOVED 4410
+/* WebSocket close status for a viewer refused or displaced by admission control (caps,
+ * priorities): 1013 Try Again Later (RFC 6455 7.4.1, as registered with IANA); the reason
+ * says which cap. */
+#define VG_WS_CLOSE_TRY_AGAIN 1013
 
 /* Calls fn for each (camera, tier, output) that has had a viewer. */
 void vg_outputs_each_counters(vg_outputs_t *o,

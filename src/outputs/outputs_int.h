@@ -73,9 +73,11 @@ typedef struct vg__hls_stats {
     struct vg__hls_stats *next;
 } vg__hls_stats_t;
 
-/* Whether one more WebSocket or MJPEG viewer may join (max_viewers); when not, counts the
- * refusal and writes the reason into why. */
-bool vg__viewers_admit(vg_outputs_t *o, char *why, size_t why_len);
+/* Whether one more WebSocket or MJPEG viewer of st may join: the viewer cap (max_viewers),
+ * then a place for st's source under the hub's source cap (vg_stream_admit, which may
+ * displace a camera of lower priority). When not, the refusal is counted and why gets the
+ * reason, short enough for a WebSocket close reason (123 bytes). */
+bool vg__viewers_admit(vg_outputs_t *o, vg_stream_t *st, char *why, size_t why_len);
 /* Registers v (conn, st, cons.ops/user set by the caller) and attaches it at tier. */
 void vg__viewer_add(vg_outputs_t *o, vg__viewer_t *v, const char *output, int tier);
 /* Detaches and unregisters v. */

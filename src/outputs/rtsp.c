@@ -914,6 +914,13 @@ static int admit(rtsp_conn_t *c, const vg_rtsp_request_t *req, const vg_rtsp_tar
         respond_error(c, req->cseq, 404, "no such camera");
         return -1;
     }
+    char why[200];
+    if (vg_stream_admit(*st, why, sizeof(why)) < 0) { /* a reader starts the camera too */
+        r->cfg.gate.release(r->cfg.gate.user, *principal);
+        *principal = NULL;
+        respond_error(c, req->cseq, 503, why);
+        return -1;
+    }
     return 0;
 }
 

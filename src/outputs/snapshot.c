@@ -180,6 +180,11 @@ static int snapshot_request(vg_conn_t *c, const char *const *params, void *user)
     const char *broken = vg_stream_config_error(st);
     if (broken != NULL) /* no picture will come until someone fixes the camera: say so now */
         return vg_conn_error(c, 503, "unavailable", "camera cannot run: %s", broken);
+    char why[200];
+    if (vg_stream_admit(st, why, sizeof(why)) < 0) {
+        vg_conn_add_header(c, "retry-after", "5");
+        return vg_conn_error(c, 503, "unavailable", "%s", why);
+    }
     snap_waiter_t *w = vg_xcalloc(1, sizeof(*w));
     w->has_at = at_rc != VG_ENOENT;
     w->loop = o->cfg.loop;

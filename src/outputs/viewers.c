@@ -69,15 +69,16 @@ static bool is_capped(const char *output)
     return strcmp(output, "ws") == 0 || strcmp(output, "mjpeg") == 0;
 }
 
-bool vg__viewers_admit(vg_outputs_t *o, char *why, size_t why_len)
+bool vg__viewers_admit(vg_outputs_t *o, vg_stream_t *st, char *why, size_t why_len)
 {
-    if (o->cfg.max_viewers <= 0 || o->capped_count < (size_t)o->cfg.max_viewers)
-        return true;
-    o->refused_full++;
-    snprintf(why, why_len,
-             "this instance serves its maximum of %d viewers (max_viewers); try again later "
-             "or another instance", o->cfg.max_viewers);
-    return false;
+    if (o->cfg.max_viewers > 0 && o->capped_count >= (size_t)o->cfg.max_viewers) {
+        o->refused_full++;
+        snprintf(why, why_len,
+                 "this instance serves its maximum of %d viewers (max_viewers); try again "
+                 "later or another instance", o->cfg.max_viewers);
+        return false;
+    }
+    return vg_stream_admit(st, why, why_len) == 0;
 }
 
 uint64_t vg_outputs_refused(const vg_outputs_t *o) { return o->refused_full; }

@@ -257,6 +257,17 @@ static void on_removed(vg_consumer_t *c, const char *reason)
     vg_conn_close(v->base.conn, VG_WS_CLOSE_CAMERA_REMOVED, reason);
 }
 
+/* A camera of higher priority took this one's place on a full instance: 1013 Try Again
+ * Later, with the reason, tells the client to come back rather than that the camera is gone. */
+static void on_displaced(vg_consumer_t *c, const char *reason)
+{
+    ws_viewer_t *v = c->user;
+    vg__viewer_stream_removed(&v->base);
+    vg_frame_unref(&v->pending);
+    au_clear(v);
+    vg_conn_close(v->base.conn, VG_WS_CLOSE_TRY_AGAIN, reason);
+}
+
 /* The camera's new source has another ladder: the client gets the new list and its tier. */
 static void on_ladder(vg_consumer_t *c)
 {
@@ -316,7 +327,7 @@ static void on_codec(vg_consumer_t *c)
 }
 
 static const vg_consumer_ops_t consumer_ops = {
-    .on_frame = on_frame, .on_state = on_state, .on_removed = on_removed,
+    .on_frame = on_frame, .on_state = on_state, .on_removed = on_removed, .on_displaced = on_displaced,
     .on_ladder = on_ladder, .on_codec = on_codec};
 
 /* Moves the viewer to tier t and tells it why. */
@@ -448,9 +459,8 @@ static int ws_open(vg_conn_t *c, const char *const *params, void *user)
         return 0;
     }
     char why[200];
-    if (!vg__viewers_admit(o, why, sizeof(why))) {
-        /* 1013 Try Again Later (RFC 6455 §7.4.1, as registered with IANA) */
-        vg_conn_close(c, 1013, "this instance serves its maximum of viewers");
+    if (!vg__viewers_admit(o, st, why, sizeof(why))) {
+        vg_conn_close(c, VG_WS_CLOSE_TRY_AGAIN, why);
         return 0;
     }
     ws_viewer_t *v = vg_xcalloc(1, sizeof(*v));
