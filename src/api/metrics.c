@@ -410,8 +410,9 @@ static int metrics(vg_conn_t *c, const char *const *params, void *user)
     family(f, "vigil_admission_refused_total", "counter",
            "Viewers refused because this instance served its maximum of viewers "
            "(max_viewers) or ran its maximum of camera sources (max_sources)");
-    fprintf(f, "vigil_admission_refused_total{reason=\"max_viewers\"} %" PRIu64 "\n",
-            vg_outputs_refused(ctx->outputs));
+    for (int r = 0; r < VG_REFUSAL_COUNT; r++)
+        fprintf(f, "vigil_admission_refused_total{reason=\"%s\"} %" PRIu64 "\n",
+                vg_refusal_name(r), vg_outputs_refused(ctx->outputs, r));
     fprintf(f, "vigil_admission_refused_total{reason=\"max_sources\"} %" PRIu64 "\n",
             adm.refused);
     family(f, "vigil_admission_displaced_total", "counter",

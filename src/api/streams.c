@@ -92,6 +92,7 @@ static void append_viewer(const vg_viewer_info_t *v, void *arg)
                           (json_int_t)v->frames_sent, "bytes", (json_int_t)v->bytes_sent,
                           "drops", (json_int_t)v->drops, "fps", v->fps, "kbps", v->kbps);
     json_object_set_new(o, "skips", json_integer((json_int_t)v->skips));
+    json_object_set_new(o, "tenant", v->tenant ? json_string(v->tenant) : json_null());
     if (v->transport) /* RTSP readers: "tcp" (interleaved) or "udp" */
         json_object_set_new(o, "transport", json_string(v->transport));
     /* Adaptive viewers: the link as adaptation sees it (null until measured). */

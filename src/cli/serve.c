@@ -60,6 +60,7 @@ typedef struct cfg_flags {
     const char *instance_id, *advertise_url;
     const char *max_viewers;
     const char *max_sources;
+    const char *caller_caps[4]; /* --max-{viewers,cameras}-per-{user,tenant} */
     const char *cameras[VG_CONFIG_MAX_CAMERA_FLAGS];
     size_t camera_count;
     bool is_demo, list_routes;
@@ -137,6 +138,12 @@ static void print_usage(FILE *out, bool is_demo)
             "                           cap a camera of higher priority displaces the\n"
             "                           lowest one, else viewers get 503 and the reason\n"
             "                           (env VIGIL_MAX_SOURCES; default 0: no cap)\n"
+            "      --max-viewers-per-user N, --max-viewers-per-tenant N\n"
+            "      --max-cameras-per-user N, --max-cameras-per-tenant N\n"
+            "                           streams (WebSocket, MJPEG) and distinct cameras one\n"
+            "                           user or tenant watches at once on this instance;\n"
+            "                           more get 503 and the reason (env VIGIL_MAX_..._PER_...;\n"
+            "                           default 0: no cap)\n"
             "      --web-root DIR       serve the dashboard from DIR instead of the\n"
             "                           embedded copy (env VIGIL_WEB_ROOT; development)\n"
             "      --log-level LEVEL    error, warn, info, debug or trace\n"
@@ -378,6 +385,18 @@ static int api_read(void *fleet, vg_store_run_fn run, vg_store_done_fn done, voi
 }
 
 static const char *api_instance_id(void *fleet) { return vg_fleet_instance_id(fleet); }
+
+/* The outputs' caps per user and tenant count the caller the gate found: a vigil user by
+ * id, else the credential itself ("jwt:SUB"); with --no-auth nobody (no caps). */
+static void viewer_caller(void *auth, vg_conn_t *c, char user[64], char tenant[64])
+{
+    (void)auth;
+    const vg_principal_t *p = vg_auth_caller(c);
+    if (p == NULL || p->via == VG_VIA_OPEN || p->via == VG_VIA_INSTANCE)
+        return;
+    vg_strlcpy(user, p->user_id[0] ? p->user_id : p->actor, 64);
+    vg_strlcpy(tenant, p->tenant_id, 64);
+}
 static bool api_is_registered(void *fleet) { return vg_fleet_is_registered(fleet); }
 
 /* Every snapshot of the store re-judges the open streams (vg_auth_set_access). */
@@ -661,6 +680,12 @@ static int run(const vg_config_t *cfg, const auth_opts_t *ao, const cfg_flags_t 
         .source_max_lag_ms = cfg->source_max_lag_ms,
         .source_max_lag_bytes = (size_t)cfg->source_max_lag_kb * 1024,
         .max_viewers = cfg->max_viewers,
+        .caller = viewer_caller,
+        .caller_arg = app.auth,
+        .max_viewers_per_user = cfg->max_viewers_per_user,
+        .max_viewers_per_tenant = cfg->max_viewers_per_tenant,
+        .max_cameras_per_user = cfg->max_cameras_per_user,
+        .max_cameras_per_tenant = cfg->max_cameras_per_tenant,
     };
     app.outputs = vg_outputs_new(app.server, &ocfg);
     vg_fleet_set_outputs(app.fleet, app.outputs);
@@ -754,7 +779,8 @@ static int serve_main(int argc, char **argv, bool is_demo)
            OPT_KEYFILE, OPT_ROUTES, OPT_NOAUTH, OPT_JWTSECRET, OPT_JWKS, OPT_JWTISS,
            OPT_JWTAUD, OPT_TLSCERT, OPT_TLSKEY, OPT_ORIGIN, OPT_SESSIONTTL, OPT_PROXY,
            OPT_JWTLEEWAY, OPT_HEALTH, OPT_LAGMS, OPT_LAGKB, OPT_VIEWERCC, OPT_RTSPLISTEN,
-           OPT_INSTANCE, OPT_ADVERTISE, OPT_MAXVIEWERS, OPT_MAXSOURCES };
+           OPT_INSTANCE, OPT_ADVERTISE, OPT_MAXVIEWERS, OPT_MAXSOURCES,
+           OPT_CALLERCAP, /* four in a row */ OPT_CALLERCAP_END = OPT_CALLERCAP + 3 };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"listen", required_argument, NULL, 'l'},
@@ -770,6 +796,10 @@ static int serve_main(int argc, char **argv, bool is_demo)
         {"max-conns-per-ip", required_argument, NULL, OPT_MAXCONNS},
         {"max-viewers", required_argument, NULL, OPT_MAXVIEWERS},
         {"max-sources", required_argument, NULL, OPT_MAXSOURCES},
+        {"max-viewers-per-user", required_argument, NULL, OPT_CALLERCAP + 0},
+        {"max-viewers-per-tenant", required_argument, NULL, OPT_CALLERCAP + 1},
+        {"max-cameras-per-user", required_argument, NULL, OPT_CALLERCAP + 2},
+        {"max-cameras-per-tenant", required_argument, NULL, OPT_CALLERCAP + 3},
         {"log-level", required_argument, NULL, OPT_LOGLEVEL},
         {"db", required_argument, NULL, OPT_DB},
         {"master-key-file", required_argument, NULL, OPT_KEYFILE},
@@ -807,6 +837,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
     const char *rtsp_listen = NULL, *instance_id = NULL, *advertise_url = NULL;
     const char *max_viewers = NULL;
     const char *max_sources = NULL;
+    const char *caller_caps[4] = {NULL};
     const char *cameras[VG_CONFIG_MAX_CAMERA_FLAGS];
     size_t camera_count = 0;
     int c;
@@ -833,6 +864,10 @@ static int serve_main(int argc, char **argv, bool is_demo)
         case OPT_MAXCONNS: max_conns = optarg; break;
         case OPT_MAXVIEWERS: max_viewers = optarg; break;
         case OPT_MAXSOURCES: max_sources = optarg; break;
+        case OPT_CALLERCAP:
+        case OPT_CALLERCAP + 1:
+        case OPT_CALLERCAP + 2:
+        case OPT_CALLERCAP + 3: caller_caps[c - OPT_CALLERCAP] = optarg; break;
         case OPT_LOGLEVEL: log_level = optarg; break;
         case OPT_DB: db = optarg; break;
         case OPT_KEYFILE: key_file = optarg; break;
@@ -881,6 +916,8 @@ static int serve_main(int argc, char **argv, bool is_demo)
                         .instance_id = instance_id, .advertise_url = advertise_url,
                         .max_viewers = max_viewers,
                         .max_sources = max_sources,
+                        .caller_caps = {caller_caps[0], caller_caps[1], caller_caps[2],
+                                        caller_caps[3]},
                         .camera_count = camera_count, .is_demo = is_demo,
                         .list_routes = list_routes};
     memcpy(fl->cameras, cameras, camera_count * sizeof(cameras[0]));
@@ -1048,6 +1085,24 @@ static int build_config(vg_config_t *cfg, const cfg_flags_t *fl)
             return vg_config_error(cfg, "--max-sources '%s': expected 0..100000",
                                    fl->max_sources);
         cfg->max_sources = (int)n;
+    }
+    const struct {
+        const char *flag;
+        long long max;
+        int *into;
+    } caps[4] = {
+        {"--max-viewers-per-user", 1000000, &cfg->max_viewers_per_user},
+        {"--max-viewers-per-tenant", 1000000, &cfg->max_viewers_per_tenant},
+        {"--max-cameras-per-user", 1000, &cfg->max_cameras_per_user},
+        {"--max-cameras-per-tenant", 1000, &cfg->max_cameras_per_tenant},
+    };
+    for (int i = 0; i < 4; i++) {
+        if (fl->caller_caps[i] == NULL)
+            continue;
+        if (vg_parse_int(fl->caller_caps[i], 0, caps[i].max, &n) < 0)
+            return vg_config_error(cfg, "%s '%s': expected 0..%lld", caps[i].flag,
+                                   fl->caller_caps[i], caps[i].max);
+        *caps[i].into = (int)n;
     }
     for (size_t i = 0; i < fl->camera_count; i++) {
         if (vg_config_add_camera_spec(cfg, fl->cameras[i]) < 0)

@@ -522,6 +522,8 @@ typedef struct yaml_root {
     int *max_conns_per_ip; /* NULL: absent (0 means no cap) */
     unsigned max_viewers;   /* 0: no cap */
     unsigned max_sources;   /* 0: no cap */
+    unsigned max_viewers_per_user, max_viewers_per_tenant; /* 0: no cap */
+    unsigned max_cameras_per_user, max_cameras_per_tenant; /* 0: no cap */
     char **trusted_proxies;
     unsigned trusted_proxies_count;
     yaml_tier_t *tiers;
@@ -590,6 +592,10 @@ static const cyaml_schema_field_t root_fields[] = {
     CYAML_FIELD_UINT("source_max_lag_kb", CYAML_FLAG_OPTIONAL, yaml_root_t, source_max_lag_kb),
     CYAML_FIELD_UINT("max_viewers", CYAML_FLAG_OPTIONAL, yaml_root_t, max_viewers),
     CYAML_FIELD_UINT("max_sources", CYAML_FLAG_OPTIONAL, yaml_root_t, max_sources),
+    CYAML_FIELD_UINT("max_viewers_per_user", CYAML_FLAG_OPTIONAL, yaml_root_t, max_viewers_per_user),
+    CYAML_FIELD_UINT("max_viewers_per_tenant", CYAML_FLAG_OPTIONAL, yaml_root_t, max_viewers_per_tenant),
+    CYAML_FIELD_UINT("max_cameras_per_user", CYAML_FLAG_OPTIONAL, yaml_root_t, max_cameras_per_user),
+    CYAML_FIELD_UINT("max_cameras_per_tenant", CYAML_FLAG_OPTIONAL, yaml_root_t, max_cameras_per_tenant),
     CYAML_FIELD_UINT_PTR("health_interval_s", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
                          yaml_root_t, health_interval_s),
     CYAML_FIELD_INT_PTR("max_conns_per_ip", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, yaml_root_t,
@@ -630,7 +636,9 @@ static const char *const root_keys = "listen, rtsp_listen, web_root, log_level, 
                                      "idle_timeout_s, snapshot_wait_ms, stall_timeout_s, health_interval_s, "
                                      "ptz_timeout_ms, "
                                      "source_max_lag_ms, source_max_lag_kb, "
-                                     "max_conns_per_ip, max_viewers, max_sources, instance_id, advertise_url, "
+                                     "max_conns_per_ip, max_viewers, max_sources, max_viewers_per_user, "
+                                     "max_viewers_per_tenant, max_cameras_per_user, "
+                                     "max_cameras_per_tenant, instance_id, advertise_url, "
                                      "trusted_proxies, tiers, cameras";
 static const char *const camera_keys = "id, name, url, default_tier, substream_url, "
                                        "snapshot_url, username, password, idle_timeout_s, "
@@ -679,7 +687,7 @@ static int load_error(vg_config_t *cfg, const cyaml_capture_t *c, cyaml_err_t er
         }
         p = eol ? eol + 1 : p + n;
     }
-    char key[80] = "", msg[400];
+    char key[80] = "", msg[600];
     bool is_missing = sscanf(reason, "Missing required mapping field: %79s", key) == 1;
     if (is_missing && is_innermost_field) /* that frame is the field read before */
         memmove(seg[0], seg[1], sizeof(seg[0]) * (size_t)--nseg);
@@ -850,6 +858,23 @@ int vg_config_load_file(vg_config_t *cfg, const char *path)
         rc = file_error(cfg, "max_sources", "%u is not 0..100000", root->max_sources);
     else if (root->max_sources)
         cfg->max_sources = (int)root->max_sources;
+    const struct {
+        const char *key;
+        unsigned value, max;
+        int *into;
+    } caller_caps[] = {
+        {"max_viewers_per_user", root->max_viewers_per_user, 1000000, &cfg->max_viewers_per_user},
+        {"max_viewers_per_tenant", root->max_viewers_per_tenant, 1000000, &cfg->max_viewers_per_tenant},
+        {"max_cameras_per_user", root->max_cameras_per_user, 1000, &cfg->max_cameras_per_user},
+        {"max_cameras_per_tenant", root->max_cameras_per_tenant, 1000, &cfg->max_cameras_per_tenant},
+    };
+    for (size_t i = 0; i < sizeof(caller_caps) / sizeof(caller_caps[0]); i++) {
+        if (caller_caps[i].value > caller_caps[i].max)
+            rc = file_error(cfg, caller_caps[i].key, "%u is not 0..%u", caller_caps[i].value,
+                            caller_caps[i].max);
+        else if (caller_caps[i].value)
+            *caller_caps[i].into = (int)caller_caps[i].value;
+    }
     for (unsigned i = 0; i < root->trusted_proxies_count; i++)
         cfg->trusted_proxies[cfg->trusted_proxy_count++] = vg_xstrdup(root->trusted_proxies[i]);
     if (root->tiers_count)
@@ -925,6 +950,27 @@ int vg_config_apply_env(vg_config_t *cfg)
             return VG_ECONFIG;
         }
         cfg->max_viewers = (int)mv;
+    }
+    const struct {
+        const char *env;
+        long long max;
+        int *into;
+    } env_caps[] = {
+        {"VIGIL_MAX_VIEWERS_PER_USER", 1000000, &cfg->max_viewers_per_user},
+        {"VIGIL_MAX_VIEWERS_PER_TENANT", 1000000, &cfg->max_viewers_per_tenant},
+        {"VIGIL_MAX_CAMERAS_PER_USER", 1000, &cfg->max_cameras_per_user},
+        {"VIGIL_MAX_CAMERAS_PER_TENANT", 1000, &cfg->max_cameras_per_tenant},
+    };
+    for (size_t i = 0; i < sizeof(env_caps) / sizeof(env_caps[0]); i++) {
+        long long cap;
+        if (!(v = getenv(env_caps[i].env)) || !*v)
+            continue;
+        if (vg_parse_int(v, 0, env_caps[i].max, &cap) < 0) {
+            VG_LOG_ERROR("config", "%s='%s': expected 0..%lld", env_caps[i].env, v,
+                         env_caps[i].max);
+            return VG_ECONFIG;
+        }
+        *env_caps[i].into = (int)cap;
     }
     if ((v = getenv("VIGIL_MAX_SOURCES")) && *v) {
         long long ms;

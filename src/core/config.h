@@ -81,6 +81,10 @@ typedef struct vg_config {
      * lowest-priority one at the cap, else a new viewer is refused with the reason (issue
      * 18, media/admit.h). 0: no cap. */
     int max_sources;
+    /* What one user or one tenant may watch at once on this instance: streams (WebSocket
+     * and MJPEG) and distinct cameras. 0: no cap. */
+    int max_viewers_per_user, max_viewers_per_tenant;
+    int max_cameras_per_user, max_cameras_per_tenant;
     char *trusted_proxies[VG_CONFIG_MAX_PROXIES]; /* CIDRs whose X-Forwarded-For is believed */
     size_t trusted_proxy_count;
     vg_tier_cfg_t tiers[VG_CONFIG_MAX_TIERS]; /* default ladder for every camera; none: built in */

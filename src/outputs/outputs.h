@@ -30,7 +30,29 @@ typedef struct vg_outputs_cfg {
      * refused with the reason (RTSP readers are not counted: relays between instances and
      * recorders must not be turned away by browsers). */
     int max_viewers;
+    /* Who a connection's caller is, for the caps per user and per tenant below and for the
+     * viewer list: copies the user (a vigil user id, else the credential's own name such as
+     * "jwt:SUB") and the tenant id, "" when none. NULL: nobody is known (no such caps). */
+    void (*caller)(void *arg, vg_conn_t *c, char user[64], char tenant[64]);
+    void *caller_arg;
+    /* What one user or one tenant may watch at once on this instance (0: no cap): streams
+     * (WebSocket and MJPEG viewers, as max_viewers) and distinct cameras among them. */
+    int max_viewers_per_user, max_viewers_per_tenant;
+    int max_cameras_per_user, max_cameras_per_tenant; /* 0..VG_CAMERAS_PER_CALLER_MAX */
 } vg_outputs_cfg_t;
+#define VG_CAMERAS_PER_CALLER_MAX 1000
+
+/* Why admission refused viewers (vg_outputs_refusals). */
+typedef enum vg_refusal {
+    VG_REFUSED_MAX_VIEWERS,
+    VG_REFUSED_VIEWERS_PER_USER,
+    VG_REFUSED_VIEWERS_PER_TENANT,
+    VG_REFUSED_CAMERAS_PER_USER,
+    VG_REFUSED_CAMERAS_PER_TENANT,
+    VG_REFUSAL_COUNT
+} vg_refusal_t;
+/* The metrics label of a refusal ("max_viewers", "max_viewers_per_user", ...). */
+const char *vg_refusal_name(vg_refusal_t r);
 
 #define VG_SOURCE_MAX_LAG_MS_DEFAULT 1000
 #define VG_SOURCE_MAX_LAG_BYTES_DEFAULT ((size_t)2 << 20)
@@ -38,8 +60,8 @@ typedef struct vg_outputs_cfg {
 /* Registers /api/v1/cameras/{id}/ws, /cameras/{id}/mjpeg and /cameras/{id}/snapshot.jpg and
  * starts the 1 Hz statistics timer. Returns the outputs' shared state. */
 vg_outputs_t *vg_outputs_new(vg_server_t *srv, const vg_outputs_cfg_t *cfg);
-/* Viewers refused because the instance served its max_viewers. */
-uint64_t vg_outputs_refused(const vg_outputs_t *o);
+/* Viewers refused for reason r (the source cap's refusals are the hub's). */
+uint64_t vg_outputs_refused(const vg_outputs_t *o, vg_refusal_t r);
 /* Closes the timer (at shutdown, while the loop still runs). */
 void vg_outputs_stop(vg_outputs_t *o);
 /* Frees; after the server and once the loop has run the timer's close callback. */
@@ -55,6 +77,7 @@ typedef struct vg_viewer_info {
     bool is_auto;            /* the server picks its tier */
     const char *peer;        /* "ip:port" */
     const char *user;        /* NULL: not logged in */
+    const char *tenant;      /* NULL: none */
     int64_t since_us;        /* wall clock */
     uint64_t frames_sent, bytes_sent, drops;
     uint64_t skips; /* `source`: times its queue was emptied to wait for a keyframe */

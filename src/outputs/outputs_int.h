@@ -21,6 +21,7 @@ typedef struct vg__viewer {
     const char *transport;       /* RTSP: "tcp" or "udp"; NULL otherwise */
     vg_stream_t *st;             /* NULL once the camera was removed */
     const char *output;          /* "ws", "mjpeg", "rtsp" */
+    char user[64], tenant[64];   /* the caller (cfg.caller), "" when unknown */
     uint64_t id;
     int64_t since_us;
     bool is_auto;
@@ -60,7 +61,7 @@ struct vg_outputs {
     vg__viewer_t *viewers;
     size_t viewer_count;
     size_t capped_count;   /* of viewer_count: the WebSocket and MJPEG ones (max_viewers) */
-    uint64_t refused_full; /* refused at max_viewers */
+    uint64_t refused[VG_REFUSAL_COUNT];
     uint64_t next_viewer_id;
     out_counters_t *counters; /* list */
     struct hls_cam *hls;      /* hls.c: one muxer per camera HLS clients fetch */
@@ -73,11 +74,14 @@ typedef struct vg__hls_stats {
     struct vg__hls_stats *next;
 } vg__hls_stats_t;
 
-/* Whether one more WebSocket or MJPEG viewer of st may join: the viewer cap (max_viewers),
- * then a place for st's source under the hub's source cap (vg_stream_admit, which may
- * displace a camera of lower priority). When not, the refusal is counted and why gets the
- * reason, short enough for a WebSocket close reason (123 bytes). */
-bool vg__viewers_admit(vg_outputs_t *o, vg_stream_t *st, char *why, size_t why_len);
+/* Whether one more WebSocket or MJPEG viewer of st may join on c: the viewer cap
+ * (max_viewers), the caller's caps per user and tenant, then a place for st's source under
+ * the hub's source cap (vg_stream_admit, which may displace a camera of lower priority:
+ * asked last, so that nothing is displaced for a viewer refused anyway). When not, the
+ * refusal is counted and why gets the reason, short enough for a WebSocket close reason
+ * (123 bytes). */
+bool vg__viewers_admit(vg_outputs_t *o, vg_conn_t *c, vg_stream_t *st, char *why,
+                       size_t why_len);
 /* Registers v (conn, st, cons.ops/user set by the caller) and attaches it at tier. */
 void vg__viewer_add(vg_outputs_t *o, vg__viewer_t *v, const char *output, int tier);
 /* Detaches and unregisters v. */

@@ -69,19 +69,97 @@ static bool is_capped(const char *output)
     return strcmp(output, "ws") == 0 || strcmp(output, "mjpeg") == 0;
 }
 
-bool vg__viewers_admit(vg_outputs_t *o, vg_stream_t *st, char *why, size_t why_len)
+const char *vg_refusal_name(vg_refusal_t r)
+{
+    static const char *const names[VG_REFUSAL_COUNT] = {
+        [VG_REFUSED_MAX_VIEWERS] = "max_viewers",
+        [VG_REFUSED_VIEWERS_PER_USER] = "max_viewers_per_user",
+        [VG_REFUSED_VIEWERS_PER_TENANT] = "max_viewers_per_tenant",
+        [VG_REFUSED_CAMERAS_PER_USER] = "max_cameras_per_user",
+        [VG_REFUSED_CAMERAS_PER_TENANT] = "max_cameras_per_tenant",
+    };
+    return (unsigned)r < VG_REFUSAL_COUNT ? names[r] : "?";
+}
+
+/* What the caller (user or tenant, by is_tenant) watches now: capped viewers, and distinct
+ * cameras among them, counted up to cameras_max (all a cap needs to know); *watches_st:
+ * whether one of them watches st already. One pass over the viewers: admission is once per
+ * viewer, and an instance serves thousands at most. */
+static void caller_load(const vg_outputs_t *o, const char *who, bool is_tenant,
+                        const vg_stream_t *st, int cameras_max, int *viewers, int *cameras,
+                        bool *watches_st)
+{
+    const vg_stream_t *seen[VG_CAMERAS_PER_CALLER_MAX];
+    *viewers = *cameras = 0;
+    *watches_st = false;
+    for (const vg__viewer_t *v = o->viewers; v; v = v->next) {
+        if (!is_capped(v->output) || strcmp(is_tenant ? v->tenant : v->user, who) != 0)
+            continue;
+        (*viewers)++;
+        *watches_st |= v->st == st;
+        bool is_seen = false;
+        for (int k = 0; k < *cameras && !is_seen; k++)
+            is_seen = seen[k] == v->st;
+        if (!is_seen && *cameras < cameras_max)
+            seen[(*cameras)++] = v->st;
+    }
+}
+
+/* The caps of one caller (a user, or a tenant): 0 or the refusal. */
+static int caller_refusal(const vg_outputs_t *o, const char *who, bool is_tenant,
+                          const vg_stream_t *st, char *why, size_t why_len)
+{
+    int max_v = is_tenant ? o->cfg.max_viewers_per_tenant : o->cfg.max_viewers_per_user;
+    int max_c = is_tenant ? o->cfg.max_cameras_per_tenant : o->cfg.max_cameras_per_user;
+    if (*who == '\0' || (max_v <= 0 && max_c <= 0))
+        return -1;
+    int viewers, cameras;
+    bool watches_st;
+    caller_load(o, who, is_tenant, st, max_c > 0 ? max_c : 0, &viewers, &cameras, &watches_st);
+    const char *whose = is_tenant ? "your tenant watches its" : "you watch your";
+    if (max_v > 0 && viewers >= max_v) {
+        snprintf(why, why_len, "%s maximum of %d streams on this instance (%s); close one "
+                 "first", whose, max_v, vg_refusal_name(is_tenant ? VG_REFUSED_VIEWERS_PER_TENANT
+                                                                   : VG_REFUSED_VIEWERS_PER_USER));
+        return is_tenant ? VG_REFUSED_VIEWERS_PER_TENANT : VG_REFUSED_VIEWERS_PER_USER;
+    }
+    if (max_c > 0 && !watches_st && cameras >= max_c) {
+        snprintf(why, why_len, "%s maximum of %d cameras on this instance (%s); close one "
+                 "first", whose, max_c, vg_refusal_name(is_tenant ? VG_REFUSED_CAMERAS_PER_TENANT
+                                                                   : VG_REFUSED_CAMERAS_PER_USER));
+        return is_tenant ? VG_REFUSED_CAMERAS_PER_TENANT : VG_REFUSED_CAMERAS_PER_USER;
+    }
+    return -1;
+}
+
+bool vg__viewers_admit(vg_outputs_t *o, vg_conn_t *c, vg_stream_t *st, char *why,
+                       size_t why_len)
 {
     if (o->cfg.max_viewers > 0 && o->capped_count >= (size_t)o->cfg.max_viewers) {
-        o->refused_full++;
+        o->refused[VG_REFUSED_MAX_VIEWERS]++;
         snprintf(why, why_len,
                  "this instance serves its maximum of %d viewers (max_viewers); try again "
                  "later or another instance", o->cfg.max_viewers);
         return false;
     }
+    if (o->cfg.caller) {
+        char user[64] = "", tenant[64] = "";
+        o->cfg.caller(o->cfg.caller_arg, c, user, tenant);
+        int r = caller_refusal(o, user, false, st, why, why_len);
+        if (r < 0)
+            r = caller_refusal(o, tenant, true, st, why, why_len);
+        if (r >= 0) {
+            o->refused[r]++;
+            return false;
+        }
+    }
     return vg_stream_admit(st, why, why_len) == 0;
 }
 
-uint64_t vg_outputs_refused(const vg_outputs_t *o) { return o->refused_full; }
+uint64_t vg_outputs_refused(const vg_outputs_t *o, vg_refusal_t r)
+{
+    return (unsigned)r < VG_REFUSAL_COUNT ? o->refused[r] : 0;
+}
 
 void vg__viewer_add(vg_outputs_t *o, vg__viewer_t *v, const char *output, int tier)
 {
@@ -89,6 +167,8 @@ void vg__viewer_add(vg_outputs_t *o, vg__viewer_t *v, const char *output, int ti
         o->capped_count++;
     v->outputs = o;
     v->output = output;
+    if (o->cfg.caller && v->conn)
+        o->cfg.caller(o->cfg.caller_arg, v->conn, v->user, v->tenant);
     v->id = ++o->next_viewer_id;
     v->since_us = vg_wall_us();
     v->tick_mono_us = vg_mono_us();
@@ -342,6 +422,8 @@ static void viewer_info(const vg__viewer_t *v, vg_viewer_info_t *out)
         .is_auto = v->is_auto,
         .peer = v->conn ? vg_conn_peer(v->conn) : v->peer,
         .transport = v->transport,
+        .user = v->user[0] ? v->user : NULL,
+        .tenant = v->tenant[0] ? v->tenant : NULL,
         .since_us = v->since_us,
         .frames_sent = v->frames_sent,
         .bytes_sent = v->bytes_sent,

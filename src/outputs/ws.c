@@ -459,7 +459,7 @@ static int ws_open(vg_conn_t *c, const char *const *params, void *user)
         return 0;
     }
     char why[200];
-    if (!vg__viewers_admit(o, st, why, sizeof(why))) {
+    if (!vg__viewers_admit(o, c, st, why, sizeof(why))) {
         vg_conn_close(c, VG_WS_CLOSE_TRY_AGAIN, why);
         return 0;
     }

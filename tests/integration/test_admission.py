@@ -1,14 +1,18 @@
-"""Issue 18, admission control: an instance serves at most --max-viewers WebSocket and MJPEG
-viewers at once; one more is refused with the reason (WebSocket close 1013 Try Again Later;
-MJPEG 503 with Retry-After and the reason in JSON), counted in /metrics, and admitted again
-once a viewer leaves. RTSP readers are not counted (relays between instances, recorders)."""
+"""Issue 18, admission control. An instance serves at most --max-viewers WebSocket and MJPEG
+viewers at once, runs at most --max-sources cameras (where priority decides who keeps a
+place), and lets one user or tenant watch at most so many streams and cameras. A refusal
+carries the reason (WebSocket close 1013 Try Again Later; MJPEG, HLS, RTSP 503 with
+Retry-After) and is counted in /metrics. RTSP readers are not viewers under the viewer caps
+(relays between instances, recorders), but do need a place for their camera."""
 import asyncio
+import os
 import subprocess
+import time
 
 import requests
 import websockets
 
-from conftest import CAM_SMALL, ws_connect
+from conftest import CAM_SMALL, CAM_TINY, VIGIL_BIN, ws_connect
 
 
 def test_viewers_past_the_cap_are_refused_with_the_reason(vigil_server):
@@ -143,3 +147,79 @@ cameras:
     assert "vigil_admission_displaced_total 1" in adm, adm  # the lingering one is no loss
     assert "vigil_sources_max 1" in adm, adm
     assert "vigil_sources_running 1" in adm, adm
+
+
+def _cli(db, *args, stdin=None):
+    p = subprocess.run([VIGIL_BIN] + list(args), input=stdin, capture_output=True, text=True,
+                       env=dict(os.environ, VIGIL_DB=db), timeout=30)
+    assert p.returncode == 0, (args, p.stdout, p.stderr)
+
+
+def _login(srv, user):
+    s = requests.Session()
+    r = s.post(srv.url("/api/v1/login"), json={"user": user, "password": "pw-" + user * 4},
+               timeout=10)
+    assert r.status_code == 200, (user, r.status_code, r.text)
+    return s
+
+
+def test_caps_per_user_and_per_tenant_refuse_with_the_reason(vigil_server, tmp_path):
+    """A user may watch 2 streams of 1 camera, a tenant 3 streams: past them MJPEG gets 503
+    with Retry-After and which cap; another tenant is not affected; the viewer list names
+    the user and tenant; /metrics counts each reason."""
+    db = str(tmp_path / "caps.db")
+    for t in ("acme", "globex"):
+        _cli(db, "tenant", "add", "id=" + t)
+    for cam, tenant in (("a1", "acme"), ("a2", "acme"), ("g1", "globex")):
+        _cli(db, "camera", "add", "id=" + cam, "url=" + CAM_TINY)
+        _cli(db, "tenant", "grant", tenant, "camera=" + cam)
+    _cli(db, "user", "add", "id=root", "role=admin", "--password-stdin", stdin="pw-" + "root" * 4)
+    for user, tenant in (("ann", "acme"), ("bob", "acme"), ("gus", "globex")):
+        _cli(db, "user", "add", "id=" + user, "role=viewer", "tenant_id=" + tenant,
+             "--password-stdin", stdin="pw-" + user * 4)
+    srv = vigil_server(cameras={}, auth=True, extra_args=[
+        "--db", db, "--max-viewers-per-user", "2", "--max-cameras-per-user", "1",
+        "--max-viewers-per-tenant", "3"])
+    ann, bob, gus, root = (_login(srv, u) for u in ("ann", "bob", "gus", "root"))
+    held = []
+
+    def watch(who, cam):
+        r = who.get(srv.url("/cameras/%s/mjpeg" % cam), timeout=10, stream=True)
+        if r.status_code == 200:
+            held.append(r)
+            return 200, None, None
+        return r.status_code, r.headers.get("retry-after"), r.json()["error"]["message"]
+
+    try:
+        assert watch(ann, "a1")[0] == 200
+        assert watch(ann, "a1")[0] == 200
+        user_full = watch(ann, "a1")
+        held.pop(0).close()
+        time.sleep(0.3)  # the server sees the close
+        other_camera = watch(ann, "a2")
+        assert watch(bob, "a1")[0] == 200
+        assert watch(bob, "a1")[0] == 200
+        tenant_full = watch(ann, "a1")
+        other_tenant = watch(gus, "g1")
+        viewers = root.get(srv.url("/api/v1/viewers"), timeout=10).json()["viewers"]
+        metrics = root.get(srv.url("/metrics"), timeout=10).text
+    finally:
+        for r in held:
+            r.close()
+    assert user_full[:2] == (503, "5"), user_full
+    assert "you watch your maximum of 2 streams" in user_full[2], user_full
+    assert "(max_viewers_per_user)" in user_full[2], user_full
+    assert other_camera[0] == 503, other_camera
+    assert "you watch your maximum of 1 cameras" in other_camera[2], other_camera
+    assert tenant_full[0] == 503, tenant_full
+    assert "your tenant watches its maximum of 3 streams" in tenant_full[2], tenant_full
+    assert other_tenant[0] == 200, other_tenant
+    who = sorted((v["user"], v["tenant"], v["camera"]) for v in viewers)
+    assert who == [("ann", "acme", "a1"), ("bob", "acme", "a1"), ("bob", "acme", "a1"),
+                   ("gus", "globex", "g1")], who
+    refused = {l.split('"')[1]: l.rsplit(" ", 1)[1] for l in metrics.splitlines()
+               if l.startswith("vigil_admission_refused_total{")}
+    assert refused["max_viewers_per_user"] == "1", refused
+    assert refused["max_cameras_per_user"] == "1", refused
+    assert refused["max_viewers_per_tenant"] == "1", refused
+    assert refused["max_cameras_per_tenant"] == "0", refused
