@@ -405,6 +405,9 @@ static int metrics(vg_conn_t *c, const char *const *params, void *user)
     loop_metrics(f, ctx->looplag);
     stream_metrics(f, ctx->hub);
     output_metrics(f, ctx->outputs);
+    family(f, "vigil_viewers_out_kbps", "gauge",
+           "What the viewers were sent over the last second, in kbit/s (max_out_kbps caps it)");
+    fprintf(f, "vigil_viewers_out_kbps %.1f\n", vg_outputs_out_kbps(ctx->outputs));
     vg_hub_admission_t adm;
     vg_hub_admission(ctx->hub, &adm);
     family(f, "vigil_admission_refused_total", "counter",

@@ -61,6 +61,7 @@ typedef struct cfg_flags {
     const char *max_viewers;
     const char *max_sources;
     const char *caller_caps[4]; /* --max-{viewers,cameras}-per-{user,tenant} */
+    const char *max_out_kbps;
     const char *cameras[VG_CONFIG_MAX_CAMERA_FLAGS];
     size_t camera_count;
     bool is_demo, list_routes;
@@ -138,6 +139,9 @@ static void print_usage(FILE *out, bool is_demo)
             "                           cap a camera of higher priority displaces the\n"
             "                           lowest one, else viewers get 503 and the reason\n"
             "                           (env VIGIL_MAX_SOURCES; default 0: no cap)\n"
+            "      --max-out-kbps N     what this instance's viewers may be sent at once\n"
+            "                           (kbit/s over the last second); past it new viewers\n"
+            "                           get 503 (env VIGIL_MAX_OUT_KBPS; default 0: no cap)\n"
             "      --max-viewers-per-user N, --max-viewers-per-tenant N\n"
             "      --max-cameras-per-user N, --max-cameras-per-tenant N\n"
             "                           streams (WebSocket, MJPEG) and distinct cameras one\n"
@@ -680,6 +684,7 @@ static int run(const vg_config_t *cfg, const auth_opts_t *ao, const cfg_flags_t 
         .source_max_lag_ms = cfg->source_max_lag_ms,
         .source_max_lag_bytes = (size_t)cfg->source_max_lag_kb * 1024,
         .max_viewers = cfg->max_viewers,
+        .max_out_kbps = cfg->max_out_kbps,
         .caller = viewer_caller,
         .caller_arg = app.auth,
         .max_viewers_per_user = cfg->max_viewers_per_user,
@@ -779,7 +784,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
            OPT_KEYFILE, OPT_ROUTES, OPT_NOAUTH, OPT_JWTSECRET, OPT_JWKS, OPT_JWTISS,
            OPT_JWTAUD, OPT_TLSCERT, OPT_TLSKEY, OPT_ORIGIN, OPT_SESSIONTTL, OPT_PROXY,
            OPT_JWTLEEWAY, OPT_HEALTH, OPT_LAGMS, OPT_LAGKB, OPT_VIEWERCC, OPT_RTSPLISTEN,
-           OPT_INSTANCE, OPT_ADVERTISE, OPT_MAXVIEWERS, OPT_MAXSOURCES,
+           OPT_INSTANCE, OPT_ADVERTISE, OPT_MAXVIEWERS, OPT_MAXSOURCES, OPT_MAXOUT,
            OPT_CALLERCAP, /* four in a row */ OPT_CALLERCAP_END = OPT_CALLERCAP + 3 };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -796,6 +801,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
         {"max-conns-per-ip", required_argument, NULL, OPT_MAXCONNS},
         {"max-viewers", required_argument, NULL, OPT_MAXVIEWERS},
         {"max-sources", required_argument, NULL, OPT_MAXSOURCES},
+        {"max-out-kbps", required_argument, NULL, OPT_MAXOUT},
         {"max-viewers-per-user", required_argument, NULL, OPT_CALLERCAP + 0},
         {"max-viewers-per-tenant", required_argument, NULL, OPT_CALLERCAP + 1},
         {"max-cameras-per-user", required_argument, NULL, OPT_CALLERCAP + 2},
@@ -838,6 +844,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
     const char *max_viewers = NULL;
     const char *max_sources = NULL;
     const char *caller_caps[4] = {NULL};
+    const char *max_out_kbps = NULL;
     const char *cameras[VG_CONFIG_MAX_CAMERA_FLAGS];
     size_t camera_count = 0;
     int c;
@@ -864,6 +871,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
         case OPT_MAXCONNS: max_conns = optarg; break;
         case OPT_MAXVIEWERS: max_viewers = optarg; break;
         case OPT_MAXSOURCES: max_sources = optarg; break;
+        case OPT_MAXOUT: max_out_kbps = optarg; break;
         case OPT_CALLERCAP:
         case OPT_CALLERCAP + 1:
         case OPT_CALLERCAP + 2:
@@ -916,6 +924,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
                         .instance_id = instance_id, .advertise_url = advertise_url,
                         .max_viewers = max_viewers,
                         .max_sources = max_sources,
+                        .max_out_kbps = max_out_kbps,
                         .caller_caps = {caller_caps[0], caller_caps[1], caller_caps[2],
                                         caller_caps[3]},
                         .camera_count = camera_count, .is_demo = is_demo,
@@ -1090,18 +1099,21 @@ static int build_config(vg_config_t *cfg, const cfg_flags_t *fl)
         const char *flag;
         long long max;
         int *into;
-    } caps[4] = {
+    } caps[5] = {
+        {"--max-out-kbps", 100000000, &cfg->max_out_kbps},
         {"--max-viewers-per-user", 1000000, &cfg->max_viewers_per_user},
         {"--max-viewers-per-tenant", 1000000, &cfg->max_viewers_per_tenant},
         {"--max-cameras-per-user", 1000, &cfg->max_cameras_per_user},
         {"--max-cameras-per-tenant", 1000, &cfg->max_cameras_per_tenant},
     };
-    for (int i = 0; i < 4; i++) {
-        if (fl->caller_caps[i] == NULL)
+    const char *given[5] = {fl->max_out_kbps, fl->caller_caps[0], fl->caller_caps[1],
+                            fl->caller_caps[2], fl->caller_caps[3]};
+    for (int i = 0; i < 5; i++) {
+        if (given[i] == NULL)
             continue;
-        if (vg_parse_int(fl->caller_caps[i], 0, caps[i].max, &n) < 0)
-            return vg_config_error(cfg, "%s '%s': expected 0..%lld", caps[i].flag,
-                                   fl->caller_caps[i], caps[i].max);
+        if (vg_parse_int(given[i], 0, caps[i].max, &n) < 0)
+            return vg_config_error(cfg, "%s '%s': expected 0..%lld", caps[i].flag, given[i],
+                                   caps[i].max);
         *caps[i].into = (int)n;
     }
     for (size_t i = 0; i < fl->camera_count; i++) {

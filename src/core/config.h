@@ -81,6 +81,7 @@ typedef struct vg_config {
      * lowest-priority one at the cap, else a new viewer is refused with the reason (issue
      * 18, media/admit.h). 0: no cap. */
     int max_sources;
+    int max_out_kbps; /* what the viewers may be sent at once, kbit/s; 0: no cap */
     /* What one user or one tenant may watch at once on this instance: streams (WebSocket
      * and MJPEG) and distinct cameras. 0: no cap. */
     int max_viewers_per_user, max_viewers_per_tenant;

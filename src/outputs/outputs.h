@@ -30,6 +30,10 @@ typedef struct vg_outputs_cfg {
      * refused with the reason (RTSP readers are not counted: relays between instances and
      * recorders must not be turned away by browsers). */
     int max_viewers;
+    /* What this instance's viewers may be sent at once, in kbit/s (0: no cap): measured
+     * over the last second, summed over the viewers; past it new WebSocket and MJPEG viewers
+     * are refused with the reason. */
+    int max_out_kbps;
     /* Who a connection's caller is, for the caps per user and per tenant below and for the
      * viewer list: copies the user (a vigil user id, else the credential's own name such as
      * "jwt:SUB") and the tenant id, "" when none. NULL: nobody is known (no such caps). */
@@ -45,6 +49,7 @@ typedef struct vg_outputs_cfg {
 /* Why admission refused viewers (vg_outputs_refusals). */
 typedef enum vg_refusal {
     VG_REFUSED_MAX_VIEWERS,
+    VG_REFUSED_MAX_OUT_KBPS,
     VG_REFUSED_VIEWERS_PER_USER,
     VG_REFUSED_VIEWERS_PER_TENANT,
     VG_REFUSED_CAMERAS_PER_USER,
@@ -60,6 +65,8 @@ const char *vg_refusal_name(vg_refusal_t r);
 /* Registers /api/v1/cameras/{id}/ws, /cameras/{id}/mjpeg and /cameras/{id}/snapshot.jpg and
  * starts the 1 Hz statistics timer. Returns the outputs' shared state. */
 vg_outputs_t *vg_outputs_new(vg_server_t *srv, const vg_outputs_cfg_t *cfg);
+/* What the viewers were sent over the last second, summed, in kbit/s. */
+double vg_outputs_out_kbps(const vg_outputs_t *o);
 /* Viewers refused for reason r (the source cap's refusals are the hub's). */
 uint64_t vg_outputs_refused(const vg_outputs_t *o, vg_refusal_t r);
 /* Closes the timer (at shutdown, while the loop still runs). */

@@ -62,6 +62,7 @@ struct vg_outputs {
     size_t viewer_count;
     size_t capped_count;   /* of viewer_count: the WebSocket and MJPEG ones (max_viewers) */
     uint64_t refused[VG_REFUSAL_COUNT];
+    double out_kbps;       /* the viewers' kbps summed at the last 1 Hz tick */
     uint64_t next_viewer_id;
     out_counters_t *counters; /* list */
     struct hls_cam *hls;      /* hls.c: one muxer per camera HLS clients fetch */

@@ -73,6 +73,7 @@ const char *vg_refusal_name(vg_refusal_t r)
 {
     static const char *const names[VG_REFUSAL_COUNT] = {
         [VG_REFUSED_MAX_VIEWERS] = "max_viewers",
+        [VG_REFUSED_MAX_OUT_KBPS] = "max_out_kbps",
         [VG_REFUSED_VIEWERS_PER_USER] = "max_viewers_per_user",
         [VG_REFUSED_VIEWERS_PER_TENANT] = "max_viewers_per_tenant",
         [VG_REFUSED_CAMERAS_PER_USER] = "max_cameras_per_user",
@@ -142,6 +143,13 @@ bool vg__viewers_admit(vg_outputs_t *o, vg_conn_t *c, vg_stream_t *st, char *why
                  "later or another instance", o->cfg.max_viewers);
         return false;
     }
+    if (o->cfg.max_out_kbps > 0 && o->out_kbps >= o->cfg.max_out_kbps) {
+        o->refused[VG_REFUSED_MAX_OUT_KBPS]++;
+        snprintf(why, why_len,
+                 "this instance sends its maximum of %d kbit/s (max_out_kbps); try again "
+                 "later or another instance", o->cfg.max_out_kbps);
+        return false;
+    }
     if (o->cfg.caller) {
         char user[64] = "", tenant[64] = "";
         o->cfg.caller(o->cfg.caller_arg, c, user, tenant);
@@ -155,6 +163,8 @@ bool vg__viewers_admit(vg_outputs_t *o, vg_conn_t *c, vg_stream_t *st, char *why
     }
     return vg_stream_admit(st, why, why_len) == 0;
 }
+
+double vg_outputs_out_kbps(const vg_outputs_t *o) { return o->out_kbps; }
 
 uint64_t vg_outputs_refused(const vg_outputs_t *o, vg_refusal_t r)
 {
@@ -348,6 +358,7 @@ static void on_tick(uv_timer_t *t)
 {
     vg_outputs_t *o = t->data;
     int64_t now = vg_mono_us();
+    double out_kbps = 0;
     for (vg__viewer_t *v = o->viewers, *next; v; v = next) {
         next = v->next; /* on_tick may close the connection, never free v here */
         v->win_sent = v->frames_sent - v->tick_frames;
@@ -365,9 +376,11 @@ static void on_tick(uv_timer_t *t)
             secs = 0.2;
         v->fps = (double)v->win_sent / secs;
         v->kbps = (double)v->win_bytes * 8 / 1000 / secs;
+        out_kbps += v->kbps;
         if (v->on_tick)
             v->on_tick(v);
     }
+    o->out_kbps = out_kbps;
 }
 
 /* Adaptation samples faster than the statistics window: a queue building on a thin link

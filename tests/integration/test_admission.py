@@ -63,6 +63,32 @@ def test_viewers_past_the_cap_are_refused_with_the_reason(vigil_server):
     assert p.returncode == 2 and "--max-viewers 'lots'" in p.stdout + p.stderr, p
 
 
+
+def test_past_the_outgoing_bitrate_cap_new_viewers_are_refused(vigil_server):
+    """--max-out-kbps 100: once the first viewer's measured second has been sent (a 640x360
+    JPEG stream is far over 100 kbit/s), the next is refused with the reason; the gauge
+    shows the rate."""
+    srv = vigil_server(cameras={"c1": CAM_SMALL}, extra_args=["--max-out-kbps", "100"])
+    first = requests.get(srv.url("/cameras/c1/mjpeg"), timeout=10, stream=True)
+    try:
+        assert first.status_code == 200
+        deadline = time.monotonic() + 10
+        rate = 0.0
+        while time.monotonic() < deadline and rate < 100:
+            first.raw.read(65536)  # keep it flowing
+            rate = float([l for l in srv.get("/metrics").text.splitlines()
+                          if l.startswith("vigil_viewers_out_kbps ")][0].split()[1])
+        second = requests.get(srv.url("/cameras/c1/mjpeg"), timeout=10, stream=True)
+        refused = (second.status_code, second.headers.get("retry-after"), second.json())
+    finally:
+        first.close()
+    assert rate >= 100, rate
+    status, retry_after, body = refused
+    assert status == 503 and retry_after, refused
+    assert "maximum of 100 kbit/s (max_out_kbps)" in body["error"]["message"], body
+    assert 'vigil_admission_refused_total{reason="max_out_kbps"} 1' in srv.get("/metrics").text
+
+
 async def _frames(ws, n=1):
     """Waits for n binary frames (pictures) on ws."""
     got = 0
