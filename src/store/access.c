@@ -2,8 +2,7 @@
  * user, sessions, the audit log, and the snapshot the gate decides with. The visibility rule
  * itself is applied to that snapshot, in one place: auth/cache.c.
  *
- * The SQL here is plain enough for SQLite and PostgreSQL alike (?n parameters, which a
- * PostgreSQL backend rewrites to $n). */
+ * Statements are named (store_int.h's vg_stmt_t); each backend holds their SQL. */
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,10 +25,10 @@ static vg_val_t blob(const void *p, size_t len)
 
 static vg_val_t int_val(int64_t i) { return (vg_val_t){.type = VG_VAL_INT, .i = i}; }
 
-static int query(vg_store_t *s, const char *sql, const vg_val_t *vals, int n, vg_row_cb cb,
-                 void *arg, size_t *changes, vg_store_err_t *err)
+static int run(vg_store_t *s, vg_stmt_t stmt, const vg_val_t *vals, int n, vg_row_cb cb,
+               void *arg, size_t *changes, vg_store_err_t *err)
 {
-    return s->ops->query(s->db, sql, vals, n, cb, arg, changes, err);
+    return s->ops->run(s->db, stmt, vals, n, cb, arg, changes, err);
 }
 
 static int take_count(const vg_val_t *vals, int n, void *arg)
@@ -38,11 +37,11 @@ static int take_count(const vg_val_t *vals, int n, void *arg)
     return 1;
 }
 
-static int count(vg_store_t *s, const char *sql, const vg_val_t *vals, int n, int64_t *out,
+static int count(vg_store_t *s, vg_stmt_t stmt, const vg_val_t *vals, int n, int64_t *out,
                  vg_store_err_t *err)
 {
     *out = 0;
-    int rc = query(s, sql, vals, n, take_count, out, NULL, err);
+    int rc = run(s, stmt, vals, n, take_count, out, NULL, err);
     return rc < 0 ? rc : 0;
 }
 
@@ -102,10 +101,7 @@ int vg_store_grant(vg_store_t *s, const vg_grant_t *g, vg_store_err_t *err)
         return rc;
     vg_val_t v[4];
     grant_vals(g, v);
-    return query(s,
-                 "INSERT INTO grants (tenant_id, user_id, camera_id, site_id) "
-                 "VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-                 v, 4, NULL, NULL, NULL, err);
+    return run(s, VG_STMT_GRANT_INSERT, v, 4, NULL, NULL, NULL, err);
 }
 
 int vg_store_revoke(vg_store_t *s, const vg_grant_t *g, vg_store_err_t *err)
@@ -116,10 +112,7 @@ int vg_store_revoke(vg_store_t *s, const vg_grant_t *g, vg_store_err_t *err)
     vg_val_t v[4];
     grant_vals(g, v);
     size_t changes = 0;
-    if (query(s,
-              "DELETE FROM grants WHERE tenant_id IS ?1 AND user_id IS ?2 "
-              "AND camera_id IS ?3 AND site_id IS ?4",
-              v, 4, NULL, NULL, &changes, err) < 0)
+    if (run(s, VG_STMT_GRANT_DELETE, v, 4, NULL, NULL, &changes, err) < 0)
         return VG_EINVAL;
     if (changes == 0) {
         vg__store_err(err, 404, "not_found", "", "no such grant");
@@ -145,11 +138,7 @@ int vg_store_list_grants(vg_store_t *s, const char *tenant_id, const char *user_
 {
     json_t *list = json_array();
     vg_val_t v[2] = {text_or_null(tenant_id), text_or_null(user_id)};
-    if (query(s,
-              "SELECT tenant_id, user_id, camera_id, site_id FROM grants "
-              "WHERE (?1 IS NULL OR tenant_id = ?1) AND (?2 IS NULL OR user_id = ?2) "
-              "ORDER BY tenant_id, user_id, camera_id, site_id",
-              v, 2, take_grant, list, NULL, err) < 0) {
+    if (run(s, VG_STMT_GRANT_LIST, v, 2, take_grant, list, NULL, err) < 0) {
         json_decref(list);
         return VG_EINVAL;
     }
@@ -179,8 +168,7 @@ int vg_store_user_login(vg_store_t *s, const char *user_id, vg_store_login_t *ou
 {
     memset(out, 0, sizeof(*out));
     vg_val_t v = text_or_null(user_id);
-    int rc = query(s, "SELECT role, tenant_id, password_hash, enabled FROM users WHERE id = ?1",
-                   &v, 1, take_login, out, NULL, err);
+    int rc = run(s, VG_STMT_USER_LOGIN, &v, 1, take_login, out, NULL, err);
     if (rc < 0)
         return rc;
     if (rc != 2) {
@@ -193,8 +181,7 @@ int vg_store_user_login(vg_store_t *s, const char *user_id, vg_store_login_t *ou
 int vg_store_has_admin(vg_store_t *s, bool *out, vg_store_err_t *err)
 {
     int64_t n;
-    int rc = count(s, "SELECT count(*) FROM users WHERE role = 'admin' AND enabled = 1", NULL,
-                   0, &n, err);
+    int rc = count(s, VG_STMT_ADMIN_COUNT, NULL, 0, &n, err);
     *out = n > 0;
     return rc;
 }
@@ -207,30 +194,26 @@ int vg_store_session_add(vg_store_t *s, const uint8_t hash[VG_SESSION_HASH_LEN],
 {
     vg_val_t v[5] = {blob(hash, VG_SESSION_HASH_LEN), text_or_null(user_id),
                      int_val(vg_wall_us()), int_val(expires_us), text_or_null(peer)};
-    return query(s,
-                 "INSERT INTO sessions (token_hash, user_id, created_us, expires_us, peer) "
-                 "VALUES (?1, ?2, ?3, ?4, ?5)",
-                 v, 5, NULL, NULL, NULL, err);
+    return run(s, VG_STMT_SESSION_INSERT, v, 5, NULL, NULL, NULL, err);
 }
 
 int vg_store_session_remove(vg_store_t *s, const uint8_t hash[VG_SESSION_HASH_LEN],
                             vg_store_err_t *err)
 {
     vg_val_t v = blob(hash, VG_SESSION_HASH_LEN);
-    return query(s, "DELETE FROM sessions WHERE token_hash = ?1", &v, 1, NULL, NULL, NULL, err);
+    return run(s, VG_STMT_SESSION_DELETE, &v, 1, NULL, NULL, NULL, err);
 }
 
 int vg_store_sessions_end_user(vg_store_t *s, const char *user_id, vg_store_err_t *err)
 {
     vg_val_t v = text_or_null(user_id);
-    return query(s, "DELETE FROM sessions WHERE user_id = ?1", &v, 1, NULL, NULL, NULL, err);
+    return run(s, VG_STMT_SESSIONS_DELETE_USER, &v, 1, NULL, NULL, NULL, err);
 }
 
 int vg_store_sessions_purge(vg_store_t *s, int64_t now_us, vg_store_err_t *err)
 {
     vg_val_t v = int_val(now_us);
-    return query(s, "DELETE FROM sessions WHERE expires_us <= ?1", &v, 1, NULL, NULL, NULL,
-                 err);
+    return run(s, VG_STMT_SESSIONS_PURGE, &v, 1, NULL, NULL, NULL, err);
 }
 
 /* ---- audit ---- */
@@ -241,10 +224,7 @@ int vg_store_audit(vg_store_t *s, const vg_audit_entry_t *e, vg_store_err_t *err
                      text_or_null(e->action),      text_or_null(e->target),
                      text_or_null(e->outcome ? e->outcome : "ok"), text_or_null(e->detail),
                      text_or_null(e->peer)};
-    return query(s,
-                 "INSERT INTO audit (at_us, actor, action, target, outcome, detail, peer) "
-                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                 v, 7, NULL, NULL, NULL, err);
+    return run(s, VG_STMT_AUDIT_INSERT, v, 7, NULL, NULL, NULL, err);
 }
 
 static int take_audit(const vg_val_t *vals, int n, void *arg)
@@ -269,10 +249,7 @@ int vg_store_audit_list(vg_store_t *s, size_t offset, size_t limit, json_t **out
 {
     json_t *list = json_array();
     vg_val_t v[2] = {int_val((int64_t)limit), int_val((int64_t)offset)};
-    if (query(s,
-              "SELECT id, at_us, actor, action, target, outcome, detail, peer FROM audit "
-              "ORDER BY id DESC LIMIT ?1 OFFSET ?2",
-              v, 2, take_audit, list, NULL, err) < 0 ||
+    if (run(s, VG_STMT_AUDIT_LIST, v, 2, take_audit, list, NULL, err) < 0 ||
         s->ops->count(s->db, "audit", total, err) < 0) {
         json_decref(list);
         return VG_EINVAL;
@@ -396,19 +373,11 @@ int vg_store_access_load(vg_store_t *s, int64_t now_us, vg_access_t **out, vg_st
     /* One read transaction, so the pieces agree with each other. */
     if (s->ops->begin_read(s->db, err) < 0)
         goto fail;
-    if (query(s, "SELECT id, role, tenant_id, enabled, auth_epoch FROM users ORDER BY id",
-              NULL, 0, take_user_row, a, NULL, err) < 0 ||
-        query(s, "SELECT token_hash, user_id, expires_us FROM sessions WHERE expires_us > ?1 "
-                 "ORDER BY token_hash",
-              &now, 1, take_session_row, a, NULL, err) < 0 ||
-        query(s, "SELECT tenant_id, user_id, camera_id, site_id FROM grants ORDER BY id", NULL,
-              0, take_grant_row, a, NULL, err) < 0 ||
-        query(s, "SELECT c.id, c.site_id, t.tenant_id, c.enabled FROM cameras c "
-                 "LEFT JOIN sites t ON t.id = c.site_id ORDER BY c.id",
-              NULL, 0, take_camera_row, a, NULL, err) < 0 ||
-        query(s, "SELECT id, key_hash, user_id, role, cameras, expires_us FROM api_keys "
-                 "ORDER BY key_hash",
-              NULL, 0, take_key_row, a, NULL, err) < 0) {
+    if (run(s, VG_STMT_ACCESS_USERS, NULL, 0, take_user_row, a, NULL, err) < 0 ||
+        run(s, VG_STMT_ACCESS_SESSIONS, &now, 1, take_session_row, a, NULL, err) < 0 ||
+        run(s, VG_STMT_ACCESS_GRANTS, NULL, 0, take_grant_row, a, NULL, err) < 0 ||
+        run(s, VG_STMT_ACCESS_CAMERAS, NULL, 0, take_camera_row, a, NULL, err) < 0 ||
+        run(s, VG_STMT_ACCESS_KEYS, NULL, 0, take_key_row, a, NULL, err) < 0) {
         s->ops->rollback(s->db);
         goto fail;
     }

@@ -36,6 +36,7 @@ static vg_val_t int_or_null(int64_t i)
     return i ? (vg_val_t){.type = VG_VAL_INT, .i = i} : (vg_val_t){.type = VG_VAL_NULL};
 }
 
+/* A row of VG_STMT_KEY_LIST, _LIST_USER or _GET, in the columns store_int.h gives. */
 static int take_key(const vg_val_t *v, int n, void *arg)
 {
     if (n < 8)
@@ -58,18 +59,13 @@ static int take_key(const vg_val_t *v, int n, void *arg)
     return 0;
 }
 
-#define KEY_COLUMNS "id, name, user_id, role, cameras, created_us, expires_us, last_used_us"
-
 int vg_store_key_list(vg_store_t *s, const char *user_id, json_t **out, vg_store_err_t *err)
 {
     json_t *list = json_array();
     vg_val_t v = text_or_null(user_id);
-    int rc = user_id ? s->ops->query(s->db,
-                                     "SELECT " KEY_COLUMNS " FROM api_keys WHERE user_id = ?1 "
-                                     "ORDER BY id",
-                                     &v, 1, take_key, list, NULL, err)
-                     : s->ops->query(s->db, "SELECT " KEY_COLUMNS " FROM api_keys ORDER BY id",
-                                     NULL, 0, take_key, list, NULL, err);
+    int rc = user_id ? s->ops->run(s->db, VG_STMT_KEY_LIST_USER, &v, 1, take_key, list, NULL,
+                                   err)
+                     : s->ops->run(s->db, VG_STMT_KEY_LIST, NULL, 0, take_key, list, NULL, err);
     if (rc < 0) {
         json_decref(list);
         return VG_EINVAL;
@@ -82,8 +78,7 @@ int vg_store_key_get(vg_store_t *s, const char *id, json_t **out, vg_store_err_t
 {
     json_t *list = json_array();
     vg_val_t v = text_or_null(id);
-    if (s->ops->query(s->db, "SELECT " KEY_COLUMNS " FROM api_keys WHERE id = ?1", &v, 1,
-                      take_key, list, NULL, err) < 0) {
+    if (s->ops->run(s->db, VG_STMT_KEY_GET, &v, 1, take_key, list, NULL, err) < 0) {
         json_decref(list);
         return VG_EINVAL;
     }
@@ -173,10 +168,7 @@ int vg_store_key_add(vg_store_t *s, const vg_key_spec_t *spec, char key_out[VG_A
                      text_or_null(spec->role ? spec->role : "viewer"),
                      text_or_null(cams),
                      int_or_null(spec->expires_us)};
-    rc = s->ops->query(s->db,
-                       "INSERT INTO api_keys (id, name, user_id, key_hash, role, cameras, "
-                       "expires_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                       v, 7, NULL, NULL, NULL, err);
+    rc = s->ops->run(s->db, VG_STMT_KEY_INSERT, v, 7, NULL, NULL, NULL, err);
     free(cams);
     if (rc == 0)
         rc = vg_store_key_get(s, id, out, err);
@@ -189,8 +181,7 @@ int vg_store_key_remove(vg_store_t *s, const char *id, vg_store_err_t *err)
 {
     vg_val_t v = text_or_null(id);
     size_t changes = 0;
-    if (s->ops->query(s->db, "DELETE FROM api_keys WHERE id = ?1", &v, 1, NULL, NULL, &changes,
-                      err) < 0)
+    if (s->ops->run(s->db, VG_STMT_KEY_DELETE, &v, 1, NULL, NULL, &changes, err) < 0)
         return VG_EINVAL;
     if (changes == 0) {
         vg__store_err(err, 404, "not_found", "id", "no key '%s'", id ? id : "");
@@ -202,6 +193,5 @@ int vg_store_key_remove(vg_store_t *s, const char *id, vg_store_err_t *err)
 int vg_store_key_touch(vg_store_t *s, const char *id, int64_t now_us, vg_store_err_t *err)
 {
     vg_val_t v[2] = {text_or_null(id), {.type = VG_VAL_INT, .i = now_us}};
-    return s->ops->query(s->db, "UPDATE api_keys SET last_used_us = ?2 WHERE id = ?1", v, 2, NULL,
-                         NULL, NULL, err);
+    return s->ops->run(s->db, VG_STMT_KEY_TOUCH, v, 2, NULL, NULL, NULL, err);
 }

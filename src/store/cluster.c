@@ -1,7 +1,7 @@
-/* cluster: instances and camera leases (see store.h). The statements are the same on both
- * backends; a lease is taken with one INSERT ... ON CONFLICT DO UPDATE ... WHERE, which both
- * SQLite and PostgreSQL run atomically per row: the row changes hands only when its lease has
- * expired or is the taker's own. Any thread that owns the store handle. */
+/* cluster: instances and camera leases (see store.h). A lease is taken with one statement
+ * (VG_STMT_LEASE_TAKE: INSERT ... ON CONFLICT DO UPDATE ... WHERE in each backend's words),
+ * which both SQLite and PostgreSQL run atomically per row: the row changes hands only when
+ * its lease has expired or is the taker's own. Any thread that owns the store handle. */
 #include <stdio.h>
 #include <string.h>
 
@@ -21,13 +21,7 @@ int vg_store_instance_beat(vg_store_t *s, const vg_instance_info_t *me, int64_t 
     }
     vg_val_t v[6] = {text(me->id), text(me->urls && *me->urls ? me->urls : "[]"),
                      num(me->capacity), num(me->load), num(me->is_draining), num(now_us)};
-    return s->ops->query(s->db,
-                         "INSERT INTO instances (id, urls, capacity, load, draining, started_us,"
-                         " heartbeat_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) "
-                         "ON CONFLICT (id) DO UPDATE SET urls = excluded.urls,"
-                         " capacity = excluded.capacity, load = excluded.load,"
-                         " draining = excluded.draining, heartbeat_us = excluded.heartbeat_us",
-                         v, 6, NULL, NULL, NULL, err);
+    return s->ops->run(s->db, VG_STMT_INSTANCE_BEAT, v, 6, NULL, NULL, NULL, err);
 }
 
 int vg_store_instance_remove(vg_store_t *s, const char *id, vg_store_err_t *err)
@@ -35,10 +29,8 @@ int vg_store_instance_remove(vg_store_t *s, const char *id, vg_store_err_t *err)
     vg_val_t v = text(id);
     if (s->ops->begin(s->db, err) < 0)
         return VG_EINVAL;
-    if (s->ops->query(s->db, "DELETE FROM camera_leases WHERE instance_id = ?1", &v, 1, NULL,
-                      NULL, NULL, err) < 0 ||
-        s->ops->query(s->db, "DELETE FROM instances WHERE id = ?1", &v, 1, NULL, NULL, NULL,
-                      err) < 0) {
+    if (s->ops->run(s->db, VG_STMT_INSTANCE_LEASES_DELETE, &v, 1, NULL, NULL, NULL, err) < 0 ||
+        s->ops->run(s->db, VG_STMT_INSTANCE_DELETE, &v, 1, NULL, NULL, NULL, err) < 0) {
         s->ops->rollback(s->db);
         return VG_EINVAL;
     }
@@ -74,12 +66,7 @@ int vg_store_instance_list(vg_store_t *s, int64_t now_us, int64_t alive_us, json
 {
     list_ctx_t ctx = {.list = json_array(), .now_us = now_us, .alive_us = alive_us};
     vg_val_t v = num(now_us);
-    if (s->ops->query(s->db,
-                      "SELECT i.id, i.urls, i.capacity, i.load, i.draining, i.started_us,"
-                      " i.heartbeat_us, (SELECT count(*) FROM camera_leases l"
-                      "  WHERE l.instance_id = i.id AND l.expires_us > ?1) "
-                      "FROM instances i ORDER BY i.id",
-                      &v, 1, take_instance, &ctx, NULL, err) < 0) {
+    if (s->ops->run(s->db, VG_STMT_INSTANCE_LIST, &v, 1, take_instance, &ctx, NULL, err) < 0) {
         json_decref(ctx.list);
         return VG_EINVAL;
     }
@@ -111,27 +98,14 @@ int vg_store_lease_take(vg_store_t *s, const char *camera_id, const char *instan
     owner[0] = '\0';
     *expires_us = 0;
     vg_val_t v[4] = {text(camera_id), text(instance), num(now_us), num(now_us + ttl_us)};
-    /* A lease whose holder changes starts anew (acquired_us); a renewal keeps it. */
-    int rc = s->ops->query(
-        s->db,
-        "INSERT INTO camera_leases (camera_id, instance_id, acquired_us, expires_us) "
-        "VALUES (?1, ?2, ?3, ?4) "
-        "ON CONFLICT (camera_id) DO UPDATE SET expires_us = excluded.expires_us,"
-        " acquired_us = CASE WHEN camera_leases.instance_id = excluded.instance_id"
-        "  THEN camera_leases.acquired_us ELSE excluded.acquired_us END,"
-        " instance_id = excluded.instance_id "
-        "WHERE camera_leases.instance_id = excluded.instance_id"
-        " OR camera_leases.expires_us <= excluded.acquired_us",
-        v, 4, NULL, NULL, NULL, err);
+    int rc = s->ops->run(s->db, VG_STMT_LEASE_TAKE, v, 4, NULL, NULL, NULL, err);
     if (rc < 0) {
         if (err->status == 409) /* the camera is not there (foreign key) */
             vg__store_err(err, 404, "not_found", "camera_id", "no such camera");
         return err->status == 404 ? VG_ENOENT : VG_EINVAL;
     }
     lease_row_t row = {0};
-    if (s->ops->query(s->db,
-                      "SELECT instance_id, expires_us FROM camera_leases WHERE camera_id = ?1",
-                      v, 1, take_lease, &row, NULL, err) < 0)
+    if (s->ops->run(s->db, VG_STMT_LEASE_GET, v, 1, take_lease, &row, NULL, err) < 0)
         return VG_EINVAL;
     if (!row.found) { /* deleted between the two statements */
         vg__store_err(err, 404, "not_found", "camera_id", "no such camera");
@@ -146,9 +120,7 @@ int vg_store_lease_release(vg_store_t *s, const char *camera_id, const char *ins
                            vg_store_err_t *err)
 {
     vg_val_t v[2] = {text(camera_id), text(instance)};
-    return s->ops->query(s->db,
-                         "DELETE FROM camera_leases WHERE camera_id = ?1 AND instance_id = ?2",
-                         v, 2, NULL, NULL, NULL, err);
+    return s->ops->run(s->db, VG_STMT_LEASE_RELEASE, v, 2, NULL, NULL, NULL, err);
 }
 
 static int take_id(const vg_val_t *v, int n, void *arg)
@@ -163,16 +135,11 @@ int vg_store_leases_renew(vg_store_t *s, const char *instance, int64_t now_us, i
 {
     vg_val_t v[3] = {text(instance), num(now_us + ttl_us), num(now_us)};
     /* Only unexpired ones: an expired lease may be someone else's by now. */
-    if (s->ops->query(s->db,
-                      "UPDATE camera_leases SET expires_us = ?2 "
-                      "WHERE instance_id = ?1 AND expires_us > ?3",
-                      v, 3, NULL, NULL, NULL, err) < 0)
+    if (s->ops->run(s->db, VG_STMT_LEASES_RENEW, v, 3, NULL, NULL, NULL, err) < 0)
         return VG_EINVAL;
     json_t *ids = json_array();
-    if (s->ops->query(s->db,
-                      "SELECT camera_id FROM camera_leases WHERE instance_id = ?1 "
-                      "AND expires_us > ?2 ORDER BY camera_id",
-                      (vg_val_t[]){v[0], v[2]}, 2, take_id, ids, NULL, err) < 0) {
+    if (s->ops->run(s->db, VG_STMT_LEASES_HELD, (vg_val_t[]){v[0], v[2]}, 2, take_id, ids, NULL,
+                    err) < 0) {
         json_decref(ids);
         return VG_EINVAL;
     }
@@ -209,8 +176,7 @@ int vg_store_instance_rtsp_url(vg_store_t *s, const char *instance, char *out, s
 {
     url_ctx_t u = {.out = out, .cap = cap};
     vg_val_t v = text(instance);
-    if (s->ops->query(s->db, "SELECT urls FROM instances WHERE id = ?1", &v, 1, take_rtsp_url,
-                      &u, NULL, err) < 0)
+    if (s->ops->run(s->db, VG_STMT_INSTANCE_URLS, &v, 1, take_rtsp_url, &u, NULL, err) < 0)
         return VG_EINVAL;
     if (!u.found) {
         vg__store_err(err, 404, "not_found", "instance", "instance '%s' advertises no rtsp:// URL",
@@ -232,10 +198,7 @@ int vg_store_leases_list(vg_store_t *s, int64_t now_us, json_t **out, vg_store_e
 {
     json_t *all = json_object();
     vg_val_t v = num(now_us);
-    if (s->ops->query(s->db,
-                      "SELECT camera_id, instance_id, CASE WHEN expires_us > ?1 THEN 1 ELSE 0 END "
-                      "FROM camera_leases",
-                      &v, 1, take_lease_row, all, NULL, err) < 0) {
+    if (s->ops->run(s->db, VG_STMT_LEASES_LIST, &v, 1, take_lease_row, all, NULL, err) < 0) {
         json_decref(all);
         return VG_EINVAL;
     }

@@ -153,6 +153,98 @@ static const char *const migrations[] = {
 };
 #define SCHEMA_VERSION (int)(sizeof(migrations) / sizeof(migrations[0]))
 
+/* The store's own statements (store_int.h), in PostgreSQL's words: IS NOT DISTINCT FROM
+ * compares NULL with NULL as equal (SQLite's `IS`). */
+#define KEY_COLUMNS "id, name, user_id, role, cameras, created_us, expires_us, last_used_us"
+static const char *const statements[] = {
+    [VG_STMT_GRANT_INSERT] = "INSERT INTO grants (tenant_id, user_id, camera_id, site_id) "
+                             "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+    [VG_STMT_GRANT_DELETE] =
+        "DELETE FROM grants WHERE tenant_id IS NOT DISTINCT FROM $1"
+        " AND user_id IS NOT DISTINCT FROM $2 AND camera_id IS NOT DISTINCT FROM $3"
+        " AND site_id IS NOT DISTINCT FROM $4",
+    [VG_STMT_GRANT_LIST] = "SELECT tenant_id, user_id, camera_id, site_id FROM grants "
+                           "WHERE ($1 IS NULL OR tenant_id = $1) AND ($2 IS NULL OR user_id = $2) "
+                           "ORDER BY tenant_id, user_id, camera_id, site_id",
+    [VG_STMT_USER_LOGIN] =
+        "SELECT role, tenant_id, password_hash, enabled FROM users WHERE id = $1",
+    [VG_STMT_ADMIN_COUNT] = "SELECT count(*) FROM users WHERE role = 'admin' AND enabled = 1",
+    [VG_STMT_SESSION_INSERT] =
+        "INSERT INTO sessions (token_hash, user_id, created_us, expires_us, peer) "
+        "VALUES ($1, $2, $3, $4, $5)",
+    [VG_STMT_SESSION_DELETE] = "DELETE FROM sessions WHERE token_hash = $1",
+    [VG_STMT_SESSIONS_DELETE_USER] = "DELETE FROM sessions WHERE user_id = $1",
+    [VG_STMT_SESSIONS_PURGE] = "DELETE FROM sessions WHERE expires_us <= $1",
+    [VG_STMT_AUDIT_INSERT] =
+        "INSERT INTO audit (at_us, actor, action, target, outcome, detail, peer) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    [VG_STMT_AUDIT_LIST] = "SELECT id, at_us, actor, action, target, outcome, detail, peer "
+                           "FROM audit ORDER BY id DESC LIMIT $1 OFFSET $2",
+    [VG_STMT_ACCESS_USERS] =
+        "SELECT id, role, tenant_id, enabled, auth_epoch FROM users ORDER BY id",
+    [VG_STMT_ACCESS_SESSIONS] = "SELECT token_hash, user_id, expires_us FROM sessions "
+                                "WHERE expires_us > $1 ORDER BY token_hash",
+    [VG_STMT_ACCESS_GRANTS] =
+        "SELECT tenant_id, user_id, camera_id, site_id FROM grants ORDER BY id",
+    [VG_STMT_ACCESS_CAMERAS] = "SELECT c.id, c.site_id, t.tenant_id, c.enabled FROM cameras c "
+                               "LEFT JOIN sites t ON t.id = c.site_id ORDER BY c.id",
+    [VG_STMT_ACCESS_KEYS] = "SELECT id, key_hash, user_id, role, cameras, expires_us "
+                            "FROM api_keys ORDER BY key_hash",
+    [VG_STMT_KEY_LIST] = "SELECT " KEY_COLUMNS " FROM api_keys ORDER BY id",
+    [VG_STMT_KEY_LIST_USER] =
+        "SELECT " KEY_COLUMNS " FROM api_keys WHERE user_id = $1 ORDER BY id",
+    [VG_STMT_KEY_GET] = "SELECT " KEY_COLUMNS " FROM api_keys WHERE id = $1",
+    [VG_STMT_KEY_INSERT] = "INSERT INTO api_keys (id, name, user_id, key_hash, role, cameras, "
+                           "expires_us) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    [VG_STMT_KEY_DELETE] = "DELETE FROM api_keys WHERE id = $1",
+    [VG_STMT_KEY_TOUCH] = "UPDATE api_keys SET last_used_us = $2 WHERE id = $1",
+    [VG_STMT_INSTANCE_BEAT] =
+        "INSERT INTO instances (id, urls, capacity, load, draining, started_us, heartbeat_us) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $6) "
+        "ON CONFLICT (id) DO UPDATE SET urls = EXCLUDED.urls, capacity = EXCLUDED.capacity,"
+        " load = EXCLUDED.load, draining = EXCLUDED.draining,"
+        " heartbeat_us = EXCLUDED.heartbeat_us",
+    [VG_STMT_INSTANCE_LEASES_DELETE] = "DELETE FROM camera_leases WHERE instance_id = $1",
+    [VG_STMT_INSTANCE_DELETE] = "DELETE FROM instances WHERE id = $1",
+    [VG_STMT_INSTANCE_LIST] =
+        "SELECT i.id, i.urls, i.capacity, i.load, i.draining, i.started_us, i.heartbeat_us,"
+        " (SELECT count(*) FROM camera_leases l"
+        "  WHERE l.instance_id = i.id AND l.expires_us > $1) "
+        "FROM instances i ORDER BY i.id",
+    [VG_STMT_INSTANCE_URLS] = "SELECT urls FROM instances WHERE id = $1",
+    /* A lease whose holder changes starts anew (acquired_us); a renewal keeps it. */
+    [VG_STMT_LEASE_TAKE] =
+        "INSERT INTO camera_leases (camera_id, instance_id, acquired_us, expires_us) "
+        "VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT (camera_id) DO UPDATE SET expires_us = EXCLUDED.expires_us,"
+        " acquired_us = CASE WHEN camera_leases.instance_id = EXCLUDED.instance_id"
+        "  THEN camera_leases.acquired_us ELSE EXCLUDED.acquired_us END,"
+        " instance_id = EXCLUDED.instance_id "
+        "WHERE camera_leases.instance_id = EXCLUDED.instance_id"
+        " OR camera_leases.expires_us <= EXCLUDED.acquired_us",
+    [VG_STMT_LEASE_GET] =
+        "SELECT instance_id, expires_us FROM camera_leases WHERE camera_id = $1",
+    [VG_STMT_LEASE_RELEASE] =
+        "DELETE FROM camera_leases WHERE camera_id = $1 AND instance_id = $2",
+    [VG_STMT_LEASES_RENEW] = "UPDATE camera_leases SET expires_us = $2 "
+                             "WHERE instance_id = $1 AND expires_us > $3",
+    [VG_STMT_LEASES_HELD] = "SELECT camera_id FROM camera_leases WHERE instance_id = $1 "
+                            "AND expires_us > $2 ORDER BY camera_id",
+    [VG_STMT_LEASES_LIST] =
+        "SELECT camera_id, instance_id, CASE WHEN expires_us > $1 THEN 1 ELSE 0 END "
+        "FROM camera_leases",
+};
+_Static_assert(sizeof(statements) / sizeof(statements[0]) == VG_STMT__COUNT,
+               "pg.c: a text for every statement of store_int.h");
+
+/* The assert above sees only the table's length: a statement left out before the last one
+ * would be a NULL found at its first call, so every open looks for one. */
+static void check_statements(void)
+{
+    for (int i = 0; i < VG_STMT__COUNT; i++)
+        VG_ASSERT(statements[i] != NULL);
+}
+
 typedef struct pg {
     PGconn *conn;
     int64_t changes_seen; /* notifications from other sessions */
@@ -360,6 +452,7 @@ static int each_row(PGresult *r, vg_row_cb cb, void *arg)
 
 static int pg_open(void **out, const char *url, bool is_read_only, vg_store_err_t *err)
 {
+    check_statements();
     pg_t *p = calloc(1, sizeof(*p));
     if (p == NULL) {
         vg__store_err(err, 500, "internal", "", "out of memory");
@@ -610,50 +703,11 @@ static int pg_meta_set(void *p, const char *key, const char *value, vg_store_err
                      vals, 2, NULL, err, "meta");
 }
 
-/* The store's own statements are written once, in SQLite's words (?N parameters, `IS ?N`
- * for a comparison that matches NULL with NULL): here they become PostgreSQL's ($N, IS NOT
- * DISTINCT FROM $N). Nothing else of SQLite's dialect is in them (tests/unit/test_store.c
- * runs them on both). */
-static bool translate(const char *sql, char *out, size_t cap)
+static int pg_run(void *p, vg_stmt_t stmt, const vg_val_t *vals, int n, vg_row_cb cb,
+                  void *arg, size_t *changes, vg_store_err_t *err)
 {
-    size_t o = 0;
-    for (const char *s = sql; *s;) {
-        const char *add = NULL;
-        size_t add_len = 0, skip = 0;
-        if (strncmp(s, "IS ?", 4) == 0) {
-            add = "IS NOT DISTINCT FROM $";
-            add_len = strlen(add);
-            skip = 4;
-        } else if (*s == '?') {
-            add = "$";
-            add_len = 1;
-            skip = 1;
-        }
-        if (add) {
-            if (o + add_len >= cap)
-                return false;
-            memcpy(out + o, add, add_len);
-            o += add_len;
-            s += skip;
-            continue;
-        }
-        if (o + 1 >= cap)
-            return false;
-        out[o++] = *s++;
-    }
-    out[o] = '\0';
-    return true;
-}
-
-static int pg_query(void *p, const char *sql, const vg_val_t *vals, int n, vg_row_cb cb,
-                    void *arg, size_t *changes, vg_store_err_t *err)
-{
-    char q[4096];
-    if (!translate(sql, q, sizeof(q))) {
-        vg__store_err(err, 500, "internal", "", "query: statement too long");
-        return VG_EINVAL;
-    }
-    PGresult *r = run(p, q, vals, n, err, "query");
+    VG_ASSERT((unsigned)stmt < VG_STMT__COUNT);
+    PGresult *r = run(p, statements[stmt], vals, n, err, "query");
     if (r == NULL)
         return VG_EINVAL;
     int rc = cb ? each_row(r, cb, arg) : 0;
@@ -695,5 +749,5 @@ const vg_store_backend_ops_t vg_store_pg_ops = {
     .meta_get = pg_meta_get,
     .meta_set = pg_meta_set,
     .set_busy_timeout = pg_set_busy_timeout,
-    .query = pg_query,
+    .run = pg_run,
 };

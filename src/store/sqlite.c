@@ -130,6 +130,96 @@ static const char *const migrations[] = {
 };
 #define SCHEMA_VERSION (int)(sizeof(migrations) / sizeof(migrations[0]))
 
+/* The store's own statements (store_int.h), in SQLite's words: `IS` compares NULL with NULL
+ * as equal, `excluded` is the row an upsert would have inserted. */
+#define KEY_COLUMNS "id, name, user_id, role, cameras, created_us, expires_us, last_used_us"
+static const char *const statements[] = {
+    [VG_STMT_GRANT_INSERT] = "INSERT INTO grants (tenant_id, user_id, camera_id, site_id) "
+                             "VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+    [VG_STMT_GRANT_DELETE] = "DELETE FROM grants WHERE tenant_id IS ?1 AND user_id IS ?2 "
+                             "AND camera_id IS ?3 AND site_id IS ?4",
+    [VG_STMT_GRANT_LIST] = "SELECT tenant_id, user_id, camera_id, site_id FROM grants "
+                           "WHERE (?1 IS NULL OR tenant_id = ?1) AND (?2 IS NULL OR user_id = ?2) "
+                           "ORDER BY tenant_id, user_id, camera_id, site_id",
+    [VG_STMT_USER_LOGIN] =
+        "SELECT role, tenant_id, password_hash, enabled FROM users WHERE id = ?1",
+    [VG_STMT_ADMIN_COUNT] = "SELECT count(*) FROM users WHERE role = 'admin' AND enabled = 1",
+    [VG_STMT_SESSION_INSERT] =
+        "INSERT INTO sessions (token_hash, user_id, created_us, expires_us, peer) "
+        "VALUES (?1, ?2, ?3, ?4, ?5)",
+    [VG_STMT_SESSION_DELETE] = "DELETE FROM sessions WHERE token_hash = ?1",
+    [VG_STMT_SESSIONS_DELETE_USER] = "DELETE FROM sessions WHERE user_id = ?1",
+    [VG_STMT_SESSIONS_PURGE] = "DELETE FROM sessions WHERE expires_us <= ?1",
+    [VG_STMT_AUDIT_INSERT] =
+        "INSERT INTO audit (at_us, actor, action, target, outcome, detail, peer) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [VG_STMT_AUDIT_LIST] = "SELECT id, at_us, actor, action, target, outcome, detail, peer "
+                           "FROM audit ORDER BY id DESC LIMIT ?1 OFFSET ?2",
+    [VG_STMT_ACCESS_USERS] =
+        "SELECT id, role, tenant_id, enabled, auth_epoch FROM users ORDER BY id",
+    [VG_STMT_ACCESS_SESSIONS] = "SELECT token_hash, user_id, expires_us FROM sessions "
+                                "WHERE expires_us > ?1 ORDER BY token_hash",
+    [VG_STMT_ACCESS_GRANTS] =
+        "SELECT tenant_id, user_id, camera_id, site_id FROM grants ORDER BY id",
+    [VG_STMT_ACCESS_CAMERAS] = "SELECT c.id, c.site_id, t.tenant_id, c.enabled FROM cameras c "
+                               "LEFT JOIN sites t ON t.id = c.site_id ORDER BY c.id",
+    [VG_STMT_ACCESS_KEYS] = "SELECT id, key_hash, user_id, role, cameras, expires_us "
+                            "FROM api_keys ORDER BY key_hash",
+    [VG_STMT_KEY_LIST] = "SELECT " KEY_COLUMNS " FROM api_keys ORDER BY id",
+    [VG_STMT_KEY_LIST_USER] =
+        "SELECT " KEY_COLUMNS " FROM api_keys WHERE user_id = ?1 ORDER BY id",
+    [VG_STMT_KEY_GET] = "SELECT " KEY_COLUMNS " FROM api_keys WHERE id = ?1",
+    [VG_STMT_KEY_INSERT] = "INSERT INTO api_keys (id, name, user_id, key_hash, role, cameras, "
+                           "expires_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [VG_STMT_KEY_DELETE] = "DELETE FROM api_keys WHERE id = ?1",
+    [VG_STMT_KEY_TOUCH] = "UPDATE api_keys SET last_used_us = ?2 WHERE id = ?1",
+    [VG_STMT_INSTANCE_BEAT] =
+        "INSERT INTO instances (id, urls, capacity, load, draining, started_us, heartbeat_us) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) "
+        "ON CONFLICT (id) DO UPDATE SET urls = excluded.urls, capacity = excluded.capacity,"
+        " load = excluded.load, draining = excluded.draining,"
+        " heartbeat_us = excluded.heartbeat_us",
+    [VG_STMT_INSTANCE_LEASES_DELETE] = "DELETE FROM camera_leases WHERE instance_id = ?1",
+    [VG_STMT_INSTANCE_DELETE] = "DELETE FROM instances WHERE id = ?1",
+    [VG_STMT_INSTANCE_LIST] =
+        "SELECT i.id, i.urls, i.capacity, i.load, i.draining, i.started_us, i.heartbeat_us,"
+        " (SELECT count(*) FROM camera_leases l"
+        "  WHERE l.instance_id = i.id AND l.expires_us > ?1) "
+        "FROM instances i ORDER BY i.id",
+    [VG_STMT_INSTANCE_URLS] = "SELECT urls FROM instances WHERE id = ?1",
+    /* A lease whose holder changes starts anew (acquired_us); a renewal keeps it. */
+    [VG_STMT_LEASE_TAKE] =
+        "INSERT INTO camera_leases (camera_id, instance_id, acquired_us, expires_us) "
+        "VALUES (?1, ?2, ?3, ?4) "
+        "ON CONFLICT (camera_id) DO UPDATE SET expires_us = excluded.expires_us,"
+        " acquired_us = CASE WHEN camera_leases.instance_id = excluded.instance_id"
+        "  THEN camera_leases.acquired_us ELSE excluded.acquired_us END,"
+        " instance_id = excluded.instance_id "
+        "WHERE camera_leases.instance_id = excluded.instance_id"
+        " OR camera_leases.expires_us <= excluded.acquired_us",
+    [VG_STMT_LEASE_GET] =
+        "SELECT instance_id, expires_us FROM camera_leases WHERE camera_id = ?1",
+    [VG_STMT_LEASE_RELEASE] =
+        "DELETE FROM camera_leases WHERE camera_id = ?1 AND instance_id = ?2",
+    [VG_STMT_LEASES_RENEW] = "UPDATE camera_leases SET expires_us = ?2 "
+                             "WHERE instance_id = ?1 AND expires_us > ?3",
+    [VG_STMT_LEASES_HELD] = "SELECT camera_id FROM camera_leases WHERE instance_id = ?1 "
+                            "AND expires_us > ?2 ORDER BY camera_id",
+    [VG_STMT_LEASES_LIST] =
+        "SELECT camera_id, instance_id, CASE WHEN expires_us > ?1 THEN 1 ELSE 0 END "
+        "FROM camera_leases",
+};
+_Static_assert(sizeof(statements) / sizeof(statements[0]) == VG_STMT__COUNT,
+               "sqlite.c: a text for every statement of store_int.h");
+
+/* The assert above sees only the table's length: a statement left out before the last one
+ * would be a NULL found at its first call, so every open looks for one. */
+static void check_statements(void)
+{
+    for (int i = 0; i < VG_STMT__COUNT; i++)
+        VG_ASSERT(statements[i] != NULL);
+}
+
 static int sql_err(sqlite3 *db, vg_store_err_t *err, const char *what)
 {
     int code = sqlite3_extended_errcode(db);
@@ -218,6 +308,7 @@ static int drop_clear_token_key(sqlite3 *db, vg_store_err_t *err)
 static int sq_open(void **out, const char *path, bool is_read_only, vg_store_err_t *err)
 {
     sqlite3 *db = NULL;
+    check_statements();
     if (has_file(path)) {
         if (!is_read_only && create_private(path, err) < 0)
             return VG_EINVAL;
@@ -486,12 +577,22 @@ static int sq_meta_set(void *db, const char *key, const char *value, vg_store_er
                vals, 2, NULL, err, "meta");
 }
 
-static int sq_query(void *vdb, const char *sql, const vg_val_t *vals, int n, vg_row_cb cb,
-                    void *arg, size_t *changes, vg_store_err_t *err)
+/* A failed step: a constraint is 409 "conflict" in SQLite's words, the rest sql_err's. */
+static int step_err(sqlite3 *db, vg_store_err_t *err)
+{
+    if ((sqlite3_extended_errcode(db) & 0xff) != SQLITE_CONSTRAINT)
+        return sql_err(db, err, "query");
+    vg__store_err(err, 409, "conflict", "", "%s", sqlite3_errmsg(db));
+    return VG_EINVAL;
+}
+
+static int sq_run(void *vdb, vg_stmt_t stmt, const vg_val_t *vals, int n, vg_row_cb cb,
+                  void *arg, size_t *changes, vg_store_err_t *err)
 {
     sqlite3 *db = vdb;
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+    VG_ASSERT((unsigned)stmt < VG_STMT__COUNT);
+    if (sqlite3_prepare_v2(db, statements[stmt], -1, &st, NULL) != SQLITE_OK)
         return sql_err(db, err, "query");
     for (int i = 0; i < n; i++)
         bind(st, i + 1, &vals[i]);
@@ -503,15 +604,8 @@ static int sq_query(void *vdb, const char *sql, const vg_val_t *vals, int n, vg_
         if (cb && (rc = cb(row, ncols, arg)) != 0)
             break;
     }
-    if (rc == 0 && step != SQLITE_DONE && step != SQLITE_ROW) {
-        int code = sqlite3_extended_errcode(db);
-        if ((code & 0xff) == SQLITE_CONSTRAINT) {
-            vg__store_err(err, 409, "conflict", "", "%s", sqlite3_errmsg(db));
-            rc = VG_EINVAL;
-        } else {
-            rc = sql_err(db, err, "query");
-        }
-    }
+    if (rc == 0 && step != SQLITE_DONE && step != SQLITE_ROW)
+        rc = step_err(db, err);
     if (changes)
         *changes = (size_t)sqlite3_changes(db);
     sqlite3_finalize(st);
@@ -539,5 +633,5 @@ const vg_store_backend_ops_t vg_store_sqlite_ops = {
     .meta_get = sq_meta_get,
     .meta_set = sq_meta_set,
     .set_busy_timeout = sq_set_busy_timeout,
-    .query = sq_query,
+    .run = sq_run,
 };
