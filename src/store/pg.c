@@ -163,9 +163,12 @@ static const char *const statements[] = {
         "DELETE FROM grants WHERE tenant_id IS NOT DISTINCT FROM $1"
         " AND user_id IS NOT DISTINCT FROM $2 AND camera_id IS NOT DISTINCT FROM $3"
         " AND site_id IS NOT DISTINCT FROM $4",
-    [VG_STMT_GRANT_LIST] = "SELECT tenant_id, user_id, camera_id, site_id FROM grants "
-                           "WHERE ($1 IS NULL OR tenant_id = $1) AND ($2 IS NULL OR user_id = $2) "
-                           "ORDER BY tenant_id, user_id, camera_id, site_id",
+    /* A NULL parameter comes untyped, and `$1 IS NULL` alone does not type it: PostgreSQL
+     * would refuse the statement (42P08, "could not determine data type"). */
+    [VG_STMT_GRANT_LIST] =
+        "SELECT tenant_id, user_id, camera_id, site_id FROM grants "
+        "WHERE ($1::text IS NULL OR tenant_id = $1) AND ($2::text IS NULL OR user_id = $2) "
+        "ORDER BY tenant_id, user_id, camera_id, site_id",
     [VG_STMT_USER_LOGIN] =
         "SELECT role, tenant_id, password_hash, enabled FROM users WHERE id = $1",
     [VG_STMT_ADMIN_COUNT] = "SELECT count(*) FROM users WHERE role = 'admin' AND enabled = 1",
@@ -353,7 +356,7 @@ static PGresult *run(pg_t *p, const char *sql, const vg_val_t *vals, int n, vg_s
             lengths[i] = (int)v->len;
             break;
         default:
-            types[i] = 0; /* NULL: the statement says what it is */
+            types[i] = 0; /* NULL: the statement says what it is (a cast where need be) */
             values[i] = NULL;
             lengths[i] = 0;
             break;
@@ -365,17 +368,6 @@ static PGresult *run(pg_t *p, const char *sql, const vg_val_t *vals, int n, vg_s
     }
     PGresult *r = PQexecParams(p->conn, sql, n, types, values, lengths, formats, 1);
     ExecStatusType st = PQresultStatus(r);
-    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-    if (st == PGRES_FATAL_ERROR && state && strcmp(state, "42P08") == 0) {
-        /* A NULL whose type nothing in the statement says ("?1 IS NULL OR x = ?1"):
-         * text, the type of every such parameter in the store's statements. */
-        for (int i = 0; i < n; i++)
-            if (values[i] == NULL)
-                types[i] = OID_TEXT;
-        PQclear(r);
-        r = PQexecParams(p->conn, sql, n, types, values, lengths, formats, 1);
-        st = PQresultStatus(r);
-    }
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
         res_err(p, r, err, what);
         PQclear(r);
