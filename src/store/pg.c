@@ -168,7 +168,8 @@ static const char *const statements[] = {
     [VG_STMT_GRANT_LIST] =
         "SELECT tenant_id, user_id, camera_id, site_id FROM grants "
         "WHERE ($1::text IS NULL OR tenant_id = $1) AND ($2::text IS NULL OR user_id = $2) "
-        "ORDER BY tenant_id, user_id, camera_id, site_id",
+        "ORDER BY tenant_id NULLS FIRST, user_id NULLS FIRST, camera_id NULLS FIRST, "
+        "site_id NULLS FIRST", /* SQLite's order: NULL before any text */
     [VG_STMT_USER_LOGIN] =
         "SELECT role, tenant_id, password_hash, enabled FROM users WHERE id = $1",
     [VG_STMT_ADMIN_COUNT] = "SELECT count(*) FROM users WHERE role = 'admin' AND enabled = 1",
