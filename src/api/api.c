@@ -108,6 +108,50 @@ static int list_instances(vg_conn_t *c, const char *const *params, void *user)
 static const vg_handler_ops_t instances_ops = {
     .name = "instances", .on_request = list_instances, .on_close = vg__api_conn_closed};
 
+/* POST /api/v1/instances/{id}/drain (admin): the instance hands its cameras over and exits,
+ * as on SIGTERM, once its next heartbeat (within a second) reads the flag. Any instance may
+ * be asked through any other: they share the database. 202: asked; 404: not registered. */
+typedef struct drain_job {
+    vg__api_job_t base;
+    char id[64];
+} drain_job_t;
+
+static int drain_run(vg_store_t *s, void *arg, vg_store_err_t *err)
+{
+    drain_job_t *j = arg;
+    return vg_store_instance_drain(s, j->id, err);
+}
+
+static void drain_finish(vg__api_job_t *base, vg_conn_t *c, int rc, const vg_store_err_t *err)
+{
+    drain_job_t *j = (drain_job_t *)base;
+    if (c) {
+        vg_auth_audit(j->base.ctx->auth, c, "instance.drain", j->id, rc < 0 ? "failed" : "ok",
+                      rc < 0 ? err->message : "");
+        if (rc < 0)
+            vg__api_store_error(c, err);
+        else
+            vg_conn_respond_json(c, 202, json_pack("{s:s,s:b}", "id", j->id, "draining", 1));
+    }
+    free(j);
+}
+
+static int drain_instance(vg_conn_t *c, const char *const *params, void *user)
+{
+    const vg_api_ctx_t *ctx = user;
+    if (ctx->write == NULL)
+        return vg_conn_error(c, 503, "unavailable", "no configuration database");
+    if (strlen(params[0]) >= sizeof(((drain_job_t *)0)->id))
+        return vg_conn_error(c, 404, "not_found", "no such instance");
+    drain_job_t *j = vg_xcalloc(1, sizeof(*j));
+    j->base.ctx = ctx;
+    vg_strlcpy(j->id, params[0], sizeof(j->id));
+    return vg__api_submit(c, &j->base, false, drain_run, drain_finish);
+}
+
+static const vg_handler_ops_t drain_ops = {
+    .name = "instance_drain", .on_request = drain_instance, .on_close = vg__api_conn_closed};
+
 int vg__api_store_error(vg_conn_t *c, const vg_store_err_t *err)
 {
     if (err->status == 503)
@@ -295,6 +339,8 @@ void vg_api_register(vg_server_t *srv, vg_api_ctx_t *ctx)
     vg_server_route(srv, "GET", "/healthz", VG_ACCESS_PUBLIC, &health_ops, ctx);
     vg_server_route(srv, "GET", "/readyz", VG_ACCESS_PUBLIC, &ready_ops, ctx);
     vg_server_route(srv, "GET", "/api/v1/instances", VG_ACCESS_ADMIN, &instances_ops, ctx);
+    vg_server_route(srv, "POST", "/api/v1/instances/{}/drain", VG_ACCESS_ADMIN, &drain_ops,
+                    ctx);
     ctx->priv = vg__api_records_register(srv, ctx);
     vg__api_streams_register(srv, ctx);
     vg__api_discover_register(srv, ctx);

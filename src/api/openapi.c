@@ -423,6 +423,14 @@ static json_t *build(void)
                      "The vigil instances sharing the database: id, URLs, capacity, load, "
                      "heartbeat, whether alive, camera leases held",
                      json_pack("{s:o}", "200", response("instances", json_incref(any))))));
+    json_object_set_new(
+        paths, "/api/v1/instances/{id}/drain",
+        json_pack("{s:[o],s:o}", "parameters", id_param(), "post",
+                  op("operations",
+                     "Asks an instance to hand its cameras over and exit, as on SIGTERM (it reads "
+                     "the request with its next heartbeat, within a second)",
+                     json_pack("{s:o,s:o}", "202", response("asked", json_incref(any)), "404",
+                               response("no such instance is registered", NULL)))));
     json_t *metrics = op("operations", "Prometheus metrics (docs/metrics.md)",
                          json_pack("{s:{s:s,s:{s:{s:{s:s}}}}}", "200", "description",
                                    "text exposition format 0.0.4", "content",

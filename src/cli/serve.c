@@ -220,6 +220,17 @@ static void on_left(void *arg)
     vg_server_shutdown(app->server, on_server_down, app);
 }
 
+/* Out of the database first (its cameras' leases free for the instances relaying them),
+ * still serving meanwhile; then the listeners. */
+static void begin_stop(app_t *app)
+{
+    app->is_stopping = true;
+    if (app->fleet)
+        vg_fleet_leave(app->fleet, on_left, app);
+    else
+        on_left(app);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     app_t *app = h->data;
@@ -227,14 +238,18 @@ static void on_signal(uv_signal_t *h, int signum)
         VG_LOG_WARN("main", "second signal: exiting now");
         _exit(1);
     }
-    app->is_stopping = true;
     VG_LOG_INFO("main", "%s: shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
-    /* Out of the database first (its cameras' leases free for the instances relaying them),
-     * still serving meanwhile; then the listeners. */
-    if (app->fleet)
-        vg_fleet_leave(app->fleet, on_left, app);
-    else
-        on_left(app);
+    begin_stop(app);
+}
+
+/* POST /api/v1/instances/{id}/drain reached this instance through the database. */
+static void on_drain(void *arg)
+{
+    app_t *app = arg;
+    if (app->is_stopping)
+        return;
+    VG_LOG_INFO("main", "drain asked through the API: shutting down");
+    begin_stop(app);
 }
 
 /* Each viewer is a socket: the default soft limit of 1024 descriptors would refuse the
@@ -694,6 +709,7 @@ static int run(const vg_config_t *cfg, const auth_opts_t *ao, const cfg_flags_t 
     };
     app.outputs = vg_outputs_new(app.server, &ocfg);
     vg_fleet_set_outputs(app.fleet, app.outputs);
+    vg_fleet_on_drain(app.fleet, on_drain, &app);
     vg_auth_register(app.auth, app.server);
     app.api = (vg_api_ctx_t){
         .hub = app.hub,

@@ -82,6 +82,10 @@ struct vg_fleet {
     bool is_registered, is_beat_in_flight; /* loop */
     bool is_leaving;                       /* loop: no more heartbeats */
     int64_t last_beat_us;                  /* loop, monotonic */
+    int64_t started_us;                    /* wall clock: this process's, for drains */
+    void (*on_drain)(void *arg);           /* loop: asked to drain (vg_fleet_on_drain) */
+    void *on_drain_arg;
+    bool is_drain_told;
 };
 
 /* What the store thread reads for the loop to apply. */
@@ -719,18 +723,23 @@ int vg_fleet_reload(vg_fleet_t *f, const vg_config_t *cfg, vg_store_done_fn done
 
 typedef struct beat_job {
     vg_fleet_t *f;
-    int64_t load;
+    int64_t load, capacity;
     char urls[600];
     json_t *held;   /* the leases it still holds (cluster) */
     json_t *leases; /* and every camera's (cluster) */
+    bool is_draining; /* asked to drain (vg_store_instance_drain) */
 } beat_job_t;
 
 static int beat_run(vg_store_t *s, void *arg, vg_store_err_t *err)
 {
     beat_job_t *b = arg;
-    vg_instance_info_t me = {.id = b->f->instance_id, .urls = b->urls, .load = b->load};
+    vg_instance_info_t me = {.id = b->f->instance_id, .urls = b->urls, .load = b->load,
+                             .capacity = b->capacity,
+                             .started_us = b->f->started_us};
     int64_t now = vg_wall_us();
     int rc = vg_store_instance_beat(s, &me, now, err);
+    if (rc == 0)
+        rc = vg_store_instance_is_draining(s, b->f->instance_id, &b->is_draining, err);
     if (rc == 0 && b->f->is_cluster)
         rc = vg_store_leases_renew(s, b->f->instance_id, now, VG_LEASE_TTL_US, &b->held, err);
     if (rc == 0 && b->f->is_cluster)
@@ -752,6 +761,12 @@ static void beat_done(void *arg, int rc, const vg_store_err_t *err)
         f->is_registered = rc == 0;
     if (rc == 0 && b->held && !f->is_closing)
         vg_lease_held(&f->lease, b->held, b->leases);
+    if (rc == 0 && b->is_draining && !f->is_drain_told && f->on_drain && !f->is_closing) {
+        f->is_drain_told = true;
+        VG_LOG_INFO("store", "instance '%s' asked to drain: handing its cameras over",
+                    f->instance_id);
+        f->on_drain(f->on_drain_arg);
+    }
     json_decref(b->held);
     json_decref(b->leases);
     free(b);
@@ -764,6 +779,7 @@ static void beat(vg_fleet_t *f)
     beat_job_t *b = vg_xcalloc(1, sizeof(*b));
     b->f = f;
     vg_strlcpy(b->urls, f->instance_urls, sizeof(b->urls));
+    b->capacity = f->cfg->max_sources; /* the loop's: a reload may replace cfg */
     for (size_t i = 0; i < vg_hub_count(f->hub); i++) /* the cameras it pulls now */
         b->load += vg_stream_state(vg_hub_at(f->hub, i)) != VG_STREAM_IDLE;
     f->last_beat_us = vg_mono_us();
@@ -797,6 +813,12 @@ static void leave_done(void *arg, int rc, const vg_store_err_t *err)
                     l->f->instance_id, err->message);
     l->done(l->arg);
     free(l);
+}
+
+void vg_fleet_on_drain(vg_fleet_t *f, void (*fn)(void *arg), void *arg)
+{
+    f->on_drain = fn;
+    f->on_drain_arg = arg;
 }
 
 void vg_fleet_leave(vg_fleet_t *f, void (*done)(void *arg), void *arg)
@@ -857,6 +879,7 @@ int vg_fleet_open(vg_fleet_t **out, const vg_config_t *cfg, uv_loop_t *loop, vg_
     f->cfg = f->store_cfg = cfg;
     f->loop = loop;
     f->hub = hub;
+    f->started_us = vg_wall_us();
     uv_timer_init(loop, &f->poll_timer);
     f->poll_timer.data = f;
     *out = f;

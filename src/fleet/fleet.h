@@ -120,6 +120,10 @@ bool vg_fleet_is_registered(const vg_fleet_t *f);
  * no heartbeat follows. done(arg) runs on the loop when that is written, or could not be
  * (at most a second). Loop thread. */
 void vg_fleet_leave(vg_fleet_t *f, void (*done)(void *arg), void *arg);
+/* fn(arg) runs once on the loop when the database says this instance was asked to drain
+ * (POST /api/v1/instances/{id}/drain, from any instance): the owner then leaves as on
+ * SIGTERM. */
+void vg_fleet_on_drain(vg_fleet_t *f, void (*fn)(void *arg), void *arg);
 /* The URL other instances relay this one's cameras from (its RTSP server), registered with
  * its heartbeat. Loop thread, before vg_fleet_start. */
 void vg_fleet_set_rtsp_url(vg_fleet_t *f, const char *url);

@@ -41,6 +41,7 @@ typedef struct lease_prod {
     unsigned gen;          /* moved by every start and stop: an older answer is stale */
     int asks;              /* jobs in flight that point here */
     bool is_freed;
+    int unused_beats; /* renewals that found its lease held here and nothing pulling it */
     char last_holder[64]; /* for logging changes only */
 } lease_prod_t;
 
@@ -69,8 +70,10 @@ static int ask_run(vg_store_t *s, void *arg, vg_store_err_t *err)
 {
     ask_job_t *j = arg;
     int64_t expires;
-    int rc = vg_store_lease_take(s, j->camera, j->instance, vg_wall_us(), VG_LEASE_TTL_US,
-                                 j->holder, &expires, err);
+    /* A free camera may be placed on a less loaded instance: this one then relays it, and
+     * the other, asked by the relay, finds the lease it was given. */
+    int rc = vg_store_lease_place(s, j->camera, j->instance, vg_wall_us(), VG_LEASE_TTL_US,
+                                  VG_LEASE_TTL_US, j->holder, &expires, err);
     if (rc == 0 && strcmp(j->holder, j->instance) != 0)
         rc = vg_store_instance_rtsp_url(s, j->holder, j->url, sizeof(j->url), err);
     return rc;
@@ -205,6 +208,18 @@ static void release_done(void *arg, int rc, const vg_store_err_t *err)
     free(arg);
 }
 
+/* Gives the camera's lease up, if this instance holds it (off the loop). */
+static void release(const lease_prod_t *p)
+{
+    if (p->env == NULL || p->env->async == NULL)
+        return;
+    release_job_t *r = vg_xcalloc(1, sizeof(*r));
+    vg_strlcpy(r->camera, p->camera, sizeof(r->camera));
+    vg_strlcpy(r->instance, p->env->instance_id, sizeof(r->instance));
+    if (vg_store_async_submit(p->env->async, release_run, release_done, r, 1000) < 0)
+        free(r);
+}
+
 static void lease_stop(void *ctx)
 {
     lease_prod_t *p = ctx;
@@ -212,14 +227,7 @@ static void lease_stop(void *ctx)
     if (p->is_own_running) {
         p->own_ops->stop(p->own_ctx);
         p->is_own_running = false;
-        /* Given up at once: another instance whose viewers want it need not wait. */
-        release_job_t *r = vg_xcalloc(1, sizeof(*r));
-        vg_strlcpy(r->camera, p->camera, sizeof(r->camera));
-        if (p->env)
-            vg_strlcpy(r->instance, p->env->instance_id, sizeof(r->instance));
-        if (p->env == NULL || p->env->async == NULL ||
-            vg_store_async_submit(p->env->async, release_run, release_done, r, 1000) < 0)
-            free(r);
+        release(p); /* at once: another instance whose viewers want it need not wait */
     }
     if (p->is_relay_running) {
         p->relay_ops->stop(p->relay_ctx);
@@ -277,24 +285,42 @@ static bool is_worth_a_retry(const lease_prod_t *p, const json_t *leases)
            strcmp(holder, p->env->instance_id) != 0;
 }
 
+/* Whether held lists p's camera. */
+static bool is_listed(const lease_prod_t *p, const json_t *held)
+{
+    size_t i;
+    json_t *id;
+    json_array_foreach(held, i, id) {
+        if (strcmp(json_string_value(id), p->camera) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Renewals a lease placed here may go unused before it is given up: the relay it was placed
+ * for asks within milliseconds; one that never comes (its instance died first) must not leave
+ * the camera tied to an instance that does not pull it. */
+#define UNUSED_BEATS_MAX 3
+
 void vg_lease_held(vg_lease_env_t *env, const json_t *held, const json_t *leases)
 {
     for (lease_prod_t *p = env->producers; p; p = p->next) {
+        if (!p->is_own_running && p->asks == 0 && is_listed(p, held)) {
+            if (++p->unused_beats >= UNUSED_BEATS_MAX) {
+                VG_LOG_INFO("fleet", "camera=%s: its lease was placed here but nobody asked "
+                            "for it: given up", p->camera);
+                p->unused_beats = 0;
+                release(p);
+            }
+            continue;
+        }
+        p->unused_beats = 0;
         if (p->in == NULL && p->last_in && p->was_relaying && leases &&
             is_worth_a_retry(p, leases)) {
             vg_stream_input_kick(p->last_in);
             continue;
         }
-        if (!p->is_own_running || p->in == NULL)
-            continue;
-        bool is_held = false;
-        size_t i;
-        json_t *id;
-        json_array_foreach(held, i, id) {
-            if (strcmp(json_string_value(id), p->camera) == 0)
-                is_held = true;
-        }
-        if (is_held)
+        if (!p->is_own_running || p->in == NULL || is_listed(p, held))
             continue;
         VG_LOG_WARN("fleet", "camera=%s: its lease was taken over (not renewed in time): "
                     "it is relayed instead", p->camera);

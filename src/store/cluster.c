@@ -19,9 +19,10 @@ int vg_store_instance_beat(vg_store_t *s, const vg_instance_info_t *me, int64_t 
         vg__store_err(err, 400, "bad_request", "id", "an instance id is 1-63 characters");
         return VG_EINVAL;
     }
-    vg_val_t v[6] = {text(me->id), text(me->urls && *me->urls ? me->urls : "[]"),
-                     num(me->capacity), num(me->load), num(me->is_draining), num(now_us)};
-    return s->ops->run(s->db, VG_STMT_INSTANCE_BEAT, v, 6, NULL, NULL, NULL, err);
+    vg_val_t v[7] = {text(me->id), text(me->urls && *me->urls ? me->urls : "[]"),
+                     num(me->capacity), num(me->load), num(me->is_draining), num(now_us),
+                     num(me->started_us ? me->started_us : now_us)};
+    return s->ops->run(s->db, VG_STMT_INSTANCE_BEAT, v, 7, NULL, NULL, NULL, err);
 }
 
 int vg_store_instance_remove(vg_store_t *s, const char *id, vg_store_err_t *err)
@@ -114,6 +115,89 @@ int vg_store_lease_take(vg_store_t *s, const char *camera_id, const char *instan
     vg_strlcpy(owner, row.owner, 64);
     *expires_us = row.expires_us;
     return 0;
+}
+
+/* One instance as placement sees it. */
+typedef struct place_row {
+    char id[64];
+    int64_t leases;
+} place_row_t;
+
+typedef struct place_ctx {
+    int64_t now_us, alive_us;
+    const char *asker;
+    int64_t asker_leases;
+    place_row_t best; /* the least loaded other candidate; id "" when none */
+} place_ctx_t;
+
+/* INSTANCE_LIST's rows: id, urls, capacity, load, draining, started_us, heartbeat_us, leases. */
+static int take_candidate(const vg_val_t *v, int n, void *arg)
+{
+    place_ctx_t *ctx = arg;
+    if (n < 8 || v[0].type != VG_VAL_TEXT)
+        return 0;
+    if (strcmp(v[0].text, ctx->asker) == 0) {
+        ctx->asker_leases = v[7].i;
+        return 0;
+    }
+    bool is_candidate = ctx->now_us - v[6].i < ctx->alive_us && v[4].i == 0;
+    if (is_candidate && (ctx->best.id[0] == '\0' || v[7].i < ctx->best.leases)) {
+        vg_strlcpy(ctx->best.id, v[0].text, sizeof(ctx->best.id));
+        ctx->best.leases = v[7].i; /* rows come by id: ties go to the first */
+    }
+    return 0;
+}
+
+int vg_store_lease_place(vg_store_t *s, const char *camera_id, const char *instance,
+                         int64_t now_us, int64_t ttl_us, int64_t alive_us, char owner[64],
+                         int64_t *expires_us, vg_store_err_t *err)
+{
+    lease_row_t row = {0};
+    vg_val_t cam = text(camera_id);
+    if (s->ops->run(s->db, VG_STMT_LEASE_GET, &cam, 1, take_lease, &row, NULL, err) < 0)
+        return VG_EINVAL;
+    const char *to = instance;
+    place_ctx_t ctx = {.now_us = now_us, .alive_us = alive_us, .asker = instance};
+    if (!row.found || row.expires_us <= now_us) { /* free: placed */
+        vg_val_t now = num(now_us);
+        if (s->ops->run(s->db, VG_STMT_INSTANCE_LIST, &now, 1, take_candidate, &ctx, NULL,
+                        err) < 0)
+            return VG_EINVAL;
+        if (ctx.best.id[0] && ctx.best.leases + VG_PLACE_MARGIN <= ctx.asker_leases)
+            to = ctx.best.id;
+    }
+    /* Taking for another is the same statement: it grants only a free lease, so two
+     * instances placing one camera at once still leave it with one holder. */
+    return vg_store_lease_take(s, camera_id, to, now_us, ttl_us, owner, expires_us, err);
+}
+
+int vg_store_instance_drain(vg_store_t *s, const char *id, vg_store_err_t *err)
+{
+    vg_val_t v = text(id);
+    size_t changes = 0;
+    if (s->ops->run(s->db, VG_STMT_INSTANCE_DRAIN, &v, 1, NULL, NULL, &changes, err) < 0)
+        return VG_EINVAL;
+    if (changes == 0) {
+        vg__store_err(err, 404, "not_found", "id", "no such instance");
+        return VG_ENOENT;
+    }
+    return 0;
+}
+
+static int take_flag(const vg_val_t *v, int n, void *arg)
+{
+    if (n >= 1)
+        *(bool *)arg = v[0].i != 0;
+    return 0;
+}
+
+int vg_store_instance_is_draining(vg_store_t *s, const char *id, bool *out, vg_store_err_t *err)
+{
+    vg_val_t v = text(id);
+    *out = false;
+    return s->ops->run(s->db, VG_STMT_INSTANCE_DRAINING, &v, 1, take_flag, out, NULL, err) < 0
+               ? VG_EINVAL
+               : 0;
 }
 
 int vg_store_lease_release(vg_store_t *s, const char *camera_id, const char *instance,

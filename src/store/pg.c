@@ -204,10 +204,14 @@ static const char *const statements[] = {
     [VG_STMT_KEY_TOUCH] = "UPDATE api_keys SET last_used_us = $2 WHERE id = $1",
     [VG_STMT_INSTANCE_BEAT] =
         "INSERT INTO instances (id, urls, capacity, load, draining, started_us, heartbeat_us) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $6) "
+        "VALUES ($1, $2, $3, $4, $5, $7, $6) "
         "ON CONFLICT (id) DO UPDATE SET urls = EXCLUDED.urls, capacity = EXCLUDED.capacity,"
-        " load = EXCLUDED.load, draining = EXCLUDED.draining,"
-        " heartbeat_us = EXCLUDED.heartbeat_us",
+        " load = EXCLUDED.load,"
+        /* a drain asked through the API holds until this process exits; a new process
+         * under the same id starts undrained */
+        " draining = CASE WHEN instances.started_us = EXCLUDED.started_us"
+        "  AND instances.draining = 1 THEN 1 ELSE EXCLUDED.draining END,"
+        " started_us = EXCLUDED.started_us, heartbeat_us = EXCLUDED.heartbeat_us",
     [VG_STMT_INSTANCE_LEASES_DELETE] = "DELETE FROM camera_leases WHERE instance_id = $1",
     [VG_STMT_INSTANCE_DELETE] = "DELETE FROM instances WHERE id = $1",
     [VG_STMT_INSTANCE_LIST] =
@@ -216,6 +220,8 @@ static const char *const statements[] = {
         "  WHERE l.instance_id = i.id AND l.expires_us > $1) "
         "FROM instances i ORDER BY i.id",
     [VG_STMT_INSTANCE_URLS] = "SELECT urls FROM instances WHERE id = $1",
+    [VG_STMT_INSTANCE_DRAIN] = "UPDATE instances SET draining = 1 WHERE id = $1",
+    [VG_STMT_INSTANCE_DRAINING] = "SELECT draining FROM instances WHERE id = $1",
     /* A lease whose holder changes starts anew (acquired_us); a renewal keeps it. */
     [VG_STMT_LEASE_TAKE] =
         "INSERT INTO camera_leases (camera_id, instance_id, acquired_us, expires_us) "

@@ -251,8 +251,10 @@ typedef struct vg_instance_info {
     int64_t capacity;     /* how many cameras it would pull (0: unstated) */
     int64_t load;         /* how many it pulls now */
     bool is_draining;     /* handing its cameras over before it exits */
+    int64_t started_us;   /* when this process started (wall clock; 0: now) */
 } vg_instance_info_t;
-/* Registers the instance or renews its heartbeat (now_us; started_us set on the first). */
+/* Registers the instance or renews its heartbeat (now_us). A drain asked with
+ * vg_store_instance_drain stays set while started_us is the same (this process). */
 int vg_store_instance_beat(vg_store_t *s, const vg_instance_info_t *me, int64_t now_us,
                            vg_store_err_t *err);
 /* Removes the instance and releases its leases (a clean exit). */
@@ -276,6 +278,22 @@ int vg_store_leases_list(vg_store_t *s, int64_t now_us, json_t **out, vg_store_e
 /* The first rtsp:// URL instance registered (out, cap bytes): 0, or VG_ENOENT (none). */
 int vg_store_instance_rtsp_url(vg_store_t *s, const char *instance, char *out, size_t cap,
                                vg_store_err_t *err);
+/* Like vg_store_lease_take, but a camera whose lease is free goes to the least loaded live
+ * instance: the one holding the fewest leases among those whose heartbeat is younger than
+ * alive_us and that are not draining, when it holds at least VG_PLACE_MARGIN fewer than
+ * instance (a relay hop costs something; a camera's difference does not pay for it); else
+ * to instance. A lease held stays where it is. owner gets the holder afterwards: instance
+ * pulls the camera; another relays it from owner, whose RTSP server then takes the lease it
+ * was given when asked (issue 18, placement by load). */
+#define VG_PLACE_MARGIN 2
+int vg_store_lease_place(vg_store_t *s, const char *camera_id, const char *instance,
+                         int64_t now_us, int64_t ttl_us, int64_t alive_us, char owner[64],
+                         int64_t *expires_us, vg_store_err_t *err);
+/* Asks instance id to drain: it hands its cameras over and exits (it sees the flag with its
+ * next heartbeat). 404 when no such instance is registered. */
+int vg_store_instance_drain(vg_store_t *s, const char *id, vg_store_err_t *err);
+/* Whether instance id was asked to drain (false when it is not registered). */
+int vg_store_instance_is_draining(vg_store_t *s, const char *id, bool *out, vg_store_err_t *err);
 /* Gives a lease up (only the holder's; another's stays). */
 int vg_store_lease_release(vg_store_t *s, const char *camera_id, const char *instance,
                            vg_store_err_t *err);

@@ -51,11 +51,14 @@ typedef enum vg_stmt {
     VG_STMT_KEY_DELETE,             /* id */
     VG_STMT_KEY_TOUCH,              /* id, last_used_us */
     /* instances and camera leases */
-    VG_STMT_INSTANCE_BEAT,          /* id, urls, capacity, load, draining, now_us: upsert */
+    VG_STMT_INSTANCE_BEAT,          /* id, urls, capacity, load, draining, now_us,
+                                       started_us (the process's): upsert */
     VG_STMT_INSTANCE_LEASES_DELETE, /* instance id */
     VG_STMT_INSTANCE_DELETE,        /* id */
     VG_STMT_INSTANCE_LIST,          /* now_us -> id, urls, ..., heartbeat_us, leases held */
     VG_STMT_INSTANCE_URLS,          /* id -> urls */
+    VG_STMT_INSTANCE_DRAIN,         /* id: asked to hand its cameras over and exit */
+    VG_STMT_INSTANCE_DRAINING,      /* id -> draining */
     VG_STMT_LEASE_TAKE,             /* camera, instance, now_us, expires_us; free or own */
     VG_STMT_LEASE_GET,              /* camera -> instance_id, expires_us */
     VG_STMT_LEASE_RELEASE,          /* camera, instance */

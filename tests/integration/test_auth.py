@@ -186,6 +186,8 @@ ROUTES = {
     ("DELETE", "/api/v1/keys/{}"): ("admin", False, False, 200),
     ("GET", "/api/v1/audit"): ("admin", False, False, 200),
     ("GET", "/api/v1/instances"): ("admin", False, False, 200),
+    # an instance that is not registered: draining the test's own server would end it
+    ("POST", "/api/v1/instances/{}/drain"): ("admin", False, False, 404),
     ("GET", "/api/v1/openapi.json"): ("public", False, False, 200),
     # PTZ (issue 17): operators and admins; these cameras have no PTZ driver, so a caller who
     # may steer gets 409 no_ptz (test_ptz.py walks the same routes on PTZ cameras).
@@ -249,6 +251,8 @@ def request_for(w, method, pattern, cam):
         if pattern.startswith("/api/v1/cameras/{}") or pattern.startswith("/cameras/") or \
                 pattern.startswith("/api/v1/streams/"):
             arg = cam
+        elif kind == "instances":
+            arg = "no-such-instance"
         elif kind == "keys":
             arg = admin_api(w, "POST", "/api/v1/keys", json={"user_id": "av"}).json()["id"]
         elif method == "DELETE":

@@ -3,13 +3,16 @@ of one GStreamer simulator: it has exactly one RTSP session whichever instances 
 connect to, the first instance with a viewer holds the camera's lease and the others relay
 its RTSP re-stream (authenticated as an instance), and when the holder is killed (-9) another
 takes the camera over and the viewers of the survivors see frames again, without
-reconnecting; a holder stopped cleanly (SIGTERM) hands the camera over at once."""
+reconnecting; a holder stopped cleanly (SIGTERM) hands the camera over at once. Free cameras
+are placed by load, and an instance asked to drain through the API hands its cameras over
+and exits."""
 import asyncio
 import os
 import subprocess
 import threading
 import time
 
+import requests
 
 import rtsp_sim
 from conftest import parse_header, ws_connect
@@ -130,3 +133,84 @@ def test_one_camera_session_for_three_instances_and_failover(pg, tmp_path):
             for fac in facs:
                 problems = fac.teardown()
                 assert not problems, problems
+
+
+def test_free_cameras_are_placed_by_load_and_a_drain_hands_them_over(pg, tmp_path):
+    """Two instances: four cameras all asked for through vigil-a are spread by load (a keeps
+    a camera until vigil-b holds VG_PLACE_MARGIN = 2 fewer leases: a, a, b, a), the viewers of
+    the one placed on b get it through b's re-stream; POST /api/v1/instances/vigil-b/drain
+    (made on a) makes b hand it over and exit cleanly, and the viewer sees frames again."""
+    pg.psql("DROP DATABASE IF EXISTS placement", db="postgres")
+    pg.psql("CREATE DATABASE placement", db="postgres")
+    url = pg.url.rsplit("/", 1)[0] + "/placement"
+    key_path = tmp_path / "master.key"
+    key_path.write_text(os.urandom(32).hex() + "\n")
+    key_path.chmod(0o600)
+    cams = ["p1", "p2", "p3", "p4"]
+    for cam in cams:
+        cli(url, "camera", "add", "id=" + cam, "url=test://?width=320&height=240&fps=10")
+    add_user(url, "root", "admin", "root-placement-pw-1")
+    key = next(w for w in cli(url, "key", "add", "user=root", "role=admin").stdout.split()
+               if w.startswith("vk_"))
+    facs, srvs = [], []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        fac, srv = start_server(tmp_path / name, url,
+                                extra_args=["--master-key-file", str(key_path),
+                                            "--instance-id", "vigil-" + name])
+        facs.append(fac)
+        srvs.append(srv)
+    a, b = srvs
+    auth = {"Authorization": "Bearer " + key}
+    try:
+        async def scenario():
+            stop = threading.Event()
+            watchers = {c: Watcher(a.ws_url(c, "low") + "&token=" + key) for c in cams}
+            tasks = []
+            for c in cams:  # one at a time: each placement sees the leases before it
+                tasks.append(asyncio.ensure_future(watchers[c].run(stop)))
+                await asyncio.sleep(1.5)
+            await asyncio.sleep(2.0)
+            t0 = time.monotonic()
+            leases = {i["id"]: i["leases"] for i in (await asyncio.to_thread(
+                a.get, "/api/v1/instances", headers=auth)).json()["instances"]}
+            await asyncio.sleep(2.0)
+            before = {c: w.frames_between(t0, t0 + 2.0) for c, w in watchers.items()}
+            unknown = (await asyncio.to_thread(
+                requests.post, a.url("/api/v1/instances/nope/drain"), headers=auth,
+                timeout=10)).status_code
+            t_drain = time.monotonic()
+            asked = await asyncio.to_thread(requests.post,
+                                            a.url("/api/v1/instances/vigil-b/drain"),
+                                            headers=auth, timeout=10)
+            try:
+                exit_status = await asyncio.to_thread(b.proc.wait, 15)
+            except subprocess.TimeoutExpired:
+                exit_status = None
+            t_exit, exit_us = time.monotonic(), time.time_ns() // 1000
+            await asyncio.sleep(4.0)
+            # the first picture captured after b was gone: a pulls p3 itself now
+            back = min((t - t_exit for t, cap in watchers["p3"].captures if cap > exit_us),
+                       default=None)
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            return leases, before, unknown, asked, exit_status, t_exit - t_drain, back
+
+        leases, before, unknown, asked, exit_status, exited_after, back = asyncio.run(scenario())
+        logs = "\n".join(s.log_tail(3000) for s in srvs)
+        assert leases == {"vigil-a": 3, "vigil-b": 1}, (leases, logs)
+        assert "camera=p3" in b.log and "this instance holds its lease and pulls it" in b.log, logs
+        assert all(n >= 10 for n in before.values()), (before, logs)  # 10 fps for 2 s
+        assert unknown == 404
+        assert asked.status_code == 202 and asked.json() == {"id": "vigil-b", "draining": True}, \
+            (asked.status_code, asked.text)
+        assert exit_status == 0 and exited_after < 5.0, (exit_status, exited_after, logs)
+        assert "drain asked through the API" in b.log, logs
+        assert back is not None and back < 5.0, (back, logs)
+        print("drain: vigil-b exited %.1f s after the call; p3 back %.1f s after the exit"
+              % (exited_after, back))
+    finally:
+        srvs[1].exit_checked = True
+        for fac in facs:
+            problems = fac.teardown()
+            assert not problems, problems
