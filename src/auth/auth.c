@@ -137,6 +137,11 @@ void vg_auth_free(vg_auth_t **ap)
         auth_release(a);
 }
 
+void vg_auth_set_uplink_token(vg_auth_t *a, const char *token)
+{
+    vg_strlcpy(a->uplink_token, token ? token : "", sizeof(a->uplink_token));
+}
+
 int vg_auth_reload(vg_auth_t *a)
 {
     char err[256];
@@ -657,17 +662,24 @@ int vg_auth_stream_admit(vg_auth_t *a, const char *credential, const char *camer
     int rc = VG_EUNAUTHORIZED;
     if (credential == NULL || credential[0] == '\0' || strlen(credential) >= VG_STREAM_TOKEN_MAX)
         goto refused;
-    if (strncmp(credential, "vi_", 3) == 0) { /* another instance, relaying (store/keys.h) */
+    bool is_uplink = strncmp(credential, "vu_", 3) == 0;
+    if (strncmp(credential, "vi_", 3) == 0 || is_uplink) {
+        /* another instance relaying (store/keys.h), or the central this edge uplinks to */
         char want[VG_INSTANCE_CREDENTIAL_LEN + 1];
         bool is_instance = false;
-        if (a->instance_key && strlen(credential) == VG_INSTANCE_CREDENTIAL_LEN) {
+        size_t n = strlen(credential);
+        if (is_uplink) {
+            is_instance = a->uplink_token[0] && n == strlen(a->uplink_token) &&
+                          sodium_memcmp(a->uplink_token, credential, n) == 0;
+        } else if (a->instance_key && n == VG_INSTANCE_CREDENTIAL_LEN) {
             vg_instance_credential(a->instance_key, want);
             is_instance = sodium_memcmp(want, credential, VG_INSTANCE_CREDENTIAL_LEN) == 0;
             sodium_memzero(want, sizeof(want));
         }
         if (!is_instance)
             goto refused;
-        *p = (vg_principal_t){.via = VG_VIA_INSTANCE, .role = VG_ROLE_ADMIN, .actor = "instance"};
+        *p = (vg_principal_t){.via = VG_VIA_INSTANCE, .role = VG_ROLE_ADMIN};
+        vg_strlcpy(p->actor, is_uplink ? "uplink" : "instance", sizeof(p->actor));
         if (!vg_auth_camera_exists(a, camera_id)) {
             rc = VG_ENOENT;
             goto refused;

@@ -92,6 +92,10 @@ int vg_auth_new(vg_auth_t **out, const vg_auth_cfg_t *cfg, char *err, size_t err
  * GET /api/v1/session and POST /api/v1/cameras/{id}/token. a outlives srv. */
 void vg_auth_register(vg_auth_t *a, vg_server_t *srv);
 void vg_auth_free(vg_auth_t **ap);
+/* The credential ("vu_...", copied) this edge gave the central it uplinks to: its RTSP
+ * client, reading this instance's cameras through the uplink, is admitted as an instance
+ * (fleet/uplink.h). */
+void vg_auth_set_uplink_token(vg_auth_t *a, const char *token);
 /* Re-reads the JWKS file (SIGHUP); the old keys stay when it does not load. 0 or < 0. */
 int vg_auth_reload(vg_auth_t *a);
 

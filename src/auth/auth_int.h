@@ -24,6 +24,7 @@ struct vg_auth {
     int session_ttl_s;
     uint8_t *token_key, *csrf_key; /* sodium_malloc'd, VG_AUTH_KEY_LEN each */
     uint8_t *instance_key;         /* sodium_malloc'd; NULL: no instance is admitted */
+    char uplink_token[VG_STREAM_TOKEN_MAX]; /* "" : none (vg_auth_set_uplink_token) */
     vg_jwt_t *jwt;
     int jwt_leeway_s;
     char *origins[VG_AUTH_MAX_ORIGINS];

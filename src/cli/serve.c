@@ -22,6 +22,7 @@
 #include "auth/auth.h"
 #include "cli/cli.h"
 #include "fleet/fleet.h"
+#include "fleet/uplink.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -58,6 +59,7 @@ typedef struct cfg_flags {
     const char *max_conns;
     const char *lag_ms, *lag_kb, *viewer_cc;
     const char *instance_id, *advertise_url;
+    const char *uplink, *uplink_key, *uplink_site;
     const char *max_viewers;
     const char *max_sources;
     const char *caller_caps[4]; /* --max-{viewers,cameras}-per-{user,tenant} */
@@ -85,6 +87,8 @@ typedef struct app {
     vg_http_client_t *http; /* outgoing HTTP (PTZ) */
     vg_ptz_ctl_t *ptz;      /* PTZ control */
     vg_looplag_t *looplag; /* the loop's stalls, for /metrics and /api/v1/status */
+    vg_uplinks_t *uplinks;       /* edge sites that dial this instance */
+    vg_uplink_client_t *uplink;  /* this instance as an edge: its link out, or NULL */
     bool is_stopping;
 } app_t;
 
@@ -164,6 +168,15 @@ static void print_usage(FILE *out, bool is_demo)
             "                           (env VIGIL_INSTANCE_ID; default the host name)\n"
             "      --advertise-url URL  where the other instances reach this one\n"
             "                           (env VIGIL_ADVERTISE_URL; GET /api/v1/instances)\n"
+            "      --uplink URL         make this an edge site: dial out to the central vigil\n"
+            "                           at ws[s]://HOST[:PORT], which then serves this site's\n"
+            "                           cameras with no inbound connection (env VIGIL_UPLINK;\n"
+            "                           docs/uplink.md)\n"
+            "      --uplink-key KEY     an admin's integration key of the central (env\n"
+            "                           VIGIL_UPLINK_KEY)\n"
+            "      --uplink-site NAME   this site's name at the central; its cameras appear\n"
+            "                           there as NAME-CAMERA (env VIGIL_UPLINK_SITE; default\n"
+            "                           the instance id)\n"
             "      --list-routes        print every route (METHOD PATTERN ACCESS) and exit\n"
             "\n"
             "access control (docs/security.md):\n"
@@ -202,6 +215,7 @@ static void on_server_down(void *arg)
     app->api.looplag = NULL;
     vg_looplag_close(&app->looplag);
     vg_outputs_stop(app->outputs);
+    vg_uplinks_close(&app->uplinks);
     vg_fleet_close(&app->fleet); /* no reload may touch the hub from here on */
     app->api.ptz = NULL;
     vg_ptz_ctl_free(&app->ptz); /* stops nothing more; cancels what is in flight */
@@ -215,6 +229,7 @@ static void on_server_down(void *arg)
 static void on_left(void *arg)
 {
     app_t *app = arg;
+    vg_uplink_client_close(&app->uplink);
     app->api.rtsp = NULL;
     vg_rtsp_close(&app->rtsp);
     vg_server_shutdown(app->server, on_server_down, app);
@@ -404,6 +419,31 @@ static int api_read(void *fleet, vg_store_run_fn run, vg_store_done_fn done, voi
 }
 
 static const char *api_instance_id(void *fleet) { return vg_fleet_instance_id(fleet); }
+
+/* What an edge announces goes into the database through the fleet's store thread. */
+static int uplinks_write(void *fleet, vg_store_run_fn run, vg_store_done_fn done, void *job)
+{
+    return vg_fleet_write(fleet, run, done, job);
+}
+
+/* This instance as an edge site (--uplink): checked before anything is served, started once
+ * the RTSP server it opens channels to is listening. 0 or VG_ECONFIG (logged). */
+static int open_uplink(app_t *app, const vg_config_t *cfg)
+{
+    if (cfg->uplink_url == NULL)
+        return 0;
+    const char *site = cfg->uplink_site ? cfg->uplink_site : vg_fleet_instance_id(app->fleet);
+    vg_uplink_client_cfg_t ucfg = {.loop = &app->loop, .server = app->server, .hub = app->hub,
+                                   .url = cfg->uplink_url, .key = cfg->uplink_key,
+                                   .site = site};
+    char why[300];
+    if (vg_uplink_client_new(&app->uplink, &ucfg, why, sizeof(why)) < 0) {
+        VG_LOG_ERROR("config", "%s", why);
+        return VG_ECONFIG;
+    }
+    vg_auth_set_uplink_token(app->auth, vg_uplink_client_token(app->uplink));
+    return 0;
+}
 
 /* The outputs' caps per user and tenant count the caller the gate found: a vigil user by
  * id, else the credential itself ("jwt:SUB"); with --no-auth nobody (no caps). */
@@ -659,7 +699,10 @@ static int run(const vg_config_t *cfg, const auth_opts_t *ao, const cfg_flags_t 
         vg_hub_close(&app.hub);
         goto out;
     }
+    app.uplinks = vg_uplinks_new(&app.loop, uplinks_write, app.fleet);
+    vg_fleet_set_uplinks(app.fleet, app.uplinks);
     if (open_auth(&app, cfg, ao, is_demo, list_routes) < 0) {
+        vg_uplinks_close(&app.uplinks);
         vg_fleet_close(&app.fleet);
         vg_hub_close(&app.hub);
         uv_run(&app.loop, UV_RUN_DEFAULT);
@@ -671,6 +714,7 @@ static int run(const vg_config_t *cfg, const auth_opts_t *ao, const cfg_flags_t 
     open_ptz(&app, cfg);
     vg_fleet_reconcile(app.fleet);
     if (vg_fleet_start_store(app.fleet) < 0) {
+        vg_uplinks_close(&app.uplinks);
         vg_fleet_close(&app.fleet);
         vg_ptz_ctl_free(&app.ptz);
         vg_http_client_free(&app.http);
@@ -690,6 +734,7 @@ static int run(const vg_config_t *cfg, const auth_opts_t *ao, const cfg_flags_t 
         .max_conns_per_ip = cfg->max_conns_per_ip > 0 ? cfg->max_conns_per_ip : -1,
         .viewer_cc = cfg->viewer_cc,
         .tls = {.cert_path = ao->tls_cert, .key_path = ao->tls_key},
+        .has_tls_clients = cfg->uplink_url && strncmp(cfg->uplink_url, "wss://", 6) == 0,
     };
     vg_server_new(&app.server, &scfg);
     vg_outputs_cfg_t ocfg = {
@@ -724,10 +769,16 @@ static int run(const vg_config_t *cfg, const auth_opts_t *ao, const cfg_flags_t 
         .ptz = app.ptz,
     };
     vg_api_register(app.server, &app.api);
-    if (list_routes) { /* for tests and audits: every route this server would answer */
-        vg_server_each_route(app.server, print_route, NULL);
-        fflush(stdout);
+    vg_uplinks_register(app.uplinks, app.server);
+    if (list_routes || open_uplink(&app, cfg) < 0) {
+        if (list_routes) { /* for tests and audits: every route this server would answer */
+            vg_server_each_route(app.server, print_route, NULL);
+            fflush(stdout);
+        } else {
+            rc = 2;
+        }
         vg_outputs_stop(app.outputs);
+        vg_uplinks_close(&app.uplinks);
         vg_fleet_close(&app.fleet);
         vg_ptz_ctl_free(&app.ptz);
         vg_http_client_free(&app.http);
@@ -746,6 +797,7 @@ static int run(const vg_config_t *cfg, const auth_opts_t *ao, const cfg_flags_t 
                          "with --listen HOST:PORT or VIGIL_LISTEN (port 0 picks a free one)",
                          cfg->listen_host, cfg->listen_port);
         app.is_stopping = true;
+        vg_uplink_client_close(&app.uplink);
         vg_server_shutdown(app.server, on_server_down, &app);
         uv_run(&app.loop, UV_RUN_DEFAULT);
         goto out; /* rc is still 1 */
@@ -756,6 +808,15 @@ static int run(const vg_config_t *cfg, const auth_opts_t *ao, const cfg_flags_t 
     if (vg_looplag_open(&app.looplag, &app.loop) == 0)
         app.api.looplag = app.looplag;
     start_rtsp(&app, cfg, ao); /* before the fleet's first heartbeat, which advertises it */
+    if (app.uplink && app.rtsp == NULL) {
+        VG_LOG_ERROR("main", "--uplink serves the central through this instance's RTSP "
+                     "server, which is not running (rtsp_listen none, or its port is taken): "
+                     "no uplink");
+        vg_uplink_client_close(&app.uplink);
+    } else if (app.uplink) {
+        vg_uplink_client_set_rtsp_port(app.uplink, vg_rtsp_port(app.rtsp));
+        vg_uplink_client_start(app.uplink);
+    }
     vg_fleet_start(app.fleet);
     if (app.ptz)
         vg_ptz_ctl_start_health(app.ptz, (uint32_t)cfg->health_interval_ms); /* 0: once */
@@ -801,6 +862,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
            OPT_JWTAUD, OPT_TLSCERT, OPT_TLSKEY, OPT_ORIGIN, OPT_SESSIONTTL, OPT_PROXY,
            OPT_JWTLEEWAY, OPT_HEALTH, OPT_LAGMS, OPT_LAGKB, OPT_VIEWERCC, OPT_RTSPLISTEN,
            OPT_INSTANCE, OPT_ADVERTISE, OPT_MAXVIEWERS, OPT_MAXSOURCES, OPT_MAXOUT,
+           OPT_UPLINK, OPT_UPLINKKEY, OPT_UPLINKSITE,
            OPT_CALLERCAP, /* four in a row */ OPT_CALLERCAP_END = OPT_CALLERCAP + 3 };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -827,6 +889,9 @@ static int serve_main(int argc, char **argv, bool is_demo)
         {"master-key-file", required_argument, NULL, OPT_KEYFILE},
         {"instance-id", required_argument, NULL, OPT_INSTANCE},
         {"advertise-url", required_argument, NULL, OPT_ADVERTISE},
+        {"uplink", required_argument, NULL, OPT_UPLINK},
+        {"uplink-key", required_argument, NULL, OPT_UPLINKKEY},
+        {"uplink-site", required_argument, NULL, OPT_UPLINKSITE},
         {"list-routes", no_argument, NULL, OPT_ROUTES},
         {"no-auth", no_argument, NULL, OPT_NOAUTH},
         {"jwt-secret-file", required_argument, NULL, OPT_JWTSECRET},
@@ -856,6 +921,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
     const char *config_path = getenv("VIGIL_CONFIG"), *listen = NULL, *web_root = NULL,
                *log_level = NULL, *idle = NULL, *health = NULL, *snapwait = NULL, *db = NULL, *key_file = NULL;
     const char *max_conns = NULL, *lag_ms = NULL, *lag_kb = NULL, *viewer_cc = NULL;
+    const char *uplink = NULL, *uplink_key = NULL, *uplink_site = NULL;
     const char *rtsp_listen = NULL, *instance_id = NULL, *advertise_url = NULL;
     const char *max_viewers = NULL;
     const char *max_sources = NULL;
@@ -897,6 +963,9 @@ static int serve_main(int argc, char **argv, bool is_demo)
         case OPT_KEYFILE: key_file = optarg; break;
         case OPT_INSTANCE: instance_id = optarg; break;
         case OPT_ADVERTISE: advertise_url = optarg; break;
+        case OPT_UPLINK: uplink = optarg; break;
+        case OPT_UPLINKKEY: uplink_key = optarg; break;
+        case OPT_UPLINKSITE: uplink_site = optarg; break;
         case OPT_ROUTES: list_routes = true; break;
         case OPT_NOAUTH: ao.is_open = true; break;
         case OPT_JWTSECRET: ao.jwt_secret_file = optarg; break;
@@ -938,6 +1007,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
                         .key_file = key_file, .max_conns = max_conns, .lag_ms = lag_ms,
                         .lag_kb = lag_kb, .viewer_cc = viewer_cc,
                         .instance_id = instance_id, .advertise_url = advertise_url,
+                        .uplink = uplink, .uplink_key = uplink_key, .uplink_site = uplink_site,
                         .max_viewers = max_viewers,
                         .max_sources = max_sources,
                         .max_out_kbps = max_out_kbps,
@@ -1056,6 +1126,12 @@ static int build_config(vg_config_t *cfg, const cfg_flags_t *fl)
         vg_config_set_str(&cfg->instance_id, fl->instance_id);
     if (fl->advertise_url)
         vg_config_set_str(&cfg->advertise_url, fl->advertise_url);
+    if (fl->uplink)
+        vg_config_set_str(&cfg->uplink_url, fl->uplink);
+    if (fl->uplink_key)
+        vg_config_set_secret(&cfg->uplink_key, fl->uplink_key);
+    if (fl->uplink_site)
+        vg_config_set_str(&cfg->uplink_site, fl->uplink_site);
     if (fl->idle) {
         if (vg_parse_int(fl->idle, 0, 86400, &n) < 0)
             return vg_config_error(cfg, "--idle-timeout '%s': expected seconds 0..86400",

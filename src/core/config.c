@@ -331,6 +331,9 @@ void vg_config_deinit(vg_config_t *cfg)
     free(cfg->master_key_file);
     free(cfg->instance_id);
     free(cfg->advertise_url);
+    free(cfg->uplink_url);
+    vg_config_secret_free(&cfg->uplink_key);
+    free(cfg->uplink_site);
     for (size_t i = 0; i < cfg->trusted_proxy_count; i++)
         free(cfg->trusted_proxies[i]);
     free(cfg->file_path);
@@ -515,7 +518,7 @@ typedef struct yaml_camera {
 
 typedef struct yaml_root {
     char *listen, *rtsp_listen, *web_root, *log_level, *db, *master_key_file, *viewer_cc;
-    char *instance_id, *advertise_url;
+    char *instance_id, *advertise_url, *uplink, *uplink_site;
     unsigned idle_timeout_s, snapshot_wait_ms, stall_timeout_s, ptz_timeout_ms;
     unsigned source_max_lag_ms, source_max_lag_kb;
     unsigned *health_interval_s; /* NULL: absent (0 turns the idle checks off) */
@@ -584,6 +587,8 @@ static const cyaml_schema_field_t root_fields[] = {
     OPT_STR("db", yaml_root_t, db),
     OPT_STR("instance_id", yaml_root_t, instance_id),
     OPT_STR("advertise_url", yaml_root_t, advertise_url),
+    OPT_STR("uplink", yaml_root_t, uplink),
+    OPT_STR("uplink_site", yaml_root_t, uplink_site),
     OPT_STR("master_key_file", yaml_root_t, master_key_file),
     CYAML_FIELD_UINT("idle_timeout_s", CYAML_FLAG_OPTIONAL, yaml_root_t, idle_timeout_s),
     CYAML_FIELD_UINT("snapshot_wait_ms", CYAML_FLAG_OPTIONAL, yaml_root_t, snapshot_wait_ms),
@@ -641,7 +646,8 @@ static const char *const root_keys = "listen, rtsp_listen, web_root, log_level, 
                                      "max_conns_per_ip, max_viewers, max_sources, max_out_kbps, "
                                      "max_viewers_per_user, "
                                      "max_viewers_per_tenant, max_cameras_per_user, "
-                                     "max_cameras_per_tenant, instance_id, advertise_url, "
+                                     "max_cameras_per_tenant, instance_id, advertise_url, uplink, "
+                                     "uplink_site, "
                                      "trusted_proxies, tiers, cameras";
 static const char *const camera_keys = "id, name, url, default_tier, substream_url, "
                                        "snapshot_url, username, password, idle_timeout_s, "
@@ -820,6 +826,10 @@ int vg_config_load_file(vg_config_t *cfg, const char *path)
         vg_config_set_str(&cfg->instance_id, root->instance_id);
     if (root->advertise_url)
         vg_config_set_str(&cfg->advertise_url, root->advertise_url);
+    if (root->uplink)
+        vg_config_set_str(&cfg->uplink_url, root->uplink);
+    if (root->uplink_site)
+        vg_config_set_str(&cfg->uplink_site, root->uplink_site);
     if (seconds_ms(cfg, "idle_timeout_s", root->idle_timeout_s, &cfg->idle_timeout_ms) < 0 ||
         seconds_ms(cfg, "stall_timeout_s", root->stall_timeout_s, &cfg->stall_timeout_ms) < 0)
         rc = VG_ECONFIG;
@@ -989,6 +999,12 @@ int vg_config_apply_env(vg_config_t *cfg)
         vg_config_set_str(&cfg->instance_id, v);
     if ((v = getenv("VIGIL_ADVERTISE_URL")) && *v)
         vg_config_set_str(&cfg->advertise_url, v);
+    if ((v = getenv("VIGIL_UPLINK")) && *v)
+        vg_config_set_str(&cfg->uplink_url, v);
+    if ((v = getenv("VIGIL_UPLINK_KEY")) && *v)
+        vg_config_set_secret(&cfg->uplink_key, v);
+    if ((v = getenv("VIGIL_UPLINK_SITE")) && *v)
+        vg_config_set_str(&cfg->uplink_site, v);
     long long n;
     if ((v = getenv("VIGIL_IDLE_TIMEOUT")) && *v) {
         if (vg_parse_int(v, 0, 86400, &n) < 0) {

@@ -65,6 +65,9 @@ typedef struct vg_config {
      * URL the others reach it at (NULL: none advertised). */
     char *instance_id;
     char *advertise_url;
+    /* An edge site (fleet/uplink.h): the central vigil it dials (ws:// or wss://; NULL:
+     * none), the central's integration key, and this site's name there. */
+    char *uplink_url, *uplink_key, *uplink_site;
     int idle_timeout_ms;  /* stop an on-demand source this long after its last viewer */
     int stall_timeout_ms; /* restart a source that sent nothing for this long */
     int snapshot_wait_ms; /* how long a snapshot waits for a first picture */

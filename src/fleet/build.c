@@ -114,6 +114,8 @@ int vg_camera_build(vg_camera_build_t *b, const vg_config_t *cfg, const vg_camer
         /* reported below */
     } else if (cc->dial_error) {
         vg_strlcpy(b->err, cc->dial_error, sizeof(b->err));
+    } else if (strncmp(url, "uplink://", 9) == 0) {
+        b->is_uplink = true; /* the fleet gives it the uplinks' producer (fleet/uplink.h) */
     } else if (vg_source_producer_new(url, cc->id, &b->scfg.producer, &b->scfg.producer_ctx,
                                       &b->scfg.width, &b->scfg.height, &b->scfg.fps, b->err,
                                       sizeof(b->err)) < 0) {

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "fleet/fleet.h"
+#include "fleet/uplink.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -83,6 +84,7 @@ struct vg_fleet {
     bool is_leaving;                       /* loop: no more heartbeats */
     int64_t last_beat_us;                  /* loop, monotonic */
     int64_t started_us;                    /* wall clock: this process's, for drains */
+    struct vg_uplinks *uplinks;            /* loop: edge sites (fleet/uplink.h), or NULL */
     void (*on_drain)(void *arg);           /* loop: asked to drain (vg_fleet_on_drain) */
     void *on_drain_arg;
     bool is_drain_told;
@@ -426,6 +428,18 @@ static void log_failed(const vg_camera_build_t *b)
 static void build(vg_fleet_t *f, vg_camera_build_t *b, const vg_camera_cfg_t *cc)
 {
     vg_camera_build(b, f->cfg, cc);
+    if (b->is_uplink && !b->field[0]) {
+        /* An edge's camera: read through the site's link to this instance, so it is not put
+         * under a lease another instance could take (it has no link there). */
+        if (f->uplinks == NULL ||
+            vg_uplinks_producer(f->uplinks, cc->url, &b->scfg.producer, &b->scfg.producer_ctx,
+                                b->err, sizeof(b->err)) < 0) {
+            if (f->uplinks == NULL)
+                vg_strlcpy(b->err, "no uplinks here", sizeof(b->err));
+            b->scfg.producer = NULL;
+        }
+        return;
+    }
     if (!f->is_cluster || b->scfg.producer == NULL)
         return;
     vg_lease_wrap(&f->lease, cc->id, &b->scfg.producer, &b->scfg.producer_ctx);
@@ -814,6 +828,8 @@ static void leave_done(void *arg, int rc, const vg_store_err_t *err)
     l->done(l->arg);
     free(l);
 }
+
+void vg_fleet_set_uplinks(vg_fleet_t *f, struct vg_uplinks *uplinks) { f->uplinks = uplinks; }
 
 void vg_fleet_on_drain(vg_fleet_t *f, void (*fn)(void *arg), void *arg)
 {

@@ -24,6 +24,7 @@ typedef struct vg_camera_build {
     char field[64];  /* the field at fault ("url", "tiers[1].size", "default_tier"), or "" */
     char why[200];   /* what is wrong with it */
     bool is_root_field; /* field is the file's (its default tiers), not the camera's */
+    bool is_uplink;     /* uplink://: the producer is the fleet's to give (fleet/uplink.h) */
     vg_tier_t ladder[VG_TIER_MAX];
 } vg_camera_build_t;
 
@@ -120,6 +121,10 @@ bool vg_fleet_is_registered(const vg_fleet_t *f);
  * no heartbeat follows. done(arg) runs on the loop when that is written, or could not be
  * (at most a second). Loop thread. */
 void vg_fleet_leave(vg_fleet_t *f, void (*done)(void *arg), void *arg);
+/* The edge sites whose cameras (uplink://SITE/CAMERA) this fleet serves; may stay NULL (such
+ * cameras are then served failed). Set before the first reconcile. */
+struct vg_uplinks;
+void vg_fleet_set_uplinks(vg_fleet_t *f, struct vg_uplinks *uplinks);
 /* fn(arg) runs once on the loop when the database says this instance was asked to drain
  * (POST /api/v1/instances/{id}/drain, from any instance): the owner then leaves as on
  * SIGTERM. */

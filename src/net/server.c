@@ -109,6 +109,19 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     }
 }
 
+/* Client connections (vg_server_ws_connect): their user pointer is the caller's
+ * vg_ws_client_t; nothing of the server's own (no sock record) hangs on them. */
+static int client_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                           void *in, size_t len)
+{
+    vg_ws_client_t *cl = user;
+    if (cl == NULL || cl->cb == NULL)
+        return 0;
+    return cl->cb(wsi, (int)reason, cl->arg, in, len);
+}
+
+#define CLIENT_PROTOCOL "vigil-client"
+
 /* No per-session data: what vigil keeps per connection hangs on its sock record (listen.c),
  * which lives from accept to LWS_CALLBACK_WSI_DESTROY (see vg__conn_of). */
 static const struct lws_protocols protocols[] = {
@@ -119,8 +132,26 @@ static const struct lws_protocols protocols[] = {
         .rx_buffer_size = WS_RX_MAX,
         .tx_packet_size = TX_PACKET_SIZE,
     },
+    {
+        .name = CLIENT_PROTOCOL,
+        .callback = client_callback,
+        .per_session_data_size = 0,
+        .rx_buffer_size = 64 * 1024,
+    },
     {0},
 };
+
+struct lws *vg_server_ws_connect(vg_server_t *s, struct lws_client_connect_info *ci,
+                                 vg_ws_client_t *client)
+{
+    if (s->ctx == NULL || s->is_ctx_destroying)
+        return NULL;
+    ci->context = s->ctx;
+    ci->vhost = s->vhost;
+    ci->local_protocol_name = CLIENT_PROTOCOL;
+    ci->userdata = client;
+    return lws_client_connect_via_info(ci);
+}
 
 /* Header slots (libwebsockets "ah", max_http_header_data bytes each, allocated while in use).
  * Only connections that have spoken and are still sending a request header, or whose
@@ -175,6 +206,8 @@ int vg_server_start(vg_server_t *s)
     /* The security headers are vigil's own (vg__add_security_headers), not libwebsockets's
      * best-practice set, whose fixed CSP refuses media from blob: URLs. */
     info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8;
+    if (s->cfg.has_tls_clients) /* the vhost's client TLS context needs it */
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     if (strchr(s->host, ':') == NULL)
         info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
     /* listen.c accepts and hands connections over with lws_adopt_socket_vhost(). That also

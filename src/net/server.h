@@ -35,8 +35,13 @@ typedef struct vg_handler_ops {
     int (*on_ws_open)(vg_conn_t *c, const char *const *params, void *user);
     /* The socket can take one more write (streaming body or WebSocket). Return 0 or -1. */
     int (*on_writable)(vg_conn_t *c);
-    /* A complete client text message (binary messages close the socket with 1003). */
+    /* A complete client text message (binary messages close the socket with 1003 unless
+     * on_ws_binary is set). */
     int (*on_ws_message)(vg_conn_t *c, const char *text, size_t len);
+    /* A complete binary message of at most max_ws_binary bytes (larger ones close the
+     * socket with 1009). NULL: binary messages are refused. */
+    int (*on_ws_binary)(vg_conn_t *c, const uint8_t *data, size_t len);
+    size_t max_ws_binary;
     /* A pong arrived (payload as the client echoed it; at most 125 bytes). May be NULL. */
     void (*on_ws_pong)(vg_conn_t *c, const void *payload, size_t len);
     /* The connection is gone; release what vg_conn_data() holds. Called once. */
@@ -80,6 +85,7 @@ typedef struct vg_server_cfg {
     int max_conns_per_ip;  /* open connections one peer address may hold; 0: 256; < 0: no cap */
     int header_timeout_ms; /* a request header must be complete this soon; 0: 5000 */
     const char *viewer_cc; /* viewer sockets' congestion control; NULL or "system": as is */
+    bool has_tls_clients;  /* vg_server_ws_connect will be asked for wss:// */
 } vg_server_cfg_t;
 
 int vg_server_new(vg_server_t **out, const vg_server_cfg_t *cfg);
@@ -109,6 +115,20 @@ int vg_server_port(const vg_server_t *s);
  * they are gone (or after a short grace period) and calls done(arg). */
 void vg_server_shutdown(vg_server_t *s, void (*done)(void *arg), void *arg);
 void vg_server_free(vg_server_t **sp);
+
+/* A WebSocket client connection made from the server's libwebsockets context, so that it
+ * shares its loop, its TLS set-up and its shutdown (which closes it). ci: the address,
+ * port, path, host and ssl_connection; the rest is filled in here. Every libwebsockets
+ * callback of the connection (LWS_CALLBACK_CLIENT_*, WSI_DESTROY, ...) goes to
+ * client->cb(wsi, reason, client->arg, in, len); client outlives the connection. Returns the
+ * connection, or NULL (not started: the server is not running, or libwebsockets refused). */
+struct lws_client_connect_info;
+typedef struct vg_ws_client {
+    int (*cb)(struct lws *wsi, int reason, void *arg, void *in, size_t len);
+    void *arg;
+} vg_ws_client_t;
+struct lws *vg_server_ws_connect(vg_server_t *s, struct lws_client_connect_info *ci,
+                                 vg_ws_client_t *client);
 
 /* Per-connection handler state. */
 void vg_conn_set_data(vg_conn_t *c, void *data);

@@ -150,7 +150,7 @@ struct vg_conn {
     vg_gate_verdict_t discard_verdict;
     /* WebSocket receive */
     char *rx;
-    size_t rx_len;
+    size_t rx_len, rx_cap;
     bool rx_is_binary;
     vg_conn_t *prev, *next;
 };

@@ -140,18 +140,26 @@ int vg__ws_receive(vg_conn_t *c, const void *in, size_t len)
         c->rx_len = 0;
         c->rx_is_binary = lws_frame_is_binary(wsi);
     }
-    if (c->rx_is_binary) {
+    const vg_handler_ops_t *ops = c->route->ops;
+    if (c->rx_is_binary && ops->on_ws_binary == NULL) {
         lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
                          (unsigned char *)"binary messages are not accepted", 32);
         return -1;
     }
-    if (c->rx_len + len + lws_remaining_packet_payload(wsi) > WS_RX_MAX) {
-        lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
-                         (unsigned char *)"control messages are at most 4096 bytes", 39);
+    size_t max = c->rx_is_binary ? ops->max_ws_binary : WS_RX_MAX;
+    if (c->rx_len + len + lws_remaining_packet_payload(wsi) > max) {
+        static const char text_big[] = "control messages are at most 4096 bytes";
+        static const char binary_big[] = "binary message too large";
+        const char *why = c->rx_is_binary ? binary_big : text_big;
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)why,
+                         strlen(why));
         return -1;
     }
-    if (c->rx == NULL)
-        c->rx = vg_xmalloc(WS_RX_MAX + 1);
+    if (c->rx_cap < max + 1) { /* grown once to the route's largest */
+        free(c->rx);
+        c->rx = vg_xmalloc(max + 1);
+        c->rx_cap = max + 1;
+    }
     memcpy(c->rx + c->rx_len, in, len);
     c->rx_len += len;
     if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi) > 0)
@@ -159,8 +167,10 @@ int vg__ws_receive(vg_conn_t *c, const void *in, size_t len)
     c->rx[c->rx_len] = '\0';
     size_t n = c->rx_len;
     c->rx_len = 0;
-    if (c->route->ops->on_ws_message)
-        return c->route->ops->on_ws_message(c, c->rx, n);
+    if (c->rx_is_binary)
+        return ops->on_ws_binary(c, (const uint8_t *)c->rx, n);
+    if (ops->on_ws_message)
+        return ops->on_ws_message(c, c->rx, n);
     return 0;
 }
 

@@ -54,7 +54,7 @@ typedef struct kind {
 } kind_t;
 
 static const char *const camera_schemes[] = {"rtsp", "rtsps", "http", "https", "file", "v4l2",
-                                             "test", NULL};
+                                             "test", "uplink", NULL};
 static const char *const http_schemes[] = {"http", "https", NULL};
 static const char *const ptz_drivers[] = {"bosch", "onvif", NULL};
 static const char *const roles[] = {"admin", "operator", "viewer", NULL};

@@ -11,11 +11,8 @@ in-process and records what it received.
 
 Needs root (to make namespaces); skipped otherwise, with the reason.
 """
-import ctypes
-import itertools
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -23,7 +20,6 @@ import sys
 import threading
 import time
 import uuid
-from contextlib import contextmanager
 
 import pytest
 import requests
@@ -32,94 +28,27 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "fakes"))
 from conftest import LISTENING_RE, VIGIL_BIN  # noqa: E402
 from fake_onvif import FakeOnvif  # noqa: E402
+from netns import NetnsFactory, ip  # noqa: E402
 
-CLONE_NEWNET = 0x40000000
 GROUP = "239.255.255.250"
 TEST_ADDR = "198.18.7.1"
-_seq = itertools.count()
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _why_no_netns():
-    if os.geteuid() != 0:
-        return "network namespaces need root (euid %d)" % os.geteuid()
-    if shutil.which("ip") is None:
-        return "no `ip` command (iproute2)"
-    if not hasattr(_libc, "setns"):
-        return "libc has no setns()"
-    return None
-
-
-def ip(*args, check=True):
-    p = subprocess.run(["ip"] + list(args), capture_output=True, text=True, timeout=10)
-    if check and p.returncode != 0:
-        raise AssertionError("ip %s: %s" % (" ".join(args), p.stderr.strip()))
-    return p
-
-
-class Netns:
-    def __init__(self, name):
-        self.name = name
-        self.procs = []
-
-    @contextmanager
-    def inside(self):
-        """Runs the block with this thread in the namespace: sockets and threads made there
-        stay in it."""
-        here = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-        there = os.open("/run/netns/" + self.name, os.O_RDONLY)
-        try:
-            if _libc.setns(there, CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), "setns into " + self.name)
-            try:
-                yield
-            finally:
-                if _libc.setns(here, CLONE_NEWNET) != 0:
-                    raise OSError(ctypes.get_errno(), "setns back")
-        finally:
-            os.close(here)
-            os.close(there)
-
-    def run(self, *args, timeout=20):
-        return subprocess.run(["ip", "netns", "exec", self.name] + list(args),
-                              capture_output=True, text=True, timeout=timeout)
-
-    def popen(self, args, **kw):
-        p = subprocess.Popen(["ip", "netns", "exec", self.name] + list(args), **kw)
-        self.procs.append(p)
-        return p
 
 
 @pytest.fixture
 def make_netns():
     """Factory: make_netns(multicast=True) -> Netns. Every namespace made is deleted at the
     end, after its processes are stopped."""
-    why = _why_no_netns()
-    if why:
-        pytest.skip(why)
-    made = []
+    with NetnsFactory("vgdisc") as new_netns:
+        def make(multicast=True):
+            ns = new_netns()
+            if multicast:
+                ip("-n", ns.name, "link", "set", "lo", "up")
+                ip("-n", ns.name, "link", "set", "lo", "multicast", "on")
+                ip("-n", ns.name, "route", "add", "224.0.0.0/4", "dev", "lo")
+                ip("-n", ns.name, "addr", "add", TEST_ADDR + "/32", "dev", "lo")
+            return ns
 
-    def make(multicast=True):
-        name = "vgdisc-%d-%d" % (os.getpid(), next(_seq))
-        p = ip("netns", "add", name, check=False)
-        if p.returncode != 0:
-            pytest.skip("cannot make a network namespace: ip netns add: %s" % p.stderr.strip())
-        ns = Netns(name)
-        made.append(ns)
-        if multicast:
-            ip("-n", name, "link", "set", "lo", "up")
-            ip("-n", name, "link", "set", "lo", "multicast", "on")
-            ip("-n", name, "route", "add", "224.0.0.0/4", "dev", "lo")
-            ip("-n", name, "addr", "add", TEST_ADDR + "/32", "dev", "lo")
-        return ns
-
-    yield make
-    for ns in made:
-        for p in ns.procs:
-            if p.poll() is None:
-                p.kill()
-            p.wait(timeout=10)
-        ip("netns", "del", ns.name, check=False)
+        yield make
 
 
 class Rogue(threading.Thread):

@@ -1,0 +1,708 @@
+/* uplink_client: the edge's end of an uplink (uplink.h, docs/uplink.md).
+ *
+ * The edge dials the central's /api/v1/uplink from the server's own libwebsockets context,
+ * says hello (its site, a fresh RTSP credential, its cameras), and then serves channels: each
+ * "open" from the central becomes a TCP connection to this instance's RTSP server on
+ * 127.0.0.1, whose bytes travel as "data" frames both ways. The link is watched (a ping every
+ * 2 s, dropped after 6 s of silence) and dialled again with backoff when it drops. Host names
+ * are resolved with uv_getaddrinfo first: libwebsockets 4.1 would look them up on the loop.
+ */
+#include <libwebsockets.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "fleet/uplink.h"
+#include "fleet/uplink_wire.h"
+
+#define SILENCE_MAX_US (6 * 1000000LL)
+#define PING_EVERY_US (2 * 1000000LL)
+#define BACKOFF_FIRST_MS 1000
+#define BACKOFF_CAP_MS 8000
+/* Bytes waiting for the uplink past which the channels stop reading the RTSP server (whose
+ * slow-reader rule then skips to keyframes), and below which they read again. */
+#define OUT_PAUSE_BYTES (1u << 20)
+#define OUT_RESUME_BYTES (256u << 10)
+/* What the central may send a channel before this instance's RTSP server has accepted it. */
+#define PENDING_MAX_BYTES (256u << 10)
+#define TOKEN_LEN (3 + 64)
+
+typedef struct pending {
+    struct pending *next;
+    size_t len;
+    char data[];
+} pending_t;
+
+typedef struct edge_channel {
+    vg_uplink_client_t *c;
+    uint32_t id;
+    uv_tcp_t sock;
+    uv_connect_t connect_req;
+    bool is_connected, is_closing, is_reading;
+    pending_t *pending; /* before the connect completes */
+    size_t pending_bytes;
+    struct edge_channel *next;
+} edge_channel_t;
+
+typedef struct frame_out {
+    struct frame_out *next;
+    bool is_text;
+    size_t len;
+    uint8_t buf[];
+} frame_out_t;
+
+struct vg_uplink_client {
+    vg_uplink_client_cfg_t cfg; /* strings owned below */
+    char *url, *key, *site;
+    char host[256], path[512];
+    int port;
+    bool is_tls;
+    char token[TOKEN_LEN + 1];
+    int rtsp_port;
+    vg_ws_client_t wsc;
+    struct lws *wsi;      /* NULL: not connected (or dialling through DNS) */
+    struct lws *wsi_alive; /* until its WSI_DESTROY: c is not freed while lws may call */
+    bool is_up;           /* established */
+    bool is_resolving;
+    uv_getaddrinfo_t resolve_req;
+    uv_timer_t timer;     /* 1 Hz: dialling, pings, silence, the cameras' list */
+    int64_t next_dial_mono_us;
+    int backoff_ms;
+    uint64_t rng;
+    int64_t last_rx_mono_us, last_ping_mono_us;
+    frame_out_t *out_head, **out_tail;
+    size_t out_bytes;
+    bool is_ping_due, is_paused;
+    char *hello_sent; /* the cameras' part of the last hello, to send again on change */
+    edge_channel_t *channels;
+    uint8_t *rx;
+    size_t rx_len;
+    bool is_closing, is_started;
+    int handles_open;
+};
+
+static void client_maybe_free(vg_uplink_client_t *c)
+{
+    if (!c->is_closing || c->handles_open > 0 || c->is_resolving || c->wsi_alive)
+        return;
+    free(c->url);
+    free(c->key);
+    free(c->site);
+    free(c->hello_sent);
+    free(c->rx);
+    sodium_memzero(c->token, sizeof(c->token));
+    free(c);
+}
+
+/* ---- frames to the central ---- */
+
+static void send_raw(vg_uplink_client_t *c, bool is_text, const void *head, size_t head_len,
+                     const void *data, size_t len)
+{
+    if (!c->is_up)
+        return;
+    frame_out_t *f = vg_xmalloc(sizeof(*f) + LWS_PRE + head_len + len);
+    f->next = NULL;
+    f->is_text = is_text;
+    f->len = head_len + len;
+    if (head_len)
+        memcpy(f->buf + LWS_PRE, head, head_len);
+    if (len)
+        memcpy(f->buf + LWS_PRE + head_len, data, len);
+    *c->out_tail = f;
+    c->out_tail = &f->next;
+    c->out_bytes += f->len;
+    lws_callback_on_writable(c->wsi);
+}
+
+static void channels_pause(vg_uplink_client_t *c, bool is_paused);
+
+static void send_frame(vg_uplink_client_t *c, uint32_t channel, int kind, const void *data,
+                       size_t len)
+{
+    uint8_t head[VG_UPLINK_HEAD];
+    vg_uplink_frame_head(head, channel, kind);
+    send_raw(c, false, head, sizeof(head), data, len);
+    if (c->out_bytes > OUT_PAUSE_BYTES && !c->is_paused)
+        channels_pause(c, true);
+}
+
+static void out_clear(vg_uplink_client_t *c)
+{
+    for (frame_out_t *f = c->out_head, *next; f; f = next) {
+        next = f->next;
+        free(f);
+    }
+    c->out_head = NULL;
+    c->out_tail = &c->out_head;
+    c->out_bytes = 0;
+    c->is_ping_due = false;
+}
+
+/* ---- channels: this instance's RTSP server, for the central's RTSP client ---- */
+
+static void on_channel_closed(uv_handle_t *h)
+{
+    edge_channel_t *ch = h->data;
+    vg_uplink_client_t *c = ch->c;
+    for (pending_t *p = ch->pending, *next; p; p = next) {
+        next = p->next;
+        free(p);
+    }
+    free(ch);
+    c->handles_open--;
+    client_maybe_free(c);
+}
+
+static void channel_close(edge_channel_t *ch, bool tell_central)
+{
+    if (ch->is_closing)
+        return;
+    ch->is_closing = true;
+    vg_uplink_client_t *c = ch->c;
+    for (edge_channel_t **p = &c->channels; *p; p = &(*p)->next) {
+        if (*p == ch) {
+            *p = ch->next;
+            break;
+        }
+    }
+    if (tell_central)
+        send_frame(c, ch->id, VG_UPLINK_CLOSE, NULL, 0);
+    uv_close((uv_handle_t *)&ch->sock, on_channel_closed);
+}
+
+static edge_channel_t *channel_find(vg_uplink_client_t *c, uint32_t id)
+{
+    for (edge_channel_t *ch = c->channels; ch; ch = ch->next) {
+        if (ch->id == id)
+            return ch;
+    }
+    return NULL;
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    (void)h;
+    (void)hint;
+    buf->base = vg_xmalloc(VG_UPLINK_DATA_MAX);
+    buf->len = VG_UPLINK_DATA_MAX;
+}
+
+static void on_channel_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
+{
+    edge_channel_t *ch = stream->data;
+    if (n > 0)
+        send_frame(ch->c, ch->id, VG_UPLINK_DATA, buf->base, (size_t)n);
+    else if (n < 0)
+        channel_close(ch, true);
+    free(buf->base);
+}
+
+static void channel_read(edge_channel_t *ch, bool on)
+{
+    if (!ch->is_connected || ch->is_closing || ch->is_reading == on)
+        return;
+    ch->is_reading = on;
+    if (on)
+        uv_read_start((uv_stream_t *)&ch->sock, on_alloc, on_channel_read);
+    else
+        uv_read_stop((uv_stream_t *)&ch->sock);
+}
+
+static void channels_pause(vg_uplink_client_t *c, bool is_paused)
+{
+    c->is_paused = is_paused;
+    for (edge_channel_t *ch = c->channels; ch; ch = ch->next)
+        channel_read(ch, !is_paused);
+}
+
+typedef struct write_req {
+    uv_write_t req;
+    edge_channel_t *ch;
+    char data[];
+} write_req_t;
+
+static void on_written(uv_write_t *req, int status)
+{
+    write_req_t *w = (write_req_t *)req;
+    if (status < 0 && status != UV_ECANCELED)
+        channel_close(w->ch, true);
+    free(w);
+}
+
+static void channel_write(edge_channel_t *ch, const void *data, size_t len)
+{
+    write_req_t *w = vg_xmalloc(sizeof(*w) + len);
+    w->ch = ch;
+    memcpy(w->data, data, len);
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
+    if (uv_write(&w->req, (uv_stream_t *)&ch->sock, &b, 1, on_written) < 0) {
+        free(w);
+        channel_close(ch, true);
+    }
+}
+
+static void on_channel_connected(uv_connect_t *req, int status)
+{
+    edge_channel_t *ch = req->data;
+    if (ch->is_closing)
+        return;
+    if (status < 0) {
+        VG_LOG_WARN("uplink", "channel %u: this instance's RTSP server refused: %s", ch->id,
+                    uv_strerror(status));
+        channel_close(ch, true);
+        return;
+    }
+    ch->is_connected = true;
+    for (pending_t *p = ch->pending, *next; p && !ch->is_closing; p = next) {
+        next = p->next;
+        channel_write(ch, p->data, p->len);
+        free(p);
+        ch->pending = next;
+    }
+    ch->pending_bytes = 0;
+    channel_read(ch, !ch->c->is_paused);
+}
+
+static void channel_open(vg_uplink_client_t *c, uint32_t id)
+{
+    if (channel_find(c, id) || c->rtsp_port <= 0) {
+        send_frame(c, id, VG_UPLINK_CLOSE, NULL, 0);
+        return;
+    }
+    edge_channel_t *ch = vg_xcalloc(1, sizeof(*ch));
+    ch->c = c;
+    ch->id = id;
+    uv_tcp_init(c->cfg.loop, &ch->sock);
+    ch->sock.data = ch;
+    ch->connect_req.data = ch;
+    c->handles_open++;
+    ch->next = c->channels;
+    c->channels = ch;
+    struct sockaddr_in addr;
+    uv_ip4_addr("127.0.0.1", c->rtsp_port, &addr);
+    if (uv_tcp_connect(&ch->connect_req, &ch->sock, (const struct sockaddr *)&addr,
+                       on_channel_connected) < 0)
+        channel_close(ch, true);
+}
+
+static void channel_data(edge_channel_t *ch, const uint8_t *data, size_t len)
+{
+    if (ch->is_connected) {
+        channel_write(ch, data, len);
+        return;
+    }
+    if (ch->pending_bytes + len > PENDING_MAX_BYTES) {
+        channel_close(ch, true);
+        return;
+    }
+    pending_t *p = vg_xmalloc(sizeof(*p) + len);
+    p->next = NULL;
+    p->len = len;
+    memcpy(p->data, data, len);
+    pending_t **tail = &ch->pending;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = p;
+    ch->pending_bytes += len;
+}
+
+static void on_frame(vg_uplink_client_t *c, const uint8_t *data, size_t len)
+{
+    vg_uplink_frame_t f;
+    if (vg_uplink_frame_parse(data, len, &f) < 0) {
+        VG_LOG_WARN("uplink", "a frame from the central that is not one: ignored");
+        return;
+    }
+    if (f.kind == VG_UPLINK_OPEN) {
+        channel_open(c, f.channel);
+        return;
+    }
+    edge_channel_t *ch = channel_find(c, f.channel);
+    if (ch == NULL)
+        return;
+    if (f.kind == VG_UPLINK_CLOSE)
+        channel_close(ch, false);
+    else if (f.len)
+        channel_data(ch, f.payload, f.len);
+}
+
+/* ---- the hello: this site's cameras ---- */
+
+/* The cameras' part of the hello (malloc'd JSON text), from the hub as it is now. */
+static char *cameras_text(vg_uplink_client_t *c)
+{
+    json_t *cams = json_array();
+    size_t n = vg_hub_count(c->cfg.hub);
+    size_t max_id = 62 - strlen(c->site);
+    for (size_t i = 0; i < n && json_array_size(cams) < VG_UPLINK_CAMERAS_MAX; i++) {
+        vg_stream_t *st = vg_hub_at(c->cfg.hub, i);
+        if (!vg_uplink_is_name(vg_stream_id(st), max_id))
+            continue; /* "<site>-<id>" would not be an id at the central */
+        json_array_append_new(cams, json_pack("{s:s,s:s}", "id", vg_stream_id(st), "name",
+                                              vg_stream_name(st)));
+    }
+    char *text = json_dumps(cams, JSON_COMPACT);
+    json_decref(cams);
+    return text;
+}
+
+static void send_hello_if_changed(vg_uplink_client_t *c, bool is_forced)
+{
+    if (!c->is_up)
+        return;
+    char *cams = cameras_text(c);
+    if (!is_forced && c->hello_sent && strcmp(cams, c->hello_sent) == 0) {
+        free(cams);
+        return;
+    }
+    json_error_t je;
+    json_t *msg = json_pack("{s:s,s:s,s:s,s:o}", "type", "hello", "site", c->site, "token",
+                            c->token, "cameras", json_loads(cams, 0, &je));
+    char *text = json_dumps(msg, JSON_COMPACT);
+    json_decref(msg);
+    send_raw(c, true, NULL, 0, text, strlen(text));
+    sodium_memzero(text, strlen(text));
+    free(text);
+    free(c->hello_sent);
+    c->hello_sent = cams;
+}
+
+/* ---- the link ---- */
+
+static void link_down(vg_uplink_client_t *c, const char *why)
+{
+    if (c->is_up)
+        VG_LOG_WARN("uplink", "link to %s lost (%s); dialling again in %d ms", c->url, why,
+                    c->backoff_ms);
+    else if (!c->is_closing)
+        VG_LOG_WARN("uplink", "cannot reach %s (%s); dialling again in %d ms", c->url, why,
+                    c->backoff_ms);
+    c->is_up = false;
+    c->wsi = NULL;
+    while (c->channels)
+        channel_close(c->channels, false);
+    out_clear(c);
+    c->is_paused = false;
+    c->rx_len = 0;
+    free(c->hello_sent);
+    c->hello_sent = NULL;
+    /* jittered ±20%, so that the edges of a site that lost its link do not come back at
+     * the same instant */
+    c->rng ^= c->rng << 13;
+    c->rng ^= c->rng >> 7;
+    c->rng ^= c->rng << 17;
+    int jitter = (int)(c->rng % (uint64_t)(c->backoff_ms * 2 / 5 + 1)) - c->backoff_ms / 5;
+    c->next_dial_mono_us = vg_mono_us() + (int64_t)(c->backoff_ms + jitter) * 1000;
+    c->backoff_ms = c->backoff_ms * 2 > BACKOFF_CAP_MS ? BACKOFF_CAP_MS : c->backoff_ms * 2;
+    client_maybe_free(c);
+}
+
+static int on_writable(vg_uplink_client_t *c, struct lws *wsi)
+{
+    if (c->is_ping_due) {
+        /* a payload: libwebsockets 4.1 sends nothing for an empty one */
+        uint8_t buf[LWS_PRE + 4] = {0};
+        memcpy(buf + LWS_PRE, "vgup", 4);
+        c->is_ping_due = false;
+        if (lws_write(wsi, buf + LWS_PRE, 4, LWS_WRITE_PING) < 0)
+            return -1;
+    } else if (c->out_head) {
+        frame_out_t *f = c->out_head;
+        c->out_head = f->next;
+        if (c->out_head == NULL)
+            c->out_tail = &c->out_head;
+        c->out_bytes -= f->len;
+        int n = lws_write(wsi, f->buf + LWS_PRE, f->len,
+                          f->is_text ? LWS_WRITE_TEXT : LWS_WRITE_BINARY);
+        free(f);
+        if (n < 0)
+            return -1;
+        if (c->is_paused && c->out_bytes < OUT_RESUME_BYTES)
+            channels_pause(c, false);
+    }
+    if (c->out_head || c->is_ping_due)
+        lws_callback_on_writable(wsi);
+    return 0;
+}
+
+static int on_receive(vg_uplink_client_t *c, struct lws *wsi, const void *in, size_t len)
+{
+    c->last_rx_mono_us = vg_mono_us();
+    if (lws_is_first_fragment(wsi))
+        c->rx_len = 0;
+    if (c->rx_len + len > VG_UPLINK_FRAME_MAX) {
+        VG_LOG_WARN("uplink", "a message from the central over %d bytes: link dropped",
+                    VG_UPLINK_FRAME_MAX);
+        return -1;
+    }
+    if (c->rx == NULL)
+        c->rx = vg_xmalloc(VG_UPLINK_FRAME_MAX);
+    memcpy(c->rx + c->rx_len, in, len);
+    c->rx_len += len;
+    if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi) > 0)
+        return 0;
+    size_t n = c->rx_len;
+    c->rx_len = 0;
+    if (lws_frame_is_binary(wsi))
+        on_frame(c, c->rx, n);
+    return 0;
+}
+
+static int client_cb(struct lws *wsi, int reason, void *arg, void *in, size_t len)
+{
+    vg_uplink_client_t *c = arg;
+    switch (reason) {
+    case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
+        unsigned char **p = in, *end = *p + len;
+        char value[300];
+        int n = snprintf(value, sizeof(value), "Bearer %s", c->key);
+        int rc = lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_AUTHORIZATION,
+                                              (unsigned char *)value, n, p, end);
+        sodium_memzero(value, sizeof(value));
+        return rc ? -1 : 0;
+    }
+    case LWS_CALLBACK_CLIENT_ESTABLISHED:
+        c->is_up = true;
+        c->backoff_ms = BACKOFF_FIRST_MS;
+        c->last_rx_mono_us = c->last_ping_mono_us = vg_mono_us();
+        VG_LOG_INFO("uplink", "connected to %s as site '%s'", c->url, c->site);
+        send_hello_if_changed(c, true);
+        return 0;
+    case LWS_CALLBACK_CLIENT_RECEIVE:
+        return on_receive(c, wsi, in, len);
+    case LWS_CALLBACK_CLIENT_RECEIVE_PONG:
+        c->last_rx_mono_us = vg_mono_us();
+        return 0;
+    case LWS_CALLBACK_CLIENT_WRITEABLE:
+        if (c->is_closing)
+            return -1;
+        return on_writable(c, wsi);
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+        if (wsi == c->wsi || c->wsi == NULL)
+            link_down(c, in ? (const char *)in : "connection error");
+        return 0;
+    case LWS_CALLBACK_CLIENT_CLOSED:
+        if (wsi == c->wsi)
+            link_down(c, "closed");
+        return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+        if (wsi == c->wsi)
+            link_down(c, "gone");
+        if (wsi == c->wsi_alive) {
+            c->wsi_alive = NULL;
+            client_maybe_free(c);
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static void dial_to(vg_uplink_client_t *c, const char *address)
+{
+    struct lws_client_connect_info ci;
+    memset(&ci, 0, sizeof(ci));
+    ci.address = address;
+    ci.port = c->port;
+    ci.path = c->path;
+    ci.host = c->host;
+    ci.ssl_connection = c->is_tls ? LCCSCF_USE_SSL : 0;
+    c->wsi = c->wsi_alive = vg_server_ws_connect(c->cfg.server, &ci, &c->wsc);
+    if (c->wsi == NULL)
+        link_down(c, "libwebsockets refused to dial");
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    vg_uplink_client_t *c = req->data;
+    c->is_resolving = false;
+    char address[64] = "";
+    if (status == 0 && res)
+        uv_ip4_name((const struct sockaddr_in *)res->ai_addr, address, sizeof(address));
+    uv_freeaddrinfo(res);
+    if (c->is_closing) {
+        client_maybe_free(c);
+        return;
+    }
+    if (address[0] == '\0') {
+        link_down(c, status < 0 ? uv_strerror(status) : "no IPv4 address");
+        return;
+    }
+    dial_to(c, address);
+}
+
+static void dial(vg_uplink_client_t *c)
+{
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM};
+    c->resolve_req.data = c;
+    if (uv_getaddrinfo(c->cfg.loop, &c->resolve_req, on_resolved, c->host, NULL, &hints) < 0) {
+        link_down(c, "cannot resolve");
+        return;
+    }
+    c->is_resolving = true;
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    vg_uplink_client_t *c = t->data;
+    int64_t now = vg_mono_us();
+    if (c->wsi == NULL && !c->is_resolving) {
+        if (now >= c->next_dial_mono_us)
+            dial(c);
+        return;
+    }
+    if (!c->is_up)
+        return;
+    if (now - c->last_rx_mono_us > SILENCE_MAX_US) {
+        VG_LOG_WARN("uplink", "nothing heard from %s for 6 s: dropping the link", c->url);
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        return;
+    }
+    if (now - c->last_ping_mono_us >= PING_EVERY_US) {
+        c->last_ping_mono_us = now;
+        c->is_ping_due = true;
+        lws_callback_on_writable(c->wsi);
+    }
+    send_hello_if_changed(c, false);
+}
+
+/* ws://HOST[:PORT][/PREFIX] or wss://...: c's host, port, TLS and path. */
+static int parse_url(vg_uplink_client_t *c, const char *url, char *why, size_t why_len)
+{
+    const char *rest;
+    if (strncmp(url, "ws://", 5) == 0) {
+        rest = url + 5;
+        c->port = 80;
+    } else if (strncmp(url, "wss://", 6) == 0) {
+        rest = url + 6;
+        c->port = 443;
+        c->is_tls = true;
+    } else {
+        snprintf(why, why_len, "--uplink '%s': expected ws://HOST[:PORT] or wss://HOST[:PORT]",
+                 url);
+        return VG_EINVAL;
+    }
+    size_t host_len = strcspn(rest, ":/?#");
+    if (host_len == 0 || host_len >= sizeof(c->host) || strchr(rest, '@')) {
+        snprintf(why, why_len, "--uplink '%s': no host (and no user:password@: the key goes "
+                 "in --uplink-key)", url);
+        return VG_EINVAL;
+    }
+    memcpy(c->host, rest, host_len);
+    c->host[host_len] = '\0';
+    const char *p = rest + host_len;
+    if (*p == ':') {
+        long long port;
+        char digits[8];
+        size_t n = strcspn(p + 1, "/?#");
+        if (n == 0 || n >= sizeof(digits)) {
+            snprintf(why, why_len, "--uplink '%s': a port is 1..65535", url);
+            return VG_EINVAL;
+        }
+        memcpy(digits, p + 1, n);
+        digits[n] = '\0';
+        if (vg_parse_int(digits, 1, 65535, &port) < 0) {
+            snprintf(why, why_len, "--uplink '%s': a port is 1..65535", url);
+            return VG_EINVAL;
+        }
+        c->port = (int)port;
+        p += 1 + n;
+    }
+    if (*p == '?' || *p == '#') {
+        snprintf(why, why_len, "--uplink '%s': no query or fragment", url);
+        return VG_EINVAL;
+    }
+    size_t prefix = strlen(p);
+    while (prefix > 0 && p[prefix - 1] == '/')
+        prefix--;
+    if (snprintf(c->path, sizeof(c->path), "%.*s/api/v1/uplink", (int)prefix, p) >=
+        (int)sizeof(c->path)) {
+        snprintf(why, why_len, "--uplink: path too long");
+        return VG_EINVAL;
+    }
+    return 0;
+}
+
+int vg_uplink_client_new(vg_uplink_client_t **out, const vg_uplink_client_cfg_t *cfg,
+                         char *why, size_t why_len)
+{
+    *out = NULL;
+    if (cfg->site == NULL || !vg_uplink_is_name(cfg->site, VG_UPLINK_SITE_MAX)) {
+        snprintf(why, why_len, "--uplink-site '%s': 1-31 of a-z 0-9 - _",
+                 cfg->site ? cfg->site : "");
+        return VG_EINVAL;
+    }
+    if (cfg->key == NULL || !*cfg->key) {
+        snprintf(why, why_len, "--uplink needs --uplink-key (an admin's integration key of "
+                 "the central vigil: vigil key add there)");
+        return VG_EINVAL;
+    }
+    vg_uplink_client_t *c = vg_xcalloc(1, sizeof(*c));
+    if (parse_url(c, cfg->url, why, why_len) < 0) {
+        free(c);
+        return VG_EINVAL;
+    }
+    c->cfg = *cfg;
+    c->url = vg_xstrdup(cfg->url);
+    c->key = vg_xstrdup(cfg->key);
+    c->site = vg_xstrdup(cfg->site);
+    c->wsc = (vg_ws_client_t){.cb = client_cb, .arg = c};
+    c->out_tail = &c->out_head;
+    c->backoff_ms = BACKOFF_FIRST_MS;
+    uint8_t raw[32];
+    randombytes_buf(raw, sizeof(raw));
+    memcpy(c->token, "vu_", 3);
+    sodium_bin2hex(c->token + 3, sizeof(c->token) - 3, raw, sizeof(raw));
+    sodium_memzero(raw, sizeof(raw));
+    randombytes_buf(&c->rng, sizeof(c->rng));
+    c->rng |= 1;
+    *out = c;
+    return 0;
+}
+
+const char *vg_uplink_client_token(const vg_uplink_client_t *c) { return c->token; }
+
+void vg_uplink_client_set_rtsp_port(vg_uplink_client_t *c, int port) { c->rtsp_port = port; }
+
+void vg_uplink_client_start(vg_uplink_client_t *c)
+{
+    c->is_started = true;
+    uv_timer_init(c->cfg.loop, &c->timer);
+    c->timer.data = c;
+    c->handles_open++;
+    uv_timer_start(&c->timer, on_tick, 0, 1000);
+    VG_LOG_INFO("uplink", "site '%s' dials %s", c->site, c->url);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    vg_uplink_client_t *c = h->data;
+    c->handles_open--;
+    client_maybe_free(c);
+}
+
+void vg_uplink_client_close(vg_uplink_client_t **cp)
+{
+    vg_uplink_client_t *c = *cp;
+    if (c == NULL)
+        return;
+    *cp = NULL;
+    c->is_closing = true;
+    while (c->channels)
+        channel_close(c->channels, false);
+    out_clear(c);
+    if (c->wsi) { /* its WRITEABLE returns -1: libwebsockets closes it and calls back */
+        c->is_up = false;
+        lws_callback_on_writable(c->wsi);
+    }
+    if (c->is_started)
+        uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+    else
+        client_maybe_free(c);
+}

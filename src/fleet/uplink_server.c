@@ -1,0 +1,711 @@
+/* uplink_server: the central's end of edge uplinks (uplink.h, docs/uplink.md).
+ *
+ * One site per edge name. A site keeps, for the life of the server, a listener on a free
+ * loopback port: the producers of its cameras point vigil's RTSP client there, and each
+ * connection accepted becomes a channel through the edge's WebSocket (an "open", then the
+ * bytes both ways, then a "close"). While the edge is away, connections to the listener are
+ * closed at once, so the cameras fail "unreachable" and show the offline card.
+ */
+#include <libwebsockets.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth/policy.h"
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "fleet/uplink.h"
+#include "fleet/uplink_wire.h"
+#include "sources/source.h"
+#include "store/store.h"
+
+/* An edge that says nothing (pongs included) this long is gone: a cut link sends no FIN. */
+#define SILENCE_MAX_US (6 * 1000000LL)
+#define PING_EVERY_US (2 * 1000000LL)
+/* What may wait to go to an edge (RTSP requests and receiver reports: little), and to the
+ * RTSP client on one channel (it reads loopback at once); past these something is stuck. */
+#define OUT_MAX_BYTES (4u << 20)
+#define CHANNEL_WRITING_MAX (8u << 20)
+
+typedef struct site site_t;
+
+typedef struct channel {
+    site_t *site;
+    uint32_t id;
+    uv_tcp_t sock;
+    size_t writing; /* bytes in uv_write requests not yet done */
+    bool is_closing;
+    struct channel *next;
+} channel_t;
+
+typedef struct frame_out {
+    struct frame_out *next;
+    size_t len;        /* of the frame, after LWS_PRE */
+    uint8_t buf[];     /* LWS_PRE, then the frame */
+} frame_out_t;
+
+struct site {
+    vg_uplinks_t *u;
+    char name[VG_UPLINK_SITE_MAX + 1];
+    char token[VG_UPLINK_TOKEN_MAX + 1];
+    vg_conn_t *conn; /* NULL: offline */
+    uv_tcp_t listener;
+    int port;
+    channel_t *channels;
+    uint32_t next_channel;
+    frame_out_t *out_head, **out_tail;
+    size_t out_bytes;
+    bool is_ping_due;
+    json_t *cameras; /* the ids the edge announced last */
+    int64_t since_us, last_rx_mono_us, last_ping_mono_us;
+    uint64_t bytes_in, bytes_out, channels_opened;
+    site_t *next;
+};
+
+typedef struct up_prod {
+    vg_uplinks_t *u; /* NULL once the registry closed */
+    char site[VG_UPLINK_SITE_MAX + 1];
+    char camera[64];
+    const vg_producer_ops_t *inner_ops; /* vigil's RTSP client on the site's listener */
+    void *inner_ctx;
+    char inner_key[256]; /* the token and port inner_ctx was made for */
+    bool is_running;
+    vg_stream_input_t *in, *last_in;
+    struct up_prod *next;
+} up_prod_t;
+
+/* One edge's WebSocket: its site once its hello has come. */
+typedef struct edge_conn {
+    vg_uplinks_t *u;
+    site_t *site;
+} edge_conn_t;
+
+struct vg_uplinks {
+    uv_loop_t *loop;
+    vg_uplinks_write_fn write;
+    void *write_arg;
+    uv_timer_t timer; /* 1 Hz: pings and silent edges */
+    site_t *sites;
+    up_prod_t *prods;
+    bool is_closing;
+    int handles_open;
+};
+
+/* ---- sites and channels ---- */
+
+static site_t *site_find(vg_uplinks_t *u, const char *name)
+{
+    for (site_t *s = u->sites; s; s = s->next) {
+        if (strcmp(s->name, name) == 0)
+            return s;
+    }
+    return NULL;
+}
+
+static void maybe_free(vg_uplinks_t *u)
+{
+    if (u->is_closing && u->handles_open == 0) {
+        for (site_t *s = u->sites, *next; s; s = next) {
+            next = s->next;
+            json_decref(s->cameras);
+            free(s);
+        }
+        free(u);
+    }
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    vg_uplinks_t *u = h->data;
+    u->handles_open--;
+    maybe_free(u);
+}
+
+static void on_channel_closed(uv_handle_t *h)
+{
+    channel_t *ch = h->data;
+    vg_uplinks_t *u = ch->site->u;
+    free(ch);
+    u->handles_open--;
+    maybe_free(u);
+}
+
+/* Queues a frame for the edge (payload may be NULL for open and close). */
+static void send_frame(site_t *s, uint32_t channel, int kind, const void *payload, size_t len)
+{
+    if (s->conn == NULL)
+        return;
+    frame_out_t *f = vg_xmalloc(sizeof(*f) + LWS_PRE + VG_UPLINK_HEAD + len);
+    f->next = NULL;
+    f->len = VG_UPLINK_HEAD + len;
+    vg_uplink_frame_head(f->buf + LWS_PRE, channel, kind);
+    if (len)
+        memcpy(f->buf + LWS_PRE + VG_UPLINK_HEAD, payload, len);
+    *s->out_tail = f;
+    s->out_tail = &f->next;
+    s->out_bytes += f->len;
+    if (s->out_bytes > OUT_MAX_BYTES) {
+        VG_LOG_WARN("uplink", "site=%s: the edge reads nothing (%zu bytes waiting): dropped",
+                    s->name, s->out_bytes);
+        vg_conn_close(s->conn, 1008, "not reading");
+        return;
+    }
+    vg_conn_want_write(s->conn);
+}
+
+static void out_clear(site_t *s)
+{
+    for (frame_out_t *f = s->out_head, *next; f; f = next) {
+        next = f->next;
+        free(f);
+    }
+    s->out_head = NULL;
+    s->out_tail = &s->out_head;
+    s->out_bytes = 0;
+    s->is_ping_due = false;
+}
+
+/* Ends a channel; says so to the edge when tell_edge (it did not end it itself). */
+static void channel_close(channel_t *ch, bool tell_edge)
+{
+    if (ch->is_closing)
+        return;
+    ch->is_closing = true;
+    site_t *s = ch->site;
+    for (channel_t **p = &s->channels; *p; p = &(*p)->next) {
+        if (*p == ch) {
+            *p = ch->next;
+            break;
+        }
+    }
+    if (tell_edge)
+        send_frame(s, ch->id, VG_UPLINK_CLOSE, NULL, 0);
+    uv_close((uv_handle_t *)&ch->sock, on_channel_closed);
+}
+
+static channel_t *channel_find(site_t *s, uint32_t id)
+{
+    for (channel_t *ch = s->channels; ch; ch = ch->next) {
+        if (ch->id == id)
+            return ch;
+    }
+    return NULL;
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    (void)h;
+    (void)hint;
+    buf->base = vg_xmalloc(VG_UPLINK_DATA_MAX);
+    buf->len = VG_UPLINK_DATA_MAX;
+}
+
+/* The RTSP client wrote: to the edge. */
+static void on_channel_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
+{
+    channel_t *ch = stream->data;
+    if (n > 0) {
+        ch->site->bytes_out += (uint64_t)n;
+        send_frame(ch->site, ch->id, VG_UPLINK_DATA, buf->base, (size_t)n);
+    } else if (n < 0) {
+        channel_close(ch, true);
+    }
+    free(buf->base);
+}
+
+typedef struct write_req {
+    uv_write_t req;
+    channel_t *ch;
+    size_t len;
+    char data[];
+} write_req_t;
+
+static void on_channel_written(uv_write_t *req, int status)
+{
+    write_req_t *w = (write_req_t *)req;
+    w->ch->writing -= w->len;
+    if (status < 0 && status != UV_ECANCELED)
+        channel_close(w->ch, true);
+    free(w);
+}
+
+/* The edge sent bytes of a channel: to the RTSP client. */
+static void channel_write(channel_t *ch, const uint8_t *data, size_t len)
+{
+    if (ch->writing + len > CHANNEL_WRITING_MAX) {
+        VG_LOG_WARN("uplink", "site=%s channel %u: the reader is stuck: closed", ch->site->name,
+                    ch->id);
+        channel_close(ch, true);
+        return;
+    }
+    write_req_t *w = vg_xmalloc(sizeof(*w) + len);
+    w->ch = ch;
+    w->len = len;
+    memcpy(w->data, data, len);
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
+    ch->writing += len;
+    if (uv_write(&w->req, (uv_stream_t *)&ch->sock, &b, 1, on_channel_written) < 0) {
+        ch->writing -= len;
+        free(w);
+        channel_close(ch, true);
+    }
+}
+
+/* The RTSP client connected to the site's listener: a channel, if the edge is there. */
+static void on_accept(uv_stream_t *server, int status)
+{
+    site_t *s = server->data;
+    vg_uplinks_t *u = s->u;
+    if (status < 0)
+        return;
+    channel_t *ch = vg_xcalloc(1, sizeof(*ch));
+    ch->site = s;
+    uv_tcp_init(u->loop, &ch->sock);
+    ch->sock.data = ch;
+    u->handles_open++;
+    if (uv_accept(server, (uv_stream_t *)&ch->sock) < 0 || s->conn == NULL || u->is_closing) {
+        ch->is_closing = true; /* not listed: closed here */
+        uv_close((uv_handle_t *)&ch->sock, on_channel_closed);
+        return;
+    }
+    ch->id = ++s->next_channel;
+    ch->next = s->channels;
+    s->channels = ch;
+    s->channels_opened++;
+    send_frame(s, ch->id, VG_UPLINK_OPEN, NULL, 0);
+    uv_read_start((uv_stream_t *)&ch->sock, on_alloc, on_channel_read);
+}
+
+static site_t *site_new(vg_uplinks_t *u, const char *name)
+{
+    site_t *s = vg_xcalloc(1, sizeof(*s));
+    s->u = u;
+    vg_strlcpy(s->name, name, sizeof(s->name));
+    s->out_tail = &s->out_head;
+    s->cameras = json_array();
+    uv_tcp_init(u->loop, &s->listener);
+    s->listener.data = s;
+    u->handles_open++;
+    struct sockaddr_in addr;
+    uv_ip4_addr("127.0.0.1", 0, &addr);
+    struct sockaddr_storage bound;
+    int len = sizeof(bound);
+    if (uv_tcp_bind(&s->listener, (const struct sockaddr *)&addr, 0) < 0 ||
+        uv_listen((uv_stream_t *)&s->listener, 16, on_accept) < 0 ||
+        uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &len) < 0) {
+        VG_LOG_ERROR("uplink", "site=%s: no loopback listener for its channels", name);
+    } else {
+        s->port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
+    }
+    s->next = u->sites;
+    u->sites = s;
+    return s;
+}
+
+/* The site's edge went away (its connection closed): its channels end. */
+static void site_offline(site_t *s, const char *why)
+{
+    if (s->conn == NULL)
+        return;
+    VG_LOG_WARN("uplink", "site=%s: offline (%s)", s->name, why);
+    s->conn = NULL;
+    while (s->channels)
+        channel_close(s->channels, false);
+    out_clear(s);
+}
+
+/* ---- the cameras an edge announces, into the database ---- */
+
+typedef struct announce_job {
+    char site[VG_UPLINK_SITE_MAX + 1];
+    vg_uplink_hello_t *hello;
+    int created;
+} announce_job_t;
+
+/* Store thread: each announced camera that is not in the database yet, as
+ * "<site>-<camera>" with the URL uplink://<site>/<camera>. One already there is left as it
+ * is (an operator may have renamed it or moved it to a site). */
+static int announce_run(vg_store_t *st, void *arg, vg_store_err_t *err)
+{
+    announce_job_t *j = arg;
+    for (int i = 0; i < j->hello->camera_count; i++) {
+        const vg_uplink_camera_t *c = &j->hello->cameras[i];
+        char id[64], url[128], name[200];
+        snprintf(id, sizeof(id), "%s-%s", j->site, c->id);
+        json_t *have = NULL;
+        if (vg_store_get(st, "cameras", id, &have, err) == 0) {
+            json_decref(have);
+            continue;
+        }
+        if (err->status != 404)
+            return VG_EINVAL;
+        snprintf(url, sizeof(url), "uplink://%s/%s", j->site, c->id);
+        snprintf(name, sizeof(name), "%s (%s)", c->name, j->site);
+        json_t *fields = json_pack("{s:s,s:s,s:s}", "id", id, "name", name, "url", url);
+        int rc = vg_store_create(st, "cameras", fields, NULL, err);
+        json_decref(fields);
+        if (rc < 0 && err->status != 409) /* 409: made meanwhile by another instance */
+            return rc;
+        j->created += rc == 0;
+    }
+    return 0;
+}
+
+static void announce_done(void *arg, int rc, const vg_store_err_t *err)
+{
+    announce_job_t *j = arg;
+    if (rc < 0)
+        VG_LOG_WARN("uplink", "site=%s: its cameras could not be recorded: %s", j->site,
+                    rc == VG_ECLOSED ? "the store closed" : err->message);
+    else if (j->created)
+        VG_LOG_INFO("uplink", "site=%s: %d new camera(s) recorded", j->site, j->created);
+    free(j->hello);
+    free(j);
+}
+
+/* ---- the producer of uplink://SITE/CAMERA ---- */
+
+static void prod_kick_site(vg_uplinks_t *u, const char *site)
+{
+    for (up_prod_t *p = u->prods; p; p = p->next) {
+        if (p->in == NULL && p->last_in && strcmp(p->site, site) == 0)
+            vg_stream_input_kick(p->last_in);
+    }
+}
+
+static int prod_start(void *ctx, vg_stream_input_t *in)
+{
+    up_prod_t *p = ctx;
+    p->in = p->last_in = in;
+    site_t *s = p->u ? site_find(p->u, p->site) : NULL;
+    if (s == NULL || s->conn == NULL || s->port == 0) {
+        vg_stream_source_ended(in, VG_EUNREACHABLE); /* retried; the site's hello kicks it */
+        return 0;
+    }
+    /* The edge's token changes with every run of it, the port never: the RTSP client is
+     * made again only when they differ from what it was made for. */
+    char url[400];
+    snprintf(url, sizeof(url), "rtsp://uplink:%s@127.0.0.1:%d/cameras/%s?client=vigil",
+             s->token, s->port, p->camera);
+    if (p->inner_ops && strcmp(p->inner_key, url) != 0) {
+        p->inner_ops->free(p->inner_ctx);
+        p->inner_ops = NULL;
+    }
+    if (p->inner_ops == NULL) {
+        int w, h, fps;
+        char err[256];
+        if (vg_source_producer_new(url, p->camera, &p->inner_ops, &p->inner_ctx, &w, &h, &fps,
+                                   err, sizeof(err)) < 0) {
+            VG_LOG_WARN("uplink", "site=%s camera=%s: %s", p->site, p->camera, err);
+            p->inner_ops = NULL;
+            vg_stream_source_ended(in, VG_EUNREACHABLE);
+            return 0;
+        }
+        vg_strlcpy(p->inner_key, url, sizeof(p->inner_key));
+    }
+    if (p->inner_ops->start(p->inner_ctx, in) < 0) {
+        vg_stream_source_ended(in, VG_EUNREACHABLE);
+        return 0;
+    }
+    p->is_running = true;
+    return 0;
+}
+
+static void prod_stop(void *ctx)
+{
+    up_prod_t *p = ctx;
+    if (p->is_running)
+        p->inner_ops->stop(p->inner_ctx);
+    p->is_running = false;
+    p->in = NULL;
+}
+
+static void prod_free(void *ctx)
+{
+    up_prod_t *p = ctx;
+    for (up_prod_t **pp = p->u ? &p->u->prods : NULL; pp && *pp; pp = &(*pp)->next) {
+        if (*pp == p) {
+            *pp = p->next;
+            break;
+        }
+    }
+    if (p->inner_ops)
+        p->inner_ops->free(p->inner_ctx);
+    free(p);
+}
+
+static const vg_producer_ops_t prod_ops = {
+    .name = "uplink",
+    .start = prod_start,
+    .stop = prod_stop,
+    .free = prod_free,
+    .check = NULL, /* nothing to look at but the link, which the site's state says */
+    .cancel_check = NULL,
+};
+
+bool vg_uplinks_claims(const char *url) { return strncmp(url, "uplink://", 9) == 0; }
+
+int vg_uplinks_producer(vg_uplinks_t *u, const char *url, const vg_producer_ops_t **ops,
+                        void **ctx, char *err, size_t err_len)
+{
+    const char *rest = url + 9, *slash = vg_uplinks_claims(url) ? strchr(rest, '/') : NULL;
+    char site[VG_UPLINK_SITE_MAX + 1] = "", camera[64] = "";
+    if (slash && (size_t)(slash - rest) < sizeof(site)) {
+        memcpy(site, rest, (size_t)(slash - rest));
+        vg_strlcpy(camera, slash + 1, sizeof(camera));
+    }
+    if (!vg_uplink_is_name(site, VG_UPLINK_SITE_MAX) || !vg_uplink_is_name(camera, 63)) {
+        snprintf(err, err_len, "expected uplink://SITE/CAMERA (a-z 0-9 - _)");
+        return VG_EURL;
+    }
+    up_prod_t *p = vg_xcalloc(1, sizeof(*p));
+    p->u = u;
+    vg_strlcpy(p->site, site, sizeof(p->site));
+    vg_strlcpy(p->camera, camera, sizeof(p->camera));
+    p->next = u->prods;
+    u->prods = p;
+    *ops = &prod_ops;
+    *ctx = p;
+    return 0;
+}
+
+/* ---- the WebSocket an edge dials ---- */
+
+static int on_ws_open(vg_conn_t *c, const char *const *params, void *user)
+{
+    (void)params;
+    edge_conn_t *e = vg_xcalloc(1, sizeof(*e));
+    e->u = user;
+    vg_conn_set_data(c, e);
+    VG_LOG_INFO("uplink", "peer=%s: an edge connected", vg_conn_peer(c));
+    return 0;
+}
+
+/* The site of an edge's connection, once its hello has come (NULL before, or once the
+ * registry closed). */
+static site_t *site_of(vg_conn_t *c)
+{
+    edge_conn_t *e = vg_conn_data(c);
+    return e && e->u ? e->site : NULL;
+}
+
+static int on_ws_message(vg_conn_t *c, const char *text, size_t len)
+{
+    edge_conn_t *e = vg_conn_data(c);
+    if (e == NULL || e->u == NULL)
+        return 0;
+    vg_uplinks_t *u = e->u;
+    site_t *s = e->site;
+    vg_uplink_hello_t *h = vg_xmalloc(sizeof(*h));
+    char why[120];
+    if (vg_uplink_hello_parse(text, len, h, why, sizeof(why)) < 0 ||
+        (s && strcmp(s->name, h->site) != 0)) {
+        if (s)
+            vg_strlcpy(why, "a connection's site cannot change", sizeof(why));
+        VG_LOG_WARN("uplink", "peer=%s: %s", vg_conn_peer(c), why);
+        free(h);
+        vg_conn_close(c, 1008, why);
+        return 0;
+    }
+    if (s == NULL) {
+        s = site_find(u, h->site);
+        if (s == NULL)
+            s = site_new(u, h->site);
+        if (s->conn) { /* the edge came back before its old link was seen dead */
+            edge_conn_t *old = vg_conn_data(s->conn);
+            if (old)
+                old->site = NULL;
+            vg_conn_close(s->conn, 1008, "replaced by a newer connection of the site");
+        }
+        site_offline(s, "replaced");
+        s->conn = c;
+        s->since_us = vg_wall_us();
+        e->site = s;
+        VG_LOG_INFO("uplink", "site=%s: online from %s, %d camera(s)", s->name,
+                    vg_conn_peer(c), h->camera_count);
+    }
+    s->last_rx_mono_us = vg_mono_us();
+    vg_strlcpy(s->token, h->token, sizeof(s->token));
+    json_decref(s->cameras);
+    s->cameras = json_array();
+    for (int i = 0; i < h->camera_count; i++)
+        json_array_append_new(s->cameras, json_string(h->cameras[i].id));
+    announce_job_t *j = vg_xcalloc(1, sizeof(*j));
+    vg_strlcpy(j->site, s->name, sizeof(j->site));
+    j->hello = h;
+    if (u->write(u->write_arg, announce_run, announce_done, j) < 0) {
+        free(h);
+        free(j);
+    }
+    prod_kick_site(u, s->name);
+    return 0;
+}
+
+static int on_ws_binary(vg_conn_t *c, const uint8_t *data, size_t len)
+{
+    site_t *s = site_of(c);
+    vg_uplink_frame_t f;
+    if (s == NULL || vg_uplink_frame_parse(data, len, &f) < 0 || f.kind == VG_UPLINK_OPEN) {
+        vg_conn_close(c, 1008, s ? "bad frame" : "hello first");
+        return 0;
+    }
+    s->last_rx_mono_us = vg_mono_us();
+    s->bytes_in += f.len;
+    channel_t *ch = channel_find(s, f.channel);
+    if (ch == NULL) /* closed here meanwhile */
+        return 0;
+    if (f.kind == VG_UPLINK_CLOSE)
+        channel_close(ch, false);
+    else if (f.len)
+        channel_write(ch, f.payload, f.len);
+    return 0;
+}
+
+static void on_ws_pong(vg_conn_t *c, const void *payload, size_t len)
+{
+    (void)payload;
+    (void)len;
+    site_t *s = site_of(c);
+    if (s)
+        s->last_rx_mono_us = vg_mono_us();
+}
+
+static int on_writable(vg_conn_t *c)
+{
+    site_t *s = site_of(c);
+    if (s == NULL)
+        return 0;
+    struct lws *wsi = vg_conn_wsi(c);
+    if (s->is_ping_due) {
+        /* a payload: libwebsockets 4.1 sends nothing for an empty one */
+        uint8_t buf[LWS_PRE + 4] = {0};
+        memcpy(buf + LWS_PRE, "vgup", 4);
+        s->is_ping_due = false;
+        if (lws_write(wsi, buf + LWS_PRE, 4, LWS_WRITE_PING) < 0)
+            return -1;
+    } else if (s->out_head) {
+        frame_out_t *f = s->out_head;
+        s->out_head = f->next;
+        if (s->out_head == NULL)
+            s->out_tail = &s->out_head;
+        s->out_bytes -= f->len;
+        int n = lws_write(wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_BINARY);
+        free(f);
+        if (n < 0)
+            return -1;
+    }
+    if (s->out_head || s->is_ping_due)
+        vg_conn_want_write(c);
+    return 0;
+}
+
+static void on_close(vg_conn_t *c)
+{
+    edge_conn_t *e = vg_conn_data(c);
+    vg_conn_set_data(c, NULL);
+    if (e && e->u && e->site && e->site->conn == c)
+        site_offline(e->site, "its connection closed");
+    free(e);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    vg_uplinks_t *u = t->data;
+    int64_t now = vg_mono_us();
+    for (site_t *s = u->sites; s; s = s->next) {
+        if (s->conn == NULL || vg_conn_is_closing(s->conn))
+            continue;
+        if (now - s->last_rx_mono_us > SILENCE_MAX_US) {
+            vg_conn_t *c = s->conn;
+            site_offline(s, "nothing heard for 6 s");
+            vg_conn_close(c, 1001, "nothing heard for 6 s");
+        } else if (now - s->last_ping_mono_us >= PING_EVERY_US) {
+            s->last_ping_mono_us = now;
+            s->is_ping_due = true;
+            vg_conn_want_write(s->conn);
+        }
+    }
+}
+
+static const vg_handler_ops_t uplink_ops = {
+    .name = "uplink",
+    .on_ws_open = on_ws_open,
+    .on_ws_message = on_ws_message,
+    .on_ws_binary = on_ws_binary,
+    .max_ws_binary = VG_UPLINK_FRAME_MAX,
+    .on_ws_pong = on_ws_pong,
+    .on_writable = on_writable,
+    .on_close = on_close,
+};
+
+/* GET /api/v1/uplinks */
+static int list_uplinks(vg_conn_t *c, const char *const *params, void *user)
+{
+    (void)params;
+    vg_uplinks_t *u = user;
+    json_t *arr = json_array();
+    for (site_t *s = u->sites; s; s = s->next) {
+        size_t channels = 0;
+        for (channel_t *ch = s->channels; ch; ch = ch->next)
+            channels++;
+        json_array_append_new(
+            arr, json_pack("{s:s,s:b,s:s?,s:O,s:I,s:I,s:I,s:I,s:I}", "site", s->name,
+                           "connected", s->conn != NULL, "peer",
+                           s->conn ? vg_conn_peer(s->conn) : NULL, "cameras", s->cameras,
+                           "channels", (json_int_t)channels, "channels_opened",
+                           (json_int_t)s->channels_opened, "bytes_in", (json_int_t)s->bytes_in,
+                           "bytes_out", (json_int_t)s->bytes_out, "since_us",
+                           (json_int_t)s->since_us));
+    }
+    return vg_conn_respond_json(c, 200, json_pack("{s:o}", "uplinks", arr));
+}
+
+static const vg_handler_ops_t list_ops = {.name = "uplinks", .on_request = list_uplinks};
+
+vg_uplinks_t *vg_uplinks_new(uv_loop_t *loop, vg_uplinks_write_fn write, void *write_arg)
+{
+    vg_uplinks_t *u = vg_xcalloc(1, sizeof(*u));
+    u->loop = loop;
+    u->write = write;
+    u->write_arg = write_arg;
+    uv_timer_init(loop, &u->timer);
+    u->timer.data = u;
+    u->handles_open = 1;
+    uv_timer_start(&u->timer, on_tick, 1000, 1000);
+    return u;
+}
+
+void vg_uplinks_register(vg_uplinks_t *u, vg_server_t *srv)
+{
+    vg_server_route(srv, "GET", "/api/v1/uplink", VG_ACCESS_ADMIN, &uplink_ops, u);
+    vg_server_route(srv, "GET", "/api/v1/uplinks", VG_ACCESS_ADMIN, &list_ops, u);
+}
+
+void vg_uplinks_close(vg_uplinks_t **up)
+{
+    vg_uplinks_t *u = *up;
+    if (u == NULL)
+        return;
+    *up = NULL;
+    u->is_closing = true;
+    for (up_prod_t *p = u->prods; p; p = p->next)
+        p->u = NULL;
+    u->prods = NULL;
+    for (site_t *s = u->sites; s; s = s->next) {
+        if (s->conn) {
+            edge_conn_t *e = vg_conn_data(s->conn);
+            if (e)
+                e->u = NULL; /* its close finds nothing to tell */
+            vg_conn_close(s->conn, 1001, "shutting down");
+        }
+        s->conn = NULL;
+        while (s->channels)
+            channel_close(s->channels, false);
+        out_clear(s);
+        s->listener.data = u;
+        uv_close((uv_handle_t *)&s->listener, on_handle_closed);
+    }
+    uv_close((uv_handle_t *)&u->timer, on_handle_closed);
+}
