@@ -186,6 +186,9 @@ ROUTES = {
     ("DELETE", "/api/v1/keys/{}"): ("admin", False, False, 200),
     ("GET", "/api/v1/audit"): ("admin", False, False, 200),
     ("GET", "/api/v1/instances"): ("admin", False, False, 200),
+    ("GET", "/api/v1/uplinks"): ("admin", False, False, 200),
+    # the WebSocket an edge dials: a plain request is 426 once the caller may use it
+    ("GET", "/api/v1/uplink"): ("admin", False, False, 426),
     # an instance that is not registered: draining the test's own server would end it
     ("POST", "/api/v1/instances/{}/drain"): ("admin", False, False, 404),
     ("GET", "/api/v1/openapi.json"): ("public", False, False, 200),

@@ -36,6 +36,7 @@ import rtsp_sim
 from conftest import VIGIL_BIN, _Factory, _wait_ready, now_us, parse_header, ws_connect
 from hardening_lib import add_user, cli
 from netns import NetnsFactory, drop_new_inbound, ip, veth_pair, wait_up, why_no_netns
+from stamp import decode_stamp
 
 CENTRAL_ADDR = "198.18.0.1"
 EDGE_ADDR = "198.18.0.2"
@@ -83,8 +84,8 @@ def listener(host):
 class Viewer(threading.Thread):
     """A `low` JPEG WebSocket viewer whose socket is in namespace ns. Records each camera
     picture (codec 1, not a "camera offline" card: flags bit 1) as (monotonic arrival,
-    wall-clock arrival us, capture_us), each card's arrival, and when and why the WebSocket
-    ended (None while it is open)."""
+    wall-clock arrival us, capture_us of its header, the time drawn in its stamp bar or
+    None), each card's arrival, and when and why the WebSocket ended (None while open)."""
 
     def __init__(self, ns, url, duration=90.0):
         super().__init__(daemon=True, name="uplink-viewer")
@@ -121,7 +122,8 @@ class Viewer(threading.Thread):
                 if h["flags"] & 2:
                     self.cards.append(time.monotonic())
                 elif h["codec"] == 1:
-                    self.pictures.append((time.monotonic(), now_us(), h["capture_us"]))
+                    arrived = (time.monotonic(), now_us())
+                    self.pictures.append(arrived + (h["capture_us"], decode_stamp(h["payload"])))
         return "loop bound hit"
 
     def is_open(self):
@@ -139,12 +141,17 @@ class Viewer(threading.Thread):
 
     def first_picture_captured_after(self, wall_us):
         """The arrival (monotonic) of the first picture captured after wall_us, or None."""
-        return next((t for t, _, cap in list(self.pictures) if cap > wall_us), None)
+        return next((p[0] for p in list(self.pictures) if p[2] > wall_us), None)
 
-    def p50_delay_ms(self):
-        """The median delay from capture (capture_us) to arrival, in milliseconds."""
-        delays = [(arr - cap) / 1000.0 for _, arr, cap in list(self.pictures)]
-        return statistics.median(delays) if delays else None
+    def delays(self):
+        """The median delay to arrival, in milliseconds, from capture_us (the header's) and
+        from the time the simulator drew in the picture (its stamp bar), as text."""
+        out = []
+        for k, what in ((2, "capture_us"), (3, "the stamp bar")):
+            ms = [(p[1] - p[k]) / 1000.0 for p in list(self.pictures) if p[k]]
+            out.append("p50 %s from %s over %d pictures" % (
+                "%.0f ms" % statistics.median(ms) if ms else "(none)", what, len(ms)))
+        return "; ".join(out)
 
     def describe(self):
         return "%d pictures, %d offline cards, %s" % (
@@ -369,9 +376,8 @@ def test_an_edge_behind_nat_dials_out_and_the_central_serves_its_camera(lab):
             and north[0].get("cameras") == ["door"], \
             "GET /api/v1/uplinks on the central does not list north, connected, with camera " \
             "door: %r" % doc
-        p50 = viewer.p50_delay_ms()
-        print("first picture %.1f s after the viewer connected; capture -> arrival p50 %.0f ms "
-              "over %d pictures" % (first_s, p50, len(viewer.pictures)))
+        print("first picture %.1f s after the viewer connected; capture -> arrival: %s"
+              % (first_s, viewer.delays()))
 
         # The link is cut: the central's viewer gets the offline card (or the stream is no
         # longer live), and stays connected.
@@ -463,8 +469,7 @@ def test_two_hops_edge_mid_central(lab):
         sessions = lab.sim_sessions(sim)
         assert sessions == 1, "the simulator has %d sessions with one viewer two hops away " \
             "(wanted 1)" % sessions
-        print("two hops: first picture %.1f s after the viewer connected; capture -> arrival "
-              "p50 %.0f ms over %d pictures" % (viewer.pictures[0][0] - t_view,
-                                                viewer.p50_delay_ms(), len(viewer.pictures)))
+        print("two hops: first picture %.1f s after the viewer connected; capture -> "
+              "arrival: %s" % (viewer.pictures[0][0] - t_view, viewer.delays()))
     finally:
         viewer.stop()
