@@ -12,7 +12,7 @@ TEST=(python3-pytest python3-pytest-xdist python3-websockets python3-requests py
       python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
       gstreamer1.0-plugins-ugly gstreamer1.0-libav ffmpeg chromium valgrind
       clang libclang-rt-14-dev sqlite3 python3-jsonschema python3-jwt python3-cryptography openssl
-      nginx postgresql postgresql-client)
+      nginx postgresql postgresql-client nftables)
 
 want=("${BUILD[@]}" "${LIBS[@]}")
 if [ "${1:-}" = "--test" ]; then

@@ -839,7 +839,7 @@ MODULE_SECONDS = {
     "test_login_backoff.py": 20, "test_fmp4_ffmpeg.py": 18, "test_snapshot.py": 16,
     "test_revocation.py": 16, "test_rtp_ffmpeg.py": 15, "test_store_live.py": 13,
     "test_login_memory.py": 12, "test_health.py": 28, "test_discovery.py": 11,
-    "test_cluster.py": 23, "test_store_pg.py": 12,
+    "test_cluster.py": 40, "test_store_pg.py": 12, "test_uplink.py": 20,
 }
 
 
