@@ -332,7 +332,7 @@ static int announce_run(vg_store_t *st, void *arg, vg_store_err_t *err)
     announce_job_t *j = arg;
     for (int i = 0; i < j->hello->camera_count; i++) {
         const vg_uplink_camera_t *c = &j->hello->cameras[i];
-        char id[64], url[128], name[200];
+        char id[VG_UPLINK_SITE_MAX + 1 + 64], url[128], name[200]; /* the hello keeps id to 63 */
         snprintf(id, sizeof(id), "%s-%s", j->site, c->id);
         json_t *have = NULL;
         if (vg_store_get(st, "cameras", id, &have, err) == 0) {
