@@ -418,9 +418,20 @@ static int metrics(vg_conn_t *c, const char *const *params, void *user)
                 vg_refusal_name(r), vg_outputs_refused(ctx->outputs, r));
     fprintf(f, "vigil_admission_refused_total{reason=\"max_sources\"} %" PRIu64 "\n",
             adm.refused);
+    fprintf(f, "vigil_admission_refused_total{reason=\"max_decoding\"} %" PRIu64 "\n",
+            adm.refused_decoding);
     family(f, "vigil_admission_displaced_total", "counter",
-           "Watched cameras stopped to give their place to one of higher priority");
-    fprintf(f, "vigil_admission_displaced_total %" PRIu64 "\n", adm.displaced);
+           "Watched cameras whose viewers lost their place to a camera of higher priority: "
+           "its source stopped (max_sources) or its decoding (max_decoding)");
+    fprintf(f, "vigil_admission_displaced_total{reason=\"max_sources\"} %" PRIu64 "\n",
+            adm.displaced);
+    fprintf(f, "vigil_admission_displaced_total{reason=\"max_decoding\"} %" PRIu64 "\n",
+            adm.displaced_decoding);
+    family(f, "vigil_decoding_streams", "gauge",
+           "Cameras decoded for viewers of their JPEG tiers (max_decoding counts these)");
+    fprintf(f, "vigil_decoding_streams %d\n", adm.decoding);
+    family(f, "vigil_decoding_max", "gauge", "The cap on decoded cameras (0: none)");
+    fprintf(f, "vigil_decoding_max %d\n", adm.max_decoding);
     family(f, "vigil_sources_running", "gauge",
            "Cameras whose source runs, connects or waits to retry (max_sources counts these)");
     fprintf(f, "vigil_sources_running %d\n", adm.sources_running);

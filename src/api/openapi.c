@@ -424,6 +424,21 @@ static json_t *build(void)
                      "heartbeat, whether alive, camera leases held",
                      json_pack("{s:o}", "200", response("instances", json_incref(any))))));
     json_object_set_new(
+        paths, "/api/v1/uplink",
+        json_pack("{s:o}", "get",
+                  op("operations",
+                     "The WebSocket an edge vigil dials (--uplink; docs/uplink.md): its hello, "
+                     "then channels to its RTSP server",
+                     json_pack("{s:o,s:o}", "101", response("upgraded", NULL), "426",
+                               error_response("not an Upgrade request")))));
+    json_object_set_new(
+        paths, "/api/v1/uplinks",
+        json_pack("{s:o}", "get",
+                  op("operations",
+                     "The edge sites that dial this instance: connected or not, from where, "
+                     "their cameras, open channels, bytes each way",
+                     json_pack("{s:o}", "200", response("uplinks", json_incref(any))))));
+    json_object_set_new(
         paths, "/api/v1/instances/{id}/drain",
         json_pack("{s:[o],s:o}", "parameters", id_param(), "post",
                   op("operations",

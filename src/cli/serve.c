@@ -63,7 +63,7 @@ typedef struct cfg_flags {
     const char *max_viewers;
     const char *max_sources;
     const char *caller_caps[4]; /* --max-{viewers,cameras}-per-{user,tenant} */
-    const char *max_out_kbps;
+    const char *max_out_kbps, *max_decoding;
     const char *cameras[VG_CONFIG_MAX_CAMERA_FLAGS];
     size_t camera_count;
     bool is_demo, list_routes;
@@ -143,6 +143,10 @@ static void print_usage(FILE *out, bool is_demo)
             "                           cap a camera of higher priority displaces the\n"
             "                           lowest one, else viewers get 503 and the reason\n"
             "                           (env VIGIL_MAX_SOURCES; default 0: no cap)\n"
+            "      --max-decoding N     cameras this instance decodes at once for JPEG\n"
+            "                           viewers (`source` ones need none); priority decides\n"
+            "                           as for --max-sources (env VIGIL_MAX_DECODING;\n"
+            "                           default 0: no cap)\n"
             "      --max-out-kbps N     what this instance's viewers may be sent at once\n"
             "                           (kbit/s over the last second); past it new viewers\n"
             "                           get 503 (env VIGIL_MAX_OUT_KBPS; default 0: no cap)\n"
@@ -694,6 +698,7 @@ static int run(const vg_config_t *cfg, const auth_opts_t *ao, const cfg_flags_t 
     app.hub = vg_hub_new(&app.loop);
     vg_hub_set_health_interval(app.hub, cfg->health_interval_ms);
     vg_hub_set_max_sources(app.hub, cfg->max_sources);
+    vg_hub_set_max_decoding(app.hub, cfg->max_decoding);
     if (vg_fleet_open(&app.fleet, cfg, &app.loop, app.hub) < 0) {
         vg_fleet_close(&app.fleet);
         vg_hub_close(&app.hub);
@@ -861,7 +866,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
            OPT_KEYFILE, OPT_ROUTES, OPT_NOAUTH, OPT_JWTSECRET, OPT_JWKS, OPT_JWTISS,
            OPT_JWTAUD, OPT_TLSCERT, OPT_TLSKEY, OPT_ORIGIN, OPT_SESSIONTTL, OPT_PROXY,
            OPT_JWTLEEWAY, OPT_HEALTH, OPT_LAGMS, OPT_LAGKB, OPT_VIEWERCC, OPT_RTSPLISTEN,
-           OPT_INSTANCE, OPT_ADVERTISE, OPT_MAXVIEWERS, OPT_MAXSOURCES, OPT_MAXOUT,
+           OPT_INSTANCE, OPT_ADVERTISE, OPT_MAXVIEWERS, OPT_MAXSOURCES, OPT_MAXOUT, OPT_MAXDECODING,
            OPT_UPLINK, OPT_UPLINKKEY, OPT_UPLINKSITE,
            OPT_CALLERCAP, /* four in a row */ OPT_CALLERCAP_END = OPT_CALLERCAP + 3 };
     static const struct option opts[] = {
@@ -880,6 +885,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
         {"max-viewers", required_argument, NULL, OPT_MAXVIEWERS},
         {"max-sources", required_argument, NULL, OPT_MAXSOURCES},
         {"max-out-kbps", required_argument, NULL, OPT_MAXOUT},
+        {"max-decoding", required_argument, NULL, OPT_MAXDECODING},
         {"max-viewers-per-user", required_argument, NULL, OPT_CALLERCAP + 0},
         {"max-viewers-per-tenant", required_argument, NULL, OPT_CALLERCAP + 1},
         {"max-cameras-per-user", required_argument, NULL, OPT_CALLERCAP + 2},
@@ -926,7 +932,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
     const char *max_viewers = NULL;
     const char *max_sources = NULL;
     const char *caller_caps[4] = {NULL};
-    const char *max_out_kbps = NULL;
+    const char *max_out_kbps = NULL, *max_decoding = NULL;
     const char *cameras[VG_CONFIG_MAX_CAMERA_FLAGS];
     size_t camera_count = 0;
     int c;
@@ -954,6 +960,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
         case OPT_MAXVIEWERS: max_viewers = optarg; break;
         case OPT_MAXSOURCES: max_sources = optarg; break;
         case OPT_MAXOUT: max_out_kbps = optarg; break;
+        case OPT_MAXDECODING: max_decoding = optarg; break;
         case OPT_CALLERCAP:
         case OPT_CALLERCAP + 1:
         case OPT_CALLERCAP + 2:
@@ -1010,7 +1017,7 @@ static int serve_main(int argc, char **argv, bool is_demo)
                         .uplink = uplink, .uplink_key = uplink_key, .uplink_site = uplink_site,
                         .max_viewers = max_viewers,
                         .max_sources = max_sources,
-                        .max_out_kbps = max_out_kbps,
+                        .max_out_kbps = max_out_kbps, .max_decoding = max_decoding,
                         .caller_caps = {caller_caps[0], caller_caps[1], caller_caps[2],
                                         caller_caps[3]},
                         .camera_count = camera_count, .is_demo = is_demo,
@@ -1191,16 +1198,17 @@ static int build_config(vg_config_t *cfg, const cfg_flags_t *fl)
         const char *flag;
         long long max;
         int *into;
-    } caps[5] = {
+    } caps[6] = {
         {"--max-out-kbps", 100000000, &cfg->max_out_kbps},
+        {"--max-decoding", 100000, &cfg->max_decoding},
         {"--max-viewers-per-user", 1000000, &cfg->max_viewers_per_user},
         {"--max-viewers-per-tenant", 1000000, &cfg->max_viewers_per_tenant},
         {"--max-cameras-per-user", 1000, &cfg->max_cameras_per_user},
         {"--max-cameras-per-tenant", 1000, &cfg->max_cameras_per_tenant},
     };
-    const char *given[5] = {fl->max_out_kbps, fl->caller_caps[0], fl->caller_caps[1],
-                            fl->caller_caps[2], fl->caller_caps[3]};
-    for (int i = 0; i < 5; i++) {
+    const char *given[6] = {fl->max_out_kbps, fl->max_decoding, fl->caller_caps[0],
+                            fl->caller_caps[1], fl->caller_caps[2], fl->caller_caps[3]};
+    for (int i = 0; i < 6; i++) {
         if (given[i] == NULL)
             continue;
         if (vg_parse_int(given[i], 0, caps[i].max, &n) < 0)

@@ -527,6 +527,7 @@ typedef struct yaml_root {
     unsigned max_sources;   /* 0: no cap */
     unsigned max_viewers_per_user, max_viewers_per_tenant; /* 0: no cap */
     unsigned max_out_kbps;                                 /* 0: no cap */
+    unsigned max_decoding;                                 /* 0: no cap */
     unsigned max_cameras_per_user, max_cameras_per_tenant; /* 0: no cap */
     char **trusted_proxies;
     unsigned trusted_proxies_count;
@@ -599,6 +600,7 @@ static const cyaml_schema_field_t root_fields[] = {
     CYAML_FIELD_UINT("max_viewers", CYAML_FLAG_OPTIONAL, yaml_root_t, max_viewers),
     CYAML_FIELD_UINT("max_sources", CYAML_FLAG_OPTIONAL, yaml_root_t, max_sources),
     CYAML_FIELD_UINT("max_out_kbps", CYAML_FLAG_OPTIONAL, yaml_root_t, max_out_kbps),
+    CYAML_FIELD_UINT("max_decoding", CYAML_FLAG_OPTIONAL, yaml_root_t, max_decoding),
     CYAML_FIELD_UINT("max_viewers_per_user", CYAML_FLAG_OPTIONAL, yaml_root_t, max_viewers_per_user),
     CYAML_FIELD_UINT("max_viewers_per_tenant", CYAML_FLAG_OPTIONAL, yaml_root_t, max_viewers_per_tenant),
     CYAML_FIELD_UINT("max_cameras_per_user", CYAML_FLAG_OPTIONAL, yaml_root_t, max_cameras_per_user),
@@ -643,7 +645,7 @@ static const char *const root_keys = "listen, rtsp_listen, web_root, log_level, 
                                      "idle_timeout_s, snapshot_wait_ms, stall_timeout_s, health_interval_s, "
                                      "ptz_timeout_ms, "
                                      "source_max_lag_ms, source_max_lag_kb, "
-                                     "max_conns_per_ip, max_viewers, max_sources, max_out_kbps, "
+                                     "max_conns_per_ip, max_viewers, max_sources, max_decoding, max_out_kbps, "
                                      "max_viewers_per_user, "
                                      "max_viewers_per_tenant, max_cameras_per_user, "
                                      "max_cameras_per_tenant, instance_id, advertise_url, uplink, "
@@ -877,6 +879,7 @@ int vg_config_load_file(vg_config_t *cfg, const char *path)
         int *into;
     } caller_caps[] = {
         {"max_out_kbps", root->max_out_kbps, 100000000, &cfg->max_out_kbps},
+        {"max_decoding", root->max_decoding, 100000, &cfg->max_decoding},
         {"max_viewers_per_user", root->max_viewers_per_user, 1000000, &cfg->max_viewers_per_user},
         {"max_viewers_per_tenant", root->max_viewers_per_tenant, 1000000, &cfg->max_viewers_per_tenant},
         {"max_cameras_per_user", root->max_cameras_per_user, 1000, &cfg->max_cameras_per_user},
@@ -971,6 +974,7 @@ int vg_config_apply_env(vg_config_t *cfg)
         int *into;
     } env_caps[] = {
         {"VIGIL_MAX_OUT_KBPS", 100000000, &cfg->max_out_kbps},
+        {"VIGIL_MAX_DECODING", 100000, &cfg->max_decoding},
         {"VIGIL_MAX_VIEWERS_PER_USER", 1000000, &cfg->max_viewers_per_user},
         {"VIGIL_MAX_VIEWERS_PER_TENANT", 1000000, &cfg->max_viewers_per_tenant},
         {"VIGIL_MAX_CAMERAS_PER_USER", 1000, &cfg->max_cameras_per_user},

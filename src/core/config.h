@@ -85,6 +85,7 @@ typedef struct vg_config {
      * 18, media/admit.h). 0: no cap. */
     int max_sources;
     int max_out_kbps; /* what the viewers may be sent at once, kbit/s; 0: no cap */
+    int max_decoding; /* cameras decoded at once for JPEG tiers; 0: no cap */
     /* What one user or one tenant may watch at once on this instance: streams (WebSocket
      * and MJPEG) and distinct cameras. 0: no cap. */
     int max_viewers_per_user, max_viewers_per_tenant;

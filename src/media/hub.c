@@ -640,15 +640,51 @@ static bool holds_place(const vg_stream_t *st)
     return st->state != VG_STREAM_IDLE && st->producer != NULL;
 }
 
+/* Whether st is decoded for consumers of its JPEG tiers (a worker lingering after them is
+ * not counted: it stops within seconds). */
+static bool is_decoding(const vg_stream_t *st)
+{
+    return atomic_load(&st->tiers_needed) != 0;
+}
+
+static int jpeg_consumers(const vg_stream_t *st)
+{
+    int n = 0;
+    for (int t = 0; t < VG_TIER_MAX; t++)
+        n += st->consumer_count[t];
+    return n;
+}
+
 void vg_hub_admission(const vg_hub_t *hub, vg_hub_admission_t *out)
 {
-    int running = 0;
-    for (size_t i = 0; i < hub->count; i++)
+    int running = 0, decoding = 0;
+    for (size_t i = 0; i < hub->count; i++) {
         running += holds_place(hub->streams[i]);
+        decoding += is_decoding(hub->streams[i]);
+    }
     *out = (vg_hub_admission_t){.max_sources = hub->max_sources,
                                 .sources_running = running,
                                 .refused = hub->refused_sources,
-                                .displaced = hub->displaced};
+                                .displaced = hub->displaced,
+                                .max_decoding = hub->max_decoding,
+                                .decoding = decoding,
+                                .refused_decoding = hub->refused_decoding,
+                                .displaced_decoding = hub->displaced_decoding};
+}
+
+/* Detaches victim's consumers of lists [from, to) and tells them reason. */
+static void tell_displaced(vg_stream_t *victim, int from, int to, const char *reason)
+{
+    for (int t = from; t < to; t++) {
+        vg_consumer_t *c;
+        while ((c = victim->consumers[t]) != NULL) {
+            vg_stream_detach(c);
+            if (c->ops->on_displaced)
+                c->ops->on_displaced(c, reason);
+            else if (c->ops->on_removed)
+                c->ops->on_removed(c, reason);
+        }
+    }
 }
 
 /* Stops victim's source now, to give its place to st: its consumers are detached and told
@@ -664,16 +700,7 @@ static void displace(vg_stream_t *victim, const vg_stream_t *st)
                 victim->total_consumers, st->id, st->priority, hub->max_sources);
     if (victim->total_consumers > 0)
         hub->displaced++;
-    for (int t = 0; t < LISTS; t++) {
-        vg_consumer_t *c;
-        while ((c = victim->consumers[t]) != NULL) {
-            vg_stream_detach(c);
-            if (c->ops->on_displaced)
-                c->ops->on_displaced(c, reason);
-            else if (c->ops->on_removed)
-                c->ops->on_removed(c, reason);
-        }
-    }
+    tell_displaced(victim, 0, LISTS, reason);
     uv_timer_stop(&victim->idle_timer);
     vg__stream_go_idle(victim);
 }
@@ -712,5 +739,62 @@ int vg_stream_admit(vg_stream_t *st, char *why, size_t why_len)
     snprintf(why, why_len,
              "this instance runs its maximum of %d cameras (max_sources), none of lower "
              "priority; try again later", hub->max_sources);
+    return VG_EBUSY;
+}
+
+/* --- admission: the decoding cap --- */
+
+void vg_hub_set_max_decoding(vg_hub_t *hub, int max) { hub->max_decoding = max > 0 ? max : 0; }
+
+bool vg_stream_may_decode(const vg_stream_t *st)
+{
+    const vg_hub_t *hub = st->hub;
+    if (hub->max_decoding == 0 || is_decoding(st))
+        return true;
+    int n = 0;
+    for (size_t i = 0; i < hub->count; i++)
+        n += is_decoding(hub->streams[i]);
+    return n < hub->max_decoding;
+}
+
+int vg_stream_admit_decoding(vg_stream_t *st, char *why, size_t why_len)
+{
+    vg_hub_t *hub = st->hub;
+    if (hub->max_decoding == 0 || is_decoding(st))
+        return 0;
+    vg_admit_source_t *decoding = vg_xcalloc(hub->count ? hub->count : 1, sizeof(*decoding));
+    vg_stream_t **who = vg_xcalloc(hub->count ? hub->count : 1, sizeof(*who));
+    int n = 0;
+    for (size_t i = 0; i < hub->count; i++) {
+        vg_stream_t *o = hub->streams[i];
+        if (o == st || !is_decoding(o))
+            continue;
+        decoding[n] = (vg_admit_source_t){.priority = o->priority,
+                                          .viewers = jpeg_consumers(o),
+                                          .started_us = o->placed_mono_us};
+        who[n++] = o;
+    }
+    int place = vg_admit_place(decoding, n, hub->max_decoding, st->priority);
+    vg_stream_t *victim = place >= 0 ? who[place] : NULL;
+    free(decoding);
+    free(who);
+    if (victim) {
+        char reason[120];
+        snprintf(reason, sizeof(reason),
+                 "displaced: camera '%.40s' of higher priority needed this instance's decoder",
+                 st->id);
+        VG_LOG_INFO("stream", "cam=%s JPEG consumers (%d) detached for cam=%s: the instance "
+                    "decodes its maximum of %d cameras", victim->id, jpeg_consumers(victim),
+                    st->id, hub->max_decoding);
+        hub->displaced_decoding++;
+        tell_displaced(victim, 0, VG_TIER_MAX, reason); /* its `source` consumers stay */
+        return 0;
+    }
+    if (place == VG_ADMIT_FREE)
+        return 0;
+    hub->refused_decoding++;
+    snprintf(why, why_len,
+             "this instance decodes its maximum of %d cameras (max_decoding); try tier=source "
+             "or later", hub->max_decoding);
     return VG_EBUSY;
 }

@@ -329,6 +329,9 @@ typedef struct vg_hub_admission {
     int sources_running; /* cameras holding a place: not idle */
     uint64_t refused;    /* consumers refused for want of a place */
     uint64_t displaced;  /* watched cameras stopped for one of higher priority */
+    int max_decoding;    /* 0: no cap */
+    int decoding;        /* cameras with a consumer of a JPEG tier */
+    uint64_t refused_decoding, displaced_decoding;
 } vg_hub_admission_t;
 void vg_hub_admission(const vg_hub_t *hub, vg_hub_admission_t *out);
 /* Before attaching a consumer to st: 0 when st holds a place already or may take one. A
@@ -337,6 +340,17 @@ void vg_hub_admission(const vg_hub_t *hub, vg_hub_admission_t *out);
  * and told why (on_displaced) — media/admit.h says who goes. VG_EBUSY when there is no
  * place for st (counted; why gets the reason for the viewer). Loop thread. */
 int vg_stream_admit(vg_stream_t *st, char *why, size_t why_len);
+/* The same for decoding: the most cameras whose video the hub decodes at once, for the JPEG
+ * tiers of their consumers (0, the default: no cap; `source` consumers need none). */
+void vg_hub_set_max_decoding(vg_hub_t *hub, int max);
+/* Before attaching a consumer of a JPEG tier to st: 0 when st is decoded already or may be;
+ * else the camera of lowest priority below st's (the fewest JPEG consumers of those) loses
+ * its JPEG consumers, told why (on_displaced; its `source` consumers stay), or VG_EBUSY with
+ * the reason (counted). Loop thread. */
+int vg_stream_admit_decoding(vg_stream_t *st, char *why, size_t why_len);
+/* Whether a consumer of st may move to a JPEG tier without displacing anyone (an adaptive
+ * viewer stepping down from `source`). Loop thread. */
+bool vg_stream_may_decode(const vg_stream_t *st);
 
 /* Attaches c (ops/user set by the caller) to st at tier; starts the source if it is idle.
  * If the tier has a recent picture, c->ops->on_frame runs before this returns. */

@@ -188,6 +188,8 @@ struct vg_hub {
     int max_sources;          /* admission: sources running at once, 0: no cap (admit.h) */
     uint64_t refused_sources; /* viewers refused at max_sources */
     uint64_t displaced;       /* sources stopped for a camera of higher priority */
+    int max_decoding;         /* admission: cameras decoded at once, 0: no cap */
+    uint64_t refused_decoding, displaced_decoding;
 };
 
 #define HANDLES_PER_STREAM 6

@@ -110,7 +110,7 @@ static int mjpeg_request(vg_conn_t *c, const char *const *params, void *user)
     if (tier < 0)
         return 0;
     char why[200];
-    if (!vg__viewers_admit(o, c, st, why, sizeof(why))) {
+    if (!vg__viewers_admit(o, c, st, tier, why, sizeof(why))) {
         vg_conn_add_header(c, "retry-after", "5");
         return vg_conn_error(c, 503, "unavailable", "%s", why);
     }

@@ -75,13 +75,13 @@ typedef struct vg__hls_stats {
     struct vg__hls_stats *next;
 } vg__hls_stats_t;
 
-/* Whether one more WebSocket or MJPEG viewer of st may join on c: the viewer cap
- * (max_viewers), the caller's caps per user and tenant, then a place for st's source under
- * the hub's source cap (vg_stream_admit, which may displace a camera of lower priority:
+/* Whether one more WebSocket or MJPEG viewer of st at tier may join on c: the viewer cap
+ * (max_viewers), the caller's caps per user and tenant, the hub's decoding cap for a JPEG
+ * tier (vg_stream_admit_decoding), then a place for st's source under the hub's source cap (vg_stream_admit, which may displace a camera of lower priority:
  * asked last, so that nothing is displaced for a viewer refused anyway). When not, the
  * refusal is counted and why gets the reason, short enough for a WebSocket close reason
  * (123 bytes). */
-bool vg__viewers_admit(vg_outputs_t *o, vg_conn_t *c, vg_stream_t *st, char *why,
+bool vg__viewers_admit(vg_outputs_t *o, vg_conn_t *c, vg_stream_t *st, int tier, char *why,
                        size_t why_len);
 /* Registers v (conn, st, cons.ops/user set by the caller) and attaches it at tier. */
 void vg__viewer_add(vg_outputs_t *o, vg__viewer_t *v, const char *output, int tier);

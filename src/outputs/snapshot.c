@@ -181,7 +181,8 @@ static int snapshot_request(vg_conn_t *c, const char *const *params, void *user)
     if (broken != NULL) /* no picture will come until someone fixes the camera: say so now */
         return vg_conn_error(c, 503, "unavailable", "camera cannot run: %s", broken);
     char why[200];
-    if (vg_stream_admit(st, why, sizeof(why)) < 0) {
+    if ((at_rc == VG_ENOENT && vg_stream_admit_decoding(st, why, sizeof(why)) < 0) ||
+        vg_stream_admit(st, why, sizeof(why)) < 0) {
         vg_conn_add_header(c, "retry-after", "5");
         return vg_conn_error(c, 503, "unavailable", "%s", why);
     }

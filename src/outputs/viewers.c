@@ -133,7 +133,7 @@ static int caller_refusal(const vg_outputs_t *o, const char *who, bool is_tenant
     return -1;
 }
 
-bool vg__viewers_admit(vg_outputs_t *o, vg_conn_t *c, vg_stream_t *st, char *why,
+bool vg__viewers_admit(vg_outputs_t *o, vg_conn_t *c, vg_stream_t *st, int tier, char *why,
                        size_t why_len)
 {
     if (o->cfg.max_viewers > 0 && o->capped_count >= (size_t)o->cfg.max_viewers) {
@@ -161,6 +161,8 @@ bool vg__viewers_admit(vg_outputs_t *o, vg_conn_t *c, vg_stream_t *st, char *why
             return false;
         }
     }
+    if (tier != VG_TIER_SOURCE && vg_stream_admit_decoding(st, why, why_len) < 0)
+        return false;
     return vg_stream_admit(st, why, why_len) == 0;
 }
 

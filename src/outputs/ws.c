@@ -330,9 +330,17 @@ static const vg_consumer_ops_t consumer_ops = {
     .on_frame = on_frame, .on_state = on_state, .on_removed = on_removed, .on_displaced = on_displaced,
     .on_ladder = on_ladder, .on_codec = on_codec};
 
-/* Moves the viewer to tier t and tells it why. */
+/* Moves the viewer to tier t and tells it why. A move that would start decoding the camera
+ * on an instance at its decoding cap does not happen (adaptation stays on `source`; a viewer
+ * that asked is told). */
 static void change_tier(ws_viewer_t *v, int t, const char *reason)
 {
+    if (t != VG_TIER_SOURCE && v->base.st && !vg_stream_may_decode(v->base.st)) {
+        if (reason == NULL)
+            queue_error(v, "unavailable", "this instance decodes its maximum of cameras "
+                        "(max_decoding): only tier=source for now");
+        return;
+    }
     if (t != v->base.cons.tier) {
         vg_frame_unref(&v->pending); /* the old tier's picture */
         au_clear(v);
@@ -458,11 +466,6 @@ static int ws_open(vg_conn_t *c, const char *const *params, void *user)
         vg_conn_close(c, 4404, "no such camera");
         return 0;
     }
-    char why[200];
-    if (!vg__viewers_admit(o, c, st, why, sizeof(why))) {
-        vg_conn_close(c, VG_WS_CLOSE_TRY_AGAIN, why);
-        return 0;
-    }
     ws_viewer_t *v = vg_xcalloc(1, sizeof(*v));
     v->base.conn = c;
     v->base.st = st;
@@ -498,6 +501,11 @@ static int ws_open(vg_conn_t *c, const char *const *params, void *user)
             bad_tier = true;
     } else if (rc != VG_ENOENT) {
         bad_tier = true; /* present but too long to be any tier's name */
+    }
+    char why[200]; /* v is freed by ws_close when refused */
+    if (!vg__viewers_admit(o, c, st, tier, why, sizeof(why))) {
+        vg_conn_close(c, VG_WS_CLOSE_TRY_AGAIN, why);
+        return 0;
     }
     queue_text(v, json_pack("{s:s,s:s,s:s,s:b,s:s,s:o}", "type", "hello", "camera",
                             vg_stream_id(st), "tier", vg_stream_tier_name(st, tier), "auto",

@@ -170,9 +170,56 @@ cameras:
     metrics = srv.get("/metrics").text
     adm = [l for l in metrics.splitlines() if l.startswith(("vigil_admission", "vigil_sources"))]
     assert 'vigil_admission_refused_total{reason="max_sources"} 4' in adm, adm
-    assert "vigil_admission_displaced_total 1" in adm, adm  # the lingering one is no loss
+    # the lingering one is no loss
+    assert 'vigil_admission_displaced_total{reason="max_sources"} 1' in adm, adm
     assert "vigil_sources_max 1" in adm, adm
     assert "vigil_sources_running 1" in adm, adm
+
+
+
+def test_a_higher_priority_camera_takes_the_decoder_at_the_decoding_cap(vigil_server):
+    """max_decoding 1: a JPEG viewer of a second camera of equal priority is refused while a
+    `source` viewer of it is not (it needs no decoding); a camera of higher priority takes the
+    decoder: the JPEG viewers of the one decoded are closed with the reason, its `source`
+    viewers keep their video."""
+    srv = vigil_server(config="""
+max_decoding: 1
+cameras:
+  - {id: lobby, url: "%s", priority: 0}
+  - {id: yard, url: "%s", priority: 0}
+  - {id: entrance, url: "%s", priority: 10}
+""" % (CAM_SMALL, CAM_SMALL, CAM_SMALL))
+
+    def url(cam, tier):
+        return srv.ws_url(cam, tier) + ("&codecs=avc1" if tier == "source" else "")
+
+    async def scenario():
+        lobby_jpeg = await ws_connect(url("lobby", "low")).__aenter__()
+        lobby_src = await ws_connect(url("lobby", "source")).__aenter__()
+        await _frames(lobby_jpeg)
+        await _frames(lobby_src)
+        yard_jpeg = await ws_connect(url("yard", "low")).__aenter__()
+        yard_refused = await _closed(yard_jpeg)
+        yard_src = await ws_connect(url("yard", "source")).__aenter__()
+        await _frames(yard_src, 2)
+        entrance = await ws_connect(url("entrance", "low")).__aenter__()
+        lobby_displaced = await _closed(lobby_jpeg)
+        await _frames(entrance, 2)
+        await _frames(lobby_src, 5)  # the source viewer of the displaced camera goes on
+        for ws in (lobby_src, yard_src, entrance):
+            await ws.close()
+        return yard_refused, lobby_displaced
+
+    yard_refused, lobby_displaced = asyncio.run(scenario())
+    assert yard_refused[0] == 1013, yard_refused
+    assert "decodes its maximum of 1 cameras (max_decoding)" in yard_refused[1], yard_refused
+    assert lobby_displaced[0] == 1013, lobby_displaced
+    assert "displaced" in lobby_displaced[1] and "decoder" in lobby_displaced[1], lobby_displaced
+    metrics = srv.get("/metrics").text
+    adm = [l for l in metrics.splitlines() if "decoding" in l and not l.startswith("#")]
+    assert 'vigil_admission_refused_total{reason="max_decoding"} 1' in adm, adm
+    assert 'vigil_admission_displaced_total{reason="max_decoding"} 1' in adm, adm
+    assert "vigil_decoding_max 1" in adm, adm
 
 
 def _cli(db, *args, stdin=None):
