@@ -8,6 +8,9 @@
  * are resolved with uv_getaddrinfo first: libwebsockets 4.1 would look them up on the loop.
  */
 #include <libwebsockets.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,15 +22,21 @@
 #include "core/util.h"
 #include "fleet/uplink.h"
 #include "fleet/uplink_wire.h"
+#include "net/tcpinfo.h"
 
 #define SILENCE_MAX_US (6 * 1000000LL)
 #define PING_EVERY_US (2 * 1000000LL)
 #define BACKOFF_FIRST_MS 1000
 #define BACKOFF_CAP_MS 8000
 /* Bytes waiting for the uplink past which the channels stop reading the RTSP server (whose
- * slow-reader rule then skips to keyframes), and below which they read again. */
-#define OUT_PAUSE_BYTES (1u << 20)
-#define OUT_RESUME_BYTES (256u << 10)
+ * slow-reader rule then skips to keyframes), and below which they read again. Everything
+ * queued between the camera and the link is delay on a thin one, so every buffer on the way
+ * is kept small: this queue, the uplink socket's unsent bytes (TCP_NOTSENT_LOWAT), and the
+ * channel sockets' receive buffers (the RTSP server then sees its reader stall). */
+#define OUT_PAUSE_BYTES (64u << 10)
+#define OUT_RESUME_BYTES (16u << 10)
+#define UPLINK_NOTSENT_LOWAT (16 * 1024)
+#define CHANNEL_RCVBUF (32 * 1024)
 /* What the central may send a channel before this instance's RTSP server has accepted it. */
 #define PENDING_MAX_BYTES (256u << 10)
 #define TOKEN_LEN (3 + 64)
@@ -278,10 +287,15 @@ static void channel_open(vg_uplink_client_t *c, uint32_t id)
     edge_channel_t *ch = vg_xcalloc(1, sizeof(*ch));
     ch->c = c;
     ch->id = id;
-    uv_tcp_init(c->cfg.loop, &ch->sock);
+    uv_tcp_init_ex(c->cfg.loop, &ch->sock, AF_INET);
     ch->sock.data = ch;
     ch->connect_req.data = ch;
     c->handles_open++;
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&ch->sock, &fd) == 0) { /* before connect: no autotuning */
+        int rcvbuf = CHANNEL_RCVBUF;
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    }
     ch->next = c->channels;
     c->channels = ch;
     struct sockaddr_in addr;
@@ -467,13 +481,20 @@ static int client_cb(struct lws *wsi, int reason, void *arg, void *in, size_t le
         sodium_memzero(value, sizeof(value));
         return rc ? -1 : 0;
     }
-    case LWS_CALLBACK_CLIENT_ESTABLISHED:
+    case LWS_CALLBACK_CLIENT_ESTABLISHED: {
+        /* BBR paces to the link instead of filling its queue (the viewers' reason, issue
+         * 19); a small unsent limit keeps the backlog here, where it is measured. */
+        int fd = lws_get_socket_fd(wsi), lowat = UPLINK_NOTSENT_LOWAT;
+        setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat));
+        if (vg_tcp_congestion_available("bbr"))
+            vg_tcp_set_congestion(fd, "bbr");
         c->is_up = true;
         c->backoff_ms = BACKOFF_FIRST_MS;
         c->last_rx_mono_us = c->last_ping_mono_us = vg_mono_us();
         VG_LOG_INFO("uplink", "connected to %s as site '%s'", c->url, c->site);
         send_hello_if_changed(c, true);
         return 0;
+    }
     case LWS_CALLBACK_CLIENT_RECEIVE:
         return on_receive(c, wsi, in, len);
     case LWS_CALLBACK_CLIENT_RECEIVE_PONG:
