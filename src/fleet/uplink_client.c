@@ -21,6 +21,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "fleet/uplink.h"
+#include "fleet/uplink_link.h"
 #include "fleet/uplink_wire.h"
 #include "net/tcpinfo.h"
 
@@ -48,22 +49,13 @@ typedef struct pending {
 } pending_t;
 
 typedef struct edge_channel {
+    vg_uplink_chan_t base; /* first */
     vg_uplink_client_t *c;
-    uint32_t id;
-    uv_tcp_t sock;
     uv_connect_t connect_req;
-    bool is_connected, is_closing, is_reading;
+    bool is_connected;
     pending_t *pending; /* before the connect completes */
     size_t pending_bytes;
-    struct edge_channel *next;
 } edge_channel_t;
-
-typedef struct frame_out {
-    struct frame_out *next;
-    bool is_text;
-    size_t len;
-    uint8_t buf[];
-} frame_out_t;
 
 struct vg_uplink_client {
     vg_uplink_client_cfg_t cfg; /* strings owned below */
@@ -84,11 +76,10 @@ struct vg_uplink_client {
     int backoff_ms;
     uint64_t rng;
     int64_t last_rx_mono_us, last_ping_mono_us;
-    frame_out_t *out_head, **out_tail;
-    size_t out_bytes;
-    bool is_ping_due, is_paused;
+    vg_uplink_outq_t out;
+    bool is_paused;
     char *hello_sent; /* the cameras' part of the last hello, to send again on change */
-    edge_channel_t *channels;
+    vg_uplink_chan_t *channels;
     uint8_t *rx;
     size_t rx_len;
     bool is_closing, is_started;
@@ -115,17 +106,7 @@ static void send_raw(vg_uplink_client_t *c, bool is_text, const void *head, size
 {
     if (!c->is_up)
         return;
-    frame_out_t *f = vg_xmalloc(sizeof(*f) + LWS_PRE + head_len + len);
-    f->next = NULL;
-    f->is_text = is_text;
-    f->len = head_len + len;
-    if (head_len)
-        memcpy(f->buf + LWS_PRE, head, head_len);
-    if (len)
-        memcpy(f->buf + LWS_PRE + head_len, data, len);
-    *c->out_tail = f;
-    c->out_tail = &f->next;
-    c->out_bytes += f->len;
+    vg_uplink_outq_push(&c->out, is_text, head, head_len, data, len);
     lws_callback_on_writable(c->wsi);
 }
 
@@ -137,27 +118,33 @@ static void send_frame(vg_uplink_client_t *c, uint32_t channel, int kind, const 
     uint8_t head[VG_UPLINK_HEAD];
     vg_uplink_frame_head(head, channel, kind);
     send_raw(c, false, head, sizeof(head), data, len);
-    if (c->out_bytes > OUT_PAUSE_BYTES && !c->is_paused)
+    if (c->out.bytes > OUT_PAUSE_BYTES && !c->is_paused)
         channels_pause(c, true);
-}
-
-static void out_clear(vg_uplink_client_t *c)
-{
-    for (frame_out_t *f = c->out_head, *next; f; f = next) {
-        next = f->next;
-        free(f);
-    }
-    c->out_head = NULL;
-    c->out_tail = &c->out_head;
-    c->out_bytes = 0;
-    c->is_ping_due = false;
 }
 
 /* ---- channels: this instance's RTSP server, for the central's RTSP client ---- */
 
-static void on_channel_closed(uv_handle_t *h)
+static void channel_close(edge_channel_t *ch, bool tell_central)
 {
-    edge_channel_t *ch = h->data;
+    if (ch->base.is_closing)
+        return;
+    vg_uplink_client_t *c = ch->c;
+    vg_uplink_chan_unlink(&c->channels, &ch->base);
+    if (tell_central)
+        send_frame(c, ch->base.id, VG_UPLINK_CLOSE, NULL, 0);
+    vg_uplink_chan_close(&ch->base);
+}
+
+static void on_channel_data(vg_uplink_chan_t *base, const void *data, size_t len)
+{
+    send_frame(((edge_channel_t *)base)->c, base->id, VG_UPLINK_DATA, data, len);
+}
+
+static void on_channel_end(vg_uplink_chan_t *base) { channel_close((edge_channel_t *)base, true); }
+
+static void on_channel_closed(vg_uplink_chan_t *base)
+{
+    edge_channel_t *ch = (edge_channel_t *)base;
     vg_uplink_client_t *c = ch->c;
     for (pending_t *p = ch->pending, *next; p; p = next) {
         next = p->next;
@@ -168,139 +155,67 @@ static void on_channel_closed(uv_handle_t *h)
     client_maybe_free(c);
 }
 
-static void channel_close(edge_channel_t *ch, bool tell_central)
-{
-    if (ch->is_closing)
-        return;
-    ch->is_closing = true;
-    vg_uplink_client_t *c = ch->c;
-    for (edge_channel_t **p = &c->channels; *p; p = &(*p)->next) {
-        if (*p == ch) {
-            *p = ch->next;
-            break;
-        }
-    }
-    if (tell_central)
-        send_frame(c, ch->id, VG_UPLINK_CLOSE, NULL, 0);
-    uv_close((uv_handle_t *)&ch->sock, on_channel_closed);
-}
-
-static edge_channel_t *channel_find(vg_uplink_client_t *c, uint32_t id)
-{
-    for (edge_channel_t *ch = c->channels; ch; ch = ch->next) {
-        if (ch->id == id)
-            return ch;
-    }
-    return NULL;
-}
-
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
-{
-    (void)h;
-    (void)hint;
-    buf->base = vg_xmalloc(VG_UPLINK_DATA_MAX);
-    buf->len = VG_UPLINK_DATA_MAX;
-}
-
-static void on_channel_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
-{
-    edge_channel_t *ch = stream->data;
-    if (n > 0)
-        send_frame(ch->c, ch->id, VG_UPLINK_DATA, buf->base, (size_t)n);
-    else if (n < 0)
-        channel_close(ch, true);
-    free(buf->base);
-}
-
-static void channel_read(edge_channel_t *ch, bool on)
-{
-    if (!ch->is_connected || ch->is_closing || ch->is_reading == on)
-        return;
-    ch->is_reading = on;
-    if (on)
-        uv_read_start((uv_stream_t *)&ch->sock, on_alloc, on_channel_read);
-    else
-        uv_read_stop((uv_stream_t *)&ch->sock);
-}
+static const vg_uplink_chan_ops_t channel_ops = {
+    .on_data = on_channel_data, .on_end = on_channel_end, .on_closed = on_channel_closed};
 
 static void channels_pause(vg_uplink_client_t *c, bool is_paused)
 {
     c->is_paused = is_paused;
-    for (edge_channel_t *ch = c->channels; ch; ch = ch->next)
-        channel_read(ch, !is_paused);
-}
-
-typedef struct write_req {
-    uv_write_t req;
-    edge_channel_t *ch;
-    char data[];
-} write_req_t;
-
-static void on_written(uv_write_t *req, int status)
-{
-    write_req_t *w = (write_req_t *)req;
-    if (status < 0 && status != UV_ECANCELED)
-        channel_close(w->ch, true);
-    free(w);
+    for (vg_uplink_chan_t *ch = c->channels; ch; ch = ch->next) {
+        if (((edge_channel_t *)ch)->is_connected)
+            vg_uplink_chan_read(ch, !is_paused);
+    }
 }
 
 static void channel_write(edge_channel_t *ch, const void *data, size_t len)
 {
-    write_req_t *w = vg_xmalloc(sizeof(*w) + len);
-    w->ch = ch;
-    memcpy(w->data, data, len);
-    uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
-    if (uv_write(&w->req, (uv_stream_t *)&ch->sock, &b, 1, on_written) < 0) {
-        free(w);
+    if (vg_uplink_chan_write(&ch->base, data, len) < 0)
         channel_close(ch, true);
-    }
 }
 
 static void on_channel_connected(uv_connect_t *req, int status)
 {
     edge_channel_t *ch = req->data;
-    if (ch->is_closing)
+    if (ch->base.is_closing)
         return;
     if (status < 0) {
-        VG_LOG_WARN("uplink", "channel %u: this instance's RTSP server refused: %s", ch->id,
+        VG_LOG_WARN("uplink", "channel %u: this instance's RTSP server refused: %s", ch->base.id,
                     uv_strerror(status));
         channel_close(ch, true);
         return;
     }
     ch->is_connected = true;
-    for (pending_t *p = ch->pending, *next; p && !ch->is_closing; p = next) {
+    for (pending_t *p = ch->pending, *next; p && !ch->base.is_closing; p = next) {
         next = p->next;
         channel_write(ch, p->data, p->len);
         free(p);
         ch->pending = next;
     }
     ch->pending_bytes = 0;
-    channel_read(ch, !ch->c->is_paused);
+    vg_uplink_chan_read(&ch->base, !ch->c->is_paused);
 }
 
 static void channel_open(vg_uplink_client_t *c, uint32_t id)
 {
-    if (channel_find(c, id) || c->rtsp_port <= 0) {
+    if (vg_uplink_chan_find(c->channels, id) || c->rtsp_port <= 0) {
         send_frame(c, id, VG_UPLINK_CLOSE, NULL, 0);
         return;
     }
     edge_channel_t *ch = vg_xcalloc(1, sizeof(*ch));
     ch->c = c;
-    ch->id = id;
-    uv_tcp_init_ex(c->cfg.loop, &ch->sock, AF_INET);
-    ch->sock.data = ch;
+    vg_uplink_chan_init(&ch->base, c->cfg.loop, &channel_ops, id, true);
     ch->connect_req.data = ch;
     c->handles_open++;
     uv_os_fd_t fd;
-    if (uv_fileno((uv_handle_t *)&ch->sock, &fd) == 0) { /* before connect: no autotuning */
+    if (uv_fileno((uv_handle_t *)&ch->base.sock, &fd) == 0) { /* before connect: no autotuning */
         int rcvbuf = CHANNEL_RCVBUF;
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
     }
-    ch->next = c->channels;
-    c->channels = ch;
+    ch->base.next = c->channels;
+    c->channels = &ch->base;
     struct sockaddr_in addr;
     uv_ip4_addr("127.0.0.1", c->rtsp_port, &addr);
-    if (uv_tcp_connect(&ch->connect_req, &ch->sock, (const struct sockaddr *)&addr,
+    if (uv_tcp_connect(&ch->connect_req, &ch->base.sock, (const struct sockaddr *)&addr,
                        on_channel_connected) < 0)
         channel_close(ch, true);
 }
@@ -337,7 +252,7 @@ static void on_frame(vg_uplink_client_t *c, const uint8_t *data, size_t len)
         channel_open(c, f.channel);
         return;
     }
-    edge_channel_t *ch = channel_find(c, f.channel);
+    edge_channel_t *ch = (edge_channel_t *)vg_uplink_chan_find(c->channels, f.channel);
     if (ch == NULL)
         return;
     if (f.kind == VG_UPLINK_CLOSE)
@@ -400,8 +315,8 @@ static void link_down(vg_uplink_client_t *c, const char *why)
     c->is_up = false;
     c->wsi = NULL;
     while (c->channels)
-        channel_close(c->channels, false);
-    out_clear(c);
+        channel_close((edge_channel_t *)c->channels, false);
+    vg_uplink_outq_clear(&c->out);
     c->is_paused = false;
     c->rx_len = 0;
     free(c->hello_sent);
@@ -419,28 +334,11 @@ static void link_down(vg_uplink_client_t *c, const char *why)
 
 static int on_writable(vg_uplink_client_t *c, struct lws *wsi)
 {
-    if (c->is_ping_due) {
-        /* a payload: libwebsockets 4.1 sends nothing for an empty one */
-        uint8_t buf[LWS_PRE + 4] = {0};
-        memcpy(buf + LWS_PRE, "vgup", 4);
-        c->is_ping_due = false;
-        if (lws_write(wsi, buf + LWS_PRE, 4, LWS_WRITE_PING) < 0)
-            return -1;
-    } else if (c->out_head) {
-        frame_out_t *f = c->out_head;
-        c->out_head = f->next;
-        if (c->out_head == NULL)
-            c->out_tail = &c->out_head;
-        c->out_bytes -= f->len;
-        int n = lws_write(wsi, f->buf + LWS_PRE, f->len,
-                          f->is_text ? LWS_WRITE_TEXT : LWS_WRITE_BINARY);
-        free(f);
-        if (n < 0)
-            return -1;
-        if (c->is_paused && c->out_bytes < OUT_RESUME_BYTES)
-            channels_pause(c, false);
-    }
-    if (c->out_head || c->is_ping_due)
+    if (vg_uplink_outq_write(&c->out, wsi) < 0)
+        return -1;
+    if (c->is_paused && c->out.bytes < OUT_RESUME_BYTES)
+        channels_pause(c, false);
+    if (vg_uplink_outq_has_more(&c->out))
         lws_callback_on_writable(wsi);
     return 0;
 }
@@ -587,7 +485,7 @@ static void on_tick(uv_timer_t *t)
     }
     if (now - c->last_ping_mono_us >= PING_EVERY_US) {
         c->last_ping_mono_us = now;
-        c->is_ping_due = true;
+        c->out.is_ping_due = true;
         lws_callback_on_writable(c->wsi);
     }
     send_hello_if_changed(c, false);
@@ -674,7 +572,7 @@ int vg_uplink_client_new(vg_uplink_client_t **out, const vg_uplink_client_cfg_t 
     c->key = vg_xstrdup(cfg->key);
     c->site = vg_xstrdup(cfg->site);
     c->wsc = (vg_ws_client_t){.cb = client_cb, .arg = c};
-    c->out_tail = &c->out_head;
+    vg_uplink_outq_init(&c->out);
     c->backoff_ms = BACKOFF_FIRST_MS;
     uint8_t raw[32];
     randombytes_buf(raw, sizeof(raw));
@@ -716,8 +614,8 @@ void vg_uplink_client_close(vg_uplink_client_t **cp)
     *cp = NULL;
     c->is_closing = true;
     while (c->channels)
-        channel_close(c->channels, false);
-    out_clear(c);
+        channel_close((edge_channel_t *)c->channels, false);
+    vg_uplink_outq_clear(&c->out);
     if (c->wsi) { /* its WRITEABLE returns -1: libwebsockets closes it and calls back */
         c->is_up = false;
         lws_callback_on_writable(c->wsi);

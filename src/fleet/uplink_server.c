@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "fleet/uplink.h"
+#include "fleet/uplink_link.h"
 #include "fleet/uplink_wire.h"
 #include "sources/source.h"
 #include "store/store.h"
@@ -32,19 +33,9 @@
 typedef struct site site_t;
 
 typedef struct channel {
+    vg_uplink_chan_t base; /* first */
     site_t *site;
-    uint32_t id;
-    uv_tcp_t sock;
-    size_t writing; /* bytes in uv_write requests not yet done */
-    bool is_closing;
-    struct channel *next;
 } channel_t;
-
-typedef struct frame_out {
-    struct frame_out *next;
-    size_t len;        /* of the frame, after LWS_PRE */
-    uint8_t buf[];     /* LWS_PRE, then the frame */
-} frame_out_t;
 
 struct site {
     vg_uplinks_t *u;
@@ -53,11 +44,9 @@ struct site {
     vg_conn_t *conn; /* NULL: offline */
     uv_tcp_t listener;
     int port;
-    channel_t *channels;
+    vg_uplink_chan_t *channels;
     uint32_t next_channel;
-    frame_out_t *out_head, **out_tail;
-    size_t out_bytes;
-    bool is_ping_due;
+    vg_uplink_outq_t out;
     json_t *cameras; /* the ids the edge announced last */
     int64_t since_us, last_rx_mono_us, last_ping_mono_us;
     uint64_t bytes_in, bytes_out, channels_opened;
@@ -123,134 +112,68 @@ static void on_handle_closed(uv_handle_t *h)
     maybe_free(u);
 }
 
-static void on_channel_closed(uv_handle_t *h)
-{
-    channel_t *ch = h->data;
-    vg_uplinks_t *u = ch->site->u;
-    free(ch);
-    u->handles_open--;
-    maybe_free(u);
-}
-
 /* Queues a frame for the edge (payload may be NULL for open and close). */
 static void send_frame(site_t *s, uint32_t channel, int kind, const void *payload, size_t len)
 {
     if (s->conn == NULL)
         return;
-    frame_out_t *f = vg_xmalloc(sizeof(*f) + LWS_PRE + VG_UPLINK_HEAD + len);
-    f->next = NULL;
-    f->len = VG_UPLINK_HEAD + len;
-    vg_uplink_frame_head(f->buf + LWS_PRE, channel, kind);
-    if (len)
-        memcpy(f->buf + LWS_PRE + VG_UPLINK_HEAD, payload, len);
-    *s->out_tail = f;
-    s->out_tail = &f->next;
-    s->out_bytes += f->len;
-    if (s->out_bytes > OUT_MAX_BYTES) {
+    uint8_t head[VG_UPLINK_HEAD];
+    vg_uplink_frame_head(head, channel, kind);
+    vg_uplink_outq_push(&s->out, false, head, sizeof(head), payload, len);
+    if (s->out.bytes > OUT_MAX_BYTES) {
         VG_LOG_WARN("uplink", "site=%s: the edge reads nothing (%zu bytes waiting): dropped",
-                    s->name, s->out_bytes);
+                    s->name, s->out.bytes);
         vg_conn_close(s->conn, 1008, "not reading");
         return;
     }
     vg_conn_want_write(s->conn);
 }
 
-static void out_clear(site_t *s)
-{
-    for (frame_out_t *f = s->out_head, *next; f; f = next) {
-        next = f->next;
-        free(f);
-    }
-    s->out_head = NULL;
-    s->out_tail = &s->out_head;
-    s->out_bytes = 0;
-    s->is_ping_due = false;
-}
-
 /* Ends a channel; says so to the edge when tell_edge (it did not end it itself). */
 static void channel_close(channel_t *ch, bool tell_edge)
 {
-    if (ch->is_closing)
+    if (ch->base.is_closing)
         return;
-    ch->is_closing = true;
     site_t *s = ch->site;
-    for (channel_t **p = &s->channels; *p; p = &(*p)->next) {
-        if (*p == ch) {
-            *p = ch->next;
-            break;
-        }
-    }
+    vg_uplink_chan_unlink(&s->channels, &ch->base);
     if (tell_edge)
-        send_frame(s, ch->id, VG_UPLINK_CLOSE, NULL, 0);
-    uv_close((uv_handle_t *)&ch->sock, on_channel_closed);
-}
-
-static channel_t *channel_find(site_t *s, uint32_t id)
-{
-    for (channel_t *ch = s->channels; ch; ch = ch->next) {
-        if (ch->id == id)
-            return ch;
-    }
-    return NULL;
-}
-
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
-{
-    (void)h;
-    (void)hint;
-    buf->base = vg_xmalloc(VG_UPLINK_DATA_MAX);
-    buf->len = VG_UPLINK_DATA_MAX;
+        send_frame(s, ch->base.id, VG_UPLINK_CLOSE, NULL, 0);
+    vg_uplink_chan_close(&ch->base);
 }
 
 /* The RTSP client wrote: to the edge. */
-static void on_channel_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
+static void on_channel_data(vg_uplink_chan_t *base, const void *data, size_t len)
 {
-    channel_t *ch = stream->data;
-    if (n > 0) {
-        ch->site->bytes_out += (uint64_t)n;
-        send_frame(ch->site, ch->id, VG_UPLINK_DATA, buf->base, (size_t)n);
-    } else if (n < 0) {
-        channel_close(ch, true);
-    }
-    free(buf->base);
+    channel_t *ch = (channel_t *)base;
+    ch->site->bytes_out += len;
+    send_frame(ch->site, base->id, VG_UPLINK_DATA, data, len);
 }
 
-typedef struct write_req {
-    uv_write_t req;
-    channel_t *ch;
-    size_t len;
-    char data[];
-} write_req_t;
+static void on_channel_end(vg_uplink_chan_t *base) { channel_close((channel_t *)base, true); }
 
-static void on_channel_written(uv_write_t *req, int status)
+static void on_channel_closed(vg_uplink_chan_t *base)
 {
-    write_req_t *w = (write_req_t *)req;
-    w->ch->writing -= w->len;
-    if (status < 0 && status != UV_ECANCELED)
-        channel_close(w->ch, true);
-    free(w);
+    channel_t *ch = (channel_t *)base;
+    vg_uplinks_t *u = ch->site->u;
+    free(ch);
+    u->handles_open--;
+    maybe_free(u);
 }
+
+static const vg_uplink_chan_ops_t channel_ops = {
+    .on_data = on_channel_data, .on_end = on_channel_end, .on_closed = on_channel_closed};
 
 /* The edge sent bytes of a channel: to the RTSP client. */
 static void channel_write(channel_t *ch, const uint8_t *data, size_t len)
 {
-    if (ch->writing + len > CHANNEL_WRITING_MAX) {
+    if (ch->base.writing + len > CHANNEL_WRITING_MAX) {
         VG_LOG_WARN("uplink", "site=%s channel %u: the reader is stuck: closed", ch->site->name,
-                    ch->id);
+                    ch->base.id);
         channel_close(ch, true);
         return;
     }
-    write_req_t *w = vg_xmalloc(sizeof(*w) + len);
-    w->ch = ch;
-    w->len = len;
-    memcpy(w->data, data, len);
-    uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
-    ch->writing += len;
-    if (uv_write(&w->req, (uv_stream_t *)&ch->sock, &b, 1, on_channel_written) < 0) {
-        ch->writing -= len;
-        free(w);
+    if (vg_uplink_chan_write(&ch->base, data, len) < 0)
         channel_close(ch, true);
-    }
 }
 
 /* The RTSP client connected to the site's listener: a channel, if the edge is there. */
@@ -262,20 +185,19 @@ static void on_accept(uv_stream_t *server, int status)
         return;
     channel_t *ch = vg_xcalloc(1, sizeof(*ch));
     ch->site = s;
-    uv_tcp_init(u->loop, &ch->sock);
-    ch->sock.data = ch;
+    vg_uplink_chan_init(&ch->base, u->loop, &channel_ops, 0, false);
     u->handles_open++;
-    if (uv_accept(server, (uv_stream_t *)&ch->sock) < 0 || s->conn == NULL || u->is_closing) {
-        ch->is_closing = true; /* not listed: closed here */
-        uv_close((uv_handle_t *)&ch->sock, on_channel_closed);
+    if (uv_accept(server, (uv_stream_t *)&ch->base.sock) < 0 || s->conn == NULL ||
+        u->is_closing) {
+        vg_uplink_chan_close(&ch->base); /* not listed: closed here */
         return;
     }
-    ch->id = ++s->next_channel;
-    ch->next = s->channels;
-    s->channels = ch;
+    ch->base.id = ++s->next_channel;
+    ch->base.next = s->channels;
+    s->channels = &ch->base;
     s->channels_opened++;
-    send_frame(s, ch->id, VG_UPLINK_OPEN, NULL, 0);
-    uv_read_start((uv_stream_t *)&ch->sock, on_alloc, on_channel_read);
+    send_frame(s, ch->base.id, VG_UPLINK_OPEN, NULL, 0);
+    vg_uplink_chan_read(&ch->base, true);
 }
 
 static site_t *site_new(vg_uplinks_t *u, const char *name)
@@ -283,7 +205,7 @@ static site_t *site_new(vg_uplinks_t *u, const char *name)
     site_t *s = vg_xcalloc(1, sizeof(*s));
     s->u = u;
     vg_strlcpy(s->name, name, sizeof(s->name));
-    s->out_tail = &s->out_head;
+    vg_uplink_outq_init(&s->out);
     s->cameras = json_array();
     uv_tcp_init(u->loop, &s->listener);
     s->listener.data = s;
@@ -312,8 +234,8 @@ static void site_offline(site_t *s, const char *why)
     VG_LOG_WARN("uplink", "site=%s: offline (%s)", s->name, why);
     s->conn = NULL;
     while (s->channels)
-        channel_close(s->channels, false);
-    out_clear(s);
+        channel_close((channel_t *)s->channels, false);
+    vg_uplink_outq_clear(&s->out);
 }
 
 /* ---- the cameras an edge announces, into the database ---- */
@@ -553,7 +475,7 @@ static int on_ws_binary(vg_conn_t *c, const uint8_t *data, size_t len)
     }
     s->last_rx_mono_us = vg_mono_us();
     s->bytes_in += f.len;
-    channel_t *ch = channel_find(s, f.channel);
+    channel_t *ch = (channel_t *)vg_uplink_chan_find(s->channels, f.channel);
     if (ch == NULL) /* closed here meanwhile */
         return 0;
     if (f.kind == VG_UPLINK_CLOSE)
@@ -577,26 +499,9 @@ static int on_writable(vg_conn_t *c)
     site_t *s = site_of(c);
     if (s == NULL)
         return 0;
-    struct lws *wsi = vg_conn_wsi(c);
-    if (s->is_ping_due) {
-        /* a payload: libwebsockets 4.1 sends nothing for an empty one */
-        uint8_t buf[LWS_PRE + 4] = {0};
-        memcpy(buf + LWS_PRE, "vgup", 4);
-        s->is_ping_due = false;
-        if (lws_write(wsi, buf + LWS_PRE, 4, LWS_WRITE_PING) < 0)
-            return -1;
-    } else if (s->out_head) {
-        frame_out_t *f = s->out_head;
-        s->out_head = f->next;
-        if (s->out_head == NULL)
-            s->out_tail = &s->out_head;
-        s->out_bytes -= f->len;
-        int n = lws_write(wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_BINARY);
-        free(f);
-        if (n < 0)
-            return -1;
-    }
-    if (s->out_head || s->is_ping_due)
+    if (vg_uplink_outq_write(&s->out, vg_conn_wsi(c)) < 0)
+        return -1;
+    if (vg_uplink_outq_has_more(&s->out))
         vg_conn_want_write(c);
     return 0;
 }
@@ -623,7 +528,7 @@ static void on_tick(uv_timer_t *t)
             vg_conn_close(c, 1001, "nothing heard for 6 s");
         } else if (now - s->last_ping_mono_us >= PING_EVERY_US) {
             s->last_ping_mono_us = now;
-            s->is_ping_due = true;
+            s->out.is_ping_due = true;
             vg_conn_want_write(s->conn);
         }
     }
@@ -648,7 +553,7 @@ static int list_uplinks(vg_conn_t *c, const char *const *params, void *user)
     json_t *arr = json_array();
     for (site_t *s = u->sites; s; s = s->next) {
         size_t channels = 0;
-        for (channel_t *ch = s->channels; ch; ch = ch->next)
+        for (vg_uplink_chan_t *ch = s->channels; ch; ch = ch->next)
             channels++;
         json_array_append_new(
             arr, json_pack("{s:s,s:b,s:s?,s:O,s:I,s:I,s:I,s:I,s:I}", "site", s->name,
@@ -702,8 +607,8 @@ void vg_uplinks_close(vg_uplinks_t **up)
         }
         s->conn = NULL;
         while (s->channels)
-            channel_close(s->channels, false);
-        out_clear(s);
+            channel_close((channel_t *)s->channels, false);
+        vg_uplink_outq_clear(&s->out);
         s->listener.data = u;
         uv_close((uv_handle_t *)&s->listener, on_handle_closed);
     }
