@@ -46,13 +46,19 @@ class Watcher:
         return sum(1 for t in self.times if t0 <= t < t1)
 
 
-def test_one_camera_session_for_three_instances_and_failover(pg, tmp_path):
-    pg.psql("DROP DATABASE IF EXISTS cluster", db="postgres")
-    pg.psql("CREATE DATABASE cluster", db="postgres")
-    url = pg.url.rsplit("/", 1)[0] + "/cluster"
+def fresh_database(pg, tmp_path, name):
+    """An empty database of the server and a master key the instances share: (URL, key
+    path)."""
+    pg.psql("DROP DATABASE IF EXISTS %s" % name, db="postgres")
+    pg.psql("CREATE DATABASE %s" % name, db="postgres")
     key_path = tmp_path / "master.key"
     key_path.write_text(os.urandom(32).hex() + "\n")
     key_path.chmod(0o600)
+    return pg.url.rsplit("/", 1)[0] + "/" + name, key_path
+
+
+def test_one_camera_session_for_three_instances_and_failover(pg, tmp_path):
+    url, key_path = fresh_database(pg, tmp_path, "cluster")
     with rtsp_sim.start_sim_process(width=320, height=240, fps=15) as sim:
         cli(url, "camera", "add", "id=cam", "url=" + sim.url)
         add_user(url, "root", "admin", "root-cluster-pw-1")
@@ -140,12 +146,7 @@ def test_free_cameras_are_placed_by_load_and_a_drain_hands_them_over(pg, tmp_pat
     a camera until vigil-b holds VG_PLACE_MARGIN = 2 fewer leases: a, a, b, a), the viewers of
     the one placed on b get it through b's re-stream; POST /api/v1/instances/vigil-b/drain
     (made on a) makes b hand it over and exit cleanly, and the viewer sees frames again."""
-    pg.psql("DROP DATABASE IF EXISTS placement", db="postgres")
-    pg.psql("CREATE DATABASE placement", db="postgres")
-    url = pg.url.rsplit("/", 1)[0] + "/placement"
-    key_path = tmp_path / "master.key"
-    key_path.write_text(os.urandom(32).hex() + "\n")
-    key_path.chmod(0o600)
+    url, key_path = fresh_database(pg, tmp_path, "placement")
     cams = ["p1", "p2", "p3", "p4"]
     for cam in cams:
         cli(url, "camera", "add", "id=" + cam, "url=test://?width=320&height=240&fps=10")
