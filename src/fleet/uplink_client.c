@@ -403,16 +403,14 @@ static int client_cb(struct lws *wsi, int reason, void *arg, void *in, size_t le
             return -1;
         return on_writable(c, wsi);
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-        if (wsi == c->wsi || c->wsi == NULL)
-            link_down(c, in ? (const char *)in : "connection error");
-        return 0;
     case LWS_CALLBACK_CLIENT_CLOSED:
-        if (wsi == c->wsi)
-            link_down(c, "closed");
-        return 0;
     case LWS_CALLBACK_WSI_DESTROY:
+        /* The connection's last word to us (libwebsockets 4.1 sends its WSI_DESTROY to the
+         * context's first protocol, not here): it stops calling c, which may then go. */
+        lws_set_wsi_user(wsi, NULL);
         if (wsi == c->wsi)
-            link_down(c, "gone");
+            link_down(c, reason == LWS_CALLBACK_CLIENT_CLOSED ? "closed"
+                         : in ? (const char *)in : "connection error");
         if (wsi == c->wsi_alive) {
             c->wsi_alive = NULL;
             client_maybe_free(c);
