@@ -248,6 +248,8 @@ static void on_frame(vg_uplink_client_t *c, const uint8_t *data, size_t len)
         VG_LOG_WARN("uplink", "a frame from the central that is not one: ignored");
         return;
     }
+    if (f.kind == VG_UPLINK_BEAT) /* on_receive counted it as heard */
+        return;
     if (f.kind == VG_UPLINK_OPEN) {
         channel_open(c, f.channel);
         return;

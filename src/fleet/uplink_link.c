@@ -70,12 +70,18 @@ void vg_uplink_outq_clear(vg_uplink_outq_t *q)
     vg_uplink_outq_init(q);
 }
 
+/* One read is one data frame. Small: the far end passes a message on only once all of it has
+ * come, so on a thin link a big one would arrive as a burst seconds late (a 57 KB read took
+ * 2.8 s at 170 kbit/s, its pictures all at once). */
+#define READ_MAX (8 * 1024)
+_Static_assert(READ_MAX <= VG_UPLINK_DATA_MAX, "a read must fit a data frame");
+
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     (void)h;
     (void)hint;
-    buf->base = vg_xmalloc(VG_UPLINK_DATA_MAX); /* one read is one data frame at most */
-    buf->len = VG_UPLINK_DATA_MAX;
+    buf->base = vg_xmalloc(READ_MAX);
+    buf->len = READ_MAX;
 }
 
 static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)

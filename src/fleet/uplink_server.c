@@ -469,7 +469,8 @@ static int on_ws_binary(vg_conn_t *c, const uint8_t *data, size_t len)
 {
     site_t *s = site_of(c);
     vg_uplink_frame_t f;
-    if (s == NULL || vg_uplink_frame_parse(data, len, &f) < 0 || f.kind == VG_UPLINK_OPEN) {
+    if (s == NULL || vg_uplink_frame_parse(data, len, &f) < 0 || f.kind == VG_UPLINK_OPEN ||
+        f.kind == VG_UPLINK_BEAT) {
         vg_conn_close(c, 1008, s ? "bad frame" : "hello first");
         return 0;
     }
@@ -529,6 +530,7 @@ static void on_tick(uv_timer_t *t)
         } else if (now - s->last_ping_mono_us >= PING_EVERY_US) {
             s->last_ping_mono_us = now;
             s->out.is_ping_due = true;
+            send_frame(s, 0, VG_UPLINK_BEAT, NULL, 0);
             vg_conn_want_write(s->conn);
         }
     }

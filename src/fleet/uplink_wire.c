@@ -16,8 +16,7 @@ int vg_uplink_frame_parse(const uint8_t *buf, size_t len, vg_uplink_frame_t *out
     out->kind = buf[4];
     out->payload = buf + VG_UPLINK_HEAD;
     out->len = len - VG_UPLINK_HEAD;
-    if (out->kind != VG_UPLINK_OPEN && out->kind != VG_UPLINK_DATA &&
-        out->kind != VG_UPLINK_CLOSE)
+    if (out->kind < VG_UPLINK_OPEN || out->kind > VG_UPLINK_BEAT)
         return VG_EINVAL;
     if (out->kind != VG_UPLINK_DATA && out->len != 0)
         return VG_EINVAL;

@@ -7,6 +7,9 @@
  *                             kind 1 open (central → edge: connect to your RTSP server)
  *                                  2 data (the TCP bytes of the channel)
  *                                  3 close (either side)
+ *                                  4 beat (central → edge, channel 0, every 2 s: the link
+ *                                    is alive; the edge's own pings wait behind its video
+ *                                    on a thin link, this direction does not)
  *
  * A channel is one TCP connection of the central's RTSP client to the edge's RTSP server,
  * carried through the WebSocket: the central never connects to the edge, whose network may
@@ -19,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { VG_UPLINK_OPEN = 1, VG_UPLINK_DATA = 2, VG_UPLINK_CLOSE = 3 };
+enum { VG_UPLINK_OPEN = 1, VG_UPLINK_DATA = 2, VG_UPLINK_CLOSE = 3, VG_UPLINK_BEAT = 4 };
 
 #define VG_UPLINK_HEAD 5
 /* The most a data frame carries: one read of a channel's socket. */

@@ -153,6 +153,10 @@ class Viewer(threading.Thread):
                 "%.0f ms" % statistics.median(ms) if ms else "(none)", what, len(ms)))
         return "; ".join(out)
 
+    def between(self, t0, t1):
+        """The pictures that arrived from t0 to t1 (monotonic)."""
+        return [p for p in list(self.pictures) if t0 <= p[0] < t1]
+
     def describe(self):
         return "%d pictures, %d offline cards, %s" % (
             len(self.pictures), len(self.cards),
@@ -216,10 +220,11 @@ class Lab:
                                            inbound, CENTRAL_ADDR, central_port))
 
     # Processes --------------------------------------------------------------------------
-    def start_sim(self):
-        """The RTSP simulator (320x240 at 15 fps) in the edge namespace."""
+    def start_sim(self, width=320, height=240, fps=15, gop=None):
+        """The RTSP simulator in the edge namespace: H.264 at width x height and fps, a
+        keyframe every gop frames (None: the simulator's two seconds)."""
         with self.edge.inside():
-            sim = rtsp_sim.start_sim_process(width=320, height=240, fps=15)
+            sim = rtsp_sim.start_sim_process(width=width, height=height, fps=fps, gop=gop)
         self.sims.append(sim)
         return sim
 
@@ -256,12 +261,26 @@ class Lab:
                                 ["--uplink", "ws://%s:%d" % (server.host, server.port),
                                  "--uplink-key", key, "--uplink-site", site], auth=False)
 
+    def start_central_and_north(self, sim):
+        """The central (a database with an admin key; listening on CENTRAL_ADDR) and the edge
+        north (camera door: sim, an uplink to the central), once the central lists north-door
+        with its uplink URL: (central, its key, edge)."""
+        db, key = make_db(self.tmp, "central")
+        central = self.start_vigil(self.central, {}, ["--db", db], auth=True,
+                                   listen=CENTRAL_ADDR)
+        edge = self.start_edge(central, key, "north", sim)
+        cam, appeared_s = self.wait_camera(central, "north-door", key, timeout=10)
+        assert cam.get("url") == "uplink://north/door", "north-door on the central: %r" % cam
+        print("north-door on the central %.1f s after the edge started" % appeared_s)
+        return central, key, edge
+
     # Requests ---------------------------------------------------------------------------
-    def get(self, srv, path, key):
-        """GET path on srv, from inside its namespace, with key as Bearer token."""
+    def get(self, srv, path, key=None):
+        """GET path on srv, from inside its namespace, with key as Bearer token (None: none,
+        for the edge, which runs without authentication)."""
+        headers = {"Authorization": "Bearer " + key} if key else {}
         with srv.ns.inside():
-            return requests.get(srv.url(path), headers={"Authorization": "Bearer " + key},
-                                timeout=5)
+            return requests.get(srv.url(path), headers=headers, timeout=5)
 
     def ws_url(self, srv, cam, key):
         return "ws://%s:%d%s&token=%s" % (srv.host, srv.port, srv.ws_path(cam, "low"),
@@ -315,6 +334,22 @@ class Lab:
         if not ip("-n", self.edge.name, "-4", "route", "show", "dev", EDGE_DEV).stdout.strip():
             ip("-n", self.edge.name, "route", "add", "198.18.0.0/%d" % PREFIX, "dev", EDGE_DEV)
 
+    def throttle(self, rate_kbit, burst_bytes, latency_ms):
+        """Limits what the edge sends on its veth (toward the central) to rate_kbit (1000
+        bit/s) with a token bucket (tbf; this kernel has no netem): burst_bytes of tokens, and
+        a queue that drops what would wait longer than latency_ms. Returns the qdisc's line."""
+        p = self.edge.run("tc", "qdisc", "add", "dev", EDGE_DEV, "root", "tbf", "rate",
+                          "%dkbit" % rate_kbit, "burst", str(burst_bytes), "latency",
+                          "%dms" % latency_ms)
+        if p.returncode != 0:
+            pytest.skip("cannot throttle the edge's veth with tbf: tc: %s" % p.stderr.strip())
+        return self.qdisc()
+
+    def qdisc(self):
+        """The edge veth's qdisc and its counters (`tc -s qdisc show`), on one line."""
+        p = self.edge.run("tc", "-s", "qdisc", "show", "dev", EDGE_DEV)
+        return " ".join((p.stdout or p.stderr).split())
+
     # Teardown ---------------------------------------------------------------------------
     def close(self):
         problems = []
@@ -347,13 +382,7 @@ def test_an_edge_behind_nat_dials_out_and_the_central_serves_its_camera(lab):
     lab.build()
     lab.prove_no_inbound()
     sim = lab.start_sim()
-    db, key = make_db(lab.tmp, "central")
-    central = lab.start_vigil(lab.central, {}, ["--db", db], auth=True, listen=CENTRAL_ADDR)
-    lab.start_edge(central, key, "north", sim)
-
-    cam, appeared_s = lab.wait_camera(central, "north-door", key, timeout=10)
-    assert cam.get("url") == "uplink://north/door", "north-door on the central: %r" % cam
-    print("north-door on the central %.1f s after the edge started" % appeared_s)
+    central, key, _ = lab.start_central_and_north(sim)
     time.sleep(1.0)  # pulled on demand: nothing flows while nobody watches
     idle = lab.sim_sessions(sim)
     assert idle == 0, "the simulator has %d sessions before any viewer (the camera must be " \
@@ -473,3 +502,189 @@ def test_two_hops_edge_mid_central(lab):
               "arrival: %s" % (viewer.pictures[0][0] - t_view, viewer.delays()))
     finally:
         viewer.stop()
+
+
+def percentile(values, q):
+    """The q-th percentile (0..100) of values, nearest rank; None when there are none."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, int(round(q / 100.0 * len(ordered))) - 1))]
+
+
+def new_pictures(pictures):
+    """The pictures that show the camera anew: their stamp bar decodes and was drawn later
+    than that of every picture before them (one sent again is not counted)."""
+    out, last = [], None
+    for p in pictures:
+        if p[3] is not None and (last is None or p[3] > last):
+            out.append(p)
+            last = p[3]
+    return out
+
+
+def delay_figures(pictures, seconds):
+    """How many pictures, per second, and their delay from capture to arrival in ms: p50 and
+    p95 by the stamp bar, cap_p50 by the header's capture_us."""
+    ds = [(p[1] - p[3]) / 1000.0 for p in pictures]
+    dc = [(p[1] - p[2]) / 1000.0 for p in pictures]
+    return dict(n=len(pictures), per_s=len(pictures) / seconds, p50=percentile(ds, 50),
+                p95=percentile(ds, 95), cap_p50=percentile(dc, 50))
+
+
+def fmt_s(ms):
+    return "-" if ms is None else "%.1f s" % (ms / 1000.0)
+
+
+# A thin uplink: a quarter of what the camera sends. The simulator's H.264 at 640x360, 30 fps
+# (x264enc's default rate control on its plain pictures; --kbps does not raise it) measured
+# 620-730 kbit/s by the edge's input_kbps; the test checks it is well over the link.
+# docs/uplink.md: after a skip up to a second of the camera is still sent, so one picture per
+# GOP needs a link of at least the camera's rate x 1 s / GOP: half the camera here.
+THIN_GOP_S = 2
+THIN_RATE_KBIT = 340
+THIN_PREMISE = 1.5  # the camera sends at least this many times the link
+THIN_LATENCY_MS = 200
+THIN_BURST_BYTES = 16 * 1024
+# What may wait between the camera and the central once the edge thins, besides the tbf's own
+# queue (docs/uplink.md "Thin links", docs/rtsp.md), in bytes:
+THIN_BUFFERS = (
+    16 << 10,   # the edge RTSP server's socket toward a loopback reader, unsent
+    32 << 10,   # ... and the one write that may pass that bound (an access unit)
+    64 << 10,   # the channel's receive buffer: SO_RCVBUF 32 KiB, which Linux doubles
+    64 << 10,   # the edge's queue toward the link, past which it stops reading the channel
+    16 << 10,   # the uplink socket, unsent (TCP_NOTSENT_LOWAT)
+)
+THIN_SETTLE_S = 20.0  # from the viewer's start to the window's: see thin_delay_bound_s
+THIN_WINDOW_S = 24.0
+# How much more the last third's p50 may be than the first's: without thinning the delay
+# grows 0.5 s a second, 8 s from the first third's middle to the last's (thin_delay_bound_s).
+THIN_GROWTH_MARGIN_S = 5.0
+
+
+def thin_delay_bound_s(camera_kbit, rate_kbit, latency_ms, burst_bytes):
+    """The longest a picture takes from the camera to the central through an edge that thins,
+    by the buffers on the way: the RTSP server's reader queue, at most 1 s of the camera
+    (older, it skips, and sends what is queued), THIN_BUFFERS, and the tbf's queue (rate x
+    latency + burst), all drained at the link's rate less 5 % of TCP/IP and WebSocket
+    headers; plus 1 s for the central's decoding and JPEG on a loaded 2-core machine.
+
+    Camera 680 kbit/s, link 340 kbit/s, 200 ms, 16 KiB: 85,000 + 196,608 + (8,500 + 16,384)
+    = 306,492 B at 42,500 x 0.95 = 40,375 B/s: 7.6 s, bound 8.6 s.
+
+    Until those buffers are full the edge relays everything, and a picture arriving T
+    seconds after the viewer came was captured about T x 340/680 s in: its delay is 0.5 T,
+    which reaches 8.6 s at T = 17 s (THIN_SETTLE_S: 20 s). Without thinning it goes on: 16
+    to 22 s over the last third of the window (36-44 s), 8 s more than over the first
+    (20-28 s)."""
+    rate_bytes = rate_kbit * 1000 / 8.0
+    one_second_of_camera = camera_kbit * 1000 / 8.0
+    queued = (one_second_of_camera + sum(THIN_BUFFERS) + rate_bytes * latency_ms / 1000.0
+              + burst_bytes)
+    return queued / (rate_bytes * 0.95) + 1.0
+
+
+@pytest.mark.serial
+def test_a_thin_uplink_carries_keyframes_not_a_growing_delay(lab):
+    """docs/uplink.md, "Thin links": on a link thinner than the camera, the edge stops reading
+    its RTSP server's side of the channel, that server skips its reader to the next keyframe,
+    and the central gets the keyframes the link can carry, a picture every GOP, instead of a
+    delay that grows. A `low` JPEG viewer at the central; each picture's delay is taken from
+    the stamp bar the simulator drew in it, because the header's capture_us is the arrival
+    time whenever the camera's clock puts the picture 10 s or more in the past
+    (MAX_CLOCK_SKEW_US in src/sources/rtsp_source.c) and at the start of an RTSP session."""
+    require_uplink_support()
+    lab.build()
+    # Thin before the edge dials, as a site's uplink is: its TCP never sees a fat pipe.
+    lab.throttle(THIN_RATE_KBIT, THIN_BURST_BYTES, THIN_LATENCY_MS)
+    sim = lab.start_sim(width=640, height=360, fps=30, gop=30 * THIN_GOP_S)
+    central, key, edge = lab.start_central_and_north(sim)
+
+    def north():
+        sites = [u for u in lab.uplinks(central, key).get("uplinks", [])
+                 if u.get("site") == "north"]
+        return sites[0] if sites else {}
+
+    viewer = Viewer(lab.central, lab.ws_url(central, "north-door", key),
+                    duration=THIN_SETTLE_S + THIN_WINDOW_S + 60)
+    t_view = time.monotonic()
+    viewer.start()
+    camera_kbps = []
+    try:
+        got = viewer.wait_pictures(1, timeout=20)
+        assert got >= 1, "the central's viewer of north-door got no camera picture in 20 s " \
+            "over a %d kbit/s link: %s" % (THIN_RATE_KBIT, viewer.describe())
+        first_s = viewer.pictures[0][0] - t_view
+        link_start = north()
+        time.sleep(max(0.0, t_view + THIN_SETTLE_S - time.monotonic()))
+        t0 = time.monotonic()
+        for _ in range(int(THIN_WINDOW_S)):
+            time.sleep(1.0)
+            r = lab.get(edge, "/api/v1/streams/door")
+            if r.status_code == 200 and r.json().get("input_kbps"):
+                camera_kbps.append(r.json()["input_kbps"])
+        t1 = time.monotonic()
+        link_end = north()
+        readers = [v for v in lab.get(edge, "/api/v1/viewers").json().get("viewers", [])
+                   if v.get("output") == "rtsp"]
+        uplink_socket = " ".join(lab.edge.run("ss", "-tin", "dst", CENTRAL_ADDR).stdout.split())
+        qdisc = lab.qdisc()
+        viewer_was_open = viewer.is_open()
+    finally:
+        viewer.stop()
+
+    camera = statistics.median(camera_kbps) if camera_kbps else 0.0
+    bound_s = thin_delay_bound_s(camera, THIN_RATE_KBIT, THIN_LATENCY_MS, THIN_BURST_BYTES)
+    fresh = [p for p in new_pictures(viewer.pictures) if t0 <= p[0] < t1]
+    third = (t1 - t0) / 3.0
+    window = delay_figures(fresh, t1 - t0)
+    first, middle, last = [delay_figures([p for p in fresh if a <= p[0] < a + third], third)
+                           for a in (t0, t0 + third, t0 + 2 * third)]
+    arrivals = [t0] + [p[0] for p in fresh] + [t1]
+    figures = (
+        "camera %.0f kbit/s (the edge's input_kbps, median of %d), link %d kbit/s (tbf, burst "
+        "%d B, latency %d ms); first picture %.1f s after the viewer came; from %.0f to %.0f s: "
+        "%d new pictures (%.2f/s; %d more not new), longest gap %.1f s; the edge's RTSP reader "
+        "skipped %s times\n" % (
+            camera, len(camera_kbps), THIN_RATE_KBIT, THIN_BURST_BYTES, THIN_LATENCY_MS,
+            first_s, t0 - t_view, t1 - t_view, window["n"], window["per_s"],
+            len(viewer.between(t0, t1)) - window["n"],
+            max(b - a for a, b in zip(arrivals, arrivals[1:])),
+            "/".join(str(v.get("skips")) for v in readers) or "(no reader)")
+        + "".join("%s third: %d pictures (%.2f/s), delay p50 %s p95 %s (by capture_us: p50 "
+                  "%s)\n" % (name, f["n"], f["per_s"], fmt_s(f["p50"]), fmt_s(f["p95"]),
+                             fmt_s(f["cap_p50"]))
+                  for name, f in (("first", first), ("middle", middle), ("last", last)))
+        + "bound for the last third's p50: %.1f s; the edge's RTSP reader: %r\n" % (
+            bound_s, readers)
+        + "the site at the central: %r, then %r\nthe edge's uplink socket: %s\n%s\n"
+          "the edge's uplink log:\n%s" % (
+              link_start, link_end, uplink_socket, qdisc,
+              "\n".join(line for line in edge.log.splitlines() if "uplink:" in line)))
+    print(figures)
+
+    assert camera >= THIN_PREMISE * THIN_RATE_KBIT, "the simulator sent %.0f kbit/s, not " \
+        "%.1f times the %d kbit/s link or more: no thin link to test\n%s" % (
+            camera, THIN_PREMISE, THIN_RATE_KBIT, figures)
+    assert viewer_was_open, "the central's viewer was disconnected: %s\n%s" % (
+        viewer.describe(), figures)
+    # The same link and channel throughout: a thin link is not a dead one.
+    assert link_end.get("since_us") == link_start.get("since_us") \
+        and link_end.get("channels_opened") == link_start.get("channels_opened"), \
+        "the uplink was dropped and dialled again (or the channel opened again) while the " \
+        "viewer watched\n%s" % figures
+    # The thinning is the RTSP server's skipping: it must have happened.
+    assert readers and all((v.get("skips") or 0) > 0 for v in readers), \
+        "the edge's RTSP reader never skipped to a keyframe: nothing was thinned\n%s" % figures
+    # A picture every GOP, over the window and over its last third.
+    assert window["n"] >= int((t1 - t0) / THIN_GOP_S) \
+        and last["n"] >= int(third / THIN_GOP_S), \
+        "fewer new pictures than one per %d s GOP: %d over %.0f s, %d over the last %.0f s" \
+        "\n%s" % (THIN_GOP_S, window["n"], t1 - t0, last["n"], third, figures)
+    assert last["p50"] is not None and last["p50"] / 1000.0 < bound_s, \
+        "the delay over the last third (p50 %s) is over the %.1f s the buffers allow\n%s" % (
+            fmt_s(last["p50"]), bound_s, figures)
+    assert first["p50"] is not None \
+        and last["p50"] <= first["p50"] + THIN_GROWTH_MARGIN_S * 1000.0, \
+        "the delay grew from %s (p50, first third) to %s (last third): by more than %.0f s" \
+        "\n%s" % (fmt_s(first["p50"]), fmt_s(last["p50"]), THIN_GROWTH_MARGIN_S, figures)
