@@ -200,6 +200,35 @@ int vg_store_instance_is_draining(vg_store_t *s, const char *id, bool *out, vg_s
                : 0;
 }
 
+int vg_store_site_claim(vg_store_t *s, const char *site, const char *instance, int64_t now_us,
+                        vg_store_err_t *err)
+{
+    vg_val_t v[3] = {text(site), text(instance), num(now_us)};
+    return s->ops->run(s->db, VG_STMT_SITE_CLAIM, v, 3, NULL, NULL, NULL, err);
+}
+
+int vg_store_site_release(vg_store_t *s, const char *site, const char *instance,
+                          vg_store_err_t *err)
+{
+    vg_val_t v[2] = {text(site), text(instance)};
+    return s->ops->run(s->db, VG_STMT_SITE_RELEASE, v, 2, NULL, NULL, NULL, err);
+}
+
+int vg_store_site_where(vg_store_t *s, const char *site, int64_t now_us, int64_t alive_us,
+                        char owner[64], char *url, size_t cap, vg_store_err_t *err)
+{
+    owner[0] = url[0] = '\0';
+    lease_row_t row = {0}; /* the same two columns: an instance and a time */
+    vg_val_t v = text(site);
+    if (s->ops->run(s->db, VG_STMT_SITE_GET, &v, 1, take_lease, &row, NULL, err) < 0)
+        return VG_EINVAL;
+    if (!row.found || now_us - row.expires_us >= alive_us)
+        return 0;
+    vg_strlcpy(owner, row.owner, 64);
+    int rc = vg_store_instance_rtsp_url(s, owner, url, cap, err);
+    return rc == VG_ENOENT ? 0 : rc;
+}
+
 int vg_store_lease_release(vg_store_t *s, const char *camera_id, const char *instance,
                            vg_store_err_t *err)
 {

@@ -127,6 +127,10 @@ static const char *const migrations[] = {
     "  camera_id TEXT PRIMARY KEY REFERENCES cameras(id) ON DELETE CASCADE,"
     "  instance_id TEXT NOT NULL, acquired_us INTEGER NOT NULL, expires_us INTEGER NOT NULL);"
     "CREATE INDEX camera_leases_instance ON camera_leases(instance_id);",
+    /* 6: which instance an edge site's uplink reached (fleet/uplink.h): the others relay its
+     * cameras from there. Renewed with the instance's heartbeat. */
+    "CREATE TABLE uplink_sites ("
+    "  site TEXT PRIMARY KEY, instance_id TEXT NOT NULL, heartbeat_us INTEGER NOT NULL);",
 };
 #define SCHEMA_VERSION (int)(sizeof(migrations) / sizeof(migrations[0]))
 
@@ -214,6 +218,12 @@ static const char *const statements[] = {
     [VG_STMT_LEASES_LIST] =
         "SELECT camera_id, instance_id, CASE WHEN expires_us > ?1 THEN 1 ELSE 0 END "
         "FROM camera_leases",
+    [VG_STMT_SITE_CLAIM] =
+        "INSERT INTO uplink_sites (site, instance_id, heartbeat_us) VALUES (?1, ?2, ?3) "
+        "ON CONFLICT (site) DO UPDATE SET instance_id = excluded.instance_id,"
+        " heartbeat_us = excluded.heartbeat_us",
+    [VG_STMT_SITE_RELEASE] = "DELETE FROM uplink_sites WHERE site = ?1 AND instance_id = ?2",
+    [VG_STMT_SITE_GET] = "SELECT instance_id, heartbeat_us FROM uplink_sites WHERE site = ?1",
 };
 _Static_assert(sizeof(statements) / sizeof(statements[0]) == VG_STMT__COUNT,
                "sqlite.c: a text for every statement of store_int.h");

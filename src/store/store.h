@@ -294,6 +294,17 @@ int vg_store_lease_place(vg_store_t *s, const char *camera_id, const char *insta
 int vg_store_instance_drain(vg_store_t *s, const char *id, vg_store_err_t *err);
 /* Whether instance id was asked to drain (false when it is not registered). */
 int vg_store_instance_is_draining(vg_store_t *s, const char *id, bool *out, vg_store_err_t *err);
+/* Edge sites (fleet/uplink.h) on a shared database: instance records that site's uplink
+ * reached it (renewed with its heartbeat; the newest claim wins), and gives it up when the
+ * link goes. */
+int vg_store_site_claim(vg_store_t *s, const char *site, const char *instance, int64_t now_us,
+                        vg_store_err_t *err);
+int vg_store_site_release(vg_store_t *s, const char *site, const char *instance,
+                          vg_store_err_t *err);
+/* The instance whose claim on site is younger than alive_us (owner, 64 bytes; "" when none)
+ * and the first rtsp:// URL it registered (url, cap bytes; "" when none). */
+int vg_store_site_where(vg_store_t *s, const char *site, int64_t now_us, int64_t alive_us,
+                        char owner[64], char *url, size_t cap, vg_store_err_t *err);
 /* Gives a lease up (only the holder's; another's stays). */
 int vg_store_lease_release(vg_store_t *s, const char *camera_id, const char *instance,
                            vg_store_err_t *err);

@@ -65,6 +65,9 @@ typedef enum vg_stmt {
     VG_STMT_LEASES_RENEW,           /* instance, expires_us, now_us: the unexpired ones */
     VG_STMT_LEASES_HELD,            /* instance, now_us -> camera_id (unexpired) */
     VG_STMT_LEASES_LIST,            /* now_us -> camera_id, instance_id, 1 if unexpired */
+    VG_STMT_SITE_CLAIM,             /* site, instance, now_us: upsert (the newest link wins) */
+    VG_STMT_SITE_RELEASE,           /* site, instance: only that instance's */
+    VG_STMT_SITE_GET,               /* site -> instance_id, heartbeat_us */
     VG_STMT__COUNT
 } vg_stmt_t;
 

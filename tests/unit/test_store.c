@@ -95,7 +95,7 @@ VG_TEST(crud_and_validation_name_the_field)
     char *path = temp_db();
     vg_store_t *s = open_with(path, NULL);
     EXPECT_TRUE(s != NULL);
-    EXPECT_EQ(vg_store_schema_version(s), 5);
+    EXPECT_EQ(vg_store_schema_version(s), 6);
     vg_store_err_t err;
     json_t *out = NULL, *in;
 
@@ -664,6 +664,40 @@ VG_TEST(a_free_camera_goes_to_the_least_loaded_live_instance_and_a_drain_holds)
     EXPECT_EQ(vg_store_instance_beat(s, &b, T + 60, &err), 0);
     EXPECT_EQ(vg_store_instance_is_draining(s, "vigil-b", &is_draining, &err), 0);
     EXPECT_TRUE(!is_draining);
+    vg_store_close(&s);
+    remove_db(path);
+}
+
+VG_TEST(an_uplink_site_is_found_on_the_instance_its_link_reached_while_it_renews)
+{
+    char *path = temp_db();
+    vg_store_t *s = open_with(path, NULL);
+    vg_store_err_t err;
+    const int64_t T = 1000000000, ALIVE = 3000000;
+    vg_instance_info_t a = {.id = "vigil-a", .urls = "[\"http://a:8080\",\"rtsp://a:8554\"]"},
+                       b = {.id = "vigil-b", .urls = "[\"rtsp://b:8554\"]"};
+    EXPECT_EQ(vg_store_instance_beat(s, &a, T, &err), 0);
+    EXPECT_EQ(vg_store_instance_beat(s, &b, T, &err), 0);
+    char owner[64], url[128];
+    EXPECT_EQ(vg_store_site_where(s, "north", T, ALIVE, owner, url, sizeof(url), &err), 0);
+    EXPECT_STREQ(owner, ""); /* nobody has it */
+    EXPECT_EQ(vg_store_site_claim(s, "north", "vigil-a", T, &err), 0);
+    EXPECT_EQ(vg_store_site_where(s, "north", T + 1, ALIVE, owner, url, sizeof(url), &err), 0);
+    EXPECT_STREQ(owner, "vigil-a");
+    EXPECT_STREQ(url, "rtsp://a:8554");
+    /* the edge came back through b: the newest claim wins; a's release takes nothing */
+    EXPECT_EQ(vg_store_site_claim(s, "north", "vigil-b", T + 10, &err), 0);
+    EXPECT_EQ(vg_store_site_release(s, "north", "vigil-a", &err), 0);
+    EXPECT_EQ(vg_store_site_where(s, "north", T + 20, ALIVE, owner, url, sizeof(url), &err), 0);
+    EXPECT_STREQ(owner, "vigil-b");
+    EXPECT_STREQ(url, "rtsp://b:8554");
+    /* b stops renewing (died): its claim goes stale */
+    EXPECT_EQ(vg_store_site_where(s, "north", T + 10 + ALIVE, ALIVE, owner, url, sizeof(url),
+                                  &err), 0);
+    EXPECT_STREQ(owner, "");
+    EXPECT_EQ(vg_store_site_release(s, "north", "vigil-b", &err), 0);
+    EXPECT_EQ(vg_store_site_where(s, "north", T + 30, ALIVE, owner, url, sizeof(url), &err), 0);
+    EXPECT_STREQ(owner, "");
     vg_store_close(&s);
     remove_db(path);
 }
