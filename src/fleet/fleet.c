@@ -429,8 +429,9 @@ static void build(vg_fleet_t *f, vg_camera_build_t *b, const vg_camera_cfg_t *cc
 {
     vg_camera_build(b, f->cfg, cc);
     if (b->is_uplink && !b->field[0]) {
-        /* An edge's camera: read through the site's link to this instance, so it is not put
-         * under a lease another instance could take (it has no link there). */
+        /* An edge's camera: read through the site's link where the link reached, and relayed
+         * from there by the other instances (uplink_server.c); not under a lease, which could
+         * go to an instance the site never dialled. */
         if (f->uplinks == NULL ||
             vg_uplinks_producer(f->uplinks, cc->url, &b->scfg.producer, &b->scfg.producer_ctx,
                                 b->err, sizeof(b->err)) < 0) {
@@ -829,7 +830,12 @@ static void leave_done(void *arg, int rc, const vg_store_err_t *err)
     free(l);
 }
 
-void vg_fleet_set_uplinks(vg_fleet_t *f, struct vg_uplinks *uplinks) { f->uplinks = uplinks; }
+void vg_fleet_set_uplinks(vg_fleet_t *f, struct vg_uplinks *uplinks)
+{
+    f->uplinks = uplinks;
+    if (uplinks && f->is_cluster)
+        vg_uplinks_set_cluster(uplinks, &f->lease);
+}
 
 void vg_fleet_on_drain(vg_fleet_t *f, void (*fn)(void *arg), void *arg)
 {

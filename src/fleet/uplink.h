@@ -38,6 +38,12 @@ vg_uplinks_t *vg_uplinks_new(uv_loop_t *loop, vg_uplinks_write_fn write, void *w
 /* GET /api/v1/uplink (the WebSocket an edge dials; an admin's integration key) and
  * GET /api/v1/uplinks (admin: the sites, connected or not). */
 void vg_uplinks_register(vg_uplinks_t *u, vg_server_t *srv);
+/* On a database shared by several instances (env: the fleet's lease environment): the sites
+ * connected here are recorded there, renewed every second, and a camera whose site is
+ * connected to another instance is relayed from that one's RTSP re-stream, as a leased
+ * camera is (fleet/lease.c). Before the first camera is built. */
+struct vg_lease_env;
+void vg_uplinks_set_cluster(vg_uplinks_t *u, struct vg_lease_env *env);
 /* Whether url is an uplink:// camera URL. */
 bool vg_uplinks_claims(const char *url);
 /* The producer of a camera whose URL is uplink://SITE/CAMERA: reads the site's camera

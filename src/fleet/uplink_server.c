@@ -7,6 +7,7 @@
  * closed at once, so the cameras fail "unreachable" and show the offline card.
  */
 #include <libwebsockets.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "fleet/fleet.h"
 #include "fleet/uplink.h"
 #include "fleet/uplink_link.h"
 #include "fleet/uplink_wire.h"
@@ -62,6 +64,9 @@ typedef struct up_prod {
     char inner_key[256]; /* the token and port inner_ctx was made for */
     bool is_running;
     vg_stream_input_t *in, *last_in;
+    unsigned gen;  /* moved by every start and stop: an older lookup's answer is stale */
+    int lookups;   /* lookups in flight that point here */
+    bool is_freed; /* by the hub, while a lookup was in flight */
     struct up_prod *next;
 } up_prod_t;
 
@@ -73,6 +78,7 @@ typedef struct edge_conn {
 
 struct vg_uplinks {
     uv_loop_t *loop;
+    vg_lease_env_t *cluster; /* a shared database: sites found on other instances; or NULL */
     vg_uplinks_write_fn write;
     void *write_arg;
     uv_timer_t timer; /* 1 Hz: pings and silent edges */
@@ -226,6 +232,45 @@ static site_t *site_new(vg_uplinks_t *u, const char *name)
     return s;
 }
 
+/* ---- on a shared database: which instance has which site ---- */
+
+typedef struct site_job {
+    char site[VG_UPLINK_SITE_MAX + 1];
+    char instance[64];
+    bool is_claim;
+} site_job_t;
+
+static int site_job_run(vg_store_t *st, void *arg, vg_store_err_t *err)
+{
+    site_job_t *j = arg;
+    return j->is_claim ? vg_store_site_claim(st, j->site, j->instance, vg_wall_us(), err)
+                       : vg_store_site_release(st, j->site, j->instance, err);
+}
+
+static void site_job_done(void *arg, int rc, const vg_store_err_t *err)
+{
+    site_job_t *j = arg;
+    if (rc < 0 && rc != VG_ECLOSED)
+        VG_LOG_WARN("uplink", "site=%s: cannot record where its uplink is: %s", j->site,
+                    err->message);
+    free(j);
+}
+
+/* Tells the other instances that s's uplink is here (is_claim; renewed every second), or is
+ * not any more. Nothing without a shared database. */
+static void site_record(vg_uplinks_t *u, const site_t *s, bool is_claim)
+{
+    vg_lease_env_t *env = u->cluster;
+    if (env == NULL || env->async == NULL)
+        return;
+    site_job_t *j = vg_xcalloc(1, sizeof(*j));
+    vg_strlcpy(j->site, s->name, sizeof(j->site));
+    vg_strlcpy(j->instance, env->instance_id, sizeof(j->instance));
+    j->is_claim = is_claim;
+    if (vg_store_async_submit(env->async, site_job_run, site_job_done, j, 1000) < 0)
+        free(j);
+}
+
 /* The site's edge went away (its connection closed): its channels end. */
 static void site_offline(site_t *s, const char *why)
 {
@@ -233,6 +278,7 @@ static void site_offline(site_t *s, const char *why)
         return;
     VG_LOG_WARN("uplink", "site=%s: offline (%s)", s->name, why);
     s->conn = NULL;
+    site_record(s->u, s, false);
     while (s->channels)
         channel_close((channel_t *)s->channels, false);
     vg_uplink_outq_clear(&s->out);
@@ -297,20 +343,10 @@ static void prod_kick_site(vg_uplinks_t *u, const char *site)
     }
 }
 
-static int prod_start(void *ctx, vg_stream_input_t *in)
+/* Starts p's RTSP client on url (made again only when url changed: the edge's token changes
+ * with every run of it, a relaying instance's address with every placement). */
+static void prod_start_url(up_prod_t *p, const char *url)
 {
-    up_prod_t *p = ctx;
-    p->in = p->last_in = in;
-    site_t *s = p->u ? site_find(p->u, p->site) : NULL;
-    if (s == NULL || s->conn == NULL || s->port == 0) {
-        vg_stream_source_ended(in, VG_EUNREACHABLE); /* retried; the site's hello kicks it */
-        return 0;
-    }
-    /* The edge's token changes with every run of it, the port never: the RTSP client is
-     * made again only when they differ from what it was made for. */
-    char url[400];
-    snprintf(url, sizeof(url), "rtsp://uplink:%s@127.0.0.1:%d/cameras/%s?client=vigil",
-             s->token, s->port, p->camera);
     if (p->inner_ops && strcmp(p->inner_key, url) != 0) {
         p->inner_ops->free(p->inner_ctx);
         p->inner_ops = NULL;
@@ -322,22 +358,106 @@ static int prod_start(void *ctx, vg_stream_input_t *in)
                                    err, sizeof(err)) < 0) {
             VG_LOG_WARN("uplink", "site=%s camera=%s: %s", p->site, p->camera, err);
             p->inner_ops = NULL;
-            vg_stream_source_ended(in, VG_EUNREACHABLE);
-            return 0;
+            vg_stream_source_ended(p->in, VG_EUNREACHABLE);
+            return;
         }
         vg_strlcpy(p->inner_key, url, sizeof(p->inner_key));
     }
-    if (p->inner_ops->start(p->inner_ctx, in) < 0) {
-        vg_stream_source_ended(in, VG_EUNREACHABLE);
-        return 0;
+    if (p->inner_ops->start(p->inner_ctx, p->in) < 0) {
+        vg_stream_source_ended(p->in, VG_EUNREACHABLE);
+        return;
     }
     p->is_running = true;
+}
+
+/* ---- a site whose uplink reached another instance of the shared database ---- */
+
+typedef struct lookup_job {
+    up_prod_t *p;
+    unsigned gen;
+    char site[VG_UPLINK_SITE_MAX + 1];
+    char owner[64];
+    char url[512];
+} lookup_job_t;
+
+static int lookup_run(vg_store_t *st, void *arg, vg_store_err_t *err)
+{
+    lookup_job_t *j = arg;
+    return vg_store_site_where(st, j->site, vg_wall_us(), VG_LEASE_TTL_US, j->owner, j->url,
+                               sizeof(j->url), err);
+}
+
+static void prod_free_now(up_prod_t *p)
+{
+    if (p->inner_ops)
+        p->inner_ops->free(p->inner_ctx);
+    free(p);
+}
+
+static void lookup_done(void *arg, int rc, const vg_store_err_t *err)
+{
+    lookup_job_t *j = arg;
+    up_prod_t *p = j->p;
+    p->lookups--;
+    if (p->is_freed) {
+        if (p->lookups == 0)
+            prod_free_now(p);
+    } else if (j->gen == p->gen && p->in && p->u && p->u->cluster) {
+        vg_lease_env_t *env = p->u->cluster;
+        char url[768];
+        const char *host = strncmp(j->url, "rtsp://", 7) == 0 ? j->url + 7 : NULL;
+        size_t host_len = host ? strcspn(host, "/") : 0;
+        if (rc < 0 || !j->owner[0] || strcmp(j->owner, env->instance_id) == 0 || !host) {
+            /* nobody has the site, or the database still names this instance (it lost the
+             * link a moment ago): nothing to relay */
+            VG_LOG_DEBUG("uplink", "site=%s: no instance has its uplink%s%s", j->site,
+                         rc < 0 ? ": " : "", rc < 0 ? err->message : "");
+            vg_stream_source_ended(p->in, VG_EUNREACHABLE);
+        } else {
+            VG_LOG_INFO("uplink", "site=%s camera=%s: relayed from instance '%s', which has "
+                        "its uplink", j->site, p->camera, j->owner);
+            snprintf(url, sizeof(url), "rtsp://instance:%s@%.*s/cameras/%s-%s?client=vigil",
+                     env->credential, (int)host_len, host, p->site, p->camera);
+            prod_start_url(p, url);
+            sodium_memzero(url, sizeof(url));
+        }
+    }
+    free(j);
+}
+
+static int prod_start(void *ctx, vg_stream_input_t *in)
+{
+    up_prod_t *p = ctx;
+    p->in = p->last_in = in;
+    p->gen++;
+    site_t *s = p->u ? site_find(p->u, p->site) : NULL;
+    if (s && s->conn && s->port) {
+        char url[400];
+        snprintf(url, sizeof(url), "rtsp://uplink:%s@127.0.0.1:%d/cameras/%s?client=vigil",
+                 s->token, s->port, p->camera);
+        prod_start_url(p, url);
+        return 0;
+    }
+    vg_lease_env_t *env = p->u ? p->u->cluster : NULL;
+    lookup_job_t *j = env && env->async ? vg_xcalloc(1, sizeof(*j)) : NULL;
+    if (j) {
+        j->p = p;
+        j->gen = p->gen;
+        vg_strlcpy(j->site, p->site, sizeof(j->site));
+        if (vg_store_async_submit(env->async, lookup_run, lookup_done, j, VG_STORE_WAIT_MS) == 0) {
+            p->lookups++;
+            return 0;
+        }
+        free(j);
+    }
+    vg_stream_source_ended(in, VG_EUNREACHABLE); /* retried; the site's hello kicks it */
     return 0;
 }
 
 static void prod_stop(void *ctx)
 {
     up_prod_t *p = ctx;
+    p->gen++;
     if (p->is_running)
         p->inner_ops->stop(p->inner_ctx);
     p->is_running = false;
@@ -353,9 +473,9 @@ static void prod_free(void *ctx)
             break;
         }
     }
-    if (p->inner_ops)
-        p->inner_ops->free(p->inner_ctx);
-    free(p);
+    p->is_freed = true;
+    if (p->lookups == 0)
+        prod_free_now(p);
 }
 
 static const vg_producer_ops_t prod_ops = {
@@ -461,6 +581,7 @@ static int on_ws_message(vg_conn_t *c, const char *text, size_t len)
         free(h);
         free(j);
     }
+    site_record(u, s, true);
     prod_kick_site(u, s->name);
     return 0;
 }
@@ -527,7 +648,10 @@ static void on_tick(uv_timer_t *t)
             vg_conn_t *c = s->conn;
             site_offline(s, "nothing heard for 6 s");
             vg_conn_close(c, 1001, "nothing heard for 6 s");
-        } else if (now - s->last_ping_mono_us >= PING_EVERY_US) {
+        } else {
+            site_record(u, s, true); /* renewed, as a lease is */
+        }
+        if (s->conn && now - s->last_ping_mono_us >= PING_EVERY_US) {
             s->last_ping_mono_us = now;
             s->out.is_ping_due = true;
             send_frame(s, 0, VG_UPLINK_BEAT, NULL, 0);
@@ -583,6 +707,8 @@ vg_uplinks_t *vg_uplinks_new(uv_loop_t *loop, vg_uplinks_write_fn write, void *w
     uv_timer_start(&u->timer, on_tick, 1000, 1000);
     return u;
 }
+
+void vg_uplinks_set_cluster(vg_uplinks_t *u, vg_lease_env_t *env) { u->cluster = env; }
 
 void vg_uplinks_register(vg_uplinks_t *u, vg_server_t *srv)
 {

@@ -15,7 +15,7 @@ import time
 import requests
 
 import rtsp_sim
-from conftest import parse_header, ws_connect
+from conftest import _Factory, parse_header, ws_connect
 from hardening_lib import add_user, cli, start_server
 
 def sim_sessions(sim):
@@ -212,6 +212,61 @@ def test_free_cameras_are_placed_by_load_and_a_drain_hands_them_over(pg, tmp_pat
               % (exited_after, back))
     finally:
         srvs[1].exit_checked = True
+        for fac in facs:
+            problems = fac.teardown()
+            assert not problems, problems
+
+
+def test_an_edge_site_on_one_instance_is_watched_through_another(pg, tmp_path):
+    """An edge dials vigil-a only (its uplink reached one instance behind a load balancer);
+    a viewer on vigil-b watches the edge's camera: b finds in the database that a has the
+    site and relays a's re-stream, one session on the edge's camera."""
+    url, key_path = fresh_database(pg, tmp_path, "sites")
+    add_user(url, "root", "admin", "root-sites-pw-1")
+    key = next(w for w in cli(url, "key", "add", "user=root", "role=admin").stdout.split()
+               if w.startswith("vk_"))
+    facs, srvs = [], []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        fac, srv = start_server(tmp_path / name, url,
+                                extra_args=["--master-key-file", str(key_path),
+                                            "--instance-id", "vigil-" + name])
+        facs.append(fac)
+        srvs.append(srv)
+    a, b = srvs
+    (tmp_path / "edge").mkdir()
+    edge_fac = _Factory(tmp_path / "edge")
+    facs.append(edge_fac)
+    edge = edge_fac(cameras={"door": "test://?width=320&height=240&fps=10"}, extra_args=[
+        "--uplink", "ws://127.0.0.1:%d" % a.port, "--uplink-key", key, "--uplink-site",
+        "north"])
+    auth = {"Authorization": "Bearer " + key}
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and \
+                b.get("/api/v1/streams/north-door", headers=auth).status_code != 200:
+            time.sleep(0.2)
+
+        async def scenario():
+            stop = threading.Event()
+            w = Watcher(b.ws_url("north-door", "low") + "&token=" + key)
+            task = asyncio.ensure_future(w.run(stop))
+            await asyncio.sleep(6.0)
+            t0 = time.monotonic()
+            await asyncio.sleep(3.0)
+            n = w.frames_between(t0, t0 + 3.0)
+            stop.set()
+            await asyncio.gather(task, return_exceptions=True)
+            return n
+
+        frames = asyncio.run(scenario())
+        readers = [v for v in edge.get("/api/v1/viewers").json()["viewers"]
+                   if v["output"] == "rtsp"]
+        logs = "\n".join(s.log_tail(3000) for s in (a, b, edge))
+        assert frames >= 20, (frames, logs)  # 10 fps for 3 s
+        assert "relayed from instance 'vigil-a', which has its uplink" in b.log, logs
+        assert len(readers) == 1, (readers, logs)  # the edge's camera read once, by a
+    finally:
         for fac in facs:
             problems = fac.teardown()
             assert not problems, problems
