@@ -129,8 +129,8 @@ static const char *const migrations[] = {
     "CREATE INDEX camera_leases_instance ON camera_leases(instance_id);",
     /* 6: which instance an edge site's uplink reached (fleet/uplink.h): the others relay its
      * cameras from there. Renewed with the instance's heartbeat. */
-    "CREATE TABLE uplink_sites ("
-    "  site TEXT PRIMARY KEY, instance_id TEXT NOT NULL, heartbeat_us INTEGER NOT NULL);",
+    ("CREATE TABLE uplink_sites ("
+     "  site TEXT PRIMARY KEY, instance_id TEXT NOT NULL, heartbeat_us INTEGER NOT NULL);"),
 };
 #define SCHEMA_VERSION (int)(sizeof(migrations) / sizeof(migrations[0]))
 
