@@ -57,22 +57,32 @@ def fresh_database(pg, tmp_path, name):
     return pg.url.rsplit("/", 1)[0] + "/" + name, key_path
 
 
+def admin_key(url, password):
+    """An admin user and an admin integration key of the database at url: the key."""
+    add_user(url, "root", "admin", password)
+    return next(w for w in cli(url, "key", "add", "user=root", "role=admin").stdout.split()
+                if w.startswith("vk_"))
+
+
+def start_instances(tmp_path, url, key_path, names):
+    """An instance vigil-NAME per name on the database at url: (factories, servers)."""
+    facs, srvs = [], []
+    for name in names:
+        (tmp_path / name).mkdir()
+        fac, srv = start_server(tmp_path / name, url,
+                                extra_args=["--master-key-file", str(key_path),
+                                            "--instance-id", "vigil-" + name])
+        facs.append(fac)
+        srvs.append(srv)
+    return facs, srvs
+
+
 def test_one_camera_session_for_three_instances_and_failover(pg, tmp_path):
     url, key_path = fresh_database(pg, tmp_path, "cluster")
     with rtsp_sim.start_sim_process(width=320, height=240, fps=15) as sim:
         cli(url, "camera", "add", "id=cam", "url=" + sim.url)
-        add_user(url, "root", "admin", "root-cluster-pw-1")
-        key = next(w for w in cli(url, "key", "add", "user=root", "role=admin").stdout.split()
-                   if w.startswith("vk_"))
-        assert key.startswith("vk_"), key
-        facs, srvs = [], []
-        for name in ("a", "b", "c"):
-            (tmp_path / name).mkdir()
-            fac, srv = start_server(tmp_path / name, url,
-                                    extra_args=["--master-key-file", str(key_path),
-                                                "--instance-id", "vigil-" + name])
-            facs.append(fac)
-            srvs.append(srv)
+        key = admin_key(url, "root-cluster-pw-1")
+        facs, srvs = start_instances(tmp_path, url, key_path, ("a", "b", "c"))
         try:
             # a gets the first viewer: it takes the lease and pulls the camera.
             async def scenario():
@@ -150,17 +160,8 @@ def test_free_cameras_are_placed_by_load_and_a_drain_hands_them_over(pg, tmp_pat
     cams = ["p1", "p2", "p3", "p4"]
     for cam in cams:
         cli(url, "camera", "add", "id=" + cam, "url=test://?width=320&height=240&fps=10")
-    add_user(url, "root", "admin", "root-placement-pw-1")
-    key = next(w for w in cli(url, "key", "add", "user=root", "role=admin").stdout.split()
-               if w.startswith("vk_"))
-    facs, srvs = [], []
-    for name in ("a", "b"):
-        (tmp_path / name).mkdir()
-        fac, srv = start_server(tmp_path / name, url,
-                                extra_args=["--master-key-file", str(key_path),
-                                            "--instance-id", "vigil-" + name])
-        facs.append(fac)
-        srvs.append(srv)
+    key = admin_key(url, "root-placement-pw-1")
+    facs, srvs = start_instances(tmp_path, url, key_path, ("a", "b"))
     a, b = srvs
     auth = {"Authorization": "Bearer " + key}
     try:
@@ -222,17 +223,8 @@ def test_an_edge_site_on_one_instance_is_watched_through_another(pg, tmp_path):
     a viewer on vigil-b watches the edge's camera: b finds in the database that a has the
     site and relays a's re-stream, one session on the edge's camera."""
     url, key_path = fresh_database(pg, tmp_path, "sites")
-    add_user(url, "root", "admin", "root-sites-pw-1")
-    key = next(w for w in cli(url, "key", "add", "user=root", "role=admin").stdout.split()
-               if w.startswith("vk_"))
-    facs, srvs = [], []
-    for name in ("a", "b"):
-        (tmp_path / name).mkdir()
-        fac, srv = start_server(tmp_path / name, url,
-                                extra_args=["--master-key-file", str(key_path),
-                                            "--instance-id", "vigil-" + name])
-        facs.append(fac)
-        srvs.append(srv)
+    key = admin_key(url, "root-sites-pw-1")
+    facs, srvs = start_instances(tmp_path, url, key_path, ("a", "b"))
     a, b = srvs
     (tmp_path / "edge").mkdir()
     edge_fac = _Factory(tmp_path / "edge")
