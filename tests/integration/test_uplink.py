@@ -377,6 +377,15 @@ def lab(tmp_path):
         pytest.fail("\n\n".join(problems), pytrace=False)
 
 
+def assert_site_connected(lab, server, key, site, cameras):
+    """GET /api/v1/uplinks on server lists site, connected, with exactly these cameras."""
+    doc = lab.uplinks(server, key)
+    found = [u for u in doc.get("uplinks", []) if u.get("site") == site]
+    assert len(found) == 1 and found[0].get("connected") is True \
+        and found[0].get("cameras") == cameras, \
+        "GET /api/v1/uplinks does not list %s, connected, with cameras %r: %r" % (
+            site, cameras, doc)
+
 def test_an_edge_behind_nat_dials_out_and_the_central_serves_its_camera(lab):
     require_uplink_support()
     lab.build()
@@ -399,12 +408,7 @@ def test_an_edge_behind_nat_dials_out_and_the_central_serves_its_camera(lab):
         sessions = lab.sim_sessions(sim)
         assert sessions == 1, "the simulator has %d sessions with one viewer on the central " \
             "(wanted 1)" % sessions
-        doc = lab.uplinks(central, key)
-        north = [u for u in doc.get("uplinks", []) if u.get("site") == "north"]
-        assert len(north) == 1 and north[0].get("connected") is True \
-            and north[0].get("cameras") == ["door"], \
-            "GET /api/v1/uplinks on the central does not list north, connected, with camera " \
-            "door: %r" % doc
+        assert_site_connected(lab, central, key, "north", ["door"])
         print("first picture %.1f s after the viewer connected; capture -> arrival: %s"
               % (first_s, viewer.delays()))
 
@@ -478,12 +482,7 @@ def test_two_hops_edge_mid_central(lab):
     assert cam.get("url") == "uplink://mid/north-door", "mid-north-door on the central: %r" % cam
     print("north-door on mid after %.1f s, mid-north-door on the central %.1f s later"
           % (mid_s, central_s))
-    doc = lab.uplinks(central, central_key)
-    sites = [u for u in doc.get("uplinks", []) if u.get("site") == "mid"]
-    assert len(sites) == 1 and sites[0].get("connected") is True \
-        and sites[0].get("cameras") == ["north-door"], \
-        "GET /api/v1/uplinks on the central does not list mid, connected, with camera " \
-        "north-door: %r" % doc
+    assert_site_connected(lab, central, central_key, "mid", ["north-door"])
     time.sleep(1.0)
     idle = lab.sim_sessions(sim)
     assert idle == 0, "the simulator has %d sessions before any viewer" % idle
