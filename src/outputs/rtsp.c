@@ -50,10 +50,6 @@
 /* What the kernel may hold unsent per reader: beyond it, bytes wait in libuv's queue where the
  * lag bounds see them. */
 #define NOTSENT_LOWAT (128 * 1024)
-/* ... and a reader on loopback (a recorder on the box, an edge's uplink channel) drains at
- * memory speed: a small bound costs it nothing, and keeps a thin uplink's backlog where the
- * lag bounds see it (docs/uplink.md, "Thin links"). */
-#define NOTSENT_LOWAT_LOOPBACK (16 * 1024)
 #define MMSG_BATCH 64
 /* A client that holds a request half-sent this long (slowloris), or a connection with no
  * session and no request this long, is closed. */
@@ -1442,8 +1438,7 @@ static void on_connection(uv_stream_t *server, int status)
     c->last_request_us = vg_mono_us();
     uv_os_fd_t fd = -1;
     uv_fileno((uv_handle_t *)&c->tcp, &fd);
-    bool is_loopback = strcmp(c->peer_ip, "127.0.0.1") == 0 || strcmp(c->peer_ip, "::1") == 0;
-    int v = is_loopback ? NOTSENT_LOWAT_LOOPBACK : NOTSENT_LOWAT;
+    int v = NOTSENT_LOWAT;
     setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v, sizeof(v));
     v = TCP_USER_TIMEOUT_MS;
     setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &v, sizeof(v));

@@ -548,8 +548,8 @@ THIN_BURST_BYTES = 16 * 1024
 # What may wait between the camera and the central once the edge thins, besides the tbf's own
 # queue (docs/uplink.md "Thin links", docs/rtsp.md), in bytes:
 THIN_BUFFERS = (
-    16 << 10,   # the edge RTSP server's socket toward a loopback reader, unsent
-    32 << 10,   # ... and the one write that may pass that bound (an access unit)
+    144 << 10,  # the edge RTSP server's socket toward the channel, unsent: TCP_NOTSENT_LOWAT
+                # 128 KiB and the write that passed it (measured 143,820 B)
     64 << 10,   # the channel's receive buffer: SO_RCVBUF 32 KiB, which Linux doubles
     64 << 10,   # the edge's queue toward the link, past which it stops reading the channel
     16 << 10,   # the uplink socket, unsent (TCP_NOTSENT_LOWAT)
@@ -568,14 +568,14 @@ def thin_delay_bound_s(camera_kbit, rate_kbit, latency_ms, burst_bytes):
     latency + burst), all drained at the link's rate less 5 % of TCP/IP and WebSocket
     headers; plus 1 s for the central's decoding and JPEG on a loaded 2-core machine.
 
-    Camera 680 kbit/s, link 340 kbit/s, 200 ms, 16 KiB: 85,000 + 196,608 + (8,500 + 16,384)
-    = 306,492 B at 42,500 x 0.95 = 40,375 B/s: 7.6 s, bound 8.6 s.
+    Camera 680 kbit/s, link 340 kbit/s, 200 ms, 16 KiB: 85,000 + 294,912 + (8,500 + 16,384)
+    = 404,796 B at 42,500 x 0.95 = 40,375 B/s: 10.0 s, bound 11.0 s.
 
     Until those buffers are full the edge relays everything, and a picture arriving T
     seconds after the viewer came was captured about T x 340/680 s in: its delay is 0.5 T,
-    which reaches 8.6 s at T = 17 s (THIN_SETTLE_S: 20 s). Without thinning it goes on: 16
-    to 22 s over the last third of the window (36-44 s), 8 s more than over the first
-    (20-28 s)."""
+    which reaches the measured 6-7 s at T = 12-14 s (THIN_SETTLE_S: 20 s). Without thinning
+    it goes on: 16 to 22 s over the last third of the window (36-44 s), 8 s more than over
+    the first (20-28 s)."""
     rate_bytes = rate_kbit * 1000 / 8.0
     one_second_of_camera = camera_kbit * 1000 / 8.0
     queued = (one_second_of_camera + sum(THIN_BUFFERS) + rate_bytes * latency_ms / 1000.0
