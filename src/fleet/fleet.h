@@ -56,6 +56,11 @@ typedef struct vg_lease_env {
     struct lease_prod *producers;                   /* the wrapped ones, for renewals */
 } vg_lease_env_t;
 
+/* The URL another instance relays camera from: the re-stream at base (an rtsp:// URL the
+ * holder registered) with the instance credential as the password. false: base is not
+ * rtsp://, or out (cap bytes) is too small. */
+bool vg_lease_relay_url(const vg_lease_env_t *env, const char *base, const char *camera,
+                        char *out, size_t cap);
 /* Wraps a camera's producer (*ops, *ctx; taken) so that it runs only while this instance
  * holds the camera's lease, and relays the holder's re-stream otherwise. */
 void vg_lease_wrap(vg_lease_env_t *env, const char *camera, const vg_producer_ops_t **ops,

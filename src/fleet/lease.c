@@ -79,8 +79,8 @@ static int ask_run(vg_store_t *s, void *arg, vg_store_err_t *err)
     return rc;
 }
 
-/* The relay's URL: the holder's re-stream with the instance credential as the password. */
-static bool relay_url(const lease_prod_t *p, const char *base, char *out, size_t cap)
+bool vg_lease_relay_url(const vg_lease_env_t *env, const char *base, const char *camera,
+                        char *out, size_t cap)
 {
     if (strncmp(base, "rtsp://", 7) != 0)
         return false;
@@ -88,14 +88,14 @@ static bool relay_url(const lease_prod_t *p, const char *base, char *out, size_t
     while (n > 7 && base[n - 1] == '/')
         n--;
     int w = snprintf(out, cap, "rtsp://instance:%s@%.*s/cameras/%s?client=vigil",
-                     p->env->credential, (int)(n - 7), base + 7, p->camera);
+                     env->credential, (int)(n - 7), base + 7, camera);
     return w > 0 && (size_t)w < cap;
 }
 
 static void start_relay(lease_prod_t *p, const ask_job_t *j)
 {
     char url[768];
-    if (!relay_url(p, j->url, url, sizeof(url))) {
+    if (!vg_lease_relay_url(p->env, j->url, p->camera, url, sizeof(url))) {
         VG_LOG_WARN("fleet", "camera=%s: instance '%s' advertises no usable RTSP URL", p->camera,
                     j->holder);
         vg_stream_source_ended(p->in, VG_EUNREACHABLE);

@@ -404,10 +404,10 @@ static void lookup_done(void *arg, int rc, const vg_store_err_t *err)
             prod_free_now(p);
     } else if (j->gen == p->gen && p->in && p->u && p->u->cluster) {
         vg_lease_env_t *env = p->u->cluster;
-        char url[768];
-        const char *host = strncmp(j->url, "rtsp://", 7) == 0 ? j->url + 7 : NULL;
-        size_t host_len = host ? strcspn(host, "/") : 0;
-        if (rc < 0 || !j->owner[0] || strcmp(j->owner, env->instance_id) == 0 || !host) {
+        char url[768], camera[VG_UPLINK_SITE_MAX + 65];
+        snprintf(camera, sizeof(camera), "%s-%s", p->site, p->camera); /* its id here */
+        if (rc < 0 || !j->owner[0] || strcmp(j->owner, env->instance_id) == 0 ||
+            !vg_lease_relay_url(env, j->url, camera, url, sizeof(url))) {
             /* nobody has the site, or the database still names this instance (it lost the
              * link a moment ago): nothing to relay */
             VG_LOG_DEBUG("uplink", "site=%s: no instance has its uplink%s%s", j->site,
@@ -416,8 +416,6 @@ static void lookup_done(void *arg, int rc, const vg_store_err_t *err)
         } else {
             VG_LOG_INFO("uplink", "site=%s camera=%s: relayed from instance '%s', which has "
                         "its uplink", j->site, p->camera, j->owner);
-            snprintf(url, sizeof(url), "rtsp://instance:%s@%.*s/cameras/%s-%s?client=vigil",
-                     env->credential, (int)host_len, host, p->site, p->camera);
             prod_start_url(p, url);
             sodium_memzero(url, sizeof(url));
         }
