@@ -705,30 +705,50 @@ static void displace(vg_stream_t *victim, const vg_stream_t *st)
     vg__stream_go_idle(victim);
 }
 
+/* What a cap counts: whether a stream holds one of its places, and its consumers there. */
+typedef struct cap_kind {
+    bool (*holds)(const vg_stream_t *st);
+    int (*consumers)(const vg_stream_t *st);
+    bool is_always_on_pinned; /* always-on streams keep their place */
+} cap_kind_t;
+
+/* Where st goes under a cap of max (admit.h): VG_ADMIT_FREE, VG_ADMIT_REFUSE, or 0 with
+ * *victim the stream to make room. Hundreds of cameras at most: a pass over them per
+ * admission is cheap, and keeps no second account that could drift from the streams'. */
+static int cap_place(const vg_stream_t *st, int max, const cap_kind_t *k, vg_stream_t **victim)
+{
+    const vg_hub_t *hub = st->hub;
+    vg_admit_source_t *held = vg_xcalloc(hub->count ? hub->count : 1, sizeof(*held));
+    vg_stream_t **who = vg_xcalloc(hub->count ? hub->count : 1, sizeof(*who));
+    int n = 0;
+    for (size_t i = 0; i < hub->count; i++) {
+        vg_stream_t *o = hub->streams[i];
+        if (o == st || !k->holds(o))
+            continue;
+        held[n] = (vg_admit_source_t){.priority = o->priority,
+                                      .viewers = k->consumers(o),
+                                      .is_pinned = k->is_always_on_pinned && o->is_always_on,
+                                      .started_us = o->placed_mono_us};
+        who[n++] = o;
+    }
+    int place = vg_admit_place(held, n, max, st->priority);
+    *victim = place >= 0 ? who[place] : NULL;
+    free(held);
+    free(who);
+    return place >= 0 ? 0 : place;
+}
+
+static int all_consumers(const vg_stream_t *st) { return st->total_consumers; }
+
 int vg_stream_admit(vg_stream_t *st, char *why, size_t why_len)
 {
     vg_hub_t *hub = st->hub;
     if (hub->max_sources == 0 || holds_place(st) || st->producer == NULL)
         return 0;
-    /* Hundreds of cameras at most: a pass over them per new source is cheap, and keeps no
-     * second account of who runs that could drift from the streams' own states. */
-    vg_admit_source_t *running = vg_xcalloc(hub->count ? hub->count : 1, sizeof(*running));
-    vg_stream_t **who = vg_xcalloc(hub->count ? hub->count : 1, sizeof(*who));
-    int n = 0;
-    for (size_t i = 0; i < hub->count; i++) {
-        vg_stream_t *o = hub->streams[i];
-        if (o == st || !holds_place(o))
-            continue;
-        running[n] = (vg_admit_source_t){.priority = o->priority,
-                                         .viewers = o->total_consumers,
-                                         .is_pinned = o->is_always_on,
-                                         .started_us = o->placed_mono_us};
-        who[n++] = o;
-    }
-    int place = vg_admit_place(running, n, hub->max_sources, st->priority);
-    vg_stream_t *victim = place >= 0 ? who[place] : NULL;
-    free(running);
-    free(who);
+    static const cap_kind_t sources = {.holds = holds_place, .consumers = all_consumers,
+                                       .is_always_on_pinned = true};
+    vg_stream_t *victim;
+    int place = cap_place(st, hub->max_sources, &sources, &victim);
     if (victim) {
         displace(victim, st);
         return 0;
@@ -762,22 +782,9 @@ int vg_stream_admit_decoding(vg_stream_t *st, char *why, size_t why_len)
     vg_hub_t *hub = st->hub;
     if (hub->max_decoding == 0 || is_decoding(st))
         return 0;
-    vg_admit_source_t *decoding = vg_xcalloc(hub->count ? hub->count : 1, sizeof(*decoding));
-    vg_stream_t **who = vg_xcalloc(hub->count ? hub->count : 1, sizeof(*who));
-    int n = 0;
-    for (size_t i = 0; i < hub->count; i++) {
-        vg_stream_t *o = hub->streams[i];
-        if (o == st || !is_decoding(o))
-            continue;
-        decoding[n] = (vg_admit_source_t){.priority = o->priority,
-                                          .viewers = jpeg_consumers(o),
-                                          .started_us = o->placed_mono_us};
-        who[n++] = o;
-    }
-    int place = vg_admit_place(decoding, n, hub->max_decoding, st->priority);
-    vg_stream_t *victim = place >= 0 ? who[place] : NULL;
-    free(decoding);
-    free(who);
+    static const cap_kind_t decoding = {.holds = is_decoding, .consumers = jpeg_consumers};
+    vg_stream_t *victim;
+    int place = cap_place(st, hub->max_decoding, &decoding, &victim);
     if (victim) {
         char reason[120];
         snprintf(reason, sizeof(reason),
