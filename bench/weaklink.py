@@ -53,6 +53,14 @@ MODES = {
 }
 
 
+def mode_path(mode):
+    """A mode's URL path: one of MODES, or "ws-TIER" for a WebSocket viewer on a fixed tier
+    (what a rung gives on a link, without the adaptation's moves)."""
+    if mode.startswith("ws-"):
+        return "/api/v1/cameras/cam/ws?tier=" + mode[3:]
+    return MODES[mode]
+
+
 def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
@@ -346,7 +354,7 @@ def viewer_mjpeg(host, port, path, seconds):
 
 
 def helper_viewer(mode, port, seconds):
-    path = MODES[mode] + "&token=" + sys.stdin.readline().strip()
+    path = mode_path(mode) + "&token=" + sys.stdin.readline().strip()
     out = None
     deadline = time.monotonic() + 15
     for _ in range(100):  # the server may still be starting
@@ -387,6 +395,19 @@ def tier_timeline(texts):
         if m.get("type") in ("hello", "tier", "subscribed", "tiers") and "tier" in m:
             out.append((t_us, m["tier"], m.get("reason", m["type"])))
     return out, hello
+
+
+def last_tier_costs(texts):
+    """{tier: kbps} from the last message that lists the tiers with their measured cost."""
+    costs = {}
+    for _, raw in texts:
+        try:
+            m = json.loads(raw)
+        except ValueError:
+            continue
+        if m.get("type") in ("hello", "tiers") and m.get("tiers"):
+            costs = {t.get("name"): t.get("kbps") for t in m["tiers"]}
+    return costs
 
 
 def summarize(frames, texts, t0_us, t1_us):
@@ -552,6 +573,7 @@ def measure_profile(bed, args, profile, cc, mode, workdir):
         row.update(summarize(frames, res["texts"], t0, t1))
     _, hello = tier_timeline(res["texts"])
     row["tiers_offered"] = [t.get("name") for t in (hello or {}).get("tiers", [])]
+    row["tiers_kbps"] = last_tier_costs(res["texts"])
     row["timeline"] = [(round((t - t_start * 1e6) / 1e6, 2), tier, why)
                        for t, tier, why in tier_timeline(res["texts"])[0]][:200]
     row["server_tcp_midway"] = " ".join(ss.split()) if ss else None
