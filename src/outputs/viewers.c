@@ -326,6 +326,13 @@ int vg__viewer_adapt(vg__viewer_t *v, const int *rungs, const double *kbps, int 
         v->counters->pub.queue_sum_us += (uint64_t)q_us;
     }
     v->link_kbps = d.rate_kbps > 0 ? d.rate_kbps : -1;
+    VG_LOG_TRACE("adapt", "viewer=%" PRIu64 " rung %d: queue %.0f ms (rtt %.1f, base %.1f, "
+                 "unsent %u, inflight %u), rate %.0f kbps (latest %.0f%s, acked %.0f), loss "
+                 "%.2f%%, segs %u/%u, replaced %u/%u%s", v->id, cur, d.queue_ms, in.rtt_ms,
+                 d.base_rtt_ms, in.unsent_bytes, in.inflight_bytes, d.rate_kbps,
+                 in.delivery_kbps, in.is_app_limited ? " app-limited" : "", in.acked_kbps,
+                 100 * d.loss, in.retrans_segs, in.sent_segs, in.replaced, in.offered,
+                 d.is_draining ? ", draining" : "");
     if (in.offered == 0 && d.rung < cur)
         return -1; /* the camera sent nothing: no sign of the link either way */
     if (d.rung == cur && rungs[d.rung] == v->cons.tier)
