@@ -25,6 +25,10 @@
 #define FIT_SHARE 0.8
 #define DRAIN_SHARE 0.5
 #define UP_HOLD_MIN_US 2000000LL
+/* ... but a short path shows within a second whether a step up holds (25 round trips at
+ * 40 ms): the shortest hold is 1 s plus five round trips, up to UP_HOLD_MIN_US. */
+#define UP_HOLD_SHORT_US 1000000LL
+#define UP_HOLD_RTTS 5
 #define UP_HOLD_MAX_US 12000000LL
 /* A step down this soon after a step up: the probe failed. */
 #define PROBATION_US 6000000LL
@@ -35,12 +39,30 @@
  * alone would never let a viewer back up. */
 #define PROBE_FLOOR_KBPS 400.0
 /* Loss: the fit share loses this much per unit of loss, down to LOSS_FIT_MIN; the counts
- * decay by LOSS_DECAY a sample (4 Hz: about 5 s). */
+ * decay by LOSS_DECAY a sample (4 Hz: about 12 s, so that a few losses a second are a
+ * steady share, not noise that lets a viewer climb between them). */
 #define LOSS_FIT_WEIGHT 10.0
 #define LOSS_FIT_MIN 0.5
-#define LOSS_DECAY 0.95
+#define LOSS_DECAY 0.98
 /* From this loss on, the rate that allows a step up is the median sample, not the best. */
 #define LOSS_ROBUST 0.003
+/* The kernel keeps its minimum RTT for minutes: a path that got longer (a viewer moved from a
+ * good link to a thin one) would read as a standing queue for that long. The base round trip
+ * is the least smoothed RTT of the last 5-10 s when that is more (BBR keeps its minimum RTT
+ * 10 s); a queue that stands for seconds is stepped away from long before it could hide in it. */
+#define BASE_RTT_BUCKET_US 5000000LL
+/* A base round trip this much shorter than at the last step down: the path changed (a thin
+ * link gave way to a good one), and what was learnt of the old one no longer holds. */
+#define PATH_CHANGE_RATIO 0.7
+/* A capacity the link itself limited (samples taken while the queue stood) is believed this
+ * long before it is probed past; one read from acknowledged bytes, which a stall reads low,
+ * only CAPACITY_TRUSTED_US. */
+#define CAPACITY_LINK_TRUSTED_US 20000000LL
+#define LINK_OVER_ACKED_MAX 2.5
+/* A retransmission's backlog: the retransmission takes a round trip, and a loss-based
+ * control (cubic) then sends less for a few more while its window grows back (a lossy
+ * 2 Mbit/s link showed 134 ms of unsent backlog a second after a loss on a rung it carries). */
+#define RECOVERY_RTTS 3
 #define DROP_RATIO_BAD 0.15
 #define CLIENT_FPS_RATIO_BAD 0.7
 
@@ -74,6 +96,20 @@ static double fit_share(const vg_adapt_t *a, double share)
     return s < floor ? floor : s;
 }
 
+/* Sorts at most 16 values in place (insertion sort). */
+static void sort_small(double *v, int n)
+{
+    for (int i = 1; i < n; i++) {
+        double x = v[i];
+        int j = i - 1;
+        while (j >= 0 && v[j] > x) {
+            v[j + 1] = v[j];
+            j--;
+        }
+        v[j + 1] = x;
+    }
+}
+
 /* The median fresh sample of the rate window (0: none). */
 static double rate_median(const vg_adapt_t *a, int64_t now)
 {
@@ -83,16 +119,20 @@ static double rate_median(const vg_adapt_t *a, int64_t now)
         if (now - a->rate[i].at_us <= RATE_WINDOW_US)
             v[n++] = a->rate[i].kbps;
     }
-    for (int i = 1; i < n; i++) { /* at most 16: insertion sort */
-        double x = v[i];
-        int j = i - 1;
-        while (j >= 0 && v[j] > x) {
-            v[j + 1] = v[j];
-            j--;
-        }
-        v[j + 1] = x;
-    }
+    sort_small(v, n);
     return n ? v[n / 2] : 0;
+}
+
+/* The lower median of the congested samples (0: none). */
+static double congested_median(const vg_adapt_t *a)
+{
+    double v[VG_ADAPT_CONGESTED_SAMPLES];
+    int n = a->congested_count;
+    if (n <= 0)
+        return 0;
+    memcpy(v, a->congested_kbps, sizeof(v[0]) * (size_t)n);
+    sort_small(v, n);
+    return v[(n - 1) / 2];
 }
 
 /* The median of the last three acknowledged-rate samples (the latest alone until there are
@@ -109,6 +149,42 @@ static double acked_median(const vg_adapt_t *a, double latest)
     }
     /* with x <= y, the median is z clamped to [x, y] */
     return z < x ? x : z > y ? y : z;
+}
+
+/* The path's round trip without queues (see BASE_RTT_BUCKET_US). */
+static double base_rtt(vg_adapt_t *a, int64_t now, double rtt_ms, double kernel_min_ms)
+{
+    if (rtt_ms > 0) {
+        if (a->rtt_bucket_us == 0 || now - a->rtt_bucket_us >= 2 * BASE_RTT_BUCKET_US) {
+            /* the first sample, or none for a whole window: a bucket to fill first */
+            a->rtt_min_cur = rtt_ms;
+            a->rtt_min_prev = 0;
+            a->rtt_bucket_us = now;
+        } else if (now - a->rtt_bucket_us >= BASE_RTT_BUCKET_US) {
+            a->rtt_min_prev = a->rtt_min_cur;
+            a->rtt_min_cur = rtt_ms;
+            a->rtt_bucket_us = now;
+        } else if (rtt_ms < a->rtt_min_cur) {
+            a->rtt_min_cur = rtt_ms;
+        }
+    }
+    /* Only a full bucket speaks for the path: one sample may carry a queue. */
+    if (a->rtt_min_prev <= 0)
+        return kernel_min_ms;
+    double windowed = a->rtt_min_cur < a->rtt_min_prev ? a->rtt_min_cur : a->rtt_min_prev;
+    return windowed > kernel_min_ms ? windowed : kernel_min_ms;
+}
+
+/* The path got much shorter since the last step down: forget the old path's capacity, loss
+ * and failed probes, so that a viewer back on a good link climbs at once. */
+static void path_changed(vg_adapt_t *a, double base_ms)
+{
+    a->base_rtt_at_down_ms = base_ms;
+    a->up_hold_us = UP_HOLD_MIN_US;
+    a->last_up_us = 0;
+    a->capacity_us = 0;
+    a->rate_count = 0;
+    a->segs_sum = a->retrans_sum = 0;
 }
 
 static double rate_max(const vg_adapt_t *a, int64_t now)
@@ -140,6 +216,11 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
     double latest = 0;
     bool is_fresh = in->delivery_kbps != a->last_delivery_kbps;
     a->last_delivery_kbps = in->delivery_kbps;
+    double base_ms = in->has_tcp ? base_rtt(a, now, in->rtt_ms, in->min_rtt_ms) : 0;
+    d.base_rtt_ms = base_ms;
+    if (in->has_tcp && a->base_rtt_at_down_ms > 0 && base_ms > 0 &&
+        base_ms < PATH_CHANGE_RATIO * a->base_rtt_at_down_ms)
+        path_changed(a, base_ms);
     if (in->has_tcp) {
         /* what the peer acknowledged over about a second: a stall does not read as zero */
         if (in->acked_kbps > 0) {
@@ -154,7 +235,7 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
         a->segs_sum = a->segs_sum * LOSS_DECAY + in->sent_segs;
         a->retrans_sum = a->retrans_sum * LOSS_DECAY + in->retrans_segs;
         if (in->retrans_segs > 0) /* the stall lasts about a round trip after the sample */
-            a->recovering_until_us = now + (int64_t)((2 * in->min_rtt_ms + 250) * 1000);
+            a->recovering_until_us = now + (int64_t)((RECOVERY_RTTS * base_ms + 500) * 1000);
     }
     if (in->has_tcp && in->delivery_kbps > 0 && is_fresh) {
         latest = in->delivery_kbps;
@@ -168,8 +249,13 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
             (in->delivery_kbps > a->capacity_kbps || now - a->capacity_us > CAPACITY_WINDOW_US)) {
             a->capacity_kbps = in->delivery_kbps;
             a->capacity_us = now;
+            a->is_capacity_link = true;
         }
     }
+    /* Taken while a queue stands, samples limited by the link, not by what we sent. On a
+     * lossy link most follow a retransmission and some read high (see is_inflated): their
+     * lower median is used, not their best. */
+    bool is_link_sample = latest > 0 && !in->is_app_limited;
     d.loss = loss_share(a);
     bool has_capacity = a->capacity_us && now - a->capacity_us <= CAPACITY_WINDOW_US;
     d.rate_kbps = rate_max(a, now);
@@ -178,16 +264,16 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
     /* The smoothed RTT is the last one measured: with nothing in flight it is stale, and
      * nothing is queued. */
     if (in->has_tcp && (in->inflight_bytes > 0 || in->unsent_bytes > 0)) {
-        double standing = in->rtt_ms - in->min_rtt_ms;
+        double standing = in->rtt_ms - base_ms;
         d.queue_ms = standing > 0 && now >= a->rtt_stale_until_us ? standing : 0;
         if (d.rate_kbps > 0)
             d.queue_ms += (double)in->unsent_bytes * 8 / d.rate_kbps;
     }
-    double bound = QUEUE_MIN_MS + QUEUE_RTT_SHARE * (in->has_tcp ? in->min_rtt_ms : 0);
+    double bound = QUEUE_MIN_MS + QUEUE_RTT_SHARE * base_ms;
     /* A retransmission holds back what follows it for a round trip: that much backlog is
      * the loss, not a queue, and a lower rung would not make it shorter. */
     bool is_recovering = now < a->recovering_until_us;
-    double recovery_ms = is_recovering && in->has_tcp ? in->min_rtt_ms : 0;
+    double recovery_ms = is_recovering ? base_ms : 0;
     bound += recovery_ms;
     /* One frame replaced of the three a slow rung offers in a sample is noise (a
      * retransmission on a lossy link); two, and a fair share of them, is a sign. */
@@ -196,10 +282,21 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
     bool is_over = d.queue_ms > bound || is_local_bad;
     bool is_client_bad = in->client_fps >= 0 && in->sent_fps >= 5 &&
                          in->client_fps < CLIENT_FPS_RATIO_BAD * in->sent_fps;
-    if (!is_over)
+    if (!is_over) {
         a->bad_since_us = 0;
-    else if (a->bad_since_us == 0)
-        a->bad_since_us = now;
+        a->congested_count = 0;
+    } else {
+        if (a->bad_since_us == 0)
+            a->bad_since_us = now;
+        if (is_link_sample) {
+            if (a->congested_count == VG_ADAPT_CONGESTED_SAMPLES) {
+                memmove(&a->congested_kbps[0], &a->congested_kbps[1],
+                        sizeof(a->congested_kbps[0]) * (VG_ADAPT_CONGESTED_SAMPLES - 1));
+                a->congested_count--;
+            }
+            a->congested_kbps[a->congested_count++] = latest;
+        }
+    }
     bool is_settling = a->last_change_us && now - a->last_change_us < SETTLE_US;
     /* After a step down what was queued before it drains at the link's rate: a queue still
      * smaller than at that step is not a reason to step again. */
@@ -226,6 +323,16 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
         double acked = is_recovering ? a->acked_1s_kbps : acked_median(a, in->acked_kbps);
         if (acked > 0 && (rate <= 0 || acked < rate))
             rate = acked;
+        /* On a lossy link the stalls read the acknowledged rate low (a 1 Mbit/s link with 2%
+         * loss acknowledged 200-550 kbit/s while it carried 960): the link's own samples
+         * while the queue stood say what it carries. Without loss, one far above the
+         * acknowledged rate is a burst into a receiver's window, not the link. */
+        bool is_lossy = loss_share(a) >= LOSS_ROBUST;
+        double link_kbps = congested_median(a);
+        bool is_link =
+            link_kbps > 0 && (is_lossy || link_kbps <= LINK_OVER_ACKED_MAX * rate || rate <= 0);
+        if (is_link && is_lossy && link_kbps > rate)
+            rate = link_kbps;
         d.rung = fitting_rung(in, in->rung, rate, fit_share(a, is_deep ? DRAIN_SHARE : FIT_SHARE));
         d.reason = is_over || is_deep ? "congested" : "client";
         if (a->last_up_us && now - a->last_up_us < PROBATION_US) {
@@ -241,13 +348,15 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
         /* What the link carried before it got worse must not take the viewer back up. */
         a->rate_count = 0;
         a->capacity_us = 0;
+        a->base_rtt_at_down_ms = base_ms;
         if (rate > 0 && !is_client_bad) {
             rate_add(a, now, rate);
-            a->capacity_kbps = rate;
+            a->capacity_kbps = is_link && link_kbps > rate ? link_kbps : rate;
+            a->is_capacity_link = is_link;
             a->capacity_us = now;
         }
-        a->drain_until_us = now + SETTLE_US +
-                            (int64_t)((2 * d.queue_ms + 2 * (in->has_tcp ? in->min_rtt_ms : 0)) * 1000);
+        a->congested_count = 0;
+        a->drain_until_us = now + SETTLE_US + (int64_t)((2 * d.queue_ms + 2 * base_ms) * 1000);
         /* What was measured on the old rung says little about the new one's queue. */
         return d;
     }
@@ -257,12 +366,22 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
     }
     int next = in->rung + 1;
     bool is_clean = !is_over && !is_client_bad;
-    bool is_held = now - (a->last_change_us ? a->last_change_us : 0) >= a->up_hold_us;
+    int64_t hold = a->up_hold_us;
+    if (hold <= UP_HOLD_MIN_US && in->has_tcp) {
+        /* the round trip as it is now: a path just made longer still has the short base */
+        double rtt = in->rtt_ms > base_ms ? in->rtt_ms : base_ms;
+        int64_t short_hold = UP_HOLD_SHORT_US + (int64_t)(UP_HOLD_RTTS * rtt * 1000);
+        if (short_hold < hold)
+            hold = short_hold;
+    }
+    bool is_held = now - (a->last_change_us ? a->last_change_us : 0) >= hold;
     /* A capacity measured a while ago may be out of date (a link that got better shows no
      * sign of it to a viewer that sends little): probe past it after a few seconds. Until
      * then it caps what the samples say (bursts into a receiver's window read far above what
      * the receiver takes). */
-    bool is_capacity_fresh = has_capacity && now - a->capacity_us < CAPACITY_TRUSTED_US;
+    bool is_capacity_fresh =
+        has_capacity && now - a->capacity_us < (a->is_capacity_link ? CAPACITY_LINK_TRUSTED_US
+                                                                     : CAPACITY_TRUSTED_US);
     /* On a lossy link single samples read high (see is_inflated): the median of the
      * window's speaks for the link. */
     double up_rate = loss_share(a) >= LOSS_ROBUST ? rate_median(a, now) : d.rate_kbps;

@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #define VG_ADAPT_RATE_SAMPLES 16
+#define VG_ADAPT_CONGESTED_SAMPLES 8
 /* How often an adaptive viewer is sampled (the caller's timer). */
 #define VG_ADAPT_SAMPLE_MS 250
 
@@ -62,6 +63,15 @@ typedef struct vg_adapt {
     double acked_recent[3]; /* the last three samples of it, newest last */
     int acked_count;
     int64_t recovering_until_us; /* a retransmission was seen: its stall is not a queue */
+    /* the path's own round trip: the least smoothed RTT of two 5 s buckets */
+    double rtt_min_cur, rtt_min_prev;
+    int64_t rtt_bucket_us;
+    double base_rtt_at_down_ms; /* the path's round trip at the last step down */
+    /* the samples the link limited while the queue was over its bound, newest last: what
+     * the link carries now, unlike the acknowledged rate, which a stall reads low */
+    double congested_kbps[VG_ADAPT_CONGESTED_SAMPLES];
+    int congested_count;
+    bool is_capacity_link; /* capacity_kbps is such a sample, not an acknowledged rate */
 } vg_adapt_t;
 
 typedef struct vg_adapt_input {
@@ -86,6 +96,7 @@ typedef struct vg_adapt_decision {
     int rung;           /* the rung to be on (== input rung: stay) */
     const char *reason; /* "congested", "client", "recovered", "headroom"; NULL when staying */
     double queue_ms;    /* the delay in the network and our socket, as estimated */
+    double base_rtt_ms; /* the path's round trip without queues, as estimated */
     bool is_draining;   /* hold frames back: the queue is deep, let it drain first */
     double rate_kbps;   /* the link's rate, as estimated (0: unknown) */
     double loss;        /* share of segments retransmitted, over the last few seconds */

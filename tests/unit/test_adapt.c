@@ -143,6 +143,68 @@ VG_TEST(thin_links_settle_on_a_rung_they_carry)
     }
 }
 
+VG_TEST(a_longer_path_is_not_read_as_a_standing_queue)
+{
+    /* The viewer started on a 40 ms path and the kernel keeps that minimum for minutes; the
+     * path is now 200 ms (a thin uplink took over). After the base round trip's window the
+     * extra 160 ms is the path, not a queue: the viewer settles on what the link carries
+     * instead of sinking to the bottom. */
+    vg_adapt_t a;
+    vg_adapt_init(&a);
+    vg_adapt_input_t in = {.rung = 3, .rung_count = RUNGS, .rung_kbps = LADDER, .has_tcp = true,
+                           .rtt_ms = 200, .min_rtt_ms = 40, .inflight_bytes = 8000,
+                           .client_fps = -1, .offered = 4, .is_app_limited = true};
+    int rung = 3;
+    vg_adapt_decision_t d = {0};
+    for (int i = 0; i < 4 * 30; i++) {
+        in.now_us = 250000LL * (i + 1);
+        in.rung = rung;
+        in.delivery_kbps = LADDER[rung] + (double)(i % 3);
+        d = vg_adapt_step(&a, &in);
+        rung = d.rung;
+    }
+    EXPECT_TRUE(d.base_rtt_ms > 190 && d.base_rtt_ms <= 200);
+    EXPECT_TRUE(d.queue_ms < 20);
+    EXPECT_TRUE(rung >= 2);
+}
+
+/* A viewer on rung 2 after failed probes on a thin path (hold 12 s, the link's capacity
+ * fresh), then 3 s on a 40 ms 20 Mbit/s path; returns the time it reached medium (0: not). */
+static int64_t climb_after_thin_path(double base_at_down_ms)
+{
+    vg_adapt_t a;
+    vg_adapt_init(&a);
+    int64_t t = 100000000;
+    a.up_hold_us = 12000000;
+    a.last_change_us = t;
+    a.base_rtt_at_down_ms = base_at_down_ms;
+    a.capacity_kbps = 1900;
+    a.capacity_us = t;
+    a.is_capacity_link = true;
+    a.segs_sum = 1000;
+    a.retrans_sum = 10;
+    double q = 0;
+    link_t fast = {20000, 40};
+    int rung = 2;
+    for (int i = 0; i < 4 * 3; i++) {
+        t += 250000;
+        rung = sample(&a, t, rung, &fast, &q).rung;
+        if (rung == MEDIUM)
+            return t - 100000000;
+    }
+    return 0;
+}
+
+VG_TEST(a_much_shorter_path_forgets_the_thin_links_capacity_and_backoff)
+{
+    /* The path became much shorter than at the last step down (a thin 200 ms uplink gave
+     * way to a good one): the viewer climbs within one short hold, not after 12 s or the
+     * capacity's 20 s. The same trace on the same path length does not climb. */
+    int64_t took = climb_after_thin_path(200);
+    EXPECT_TRUE(took > 0 && took <= 3000000);
+    EXPECT_EQ(climb_after_thin_path(40), 0);
+}
+
 VG_TEST(a_failed_probe_doubles_the_hold)
 {
     /* A ladder whose measured bitrate under-reads the next rung (it costs more than said):
