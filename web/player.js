@@ -257,8 +257,15 @@ export class Viewer {
         this.on.hello?.(this, m);
         this.on.status?.(this);
         break;
-      case 'tiers':                   // the camera's new source came with another ladder
-        this.tiers = Array.isArray(m.tiers) ? m.tiers : [];
+      case 'tiers': {                 // another ladder, or the same one with measured costs
+        const tiers = Array.isArray(m.tiers) ? m.tiers : [];
+        const sameLadder = tiers.length === this.tiers.length &&
+          tiers.every((t, i) => t.name === this.tiers[i].name) && (m.tier || null) === this.tier;
+        this.tiers = tiers;
+        if (sameLadder) {
+          this.on.status?.(this);
+          break;
+        }
         this.tier = m.tier || null;
         this.lastSeq = null;
         this.winTierChange = true;
@@ -268,6 +275,7 @@ export class Viewer {
         this.on.hello?.(this, m);
         this.on.status?.(this);
         break;
+      }
       case 'subscribed':
         this.tier = m.tier;
         this.auto = m.auto === true;

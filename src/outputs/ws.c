@@ -24,6 +24,7 @@
  * largest JPEG tier smaller than the camera's picture.
  */
 #include <libwebsockets.h>
+#include <math.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,9 @@ _Static_assert(LWS_PRE + VG_WIRE_HDR_LEN <= VG_FRAME_HEADROOM,
 
 #define CTRL_QUEUE 16
 #define PING_EVERY_S 2
+/* The ladder's measured costs are re-sent at most this often, when one moved by COST_MOVED. */
+#define REPUBLISH_EVERY_S 5
+#define COST_MOVED 0.25
 /* A `source` viewer's queue never holds more access units than this (10 s at 60 fps, plus a
  * GOP cache burst): the lag and byte bounds normally act first. */
 #define AU_QUEUE_MAX 1024
@@ -54,6 +58,10 @@ typedef struct ws_viewer {
     int64_t *au_since_us;
     size_t au_cap, au_head, au_count, au_bytes;
     bool is_waiting_key; /* after a skip: until the next keyframe */
+    /* each JPEG rung's cost as the client last got it (the ladder is re-sent when the
+     * measured costs moved: the first viewer's hello has none yet) */
+    int published_kbps[VG_TIER_MAX];
+    int published_count;
     bool accepts_h264, accepts_h265; /* ?codecs=: auto may use `source` */
     char *ctrl[CTRL_QUEUE]; /* JSON texts, each with LWS_PRE bytes in front */
     size_t ctrl_len[CTRL_QUEUE];
@@ -181,9 +189,13 @@ static void on_source_frame(ws_viewer_t *v, vg_frame_t *f)
 
 /* The ladder as the client sees it: the JPEG tiers, then `source` once the camera's video
  * can be passed on. */
-static json_t *ladder_json(const ws_viewer_t *v)
+static json_t *ladder_json(ws_viewer_t *v)
 {
     json_t *arr = vg_stream_ladder_json(v->base.st);
+    v->published_count = 0;
+    for (size_t i = 0; i < json_array_size(arr) && i < VG_TIER_MAX; i++)
+        v->published_kbps[v->published_count++] =
+            (int)json_integer_value(json_object_get(json_array_get(arr, i), "kbps"));
     vg_stream_codec_t sc;
     vg_stream_codec(v->base.st, &sc);
     if (sc.is_passthrough)
@@ -433,6 +445,22 @@ static json_t *stats_json(ws_viewer_t *v)
     return msg;
 }
 
+/* A JPEG rung's cost became known or moved by more than a quarter since the client got it.
+ * (`source` is left out: its rate swings with every keyframe.) */
+static bool costs_moved(const ws_viewer_t *v)
+{
+    const vg_tier_t *tiers;
+    int n = vg_stream_tiers(v->base.st, &tiers);
+    if (n != v->published_count)
+        return false; /* a new ladder: on_ladder sends it */
+    for (int t = 0; t < n; t++) {
+        double now = vg_stream_tier_kbps(v->base.st, t), was = v->published_kbps[t];
+        if ((was <= 0 && now >= 1) || (was > 0 && fabs(now - was) > COST_MOVED * was))
+            return true;
+    }
+    return false;
+}
+
 static void on_tick(vg__viewer_t *b)
 {
     ws_viewer_t *v = (ws_viewer_t *)b;
@@ -444,6 +472,10 @@ static void on_tick(vg__viewer_t *b)
     }
     if (v->wants_stats)
         queue_text(v, stats_json(v));
+    if (v->ticks % REPUBLISH_EVERY_S == 0 && costs_moved(v))
+        queue_text(v, json_pack("{s:s,s:s,s:b,s:o}", "type", "tiers", "tier",
+                                tier_name(v, b->cons.tier), "auto", b->is_auto, "tiers",
+                                ladder_json(v)));
 }
 
 /* The tier a name asks for: -2 for "auto", -1 unknown, VG_TIER_SOURCE for "source". */

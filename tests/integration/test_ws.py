@@ -142,13 +142,34 @@ def test_hello_first_and_tiers_720p(vigil_server):
         async with ws_connect(srv.ws_url("c1")) as ws:
             return await recv_hello(ws)
 
+    async def costs_after_hello():
+        """The hello, then the first ladder message that gives the viewer's rung a cost."""
+        async with ws_connect(srv.ws_url("c1")) as ws:
+            hello = await recv_hello(ws)
+            deadline = time.monotonic() + 9
+            while time.monotonic() < deadline:
+                m = await recv_json(ws, timeout=max(0.1, deadline - time.monotonic()))
+                if m.get("type") == "tiers" and any(
+                        t["name"] == hello["tier"] and t["kbps"] > 0 for t in m["tiers"]):
+                    return hello, m
+            return hello, None
+
+    # The first viewer's hello comes before its rung was encoded; the measured costs follow
+    # in a `tiers` message with the same ladder.
+    first, later = run(costs_after_hello())
     hello = run(go())
+    kbps = lambda msg: {t["name"]: t["kbps"] for t in msg["tiers"]}
+    assert later is not None, "no tiers message with the measured costs within 9 s"
+    names = lambda msg: [t["name"] for t in msg["tiers"] if t["name"] != "source"]
+    assert names(later) == names(first), later
+    assert kbps(first)[first["tier"]] == 0, first
     assert hello["camera"] == "c1"
     assert hello["tier"] == cam["default_tier"], (hello, cam)
     assert hello["state"] in STATES, hello
     # The same ladder; each tier's measured kbps may move between the two reads.
     def shape(tiers):
-        return [{k: v for k, v in t.items() if k != "kbps"} for t in tiers]
+        return [{k: v for k, v in t.items() if k != "kbps"} for t in tiers
+                if t["name"] != "source"]  # listed once the camera's codec is known
     assert shape(hello["tiers"]) == shape(cam["tiers"]), "hello tiers differ from the listing"
     assert all(isinstance(t["kbps"], int) and t["kbps"] >= 0 for t in hello["tiers"]), hello
     got = {t["name"]: (t["width"], t["height"], t["fps"]) for t in hello["tiers"]}
