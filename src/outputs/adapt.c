@@ -38,6 +38,8 @@
 /* ... or at most this much: from the bottom rungs (1 fps costs a fifth of 5 fps) a ratio
  * alone would never let a viewer back up. */
 #define PROBE_FLOOR_KBPS 400.0
+/* Samples under this times the rung's own bitrate are limited by what it sends. */
+#define PROBE_BLIND_MAX 1.3
 /* Loss: the fit share loses this much per unit of loss, down to LOSS_FIT_MIN; the counts
  * decay by LOSS_DECAY a sample (4 Hz: about 12 s, so that a few losses a second are a
  * steady share, not noise that lets a viewer climb between them). */
@@ -51,6 +53,9 @@
  * is the least smoothed RTT of the last 5-10 s when that is more (BBR keeps its minimum RTT
  * 10 s); a queue that stands for seconds is stepped away from long before it could hide in it. */
 #define BASE_RTT_BUCKET_US 5000000LL
+/* After a deep queue drained the base is measured afresh: the least smoothed RTT of the first
+ * second after the RTT caught up (nothing is read as a queue until then). */
+#define BASE_RTT_FRESH_US 1000000LL
 /* A base round trip this much shorter than at the last step down: the path changed (a thin
  * link gave way to a good one), and what was learnt of the old one no longer holds. */
 #define PATH_CHANGE_RATIO 0.7
@@ -151,10 +156,11 @@ static double acked_median(const vg_adapt_t *a, double latest)
     return z < x ? x : z > y ? y : z;
 }
 
-/* The path's round trip without queues (see BASE_RTT_BUCKET_US). */
+/* The path's round trip without queues (see BASE_RTT_BUCKET_US); 0 while it is measured
+ * afresh after a deep queue drained. */
 static double base_rtt(vg_adapt_t *a, int64_t now, double rtt_ms, double kernel_min_ms)
 {
-    if (rtt_ms > 0) {
+    if (rtt_ms > 0 && now >= a->rtt_stale_until_us) {
         if (a->rtt_bucket_us == 0 || now - a->rtt_bucket_us >= 2 * BASE_RTT_BUCKET_US) {
             /* the first sample, or none for a whole window: a bucket to fill first */
             a->rtt_min_cur = rtt_ms;
@@ -169,8 +175,14 @@ static double base_rtt(vg_adapt_t *a, int64_t now, double rtt_ms, double kernel_
         }
     }
     /* Only a full bucket speaks for the path: one sample may carry a queue. */
+    if (a->rtt_min_prev <= 0 && a->is_base_remeasured) {
+        if (a->rtt_bucket_us == 0 || now - a->rtt_bucket_us < BASE_RTT_FRESH_US)
+            return 0;
+        return a->rtt_min_cur > kernel_min_ms ? a->rtt_min_cur : kernel_min_ms;
+    }
     if (a->rtt_min_prev <= 0)
         return kernel_min_ms;
+    a->is_base_remeasured = false;
     double windowed = a->rtt_min_cur < a->rtt_min_prev ? a->rtt_min_cur : a->rtt_min_prev;
     return windowed > kernel_min_ms ? windowed : kernel_min_ms;
 }
@@ -250,6 +262,7 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
             a->capacity_kbps = in->delivery_kbps;
             a->capacity_us = now;
             a->is_capacity_link = true;
+            a->is_capacity_guess = false;
         }
     }
     /* Taken while a queue stands, samples limited by the link, not by what we sent. On a
@@ -264,7 +277,7 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
     /* The smoothed RTT is the last one measured: with nothing in flight it is stale, and
      * nothing is queued. */
     if (in->has_tcp && (in->inflight_bytes > 0 || in->unsent_bytes > 0)) {
-        double standing = in->rtt_ms - base_ms;
+        double standing = base_ms > 0 ? in->rtt_ms - base_ms : 0;
         d.queue_ms = standing > 0 && now >= a->rtt_stale_until_us ? standing : 0;
         if (d.rate_kbps > 0)
             d.queue_ms += (double)in->unsent_bytes * 8 / d.rate_kbps;
@@ -302,14 +315,26 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
      * smaller than at that step is not a reason to step again. */
     bool is_draining = now < a->drain_until_us && d.queue_ms < 2 * a->queue_at_change_ms;
     bool is_deep = d.queue_ms > QUEUE_DEEP_MS + recovery_ms && !is_draining;
-    bool is_down = is_deep || (!is_settling && ((is_over && now - a->bad_since_us >= BAD_FOR_US) ||
-                                                is_client_bad));
     /* A deep queue: nothing more should join it until it has drained (the caller holds
      * frames back; latest wins meanwhile). */
     d.is_draining = d.queue_ms > QUEUE_DEEP_MS + recovery_ms;
-    if (a->was_draining && !d.is_draining && in->has_tcp) /* the RTT lags: a few round trips */
+    bool is_drain_end = false;
+    if (a->was_draining && !d.is_draining && in->has_tcp) {
+        /* The RTT lags: a few round trips. The buckets hold the drain's round trips, and
+         * often a path that just got longer (a thin link replaced a good one): the base is
+         * measured afresh from then on. */
         a->rtt_stale_until_us = now + (int64_t)(4 * (in->rtt_ms > 0 ? in->rtt_ms : 100) * 1000);
+        a->rtt_bucket_us = 0;
+        a->rtt_min_prev = 0;
+        a->is_base_remeasured = true;
+        /* ... and the queue it read this sample may be that longer path. */
+        a->bad_since_us = 0;
+        is_drain_end = true;
+    }
     a->was_draining = d.is_draining;
+    bool is_down = is_deep ||
+                   (!is_settling && !is_drain_end &&
+                    ((is_over && now - a->bad_since_us >= BAD_FOR_US) || is_client_bad));
     if (is_down && in->rung > 0) {
         /* While the queue builds we send more than the link takes, so what the peer
          * acknowledged is the link's present rate. The kernel's delivery-rate sample may
@@ -320,14 +345,17 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
          * later (a tail loss): the median of the last three samples, so that one such
          * sample does not send the viewer to the bottom rung (where nothing it sends can
          * show the link's rate for seconds). */
-        double acked = is_recovering ? a->acked_1s_kbps : acked_median(a, in->acked_kbps);
+        bool is_lossy = loss_share(a) >= LOSS_ROBUST;
+        /* (Without loss a single retransmission is a queue overflowing, not a stall to see
+         * past: the last second's rate then still holds the better link before it.) */
+        double acked = is_recovering && is_lossy ? a->acked_1s_kbps
+                                                 : acked_median(a, in->acked_kbps);
         if (acked > 0 && (rate <= 0 || acked < rate))
             rate = acked;
         /* On a lossy link the stalls read the acknowledged rate low (a 1 Mbit/s link with 2%
          * loss acknowledged 200-550 kbit/s while it carried 960): the link's own samples
          * while the queue stood say what it carries. Without loss, one far above the
          * acknowledged rate is a burst into a receiver's window, not the link. */
-        bool is_lossy = loss_share(a) >= LOSS_ROBUST;
         double link_kbps = congested_median(a);
         bool is_link =
             link_kbps > 0 && (is_lossy || link_kbps <= LINK_OVER_ACKED_MAX * rate || rate <= 0);
@@ -348,9 +376,15 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
         /* What the link carried before it got worse must not take the viewer back up. */
         a->rate_count = 0;
         a->capacity_us = 0;
-        a->base_rtt_at_down_ms = base_ms;
+        if (base_ms > 0) /* (0: being measured afresh; the last one stands) */
+            a->base_rtt_at_down_ms = base_ms;
         if (rate > 0 && !is_client_bad) {
-            rate_add(a, now, rate);
+            /* A rate read while a deep queue built up (a link that just got much thinner)
+             * is a guess that picks the rung and caps what follows, but is no evidence of
+             * headroom: a guess above the link would take the viewer straight back up. */
+            a->is_capacity_guess = is_deep && !is_link;
+            if (!a->is_capacity_guess)
+                rate_add(a, now, rate);
             a->capacity_kbps = is_link && link_kbps > rate ? link_kbps : rate;
             a->is_capacity_link = is_link;
             a->capacity_us = now;
@@ -384,15 +418,26 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
                                                                      : CAPACITY_TRUSTED_US);
     /* On a lossy link single samples read high (see is_inflated): the median of the
      * window's speaks for the link. */
-    double up_rate = loss_share(a) >= LOSS_ROBUST ? rate_median(a, now) : d.rate_kbps;
-    if (has_capacity && a->capacity_kbps > up_rate && loss_share(a) >= LOSS_ROBUST)
+    bool is_capacity_evidence = has_capacity && !a->is_capacity_guess;
+    double up_rate = loss_share(a) >= LOSS_ROBUST ? rate_median(a, now) : rate_max(a, now);
+    if (is_capacity_evidence && a->capacity_kbps > up_rate)
         up_rate = a->capacity_kbps;
     if (is_capacity_fresh && a->capacity_kbps < up_rate)
         up_rate = a->capacity_kbps;
     double headroom = 1.0 / fit_share(a, FIT_SHARE); /* the fit a step down uses: no ping-pong */
     bool is_shown = next < in->rung_count && in->rung_kbps[next] > 0 &&
                     up_rate >= headroom * in->rung_kbps[next];
-    bool is_probe = !is_shown && !is_capacity_fresh && next < in->rung_count && in->is_app_limited &&
+    /* Samples that read well above what the rung sends come from its frames' bursts at the
+     * link's rate: no probe to a rung that would not fit what they show (a 2 Mbit/s link
+     * showed 2 Mbit/s to tiny15, and a probe to tiny at 3.2 cost a second of delay). On a
+     * lossy link samples near the rung's own rate are the link too (a 1 Mbit/s link with 2%
+     * loss showed 1.0 to thin, and a probe to tiny15 cost three seconds). */
+    double seen_kbps = rate_max(a, now);
+    bool is_blind = seen_kbps < PROBE_BLIND_MAX * in->rung_kbps[in->rung] &&
+                    loss_share(a) < LOSS_ROBUST;
+    bool is_probe = !is_shown && !is_capacity_fresh && next < in->rung_count &&
+                    (is_blind || in->rung_kbps[next] <= fit_share(a, FIT_SHARE) * seen_kbps) &&
+                    in->is_app_limited &&
                     in->rung_kbps[next] > 0 && in->rung_kbps[in->rung] > 0 &&
                     (in->rung_kbps[next] <= PROBE_STEP_MAX * in->rung_kbps[in->rung] ||
                      in->rung_kbps[next] <= PROBE_FLOOR_KBPS);

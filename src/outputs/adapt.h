@@ -2,8 +2,10 @@
  * function of what was measured (docs/protocol.md, "Adaptive tier").
  *
  * Signals, each sampled a few times a second:
- *   - delay building up in the network: the kernel's smoothed RTT above its minimum RTT
- *     (the path without queues), plus what waits unsent in our socket at the delivery rate;
+ *   - delay building up in the network: the kernel's smoothed RTT above the path's own round
+ *     trip (the least smoothed RTT of the last 5-10 s, measured afresh after a deep queue
+ *     drained: a path that got longer is not a queue), plus what waits unsent in our socket
+ *     at the delivery rate;
  *   - the rate the link delivers: the kernel's delivery-rate samples (a sample limited by
  *     what we sent is a lower bound; a burst of a frame often shows the link's rate anyway);
  *   - local signs: frames replaced before the socket took them, `source` keyframe skips, a
@@ -17,7 +19,10 @@
  *     is known and the samples are limited by what we sent (small frames on a paced
  *     connection never show the link's rate), one rung that costs at most 2.5 times the
  *     current one is tried after the hold. An up-step that fails soon doubles the hold (2 s
- *     up to 12 s).
+ *     up to 12 s; 1 s plus five round trips on a short path). A rate guessed while a deep
+ *     queue built caps what follows but is no evidence of headroom;
+ *   - a path much shorter than at the last step down is a new link: what was learnt of the
+ *     old one is forgotten.
  * Loss: on a lossy link every retransmission stalls the stream for a round trip, and a rung
  * near the link's rate never catches up. So the share of the rate a rung may use shrinks with
  * the measured loss (80% at none, 10 points less per 1% lost, at least half), and for a round
@@ -66,12 +71,14 @@ typedef struct vg_adapt {
     /* the path's own round trip: the least smoothed RTT of two 5 s buckets */
     double rtt_min_cur, rtt_min_prev;
     int64_t rtt_bucket_us;
+    bool is_base_remeasured; /* the buckets were emptied after a drain */
     double base_rtt_at_down_ms; /* the path's round trip at the last step down */
     /* the samples the link limited while the queue was over its bound, newest last: what
      * the link carries now, unlike the acknowledged rate, which a stall reads low */
     double congested_kbps[VG_ADAPT_CONGESTED_SAMPLES];
     int congested_count;
     bool is_capacity_link; /* capacity_kbps is such a sample, not an acknowledged rate */
+    bool is_capacity_guess; /* ... or read while a deep queue built: a cap, not evidence */
 } vg_adapt_t;
 
 typedef struct vg_adapt_input {

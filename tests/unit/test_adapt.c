@@ -430,3 +430,114 @@ VG_TEST(one_stalled_quarter_second_does_not_send_the_viewer_to_the_bottom)
     EXPECT_EQ(d.rung, 2);
     EXPECT_STREQ(d.reason, "congested");
 }
+
+VG_TEST(a_link_that_just_got_thin_is_not_climbed_back_on_the_old_links_rate)
+{
+    /* Recorded (weaklink bench, bbr): medium over 20 Mbit/s, 40 ms, then the link becomes
+     * 2 Mbit/s, 200 ms. The kernel's delivery rate keeps the fast link's 19.5 Mbit/s (no
+     * better sample replaces it); what the peer acknowledged collapses, and the deep queue
+     * overflows once (one retransmission, no loss to speak of). The step goes to a rung the
+     * new link carries, and the rate read then (a guess made while the queue was deep) does
+     * not take the viewer back up while it drains. */
+    vg_adapt_t a;
+    vg_adapt_init(&a);
+    int64_t t = 0;
+    int rung = MEDIUM;
+    for (int i = 0; i < 48; i++) { /* 12 s on the fast link */
+        t += 250000;
+        vg_adapt_input_t in = {.now_us = t, .rung = rung, .rung_count = RUNGS,
+                               .rung_kbps = LADDER, .has_tcp = true, .rtt_ms = 50.3,
+                               .min_rtt_ms = 40.2, .delivery_kbps = 19550, .is_app_limited = true,
+                               .acked_kbps = i % 2 ? 11314 : 12234, .inflight_bytes = 90000,
+                               .sent_segs = 250, .offered = 8, .client_fps = -1};
+        rung = vg_adapt_step(&a, &in).rung;
+    }
+    EXPECT_EQ(rung, MEDIUM);
+    const struct {
+        double rtt_ms, acked_kbps;
+        uint32_t unsent, inflight, sent, retrans, replaced;
+    } cut[] = {{123.0, 3236, 46810, 304080, 245, 0, 0}, {389.6, 46, 35698, 363448, 43, 1, 5}};
+    vg_adapt_decision_t d = {.rung = rung};
+    for (int i = 0; i < 2 && d.rung == MEDIUM; i++) {
+        t += 250000;
+        vg_adapt_input_t in = {.now_us = t, .rung = rung, .rung_count = RUNGS,
+                               .rung_kbps = LADDER, .has_tcp = true, .rtt_ms = cut[i].rtt_ms,
+                               .min_rtt_ms = 40.2, .delivery_kbps = 19550, .is_app_limited = true,
+                               .acked_kbps = cut[i].acked_kbps, .unsent_bytes = cut[i].unsent,
+                               .inflight_bytes = cut[i].inflight, .sent_segs = cut[i].sent,
+                               .retrans_segs = cut[i].retrans, .offered = 8,
+                               .replaced = cut[i].replaced, .client_fps = -1};
+        d = vg_adapt_step(&a, &in);
+    }
+    EXPECT_TRUE(d.rung <= 3); /* tiny15 (1.5 Mbit/s) or below */
+    rung = d.rung;
+    /* 6 s more: the queue (1.2 s at its worst) drains at 2 Mbit/s, the delivery rate still
+     * reads 19.5, and the acknowledged rate is what the rung sends. */
+    double q = 1200;
+    int highest = rung, false_downs = 0;
+    for (int i = 0; i < 56; i++) {
+        t += 250000;
+        double send = d.is_draining ? 0 : LADDER[rung];
+        q += (send - 2000) * 0.25 / 2000 * 1000;
+        if (q < 0)
+            q = 0;
+        vg_adapt_input_t in = {.now_us = t, .rung = rung, .rung_count = RUNGS,
+                               .rung_kbps = LADDER, .has_tcp = true, .rtt_ms = 200 + q,
+                               .min_rtt_ms = 40.2, .delivery_kbps = 19550, .is_app_limited = true,
+                               .acked_kbps = q > 0 ? 2000 : send, .inflight_bytes = 20000,
+                               .sent_segs = 30, .offered = 8, .client_fps = -1};
+        d = vg_adapt_step(&a, &in);
+        if (d.rung < rung && q < 1)
+            false_downs++;
+        rung = d.rung;
+        if (i < 24 && rung > highest)
+            highest = rung;
+    }
+    EXPECT_TRUE(highest <= 3);
+    /* ... and the longer path (200 ms, where the buckets held 40-120 from the cut and the
+     * drain) is not read as a standing queue once the queue is gone: no step down while
+     * nothing is queued (14 s in all). */
+    EXPECT_EQ(false_downs, 0);
+}
+
+/* Seconds on `rung` whose app-limited samples read about `seen` kbps whatever the rung sends,
+ * losing `loss` of the segments; returns the highest rung taken. */
+static int climbs_on_samples(int rung, double seen, double loss, double secs)
+{
+    vg_adapt_t a;
+    vg_adapt_init(&a);
+    int64_t t = 0;
+    int highest = rung;
+    for (int i = 0; i < (int)(secs * 4); i++) {
+        t += 250000;
+        vg_adapt_input_t in = {.now_us = t, .rung = rung, .rung_count = RUNGS,
+                               .rung_kbps = LADDER, .has_tcp = true, .rtt_ms = 200,
+                               .min_rtt_ms = 200, .delivery_kbps = seen * (0.98 + 0.01 * (i % 3)),
+                               .is_app_limited = true, .acked_kbps = LADDER[rung],
+                               .inflight_bytes = 20000, .sent_segs = 100,
+                               /* a burst of losses every 2 s */
+                               .retrans_segs = i % 8 == 7 ? (uint32_t)(800 * loss + 0.5) : 0,
+                               .offered = 4,
+                               .client_fps = -1};
+        vg_adapt_decision_t d = vg_adapt_step(&a, &in);
+        if (d.rung < rung) /* the test's link never queues: a step down would be a bug */
+            return -1;
+        rung = d.rung;
+        if (rung > highest)
+            highest = rung;
+    }
+    return highest;
+}
+
+VG_TEST(samples_that_show_the_link_bound_the_probes)
+{
+    /* tiny15 (1.5 Mbit/s) whose frames' bursts show 2 Mbit/s: tiny (3.4) would not fit, and
+     * is never tried blind; samples near the rung's own rate (1.6) cannot tell, and it
+     * probes up. */
+    EXPECT_EQ(climbs_on_samples(3, 2000, 0, 20), 3);
+    EXPECT_TRUE(climbs_on_samples(3, 1600, 0, 20) >= 4);
+    /* On a 2% lossy link the same closeness is the link: thin (778) showing 800 stays. */
+    EXPECT_EQ(climbs_on_samples(2, 800, 0.02, 20), 2);
+    /* ... and from thin1 samples of 600 let it try thin5 (323 fits 64% of 600). */
+    EXPECT_TRUE(climbs_on_samples(0, 600, 0.02, 20) >= 1);
+}
