@@ -18,6 +18,7 @@
 #define QUEUE_DEEP_MS 250.0
 /* A queue over its bound for this long is acted on. */
 #define BAD_FOR_US 500000LL
+#define BAD_FOR_PROBE_US 250000LL
 /* After a change, mild signs are left alone this long (what was queued drains). */
 #define SETTLE_US 1000000LL
 /* Share of the rate a rung may use after a step down: most of it, or half while a deep
@@ -39,7 +40,7 @@
  * alone would never let a viewer back up. */
 #define PROBE_FLOOR_KBPS 400.0
 /* Samples under this times the rung's own bitrate are limited by what it sends. */
-#define PROBE_BLIND_MAX 1.3
+#define PROBE_BLIND_MAX 2.0
 /* Loss: the fit share loses this much per unit of loss, down to LOSS_FIT_MIN; the counts
  * decay by LOSS_DECAY a sample (4 Hz: about 12 s, so that a few losses a second are a
  * steady share, not noise that lets a viewer climb between them). */
@@ -209,6 +210,19 @@ static double rate_max(const vg_adapt_t *a, int64_t now)
     return best;
 }
 
+/* The most a delivery-rate sample of the current rung can read when what it sends limits it,
+ * not the link: its bitrate, or one frame per round trip (a small flight's sample is its size
+ * over the round trip, 2.5 Mbit/s for tiny15's 12 KB frames on a 40 ms path). */
+static double sender_limited_kbps(const vg_adapt_input_t *in, double base_ms)
+{
+    double kbps = in->rung_kbps[in->rung];
+    double fps = in->rung_fps ? in->rung_fps[in->rung] : 0;
+    double rtt = in->rtt_ms > base_ms ? in->rtt_ms : base_ms;
+    if (fps > 0 && rtt > 0 && kbps / fps * 1000 / rtt > kbps)
+        return kbps / fps * 1000 / rtt;
+    return kbps;
+}
+
 /* The richest rung below `from` whose bitrate fits share x rate; at least one step down, and
  * no further than a rung whose bitrate is unknown (nothing says it would not fit). */
 static int fitting_rung(const vg_adapt_input_t *in, int from, double rate, double share)
@@ -310,7 +324,11 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
             a->congested_kbps[a->congested_count++] = latest;
         }
     }
-    bool is_settling = a->last_change_us && now - a->last_change_us < SETTLE_US;
+    /* A step down leaves a queue to drain; a step up on probation does not, and a queue that
+     * builds after it is the answer to the probe: acted on after one sample over the bound. */
+    bool is_probing = a->last_up_us && a->last_up_us == a->last_change_us;
+    bool is_settling = a->last_change_us && now - a->last_change_us < SETTLE_US && !is_probing;
+    int64_t bad_for = is_probing ? BAD_FOR_PROBE_US : BAD_FOR_US;
     /* After a step down what was queued before it drains at the link's rate: a queue still
      * smaller than at that step is not a reason to step again. */
     bool is_draining = now < a->drain_until_us && d.queue_ms < 2 * a->queue_at_change_ms;
@@ -334,7 +352,7 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
     a->was_draining = d.is_draining;
     bool is_down = is_deep ||
                    (!is_settling && !is_drain_end &&
-                    ((is_over && now - a->bad_since_us >= BAD_FOR_US) || is_client_bad));
+                    ((is_over && now - a->bad_since_us >= bad_for) || is_client_bad));
     if (is_down && in->rung > 0) {
         /* While the queue builds we send more than the link takes, so what the peer
          * acknowledged is the link's present rate. The kernel's delivery-rate sample may
@@ -433,7 +451,7 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
      * lossy link samples near the rung's own rate are the link too (a 1 Mbit/s link with 2%
      * loss showed 1.0 to thin, and a probe to tiny15 cost three seconds). */
     double seen_kbps = rate_max(a, now);
-    bool is_blind = seen_kbps < PROBE_BLIND_MAX * in->rung_kbps[in->rung] &&
+    bool is_blind = seen_kbps < PROBE_BLIND_MAX * sender_limited_kbps(in, base_ms) &&
                     loss_share(a) < LOSS_ROBUST;
     bool is_probe = !is_shown && !is_capacity_fresh && next < in->rung_count &&
                     (is_blind || in->rung_kbps[next] <= fit_share(a, FIT_SHARE) * seen_kbps) &&

@@ -85,6 +85,7 @@ typedef struct vg_adapt_input {
     int64_t now_us;
     int rung, rung_count;    /* where the viewer is; rungs ordered by cost */
     const double *rung_kbps; /* each rung's expected bitrate (measured; 0: unknown) */
+    const double *rung_fps;  /* each rung's frame rate (NULL or 0: unknown) */
     /* the kernel (tcpinfo.h); has_tcp false when it could not be read */
     bool has_tcp;
     double rtt_ms, min_rtt_ms, delivery_kbps;

@@ -502,8 +502,12 @@ VG_TEST(a_link_that_just_got_thin_is_not_climbed_back_on_the_old_links_rate)
 
 /* Seconds on `rung` whose app-limited samples read about `seen` kbps whatever the rung sends,
  * losing `loss` of the segments; returns the highest rung taken. */
-static int climbs_on_samples(int rung, double seen, double loss, double secs)
+static int climbs_on_samples_over(int rung, double seen, double loss, double secs, double rtt_ms,
+                                  double fps)
 {
+    double rung_fps[RUNGS];
+    for (int r = 0; r < RUNGS; r++)
+        rung_fps[r] = fps;
     vg_adapt_t a;
     vg_adapt_init(&a);
     int64_t t = 0;
@@ -511,8 +515,9 @@ static int climbs_on_samples(int rung, double seen, double loss, double secs)
     for (int i = 0; i < (int)(secs * 4); i++) {
         t += 250000;
         vg_adapt_input_t in = {.now_us = t, .rung = rung, .rung_count = RUNGS,
-                               .rung_kbps = LADDER, .has_tcp = true, .rtt_ms = 200,
-                               .min_rtt_ms = 200, .delivery_kbps = seen * (0.98 + 0.01 * (i % 3)),
+                               .rung_kbps = LADDER, .rung_fps = fps > 0 ? rung_fps : NULL,
+                               .has_tcp = true, .rtt_ms = rtt_ms, .min_rtt_ms = rtt_ms,
+                               .delivery_kbps = seen * (0.98 + 0.01 * (i % 3)),
                                .is_app_limited = true, .acked_kbps = LADDER[rung],
                                .inflight_bytes = 20000, .sent_segs = 100,
                                /* a burst of losses every 2 s */
@@ -529,15 +534,65 @@ static int climbs_on_samples(int rung, double seen, double loss, double secs)
     return highest;
 }
 
+static int climbs_on_samples(int rung, double seen, double loss, double secs)
+{
+    return climbs_on_samples_over(rung, seen, loss, secs, 200, 0);
+}
+
 VG_TEST(samples_that_show_the_link_bound_the_probes)
 {
-    /* tiny15 (1.5 Mbit/s) whose frames' bursts show 2 Mbit/s: tiny (3.4) would not fit, and
-     * is never tried blind; samples near the rung's own rate (1.6) cannot tell, and it
-     * probes up. */
-    EXPECT_EQ(climbs_on_samples(3, 2000, 0, 20), 3);
-    EXPECT_TRUE(climbs_on_samples(3, 1600, 0, 20) >= 4);
+    /* tiny15 (1.5 Mbit/s) whose frames' bursts show 3.2 Mbit/s: tiny (3.4) would not fit,
+     * and is never tried blind; samples nearer the rung's own rate (2.0) cannot tell (a
+     * flight may hold two frames), and it probes up. */
+    EXPECT_EQ(climbs_on_samples(3, 3200, 0, 20), 3);
+    EXPECT_TRUE(climbs_on_samples(3, 2000, 0, 20) >= 4);
     /* On a 2% lossy link the same closeness is the link: thin (778) showing 800 stays. */
     EXPECT_EQ(climbs_on_samples(2, 800, 0.02, 20), 2);
     /* ... and from thin1 samples of 600 let it try thin5 (323 fits 64% of 600). */
     EXPECT_TRUE(climbs_on_samples(0, 600, 0.02, 20) >= 1);
+    /* A small flight's sample is its size over the round trip: tiny15 at 15 fps (12 KB
+     * frames) reads 2.5 Mbit/s on a 40 ms path whatever the link, and a reading of 3.2 still
+     * probes; on a 220 ms path the same reading is the link's. */
+    EXPECT_TRUE(climbs_on_samples_over(3, 3200, 0, 20, 40, 15) >= 4);
+    EXPECT_EQ(climbs_on_samples_over(3, 3200, 0, 20, 220, 15), 3);
+}
+
+VG_TEST(a_probe_the_link_cannot_carry_is_undone_within_half_a_second)
+{
+    /* tiny15 on a 2 Mbit/s, 220 ms link whose samples cannot tell (2.0): the probe to tiny
+     * (3.4) builds a queue at once, and it is answered after one sample over the bound, not
+     * after the second a step down leaves to settle. */
+    vg_adapt_t a;
+    vg_adapt_init(&a);
+    int64_t t = 0, up_at = 0;
+    int rung = 3, probes = 0;
+    double q = 0, worst = 0, longest_probe_us = 0;
+    vg_adapt_decision_t d = {.rung = rung};
+    for (int i = 0; i < 120; i++) {
+        t += 250000;
+        double send = d.is_draining ? 0 : LADDER[rung];
+        q += (send - 2000) * 0.25 / 2000 * 1000;
+        if (q < 0)
+            q = 0;
+        if (q > worst)
+            worst = q;
+        vg_adapt_input_t in = {.now_us = t, .rung = rung, .rung_count = RUNGS,
+                               .rung_kbps = LADDER, .has_tcp = true, .rtt_ms = 220 + q,
+                               .min_rtt_ms = 220, .delivery_kbps = 2000 + (i % 3),
+                               .is_app_limited = true, .acked_kbps = send < 2000 ? send : 2000,
+                               .unsent_bytes = 0, .inflight_bytes = 20000, .sent_segs = 60,
+                               .offered = 4, .client_fps = -1};
+        d = vg_adapt_step(&a, &in);
+        if (d.rung > rung && d.rung == 4) {
+            probes++;
+            up_at = t;
+        } else if (d.rung < rung && up_at && t - up_at > longest_probe_us) {
+            longest_probe_us = (double)(t - up_at);
+        }
+        rung = d.rung;
+    }
+    EXPECT_TRUE(probes >= 1); /* it did try */
+    EXPECT_TRUE(probes <= 3); /* the hold doubles after each failure: 2, 4, 8 s */
+    EXPECT_TRUE(longest_probe_us <= 500000); /* answered on the second sample */
+    EXPECT_TRUE(worst < 400); /* a 70% overload adds 170 ms a sample */
 }
