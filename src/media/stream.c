@@ -535,22 +535,38 @@ static double tier_rate(const vg_stream_t *st, int t, double frame_bytes)
     return frame_bytes * rate * 8 / 1000;
 }
 
+/* A tier's measured bytes per frame (0: none encoded yet). Before the once-a-second mean has
+ * one, the frames encoded so far: an adaptive viewer on a thin link steps down within a
+ * second of its first frame, and with no cost known it could only go one rung. */
+static double frame_bytes(const vg_stream_t *st, int t)
+{
+    if (st->tier_frame_bytes[t] > 0)
+        return st->tier_frame_bytes[t];
+    uint64_t enc = atomic_load_explicit(&st->counters.tier[t].encoded, memory_order_relaxed);
+    uint64_t b = atomic_load_explicit(&st->counters.tier[t].bytes, memory_order_relaxed);
+    if (enc <= st->last_tier_encoded[t] || b < st->last_tier_bytes[t])
+        return 0;
+    return (double)(b - st->last_tier_bytes[t]) / (double)(enc - st->last_tier_encoded[t]);
+}
+
 double vg_stream_tier_kbps(const vg_stream_t *st, int t)
 {
     if (t == VG_TIER_SOURCE)
         return st->input_kbps;
-    if (st->tier_frame_bytes[t] > 0)
-        return tier_rate(st, t, st->tier_frame_bytes[t]);
+    double own = frame_bytes(st, t);
+    if (own > 0)
+        return tier_rate(st, t, own);
     const vg_tier_t *tt = &st->shown_tiers[t];
     double best = 0;
     int best_k = -1;
     for (int k = 0; k < st->tier_count; k++) { /* the nearest measured tier */
         const vg_tier_t *tk = &st->shown_tiers[k];
-        if (st->tier_frame_bytes[k] <= 0 || tk->width <= 0 || tt->width <= 0)
+        double kb = frame_bytes(st, k);
+        if (kb <= 0 || tk->width <= 0 || tt->width <= 0)
             continue;
         /* JPEG bytes grow about as pixels^0.75 (measured on the default ladder) */
         double pix = pow((double)tt->width * tt->height / ((double)tk->width * tk->height), 0.75);
-        double bytes = st->tier_frame_bytes[k] * pix * quality_factor(tt->quality) /
+        double bytes = kb * pix * quality_factor(tt->quality) /
                        quality_factor(tk->quality);
         if (best_k < 0 || abs(k - t) < abs(best_k - t)) {
             best = bytes;

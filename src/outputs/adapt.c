@@ -39,7 +39,8 @@
 /* ... or at most this much: from the bottom rungs (1 fps costs a fifth of 5 fps) a ratio
  * alone would never let a viewer back up. */
 #define PROBE_FLOOR_KBPS 400.0
-/* Samples under this times the rung's own bitrate are limited by what it sends. */
+/* Samples under this times what the rung sends (its bitrate, or one frame per round trip) may
+ * be limited by the sender, not the link: a flight can hold two frames. */
 #define PROBE_BLIND_MAX 2.0
 /* Loss: the fit share loses this much per unit of loss, down to LOSS_FIT_MIN; the counts
  * decay by LOSS_DECAY a sample (4 Hz: about 12 s, so that a few losses a second are a
@@ -64,6 +65,9 @@
  * long before it is probed past; one read from acknowledged bytes, which a stall reads low,
  * only CAPACITY_TRUSTED_US. */
 #define CAPACITY_LINK_TRUSTED_US 20000000LL
+/* ... and a guess (see is_capacity_guess) only this long: the acknowledged rate of a
+ * connection's first round trips (slow start) reads far under the link. */
+#define CAPACITY_GUESS_TRUSTED_US 4000000LL
 #define LINK_OVER_ACKED_MAX 2.5
 /* A retransmission's backlog: the retransmission takes a round trip, and a loss-based
  * control (cubic) then sends less for a few more while its window grows back (a lossy
@@ -431,9 +435,10 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
      * sign of it to a viewer that sends little): probe past it after a few seconds. Until
      * then it caps what the samples say (bursts into a receiver's window read far above what
      * the receiver takes). */
-    bool is_capacity_fresh =
-        has_capacity && now - a->capacity_us < (a->is_capacity_link ? CAPACITY_LINK_TRUSTED_US
-                                                                     : CAPACITY_TRUSTED_US);
+    int64_t trusted_us = a->is_capacity_guess  ? CAPACITY_GUESS_TRUSTED_US
+                         : a->is_capacity_link ? CAPACITY_LINK_TRUSTED_US
+                                               : CAPACITY_TRUSTED_US;
+    bool is_capacity_fresh = has_capacity && now - a->capacity_us < trusted_us;
     /* On a lossy link single samples read high (see is_inflated): the median of the
      * window's speaks for the link. */
     bool is_capacity_evidence = has_capacity && !a->is_capacity_guess;
@@ -453,12 +458,12 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
     double seen_kbps = rate_max(a, now);
     bool is_blind = seen_kbps < PROBE_BLIND_MAX * sender_limited_kbps(in, base_ms) &&
                     loss_share(a) < LOSS_ROBUST;
+    /* (From the bottom rungs a try costs little, and their samples show little.) */
     bool is_probe = !is_shown && !is_capacity_fresh && next < in->rung_count &&
-                    (is_blind || in->rung_kbps[next] <= fit_share(a, FIT_SHARE) * seen_kbps) &&
-                    in->is_app_limited &&
-                    in->rung_kbps[next] > 0 && in->rung_kbps[in->rung] > 0 &&
-                    (in->rung_kbps[next] <= PROBE_STEP_MAX * in->rung_kbps[in->rung] ||
-                     in->rung_kbps[next] <= PROBE_FLOOR_KBPS);
+                    in->is_app_limited && in->rung_kbps[next] > 0 && in->rung_kbps[in->rung] > 0 &&
+                    (in->rung_kbps[next] <= PROBE_FLOOR_KBPS ||
+                     (in->rung_kbps[next] <= PROBE_STEP_MAX * in->rung_kbps[in->rung] &&
+                      (is_blind || in->rung_kbps[next] <= fit_share(a, FIT_SHARE) * seen_kbps)));
     if (is_probe && is_clean && is_held && !is_draining) {
         d.rung = next;
         d.reason = a->has_stepped_down ? "recovered" : "headroom";
