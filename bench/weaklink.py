@@ -710,21 +710,29 @@ MD_HEAD = ("| link | server cc | mode | fps median | latency p50 / p95 / p99 | k
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--seconds", type=float, default=30)
+    ap = argparse.ArgumentParser(
+        description="One viewer of a 720p30 camera over emulated links (two network namespaces, "
+                    "198.18.0.0/15, the project's TUN link emulator): fps and latency per link, "
+                    "server congestion control and mode. Root; see docs/benchmarks.md.")
+    ap.add_argument("--seconds", type=float, default=30, help="seconds per run")
     ap.add_argument("--warmup", type=float, default=2.0,
                     help="seconds after the first frame left out of the statistics")
-    ap.add_argument("--profiles", default="20M,5M,2M,1M")
-    ap.add_argument("--cc", default="bbr,cubic")
-    ap.add_argument("--modes", default="jpeg,source")
-    ap.add_argument("--recovery", action="store_true")
+    ap.add_argument("--profiles", default="20M,5M,2M,1M",
+                    help="links to run: " + ", ".join("%s (%s)" % (k, v["label"].replace("%", "%%"))
+                                                       for k, v in PROFILES.items()))
+    ap.add_argument("--cc", default="bbr,cubic", help="the viewer sockets' congestion controls")
+    ap.add_argument("--modes", default="jpeg,source",
+                    help="viewers: " + ", ".join(MODES) + ", or ws-TIER (a WebSocket viewer "
+                         "held on one tier, e.g. ws-thin10)")
+    ap.add_argument("--recovery", action="store_true",
+                    help="also switch the link live from 20 to 2 Mbit/s and back")
     ap.add_argument("--recovery-phases", default="15,20,20",
                     help="seconds on 20 Mbit/s, then 2 Mbit/s, then 20 Mbit/s again")
     ap.add_argument("--no-profiles", action="store_true")
     ap.add_argument("--check", action="store_true", help="check the emulated links first")
     ap.add_argument("--check-rates", default="",
                     help="also check the emulator at RATE_KBIT:DELAY_MS,... (0: unlimited)")
-    ap.add_argument("--json", default="")
+    ap.add_argument("--json", default="", help="write every row, with its tier timeline, here")
     ap.add_argument("--rt-priority", type=int, default=10,
                     help="the emulator's SCHED_FIFO priority (0: ordinary scheduling)")
     ap.add_argument("--vigil", default=os.environ.get("VIGIL", os.path.join(REPO, "build/vigil")))
