@@ -431,6 +431,13 @@ VG_TEST(one_stalled_quarter_second_does_not_send_the_viewer_to_the_bottom)
     EXPECT_STREQ(d.reason, "congested");
 }
 
+/* The bottleneck queue after a quarter second of sending send_kbps into link_kbps. */
+static double queue_after(double queue_ms, double send_kbps, double link_kbps)
+{
+    queue_ms += (send_kbps - link_kbps) * 0.25 / link_kbps * 1000;
+    return queue_ms > 0 ? queue_ms : 0;
+}
+
 VG_TEST(a_link_that_just_got_thin_is_not_climbed_back_on_the_old_links_rate)
 {
     /* Recorded (weaklink bench, bbr): medium over 20 Mbit/s, 40 ms, then the link becomes
@@ -478,9 +485,7 @@ VG_TEST(a_link_that_just_got_thin_is_not_climbed_back_on_the_old_links_rate)
     for (int i = 0; i < 56; i++) {
         t += 250000;
         double send = d.is_draining ? 0 : LADDER[rung];
-        q += (send - 2000) * 0.25 / 2000 * 1000;
-        if (q < 0)
-            q = 0;
+        q = queue_after(q, send, 2000);
         vg_adapt_input_t in = {.now_us = t, .rung = rung, .rung_count = RUNGS,
                                .rung_kbps = LADDER, .has_tcp = true, .rtt_ms = 200 + q,
                                .min_rtt_ms = 40.2, .delivery_kbps = 19550, .is_app_limited = true,
@@ -571,9 +576,7 @@ VG_TEST(a_probe_the_link_cannot_carry_is_undone_within_half_a_second)
     for (int i = 0; i < 120; i++) {
         t += 250000;
         double send = d.is_draining ? 0 : LADDER[rung];
-        q += (send - 2000) * 0.25 / 2000 * 1000;
-        if (q < 0)
-            q = 0;
+        q = queue_after(q, send, 2000);
         if (q > worst)
             worst = q;
         vg_adapt_input_t in = {.now_us = t, .rung = rung, .rung_count = RUNGS,
