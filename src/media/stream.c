@@ -552,7 +552,7 @@ static double frame_bytes(const vg_stream_t *st, int t)
 double vg_stream_tier_kbps(const vg_stream_t *st, int t)
 {
     if (t == VG_TIER_SOURCE)
-        return st->input_kbps;
+        return st->source_kbps;
     double own = frame_bytes(st, t);
     if (own > 0)
         return tier_rate(st, t, own);

@@ -68,6 +68,9 @@ struct vg_stream {
     vg_retry_t retry;          /* the retry policy's state (lifecycle.h) */
     uint64_t last_packets, last_bytes; /* counters at the previous check */
     double input_fps, input_kbps;
+    /* input_kbps averaged over several seconds: what `source` costs as a rung (one second
+     * with a keyframe in it costs twice one without) */
+    double source_kbps;
     double known_fps;          /* the last rate measured while live */
     uint64_t last_decoded;     /* main-source pictures decoded at the previous check */
     int64_t decode_progress_mono_us; /* the last check that saw a picture (or needed none) */

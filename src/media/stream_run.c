@@ -324,7 +324,7 @@ void vg__stream_stop_threads(vg_stream_t *st)
     worker_release(st);
     st->is_decode_stalled = false;
     atomic_store(&st->events, 0);
-    st->input_fps = st->input_kbps = 0;
+    st->input_fps = st->input_kbps = st->source_kbps = 0;
     memset(st->tier_fps, 0, sizeof(st->tier_fps));
     memset(st->tier_kbps, 0, sizeof(st->tier_kbps));
 }
@@ -532,6 +532,8 @@ static void on_check(uv_timer_t *t)
     uint64_t packets = atomic_load(&st->packets_in), bytes = atomic_load(&st->bytes_in);
     st->input_fps = (double)(packets - st->last_packets);
     st->input_kbps = (double)(bytes - st->last_bytes) * 8 / 1000;
+    st->source_kbps = st->source_kbps > 0 ? 0.8 * st->source_kbps + 0.2 * st->input_kbps
+                                          : st->input_kbps;
     st->last_packets = packets;
     st->last_bytes = bytes;
     for (int tier = 0; tier < st->tier_count; tier++) {

@@ -16,6 +16,8 @@
 #define QUEUE_RTT_SHARE 0.25
 /* A queue this deep is acted on at once, and by enough that it drains. */
 #define QUEUE_DEEP_MS 250.0
+/* At most this much of a frame's own time on the link is allowed on top of the bounds. */
+#define BURST_MAX_MS 250.0
 /* A queue over its bound for this long is acted on. */
 #define BAD_FOR_US 500000LL
 #define BAD_FOR_PROBE_US 250000LL
@@ -301,6 +303,15 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
             d.queue_ms += (double)in->unsent_bytes * 8 / d.rate_kbps;
     }
     double bound = QUEUE_MIN_MS + QUEUE_RTT_SHARE * base_ms;
+    /* One frame's own time on the link is not a standing queue: a `source` keyframe (100 KB)
+     * takes 160 ms at 5 Mbit/s, every keyframe interval, on a link that carries the stream.
+     * (Only on a link that does: a rung too rich for it must not be excused its frames.) */
+    bool is_carried = d.rate_kbps > 0 && in->rung_kbps[in->rung] > 0 &&
+                      in->rung_kbps[in->rung] <= FIT_SHARE * d.rate_kbps;
+    double burst_ms = is_carried ? (double)in->burst_bytes * 8 / d.rate_kbps : 0;
+    if (burst_ms > BURST_MAX_MS)
+        burst_ms = BURST_MAX_MS;
+    bound += burst_ms;
     /* A retransmission holds back what follows it for a round trip: that much backlog is
      * the loss, not a queue, and a lower rung would not make it shorter. */
     bool is_recovering = now < a->recovering_until_us;
@@ -336,10 +347,10 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
     /* After a step down what was queued before it drains at the link's rate: a queue still
      * smaller than at that step is not a reason to step again. */
     bool is_draining = now < a->drain_until_us && d.queue_ms < 2 * a->queue_at_change_ms;
-    bool is_deep = d.queue_ms > QUEUE_DEEP_MS + recovery_ms && !is_draining;
+    bool is_deep = d.queue_ms > QUEUE_DEEP_MS + recovery_ms + burst_ms && !is_draining;
     /* A deep queue: nothing more should join it until it has drained (the caller holds
      * frames back; latest wins meanwhile). */
-    d.is_draining = d.queue_ms > QUEUE_DEEP_MS + recovery_ms;
+    d.is_draining = d.queue_ms > QUEUE_DEEP_MS + recovery_ms + burst_ms;
     bool is_drain_end = false;
     if (a->was_draining && !d.is_draining && in->has_tcp) {
         /* The RTT lags: a few round trips. The buckets hold the drain's round trips, and

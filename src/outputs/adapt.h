@@ -93,6 +93,7 @@ typedef struct vg_adapt_input {
     double acked_kbps;   /* bytes the peer acknowledged since the last sample, as a rate
                             (0: unknown); while a queue stands this is the link's rate now */
     uint32_t unsent_bytes, inflight_bytes;
+    uint32_t burst_bytes; /* the largest frame sent of late (a keyframe): 0 unknown */
     uint32_t sent_segs, retrans_segs; /* TCP segments since the previous sample */
     /* since the previous sample */
     uint32_t offered, replaced, skips;

@@ -48,6 +48,10 @@ typedef struct vg__viewer {
     uint64_t smp_acked;      /* TCP bytes acknowledged at the previous sample */
     uint32_t smp_segs, smp_retrans; /* TCP segments sent and retransmitted, same */
     int64_t smp_us;          /* when the previous sample was taken (0: none yet) */
+    /* the largest frame sent in this window and the one before (BURST_WINDOW_US each): a
+     * keyframe's own time on the link is not a standing queue */
+    size_t largest_sent, largest_prev;
+    int64_t largest_since_us;
     bool is_draining;        /* adaptation: hold frames back until the queue drains */
     char congestion_buf[16];
     int64_t report_us; /* when the client last reported its rendering (0: never) */

@@ -259,6 +259,8 @@ void vg__viewer_skipped(vg__viewer_t *v)
 }
 
 #define CLIENT_REPORT_FRESH_US 3000000
+/* Longer than a camera's usual keyframe interval (1-4 s). */
+#define BURST_WINDOW_US 5000000
 
 /* The bucket of vg_latency_bounds_us a delay falls in (the last: longer). */
 static int latency_bucket(int64_t us)
@@ -309,6 +311,13 @@ int vg__viewer_adapt(vg__viewer_t *v, const int *rungs, const double *kbps, int 
         vg_strlcpy(v->congestion_buf, tcp.congestion, sizeof(v->congestion_buf));
         v->congestion = v->congestion_buf;
     }
+    if (in.now_us - v->largest_since_us >= BURST_WINDOW_US) {
+        v->largest_prev = v->largest_sent;
+        v->largest_sent = 0;
+        v->largest_since_us = in.now_us;
+    }
+    size_t largest = v->largest_sent > v->largest_prev ? v->largest_sent : v->largest_prev;
+    in.burst_bytes = largest > UINT32_MAX ? UINT32_MAX : (uint32_t)largest;
     in.offered = (uint32_t)(v->offered - v->smp_offered);
     in.replaced = (uint32_t)(v->drops - v->smp_drops);
     in.skips = (uint32_t)(v->skips - v->smp_skips) + extra_skips;
@@ -361,6 +370,8 @@ void vg__viewer_sent(vg__viewer_t *v, const vg_frame_t *f, size_t bytes)
     vg_output_counters_t *c = &v->counters->pub;
     v->frames_sent++;
     v->bytes_sent += bytes;
+    if (bytes > v->largest_sent)
+        v->largest_sent = bytes;
     c->frames++;
     c->bytes += bytes;
     if (f->meta.is_placeholder)

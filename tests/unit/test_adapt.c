@@ -599,3 +599,36 @@ VG_TEST(a_probe_the_link_cannot_carry_is_undone_within_half_a_second)
     EXPECT_TRUE(longest_probe_us <= 500000); /* answered on the second sample */
     EXPECT_TRUE(worst < 400); /* a 70% overload adds 170 ms a sample */
 }
+
+/* Steps down over 30 s of a rung (tiny, 3.4 Mbit/s) on a 5 Mbit/s, 80 ms link whose
+ * keyframe, every 2 s, stands in the queue for three samples (200, 150, 100 ms). */
+static int downs_with_keyframes(uint32_t burst_bytes)
+{
+    vg_adapt_t a;
+    vg_adapt_init(&a);
+    int64_t t = 0;
+    int rung = 4, downs = 0;
+    static const double keyframe_queue[8] = {200, 150, 100, 0, 0, 0, 0, 0};
+    for (int i = 0; i < 120; i++) {
+        t += 250000;
+        vg_adapt_input_t in = {.now_us = t, .rung = rung, .rung_count = RUNGS,
+                               .rung_kbps = LADDER, .has_tcp = true,
+                               .rtt_ms = 80 + keyframe_queue[i % 8], .min_rtt_ms = 80,
+                               .delivery_kbps = 5000 + (i % 3), .inflight_bytes = 40000,
+                               .acked_kbps = LADDER[rung], .sent_segs = 80, .offered = 8,
+                               .burst_bytes = burst_bytes, .client_fps = -1};
+        vg_adapt_decision_t d = vg_adapt_step(&a, &in);
+        if (d.rung < rung)
+            downs++;
+        rung = d.rung;
+    }
+    return downs;
+}
+
+VG_TEST(a_keyframes_time_on_a_link_that_carries_the_stream_is_not_a_queue)
+{
+    /* a 100 KB keyframe takes 160 ms at 5 Mbit/s: allowed on top of the bound */
+    EXPECT_EQ(downs_with_keyframes(100000), 0);
+    /* the control: without knowing the frame, the same trace reads as a queue */
+    EXPECT_TRUE(downs_with_keyframes(0) >= 1);
+}
