@@ -21,6 +21,8 @@
 /* A queue over its bound for this long is acted on. */
 #define BAD_FOR_US 500000LL
 #define BAD_FOR_PROBE_US 250000LL
+/* A connection's first second: see is_slow_start. */
+#define SLOW_START_US 1000000LL
 /* After a change, mild signs are left alone this long (what was queued drains). */
 #define SETTLE_US 1000000LL
 /* Share of the rate a rung may use after a step down: most of it, or half while a deep
@@ -248,6 +250,8 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
     double latest = 0;
     bool is_fresh = in->delivery_kbps != a->last_delivery_kbps;
     a->last_delivery_kbps = in->delivery_kbps;
+    if (in->has_tcp && a->first_us == 0)
+        a->first_us = now;
     double base_ms = in->has_tcp ? base_rtt(a, now, in->rtt_ms, in->min_rtt_ms) : 0;
     d.base_rtt_ms = base_ms;
     if (in->has_tcp && a->base_rtt_at_down_ms > 0 && base_ms > 0 &&
@@ -281,7 +285,9 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
             (in->delivery_kbps > a->capacity_kbps || now - a->capacity_us > CAPACITY_WINDOW_US)) {
             a->capacity_kbps = in->delivery_kbps;
             a->capacity_us = now;
-            a->is_capacity_link = true;
+            /* (not trusted as long as the congested samples: one taken in slow start is
+             * limited by the window, not the link, and is not flagged app-limited) */
+            a->is_capacity_link = false;
             a->is_capacity_guess = false;
         }
     }
@@ -299,7 +305,11 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
     if (in->has_tcp && (in->inflight_bytes > 0 || in->unsent_bytes > 0)) {
         double standing = base_ms > 0 ? in->rtt_ms - base_ms : 0;
         d.queue_ms = standing > 0 && now >= a->rtt_stale_until_us ? standing : 0;
-        if (d.rate_kbps > 0)
+        /* In slow start the window, not a queue, holds the first frames back (ten segments
+         * at first: a 50 KB frame takes three round trips on any link), and the only rate
+         * known is the hello's: unsent bytes say nothing then. */
+        bool is_slow_start = now - a->first_us < SLOW_START_US;
+        if (d.rate_kbps > 0 && !is_slow_start)
             d.queue_ms += (double)in->unsent_bytes * 8 / d.rate_kbps;
     }
     double bound = QUEUE_MIN_MS + QUEUE_RTT_SHARE * base_ms;

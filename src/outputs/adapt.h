@@ -41,6 +41,7 @@
 #define VG_ADAPT_SAMPLE_MS 250
 
 typedef struct vg_adapt {
+    int64_t first_us;         /* the first sample with TCP_INFO (0: none yet) */
     int64_t last_change_us;   /* when the rung last changed (0: never) */
     int64_t last_up_us;       /* the last step up, while it is on probation (0: none) */
     int64_t up_hold_us;       /* clean time needed before the next step up */

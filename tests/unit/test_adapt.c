@@ -632,3 +632,26 @@ VG_TEST(a_keyframes_time_on_a_link_that_carries_the_stream_is_not_a_queue)
     /* the control: without knowing the frame, the same trace reads as a queue */
     EXPECT_TRUE(downs_with_keyframes(0) >= 1);
 }
+
+VG_TEST(a_new_connections_first_frame_held_by_its_window_is_not_a_queue)
+{
+    /* Recorded (20 Mbit/s, 20 ms, bbr): the first sample after the hello. Half of medium's
+     * first 50 KB frame waits unsent behind the initial window, and the only rate known is
+     * the hello's (565 kbit/s, app-limited): read as a queue that is 369 ms, and the viewer
+     * went to thin5 on a 20 Mbit/s link. */
+    vg_adapt_t a;
+    vg_adapt_init(&a);
+    vg_adapt_input_t in = {.now_us = 250000, .rung = MEDIUM, .rung_count = RUNGS,
+                           .rung_kbps = LADDER, .has_tcp = true, .rtt_ms = 40.3,
+                           .min_rtt_ms = 40.3, .delivery_kbps = 565, .is_app_limited = true,
+                           .unsent_bytes = 26064, .inflight_bytes = 17376, .sent_segs = 15,
+                           .offered = 1, .client_fps = -1};
+    vg_adapt_decision_t d = vg_adapt_step(&a, &in);
+    EXPECT_EQ(d.rung, MEDIUM);
+    EXPECT_TRUE(!d.is_draining);
+    /* ... and the link then carries it: it stays (2 s). */
+    int64_t t = 250000;
+    double q = 0;
+    link_t fast = {20000, 40};
+    EXPECT_EQ(run(&a, &t, MEDIUM, &fast, 2, &q, NULL, NULL, 0), MEDIUM);
+}
