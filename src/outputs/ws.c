@@ -378,10 +378,18 @@ static int auto_rungs(const ws_viewer_t *v, int rungs[VG_TIER_MAX + 1], double k
     int count = 0, at = v->base.cons.tier;
     int below = with_source ? below_source(v) : n - 1;
     *cur = 0;
+    vg_stream_codec_t sc;
+    vg_stream_codec(v->base.st, &sc);
     for (int t = 0; t < n; t++) {
         double k = vg_stream_tier_kbps(v->base.st, t);
         if (with_source && (t > below || (source_kbps > 0 && k >= source_kbps)))
             break;
+        /* A `source` viewer's JPEG rungs have no cost until one of them is encoded, and a
+         * step down goes no further than an unknown rung: only the thin ones (a quarter
+         * of the picture's height, or less) are offered until then, or the first step
+         * from a 2.4 Mbit/s `source` would go to a 12 Mbit/s JPEG rung. */
+        if (with_source && k <= 0 && t != at && tiers[t].height * 4 > sc.height)
+            continue;
         if (t <= at || at == VG_TIER_SOURCE)
             *cur = count;
         rungs[count] = t;
