@@ -202,8 +202,19 @@ static json_t *ladder_json(ws_viewer_t *v)
         json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:i,s:i,s:i,s:i}", "name", "source",
                                              "size", "source", "codec", sc.codec_string,
                                              "width", sc.width, "height", sc.height, "fps",
-                                             (int)(sc.fps + 0.5), "kbps", (int)(sc.kbps + 0.5)));
+                                             (int)(sc.fps + 0.5), "kbps",
+                                             (int)(vg_stream_tier_kbps(v->base.st,
+                                                                       VG_TIER_SOURCE) + 0.5)));
     return arr;
+}
+
+/* The ladder again, with the tier this viewer is on: after a new source, a new codec, or
+ * when the measured costs moved. */
+static void queue_ladder(ws_viewer_t *v)
+{
+    queue_text(v, json_pack("{s:s,s:s,s:b,s:o}", "type", "tiers", "tier",
+                            tier_name(v, v->base.cons.tier), "auto", v->base.is_auto, "tiers",
+                            ladder_json(v)));
 }
 
 static bool accepts(const ws_viewer_t *v, vg_codec_t codec)
@@ -287,8 +298,7 @@ static void on_ladder(vg_consumer_t *c)
     vg__viewer_ladder_changed(&v->base);
     vg_frame_unref(&v->pending);
     vg_adapt_init(&v->base.adapt); /* measurements of the old ladder's rungs */
-    queue_text(v, json_pack("{s:s,s:s,s:b,s:o}", "type", "tiers", "tier", tier_name(v, c->tier),
-                            "auto", v->base.is_auto, "tiers", ladder_json(v)));
+    queue_ladder(v);
 }
 
 static void change_tier(ws_viewer_t *v, int t, const char *reason);
@@ -332,8 +342,7 @@ static void on_codec(vg_consumer_t *c)
         queue_text(v, codec_json(&sc));
         return;
     }
-    queue_text(v, json_pack("{s:s,s:s,s:b,s:o}", "type", "tiers", "tier", tier_name(v, c->tier),
-                            "auto", v->base.is_auto, "tiers", ladder_json(v)));
+    queue_ladder(v);
     if (auto_may_use_source(v))
         change_tier(v, VG_TIER_SOURCE, "source");
 }
@@ -481,9 +490,7 @@ static void on_tick(vg__viewer_t *b)
     if (v->wants_stats)
         queue_text(v, stats_json(v));
     if (v->ticks % REPUBLISH_EVERY_S == 0 && costs_moved(v))
-        queue_text(v, json_pack("{s:s,s:s,s:b,s:o}", "type", "tiers", "tier",
-                                tier_name(v, b->cons.tier), "auto", b->is_auto, "tiers",
-                                ladder_json(v)));
+        queue_ladder(v);
 }
 
 /* The tier a name asks for: -2 for "auto", -1 unknown, VG_TIER_SOURCE for "source". */
