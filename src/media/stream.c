@@ -527,12 +527,18 @@ static double quality_factor(int q)
     return pow(s < 1 ? 1 : s, -0.7);
 }
 
+double vg_stream_tier_fps(const vg_stream_t *st, int t)
+{
+    double cam = st->input_fps > 0 ? st->input_fps : st->known_fps;
+    if (t == VG_TIER_SOURCE)
+        return cam;
+    int fps = st->tiers[t].fps;
+    return cam > 0 && cam < fps ? cam : fps;
+}
+
 static double tier_rate(const vg_stream_t *st, int t, double frame_bytes)
 {
-    int fps = st->tiers[t].fps;
-    double cam = st->input_fps > 0 ? st->input_fps : st->known_fps;
-    double rate = cam > 0 && cam < fps ? cam : fps;
-    return frame_bytes * rate * 8 / 1000;
+    return frame_bytes * vg_stream_tier_fps(st, t) * 8 / 1000;
 }
 
 /* A tier's measured bytes per frame (0: none encoded yet). Before the once-a-second mean has

@@ -365,6 +365,10 @@ void vg_stream_detach(vg_consumer_t *c);
  * VG_TIER_SOURCE the camera's input bitrate. */
 double vg_stream_tier_kbps(const vg_stream_t *st, int t);
 
+/* Tier t's frame rate: its own, at most the camera's (VG_TIER_SOURCE: the camera's; 0 while
+ * unknown). */
+double vg_stream_tier_fps(const vg_stream_t *st, int t);
+
 /* The ladder as shown to clients and the API: vg_tier_ladder_json's fields plus each tier's
  * "kbps" (vg_stream_tier_kbps, rounded; 0 while unknown). New reference. */
 json_t *vg_stream_ladder_json(const vg_stream_t *st);

@@ -274,16 +274,9 @@ static int latency_bucket(int64_t us)
 int vg__viewer_adapt(vg__viewer_t *v, const int *rungs, const double *kbps, int n, int cur,
                      uint32_t extra_skips, const char **reason)
 {
-    /* each rung's frame rate: the tier's, at most the camera's */
     double fps[VG_TIER_MAX + 1];
-    const vg_tier_t *tiers;
-    int tier_count = vg_stream_tiers(v->st, &tiers);
-    vg_stream_codec_t sc;
-    vg_stream_codec(v->st, &sc);
-    for (int r = 0; r < n && r < VG_TIER_MAX + 1; r++) {
-        double f = rungs[r] >= 0 && rungs[r] < tier_count ? tiers[rungs[r]].fps : sc.fps;
-        fps[r] = sc.fps > 0 && sc.fps < f ? sc.fps : f;
-    }
+    for (int r = 0; r < n && r < VG_TIER_MAX + 1; r++)
+        fps[r] = vg_stream_tier_fps(v->st, rungs[r]);
     vg_adapt_input_t in = {.now_us = vg_mono_us(), .client_fps = -1, .rung = cur,
                            .rung_count = n, .rung_kbps = kbps, .rung_fps = fps};
     vg_tcp_stats_t tcp;
