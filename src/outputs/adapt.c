@@ -69,7 +69,7 @@
  * long before it is probed past; one read from acknowledged bytes, which a stall reads low,
  * only CAPACITY_TRUSTED_US. */
 #define CAPACITY_LINK_TRUSTED_US 20000000LL
-/* ... and a guess (see is_capacity_guess) only this long: the acknowledged rate of a
+/* ... and a guess (VG_ADAPT_CAPACITY_GUESS) only this long: the acknowledged rate of a
  * connection's first round trips (slow start) reads far under the link. */
 #define CAPACITY_GUESS_TRUSTED_US 4000000LL
 #define LINK_OVER_ACKED_MAX 2.5
@@ -287,8 +287,7 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
             a->capacity_us = now;
             /* (not trusted as long as the congested samples: one taken in slow start is
              * limited by the window, not the link, and is not flagged app-limited) */
-            a->is_capacity_link = false;
-            a->is_capacity_guess = false;
+            a->capacity_kind = VG_ADAPT_CAPACITY_SAMPLE;
         }
     }
     /* Taken while a queue stands, samples limited by the link, not by what we sent. On a
@@ -425,11 +424,12 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
             /* A rate read while a deep queue built up (a link that just got much thinner)
              * is a guess that picks the rung and caps what follows, but is no evidence of
              * headroom: a guess above the link would take the viewer straight back up. */
-            a->is_capacity_guess = is_deep && !is_link;
-            if (!a->is_capacity_guess)
+            a->capacity_kind = is_link   ? VG_ADAPT_CAPACITY_LINK
+                               : is_deep ? VG_ADAPT_CAPACITY_GUESS
+                                         : VG_ADAPT_CAPACITY_SAMPLE;
+            if (a->capacity_kind != VG_ADAPT_CAPACITY_GUESS)
                 rate_add(a, now, rate);
             a->capacity_kbps = is_link && link_kbps > rate ? link_kbps : rate;
-            a->is_capacity_link = is_link;
             a->capacity_us = now;
         }
         a->congested_count = 0;
@@ -456,13 +456,13 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
      * sign of it to a viewer that sends little): probe past it after a few seconds. Until
      * then it caps what the samples say (bursts into a receiver's window read far above what
      * the receiver takes). */
-    int64_t trusted_us = a->is_capacity_guess  ? CAPACITY_GUESS_TRUSTED_US
-                         : a->is_capacity_link ? CAPACITY_LINK_TRUSTED_US
-                                               : CAPACITY_TRUSTED_US;
+    int64_t trusted_us = a->capacity_kind == VG_ADAPT_CAPACITY_GUESS ? CAPACITY_GUESS_TRUSTED_US
+                         : a->capacity_kind == VG_ADAPT_CAPACITY_LINK ? CAPACITY_LINK_TRUSTED_US
+                                                                      : CAPACITY_TRUSTED_US;
     bool is_capacity_fresh = has_capacity && now - a->capacity_us < trusted_us;
     /* On a lossy link single samples read high (see is_inflated): the median of the
      * window's speaks for the link. */
-    bool is_capacity_evidence = has_capacity && !a->is_capacity_guess;
+    bool is_capacity_evidence = has_capacity && a->capacity_kind != VG_ADAPT_CAPACITY_GUESS;
     double up_rate = loss_share(a) >= LOSS_ROBUST ? rate_median(a, now) : rate_max(a, now);
     if (is_capacity_evidence && a->capacity_kbps > up_rate)
         up_rate = a->capacity_kbps;

@@ -40,6 +40,13 @@
 /* How often an adaptive viewer is sampled (the caller's timer). */
 #define VG_ADAPT_SAMPLE_MS 250
 
+/* Where the link's capacity was read, which says how long it is believed. */
+typedef enum vg_adapt_capacity {
+    VG_ADAPT_CAPACITY_SAMPLE, /* the best delivery sample, or the rate a step down acted on */
+    VG_ADAPT_CAPACITY_LINK,   /* the link's own samples while the queue stood */
+    VG_ADAPT_CAPACITY_GUESS,  /* read while a deep queue built: a cap, not evidence */
+} vg_adapt_capacity_t;
+
 typedef struct vg_adapt {
     int64_t first_us;         /* the first sample with TCP_INFO (0: none yet) */
     int64_t last_change_us;   /* when the rung last changed (0: never) */
@@ -78,8 +85,7 @@ typedef struct vg_adapt {
      * the link carries now, unlike the acknowledged rate, which a stall reads low */
     double congested_kbps[VG_ADAPT_CONGESTED_SAMPLES];
     int congested_count;
-    bool is_capacity_link; /* capacity_kbps is such a sample, not an acknowledged rate */
-    bool is_capacity_guess; /* ... or read while a deep queue built: a cap, not evidence */
+    vg_adapt_capacity_t capacity_kind; /* where capacity_kbps came from */
 } vg_adapt_t;
 
 typedef struct vg_adapt_input {

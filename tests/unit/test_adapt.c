@@ -180,7 +180,7 @@ static int64_t climb_after_thin_path(double base_at_down_ms)
     a.base_rtt_at_down_ms = base_at_down_ms;
     a.capacity_kbps = 1900;
     a.capacity_us = t;
-    a.is_capacity_link = true;
+    a.capacity_kind = VG_ADAPT_CAPACITY_LINK;
     a.segs_sum = 1000;
     a.retrans_sum = 10;
     double q = 0;
