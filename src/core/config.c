@@ -316,6 +316,7 @@ static void tiers_free(vg_tier_cfg_t *t, size_t n)
     for (size_t i = 0; i < n; i++) {
         free(t[i].name);
         free(t[i].size);
+        free(t[i].codec);
     }
 }
 
@@ -501,8 +502,8 @@ int vg_config_add_camera_spec(vg_config_t *cfg, const char *spec)
 /* ---- YAML file ---- */
 
 typedef struct yaml_tier {
-    char *name, *size;
-    unsigned fps, quality;
+    char *name, *size, *codec;
+    unsigned fps, quality, kbps;
 } yaml_tier_t;
 
 typedef struct yaml_camera {
@@ -546,6 +547,8 @@ static const cyaml_schema_field_t tier_fields[] = {
     CYAML_FIELD_STRING_PTR("size", CYAML_FLAG_POINTER, yaml_tier_t, size, 1, 16),
     CYAML_FIELD_UINT("fps", CYAML_FLAG_OPTIONAL, yaml_tier_t, fps),
     CYAML_FIELD_UINT("quality", CYAML_FLAG_OPTIONAL, yaml_tier_t, quality),
+    OPT_STR("codec", yaml_tier_t, codec),
+    CYAML_FIELD_UINT("kbps", CYAML_FLAG_OPTIONAL, yaml_tier_t, kbps),
     CYAML_FIELD_END,
 };
 
@@ -654,7 +657,7 @@ static const char *const root_keys = "listen, rtsp_listen, web_root, log_level, 
 static const char *const camera_keys = "id, name, url, default_tier, substream_url, "
                                        "snapshot_url, username, password, idle_timeout_s, "
                                        "stall_timeout_s, always_on, priority, tiers";
-static const char *const tier_keys = "name, size, fps, quality";
+static const char *const tier_keys = "name, size, fps, quality, codec, kbps";
 
 /* Turns what libcyaml said into "FILE:LINE: PATH: reason". */
 static int load_error(vg_config_t *cfg, const cyaml_capture_t *c, cyaml_err_t err)
@@ -757,6 +760,8 @@ static void tiers_copy(vg_tier_cfg_t *dst, size_t *dst_n, const yaml_tier_t *src
             .size = vg_xstrdup(src[i].size),
             .fps = clamp_uint(src[i].fps),
             .quality = clamp_uint(src[i].quality),
+            .codec = src[i].codec ? vg_xstrdup(src[i].codec) : NULL,
+            .kbps = clamp_uint(src[i].kbps),
         };
     }
     *dst_n = n;

@@ -15,14 +15,16 @@
 #define VG_CONFIG_MAX_FILE_CAMERAS 4096
 #define VG_CONFIG_MAX_CAMERA_FLAGS 256
 #define VG_CONFIG_MAX_PROXIES 16
-#define VG_CONFIG_MAX_TIERS 10
+#define VG_CONFIG_MAX_TIERS 16
 
-/* One rung of a JPEG ladder as written in the file (checked by the media layer). */
+/* One rung of a ladder as written in the file (checked by the media layer). */
 typedef struct vg_tier_cfg {
     char *name;  /* NULL: the size class's name */
-    char *size;  /* low, medium, high, ultra, native */
+    char *size;  /* thin, tiny, low, medium, high, ultra, native */
     int fps;     /* 0: default */
-    int quality; /* 0: default */
+    int quality; /* 0: default (JPEG) */
+    char *codec; /* NULL: jpeg; or h264 */
+    int kbps;    /* 0: default (H.264) */
 } vg_tier_cfg_t;
 
 typedef struct vg_camera_cfg {

@@ -59,14 +59,16 @@ static int camera_ladder(vg_camera_build_t *b, const vg_config_t *cfg,
     vg_tier_spec_t specs[VG_TIER_MAX];
     for (size_t k = 0; k < tn && k < VG_TIER_MAX; k++)
         specs[k] = (vg_tier_spec_t){.name = tc[k].name, .size = tc[k].size, .fps = tc[k].fps,
-                                    .quality = tc[k].quality};
+                                    .quality = tc[k].quality, .codec = tc[k].codec,
+                                    .kbps = tc[k].kbps};
     char err[160], field[64];
     b->is_root_field = cc->tier_count == 0;
     for (size_t k = 0; k < tn && k < VG_TIER_MAX; k++) { /* each alone, to name its field */
-        if (vg_tier_ladder_from_specs(&specs[k], 1, w, h, fps, ladder, err, sizeof(err)) >= 0)
+        if (vg_tier_spec_check(&specs[k], (int)k, err, sizeof(err)) >= 0)
             continue;
         const char *which = strstr(err, "size") ? "size" : strstr(err, "fps") ? "fps"
-                            : strstr(err, "quality") ? "quality" : "name";
+                            : strstr(err, "quality") ? "quality" : strstr(err, "codec") ? "codec"
+                            : strstr(err, "kbps") ? "kbps" : "name";
         const char *colon = strstr(err, ": ");
         snprintf(field, sizeof(field), "tiers[%zu].%s", k, which);
         problem(b, field, "%s", colon ? colon + 2 : err);
@@ -151,7 +153,12 @@ int vg_camera_build(vg_camera_build_t *b, const vg_config_t *cfg, const vg_camer
     if (!b->field[0]) {
         int n = camera_ladder(b, cfg, cc, b->scfg.width, b->scfg.height, b->scfg.fps,
                               b->ladder);
-        if (n > 0 && cc->default_tier && vg_tier_find(b->ladder, n, cc->default_tier) < 0) {
+        int dt = n > 0 && cc->default_tier ? vg_tier_find(b->ladder, n, cc->default_tier) : -1;
+        if (dt >= 0 && b->ladder[dt].codec != VG_CODEC_JPEG) {
+            b->is_root_field = false;
+            problem(b, "default_tier", "'%s' is an H.264 tier; the default is where MJPEG and "
+                    "snapshots start, a JPEG tier", cc->default_tier);
+        } else if (n > 0 && cc->default_tier && dt < 0) {
             char names[VG_TIER_MAX * (VG_TIER_NAME_MAX + 2)] = "";
             for (int k = 0; k < n; k++) {
                 strncat(names, k ? ", " : "", sizeof(names) - strlen(names) - 1);

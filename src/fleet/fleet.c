@@ -135,6 +135,10 @@ static json_t *camera_json(const vg_camera_cfg_t *cc)
                 json_object_set_new(t, "fps", json_integer(cc->tiers[i].fps));
             if (cc->tiers[i].quality)
                 json_object_set_new(t, "quality", json_integer(cc->tiers[i].quality));
+            if (cc->tiers[i].codec)
+                json_object_set_new(t, "codec", json_string(cc->tiers[i].codec));
+            if (cc->tiers[i].kbps)
+                json_object_set_new(t, "kbps", json_integer(cc->tiers[i].kbps));
             json_array_append_new(tiers, t);
         }
         json_object_set_new(o, "tiers", tiers);
@@ -304,6 +308,8 @@ static int load_camera(vg_store_t *s, const vg_config_t *file_cfg, json_t *cam,
             .size = vg_xstrdup(str(t, "size") ? str(t, "size") : "native"),
             .fps = (int)json_integer_value(json_object_get(t, "fps")),
             .quality = (int)json_integer_value(json_object_get(t, "quality")),
+            .codec = str(t, "codec") ? vg_xstrdup(str(t, "codec")) : NULL,
+            .kbps = (int)json_integer_value(json_object_get(t, "kbps")),
         };
     }
     route(s, cam, cc);
@@ -352,6 +358,8 @@ static void fingerprints(const vg_fleet_t *f, const vg_camera_cfg_t *cc,
         fp_str(&h_all, tiers[t].size);
         fp_int(&h_all, tiers[t].fps);
         fp_int(&h_all, tiers[t].quality);
+        fp_str(&h_all, tiers[t].codec);
+        fp_int(&h_all, tiers[t].kbps);
     }
     crypto_generichash_final(&h_all, all, FP_LEN);
 }

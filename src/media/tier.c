@@ -1,22 +1,24 @@
 /* tier: see tier.h. */
 #include "media/tier.h"
 
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* h264_kbps: the H.264 bitrate cap at 30 fps, for a detailed scene (docs/protocol.md). */
 static const struct {
     const char *name;
-    int height, quality;
+    int height, quality, h264_kbps;
 } classes[] = {
-    {"thin", 180, 40},
-    {"tiny", 240, 50},
-    {"low", 320, 60},
-    {"medium", 480, 70},
-    {"high", 720, 80},
-    {"ultra", 1080, 80},
-    {"native", 0, 85},
+    {"thin", 180, 40, 300},
+    {"tiny", 240, 50, 600},
+    {"low", 320, 60, 900},
+    {"medium", 480, 70, 1800},
+    {"high", 720, 80, 3500},
+    {"ultra", 1080, 80, 7000},
+    {"native", 0, 85, 3500},
 };
 #define CLASS_COUNT (int)(sizeof(classes) / sizeof(classes[0]))
 #define NATIVE_CLASS (CLASS_COUNT - 1)
@@ -39,6 +41,20 @@ static const struct {
     {"tiny15", TINY_CLASS, 15, 40},
     {"tiny", TINY_CLASS, 30, 50},
 };
+#define LOW_CLASS 2
+/* H.264 rungs for viewers that decode it (issue 19): on a lossy link under a loss-based
+ * congestion control (cubic carries about 650 kbit/s of a 2 Mbit/s link at 1 % loss, 250 of
+ * a 1 Mbit/s one at 2 %), no JPEG rung keeps 10-15 fps; these do, at a fifth of the cost. */
+static const struct {
+    const char *name;
+    int cls, fps;
+} h264_rungs[] = {
+    {"h264-thin10", THIN_CLASS, 10},
+    {"h264-tiny15", TINY_CLASS, 15},
+    {"h264-low", LOW_CLASS, 30},
+};
+#define H264_KBPS_MIN 50
+#define H264_KBPS_MAX 20000
 
 static int even(int v) { return v < 2 ? 2 : v & ~1; }
 
@@ -70,12 +86,48 @@ static void tier_fill(vg_tier_t *t, const char *name, int cls, int width, int he
     t->class_height = classes[cls].height;
     t->fps = fps;
     t->quality = quality;
+    t->codec = VG_CODEC_JPEG;
+    t->kbps = 0;
     t->width = t->height = 0;
     if (width > 0 && height > 0)
         vg_tier_resolve(t, width, height, &t->width, &t->height);
 }
 
 static int default_fps(int fps) { return fps <= 0 || fps > DEFAULT_FPS_CAP ? DEFAULT_FPS_CAP : fps; }
+
+static int class_of_height(int class_height)
+{
+    for (int i = 0; i < CLASS_COUNT; i++) {
+        if (classes[i].height == class_height)
+            return i;
+    }
+    return NATIVE_CLASS;
+}
+
+/* Fewer pictures a second cost less than in proportion: each one carries more change. */
+int vg_tier_h264_default_kbps(int class_height, int fps)
+{
+    double rate = fps > 0 ? fps : DEFAULT_FPS_CAP;
+    double kbps = classes[class_of_height(class_height)].h264_kbps * pow(rate / 30.0, 0.7);
+    kbps = round(kbps / 10.0) * 10.0;
+    return kbps < H264_KBPS_MIN ? H264_KBPS_MIN : kbps > H264_KBPS_MAX ? H264_KBPS_MAX : (int)kbps;
+}
+
+static void tier_fill_h264(vg_tier_t *t, const char *name, int cls, int width, int height,
+                           int fps, int kbps)
+{
+    tier_fill(t, name, cls, width, height, fps, 0);
+    t->codec = VG_CODEC_H264;
+    t->kbps = kbps > 0 ? kbps : vg_tier_h264_default_kbps(classes[cls].height, fps);
+}
+
+int vg_tier_jpeg_count(const vg_tier_t *ladder, int n)
+{
+    int count = 0;
+    while (count < n && ladder[count].codec != VG_CODEC_H264)
+        count++;
+    return count;
+}
 
 int vg_tier_default_ladder(int width, int height, int fps, vg_tier_t out[VG_TIER_MAX])
 {
@@ -99,12 +151,21 @@ int vg_tier_default_ladder(int width, int height, int fps, vg_tier_t out[VG_TIER
     /* native keeps the camera's own rate, up to the tier limit of 60. */
     tier_fill(&out[n++], "native", NATIVE_CLASS, width, height,
               fps > 0 ? (fps > 60 ? 60 : fps) : DEFAULT_FPS_CAP, classes[NATIVE_CLASS].quality);
+    for (size_t r = 0; r < sizeof(h264_rungs) / sizeof(h264_rungs[0]) && n < VG_TIER_MAX; r++) {
+        int cls = h264_rungs[r].cls;
+        if (is_known && classes[cls].height >= height)
+            continue;
+        int rate = default_fps(fps) < h264_rungs[r].fps ? default_fps(fps) : h264_rungs[r].fps;
+        tier_fill_h264(&out[n++], h264_rungs[r].name, cls, width, height, rate, 0);
+    }
     return n;
 }
 
 static int cost_cmp(const void *a, const void *b)
 {
     const vg_tier_t *x = a, *y = b;
+    if (x->codec != y->codec) /* the JPEG ladder first: JPEG-only viewers walk only that */
+        return x->codec == VG_CODEC_H264 ? 1 : -1;
     /* native (0) is the largest class */
     long hx = x->class_height ? x->class_height : 1L << 20;
     long hy = y->class_height ? y->class_height : 1L << 20;
@@ -116,7 +177,55 @@ static int cost_cmp(const void *a, const void *b)
         return hx < hy ? -1 : 1;
     if (x->fps != y->fps)
         return x->fps < y->fps ? -1 : 1;
-    return (x->quality > y->quality) - (x->quality < y->quality);
+    if (x->quality != y->quality)
+        return (x->quality > y->quality) - (x->quality < y->quality);
+    return (x->kbps > y->kbps) - (x->kbps < y->kbps);
+}
+
+int vg_tier_spec_check(const vg_tier_spec_t *s, int index, char *err, size_t err_len)
+{
+    int cls = s->size ? class_find(s->size) : -1;
+    if (cls < 0) {
+        snprintf(err, err_len,
+                 "tier %d: size must be thin, tiny, low, medium, high, ultra or native",
+                 index + 1);
+        return -1;
+    }
+    const char *name = s->name && *s->name ? s->name : classes[cls].name;
+    if (strlen(name) >= VG_TIER_NAME_MAX || strcmp(name, "auto") == 0 ||
+        strcmp(name, "source") == 0) {
+        snprintf(err, err_len, "tier %d: name must be under %d characters and not 'auto' or "
+                 "'source'", index + 1, VG_TIER_NAME_MAX);
+        return -1;
+    }
+    if (s->fps < 0 || s->fps > 60) {
+        snprintf(err, err_len, "tier '%s': fps must be 1..60", name);
+        return -1;
+    }
+    if (s->quality < 0 || s->quality > 100) {
+        snprintf(err, err_len, "tier '%s': quality must be 1..100", name);
+        return -1;
+    }
+    bool is_h264 = s->codec && strcmp(s->codec, "h264") == 0;
+    if (s->codec && !is_h264 && strcmp(s->codec, "jpeg") != 0) {
+        snprintf(err, err_len, "tier '%s': codec must be jpeg or h264", name);
+        return -1;
+    }
+    if (is_h264 && s->quality) {
+        snprintf(err, err_len, "tier '%s': quality is for JPEG tiers; an H.264 tier takes kbps",
+                 name);
+        return -1;
+    }
+    if (!is_h264 && s->kbps) {
+        snprintf(err, err_len, "tier '%s': kbps is for H.264 tiers (codec: h264)", name);
+        return -1;
+    }
+    if (s->kbps && (s->kbps < H264_KBPS_MIN || s->kbps > H264_KBPS_MAX)) {
+        snprintf(err, err_len, "tier '%s': kbps must be %d..%d", name, H264_KBPS_MIN,
+                 H264_KBPS_MAX);
+        return -1;
+    }
+    return 0;
 }
 
 int vg_tier_ladder_from_specs(const vg_tier_spec_t *specs, int n, int width, int height,
@@ -128,35 +237,28 @@ int vg_tier_ladder_from_specs(const vg_tier_spec_t *specs, int n, int width, int
     }
     for (int i = 0; i < n; i++) {
         const vg_tier_spec_t *s = &specs[i];
-        int cls = s->size ? class_find(s->size) : -1;
-        if (cls < 0) {
-            snprintf(err, err_len,
-                     "tier %d: size must be thin, tiny, low, medium, high, ultra or native",
-                     i + 1);
+        if (vg_tier_spec_check(s, i, err, err_len) < 0)
             return -1;
-        }
+        int cls = class_find(s->size);
         const char *name = s->name && *s->name ? s->name : classes[cls].name;
-        if (strlen(name) >= VG_TIER_NAME_MAX || strcmp(name, "auto") == 0) {
-            snprintf(err, err_len, "tier %d: name must be under %d characters and not 'auto'",
-                     i + 1, VG_TIER_NAME_MAX);
-            return -1;
-        }
-        if (s->fps < 0 || s->fps > 60) {
-            snprintf(err, err_len, "tier '%s': fps must be 1..60", name);
-            return -1;
-        }
-        if (s->quality < 0 || s->quality > 100) {
-            snprintf(err, err_len, "tier '%s': quality must be 1..100", name);
-            return -1;
-        }
+        bool is_h264 = s->codec && strcmp(s->codec, "h264") == 0;
         if (vg_tier_find(out, i, name) >= 0) {
             snprintf(err, err_len, "tier '%s' appears twice", name);
             return -1;
         }
-        tier_fill(&out[i], name, cls, width, height, s->fps ? s->fps : default_fps(fps),
-                  s->quality ? s->quality : classes[cls].quality);
+        int rate = s->fps ? s->fps : default_fps(fps);
+        if (is_h264)
+            tier_fill_h264(&out[i], name, cls, width, height, rate, s->kbps);
+        else
+            tier_fill(&out[i], name, cls, width, height, rate,
+                      s->quality ? s->quality : classes[cls].quality);
     }
     qsort(out, (size_t)n, sizeof(out[0]), cost_cmp);
+    if (vg_tier_jpeg_count(out, n) == 0) {
+        snprintf(err, err_len, "a ladder needs a JPEG tier: MJPEG, snapshots and viewers "
+                 "without an H.264 decoder use them");
+        return -1;
+    }
     return n;
 }
 
@@ -174,26 +276,23 @@ int vg_tier_default_index(const vg_tier_t *ladder, int n)
     int i = vg_tier_find(ladder, n, "medium");
     if (i < 0)
         i = vg_tier_find(ladder, n, "low");
-    return i >= 0 ? i : n - 1; /* the thin rungs are for thin links, not a first picture */
-}
-
-static const char *class_name(int class_height)
-{
-    for (int i = 0; i < CLASS_COUNT; i++) {
-        if (classes[i].height == class_height)
-            return classes[i].name;
-    }
-    return "native";
+    /* the thin rungs are for thin links, not a first picture */
+    return i >= 0 ? i : vg_tier_jpeg_count(ladder, n) - 1;
 }
 
 json_t *vg_tier_ladder_json(const vg_tier_t *ladder, int n)
 {
     json_t *arr = json_array();
-    for (int i = 0; i < n; i++)
-        json_array_append_new(arr, json_pack("{s:s,s:s,s:i,s:i,s:i,s:i}", "name", ladder[i].name,
-                                             "size", class_name(ladder[i].class_height),
-                                             "width", ladder[i].width, "height",
-                                             ladder[i].height, "fps", ladder[i].fps, "quality",
-                                             ladder[i].quality));
+    for (int i = 0; i < n; i++) {
+        const vg_tier_t *t = &ladder[i];
+        bool is_h264 = t->codec == VG_CODEC_H264;
+        json_t *o = json_pack("{s:s,s:s,s:i,s:i,s:i,s:i,s:s}", "name", t->name, "size",
+                              classes[class_of_height(t->class_height)].name, "width",
+                              t->width, "height", t->height, "fps", t->fps, "quality",
+                              t->quality, "codec", is_h264 ? "h264" : "jpeg");
+        if (is_h264)
+            json_object_set_new(o, "max_kbps", json_integer(t->kbps));
+        json_array_append_new(arr, o);
+    }
     return arr;
 }

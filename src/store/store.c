@@ -201,15 +201,18 @@ static json_t *field_schema(const field_t *f, vg_schema_mode_t mode)
                             json_string("camera LAN host:port -> this gateway's port"));
         break;
     case T_TIERS: {
-        static const char *const sizes[] = {"low", "medium", "high", "ultra", "native", NULL};
+        static const char *const sizes[] = {"thin", "tiny", "low", "medium", "high", "ultra",
+                                            "native", NULL};
+        static const char *const codecs[] = {"jpeg", "h264", NULL};
         o = json_pack("{s:s,s:i,s:i,s:{s:s,s:b,s:[s],s:{s:{s:s,s:i},s:{s:s,s:o},s:{s:s,s:i,"
-                      "s:i},s:{s:s,s:i,s:i}}}}",
+                      "s:i},s:{s:s,s:i,s:i},s:{s:s,s:o},s:{s:s,s:i,s:i}}}}",
                       "type", "array", "minItems", 1, "maxItems", VG_TIER_MAX, "items", "type",
                       "object", "additionalProperties", 0, "required", "size", "properties",
                       "name", "type", "string", "maxLength", VG_TIER_NAME_MAX - 1, "size",
                       "type", "string", "enum", enum_of(sizes), "fps", "type", "integer",
                       "minimum", 1, "maximum", 60, "quality", "type", "integer", "minimum", 1,
-                      "maximum", 100);
+                      "maximum", 100, "codec", "type", "string", "enum", enum_of(codecs),
+                      "kbps", "type", "integer", "minimum", 50, "maximum", 20000);
         break;
     }
     case T_PWHASH:
@@ -541,16 +544,19 @@ static int check_tiers(const field_t *f, json_t *j, vg_store_err_t *err)
     json_t *t;
     json_array_foreach(j, i, t) {
         const char *name = NULL, *size = NULL;
-        int fps = 0, quality = 0;
+        const char *codec = NULL;
+        int fps = 0, quality = 0, kbps = 0;
         json_error_t je;
-        if (json_unpack_ex(t, &je, JSON_STRICT, "{s?s, s:s, s?i, s?i}", "name", &name, "size",
-                           &size, "fps", &fps, "quality", &quality) != 0) {
+        if (json_unpack_ex(t, &je, JSON_STRICT, "{s?s, s:s, s?i, s?i, s?s, s?i}", "name", &name,
+                           "size", &size, "fps", &fps, "quality", &quality, "codec", &codec,
+                           "kbps", &kbps) != 0) {
             vg__store_err(err, 400, "bad_request", f->name,
-                          "%s[%zu]: {\"size\": class, \"name\"?, \"fps\"?, \"quality\"?}",
-                          f->name, i);
+                          "%s[%zu]: {\"size\": class, \"name\"?, \"fps\"?, \"quality\"?, "
+                          "\"codec\"?, \"kbps\"?}", f->name, i);
             return VG_EINVAL;
         }
-        specs[i] = (vg_tier_spec_t){.name = name, .size = size, .fps = fps, .quality = quality};
+        specs[i] = (vg_tier_spec_t){.name = name, .size = size, .fps = fps, .quality = quality,
+                                    .codec = codec, .kbps = kbps};
     }
     vg_tier_t ladder[VG_TIER_MAX];
     char why[160];

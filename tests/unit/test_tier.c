@@ -8,7 +8,8 @@ VG_TEST(default_ladder_never_upscales)
 {
     vg_tier_t t[VG_TIER_MAX];
     int n = vg_tier_default_ladder(1280, 720, 30, t);
-    EXPECT_EQ(n, 9);
+    EXPECT_EQ(n, 12);
+    EXPECT_EQ(vg_tier_jpeg_count(t, n), 9);
     /* Thin-link rungs first: 180 lines at 1, 5, 10 and 15 fps, 240 at 15 and 30. */
     static const struct {
         const char *name;
@@ -18,16 +19,37 @@ VG_TEST(default_ladder_never_upscales)
         {"thin", 320, 180, 15, 40},   {"tiny15", 426, 240, 15, 40}, {"tiny", 426, 240, 30, 50}, {"low", 568, 320, 30, 60},
         {"medium", 854, 480, 30, 70}, {"native", 1280, 720, 30, 85},
     };
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < 9; i++) {
+        EXPECT_EQ(t[i].codec, VG_CODEC_JPEG);
         EXPECT_STREQ(t[i].name, want[i].name);
         EXPECT_EQ(t[i].width, want[i].w);
         EXPECT_EQ(t[i].height, want[i].h);
         EXPECT_EQ(t[i].fps, want[i].fps); /* from low up, fluid motion first: the camera's rate */
         EXPECT_EQ(t[i].quality, want[i].q);
     }
+    /* Then the H.264 rungs, by cost, each with a bitrate cap that grows with size and rate. */
+    static const struct {
+        const char *name;
+        int w, h, fps;
+    } want264[] = {{"h264-thin10", 320, 180, 10}, {"h264-tiny15", 426, 240, 15},
+                   {"h264-low", 568, 320, 30}};
+    for (int i = 0; i < 3; i++) {
+        const vg_tier_t *h = &t[9 + i];
+        EXPECT_STREQ(h->name, want264[i].name);
+        EXPECT_EQ(h->codec, VG_CODEC_H264);
+        EXPECT_EQ(h->width, want264[i].w);
+        EXPECT_EQ(h->height, want264[i].h);
+        EXPECT_EQ(h->fps, want264[i].fps);
+        EXPECT_EQ(h->quality, 0);
+        EXPECT_TRUE(h->kbps >= 100 && (i == 0 || h->kbps > t[8 + i].kbps));
+    }
+    EXPECT_EQ(t[11].kbps, 900);
     EXPECT_STREQ(t[vg_tier_default_index(t, n)].name, "medium");
     n = vg_tier_default_ladder(640, 360, 10, t);
-    EXPECT_EQ(n, 6); /* thin1, thin5, thin10 (thin at 10 fps is the same), tiny15 at 10, low, native */
+    EXPECT_EQ(vg_tier_jpeg_count(t, n), 6); /* thin1, thin5, thin10 (thin at 10 fps is the same), tiny15 at 10, low, native */
+    EXPECT_EQ(n, 9); /* and the three H.264 rungs, at most 10 fps */
+    EXPECT_EQ(t[7].fps, 10);
+    EXPECT_EQ(t[8].fps, 10);
     EXPECT_STREQ(t[2].name, "thin10");
     EXPECT_EQ(t[2].fps, 10);
     EXPECT_STREQ(t[3].name, "tiny15");
@@ -35,13 +57,14 @@ VG_TEST(default_ladder_never_upscales)
     EXPECT_STREQ(t[4].name, "low");
     EXPECT_STREQ(t[vg_tier_default_index(t, n)].name, "low"); /* no medium: not a thin rung */
     n = vg_tier_default_ladder(320, 240, 15, t);
-    EXPECT_EQ(n, 5); /* thin1, thin5, thin10, thin, native */
+    EXPECT_EQ(n, 6); /* thin1, thin5, thin10, thin, native; h264-thin10 */
     EXPECT_STREQ(t[vg_tier_default_index(t, n)].name, "native");
+    EXPECT_STREQ(t[5].name, "h264-thin10");
     EXPECT_EQ(vg_tier_find(t, n, "ultra"), -1);
     n = vg_tier_default_ladder(240, 180, 15, t);
     EXPECT_EQ(n, 1);
     n = vg_tier_default_ladder(1920, 1080, 60, t);
-    EXPECT_EQ(n, 10);
+    EXPECT_EQ(n, 13);
     EXPECT_EQ(t[8].fps, 30);
     EXPECT_EQ(t[9].fps, 60);
 }
@@ -50,7 +73,7 @@ VG_TEST(unknown_size_resolves_per_picture)
 {
     vg_tier_t t[VG_TIER_MAX];
     int n = vg_tier_default_ladder(0, 0, 0, t);
-    EXPECT_EQ(n, 11); /* the six thin-link rungs, low, medium, high, ultra, native */
+    EXPECT_EQ(n, 14); /* the six thin-link rungs, low, medium, high, ultra, native; 3 H.264 */
     EXPECT_STREQ(t[6].name, "low");
     EXPECT_EQ(t[6].width, 0);
     EXPECT_EQ(t[6].fps, 30);
@@ -96,4 +119,55 @@ VG_TEST(configured_ladder_is_validated_and_sorted)
     vg_tier_spec_t autoname[] = {{.name = "auto", .size = "low"}};
     EXPECT_EQ(vg_tier_ladder_from_specs(autoname, 1, 1280, 720, 30, t, err, sizeof(err)), -1);
     EXPECT_EQ(vg_tier_ladder_from_specs(specs, 0, 1280, 720, 30, t, err, sizeof(err)), -1);
+}
+
+VG_TEST(h264_tiers_are_checked_and_sorted_after_the_jpeg_ones)
+{
+    vg_tier_t t[VG_TIER_MAX];
+    char err[160];
+    vg_tier_spec_t specs[] = {
+        {.name = "cheap", .size = "thin", .fps = 5, .codec = "h264", .kbps = 80},
+        {.size = "native"},
+        {.name = "h264", .size = "low", .codec = "h264"},
+        {.size = "thin", .codec = "jpeg"},
+    };
+    int n = vg_tier_ladder_from_specs(specs, 4, 1280, 720, 30, t, err, sizeof(err));
+    EXPECT_EQ(n, 4);
+    EXPECT_STREQ(t[0].name, "thin");
+    EXPECT_STREQ(t[1].name, "native");
+    EXPECT_STREQ(t[2].name, "cheap");
+    EXPECT_EQ(t[2].kbps, 80);
+    EXPECT_STREQ(t[3].name, "h264");
+    EXPECT_EQ(t[3].kbps, vg_tier_h264_default_kbps(320, 30));
+    EXPECT_EQ(vg_tier_jpeg_count(t, n), 2);
+    EXPECT_EQ(vg_tier_default_index(t, n), 1); /* never an H.264 tier */
+
+    vg_tier_spec_t q264[] = {{.size = "low", .codec = "h264", .quality = 50}};
+    EXPECT_EQ(vg_tier_ladder_from_specs(q264, 1, 1280, 720, 30, t, err, sizeof(err)), -1);
+    EXPECT_TRUE(strstr(err, "quality") != NULL);
+    vg_tier_spec_t kjpeg[] = {{.size = "low", .kbps = 500}};
+    EXPECT_EQ(vg_tier_ladder_from_specs(kjpeg, 1, 1280, 720, 30, t, err, sizeof(err)), -1);
+    EXPECT_TRUE(strstr(err, "kbps") != NULL);
+    vg_tier_spec_t krange[] = {{.size = "low", .codec = "h264", .kbps = 30}};
+    EXPECT_EQ(vg_tier_spec_check(&krange[0], 0, err, sizeof(err)), -1);
+    EXPECT_TRUE(strstr(err, "kbps must be 50..20000") != NULL);
+    vg_tier_spec_t vp8[] = {{.size = "low", .codec = "vp8"}};
+    EXPECT_EQ(vg_tier_ladder_from_specs(vp8, 1, 1280, 720, 30, t, err, sizeof(err)), -1);
+    EXPECT_TRUE(strstr(err, "codec must be jpeg or h264") != NULL);
+    /* Alone it is a valid tier; as a whole ladder it leaves MJPEG and snapshots nothing. */
+    vg_tier_spec_t only264[] = {{.size = "low", .codec = "h264"}};
+    EXPECT_EQ(vg_tier_spec_check(&only264[0], 0, err, sizeof(err)), 0);
+    EXPECT_EQ(vg_tier_ladder_from_specs(only264, 1, 1280, 720, 30, t, err, sizeof(err)), -1);
+    EXPECT_TRUE(strstr(err, "needs a JPEG tier") != NULL);
+    vg_tier_spec_t named_source[] = {{.name = "source", .size = "low"}};
+    EXPECT_EQ(vg_tier_ladder_from_specs(named_source, 1, 1280, 720, 30, t, err, sizeof(err)), -1);
+}
+
+VG_TEST(h264_default_bitrate_grows_with_size_and_rate)
+{
+    EXPECT_EQ(vg_tier_h264_default_kbps(320, 30), 900);
+    EXPECT_TRUE(vg_tier_h264_default_kbps(180, 10) < vg_tier_h264_default_kbps(180, 15));
+    EXPECT_TRUE(vg_tier_h264_default_kbps(180, 15) < vg_tier_h264_default_kbps(240, 15));
+    EXPECT_TRUE(vg_tier_h264_default_kbps(180, 1) >= 50);
+    EXPECT_TRUE(vg_tier_h264_default_kbps(0, 60) <= 20000);
 }
