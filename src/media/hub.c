@@ -36,6 +36,9 @@ vg_hub_t *vg_hub_new(uv_loop_t *loop)
     hub->rng = (uint64_t)vg_wall_us() | 1;
     hub->retry_cfg = VG_RETRY_CFG_DEFAULT;
     hub->health_interval_ms = DEFAULT_HEALTH_INTERVAL_MS;
+    hub->can_encode_h264 = vg__worker_can_encode_h264();
+    if (!hub->can_encode_h264)
+        VG_LOG_WARN("media", "FFmpeg has no libx264 encoder: the H.264 tiers stay empty");
     uv_timer_init(loop, &hub->health_timer);
     hub->health_timer.data = hub;
     hub->handles_open++; /* the health timer */
@@ -249,7 +252,7 @@ static void on_exits(uv_async_t *h)
 /* The ladder cfg asks for: its own tiers, else the default for the camera's size. Cameras
  * whose picture is unknown until they answer get every class; the worker sizes each tier from
  * the decoded picture, never larger than it. *default_tier is -1 when cfg names a tier the
- * ladder lacks. */
+ * ladder lacks, or an H.264 tier. */
 static int cfg_ladder(const vg_stream_cfg_t *cfg, vg_tier_t tiers[VG_TIER_MAX],
                       int *default_tier)
 {
@@ -262,6 +265,8 @@ static int cfg_ladder(const vg_stream_cfg_t *cfg, vg_tier_t tiers[VG_TIER_MAX],
     }
     *default_tier = cfg->default_tier ? vg_tier_find(tiers, n, cfg->default_tier)
                                       : vg_tier_default_index(tiers, n);
+    if (*default_tier >= 0 && tiers[*default_tier].codec != VG_CODEC_JPEG)
+        *default_tier = -1; /* MJPEG and snapshots start there: it must be a JPEG tier */
     return n;
 }
 
@@ -270,7 +275,7 @@ static bool tiers_equal(const vg_tier_t *a, const vg_tier_t *b, int n)
     for (int t = 0; t < n; t++) {
         if (strcmp(a[t].name, b[t].name) != 0 || a[t].class_height != b[t].class_height ||
             a[t].width != b[t].width || a[t].height != b[t].height || a[t].fps != b[t].fps ||
-            a[t].quality != b[t].quality)
+            a[t].quality != b[t].quality || a[t].codec != b[t].codec || a[t].kbps != b[t].kbps)
             return false;
     }
     return true;

@@ -34,6 +34,8 @@ typedef struct vg_worker_cfg {
     int tier_count;
     unsigned gen;              /* the stream's worker generation: tags its pictures */
     atomic_uint *tiers_needed; /* bit t: some consumer wants tier t */
+    atomic_uint *keys_wanted;  /* bit t: H.264 tier t's next picture is a keyframe (the
+                                  worker clears it) */
     vg_media_counters_t *counters; /* the stream's; outlives the worker */
     /* Access units to decode before the first packet pushed (taken: the worker unrefs them):
      * the packet lane's GOP cache, so a worker started on a running camera has a picture at
@@ -100,6 +102,8 @@ void vg__stream_keep_info(vg_stream_t *st, bool is_sub, const vg_stream_info_t *
 
 /* Starts the worker thread (decoder opened lazily on the first keyframe). 0 or < 0. Loop. */
 int vg__worker_start(vg_worker_t **out, const vg_worker_cfg_t *cfg);
+/* Whether this FFmpeg has the H.264 encoder the H.264 tiers use. Any thread. */
+bool vg__worker_can_encode_h264(void);
 /* Source thread: queue a packet (takes pkt; dropped when the worker is behind). */
 void vg__worker_push(vg_worker_t *w, vg_frame_t *pkt);
 /* Tells the thread to stop and sets *wp to NULL without waiting: the thread drops what is

@@ -11,7 +11,9 @@
  *     the snapshot fallback push to their worker straight from their thread (input.c);
  *   - worker → loop: one latest-wins slot per tier (mbox) + the async when it was empty; a
  *     worker's pictures carry its generation, so a stopped worker still finishing cannot
- *     publish into a restarted stream.
+ *     publish into a restarted stream. An H.264 tier's access units depend on each other:
+ *     one overwritten in its slot (the loop was late) is a gap, and the tier's consumers
+ *     wait for the keyframe the worker is then asked for, like a consumer that joins.
  */
 #include "media/stream.h"
 
@@ -41,10 +43,52 @@ void vg__stream_list_insert(vg_stream_t *st, vg_consumer_t *c)
 
 void vg__stream_fanout(vg_stream_t *st, int tier, vg_frame_t *f)
 {
+    bool is_h264 = tier < VG_TIER_MAX && st->tiers[tier].codec == VG_CODEC_H264;
     for (vg_consumer_t *c = st->consumers[tier], *next; c; c = next) {
         next = c->next; /* a consumer may detach itself from on_frame */
+        if (is_h264) {
+            if (c->is_waiting_key && !f->meta.is_key)
+                continue;
+            c->is_waiting_key = false;
+        }
         c->ops->on_frame(c, f);
     }
+}
+
+bool vg_stream_tier_is_h264(const vg_stream_t *st, int t)
+{
+    return t >= 0 && t < st->tier_count && st->tiers[t].codec == VG_CODEC_H264;
+}
+
+void vg_stream_request_key(vg_stream_t *st, int t)
+{
+    if (vg_stream_tier_is_h264(st, t))
+        atomic_fetch_or(&st->keys_wanted, 1u << t);
+}
+
+bool vg_stream_can_encode_h264(const vg_stream_t *st) { return st->hub->can_encode_h264; }
+
+const char *vg_stream_tier_codec_string(const vg_stream_t *st, int t)
+{
+    return vg_stream_tier_is_h264(st, t) ? st->tier_codec[t] : "";
+}
+
+/* An H.264 tier's keyframe: the codec string its parameter sets give, for codec messages. */
+static void read_tier_codec(vg_stream_t *st, int t, const vg_frame_t *f)
+{
+    vg_h26x_params_t *ps = vg_xcalloc(1, sizeof(*ps)); /* 3 KB: not on the loop's stack */
+    ps->codec = VG_CODEC_H264;
+    if (vg_h26x_params_update(ps, f->data, f->len) >= 0 && vg_h26x_params_complete(ps))
+        vg_h26x_codec_string(ps, st->tier_codec[t], sizeof(st->tier_codec[t]));
+    free(ps);
+}
+
+/* An H.264 tier lost an access unit in its slot: its consumers wait for a keyframe. */
+static void h264_gap(vg_stream_t *st, int t)
+{
+    for (vg_consumer_t *c = st->consumers[t]; c; c = c->next)
+        c->is_waiting_key = true;
+    vg_stream_request_key(st, t);
 }
 
 /* The packet lane (lane.h, input.c) ------------------------------------------------------ */
@@ -192,12 +236,18 @@ void vg__stream_on_wakeup(uv_async_t *h)
     memcpy(frames, st->mbox, sizeof(frames));
     memset(st->mbox, 0, sizeof(st->mbox));
     st->mbox_has_any = false;
+    unsigned gaps = st->mbox_gaps;
+    st->mbox_gaps = 0;
     uv_mutex_unlock(&st->mbox_lock);
 
     int64_t now = vg_mono_us();
     for (int t = 0; t < st->tier_count; t++) {
+        if (gaps & (1u << t))
+            h264_gap(st, t);
         if (frames[t] == NULL)
             continue;
+        if (frames[t]->meta.is_key && st->tiers[t].codec == VG_CODEC_H264)
+            read_tier_codec(st, t, frames[t]);
         vg_frame_unref(&st->latest[t]);
         st->latest[t] = frames[t]; /* the mailbox's reference moves here */
         st->latest_mono_us[t] = now;
@@ -336,8 +386,19 @@ static void link_consumer(vg_stream_t *st, vg_consumer_t *c, int tier)
         link_source(st, c);
         return;
     }
+    bool is_recent = st->latest[tier] &&
+                     vg_mono_us() - st->latest_mono_us[tier] < LATEST_MAX_AGE_US;
+    if (st->tiers[tier].codec == VG_CODEC_H264) {
+        /* Its first access unit must be a keyframe: the last one when it is one, else the
+         * one the encoder is asked for now. */
+        c->is_waiting_key = !(is_recent && st->latest[tier]->meta.is_key);
+        if (c->is_waiting_key) {
+            vg_stream_request_key(st, tier);
+            return;
+        }
+    }
     /* A new viewer gets the tier's last picture at once, if it is recent. */
-    if (st->latest[tier] && vg_mono_us() - st->latest_mono_us[tier] < LATEST_MAX_AGE_US)
+    if (is_recent)
         c->ops->on_frame(c, st->latest[tier]);
 }
 
@@ -562,13 +623,15 @@ double vg_stream_tier_kbps(const vg_stream_t *st, int t)
     double own = frame_bytes(st, t);
     if (own > 0)
         return tier_rate(st, t, own);
+    if (st->tiers[t].codec == VG_CODEC_H264)
+        return st->tiers[t].kbps; /* its encoder's cap, until measured */
     const vg_tier_t *tt = &st->shown_tiers[t];
     double best = 0;
     int best_k = -1;
     for (int k = 0; k < st->tier_count; k++) { /* the nearest measured tier */
         const vg_tier_t *tk = &st->shown_tiers[k];
         double kb = frame_bytes(st, k);
-        if (kb <= 0 || tk->width <= 0 || tt->width <= 0)
+        if (kb <= 0 || tk->width <= 0 || tt->width <= 0 || tk->codec != VG_CODEC_JPEG)
             continue;
         /* JPEG bytes grow about as pixels^0.75 (measured on the default ladder) */
         double pix = pow((double)tt->width * tt->height / ((double)tk->width * tk->height), 0.75);
@@ -633,6 +696,8 @@ void vg__stream_publish(vg_stream_t *st, bool is_sub, unsigned gen, int tier, vg
     }
     vg_frame_t *old = st->mbox[tier];
     st->mbox[tier] = f;
+    if (old && st->tiers[tier].codec == VG_CODEC_H264)
+        st->mbox_gaps |= 1u << tier;
     bool was_empty = !st->mbox_has_any;
     st->mbox_has_any = true;
     uv_mutex_unlock(&st->mbox_lock);

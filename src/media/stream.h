@@ -375,6 +375,18 @@ json_t *vg_stream_ladder_json(const vg_stream_t *st);
 
 /* The name of tier t of st ("source" for VG_TIER_SOURCE). */
 const char *vg_stream_tier_name(const vg_stream_t *st, int t);
+/* Whether tier t is one of the ladder's H.264 tiers: its consumers get access units (the
+ * first a keyframe, then none skipped unless the consumer skips itself), as for `source`. */
+bool vg_stream_tier_is_h264(const vg_stream_t *st, int t);
+/* H.264 tier t's consumers need a keyframe (one joined, or one lost access units): the next
+ * picture of the tier is encoded as one. Nothing for other tiers. Loop. */
+void vg_stream_request_key(vg_stream_t *st, int t);
+/* H.264 tier t's WebCodecs codec string ("avc1.42c00d"), "" before its first keyframe or
+ * for other tiers. Loop. */
+const char *vg_stream_tier_codec_string(const vg_stream_t *st, int t);
+/* Whether this build's FFmpeg has the encoder the H.264 tiers need (H.264 tiers are not
+ * offered to adaptive viewers without it). Loop. */
+bool vg_stream_can_encode_h264(const vg_stream_t *st);
 
 /* The camera's own video as the packet lane knows it (loop thread). */
 typedef struct vg_stream_codec {

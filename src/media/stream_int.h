@@ -119,6 +119,9 @@ struct vg_stream {
     int lane_width, lane_height;
 
     atomic_uint tiers_needed; /* any: atomic */
+    atomic_uint keys_wanted;  /* any: atomic; H.264 tiers whose next picture is a keyframe */
+    /* H.264 tiers, loop: the codec string of the last keyframe's parameter sets ("" before) */
+    char tier_codec[VG_TIER_MAX][24];
     atomic_uint events;       /* any: atomic */
     atomic_int ended_status;  /* any: atomic */
     atomic_int sub_ended_status; /* any: atomic */
@@ -148,6 +151,7 @@ struct vg_stream {
     uv_mutex_t mbox_lock;
     vg_frame_t *mbox[VG_TIER_MAX]; /* mbox_lock */
     bool mbox_has_any;             /* mbox_lock */
+    unsigned mbox_gaps;            /* mbox_lock: H.264 tiers whose slot was overwritten */
     unsigned worker_gen[2];        /* mbox_lock: [is_sub] the current worker's generation */
 
     uv_async_t wakeup;
@@ -192,6 +196,7 @@ struct vg_hub {
     uint64_t refused_sources; /* viewers refused at max_sources */
     uint64_t displaced;       /* sources stopped for a camera of higher priority */
     int max_decoding;         /* admission: cameras decoded at once, 0: no cap */
+    bool can_encode_h264;     /* FFmpeg has libx264: looked up once */
     uint64_t refused_decoding, displaced_decoding;
 };
 

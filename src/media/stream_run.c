@@ -144,6 +144,7 @@ static int worker_new(vg_stream_t *st, vg_worker_t **out, bool is_sub, vg_frame_
         .is_sub = is_sub,
         .tier_count = st->tier_count,
         .tiers_needed = is_sub ? &st->sub_needed : &st->main_needed,
+        .keys_wanted = &st->keys_wanted,
         .counters = &st->counters,
         .prime = prime,
         .prime_count = prime_count,

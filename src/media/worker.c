@@ -2,6 +2,9 @@
 /* worker: one thread per running stream that decodes its packets (libavcodec), scales each
  * picture once per needed resolution (libswscale) and JPEG-encodes it straight from the YUV
  * planes (libjpeg-turbo), only for tiers some consumer wants, each at its own frame rate.
+ * An H.264 tier gets an encoder of its own instead (libx264 through libavcodec): constrained
+ * baseline, no lookahead or B-frames (a picture in, its access unit out), parameter sets in
+ * band on every keyframe, and a keyframe whenever a consumer needs one (keys_wanted).
  *
  * Threads: vg__worker_start/stop on the loop; vg__worker_push on the source thread; the rest
  * on the worker's own thread, which owns the decoder, scalers and encoder. Stopping does not
@@ -32,6 +35,15 @@
 
 #define WORKER_QUEUE_PACKETS 64
 #define TS_RING 32
+#define H264_ENCODER "libx264"
+/* Keyframes at least this often (seconds): a viewer that lost access units asks for one at
+ * once; this bounds what a viewer that cannot ask (a gap it did not see) waits. */
+#define H264_GOP_S 4
+/* The VBV buffer, as seconds of the tier's bitrate cap: a keyframe is at most about this
+ * much of the link's time, so it does not stand as a queue on a link the rung fits. */
+#define H264_VBV_S 0.5
+/* Quality where the cap leaves room: a still scene costs far less than the cap. */
+#define H264_CRF "23"
 
 const int64_t vg_encode_hist_bounds_us[VG_ENCODE_HIST_BUCKETS - 1] = {
     1000, 2000, 5000, 10000, 20000, 50000, 100000,
@@ -43,6 +55,12 @@ typedef struct tier_state {
     uint64_t scaled_pic;     /* the picture number scaled holds */
     int64_t next_due_us;     /* capture time from which the next picture is encoded */
     uint32_t seq;
+    /* H.264 tiers */
+    AVCodecContext *enc;     /* opened for the tier's size on its first picture */
+    AVFrame *enc_in;         /* a reference to the picture, with the encoder's fields */
+    int64_t last_pts;        /* pts must rise strictly, whatever the camera's clock does */
+    bool needs_key;          /* the tier was not encoded for a while: start at a keyframe */
+    bool is_enc_failed;      /* logged once; nothing is encoded for the tier */
 } tier_state_t;
 
 struct vg_worker {
@@ -57,6 +75,7 @@ struct vg_worker {
     /* worker thread only: */
     AVCodecContext *dec;
     AVPacket *pkt;
+    AVPacket *enc_pkt;
     AVFrame *pic;
     tjhandle tj;
     uint8_t *jpeg_buf;
@@ -217,6 +236,18 @@ static const AVFrame *tier_picture(vg_worker_t *w, int t)
     return dst;
 }
 
+static void count_encoded(vg_worker_t *w, int t, int64_t took_us, size_t len)
+{
+    int bucket = 0;
+    while (bucket < VG_ENCODE_HIST_BUCKETS - 1 && took_us > vg_encode_hist_bounds_us[bucket])
+        bucket++;
+    vg_tier_counters_t *c = &w->cfg.counters->tier[t];
+    atomic_fetch_add_explicit(&c->encoded, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->encode_us, (uint64_t)took_us, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->bytes, len, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->encode_hist[bucket], 1, memory_order_relaxed);
+}
+
 static void encode_tier(vg_worker_t *w, int t, int64_t capture_us, int64_t ingest_us)
 {
     const vg_tier_t *tier = &w->cfg.tiers[t];
@@ -256,16 +287,117 @@ static void encode_tier(vg_worker_t *w, int t, int64_t capture_us, int64_t inges
         .tier = t,
     };
     vg_wire_put_header(f->data - VG_WIRE_HDR_LEN, &f->meta);
-    int64_t took_us = vg_mono_us() - t0;
-    int bucket = 0;
-    while (bucket < VG_ENCODE_HIST_BUCKETS - 1 && took_us > vg_encode_hist_bounds_us[bucket])
-        bucket++;
-    vg_tier_counters_t *c = &w->cfg.counters->tier[t];
-    atomic_fetch_add_explicit(&c->encoded, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&c->encode_us, (uint64_t)took_us, memory_order_relaxed);
-    atomic_fetch_add_explicit(&c->bytes, len, memory_order_relaxed);
-    atomic_fetch_add_explicit(&c->encode_hist[bucket], 1, memory_order_relaxed);
+    count_encoded(w, t, vg_mono_us() - t0, len);
     vg__stream_publish(w->cfg.stream, w->cfg.is_sub, w->cfg.gen, t, f);
+}
+
+bool vg__worker_can_encode_h264(void)
+{
+    return avcodec_find_encoder_by_name(H264_ENCODER) != NULL;
+}
+
+static int open_h264(vg_worker_t *w, tier_state_t *ts, const vg_tier_t *tier, int width,
+                     int height)
+{
+    const AVCodec *codec = avcodec_find_encoder_by_name(H264_ENCODER);
+    if (codec == NULL)
+        return VG_ECODEC;
+    AVCodecContext *enc = avcodec_alloc_context3(codec);
+    if (enc == NULL)
+        return VG_ENOMEM;
+    enc->width = width;
+    enc->height = height;
+    /* The tier's picture is full-range 4:2:0 (made for JPEG): said in the VUI, not converted */
+    enc->pix_fmt = AV_PIX_FMT_YUV420P;
+    enc->color_range = AVCOL_RANGE_JPEG;
+    enc->time_base = (AVRational){1, 1000000}; /* pts are capture times */
+    enc->framerate = (AVRational){tier->fps, 1}; /* what rate control plans for */
+    enc->rc_max_rate = (int64_t)tier->kbps * 1000;
+    enc->rc_buffer_size = (int)(enc->rc_max_rate * H264_VBV_S);
+    enc->gop_size = tier->fps * H264_GOP_S;
+    enc->max_b_frames = 0;
+    enc->thread_count = 1; /* 320 lines encode in about a millisecond; the worker is one thread */
+    AVDictionary *opts = NULL;
+    av_dict_set(&opts, "preset", "veryfast", 0);
+    av_dict_set(&opts, "tune", "zerolatency", 0);
+    av_dict_set(&opts, "profile", "baseline", 0); /* what every WebCodecs decoder takes */
+    av_dict_set(&opts, "crf", H264_CRF, 0);
+    av_dict_set(&opts, "forced-idr", "1", 0); /* a requested keyframe is an IDR: a new
+                                                  viewer's decoder starts there */
+    int rc = avcodec_open2(enc, codec, &opts);
+    av_dict_free(&opts);
+    if (rc < 0) {
+        avcodec_free_context(&enc);
+        return VG_ECODEC;
+    }
+    ts->enc = enc;
+    ts->needs_key = true;
+    (void)w;
+    return 0;
+}
+
+/* Encodes tier t's picture as H.264 and publishes what comes out (one access unit: the
+ * encoder has no lookahead). */
+static void encode_h264(vg_worker_t *w, int t, int64_t capture_us, int64_t ingest_us)
+{
+    const vg_tier_t *tier = &w->cfg.tiers[t];
+    tier_state_t *ts = &w->tiers[t];
+    if (ts->is_enc_failed)
+        return;
+    const AVFrame *p = tier_picture(w, t);
+    if (p == NULL) {
+        VG_LOG_WARN(w->log_ctx, "cannot scale to tier %s", tier->name);
+        return;
+    }
+    if (ts->enc && (ts->enc->width != p->width || ts->enc->height != p->height))
+        avcodec_free_context(&ts->enc); /* another picture size: a new stream */
+    if (ts->enc == NULL && open_h264(w, ts, tier, p->width, p->height) < 0) {
+        VG_LOG_ERROR(w->log_ctx, "tier %s: no H.264 encoder (%s); the tier stays empty",
+                     tier->name, H264_ENCODER);
+        ts->is_enc_failed = true;
+        return;
+    }
+    if (ts->enc_in == NULL && (ts->enc_in = av_frame_alloc()) == NULL)
+        return;
+    unsigned bit = 1u << t;
+    bool is_key_wanted = (atomic_fetch_and(w->cfg.keys_wanted, ~bit) & bit) != 0;
+    int64_t t0 = vg_mono_us();
+    AVFrame *in = ts->enc_in;
+    if (av_frame_ref(in, p) < 0)
+        return;
+    in->format = AV_PIX_FMT_YUV420P; /* yuvj420p's layout */
+    in->color_range = AVCOL_RANGE_JPEG;
+    in->pts = capture_us > ts->last_pts ? capture_us : ts->last_pts + 1;
+    ts->last_pts = in->pts;
+    in->pict_type = ts->needs_key || is_key_wanted ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE;
+    ts->needs_key = false;
+    /* libx264 copies the picture in this call: the tier's buffer is free again after it */
+    int rc = avcodec_send_frame(ts->enc, in);
+    av_frame_unref(in);
+    if (rc < 0) {
+        VG_LOG_WARN(w->log_ctx, "tier %s: H.264 encode failed (%d)", tier->name, rc);
+        ts->needs_key = true;
+        return;
+    }
+    while (avcodec_receive_packet(ts->enc, w->enc_pkt) == 0) {
+        vg_frame_t *f = vg_frame_new((size_t)w->enc_pkt->size);
+        memcpy(f->data, w->enc_pkt->data, (size_t)w->enc_pkt->size);
+        f->len = (size_t)w->enc_pkt->size;
+        f->meta = (vg_frame_meta_t){
+            .codec = VG_CODEC_H264,
+            .is_key = (w->enc_pkt->flags & AV_PKT_FLAG_KEY) != 0,
+            .seq = ++ts->seq,
+            .width = p->width,
+            .height = p->height,
+            .capture_us = capture_us,
+            .ingest_us = ingest_us,
+            .tier = t,
+        };
+        av_packet_unref(w->enc_pkt);
+        vg_wire_put_header(f->data - VG_WIRE_HDR_LEN, &f->meta);
+        count_encoded(w, t, vg_mono_us() - t0, f->len);
+        vg__stream_publish(w->cfg.stream, w->cfg.is_sub, w->cfg.gen, t, f);
+    }
 }
 
 /* Whether tier t is due for a picture captured at capture_us, advancing its schedule.
@@ -302,9 +434,14 @@ static void handle_picture(vg_worker_t *w)
     for (int t = 0; t < w->cfg.tier_count; t++) {
         if (!(needed & (1u << t))) {
             w->tiers[t].next_due_us = 0;
+            w->tiers[t].needs_key = true; /* its viewers left: the next ones start afresh */
             continue;
         }
-        if (tier_due(w, t, capture_us))
+        if (!tier_due(w, t, capture_us))
+            continue;
+        if (w->cfg.tiers[t].codec == VG_CODEC_H264)
+            encode_h264(w, t, capture_us, ingest_us);
+        else
             encode_tier(w, t, capture_us, ingest_us);
     }
 }
@@ -424,11 +561,14 @@ static void worker_release(vg_worker_t *w)
     w->cfg.prime_count = 0;
     avcodec_free_context(&w->dec);
     av_packet_free(&w->pkt);
+    av_packet_free(&w->enc_pkt);
     av_frame_free(&w->pic);
     for (int t = 0; t < VG_TIER_MAX; t++) {
         sws_freeContext(w->tiers[t].sws);
         w->tiers[t].sws = NULL;
         av_frame_free(&w->tiers[t].scaled);
+        avcodec_free_context(&w->tiers[t].enc);
+        av_frame_free(&w->tiers[t].enc_in);
     }
     if (w->tj)
         tjDestroy(w->tj);
@@ -471,10 +611,11 @@ int vg__worker_start(vg_worker_t **out, const vg_worker_cfg_t *cfg)
     snprintf(w->log_ctx, sizeof(w->log_ctx), "media: cam=%s", cfg->stream_id);
     w->packets = vg_queue_new(WORKER_QUEUE_PACKETS);
     w->pkt = av_packet_alloc();
+    w->enc_pkt = av_packet_alloc();
     w->pic = av_frame_alloc();
     w->tj = tjInitCompress();
     w->wait_key = true;
-    if (w->pkt == NULL || w->pic == NULL || w->tj == NULL)
+    if (w->pkt == NULL || w->enc_pkt == NULL || w->pic == NULL || w->tj == NULL)
         goto fail;
     w->exit.st = cfg->stream;
     w->exit.log_ctx = w->log_ctx;
