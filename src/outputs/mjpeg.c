@@ -84,6 +84,7 @@ static void on_sample(vg__viewer_t *b)
         return;
     const vg_tier_t *tiers;
     int n = vg_stream_tiers(b->st, &tiers);
+    n = vg_tier_jpeg_count(tiers, n); /* an <img> shows JPEG only */
     int rungs[VG_TIER_MAX];
     double kbps[VG_TIER_MAX];
     for (int t = 0; t < n; t++) {

@@ -56,5 +56,10 @@ int vg__outputs_resolve(vg_conn_t *c, vg_hub_t *hub, const char *camera_id, vg_s
                       list);
         return -1;
     }
+    if (tiers[t].codec != VG_CODEC_JPEG) {
+        vg_conn_error(c, 400, "bad_request", "tier '%s' is H.264, for WebSocket viewers that "
+                      "decode it; JPEG tiers of camera '%s' end before it", name, camera_id);
+        return -1;
+    }
     return t;
 }

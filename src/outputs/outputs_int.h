@@ -116,8 +116,8 @@ void vg__viewers_start(vg_outputs_t *o);
 void vg__viewers_free(vg_outputs_t *o);
 
 /* Shared by the outputs: the tier a request names in ?tier= (or the default). Returns the
- * index, VG__TIER_AUTO for "auto", or -1 after responding 400/404 on c (HTTP) — *st is set
- * when the camera exists. */
+ * index (a JPEG tier: these outputs send pictures), VG__TIER_AUTO for "auto", or -1 after
+ * responding 400/404 on c (HTTP) — *st is set when the camera exists. */
 #define VG__TIER_AUTO (-2)
 int vg__outputs_resolve(vg_conn_t *c, vg_hub_t *hub, const char *camera_id, vg_stream_t **st);
 

@@ -22,6 +22,11 @@
  * bound whatever the viewer does. For adaptive viewers that named codecs they decode,
  * `source` is the top rung: a skip counts as a bad second, and a step down goes to the
  * largest JPEG tier smaller than the camera's picture.
+ *
+ * The ladder's H.264 tiers (tier.h) are sent the same way as `source`: an access-unit queue,
+ * a codec message before the first keyframe, and a skip asks the encoder for a keyframe at
+ * once. For adaptive viewers that decode avc1 they are the bottom rungs, in place of the
+ * JPEG rungs no larger than them (those cost several times more for a worse picture).
  */
 #include <libwebsockets.h>
 #include <math.h>
@@ -58,6 +63,8 @@ typedef struct ws_viewer {
     int64_t *au_since_us;
     size_t au_cap, au_head, au_count, au_bytes;
     bool is_waiting_key; /* after a skip: until the next keyframe */
+    int told_codec_tier;  /* the H.264 tier whose codec message this viewer got, or -1 */
+    char told_codec[24];  /* and the codec string it said */
     /* each JPEG rung's cost as the client last got it (the ladder is re-sent when the
      * measured costs moved: the first viewer's hello has none yet) */
     int published_kbps[VG_TIER_MAX];
@@ -167,9 +174,31 @@ static size_t max_lag_bytes(const ws_viewer_t *v)
     return b > 0 ? b : VG_SOURCE_MAX_LAG_BYTES_DEFAULT;
 }
 
+/* Whether tier t's frames are access units that depend on each other (`source` and the H.264
+ * tiers): queued, never replaced. */
+static bool is_au_tier(const ws_viewer_t *v, int t)
+{
+    return t == VG_TIER_SOURCE || vg_stream_tier_is_h264(v->base.st, t);
+}
+
+/* Before an H.264 tier's keyframe: what the viewer's decoder is to be configured with, when it
+ * has not been told yet (the tier's parameter sets come in band; WebCodecs needs the string). */
+static void tell_tier_codec(ws_viewer_t *v, int t, const vg_frame_t *f)
+{
+    const char *codec = vg_stream_tier_codec_string(v->base.st, t);
+    if (!*codec || (v->told_codec_tier == t && strcmp(v->told_codec, codec) == 0))
+        return;
+    v->told_codec_tier = t;
+    snprintf(v->told_codec, sizeof(v->told_codec), "%s", codec);
+    queue_text(v, json_pack("{s:s,s:s,s:s,s:i,s:i,s:s,s:s}", "type", "codec", "codec", codec,
+                            "format", "annexb", "width", f->meta.width, "height",
+                            f->meta.height, "description", "", "tier", tier_name(v, t)));
+}
+
 static void on_source_frame(ws_viewer_t *v, vg_frame_t *f)
 {
     vg__viewer_offered(&v->base);
+    int t = v->base.cons.tier;
     if (v->is_waiting_key && !f->meta.is_key)
         return;
     if (v->au_count > 0 && (au_wait_us(v) > max_lag_ms(v) * 1000LL ||
@@ -179,9 +208,12 @@ static void on_source_frame(ws_viewer_t *v, vg_frame_t *f)
         vg__viewer_skipped(&v->base);
         if (!f->meta.is_key) {
             v->is_waiting_key = true;
+            vg_stream_request_key(v->base.st, t); /* an H.264 tier need not wait for its GOP */
             return;
         }
     }
+    if (f->meta.is_key && t != VG_TIER_SOURCE)
+        tell_tier_codec(v, t, f);
     v->is_waiting_key = false;
     au_push(v, f);
     vg_conn_want_write(v->base.conn);
@@ -249,7 +281,7 @@ static int below_source(const ws_viewer_t *v)
 static void on_frame(vg_consumer_t *c, vg_frame_t *f)
 {
     ws_viewer_t *v = c->user;
-    if (c->tier == VG_TIER_SOURCE) {
+    if (is_au_tier(v, c->tier)) {
         on_source_frame(v, f);
         return;
     }
@@ -366,6 +398,7 @@ static void change_tier(ws_viewer_t *v, int t, const char *reason)
         vg_frame_unref(&v->pending); /* the old tier's picture */
         au_clear(v);
         v->is_waiting_key = false;
+        v->told_codec_tier = -1; /* the decoder was configured for another stream since */
     }
     vg__viewer_set_tier(&v->base, t, reason != NULL);
     if (reason)
@@ -375,31 +408,47 @@ static void change_tier(ws_viewer_t *v, int t, const char *reason)
 
 /* The adaptive viewer's ladder, cheapest first: the JPEG tiers, and for a viewer that decodes
  * the camera's codec `source` on top in place of the JPEG tiers that cost more than it
- * (they would be worse pictures at a higher bitrate). Returns the rung count; *cur is the
- * viewer's rung (the nearest below when its tier is not a rung). */
+ * (they would be worse pictures at a higher bitrate). For a viewer that decodes H.264, the
+ * H.264 tiers come first, in place of the JPEG tiers no taller than the tallest of them.
+ * Returns the rung count; *cur is the viewer's rung (the nearest below when its tier is not
+ * a rung). */
 static int auto_rungs(const ws_viewer_t *v, int rungs[VG_TIER_MAX + 1], double kbps[VG_TIER_MAX + 1],
                       int *cur)
 {
     const vg_tier_t *tiers;
-    int n = vg_stream_tiers(v->base.st, &tiers);
+    int all = vg_stream_tiers(v->base.st, &tiers);
+    int n = vg_tier_jpeg_count(tiers, all);
     bool with_source = auto_may_use_source(v);
     double source_kbps = with_source ? vg_stream_tier_kbps(v->base.st, VG_TIER_SOURCE) : 0;
     int count = 0, at = v->base.cons.tier;
     int below = with_source ? below_source(v) : n - 1;
     *cur = 0;
+    int h264_class = 0; /* the tallest H.264 rung's size class */
+    if (v->accepts_h264 && vg_stream_can_encode_h264(v->base.st)) {
+        for (int t = n; t < all; t++) {
+            if (t == at)
+                *cur = count;
+            rungs[count] = t;
+            kbps[count++] = vg_stream_tier_kbps(v->base.st, t);
+            if (tiers[t].class_height > h264_class)
+                h264_class = tiers[t].class_height;
+        }
+    }
     vg_stream_codec_t sc;
     vg_stream_codec(v->base.st, &sc);
     for (int t = 0; t < n; t++) {
         double k = vg_stream_tier_kbps(v->base.st, t);
         if (with_source && (t > below || (source_kbps > 0 && k >= source_kbps)))
             break;
+        if (h264_class > 0 && tiers[t].class_height > 0 && tiers[t].class_height <= h264_class)
+            continue;
         /* A `source` viewer's JPEG rungs have no cost until one of them is encoded, and a
          * step down goes no further than an unknown rung: only the thin ones (a quarter
          * of the picture's height, or less) are offered until then, or the first step
          * from a 2.4 Mbit/s `source` would go to a 12 Mbit/s JPEG rung. */
         if (with_source && k <= 0 && t != at && tiers[t].height * 4 > sc.height)
             continue;
-        if (t <= at || at == VG_TIER_SOURCE)
+        if ((at < n && t <= at) || at == VG_TIER_SOURCE)
             *cur = count;
         rungs[count] = t;
         kbps[count++] = k;
@@ -422,8 +471,8 @@ static void on_sample(vg__viewer_t *b)
     int rungs[VG_TIER_MAX + 1], cur;
     double kbps[VG_TIER_MAX + 1];
     int n = auto_rungs(v, rungs, kbps, &cur);
-    /* A `source` queue half way to its lag bound is as bad as replaced frames. */
-    uint32_t extra = b->cons.tier == VG_TIER_SOURCE && au_wait_us(v) > max_lag_ms(v) * 500LL;
+    /* An access-unit queue half way to its lag bound is as bad as replaced frames. */
+    uint32_t extra = is_au_tier(v, b->cons.tier) && au_wait_us(v) > max_lag_ms(v) * 500LL;
     const char *reason = NULL;
     int t = vg__viewer_adapt(b, rungs, kbps, n, cur, extra, &reason);
     if (t >= 0)
@@ -521,6 +570,7 @@ static int ws_open(vg_conn_t *c, const char *const *params, void *user)
     v->base.on_tick = on_tick;
     v->base.on_sample = on_sample;
     v->outputs = o;
+    v->told_codec_tier = -1;
     vg_adapt_init(&v->base.adapt);
     vg_conn_set_data(c, v);
     char codecs[64];
