@@ -7,7 +7,7 @@ import requests
 from conftest import CAM_720, ws_connect, recv_hello
 
 STATES = {"idle", "connecting", "live", "stalled", "failed"}
-TIER_KEYS = {"name", "width", "height", "fps", "quality"}
+TIER_KEYS = {"name", "width", "height", "fps", "quality", "codec"}
 CAM_KEYS = {"state", "reason", "width", "height", "fps", "default_tier", "tiers", "url"}
 
 
@@ -26,17 +26,22 @@ def check_tiers(cam):
     assert tiers, cam
     names = [t["name"] for t in tiers]
     assert len(set(names)) == len(names), names
-    assert names[-1] == "native", names
-    assert cam["default_tier"] in names, cam
+    jpeg = [t["name"] for t in tiers if t["codec"] == "jpeg"]
+    # The JPEG ladder first, ending at native; then the H.264 tiers.
+    assert names[:len(jpeg)] == jpeg and jpeg[-1] == "native", names
+    assert cam["default_tier"] in jpeg, cam
     for t in tiers:
         assert TIER_KEYS <= set(t), t
         assert t["width"] % 2 == 0 and t["height"] % 2 == 0, t
         assert t["width"] <= cam["width"] and t["height"] <= cam["height"], t
         assert 1 <= t["fps"] <= cam["fps"], t
-        assert 1 <= t["quality"] <= 100, t
+        if t["codec"] == "jpeg":
+            assert 1 <= t["quality"] <= 100, t
+        else:
+            assert t["codec"] == "h264" and t["quality"] == 0 and t["max_kbps"] >= 50, t
         # aspect ratio kept (width rounded to even)
         assert abs(t["width"] - t["height"] * cam["width"] / cam["height"]) <= 2, t
-    native = tiers[-1]
+    native = tiers[len(jpeg) - 1]
     assert (native["width"], native["height"], native["fps"]) == (cam["width"], cam["height"],
                                                                   cam["fps"]), native
 
@@ -62,13 +67,15 @@ def test_camera_listing(vigil_server):
         ("thin1", 320, 180, 1, 40), ("thin5", 320, 180, 5, 40), ("thin10", 320, 180, 10, 30),
         ("thin", 320, 180, 15, 40),
         ("tiny15", 426, 240, 15, 40), ("tiny", 426, 240, 30, 50),
-        ("low", 568, 320, 30, 60), ("medium", 854, 480, 30, 70), ("native", 1280, 720, 30, 85)]
+        ("low", 568, 320, 30, 60), ("medium", 854, 480, 30, 70), ("native", 1280, 720, 30, 85),
+        ("h264-thin10", 320, 180, 10, 0), ("h264-tiny15", 426, 240, 15, 0),
+        ("h264-low", 568, 320, 30, 0)]
     assert (c2["width"], c2["height"], c2["fps"]) == (320, 240, 10)
     # 240 px high: only the 180-line thin-link rungs below it, then native; fps never above
     # the camera's
     assert [(t["name"], t["width"], t["height"], t["fps"]) for t in c2["tiers"]] == [
         ("thin1", 240, 180, 1), ("thin5", 240, 180, 5), ("thin10", 240, 180, 10),
-        ("native", 320, 240, 10)]
+        ("native", 320, 240, 10), ("h264-thin10", 240, 180, 10)]
     # Nobody watches: the sources are not running.
     assert c1["state"] == "idle" and c2["state"] == "idle", cams
 

@@ -34,7 +34,7 @@ def test_snapshot_each_tier(vigil_server):
     assert jpeg_size(r.content) == (default["width"], default["height"])
     assert took < 10, "cold snapshot took %.1f s" % took
     before = time.time_ns() // 1000
-    for t in cam["tiers"]:
+    for t in (t for t in cam["tiers"] if t["codec"] == "jpeg"):
         r = requests.get(srv.snapshot_url("c1", t["name"]), timeout=20)
         assert r.status_code == 200, (t["name"], r.status_code, r.text[:300])
         assert jpeg_size(r.content) == (t["width"], t["height"]), t
@@ -200,7 +200,7 @@ def test_limited_range_camera_gives_full_range_jpeg(vigil_server, tmp_path):
     srv = vigil_server(cameras={"lim": "file://%s" % clip})
     r = requests.get(srv.snapshot_url("lim"), timeout=20)  # starts the camera
     assert r.status_code == 200, (r.status_code, r.text[:300])
-    tiers = srv.tiers("lim")
+    tiers = [t for t in srv.tiers("lim") if t["codec"] == "jpeg"]
     sizes = set()
     for t in tiers:
         r = requests.get(srv.snapshot_url("lim", t["name"]), timeout=20)
