@@ -203,7 +203,7 @@ test('clicking a tile opens the single view with frames flowing', async () => {
   assert.ok(f2 > f1, `single view data-frames did not grow (${f1} -> ${f2})`);
   assert.ok(differingPixels(p1[0], p2[0]) > 0, 'single view picture unchanged after 1.5 s');
 
-  // The tier selector offers "auto" first, then the camera's JPEG tiers, then the camera's
+  // The tier selector offers "auto" first, then the camera's JPEG and H.264 tiers, then its
   // own H.264 ("source": Chromium decodes avc1 with WebCodecs), and starts on auto.
   const cam = (await (await fetch(`${baseUrl}/api/v1/cameras/${encodeURIComponent(id)}`)).json()).live;
   const options = await page.$$eval('#tier-select option', (os) => os.map((o) => o.value));
