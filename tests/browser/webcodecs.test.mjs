@@ -14,6 +14,9 @@
 //
 // - the real server: the tile asks for tier=auto&codecs=avc1 and plays the camera's own
 //   video through WebCodecs;
+// - the real server's H.264 tier h264-thin10, picked in the single view's tier menu after the
+//   JPEG tier thin10 (same size and rate): same socket, a codec message, H.264 access units,
+//   WebCodecs decoding 320x180 at about 10 fps, and the server has the viewer on that tier;
 // - without VideoDecoder (deleted before the page loads), and with ?webcodecs=0, the tile
 //   asks for no codecs and plays JPEG;
 // - a scripted server (Playwright's routeWebSocket) speaking the documented protocol with an
@@ -215,6 +218,115 @@ test('the camera\'s own H.264 plays through WebCodecs', async () => {
     assert.ok(sockets.some((u) => new URL(u).searchParams.get('codecs')?.split(',').includes('avc1')
       && new URL(u).searchParams.get('tier') === 'auto'), `sockets asked for avc1: ${sockets}`);
     await shot(pg, 'source');
+  } finally {
+    await context.close();
+  }
+});
+
+// The single view's picture (#single: data-path, data-decoded, data-frames; the canvas's size)
+// and its received-tier label (#tier-now), polled until ok(s) or WAIT.
+async function waitSingle(pg, what, ok) {
+  const deadline = Date.now() + WAIT;
+  let s = null;
+  for (;;) {
+    s = await pg.evaluate(() => {
+      const e = document.querySelector('#single');
+      const c = document.querySelector('#single-canvas');
+      const n = document.querySelector('#tier-now');
+      return {
+        path: e.dataset.path ?? null,
+        decoded: Number(e.dataset.decoded || 0),
+        frames: Number(e.dataset.frames || 0),
+        width: c.width,
+        height: c.height,
+        tier: n.dataset.tier ?? null,
+        auto: n.dataset.auto ?? null,
+        stats: document.querySelector('#single-stats').textContent,
+      };
+    }).catch((e) => ({ error: e.message }));
+    if (!s.error && ok(s)) return s;
+    if (Date.now() > deadline) assert.fail(`${what}: not within ${WAIT} ms: ${JSON.stringify(s)}`);
+    await sleep(250);
+  }
+}
+
+test('an H.264 tier made by vigil plays through WebCodecs', async () => {
+  const H264 = 'h264-thin10';
+  const JPEG = 'thin10';          // the same size and rate as JPEG: only the codec differs
+  const tiers = (await (await fetch(`${server.url}/api/v1/cameras/${CAMERA}`)).json()).live.tiers;
+  const h264 = tiers.find((t) => t.name === H264);
+  assert.ok(h264 && h264.codec === 'h264', `${H264} is an H.264 tier of the ladder: ${JSON.stringify(h264)}`);
+  assert.equal(tiers.find((t) => t.name === JPEG)?.codec, 'jpeg', `${JPEG} is a JPEG tier`);
+  const { pg, context } = await newPage();
+  // The single view's socket, from the outside: its URL and its messages in order
+  // ('bin:CODEC' for a binary one, by the header's codec byte).
+  const single = { urls: [], msgs: [] };
+  pg.on('websocket', (ws) => {
+    single.urls.push(ws.url());
+    ws.on('framereceived', ({ payload }) => {
+      if (typeof payload === 'string') {
+        try { single.msgs.push(JSON.parse(payload)); } catch { /* not JSON */ }
+      } else {
+        single.msgs.push(`bin:${payload[2]}`);
+      }
+    });
+  });
+  try {
+    await waitTile(pg, 'tile playing', (x) => x.frames > 3);
+    await pg.click(`.tile[data-camera="${CAMERA}"]`);
+    await pg.waitForSelector('#single-view', { state: 'visible' });
+    await waitSingle(pg, 'single view playing', (s) => s.frames > 3);
+    const options = await pg.$$eval('#tier-select option', (os) => os.map((o) => o.value));
+    assert.ok(options.includes(H264) && options.includes(JPEG), `tier menu offers ${H264} and ${JPEG}: ${options}`);
+
+    // First the JPEG tier of the same size: the path says jpeg.
+    await pg.selectOption('#tier-select', JPEG);
+    await waitSingle(pg, `single view on ${JPEG} drawing JPEG`, (s) => s.tier === JPEG && s.auto === 'false'
+      && s.path === 'jpeg' && s.width === 320 && s.height === 180);
+
+    // Then the H.264 tier: WebCodecs decodes it, 320x180, on the same socket.
+    const socketsBefore = single.urls.length;
+    const msgsBefore = single.msgs.length;
+    await pg.selectOption('#tier-select', H264);
+    const s1 = await waitSingle(pg, `single view on ${H264} through WebCodecs`, (s) => s.tier === H264
+      && s.auto === 'false' && s.path === 'webcodecs' && s.decoded > 3
+      && s.width === h264.width && s.height === h264.height);
+    assert.equal(await pg.inputValue('#tier-select'), H264);
+    assert.match(s1.stats, /^H\.264 · .* · tier h264-thin10 · 320×180 · /);
+    await sleep(2000);
+    const s2 = await waitSingle(pg, 'still there', () => true);
+    assert.equal(s2.path, 'webcodecs', `still WebCodecs 2 s later: ${JSON.stringify(s2)}`);
+    assert.equal(s2.tier, H264);
+    assert.deepEqual([s2.width, s2.height], [h264.width, h264.height], 'picture size');
+    // 10 fps for 2 s: about 20 more pictures (the camera's own video would give ~60).
+    const grew = s2.decoded - s1.decoded;
+    assert.ok(grew >= 8 && grew <= 40, `decoded ${s1.decoded} -> ${s2.decoded} in 2 s at ${h264.fps} fps`);
+    assert.ok(s2.frames - s1.frames >= 8, `drawn ${s1.frames} -> ${s2.frames}`);
+
+    // In band: no new socket; the server said subscribed, then the codec, then H.264 only.
+    assert.equal(single.urls.length, socketsBefore, `no new socket: ${single.urls.slice(socketsBefore)}`);
+    const since = single.msgs.slice(msgsBefore);
+    const sub = since.findIndex((m) => m.type === 'subscribed' && m.tier === H264);
+    const codec = since.findIndex((m) => m.type === 'codec' && m.tier === H264);
+    assert.ok(sub >= 0 && codec >= 0, `subscribed and codec messages for ${H264}: ${JSON.stringify(since.filter((m) => typeof m === 'object' && m.type !== 'stats'))}`);
+    assert.match(since[codec].codec, /^avc1\./);
+    assert.equal(since[codec].format, 'annexb');
+    assert.deepEqual([since[codec].width, since[codec].height], [h264.width, h264.height]);
+    const bins = since.slice(codec).filter((m) => typeof m === 'string');
+    assert.ok(bins.length >= 20 && bins.every((b) => b === 'bin:2'),
+      `after the codec message only H.264 (codec 2) binary messages: ${[...new Set(bins)]} (${bins.length})`);
+
+    // The server has this one viewer on the H.264 tier, fixed, and hears it draw.
+    const deadline = Date.now() + WAIT;
+    let vs = [];
+    for (;;) {
+      const body = await (await fetch(`${server.url}/api/v1/viewers`)).json();
+      vs = body.viewers.filter((v) => v.camera === CAMERA && v.output === 'ws');
+      if (vs.length === 1 && vs[0].tier === H264 && vs[0].auto === false && vs[0].client_fps > 0) break;
+      if (Date.now() > deadline) assert.fail(`server viewer on ${H264} with a client_fps: ${JSON.stringify(vs)}`);
+      await sleep(250);
+    }
+    await shot(pg, 'h264-tier');
   } finally {
     await context.close();
   }
