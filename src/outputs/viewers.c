@@ -241,6 +241,10 @@ void vg__viewer_set_tier(vg__viewer_t *v, int tier, bool is_adaptive)
     recount(v, tier);
     if (is_adaptive)
         v->counters->pub.tier_changes++;
+    /* The client's last report counted the old tier's frames: against the new tier's rate
+     * (10 fps rendered of h264-thin10, 30 now sent of source) it reads as a client that
+     * cannot keep up, and the viewer was sent back down. Only a report after the move counts. */
+    v->report_us = 0;
     vg_stream_set_tier(&v->cons, tier);
 }
 
