@@ -12,6 +12,11 @@
 /* ... and it forbids probing past it this long. */
 #define CAPACITY_TRUSTED_US 8000000LL
 /* A queue is tolerated up to this plus a quarter of the path's own round trip. */
+/* A flight the link limits queues at its bottleneck: a sample not flagged app-limited with
+ * less standing RTT than this was limited by the congestion window (small after losses or
+ * idle), not the link, and says nothing of what the link carries. */
+#define LINK_SAMPLE_QUEUE_MIN_MS 2.0
+#define LINK_SAMPLE_QUEUE_RTT_SHARE 0.05
 #define QUEUE_MIN_MS 40.0
 #define QUEUE_RTT_SHARE 0.25
 /* A queue this deep is acted on at once, and by enough that it drains. */
@@ -281,7 +286,10 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
         bool is_inflated = in->retrans_segs > 0 || now < a->recovering_until_us;
         if (!is_inflated || in->delivery_kbps < rate_max(a, now))
             rate_add(a, now, in->delivery_kbps);
-        if (!in->is_app_limited && !is_inflated &&
+        bool is_window_limited =
+            base_ms > 0 &&
+            in->rtt_ms - base_ms < LINK_SAMPLE_QUEUE_MIN_MS + LINK_SAMPLE_QUEUE_RTT_SHARE * base_ms;
+        if (!in->is_app_limited && !is_inflated && !is_window_limited &&
             (in->delivery_kbps > a->capacity_kbps || now - a->capacity_us > CAPACITY_WINDOW_US)) {
             a->capacity_kbps = in->delivery_kbps;
             a->capacity_us = now;

@@ -655,3 +655,49 @@ VG_TEST(a_new_connections_first_frame_held_by_its_window_is_not_a_queue)
     link_t fast = {20000, 40};
     EXPECT_EQ(run(&a, &t, MEDIUM, &fast, 2, &q, NULL, NULL, 0), MEDIUM);
 }
+
+/* A viewer on a good link after a lossy one (recovery under cubic, 2026-12-06 trace): the
+ * congestion window is still small, so each frame's flight is limited by it, not by the link,
+ * and the kernel does not flag such a sample app-limited. It reads a little above what the
+ * rung sends, with no queue at all. Taken as the link's capacity, each one held the viewer a
+ * rung for the capacity's 8 s: 20 s back on the good link never reached medium. */
+static int64_t climb_with_window_limited_samples(double queue_ms_of_samples)
+{
+    vg_adapt_t a;
+    vg_adapt_init(&a);
+    int64_t t = 100000000;
+    int rung = 3; /* tiny15, where the trace sat */
+    a.last_change_us = t;
+    for (int i = 0; i < 4 * 20; i++) {
+        t += 250000;
+        vg_adapt_input_t in = {
+            .now_us = t,
+            .rung = rung,
+            .rung_count = RUNGS,
+            .rung_kbps = LADDER,
+            .has_tcp = true,
+            /* (a flight the link limits queues: its sample comes with a longer RTT) */
+            .rtt_ms = 40 + (i % 2 == 0 ? 0 : queue_ms_of_samples),
+            .min_rtt_ms = 40,
+            .delivery_kbps = LADDER[rung] * (1.6 + 0.01 * (i % 3)),
+            .is_app_limited = i % 2 == 0, /* the kernel flags some of them */
+            .inflight_bytes = 14000,
+            .offered = 8,
+            .client_fps = -1,
+        };
+        rung = vg_adapt_step(&a, &in).rung;
+        if (rung == MEDIUM)
+            return t - 100000000;
+    }
+    return 0;
+}
+
+VG_TEST(samples_limited_by_the_window_with_no_queue_are_not_the_links_capacity)
+{
+    int64_t took = climb_with_window_limited_samples(0);
+    EXPECT_TRUE(took > 0 && took <= 10000000);
+    /* The same samples with a queue behind them are the link's: it carries about 1.6 times
+     * tiny15, and they cap the climb for their 8 s. */
+    took = climb_with_window_limited_samples(30);
+    EXPECT_TRUE(took == 0 || took > 10000000);
+}
