@@ -17,6 +17,10 @@
  * idle), not the link, and says nothing of what the link carries. */
 #define LINK_SAMPLE_QUEUE_MIN_MS 2.0
 #define LINK_SAMPLE_QUEUE_RTT_SHARE 0.05
+/* The kernel replaces its delivery-rate sample with an app-limited one only when that one
+ * reads higher: a sample that stays the same this long while segments go out means every
+ * flight since was app-limited and slower (a viewer on a rung far below the link). */
+#define DELIVERY_STALE_US 1000000LL
 #define QUEUE_MIN_MS 40.0
 #define QUEUE_RTT_SHARE 0.25
 /* A queue this deep is acted on at once, and by enough that it drains. */
@@ -255,6 +259,15 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
     double latest = 0;
     bool is_fresh = in->delivery_kbps != a->last_delivery_kbps;
     a->last_delivery_kbps = in->delivery_kbps;
+    if (is_fresh)
+        a->delivery_fresh_us = now;
+    /* The last sample the kernel kept was not app-limited (after a lossy link, the window
+     * limited it), and every one since was, and read lower: what the viewer sends limits it.
+     * Read as not app-limited, the viewer never probed again (20 s on a 20 Mbit/s link on
+     * thin, 2026-12-06). */
+    bool is_app_limited =
+        in->is_app_limited || (in->has_tcp && in->sent_segs > 0 && a->delivery_fresh_us &&
+                               now - a->delivery_fresh_us > DELIVERY_STALE_US);
     if (in->has_tcp && a->first_us == 0)
         a->first_us = now;
     double base_ms = in->has_tcp ? base_rtt(a, now, in->rtt_ms, in->min_rtt_ms) : 0;
@@ -301,7 +314,7 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
     /* Taken while a queue stands, samples limited by the link, not by what we sent. On a
      * lossy link most follow a retransmission and some read high (see is_inflated): their
      * lower median is used, not their best. */
-    bool is_link_sample = latest > 0 && !in->is_app_limited;
+    bool is_link_sample = latest > 0 && !is_app_limited;
     d.loss = loss_share(a);
     bool has_capacity = a->capacity_us && now - a->capacity_us <= CAPACITY_WINDOW_US;
     d.rate_kbps = rate_max(a, now);
@@ -489,7 +502,7 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
                     loss_share(a) < LOSS_ROBUST;
     /* (From the bottom rungs a try costs little, and their samples show little.) */
     bool is_probe = !is_shown && !is_capacity_fresh && next < in->rung_count &&
-                    in->is_app_limited && in->rung_kbps[next] > 0 && in->rung_kbps[in->rung] > 0 &&
+                    is_app_limited && in->rung_kbps[next] > 0 && in->rung_kbps[in->rung] > 0 &&
                     (in->rung_kbps[next] <= PROBE_FLOOR_KBPS ||
                      (in->rung_kbps[next] <= PROBE_STEP_MAX * in->rung_kbps[in->rung] &&
                       (is_blind || in->rung_kbps[next] <= fit_share(a, FIT_SHARE) * seen_kbps)));

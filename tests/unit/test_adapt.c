@@ -701,3 +701,43 @@ VG_TEST(samples_limited_by_the_window_with_no_queue_are_not_the_links_capacity)
     took = climb_with_window_limited_samples(30);
     EXPECT_TRUE(took == 0 || took > 10000000);
 }
+
+/* The kernel keeps its last delivery-rate sample until an app-limited one reads higher: after
+ * a lossy link its last one was limited by the window (1,767 kbit/s, not flagged app-limited)
+ * and every small flight since read lower. The same value, not flagged, for 20 s on a
+ * 20 Mbit/s link held a viewer on thin: it read as a link sample, never as room to probe. */
+static int climb_on_a_stale_sample(bool is_stale)
+{
+    vg_adapt_t a;
+    vg_adapt_init(&a);
+    int64_t t = 100000000;
+    int rung = 2;
+    a.last_change_us = t;
+    for (int i = 0; i < 4 * 15; i++) {
+        t += 250000;
+        vg_adapt_input_t in = {
+            .now_us = t,
+            .rung = rung,
+            .rung_count = RUNGS,
+            .rung_kbps = LADDER,
+            .has_tcp = true,
+            .rtt_ms = 42.5 + (i % 2) * 3.5,
+            .min_rtt_ms = 40,
+            .delivery_kbps = is_stale ? 1767 : 1767 + (i % 7),
+            .inflight_bytes = 7240,
+            .sent_segs = 15,
+            .offered = 4,
+            .client_fps = -1,
+        };
+        rung = vg_adapt_step(&a, &in).rung;
+    }
+    return rung;
+}
+
+VG_TEST(a_stale_delivery_sample_means_the_viewer_sends_less_than_the_link_takes)
+{
+    EXPECT_EQ(climb_on_a_stale_sample(true), MEDIUM);
+    /* Fresh samples at that rate, not app-limited and with no queue, are no evidence either
+     * way: a probe needs room shown or an app-limited sender. */
+    EXPECT_TRUE(climb_on_a_stale_sample(false) < MEDIUM);
+}
