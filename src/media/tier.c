@@ -42,9 +42,14 @@ static const struct {
     {"tiny", TINY_CLASS, 30, 50},
 };
 #define LOW_CLASS 2
+#define MEDIUM_CLASS 3
+#define HIGH_CLASS 4
 /* H.264 rungs for viewers that decode it (issue 19): on a lossy link under a loss-based
  * congestion control (cubic carries about 650 kbit/s of a 2 Mbit/s link at 1 % loss, 250 of
- * a 1 Mbit/s one at 2 %), no JPEG rung keeps 10-15 fps; these do, at a fifth of the cost. */
+ * a 1 Mbit/s one at 2 %), no JPEG rung keeps 10-15 fps; these do, at a fifth of the cost.
+ * They go up to the camera's own video in steps of at most about twice the cost: a viewer
+ * whose samples cannot show the link (it sends far less than it carries) climbs by trying
+ * the next rung, and only a rung at most 2.5 times its own (adapt.c). */
 static const struct {
     const char *name;
     int cls, fps;
@@ -52,6 +57,8 @@ static const struct {
     {"h264-thin10", THIN_CLASS, 10},
     {"h264-tiny15", TINY_CLASS, 15},
     {"h264-low", LOW_CLASS, 30},
+    {"h264-medium", MEDIUM_CLASS, 30},
+    {"h264-high", HIGH_CLASS, 30},
 };
 #define H264_KBPS_MIN 50
 #define H264_KBPS_MAX 20000

@@ -69,7 +69,7 @@ def test_camera_listing(vigil_server):
         ("tiny15", 426, 240, 15, 40), ("tiny", 426, 240, 30, 50),
         ("low", 568, 320, 30, 60), ("medium", 854, 480, 30, 70), ("native", 1280, 720, 30, 85),
         ("h264-thin10", 320, 180, 10, 0), ("h264-tiny15", 426, 240, 15, 0),
-        ("h264-low", 568, 320, 30, 0)]
+        ("h264-low", 568, 320, 30, 0), ("h264-medium", 854, 480, 30, 0)]
     assert (c2["width"], c2["height"], c2["fps"]) == (320, 240, 10)
     # 240 px high: only the 180-line thin-link rungs below it, then native; fps never above
     # the camera's

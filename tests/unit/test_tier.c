@@ -8,7 +8,7 @@ VG_TEST(default_ladder_never_upscales)
 {
     vg_tier_t t[VG_TIER_MAX];
     int n = vg_tier_default_ladder(1280, 720, 30, t);
-    EXPECT_EQ(n, 12);
+    EXPECT_EQ(n, 13);
     EXPECT_EQ(vg_tier_jpeg_count(t, n), 9);
     /* Thin-link rungs first: 180 lines at 1, 5, 10 and 15 fps, 240 at 15 and 30. */
     static const struct {
@@ -32,8 +32,8 @@ VG_TEST(default_ladder_never_upscales)
         const char *name;
         int w, h, fps;
     } want264[] = {{"h264-thin10", 320, 180, 10}, {"h264-tiny15", 426, 240, 15},
-                   {"h264-low", 568, 320, 30}};
-    for (int i = 0; i < 3; i++) {
+                   {"h264-low", 568, 320, 30}, {"h264-medium", 854, 480, 30}};
+    for (int i = 0; i < 4; i++) {
         const vg_tier_t *h = &t[9 + i];
         EXPECT_STREQ(h->name, want264[i].name);
         EXPECT_EQ(h->codec, VG_CODEC_H264);
@@ -42,8 +42,12 @@ VG_TEST(default_ladder_never_upscales)
         EXPECT_EQ(h->fps, want264[i].fps);
         EXPECT_EQ(h->quality, 0);
         EXPECT_TRUE(h->kbps >= 100 && (i == 0 || h->kbps > t[8 + i].kbps));
+        /* each at most 2.5 times the one below (or a floor rung of 400 kbit/s or less): a
+         * blind probe may climb to it (adapt.c) */
+        EXPECT_TRUE(i == 0 || h->kbps <= 400 || h->kbps <= 2.5 * t[8 + i].kbps);
     }
     EXPECT_EQ(t[11].kbps, 900);
+    EXPECT_EQ(t[12].kbps, 1800);
     EXPECT_STREQ(t[vg_tier_default_index(t, n)].name, "medium");
     n = vg_tier_default_ladder(640, 360, 10, t);
     EXPECT_EQ(vg_tier_jpeg_count(t, n), 6); /* thin1, thin5, thin10 (thin at 10 fps is the same), tiny15 at 10, low, native */
@@ -64,7 +68,8 @@ VG_TEST(default_ladder_never_upscales)
     n = vg_tier_default_ladder(240, 180, 15, t);
     EXPECT_EQ(n, 1);
     n = vg_tier_default_ladder(1920, 1080, 60, t);
-    EXPECT_EQ(n, 13);
+    EXPECT_EQ(n, 15); /* ten JPEG, five H.264 (up to h264-high, 720 lines) */
+    EXPECT_STREQ(t[14].name, "h264-high");
     EXPECT_EQ(t[8].fps, 30);
     EXPECT_EQ(t[9].fps, 60);
 }
@@ -73,7 +78,7 @@ VG_TEST(unknown_size_resolves_per_picture)
 {
     vg_tier_t t[VG_TIER_MAX];
     int n = vg_tier_default_ladder(0, 0, 0, t);
-    EXPECT_EQ(n, 14); /* the six thin-link rungs, low, medium, high, ultra, native; 3 H.264 */
+    EXPECT_EQ(n, 16); /* the six thin-link rungs, low, medium, high, ultra, native; 5 H.264 */
     EXPECT_STREQ(t[6].name, "low");
     EXPECT_EQ(t[6].width, 0);
     EXPECT_EQ(t[6].fps, 30);
