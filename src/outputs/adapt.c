@@ -14,9 +14,10 @@
 /* A queue is tolerated up to this plus a quarter of the path's own round trip. */
 /* A flight the link limits queues at its bottleneck: a sample not flagged app-limited with
  * less standing RTT than this was limited by the congestion window (small after losses or
- * idle), not the link, and says nothing of what the link carries. */
-#define LINK_SAMPLE_QUEUE_MIN_MS 2.0
-#define LINK_SAMPLE_QUEUE_RTT_SHARE 0.05
+ * idle), not the link, and says nothing of what the link carries. (A 770 kbit/s rung's
+ * flights stood 5-8 ms over the base of a 20 Mbit/s path under cubic: window-limited.) */
+#define LINK_SAMPLE_QUEUE_MIN_MS 10.0
+#define LINK_SAMPLE_QUEUE_RTT_SHARE 0.1
 /* The kernel replaces its delivery-rate sample with an app-limited one only when that one
  * reads higher: a sample that stays the same this long while segments go out means every
  * flight since was app-limited and slower (a viewer on a rung far below the link). */
