@@ -276,6 +276,12 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
     if (in->has_tcp && a->base_rtt_at_down_ms > 0 && base_ms > 0 &&
         base_ms < PATH_CHANGE_RATIO * a->base_rtt_at_down_ms)
         path_changed(a, base_ms);
+    /* A viewer steps down the moment a thin link replaces a good one, while the base still
+     * holds the good path's round trip: once the longer path's own base is measured it is
+     * the one a return to the good path is seen against (else, back on it, the thin link's
+     * loss and capacity held the viewer for 12 s, 2026-12-06). What it learnt stays. */
+    if (in->has_tcp && a->base_rtt_at_down_ms > 0 && base_ms * PATH_CHANGE_RATIO > a->base_rtt_at_down_ms)
+        a->base_rtt_at_down_ms = base_ms;
     if (in->has_tcp) {
         /* what the peer acknowledged over about a second: a stall does not read as zero */
         if (in->acked_kbps > 0) {

@@ -741,3 +741,51 @@ VG_TEST(a_stale_delivery_sample_means_the_viewer_sends_less_than_the_link_takes)
      * way: a probe needs room shown or an app-limited sender. */
     EXPECT_TRUE(climb_on_a_stale_sample(false) < MEDIUM);
 }
+
+/* The link degrades to a thin, lossy one with a longer path, and the viewer steps down at
+ * once, while its base is still the good path's (40 ms). On the thin path (210 ms) it learns
+ * loss and a capacity. Back on the good path, it must see the change against the thin path's
+ * base, forget the thin link and climb. */
+static int64_t climb_after_a_return(void)
+{
+    vg_adapt_t a;
+    vg_adapt_init(&a);
+    int64_t t = 100000000;
+    int rung = 2;
+    a.last_change_us = t;
+    a.base_rtt_at_down_ms = 40;
+    a.capacity_kbps = 1900;
+    a.capacity_us = t;
+    a.capacity_kind = VG_ADAPT_CAPACITY_LINK;
+    for (int i = 0; i < 4 * 40; i++) {
+        bool is_back = i >= 4 * 20;
+        t += 250000;
+        vg_adapt_input_t in = {
+            .now_us = t,
+            .rung = rung,
+            .rung_count = RUNGS,
+            .rung_kbps = LADDER,
+            .has_tcp = true,
+            .rtt_ms = is_back ? 40 : 210,
+            .min_rtt_ms = 40,
+            /* back on the good path small flights read a little above what the rung sends */
+            .delivery_kbps = is_back ? 1.5 * LADDER[rung] + (i % 5) : 1000 + (i % 5),
+            .is_app_limited = is_back,
+            .inflight_bytes = 6000,
+            .sent_segs = 20,
+            .retrans_segs = !is_back && i % 5 == 0, /* 1% */
+            .offered = 8,
+            .client_fps = -1,
+        };
+        rung = vg_adapt_step(&a, &in).rung;
+        if (is_back && rung == MEDIUM)
+            return t - 100000000 - 20000000;
+    }
+    return 0;
+}
+
+VG_TEST(a_return_to_the_good_path_is_seen_against_the_thin_paths_own_base)
+{
+    int64_t took = climb_after_a_return();
+    EXPECT_TRUE(took > 0 && took <= 8000000);
+}
