@@ -262,17 +262,24 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
     a->last_delivery_kbps = in->delivery_kbps;
     if (is_fresh)
         a->delivery_fresh_us = now;
-    /* The last sample the kernel kept was not app-limited (after a lossy link, the window
-     * limited it), and every one since was, and read lower: what the viewer sends limits it.
-     * Read as not app-limited, the viewer never probed again (20 s on a 20 Mbit/s link on
-     * thin, 2026-12-06). */
-    bool is_app_limited =
-        in->is_app_limited || (in->has_tcp && in->sent_segs > 0 && a->delivery_fresh_us &&
-                               now - a->delivery_fresh_us > DELIVERY_STALE_US);
     if (in->has_tcp && a->first_us == 0)
         a->first_us = now;
     double base_ms = in->has_tcp ? base_rtt(a, now, in->rtt_ms, in->min_rtt_ms) : 0;
     d.base_rtt_ms = base_ms;
+    /* A flight the link limits queues at its bottleneck; one with no standing RTT was
+     * limited by the congestion window (small after losses or idle), not the link. */
+    bool is_window_limited =
+        base_ms > 0 &&
+        in->rtt_ms - base_ms < LINK_SAMPLE_QUEUE_MIN_MS + LINK_SAMPLE_QUEUE_RTT_SHARE * base_ms;
+    if (is_fresh)
+        a->is_kept_window_limited = !in->is_app_limited && is_window_limited;
+    /* The last sample the kernel kept was limited by the window (after a lossy link), and
+     * every one since was app-limited and read lower: what the viewer sends limits it. Read
+     * as not app-limited, the viewer never probed again (20 s on a 20 Mbit/s link on thin,
+     * 2026-12-06). (A kept sample the link limited stays what it is.) */
+    bool is_app_limited =
+        in->is_app_limited || (in->has_tcp && in->sent_segs > 0 && a->is_kept_window_limited &&
+                               now - a->delivery_fresh_us > DELIVERY_STALE_US);
     if (in->has_tcp && a->base_rtt_at_down_ms > 0 && base_ms > 0 &&
         base_ms < PATH_CHANGE_RATIO * a->base_rtt_at_down_ms)
         path_changed(a, base_ms);
@@ -306,9 +313,6 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
         bool is_inflated = in->retrans_segs > 0 || now < a->recovering_until_us;
         if (!is_inflated || in->delivery_kbps < rate_max(a, now))
             rate_add(a, now, in->delivery_kbps);
-        bool is_window_limited =
-            base_ms > 0 &&
-            in->rtt_ms - base_ms < LINK_SAMPLE_QUEUE_MIN_MS + LINK_SAMPLE_QUEUE_RTT_SHARE * base_ms;
         if (!in->is_app_limited && !is_inflated && !is_window_limited &&
             (in->delivery_kbps > a->capacity_kbps || now - a->capacity_us > CAPACITY_WINDOW_US)) {
             a->capacity_kbps = in->delivery_kbps;
@@ -507,10 +511,11 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
     double seen_kbps = rate_max(a, now);
     bool is_blind = seen_kbps < PROBE_BLIND_MAX * sender_limited_kbps(in, base_ms) &&
                     loss_share(a) < LOSS_ROBUST;
-    /* (From the bottom rungs a try costs little, and their samples show little.) */
+    /* (From the bottom rungs a try costs little on a clean link, and their samples show
+     * little. On a lossy one it does not: cubic carries a quarter of a 1 Mbit/s link at 2%.) */
     bool is_probe = !is_shown && !is_capacity_fresh && next < in->rung_count &&
                     is_app_limited && in->rung_kbps[next] > 0 && in->rung_kbps[in->rung] > 0 &&
-                    (in->rung_kbps[next] <= PROBE_FLOOR_KBPS ||
+                    ((in->rung_kbps[next] <= PROBE_FLOOR_KBPS && loss_share(a) < LOSS_ROBUST) ||
                      (in->rung_kbps[next] <= PROBE_STEP_MAX * in->rung_kbps[in->rung] &&
                       (is_blind || in->rung_kbps[next] <= fit_share(a, FIT_SHARE) * seen_kbps)));
     if (is_probe && is_clean && is_held && !is_draining) {

@@ -68,6 +68,7 @@ typedef struct vg_adapt {
     double last_delivery_kbps; /* the kernel keeps its last sample until a better one comes:
                                   the same value again is no news */
     int64_t delivery_fresh_us; /* when last_delivery_kbps last changed (0: never) */
+    bool is_kept_window_limited; /* that sample was not app-limited, with no standing RTT */
     bool was_draining;
     int64_t rtt_stale_until_us; /* after a drain the smoothed RTT still holds the queue's
                                    delay for a few round trips: not read until then */

@@ -789,3 +789,45 @@ VG_TEST(a_return_to_the_good_path_is_seen_against_the_thin_paths_own_base)
     int64_t took = climb_after_a_return();
     EXPECT_TRUE(took > 0 && took <= 8000000);
 }
+
+/* From the bottom a rung of 400 kbit/s or less is tried without evidence: on a clean link a
+ * try costs little. On a lossy one it did not (1 Mbit/s, 2% loss under cubic, which carries
+ * about 250 kbit/s: a try from h264-thin10 to h264-tiny15 put p95 over a second). */
+static int floor_probes(int retrans_every)
+{
+    vg_adapt_t a;
+    vg_adapt_init(&a);
+    int64_t t = 100000000;
+    int rung = 0, ups = 0;
+    for (int i = 0; i < 4 * 15; i++) {
+        t += 250000;
+        vg_adapt_input_t in = {
+            .now_us = t,
+            .rung = rung,
+            .rung_count = RUNGS,
+            .rung_kbps = LADDER,
+            .has_tcp = true,
+            .rtt_ms = 200,
+            .min_rtt_ms = 200,
+            .delivery_kbps = 120 + (i % 3), /* small flights: their size over the RTT */
+            .is_app_limited = true,
+            .inflight_bytes = 2000,
+            .sent_segs = 5,
+            .retrans_segs = retrans_every && i % retrans_every == 0,
+            .offered = 8,
+            .client_fps = -1,
+        };
+        int next = vg_adapt_step(&a, &in).rung;
+        ups += next > rung;
+        rung = next;
+        if (rung > 0)
+            break;
+    }
+    return ups;
+}
+
+VG_TEST(floor_probes_wait_for_a_clean_link)
+{
+    EXPECT_EQ(floor_probes(0), 1);
+    EXPECT_EQ(floor_probes(10), 0); /* 2% of its segments retransmitted */
+}
