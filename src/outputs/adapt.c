@@ -511,11 +511,13 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
     double seen_kbps = rate_max(a, now);
     bool is_blind = seen_kbps < PROBE_BLIND_MAX * sender_limited_kbps(in, base_ms) &&
                     loss_share(a) < LOSS_ROBUST;
-    /* (From the bottom rungs a try costs little on a clean link, and their samples show
-     * little. On a lossy one it does not: cubic carries a quarter of a 1 Mbit/s link at 2%.) */
+    /* (From the bottom rungs a try costs little, and their samples show little; but not on a
+     * lossy link under a loss-based control: cubic carries a quarter of a 1 Mbit/s link at
+     * 2%, where BBR carries most of it.) */
     bool is_probe = !is_shown && !is_capacity_fresh && next < in->rung_count &&
                     is_app_limited && in->rung_kbps[next] > 0 && in->rung_kbps[in->rung] > 0 &&
-                    ((in->rung_kbps[next] <= PROBE_FLOOR_KBPS && loss_share(a) < LOSS_ROBUST) ||
+                    ((in->rung_kbps[next] <= PROBE_FLOOR_KBPS &&
+                      (loss_share(a) < LOSS_ROBUST || !in->is_loss_based)) ||
                      (in->rung_kbps[next] <= PROBE_STEP_MAX * in->rung_kbps[in->rung] &&
                       (is_blind || in->rung_kbps[next] <= fit_share(a, FIT_SHARE) * seen_kbps)));
     if (is_probe && is_clean && is_held && !is_draining) {

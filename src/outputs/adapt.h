@@ -99,6 +99,8 @@ typedef struct vg_adapt_input {
     bool has_tcp;
     double rtt_ms, min_rtt_ms, delivery_kbps;
     bool is_app_limited; /* that sample was limited by what we sent: a lower bound */
+    bool is_loss_based;  /* the socket's congestion control backs off on loss (cubic, reno):
+                            on a lossy link it carries about MSS/RTT x 1.22/sqrt(loss) */
     double acked_kbps;   /* bytes the peer acknowledged since the last sample, as a rate
                             (0: unknown); while a queue stands this is the link's rate now */
     uint32_t unsent_bytes, inflight_bytes;

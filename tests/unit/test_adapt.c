@@ -793,7 +793,7 @@ VG_TEST(a_return_to_the_good_path_is_seen_against_the_thin_paths_own_base)
 /* From the bottom a rung of 400 kbit/s or less is tried without evidence: on a clean link a
  * try costs little. On a lossy one it did not (1 Mbit/s, 2% loss under cubic, which carries
  * about 250 kbit/s: a try from h264-thin10 to h264-tiny15 put p95 over a second). */
-static int floor_probes(int retrans_every)
+static int floor_probes(int retrans_every, bool is_loss_based)
 {
     vg_adapt_t a;
     vg_adapt_init(&a);
@@ -811,6 +811,7 @@ static int floor_probes(int retrans_every)
             .min_rtt_ms = 200,
             .delivery_kbps = 120 + (i % 3), /* small flights: their size over the RTT */
             .is_app_limited = true,
+            .is_loss_based = is_loss_based,
             .inflight_bytes = 2000,
             .sent_segs = 5,
             .retrans_segs = retrans_every && i % retrans_every == 0,
@@ -826,8 +827,9 @@ static int floor_probes(int retrans_every)
     return ups;
 }
 
-VG_TEST(floor_probes_wait_for_a_clean_link)
+VG_TEST(floor_probes_wait_for_a_clean_link_under_a_loss_based_control)
 {
-    EXPECT_EQ(floor_probes(0), 1);
-    EXPECT_EQ(floor_probes(10), 0); /* 2% of its segments retransmitted */
+    EXPECT_EQ(floor_probes(0, true), 1);
+    EXPECT_EQ(floor_probes(10, true), 0); /* 2% of its segments retransmitted, under cubic */
+    EXPECT_EQ(floor_probes(10, false), 1); /* BBR does not back off on loss */
 }
