@@ -656,6 +656,15 @@ VG_TEST(a_new_connections_first_frame_held_by_its_window_is_not_a_queue)
     EXPECT_EQ(run(&a, &t, MEDIUM, &fast, 2, &q, NULL, NULL, 0), MEDIUM);
 }
 
+/* A sample of the traces below: the ladder, a TCP reading and nothing replaced; each trace
+ * sets what it varies. */
+static vg_adapt_input_t trace_input(int64_t t_us, int rung)
+{
+    return (vg_adapt_input_t){.now_us = t_us, .rung = rung, .rung_count = RUNGS,
+                              .rung_kbps = LADDER, .has_tcp = true, .offered = 8,
+                              .client_fps = -1};
+}
+
 /* A viewer on a good link after a lossy one (recovery under cubic, 2026-12-06 trace): the
  * congestion window is still small, so each frame's flight is limited by it, not by the link,
  * and the kernel does not flag such a sample app-limited. It reads a little above what the
@@ -670,21 +679,13 @@ static int64_t climb_with_window_limited_samples(double queue_ms_of_samples)
     a.last_change_us = t;
     for (int i = 0; i < 4 * 20; i++) {
         t += 250000;
-        vg_adapt_input_t in = {
-            .now_us = t,
-            .rung = rung,
-            .rung_count = RUNGS,
-            .rung_kbps = LADDER,
-            .has_tcp = true,
-            /* (a flight the link limits queues: its sample comes with a longer RTT) */
-            .rtt_ms = 40 + (i % 2 == 0 ? 0 : queue_ms_of_samples),
-            .min_rtt_ms = 40,
-            .delivery_kbps = LADDER[rung] * (1.6 + 0.01 * (i % 3)),
-            .is_app_limited = i % 2 == 0, /* the kernel flags some of them */
-            .inflight_bytes = 14000,
-            .offered = 8,
-            .client_fps = -1,
-        };
+        vg_adapt_input_t in = trace_input(t, rung);
+        /* (a flight the link limits queues: its sample comes with a longer RTT) */
+        in.rtt_ms = 40 + (i % 2 == 0 ? 0 : queue_ms_of_samples);
+        in.min_rtt_ms = 40;
+        in.delivery_kbps = LADDER[rung] * (1.6 + 0.01 * (i % 3));
+        in.is_app_limited = i % 2 == 0; /* the kernel flags some of them */
+        in.inflight_bytes = 14000;
         rung = vg_adapt_step(&a, &in).rung;
         if (rung == MEDIUM)
             return t - 100000000;
@@ -715,20 +716,13 @@ static int climb_on_a_stale_sample(bool is_stale)
     a.last_change_us = t;
     for (int i = 0; i < 4 * 15; i++) {
         t += 250000;
-        vg_adapt_input_t in = {
-            .now_us = t,
-            .rung = rung,
-            .rung_count = RUNGS,
-            .rung_kbps = LADDER,
-            .has_tcp = true,
-            .rtt_ms = 42.5 + (i % 2) * 3.5,
-            .min_rtt_ms = 40,
-            .delivery_kbps = is_stale ? 1767 : 1767 + (i % 7),
-            .inflight_bytes = 7240,
-            .sent_segs = 15,
-            .offered = 4,
-            .client_fps = -1,
-        };
+        vg_adapt_input_t in = trace_input(t, rung);
+        in.rtt_ms = 42.5 + (i % 2) * 3.5;
+        in.min_rtt_ms = 40;
+        in.delivery_kbps = is_stale ? 1767 : 1767 + (i % 7);
+        in.inflight_bytes = 7240;
+        in.sent_segs = 15;
+        in.offered = 4;
         rung = vg_adapt_step(&a, &in).rung;
     }
     return rung;
@@ -760,23 +754,15 @@ static int64_t climb_after_a_return(void)
     for (int i = 0; i < 4 * 40; i++) {
         bool is_back = i >= 4 * 20;
         t += 250000;
-        vg_adapt_input_t in = {
-            .now_us = t,
-            .rung = rung,
-            .rung_count = RUNGS,
-            .rung_kbps = LADDER,
-            .has_tcp = true,
-            .rtt_ms = is_back ? 40 : 210,
-            .min_rtt_ms = 40,
-            /* back on the good path small flights read a little above what the rung sends */
-            .delivery_kbps = is_back ? 1.5 * LADDER[rung] + (i % 5) : 1000 + (i % 5),
-            .is_app_limited = is_back,
-            .inflight_bytes = 6000,
-            .sent_segs = 20,
-            .retrans_segs = !is_back && i % 5 == 0, /* 1% */
-            .offered = 8,
-            .client_fps = -1,
-        };
+        vg_adapt_input_t in = trace_input(t, rung);
+        in.rtt_ms = is_back ? 40 : 210;
+        in.min_rtt_ms = 40;
+        /* back on the good path small flights read a little above what the rung sends */
+        in.delivery_kbps = is_back ? 1.5 * LADDER[rung] + (i % 5) : 1000 + (i % 5);
+        in.is_app_limited = is_back;
+        in.inflight_bytes = 6000;
+        in.sent_segs = 20;
+        in.retrans_segs = !is_back && i % 5 == 0; /* 1% */
         rung = vg_adapt_step(&a, &in).rung;
         if (is_back && rung == MEDIUM)
             return t - 100000000 - 20000000;
@@ -801,23 +787,15 @@ static int floor_probes(int retrans_every, bool is_loss_based)
     int rung = 0, ups = 0;
     for (int i = 0; i < 4 * 15; i++) {
         t += 250000;
-        vg_adapt_input_t in = {
-            .now_us = t,
-            .rung = rung,
-            .rung_count = RUNGS,
-            .rung_kbps = LADDER,
-            .has_tcp = true,
-            .rtt_ms = 200,
-            .min_rtt_ms = 200,
-            .delivery_kbps = 120 + (i % 3), /* small flights: their size over the RTT */
-            .is_app_limited = true,
-            .is_loss_based = is_loss_based,
-            .inflight_bytes = 2000,
-            .sent_segs = 5,
-            .retrans_segs = retrans_every && i % retrans_every == 0,
-            .offered = 8,
-            .client_fps = -1,
-        };
+        vg_adapt_input_t in = trace_input(t, rung);
+        in.rtt_ms = 200;
+        in.min_rtt_ms = 200;
+        in.delivery_kbps = 120 + (i % 3); /* small flights: their size over the RTT */
+        in.is_app_limited = true;
+        in.is_loss_based = is_loss_based;
+        in.inflight_bytes = 2000;
+        in.sent_segs = 5;
+        in.retrans_segs = retrans_every && i % retrans_every == 0;
         int next = vg_adapt_step(&a, &in).rung;
         ups += next > rung;
         rung = next;
