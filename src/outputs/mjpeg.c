@@ -92,7 +92,7 @@ static void on_sample(vg__viewer_t *b)
         kbps[t] = vg_stream_tier_kbps(b->st, t);
     }
     const char *reason = NULL;
-    int t = vg__viewer_adapt(b, rungs, kbps, n, b->cons.tier, 0, &reason);
+    int t = vg__viewer_adapt(b, rungs, kbps, n, b->cons.tier, 0, 0, &reason);
     if (t >= 0) {
         mjpeg_viewer_t *v = (mjpeg_viewer_t *)b;
         vg_frame_unref(&v->pending); /* the old tier's picture */

@@ -106,10 +106,12 @@ void vg__viewer_skipped(vg__viewer_t *v);
 /* One adaptation sample of an adaptive viewer (from its on_sample): reads the socket's
  * TCP_INFO and what happened since the last sample, and asks the policy (adapt.h) where on
  * rungs[0..n) (tier indices, cheapest first, kbps[] their cost) the viewer should be; cur is
- * its rung now, extra_skips a further sign of its own (a `source` queue half full). Returns
- * the tier to move to, or -1 to stay; *reason says why. */
+ * its rung now, extra_skips a further sign of its own (a `source` queue half full),
+ * queued_bytes what waits in the output's own queue for the socket (an access-unit queue:
+ * as much a queue as the socket's unsent bytes). Returns the tier to move to, or -1 to stay;
+ * *reason says why. */
 int vg__viewer_adapt(vg__viewer_t *v, const int *rungs, const double *kbps, int n, int cur,
-                     uint32_t extra_skips, const char **reason);
+                     uint32_t extra_skips, size_t queued_bytes, const char **reason);
 void vg__viewer_sent(vg__viewer_t *v, const vg_frame_t *f, size_t bytes);
 
 void vg__viewers_start(vg_outputs_t *o);

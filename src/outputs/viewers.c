@@ -276,7 +276,7 @@ static int latency_bucket(int64_t us)
 }
 
 int vg__viewer_adapt(vg__viewer_t *v, const int *rungs, const double *kbps, int n, int cur,
-                     uint32_t extra_skips, const char **reason)
+                     uint32_t extra_skips, size_t queued_bytes, const char **reason)
 {
     double fps[VG_TIER_MAX + 1];
     for (int r = 0; r < n && r < VG_TIER_MAX + 1; r++)
@@ -304,6 +304,11 @@ int vg__viewer_adapt(vg__viewer_t *v, const int *rungs, const double *kbps, int 
         v->smp_retrans = tcp.retransmits;
         v->smp_us = in.now_us;
         in.unsent_bytes = tcp.unsent_bytes;
+        /* (not while draining: what waits then is held back on purpose) */
+        if (!v->is_draining)
+            in.unsent_bytes = (uint32_t)(queued_bytes > UINT32_MAX - in.unsent_bytes
+                                             ? UINT32_MAX
+                                             : in.unsent_bytes + queued_bytes);
         in.inflight_bytes = tcp.inflight_bytes;
         v->tcp_rtt_ms = tcp.rtt_ms;
         vg_strlcpy(v->congestion_buf, tcp.congestion, sizeof(v->congestion_buf));

@@ -474,7 +474,10 @@ static void on_sample(vg__viewer_t *b)
     /* An access-unit queue half way to its lag bound is as bad as replaced frames. */
     uint32_t extra = is_au_tier(v, b->cons.tier) && au_wait_us(v) > max_lag_ms(v) * 500LL;
     const char *reason = NULL;
-    int t = vg__viewer_adapt(b, rungs, kbps, n, cur, extra, &reason);
+    /* A `source` viewer on a link far thinner than the camera's bitrate queued its access
+     * units here, not in the socket: the policy saw no queue until the lag bound's half (a
+     * 3 Mbit/s camera took 5.5 s to leave `source` on a lossy 1 Mbit/s link under cubic). */
+    int t = vg__viewer_adapt(b, rungs, kbps, n, cur, extra, v->au_bytes, &reason);
     if (t >= 0)
         change_tier(v, t, reason);
 }
