@@ -296,8 +296,7 @@ bool vg__worker_can_encode_h264(void)
     return avcodec_find_encoder_by_name(H264_ENCODER) != NULL;
 }
 
-static int open_h264(vg_worker_t *w, tier_state_t *ts, const vg_tier_t *tier, int width,
-                     int height)
+static int open_h264(tier_state_t *ts, const vg_tier_t *tier, int width, int height)
 {
     const AVCodec *codec = avcodec_find_encoder_by_name(H264_ENCODER);
     if (codec == NULL)
@@ -332,7 +331,6 @@ static int open_h264(vg_worker_t *w, tier_state_t *ts, const vg_tier_t *tier, in
     }
     ts->enc = enc;
     ts->needs_key = true;
-    (void)w;
     return 0;
 }
 
@@ -351,7 +349,7 @@ static void encode_h264(vg_worker_t *w, int t, int64_t capture_us, int64_t inges
     }
     if (ts->enc && (ts->enc->width != p->width || ts->enc->height != p->height))
         avcodec_free_context(&ts->enc); /* another picture size: a new stream */
-    if (ts->enc == NULL && open_h264(w, ts, tier, p->width, p->height) < 0) {
+    if (ts->enc == NULL && open_h264(ts, tier, p->width, p->height) < 0) {
         VG_LOG_ERROR(w->log_ctx, "tier %s: no H.264 encoder (%s); the tier stays empty",
                      tier->name, H264_ENCODER);
         ts->is_enc_failed = true;
