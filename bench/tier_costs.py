@@ -1,0 +1,81 @@
+#!/usr/bin/python3
+"""What each tier of a camera costs a viewer: one WebSocket viewer per tier at once for a
+while, then the tiers' measured kbit/s from GET /api/v1/cameras/cam (docs/protocol.md,
+"Tiers"; docs/benchmarks.md). Starts its own `vigil serve --no-auth` on loopback.
+
+    /usr/bin/python3 -B bench/tier_costs.py --tiers h264-thin10,h264-tiny15,h264-low,thin10
+"""
+import argparse
+import asyncio
+import os
+import re
+import subprocess
+import tempfile
+import time
+
+import requests
+import websockets
+
+
+async def view(port, tier, seconds):
+    frames = received = keys = 0
+    url = "ws://127.0.0.1:%d/api/v1/cameras/cam/ws?tier=%s" % (port, tier)
+    async with websockets.connect(url, max_size=None) as ws:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            try:
+                m = await asyncio.wait_for(ws.recv(), end - time.monotonic())
+            except asyncio.TimeoutError:
+                break
+            if isinstance(m, bytes):
+                frames += 1
+                received += len(m)
+                keys += m[3] & 1  # the header's keyframe flag
+    return tier, frames, received, keys
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--tiers", required=True, help="comma-separated tier names")
+    ap.add_argument("--seconds", type=float, default=10.0, help="seconds each viewer watches")
+    ap.add_argument("--camera", default="test://?width=1280&height=720&fps=30&pattern=detailed")
+    ap.add_argument("--vigil", default=os.path.join(os.path.dirname(__file__), "..", "build",
+                                                     "vigil"))
+    args = ap.parse_args()
+    log_path = tempfile.mktemp(prefix="tier-costs-", suffix=".log")
+    env = dict(os.environ, VIGIL_RTSP_LISTEN="127.0.0.1:0")
+    with open(log_path, "wb") as log:
+        p = subprocess.Popen([args.vigil, "serve", "--no-auth", "--db", ":memory:", "--listen",
+                              "127.0.0.1:0", "--camera", "cam=" + args.camera],
+                             stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        port = None
+        for _ in range(300):
+            m = re.search(r"listening on http://127.0.0.1:(\d+)/", open(log_path).read())
+            if m:
+                port = int(m.group(1))
+                break
+            time.sleep(0.05)
+        if port is None:
+            raise SystemExit("vigil did not start; see %s" % log_path)
+
+        async def all_tiers():
+            return await asyncio.gather(*[view(port, t, args.seconds)
+                                          for t in args.tiers.split(",")])
+
+        rows = asyncio.run(all_tiers())
+        live = requests.get("http://127.0.0.1:%d/api/v1/cameras/cam" % port, timeout=5).json()
+        published = {t["name"]: t["kbps"] for t in live["live"]["tiers"]}
+        print("| tier | fps | received kbit/s | keyframes | published kbps |")
+        print("|---|---|---|---|---|")
+        for tier, frames, received, keys in rows:
+            print("| %s | %.1f | %.0f | %d | %s |" % (tier, frames / args.seconds,
+                                                     received * 8 / args.seconds / 1000, keys,
+                                                     published.get(tier)))
+    finally:
+        p.terminate()
+        p.wait()
+
+
+if __name__ == "__main__":
+    main()
