@@ -577,6 +577,8 @@ static void replace_ladder(vg_stream_t *st, const vg_tier_t *tiers, int n, int d
     }
     memset(st->last_tier_encoded, 0, sizeof(st->last_tier_encoded));
     memset(st->last_tier_bytes, 0, sizeof(st->last_tier_bytes));
+    memset(st->tier_frame_bytes, 0, sizeof(st->tier_frame_bytes));
+    memset(st->key_bytes, 0, sizeof(st->key_bytes[0]) * VG_TIER_MAX); /* (not `source`'s) */
     for (vg_consumer_t *c = moving, *next; c; c = next) {
         next = c->next;
         vg__stream_list_insert(st, c);

@@ -83,6 +83,13 @@ static void read_tier_codec(vg_stream_t *st, int t, const vg_frame_t *f)
     free(ps);
 }
 
+/* A keyframe of tier t (VG_TIER_SOURCE: the camera's): its size is that tier's burst. */
+static void note_key(vg_stream_t *st, int t, size_t len)
+{
+    st->key_bytes[t][1] = st->key_bytes[t][0];
+    st->key_bytes[t][0] = len > UINT32_MAX ? UINT32_MAX : (uint32_t)len;
+}
+
 /* An H.264 tier lost an access unit in its slot: its consumers wait for a keyframe. */
 static void h264_gap(vg_stream_t *st, int t)
 {
@@ -170,8 +177,11 @@ static void lane_take(vg_stream_t *st, vg_frame_t *f)
     }
     if (is_h26x) {
         /* Keyframes carry the parameter sets (input.c puts them there). */
-        if (f->meta.is_key && vg_h26x_params_update(&st->params, f->data, f->len) > 0)
-            codec_changed(st);
+        if (f->meta.is_key) {
+            note_key(st, VG_TIER_SOURCE, f->len);
+            if (vg_h26x_params_update(&st->params, f->data, f->len) > 0)
+                codec_changed(st);
+        }
         if (vg_lane_push(st->lane, f) && st->is_passthrough) {
             for (vg_consumer_t *c = st->consumers[VG_TIER_SOURCE], *next; c; c = next) {
                 next = c->next;
@@ -246,8 +256,10 @@ void vg__stream_on_wakeup(uv_async_t *h)
             h264_gap(st, t);
         if (frames[t] == NULL)
             continue;
-        if (frames[t]->meta.is_key && st->tiers[t].codec == VG_CODEC_H264)
+        if (frames[t]->meta.is_key && st->tiers[t].codec == VG_CODEC_H264) {
             read_tier_codec(st, t, frames[t]);
+            note_key(st, t, frames[t]->len);
+        }
         vg_frame_unref(&st->latest[t]);
         st->latest[t] = frames[t]; /* the mailbox's reference moves here */
         st->latest_mono_us[t] = now;
@@ -643,6 +655,17 @@ double vg_stream_tier_kbps(const vg_stream_t *st, int t)
         }
     }
     return best > 0 ? tier_rate(st, t, best) : 0;
+}
+
+uint32_t vg_stream_tier_burst_bytes(const vg_stream_t *st, int t)
+{
+    if (t == VG_TIER_SOURCE || vg_stream_tier_is_h264(st, t))
+        return st->key_bytes[t][0] > st->key_bytes[t][1] ? st->key_bytes[t][0]
+                                                         : st->key_bytes[t][1];
+    if (t < 0 || t >= st->tier_count)
+        return 0;
+    double own = frame_bytes(st, t); /* a JPEG tier's frames are all alike */
+    return own > 0 ? (uint32_t)(own + 0.5) : 0;
 }
 
 json_t *vg_stream_ladder_json(const vg_stream_t *st)

@@ -365,6 +365,10 @@ void vg_stream_detach(vg_consumer_t *c);
  * VG_TIER_SOURCE the camera's input bitrate. */
 double vg_stream_tier_kbps(const vg_stream_t *st, int t);
 
+/* The largest frame tier t sends, in bytes: the larger of its last two keyframes for
+ * `source` and the H.264 tiers, a JPEG tier's mean frame; 0 while unknown. Loop. */
+uint32_t vg_stream_tier_burst_bytes(const vg_stream_t *st, int t);
+
 /* Tier t's frame rate: its own, at most the camera's (VG_TIER_SOURCE: the camera's; 0 while
  * unknown). */
 double vg_stream_tier_fps(const vg_stream_t *st, int t);

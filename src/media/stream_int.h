@@ -105,6 +105,8 @@ struct vg_stream {
     uint64_t last_tier_encoded[VG_TIER_MAX], last_tier_bytes[VG_TIER_MAX]; /* loop */
     double tier_fps[VG_TIER_MAX], tier_kbps[VG_TIER_MAX];                 /* loop */
     double tier_frame_bytes[VG_TIER_MAX]; /* loop: mean JPEG size while encoded (0: never) */
+    /* loop: the last two keyframes' sizes of each H.264 tier and of `source` (last index) */
+    uint32_t key_bytes[VG_TIER_MAX + 1][2];
     vg_media_counters_t counters; /* the worker adds, the loop reads */
     vg_stream_input_t inputs[VG_INPUT_KINDS]; /* handed to the producers */
 
