@@ -18,7 +18,7 @@ import websockets
 
 
 async def view(port, tier, seconds):
-    frames = received = keys = 0
+    frames = received = keys = largest_key = 0
     url = "ws://127.0.0.1:%d/api/v1/cameras/cam/ws?tier=%s" % (port, tier)
     async with websockets.connect(url, max_size=None) as ws:
         end = time.monotonic() + seconds
@@ -30,8 +30,10 @@ async def view(port, tier, seconds):
             if isinstance(m, bytes):
                 frames += 1
                 received += len(m)
-                keys += m[3] & 1  # the header's keyframe flag
-    return tier, frames, received, keys
+                if m[3] & 1:  # the header's keyframe flag
+                    keys += 1
+                    largest_key = max(largest_key, len(m))
+    return tier, frames, received, keys, largest_key
 
 
 def main():
@@ -66,12 +68,13 @@ def main():
         rows = asyncio.run(all_tiers())
         live = requests.get("http://127.0.0.1:%d/api/v1/cameras/cam" % port, timeout=5).json()
         published = {t["name"]: t["kbps"] for t in live["live"]["tiers"]}
-        print("| tier | fps | received kbit/s | keyframes | published kbps |")
-        print("|---|---|---|---|---|")
-        for tier, frames, received, keys in rows:
-            print("| %s | %.1f | %.0f | %d | %s |" % (tier, frames / args.seconds,
-                                                     received * 8 / args.seconds / 1000, keys,
-                                                     published.get(tier)))
+        print("| tier | fps | received kbit/s | keyframes | largest keyframe (bytes) | "
+              "published kbps |")
+        print("|---|---|---|---|---|---|")
+        for tier, frames, received, keys, largest_key in rows:
+            print("| %s | %.1f | %.0f | %d | %d | %s |" % (
+                tier, frames / args.seconds, received * 8 / args.seconds / 1000, keys,
+                largest_key, published.get(tier)))
     finally:
         p.terminate()
         p.wait()

@@ -28,6 +28,14 @@
 #define QUEUE_DEEP_MS 250.0
 /* At most this much of a frame's own time on the link is allowed on top of the bounds. */
 #define BURST_MAX_MS 250.0
+/* A rung fits a link only when its largest frame takes at most a round trip on it, and at
+ * least this long: the frames behind a keyframe wait that long every keyframe interval, and
+ * at p95 that is the viewer's delay. (The camera's 100 KB keyframes every 2 s took 160 ms on
+ * a 5 Mbit/s, 80 ms link: p95 300-380 ms on `source`, where h264-medium, 480 px, gave 64.
+ * On a 200 ms path a viewer's delay is longer anyway: cubic carried about 650 kbit/s of a
+ * lossy 2 Mbit/s link, where h264-tiny15's 10 KB keyframe takes 126 ms, and a viewer held
+ * on that rung got p95 315 ms.) */
+#define BURST_FIT_MIN_MS 100.0
 /* A queue over its bound for this long is acted on. */
 #define BAD_FOR_US 500000LL
 #define BAD_FOR_PROBE_US 250000LL
@@ -241,14 +249,25 @@ static double sender_limited_kbps(const vg_adapt_input_t *in, double base_ms)
     return kbps;
 }
 
-/* The richest rung below `from` whose bitrate fits share x rate; at least one step down, and
- * no further than a rung whose bitrate is unknown (nothing says it would not fit). */
-static int fitting_rung(const vg_adapt_input_t *in, int from, double rate, double share)
+/* Whether rung r's largest frame takes at most budget_ms at `rate` (true while either is
+ * unknown: nothing says it would not). */
+static bool is_burst_fit(const vg_adapt_input_t *in, int r, double rate, double budget_ms)
+{
+    uint32_t bytes = in->rung_burst_bytes ? in->rung_burst_bytes[r] : 0;
+    return bytes == 0 || rate <= 0 || (double)bytes * 8 / rate <= budget_ms;
+}
+
+/* The richest rung below `from` whose bitrate fits share x rate and whose keyframe fits the
+ * rate; at least one step down, and no further than a rung whose bitrate is unknown (nothing
+ * says it would not fit). */
+static int fitting_rung(const vg_adapt_input_t *in, int from, double rate, double share,
+                        double burst_budget_ms)
 {
     int r = from - 1;
     if (rate <= 0)
         return r;
-    while (r > 0 && in->rung_kbps[r] > 0 && in->rung_kbps[r] > share * rate)
+    while (r > 0 && ((in->rung_kbps[r] > 0 && in->rung_kbps[r] > share * rate) ||
+                     !is_burst_fit(in, r, rate, burst_budget_ms)))
         r--;
     return r;
 }
@@ -266,6 +285,7 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
         a->first_us = now;
     double base_ms = in->has_tcp ? base_rtt(a, now, in->rtt_ms, in->min_rtt_ms) : 0;
     d.base_rtt_ms = base_ms;
+    double burst_budget = base_ms > BURST_FIT_MIN_MS ? base_ms : BURST_FIT_MIN_MS;
     /* A flight the link limits queues at its bottleneck; one with no standing RTT was
      * limited by the congestion window (small after losses or idle), not the link. */
     bool is_window_limited =
@@ -435,7 +455,8 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
             link_kbps > 0 && (is_lossy || link_kbps <= LINK_OVER_ACKED_MAX * rate || rate <= 0);
         if (is_link && is_lossy && link_kbps > rate)
             rate = link_kbps;
-        d.rung = fitting_rung(in, in->rung, rate, fit_share(a, is_deep ? DRAIN_SHARE : FIT_SHARE));
+        d.rung = fitting_rung(in, in->rung, rate, fit_share(a, is_deep ? DRAIN_SHARE : FIT_SHARE),
+                              burst_budget);
         d.reason = is_over || is_deep ? "congested" : "client";
         if (a->last_up_us && now - a->last_up_us < PROBATION_US) {
             a->up_hold_us *= 2; /* the last step up did not hold: probe less often */
@@ -469,6 +490,27 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
         /* What was measured on the old rung says little about the new one's queue. */
         return d;
     }
+    /* The link carries the rung, but not its keyframe within the budget: each one holds
+     * the frames behind it. Only on a capacity measured, not guessed, and nothing else is
+     * forgotten: the link did not get worse. */
+    bool is_capacity_evidence = has_capacity && a->capacity_kind != VG_ADAPT_CAPACITY_GUESS;
+    if (in->rung > 0 && is_capacity_evidence && !is_settling && !is_draining &&
+        !is_burst_fit(in, in->rung, d.rate_kbps, burst_budget)) {
+        d.rung = fitting_rung(in, in->rung, d.rate_kbps, fit_share(a, FIT_SHARE), burst_budget);
+        d.reason = "burst";
+        if (a->last_up_us && now - a->last_up_us < PROBATION_US) {
+            a->up_hold_us *= 2;
+            if (a->up_hold_us > UP_HOLD_MAX_US)
+                a->up_hold_us = UP_HOLD_MAX_US;
+        }
+        a->last_up_us = 0;
+        a->has_stepped_down = true;
+        a->last_change_us = now;
+        a->bad_since_us = 0;
+        if (base_ms > 0)
+            a->base_rtt_at_down_ms = base_ms;
+        return d;
+    }
     if (a->last_up_us && now - a->last_up_us > PROBATION_US) {
         a->up_hold_us = UP_HOLD_MIN_US; /* the last step up held */
         a->last_up_us = 0;
@@ -494,7 +536,6 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
     bool is_capacity_fresh = has_capacity && now - a->capacity_us < trusted_us;
     /* On a lossy link single samples read high (see is_inflated): the median of the
      * window's speaks for the link. */
-    bool is_capacity_evidence = has_capacity && a->capacity_kind != VG_ADAPT_CAPACITY_GUESS;
     double up_rate = loss_share(a) >= LOSS_ROBUST ? rate_median(a, now) : rate_max(a, now);
     if (is_capacity_evidence && a->capacity_kbps > up_rate)
         up_rate = a->capacity_kbps;
@@ -502,7 +543,8 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
         up_rate = a->capacity_kbps;
     double headroom = 1.0 / fit_share(a, FIT_SHARE); /* the fit a step down uses: no ping-pong */
     bool is_shown = next < in->rung_count && in->rung_kbps[next] > 0 &&
-                    up_rate >= headroom * in->rung_kbps[next];
+                    up_rate >= headroom * in->rung_kbps[next] &&
+                    is_burst_fit(in, next, up_rate, burst_budget);
     /* Samples that read well above what the rung sends come from its frames' bursts at the
      * link's rate: no probe to a rung that would not fit what they show (a 2 Mbit/s link
      * showed 2 Mbit/s to tiny15, and a probe to tiny at 3.2 cost a second of delay). On a
@@ -514,7 +556,9 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
     /* (From the bottom rungs a try costs little, and their samples show little; but not on a
      * lossy link under a loss-based control: cubic carries a quarter of a 1 Mbit/s link at
      * 2%, where BBR carries most of it.) */
+    /* (Nor a probe to a rung whose keyframe the measured capacity would not carry.) */
     bool is_probe = !is_shown && !is_capacity_fresh && next < in->rung_count &&
+                    (!is_capacity_evidence || is_burst_fit(in, next, up_rate, burst_budget)) &&
                     is_app_limited && in->rung_kbps[next] > 0 && in->rung_kbps[in->rung] > 0 &&
                     ((in->rung_kbps[next] <= PROBE_FLOOR_KBPS &&
                       (loss_share(a) < LOSS_ROBUST || !in->is_loss_based)) ||
@@ -531,7 +575,8 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
         /* As far up as the rate shows headroom for, in one step: a viewer back on a good
          * link should not climb a rung per hold. */
         while (next + 1 < in->rung_count && in->rung_kbps[next + 1] > 0 &&
-               up_rate >= headroom * in->rung_kbps[next + 1])
+               up_rate >= headroom * in->rung_kbps[next + 1] &&
+               is_burst_fit(in, next + 1, up_rate, burst_budget))
             next++;
         d.rung = next;
         d.reason = a->has_stepped_down ? "recovered" : "headroom";

@@ -23,6 +23,11 @@
  *     queue built caps what follows but is no evidence of headroom;
  *   - a path much shorter than at the last step down is a new link: what was learnt of the
  *     old one is forgotten.
+ * Keyframes: a rung fits a link only when its largest frame (its keyframe) takes at most a
+ * round trip on it (at least 100 ms), since the frames behind a keyframe wait that long each
+ * keyframe interval. A viewer on a rung whose keyframe the measured capacity does not carry
+ * so steps down ("burst"), and a rung is neither climbed to nor probed while the measured
+ * capacity says it would not fit.
  * Loss: on a lossy link every retransmission stalls the stream for a round trip, and a rung
  * near the link's rate never catches up. So the share of the rate a rung may use shrinks with
  * the measured loss (80% at none, 10 points less per 1% lost, at least half), and for a round
@@ -95,6 +100,8 @@ typedef struct vg_adapt_input {
     int rung, rung_count;    /* where the viewer is; rungs ordered by cost */
     const double *rung_kbps; /* each rung's expected bitrate (measured; 0: unknown) */
     const double *rung_fps;  /* each rung's frame rate (NULL or 0: unknown) */
+    /* each rung's largest frame, in bytes: its keyframe (NULL or 0: unknown) */
+    const uint32_t *rung_burst_bytes;
     /* the kernel (tcpinfo.h); has_tcp false when it could not be read */
     bool has_tcp;
     double rtt_ms, min_rtt_ms, delivery_kbps;
@@ -104,7 +111,7 @@ typedef struct vg_adapt_input {
     double acked_kbps;   /* bytes the peer acknowledged since the last sample, as a rate
                             (0: unknown); while a queue stands this is the link's rate now */
     uint32_t unsent_bytes, inflight_bytes;
-    uint32_t burst_bytes; /* the largest frame sent of late (a keyframe): 0 unknown */
+    uint32_t burst_bytes; /* the largest frame sent of late, on any rung: 0 unknown */
     uint32_t sent_segs, retrans_segs; /* TCP segments since the previous sample */
     /* since the previous sample */
     uint32_t offered, replaced, skips;
@@ -114,7 +121,8 @@ typedef struct vg_adapt_input {
 
 typedef struct vg_adapt_decision {
     int rung;           /* the rung to be on (== input rung: stay) */
-    const char *reason; /* "congested", "client", "recovered", "headroom"; NULL when staying */
+    const char *reason; /* "congested", "client", "burst", "recovered", "headroom"; NULL when
+                           staying */
     double queue_ms;    /* the delay in the network and our socket, as estimated */
     double base_rtt_ms; /* the path's round trip without queues, as estimated */
     bool is_draining;   /* hold frames back: the queue is deep, let it drain first */

@@ -279,10 +279,14 @@ int vg__viewer_adapt(vg__viewer_t *v, const int *rungs, const double *kbps, int 
                      uint32_t extra_skips, size_t queued_bytes, const char **reason)
 {
     double fps[VG_TIER_MAX + 1];
-    for (int r = 0; r < n && r < VG_TIER_MAX + 1; r++)
+    uint32_t burst[VG_TIER_MAX + 1];
+    for (int r = 0; r < n && r < VG_TIER_MAX + 1; r++) {
         fps[r] = vg_stream_tier_fps(v->st, rungs[r]);
+        burst[r] = vg_stream_tier_burst_bytes(v->st, rungs[r]);
+    }
     vg_adapt_input_t in = {.now_us = vg_mono_us(), .client_fps = -1, .rung = cur,
-                           .rung_count = n, .rung_kbps = kbps, .rung_fps = fps};
+                           .rung_count = n, .rung_kbps = kbps, .rung_fps = fps,
+                           .rung_burst_bytes = burst};
     vg_tcp_stats_t tcp;
     int fd = lws_get_socket_fd(vg_conn_wsi(v->conn));
     if (fd >= 0 && vg_tcp_stats_read(fd, &tcp) == 0) {

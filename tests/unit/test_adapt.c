@@ -811,3 +811,57 @@ VG_TEST(floor_probes_wait_for_a_clean_link_under_a_loss_based_control)
     EXPECT_EQ(floor_probes(10, true), 0); /* 2% of its segments retransmitted, under cubic */
     EXPECT_EQ(floor_probes(10, false), 1); /* BBR does not back off on loss */
 }
+
+/* A camera's keyframe (100 KB every 2 s) on rung 4, vigil's own (25 KB) on rung 3,
+ * the ladder's top at rung 4 as `source` is: 30 s of a link from `rung`. The keyframe's flight
+ * is the link's (a standing queue of its time on the link); the frames between are app-limited. */
+static const uint32_t KEY_BURSTS[RUNGS] = {0, 0, 0, 25000, 100000, 0, 0, 0};
+
+static int keyframes_on(double link_kbps, int rung, int *bursts, int *ups)
+{
+    vg_adapt_t a;
+    vg_adapt_init(&a);
+    int64_t t = 100000000;
+    static const double keyframe_queue[8] = {160, 110, 60, 0, 0, 0, 0, 0}; /* at 5 Mbit/s */
+    for (int i = 0; i < 4 * 30; i++) {
+        t += 250000;
+        vg_adapt_input_t in = trace_input(t, rung);
+        in.rung_count = 5;
+        in.rung_burst_bytes = KEY_BURSTS;
+        in.rtt_ms = 80 + keyframe_queue[i % 8] * 5000 / link_kbps * KEY_BURSTS[rung] / 100000;
+        in.min_rtt_ms = 80;
+        in.delivery_kbps = link_kbps * (0.98 + 0.01 * (i % 3));
+        in.is_app_limited = i % 8 >= 2;
+        in.inflight_bytes = 40000;
+        in.acked_kbps = LADDER[rung];
+        in.sent_segs = 80;
+        in.burst_bytes = KEY_BURSTS[rung];
+        vg_adapt_decision_t d = vg_adapt_step(&a, &in);
+        if (d.rung < rung && d.reason && strcmp(d.reason, "burst") == 0)
+            (*bursts)++;
+        *ups += d.rung > rung;
+        rung = d.rung;
+    }
+    return rung;
+}
+
+VG_TEST(a_rung_whose_keyframe_the_link_does_not_carry_in_time_is_left)
+{
+    /* 5 Mbit/s carries rung 4's 3.4 Mbit/s, but its keyframe takes 160 ms: the viewer goes
+     * to rung 3 (its keyframe 40 ms) and does not try rung 4 again while the capacity
+     * stands. */
+    int bursts = 0, ups = 0;
+    EXPECT_EQ(keyframes_on(5000, 4, &bursts, &ups), 3);
+    EXPECT_EQ(bursts, 1);
+    EXPECT_EQ(ups, 0);
+    bursts = ups = 0;
+    EXPECT_EQ(keyframes_on(5000, 3, &bursts, &ups), 3);
+    EXPECT_EQ(ups, 0);
+    /* At 20 Mbit/s the keyframe takes 40 ms: the viewer stays, or climbs to it. */
+    bursts = ups = 0;
+    EXPECT_EQ(keyframes_on(20000, 4, &bursts, &ups), 4);
+    EXPECT_EQ(bursts, 0);
+    bursts = ups = 0;
+    EXPECT_EQ(keyframes_on(20000, 3, &bursts, &ups), 4);
+    EXPECT_EQ(ups, 1);
+}
