@@ -32,6 +32,7 @@ int vg_tcp_stats_read(int fd, vg_tcp_stats_t *out)
         out->bytes_acked = ti.tcpi_bytes_acked;
     if (len >= offsetof(struct tcp_info, tcpi_notsent_bytes) + sizeof(ti.tcpi_notsent_bytes))
         out->unsent_bytes = ti.tcpi_notsent_bytes;
+    out->mss_bytes = ti.tcpi_snd_mss;
     out->inflight_bytes = ti.tcpi_unacked * ti.tcpi_snd_mss;
     out->cwnd_bytes = ti.tcpi_snd_cwnd * ti.tcpi_snd_mss;
     out->retransmits = ti.tcpi_total_retrans;

@@ -17,6 +17,7 @@ typedef struct vg_tcp_stats {
     uint32_t unsent_bytes;    /* written by us, not yet sent */
     uint32_t inflight_bytes;  /* sent, not yet acknowledged (packets x MSS) */
     uint32_t cwnd_bytes;
+    uint32_t mss_bytes;       /* the segment size we send */
     uint32_t retransmits;     /* segments retransmitted, total */
     uint32_t segs_out;        /* segments sent, retransmissions included, total (0: unknown) */
     char congestion[16];      /* "bbr", "cubic", ... */

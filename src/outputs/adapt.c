@@ -1,6 +1,7 @@
 /* adapt: see adapt.h. */
 #include "outputs/adapt.h"
 
+#include <math.h>
 #include <string.h>
 
 /* The link's rate is the best delivery sample of the last few seconds: a max filter, as BBR
@@ -95,6 +96,18 @@
  * control (cubic) then sends less for a few more while its window grows back (a lossy
  * 2 Mbit/s link showed 134 ms of unsent backlog a second after a loss on a rung it carries). */
 #define RECOVERY_RTTS 3
+/* What a loss-based control (Reno's window halving; cubic falls back to it on long paths)
+ * carries at loss share p: about MSS / RTT x sqrt(3/2) / sqrt(p) (Mathis et al., 1997).
+ * Measured under cubic: about 650 kbit/s of a 2 Mbit/s, 200 ms link with 1% loss (this says
+ * 707), 170-330 of a 1 Mbit/s, 400 ms one with 2% (250). */
+#define LOSS_CARRY_C 1.22
+/* A rung may use this share of it: thin10 held at 557 kbit/s (p95 191 ms) where cubic
+ * carried about 650 (the fixed-rung runs, docs/benchmarks.md). */
+#define CARRY_SHARE 0.9
+/* ... said only of this many segments (a decayed sum: a few seconds of a thin rung) when it
+ * moves a viewer down. */
+#define LOSS_CARRY_MIN_SEGS 200.0
+#define MSS_DEFAULT 1448
 #define DROP_RATIO_BAD 0.15
 #define CLIENT_FPS_RATIO_BAD 0.7
 
@@ -126,6 +139,17 @@ static double fit_share(const vg_adapt_t *a, double share)
     double s = share * (1 - LOSS_FIT_WEIGHT * loss_share(a));
     double floor = share < LOSS_FIT_MIN ? share : LOSS_FIT_MIN;
     return s < floor ? floor : s;
+}
+
+/* The most a loss-based control carries at the measured loss on this path (0: no bound: a
+ * control that does not back off on loss, or too little loss to say). */
+static double loss_carry_kbps(const vg_adapt_t *a, const vg_adapt_input_t *in, double base_ms)
+{
+    double p = loss_share(a);
+    if (!in->is_loss_based || p < LOSS_ROBUST || base_ms <= 0)
+        return 0;
+    double mss = in->mss_bytes ? in->mss_bytes : MSS_DEFAULT;
+    return mss * 8 / base_ms * LOSS_CARRY_C / sqrt(p);
 }
 
 /* Sorts at most 16 values in place (insertion sort). */
@@ -455,6 +479,10 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
             link_kbps > 0 && (is_lossy || link_kbps <= LINK_OVER_ACKED_MAX * rate || rate <= 0);
         if (is_link && is_lossy && link_kbps > rate)
             rate = link_kbps;
+        /* ... and no more than a loss-based control carries there. */
+        double carry = loss_carry_kbps(a, in, base_ms);
+        if (carry > 0 && rate > carry)
+            rate = carry;
         d.rung = fitting_rung(in, in->rung, rate, fit_share(a, is_deep ? DRAIN_SHARE : FIT_SHARE),
                               burst_budget);
         d.reason = is_over || is_deep ? "congested" : "client";
@@ -494,10 +522,19 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
      * the frames behind it. Only on a capacity measured, not guessed, and nothing else is
      * forgotten: the link did not get worse. */
     bool is_capacity_evidence = has_capacity && a->capacity_kind != VG_ADAPT_CAPACITY_GUESS;
-    if (in->rung > 0 && is_capacity_evidence && !is_settling && !is_draining &&
-        !is_burst_fit(in, in->rung, d.rate_kbps, burst_budget)) {
-        d.rung = fitting_rung(in, in->rung, d.rate_kbps, fit_share(a, FIT_SHARE), burst_budget);
-        d.reason = "burst";
+    bool is_burst_bad = is_capacity_evidence && !is_burst_fit(in, in->rung, d.rate_kbps, burst_budget);
+    /* The loss-based control cannot carry the rung at the measured loss (see LOSS_CARRY_C): it
+     * holds for a while, then a queue builds for seconds (h264-low under cubic on a 2 Mbit/s
+     * link with 1% loss: 10 s, then 400 ms of queue, 2026-12-07). The share is not cut for
+     * the loss, which the carry already counts; the step up's fit is, so that the viewer does
+     * not come straight back. */
+    double carry = a->segs_sum >= LOSS_CARRY_MIN_SEGS ? loss_carry_kbps(a, in, base_ms) : 0;
+    bool is_carry_bad = carry > 0 && in->rung_kbps[in->rung] > CARRY_SHARE * carry;
+    if (in->rung > 0 && !is_settling && !is_draining && (is_burst_bad || is_carry_bad)) {
+        d.rung = is_carry_bad ? fitting_rung(in, in->rung, carry, CARRY_SHARE, burst_budget)
+                              : fitting_rung(in, in->rung, d.rate_kbps, fit_share(a, FIT_SHARE),
+                                             burst_budget);
+        d.reason = is_carry_bad ? "loss" : "burst";
         if (a->last_up_us && now - a->last_up_us < PROBATION_US) {
             a->up_hold_us *= 2;
             if (a->up_hold_us > UP_HOLD_MAX_US)
@@ -541,6 +578,13 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
         up_rate = a->capacity_kbps;
     if (is_capacity_fresh && a->capacity_kbps < up_rate)
         up_rate = a->capacity_kbps;
+    /* A lossy link's bursts show its rate, not what a loss-based control carries over it: a
+     * viewer under cubic climbed to h264-low (770 kbit/s) on samples of 2 Mbit/s where cubic
+     * carried about 650, and queued for 10 s (p95 660-730 ms, 2026-12-07). */
+    if (carry == 0)
+        carry = loss_carry_kbps(a, in, base_ms);
+    if (carry > 0 && up_rate > carry)
+        up_rate = carry;
     double headroom = 1.0 / fit_share(a, FIT_SHARE); /* the fit a step down uses: no ping-pong */
     bool is_shown = next < in->rung_count && in->rung_kbps[next] > 0 &&
                     up_rate >= headroom * in->rung_kbps[next] &&
@@ -551,6 +595,8 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
      * lossy link samples near the rung's own rate are the link too (a 1 Mbit/s link with 2%
      * loss showed 1.0 to thin, and a probe to tiny15 cost three seconds). */
     double seen_kbps = rate_max(a, now);
+    if (carry > 0 && seen_kbps > carry)
+        seen_kbps = carry;
     bool is_blind = seen_kbps < PROBE_BLIND_MAX * sender_limited_kbps(in, base_ms) &&
                     loss_share(a) < LOSS_ROBUST;
     /* (From the bottom rungs a try costs little, and their samples show little; but not on a

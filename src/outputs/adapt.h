@@ -32,7 +32,10 @@
  * near the link's rate never catches up. So the share of the rate a rung may use shrinks with
  * the measured loss (80% at none, 10 points less per 1% lost, at least half), and for a round
  * trip after a retransmission the backlog it causes is not read as a queue: a lower rung does
- * not make a lossy link lose less.
+ * not make a lossy link lose less. Under a loss-based control (cubic, reno) the rate a step
+ * up may count on is at most what that control carries at the measured loss and round trip
+ * (about MSS / RTT x 1.22 / sqrt(loss)), whatever the link's bursts show, and a viewer on a
+ * rung that control cannot carry steps down ("loss") before the queue builds.
  * Pure: the caller passes the time and every measurement; no clock, no I/O. */
 #ifndef VG_OUTPUTS_ADAPT_H
 #define VG_OUTPUTS_ADAPT_H
@@ -108,6 +111,7 @@ typedef struct vg_adapt_input {
     bool is_app_limited; /* that sample was limited by what we sent: a lower bound */
     bool is_loss_based;  /* the socket's congestion control backs off on loss (cubic, reno):
                             on a lossy link it carries about MSS/RTT x 1.22/sqrt(loss) */
+    uint32_t mss_bytes;  /* the segment size (0: unknown, 1448 assumed) */
     double acked_kbps;   /* bytes the peer acknowledged since the last sample, as a rate
                             (0: unknown); while a queue stands this is the link's rate now */
     uint32_t unsent_bytes, inflight_bytes;
@@ -121,8 +125,8 @@ typedef struct vg_adapt_input {
 
 typedef struct vg_adapt_decision {
     int rung;           /* the rung to be on (== input rung: stay) */
-    const char *reason; /* "congested", "client", "burst", "recovered", "headroom"; NULL when
-                           staying */
+    const char *reason; /* "congested", "client", "burst", "loss", "recovered", "headroom";
+                           NULL when staying */
     double queue_ms;    /* the delay in the network and our socket, as estimated */
     double base_rtt_ms; /* the path's round trip without queues, as estimated */
     bool is_draining;   /* hold frames back: the queue is deep, let it drain first */

@@ -296,6 +296,7 @@ int vg__viewer_adapt(vg__viewer_t *v, const int *rungs, const double *kbps, int 
         in.delivery_kbps = tcp.delivery_kbps;
         in.is_app_limited = tcp.is_app_limited;
         in.is_loss_based = strcmp(tcp.congestion, "bbr") != 0;
+        in.mss_bytes = tcp.mss_bytes;
         if (v->smp_us && tcp.bytes_acked >= v->smp_acked && in.now_us > v->smp_us)
             in.acked_kbps = (double)(tcp.bytes_acked - v->smp_acked) * 8 * 1000 /
                             (double)(in.now_us - v->smp_us);

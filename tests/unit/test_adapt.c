@@ -865,3 +865,48 @@ VG_TEST(a_rung_whose_keyframe_the_link_does_not_carry_in_time_is_left)
     EXPECT_EQ(keyframes_on(20000, 3, &bursts, &ups), 4);
     EXPECT_EQ(ups, 1);
 }
+
+/* A viewer on `rung` on a lossy 2 Mbit/s, 200 ms path: the frames' bursts show the link's
+ * 2 Mbit/s, and 1% of the segments are retransmitted. Returns the rung after 20 s; counts the
+ * steps down for loss. */
+static int on_a_lossy_link(int rung, bool is_loss_based, int *loss_downs)
+{
+    vg_adapt_t a;
+    vg_adapt_init(&a);
+    int64_t t = 100000000;
+    a.last_change_us = t;
+    for (int i = 0; i < 4 * 20; i++) {
+        t += 250000;
+        vg_adapt_input_t in = trace_input(t, rung);
+        in.rtt_ms = 200;
+        in.min_rtt_ms = 200;
+        in.delivery_kbps = 2000 + (i % 3);
+        in.is_app_limited = true;
+        in.is_loss_based = is_loss_based;
+        in.mss_bytes = 1448;
+        in.inflight_bytes = 8000;
+        in.sent_segs = 25;
+        in.retrans_segs = i % 8 == 0 ? 2 : 0;
+        vg_adapt_decision_t d = vg_adapt_step(&a, &in);
+        if (d.rung < rung && d.reason && strcmp(d.reason, "loss") == 0)
+            (*loss_downs)++;
+        rung = d.rung;
+    }
+    return rung;
+}
+
+VG_TEST(a_viewer_counts_on_no_more_than_a_loss_based_control_carries)
+{
+    int downs = 0;
+    /* cubic carries about 700 kbit/s there: low (778) would queue */
+    EXPECT_EQ(on_a_lossy_link(1, true, &downs), 1);
+    /* BBR carries most of the link: low fits */
+    EXPECT_EQ(on_a_lossy_link(1, false, &downs), 2);
+    EXPECT_EQ(downs, 0);
+    /* A viewer already on low leaves it once the loss is known, under cubic only. */
+    EXPECT_EQ(on_a_lossy_link(2, true, &downs), 1);
+    EXPECT_EQ(downs, 1);
+    downs = 0;
+    EXPECT_EQ(on_a_lossy_link(2, false, &downs), 2);
+    EXPECT_EQ(downs, 0);
+}
