@@ -146,10 +146,12 @@ static double fit_share(const vg_adapt_t *a, double share)
 static double loss_carry_kbps(const vg_adapt_t *a, const vg_adapt_input_t *in, double base_ms)
 {
     double p = loss_share(a);
-    if (!in->is_loss_based || p < LOSS_ROBUST || base_ms <= 0)
+    /* (while the base is measured afresh, the kernel's minimum: a cap all the same) */
+    double rtt = base_ms > 0 ? base_ms : in->min_rtt_ms;
+    if (!in->is_loss_based || p < LOSS_ROBUST || rtt <= 0)
         return 0;
     double mss = in->mss_bytes ? in->mss_bytes : MSS_DEFAULT;
-    return mss * 8 / base_ms * LOSS_CARRY_C / sqrt(p);
+    return mss * 8 / rtt * LOSS_CARRY_C / sqrt(p);
 }
 
 /* Sorts at most 16 values in place (insertion sort). */
