@@ -84,6 +84,10 @@
 /* A base round trip this much shorter than at the last step down: the path changed (a thin
  * link gave way to a good one), and what was learnt of the old one no longer holds. */
 #define PATH_CHANGE_RATIO 0.7
+/* A rung held this long on a path is what that path carries (see path_rung). */
+#define PATH_HELD_US 10000000LL
+/* ... tried again when the queue of the path before has drained, if within this long. */
+#define BACK_WAIT_US 3000000LL
 /* A capacity the link itself limited (samples taken while the queue stood) is believed this
  * long before it is probed past; one read from acknowledged bytes, which a stall reads low,
  * only CAPACITY_TRUSTED_US. */
@@ -115,6 +119,8 @@ void vg_adapt_init(vg_adapt_t *a)
 {
     memset(a, 0, sizeof(*a));
     a->up_hold_us = UP_HOLD_MIN_US;
+    a->path_rung = -1;
+    a->back_rung = -1;
 }
 
 static void rate_add(vg_adapt_t *a, int64_t now, double kbps)
@@ -326,9 +332,21 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
     bool is_app_limited =
         in->is_app_limited || (in->has_tcp && in->sent_segs > 0 && a->is_kept_window_limited &&
                                now - a->delivery_fresh_us > DELIVERY_STALE_US);
+    /* The path changed to one the viewer held a rung on before it got worse: that rung, at
+     * once, as a probe (a queue after it answers within a sample). */
     if (in->has_tcp && a->base_rtt_at_down_ms > 0 && base_ms > 0 &&
-        base_ms < PATH_CHANGE_RATIO * a->base_rtt_at_down_ms)
+        base_ms < PATH_CHANGE_RATIO * a->base_rtt_at_down_ms) {
         path_changed(a, base_ms);
+        a->path_changed_us = now;
+    }
+    /* (The base that shows the change may still hold some of the old path's queue: 89 ms,
+     * then 52, on the way back to a 40 ms path.) */
+    if (a->path_rung > in->rung && a->path_changed_us && now - a->path_changed_us < BACK_WAIT_US &&
+        base_ms > 0 && base_ms * PATH_CHANGE_RATIO <= a->path_base_ms) {
+        a->back_rung = a->path_rung < in->rung_count ? a->path_rung : in->rung_count - 1;
+        a->back_until_us = now + BACK_WAIT_US;
+        a->path_rung = -1;
+    }
     /* A viewer steps down the moment a thin link replaces a good one, while the base still
      * holds the good path's round trip: once the longer path's own base is measured it is
      * the one a return to the good path is seen against (else, back on it, the thin link's
@@ -488,6 +506,13 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
         d.rung = fitting_rung(in, in->rung, rate, fit_share(a, is_deep ? DRAIN_SHARE : FIT_SHARE),
                               burst_budget);
         d.reason = is_over || is_deep ? "congested" : "client";
+        /* What this path carried: a rung held PATH_HELD_US (the richest, when it held several). */
+        int64_t held_since = a->last_change_us ? a->last_change_us : a->first_us;
+        if (base_ms > 0 && held_since && now - held_since >= PATH_HELD_US &&
+            in->rung >= a->path_rung) {
+            a->path_rung = in->rung;
+            a->path_base_ms = base_ms;
+        }
         if (a->last_up_us && now - a->last_up_us < PROBATION_US) {
             a->up_hold_us *= 2; /* the last step up did not hold: probe less often */
             if (a->up_hold_us > UP_HOLD_MAX_US)
@@ -497,6 +522,7 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
         a->has_stepped_down = true;
         a->last_change_us = now;
         a->bad_since_us = 0;
+        a->back_rung = -1;
         a->queue_at_change_ms = d.queue_ms;
         /* What the link carried before it got worse must not take the viewer back up. */
         a->rate_count = 0;
@@ -612,6 +638,16 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
                       (loss_share(a) < LOSS_ROBUST || !in->is_loss_based)) ||
                      (in->rung_kbps[next] <= PROBE_STEP_MAX * in->rung_kbps[in->rung] &&
                       (is_blind || in->rung_kbps[next] <= fit_share(a, FIT_SHARE) * seen_kbps)));
+    if (a->back_rung >= 0 && now > a->back_until_us)
+        a->back_rung = -1; /* the queue never allowed it: the policy's own climb goes on */
+    if (a->back_rung > in->rung && is_clean && !is_draining) {
+        d.rung = a->back_rung;
+        d.reason = "recovered";
+        a->back_rung = -1;
+        a->last_up_us = now;
+        a->last_change_us = now;
+        return d;
+    }
     if (is_probe && is_clean && is_held && !is_draining) {
         d.rung = next;
         d.reason = a->has_stepped_down ? "recovered" : "headroom";

@@ -22,7 +22,9 @@
  *     up to 12 s; 1 s plus five round trips on a short path). A rate guessed while a deep
  *     queue built caps what follows but is no evidence of headroom;
  *   - a path much shorter than at the last step down is a new link: what was learnt of the
- *     old one is forgotten.
+ *     old one is forgotten; when it is a path the viewer held a rung on for 10 s before it got
+ *     worse, that rung is tried again at once (the samples of a thin rung cannot show a good
+ *     link: else the climb is one rung per hold).
  * Keyframes: a rung fits a link only when its largest frame (its keyframe) takes at most a
  * round trip on it (at least 100 ms), since the frames behind a keyframe wait that long each
  * keyframe interval. A viewer on a rung whose keyframe the measured capacity does not carry
@@ -96,6 +98,13 @@ typedef struct vg_adapt {
     double congested_kbps[VG_ADAPT_CONGESTED_SAMPLES];
     int congested_count;
     vg_adapt_capacity_t capacity_kind; /* where capacity_kbps came from */
+    /* the richest rung a path carried for a while before it got worse, and that path's round
+     * trip: tried again at once when that round trip comes back (-1: none) */
+    int path_rung;
+    double path_base_ms;
+    int64_t path_changed_us; /* the last time the path got much shorter (0: never) */
+    int back_rung;          /* that rung, to be tried once the queue allows (-1: none) */
+    int64_t back_until_us;  /* ... until then */
 } vg_adapt_t;
 
 typedef struct vg_adapt_input {

@@ -910,3 +910,58 @@ VG_TEST(a_viewer_counts_on_no_more_than_a_loss_based_control_carries)
     EXPECT_EQ(on_a_lossy_link(2, false, &downs), 2);
     EXPECT_EQ(downs, 0);
 }
+
+/* One sample of a viewer on `rung` over a link of link_kbps and base_ms: what it sends beyond
+ * the link queues up; the kernel's samples show the link only while a queue stands, else what
+ * the rung sends (a small stream's flights are limited by it). */
+static int blind_sample(vg_adapt_t *a, int64_t t, int rung, double link_kbps, double base_ms,
+                        double *queue_ms)
+{
+    double send = LADDER[rung];
+    *queue_ms += (send - link_kbps) * 0.25 / link_kbps * 1000;
+    if (*queue_ms < 0)
+        *queue_ms = 0;
+    vg_adapt_input_t in = trace_input(t, rung);
+    in.rtt_ms = base_ms + *queue_ms;
+    in.min_rtt_ms = 40;
+    bool is_queued = *queue_ms > 20;
+    in.delivery_kbps = (is_queued ? link_kbps : send * 1.3) * (0.98 + 0.01 * ((t / 250000) % 3));
+    in.is_app_limited = !is_queued;
+    in.acked_kbps = send < link_kbps ? send : link_kbps;
+    in.inflight_bytes = 20000;
+    in.sent_segs = 40;
+    return vg_adapt_step(a, &in).rung;
+}
+
+/* medium held `held_s` on a 20 Mbit/s, 40 ms path, then 15 s on a 2 Mbit/s, 240 ms one, then
+ * the first path again: how long until the viewer is back on medium (0: not within 10 s). */
+static int64_t back_on_the_good_path(double held_s)
+{
+    vg_adapt_t a;
+    vg_adapt_init(&a);
+    int64_t t = 100000000;
+    int rung = MEDIUM;
+    double q = 0;
+    for (int i = 0; i < (int)(held_s * 4); i++)
+        rung = blind_sample(&a, t += 250000, rung, 20000, 40, &q);
+    for (int i = 0; i < 4 * 15; i++)
+        rung = blind_sample(&a, t += 250000, rung, 2000, 240, &q);
+    EXPECT_TRUE(rung < 4);
+    int64_t back = t;
+    for (int i = 0; i < 4 * 10; i++) {
+        rung = blind_sample(&a, t += 250000, rung, 20000, 40, &q);
+        if (rung == MEDIUM)
+            return t - back;
+    }
+    return 0;
+}
+
+VG_TEST(a_path_that_comes_back_gets_the_rung_it_held_at_once)
+{
+    /* medium held 20 s there: tried again as soon as the thin path's queue has drained */
+    int64_t took = back_on_the_good_path(20);
+    EXPECT_TRUE(took > 0 && took <= 1000000);
+    /* held 5 s only, nothing is remembered: the climb goes a probe per hold (3 s here) */
+    took = back_on_the_good_path(5);
+    EXPECT_TRUE(took == 0 || took >= 2500000);
+}
