@@ -289,6 +289,22 @@ static bool is_burst_fit(const vg_adapt_input_t *in, int r, double rate, double 
     return bytes == 0 || rate <= 0 || (double)bytes * 8 / rate <= budget_ms;
 }
 
+/* Any step down: a step up on probation failed (probe less often), and a path's rung waiting
+ * to be tried again is not. */
+static void stepped_down(vg_adapt_t *a, int64_t now)
+{
+    if (a->last_up_us && now - a->last_up_us < PROBATION_US) {
+        a->up_hold_us *= 2;
+        if (a->up_hold_us > UP_HOLD_MAX_US)
+            a->up_hold_us = UP_HOLD_MAX_US;
+    }
+    a->last_up_us = 0;
+    a->has_stepped_down = true;
+    a->last_change_us = now;
+    a->bad_since_us = 0;
+    a->back_rung = -1;
+}
+
 /* The richest rung below `from` whose bitrate fits share x rate and whose keyframe fits the
  * rate; at least one step down, and no further than a rung whose bitrate is unknown (nothing
  * says it would not fit). */
@@ -513,16 +529,7 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
             a->path_rung = in->rung;
             a->path_base_ms = base_ms;
         }
-        if (a->last_up_us && now - a->last_up_us < PROBATION_US) {
-            a->up_hold_us *= 2; /* the last step up did not hold: probe less often */
-            if (a->up_hold_us > UP_HOLD_MAX_US)
-                a->up_hold_us = UP_HOLD_MAX_US;
-        }
-        a->last_up_us = 0;
-        a->has_stepped_down = true;
-        a->last_change_us = now;
-        a->bad_since_us = 0;
-        a->back_rung = -1;
+        stepped_down(a, now);
         a->queue_at_change_ms = d.queue_ms;
         /* What the link carried before it got worse must not take the viewer back up. */
         a->rate_count = 0;
@@ -563,15 +570,7 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
                               : fitting_rung(in, in->rung, d.rate_kbps, fit_share(a, FIT_SHARE),
                                              burst_budget);
         d.reason = is_carry_bad ? "loss" : "burst";
-        if (a->last_up_us && now - a->last_up_us < PROBATION_US) {
-            a->up_hold_us *= 2;
-            if (a->up_hold_us > UP_HOLD_MAX_US)
-                a->up_hold_us = UP_HOLD_MAX_US;
-        }
-        a->last_up_us = 0;
-        a->has_stepped_down = true;
-        a->last_change_us = now;
-        a->bad_since_us = 0;
+        stepped_down(a, now);
         if (base_ms > 0)
             a->base_rtt_at_down_ms = base_ms;
         return d;
