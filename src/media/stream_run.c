@@ -328,7 +328,7 @@ void vg__stream_stop_threads(vg_stream_t *st)
     st->input_fps = st->input_kbps = st->source_kbps = 0;
     memset(st->tier_fps, 0, sizeof(st->tier_fps));
     memset(st->tier_kbps, 0, sizeof(st->tier_kbps));
-    memset(st->key_bytes, 0, sizeof(st->key_bytes)); /* the camera may come back otherwise */
+    memset(st->key_bytes, 0, sizeof(st->key_bytes)); /* the next run's keyframes are its own */
 }
 
 bool vg__stream_is_wanted(const vg_stream_t *st)

@@ -12,7 +12,6 @@
 #define CAPACITY_WINDOW_US 30000000LL
 /* ... and it forbids probing past it this long. */
 #define CAPACITY_TRUSTED_US 8000000LL
-/* A queue is tolerated up to this plus a quarter of the path's own round trip. */
 /* A flight the link limits queues at its bottleneck: a sample not flagged app-limited with
  * less standing RTT than this was limited by the congestion window (small after losses or
  * idle), not the link, and says nothing of what the link carries. (A 770 kbit/s rung's
@@ -23,6 +22,7 @@
  * reads higher: a sample that stays the same this long while segments go out means every
  * flight since was app-limited and slower (a viewer on a rung far below the link). */
 #define DELIVERY_STALE_US 1000000LL
+/* A queue is tolerated up to this plus a quarter of the path's own round trip. */
 #define QUEUE_MIN_MS 40.0
 #define QUEUE_RTT_SHARE 0.25
 /* A queue this deep is acted on at once, and by enough that it drains. */
@@ -31,8 +31,9 @@
 #define BURST_MAX_MS 250.0
 /* A rung fits a link only when its largest frame takes at most a round trip on it, and at
  * least this long: the frames behind a keyframe wait that long every keyframe interval, and
- * at p95 that is the viewer's delay. (The camera's 100 KB keyframes every 2 s took 160 ms on
- * a 5 Mbit/s, 80 ms link: p95 300-380 ms on `source`, where h264-medium, 480 px, gave 64.
+ * at p95 that is the viewer's delay. (The camera's keyframes, 100-180 KB every 2 s, took
+ * 160 ms and more on a 5 Mbit/s, 80 ms link: p95 300-380 ms on `source`, where
+ * h264-medium, 480 px, gave 64.
  * On a 200 ms path a viewer's delay is longer anyway: cubic carried about 650 kbit/s of a
  * lossy 2 Mbit/s link, where h264-tiny15's 10 KB keyframe takes 126 ms, and a viewer held
  * on that rung got p95 315 ms.) */
@@ -86,7 +87,7 @@
 #define PATH_CHANGE_RATIO 0.7
 /* A rung held this long on a path is what that path carries (see path_rung). */
 #define PATH_HELD_US 10000000LL
-/* ... tried again when the queue of the path before has drained, if within this long. */
+/* ... tried again when the old path's queue has gone, if within this long of the change. */
 #define BACK_WAIT_US 3000000LL
 /* A capacity the link itself limited (samples taken while the queue stood) is believed this
  * long before it is probed past; one read from acknowledged bytes, which a stall reads low,
@@ -120,7 +121,6 @@ void vg_adapt_init(vg_adapt_t *a)
     memset(a, 0, sizeof(*a));
     a->up_hold_us = UP_HOLD_MIN_US;
     a->path_rung = -1;
-    a->back_rung = -1;
 }
 
 static void rate_add(vg_adapt_t *a, int64_t now, double kbps)
@@ -289,8 +289,8 @@ static bool is_burst_fit(const vg_adapt_input_t *in, int r, double rate, double 
     return bytes == 0 || rate <= 0 || (double)bytes * 8 / rate <= budget_ms;
 }
 
-/* Any step down: a step up on probation failed (probe less often), and a path's rung waiting
- * to be tried again is not. */
+/* Any step down: a step up on probation failed (probe less often), and a path that just came
+ * back is not the one whose rung is remembered. */
 static void stepped_down(vg_adapt_t *a, int64_t now)
 {
     if (a->last_up_us && now - a->last_up_us < PROBATION_US) {
@@ -302,7 +302,7 @@ static void stepped_down(vg_adapt_t *a, int64_t now)
     a->has_stepped_down = true;
     a->last_change_us = now;
     a->bad_since_us = 0;
-    a->back_rung = -1;
+    a->path_changed_us = 0;
 }
 
 /* The richest rung below `from` whose bitrate fits share x rate and whose keyframe fits the
@@ -348,20 +348,10 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
     bool is_app_limited =
         in->is_app_limited || (in->has_tcp && in->sent_segs > 0 && a->is_kept_window_limited &&
                                now - a->delivery_fresh_us > DELIVERY_STALE_US);
-    /* The path changed to one the viewer held a rung on before it got worse: that rung, at
-     * once, as a probe (a queue after it answers within a sample). */
     if (in->has_tcp && a->base_rtt_at_down_ms > 0 && base_ms > 0 &&
         base_ms < PATH_CHANGE_RATIO * a->base_rtt_at_down_ms) {
         path_changed(a, base_ms);
         a->path_changed_us = now;
-    }
-    /* (The base that shows the change may still hold some of the old path's queue: 89 ms,
-     * then 52, on the way back to a 40 ms path.) */
-    if (a->path_rung > in->rung && a->path_changed_us && now - a->path_changed_us < BACK_WAIT_US &&
-        base_ms > 0 && base_ms * PATH_CHANGE_RATIO <= a->path_base_ms) {
-        a->back_rung = a->path_rung < in->rung_count ? a->path_rung : in->rung_count - 1;
-        a->back_until_us = now + BACK_WAIT_US;
-        a->path_rung = -1;
     }
     /* A viewer steps down the moment a thin link replaces a good one, while the base still
      * holds the good path's round trip: once the longer path's own base is measured it is
@@ -407,6 +397,7 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
      * lower median is used, not their best. */
     bool is_link_sample = latest > 0 && !is_app_limited;
     d.loss = loss_share(a);
+    double carry = loss_carry_kbps(a, in, base_ms); /* 0: no such bound */
     bool has_capacity = a->capacity_us && now - a->capacity_us <= CAPACITY_WINDOW_US;
     d.rate_kbps = rate_max(a, now);
     if (has_capacity && a->capacity_kbps > d.rate_kbps)
@@ -516,7 +507,6 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
         if (is_link && is_lossy && link_kbps > rate)
             rate = link_kbps;
         /* ... and no more than a loss-based control carries there. */
-        double carry = loss_carry_kbps(a, in, base_ms);
         if (carry > 0 && rate > carry)
             rate = carry;
         d.rung = fitting_rung(in, in->rung, rate, fit_share(a, is_deep ? DRAIN_SHARE : FIT_SHARE),
@@ -563,8 +553,8 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
      * link with 1% loss: 10 s, then 400 ms of queue, 2026-12-07). The share is not cut for
      * the loss, which the carry already counts; the step up's fit is, so that the viewer does
      * not come straight back. */
-    double carry = a->segs_sum >= LOSS_CARRY_MIN_SEGS ? loss_carry_kbps(a, in, base_ms) : 0;
-    bool is_carry_bad = carry > 0 && in->rung_kbps[in->rung] > CARRY_SHARE * carry;
+    bool is_carry_bad = carry > 0 && a->segs_sum >= LOSS_CARRY_MIN_SEGS &&
+                        in->rung_kbps[in->rung] > CARRY_SHARE * carry;
     if (in->rung > 0 && !is_settling && !is_draining && (is_burst_bad || is_carry_bad)) {
         d.rung = is_carry_bad ? fitting_rung(in, in->rung, carry, CARRY_SHARE, burst_budget)
                               : fitting_rung(in, in->rung, d.rate_kbps, fit_share(a, FIT_SHARE),
@@ -608,8 +598,6 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
     /* A lossy link's bursts show its rate, not what a loss-based control carries over it: a
      * viewer under cubic climbed to h264-low (770 kbit/s) on samples of 2 Mbit/s where cubic
      * carried about 650, and queued for 10 s (p95 660-730 ms, 2026-12-07). */
-    if (carry == 0)
-        carry = loss_carry_kbps(a, in, base_ms);
     if (carry > 0 && up_rate > carry)
         up_rate = carry;
     double headroom = 1.0 / fit_share(a, FIT_SHARE); /* the fit a step down uses: no ping-pong */
@@ -637,12 +625,17 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
                       (loss_share(a) < LOSS_ROBUST || !in->is_loss_based)) ||
                      (in->rung_kbps[next] <= PROBE_STEP_MAX * in->rung_kbps[in->rung] &&
                       (is_blind || in->rung_kbps[next] <= fit_share(a, FIT_SHARE) * seen_kbps)));
-    if (a->back_rung >= 0 && now > a->back_until_us)
-        a->back_rung = -1; /* the queue never allowed it: the policy's own climb goes on */
-    if (a->back_rung > in->rung && is_clean && !is_draining) {
-        d.rung = a->back_rung;
+    /* The path changed to one the viewer held a rung on before it got worse: that rung, at
+     * once, as a probe (a queue after it answers within a sample), once the old path's queue
+     * has gone. (The base that shows the change may still hold some of that queue: 89 ms,
+     * then 52, on the way back to a 40 ms path.) */
+    bool is_path_back = a->path_rung > in->rung && a->path_changed_us &&
+                        now - a->path_changed_us < BACK_WAIT_US && base_ms > 0 &&
+                        base_ms * PATH_CHANGE_RATIO <= a->path_base_ms;
+    if (is_path_back && is_clean && !is_draining) {
+        d.rung = a->path_rung < in->rung_count ? a->path_rung : in->rung_count - 1;
         d.reason = "recovered";
-        a->back_rung = -1;
+        a->path_rung = -1;
         a->last_up_us = now;
         a->last_change_us = now;
         return d;

@@ -102,9 +102,7 @@ typedef struct vg_adapt {
      * trip: tried again at once when that round trip comes back (-1: none) */
     int path_rung;
     double path_base_ms;
-    int64_t path_changed_us; /* the last time the path got much shorter (0: never) */
-    int back_rung;          /* that rung, to be tried once the queue allows (-1: none) */
-    int64_t back_until_us;  /* ... until then */
+    int64_t path_changed_us; /* the path last got much shorter (0: never, or a step down since) */
 } vg_adapt_t;
 
 typedef struct vg_adapt_input {
