@@ -441,6 +441,9 @@ def summarize(frames, texts, t0_us, t1_us):
         "tier_seconds": {k: round(v, 1) for k, v in shares.items()},
         "tier_changes": sum(1 for t, _, r in timeline if t0_us < t < t1_us and r != "hello"),
         "failed_up_tries": failed_up_tries(timeline, t0_us, t1_us),
+        # every frame, for a look at the tail: seconds into the window, latency ms, bytes
+        "frame_series": [(round((a - t0_us) / 1e6, 3), round((a - c) / 1000, 1), n)
+                         for a, c, n, _ in fr],
     }
 
 
