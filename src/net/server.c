@@ -52,7 +52,6 @@ void vg__limit_unsent(struct lws *wsi)
     vg_server_t *s = ctx ? lws_context_user(ctx) : NULL;
     if (s && s->viewer_cc[0])
         vg_tcp_set_congestion(fd, s->viewer_cc);
-    vg_tcp_set_quick_recovery(fd);
 }
 
 

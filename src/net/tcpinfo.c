@@ -52,28 +52,6 @@ int vg_tcp_set_congestion(int fd, const char *name)
     return 0;
 }
 
-/* <linux/tcp.h> from Debian 12 predates it (Linux 6.15). */
-#ifndef TCP_RTO_MIN_US
-#define TCP_RTO_MIN_US 45
-#endif
-/* A frame that loses its last segments waits for a probe or a timeout, and the kernel's
- * 200 ms floor puts that at a round trip plus 200 ms; a retransmission lost again doubles
- * it (a 1 fps viewer on a lossy 1 Mbit/s, 200 ms link saw 1.4 and 2.0 s frames). 50 ms
- * keeps room for a receiver's delayed ACK of 40 ms. */
-#define QUICK_RTO_MIN_US 50000
-
-int vg_tcp_set_quick_recovery(int fd)
-{
-    int err = 0;
-    int rto_min_us = QUICK_RTO_MIN_US;
-    if (setsockopt(fd, IPPROTO_TCP, TCP_RTO_MIN_US, &rto_min_us, sizeof(rto_min_us)) < 0)
-        err = -errno;
-    int on = 1;
-    if (setsockopt(fd, IPPROTO_TCP, TCP_THIN_LINEAR_TIMEOUTS, &on, sizeof(on)) < 0 && err == 0)
-        err = -errno;
-    return err;
-}
-
 bool vg_tcp_congestion_available(const char *name)
 {
     FILE *f = fopen("/proc/sys/net/ipv4/tcp_available_congestion_control", "r");

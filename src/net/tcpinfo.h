@@ -30,12 +30,6 @@ int vg_tcp_stats_read(int fd, vg_tcp_stats_t *out);
  * (-ENOENT: the kernel does not offer it). */
 int vg_tcp_set_congestion(int fd, const char *name);
 
-/* Makes fd recover lost segments of a thin live stream sooner: a lower minimum retransmission
- * timeout (TCP_RTO_MIN_US, Linux 6.15+; older kernels keep theirs) and linear instead of
- * exponential timeouts while few segments are in flight (TCP_THIN_LINEAR_TIMEOUTS). Returns
- * 0 when both took, else the first negative errno; either failing leaves the socket usable. */
-int vg_tcp_set_quick_recovery(int fd);
-
 /* Whether the kernel offers name to unprivileged sockets (reads
  * /proc/sys/net/ipv4/tcp_allowed_congestion_control; root may use any available one). */
 bool vg_tcp_congestion_available(const char *name);

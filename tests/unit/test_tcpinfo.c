@@ -1,5 +1,4 @@
-/* tcpinfo: the socket options a viewer's connection gets, read back from the kernel, and
- * TCP_INFO on a real loopback connection. */
+/* tcpinfo: TCP_INFO and the congestion control of a real loopback connection. */
 #include "net/tcpinfo.h"
 #include "vg_test.h"
 
@@ -10,10 +9,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#ifndef TCP_RTO_MIN_US
-#define TCP_RTO_MIN_US 45
-#endif
 
 /* A connected loopback pair; returns the client end, *server the accepted one. */
 static int connect_pair(int *server)
@@ -31,31 +26,6 @@ static int connect_pair(int *server)
     EXPECT_TRUE(*server >= 0);
     close(lfd);
     return cfd;
-}
-
-VG_TEST(quick_recovery_lowers_the_minimum_timeout_and_keeps_timeouts_linear)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    int before = 0, after = 0, thin = 0;
-    socklen_t len = sizeof(before);
-    bool has_rto_min = getsockopt(fd, IPPROTO_TCP, TCP_RTO_MIN_US, &before, &len) == 0;
-    int rc = vg_tcp_set_quick_recovery(fd);
-    len = sizeof(thin);
-    EXPECT_EQ(getsockopt(fd, IPPROTO_TCP, TCP_THIN_LINEAR_TIMEOUTS, &thin, &len), 0);
-    EXPECT_EQ(thin, 1);
-    if (has_rto_min) {
-        EXPECT_EQ(rc, 0);
-        len = sizeof(after);
-        EXPECT_EQ(getsockopt(fd, IPPROTO_TCP, TCP_RTO_MIN_US, &after, &len), 0);
-        /* the kernel keeps it in jiffies: 50 ms reads back as 48-52 ms */
-        EXPECT_TRUE(after >= 40000 && after <= 60000);
-        EXPECT_TRUE(after < before);
-    } else {
-        /* a kernel before 6.15: the socket keeps its 200 ms and stays usable */
-        fprintf(stderr, "note: this kernel has no TCP_RTO_MIN_US; only the linear timeouts checked\n");
-        EXPECT_EQ(rc, -ENOPROTOOPT);
-    }
-    close(fd);
 }
 
 VG_TEST(stats_read_the_connection_and_its_congestion_control)
