@@ -32,6 +32,10 @@ int vg_tcp_stats_read(int fd, vg_tcp_stats_t *out)
         out->bytes_acked = ti.tcpi_bytes_acked;
     if (len >= offsetof(struct tcp_info, tcpi_notsent_bytes) + sizeof(ti.tcpi_notsent_bytes))
         out->unsent_bytes = ti.tcpi_notsent_bytes;
+    /* ~0: the socket is not paced (no pacing congestion control, no fq) */
+    if (len >= offsetof(struct tcp_info, tcpi_pacing_rate) + sizeof(ti.tcpi_pacing_rate) &&
+        ti.tcpi_pacing_rate != 0 && ti.tcpi_pacing_rate != UINT64_MAX)
+        out->pacing_kbps = (double)ti.tcpi_pacing_rate * 8 / 1000;
     out->mss_bytes = ti.tcpi_snd_mss;
     out->inflight_bytes = ti.tcpi_unacked * ti.tcpi_snd_mss;
     out->cwnd_bytes = ti.tcpi_snd_cwnd * ti.tcpi_snd_mss;
@@ -50,6 +54,14 @@ int vg_tcp_set_congestion(int fd, const char *name)
     if (setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, name, (socklen_t)strlen(name)) < 0)
         return -errno;
     return 0;
+}
+
+int vg_tcp_restart_congestion(int fd, const char *name)
+{
+    int rc = vg_tcp_set_congestion(fd, "reno");
+    if (rc < 0)
+        return rc;
+    return vg_tcp_set_congestion(fd, name);
 }
 
 bool vg_tcp_congestion_available(const char *name)

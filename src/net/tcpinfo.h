@@ -20,6 +20,7 @@ typedef struct vg_tcp_stats {
     uint32_t mss_bytes;       /* the segment size we send */
     uint32_t retransmits;     /* segments retransmitted, total */
     uint32_t segs_out;        /* segments sent, retransmissions included, total (0: unknown) */
+    double pacing_kbps;       /* the rate the kernel paces this socket at (0: not paced) */
     char congestion[16];      /* "bbr", "cubic", ... */
 } vg_tcp_stats_t;
 
@@ -29,6 +30,11 @@ int vg_tcp_stats_read(int fd, vg_tcp_stats_t *out);
 /* Sets fd's congestion control ("bbr", "cubic", ...). Returns 0, or a negative errno
  * (-ENOENT: the kernel does not offer it). */
 int vg_tcp_set_congestion(int fd, const char *name);
+
+/* Starts fd's congestion control `name` afresh, as on a new connection, keeping the window
+ * (it switches to reno and back: the kernel re-initialises a control only when it changes).
+ * Returns 0, or a negative errno (then fd may be left on reno, which still carries it). */
+int vg_tcp_restart_congestion(int fd, const char *name);
 
 /* Whether the kernel offers name to unprivileged sockets (reads
  * /proc/sys/net/ipv4/tcp_allowed_congestion_control; root may use any available one). */

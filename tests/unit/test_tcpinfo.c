@@ -45,6 +45,14 @@ VG_TEST(stats_read_the_connection_and_its_congestion_control)
     EXPECT_TRUE(st.segs_out > 0);
     EXPECT_TRUE(st.cwnd_bytes > 0);
     EXPECT_EQ(vg_tcp_stats_read(-1, &st), -EBADF);
+    /* a restart leaves the connection on the control it had, and it still carries data */
+    EXPECT_EQ(vg_tcp_set_congestion(server, "cubic"), 0);
+    EXPECT_EQ(vg_tcp_restart_congestion(server, "cubic"), 0);
+    EXPECT_EQ(vg_tcp_stats_read(server, &st), 0);
+    EXPECT_STREQ(st.congestion, "cubic");
+    EXPECT_EQ(write(server, msg, sizeof(msg)), (long)sizeof(msg));
+    EXPECT_EQ(read(client, buf, sizeof(buf)), (long)sizeof(msg));
+    EXPECT_TRUE(vg_tcp_restart_congestion(server, "no-such-control") < 0);
     close(client);
     close(server);
 }
