@@ -103,6 +103,7 @@ static void append_viewer(const vg_viewer_info_t *v, void *arg)
     json_object_set_new(o, "loss_pct", v->loss_pct < 0 ? json_null() : json_real(v->loss_pct));
     json_object_set_new(o, "congestion_control",
                         v->congestion && *v->congestion ? json_string(v->congestion) : json_null());
+    json_object_set_new(o, "congestion_restarts", json_integer(v->congestion_restarts));
     /* Unknown measurements are null rather than a sentinel number. */
     json_object_set_new(o, "latency_ms", v->latency_us < 0 ? json_null()
                                                            : json_real((double)v->latency_us / 1e3));

@@ -113,6 +113,17 @@
  * moves a viewer down. */
 #define LOSS_CARRY_MIN_SEGS 200.0
 #define MSS_DEFAULT 1448
+/* Linux's BBR (v1) on a sparse stream: a loss holds its window at two segments for a round
+ * trip; those samples are not app-limited, and once its ten-round bandwidth filter has no
+ * older sample left they become its estimate. Pacing then falls to the stream's own few
+ * segments a round trip and grows back by a quarter per probe cycle of eight round trips:
+ * on a 1 Mbit/s, 400 ms link it paced at 52 kbit/s, then 115 five seconds later, and a 1 fps
+ * JPEG took 1.2-1.6 s (2026-12-07). A viewer whose pacing cannot carry its rung while no
+ * queue stands in the network has its control started afresh, at most this often. */
+#define PACING_RESTART_EVERY_US 10000000LL
+/* ... and whose pacing fell to under a quarter of its best since the last restart (BBR paced
+ * at 2.75 Mbit/s before the collapse above, at 52 kbit/s after it). */
+#define PACING_COLLAPSE_RATIO 4.0
 #define DROP_RATIO_BAD 0.15
 #define CLIENT_FPS_RATIO_BAD 0.7
 
@@ -341,6 +352,18 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
         in->rtt_ms - base_ms < LINK_SAMPLE_QUEUE_MIN_MS + LINK_SAMPLE_QUEUE_RTT_SHARE * base_ms;
     if (is_fresh)
         a->is_kept_window_limited = !in->is_app_limited && is_window_limited;
+    /* (A link that really got thinner than the rung queues, or the viewer steps down; and a
+     * control that starts up paces ever faster.) */
+    if (in->pacing_kbps > a->pacing_peak_kbps)
+        a->pacing_peak_kbps = in->pacing_kbps;
+    if (in->pacing_kbps > 0 && in->rung_kbps[in->rung] > 0 &&
+        in->pacing_kbps < in->rung_kbps[in->rung] &&
+        in->pacing_kbps * PACING_COLLAPSE_RATIO < a->pacing_peak_kbps && is_window_limited &&
+        (a->pacing_restart_us == 0 || now - a->pacing_restart_us >= PACING_RESTART_EVERY_US)) {
+        d.is_pacing_restart = true;
+        a->pacing_restart_us = now;
+        a->pacing_peak_kbps = 0;
+    }
     /* The last sample the kernel kept was limited by the window (after a lossy link), and
      * every one since was app-limited and read lower: what the viewer sends limits it. Read
      * as not app-limited, the viewer never probed again (20 s on a 20 Mbit/s link on thin,

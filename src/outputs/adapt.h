@@ -103,6 +103,8 @@ typedef struct vg_adapt {
     int path_rung;
     double path_base_ms;
     int64_t path_changed_us; /* the path last got much shorter (0: never, or a step down since) */
+    int64_t pacing_restart_us; /* the congestion control was last restarted (0: never) */
+    double pacing_peak_kbps;   /* its fastest pacing since then */
 } vg_adapt_t;
 
 typedef struct vg_adapt_input {
@@ -119,6 +121,8 @@ typedef struct vg_adapt_input {
     bool is_loss_based;  /* the socket's congestion control backs off on loss (cubic, reno):
                             on a lossy link it carries about MSS/RTT x 1.22/sqrt(loss) */
     uint32_t mss_bytes;  /* the segment size (0: unknown, 1448 assumed) */
+    double pacing_kbps;  /* the rate a pacing control (BBR) paces at, whose estimate can
+                            collapse on a sparse stream (0: none, or not such a control) */
     double acked_kbps;   /* bytes the peer acknowledged since the last sample, as a rate
                             (0: unknown); while a queue stands this is the link's rate now */
     uint32_t unsent_bytes, inflight_bytes;
@@ -139,6 +143,8 @@ typedef struct vg_adapt_decision {
     bool is_draining;   /* hold frames back: the queue is deep, let it drain first */
     double rate_kbps;   /* the link's rate, as estimated (0: unknown) */
     double loss;        /* share of segments retransmitted, over the last few seconds */
+    bool is_pacing_restart; /* start the congestion control afresh: its pacing cannot carry
+                               the rung, and the network shows no queue */
 } vg_adapt_decision_t;
 
 void vg_adapt_init(vg_adapt_t *a);

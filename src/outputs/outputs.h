@@ -92,6 +92,7 @@ typedef struct vg_viewer_info {
     double queue_ms, link_kbps, tcp_rtt_ms;
     double loss_pct; /* TCP segments retransmitted, % over the last few seconds; -1: unknown */
     const char *congestion; /* the socket's congestion control ("" unknown) */
+    uint32_t congestion_restarts; /* times adaptation started it afresh (adapt.h) */
     double fps, kbps;        /* over the last second */
     int64_t latency_us;      /* capture to send of the last frame sent; -1 unknown */
     int64_t rtt_us;          /* WebSocket ping round trip; -1 unknown */

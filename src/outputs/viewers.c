@@ -296,6 +296,7 @@ int vg__viewer_adapt(vg__viewer_t *v, const int *rungs, const double *kbps, int 
         in.delivery_kbps = tcp.delivery_kbps;
         in.is_app_limited = tcp.is_app_limited;
         in.is_loss_based = strcmp(tcp.congestion, "bbr") != 0;
+        in.pacing_kbps = in.is_loss_based ? 0 : tcp.pacing_kbps;
         in.mss_bytes = tcp.mss_bytes;
         if (v->smp_us && tcp.bytes_acked >= v->smp_acked && in.now_us > v->smp_us)
             in.acked_kbps = (double)(tcp.bytes_acked - v->smp_acked) * 8 * 1000 /
@@ -341,6 +342,13 @@ int vg__viewer_adapt(vg__viewer_t *v, const int *rungs, const double *kbps, int 
     if (n == 0)
         return -1;
     vg_adapt_decision_t d = vg_adapt_step(&v->adapt, &in);
+    if (d.is_pacing_restart && fd >= 0) {
+        int rc = vg_tcp_restart_congestion(fd, v->congestion_buf);
+        VG_LOG_DEBUG("adapt", "viewer=%" PRIu64 " %s restarted (paced at %.0f kbps, rung %d "
+                     "costs %.0f): %s", v->id, v->congestion_buf, in.pacing_kbps, cur,
+                     kbps[cur], rc == 0 ? "ok" : strerror(-rc));
+        v->pacing_restarts++;
+    }
     bool was_draining = v->is_draining;
     v->is_draining = d.is_draining;
     if (was_draining && !v->is_draining)
@@ -485,6 +493,7 @@ static void viewer_info(const vg__viewer_t *v, vg_viewer_info_t *out)
         .tcp_rtt_ms = v->tcp_rtt_ms,
         .loss_pct = v->loss_pct,
         .congestion = v->congestion,
+        .congestion_restarts = v->pacing_restarts,
         .fps = v->fps,
         .kbps = v->kbps,
         .latency_us = v->latency_us,

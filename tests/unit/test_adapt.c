@@ -965,3 +965,63 @@ VG_TEST(a_path_that_comes_back_gets_the_rung_it_held_at_once)
     took = back_on_the_good_path(5);
     EXPECT_TRUE(took == 0 || took >= 2500000);
 }
+
+/* A viewer on the bottom rung (64 kbit/s, a 1 fps JPEG) of a 1 Mbit/s, 400 ms link under BBR,
+ * for `secs`: BBR paces at `peak` kbit/s until t = 5 s, then at `after` (its estimate
+ * collapsed after a loss, 2026-12-07 trace: 2.75 Mbit/s, then 52 kbit/s), and the network holds
+ * `queue_ms` from then on. Returns how many times the control is restarted. */
+static int pacing_restarts(double peak, double after, double queue_ms, double secs)
+{
+    vg_adapt_t a;
+    vg_adapt_init(&a);
+    int64_t t0 = 100000000, t = t0;
+    int restarts = 0;
+    for (int i = 0; i < (int)(secs * 4); i++) {
+        t += 250000;
+        vg_adapt_input_t in = trace_input(t, 0);
+        in.rtt_ms = 400 + (t - t0 < 5000000 ? 0 : queue_ms);
+        in.min_rtt_ms = 400;
+        in.delivery_kbps = 150;
+        in.is_app_limited = true;
+        in.inflight_bytes = 8000;
+        in.offered = 1;
+        /* a control that starts up paces ever faster: no restart while it does */
+        in.pacing_kbps = t - t0 < 5000000 ? peak * (t - t0) / 5000000.0 : after;
+        if (vg_adapt_step(&a, &in).is_pacing_restart) {
+            restarts++;
+            peak = after = 600; /* started afresh from its window */
+        }
+    }
+    return restarts;
+}
+
+VG_TEST(a_control_whose_pacing_collapsed_below_the_rung_is_restarted_once)
+{
+    EXPECT_EQ(pacing_restarts(2750, 52, 0, 20), 1);
+    /* pacing that still carries the rung, or fell only a little, is the control's business */
+    EXPECT_EQ(pacing_restarts(2750, 100, 0, 20), 0);
+    EXPECT_EQ(pacing_restarts(100, 40, 0, 20), 0);
+    /* a queue in the network: the link, not the pacing, is short (a viewer above the bottom
+     * steps down). (One that stands 5-10 s is read as a longer path, and then the rule may
+     * restart the control, at most every 10 s.) */
+    EXPECT_EQ(pacing_restarts(2750, 52, 300, 9), 0);
+    /* a control that collapses again is restarted again, but not more often than every 10 s */
+    vg_adapt_t a;
+    vg_adapt_init(&a);
+    int64_t t = 100000000;
+    int restarts = 0;
+    for (int i = 0; i < 4 * 25; i++) {
+        t += 250000;
+        vg_adapt_input_t in = trace_input(t, 0);
+        in.rtt_ms = in.min_rtt_ms = 400;
+        in.inflight_bytes = 8000;
+        /* collapsed at 2 s, restarted, up to 600 kbit/s, collapsed again at 6 s */
+        in.pacing_kbps = i < 8 ? 2750 : i < 16 ? 30 : i < 24 ? 600 : 30;
+        restarts += vg_adapt_step(&a, &in).is_pacing_restart;
+        if (i == 16)
+            EXPECT_EQ(restarts, 1);
+        if (i == 8 + 39)
+            EXPECT_EQ(restarts, 1);
+    }
+    EXPECT_EQ(restarts, 2);
+}
