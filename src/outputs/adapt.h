@@ -38,6 +38,9 @@
  * up may count on is at most what that control carries at the measured loss and round trip
  * (about MSS / RTT x 1.22 / sqrt(loss)), whatever the link's bursts show, and a viewer on a
  * rung that control cannot carry steps down ("loss") before the queue builds.
+ * Pacing: BBR's estimate can collapse on a sparse stream after a loss (adapt.c); a viewer
+ * whose socket paces slower than its rung, with no queue in the network, has the control
+ * restarted (is_pacing_restart), at most every 10 s.
  * Pure: the caller passes the time and every measurement; no clock, no I/O. */
 #ifndef VG_OUTPUTS_ADAPT_H
 #define VG_OUTPUTS_ADAPT_H

@@ -245,6 +245,7 @@ def test_viewer_statistics_in_api_and_pushed(vigil_server):
     assert mine["client_fps"] == 14.5 and mine["client_decode_ms"] == 2.5
     assert mine["rtt_ms"] is not None and mine["latency_ms"] is not None
     assert mine["frames"] > 0 and mine["bytes"] > 0
+    assert mine["congestion_restarts"] == 0  # only adaptation restarts a collapsed BBR
     low = next(t for t in api["tiers"] if t["name"] == "low")
     assert low["active"] and low["viewers"] == 1 and low["encode_ms_avg"] > 0
     assert [v["id"] for v in viewers["viewers"]] == [mine["id"]]
