@@ -45,6 +45,10 @@ PROFILES = {
     "5M": dict(rate_kbit=5000, delay_ms=40, loss_pct=0, label="5 Mbit/s, 40 ms"),
     "2M": dict(rate_kbit=2000, delay_ms=100, loss_pct=1, label="2 Mbit/s, 100 ms, 1% loss"),
     "1M": dict(rate_kbit=1000, delay_ms=200, loss_pct=2, label="1 Mbit/s, 200 ms, 2% loss"),
+    # not the issue's: what a frame's own time on the link and the path add (rate 0: unlimited)
+    "lan": dict(rate_kbit=0, delay_ms=0, loss_pct=0, label="unlimited, 0 ms"),
+    "d20": dict(rate_kbit=0, delay_ms=20, loss_pct=0, label="unlimited, 20 ms"),
+    "40M": dict(rate_kbit=40000, delay_ms=20, loss_pct=0, label="40 Mbit/s, 20 ms"),
 }
 MODES = {
     "jpeg": "/api/v1/cameras/cam/ws?tier=auto",
