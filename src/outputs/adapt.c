@@ -352,8 +352,9 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
         in->rtt_ms - base_ms < LINK_SAMPLE_QUEUE_MIN_MS + LINK_SAMPLE_QUEUE_RTT_SHARE * base_ms;
     if (is_fresh)
         a->is_kept_window_limited = !in->is_app_limited && is_window_limited;
-    /* (A link that really got thinner than the rung queues, or the viewer steps down; and a
-     * control that starts up paces ever faster.) */
+    /* The pacing collapsed (PACING_RESTART_EVERY_US). A link that really got thinner than
+     * the rung shows a queue instead, and the viewer steps down; a control that starts up
+     * paces ever faster, so its best is where it is. */
     if (in->pacing_kbps > a->pacing_peak_kbps)
         a->pacing_peak_kbps = in->pacing_kbps;
     if (in->pacing_kbps > 0 && in->rung_kbps[in->rung] > 0 &&

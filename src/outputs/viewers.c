@@ -347,7 +347,8 @@ int vg__viewer_adapt(vg__viewer_t *v, const int *rungs, const double *kbps, int 
         VG_LOG_DEBUG("adapt", "viewer=%" PRIu64 " %s restarted (paced at %.0f kbps, rung %d "
                      "costs %.0f): %s", v->id, v->congestion_buf, in.pacing_kbps, cur,
                      kbps[cur], rc == 0 ? "ok" : strerror(-rc));
-        v->pacing_restarts++;
+        if (rc == 0)
+            v->pacing_restarts++;
     }
     bool was_draining = v->is_draining;
     v->is_draining = d.is_draining;
