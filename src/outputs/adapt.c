@@ -117,9 +117,10 @@
  * trip; those samples are not app-limited, and once its ten-round bandwidth filter has no
  * older sample left they become its estimate. Pacing then falls to the stream's own few
  * segments a round trip and grows back by a quarter per probe cycle of eight round trips:
- * on a 1 Mbit/s, 400 ms link it paced at 52 kbit/s, then 115 five seconds later, and a 1 fps
- * JPEG took 1.2-1.6 s (2026-12-07). A viewer whose pacing cannot carry its rung while no
- * queue stands in the network has its control started afresh, at most this often. */
+ * on a 1 Mbit/s, 400 ms link it paced at 52 kbit/s, then 115 five seconds later, and 1 fps
+ * JPEGs took 1.0-1.5 s instead of 275 ms (2026-12-07). A viewer whose pacing cannot carry its
+ * rung while no queue stands in the network has its control started afresh, at most this
+ * often. */
 #define PACING_RESTART_EVERY_US 10000000LL
 /* ... and whose pacing fell to under a quarter of its best since the last restart (BBR paced
  * at 2.75 Mbit/s before the collapse above, at 52 kbit/s after it). */
@@ -298,6 +299,15 @@ static bool is_burst_fit(const vg_adapt_input_t *in, int r, double rate, double 
 {
     uint32_t bytes = in->rung_burst_bytes ? in->rung_burst_bytes[r] : 0;
     return bytes == 0 || rate <= 0 || (double)bytes * 8 / rate <= budget_ms;
+}
+
+/* Whether `rate` shows headroom for rung r, bitrate and keyframe: a rung of unknown cost is
+ * never climbed to. */
+static bool is_up_fit(const vg_adapt_input_t *in, int r, double rate, double headroom,
+                      double budget_ms)
+{
+    return in->rung_kbps[r] > 0 && rate >= headroom * in->rung_kbps[r] &&
+           is_burst_fit(in, r, rate, budget_ms);
 }
 
 /* Any step down: a step up on probation failed (probe less often), and a path that just came
@@ -571,7 +581,8 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
      * the frames behind it. Only on a capacity measured, not guessed, and nothing else is
      * forgotten: the link did not get worse. */
     bool is_capacity_evidence = has_capacity && a->capacity_kind != VG_ADAPT_CAPACITY_GUESS;
-    bool is_burst_bad = is_capacity_evidence && !is_burst_fit(in, in->rung, d.rate_kbps, burst_budget);
+    bool is_burst_bad =
+        is_capacity_evidence && !is_burst_fit(in, in->rung, d.rate_kbps, burst_budget);
     /* The loss-based control cannot carry the rung at the measured loss (see LOSS_CARRY_C): it
      * holds for a while, then a queue builds for seconds (h264-low under cubic on a 2 Mbit/s
      * link with 1% loss: 10 s, then 400 ms of queue, 2026-12-07). The share is not cut for
@@ -625,9 +636,7 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
     if (carry > 0 && up_rate > carry)
         up_rate = carry;
     double headroom = 1.0 / fit_share(a, FIT_SHARE); /* the fit a step down uses: no ping-pong */
-    bool is_shown = next < in->rung_count && in->rung_kbps[next] > 0 &&
-                    up_rate >= headroom * in->rung_kbps[next] &&
-                    is_burst_fit(in, next, up_rate, burst_budget);
+    bool is_shown = next < in->rung_count && is_up_fit(in, next, up_rate, headroom, burst_budget);
     /* Samples that read well above what the rung sends come from its frames' bursts at the
      * link's rate: no probe to a rung that would not fit what they show (a 2 Mbit/s link
      * showed 2 Mbit/s to tiny15, and a probe to tiny at 3.2 cost a second of delay). On a
@@ -674,9 +683,8 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
     if (next < in->rung_count && is_clean && is_held && is_shown) {
         /* As far up as the rate shows headroom for, in one step: a viewer back on a good
          * link should not climb a rung per hold. */
-        while (next + 1 < in->rung_count && in->rung_kbps[next + 1] > 0 &&
-               up_rate >= headroom * in->rung_kbps[next + 1] &&
-               is_burst_fit(in, next + 1, up_rate, burst_budget))
+        while (next + 1 < in->rung_count &&
+               is_up_fit(in, next + 1, up_rate, headroom, burst_budget))
             next++;
         d.rung = next;
         d.reason = a->has_stepped_down ? "recovered" : "headroom";
