@@ -54,7 +54,7 @@ typedef struct vg__viewer {
     int64_t largest_since_us;
     bool is_draining;        /* adaptation: hold frames back until the queue drains */
     char congestion_buf[16];
-    uint32_t pacing_restarts; /* its congestion control was started afresh (adapt.h) */
+    uint32_t congestion_restarts; /* its congestion control was started afresh (adapt.h) */
     int64_t report_us; /* when the client last reported its rendering (0: never) */
     struct vg__viewer *prev, *next;
 } vg__viewer_t;

@@ -348,7 +348,7 @@ int vg__viewer_adapt(vg__viewer_t *v, const int *rungs, const double *kbps, int 
                      "costs %.0f): %s", v->id, v->congestion_buf, in.pacing_kbps, cur,
                      kbps[cur], rc == 0 ? "ok" : strerror(-rc));
         if (rc == 0)
-            v->pacing_restarts++;
+            v->congestion_restarts++;
     }
     bool was_draining = v->is_draining;
     v->is_draining = d.is_draining;
@@ -494,7 +494,7 @@ static void viewer_info(const vg__viewer_t *v, vg_viewer_info_t *out)
         .tcp_rtt_ms = v->tcp_rtt_ms,
         .loss_pct = v->loss_pct,
         .congestion = v->congestion,
-        .congestion_restarts = v->pacing_restarts,
+        .congestion_restarts = v->congestion_restarts,
         .fps = v->fps,
         .kbps = v->kbps,
         .latency_us = v->latency_us,
