@@ -38,6 +38,39 @@
  * lossy 2 Mbit/s link, where h264-tiny15's 10 KB keyframe takes 126 ms, and a viewer held
  * on that rung got p95 315 ms.) */
 #define BURST_FIT_MIN_MS 100.0
+/* A frame's time on the link adds to its delay, whatever the link carries: a rung fits only
+ * when its mean frame takes at most half its frame interval (the link idles half the time),
+ * or a third of the path's round trip (the delay the viewer has anyway), whichever is longer.
+ * At 20 Mbit/s and 40 ms, medium's 49 KB frames took 20 ms each and gave p50 47-49 ms, low's
+ * 26 KB 37-39 (2026-12-07); at 5 Mbit/s and 80 ms tiny's 12 KB take 19 ms, low's 42, and
+ * low's tries cost p95 212 ms under cubic. (A LAN keeps its rungs: 150 KB native frames take
+ * 12 ms at 100 Mbit/s.) */
+#define FRAME_WIRE_INTERVAL_SHARE 0.5
+#define FRAME_WIRE_RTT_SHARE (1.0 / 3)
+/* A rung is climbed to only when its frames would take at most this share of that: the
+ * estimate scatters by a fifth from sample to sample. */
+#define FRAME_UP_SHARE 0.8
+/* A frame's time on the link shows as the queue its own burst makes at the bottleneck: its
+ * segments wait from nothing to all of it there, and the smoothed RTT stands about half of it
+ * over the path's (medium's 49 KB, 20 ms at 20 Mbit/s: 8-15 ms, 10.5 on average; at
+ * 40 Mbit/s 3-8; none on an unlimited link; low's 26 KB at 20 Mbit/s, 10 ms: 5-8; tiny's
+ * 12 KB at 5 Mbit/s, 19 ms: 15, small frames reading high). The delivery-rate samples cannot
+ * say it: a paced stream's read 18-24 Mbit/s on the first three links, about twice what it
+ * sends. Averaged over this many samples on a rung (their mean, then a moving average) before
+ * it is believed. */
+#define FRAME_QUEUE_SHARE 0.5
+#define FRAME_QUEUE_SAMPLES 8
+#define FRAME_QUEUE_GAIN 0.125
+/* The frames' queue is read over the kernel's least RTT (its first segments wait for none):
+ * the windowed base holds some of it (the least of 4 Hz samples: 40-47 ms on that 40 ms
+ * path). Unless the path got longer than that by this much plus a quarter. */
+#define FRAME_BASE_DRIFT_MS 20.0
+/* A step down for the frames' time makes the next rung's queue shrink with its frames. One
+ * that keeps more than this share of what it should have lost is not the frames' own but
+ * another flow's: the rule is off until the path changes. One that shrank confirms the reading,
+ * which from then on also holds back climbs (until then a climb goes ahead, and a rung whose
+ * frames are too long is left again). */
+#define FRAME_FOREIGN_SHARE 0.5
 /* A queue over its bound for this long is acted on. */
 #define BAD_FOR_US 500000LL
 #define BAD_FOR_PROBE_US 250000LL
@@ -133,6 +166,7 @@ void vg_adapt_init(vg_adapt_t *a)
     memset(a, 0, sizeof(*a));
     a->up_hold_us = UP_HOLD_MIN_US;
     a->path_rung = -1;
+    a->frame_rung = -1;
 }
 
 static void rate_add(vg_adapt_t *a, int64_t now, double kbps)
@@ -268,6 +302,9 @@ static void path_changed(vg_adapt_t *a, double base_ms)
     a->capacity_us = 0;
     a->rate_count = 0;
     a->segs_sum = a->retrans_sum = 0;
+    a->frame_drain_kbps = 0;
+    a->frame_down_queue_ms = 0;
+    a->is_frame_confirmed = a->is_frame_off = false;
 }
 
 static double rate_max(const vg_adapt_t *a, int64_t now)
@@ -301,13 +338,58 @@ static bool is_burst_fit(const vg_adapt_input_t *in, int r, double rate, double 
     return bytes == 0 || rate <= 0 || (double)bytes * 8 / rate <= budget_ms;
 }
 
-/* Whether `rate` shows headroom for rung r, bitrate and keyframe: a rung of unknown cost is
- * never climbed to. */
+/* Whether rung r's mean frame fits its time on the link at `rate` on a path of base_ms
+ * with `share` of its budget (FRAME_WIRE_INTERVAL_SHARE; true while its bitrate, frame rate or
+ * the rate is unknown). */
+static bool is_frame_fit(const vg_adapt_input_t *in, int r, double rate, double base_ms,
+                         double share)
+{
+    double fps = in->rung_fps ? in->rung_fps[r] : 0;
+    if (fps <= 0 || in->rung_kbps[r] <= 0 || rate <= 0)
+        return true;
+    double budget_ms = FRAME_WIRE_INTERVAL_SHARE * 1000 / fps;
+    if (FRAME_WIRE_RTT_SHARE * base_ms > budget_ms)
+        budget_ms = FRAME_WIRE_RTT_SHARE * base_ms;
+    return in->rung_kbps[r] / fps * 1000 / rate <= share * budget_ms;
+}
+
+/* Rung r's mean frame, in kbit (0: unknown). */
+static double frame_kbit(const vg_adapt_input_t *in, int r)
+{
+    double fps = in->rung_fps ? in->rung_fps[r] : 0;
+    return fps > 0 && in->rung_kbps[r] > 0 ? in->rung_kbps[r] / fps : 0;
+}
+
+/* The rate frames drain at, read from the queue the current rung's make, or else kept from
+ * the last rung that read it (FRAME_QUEUE_SAMPLES; 0: unknown, or no queue to speak of). */
+static double frame_drain_kbps(vg_adapt_t *a, const vg_adapt_input_t *in)
+{
+    double kbit = frame_kbit(in, in->rung);
+    if (a->frame_queue_count >= FRAME_QUEUE_SAMPLES && kbit > 0)
+        a->frame_drain_kbps =
+            a->frame_queue_ms < 0.5 ? 0 : kbit * 1000 * FRAME_QUEUE_SHARE / a->frame_queue_ms;
+    return a->frame_drain_kbps;
+}
+
+/* Whether `rate` shows headroom for rung r, bitrate and keyframe, and its mean frame fits
+ * (bit r of frame_fits): a rung of unknown cost is never climbed to. */
 static bool is_up_fit(const vg_adapt_input_t *in, int r, double rate, double headroom,
-                      double budget_ms)
+                      double budget_ms, uint32_t frame_fits)
 {
     return in->rung_kbps[r] > 0 && rate >= headroom * in->rung_kbps[r] &&
-           is_burst_fit(in, r, rate, budget_ms);
+           is_burst_fit(in, r, rate, budget_ms) && (frame_fits >> r & 1u);
+}
+
+/* The richest rung below the current one, at its frame rate, whose frames fit (-1: none). A
+ * lower frame rate does not make a frame shorter on the link (tiny15's are tiny's size), and
+ * the frames' time is no reason to give frames up. */
+static int frame_rung(const vg_adapt_input_t *in, uint32_t frame_fits)
+{
+    double fps = in->rung_fps ? in->rung_fps[in->rung] : 0;
+    for (int r = in->rung - 1; r >= 0 && fps > 0; r--)
+        if (in->rung_fps[r] == fps && in->rung_kbps[r] > 0 && (frame_fits >> r & 1u))
+            return r;
+    return -1;
 }
 
 /* Any step down: a step up on probation failed (probe less often), and a path that just came
@@ -320,23 +402,25 @@ static void stepped_down(vg_adapt_t *a, int64_t now)
             a->up_hold_us = UP_HOLD_MAX_US;
     }
     a->last_up_us = 0;
+    a->frame_down_queue_ms = 0;
     a->has_stepped_down = true;
     a->last_change_us = now;
     a->bad_since_us = 0;
     a->path_changed_us = 0;
 }
 
-/* The richest rung below `from` whose bitrate fits share x rate and whose keyframe fits the
- * rate; at least one step down, and no further than a rung whose bitrate is unknown (nothing
- * says it would not fit). */
+/* The richest rung below `from` whose bitrate fits share x rate and whose keyframe and mean
+ * frame fit the rate; at least one step down, and no further than a rung whose bitrate is
+ * unknown (nothing says it would not fit). */
 static int fitting_rung(const vg_adapt_input_t *in, int from, double rate, double share,
-                        double burst_budget_ms)
+                        double burst_budget_ms, uint32_t frame_fits)
 {
     int r = from - 1;
     if (rate <= 0)
         return r;
     while (r > 0 && ((in->rung_kbps[r] > 0 && in->rung_kbps[r] > share * rate) ||
-                     !is_burst_fit(in, r, rate, burst_budget_ms)))
+                     !is_burst_fit(in, r, rate, burst_budget_ms) ||
+                     !(frame_fits >> r & 1u)))
         r--;
     return r;
 }
@@ -494,6 +578,48 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
      * smaller than at that step is not a reason to step again. */
     bool is_draining = now < a->drain_until_us && d.queue_ms < 2 * a->queue_at_change_ms;
     bool is_deep = d.queue_ms > QUEUE_DEEP_MS + recovery_ms + burst_ms && !is_draining;
+    /* The queue the current rung's own frames make (FRAME_QUEUE_SAMPLES), afresh on each,
+     * from samples of a steady stream: not while a change settles or a queue drains, a
+     * retransmission holds the stream back, or the queue is over its bound. */
+    if (in->rung != a->frame_rung) {
+        a->frame_rung = in->rung;
+        a->frame_queue_count = 0;
+    }
+    double frame_base_ms =
+        in->min_rtt_ms > 0 && base_ms - in->min_rtt_ms <= FRAME_BASE_DRIFT_MS + 0.25 * in->min_rtt_ms
+            ? in->min_rtt_ms
+            : base_ms;
+    if (in->has_tcp && frame_base_ms > 0 && in->inflight_bytes > 0 &&
+        now >= a->rtt_stale_until_us && !is_settling && now >= a->drain_until_us &&
+        !is_recovering && !is_over) {
+        double standing = in->rtt_ms > frame_base_ms ? in->rtt_ms - frame_base_ms : 0;
+        a->frame_queue_count++;
+        double gain = a->frame_queue_count < FRAME_QUEUE_SAMPLES ? 1.0 / a->frame_queue_count
+                                                                 : FRAME_QUEUE_GAIN;
+        a->frame_queue_ms += gain * (standing - a->frame_queue_ms);
+    }
+    double frame_kbps = frame_drain_kbps(a, in);
+    /* After a step down for the frames' time: the queue shrank with them (it is theirs, and
+     * now holds back climbs too), or it did not (another flow's: the rule is off on this
+     * path). */
+    if (a->frame_down_queue_ms > 0 && a->frame_queue_count >= FRAME_QUEUE_SAMPLES) {
+        double expected = a->frame_down_queue_ms * a->frame_down_ratio;
+        bool is_theirs =
+            a->frame_queue_ms <= expected + FRAME_FOREIGN_SHARE * (a->frame_down_queue_ms - expected);
+        a->is_frame_confirmed = is_theirs;
+        a->is_frame_off = !is_theirs;
+        a->frame_down_queue_ms = 0;
+    }
+    /* which rungs' frames fit: to stay on or step down to, and to climb to (held back while a
+     * step down for them awaits its answer, or once one confirmed the reading) */
+    uint32_t frame_fits = 0, frame_up_fits = 0;
+    for (int r = 0; r < in->rung_count && r < 32; r++) {
+        if (a->is_frame_off || is_frame_fit(in, r, frame_kbps, base_ms, 1))
+            frame_fits |= 1u << r;
+        if ((!a->is_frame_confirmed && a->frame_down_queue_ms <= 0) || a->is_frame_off ||
+            is_frame_fit(in, r, frame_kbps, base_ms, FRAME_UP_SHARE))
+            frame_up_fits |= 1u << r;
+    }
     /* A deep queue: nothing more should join it until it has drained (the caller holds
      * frames back; latest wins meanwhile). */
     d.is_draining = d.queue_ms > QUEUE_DEEP_MS + recovery_ms + burst_ms;
@@ -544,7 +670,7 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
         if (carry > 0 && rate > carry)
             rate = carry;
         d.rung = fitting_rung(in, in->rung, rate, fit_share(a, is_deep ? DRAIN_SHARE : FIT_SHARE),
-                              burst_budget);
+                              burst_budget, frame_fits);
         d.reason = is_over || is_deep ? "congested" : "client";
         /* What this path carried: a rung held PATH_HELD_US (the richest, when it held several). */
         int64_t held_since = a->last_change_us ? a->last_change_us : a->first_us;
@@ -590,12 +716,26 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
      * not come straight back. */
     bool is_carry_bad = carry > 0 && a->segs_sum >= LOSS_CARRY_MIN_SEGS &&
                         in->rung_kbps[in->rung] > CARRY_SHARE * carry;
-    if (in->rung > 0 && !is_settling && !is_draining && (is_burst_bad || is_carry_bad)) {
-        d.rung = is_carry_bad ? fitting_rung(in, in->rung, carry, CARRY_SHARE, burst_budget)
-                              : fitting_rung(in, in->rung, d.rate_kbps, fit_share(a, FIT_SHARE),
-                                             burst_budget);
-        d.reason = is_carry_bad ? "loss" : "burst";
+    /* The link carries the rung, but each of its frames takes longer on it than the viewer's
+     * delay allows (FRAME_WIRE_INTERVAL_SHARE): said by the rung's own reading, so that the
+     * next rung's answers whether the queue was the frames'. */
+    int frame_to = a->frame_queue_count >= FRAME_QUEUE_SAMPLES && !(frame_fits >> in->rung & 1u)
+                       ? frame_rung(in, frame_fits)
+                       : -1;
+    bool is_frame_bad = frame_to >= 0;
+    if (in->rung > 0 && !is_settling && !is_draining &&
+        (is_burst_bad || is_carry_bad || is_frame_bad)) {
+        d.rung = is_carry_bad  ? fitting_rung(in, in->rung, carry, CARRY_SHARE, burst_budget,
+                                              frame_fits)
+                 : is_burst_bad ? fitting_rung(in, in->rung, d.rate_kbps, fit_share(a, FIT_SHARE),
+                                               burst_budget, frame_fits)
+                                : frame_to;
+        d.reason = is_carry_bad ? "loss" : is_burst_bad ? "burst" : "frame";
         stepped_down(a, now);
+        if (!is_carry_bad && !is_burst_bad) {
+            a->frame_down_queue_ms = a->frame_queue_ms;
+            a->frame_down_ratio = frame_kbit(in, d.rung) / frame_kbit(in, in->rung);
+        }
         if (base_ms > 0)
             a->base_rtt_at_down_ms = base_ms;
         return d;
@@ -636,7 +776,8 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
     if (carry > 0 && up_rate > carry)
         up_rate = carry;
     double headroom = 1.0 / fit_share(a, FIT_SHARE); /* the fit a step down uses: no ping-pong */
-    bool is_shown = next < in->rung_count && is_up_fit(in, next, up_rate, headroom, burst_budget);
+    bool is_shown = next < in->rung_count &&
+                    is_up_fit(in, next, up_rate, headroom, burst_budget, frame_up_fits);
     /* Samples that read well above what the rung sends come from its frames' bursts at the
      * link's rate: no probe to a rung that would not fit what they show (a 2 Mbit/s link
      * showed 2 Mbit/s to tiny15, and a probe to tiny at 3.2 cost a second of delay). On a
@@ -651,8 +792,10 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
      * lossy link under a loss-based control: cubic carries a quarter of a 1 Mbit/s link at
      * 2%, where BBR carries most of it.) */
     /* (Nor a probe to a rung whose keyframe the measured capacity would not carry.) */
+    /* (Nor one whose frames would take too long on the link.) */
     bool is_probe = !is_shown && !is_capacity_fresh && next < in->rung_count &&
                     (!is_capacity_evidence || is_burst_fit(in, next, up_rate, burst_budget)) &&
+                    (frame_up_fits >> next & 1u) &&
                     is_app_limited && in->rung_kbps[next] > 0 && in->rung_kbps[in->rung] > 0 &&
                     ((in->rung_kbps[next] <= PROBE_FLOOR_KBPS &&
                       (loss_share(a) < LOSS_ROBUST || !in->is_loss_based)) ||
@@ -684,7 +827,7 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
         /* As far up as the rate shows headroom for, in one step: a viewer back on a good
          * link should not climb a rung per hold. */
         while (next + 1 < in->rung_count &&
-               is_up_fit(in, next + 1, up_rate, headroom, burst_budget))
+               is_up_fit(in, next + 1, up_rate, headroom, burst_budget, frame_up_fits))
             next++;
         d.rung = next;
         d.reason = a->has_stepped_down ? "recovered" : "headroom";

@@ -30,6 +30,13 @@
  * keyframe interval. A viewer on a rung whose keyframe the measured capacity does not carry
  * so steps down ("burst"), and a rung is neither climbed to nor probed while the measured
  * capacity says it would not fit.
+ * Frames: each frame's time on the link is part of its delay. A rung fits only when its mean
+ * frame takes at most half its frame interval on the link, or a third of the round trip if
+ * that is longer (80% of that to climb to it). The time is read from the queue a rung's own
+ * frames make at the bottleneck (the smoothed RTT over the kernel's least); a viewer whose
+ * frames take longer steps down ("frame"). A queue that does not shrink with the frames after
+ * such a step is another flow's, and the rule is off until the path changes; one that does
+ * confirms the reading, which then also holds back climbs.
  * Loss: on a lossy link every retransmission stalls the stream for a round trip, and a rung
  * near the link's rate never catches up. So the share of the rate a rung may use shrinks with
  * the measured loss (80% at none, 10 points less per 1% lost, at least half), and for a round
@@ -106,6 +113,16 @@ typedef struct vg_adapt {
     int path_rung;
     double path_base_ms;
     int64_t path_changed_us; /* the path last got much shorter (0: never, or a step down since) */
+    /* the queue the current rung's own frames make (adapt.c, FRAME_QUEUE_SAMPLES) */
+    int frame_rung;            /* the rung it is averaged for (-1: none yet) */
+    double frame_queue_ms;
+    int frame_queue_count;     /* samples in it since that rung was taken */
+    double frame_drain_kbps;   /* the rate frames drained at, by the last rung that knew
+                                  (0: unknown, or too fast to matter) */
+    double frame_down_queue_ms; /* at a step down for the frames' time, the queue then, and */
+    double frame_down_ratio;    /* the new rung's frame against the old one (0: no such step) */
+    bool is_frame_confirmed;   /* a step down shrank the queue: it is the frames' own */
+    bool is_frame_off;         /* one did not: another flow's queue; off until the path changes */
     int64_t pacing_restart_us; /* the congestion control was last restarted (0: never) */
     double pacing_peak_kbps;   /* its fastest pacing since then */
 } vg_adapt_t;
@@ -139,7 +156,7 @@ typedef struct vg_adapt_input {
 
 typedef struct vg_adapt_decision {
     int rung;           /* the rung to be on (== input rung: stay) */
-    const char *reason; /* "congested", "client", "burst", "loss", "recovered", "headroom";
+    const char *reason; /* "congested", "client", "burst", "frame", "loss", "recovered", "headroom";
                            NULL when staying */
     double queue_ms;    /* the delay in the network and our socket, as estimated */
     double base_rtt_ms; /* the path's round trip without queues, as estimated */
