@@ -66,11 +66,13 @@
  * path). Unless the path got longer than that by this much plus a quarter. */
 #define FRAME_BASE_DRIFT_MS 20.0
 /* A step down for the frames' time makes the next rung's queue shrink with its frames. One
- * that keeps more than this share of what it should have lost is not the frames' own but
+ * that loses less than this share of what it should have lost is not the frames' own but
  * another flow's: the rule is off until the path changes. One that shrank confirms the reading,
  * which from then on also holds back climbs (until then a climb goes ahead, and a rung whose
  * frames are too long is left again). */
-#define FRAME_FOREIGN_SHARE 0.5
+#define FRAME_FOREIGN_SHARE 0.3
+/* A rung's frames are alike when its largest is at most this times its mean. */
+#define FRAME_UNIFORM_MAX 2.0
 /* A queue over its bound for this long is acted on. */
 #define BAD_FOR_US 500000LL
 #define BAD_FOR_PROBE_US 250000LL
@@ -338,19 +340,34 @@ static bool is_burst_fit(const vg_adapt_input_t *in, int r, double rate, double 
     return bytes == 0 || rate <= 0 || (double)bytes * 8 / rate <= budget_ms;
 }
 
-/* Whether rung r's mean frame fits its time on the link at `rate` on a path of base_ms
- * with `share` of its budget (FRAME_WIRE_INTERVAL_SHARE; true while its bitrate, frame rate or
- * the rate is unknown). */
-static bool is_frame_fit(const vg_adapt_input_t *in, int r, double rate, double base_ms,
-                         double share)
+/* Whether rung r's frames are alike: JPEG's are, an H.264 rung's keyframes are many times its
+ * mean frame (the burst rule, BURST_FIT_MIN_MS, answers for those; its other frames are
+ * small). Unknown: not said to be. */
+static bool is_uniform(const vg_adapt_input_t *in, int r)
 {
     double fps = in->rung_fps ? in->rung_fps[r] : 0;
-    if (fps <= 0 || in->rung_kbps[r] <= 0 || rate <= 0)
+    uint32_t burst = in->rung_burst_bytes ? in->rung_burst_bytes[r] : 0;
+    return fps > 0 && in->rung_kbps[r] > 0 && burst > 0 &&
+           (double)burst * 8 / 1000 <= FRAME_UNIFORM_MAX * in->rung_kbps[r] / fps;
+}
+
+/* Whether rung r's mean frame fits its time on the link with `share` of its budget
+ * (FRAME_WIRE_INTERVAL_SHARE) on a path of base_ms: at the rate its queue shows frames
+ * drain at (queue_kbps), or at the best rate the delivery samples showed (shown_kbps, which
+ * is at most the link's: a frame takes at least that long). True when either says it does,
+ * or when either is unknown, or for a rung whose frames are not alike. */
+static bool is_frame_fit(const vg_adapt_input_t *in, int r, double queue_kbps, double shown_kbps,
+                         double base_ms, double share)
+{
+    if (!is_uniform(in, r) || queue_kbps <= 0 || shown_kbps <= 0)
         return true;
+    double fps = in->rung_fps[r];
     double budget_ms = FRAME_WIRE_INTERVAL_SHARE * 1000 / fps;
     if (FRAME_WIRE_RTT_SHARE * base_ms > budget_ms)
         budget_ms = FRAME_WIRE_RTT_SHARE * base_ms;
-    return in->rung_kbps[r] / fps * 1000 / rate <= share * budget_ms;
+    double kbit = in->rung_kbps[r] / fps;
+    return kbit * 1000 / queue_kbps <= share * budget_ms ||
+           kbit * 1000 / shown_kbps <= share * budget_ms;
 }
 
 /* Rung r's mean frame, in kbit (0: unknown). */
@@ -589,7 +606,7 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
         in->min_rtt_ms > 0 && base_ms - in->min_rtt_ms <= FRAME_BASE_DRIFT_MS + 0.25 * in->min_rtt_ms
             ? in->min_rtt_ms
             : base_ms;
-    if (in->has_tcp && frame_base_ms > 0 && in->inflight_bytes > 0 &&
+    if (in->has_tcp && frame_base_ms > 0 && in->inflight_bytes > 0 && is_uniform(in, in->rung) &&
         now >= a->rtt_stale_until_us && !is_settling && now >= a->drain_until_us &&
         !is_recovering && !is_over) {
         double standing = in->rtt_ms > frame_base_ms ? in->rtt_ms - frame_base_ms : 0;
@@ -604,8 +621,9 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
      * path). */
     if (a->frame_down_queue_ms > 0 && a->frame_queue_count >= FRAME_QUEUE_SAMPLES) {
         double expected = a->frame_down_queue_ms * a->frame_down_ratio;
-        bool is_theirs =
-            a->frame_queue_ms <= expected + FRAME_FOREIGN_SHARE * (a->frame_down_queue_ms - expected);
+        bool is_theirs = a->frame_queue_ms <= a->frame_down_queue_ms -
+                                                  FRAME_FOREIGN_SHARE *
+                                                      (a->frame_down_queue_ms - expected);
         a->is_frame_confirmed = is_theirs;
         a->is_frame_off = !is_theirs;
         a->frame_down_queue_ms = 0;
@@ -613,11 +631,12 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
     /* which rungs' frames fit: to stay on or step down to, and to climb to (held back while a
      * step down for them awaits its answer, or once one confirmed the reading) */
     uint32_t frame_fits = 0, frame_up_fits = 0;
+    double shown_kbps = in->delivery_kbps > d.rate_kbps ? in->delivery_kbps : d.rate_kbps;
     for (int r = 0; r < in->rung_count && r < 32; r++) {
-        if (a->is_frame_off || is_frame_fit(in, r, frame_kbps, base_ms, 1))
+        if (a->is_frame_off || is_frame_fit(in, r, frame_kbps, shown_kbps, base_ms, 1))
             frame_fits |= 1u << r;
         if ((!a->is_frame_confirmed && a->frame_down_queue_ms <= 0) || a->is_frame_off ||
-            is_frame_fit(in, r, frame_kbps, base_ms, FRAME_UP_SHARE))
+            is_frame_fit(in, r, frame_kbps, shown_kbps, base_ms, FRAME_UP_SHARE))
             frame_up_fits |= 1u << r;
     }
     /* A deep queue: nothing more should join it until it has drained (the caller holds
