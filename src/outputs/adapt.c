@@ -353,9 +353,10 @@ static bool is_uniform(const vg_adapt_input_t *in, int r)
 
 /* Whether rung r's mean frame fits its time on the link with `share` of its budget
  * (FRAME_WIRE_INTERVAL_SHARE) on a path of base_ms: at the rate its queue shows frames
- * drain at (queue_kbps), or at the best rate the delivery samples showed (shown_kbps, which
- * is at most the link's: a frame takes at least that long). True when either says it does,
- * or when either is unknown, or for a rung whose frames are not alike. */
+ * drain at (queue_kbps), or at the best rate the delivery samples showed (shown_kbps: at
+ * most the link's, so a frame takes at most that long, and when that fits, the frame does).
+ * True when either says it does, or when either is unknown, or for a rung whose frames are
+ * not alike. */
 static bool is_frame_fit(const vg_adapt_input_t *in, int r, double queue_kbps, double shown_kbps,
                          double base_ms, double share)
 {
@@ -426,18 +427,18 @@ static void stepped_down(vg_adapt_t *a, int64_t now)
     a->path_changed_us = 0;
 }
 
-/* The richest rung below `from` whose bitrate fits share x rate and whose keyframe and mean
- * frame fit the rate; at least one step down, and no further than a rung whose bitrate is
- * unknown (nothing says it would not fit). */
+/* The richest rung below `from` whose bitrate fits share x rate and whose keyframe fits the
+ * rate; at least one step down, and no further than a rung whose bitrate is unknown (nothing
+ * says it would not fit). (Not the frames' time: that would trade frame rate for it, tiny15
+ * for tiny; the frame rule follows at the same rate if need be.) */
 static int fitting_rung(const vg_adapt_input_t *in, int from, double rate, double share,
-                        double burst_budget_ms, uint32_t frame_fits)
+                        double burst_budget_ms)
 {
     int r = from - 1;
     if (rate <= 0)
         return r;
     while (r > 0 && ((in->rung_kbps[r] > 0 && in->rung_kbps[r] > share * rate) ||
-                     !is_burst_fit(in, r, rate, burst_budget_ms) ||
-                     !(frame_fits >> r & 1u)))
+                     !is_burst_fit(in, r, rate, burst_budget_ms)))
         r--;
     return r;
 }
@@ -689,7 +690,7 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
         if (carry > 0 && rate > carry)
             rate = carry;
         d.rung = fitting_rung(in, in->rung, rate, fit_share(a, is_deep ? DRAIN_SHARE : FIT_SHARE),
-                              burst_budget, frame_fits);
+                              burst_budget);
         d.reason = is_over || is_deep ? "congested" : "client";
         /* What this path carried: a rung held PATH_HELD_US (the richest, when it held several). */
         int64_t held_since = a->last_change_us ? a->last_change_us : a->first_us;
@@ -744,10 +745,9 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
     bool is_frame_bad = frame_to >= 0;
     if (in->rung > 0 && !is_settling && !is_draining &&
         (is_burst_bad || is_carry_bad || is_frame_bad)) {
-        d.rung = is_carry_bad  ? fitting_rung(in, in->rung, carry, CARRY_SHARE, burst_budget,
-                                              frame_fits)
+        d.rung = is_carry_bad  ? fitting_rung(in, in->rung, carry, CARRY_SHARE, burst_budget)
                  : is_burst_bad ? fitting_rung(in, in->rung, d.rate_kbps, fit_share(a, FIT_SHARE),
-                                               burst_budget, frame_fits)
+                                               burst_budget)
                                 : frame_to;
         d.reason = is_carry_bad ? "loss" : is_burst_bad ? "burst" : "frame";
         stepped_down(a, now);

@@ -30,13 +30,15 @@
  * keyframe interval. A viewer on a rung whose keyframe the measured capacity does not carry
  * so steps down ("burst"), and a rung is neither climbed to nor probed while the measured
  * capacity says it would not fit.
- * Frames: each frame's time on the link is part of its delay. A rung fits only when its mean
- * frame takes at most half its frame interval on the link, or a third of the round trip if
- * that is longer (80% of that to climb to it). The time is read from the queue a rung's own
- * frames make at the bottleneck (the smoothed RTT over the kernel's least); a viewer whose
- * frames take longer steps down ("frame"). A queue that does not shrink with the frames after
- * such a step is another flow's, and the rule is off until the path changes; one that does
- * confirms the reading, which then also holds back climbs.
+ * Frames: each frame's time on the link is part of its delay. A JPEG rung (frames alike) fits
+ * only when its mean frame takes at most half its frame interval on the link, or a third of
+ * the round trip if that is longer (80% of that to climb to it). The time is read twice, and
+ * both readings must say it is too long: from the best delivery sample (at most the link's
+ * rate) and from the queue a rung's own frames make at the bottleneck (the smoothed RTT over
+ * the kernel's least). A viewer whose frames take longer steps down ("frame") at the same
+ * frame rate. A queue that does not shrink with the frames after such a step is another
+ * flow's, and the rule is off until the path changes; one that does confirms the reading,
+ * which then also holds back climbs.
  * Loss: on a lossy link every retransmission stalls the stream for a round trip, and a rung
  * near the link's rate never catches up. So the share of the rate a rung may use shrinks with
  * the measured loss (80% at none, 10 points less per 1% lost, at least half), and for a round
