@@ -452,7 +452,8 @@ def summarize(frames, texts, t0_us, t1_us):
 
 
 UP_REASONS = ("headroom", "recovered")
-DOWN_REASONS = ("congested", "client")
+# every reason the server steps a viewer down for (docs/protocol.md, the `tier` message)
+DOWN_REASONS = ("congested", "client", "burst", "loss", "frame")
 
 
 def failed_up_tries(timeline, t0_us, t1_us, within_s=6.0):
