@@ -42,9 +42,9 @@
  * when its mean frame takes at most half its frame interval (the link idles half the time),
  * or a third of the path's round trip (the delay the viewer has anyway), whichever is longer.
  * At 20 Mbit/s and 40 ms, medium's 49 KB frames took 20 ms each and gave p50 47-49 ms, low's
- * 26 KB 37-39 (2026-12-07); at 5 Mbit/s and 80 ms tiny's 12 KB take 19 ms, low's 42, and
- * low's tries cost p95 212 ms under cubic. (A LAN keeps its rungs: 150 KB native frames take
- * 12 ms at 100 Mbit/s.) */
+ * 26 KB 37-39 (2026-12-07); at 5 Mbit/s and 80 ms tiny's 12 KB take 19 ms, within the 27 ms
+ * a third of the round trip allows. (A LAN keeps its rungs: 150 KB native frames take 12 ms at
+ * 100 Mbit/s.) */
 #define FRAME_WIRE_INTERVAL_SHARE 0.5
 #define FRAME_WIRE_RTT_SHARE (1.0 / 3)
 /* A rung is climbed to only when its frames would take at most this share of that: the
@@ -55,9 +55,9 @@
  * over the path's (medium's 49 KB, 20 ms at 20 Mbit/s: 8-15 ms, 10.5 on average; at
  * 40 Mbit/s 3-8; none on an unlimited link; low's 26 KB at 20 Mbit/s, 10 ms: 5-8; tiny's
  * 12 KB at 5 Mbit/s, 19 ms: 15, small frames reading high). The delivery-rate samples cannot
- * say it: a paced stream's read 18-24 Mbit/s on the first three links, about twice what it
- * sends. Averaged over this many samples on a rung (their mean, then a moving average) before
- * it is believed. */
+ * say it alone: a paced stream's read 18-24 Mbit/s on the first three links, about twice what
+ * it sends (they can say a frame fits: see is_frame_fit). Averaged over this many samples on a
+ * rung (their mean, then a moving average) before it is believed. */
 #define FRAME_QUEUE_SHARE 0.5
 #define FRAME_QUEUE_SAMPLES 8
 #define FRAME_QUEUE_GAIN 0.125
