@@ -717,6 +717,15 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
                 rate_add(a, now, rate);
             a->capacity_kbps = is_link && link_kbps > rate ? link_kbps : rate;
             a->capacity_us = now;
+        } else if (!is_client_bad && in->rung_kbps[in->rung] > 0) {
+            /* No rate read at all (the kernel kept an old sample, and nothing was acknowledged
+             * in the quarter second): what queued up says the rung was more than the link
+             * carries. A guess that caps what follows, so that the viewer does not probe
+             * straight back (it went back to `source` 2 s after a switch from 20 to 2 Mbit/s
+             * and queued for 4 s, 2026-12-07). */
+            a->capacity_kind = VG_ADAPT_CAPACITY_GUESS;
+            a->capacity_kbps = in->rung_kbps[in->rung];
+            a->capacity_us = now;
         }
         a->congested_count = 0;
         a->drain_until_us = now + SETTLE_US + (int64_t)((2 * d.queue_ms + 2 * base_ms) * 1000);
