@@ -305,8 +305,7 @@ static void path_changed(vg_adapt_t *a, double base_ms)
     a->rate_count = 0;
     a->segs_sum = a->retrans_sum = 0;
     a->frame_drain_kbps = 0;
-    a->frame_down_queue_ms = 0;
-    a->is_frame_confirmed = a->is_frame_off = false;
+    a->frame_reading = VG_ADAPT_FRAME_UNCHECKED;
 }
 
 static double rate_max(const vg_adapt_t *a, int64_t now)
@@ -340,15 +339,21 @@ static bool is_burst_fit(const vg_adapt_input_t *in, int r, double rate, double 
     return bytes == 0 || rate <= 0 || (double)bytes * 8 / rate <= budget_ms;
 }
 
+/* Rung r's mean frame, in kbit (0: unknown). */
+static double frame_kbit(const vg_adapt_input_t *in, int r)
+{
+    double fps = in->rung_fps ? in->rung_fps[r] : 0;
+    return fps > 0 && in->rung_kbps[r] > 0 ? in->rung_kbps[r] / fps : 0;
+}
+
 /* Whether rung r's frames are alike: JPEG's are, an H.264 rung's keyframes are many times its
  * mean frame (the burst rule, BURST_FIT_MIN_MS, answers for those; its other frames are
  * small). Unknown: not said to be. */
 static bool is_uniform(const vg_adapt_input_t *in, int r)
 {
-    double fps = in->rung_fps ? in->rung_fps[r] : 0;
+    double kbit = frame_kbit(in, r);
     uint32_t burst = in->rung_burst_bytes ? in->rung_burst_bytes[r] : 0;
-    return fps > 0 && in->rung_kbps[r] > 0 && burst > 0 &&
-           (double)burst * 8 / 1000 <= FRAME_UNIFORM_MAX * in->rung_kbps[r] / fps;
+    return kbit > 0 && burst > 0 && (double)burst * 8 / 1000 <= FRAME_UNIFORM_MAX * kbit;
 }
 
 /* Whether rung r's mean frame fits its time on the link with `share` of its budget
@@ -362,31 +367,12 @@ static bool is_frame_fit(const vg_adapt_input_t *in, int r, double queue_kbps, d
 {
     if (!is_uniform(in, r) || queue_kbps <= 0 || shown_kbps <= 0)
         return true;
-    double fps = in->rung_fps[r];
-    double budget_ms = FRAME_WIRE_INTERVAL_SHARE * 1000 / fps;
+    double budget_ms = FRAME_WIRE_INTERVAL_SHARE * 1000 / in->rung_fps[r];
     if (FRAME_WIRE_RTT_SHARE * base_ms > budget_ms)
         budget_ms = FRAME_WIRE_RTT_SHARE * base_ms;
-    double kbit = in->rung_kbps[r] / fps;
+    double kbit = frame_kbit(in, r);
     return kbit * 1000 / queue_kbps <= share * budget_ms ||
            kbit * 1000 / shown_kbps <= share * budget_ms;
-}
-
-/* Rung r's mean frame, in kbit (0: unknown). */
-static double frame_kbit(const vg_adapt_input_t *in, int r)
-{
-    double fps = in->rung_fps ? in->rung_fps[r] : 0;
-    return fps > 0 && in->rung_kbps[r] > 0 ? in->rung_kbps[r] / fps : 0;
-}
-
-/* The rate frames drain at, read from the queue the current rung's make, or else kept from
- * the last rung that read it (FRAME_QUEUE_SAMPLES; 0: unknown, or no queue to speak of). */
-static double frame_drain_kbps(vg_adapt_t *a, const vg_adapt_input_t *in)
-{
-    double kbit = frame_kbit(in, in->rung);
-    if (a->frame_queue_count >= FRAME_QUEUE_SAMPLES && kbit > 0)
-        a->frame_drain_kbps =
-            a->frame_queue_ms < 0.5 ? 0 : kbit * 1000 * FRAME_QUEUE_SHARE / a->frame_queue_ms;
-    return a->frame_drain_kbps;
 }
 
 /* Whether `rate` shows headroom for rung r, bitrate and keyframe, and its mean frame fits
@@ -401,11 +387,12 @@ static bool is_up_fit(const vg_adapt_input_t *in, int r, double rate, double hea
 /* The richest rung below the current one, at its frame rate, whose frames fit (-1: none). A
  * lower frame rate does not make a frame shorter on the link (tiny15's are tiny's size), and
  * the frames' time is no reason to give frames up. */
-static int frame_rung(const vg_adapt_input_t *in, uint32_t frame_fits)
+static int frame_step_rung(const vg_adapt_input_t *in, uint32_t frame_fits)
 {
     double fps = in->rung_fps ? in->rung_fps[in->rung] : 0;
+    /* (the rungs at the camera's rate share its measured one: 29.9 for all or none) */
     for (int r = in->rung - 1; r >= 0 && fps > 0; r--)
-        if (in->rung_fps[r] == fps && in->rung_kbps[r] > 0 && (frame_fits >> r & 1u))
+        if (fabs(in->rung_fps[r] - fps) < 0.5 && in->rung_kbps[r] > 0 && (frame_fits >> r & 1u))
             return r;
     return -1;
 }
@@ -420,7 +407,8 @@ static void stepped_down(vg_adapt_t *a, int64_t now)
             a->up_hold_us = UP_HOLD_MAX_US;
     }
     a->last_up_us = 0;
-    a->frame_down_queue_ms = 0;
+    if (a->frame_reading == VG_ADAPT_FRAME_CHECKING) /* another step: no answer to it */
+        a->frame_reading = VG_ADAPT_FRAME_UNCHECKED;
     a->has_stepped_down = true;
     a->last_change_us = now;
     a->bad_since_us = 0;
@@ -615,29 +603,37 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
         double gain = a->frame_queue_count < FRAME_QUEUE_SAMPLES ? 1.0 / a->frame_queue_count
                                                                  : FRAME_QUEUE_GAIN;
         a->frame_queue_ms += gain * (standing - a->frame_queue_ms);
+        /* the rate frames drain at, kept across rungs until another one reads it (0: no
+         * queue to speak of) */
+        if (a->frame_queue_count >= FRAME_QUEUE_SAMPLES)
+            a->frame_drain_kbps = a->frame_queue_ms < 0.5 ? 0
+                                                          : frame_kbit(in, in->rung) * 1000 *
+                                                                FRAME_QUEUE_SHARE /
+                                                                a->frame_queue_ms;
     }
-    double frame_kbps = frame_drain_kbps(a, in);
     /* After a step down for the frames' time: the queue shrank with them (it is theirs, and
      * now holds back climbs too), or it did not (another flow's: the rule is off on this
      * path). */
-    if (a->frame_down_queue_ms > 0 && a->frame_queue_count >= FRAME_QUEUE_SAMPLES) {
+    if (a->frame_reading == VG_ADAPT_FRAME_CHECKING &&
+        a->frame_queue_count >= FRAME_QUEUE_SAMPLES) {
         double expected = a->frame_down_queue_ms * a->frame_down_ratio;
         bool is_theirs = a->frame_queue_ms <= a->frame_down_queue_ms -
                                                   FRAME_FOREIGN_SHARE *
                                                       (a->frame_down_queue_ms - expected);
-        a->is_frame_confirmed = is_theirs;
-        a->is_frame_off = !is_theirs;
-        a->frame_down_queue_ms = 0;
+        a->frame_reading = is_theirs ? VG_ADAPT_FRAME_THEIRS : VG_ADAPT_FRAME_FOREIGN;
     }
     /* which rungs' frames fit: to stay on or step down to, and to climb to (held back while a
      * step down for them awaits its answer, or once one confirmed the reading) */
     uint32_t frame_fits = 0, frame_up_fits = 0;
+    bool is_frame_off = a->frame_reading == VG_ADAPT_FRAME_FOREIGN;
+    bool is_frame_held = a->frame_reading == VG_ADAPT_FRAME_CHECKING ||
+                         a->frame_reading == VG_ADAPT_FRAME_THEIRS;
     double shown_kbps = in->delivery_kbps > d.rate_kbps ? in->delivery_kbps : d.rate_kbps;
     for (int r = 0; r < in->rung_count && r < 32; r++) {
-        if (a->is_frame_off || is_frame_fit(in, r, frame_kbps, shown_kbps, base_ms, 1))
+        if (is_frame_off || is_frame_fit(in, r, a->frame_drain_kbps, shown_kbps, base_ms, 1))
             frame_fits |= 1u << r;
-        if ((!a->is_frame_confirmed && a->frame_down_queue_ms <= 0) || a->is_frame_off ||
-            is_frame_fit(in, r, frame_kbps, shown_kbps, base_ms, FRAME_UP_SHARE))
+        if (!is_frame_held ||
+            is_frame_fit(in, r, a->frame_drain_kbps, shown_kbps, base_ms, FRAME_UP_SHARE))
             frame_up_fits |= 1u << r;
     }
     /* A deep queue: nothing more should join it until it has drained (the caller holds
@@ -749,7 +745,7 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
      * delay allows (FRAME_WIRE_INTERVAL_SHARE): said by the rung's own reading, so that the
      * next rung's answers whether the queue was the frames'. */
     int frame_to = a->frame_queue_count >= FRAME_QUEUE_SAMPLES && !(frame_fits >> in->rung & 1u)
-                       ? frame_rung(in, frame_fits)
+                       ? frame_step_rung(in, frame_fits)
                        : -1;
     bool is_frame_bad = frame_to >= 0;
     if (in->rung > 0 && !is_settling && !is_draining &&
@@ -761,6 +757,7 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
         d.reason = is_carry_bad ? "loss" : is_burst_bad ? "burst" : "frame";
         stepped_down(a, now);
         if (!is_carry_bad && !is_burst_bad) {
+            a->frame_reading = VG_ADAPT_FRAME_CHECKING;
             a->frame_down_queue_ms = a->frame_queue_ms;
             a->frame_down_ratio = frame_kbit(in, d.rung) / frame_kbit(in, in->rung);
         }

@@ -69,6 +69,14 @@ typedef enum vg_adapt_capacity {
     VG_ADAPT_CAPACITY_GUESS,  /* read while a deep queue built: a cap, not evidence */
 } vg_adapt_capacity_t;
 
+/* Whose the queue a rung's frames seem to make is (adapt.c, FRAME_FOREIGN_SHARE). */
+typedef enum vg_adapt_frame_reading {
+    VG_ADAPT_FRAME_UNCHECKED, /* no step down for the frames' time on this path yet */
+    VG_ADAPT_FRAME_CHECKING,  /* one was made: the next rung's queue will say */
+    VG_ADAPT_FRAME_THEIRS,    /* it shrank with the frames: the reading holds back climbs */
+    VG_ADAPT_FRAME_FOREIGN,   /* it did not: another flow's; the rule is off on this path */
+} vg_adapt_frame_reading_t;
+
 typedef struct vg_adapt {
     int64_t first_us;         /* the first sample with TCP_INFO (0: none yet) */
     int64_t last_change_us;   /* when the rung last changed (0: never) */
@@ -121,10 +129,10 @@ typedef struct vg_adapt {
     int frame_queue_count;     /* samples in it since that rung was taken */
     double frame_drain_kbps;   /* the rate frames drained at, by the last rung that knew
                                   (0: unknown, or too fast to matter) */
-    double frame_down_queue_ms; /* at a step down for the frames' time, the queue then, and */
-    double frame_down_ratio;    /* the new rung's frame against the old one (0: no such step) */
-    bool is_frame_confirmed;   /* a step down shrank the queue: it is the frames' own */
-    bool is_frame_off;         /* one did not: another flow's queue; off until the path changes */
+    /* whose that queue is, as the last step down for the frames' time answered */
+    vg_adapt_frame_reading_t frame_reading;
+    double frame_down_queue_ms; /* at that step, the queue then, and */
+    double frame_down_ratio;    /* the new rung's frame against the old one */
     int64_t pacing_restart_us; /* the congestion control was last restarted (0: never) */
     double pacing_peak_kbps;   /* its fastest pacing since then */
 } vg_adapt_t;
