@@ -52,8 +52,8 @@
 #define FRAME_UP_SHARE 0.8
 /* A frame's time on the link shows as the queue its own burst makes at the bottleneck: its
  * segments wait from nothing to all of it there, and the smoothed RTT stands about half of it
- * over the path's (medium's 49 KB, 20 ms at 20 Mbit/s: 8-15 ms, 10.5 on average; at
- * 40 Mbit/s 3-8; none on an unlimited link; low's 26 KB at 20 Mbit/s, 10 ms: 5-8; tiny's
+ * over the path's (medium's 49 KB, 20 ms at 20 Mbit/s: 8-15 ms, 10.5 over eight samples; at
+ * 40 Mbit/s 2-8; none on an unlimited link; low's 26 KB at 20 Mbit/s, 10 ms: 5-8; tiny's
  * 12 KB at 5 Mbit/s, 19 ms: 15, small frames reading high). The delivery-rate samples cannot
  * say it alone: a paced stream's read 18-24 Mbit/s on the first three links, about twice what
  * it sends (they can say a frame fits: see is_frame_fit). Averaged over this many samples on a
@@ -591,10 +591,9 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
         a->frame_rung = in->rung;
         a->frame_queue_count = 0;
     }
-    double frame_base_ms =
-        in->min_rtt_ms > 0 && base_ms - in->min_rtt_ms <= FRAME_BASE_DRIFT_MS + 0.25 * in->min_rtt_ms
-            ? in->min_rtt_ms
-            : base_ms;
+    bool is_path_as_least =
+        base_ms - in->min_rtt_ms <= FRAME_BASE_DRIFT_MS + 0.25 * in->min_rtt_ms;
+    double frame_base_ms = in->min_rtt_ms > 0 && is_path_as_least ? in->min_rtt_ms : base_ms;
     if (in->has_tcp && frame_base_ms > 0 && in->inflight_bytes > 0 && is_uniform(in, in->rung) &&
         now >= a->rtt_stale_until_us && !is_settling && now >= a->drain_until_us &&
         !is_recovering && !is_over) {
