@@ -110,6 +110,14 @@ static void fanout_all(vg_stream_t *st, void (*call)(vg_consumer_t *c))
     }
 }
 
+static void tell_source_key(vg_consumer_t *c)
+{
+    if (!c->is_awaiting_source_key)
+        return;
+    vg_stream_await_source_key(c, false);
+    c->ops->on_source_key(c);
+}
+
 static void tell_codec(vg_consumer_t *c)
 {
     if (c->ops->on_codec)
@@ -190,6 +198,9 @@ static void lane_take(vg_stream_t *st, vg_frame_t *f)
                 c->is_waiting_key = false;
                 c->ops->on_frame(c, f);
             }
+            /* (after them: one that moves here now gets this keyframe once, from the cache) */
+            if (f->meta.is_key && st->source_key_waiters > 0)
+                fanout_all(st, tell_source_key);
         }
     }
     if (st->worker)
@@ -417,6 +428,7 @@ static void link_consumer(vg_stream_t *st, vg_consumer_t *c, int tier)
 static void unlink_consumer(vg_consumer_t *c)
 {
     vg_stream_t *st = c->stream;
+    vg_stream_await_source_key(c, false);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -447,6 +459,17 @@ void vg_stream_set_tier(vg_consumer_t *c, int tier)
     VG_ASSERT(tier >= 0 && (tier < st->tier_count || tier == VG_TIER_SOURCE));
     unlink_consumer(c);
     link_consumer(st, c, tier);
+}
+
+void vg_stream_await_source_key(vg_consumer_t *c, bool is_awaiting)
+{
+    vg_stream_t *st = c->stream;
+    is_awaiting = is_awaiting && st != NULL && c->tier != VG_TIER_SOURCE &&
+                  c->ops->on_source_key != NULL;
+    if (is_awaiting == c->is_awaiting_source_key)
+        return;
+    c->is_awaiting_source_key = is_awaiting;
+    st->source_key_waiters += is_awaiting ? 1 : -1;
 }
 
 void vg_stream_detach(vg_consumer_t *c)

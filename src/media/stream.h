@@ -79,6 +79,10 @@ typedef struct vg_consumer_ops {
      * in the GOP cache: a new consumer gets none from before it attached. f is borrowed:
      * take a ref to keep it. NULL: the consumer gets no audio. Loop. */
     void (*on_audio)(vg_consumer_t *c, vg_frame_t *f);
+    /* The camera's next keyframe, for a consumer that awaits it (vg_stream_await_source_key),
+     * once: it is then alone in the GOP cache, so a consumer that moves to VG_TIER_SOURCE
+     * here starts at it. May be NULL for consumers that never await. Loop. */
+    void (*on_source_key)(vg_consumer_t *c);
 } vg_consumer_ops_t;
 
 /* Embedded by each output's viewer. ops and user are the output's; the rest is the hub's. */
@@ -88,6 +92,7 @@ struct vg_consumer {
     vg_stream_t *stream;          /* private: NULL when detached */
     int tier;                     /* private: 0..VG_TIER_MAX-1, or VG_TIER_SOURCE */
     bool is_waiting_key;          /* private: source consumers, until a keyframe */
+    bool is_awaiting_source_key;  /* private: see vg_stream_await_source_key */
     vg_consumer_t *prev, *next;   /* private: the stream's list for this tier */
 };
 
@@ -355,8 +360,18 @@ bool vg_stream_may_decode(const vg_stream_t *st);
 /* Attaches c (ops/user set by the caller) to st at tier; starts the source if it is idle.
  * If the tier has a recent picture, c->ops->on_frame runs before this returns. */
 void vg_stream_attach(vg_stream_t *st, vg_consumer_t *c, int tier);
-/* Moves c to another tier of its stream. */
+/* Moves c to another tier of its stream. A move to VG_TIER_SOURCE hands c the GOP cache at
+ * once (up to a GOP of the camera's video in one burst). */
 void vg_stream_set_tier(vg_consumer_t *c, int tier);
+/* c, on a tier of its own, hears of the camera's next keyframe (ops->on_source_key) and may
+ * move to VG_TIER_SOURCE then, with nothing before it to send: a viewer that already shows a
+ * picture switches without the GOP cache's burst (725 KB, 3 s on a 2 Mbit/s link). Ends
+ * with that call, with false, or with any move of c. */
+void vg_stream_await_source_key(vg_consumer_t *c, bool is_awaiting);
+static inline bool vg_stream_is_awaiting_source_key(const vg_consumer_t *c)
+{
+    return c->is_awaiting_source_key;
+}
 /* Detaches c; no-op when not attached. Never calls c's callbacks. */
 void vg_stream_detach(vg_consumer_t *c);
 

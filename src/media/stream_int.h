@@ -99,6 +99,7 @@ struct vg_stream {
     vg_consumer_t *consumers[LISTS]; /* loop */
     int consumer_count[LISTS];       /* loop */
     int total_consumers;                   /* loop */
+    int source_key_waiters; /* loop: consumers with is_awaiting_source_key */
     vg_frame_t *latest[VG_TIER_MAX];       /* loop */
     int64_t latest_mono_us[VG_TIER_MAX];   /* loop */
     uint64_t reconnects;                   /* loop: restarts after a failure or stall */
