@@ -431,6 +431,12 @@ static int fitting_rung(const vg_adapt_input_t *in, int from, double rate, doubl
     return r;
 }
 
+void vg_adapt_moved_up(vg_adapt_t *a, int64_t now_us)
+{
+    if (a->last_up_us && a->last_up_us == a->last_change_us)
+        a->last_up_us = a->last_change_us = now_us;
+}
+
 vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
 {
     int64_t now = in->now_us;

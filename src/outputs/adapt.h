@@ -179,5 +179,8 @@ typedef struct vg_adapt_decision {
 
 void vg_adapt_init(vg_adapt_t *a);
 vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in);
+/* The last step up took effect only now (a move to `source` waits for the camera's next
+ * keyframe): its probation and hold count from here. */
+void vg_adapt_moved_up(vg_adapt_t *a, int64_t now_us);
 
 #endif

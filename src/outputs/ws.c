@@ -63,6 +63,7 @@ typedef struct ws_viewer {
     int64_t *au_since_us;
     size_t au_cap, au_head, au_count, au_bytes;
     bool is_waiting_key; /* after a skip: until the next keyframe */
+    const char *source_reason; /* an adaptive move to `source` awaiting the camera's keyframe */
     int told_codec_tier;  /* the H.264 tier whose codec message this viewer got, or -1 */
     char told_codec[24];  /* and the codec string it said */
     /* each JPEG rung's cost as the client last got it (the ladder is re-sent when the
@@ -330,6 +331,7 @@ static void on_ladder(vg_consumer_t *c)
     vg__viewer_ladder_changed(&v->base);
     vg_frame_unref(&v->pending);
     vg_adapt_init(&v->base.adapt); /* measurements of the old ladder's rungs */
+    vg_stream_await_source_key(c, false);
     queue_ladder(v);
 }
 
@@ -379,9 +381,31 @@ static void on_codec(vg_consumer_t *c)
         change_tier(v, VG_TIER_SOURCE, "source");
 }
 
+/* The camera's keyframe an adaptive move to `source` waited for (on_sample): the viewer kept
+ * its picture until now and starts `source` at this keyframe, not the GOP cache's burst. */
+static void on_source_key(vg_consumer_t *c)
+{
+    ws_viewer_t *v = c->user;
+    if (!auto_may_use_source(v))
+        return;
+    change_tier(v, VG_TIER_SOURCE, v->source_reason);
+    if (c->tier == VG_TIER_SOURCE)
+        vg_adapt_moved_up(&v->base.adapt, vg_mono_us());
+}
+
+/* An adaptive viewer that shows a picture moves to `source` at the camera's next keyframe
+ * (on_source_key), keeping its tier until then: the GOP cache would be up to a GOP in one
+ * burst, which made a failed step up to `source` on a 2 Mbit/s link cost 3 s of delay, not
+ * one keyframe's 0.7 s. reason: the tier message's then. */
+static void move_to_source_at_key(ws_viewer_t *v, const char *reason)
+{
+    v->source_reason = reason;
+    vg_stream_await_source_key(&v->base.cons, true);
+}
+
 static const vg_consumer_ops_t consumer_ops = {
     .on_frame = on_frame, .on_state = on_state, .on_removed = on_removed, .on_displaced = on_displaced,
-    .on_ladder = on_ladder, .on_codec = on_codec};
+    .on_ladder = on_ladder, .on_codec = on_codec, .on_source_key = on_source_key};
 
 /* Moves the viewer to tier t and tells it why. A move that would start decoding the camera
  * on an instance at its decoding cap does not happen (adaptation stays on `source`; a viewer
@@ -462,6 +486,15 @@ static int auto_rungs(const ws_viewer_t *v, int rungs[VG_TIER_MAX + 1], double k
     return count;
 }
 
+/* Where tier t is in rungs (-1: not there). */
+static int rung_of(const int *rungs, int n, int t)
+{
+    for (int r = 0; r < n; r++)
+        if (rungs[r] == t)
+            return r;
+    return -1;
+}
+
 /* 4 Hz (adaptive viewers): one sample of the link for the policy in adapt.h. */
 static void on_sample(vg__viewer_t *b)
 {
@@ -478,8 +511,17 @@ static void on_sample(vg__viewer_t *b)
      * units here, not in the socket: the policy saw no queue until the lag bound's half (a
      * 3 Mbit/s camera took 5.5 s to leave `source` on a lossy 1 Mbit/s link under cubic). */
     int t = vg__viewer_adapt(b, rungs, kbps, n, cur, extra, v->au_bytes, &reason);
-    if (t >= 0)
+    if (t == VG_TIER_SOURCE && b->cons.tier != VG_TIER_SOURCE && b->frames_sent > 0) {
+        move_to_source_at_key(v, reason);
+        return;
+    }
+    /* (nor is a step up on the way there, or onto the ladder from a tier off it) */
+    if (t >= 0 && vg_stream_is_awaiting_source_key(&b->cons) && rung_of(rungs, n, t) >= cur)
+        return;
+    if (t >= 0) {
+        vg_stream_await_source_key(&b->cons, false);
         change_tier(v, t, reason);
+    }
 }
 
 static json_t *stats_json(ws_viewer_t *v)
@@ -702,10 +744,15 @@ static void handle_subscribe(ws_viewer_t *v, json_t *msg)
         return;
     }
     v->base.is_auto = t == -2;
+    vg_stream_await_source_key(&v->base.cons, false);
     if (t >= 0)
         change_tier(v, t, NULL);
-    else if (auto_may_use_source(v) && v->base.cons.tier != VG_TIER_SOURCE)
-        change_tier(v, VG_TIER_SOURCE, NULL);
+    else if (auto_may_use_source(v) && v->base.cons.tier != VG_TIER_SOURCE) {
+        if (v->base.frames_sent > 0)
+            move_to_source_at_key(v, "source"); /* (told then, as on_codec's move is) */
+        else
+            change_tier(v, VG_TIER_SOURCE, NULL);
+    }
     vg_adapt_init(&v->base.adapt);
     queue_text(v, json_pack("{s:s,s:s,s:b}", "type", "subscribed", "tier",
                             tier_name(v, v->base.cons.tier), "auto", v->base.is_auto));

@@ -241,6 +241,56 @@ def test_auto_with_codecs_climbs_to_source_and_without_never(vigil_server):
     assert not b.codec_messages() and not c.codec_messages()
 
 
+def test_viewer_with_a_picture_moves_to_source_at_the_next_keyframe(vigil_server):
+    """A viewer that shows JPEG and subscribes to `auto` (as one that climbs back does) moves to
+    `source` at the camera's next keyframe, keeping its tier until then: its first access unit
+    of `source` is that keyframe, fresh, not the GOP cache (up to 3 s old here, all of it in
+    one burst)."""
+    srv = vigil_server(cameras={"c1": "test://?width=640&height=360&fps=30&gop=90&bitrate=1500"})
+
+    async def main():
+        texts, frames = [], []  # (monotonic, message); (monotonic, wall us, header)
+        async with ws_connect(srv.ws_url("c1", "low") + "&codecs=avc1") as ws:
+            t_sub = None
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                msg = await asyncio.wait_for(ws.recv(), deadline - time.monotonic())
+                now = time.monotonic()
+                if isinstance(msg, str):
+                    texts.append((now, json.loads(msg)))
+                    continue
+                frames.append((now, time.time_ns() // 1000, parse_header(msg[:32])))
+                jpeg = [f for f in frames if f[2]["codec"] == 1]
+                if t_sub is None and len(jpeg) >= 15:
+                    t_sub = time.monotonic()
+                    await ws.send(json.dumps({"type": "subscribe", "tier": "auto"}))
+                source = [f for f in frames if f[2]["tier_idx"] == SOURCE_TIER]
+                if source and now - source[0][0] > 1.0:
+                    break
+        return t_sub, texts, frames
+
+    t_sub, texts, frames = asyncio.run(main())
+    assert t_sub is not None, texts
+    source = [f for f in frames if f[2]["tier_idx"] == SOURCE_TIER]
+    assert source, ("no access unit of `source` within 15 s", texts)
+    when0, wall0, first = source[0]
+    assert first["flags"] & 1, "the first access unit of `source` is no keyframe: %r" % first
+    age_ms = (wall0 - first["capture_us"]) / 1000
+    assert age_ms < 500, "`source` began with a keyframe %.0f ms old (the GOP cache's)" % age_ms
+    burst = [h["seq"] for when, _, h in source if when - when0 < 0.05]
+    assert len(burst) <= 3, "`source` began with a burst of access units: %r" % burst
+    # Its tier until then kept playing, and nothing of it came after the move.
+    assert any(f[2]["codec"] == 1 for f in frames if t_sub + 0.1 < f[0] < when0) or \
+        when0 - t_sub < 0.2, (when0 - t_sub, [f[2]["codec"] for f in frames][-40:])
+    i0 = frames.index(source[0])
+    assert all(f[2]["tier_idx"] == SOURCE_TIER for f in frames[i0:]), \
+        [f[2]["tier_idx"] for f in frames[i0:]][:20]
+    moves = [m for _, m in texts if m.get("type") == "tier"]
+    assert moves and moves[-1]["tier"] == "source" and \
+        moves[-1]["reason"] in ("source", "headroom"), moves
+    assert any(m.get("type") == "codec" for _, m in texts), texts
+
+
 def test_mjpeg_camera_source_viewer_gets_unsupported_and_jpeg(vigil_server):
     sim = rtsp_sim.start_sim_process(codec="mjpeg", width=640, height=360, fps=15)
     try:
