@@ -131,6 +131,14 @@
 /* ... and a guess (VG_ADAPT_CAPACITY_GUESS) only this long: the acknowledged rate of a
  * connection's first round trips (slow start) reads far under the link. */
 #define CAPACITY_GUESS_TRUSTED_US 4000000LL
+/* After a connection's first seconds a guess is near the link's rate, or above it (the rung
+ * that queued up; acknowledgements while a deep queue stood): a probe to a rung whose
+ * keyframe would not fit it within the burst budget is no try at all, for as long as the
+ * capacity is kept (CAPACITY_WINDOW_US). (On a 2 Mbit/s link after a 20 Mbit/s one the kernel
+ * kept the old link's sample, so nothing else was measured: a probe to `source` 4-6 s after
+ * each step down put its 180 KB keyframe and a second of video into a 750 ms-per-keyframe
+ * link, 1.1-1.7 s of delay, 2026-12-07.) */
+#define GUESS_AFTER_START_US 5000000LL
 #define LINK_OVER_ACKED_MAX 2.5
 /* A retransmission's backlog: the retransmission takes a round trip, and a loss-based
  * control (cubic) then sends less for a few more while its window grows back (a lossy
@@ -821,10 +829,14 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
     /* (From the bottom rungs a try costs little, and their samples show little; but not on a
      * lossy link under a loss-based control: cubic carries a quarter of a 1 Mbit/s link at
      * 2%, where BBR carries most of it.) */
-    /* (Nor a probe to a rung whose keyframe the measured capacity would not carry.) */
+    /* (Nor a probe to a rung whose keyframe the measured capacity, or a guess past the
+     * connection's start, would not carry: GUESS_AFTER_START_US.) */
     /* (Nor one whose frames would take too long on the link.) */
+    bool is_guess_bound = has_capacity && a->capacity_kind == VG_ADAPT_CAPACITY_GUESS &&
+                          a->capacity_us - a->first_us >= GUESS_AFTER_START_US;
+    double burst_kbps = is_capacity_evidence ? up_rate : is_guess_bound ? a->capacity_kbps : 0;
     bool is_probe = !is_shown && !is_capacity_fresh && next < in->rung_count &&
-                    (!is_capacity_evidence || is_burst_fit(in, next, up_rate, burst_budget)) &&
+                    is_burst_fit(in, next, burst_kbps, burst_budget) &&
                     (frame_up_fits >> next & 1u) &&
                     is_app_limited && in->rung_kbps[next] > 0 && in->rung_kbps[in->rung] > 0 &&
                     ((in->rung_kbps[next] <= PROBE_FLOOR_KBPS &&

@@ -1172,3 +1172,63 @@ VG_TEST(a_step_down_that_read_no_rate_is_not_probed_back_at_once)
      * believed (before: a probe back to it 2.25 s after the switch, as the bench saw). */
     EXPECT_TRUE(first_up_after_a_switch() >= 4000000);
 }
+
+/* The H.264 ladder of the recovery bench's avc1 viewer (thin10, tiny15, low, medium, source),
+ * each rung's keyframe, and a `source` viewer on a 20 Mbit/s, 40 ms link that becomes
+ * 2 Mbit/s, 200 ms for 20 s. The kernel keeps the good link's delivery sample (app-limited
+ * ones that read lower do not replace it), so the only rate read on the thin link is what the
+ * peer acknowledged: the link's while the queue stands, else what the rung sends. Counts the
+ * thin link's steps up to `source` (a probe whose 180 KB keyframe takes 750 ms there) and
+ * returns the richest rung held at its end. */
+static int thin_link_after_a_good_one(int *source_tries)
+{
+    static const double kbps[] = {200, 450, 770, 1300, 3100};
+    static const double fps[] = {10, 15, 30, 30, 30};
+    static const uint32_t keys[] = {8000, 12000, 25000, 40000, 180000};
+    vg_adapt_t a;
+    vg_adapt_init(&a);
+    int64_t t0 = 100000000, t = t0;
+    int rung = 4, best = 0;
+    double queue_ms = 0;
+    *source_tries = 0;
+    for (int i = 0; i < 4 * 30; i++) {
+        t += 250000;
+        bool is_thin = t - t0 > 10000000;
+        double link = is_thin ? 2000 : 20000, path = is_thin ? 200 : 40;
+        double send = kbps[rung];
+        queue_ms += (send - link) * 0.25 / link * 1000;
+        if (queue_ms < 0)
+            queue_ms = 0;
+        vg_adapt_input_t in = trace_input(t, rung);
+        in.rung_count = 5;
+        in.rung_kbps = kbps;
+        in.rung_fps = fps;
+        in.rung_burst_bytes = keys;
+        in.rtt_ms = path + queue_ms;
+        in.min_rtt_ms = 40;
+        in.delivery_kbps = 19550;
+        in.is_app_limited = true;
+        in.acked_kbps = queue_ms > 0 ? 0.97 * link : send;
+        in.inflight_bytes = 40000;
+        in.unsent_bytes = (uint32_t)(queue_ms * link / 8);
+        in.sent_segs = 100;
+        vg_adapt_decision_t d = vg_adapt_step(&a, &in);
+        if (is_thin && d.rung == 4 && rung < 4)
+            (*source_tries)++;
+        rung = d.rung;
+        if (t - t0 > 25000000 && rung > best)
+            best = rung;
+    }
+    return best;
+}
+
+VG_TEST(a_guess_of_the_link_keeps_probes_from_a_keyframe_it_cannot_carry)
+{
+    /* The step down's guess (1.9 Mbit/s, acknowledged while the queue stood) bounds what a
+     * probe may cost: medium (40 KB keyframes, 160 ms) is tried and held, `source` is not
+     * (before: tried 6 s after the switch, and again after each hold). */
+    int tries;
+    int best = thin_link_after_a_good_one(&tries);
+    EXPECT_EQ(tries, 0);
+    EXPECT_EQ(best, 3);
+}
