@@ -695,10 +695,11 @@ def row_md(r):
     if r.get("scenario") == "recovery":
         d = r.get("degraded", {})
         return ("| recovery 20→2→20 Mbit/s | %s | %s | under 500 ms after the drop: %s "
-                "(p50/p95 while degraded %s / %s ms, longest gap %s ms); best rung `%s` "
+                "(p50/p95/p99 while degraded %s / %s / %s ms, longest gap %s ms); best rung `%s` "
                 "again after the return: %s |"
                 % (r["cc"], r["mode"], fmt1(r.get("under_500ms_after_s")),
-                   fmt(d.get("lat_p50")), fmt(d.get("lat_p95")), fmt(d.get("max_gap_ms")),
+                   fmt(d.get("lat_p50")), fmt(d.get("lat_p95")), fmt(d.get("lat_p99")),
+                   fmt(d.get("max_gap_ms")),
                    r.get("best_rung"), fmt1(r.get("best_rung_after_s"))))
     tiers = ", ".join("%s %s s" % (k, v) for k, v in
                       sorted(r.get("tier_seconds", {}).items(), key=lambda kv: -kv[1]))
