@@ -1232,3 +1232,57 @@ VG_TEST(a_guess_of_the_link_keeps_probes_from_a_keyframe_it_cannot_carry)
     EXPECT_EQ(tries, 0);
     EXPECT_EQ(best, 3);
 }
+
+/* The same switch for a JPEG viewer on `tiny` (LADDER, frames alike). Counts steps up, on the
+ * thin link, to a rung that costs more than it carries, and returns the richest rung held at
+ * the end. */
+static int jpeg_viewer_on_a_thin_link_after_a_good_one(int *over_tries)
+{
+    static const double fps[] = {1, 5, 12, 15, 30, 30, 30, 30};
+    uint32_t frames[RUNGS];
+    for (int r = 0; r < RUNGS; r++)
+        frames[r] = (uint32_t)(LADDER[r] / fps[r] * 1000 / 8);
+    vg_adapt_t a;
+    vg_adapt_init(&a);
+    int64_t t0 = 100000000, t = t0;
+    int rung = 4, best = 0;
+    double queue_ms = 0;
+    *over_tries = 0;
+    for (int i = 0; i < 4 * 30; i++) {
+        t += 250000;
+        bool is_thin = t - t0 > 10000000;
+        double link = is_thin ? 2000 : 20000, path = is_thin ? 200 : 40;
+        double send = LADDER[rung];
+        queue_ms += (send - link) * 0.25 / link * 1000;
+        if (queue_ms < 0)
+            queue_ms = 0;
+        vg_adapt_input_t in = trace_input(t, rung);
+        in.rung_fps = fps;
+        in.rung_burst_bytes = frames;
+        in.rtt_ms = path + queue_ms;
+        in.min_rtt_ms = 40;
+        in.delivery_kbps = 19550;
+        in.is_app_limited = true;
+        in.acked_kbps = queue_ms > 0 ? 0.97 * link : send;
+        in.inflight_bytes = 40000;
+        in.unsent_bytes = (uint32_t)(queue_ms * link / 8);
+        in.sent_segs = 100;
+        vg_adapt_decision_t d = vg_adapt_step(&a, &in);
+        if (is_thin && d.rung > rung && LADDER[d.rung] > link)
+            (*over_tries)++;
+        rung = d.rung;
+        if (t - t0 > 25000000 && rung > best)
+            best = rung;
+    }
+    return best;
+}
+
+VG_TEST(a_guess_of_the_link_keeps_probes_from_a_rung_that_costs_more)
+{
+    /* tiny15 (1.5 Mbit/s) is tried and held on a 2 Mbit/s link; tiny (3.4) is not (before: a
+     * probe 4 s after each step down, as a JPEG viewer in the recovery bench did). */
+    int tries;
+    int best = jpeg_viewer_on_a_thin_link_after_a_good_one(&tries);
+    EXPECT_EQ(tries, 0);
+    EXPECT_EQ(best, 3);
+}
