@@ -131,16 +131,17 @@
 /* ... and a guess (VG_ADAPT_CAPACITY_GUESS) only this long: the acknowledged rate of a
  * connection's first round trips (slow start) reads far under the link. */
 #define CAPACITY_GUESS_TRUSTED_US 4000000LL
-/* After a connection's first seconds, what a step down read is near the link's rate, or above
- * it (the acknowledged rate while the queue stood; the rung that queued up when nothing was
- * acknowledged): a probe to a rung that costs more, or (a guess) whose keyframe would not fit
- * it within the burst budget, is no try at all, for as long as the capacity is kept
- * (CAPACITY_WINDOW_US). A link that gets better shows it: its delivery samples read above the
- * one the kernel kept from the congested link. (On a 2 Mbit/s link after a 20 Mbit/s one the
- * kernel kept the good link's sample, so nothing else was measured: a probe to `source` 4-6 s
- * after each step down put its 180 KB keyframe and a second of video into a 750 ms-per-keyframe
- * link, 1.1-1.7 s of delay; a JPEG viewer tried `tiny`, 3.4 Mbit/s, 8 s after its step,
- * 2026-12-07.) */
+/* After a connection's first seconds a guess is near the link's rate, or above it (what was
+ * acknowledged while a deep queue stood; the rung that queued up when nothing was): a probe to
+ * a rung that costs as much or more, or whose keyframe would not fit it within the burst
+ * budget, is no try at all, for as long as the capacity is kept (CAPACITY_WINDOW_US). A link that gets
+ * better shows it: its delivery samples read above the one the kernel kept. (On a 2 Mbit/s
+ * link after a 20 Mbit/s one the kernel kept the good link's sample, so nothing else was
+ * measured: a probe to `source` 4-6 s after each step down put its 180 KB keyframe and a
+ * second of video into a 750 ms-per-keyframe link, 1.1-1.7 s of delay; a JPEG viewer tried
+ * `tiny`, 3.4 Mbit/s, 8 s after its step, 2026-12-07. Not a step's reading without a deep
+ * queue: after a failed probe at 5 Mbit/s one read 2.3 and held a viewer on tiny15, 15 fps,
+ * for 19 s.) */
 #define GUESS_AFTER_START_US 5000000LL
 #define LINK_OVER_ACKED_MAX 2.5
 /* A retransmission's backlog: the retransmission takes a round trip, and a loss-based
@@ -724,7 +725,7 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
              * headroom: a guess above the link would take the viewer straight back up. */
             a->capacity_kind = is_link   ? VG_ADAPT_CAPACITY_LINK
                                : is_deep ? VG_ADAPT_CAPACITY_GUESS
-                                         : VG_ADAPT_CAPACITY_STEP;
+                                         : VG_ADAPT_CAPACITY_SAMPLE;
             if (a->capacity_kind != VG_ADAPT_CAPACITY_GUESS)
                 rate_add(a, now, rate);
             a->capacity_kbps = is_link && link_kbps > rate ? link_kbps : rate;
@@ -832,18 +833,15 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
     /* (From the bottom rungs a try costs little, and their samples show little; but not on a
      * lossy link under a loss-based control: cubic carries a quarter of a 1 Mbit/s link at
      * 2%, where BBR carries most of it.) */
-    /* (Nor a probe to a rung whose keyframe the measured capacity would not carry, or that
-     * what a step down read past the connection's start would not: GUESS_AFTER_START_US.) */
+    /* (Nor a probe to a rung whose keyframe the measured capacity would not carry, or that a
+     * guess past the connection's start would not: GUESS_AFTER_START_US.) */
     /* (Nor one whose frames would take too long on the link.) */
-    bool is_step_bound = has_capacity &&
-                         (a->capacity_kind == VG_ADAPT_CAPACITY_GUESS ||
-                          a->capacity_kind == VG_ADAPT_CAPACITY_STEP) &&
-                         a->capacity_us - a->first_us >= GUESS_AFTER_START_US;
-    bool is_guess_bound = is_step_bound && a->capacity_kind == VG_ADAPT_CAPACITY_GUESS;
+    bool is_guess_bound = has_capacity && a->capacity_kind == VG_ADAPT_CAPACITY_GUESS &&
+                          a->capacity_us - a->first_us >= GUESS_AFTER_START_US;
     double burst_kbps = is_capacity_evidence ? up_rate : is_guess_bound ? a->capacity_kbps : 0;
     bool is_probe = !is_shown && !is_capacity_fresh && next < in->rung_count &&
                     is_burst_fit(in, next, burst_kbps, burst_budget) &&
-                    (!is_step_bound || in->rung_kbps[next] <= a->capacity_kbps) &&
+                    (!is_guess_bound || in->rung_kbps[next] < a->capacity_kbps) &&
                     (frame_up_fits >> next & 1u) &&
                     is_app_limited && in->rung_kbps[next] > 0 && in->rung_kbps[in->rung] > 0 &&
                     ((in->rung_kbps[next] <= PROBE_FLOOR_KBPS &&

@@ -64,8 +64,7 @@
 
 /* Where the link's capacity was read, which says how long it is believed. */
 typedef enum vg_adapt_capacity {
-    VG_ADAPT_CAPACITY_SAMPLE, /* the best delivery sample */
-    VG_ADAPT_CAPACITY_STEP,   /* the rate a step down acted on: acknowledged while a queue stood */
+    VG_ADAPT_CAPACITY_SAMPLE, /* the best delivery sample, or the rate a step down acted on */
     VG_ADAPT_CAPACITY_LINK,   /* the link's own samples while the queue stood */
     VG_ADAPT_CAPACITY_GUESS,  /* read while a deep queue built: a cap, not evidence */
 } vg_adapt_capacity_t;
