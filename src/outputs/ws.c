@@ -63,7 +63,7 @@ typedef struct ws_viewer {
     int64_t *au_since_us;
     size_t au_cap, au_head, au_count, au_bytes;
     bool is_waiting_key; /* after a skip: until the next keyframe */
-    const char *source_reason; /* an adaptive move to `source` awaiting the camera's keyframe */
+    const char *source_reason; /* why it moves to `source` at the camera's next keyframe */
     int told_codec_tier;  /* the H.264 tier whose codec message this viewer got, or -1 */
     char told_codec[24];  /* and the codec string it said */
     /* each JPEG rung's cost as the client last got it (the ladder is re-sent when the
@@ -381,7 +381,7 @@ static void on_codec(vg_consumer_t *c)
         change_tier(v, VG_TIER_SOURCE, "source");
 }
 
-/* The camera's keyframe an adaptive move to `source` waited for (on_sample): the viewer kept
+/* The camera's keyframe a move to `source` waited for (move_to_source_at_key): the viewer kept
  * its picture until now and starts `source` at this keyframe, not the GOP cache's burst. */
 static void on_source_key(vg_consumer_t *c)
 {
@@ -515,7 +515,8 @@ static void on_sample(vg__viewer_t *b)
         move_to_source_at_key(v, reason);
         return;
     }
-    /* (nor is a step up on the way there, or onto the ladder from a tier off it) */
+    /* A viewer on its way to `source` stays on it: a step up meanwhile, or onto the ladder
+     * from a tier off it, would only delay it. A step down ends the wait. */
     if (t >= 0 && vg_stream_is_awaiting_source_key(&b->cons) && rung_of(rungs, n, t) >= cur)
         return;
     if (t >= 0) {
