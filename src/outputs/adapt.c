@@ -702,6 +702,18 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
         /* ... and no more than a loss-based control carries there. */
         if (carry > 0 && rate > carry)
             rate = carry;
+        /* ... and, where a deep queue built, no more than the rung that built it: more is a
+         * sample of the link before it got worse (the kernel's, taken as the queue began,
+         * when nothing was acknowledged in the quarter second of the switch). As the link's
+         * capacity it took a viewer back to `source` 2.25 s after a switch from 20 to
+         * 2 Mbit/s, 2026-12-07. */
+        double built_kbps = in->rung_kbps[in->rung];
+        if (is_deep && built_kbps > 0) {
+            if (rate > built_kbps)
+                rate = built_kbps;
+            if (link_kbps > built_kbps)
+                link_kbps = built_kbps;
+        }
         d.rung = fitting_rung(in, in->rung, rate, fit_share(a, is_deep ? DRAIN_SHARE : FIT_SHARE),
                               burst_budget);
         d.reason = is_over || is_deep ? "congested" : "client";
