@@ -172,6 +172,9 @@ function scriptedSource(aus, log, opts = {}) {
       seq++;
       log.sent = seq;
     }, 1000 / FPS);
+    // (a socket whose page went away may never say it closed: the feed must not keep the
+    // test process alive after its tests, which hung CI's wait for this file once)
+    timer.unref();
   };
 }
 
