@@ -52,9 +52,18 @@ export VIGIL_BIN="$PWD/build/vigil" VIGIL_ASAN_BIN="$PWD/build-asan/vigil" \
 # time, and the serial tests need the machine alone afterwards. Each file writes its own TAP (printed when they end), so that a file can
 # be run again on its own.
 BROWSER_FILES="dashboard basics openapi login webcodecs jitter hls ptz k8s"
+# A file gets BROWSER_FILE_SECONDS: a node process that never exits (a timer left running)
+# once held CI for 12 minutes after its tests had passed. A file stopped so leaves no
+# summary line in its TAP, which scripts/summarize.py runs again and then counts as failed.
+BROWSER_FILE_SECONDS=${BROWSER_FILE_SECONDS:-300}
 browser_file() { # name, TAP file
     (cd tests/browser && VIGIL_BIN="$PWD/../../build/vigil" VIGIL_RTSP_LISTEN=127.0.0.1:0 \
-        node --test --test-reporter=tap "$1.test.mjs") > "$2" 2> "${2%.tap}.err"
+        timeout --kill-after=10 "$BROWSER_FILE_SECONDS" node --test --test-reporter=tap \
+        "$1.test.mjs") > "$2" 2> "${2%.tap}.err"
+    local rc=$?
+    if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+        echo "browser test file $1: stopped after ${BROWSER_FILE_SECONDS} s" >> "${2%.tap}.err"
+    fi
 }
 stamp "browser tests (in the background) and integration tests (in parallel)"
 (for f in $BROWSER_FILES; do browser_file "$f" "$results/browser-$f.tap"; done) &
