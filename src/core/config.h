@@ -20,7 +20,7 @@
 /* One rung of a ladder as written in the file (checked by the media layer). */
 typedef struct vg_tier_cfg {
     char *name;  /* NULL: the size class's name */
-    char *size;  /* thin, tiny, low, medium, high, ultra, native */
+    char *size;  /* micro, thin, tiny, low, medium, high, ultra, native */
     int fps;     /* 0: default */
     int quality; /* 0: default (JPEG) */
     char *codec; /* NULL: jpeg; or h264 */

@@ -12,6 +12,7 @@ static const struct {
     const char *name;
     int height, quality, h264_kbps;
 } classes[] = {
+    {"micro", 144, 30, 200},
     {"thin", 180, 40, 300},
     {"tiny", 240, 50, 600},
     {"low", 320, 60, 900},
@@ -23,27 +24,37 @@ static const struct {
 #define CLASS_COUNT (int)(sizeof(classes) / sizeof(classes[0]))
 #define NATIVE_CLASS (CLASS_COUNT - 1)
 #define DEFAULT_FPS_CAP 30
-#define THIN_CLASS 0
-#define TINY_CLASS 1
+#define MICRO_CLASS 0
+#define THIN_CLASS 1
+#define TINY_CLASS 2
 /* Below low, the default ladder cuts resolution, then frame rate and quality, before the
  * picture becomes useless: rungs that 5, 2 and 1 Mbit/s uplinks and thinner carry of a
  * detailed 720p scene (issue 19; their measured cost is in docs/protocol.md, "Tiers").
  * Lossy links need the most room: each retransmission stalls the stream for a round trip,
- * so thin keeps 15 fps at about half of 2 Mbit/s and thin10 10 fps at about half of 1. */
+ * and a rung may use only part of what the link carries. The bottom rungs are 144 px:
+ * - micro15 keeps 15 fps where cubic carries about 650 kbit/s of a 2 Mbit/s link losing 1%
+ *   (180 px rungs kept 10 fps there), and micro10 10 fps in BBR's loss-discounted share of a
+ *   1 Mbit/s one losing 2% (180 px: 5 fps);
+ * - their 5 KB frames are four segments: fewer frames lose one, and a frame that loses one
+ *   waits a round trip more (at 1 fps on that 1 Mbit/s link under cubic, p95 257-262 ms
+ *   against 721-761 for 180 px frames of 8 KB, six segments, in side-by-side runs).
+ * From micro15 the next rung, tiny15, costs 2.5 times as much: what a probe may try (adapt.c).
+ * (180 px at 15 fps, 970 kbit/s, sat between them; without it the ladder of a camera of
+ * unknown size keeps to VG_TIER_MAX with every H.264 rung.) */
 static const struct {
     const char *name;
     int cls, fps, quality;
 } thin_rungs[] = {
-    {"thin1", THIN_CLASS, 1, 40},
-    {"thin5", THIN_CLASS, 5, 40},
-    {"thin10", THIN_CLASS, 10, 30},
-    {"thin", THIN_CLASS, 15, 40},
+    {"micro1", MICRO_CLASS, 1, 30},
+    {"micro5", MICRO_CLASS, 5, 30},
+    {"micro10", MICRO_CLASS, 10, 30},
+    {"micro15", MICRO_CLASS, 15, 30},
     {"tiny15", TINY_CLASS, 15, 40},
     {"tiny", TINY_CLASS, 30, 50},
 };
-#define LOW_CLASS 2
-#define MEDIUM_CLASS 3
-#define HIGH_CLASS 4
+#define LOW_CLASS 3
+#define MEDIUM_CLASS 4
+#define HIGH_CLASS 5
 /* H.264 rungs for viewers that decode it (issue 19): on a lossy link under a loss-based
  * congestion control (cubic carries about 650 kbit/s of a 2 Mbit/s link at 1 % loss, 250 of
  * a 1 Mbit/s one at 2 %), no JPEG rung keeps 10-15 fps; these do, at a fifth of the cost.
@@ -194,7 +205,7 @@ int vg_tier_spec_check(const vg_tier_spec_t *s, int index, char *err, size_t err
     int cls = s->size ? class_find(s->size) : -1;
     if (cls < 0) {
         snprintf(err, err_len,
-                 "tier %d: size must be thin, tiny, low, medium, high, ultra or native",
+                 "tier %d: size must be micro, thin, tiny, low, medium, high, ultra or native",
                  index + 1);
         return -1;
     }

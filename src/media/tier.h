@@ -32,7 +32,7 @@ typedef struct vg_tier {
 /* A tier as configured: every field optional (NULL / 0: the class's default). */
 typedef struct vg_tier_spec {
     const char *name;   /* default: the class name */
-    const char *size;   /* "thin", "tiny", "low", "medium", "high", "ultra" or "native" */
+    const char *size;   /* "micro", "thin", "tiny", "low", "medium", "high", "ultra" or "native" */
     int fps;            /* 1..60; default: the camera's, at most 30 */
     int quality;        /* 1..100; default per class (60, 70, 80, 80, 85); JPEG only */
     const char *codec;  /* "jpeg" (default) or "h264" */
@@ -43,11 +43,11 @@ typedef struct vg_tier_spec {
  * unknown): the classes strictly below its height (all when unknown), then native. Every
  * tier from low up runs at the camera's rate up to 30 fps: a link loses resolution and
  * quality before it loses fluid motion. Below low, for thin links: tiny (240 lines, 30 fps,
- * quality 50), tiny15 (240, 15 fps, 40), thin (180, 15 fps, 40), thin10 (180, 10 fps, 30),
- * thin5 and thin1 (180, 5 and 1 fps, 40). Then the H.264 rungs below the camera's height:
- * h264-thin10 (180 lines, 10 fps, 140 kbit/s), h264-tiny15 (240, 15 fps, 370 kbit/s),
- * h264-low (320, 30 fps, 900 kbit/s), h264-medium (480, 30 fps, 1,800 kbit/s) and h264-high
- * (720, 30 fps, 3,500 kbit/s). Returns the number of tiers (1..VG_TIER_MAX). */
+ * quality 50), tiny15 (240, 15 fps, 40), thin (180, 15 fps, 40), then micro15, micro10,
+ * micro5 and micro1 (144 lines, 15, 10, 5 and 1 fps, 30). Then the H.264 rungs below the
+ * camera's height: h264-thin10 (180 lines, 10 fps, 140 kbit/s), h264-tiny15 (240, 15 fps,
+ * 370 kbit/s), h264-low (320, 30 fps, 900 kbit/s), h264-medium (480, 30 fps, 1,800 kbit/s)
+ * and h264-high (720, 30 fps, 3,500 kbit/s). Returns the number of tiers (1..VG_TIER_MAX). */
 int vg_tier_default_ladder(int width, int height, int fps, vg_tier_t out[VG_TIER_MAX]);
 
 /* Checks one spec on its own (index counts from 0, for the message). Returns 0, or -1 with a

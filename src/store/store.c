@@ -201,8 +201,8 @@ static json_t *field_schema(const field_t *f, vg_schema_mode_t mode)
                             json_string("camera LAN host:port -> this gateway's port"));
         break;
     case T_TIERS: {
-        static const char *const sizes[] = {"thin", "tiny", "low", "medium", "high", "ultra",
-                                            "native", NULL};
+        static const char *const sizes[] = {"micro", "thin", "tiny", "low", "medium", "high",
+                                            "ultra", "native", NULL};
         static const char *const codecs[] = {"jpeg", "h264", NULL};
         o = json_pack("{s:s,s:i,s:i,s:{s:s,s:b,s:[s],s:{s:{s:s,s:i},s:{s:s,s:o},s:{s:s,s:i,"
                       "s:i},s:{s:s,s:i,s:i},s:{s:s,s:o},s:{s:s,s:i,s:i}}}}",

@@ -35,7 +35,8 @@ def wait_until(pred, timeout, step=0.2):
 def test_throttled_viewer_adapts_and_recovers_without_hurting_others(vigil_server):
     srv = vigil_server(cameras={"cam": CAM_720_LIGHT})
     ladder = [t["name"] for t in srv.tiers("cam") if t["codec"] == "jpeg"]
-    assert ladder == ["thin1", "thin5", "thin10", "thin", "tiny15", "tiny", "low", "medium", "native"], ladder
+    assert ladder == ["micro1", "micro5", "micro10", "micro15", "tiny15", "tiny", "low", "medium",
+                      "native"], ladder
     fast = RawViewer(srv, "cam", rcvbuf=None)
     slow = RawViewer(srv, "cam")
     fast.start()

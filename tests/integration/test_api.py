@@ -64,17 +64,17 @@ def test_camera_listing(vigil_server):
     c1, c2 = (c["live"] for c in cams)
     assert (c1["width"], c1["height"], c1["fps"]) == (1280, 720, 30)
     assert [(t["name"], t["width"], t["height"], t["fps"], t["quality"]) for t in c1["tiers"]] == [
-        ("thin1", 320, 180, 1, 40), ("thin5", 320, 180, 5, 40), ("thin10", 320, 180, 10, 30),
-        ("thin", 320, 180, 15, 40),
+        ("micro1", 256, 144, 1, 30), ("micro5", 256, 144, 5, 30), ("micro10", 256, 144, 10, 30),
+        ("micro15", 256, 144, 15, 30),
         ("tiny15", 426, 240, 15, 40), ("tiny", 426, 240, 30, 50),
         ("low", 568, 320, 30, 60), ("medium", 854, 480, 30, 70), ("native", 1280, 720, 30, 85),
         ("h264-thin10", 320, 180, 10, 0), ("h264-tiny15", 426, 240, 15, 0),
         ("h264-low", 568, 320, 30, 0), ("h264-medium", 854, 480, 30, 0)]
     assert (c2["width"], c2["height"], c2["fps"]) == (320, 240, 10)
-    # 240 px high: only the 180-line thin-link rungs below it, then native; fps never above
-    # the camera's
+    # 240 px high: only the 144-line rungs below it (micro15 at 10 fps would be micro10
+    # again), then native, and the 180-line H.264 rung; fps never above the camera's
     assert [(t["name"], t["width"], t["height"], t["fps"]) for t in c2["tiers"]] == [
-        ("thin1", 240, 180, 1), ("thin5", 240, 180, 5), ("thin10", 240, 180, 10),
+        ("micro1", 192, 144, 1), ("micro5", 192, 144, 5), ("micro10", 192, 144, 10),
         ("native", 320, 240, 10), ("h264-thin10", 240, 180, 10)]
     # Nobody watches: the sources are not running.
     assert c1["state"] == "idle" and c2["state"] == "idle", cams

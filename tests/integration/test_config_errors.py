@@ -24,7 +24,7 @@ FILE_CASES = {
                              6, "cameras[0].default_tier", "'nope' is not in its ladder (low)"),
     "bad_size": ("cameras:\n  - id: a\n    url: \"%s\"\n    tiers:\n      - size: low\n"
                  "      - size: giant\n" % OK,
-                 6, "cameras[0].tiers[1].size", "size must be thin, tiny, low, medium"),
+                 6, "cameras[0].tiers[1].size", "size must be micro, thin, tiny, low, medium"),
     "unknown_key": ("idle_timeout_s: 10\ncameras:\n  - id: a\n    url: \"%s\"\n    colour: red\n" % OK,
                     5, "cameras[0].colour", "unknown key"),
     "bad_type": ("cameras:\n  - id: a\n    url: \"%s\"\n    idle_timeout_s: ten\n" % OK,
@@ -76,7 +76,7 @@ def test_camera_flag_error_is_fatal_and_named(tmp_path, spec, reason):
 
 BAD_DB_CAMERAS = [
     ("ftpcam", "ftp://h/x", None, None, "url: scheme 'ftp' is not supported"),
-    ("badlad", OK, '[{"size":"giant"}]', None, "tiers[0].size: size must be thin, tiny, low"),
+    ("badlad", OK, '[{"size":"giant"}]', None, "tiers[0].size: size must be micro, thin, tiny, low"),
     ("baddt", OK, None, "nope", "default_tier: 'nope' is not in its ladder"),
     ("badw", "test://?width=99999", None, None, "url: test camera: width must be"),
 ]

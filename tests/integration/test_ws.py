@@ -11,8 +11,8 @@ from conftest import (CAM_720, CAM_SMALL, jpeg_size, parse_header, recv_hello, r
 from stamp import decode_stamp
 
 STATES = {"idle", "connecting", "live", "stalled", "failed"}
-LADDER_720 = {"thin1": (320, 180, 1), "thin5": (320, 180, 5), "thin10": (320, 180, 10),
-              "thin": (320, 180, 15),
+LADDER_720 = {"micro1": (256, 144, 1), "micro5": (256, 144, 5), "micro10": (256, 144, 10),
+              "micro15": (256, 144, 15),
               "tiny15": (426, 240, 15), "tiny": (426, 240, 30),
               "low": (568, 320, 30), "medium": (854, 480, 30), "native": (1280, 720, 30),
               "h264-thin10": (320, 180, 10), "h264-tiny15": (426, 240, 15),

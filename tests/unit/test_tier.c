@@ -10,13 +10,14 @@ VG_TEST(default_ladder_never_upscales)
     int n = vg_tier_default_ladder(1280, 720, 30, t);
     EXPECT_EQ(n, 13);
     EXPECT_EQ(vg_tier_jpeg_count(t, n), 9);
-    /* Thin-link rungs first: 180 lines at 1, 5, 10 and 15 fps, 240 at 15 and 30. */
+    /* Thin-link rungs first: 144 lines at 1, 5, 10 and 15 fps, 240 at 15 and 30. */
     static const struct {
         const char *name;
         int w, h, fps, q;
     } want[] = {
-        {"thin1", 320, 180, 1, 40},   {"thin5", 320, 180, 5, 40}, {"thin10", 320, 180, 10, 30},
-        {"thin", 320, 180, 15, 40},   {"tiny15", 426, 240, 15, 40}, {"tiny", 426, 240, 30, 50}, {"low", 568, 320, 30, 60},
+        {"micro1", 256, 144, 1, 30},  {"micro5", 256, 144, 5, 30}, {"micro10", 256, 144, 10, 30},
+        {"micro15", 256, 144, 15, 30}, {"tiny15", 426, 240, 15, 40}, {"tiny", 426, 240, 30, 50},
+        {"low", 568, 320, 30, 60},
         {"medium", 854, 480, 30, 70}, {"native", 1280, 720, 30, 85},
     };
     for (int i = 0; i < 9; i++) {
@@ -50,23 +51,28 @@ VG_TEST(default_ladder_never_upscales)
     EXPECT_EQ(t[12].kbps, 1800);
     EXPECT_STREQ(t[vg_tier_default_index(t, n)].name, "medium");
     n = vg_tier_default_ladder(640, 360, 10, t);
-    EXPECT_EQ(vg_tier_jpeg_count(t, n), 6); /* thin1, thin5, thin10 (thin at 10 fps is the same), tiny15 at 10, low, native */
+    /* micro1, micro5, micro10 (micro15 at 10 fps is the same), tiny15 at 10, low, native */
+    EXPECT_EQ(vg_tier_jpeg_count(t, n), 6);
     EXPECT_EQ(n, 9); /* and the three H.264 rungs, at most 10 fps */
     EXPECT_EQ(t[7].fps, 10);
     EXPECT_EQ(t[8].fps, 10);
-    EXPECT_STREQ(t[2].name, "thin10");
+    EXPECT_STREQ(t[2].name, "micro10");
     EXPECT_EQ(t[2].fps, 10);
     EXPECT_STREQ(t[3].name, "tiny15");
     EXPECT_EQ(t[3].fps, 10);
     EXPECT_STREQ(t[4].name, "low");
     EXPECT_STREQ(t[vg_tier_default_index(t, n)].name, "low"); /* no medium: not a thin rung */
     n = vg_tier_default_ladder(320, 240, 15, t);
-    EXPECT_EQ(n, 6); /* thin1, thin5, thin10, thin, native; h264-thin10 */
+    EXPECT_EQ(n, 6); /* micro1, micro5, micro10, micro15, native; h264-thin10 */
     EXPECT_STREQ(t[vg_tier_default_index(t, n)].name, "native");
     EXPECT_STREQ(t[5].name, "h264-thin10");
     EXPECT_EQ(vg_tier_find(t, n, "ultra"), -1);
     n = vg_tier_default_ladder(240, 180, 15, t);
-    EXPECT_EQ(n, 1);
+    EXPECT_EQ(n, 5); /* the four 144-line rungs (192 wide), native */
+    EXPECT_EQ(t[0].width, 192);
+    EXPECT_STREQ(t[4].name, "native");
+    n = vg_tier_default_ladder(176, 144, 15, t);
+    EXPECT_EQ(n, 1); /* QCIF: nothing below it */
     n = vg_tier_default_ladder(1920, 1080, 60, t);
     EXPECT_EQ(n, 15); /* ten JPEG, five H.264 (up to h264-high, 720 lines) */
     EXPECT_STREQ(t[14].name, "h264-high");
@@ -78,7 +84,8 @@ VG_TEST(unknown_size_resolves_per_picture)
 {
     vg_tier_t t[VG_TIER_MAX];
     int n = vg_tier_default_ladder(0, 0, 0, t);
-    EXPECT_EQ(n, 16); /* the six thin-link rungs, low, medium, high, ultra, native; 5 H.264 */
+    /* the six thin-link rungs, low, medium, high, ultra, native; five H.264 */
+    EXPECT_EQ(n, VG_TIER_MAX);
     EXPECT_STREQ(t[6].name, "low");
     EXPECT_EQ(t[6].width, 0);
     EXPECT_EQ(t[6].fps, 30);
