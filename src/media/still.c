@@ -2,12 +2,12 @@
 #include "media/still.h"
 
 #include <libavcodec/avcodec.h>
-#include <libswscale/swscale.h>
 #include <string.h>
 #include <turbojpeg.h>
 
 #include "core/err.h"
 #include "core/wire.h"
+#include "media/scaler.h"
 
 static enum AVCodecID codec_id(vg_codec_t c)
 {
@@ -21,23 +21,21 @@ static int to_jpeg(const AVFrame *pic, int quality, const vg_frame_meta_t *meta,
 {
     int rc = VG_ECODEC;
     AVFrame *full = av_frame_alloc();
-    struct SwsContext *sws = NULL;
+    vg_scaler_t *scaler = vg_scaler_new();
     tjhandle tj = tjInitCompress();
     unsigned char *jpeg = NULL;
     unsigned long len = 0;
-    if (full == NULL || tj == NULL)
+    if (full == NULL || scaler == NULL || tj == NULL)
         goto out;
-    full->format = AV_PIX_FMT_YUVJ420P;
+    full->format = AV_PIX_FMT_YUV420P;
+    full->color_range = AVCOL_RANGE_JPEG;
     full->width = pic->width;
     full->height = pic->height;
     if (av_frame_get_buffer(full, 32) < 0)
         goto out;
-    sws = sws_getContext(pic->width, pic->height, pic->format, pic->width, pic->height,
-                         AV_PIX_FMT_YUVJ420P, SWS_BILINEAR, NULL, NULL, NULL);
-    if (sws == NULL)
+    if (vg_scaler_scale(scaler, pic, full->data, full->linesize, pic->width, pic->height,
+                        true) < 0)
         goto out;
-    sws_scale(sws, (const uint8_t *const *)pic->data, pic->linesize, 0, pic->height, full->data,
-              full->linesize);
     const unsigned char *planes[3] = {full->data[0], full->data[1], full->data[2]};
     int strides[3] = {full->linesize[0], full->linesize[1], full->linesize[2]};
     if (tjCompressFromYUVPlanes(tj, planes, full->width, strides, full->height, TJSAMP_420,
@@ -63,7 +61,7 @@ out:
     tjFree(jpeg);
     if (tj)
         tjDestroy(tj);
-    sws_freeContext(sws);
+    vg_scaler_free(scaler);
     av_frame_free(&full);
     return rc;
 }

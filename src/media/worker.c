@@ -15,7 +15,6 @@
  */
 #include <libavcodec/avcodec.h>
 #include <libavutil/imgutils.h>
-#include <libswscale/swscale.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stddef.h>
@@ -32,6 +31,7 @@
 #include "core/wire.h"
 #include "media/media_int.h"
 #include "media/range.h"
+#include "media/scaler.h"
 
 #define WORKER_QUEUE_PACKETS 64
 #define TS_RING 32
@@ -50,7 +50,7 @@ const int64_t vg_encode_hist_bounds_us[VG_ENCODE_HIST_BUCKETS - 1] = {
 };
 
 typedef struct tier_state {
-    struct SwsContext *sws;
+    vg_scaler_t *scaler;     /* made on the tier's first picture that needs one */
     AVFrame *scaled;         /* the tier's picture when it differs from the decoded one */
     uint64_t scaled_pic;     /* the picture number scaled holds */
     int64_t next_due_us;     /* capture time from which the next picture is encoded */
@@ -170,7 +170,8 @@ static AVFrame *tier_buffer(tier_state_t *ts, int width, int height)
     ts->scaled = av_frame_alloc();
     if (ts->scaled == NULL)
         return NULL;
-    ts->scaled->format = AV_PIX_FMT_YUVJ420P; /* what it holds once ready: full range */
+    ts->scaled->format = AV_PIX_FMT_YUV420P; /* what it holds once ready: full range */
+    ts->scaled->color_range = AVCOL_RANGE_JPEG;
     ts->scaled->width = width;
     ts->scaled->height = height;
     if (av_frame_get_buffer(ts->scaled, 32) < 0)
@@ -189,7 +190,8 @@ static AVFrame *tier_buffer(tier_state_t *ts, int width, int height)
  * that costs 0.53 ms against 0.99 ms for swscale doing the range while scaling to 568x320,
  * and 0.57 against 1.24 ms to 854x480; at the same size the pass costs 0.09 ms against
  * swscale's 1.83 ms, with the same bytes out (bench/picture_lane.sh, docs/benchmarks.md).
- * Anything else (4:2:2 MJPEG, full range to scale) stays with swscale to yuvj420p. */
+ * Anything else (4:2:2 MJPEG, full range to scale) stays with swscale (scaler.h), to full
+ * range. */
 static const AVFrame *tier_picture(vg_worker_t *w, int t)
 {
     AVFrame *src = w->pic;
@@ -214,18 +216,14 @@ static const AVFrame *tier_picture(vg_worker_t *w, int t)
         vg_range_expand_420(dst->data, dst->linesize, (const uint8_t *const *)src->data,
                             src->linesize, width, height);
     } else {
-        /* yuv420p scales to yuv420p, its range kept as it is: limited then gets the pass,
-         * and full range said only by color_range (which swscale, given formats, would not
-         * see, and would expand a second time) stays full. The rest goes to yuvj420p, which
-         * makes swscale expand what is not full range yet. */
-        enum AVPixelFormat out = src->format == AV_PIX_FMT_YUV420P ? AV_PIX_FMT_YUV420P
-                                                                    : AV_PIX_FMT_YUVJ420P;
-        ts->sws = sws_getCachedContext(ts->sws, src->width, src->height, src->format, width,
-                                       height, out, SWS_BILINEAR, NULL, NULL, NULL);
-        if (ts->sws == NULL)
+        /* 4:2:0 scales with its levels kept: limited then gets the pass, full stays full.
+         * The rest swscale brings to full range as it scales. */
+        bool is_420 = src->format == AV_PIX_FMT_YUV420P || src->format == AV_PIX_FMT_YUVJ420P;
+        if (ts->scaler == NULL && (ts->scaler = vg_scaler_new()) == NULL)
             return NULL;
-        sws_scale(ts->sws, (const uint8_t *const *)src->data, src->linesize, 0, src->height,
-                  dst->data, dst->linesize);
+        if (vg_scaler_scale(ts->scaler, src, dst->data, dst->linesize, width, height,
+                            !is_420) < 0)
+            return NULL;
         if (is_limited_420)
             vg_range_expand_420(dst->data, dst->linesize, (const uint8_t *const *)dst->data,
                                 dst->linesize, width, height);
@@ -562,8 +560,8 @@ static void worker_release(vg_worker_t *w)
     av_packet_free(&w->enc_pkt);
     av_frame_free(&w->pic);
     for (int t = 0; t < VG_TIER_MAX; t++) {
-        sws_freeContext(w->tiers[t].sws);
-        w->tiers[t].sws = NULL;
+        vg_scaler_free(w->tiers[t].scaler);
+        w->tiers[t].scaler = NULL;
         av_frame_free(&w->tiers[t].scaled);
         avcodec_free_context(&w->tiers[t].enc);
         av_frame_free(&w->tiers[t].enc_in);
