@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """What each tier of a camera costs a viewer: one WebSocket viewer per tier at once for a
 while, then the tiers' measured kbit/s from GET /api/v1/cameras/cam (docs/protocol.md,
-"Tiers"; docs/benchmarks.md). Starts its own `vigil serve --no-auth` on loopback.
+"Tiers"; docs/benchmarks.md), and what they cost vigil: each tier's mean scale and encode
+time per picture (GET /api/v1/streams/cam) and the process's CPU over the viewing. Starts its
+own `vigil serve --no-auth` on loopback.
 
     /usr/bin/python3 -B bench/tier_costs.py --tiers h264-thin10,h264-tiny15,h264-low,thin10
 """
@@ -36,6 +38,13 @@ async def view(port, tier, seconds):
     return tier, frames, received, keys, largest_key
 
 
+def cpu_seconds(pid):
+    """User plus system CPU seconds of a process so far (/proc/PID/stat)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tiers", required=True, help="comma-separated tier names")
@@ -65,16 +74,23 @@ def main():
             return await asyncio.gather(*[view(port, t, args.seconds)
                                           for t in args.tiers.split(",")])
 
+        cpu0, t0 = cpu_seconds(p.pid), time.monotonic()
         rows = asyncio.run(all_tiers())
+        cpu = (cpu_seconds(p.pid) - cpu0) / (time.monotonic() - t0)
         live = requests.get("http://127.0.0.1:%d/api/v1/cameras/cam" % port, timeout=5).json()
         published = {t["name"]: t["kbps"] for t in live["live"]["tiers"]}
+        stream = requests.get("http://127.0.0.1:%d/api/v1/streams/cam" % port, timeout=5).json()
+        work = {t["name"]: t for t in stream.get("tiers", [])}
         print("| tier | fps | received kbit/s | keyframes | largest keyframe (bytes) | "
-              "published kbps |")
-        print("|---|---|---|---|---|---|")
+              "published kbps | scale ms | encode ms |")
+        print("|---|---|---|---|---|---|---|---|")
         for tier, frames, received, keys, largest_key in rows:
-            print("| %s | %.1f | %.0f | %d | %d | %s |" % (
+            w = work.get(tier, {})
+            print("| %s | %.1f | %.0f | %d | %d | %s | %.3f | %.3f |" % (
                 tier, frames / args.seconds, received * 8 / args.seconds / 1000, keys,
-                largest_key, published.get(tier)))
+                largest_key, published.get(tier), w.get("scale_ms_avg", 0),
+                w.get("encode_ms_avg", 0)))
+        print("vigil: %.1f%% of a core over the viewing (user + system)" % (100 * cpu))
     finally:
         p.terminate()
         p.wait()
