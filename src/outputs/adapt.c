@@ -78,6 +78,12 @@
 #define BAD_FOR_PROBE_US 250000LL
 /* A connection's first second: see is_slow_start. */
 #define SLOW_START_US 1000000LL
+/* In a connection's first round trips its window, not the link, bounds what is acknowledged
+ * and sampled: a step down then reads a guess, not the link's capacity. (1 s into a 1 Mbit/s,
+ * 400 ms path, 2.5 round trips, a JPEG viewer read 220-270 kbit/s while its frames were
+ * replaced locally; as the link's capacity that held it on micro5, 5 fps, for 20 s where
+ * micro10 fits, 2026-12-07. On a 40 ms path 1 s is 25 round trips: slow start is over.) */
+#define SLOW_START_RTTS 4
 /* After a change, mild signs are left alone this long (what was queued drains). */
 #define SETTLE_US 1000000LL
 /* Share of the rate a rung may use after a step down: most of it, or half while a deep
@@ -735,9 +741,12 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
             /* A rate read while a deep queue built up (a link that just got much thinner)
              * is a guess that picks the rung and caps what follows, but is no evidence of
              * headroom: a guess above the link would take the viewer straight back up. */
-            a->capacity_kind = is_link   ? VG_ADAPT_CAPACITY_LINK
-                               : is_deep ? VG_ADAPT_CAPACITY_GUESS
-                                         : VG_ADAPT_CAPACITY_SAMPLE;
+            bool is_window_start =
+                base_ms > 0 && now - a->first_us < (int64_t)(SLOW_START_RTTS * base_ms * 1000);
+            a->capacity_kind = is_window_start ? VG_ADAPT_CAPACITY_GUESS
+                               : is_link       ? VG_ADAPT_CAPACITY_LINK
+                               : is_deep       ? VG_ADAPT_CAPACITY_GUESS
+                                               : VG_ADAPT_CAPACITY_SAMPLE;
             if (a->capacity_kind != VG_ADAPT_CAPACITY_GUESS)
                 rate_add(a, now, rate);
             a->capacity_kbps = is_link && link_kbps > rate ? link_kbps : rate;

@@ -1277,3 +1277,71 @@ VG_TEST(a_deep_queue_reads_no_more_than_the_rung_that_built_it)
     EXPECT_EQ(tries, 0);
     EXPECT_TRUE(best >= 2 && best <= 3);
 }
+
+/* A new JPEG viewer on `medium` over a path of path_ms (BBR: no loss bound), the 144 px
+ * ladder, 1 s into a 1 Mbit/s, 400 ms link as the bench recorded it (2026-12-07): in slow start
+ * the window lets out far less than the link carries, medium's frames are replaced locally,
+ * and the step down reads what was acknowledged (220 kbit/s there, 250-260 here, so that
+ * micro5 fits) and the kernel's sample (270). After it the
+ * viewer's frames are small flights: app-limited samples a little above what the rung sends.
+ * Returns when it first moved up after its step down (INT64_MAX: not within 30 s), and the
+ * rung it stepped to. */
+static int64_t first_up_after_slow_start(double path_ms, int *stepped_to)
+{
+    static const double kbps[] = {39, 196, 393, 590, 1486, 3376, 5768, 11979, 35570};
+    static const double fps[] = {1, 5, 10, 15, 15, 30, 30, 30, 30};
+    vg_adapt_t a;
+    vg_adapt_init(&a);
+    int64_t t = 0;
+    int rung = 7;
+    *stepped_to = -1;
+    for (int i = 0; i < 4 * 31; i++) {
+        t += 250000;
+        vg_adapt_input_t in = trace_input(t, rung);
+        in.rung_count = 9;
+        in.rung_kbps = kbps;
+        in.rung_fps = fps;
+        in.rtt_ms = path_ms + 2 + i % 3;
+        in.min_rtt_ms = path_ms;
+        in.sent_segs = 20;
+        if (*stepped_to < 0) {
+            in.acked_kbps = t < 750000 ? 250 : 260;
+            in.delivery_kbps = t < 750000 ? 150 : 270;
+            in.is_app_limited = t < 750000;
+            in.unsent_bytes = 30408;
+            in.inflight_bytes = 20000;
+            in.replaced = t < 500000 ? 0 : 6; /* (the first second's unsent bytes are the
+                                                    window's, not a queue: is_slow_start) */
+            in.offered = 7;
+        } else {
+            in.delivery_kbps = kbps[rung] * (1.5 + 0.01 * (i % 3));
+            in.is_app_limited = true;
+            in.acked_kbps = kbps[rung];
+            in.inflight_bytes = 5000;
+            in.offered = (uint32_t)(fps[rung] / 4 + 1);
+        }
+        vg_adapt_decision_t d = vg_adapt_step(&a, &in);
+        if (d.rung < rung && *stepped_to < 0)
+            *stepped_to = d.rung;
+        else if (d.rung > rung && *stepped_to >= 0)
+            return t;
+        rung = d.rung;
+    }
+    return INT64_MAX;
+}
+
+VG_TEST(a_step_down_read_in_slow_start_is_a_guess_on_a_long_path)
+{
+    /* 1 s is 2.5 round trips of a 400 ms path: the viewer steps to micro5 on what the window
+     * let out, and tries micro10 (393, which that reading has no room for) once the guess's
+     * 4 s are over. Read as the link's capacity, it waited 20 s (the bench). */
+    int stepped_to;
+    int64_t up = first_up_after_slow_start(400, &stepped_to);
+    EXPECT_EQ(stepped_to, 1);
+    EXPECT_TRUE(up <= 8000000);
+    /* The same readings 25 round trips into a 40 ms path are the link's, and capped climbs as
+     * before. */
+    up = first_up_after_slow_start(40, &stepped_to);
+    EXPECT_EQ(stepped_to, 1);
+    EXPECT_TRUE(up > 8000000);
+}
