@@ -42,9 +42,12 @@ cp build-asan/meson-logs/testlog.json "$results/unit.json" 2>/dev/null
 
 # Two parts: the tests marked serial (timing at tight bounds, or loading both cores: see
 # SERIAL in tests/integration/conftest.py) run alone, one after the other; the rest run in
-# two pytest-xdist workers, a module's tests on one worker (its fixtures start once). A third
-# worker saved no time (the simulators' encoders keep both cores busy) and made timed tests
-# fail by turns.
+# three pytest-xdist workers, a module's tests on one worker (its fixtures start once). They
+# mostly wait: with two workers the parallel part took their summed time over two (805 s,
+# 375 s), while the nice-19 builds above took 15-70% of the CPU and it then idled 35-86%
+# (/proc/stat, 2026-12-07). Three took it to 325 s and the whole run from 12m29s to 10m59s,
+# one test failing beside the others (run again alone, below) where two workers had one to
+# four. (An earlier try of three, before the background builds, saved nothing.)
 export VIGIL_BIN="$PWD/build/vigil" VIGIL_ASAN_BIN="$PWD/build-asan/vigil" \
     VIGIL_TSAN_BIN="$PWD/build-tsan/vigil"
 # The browser tests (the dashboard in Chromium; the OpenAPI document; deploy/k8s against the
@@ -69,7 +72,7 @@ stamp "browser tests (in the background) and integration tests (in parallel)"
 (for f in $BROWSER_FILES; do browser_file "$f" "$results/browser-$f.tap"; done) &
 browser_pid=$!
 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration -m "not serial" \
-    -n 2 --dist loadgroup --durations=25 --junitxml="$results/integration.xml"
+    -n 3 --dist loadgroup --durations=25 --junitxml="$results/integration.xml"
 stamp "waiting for the browser tests"
 wait "$browser_pid"
 for f in $BROWSER_FILES; do
