@@ -45,7 +45,7 @@ cp build-asan/meson-logs/testlog.json "$results/unit.json" 2>/dev/null
 # three pytest-xdist workers, a module's tests on one worker (its fixtures start once). They
 # mostly wait: with two workers the parallel part took their summed time over two (805 s,
 # 375 s), while the nice-19 builds above took 15-70% of the CPU and it then idled 35-86%
-# (/proc/stat, 2026-12-07). Three took it to 325 and 346 s, and the whole run to 10m59s and
+# (/proc/stat, 2026-12-07). Three took it to 325 and 345 s, and the whole run to 10m59s and
 # 12m22s against 12m26s-12m56s in four runs with two, on the same day; one and three tests
 # failed beside the others (run again alone, below), where two workers had one to four. (An earlier try of three saved nothing and made timed tests fail by turns, as the
 # simulators' encoders then kept both cores busy.)
