@@ -27,17 +27,24 @@ void vg_scaler_free(vg_scaler_t *s)
     free(s);
 }
 
-/* The plain format of a yuvj one (itself otherwise); *is_full set for a yuvj one. */
-static enum AVPixelFormat plain_format(enum AVPixelFormat f, bool *is_full)
+/* src's format without the "j" (what swscale is given); *is_full says whether its levels are
+ * full range: a yuvj format, or a YUV one whose color_range says so (RGB has no limited
+ * range to expand). */
+static enum AVPixelFormat plain_format(const AVFrame *src, bool *is_full)
 {
     enum AVPixelFormat plain;
-    switch (f) {
+    switch (src->format) {
     case AV_PIX_FMT_YUVJ420P: plain = AV_PIX_FMT_YUV420P; break;
     case AV_PIX_FMT_YUVJ422P: plain = AV_PIX_FMT_YUV422P; break;
     case AV_PIX_FMT_YUVJ444P: plain = AV_PIX_FMT_YUV444P; break;
     case AV_PIX_FMT_YUVJ440P: plain = AV_PIX_FMT_YUV440P; break;
     case AV_PIX_FMT_YUVJ411P: plain = AV_PIX_FMT_YUV411P; break;
-    default: return f;
+    default: {
+        const AVPixFmtDescriptor *d = av_pix_fmt_desc_get(src->format);
+        *is_full = d && !(d->flags & AV_PIX_FMT_FLAG_RGB) &&
+                   src->color_range == AVCOL_RANGE_JPEG;
+        return src->format;
+    }
     }
     *is_full = true;
     return plain;
@@ -45,21 +52,16 @@ static enum AVPixelFormat plain_format(enum AVPixelFormat f, bool *is_full)
 
 bool vg_scaler_is_full_range(const AVFrame *src)
 {
-    bool is_full = false;
-    enum AVPixelFormat f = plain_format(src->format, &is_full);
-    if (is_full)
-        return true;
-    /* color_range speaks only of YUV: RGB has no limited range to expand */
-    const AVPixFmtDescriptor *d = av_pix_fmt_desc_get(f);
-    return d && !(d->flags & AV_PIX_FMT_FLAG_RGB) && src->color_range == AVCOL_RANGE_JPEG;
+    bool is_full;
+    plain_format(src, &is_full);
+    return is_full;
 }
 
 int vg_scaler_scale(vg_scaler_t *s, const AVFrame *src, uint8_t *const dst[3],
                     const int dst_stride[3], int width, int height, bool to_full)
 {
-    bool unused = false;
-    enum AVPixelFormat fmt = plain_format(src->format, &unused);
-    bool is_src_full = vg_scaler_is_full_range(src);
+    bool is_src_full;
+    enum AVPixelFormat fmt = plain_format(src, &is_src_full);
     bool is_dst_full = to_full || is_src_full;
     if (s->sws == NULL || s->src_w != src->width || s->src_h != src->height ||
         s->src_fmt != fmt || s->dst_w != width || s->dst_h != height ||

@@ -155,12 +155,6 @@ static int open_decoder(vg_worker_t *w, vg_codec_t codec)
     return 0;
 }
 
-static bool is_full_range_420(const AVFrame *f)
-{
-    return f->format == AV_PIX_FMT_YUVJ420P ||
-           (f->format == AV_PIX_FMT_YUV420P && f->color_range == AVCOL_RANGE_JPEG);
-}
-
 /* The tier's own picture buffer, (re)made at width x height. NULL when out of memory. */
 static AVFrame *tier_buffer(tier_state_t *ts, int width, int height)
 {
@@ -198,7 +192,9 @@ static const AVFrame *tier_picture(vg_worker_t *w, int t)
     int width, height;
     vg_tier_resolve(&w->cfg.tiers[t], src->width, src->height, &width, &height);
     bool is_same_size = src->width == width && src->height == height;
-    if (is_same_size && is_full_range_420(src))
+    bool is_420 = src->format == AV_PIX_FMT_YUV420P || src->format == AV_PIX_FMT_YUVJ420P;
+    bool is_full = vg_scaler_is_full_range(src);
+    if (is_same_size && is_420 && is_full)
         return src;
     for (int o = 0; o < t; o++) {
         const tier_state_t *other = &w->tiers[o];
@@ -210,7 +206,7 @@ static const AVFrame *tier_picture(vg_worker_t *w, int t)
     AVFrame *dst = tier_buffer(ts, width, height);
     if (dst == NULL)
         return NULL;
-    bool is_limited_420 = src->format == AV_PIX_FMT_YUV420P && !is_full_range_420(src);
+    bool is_limited_420 = is_420 && !is_full;
     int64_t t0 = vg_mono_us();
     if (is_limited_420 && is_same_size) {
         vg_range_expand_420(dst->data, dst->linesize, (const uint8_t *const *)src->data,
@@ -218,7 +214,6 @@ static const AVFrame *tier_picture(vg_worker_t *w, int t)
     } else {
         /* 4:2:0 scales with its levels kept: limited then gets the pass, full stays full.
          * The rest swscale brings to full range as it scales. */
-        bool is_420 = src->format == AV_PIX_FMT_YUV420P || src->format == AV_PIX_FMT_YUVJ420P;
         if (ts->scaler == NULL && (ts->scaler = vg_scaler_new()) == NULL)
             return NULL;
         if (vg_scaler_scale(ts->scaler, src, dst->data, dst->linesize, width, height,
