@@ -761,7 +761,7 @@ class RawViewer(threading.Thread):
 # --------------------------------------------------------------------------------------
 # Running on both cores (pytest-xdist; see scripts/test.sh)
 # --------------------------------------------------------------------------------------
-# scripts/test.sh runs the suite twice over: `-n 2 --dist loadgroup -m "not serial"`, then
+# scripts/test.sh runs the suite twice over: `-n 3 --dist loadgroup -m "not serial"`, then
 # `-m serial` alone. Under --dist loadgroup every test without an xdist_group of its own is
 # put in its module's group, so that a module runs on one worker and its module-scoped
 # fixtures (a server, a database) start once, as with --dist loadfile.
@@ -847,7 +847,7 @@ MODULE_SECONDS = {
     "test_login_backoff.py": 20, "test_fmp4_ffmpeg.py": 18, "test_snapshot.py": 16,
     "test_revocation.py": 16, "test_rtp_ffmpeg.py": 15, "test_store_live.py": 13,
     "test_login_memory.py": 12, "test_health.py": 28, "test_discovery.py": 11,
-    "test_cluster.py": 40, "test_store_pg.py": 12, "test_uplink.py": 20,
+    "test_cluster.py": 40, "test_store_pg.py": 12, "test_uplink.py": 65,
 }
 
 
