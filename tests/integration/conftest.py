@@ -836,18 +836,20 @@ SERIAL = {
 
 
 # Seconds each of the longest modules takes on one xdist worker (the parallel stage of CI,
-# 2026-12-05; `--durations` and build/test-results/integration.xml say more). xdist hands
-# whole modules to workers in collection order: with the longest first, the last ones
-# handed out are short and neither worker idles long at the end (alphabetical order put
-# test_rtsp*, test_source* and test_sources, 20-60 s each, last).
+# three workers, 2026-12-07; `--durations` and build/test-results/integration.xml say more;
+# test_uplink.py counts its thin-link test, 53 s, in its own group). xdist hands groups to
+# workers in collection order: with the longest first, the last ones handed out are short
+# and no worker idles long at the end (alphabetical order put test_rtsp*, test_source* and
+# test_sources, 20-70 s each, last).
 MODULE_SECONDS = {
-    "test_rtsp.py": 65, "test_rtsp_client.py": 30, "test_sources.py": 45, "test_auth.py": 30, "test_rtsp_sim.py": 40,
-    "test_hls.py": 32, "test_source.py": 32, "test_hostile.py": 25,
-    "test_adaptive.py": 23, "test_keys.py": 22, "test_hls_cdn.py": 21, "test_rtsps.py": 21,
-    "test_login_backoff.py": 20, "test_fmp4_ffmpeg.py": 18, "test_snapshot.py": 16,
-    "test_revocation.py": 16, "test_rtp_ffmpeg.py": 15, "test_store_live.py": 13,
-    "test_login_memory.py": 12, "test_health.py": 28, "test_discovery.py": 11,
-    "test_cluster.py": 40, "test_store_pg.py": 12, "test_uplink.py": 65,
+    "test_rtsp.py": 73, "test_uplink.py": 91, "test_cluster.py": 66, "test_sources.py": 60,
+    "test_rtsp_client.py": 49, "test_rtsp_sim.py": 49, "test_source.py": 41, "test_hls.py": 38,
+    "test_auth.py": 34, "test_hostile.py": 29, "test_hls_cdn.py": 24, "test_health.py": 23,
+    "test_rtsps.py": 23, "test_adaptive.py": 21, "test_fmp4_ffmpeg.py": 20,
+    "test_login_backoff.py": 20, "test_store_live.py": 19, "test_store_pg.py": 18,
+    "test_revocation.py": 17, "test_snapshot.py": 17, "test_keys.py": 17,
+    "test_h264_tiers.py": 16, "test_admission.py": 15, "test_rtp_ffmpeg.py": 15,
+    "test_store_cli.py": 13, "test_api_keys.py": 12,
 }
 
 
