@@ -4,12 +4,16 @@
 #include "net/tcpinfo.h"
 
 #include <errno.h>
+#include <linux/inet_diag.h>
 #include <linux/tcp.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+
+/* tcp_bbr_info's gains are fixed point, shifted left 8 bits (linux/inet_diag.h) */
+#define BBR_GAIN_UNIT 256u
 
 int vg_tcp_stats_read(int fd, vg_tcp_stats_t *out)
 {
@@ -46,6 +50,16 @@ int vg_tcp_stats_read(int fd, vg_tcp_stats_t *out)
     len = sizeof(cc);
     if (getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, cc, &len) == 0)
         memcpy(out->congestion, cc, len < sizeof(cc) ? len : sizeof(cc) - 1);
+    if (strcmp(out->congestion, "bbr") == 0) {
+        union tcp_cc_info cc_info;
+        memset(&cc_info, 0, sizeof(cc_info));
+        len = sizeof(cc_info);
+        /* (ProbeBW's gain cycle may set the pacing gain to 1 as well, never the window's) */
+        if (getsockopt(fd, IPPROTO_TCP, TCP_CC_INFO, &cc_info, &len) == 0 &&
+            len >= sizeof(struct tcp_bbr_info))
+            out->is_probing_rtt = cc_info.bbr.bbr_cwnd_gain == BBR_GAIN_UNIT &&
+                                  cc_info.bbr.bbr_pacing_gain == BBR_GAIN_UNIT;
+    }
     return 0;
 }
 

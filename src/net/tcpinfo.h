@@ -22,6 +22,10 @@ typedef struct vg_tcp_stats {
     uint32_t segs_out;        /* segments sent, retransmissions included, total (0: unknown) */
     double pacing_kbps;       /* the rate the kernel paces this socket at (0: not paced) */
     char congestion[16];      /* "bbr", "cubic", ... */
+    /* BBR is in ProbeRTT: every 10 s without a lower RTT it holds its window at four
+     * segments for 200 ms and a round trip, to measure the path empty (TCP_CC_INFO: both
+     * gains at 1, which only that state has). What the viewer sends then waits behind it. */
+    bool is_probing_rtt;
 } vg_tcp_stats_t;
 
 /* Reads fd's TCP_INFO. Returns 0, or a negative errno. */

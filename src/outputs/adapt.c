@@ -469,6 +469,17 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
     double base_ms = in->has_tcp ? base_rtt(a, now, in->rtt_ms, in->min_rtt_ms) : 0;
     d.base_rtt_ms = base_ms;
     double burst_budget = base_ms > BURST_FIT_MIN_MS ? base_ms : BURST_FIT_MIN_MS;
+    /* BBR's ProbeRTT (every 10 s that saw no lower RTT: on a path of fixed delay, always)
+     * holds the window at four segments for 200 ms and a round trip. On a 1 Mbit/s, 400 ms
+     * link that is 0.6-0.8 s in which four segments leave a round trip: frames are replaced
+     * and a backlog waits (micro10 went to micro1 for it, 2026-12-07). It is the control's
+     * own pause, not the link: no step down for it, no reading of the link from it, and no
+     * probe up through it, until a round trip after it ended (its backlog then leaves at
+     * the link's rate). */
+    if (in->is_probing_rtt)
+        a->rtt_probe_until_us =
+            now + (int64_t)((base_ms > 0 ? base_ms : in->rtt_ms > 0 ? in->rtt_ms : 100) * 1000);
+    bool is_rtt_probe = in->is_probing_rtt || now < a->rtt_probe_until_us;
     /* A flight the link limits queues at its bottleneck; one with no standing RTT was
      * limited by the congestion window (small after losses or idle), not the link. */
     bool is_window_limited =
@@ -509,7 +520,7 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
         a->base_rtt_at_down_ms = base_ms;
     if (in->has_tcp) {
         /* what the peer acknowledged over about a second: a stall does not read as zero */
-        if (in->acked_kbps > 0) {
+        if (in->acked_kbps > 0 && !is_rtt_probe) {
             a->acked_1s_kbps = a->acked_1s_kbps > 0 ? 0.75 * a->acked_1s_kbps + 0.25 * in->acked_kbps
                                                     : in->acked_kbps;
             if (a->acked_count == 3)
@@ -523,7 +534,7 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
         if (in->retrans_segs > 0) /* the stall lasts about a round trip after the sample */
             a->recovering_until_us = now + (int64_t)((RECOVERY_RTTS * base_ms + 500) * 1000);
     }
-    if (in->has_tcp && in->delivery_kbps > 0 && is_fresh) {
+    if (in->has_tcp && in->delivery_kbps > 0 && is_fresh && !is_rtt_probe) {
         latest = in->delivery_kbps;
         /* The acknowledgement that fills a retransmitted hole covers everything the peer
          * had already received past it: a rate sample taken then reads far above the link
@@ -593,8 +604,8 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
      * retransmission on a lossy link); two, and a fair share of them, is a sign. */
     bool is_local_bad = (in->replaced >= 2 && in->replaced > DROP_RATIO_BAD * in->offered) ||
                         in->skips > 0;
-    bool is_over = d.queue_ms > bound || is_local_bad;
-    bool is_client_bad = in->client_fps >= 0 && in->sent_fps >= 5 &&
+    bool is_over = !is_rtt_probe && (d.queue_ms > bound || is_local_bad);
+    bool is_client_bad = !is_rtt_probe && in->client_fps >= 0 && in->sent_fps >= 5 &&
                          in->client_fps < CLIENT_FPS_RATIO_BAD * in->sent_fps;
     if (!is_over) {
         a->bad_since_us = 0;
@@ -619,7 +630,8 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
     /* After a step down what was queued before it drains at the link's rate: a queue still
      * smaller than at that step is not a reason to step again. */
     bool is_draining = now < a->drain_until_us && d.queue_ms < 2 * a->queue_at_change_ms;
-    bool is_deep = d.queue_ms > QUEUE_DEEP_MS + recovery_ms + burst_ms && !is_draining;
+    bool is_deep =
+        d.queue_ms > QUEUE_DEEP_MS + recovery_ms + burst_ms && !is_draining && !is_rtt_probe;
     /* The queue the current rung's own frames make (FRAME_QUEUE_SAMPLES), afresh on each,
      * from samples of a steady stream: not while a change settles or a queue drains, a
      * retransmission holds the stream back, or the queue is over its bound. */
@@ -632,7 +644,7 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
     double frame_base_ms = in->min_rtt_ms > 0 && is_path_as_least ? in->min_rtt_ms : base_ms;
     if (in->has_tcp && frame_base_ms > 0 && in->inflight_bytes > 0 && is_uniform(in, in->rung) &&
         now >= a->rtt_stale_until_us && !is_settling && now >= a->drain_until_us &&
-        !is_recovering && !is_over) {
+        !is_recovering && !is_over && !is_rtt_probe) {
         double standing = in->rtt_ms > frame_base_ms ? in->rtt_ms - frame_base_ms : 0;
         a->frame_queue_count++;
         double gain = a->frame_queue_count < FRAME_QUEUE_SAMPLES ? 1.0 / a->frame_queue_count
@@ -798,7 +810,7 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
                        ? frame_step_rung(in, frame_fits)
                        : -1;
     bool is_frame_bad = frame_to >= 0;
-    if (in->rung > 0 && !is_settling && !is_draining &&
+    if (in->rung > 0 && !is_settling && !is_draining && !is_rtt_probe &&
         (is_burst_bad || is_carry_bad || is_frame_bad)) {
         d.rung = is_carry_bad  ? fitting_rung(in, in->rung, carry, CARRY_SHARE, burst_budget)
                  : is_burst_bad ? fitting_rung(in, in->rung, d.rate_kbps, fit_share(a, FIT_SHARE),
@@ -820,7 +832,7 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
         a->last_up_us = 0;
     }
     int next = in->rung + 1;
-    bool is_clean = !is_over && !is_client_bad;
+    bool is_clean = !is_over && !is_client_bad && !is_rtt_probe;
     int64_t hold = a->up_hold_us;
     if (hold <= UP_HOLD_MIN_US && in->has_tcp) {
         /* the round trip as it is now: a path just made longer still has the short base */

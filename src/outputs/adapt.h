@@ -135,6 +135,8 @@ typedef struct vg_adapt {
     double frame_down_ratio;    /* the new rung's frame against the old one */
     int64_t pacing_restart_us; /* the congestion control was last restarted (0: never) */
     double pacing_peak_kbps;   /* its fastest pacing since then */
+    int64_t rtt_probe_until_us; /* BBR's ProbeRTT and the round trip after it, while its
+                                   backlog drains: no reading of the link */
 } vg_adapt_t;
 
 typedef struct vg_adapt_input {
@@ -153,6 +155,7 @@ typedef struct vg_adapt_input {
     uint32_t mss_bytes;  /* the segment size (0: unknown, 1448 assumed) */
     double pacing_kbps;  /* the rate a pacing control (BBR) paces at, whose estimate can
                             collapse on a sparse stream (0: none, or not such a control) */
+    bool is_probing_rtt; /* BBR's ProbeRTT holds the window at four segments (tcpinfo.h) */
     double acked_kbps;   /* bytes the peer acknowledged since the last sample, as a rate
                             (0: unknown); while a queue stands this is the link's rate now */
     uint32_t unsent_bytes, inflight_bytes;

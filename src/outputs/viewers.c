@@ -298,6 +298,7 @@ int vg__viewer_adapt(vg__viewer_t *v, const int *rungs, const double *kbps, int 
         in.is_loss_based = strcmp(tcp.congestion, "bbr") != 0;
         in.pacing_kbps = in.is_loss_based ? 0 : tcp.pacing_kbps;
         in.mss_bytes = tcp.mss_bytes;
+        in.is_probing_rtt = tcp.is_probing_rtt;
         if (v->smp_us && tcp.bytes_acked >= v->smp_acked && in.now_us > v->smp_us)
             in.acked_kbps = (double)(tcp.bytes_acked - v->smp_acked) * 8 * 1000 /
                             (double)(in.now_us - v->smp_us);
@@ -364,11 +365,11 @@ int vg__viewer_adapt(vg__viewer_t *v, const int *rungs, const double *kbps, int 
     v->link_kbps = d.rate_kbps > 0 ? d.rate_kbps : -1;
     VG_LOG_TRACE("adapt", "viewer=%" PRIu64 " rung %d: queue %.0f ms (rtt %.1f, base %.1f, "
                  "unsent %u, inflight %u), rate %.0f kbps (latest %.0f%s, acked %.0f), loss "
-                 "%.2f%%, segs %u/%u, replaced %u/%u%s", v->id, cur, d.queue_ms, in.rtt_ms,
+                 "%.2f%%, segs %u/%u, replaced %u/%u%s%s", v->id, cur, d.queue_ms, in.rtt_ms,
                  d.base_rtt_ms, in.unsent_bytes, in.inflight_bytes, d.rate_kbps,
                  in.delivery_kbps, in.is_app_limited ? " app-limited" : "", in.acked_kbps,
                  100 * d.loss, in.retrans_segs, in.sent_segs, in.replaced, in.offered,
-                 d.is_draining ? ", draining" : "");
+                 d.is_draining ? ", draining" : "", in.is_probing_rtt ? ", probing rtt" : "");
     if (in.offered == 0 && d.rung < cur)
         return -1; /* the camera sent nothing: no sign of the link either way */
     if (d.rung == cur && rungs[d.rung] == v->cons.tier)

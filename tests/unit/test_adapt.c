@@ -1447,3 +1447,138 @@ VG_TEST(unsent_bytes_drain_at_least_at_the_rate_the_peer_acknowledges)
     d = micro10_on_a_guess_then_a_frame_unsent(120);
     EXPECT_TRUE(d.rung < 2);
 }
+
+/* A JPEG viewer on micro10 over a 1 Mbit/s, 400 ms link with 2% loss under BBR, as the bench
+ * recorded it (2026-12-07, VIGIL_LOG_LEVEL=trace), from the connection's start: 18 s in,
+ * BBR's ProbeRTT held the window at four segments (5,792 B in flight, 0-4 segments sent a
+ * quarter second) for three samples; frames were replaced and 9-10 KB waited unsent, and
+ * the viewer stepped down to micro1 (the trace ends before that). That run's build did not
+ * read ProbeRTT yet: the last column marks those three samples, in the
+ * state a later run's kernel flagged as ProbeRTT (in flight held at four segments). Rows as
+ * in micro10_on_a_guess_then_a_frame_unsent, then that mark. Returns the lowest rung decided
+ * from the climb to micro10 on (the trace's own move, checked). */
+static int lowest_rung_through_a_probe_rtt(bool is_flagged)
+{
+    static const double kbps[] = {39, 196, 393, 590, 1486, 3376, 5768, 11979, 35570};
+    static const double fps[] = {1, 5, 10, 15, 15, 30, 30, 30, 30};
+    static const struct {
+        int rung;
+        double rtt_ms;
+        uint32_t unsent, inflight;
+        double delivery;
+        bool is_app_limited;
+        double acked;
+        uint32_t retrans, sent, replaced, offered;
+        bool is_probing_rtt;
+    } trace[] = {
+        {7, 401.6, 31856, 14480, 0, 1, 0, 0, 11, 3, 5, 0},
+        {7, 404.7, 26064, 15928, 84, 1, 53, 0, 4, 8, 8, 0},
+        {7, 417.3, 14511, 28960, 217, 1, 237, 0, 16, 7, 7, 0},
+        {1, 414.3, 8427, 30408, 291, 0, 463, 0, 11, 0, 2, 0},
+        {1, 424.1, 0, 31856, 395, 0, 462, 0, 11, 0, 1, 0},
+        {1, 414.1, 0, 13032, 608, 0, 781, 0, 4, 0, 1, 0},
+        {1, 413.7, 0, 11584, 608, 0, 157, 0, 5, 0, 1, 0},
+        {1, 418.4, 0, 14480, 608, 0, 248, 0, 8, 0, 2, 0},
+        {1, 422.8, 0, 11584, 608, 0, 220, 0, 4, 0, 1, 0},
+        {1, 429.0, 0, 13032, 608, 0, 139, 0, 4, 0, 1, 0},
+        {1, 428.2, 0, 18824, 608, 0, 0, 1, 5, 0, 1, 0},
+        {1, 426.8, 0, 30408, 608, 0, 0, 0, 8, 0, 2, 0},
+        {1, 427.4, 0, 13032, 608, 0, 645, 0, 5, 0, 1, 0},
+        {1, 432.7, 0, 14480, 608, 0, 139, 0, 4, 0, 1, 0},
+        {1, 426.9, 0, 20272, 608, 0, 0, 1, 5, 0, 1, 0},
+        {1, 426.4, 0, 31856, 608, 0, 0, 0, 8, 0, 2, 0},
+        {1, 428.7, 0, 14480, 608, 0, 645, 0, 7, 0, 1, 0},
+        {1, 429.1, 0, 14480, 608, 0, 158, 0, 4, 0, 1, 0},
+        {1, 427.6, 0, 11584, 608, 0, 211, 0, 4, 0, 1, 0},
+        {2, 430.0, 0, 18824, 608, 0, 315, 0, 13, 0, 3, 0},
+        {2, 435.7, 0, 24616, 608, 0, 159, 0, 9, 0, 2, 0},
+        {2, 432.5, 0, 27512, 608, 0, 409, 0, 12, 0, 3, 0},
+        {2, 429.0, 0, 23168, 608, 0, 382, 0, 9, 0, 2, 0},
+        {2, 429.0, 0, 26064, 608, 0, 406, 0, 12, 0, 3, 0},
+        {2, 430.1, 0, 23168, 608, 0, 377, 0, 8, 0, 2, 0},
+        {2, 429.5, 0, 26064, 608, 0, 403, 0, 12, 0, 3, 0},
+        {2, 430.6, 0, 23168, 608, 0, 376, 0, 8, 0, 2, 0},
+        {2, 429.9, 0, 26064, 608, 0, 407, 0, 12, 0, 3, 0},
+        {2, 430.7, 0, 24616, 608, 0, 384, 0, 9, 0, 2, 0},
+        {2, 429.9, 0, 27512, 608, 0, 410, 0, 12, 0, 3, 0},
+        {2, 426.6, 0, 34752, 608, 0, 112, 1, 9, 0, 2, 0},
+        {2, 426.6, 588, 50680, 608, 0, 0, 0, 11, 0, 3, 0},
+        {2, 424.1, 0, 23168, 608, 0, 1064, 0, 9, 0, 2, 0},
+        {2, 423.2, 0, 26064, 491, 0, 409, 0, 12, 0, 3, 0},
+        {2, 427.8, 0, 23168, 523, 0, 385, 0, 8, 0, 2, 0},
+        {2, 428.5, 0, 26064, 523, 0, 410, 0, 12, 0, 3, 0},
+        {2, 437.5, 0, 24616, 523, 0, 382, 0, 9, 0, 2, 0},
+        {2, 433.9, 0, 24616, 523, 0, 472, 0, 12, 0, 3, 0},
+        {2, 429.6, 0, 23168, 523, 0, 316, 0, 8, 0, 2, 0},
+        {2, 431.0, 0, 30408, 523, 0, 299, 1, 13, 0, 3, 0},
+        {2, 428.0, 0, 40544, 523, 0, 0, 1, 8, 0, 2, 0},
+        {2, 422.8, 0, 26064, 523, 0, 857, 0, 12, 0, 3, 0},
+        {2, 422.7, 0, 23168, 523, 0, 426, 0, 8, 0, 2, 0},
+        {2, 425.2, 0, 23168, 523, 0, 473, 0, 12, 0, 3, 0},
+        {2, 427.5, 0, 24616, 523, 0, 318, 0, 9, 0, 2, 0},
+        {2, 428.5, 0, 27512, 523, 0, 413, 0, 12, 0, 3, 0},
+        {2, 425.1, 0, 36200, 523, 0, 65, 1, 9, 0, 2, 0},
+        {2, 426.3, 0, 53576, 523, 0, 0, 0, 12, 0, 3, 0},
+        {2, 425.2, 0, 23168, 523, 0, 1114, 0, 9, 0, 2, 0},
+        {2, 420.2, 0, 39096, 523, 0, 46, 1, 13, 0, 3, 0},
+        {2, 425.8, 0, 50680, 523, 0, 0, 0, 8, 0, 2, 0},
+        {2, 429.2, 0, 23168, 542, 1, 1216, 0, 12, 0, 3, 0},
+        {2, 429.8, 0, 24616, 542, 1, 317, 0, 9, 0, 2, 0},
+        {2, 440.6, 0, 27512, 542, 1, 413, 0, 12, 0, 3, 0},
+        {2, 432.7, 0, 23168, 542, 1, 384, 0, 9, 0, 2, 0},
+        {2, 431.6, 0, 23168, 542, 1, 474, 0, 12, 0, 3, 0},
+        {2, 431.2, 0, 23168, 542, 1, 318, 0, 8, 0, 2, 0},
+        {2, 430.9, 0, 23168, 542, 1, 472, 0, 12, 0, 3, 0},
+        {2, 430.8, 0, 23168, 542, 1, 316, 0, 8, 0, 2, 0},
+        {2, 430.5, 0, 23168, 542, 1, 465, 0, 12, 0, 3, 0},
+        {2, 430.5, 0, 24616, 542, 1, 313, 0, 9, 0, 2, 0},
+        {2, 431.9, 0, 24616, 542, 1, 471, 0, 12, 0, 3, 0},
+        {2, 428.6, 0, 23168, 542, 1, 314, 0, 8, 0, 2, 0},
+        {2, 429.9, 0, 23168, 542, 1, 479, 0, 12, 0, 3, 0},
+        {2, 430.3, 0, 23168, 542, 1, 321, 0, 8, 0, 2, 0},
+        {2, 432.1, 0, 23168, 542, 1, 480, 0, 12, 0, 3, 0},
+        {2, 431.5, 0, 23168, 542, 1, 316, 0, 8, 0, 2, 0},
+        {2, 430.5, 0, 26064, 542, 1, 411, 0, 12, 0, 3, 0},
+        {2, 431.0, 0, 24616, 542, 1, 381, 0, 9, 0, 2, 0},
+        {2, 430.9, 0, 24616, 542, 1, 475, 0, 12, 0, 3, 0},
+        {2, 428.0, 0, 23168, 542, 1, 313, 0, 8, 0, 2, 0},
+        {2, 429.5, 9941, 5792, 542, 1, 476, 0, 0, 0, 3, 1},
+        {2, 429.8, 9096, 5792, 542, 1, 159, 0, 4, 1, 2, 1},
+        {2, 429.8, 9096, 5792, 542, 1, 0, 0, 0, 3, 3, 1},
+    };
+    int n = (int)(sizeof trace / sizeof trace[0]);
+    vg_adapt_t a;
+    vg_adapt_init(&a);
+    int lowest = INT32_MAX;
+    for (int i = 0; i < n; i++) {
+        vg_adapt_input_t in = trace_input(1000000 + (int64_t)i * 250000, trace[i].rung);
+        in.rung_count = 9;
+        in.rung_kbps = kbps;
+        in.rung_fps = fps;
+        in.rtt_ms = trace[i].rtt_ms;
+        in.min_rtt_ms = 401.5;
+        in.unsent_bytes = trace[i].unsent;
+        in.inflight_bytes = trace[i].inflight;
+        in.delivery_kbps = trace[i].delivery;
+        in.is_app_limited = trace[i].is_app_limited;
+        in.acked_kbps = trace[i].acked;
+        in.retrans_segs = trace[i].retrans;
+        in.sent_segs = trace[i].sent;
+        in.replaced = trace[i].replaced;
+        in.offered = trace[i].offered;
+        in.is_probing_rtt = is_flagged && trace[i].is_probing_rtt;
+        vg_adapt_decision_t d = vg_adapt_step(&a, &in);
+        if (i == 18)
+            EXPECT_EQ(d.rung, 2);
+        if (i >= 19 && d.rung < lowest)
+            lowest = d.rung;
+    }
+    return lowest;
+}
+
+VG_TEST(bbrs_probe_rtt_is_its_own_pause_not_a_queue)
+{
+    EXPECT_EQ(lowest_rung_through_a_probe_rtt(true), 2);
+    /* the same samples read as the link: a deep queue, a step down */
+    EXPECT_TRUE(lowest_rung_through_a_probe_rtt(false) < 2);
+}
