@@ -570,16 +570,18 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
          * at first: a 50 KB frame takes three round trips on any link), and the only rate
          * known is the hello's: unsent bytes say nothing then. */
         bool is_slow_start = now - a->first_us < SLOW_START_US;
-        /* Unsent bytes leave at least as fast as the peer has been acknowledging (the median
-         * of the last three quarter seconds: one may be a filled hole's burst). The estimate
-         * can be far below that: a guess read in slow start, once the samples since have
-         * aged out and the kernel's last one is stale. On a 1 Mbit/s, 400 ms link it was 189
-         * kbit/s while the peer acknowledged 310-480: one 6.5 KB frame read as 310 ms of
-         * queue and sent the viewer from micro10 to micro1 for the rest of the run
-         * (2026-12-07). Where a queue stands, the peer acknowledges the link's rate, and the
-         * estimate is the larger. */
+        /* With no sample of the last 4 s (they aged out, and the kernel's last one is stale)
+         * the estimate is only the capacity a step down remembered, which can be a guess far
+         * below the link: then unsent bytes leave at least as fast as the peer has been
+         * acknowledging (the median of the last three quarter seconds: one may be a filled
+         * hole's burst). On a 1 Mbit/s, 400 ms link the guess was 189 kbit/s while the peer
+         * acknowledged 310-480: one 6.5 KB frame read as 310 ms of queue and sent the viewer
+         * from micro10 to micro1 for the rest of the run (2026-12-07). (With samples, the
+         * acknowledged rate is left out: under cubic on a lossy 2 Mbit/s link the bursts
+         * that fill holes read high, a probe's queue was seen later and deeper, and the
+         * viewer fell further: 12-13 fps against 14-15 in three runs each.) */
         double drain_kbps = d.rate_kbps;
-        double acked = acked_median(a, in->acked_kbps);
+        double acked = rate_max(a, now) > 0 ? 0 : acked_median(a, in->acked_kbps);
         if (acked > drain_kbps)
             drain_kbps = acked;
         if (drain_kbps > 0 && !is_slow_start)
