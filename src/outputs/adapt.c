@@ -885,6 +885,13 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
     /* (Nor one whose frames would take too long on the link.) */
     bool is_guess_bound = has_capacity && a->capacity_kind == VG_ADAPT_CAPACITY_GUESS &&
                           a->capacity_us - a->first_us >= GUESS_AFTER_START_US;
+    /* Under a loss-based control on a lossy link the small flights of a bottom rung cannot
+     * show the link, and no blind try is made; but the loss says what the control carries
+     * (LOSS_CARRY_C): a rung within that is worth one. Without it a viewer whose first step
+     * landed on micro5 (196 kbit/s) stayed there for 26 s of a 2 Mbit/s, 200 ms link with 1%
+     * loss, where cubic carries about 650 (2026-12-07). */
+    bool is_carry_room = carry > 0 && next < in->rung_count &&
+                         in->rung_kbps[next] <= CARRY_SHARE * carry;
     double burst_kbps = is_capacity_evidence ? up_rate : is_guess_bound ? a->capacity_kbps : 0;
     bool is_probe = !is_shown && !is_capacity_fresh && next < in->rung_count &&
                     is_burst_fit(in, next, burst_kbps, burst_budget) &&
@@ -894,7 +901,8 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
                     ((in->rung_kbps[next] <= PROBE_FLOOR_KBPS &&
                       (loss_share(a) < LOSS_ROBUST || !in->is_loss_based)) ||
                      (in->rung_kbps[next] <= PROBE_STEP_MAX * in->rung_kbps[in->rung] &&
-                      (is_blind || in->rung_kbps[next] <= fit_share(a, FIT_SHARE) * seen_kbps)));
+                      (is_blind || is_carry_room ||
+                       in->rung_kbps[next] <= fit_share(a, FIT_SHARE) * seen_kbps)));
     /* The path changed to one the viewer held a rung on before it got worse: that rung, at
      * once, as a probe (a queue after it answers within a sample), once the old path's queue
      * has gone. (The base that shows the change may still hold some of that queue: 89 ms,

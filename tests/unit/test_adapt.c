@@ -791,8 +791,8 @@ static int floor_probes(int retrans_every, bool is_loss_based)
     for (int i = 0; i < 4 * 15; i++) {
         t += 250000;
         vg_adapt_input_t in = trace_input(t, rung);
-        in.rtt_ms = 200;
-        in.min_rtt_ms = 200;
+        in.rtt_ms = 400; /* the 1 Mbit/s link's path, where cubic carries about 250 kbit/s */
+        in.min_rtt_ms = 400;
         in.delivery_kbps = 120 + (i % 3); /* small flights: their size over the RTT */
         in.is_app_limited = true;
         in.is_loss_based = is_loss_based;
@@ -1581,4 +1581,44 @@ VG_TEST(bbrs_probe_rtt_is_its_own_pause_not_a_queue)
     EXPECT_EQ(lowest_rung_through_a_probe_rtt(true), 2);
     /* the same samples read as the link: a deep queue, a step down */
     EXPECT_TRUE(lowest_rung_through_a_probe_rtt(false) < 2);
+}
+
+/* A JPEG viewer on micro5 under cubic (the 144 px ladder), its frames small app-limited
+ * flights whose samples read about what it sends, a retransmission every loss_every samples
+ * of 5 segments (every 20: 1%): whether it tries micro10 within 20 s. */
+static bool carry_probes(double path_ms, int loss_every)
+{
+    static const double kbps[] = {39, 196, 393, 590, 1486, 3376, 5768, 11979, 35570};
+    static const double fps[] = {1, 5, 10, 15, 15, 30, 30, 30, 30};
+    vg_adapt_t a;
+    vg_adapt_init(&a);
+    int64_t t = 100000000;
+    for (int i = 0; i < 4 * 20; i++) {
+        t += 250000;
+        vg_adapt_input_t in = trace_input(t, 1);
+        in.rung_count = 9;
+        in.rung_kbps = kbps;
+        in.rung_fps = fps;
+        in.rtt_ms = path_ms + 3 + i % 3;
+        in.min_rtt_ms = path_ms;
+        in.delivery_kbps = 200 + (i % 3);
+        in.is_app_limited = true;
+        in.is_loss_based = true;
+        in.acked_kbps = 196;
+        in.inflight_bytes = 5000;
+        in.sent_segs = 5;
+        in.retrans_segs = i % loss_every == 0;
+        in.offered = 2;
+        if (vg_adapt_step(&a, &in).rung > 1)
+            return true;
+    }
+    return false;
+}
+
+VG_TEST(a_loss_based_control_is_probed_up_to_what_its_loss_says_it_carries)
+{
+    /* 2 Mbit/s, 200 ms, 1%: cubic carries about 700 kbit/s (Mathis), micro10 costs 393 */
+    EXPECT_TRUE(carry_probes(200, 20));
+    /* 1 Mbit/s, 400 ms, 2%: about 250, which micro10 does not fit */
+    EXPECT_TRUE(!carry_probes(400, 10));
 }
