@@ -471,8 +471,8 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
     double burst_budget = base_ms > BURST_FIT_MIN_MS ? base_ms : BURST_FIT_MIN_MS;
     /* BBR's ProbeRTT (every 10 s that saw no lower RTT: on a path of fixed delay, always)
      * holds the window at four segments for 200 ms and a round trip. On a 1 Mbit/s, 400 ms
-     * link that is 0.6-0.8 s in which four segments leave a round trip: frames are replaced
-     * and a backlog waits (micro10 went to micro1 for it, 2026-12-07). It is the control's
+     * link that was 0.75-1 s in which four segments left a round trip: frames were replaced
+     * and a backlog waited (micro10 went to micro1 for it, 2026-12-07). It is the control's
      * own pause, not the link: no step down for it, no reading of the link from it, and no
      * probe up through it, until a round trip after it ended (its backlog then leaves at
      * the link's rate). */
