@@ -101,7 +101,8 @@ def test_stopping_30_watched_streams_two_with_a_hung_teardown_never_stalls_the_l
         tmp_path, vigil_server):
     """Issue 14: 30 watched streams stop at once (their cameras deleted in one transaction),
     two of them RTSP cameras that stop answering mid-TEARDOWN; in the 10 s window that holds
-    the stop the loop stalls over 5 ms at most three times (descheduling), never over 15 ms."""
+    the stop the loop stalls over 5 ms at most three times (descheduling), never over 15 ms
+    (over 20 ms, by the histogram, where the window's worst predates the stop)."""
     import rtsp_sim
     from rtsp_hang import TeardownHangProxy
     sim = rtsp_sim.start_sim_process(codec="h264", width=320, height=240, fps=15)
@@ -130,7 +131,13 @@ def test_stopping_30_watched_streams_two_with_a_hung_teardown_never_stalls_the_l
         # a few ms now and then (8.3 ms seen in CI, 5.7 ms in a quiet window here, beside 30
         # decoding streams on two cores): a few such stalls are tolerated, never a long one.
         stalls = stalls_over(after, LAG_LIMIT_MS) - stalls_over(before, LAG_LIMIT_MS)
-        assert stalls <= 3 and after["max_10s"] < 3 * LAG_LIMIT_MS, (
+        # The 10 s window read after the stop also holds the seconds before it: a worst stall
+        # no longer than the one read before the stop may be that very one (15.89 ms both
+        # times in a CI run, 2026-12-07, with 2 stalls over 5 ms since the stop). The
+        # histogram says whether the stop stalled the loop over 20 ms.
+        long_stalls = stalls_over(after, 20.0) - stalls_over(before, 20.0)
+        worst = after["max_10s"] if after["max_10s"] > before["max_10s"] else 0.0
+        assert stalls <= 3 and long_stalls == 0 and worst < 3 * LAG_LIMIT_MS, (
             "the loop stalled %d times over %.0f ms, at most %.2f ms, while 30 streams stopped "
             "(before: %.2f ms)" % (stalls, LAG_LIMIT_MS, after["max_10s"], before["max_10s"]),
             srv.log_tail())
