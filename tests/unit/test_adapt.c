@@ -1278,6 +1278,49 @@ VG_TEST(a_deep_queue_reads_no_more_than_the_rung_that_built_it)
     EXPECT_TRUE(best >= 2 && best <= 3);
 }
 
+/* The 144 px ladder of a detailed 720p30 camera (docs/protocol.md, "Tiers"): micro1, micro5,
+ * micro10, micro15, tiny15, tiny, low, medium, native, as measured 2026-12-07. */
+static const double MICRO_KBPS[] = {39, 196, 393, 590, 1486, 3376, 5768, 11979, 35570};
+static const double MICRO_FPS[] = {1, 5, 10, 15, 15, 30, 30, 30, 30};
+#define MICRO_RUNGS 9
+
+/* One sample of a recorded trace (VIGIL_LOG_LEVEL=trace's `adapt: viewer=N rung R` line):
+ * rung, rtt ms, unsent, in flight, delivery kbps, app-limited, acked kbps, retransmitted and
+ * sent segments, replaced and offered frames, and whether BBR was in ProbeRTT. */
+typedef struct trace_row {
+    int rung;
+    double rtt_ms;
+    uint32_t unsent, inflight;
+    double delivery;
+    bool is_app_limited;
+    double acked;
+    uint32_t retrans, sent, replaced, offered;
+    bool is_probing_rtt;
+} trace_row_t;
+
+/* Row i of a trace on the 144 px ladder, a quarter second after row i - 1, on a path whose
+ * kernel minimum RTT is min_rtt_ms. */
+static vg_adapt_input_t replay_input(const trace_row_t *row, int i, double min_rtt_ms)
+{
+    vg_adapt_input_t in = trace_input(1000000 + (int64_t)i * 250000, row->rung);
+    in.rung_count = MICRO_RUNGS;
+    in.rung_kbps = MICRO_KBPS;
+    in.rung_fps = MICRO_FPS;
+    in.rtt_ms = row->rtt_ms;
+    in.min_rtt_ms = min_rtt_ms;
+    in.unsent_bytes = row->unsent;
+    in.inflight_bytes = row->inflight;
+    in.delivery_kbps = row->delivery;
+    in.is_app_limited = row->is_app_limited;
+    in.acked_kbps = row->acked;
+    in.retrans_segs = row->retrans;
+    in.sent_segs = row->sent;
+    in.replaced = row->replaced;
+    in.offered = row->offered;
+    in.is_probing_rtt = row->is_probing_rtt;
+    return in;
+}
+
 /* A new JPEG viewer on `medium` over a path of path_ms (BBR: no loss bound), the 144 px
  * ladder, 1 s into a 1 Mbit/s, 400 ms link as the bench recorded it (2026-12-07): in slow start
  * the window lets out far less than the link carries, medium's frames are replaced locally,
@@ -1288,8 +1331,6 @@ VG_TEST(a_deep_queue_reads_no_more_than_the_rung_that_built_it)
  * rung it stepped to. */
 static int64_t first_up_after_slow_start(double path_ms, int *stepped_to)
 {
-    static const double kbps[] = {39, 196, 393, 590, 1486, 3376, 5768, 11979, 35570};
-    static const double fps[] = {1, 5, 10, 15, 15, 30, 30, 30, 30};
     vg_adapt_t a;
     vg_adapt_init(&a);
     int64_t t = 0;
@@ -1298,9 +1339,9 @@ static int64_t first_up_after_slow_start(double path_ms, int *stepped_to)
     for (int i = 0; i < 4 * 31; i++) {
         t += 250000;
         vg_adapt_input_t in = trace_input(t, rung);
-        in.rung_count = 9;
-        in.rung_kbps = kbps;
-        in.rung_fps = fps;
+        in.rung_count = MICRO_RUNGS;
+        in.rung_kbps = MICRO_KBPS;
+        in.rung_fps = MICRO_FPS;
         in.rtt_ms = path_ms + 2 + i % 3;
         in.min_rtt_ms = path_ms;
         in.sent_segs = 20;
@@ -1314,11 +1355,11 @@ static int64_t first_up_after_slow_start(double path_ms, int *stepped_to)
                                                     window's, not a queue: is_slow_start) */
             in.offered = 7;
         } else {
-            in.delivery_kbps = kbps[rung] * (1.5 + 0.01 * (i % 3));
+            in.delivery_kbps = MICRO_KBPS[rung] * (1.5 + 0.01 * (i % 3));
             in.is_app_limited = true;
-            in.acked_kbps = kbps[rung];
+            in.acked_kbps = MICRO_KBPS[rung];
             in.inflight_bytes = 5000;
-            in.offered = (uint32_t)(fps[rung] / 4 + 1);
+            in.offered = (uint32_t)(MICRO_FPS[rung] / 4 + 1);
         }
         vg_adapt_decision_t d = vg_adapt_step(&a, &in);
         if (d.rung < rung && *stepped_to < 0)
@@ -1351,81 +1392,58 @@ VG_TEST(a_step_down_read_in_slow_start_is_a_guess_on_a_long_path)
  * it climbed to micro10 on app-limited samples of 582; the peer then acknowledged 250-950
  * kbit/s a quarter second while the kernel's sample stayed at 582 (stale) and the samples
  * aged out, leaving the guess as the rate. A frame just written (6,535 B unsent) came last.
- * Each row: rung, rtt ms, unsent, in flight, delivery kbps, app-limited, acked kbps,
- * retransmitted and sent segments, replaced and offered frames. Returns the decision on
+ * Rows: trace_row_t (none in ProbeRTT: this is the kernel's BBR outside it). Returns the decision on
  * the last row, with the last three rows' acknowledged rates replaced by last_acked (-1: as
  * recorded). */
 static vg_adapt_decision_t micro10_on_a_guess_then_a_frame_unsent(double last_acked)
 {
-    static const double kbps[] = {39, 196, 393, 590, 1486, 3376, 5768, 11979, 35570};
-    static const double fps[] = {1, 5, 10, 15, 15, 30, 30, 30, 30};
-    static const struct {
-        int rung;
-        double rtt_ms;
-        uint32_t unsent, inflight;
-        double delivery;
-        bool is_app_limited;
-        double acked;
-        uint32_t retrans, sent, replaced, offered;
-    } trace[] = {
-        {7, 401.5, 31856, 14480, 0, 1, 0, 0, 11, 4, 6},
-        {7, 405.1, 24616, 14480, 125, 1, 100, 0, 5, 7, 7},
-        {7, 417.2, 13955, 28960, 222, 1, 189, 0, 15, 8, 8},
-        {0, 414.1, 1535, 30408, 275, 0, 509, 0, 12, 0, 1},
-        {0, 423.6, 0, 21720, 389, 0, 416, 0, 3, 0, 0},
-        {0, 413.8, 0, 1448, 582, 0, 606, 0, 0, 0, 0},
-        {0, 412.3, 0, 0, 582, 0, 0, 0, 1, 0, 0},
-        {0, 412.3, 0, 5792, 582, 0, 0, 0, 4, 0, 1},
-        {0, 416.5, 0, 0, 582, 0, 157, 0, 0, 0, 0},
-        {0, 416.5, 0, 0, 582, 0, 0, 0, 0, 0, 0},
-        {0, 416.5, 0, 0, 582, 0, 0, 0, 0, 0, 0},
-        {0, 416.5, 0, 5792, 582, 0, 0, 0, 4, 0, 1},
-        {0, 419.7, 0, 1448, 582, 0, 155, 0, 1, 0, 0},
-        {0, 419.7, 0, 1448, 582, 0, 0, 0, 0, 0, 0},
-        {0, 417.6, 0, 0, 582, 0, 0, 0, 1, 0, 0},
-        {0, 417.6, 0, 5792, 582, 0, 0, 0, 4, 0, 1},
-        {0, 420.6, 0, 2896, 582, 0, 157, 0, 2, 0, 0},
-        {0, 420.6, 0, 2896, 582, 0, 0, 0, 0, 0, 0},
-        {0, 419.9, 0, 0, 582, 0, 51, 0, 0, 0, 0},
-        {2, 419.9, 0, 18824, 582, 0, 0, 0, 13, 0, 3},
-        {2, 423.2, 0, 26064, 582, 0, 141, 0, 9, 0, 2},
-        {2, 423.9, 2022, 33304, 582, 0, 178, 1, 11, 0, 3},
-        {2, 429.8, 0, 47784, 582, 0, 0, 0, 10, 0, 2},
-        {2, 426.9, 0, 28960, 582, 0, 940, 0, 13, 0, 3},
-        {2, 426.2, 0, 23168, 582, 0, 469, 0, 8, 0, 2},
-        {2, 427.8, 0, 28960, 582, 0, 313, 0, 12, 0, 3},
-        {2, 429.1, 0, 23168, 582, 0, 469, 0, 8, 0, 2},
-        {2, 426.0, 0, 31856, 582, 0, 248, 1, 13, 0, 3},
-        {2, 428.1, 0, 44888, 582, 0, 0, 0, 9, 0, 2},
-        {2, 427.9, 0, 27512, 582, 0, 950, 0, 12, 0, 3},
-        {2, 424.2, 0, 23168, 582, 0, 386, 0, 9, 0, 2},
-        {2, 425.3, 0, 26064, 582, 0, 410, 0, 12, 0, 3},
-        {2, 428.3, 0, 23168, 582, 0, 383, 0, 8, 0, 2},
-        {2, 429.2, 0, 28960, 582, 0, 316, 0, 12, 0, 3},
-        {2, 429.9, 0, 23168, 582, 0, 477, 0, 8, 0, 2},
-        {2, 437.9, 0, 26064, 582, 0, 407, 0, 12, 0, 3},
-        {2, 434.6, 6535, 17376, 582, 0, 381, 0, 4, 0, 2},
+    static const trace_row_t trace[] = {
+        {7, 401.5, 31856, 14480, 0, 1, 0, 0, 11, 4, 6, 0},
+        {7, 405.1, 24616, 14480, 125, 1, 100, 0, 5, 7, 7, 0},
+        {7, 417.2, 13955, 28960, 222, 1, 189, 0, 15, 8, 8, 0},
+        {0, 414.1, 1535, 30408, 275, 0, 509, 0, 12, 0, 1, 0},
+        {0, 423.6, 0, 21720, 389, 0, 416, 0, 3, 0, 0, 0},
+        {0, 413.8, 0, 1448, 582, 0, 606, 0, 0, 0, 0, 0},
+        {0, 412.3, 0, 0, 582, 0, 0, 0, 1, 0, 0, 0},
+        {0, 412.3, 0, 5792, 582, 0, 0, 0, 4, 0, 1, 0},
+        {0, 416.5, 0, 0, 582, 0, 157, 0, 0, 0, 0, 0},
+        {0, 416.5, 0, 0, 582, 0, 0, 0, 0, 0, 0, 0},
+        {0, 416.5, 0, 0, 582, 0, 0, 0, 0, 0, 0, 0},
+        {0, 416.5, 0, 5792, 582, 0, 0, 0, 4, 0, 1, 0},
+        {0, 419.7, 0, 1448, 582, 0, 155, 0, 1, 0, 0, 0},
+        {0, 419.7, 0, 1448, 582, 0, 0, 0, 0, 0, 0, 0},
+        {0, 417.6, 0, 0, 582, 0, 0, 0, 1, 0, 0, 0},
+        {0, 417.6, 0, 5792, 582, 0, 0, 0, 4, 0, 1, 0},
+        {0, 420.6, 0, 2896, 582, 0, 157, 0, 2, 0, 0, 0},
+        {0, 420.6, 0, 2896, 582, 0, 0, 0, 0, 0, 0, 0},
+        {0, 419.9, 0, 0, 582, 0, 51, 0, 0, 0, 0, 0},
+        {2, 419.9, 0, 18824, 582, 0, 0, 0, 13, 0, 3, 0},
+        {2, 423.2, 0, 26064, 582, 0, 141, 0, 9, 0, 2, 0},
+        {2, 423.9, 2022, 33304, 582, 0, 178, 1, 11, 0, 3, 0},
+        {2, 429.8, 0, 47784, 582, 0, 0, 0, 10, 0, 2, 0},
+        {2, 426.9, 0, 28960, 582, 0, 940, 0, 13, 0, 3, 0},
+        {2, 426.2, 0, 23168, 582, 0, 469, 0, 8, 0, 2, 0},
+        {2, 427.8, 0, 28960, 582, 0, 313, 0, 12, 0, 3, 0},
+        {2, 429.1, 0, 23168, 582, 0, 469, 0, 8, 0, 2, 0},
+        {2, 426.0, 0, 31856, 582, 0, 248, 1, 13, 0, 3, 0},
+        {2, 428.1, 0, 44888, 582, 0, 0, 0, 9, 0, 2, 0},
+        {2, 427.9, 0, 27512, 582, 0, 950, 0, 12, 0, 3, 0},
+        {2, 424.2, 0, 23168, 582, 0, 386, 0, 9, 0, 2, 0},
+        {2, 425.3, 0, 26064, 582, 0, 410, 0, 12, 0, 3, 0},
+        {2, 428.3, 0, 23168, 582, 0, 383, 0, 8, 0, 2, 0},
+        {2, 429.2, 0, 28960, 582, 0, 316, 0, 12, 0, 3, 0},
+        {2, 429.9, 0, 23168, 582, 0, 477, 0, 8, 0, 2, 0},
+        {2, 437.9, 0, 26064, 582, 0, 407, 0, 12, 0, 3, 0},
+        {2, 434.6, 6535, 17376, 582, 0, 381, 0, 4, 0, 2, 0},
     };
     int n = (int)(sizeof trace / sizeof trace[0]);
     vg_adapt_t a;
     vg_adapt_init(&a);
     vg_adapt_decision_t d = {0};
     for (int i = 0; i < n; i++) {
-        vg_adapt_input_t in = trace_input(1000000 + (int64_t)i * 250000, trace[i].rung);
-        in.rung_count = 9;
-        in.rung_kbps = kbps;
-        in.rung_fps = fps;
-        in.rtt_ms = trace[i].rtt_ms;
-        in.min_rtt_ms = 401.5;
-        in.unsent_bytes = trace[i].unsent;
-        in.inflight_bytes = trace[i].inflight;
-        in.delivery_kbps = trace[i].delivery;
-        in.is_app_limited = trace[i].is_app_limited;
-        in.acked_kbps = last_acked >= 0 && i >= n - 3 ? last_acked : trace[i].acked;
-        in.retrans_segs = trace[i].retrans;
-        in.sent_segs = trace[i].sent;
-        in.replaced = trace[i].replaced;
-        in.offered = trace[i].offered;
+        vg_adapt_input_t in = replay_input(&trace[i], i, 401.5);
+        if (last_acked >= 0 && i >= n - 3)
+            in.acked_kbps = last_acked;
         d = vg_adapt_step(&a, &in);
         /* the trace's own moves: down in slow start, up once the guess's 4 s were over */
         if (i == 2)
@@ -1454,23 +1472,12 @@ VG_TEST(unsent_bytes_drain_at_least_at_the_rate_the_peer_acknowledges)
  * quarter second) for three samples; frames were replaced and 9-10 KB waited unsent, and
  * the viewer stepped down to micro1 (the trace ends before that). That run's build did not
  * read ProbeRTT yet: the last column marks those three samples, in the
- * state a later run's kernel flagged as ProbeRTT (in flight held at four segments). Rows as
- * in micro10_on_a_guess_then_a_frame_unsent, then that mark. Returns the lowest rung decided
+ * state a later run's kernel flagged as ProbeRTT (in flight held at four segments). Rows:
+ * trace_row_t. Returns the lowest rung decided
  * from the climb to micro10 on (the trace's own move, checked). */
 static int lowest_rung_through_a_probe_rtt(bool is_flagged)
 {
-    static const double kbps[] = {39, 196, 393, 590, 1486, 3376, 5768, 11979, 35570};
-    static const double fps[] = {1, 5, 10, 15, 15, 30, 30, 30, 30};
-    static const struct {
-        int rung;
-        double rtt_ms;
-        uint32_t unsent, inflight;
-        double delivery;
-        bool is_app_limited;
-        double acked;
-        uint32_t retrans, sent, replaced, offered;
-        bool is_probing_rtt;
-    } trace[] = {
+    static const trace_row_t trace[] = {
         {7, 401.6, 31856, 14480, 0, 1, 0, 0, 11, 3, 5, 0},
         {7, 404.7, 26064, 15928, 84, 1, 53, 0, 4, 8, 8, 0},
         {7, 417.3, 14511, 28960, 217, 1, 237, 0, 16, 7, 7, 0},
@@ -1551,21 +1558,7 @@ static int lowest_rung_through_a_probe_rtt(bool is_flagged)
     vg_adapt_init(&a);
     int lowest = INT32_MAX;
     for (int i = 0; i < n; i++) {
-        vg_adapt_input_t in = trace_input(1000000 + (int64_t)i * 250000, trace[i].rung);
-        in.rung_count = 9;
-        in.rung_kbps = kbps;
-        in.rung_fps = fps;
-        in.rtt_ms = trace[i].rtt_ms;
-        in.min_rtt_ms = 401.5;
-        in.unsent_bytes = trace[i].unsent;
-        in.inflight_bytes = trace[i].inflight;
-        in.delivery_kbps = trace[i].delivery;
-        in.is_app_limited = trace[i].is_app_limited;
-        in.acked_kbps = trace[i].acked;
-        in.retrans_segs = trace[i].retrans;
-        in.sent_segs = trace[i].sent;
-        in.replaced = trace[i].replaced;
-        in.offered = trace[i].offered;
+        vg_adapt_input_t in = replay_input(&trace[i], i, 401.5);
         in.is_probing_rtt = is_flagged && trace[i].is_probing_rtt;
         vg_adapt_decision_t d = vg_adapt_step(&a, &in);
         if (i == 18)
@@ -1588,17 +1581,15 @@ VG_TEST(bbrs_probe_rtt_is_its_own_pause_not_a_queue)
  * of 5 segments (every 20: 1%): whether it tries micro10 within 20 s. */
 static bool carry_probes(double path_ms, int loss_every)
 {
-    static const double kbps[] = {39, 196, 393, 590, 1486, 3376, 5768, 11979, 35570};
-    static const double fps[] = {1, 5, 10, 15, 15, 30, 30, 30, 30};
     vg_adapt_t a;
     vg_adapt_init(&a);
     int64_t t = 100000000;
     for (int i = 0; i < 4 * 20; i++) {
         t += 250000;
         vg_adapt_input_t in = trace_input(t, 1);
-        in.rung_count = 9;
-        in.rung_kbps = kbps;
-        in.rung_fps = fps;
+        in.rung_count = MICRO_RUNGS;
+        in.rung_kbps = MICRO_KBPS;
+        in.rung_fps = MICRO_FPS;
         in.rtt_ms = path_ms + 3 + i % 3;
         in.min_rtt_ms = path_ms;
         in.delivery_kbps = 200 + (i % 3);
