@@ -563,6 +563,7 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
         d.rate_kbps = a->capacity_kbps;
     /* The smoothed RTT is the last one measured: with nothing in flight it is stale, and
      * nothing is queued. */
+    bool is_window_queue = false; /* the unsent bytes' time was read at the window's rate */
     if (in->has_tcp && (in->inflight_bytes > 0 || in->unsent_bytes > 0)) {
         double standing = base_ms > 0 ? in->rtt_ms - base_ms : 0;
         d.queue_ms = standing > 0 && now >= a->rtt_stale_until_us ? standing : 0;
@@ -584,8 +585,26 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
         double acked = rate_max(a, now) > 0 ? 0 : acked_median(a, in->acked_kbps);
         if (acked > drain_kbps)
             drain_kbps = acked;
+        /* Under a loss-based control on a lossy link, bytes wait unsent when its window is
+         * full, and they leave at what the window sends: the bytes in flight per round trip.
+         * After two losses close together cubic's window fell to four or five segments
+         * (250 kbit/s on a 200 ms path) under h264-tiny15's 370, and took 2-4 s to grow
+         * back; 20 KB waited unsent, 640 ms, which the link's 1.9 Mbit/s read as 100, and
+         * the frames of those seconds arrived 400-800 ms late (p95 550-710 ms, 2026-12-07).
+         * (Only there: without loss the window grows as fast as a keyframe needs, slow
+         * start doubling it each round trip.) */
+        bool is_window_drain = false;
+        if (in->is_loss_based && loss_share(a) >= LOSS_ROBUST && in->unsent_bytes > 0 &&
+            in->inflight_bytes > 0 && in->rtt_ms > 0) {
+            double window_kbps = (double)in->inflight_bytes * 8 / in->rtt_ms;
+            if (window_kbps < drain_kbps) {
+                drain_kbps = window_kbps;
+                is_window_drain = true;
+            }
+        }
         if (drain_kbps > 0 && !is_slow_start)
             d.queue_ms += (double)in->unsent_bytes * 8 / drain_kbps;
+        is_window_queue = is_window_drain && !is_slow_start;
     }
     double bound = QUEUE_MIN_MS + QUEUE_RTT_SHARE * base_ms;
     /* One frame's own time on the link is not a standing queue: a `source` keyframe (100 KB)
@@ -748,6 +767,11 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
         }
         d.rung = fitting_rung(in, in->rung, rate, fit_share(a, is_deep ? DRAIN_SHARE : FIT_SHARE),
                               burst_budget);
+        /* A window a loss cut grows back within seconds: one rung down drains its backlog (the
+         * next rung costs about half), and a fit to what the cut window sends took an MJPEG
+         * viewer from micro10 to micro1 for the rest of the run (2026-12-07). */
+        if (is_window_queue && !is_client_bad && d.rung < in->rung - 1)
+            d.rung = in->rung - 1;
         d.reason = is_over || is_deep ? "congested" : "client";
         /* What this path carried: a rung held PATH_HELD_US (the richest, when it held several). */
         int64_t held_since = a->last_change_us ? a->last_change_us : a->first_us;
@@ -763,7 +787,11 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
         a->capacity_us = 0;
         if (base_ms > 0) /* (0: being measured afresh; the last one stands) */
             a->base_rtt_at_down_ms = base_ms;
-        if (rate > 0 && !is_client_bad) {
+        /* A window a loss cut grows back within seconds, and what it sends meanwhile is not
+         * what the link carries: no capacity is kept, and the viewer tries its rung again
+         * after the hold, within what the loss says the control carries (is_carry_room). */
+        bool is_rate_kept = !is_client_bad && !is_window_queue;
+        if (is_rate_kept && rate > 0) {
             /* A rate read while a deep queue built up (a link that just got much thinner)
              * is a guess that picks the rung and caps what follows, but is no evidence of
              * headroom: a guess above the link would take the viewer straight back up. */
@@ -777,7 +805,7 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
                 rate_add(a, now, rate);
             a->capacity_kbps = is_link && link_kbps > rate ? link_kbps : rate;
             a->capacity_us = now;
-        } else if (!is_client_bad && in->rung_kbps[in->rung] > 0) {
+        } else if (is_rate_kept && in->rung_kbps[in->rung] > 0) {
             /* No rate read at all (the kernel kept an old sample, and nothing was acknowledged
              * in the quarter second): what queued up says the rung was more than the link
              * carries. A guess that caps what follows, so that the viewer does not probe
@@ -889,7 +917,9 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
      * show the link, and no blind try is made; but the loss says what the control carries
      * (LOSS_CARRY_C): a rung within that is worth one. Without it a viewer whose first step
      * landed on micro5 (196 kbit/s) stayed there for 26 s of a 2 Mbit/s, 200 ms link with 1%
-     * loss, where cubic carries about 650 (2026-12-07). */
+     * loss, where cubic carries about 650 (2026-12-07). That is evidence, not a blind try:
+     * not bound to PROBE_STEP_MAX (h264-tiny15 costs 2.6 times h264-thin10, where a window
+     * a loss cut sends a viewer: is_window_queue). */
     bool is_carry_room = carry > 0 && next < in->rung_count &&
                          in->rung_kbps[next] <= CARRY_SHARE * carry;
     double burst_kbps = is_capacity_evidence ? up_rate : is_guess_bound ? a->capacity_kbps : 0;
@@ -900,9 +930,9 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
                     is_app_limited && in->rung_kbps[next] > 0 && in->rung_kbps[in->rung] > 0 &&
                     ((in->rung_kbps[next] <= PROBE_FLOOR_KBPS &&
                       (loss_share(a) < LOSS_ROBUST || !in->is_loss_based)) ||
+                     is_carry_room ||
                      (in->rung_kbps[next] <= PROBE_STEP_MAX * in->rung_kbps[in->rung] &&
-                      (is_blind || is_carry_room ||
-                       in->rung_kbps[next] <= fit_share(a, FIT_SHARE) * seen_kbps)));
+                      (is_blind || in->rung_kbps[next] <= fit_share(a, FIT_SHARE) * seen_kbps)));
     /* The path changed to one the viewer held a rung on before it got worse: that rung, at
      * once, as a probe (a queue after it answers within a sample), once the old path's queue
      * has gone. (The base that shows the change may still hold some of that queue: 89 ms,
