@@ -82,8 +82,11 @@
  * and sampled: a step down then reads a guess, not the link's capacity. (1 s into a 1 Mbit/s,
  * 400 ms path, 2.5 round trips, a JPEG viewer read 220-270 kbit/s while its frames were
  * replaced locally; as the link's capacity that held it on micro5, 5 fps, for 20 s where
- * micro10 fits, 2026-12-07. On a 40 ms path 1 s is 25 round trips: slow start is over.) */
-#define SLOW_START_RTTS 4
+ * micro10 fits, 2026-12-07. On a 40 ms path 1 s is 25 round trips: slow start is over.
+ * The first step comes about 1 s in (SLOW_START_US): 5 round trips of a 200 ms path, where a
+ * loss in slow start left the window at 24 segments, 278 kbit/s acknowledged, and as the
+ * link's capacity it held a JPEG viewer of a 2 Mbit/s link on micro1 for 20 s, 2026-12-07.) */
+#define SLOW_START_RTTS 6
 /* After a change, mild signs are left alone this long (what was queued drains). */
 #define SETTLE_US 1000000LL
 /* Share of the rate a rung may use after a step down: most of it, or half while a deep

@@ -1327,9 +1327,11 @@ static vg_adapt_input_t replay_input(const trace_row_t *row, int i, double min_r
  * and the step down reads what was acknowledged (220 kbit/s there, 250-260 here, so that
  * micro5 fits) and the kernel's sample (270). After it the
  * viewer's frames are small flights: app-limited samples a little above what the rung sends.
- * Returns when it first moved up after its step down (INT64_MAX: not within 30 s), and the
- * rung it stepped to. */
-static int64_t first_up_after_slow_start(double path_ms, int *stepped_to)
+ * From bad_from_us on its frames are replaced. Returns when it first moved up after its step
+ * down (INT64_MAX: not within 30 s), the rung it stepped to, and the kind of capacity that step
+ * kept. */
+static int64_t first_up_after_slow_start(double path_ms, int64_t bad_from_us, int *stepped_to,
+                                         int *kind)
 {
     vg_adapt_t a;
     vg_adapt_init(&a);
@@ -1351,8 +1353,8 @@ static int64_t first_up_after_slow_start(double path_ms, int *stepped_to)
             in.is_app_limited = t < 750000;
             in.unsent_bytes = 30408;
             in.inflight_bytes = 20000;
-            in.replaced = t < 500000 ? 0 : 6; /* (the first second's unsent bytes are the
-                                                    window's, not a queue: is_slow_start) */
+            in.replaced = t < bad_from_us ? 0 : 6; /* (the first second's unsent bytes are
+                                                         the window's, not a queue) */
             in.offered = 7;
         } else {
             in.delivery_kbps = MICRO_KBPS[rung] * (1.5 + 0.01 * (i % 3));
@@ -1362,9 +1364,10 @@ static int64_t first_up_after_slow_start(double path_ms, int *stepped_to)
             in.offered = (uint32_t)(MICRO_FPS[rung] / 4 + 1);
         }
         vg_adapt_decision_t d = vg_adapt_step(&a, &in);
-        if (d.rung < rung && *stepped_to < 0)
+        if (d.rung < rung && *stepped_to < 0) {
             *stepped_to = d.rung;
-        else if (d.rung > rung && *stepped_to >= 0)
+            *kind = (int)a.capacity_kind;
+        } else if (d.rung > rung && *stepped_to >= 0)
             return t;
         rung = d.rung;
     }
@@ -1376,14 +1379,21 @@ VG_TEST(a_step_down_read_in_slow_start_is_a_guess_on_a_long_path)
     /* 1 s is 2.5 round trips of a 400 ms path: the viewer steps to micro5 on what the window
      * let out, and tries micro10 (393, which that reading has no room for) once the guess's
      * 4 s are over. Read as the link's capacity, it waited 20 s (the bench). */
-    int stepped_to;
-    int64_t up = first_up_after_slow_start(400, &stepped_to);
+    int stepped_to, kind;
+    int64_t up = first_up_after_slow_start(400, 500000, &stepped_to, &kind);
     EXPECT_EQ(stepped_to, 1);
+    EXPECT_EQ(kind, VG_ADAPT_CAPACITY_GUESS);
     EXPECT_TRUE(up <= 8000000);
+    /* ... and 5 round trips into a 200 ms one (the bench's first step came 1 s after the first
+     * sample) */
+    first_up_after_slow_start(200, 750000, &stepped_to, &kind);
+    EXPECT_TRUE(stepped_to >= 0);
+    EXPECT_EQ(kind, VG_ADAPT_CAPACITY_GUESS);
     /* The same readings 25 round trips into a 40 ms path are the link's, and capped climbs as
      * before. */
-    up = first_up_after_slow_start(40, &stepped_to);
+    up = first_up_after_slow_start(40, 500000, &stepped_to, &kind);
     EXPECT_EQ(stepped_to, 1);
+    EXPECT_TRUE(kind != VG_ADAPT_CAPACITY_GUESS);
     EXPECT_TRUE(up > 8000000);
 }
 
