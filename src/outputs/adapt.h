@@ -5,7 +5,8 @@
  *   - delay building up in the network: the kernel's smoothed RTT above the path's own round
  *     trip (the least smoothed RTT of the last 5-10 s, measured afresh after a deep queue
  *     drained: a path that got longer is not a queue), plus what waits unsent in our socket
- *     at the delivery rate;
+ *     at the delivery rate (under a loss-based control on a lossy link, at most at what its
+ *     window sends: a loss cuts it under the rung for seconds);
  *   - the rate the link delivers: the kernel's delivery-rate samples (a sample limited by
  *     what we sent is a lower bound; a burst of a frame often shows the link's rate anyway);
  *   - local signs: frames replaced before the socket took them, `source` keyframe skips, a
@@ -46,7 +47,8 @@
  * not make a lossy link lose less. Under a loss-based control (cubic, reno) the rate a step
  * up may count on is at most what that control carries at the measured loss and round trip
  * (about MSS / RTT x 1.22 / sqrt(loss)), whatever the link's bursts show, and a viewer on a
- * rung that control cannot carry steps down ("loss") before the queue builds.
+ * rung that control cannot carry steps down ("loss") before the queue builds; a rung within
+ * it is tried after the hold, however much it costs against the current one.
  * Pacing: BBR's estimate can collapse on a sparse stream after a loss (adapt.c); a viewer
  * whose socket paces slower than its rung, with no queue in the network, has the control
  * restarted (is_pacing_restart), at most every 10 s.
