@@ -88,6 +88,18 @@ static void note_key(vg_stream_t *st, int t, size_t len)
 {
     st->key_bytes[t][1] = st->key_bytes[t][0];
     st->key_bytes[t][0] = len > UINT32_MAX ? UINT32_MAX : (uint32_t)len;
+    if (t != VG_TIER_SOURCE)
+        return;
+    /* The camera's keyframe interval, for `source-keys`: averaged, since one may come early
+     * (a camera asked for one, or a scene cut). */
+    int64_t now = vg_mono_us();
+    int64_t gap = st->source_key_mono_us ? now - st->source_key_mono_us : 0;
+    st->source_key_mono_us = now;
+    if (gap > 0)
+        st->source_key_interval_us = st->source_key_interval_us
+                                         ? st->source_key_interval_us +
+                                               (gap - st->source_key_interval_us) / 4
+                                         : gap;
 }
 
 /* An H.264 tier lost an access unit in its slot: its consumers wait for a keyframe. */
@@ -628,6 +640,8 @@ double vg_stream_tier_fps(const vg_stream_t *st, int t)
     double cam = st->input_fps > 0 ? st->input_fps : st->known_fps;
     if (t == VG_TIER_SOURCE)
         return cam;
+    if (t == VG_TIER_SOURCE_KEYS)
+        return st->source_key_interval_us > 0 ? 1e6 / (double)st->source_key_interval_us : 0;
     int fps = st->tiers[t].fps;
     return cam > 0 && cam < fps ? cam : fps;
 }
@@ -655,6 +669,11 @@ double vg_stream_tier_kbps(const vg_stream_t *st, int t)
 {
     if (t == VG_TIER_SOURCE)
         return st->source_kbps;
+    if (t == VG_TIER_SOURCE_KEYS) {
+        const uint32_t *kb = st->key_bytes[VG_TIER_SOURCE];
+        double mean = kb[1] > 0 ? ((double)kb[0] + kb[1]) / 2 : kb[0];
+        return mean * 8 * vg_stream_tier_fps(st, t) / 1000;
+    }
     double own = frame_bytes(st, t);
     if (own > 0)
         return tier_rate(st, t, own);
@@ -682,6 +701,8 @@ double vg_stream_tier_kbps(const vg_stream_t *st, int t)
 
 uint32_t vg_stream_tier_burst_bytes(const vg_stream_t *st, int t)
 {
+    if (t == VG_TIER_SOURCE_KEYS)
+        t = VG_TIER_SOURCE; /* the same keyframes */
     if (t == VG_TIER_SOURCE || vg_stream_tier_is_h264(st, t))
         return st->key_bytes[t][0] > st->key_bytes[t][1] ? st->key_bytes[t][0]
                                                          : st->key_bytes[t][1];
@@ -702,7 +723,9 @@ json_t *vg_stream_ladder_json(const vg_stream_t *st)
 
 const char *vg_stream_tier_name(const vg_stream_t *st, int t)
 {
-    return t == VG_TIER_SOURCE ? "source" : st->shown_tiers[t].name;
+    return t == VG_TIER_SOURCE        ? "source"
+           : t == VG_TIER_SOURCE_KEYS ? "source-keys"
+                                      : st->shown_tiers[t].name;
 }
 
 void vg_stream_codec(const vg_stream_t *st, vg_stream_codec_t *out)

@@ -32,6 +32,10 @@ typedef struct vg_stream_input vg_stream_input_t;
 /* The consumer "tier" of the packet lane: the camera's own access units (docs/protocol.md,
  * "The camera's own video"), not a JPEG tier. */
 #define VG_TIER_SOURCE VG_TIER_MAX
+/* The camera's keyframes alone (`source-keys`): a rung below `source` that needs no decoding
+ * and no encoding. Its viewers are VG_TIER_SOURCE consumers that keep only keyframes (each
+ * decodes alone); the stream answers for its cost, rate and name. Never a consumer's tier. */
+#define VG_TIER_SOURCE_KEYS (VG_TIER_MAX + 1)
 
 /* The lifecycle (docs/streams.md):
  *
@@ -377,22 +381,24 @@ void vg_stream_detach(vg_consumer_t *c);
 
 /* What tier t costs a viewer, in kbit/s at the tier's rate: measured while it is encoded,
  * else estimated from a measured tier by pixels and quality, else 0 (unknown). For
- * VG_TIER_SOURCE the camera's input bitrate. */
+ * VG_TIER_SOURCE the camera's input bitrate; for VG_TIER_SOURCE_KEYS its last two keyframes'
+ * mean size at its keyframe rate. */
 double vg_stream_tier_kbps(const vg_stream_t *st, int t);
 
 /* The largest frame tier t sends, in bytes: the larger of its last two keyframes for
  * `source` and the H.264 tiers, a JPEG tier's mean frame; 0 while unknown. Loop. */
 uint32_t vg_stream_tier_burst_bytes(const vg_stream_t *st, int t);
 
-/* Tier t's frame rate: its own, at most the camera's (VG_TIER_SOURCE: the camera's; 0 while
- * unknown). */
+/* Tier t's frame rate: its own, at most the camera's (VG_TIER_SOURCE: the camera's;
+ * VG_TIER_SOURCE_KEYS: its keyframes', as they arrive; 0 while unknown). */
 double vg_stream_tier_fps(const vg_stream_t *st, int t);
 
 /* The ladder as shown to clients and the API: vg_tier_ladder_json's fields plus each tier's
  * "kbps" (vg_stream_tier_kbps, rounded; 0 while unknown). New reference. */
 json_t *vg_stream_ladder_json(const vg_stream_t *st);
 
-/* The name of tier t of st ("source" for VG_TIER_SOURCE). */
+/* The name of tier t of st ("source" for VG_TIER_SOURCE, "source-keys" for
+ * VG_TIER_SOURCE_KEYS). */
 const char *vg_stream_tier_name(const vg_stream_t *st, int t);
 /* Whether tier t is one of the ladder's H.264 tiers: its consumers get access units (the
  * first a keyframe, then none skipped unless the consumer skips itself), as for `source`. */

@@ -108,6 +108,9 @@ struct vg_stream {
     double tier_frame_bytes[VG_TIER_MAX]; /* loop: mean JPEG size while encoded (0: never) */
     /* loop: the last two keyframes' sizes of each H.264 tier and of `source` (last index) */
     uint32_t key_bytes[VG_TIER_MAX + 1][2];
+    /* loop: when the camera's last keyframe came, and the time between its keyframes (a
+     * moving average; 0: not two yet), for `source-keys` */
+    int64_t source_key_mono_us, source_key_interval_us;
     vg_media_counters_t counters; /* the worker adds, the loop reads */
     vg_stream_input_t inputs[VG_INPUT_KINDS]; /* handed to the producers */
 

@@ -329,6 +329,7 @@ void vg__stream_stop_threads(vg_stream_t *st)
     memset(st->tier_fps, 0, sizeof(st->tier_fps));
     memset(st->tier_kbps, 0, sizeof(st->tier_kbps));
     memset(st->key_bytes, 0, sizeof(st->key_bytes)); /* the next run's keyframes are its own */
+    st->source_key_mono_us = st->source_key_interval_us = 0;
 }
 
 bool vg__stream_is_wanted(const vg_stream_t *st)

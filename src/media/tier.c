@@ -212,9 +212,9 @@ int vg_tier_spec_check(const vg_tier_spec_t *s, int index, char *err, size_t err
     }
     const char *name = s->name && *s->name ? s->name : classes[cls].name;
     if (strlen(name) >= VG_TIER_NAME_MAX || strcmp(name, "auto") == 0 ||
-        strcmp(name, "source") == 0) {
-        snprintf(err, err_len, "tier %d: name must be under %d characters and not 'auto' or "
-                 "'source'", index + 1, VG_TIER_NAME_MAX);
+        strcmp(name, "source") == 0 || strcmp(name, "source-keys") == 0) {
+        snprintf(err, err_len, "tier %d: name must be under %d characters and not 'auto', "
+                 "'source' or 'source-keys'", index + 1, VG_TIER_NAME_MAX);
         return -1;
     }
     if (s->fps < 0 || s->fps > 60) {

@@ -173,6 +173,10 @@ VG_TEST(h264_tiers_are_checked_and_sorted_after_the_jpeg_ones)
     EXPECT_TRUE(strstr(err, "needs a JPEG tier") != NULL);
     vg_tier_spec_t named_source[] = {{.name = "source", .size = "low"}};
     EXPECT_EQ(vg_tier_ladder_from_specs(named_source, 1, 1280, 720, 30, t, err, sizeof(err)), -1);
+    /* (the camera's keyframes alone have that name: a tier of it would hide them) */
+    vg_tier_spec_t named_keys[] = {{.name = "source-keys", .size = "low"}};
+    EXPECT_EQ(vg_tier_ladder_from_specs(named_keys, 1, 1280, 720, 30, t, err, sizeof(err)), -1);
+    EXPECT_TRUE(strstr(err, "'source-keys'") != NULL);
 }
 
 VG_TEST(h264_default_bitrate_grows_with_size_and_rate)
