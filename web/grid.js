@@ -16,7 +16,7 @@ export const TILE_CAPTION_H = 30;
 // Tier for a grid tile: "low", or "medium" when the tile is clearly wider
 // (in device pixels) than the low tier.
 function tileTier(tiers, pxWidth) {
-  tiers = (tiers || []).filter((t) => t.name !== 'source');
+  tiers = (tiers || []).filter((t) => t.name !== 'source' && t.name !== 'source-keys');
   if (!tiers.length) return 'low';
   const byName = new Map(tiers.map((t) => [t.name, t]));
   const low = byName.get('low');

@@ -153,11 +153,11 @@ export class SingleView {
     this.pollGen++;
   }
 
-  // The tier menu; `source` (the camera's own video) and the H.264 tiers only where this
-  // viewer decodes video.
+  // The tier menu; `source` (the camera's own video), `source-keys` (its keyframes alone) and
+  // the H.264 tiers only where this viewer decodes video.
   fillTiers(tiers, selected) {
     const video = this.viewer ? this.viewer.codecs.length > 0 : (this.app.codecs || []).length > 0;
-    tiers = tiers.filter((t) => (t.name !== 'source' && t.codec !== 'h264') || video);
+    tiers = tiers.filter((t) => (t.size !== 'source' && t.codec !== 'h264') || video);
     const sel = this.select;
     sel.replaceChildren();
     if (tiers.length) {
@@ -166,7 +166,7 @@ export class SingleView {
       sel.append(o);
     }
     for (const t of tiers) {
-      const what = t.name === 'source' ? `source · ${codecName(t.codec)}`
+      const what = t.size === 'source' ? `${t.name} · ${codecName(t.codec)}`
         : t.codec === 'h264' ? `${t.name} · H.264` : t.name;
       const o = el('option', '', `${what} · ${t.width}×${t.height} @ ${t.fps}`);
       o.value = t.name;

@@ -25,6 +25,7 @@ typedef struct vg__viewer {
     uint64_t id;
     int64_t since_us;
     bool is_auto;
+    bool is_keys_only; /* `source-keys`: a VG_TIER_SOURCE consumer that keeps only keyframes */
     uint64_t frames_sent, bytes_sent, drops, offered;
     uint64_t skips; /* `source`: queue emptied, resumed at the next keyframe */
     int64_t latency_us, rtt_us;
@@ -88,7 +89,8 @@ typedef struct vg__hls_stats {
  * (123 bytes). */
 bool vg__viewers_admit(vg_outputs_t *o, vg_conn_t *c, vg_stream_t *st, int tier, char *why,
                        size_t why_len);
-/* Registers v (conn, st, cons.ops/user set by the caller) and attaches it at tier. */
+/* Registers v (conn, st, cons.ops/user set by the caller) and attaches it at tier
+ * (VG_TIER_SOURCE_KEYS: to the packet lane, keeping only keyframes). */
 void vg__viewer_add(vg_outputs_t *o, vg__viewer_t *v, const char *output, int tier);
 /* Detaches and unregisters v. */
 void vg__viewer_remove(vg__viewer_t *v);
@@ -99,6 +101,14 @@ void vg__viewer_stream_removed(vg__viewer_t *v);
 void vg__viewer_ladder_changed(vg__viewer_t *v);
 /* Moves v to another tier (adaptive: counts a tier change). */
 void vg__viewer_set_tier(vg__viewer_t *v, int tier, bool is_adaptive);
+/* An adaptive viewer's rungs at most: the ladder's tiers, `source` and `source-keys`. */
+#define VG_RUNGS_MAX (VG_TIER_MAX + 2)
+/* The tier the viewer is on as its ladder names it: VG_TIER_SOURCE_KEYS for a `source`
+ * consumer that keeps only keyframes. */
+static inline int vg__viewer_tier(const vg__viewer_t *v)
+{
+    return v->is_keys_only ? VG_TIER_SOURCE_KEYS : v->cons.tier;
+}
 /* Accounting: a frame arrived for v / replaced a pending one / was written (bytes on the
  * wire). */
 void vg__viewer_offered(vg__viewer_t *v);

@@ -161,7 +161,8 @@ bool vg__viewers_admit(vg_outputs_t *o, vg_conn_t *c, vg_stream_t *st, int tier,
             return false;
         }
     }
-    if (tier != VG_TIER_SOURCE && vg_stream_admit_decoding(st, why, why_len) < 0)
+    if (tier != VG_TIER_SOURCE && tier != VG_TIER_SOURCE_KEYS &&
+        vg_stream_admit_decoding(st, why, why_len) < 0)
         return false;
     return vg_stream_admit(st, why, why_len) == 0;
 }
@@ -175,6 +176,9 @@ uint64_t vg_outputs_refused(const vg_outputs_t *o, vg_refusal_t r)
 
 void vg__viewer_add(vg_outputs_t *o, vg__viewer_t *v, const char *output, int tier)
 {
+    v->is_keys_only = tier == VG_TIER_SOURCE_KEYS;
+    if (v->is_keys_only)
+        tier = VG_TIER_SOURCE; /* the packet lane's consumer, keeping only keyframes */
     if (is_capped(output))
         o->capped_count++;
     v->outputs = o;
@@ -236,16 +240,22 @@ void vg__viewer_ladder_changed(vg__viewer_t *v) { recount(v, v->cons.tier); }
 
 void vg__viewer_set_tier(vg__viewer_t *v, int tier, bool is_adaptive)
 {
-    if (tier == v->cons.tier)
+    bool is_keys_only = tier == VG_TIER_SOURCE_KEYS;
+    if (is_keys_only)
+        tier = VG_TIER_SOURCE; /* the same consumer, keeping only keyframes */
+    if (tier == v->cons.tier && is_keys_only == v->is_keys_only)
         return;
-    recount(v, tier);
+    v->is_keys_only = is_keys_only;
+    if (tier != v->cons.tier)
+        recount(v, tier);
     if (is_adaptive)
         v->counters->pub.tier_changes++;
     /* The client's last report counted the old tier's frames: against the new tier's rate
      * (10 fps rendered of h264-thin10, 30 now sent of source) it reads as a client that
      * cannot keep up, and the viewer was sent back down. Only a report after the move counts. */
     v->report_us = 0;
-    vg_stream_set_tier(&v->cons, tier);
+    if (tier != v->cons.tier)
+        vg_stream_set_tier(&v->cons, tier);
 }
 
 void vg__viewer_offered(vg__viewer_t *v) { v->offered++; }
@@ -278,9 +288,9 @@ static int latency_bucket(int64_t us)
 int vg__viewer_adapt(vg__viewer_t *v, const int *rungs, const double *kbps, int n, int cur,
                      uint32_t extra_skips, size_t queued_bytes, const char **reason)
 {
-    double fps[VG_TIER_MAX + 1];
-    uint32_t burst[VG_TIER_MAX + 1];
-    for (int r = 0; r < n && r < VG_TIER_MAX + 1; r++) {
+    double fps[VG_RUNGS_MAX];
+    uint32_t burst[VG_RUNGS_MAX];
+    for (int r = 0; r < n && r < VG_RUNGS_MAX; r++) {
         fps[r] = vg_stream_tier_fps(v->st, rungs[r]);
         burst[r] = vg_stream_tier_burst_bytes(v->st, rungs[r]);
     }
@@ -372,7 +382,7 @@ int vg__viewer_adapt(vg__viewer_t *v, const int *rungs, const double *kbps, int 
                  d.is_draining ? ", draining" : "", in.is_probing_rtt ? ", probing rtt" : "");
     if (in.offered == 0 && d.rung < cur)
         return -1; /* the camera sent nothing: no sign of the link either way */
-    if (d.rung == cur && rungs[d.rung] == v->cons.tier)
+    if (d.rung == cur && rungs[d.rung] == vg__viewer_tier(v))
         return -1;
     *reason = d.reason ? d.reason : "ladder";
     VG_LOG_DEBUG("adapt", "viewer=%" PRIu64 " rung %d -> %d (%s): queue %.0f ms (rtt %.1f, min "
@@ -479,7 +489,7 @@ static void viewer_info(const vg__viewer_t *v, vg_viewer_info_t *out)
         .id = v->id,
         .output = v->output,
         .camera = vg_stream_id(v->st),
-        .tier = vg_stream_tier_name(v->st, v->cons.tier),
+        .tier = vg_stream_tier_name(v->st, vg__viewer_tier(v)),
         .is_auto = v->is_auto,
         .peer = v->conn ? vg_conn_peer(v->conn) : v->peer,
         .transport = v->transport,

@@ -70,6 +70,7 @@ typedef struct ws_viewer {
      * measured costs moved: the first viewer's hello has none yet) */
     int published_kbps[VG_TIER_MAX];
     int published_count;
+    bool has_published_keys; /* and whether it listed `source-keys` */
     bool accepts_h264, accepts_h265; /* ?codecs=: auto may use `source` */
     char *ctrl[CTRL_QUEUE]; /* JSON texts, each with LWS_PRE bytes in front */
     size_t ctrl_len[CTRL_QUEUE];
@@ -198,6 +199,8 @@ static void tell_tier_codec(ws_viewer_t *v, int t, const vg_frame_t *f)
 
 static void on_source_frame(ws_viewer_t *v, vg_frame_t *f)
 {
+    if (v->base.is_keys_only && !f->meta.is_key)
+        return; /* `source-keys`: each keyframe decodes alone */
     vg__viewer_offered(&v->base);
     int t = v->base.cons.tier;
     if (v->is_waiting_key && !f->meta.is_key)
@@ -231,6 +234,17 @@ static json_t *ladder_json(ws_viewer_t *v)
             (int)json_integer_value(json_object_get(json_array_get(arr, i), "kbps"));
     vg_stream_codec_t sc;
     vg_stream_codec(v->base.st, &sc);
+    /* (its rate is a keyframe's every few seconds: not rounded to a whole frame rate) */
+    double keys_kbps = vg_stream_tier_kbps(v->base.st, VG_TIER_SOURCE_KEYS);
+    v->has_published_keys = sc.is_passthrough && keys_kbps > 0;
+    if (v->has_published_keys)
+        json_array_append_new(
+            arr, json_pack("{s:s,s:s,s:s,s:i,s:i,s:f,s:i}", "name", "source-keys", "size",
+                           "source", "codec", sc.codec_string, "width", sc.width, "height",
+                           sc.height, "fps",
+                           round(vg_stream_tier_fps(v->base.st, VG_TIER_SOURCE_KEYS) * 100) /
+                               100,
+                           "kbps", (int)(keys_kbps + 0.5)));
     if (sc.is_passthrough)
         json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:i,s:i,s:i,s:i}", "name", "source",
                                              "size", "source", "codec", sc.codec_string,
@@ -246,7 +260,7 @@ static json_t *ladder_json(ws_viewer_t *v)
 static void queue_ladder(ws_viewer_t *v)
 {
     queue_text(v, json_pack("{s:s,s:s,s:b,s:o}", "type", "tiers", "tier",
-                            tier_name(v, v->base.cons.tier), "auto", v->base.is_auto, "tiers",
+                            tier_name(v, vg__viewer_tier(&v->base)), "auto", v->base.is_auto, "tiers",
                             ladder_json(v)));
 }
 
@@ -412,16 +426,21 @@ static const vg_consumer_ops_t consumer_ops = {
  * that asked is told). */
 static void change_tier(ws_viewer_t *v, int t, const char *reason)
 {
-    if (t != VG_TIER_SOURCE && v->base.st && !vg_stream_may_decode(v->base.st)) {
+    if (t != VG_TIER_SOURCE && t != VG_TIER_SOURCE_KEYS && v->base.st &&
+        !vg_stream_may_decode(v->base.st)) {
         if (reason == NULL)
             queue_error(v, "unavailable", "this instance decodes its maximum of cameras "
                         "(max_decoding): only tier=source for now");
         return;
     }
-    if (t != v->base.cons.tier) {
+    if (t != vg__viewer_tier(&v->base)) {
         vg_frame_unref(&v->pending); /* the old tier's picture */
         au_clear(v);
-        v->is_waiting_key = false;
+        /* Between `source` and `source-keys` the consumer stays: the next keyframe starts
+         * either (what follows a lone keyframe refers to frames the viewer never got).
+         * Another tier's consumer starts at a keyframe anyway. */
+        v->is_waiting_key = v->base.cons.tier == VG_TIER_SOURCE &&
+                            (t == VG_TIER_SOURCE || t == VG_TIER_SOURCE_KEYS);
         v->told_codec_tier = -1; /* the decoder was configured for another stream since */
     }
     vg__viewer_set_tier(&v->base, t, reason != NULL);
@@ -434,21 +453,24 @@ static void change_tier(ws_viewer_t *v, int t, const char *reason)
  * the camera's codec `source` on top in place of the JPEG tiers that cost more than it
  * (they would be worse pictures at a higher bitrate). For a viewer that decodes H.264, the
  * H.264 tiers come first, in place of the JPEG tiers no taller than the tallest of them.
- * Returns the rung count; *cur is the viewer's rung (the nearest below when its tier is not
- * a rung). */
-static int auto_rungs(const ws_viewer_t *v, int rungs[VG_TIER_MAX + 1], double kbps[VG_TIER_MAX + 1],
-                      int *cur)
+ * `source-keys` (the camera's keyframes alone) is the bottom rung of a viewer that decodes the
+ * camera's codec when it costs less than every other, and on an instance at its decoding cap
+ * the only one below `source`: it needs no decoding. Returns the rung count; *cur is the
+ * viewer's rung (the nearest below when its tier is not a rung). */
+static int auto_rungs(const ws_viewer_t *v, int rungs[VG_RUNGS_MAX],
+                      double kbps[VG_RUNGS_MAX], int *cur)
 {
     const vg_tier_t *tiers;
     int all = vg_stream_tiers(v->base.st, &tiers);
-    int n = vg_tier_jpeg_count(tiers, all);
     bool with_source = auto_may_use_source(v);
+    /* (at the cap no other tier's consumer may start: adaptation has only the camera's video) */
+    int n = with_source && !vg_stream_may_decode(v->base.st) ? 0 : vg_tier_jpeg_count(tiers, all);
     double source_kbps = with_source ? vg_stream_tier_kbps(v->base.st, VG_TIER_SOURCE) : 0;
-    int count = 0, at = v->base.cons.tier;
+    int count = 0, at = vg__viewer_tier(&v->base);
     int below = with_source ? below_source(v) : n - 1;
     *cur = 0;
     int h264_class = 0; /* the tallest H.264 rung's size class */
-    if (v->accepts_h264 && vg_stream_can_encode_h264(v->base.st)) {
+    if (n > 0 && v->accepts_h264 && vg_stream_can_encode_h264(v->base.st)) {
         for (int t = n; t < all; t++) {
             if (t == at)
                 *cur = count;
@@ -482,6 +504,15 @@ static int auto_rungs(const ws_viewer_t *v, int rungs[VG_TIER_MAX + 1], double k
             *cur = count;
         rungs[count] = VG_TIER_SOURCE;
         kbps[count++] = source_kbps;
+        double keys_kbps = vg_stream_tier_kbps(v->base.st, VG_TIER_SOURCE_KEYS);
+        if (keys_kbps > 0 && (count == 1 || (kbps[0] > 0 && keys_kbps < kbps[0]))) {
+            memmove(rungs + 1, rungs, sizeof(rungs[0]) * (size_t)count);
+            memmove(kbps + 1, kbps, sizeof(kbps[0]) * (size_t)count);
+            rungs[0] = VG_TIER_SOURCE_KEYS;
+            kbps[0] = keys_kbps;
+            *cur = at == VG_TIER_SOURCE_KEYS ? 0 : *cur + 1;
+            count++;
+        }
     }
     return count;
 }
@@ -501,8 +532,8 @@ static void on_sample(vg__viewer_t *b)
     ws_viewer_t *v = (ws_viewer_t *)b;
     if (vg_conn_is_closing(b->conn))
         return;
-    int rungs[VG_TIER_MAX + 1], cur;
-    double kbps[VG_TIER_MAX + 1];
+    int rungs[VG_RUNGS_MAX], cur;
+    double kbps[VG_RUNGS_MAX];
     int n = auto_rungs(v, rungs, kbps, &cur);
     /* An access-unit queue half way to its lag bound is as bad as replaced frames. */
     uint32_t extra = is_au_tier(v, b->cons.tier) && au_wait_us(v) > max_lag_ms(v) * 500LL;
@@ -542,7 +573,7 @@ static json_t *stats_json(ws_viewer_t *v)
                                                   "viewers", ss.tier[t].viewers));
     json_t *msg = json_pack(
         "{s:s,s:s,s:b,s:f,s:f,s:I,s:I,s:I,s:f,s:f,s:{s:s,s:f,s:f,s:I,s:o}}",
-                     "type", "stats", "tier", tier_name(v, b->cons.tier), "auto", b->is_auto,
+                     "type", "stats", "tier", tier_name(v, vg__viewer_tier(b)), "auto", b->is_auto,
                      "fps", b->fps, "kbps", b->kbps, "frames", (json_int_t)b->frames_sent,
                      "drops", (json_int_t)b->drops, "skips", (json_int_t)b->skips, "latency_ms",
                      b->latency_us < 0 ? -1.0 : (double)b->latency_us / 1000.0, "rtt_ms",
@@ -557,14 +588,20 @@ static json_t *stats_json(ws_viewer_t *v)
     return msg;
 }
 
-/* A JPEG rung's cost became known or moved by more than a quarter since the client got it.
- * (`source` is left out: its rate swings with every keyframe.) */
+/* A JPEG rung's cost became known or moved by more than a quarter since the client got it,
+ * or `source-keys` became known (its second keyframe). (`source` is left out: its rate swings
+ * with every keyframe.) */
 static bool costs_moved(const ws_viewer_t *v)
 {
     const vg_tier_t *tiers;
     int n = vg_stream_tiers(v->base.st, &tiers);
     if (n != v->published_count)
         return false; /* a new ladder: on_ladder sends it */
+    vg_stream_codec_t sc;
+    vg_stream_codec(v->base.st, &sc);
+    if (sc.is_passthrough && !v->has_published_keys &&
+        vg_stream_tier_kbps(v->base.st, VG_TIER_SOURCE_KEYS) > 0)
+        return true;
     for (int t = 0; t < n; t++) {
         double now = vg_stream_tier_kbps(v->base.st, t), was = v->published_kbps[t];
         if ((was <= 0 && now >= 1) || (was > 0 && fabs(now - was) > COST_MOVED * was))
@@ -588,13 +625,16 @@ static void on_tick(vg__viewer_t *b)
         queue_ladder(v);
 }
 
-/* The tier a name asks for: -2 for "auto", -1 unknown, VG_TIER_SOURCE for "source". */
+/* The tier a name asks for: -2 for "auto", -1 unknown, VG_TIER_SOURCE for "source",
+ * VG_TIER_SOURCE_KEYS for "source-keys". */
 static int parse_tier(const ws_viewer_t *v, const char *name)
 {
     if (strcmp(name, "auto") == 0)
         return -2;
     if (strcmp(name, "source") == 0)
         return VG_TIER_SOURCE;
+    if (strcmp(name, "source-keys") == 0)
+        return VG_TIER_SOURCE_KEYS;
     const vg_tier_t *tiers;
     int n = vg_stream_tiers(v->base.st, &tiers);
     return vg_tier_find(tiers, n, name);
@@ -748,7 +788,7 @@ static void handle_subscribe(ws_viewer_t *v, json_t *msg)
     vg_stream_await_source_key(&v->base.cons, false);
     if (t >= 0)
         change_tier(v, t, NULL);
-    else if (auto_may_use_source(v) && v->base.cons.tier != VG_TIER_SOURCE) {
+    else if (auto_may_use_source(v) && vg__viewer_tier(&v->base) != VG_TIER_SOURCE) {
         if (v->base.frames_sent > 0)
             move_to_source_at_key(v, "source"); /* (told then, as on_codec's move is) */
         else
@@ -756,7 +796,7 @@ static void handle_subscribe(ws_viewer_t *v, json_t *msg)
     }
     vg_adapt_init(&v->base.adapt);
     queue_text(v, json_pack("{s:s,s:s,s:b}", "type", "subscribed", "tier",
-                            tier_name(v, v->base.cons.tier), "auto", v->base.is_auto));
+                            tier_name(v, vg__viewer_tier(&v->base)), "auto", v->base.is_auto));
 }
 
 static void handle_report(ws_viewer_t *v, json_t *msg)

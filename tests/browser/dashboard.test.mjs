@@ -204,10 +204,14 @@ test('clicking a tile opens the single view with frames flowing', async () => {
   assert.ok(differingPixels(p1[0], p2[0]) > 0, 'single view picture unchanged after 1.5 s');
 
   // The tier selector offers "auto" first, then the camera's JPEG and H.264 tiers, then its
-  // own H.264 ("source": Chromium decodes avc1 with WebCodecs), and starts on auto.
+  // own H.264 ("source": Chromium decodes avc1 with WebCodecs), after its keyframes alone
+  // ("source-keys") once the server has seen two, and starts on auto.
   const cam = (await (await fetch(`${baseUrl}/api/v1/cameras/${encodeURIComponent(id)}`)).json()).live;
   const options = await page.$$eval('#tier-select option', (os) => os.map((o) => o.value));
-  assert.deepEqual(options, ['auto', ...cam.tiers.map((t) => t.name), 'source'], 'tier options');
+  const ladder = ['auto', ...cam.tiers.map((t) => t.name)];
+  assert.deepEqual(options.slice(0, ladder.length), ladder, 'tier options');
+  assert.ok(['["source"]', '["source-keys","source"]'].includes(JSON.stringify(options.slice(ladder.length))),
+    `tier options end with source: ${options}`);
   assert.equal(await page.inputValue('#tier-select'), 'auto', 'auto selected by default');
   await page.waitForFunction(() => /\bfps\b/.test(document.querySelector('#single-stats').textContent)
     && !/^–/.test(document.querySelector('#single-stats').textContent), null, { timeout: WAIT });
@@ -228,8 +232,8 @@ test('single view is on auto and shows the tier the server sends', async () => {
     return { ok, why: `page ${JSON.stringify(before)} / ${JSON.stringify(after)}, server ${why}`, label: after };
   });
   // An auto viewer that decodes H.264 sits on the camera's own video unless its link is thin.
-  assert.ok([...names, 'source'].includes(r.label.tier),
-    `received tier "${r.label.tier}" is one of ${names},source`);
+  assert.ok([...names, 'source-keys', 'source'].includes(r.label.tier),
+    `received tier "${r.label.tier}" is one of ${names},source-keys,source`);
   assert.equal(r.label.text, `auto · ${r.label.tier}`);
   assert.equal(await page.inputValue('#tier-select'), 'auto');
   // The socket asked for auto and the server confirmed it.

@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 import time
 
 import pytest
@@ -388,3 +389,92 @@ def test_100_source_viewers_share_the_camera_undecoded(vigil_server, h264_sim, t
         v.write(path)
         code, err, frames = decode_errors(path, "h264")
         assert code == 0 and err == "" and frames == len(v.aus), (err[:500], frames, len(v.aus))
+
+
+def test_source_keys_viewer_gets_the_cameras_keyframes_alone_each_decodable(vigil_server, tmp_path):
+    """`source-keys`: the camera's keyframes alone (issue 19), a rung below `source` that needs
+    no decoding: every access unit a keyframe, one per GOP, all of them decodable; the ladder
+    gives its cost and rate once two keyframes were seen; the camera is never decoded."""
+    srv = vigil_server(cameras={"c1": "test://?width=1280&height=720&fps=30&gop=30"})
+
+    async def main():
+        warm = asyncio.ensure_future(SourceViewer().run(srv.ws_url("c1", "source"), 7.5))
+        await asyncio.sleep(2.5)
+        keys = asyncio.ensure_future(SourceViewer().run(srv.ws_url("c1", "source-keys"), 4.5))
+        await asyncio.sleep(2.0)
+        listed = {v["id"]: v["tier"] for v in viewers(srv)}
+        return await warm, await keys, listed
+
+    warm, keys, listed = asyncio.run(main())
+    hello = keys.texts[0]
+    assert hello["type"] == "hello" and hello["tier"] == "source-keys", hello
+    ladder = {t["name"]: t for t in hello["tiers"]}
+    assert "source-keys" in ladder and "source" in ladder, list(ladder)
+    sk = ladder["source-keys"]
+    # 1 s GOP: a keyframe a second; its cost is a keyframe's size a second
+    assert 0.8 <= sk["fps"] <= 1.25, sk
+    key_sizes = [len(p) + 32 for _, h, p in warm.aus if h["flags"] & 1]
+    assert len(key_sizes) >= 5, key_sizes
+    mean_kbit = sum(key_sizes) / len(key_sizes) * 8 / 1000
+    assert 0.5 * mean_kbit <= sk["kbps"] <= 2.0 * mean_kbit, (sk, mean_kbit)
+    assert sk["kbps"] < ladder["source"]["kbps"], (sk, ladder["source"])
+    assert sk["codec"] == ladder["source"]["codec"] and sk["width"] == 1280, sk
+    assert "source-keys" in listed.values(), listed
+    # 4.5 s: the GOP cache's keyframe at once, then one a second
+    assert 4 <= len(keys.aus) <= 6, [h for _, h, _ in keys.aus]
+    assert all(h["flags"] & 1 and h["codec"] == 2 and h["tier_idx"] == SOURCE_TIER
+               for _, h, _ in keys.aus), [h for _, h, _ in keys.aus]
+    gaps = [b[0] - a[0] for a, b in zip(keys.aus[1:], keys.aus[2:])]
+    assert all(0.7 <= g <= 1.3 for g in gaps), gaps
+    path = str(tmp_path / "keys.h264")
+    keys.write(path)
+    code, err, frames = decode_errors(path, "h264")
+    assert code == 0 and err == "", err[:2000]
+    assert frames == len(keys.aus), (frames, len(keys.aus))
+    assert stream(srv, "c1")["frames_decoded"] == 0, "source-keys made the camera decoded"
+
+
+def test_auto_viewer_at_the_decoding_cap_steps_down_to_source_keys(vigil_server):
+    """At max_decoding no JPEG or H.264 tier may start for a camera not decoded yet: an
+    adaptive viewer that decodes the camera's codec, behind a link thinner than the camera,
+    steps down to `source-keys` (it needs no decoding), where it used to stay on `source` and
+    skip; and it gets only keyframes there."""
+    srv = vigil_server(config="""
+max_decoding: 1
+cameras:
+  - {id: busy, url: "%s"}
+  - {id: c1, url: "test://?width=1280&height=720&fps=30&gop=30&bitrate=4000"}
+""" % CAM_SMALL)
+
+    async def watch(cam, tier):
+        async with ws_connect(srv.ws_url(cam, tier)) as ws:
+            end = time.monotonic() + 16
+            while time.monotonic() < end:
+                await asyncio.wait_for(ws.recv(), 5)
+
+    async def hold():
+        # busy takes the one decoder; c1 runs for `source` only, so its codec is known
+        await asyncio.gather(watch("busy", "low"), watch("c1", "source"))
+
+    busy = threading.Thread(target=lambda: asyncio.run(hold()), daemon=True)
+    busy.start()
+    time.sleep(2.0)
+    # 1.2 Mbit/s for a 4 Mbit/s camera; its keyframes, about one a second, fit
+    slow = RawViewer(srv, "c1", tier="auto&codecs=avc1", rate=150_000, rcvbuf=16384,
+                     duration=14)
+    slow.start()
+    deadline = time.monotonic() + 12
+    on_keys = False
+    while time.monotonic() < deadline and not on_keys:
+        time.sleep(0.5)
+        on_keys = any(v["tier"] == "source-keys" for v in viewers(srv) if v["camera"] == "c1")
+    moved_at = time.monotonic()
+    time.sleep(1.5)
+    slow.stop()
+    busy.join(20)
+    assert slow.error is None, slow.error
+    assert on_keys, "the adaptive viewer never reached source-keys: %r" % slow.tiers
+    assert any(name == "source-keys" for _, name in slow.tiers), slow.tiers
+    after = [h for t, _, h in slow.headers if t > moved_at + 0.5]
+    assert after and all(h["flags"] & 1 for h in after), after[:5]
+    assert stream(srv, "c1")["frames_decoded"] == 0, "a tier was started past the cap"
