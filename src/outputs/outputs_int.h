@@ -101,8 +101,6 @@ void vg__viewer_stream_removed(vg__viewer_t *v);
 void vg__viewer_ladder_changed(vg__viewer_t *v);
 /* Moves v to another tier (adaptive: counts a tier change). */
 void vg__viewer_set_tier(vg__viewer_t *v, int tier, bool is_adaptive);
-/* An adaptive viewer's rungs at most: the ladder's tiers, `source` and `source-keys`. */
-#define VG_RUNGS_MAX (VG_TIER_MAX + 2)
 /* The tier the viewer is on as its ladder names it: VG_TIER_SOURCE_KEYS for a `source`
  * consumer that keeps only keyframes. */
 static inline int vg__viewer_tier(const vg__viewer_t *v)

@@ -288,9 +288,9 @@ static int latency_bucket(int64_t us)
 int vg__viewer_adapt(vg__viewer_t *v, const int *rungs, const double *kbps, int n, int cur,
                      uint32_t extra_skips, size_t queued_bytes, const char **reason)
 {
-    double fps[VG_RUNGS_MAX];
-    uint32_t burst[VG_RUNGS_MAX];
-    for (int r = 0; r < n && r < VG_RUNGS_MAX; r++) {
+    double fps[VG_TIER_MAX + 1];
+    uint32_t burst[VG_TIER_MAX + 1];
+    for (int r = 0; r < n && r < VG_TIER_MAX + 1; r++) {
         fps[r] = vg_stream_tier_fps(v->st, rungs[r]);
         burst[r] = vg_stream_tier_burst_bytes(v->st, rungs[r]);
     }

@@ -202,6 +202,13 @@ static void on_source_frame(ws_viewer_t *v, vg_frame_t *f)
     if (v->base.is_keys_only && !f->meta.is_key)
         return; /* `source-keys`: each keyframe decodes alone */
     vg__viewer_offered(&v->base);
+    if (v->base.is_keys_only && v->au_count > 0) {
+        /* ... so the latest wins, as on a JPEG tier: a keyframe still waiting for the socket
+         * when the next comes would only add a keyframe interval of delay (the detailed
+         * test camera's 180 KB ones take 2.2 s where cubic carries 650 kbit/s). */
+        au_clear(v);
+        vg__viewer_dropped(&v->base);
+    }
     int t = v->base.cons.tier;
     if (v->is_waiting_key && !f->meta.is_key)
         return;
@@ -453,24 +460,22 @@ static void change_tier(ws_viewer_t *v, int t, const char *reason)
  * the camera's codec `source` on top in place of the JPEG tiers that cost more than it
  * (they would be worse pictures at a higher bitrate). For a viewer that decodes H.264, the
  * H.264 tiers come first, in place of the JPEG tiers no taller than the tallest of them.
- * `source-keys` (the camera's keyframes alone) is the bottom rung of a viewer that decodes the
- * camera's codec when it costs less than every other, and on an instance at its decoding cap
- * the only one below `source`: it needs no decoding. Returns the rung count; *cur is the
- * viewer's rung (the nearest below when its tier is not a rung). */
-static int auto_rungs(const ws_viewer_t *v, int rungs[VG_RUNGS_MAX],
-                      double kbps[VG_RUNGS_MAX], int *cur)
+ * (`source-keys` is not a rung: its keyframes are `source`'s, as long on the link, at a
+ * picture every GOP; docs/protocol.md.) Returns the rung count; *cur is the viewer's rung (the
+ * nearest below when its tier is not a rung). */
+static int auto_rungs(const ws_viewer_t *v, int rungs[VG_TIER_MAX + 1], double kbps[VG_TIER_MAX + 1],
+                      int *cur)
 {
     const vg_tier_t *tiers;
     int all = vg_stream_tiers(v->base.st, &tiers);
+    int n = vg_tier_jpeg_count(tiers, all);
     bool with_source = auto_may_use_source(v);
-    /* (at the cap no other tier's consumer may start: adaptation has only the camera's video) */
-    int n = with_source && !vg_stream_may_decode(v->base.st) ? 0 : vg_tier_jpeg_count(tiers, all);
     double source_kbps = with_source ? vg_stream_tier_kbps(v->base.st, VG_TIER_SOURCE) : 0;
     int count = 0, at = vg__viewer_tier(&v->base);
     int below = with_source ? below_source(v) : n - 1;
     *cur = 0;
     int h264_class = 0; /* the tallest H.264 rung's size class */
-    if (n > 0 && v->accepts_h264 && vg_stream_can_encode_h264(v->base.st)) {
+    if (v->accepts_h264 && vg_stream_can_encode_h264(v->base.st)) {
         for (int t = n; t < all; t++) {
             if (t == at)
                 *cur = count;
@@ -504,15 +509,6 @@ static int auto_rungs(const ws_viewer_t *v, int rungs[VG_RUNGS_MAX],
             *cur = count;
         rungs[count] = VG_TIER_SOURCE;
         kbps[count++] = source_kbps;
-        double keys_kbps = vg_stream_tier_kbps(v->base.st, VG_TIER_SOURCE_KEYS);
-        if (keys_kbps > 0 && (count == 1 || (kbps[0] > 0 && keys_kbps < kbps[0]))) {
-            memmove(rungs + 1, rungs, sizeof(rungs[0]) * (size_t)count);
-            memmove(kbps + 1, kbps, sizeof(kbps[0]) * (size_t)count);
-            rungs[0] = VG_TIER_SOURCE_KEYS;
-            kbps[0] = keys_kbps;
-            *cur = at == VG_TIER_SOURCE_KEYS ? 0 : *cur + 1;
-            count++;
-        }
     }
     return count;
 }
@@ -532,8 +528,8 @@ static void on_sample(vg__viewer_t *b)
     ws_viewer_t *v = (ws_viewer_t *)b;
     if (vg_conn_is_closing(b->conn))
         return;
-    int rungs[VG_RUNGS_MAX], cur;
-    double kbps[VG_RUNGS_MAX];
+    int rungs[VG_TIER_MAX + 1], cur;
+    double kbps[VG_TIER_MAX + 1];
     int n = auto_rungs(v, rungs, kbps, &cur);
     /* An access-unit queue half way to its lag bound is as bad as replaced frames. */
     uint32_t extra = is_au_tier(v, b->cons.tier) && au_wait_us(v) > max_lag_ms(v) * 500LL;
