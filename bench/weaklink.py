@@ -9,7 +9,8 @@ arrival and the capture_us of its header, so latency = arrival - capture (one ma
 clock). Needs root and /dev/net/tun.
 
     sudo /usr/bin/python3 -B bench/weaklink.py [--seconds 30] [--cc bbr,cubic]
-         [--modes jpeg,source,mjpeg] [--profiles 20M,5M,2M,1M] [--recovery] [--json out.json]
+         [--modes jpeg,source,mjpeg] [--profiles 20M,5M,2M,1M] [--recovery] [--decoding-cap]
+         [--json out.json]
 
 Modes: jpeg = WebSocket ?tier=auto; source = ?tier=auto&codecs=avc1; mjpeg = MJPEG ?tier=auto.
 Prints a markdown row per run on stdout and writes every measurement as JSON.
@@ -29,6 +30,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -57,9 +59,20 @@ MODES = {
 }
 
 
+# --decoding-cap: a second camera that a local viewer (in A, not over the link) keeps decoded,
+# so that the instance is at its decoding cap (--max-decoding 1) for the camera measured.
+BUSY_CAMERA = "test://?width=320&height=180&fps=5"
+LOCAL_MODES = {
+    "busy-mjpeg": "/cameras/busy/mjpeg?tier=auto",            # holds the one decoder
+    "cam-source": "/api/v1/cameras/cam/ws?tier=source",       # keeps cam's codec known
+}
+
+
 def mode_path(mode):
     """A mode's URL path: one of MODES, or "ws-TIER" for a WebSocket viewer on a fixed tier
     (what a rung gives on a link, without the adaptation's moves)."""
+    if mode in LOCAL_MODES:
+        return LOCAL_MODES[mode]
     if mode.startswith("ws-"):
         return "/api/v1/cameras/cam/ws?tier=" + mode[3:]
     return MODES[mode]
@@ -363,7 +376,7 @@ def helper_viewer(mode, port, seconds):
     deadline = time.monotonic() + 15
     for _ in range(100):  # the server may still be starting
         try:
-            if mode == "mjpeg":
+            if mode in ("mjpeg", "busy-mjpeg"):
                 out = viewer_mjpeg(ADDR_A, port, path, seconds)
             else:
                 out = asyncio.run(viewer_ws("ws://%s:%d%s" % (ADDR_A, port, path), seconds))
@@ -504,15 +517,16 @@ def make_db(vigil, workdir):
     return db, json.loads(out)["key"]
 
 
-def start_server(bed, vigil, workdir, tag, cc):
+def start_server(bed, vigil, workdir, tag, cc, decoding_cap=False):
     logp = os.path.join(workdir, "vigil-%s.log" % tag)
     env = dict(os.environ, VIGIL_DB=bed.db)
+    cap = ["--max-decoding", "1", "--camera", "busy=" + BUSY_CAMERA] if decoding_cap else []
     with open(logp, "wb") as logf:
         p = bed.popen(bed.ns_a, [vigil, "serve", "--listen", "%s:%d" % (ADDR_A, PORT),
                                  "--camera", "cam=" + CAMERA,
                                  # vigil sets its viewer sockets' congestion control itself
                                  # (default bbr): ask for the one measured.
-                                 "--viewer-congestion-control", cc],
+                                 "--viewer-congestion-control", cc] + cap,
                       stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
     deadline = time.monotonic() + 15
     for _ in range(300):
@@ -533,14 +547,14 @@ def stop_server(bed, p):
     return code
 
 
-def run_viewer(bed, mode, seconds, during=None):
-    """Runs the viewer in B for `seconds`; `during(t_start_wall)` runs meanwhile (switches).
-    Returns (result dict, wall time the viewer was started)."""
+def run_viewer(bed, mode, seconds, during=None, ns=None):
+    """Runs the viewer in B (or ns) for `seconds`; `during(t_start_wall)` runs meanwhile
+    (switches). Returns (result dict, wall time the viewer was started)."""
     t_start = time.time()
     cmd = ["/usr/bin/python3", "-B", os.path.abspath(__file__), "_viewer", mode, str(PORT),
            str(seconds)]
     # The key goes on stdin, not the command line (ps would show it).
-    p = bed.popen(bed.ns_b, cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    p = bed.popen(ns or bed.ns_b, cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     p.stdin.write(bed.key + "\n")
     p.stdin.flush()  # communicate() closes it
     extra = during(t_start) if during else None
@@ -558,7 +572,17 @@ def measure_profile(bed, args, profile, cc, mode, workdir):
     prof = PROFILES[profile]
     bed.set_link(**prof)
     bed.set_server_cc(cc)
-    srv, logp = start_server(bed, args.vigil, workdir, "%s-%s-%s" % (profile, cc, mode), cc)
+    srv, logp = start_server(bed, args.vigil, workdir, "%s-%s-%s" % (profile, cc, mode), cc,
+                             args.decoding_cap)
+    local = []
+    if args.decoding_cap:
+        # in A, beside the server: the busy camera decoded, cam running for `source`
+        for lm in LOCAL_MODES:
+            t = threading.Thread(target=run_viewer, daemon=True,
+                                 args=(bed, lm, args.seconds + 8, None, bed.ns_a))
+            t.start()
+            local.append(t)
+        time.sleep(3.0)
     emu0, cpu0 = bed.stats(reset=True), cpu_seconds(bed.emu.pid)
     srv_cpu0 = cpu_seconds(srv.pid)
     def during(_t_start):
@@ -568,6 +592,8 @@ def measure_profile(bed, args, profile, cc, mode, workdir):
     try:
         res, t_start, ss = run_viewer(bed, mode, args.seconds, during)
     finally:
+        for t in local:
+            t.join(args.seconds + 60)
         emu1, cpu1 = bed.stats(), cpu_seconds(bed.emu.pid)
         srv_cpu = cpu_seconds(srv.pid) - srv_cpu0 if srv.poll() is None else None
         code = stop_server(bed, srv)
@@ -738,6 +764,9 @@ def main():
     ap.add_argument("--recovery-phases", default="15,20,20",
                     help="seconds on 20 Mbit/s, then 2 Mbit/s, then 20 Mbit/s again")
     ap.add_argument("--no-profiles", action="store_true")
+    ap.add_argument("--decoding-cap", action="store_true",
+                    help="serve at the decoding cap (--max-decoding 1, a second camera kept "
+                         "decoded by a local viewer): only tiers that need no decoding may start")
     ap.add_argument("--check", action="store_true", help="check the emulated links first")
     ap.add_argument("--check-rates", default="",
                     help="also check the emulator at RATE_KBIT:DELAY_MS,... (0: unlimited)")
