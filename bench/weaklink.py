@@ -572,10 +572,12 @@ def measure_profile(bed, args, profile, cc, mode, workdir):
     prof = PROFILES[profile]
     bed.set_link(**prof)
     bed.set_server_cc(cc)
+    # (the short test in tests/integration passes only the arguments it uses)
+    decoding_cap = getattr(args, "decoding_cap", False)
     srv, logp = start_server(bed, args.vigil, workdir, "%s-%s-%s" % (profile, cc, mode), cc,
-                             args.decoding_cap)
+                             decoding_cap)
     local = []
-    if args.decoding_cap:
+    if decoding_cap:
         # in A, beside the server: the busy camera decoded, cam running for `source`
         for lm in LOCAL_MODES:
             t = threading.Thread(target=run_viewer, daemon=True,
