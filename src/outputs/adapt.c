@@ -593,21 +593,19 @@ vg_adapt_decision_t vg_adapt_step(vg_adapt_t *a, const vg_adapt_input_t *in)
          * After two losses close together cubic's window fell to four or five segments
          * (250 kbit/s on a 200 ms path) under h264-tiny15's 370, and took 2-4 s to grow
          * back; 20 KB waited unsent, 640 ms, which the link's 1.9 Mbit/s read as 100, and
-         * the frames of those seconds arrived 400-800 ms late (p95 550-710 ms, 2026-12-07).
+         * the frames of those seconds arrived 400-830 ms late (p95 547 and 707 ms, 2026-12-07).
          * (Only there: without loss the window grows as fast as a keyframe needs, slow
          * start doubling it each round trip.) */
-        bool is_window_drain = false;
         if (in->is_loss_based && loss_share(a) >= LOSS_ROBUST && in->unsent_bytes > 0 &&
             in->inflight_bytes > 0 && in->rtt_ms > 0) {
             double window_kbps = (double)in->inflight_bytes * 8 / in->rtt_ms;
             if (window_kbps < drain_kbps) {
                 drain_kbps = window_kbps;
-                is_window_drain = true;
+                is_window_queue = !is_slow_start;
             }
         }
         if (drain_kbps > 0 && !is_slow_start)
             d.queue_ms += (double)in->unsent_bytes * 8 / drain_kbps;
-        is_window_queue = is_window_drain && !is_slow_start;
     }
     double bound = QUEUE_MIN_MS + QUEUE_RTT_SHARE * base_ms;
     /* One frame's own time on the link is not a standing queue: a `source` keyframe (100 KB)
