@@ -421,9 +421,9 @@ async def recv_hello(ws, timeout=5.0):
     return hello
 
 
-async def collect(ws, duration, max_msgs=100000):
-    """Receives for `duration` seconds: list of (monotonic_t, wall_us, message)."""
-    out = []
+async def messages(ws, duration, max_msgs=100000):
+    """Yields each message received for `duration` seconds (at most max_msgs): a viewer that
+    acts on what it got (a `subscribe` after some frames) iterates this."""
     deadline = time.monotonic() + duration
     for _ in range(max_msgs):
         left = deadline - time.monotonic()
@@ -433,8 +433,12 @@ async def collect(ws, duration, max_msgs=100000):
             msg = await asyncio.wait_for(ws.recv(), left)
         except asyncio.TimeoutError:
             break
-        out.append((time.monotonic(), now_us(), msg))
-    return out
+        yield msg
+
+
+async def collect(ws, duration, max_msgs=100000):
+    """Receives for `duration` seconds: list of (monotonic_t, wall_us, message)."""
+    return [(time.monotonic(), now_us(), msg) async for msg in messages(ws, duration, max_msgs)]
 
 
 async def count_frames_async(url, n=3, timeout=8.0, window=None):

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 import rtsp_sim
-from conftest import CAM_SMALL, RawViewer, parse_header, ws_connect
+from conftest import CAM_SMALL, RawViewer, messages, parse_header, ws_connect
 
 SOURCE_TIER = 255
 
@@ -445,14 +445,7 @@ def test_subscribe_between_source_keys_and_source_resumes_at_a_keyframe(vigil_se
         frames = []  # (phase, header, payload)
         async with ws_connect(srv.ws_url("c1", "source-keys")) as ws:
             phase, t0 = "keys", time.monotonic()
-            for _ in range(100000):
-                left = t0 + 7.5 - time.monotonic()
-                if left <= 0:
-                    break
-                try:
-                    msg = await asyncio.wait_for(ws.recv(), left)
-                except asyncio.TimeoutError:
-                    break
+            async for msg in messages(ws, 7.5):
                 if isinstance(msg, str):
                     m = json.loads(msg)
                     if m.get("type") == "subscribed":

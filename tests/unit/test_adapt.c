@@ -1594,6 +1594,17 @@ static const double H264_FPS[] = {10, 15, 30, 30, 30};
 static const uint32_t H264_BURST[] = {5200, 11400, 30000, 60000, 155000};
 #define H264_RUNGS 5
 
+/* in, on that ladder under cubic, with h264-tiny15's keyframe the largest frame of late */
+static void on_h264_ladder_under_cubic(vg_adapt_input_t *in)
+{
+    in->rung_count = H264_RUNGS;
+    in->rung_kbps = H264_KBPS;
+    in->rung_fps = H264_FPS;
+    in->rung_burst_bytes = H264_BURST;
+    in->burst_bytes = 11400;
+    in->is_loss_based = true;
+}
+
 /* An avc1 viewer on h264-tiny15 under cubic over a 2 Mbit/s, 200 ms link with 1% loss, as the
  * bench recorded it (2026-12-07, VIGIL_LOG_LEVEL=trace; 55 rows from 11 s in): the kernel's
  * delivery sample says 1.9 Mbit/s; two losses close together in the last two seconds cut the
@@ -1667,12 +1678,7 @@ static int tiny15_through_a_window_cut(uint32_t in_flight_at_end, double after_s
     int lowest = 1;
     for (int i = 0; i < n; i++) {
         vg_adapt_input_t in = replay_input(&trace[i], i, 200.9);
-        in.rung_count = H264_RUNGS;
-        in.rung_kbps = H264_KBPS;
-        in.rung_fps = H264_FPS;
-        in.rung_burst_bytes = H264_BURST;
-        in.burst_bytes = 11400;
-        in.is_loss_based = true;
+        on_h264_ladder_under_cubic(&in);
         in.rung = lowest; /* (the trace's rung until a step down here) */
         if (in_flight_at_end > 0 && i >= n - 3)
             in.inflight_bytes = in_flight_at_end;
@@ -1684,12 +1690,7 @@ static int tiny15_through_a_window_cut(uint32_t in_flight_at_end, double after_s
     int rung = lowest;
     for (int i = n; i < n + (int)(4 * after_step_s); i++) {
         vg_adapt_input_t in = trace_input(1000000 + (int64_t)i * 250000, rung);
-        in.rung_count = H264_RUNGS;
-        in.rung_kbps = H264_KBPS;
-        in.rung_fps = H264_FPS;
-        in.rung_burst_bytes = H264_BURST;
-        in.burst_bytes = 11400;
-        in.is_loss_based = true;
+        on_h264_ladder_under_cubic(&in);
         in.rtt_ms = 212 + i % 3;
         in.min_rtt_ms = 200.9;
         in.delivery_kbps = H264_KBPS[rung] * 1.6;
